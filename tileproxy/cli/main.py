@@ -1,0 +1,81 @@
+"""The ``tileproxy`` command: serve a configuration, and tools around it."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from .. import __version__
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+    from socketserver import ThreadingMixIn
+
+    from ..config.errors import ConfigError
+    from ..wsgi import make_wsgi_app
+
+    try:
+        app = make_wsgi_app(args.config, reloader=not args.no_reload)
+    except ConfigError as ex:
+        print(f"error: {ex}", file=sys.stderr)
+        return 2
+
+    class ThreadingServer(ThreadingMixIn, WSGIServer):
+        daemon_threads = True
+
+    class QuietHandler(WSGIRequestHandler):
+        def log_message(self, format: str, *a: object) -> None:
+            logging.getLogger("tileproxy.access").info("%s %s", self.address_string(), format % a)
+
+    host, _, port = args.bind.rpartition(":")
+    server = make_server(host or "127.0.0.1", int(port), app, ThreadingServer, QuietHandler)
+    print(f"serving {args.config} on http://{host or '127.0.0.1'}:{port}/ (demo: /demo/)", file=sys.stderr)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    from ..config.build import load_proxy_config
+    from ..config.errors import ConfigError
+
+    try:
+        config = load_proxy_config(args.config)
+    except ConfigError as ex:
+        print(f"error: {ex}", file=sys.stderr)
+        return 2
+    for w in config.warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    print(f"{args.config}: ok ({len(config.caches)} caches, {len(config.sources)} sources, {len(config.grids)} grids)")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tileproxy", description="A tile proxy for MapProxy configurations")
+    parser.add_argument("--version", action="version", version=f"tileproxy {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="development server that reloads when the configuration changes")
+    serve.add_argument("config", help="path of the mapproxy.yaml")
+    serve.add_argument("-b", "--bind", default="127.0.0.1:8080", help="host:port (default 127.0.0.1:8080)")
+    serve.add_argument("--no-reload", action="store_true", help="do not watch the configuration files")
+    serve.set_defaults(func=_serve)
+    check = sub.add_parser("check", help="load a configuration and report errors and warnings")
+    check.add_argument("config")
+    check.set_defaults(func=_check)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

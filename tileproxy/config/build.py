@@ -1,0 +1,536 @@
+"""Turn a validated mapproxy.yaml dict into runtime objects, once."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from ..grid import PREDEFINED_GRIDS, GridError, TileGrid, build_grid
+from ..image.formats import FormatError, ImageFormat, ImageOptions, parse_format
+from ..sources.base import Source
+from ..sources.cache import CacheSource
+from ..sources.debug import DebugSource
+from ..sources.http import HTTPClient, HTTPOptions
+from ..sources.tile import TileSource, check_template
+from ..sources.wms import WMSSource
+from ..srs import SRSError, get_srs
+from ..stores.file import FileStore
+from ..stores.layouts import LAYOUTS
+from ..tiles import TileManager, TileManagerOptions
+from .errors import ConfigError, join_path
+from .loader import load_config_files
+from .model import (
+    CacheConfig,
+    GlobalsConfig,
+    LayerConfig,
+    ProxyConfig,
+    ServiceMetadata,
+    ServicesConfig,
+    TMSConfig,
+    WMTSConfig,
+)
+from .schema import validate
+from .spec import MAPPROXY_YAML
+
+log = logging.getLogger("tileproxy.config")
+
+SUPPORTED_WMS_VERSIONS = ("1.0.0", "1.1.0", "1.1.1", "1.3.0")
+
+
+def load_proxy_config(path: str | Path) -> ProxyConfig:
+    """Load, validate and build a mapproxy.yaml; errors name the file and key path."""
+    path = Path(path)
+    raw, files = load_config_files(path)
+    try:
+        warnings = validate(raw, MAPPROXY_YAML)
+        config = _Builder(raw, path.resolve().parent).build(files)
+    except ConfigError as ex:
+        raise ex.with_file(str(path)) from None
+    for warning in warnings:
+        log.warning("%s: %s", path, warning)
+    config.warnings = warnings
+    return config
+
+
+def _res_limits(conf: dict) -> tuple[float | None, float | None]:
+    from ..grid import WEBMERC_MIN_RES  # noqa: F401  (scale maths lives with grids)
+
+    min_res, max_res = conf.get("min_res"), conf.get("max_res")
+    # scale denominators at 0.28 mm per pixel
+    if conf.get("min_scale") is not None:
+        min_res = conf["min_scale"] * 0.00028
+    if conf.get("max_scale") is not None:
+        max_res = conf["max_scale"] * 0.00028
+    return min_res, max_res
+
+
+class _Builder:
+    def __init__(self, raw: dict, conf_dir: Path):
+        self.raw = raw
+        self.conf_dir = conf_dir
+        g = raw.get("globals") or {}
+        self.g_cache = g.get("cache") or {}
+        self.g_image = g.get("image") or {}
+        self.g_http = g.get("http") or {}
+        self.g_grid = g.get("grid") or {}
+        self.g_tiles = g.get("tiles") or {}
+        self.grids: dict[str, TileGrid] = {}
+        self.grid_srs_as_written: dict[str, str] = {}
+        self.sources: dict[str, Source] = {}
+        self.caches: dict[str, CacheConfig] = {}
+        self._building_caches: list[str] = []
+
+    def abspath(self, value: str) -> str:
+        return os.path.normpath(os.path.join(self.conf_dir, os.path.expanduser(value)))
+
+    # -- top level ---------------------------------------------------------
+
+    def build(self, files: list[Path]) -> ProxyConfig:
+        globals_conf = GlobalsConfig(
+            base_dir=self.abspath(self.g_cache.get("base_dir", "./cache_data")),
+            lock_dir=self.abspath(self.g_cache.get("lock_dir", "./cache_data/tile_locks")),
+            expires_hours=float(self.g_tiles.get("expires_hours", 72)),
+            access_control_allow_origin=str(self.g_http.get("access_control_allow_origin", "*")),
+        )
+        self.globals = globals_conf
+        for name in (self.raw.get("grids") or {}):
+            self.grid(name, join_path("grids", name))
+        for name, conf in (self.raw.get("sources") or {}).items():
+            self.sources[name] = self.source(name, conf, join_path("sources", name))
+        for name in (self.raw.get("caches") or {}):
+            self.cache(name, join_path("caches", name))
+        layers = self.layers()
+        services = self.services()
+        return ProxyConfig(
+            files=files,
+            warnings=[],
+            globals=globals_conf,
+            grids=self.grids,
+            sources=self.sources,
+            caches=self.caches,
+            layers=layers,
+            services=services,
+        )
+
+    # -- grids -------------------------------------------------------------
+
+    def grid(self, name: str, path: str, _chain: tuple[str, ...] = ()) -> TileGrid:
+        if name in self.grids:
+            return self.grids[name]
+        user = (self.raw.get("grids") or {}).get(name)
+        if user is None:
+            if name in PREDEFINED_GRIDS:
+                grid = build_grid(name=name, **PREDEFINED_GRIDS[name])
+                self.grids[name] = grid
+                self.grid_srs_as_written[name] = PREDEFINED_GRIDS[name]["srs"]
+                return grid
+            raise ConfigError(f"unknown grid '{name}'", path)
+        conf = self._grid_conf(name, _chain)
+        gpath = join_path("grids", name)
+        try:
+            grid = build_grid(
+                name=conf.get("name", name),
+                srs=str(conf.get("srs", "EPSG:900913")),
+                bbox=_bbox(conf.get("bbox"), join_path(gpath, "bbox")),
+                bbox_srs=conf.get("bbox_srs"),
+                tile_size=tuple(conf.get("tile_size") or self.g_grid.get("tile_size") or (256, 256)),
+                res=conf.get("res"),
+                res_factor=conf.get("res_factor", 2.0),
+                num_levels=conf.get("num_levels"),
+                min_res=conf.get("min_res"),
+                max_res=conf.get("max_res"),
+                threshold_res=conf.get("threshold_res"),
+                stretch_factor=conf.get("stretch_factor", self.g_image.get("stretch_factor", 1.15)),
+                max_shrink_factor=conf.get("max_shrink_factor", self.g_image.get("max_shrink_factor", 4.0)),
+                origin=conf.get("origin", "sw"),
+            )
+        except (GridError, SRSError) as ex:
+            raise ConfigError(str(ex), gpath) from None
+        if "origin" not in conf:
+            log.debug("grid %s has no origin, using sw (MapProxy's default)", name)
+        self.grids[name] = grid
+        self.grid_srs_as_written[name] = str(conf.get("srs", "EPSG:900913"))
+        return grid
+
+    def _grid_conf(self, name: str, chain: tuple[str, ...]) -> dict:
+        """A grid's options with its ``base`` grid's options beneath."""
+        if name in chain:
+            raise ConfigError(f"grids inherit from each other in a loop: {' -> '.join(chain + (name,))}", join_path("grids", name))
+        user = (self.raw.get("grids") or {}).get(name)
+        if user is None:
+            if name in PREDEFINED_GRIDS:
+                return {k: list(v) if isinstance(v, tuple) else v for k, v in PREDEFINED_GRIDS[name].items()}
+            raise ConfigError(f"unknown base grid '{name}'", join_path("grids", chain[-1], "base"))
+        conf = dict(user or {})
+        base = conf.pop("base", None)
+        if base:
+            inherited = self._grid_conf(base, chain + (name,))
+            inherited.pop("name", None)
+            conf = {**inherited, **conf}
+        return conf
+
+    # -- sources -----------------------------------------------------------
+
+    def http_options(self, conf: dict) -> HTTPOptions:
+        merged = {**self.g_http, **(conf.get("http") or {})}
+        return HTTPOptions(
+            client_timeout=float(merged.get("client_timeout", 60)),
+            headers={str(k): str(v) for k, v in (merged.get("headers") or {}).items()},
+            ssl_no_cert_checks=bool(merged.get("ssl_no_cert_checks", False)),
+            ssl_ca_certs=merged.get("ssl_ca_certs"),
+            hide_error_details=bool(merged.get("hide_error_details", True)),
+            manage_cookies=bool(merged.get("manage_cookies", False)),
+            method=str(merged.get("method", "AUTO")).upper(),
+        )
+
+    def source(self, name: str, conf: dict, path: str) -> Source:
+        kind = conf.get("type")
+        builder = getattr(self, f"_source_{kind}", None)
+        if builder is None:
+            raise ConfigError(f"source type '{kind}' is not supported yet", join_path(path, "type"))
+        return builder(name, conf, path)
+
+    def _client(self, conf: dict, url: str) -> HTTPClient:
+        concurrent = conf.get("concurrent_requests", self.g_http.get("concurrent_requests", 0)) or 0
+        return HTTPClient(self.http_options(conf), base_url=url, concurrent_requests=concurrent, lock_dir=self.globals.lock_dir)
+
+    def _source_wms(self, name: str, conf: dict, path: str) -> WMSSource:
+        req = dict(conf.get("req") or {})
+        url = req.pop("url", None)
+        if not url:
+            raise ConfigError("missing required key 'url'", join_path(path, "req"))
+        transparent = req.pop("transparent", False)
+        if isinstance(transparent, str):
+            transparent = transparent.lower() == "true"
+        transparent = bool(transparent or conf.get("transparent", False))
+        params = {str(k): _param(v) for k, v in req.items()}
+        if "layers" not in {k.lower() for k in params}:
+            raise ConfigError("missing required key 'layers'", join_path(path, "req"))
+        version = str((conf.get("wms_opts") or {}).get("version", "1.1.1"))
+        if version not in SUPPORTED_WMS_VERSIONS:
+            raise ConfigError(f"unsupported WMS version '{version}' (use one of {', '.join(SUPPORTED_WMS_VERSIONS)})", join_path(path, "wms_opts.version"))
+        try:
+            supported_srs = [get_srs(s) for s in conf.get("supported_srs") or []]
+        except SRSError as ex:
+            raise ConfigError(str(ex), join_path(path, "supported_srs")) from None
+        supported_formats = [self._format(f, join_path(path, "supported_formats")) for f in conf.get("supported_formats") or []]
+        return WMSSource(
+            name,
+            url,
+            params,
+            self._client(conf, url),
+            version=version,
+            transparent=transparent,
+            supported_srs=supported_srs,
+            supported_formats=supported_formats,
+            resampling=self._resampling(conf.get("image") or {}),
+        )
+
+    def _source_tile(self, name: str, conf: dict, path: str) -> TileSource:
+        url = conf.get("url")
+        if not url:
+            raise ConfigError("missing required key 'url'", path)
+        try:
+            check_template(url)
+        except ValueError as ex:
+            raise ConfigError(str(ex), join_path(path, "url")) from None
+        grid_name = conf.get("grid")
+        if grid_name is None:
+            log.warning("%s: no grid given, using GLOBAL_MERCATOR", path)
+            grid_name = "GLOBAL_MERCATOR"
+        grid = self.grid(grid_name, join_path(path, "grid"))
+        flip = False
+        if "origin" in conf:
+            from ..grid import normalize_origin
+
+            try:
+                origin = normalize_origin(conf["origin"])
+            except GridError as ex:
+                raise ConfigError(str(ex), join_path(path, "origin")) from None
+            log.warning("%s.origin is deprecated: use a grid with that origin", path)
+            flip = origin != grid.origin
+        return TileSource(
+            name,
+            url,
+            grid,
+            self._client(conf, url),
+            transparent=bool(conf.get("transparent", False)),
+            flip_y=flip,
+            resampling=self._resampling(conf.get("image") or {}),
+        )
+
+    def _source_debug(self, name: str, conf: dict, path: str) -> DebugSource:
+        return DebugSource(name)
+
+    # -- caches ------------------------------------------------------------
+
+    def _format(self, value: str, path: str) -> ImageFormat:
+        custom = (self.g_image.get("formats") or {}).get(value)
+        if custom and custom.get("format"):
+            value = custom["format"]
+        try:
+            return parse_format(value)
+        except FormatError as ex:
+            raise ConfigError(str(ex), path) from None
+
+    def _resampling(self, image_conf: dict) -> str:
+        method = image_conf.get("resampling_method") or self.g_image.get("resampling_method") or "bicubic"
+        return method if method in ("nearest", "bilinear", "bicubic") else "bicubic"
+
+    def image_options(self, fmt_name: str, image_conf: dict, path: str) -> ImageOptions:
+        custom = dict((self.g_image.get("formats") or {}).get(fmt_name) or {})
+        merged = {**custom, **image_conf}
+        fmt = self._format(merged.get("format") or fmt_name, path)
+        colors = merged.get("colors")
+        if colors is None and fmt.mime == "image/png" and not fmt.paletted:
+            colors = 256 if self.g_image.get("paletted", True) and merged.get("mode") not in ("RGB", "RGBA", "I") else None
+        enc = merged.get("encoding_options") or {}
+        mode = merged.get("mode")
+        if mode is not None and mode not in ("RGB", "RGBA", "P", "I", "L"):
+            raise ConfigError(f"unknown image mode '{mode}'", join_path(path, "mode"))
+        return ImageOptions(
+            format=fmt,
+            mode=mode,
+            colors=colors or None,
+            transparent=merged.get("transparent"),
+            resampling=self._resampling(merged),
+            jpeg_quality=int(enc.get("jpeg_quality", self.g_image.get("jpeg_quality", 90))),
+            quantizer=enc.get("quantizer"),
+            tiff_compression=enc.get("tiff_compression"),
+            opacity=merged.get("opacity"),
+        )
+
+    def cache(self, name: str, path: str) -> CacheConfig:
+        if name in self.caches:
+            return self.caches[name]
+        if name in self._building_caches:
+            raise ConfigError(f"caches use each other as sources in a loop: {' -> '.join(self._building_caches + [name])}", path)
+        self._building_caches.append(name)
+        try:
+            cache = self._build_cache(name, (self.raw.get("caches") or {})[name], join_path("caches", name))
+        finally:
+            self._building_caches.pop()
+        self.caches[name] = cache
+        return cache
+
+    def _cache_sources(self, conf: dict, path: str, grid_name: str) -> list[Source]:
+        names = conf.get("sources") or []
+        if isinstance(names, dict):
+            raise ConfigError("band merge sources are not supported yet", join_path(path, "sources"))
+        result = []
+        for i, entry in enumerate(names):
+            spath = join_path(join_path(path, "sources"), i)
+            result.append(self.source_ref(entry, spath, grid_name))
+        return result
+
+    def source_ref(self, entry: str, path: str, grid_name: str | None = None) -> Source:
+        """A source or cache named in a ``sources`` list (``name:layer1,layer2`` picks WMS layers)."""
+        name, _, tagged = entry.partition(":")
+        if name in self.sources:
+            source = self.sources[name]
+            if tagged:
+                if not isinstance(source, WMSSource):
+                    raise ConfigError(f"only WMS sources accept layer names ('{entry}')", path)
+                return _tagged_wms(source, tagged, path)
+            return source
+        if name in (self.raw.get("caches") or {}):
+            cache = self.cache(name, path)
+            manager = cache.managers.get(grid_name) if grid_name else None
+            if manager is None:
+                manager = next(iter(cache.managers.values()))
+            return CacheSource(name, manager)
+        raise ConfigError(f"unknown source or cache '{name}'", path)
+
+    def _build_cache(self, name: str, conf: dict, path: str) -> CacheConfig:
+        grid_names = conf.get("grids")
+        if not grid_names:
+            log.warning("%s: no grids given, using GLOBAL_MERCATOR", path)
+            grid_names = ["GLOBAL_MERCATOR"]
+        fmt_name = conf.get("format", "image/png")
+        image_opts = self.image_options(fmt_name, conf.get("image") or {}, join_path(path, "format"))
+        if image_opts.format.mime == "mixed" and "request_format" not in conf:
+            raise ConfigError("a mixed format cache needs request_format: image/png", path)
+        request_format = self._format(conf.get("request_format") or fmt_name, join_path(path, "request_format"))
+        if request_format.mime == "mixed":
+            request_format = ImageFormat("image/png")
+        backend = dict(conf.get("cache") or {})
+        kind = backend.get("type", "file")
+        if kind != "file":
+            raise ConfigError(f"cache type '{kind}' is not supported yet", join_path(path, "cache.type"))
+        if backend.get("directory") and len(grid_names) > 1:
+            raise ConfigError("cache.directory cannot be used with more than one grid", join_path(path, "cache.directory"))
+        layout = backend.get("directory_layout", "tc")
+        if layout not in LAYOUTS:
+            raise ConfigError(f"unknown directory_layout '{layout}' (known: {', '.join(LAYOUTS)})", join_path(path, "cache.directory_layout"))
+        cache_dir = self.abspath(conf.get("cache_dir") or self.g_cache.get("base_dir", "./cache_data"))
+        link = conf.get("link_single_color_images", self.g_cache.get("link_single_color_images", False))
+        if link is True:
+            link = "symlink"
+        if link not in (False, "symlink", "hardlink"):
+            raise ConfigError("expected true, false, symlink or hardlink", join_path(path, "link_single_color_images"))
+        meta_size = conf.get("meta_size", self.g_cache.get("meta_size", [4, 4]))
+        if len(meta_size) != 2 or min(meta_size) < 1:
+            raise ConfigError("expected two positive numbers", join_path(path, "meta_size"))
+        opts = TileManagerOptions(
+            meta_size=(int(meta_size[0]), int(meta_size[1])),
+            meta_buffer=int(conf.get("meta_buffer", self.g_cache.get("meta_buffer", 80))),
+            minimize_meta_requests=bool(conf.get("minimize_meta_requests", self.g_cache.get("minimize_meta_requests", False))),
+            concurrent_tile_creators=int(conf.get("concurrent_tile_creators", self.g_cache.get("concurrent_tile_creators", 2))),
+            disable_storage=bool(conf.get("disable_storage", False)),
+            link_single_color_images=bool(link),
+            lock_timeout=float({**self.g_http}.get("client_timeout", 60)),
+        )
+        file_mode = _octal(conf.get("file_permissions", self.g_cache.get("file_permissions")), join_path(path, "file_permissions"))
+        dir_mode = _octal(conf.get("directory_permissions", self.g_cache.get("directory_permissions")), join_path(path, "directory_permissions"))
+        managers = {}
+        for i, grid_name in enumerate(grid_names):
+            grid = self.grid(grid_name, join_path(join_path(path, "grids"), i))
+            if backend.get("directory"):
+                directory = self.abspath(backend["directory"])
+            elif backend.get("use_grid_names"):
+                directory = os.path.join(cache_dir, name, grid.name or grid_name)
+            else:
+                suffix = self.grid_srs_as_written.get(grid_name, grid.srs.code).replace(":", "")
+                directory = os.path.join(cache_dir, f"{name}_{suffix}")
+            store = FileStore(
+                directory,
+                layout=layout,
+                ext=image_opts.format.ext,
+                link_single_color=link or None,
+                file_mode=file_mode,
+                dir_mode=dir_mode,
+            )
+            lock_dir = self.abspath(
+                backend.get("tile_lock_dir") or conf.get("tile_lock_dir") or self.g_cache.get("tile_lock_dir")
+                or os.path.join(cache_dir, "tile_locks")
+            )
+            sources = self._cache_sources(conf, path, grid_name)
+            managers[grid_name] = TileManager(
+                name,
+                grid,
+                store,
+                sources,
+                image_opts,
+                request_format,
+                lock_dir=lock_dir,
+                lock_id=directory,
+                opts=opts,
+            )
+        return CacheConfig(name=name, format=image_opts.format, grids=list(grid_names), managers=managers,
+                           source_names=[s for s in conf.get("sources") or [] if isinstance(s, str)])
+
+    # -- layers ------------------------------------------------------------
+
+    def layers(self) -> list[LayerConfig]:
+        raw = self.raw.get("layers") or []
+        if isinstance(raw, dict):  # legacy: {name: {title, sources}}
+            raw = [{"name": k, **(v or {})} for k, v in raw.items()]
+        return [self._layer(conf, join_path("layers", i)) for i, conf in enumerate(raw)]
+
+    def _layer(self, conf: dict, path: str) -> LayerConfig:
+        if "title" not in conf:
+            raise ConfigError("missing required key 'title'", path)
+        for key in ("sources", "tile_sources"):
+            for i, ref in enumerate(conf.get(key) or []):
+                name = ref.partition(":")[0]
+                if name not in self.sources and name not in self.caches:
+                    raise ConfigError(f"unknown source or cache '{name}'", join_path(join_path(path, key), i))
+        min_res, max_res = _res_limits(conf)
+        children = [self._layer(c, join_path(join_path(path, "layers"), i)) for i, c in enumerate(conf.get("layers") or [])]
+        return LayerConfig(
+            name=conf.get("name"),
+            title=str(conf["title"]),
+            sources=list(conf.get("sources") or []),
+            tile_sources=list(conf.get("tile_sources") or []),
+            layers=children,
+            md=dict(conf.get("md") or {}),
+            min_res=min_res,
+            max_res=max_res,
+            path=path,
+        )
+
+    # -- services ----------------------------------------------------------
+
+    def services(self) -> ServicesConfig:
+        raw = self.raw.get("services") or {}
+        wms_md = (raw.get("wms") or {}).get("md") if isinstance(raw.get("wms"), dict) else None
+        result = ServicesConfig(demo="demo" in raw)
+        if "tms" in raw:
+            tms = raw.get("tms") or {}
+            from ..grid import normalize_origin
+
+            try:
+                origin = normalize_origin(tms.get("origin", "sw"))
+            except GridError as ex:
+                raise ConfigError(str(ex), "services.tms.origin") from None
+            result.tms = TMSConfig(
+                use_grid_names=bool(tms.get("use_grid_names", False)),
+                origin=origin,
+                md=ServiceMetadata.from_dict(tms.get("md") or wms_md),
+            )
+        if "wmts" in raw:
+            wmts = raw.get("wmts") or {}
+            template = wmts.get("restful_template", WMTSConfig.restful_template)
+            if not template.startswith("/"):
+                template = "/" + template
+            for var in ("{TileMatrix}", "{TileCol}", "{TileRow}"):
+                if var not in template:
+                    raise ConfigError(f"restful_template must contain {var}", "services.wmts.restful_template")
+            result.wmts = WMTSConfig(
+                kvp=bool(wmts.get("kvp", True)),
+                restful=bool(wmts.get("restful", True)),
+                restful_template=template,
+                md=ServiceMetadata.from_dict(wmts.get("md") or wms_md),
+            )
+        if "wms" in raw:
+            result.wms = dict(raw.get("wms") or {})
+        if "kml" in raw:
+            result.kml = dict(raw.get("kml") or {})
+        return result
+
+
+def _bbox(value: Any, path: str) -> tuple[float, float, float, float] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            value = [float(v) for v in value.split(",")]
+        except ValueError:
+            raise ConfigError(f"expected four numbers, got {value!r}", path) from None
+    if len(value) != 4:
+        raise ConfigError(f"expected four numbers (minx, miny, maxx, maxy), got {len(value)}", path)
+    return tuple(float(v) for v in value)  # type: ignore[return-value]
+
+
+def _param(value: Any) -> str:
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value)
+    return str(value)
+
+
+def _octal(value: Any, path: str) -> int | None:
+    if value is None:
+        return None
+    try:
+        return int(str(value), 8)
+    except ValueError:
+        raise ConfigError(f"expected an octal permission such as '644', got {value!r}", path) from None
+
+
+def _tagged_wms(source: WMSSource, tagged: str, path: str) -> WMSSource:
+    import copy
+
+    layers = [lyr.strip() for lyr in tagged.split(",") if lyr.strip()]
+    configured = next((v for k, v in source.params.items() if k.lower() == "layers"), "")
+    allowed = {lyr.strip() for lyr in configured.split(",") if lyr.strip()}
+    if allowed and not set(layers) <= allowed:
+        extra = ", ".join(sorted(set(layers) - allowed))
+        raise ConfigError(f"layers {extra} are not in the source's req.layers", path)
+    clone = copy.copy(source)
+    clone.params = {k: v for k, v in source.params.items() if k.lower() != "layers"}
+    clone.params["LAYERS"] = ",".join(layers)
+    return clone

@@ -1,0 +1,148 @@
+"""Small WSGI request/response types, kept lean for the cached-tile hot path."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from email.utils import formatdate, parsedate_to_datetime
+from urllib.parse import parse_qsl
+
+
+class Request:
+    __slots__ = ("environ", "method", "path", "_args", "_params")
+
+    def __init__(self, environ: dict):
+        self.environ = environ
+        self.method = environ.get("REQUEST_METHOD", "GET").upper()
+        self.path = environ.get("PATH_INFO", "") or "/"
+        self._args: dict[str, str] | None = None
+        self._params: list[tuple[str, str]] | None = None
+
+    @property
+    def params(self) -> list[tuple[str, str]]:
+        """Query parameters in order, names as sent."""
+        if self._params is None:
+            self._params = parse_qsl(self.environ.get("QUERY_STRING", ""), keep_blank_values=True)
+        return self._params
+
+    @property
+    def args(self) -> dict[str, str]:
+        """Query parameters with lower-case names (OGC names are case-insensitive); first wins."""
+        if self._args is None:
+            args: dict[str, str] = {}
+            for key, value in self.params:
+                args.setdefault(key.lower(), value)
+            self._args = args
+        return self._args
+
+    def header(self, name: str) -> str | None:
+        key = "HTTP_" + name.upper().replace("-", "_")
+        return self.environ.get(key)
+
+    @property
+    def script_url(self) -> str:
+        """The public base URL of the app, honouring proxy headers."""
+        env = self.environ
+        scheme = (self.header("X-Forwarded-Proto") or env.get("wsgi.url_scheme", "http")).split(",")[0].strip()
+        host = self.header("X-Forwarded-Host")
+        if host:
+            host = host.split(",")[0].strip()
+        else:
+            host = self.header("Host")
+        if not host:
+            host = env.get("SERVER_NAME", "localhost")
+            port = env.get("SERVER_PORT", "")
+            if port and port not in ("80", "443"):
+                host += ":" + port
+        script = self.header("X-Script-Name") or env.get("SCRIPT_NAME", "")
+        return f"{scheme}://{host}{script.rstrip('/')}"
+
+
+class Response:
+    __slots__ = ("status", "headers", "body")
+
+    def __init__(self, body: bytes | str = b"", status: int = 200, content_type: str | None = "text/plain; charset=utf-8",
+                 headers: list[tuple[str, str]] | None = None):
+        self.body = body.encode("utf-8") if isinstance(body, str) else body
+        self.status = status
+        self.headers = headers if headers is not None else []
+        if content_type:
+            self.headers.append(("Content-Type", content_type))
+
+    def set(self, name: str, value: str) -> None:
+        self.headers = [(k, v) for k, v in self.headers if k.lower() != name.lower()]
+        self.headers.append((name, value))
+
+
+STATUS_TEXT = {
+    200: "200 OK",
+    204: "204 No Content",
+    301: "301 Moved Permanently",
+    302: "302 Found",
+    304: "304 Not Modified",
+    400: "400 Bad Request",
+    401: "401 Unauthorized",
+    403: "403 Forbidden",
+    404: "404 Not Found",
+    405: "405 Method Not Allowed",
+    500: "500 Internal Server Error",
+    501: "501 Not Implemented",
+    502: "502 Bad Gateway",
+    503: "503 Service Unavailable",
+    504: "504 Gateway Timeout",
+}
+
+
+def status_line(code: int) -> str:
+    return STATUS_TEXT.get(code, f"{code} Status")
+
+
+class HTTPError(Exception):
+    """Raised by services to answer with ``response``."""
+
+    def __init__(self, response: Response):
+        super().__init__(response.status)
+        self.response = response
+
+
+def tile_etag(timestamp: float, size: int) -> str:
+    return hashlib.md5(f"{timestamp}{size}".encode()).hexdigest()
+
+
+def cache_headers(resp: Response, timestamp: float | None, size: int, max_age: int) -> None:
+    """Last-Modified, ETag and Cache-Control/Expires for a tile response."""
+    if timestamp is not None:
+        resp.headers.append(("Last-Modified", formatdate(timestamp, usegmt=True)))
+        resp.headers.append(("ETag", f'"{tile_etag(timestamp, size)}"'))
+    if max_age > 0:
+        resp.headers.append(("Cache-Control", f"public, max-age={max_age}, s-maxage={max_age}"))
+        resp.headers.append(("Expires", formatdate(time.time() + max_age, usegmt=True)))
+    else:
+        no_cache(resp)
+
+
+def no_cache(resp: Response) -> None:
+    resp.headers += [("Cache-Control", "no-cache, no-store"), ("Pragma", "no-cache"), ("Expires", "-1")]
+
+
+def not_modified(req: Request, timestamp: float | None, size: int) -> bool:
+    """True when the client's copy (If-None-Match / If-Modified-Since) is current."""
+    if timestamp is None:
+        return False
+    inm = req.header("If-None-Match")
+    if inm is not None:
+        etag = tile_etag(timestamp, size)
+        return any(tag.strip().strip('"').removeprefix("W/").strip('"') in (etag, "*") for tag in inm.split(","))
+    ims = req.header("If-Modified-Since")
+    if ims:
+        try:
+            since = parsedate_to_datetime(ims).timestamp()
+        except (TypeError, ValueError, IndexError):
+            return False
+        return int(timestamp) <= since
+    return False
+
+
+def make_not_modified(resp: Response) -> Response:
+    keep = ("etag", "last-modified", "cache-control", "expires", "access-control-allow-origin")
+    return Response(b"", 304, content_type=None, headers=[h for h in resp.headers if h[0].lower() in keep])

@@ -1,0 +1,106 @@
+"""Image formats and encoding options as MapProxy names them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+_ALIASES = {
+    "png": "image/png",
+    "png8": "image/png; mode=8bit",
+    "png24": "image/png",
+    "png32": "image/png",
+    "jpeg": "image/jpeg",
+    "jpg": "image/jpeg",
+    "image/jpg": "image/jpeg",
+    "gif": "image/gif",
+    "tiff": "image/tiff",
+    "tif": "image/tiff",
+    "geotiff": "image/tiff",
+    "mixed": "mixed",
+    "image/vnd.jpeg-png": "mixed",
+    "mvt": "application/vnd.mapbox-vector-tile",
+    "pbf": "application/x-protobuf",
+}
+
+_EXTENSIONS = {
+    "image/png": "png",
+    "image/jpeg": "jpeg",
+    "image/gif": "gif",
+    "image/tiff": "tiff",
+    "mixed": "mixed",
+    "application/vnd.mapbox-vector-tile": "mvt",
+    "application/x-protobuf": "pbf",
+}
+
+_PIL_NAMES = {"image/png": "PNG", "image/jpeg": "JPEG", "image/gif": "GIF", "image/tiff": "TIFF"}
+
+
+class FormatError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class ImageFormat:
+    """A tile/map format: ``mime`` such as image/png (``mixed`` for png-or-jpeg)."""
+
+    mime: str
+    paletted: bool = False  # png8 / "image/png; mode=8bit"
+
+    @property
+    def ext(self) -> str:
+        return _EXTENSIONS.get(self.mime, self.mime.split("/")[-1])
+
+    @property
+    def pil_name(self) -> str | None:
+        return _PIL_NAMES.get(self.mime)
+
+    @property
+    def is_image(self) -> bool:
+        return self.mime.startswith("image/") or self.mime == "mixed"
+
+    def matches_ext(self, ext: str) -> bool:
+        """Does a URL extension ask for this format? (``mixed`` answers png URLs)."""
+        ext = ext.lower()
+        if self.mime == "mixed":
+            return ext in ("png", "mixed", "jpeg", "jpg")
+        if self.mime == "image/jpeg":
+            return ext in ("jpeg", "jpg")
+        return ext == self.ext or parse_format(ext).mime == self.mime
+
+    def __str__(self) -> str:
+        return "image/png; mode=8bit" if self.paletted else self.mime
+
+
+def parse_format(value: str) -> ImageFormat:
+    text = value.strip().lower()
+    text = _ALIASES.get(text, text)
+    paletted = False
+    if ";" in text:
+        base, _, params = text.partition(";")
+        if "8bit" in params:
+            paletted = True
+        text = base.strip()
+    if "/" not in text and text != "mixed":
+        raise FormatError(f"unknown image format '{value}'")
+    return ImageFormat(text, paletted)
+
+
+RESAMPLING = ("nearest", "bilinear", "bicubic")
+
+
+@dataclass(frozen=True)
+class ImageOptions:
+    """How images of a cache/source are encoded; None means 'as it comes'."""
+
+    format: ImageFormat = ImageFormat("image/png")
+    mode: str | None = None
+    colors: int | None = None
+    transparent: bool | None = None
+    resampling: str = "bicubic"
+    jpeg_quality: int = 90
+    quantizer: str | None = None
+    tiff_compression: str | None = None
+    opacity: float | None = None
+
+    def with_format(self, fmt: ImageFormat) -> ImageOptions:
+        return replace(self, format=fmt)

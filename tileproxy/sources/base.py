@@ -1,0 +1,90 @@
+"""The source protocol: sources render maps for a query and know nothing of caches."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from PIL import Image
+
+from ..grid import TileCoord, TileGrid
+from ..image.formats import ImageFormat
+from ..image.result import ImageResult
+from ..image.transform import blank_image, transform_image
+from ..srs import SRS, BBox
+
+MAX_MOSAIC_TILES = 256
+
+
+class SourceError(Exception):
+    """A source could not deliver an image; the message is safe to show to clients."""
+
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.status = status  # upstream HTTP status, None for timeouts and bad data
+
+
+class SourceTimeout(SourceError):
+    pass
+
+
+@dataclass(frozen=True)
+class MapQuery:
+    bbox: BBox
+    size: tuple[int, int]
+    srs: SRS
+    format: ImageFormat
+    transparent: bool = False
+
+    @property
+    def res(self) -> tuple[float, float]:
+        return (
+            (self.bbox[2] - self.bbox[0]) / self.size[0],
+            (self.bbox[3] - self.bbox[1]) / self.size[1],
+        )
+
+
+class Source:
+    """Base of all sources. ``get_map`` returns an image for exactly ``query``."""
+
+    name: str = ""
+    transparent: bool = False
+    supports_meta_tiles: bool = True
+
+    def get_map(self, query: MapQuery) -> ImageResult:
+        raise NotImplementedError
+
+
+class TiledSource(Source):
+    """A source with a grid of its own. Tiles of that grid are fetched as they are;
+    any other query is stitched from the tiles of the closest level."""
+
+    grid: TileGrid
+    resampling: str = "bicubic"
+    supports_meta_tiles = False
+
+    def get_tile(self, coord: TileCoord, format: ImageFormat) -> ImageResult:
+        raise NotImplementedError
+
+    def get_map(self, query: MapQuery) -> ImageResult:
+        grid = self.grid
+        bbox = query.bbox
+        if query.srs != grid.srs:
+            bbox = query.srs.transform_bbox_to(grid.srs, bbox)
+        res = max((bbox[2] - bbox[0]) / query.size[0], (bbox[3] - bbox[1]) / query.size[1])
+        level = grid.closest_level(res)
+        x0, y0, x1, y1 = grid.tile_range(bbox, level)
+        if x1 < x0 or y1 < y0:
+            return ImageResult(image=blank_image(query.size))
+        if (x1 - x0 + 1) * (y1 - y0 + 1) > MAX_MOSAIC_TILES:
+            raise SourceError(f"source '{self.name}': request covers too many tiles")
+        coords = [(x, y, level) for y in range(y0, y1 + 1) for x in range(x0, x1 + 1)]
+        mosaic_bbox = grid.tiles_bbox(coords)
+        l_res = grid.resolutions[level]
+        size = (round((mosaic_bbox[2] - mosaic_bbox[0]) / l_res), round((mosaic_bbox[3] - mosaic_bbox[1]) / l_res))
+        mosaic = Image.new("RGBA", size, (255, 255, 255, 0))
+        for coord in coords:
+            tile = self.get_tile(coord, query.format).image.convert("RGBA")
+            tb = grid.tile_bbox(coord)
+            mosaic.paste(tile, (round((tb[0] - mosaic_bbox[0]) / l_res), round((mosaic_bbox[3] - tb[3]) / l_res)))
+        img = transform_image(mosaic, mosaic_bbox, grid.srs, query.bbox, query.srs, query.size, self.resampling)
+        return ImageResult(image=img)

@@ -1,0 +1,33 @@
+"""A source that draws the request's bbox and resolution: for testing grids."""
+
+from __future__ import annotations
+
+from PIL import Image, ImageDraw
+
+from ..image.result import ImageResult
+from .base import MapQuery, Source
+
+
+class DebugSource(Source):
+    transparent = True
+
+    def __init__(self, name: str = "debug"):
+        self.name = name
+
+    def get_map(self, query: MapQuery) -> ImageResult:
+        w, h = query.size
+        img = Image.new("RGBA", (w, h), (255, 255, 255, 0))
+        draw = ImageDraw.Draw(img)
+        draw.rectangle((0, 0, w - 1, h - 1), outline=(255, 0, 0, 255))
+        res = query.res[0]
+        lines = [
+            f"res: {res:.10g}",
+            f"srs: {query.srs.code}",
+            "bbox:",
+            *(f"  {v:.6f}" for v in query.bbox),
+        ]
+        y = 4
+        for line in lines:
+            draw.text((5, y), line, fill=(0, 0, 0, 255))
+            y += 12
+        return ImageResult(image=img)

@@ -1,0 +1,107 @@
+"""One pooled HTTP session per source, with timeouts, auth, TLS options and a
+cross-process cap on concurrent requests."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit, urlunsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from .. import __version__
+from ..locks import LockTimeout, Semaphore
+from .base import SourceError, SourceTimeout
+
+log = logging.getLogger("tileproxy.source.request")
+
+
+@dataclass
+class HTTPOptions:
+    client_timeout: float = 60.0
+    headers: dict[str, str] = field(default_factory=dict)
+    ssl_no_cert_checks: bool = False
+    ssl_ca_certs: str | None = None
+    hide_error_details: bool = True
+    manage_cookies: bool = False
+    method: str = "AUTO"
+
+
+def split_credentials(url: str) -> tuple[str, tuple[str, str] | None]:
+    """Remove ``user:pass@`` from a URL; returns the clean URL and the credentials."""
+    parts = urlsplit(url)
+    if parts.username is None:
+        return url, None
+    host = parts.hostname or ""
+    if parts.port:
+        host += f":{parts.port}"
+    clean = urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+    from urllib.parse import unquote
+
+    return clean, (unquote(parts.username), unquote(parts.password or ""))
+
+
+class HTTPClient:
+    def __init__(
+        self,
+        opts: HTTPOptions,
+        base_url: str = "",
+        concurrent_requests: int = 0,
+        lock_dir: str | None = None,
+    ):
+        self.opts = opts
+        self.session = requests.Session()
+        pool = max(10, concurrent_requests or 0)
+        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool, max_retries=0)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+        self.session.headers["User-Agent"] = f"tileproxy/{__version__}"
+        self.session.headers.update({k: str(v) for k, v in opts.headers.items()})
+        if opts.ssl_no_cert_checks:
+            self.session.verify = False
+        elif opts.ssl_ca_certs:
+            self.session.verify = opts.ssl_ca_certs
+        self.semaphore = None
+        if concurrent_requests and lock_dir:
+            netloc = urlsplit(base_url).netloc.encode()
+            name = hashlib.md5(netloc).hexdigest()
+            self.semaphore = Semaphore(lock_dir, name, concurrent_requests, timeout=opts.client_timeout)
+
+    def get(self, url: str, auth: tuple[str, str] | None = None) -> requests.Response:
+        """GET ``url``; raises SourceError for transport errors and HTTP errors."""
+        if self.semaphore is None:
+            return self._get(url, auth)
+        try:
+            with self.semaphore.hold():
+                return self._get(url, auth)
+        except LockTimeout as ex:
+            raise SourceTimeout(str(ex)) from None
+
+    def _get(self, url: str, auth: tuple[str, str] | None) -> requests.Response:
+        start = time.monotonic()
+        shown = self._shown(url)
+        try:
+            resp = self.session.get(url, timeout=self.opts.client_timeout, auth=auth)
+            body = resp.content
+        except requests.Timeout:
+            raise SourceTimeout(f"timeout after {self.opts.client_timeout:g}s from {shown}") from None
+        except requests.RequestException as ex:
+            reason = type(ex).__name__
+            raise SourceError(f"could not reach {shown}: {reason}") from None
+        finally:
+            if not self.opts.manage_cookies:
+                self.session.cookies.clear()
+        log.info("%s %s %.1fkB %dms", resp.status_code, url, len(body) / 1024, (time.monotonic() - start) * 1000)
+        if resp.status_code != 200:
+            raise SourceError(f"{shown} answered HTTP {resp.status_code}", status=resp.status_code)
+        return resp
+
+    def _shown(self, url: str) -> str:
+        """The URL as it may appear in error messages."""
+        parts = urlsplit(url)
+        if self.opts.hide_error_details:
+            return f"source {parts.scheme}://{parts.netloc}"
+        return url

@@ -1,0 +1,98 @@
+"""Tile servers addressed by URL templates (TMS, XYZ, Bing quadkeys, TileCache, ArcGIS caches)."""
+
+from __future__ import annotations
+
+from ..grid import TileCoord, TileGrid
+from ..image.codec import ImageDataError, check_image_bytes
+from ..image.formats import ImageFormat
+from ..image.result import ImageResult
+from ..stores.layouts import tile_path
+from .base import SourceError, TiledSource
+from .http import HTTPClient, split_credentials
+
+TEMPLATE_KEYS = ("x", "y", "z", "format", "quadkey", "tc_path", "tms_path", "arcgiscache_path", "bbox")
+
+
+def quadkey(x: int, y: int, z: int) -> str:
+    """Bing quadkey of a tile counted from the north-west corner."""
+    digits = []
+    for i in range(z, 0, -1):
+        mask = 1 << (i - 1)
+        digits.append(str((1 if x & mask else 0) + (2 if y & mask else 0)))
+    return "".join(digits)
+
+
+def check_template(url: str) -> None:
+    """Raise ValueError naming the first unknown %(key)s in ``url``."""
+    sample = {k: "0" for k in TEMPLATE_KEYS}
+    try:
+        url % sample
+    except KeyError as ex:
+        raise ValueError(f"unknown template key %({ex.args[0]})s in url") from None
+    except (TypeError, ValueError) as ex:
+        raise ValueError(f"invalid url template: {ex} (write a literal % as %%)") from None
+
+
+class TileSource(TiledSource):
+    """Fetches tiles of ``grid`` by URL template."""
+
+    def __init__(
+        self,
+        name: str,
+        url: str,
+        grid: TileGrid,
+        client: HTTPClient,
+        transparent: bool = False,
+        flip_y: bool = False,
+        resampling: str = "bicubic",
+    ):
+        self.name = name
+        self.url, self.auth = split_credentials(url)
+        self.grid = grid
+        self.client = client
+        self.transparent = transparent
+        self.flip_y = flip_y  # deprecated 'origin' differing from the grid origin
+        self.resampling = resampling
+
+    def tile_url(self, coord: TileCoord, fmt: ImageFormat) -> str:
+        x, y, z = coord
+        if self.flip_y:
+            y = self.grid.flip_y(y, z)
+        nw_y = y if self.grid.origin == "nw" else self.grid.flip_y(y, z)
+        bbox = self.grid.tile_bbox(coord)
+        values = {
+            "x": x,
+            "y": y,
+            "z": z,
+            "format": fmt.ext if fmt.mime != "mixed" else "png",
+            "quadkey": quadkey(x, nw_y, z),
+            "tc_path": tile_path("tc", (x, y, z), fmt.ext),
+            "tms_path": f"{z}/{x}/{y}",
+            "arcgiscache_path": f"L{z:02d}/R{nw_y:08x}/C{x:08x}",
+            "bbox": ",".join(repr(float(v)) for v in bbox),
+        }
+        values["tc_path"] = values["tc_path"].rsplit(".", 1)[0]
+        return self.url % values
+
+    def get_tile(self, coord: TileCoord, format: ImageFormat) -> ImageResult:
+        if self.url.startswith("file://"):
+            return self._read_file(self.tile_url(coord, format)[7:])
+        resp = self.client.get(self.tile_url(coord, format), auth=self.auth)
+        data = resp.content
+        try:
+            mime = check_image_bytes(data) if format.is_image else resp.headers.get("Content-Type")
+        except ImageDataError as ex:
+            raise SourceError(f"tile source '{self.name}' returned {ex}") from None
+        return ImageResult(data=data, mime=mime)
+
+    def _read_file(self, path: str) -> ImageResult:
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+        except OSError as ex:
+            raise SourceError(f"tile source '{self.name}': {ex.strerror}", status=404) from None
+        try:
+            mime = check_image_bytes(data)
+        except ImageDataError as ex:
+            raise SourceError(f"tile source '{self.name}': {ex}") from None
+        return ImageResult(data=data, mime=mime)

@@ -1,0 +1,120 @@
+"""WMS 1.0.0 - 1.3.0 sources: GetMap requests, SRS and format fallbacks."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from ..image.codec import ImageDataError, check_image_bytes
+from ..image.formats import ImageFormat
+from ..image.result import ImageResult
+from ..image.transform import transform_image
+from ..srs import SRS
+from .base import MapQuery, Source, SourceError
+from .http import HTTPClient, split_credentials
+
+_WMS100_FORMATS = {"image/png": "PNG", "image/jpeg": "JPEG", "image/gif": "GIF", "image/tiff": "TIFF"}
+
+
+class WMSSource(Source):
+    def __init__(
+        self,
+        name: str,
+        url: str,
+        params: dict[str, str],
+        client: HTTPClient,
+        version: str = "1.1.1",
+        transparent: bool = False,
+        supported_srs: list[SRS] | None = None,
+        supported_formats: list[ImageFormat] | None = None,
+        resampling: str = "bicubic",
+    ):
+        self.name = name
+        self.url, self.auth = split_credentials(url)
+        self.params = params  # extra request parameters, LAYERS included
+        self.client = client
+        self.version = version
+        self.transparent = transparent
+        self.supported_srs = supported_srs or []
+        self.supported_formats = supported_formats or []
+        self.resampling = resampling
+
+    def get_map(self, query: MapQuery) -> ImageResult:
+        req_srs = self._request_srs(query.srs)
+        req_format = self._request_format(query.format)
+        if req_srs == query.srs:
+            bbox, size = query.bbox, query.size
+        else:
+            bbox = query.srs.transform_bbox_to(req_srs, query.bbox)
+            size = _projected_size(query, bbox)
+        data = self._fetch(bbox, size, req_srs, req_format)
+        result = ImageResult(data=data)
+        if req_srs != query.srs:
+            img = transform_image(result.image, bbox, req_srs, query.bbox, query.srs, query.size, self.resampling)
+            return ImageResult(image=img)
+        if req_format.mime != query.format.mime:
+            return ImageResult(image=result.image)
+        return result
+
+    def _request_srs(self, srs: SRS) -> SRS:
+        if not self.supported_srs or srs in self.supported_srs:
+            return srs
+        for cand in self.supported_srs:
+            if cand.is_latlong == srs.is_latlong:
+                return cand
+        return self.supported_srs[0]
+
+    def _request_format(self, fmt: ImageFormat) -> ImageFormat:
+        if not self.supported_formats or any(f.mime == fmt.mime for f in self.supported_formats):
+            return fmt
+        return self.supported_formats[0]
+
+    def map_url(self, bbox, size, srs: SRS, fmt: ImageFormat) -> str:
+        params: dict[str, str] = {}
+        v = self.version
+        if v == "1.0.0":
+            params.update(WMTVER="1.0.0", REQUEST="map", SRS=srs.code)
+            params["FORMAT"] = _WMS100_FORMATS.get(fmt.mime, fmt.mime)
+        else:
+            params.update(SERVICE="WMS", REQUEST="GetMap", VERSION=v)
+            params["CRS" if v == "1.3.0" else "SRS"] = srs.code
+            params["FORMAT"] = str(fmt)
+        if v == "1.3.0" and srs.is_axis_order_ne:
+            bbox = (bbox[1], bbox[0], bbox[3], bbox[2])
+        params["BBOX"] = ",".join(_num(c) for c in bbox)
+        params["WIDTH"], params["HEIGHT"] = str(size[0]), str(size[1])
+        params["STYLES"] = ""
+        for key, value in self.params.items():
+            params[key.upper()] = value
+        if self.transparent:
+            params["TRANSPARENT"] = "TRUE"
+        sep = "&" if "?" in self.url else "?"
+        if self.url.endswith(("?", "&")):
+            sep = ""
+        return self.url + sep + urlencode(params)
+
+    def _fetch(self, bbox, size, srs: SRS, fmt: ImageFormat) -> bytes:
+        url = self.map_url(bbox, size, srs, fmt)
+        resp = self.client.get(url, auth=self.auth)
+        data = resp.content
+        try:
+            check_image_bytes(data)
+        except ImageDataError as ex:
+            ctype = resp.headers.get("Content-Type", "")
+            detail = "a service exception" if "xml" in ctype else str(ex)
+            raise SourceError(f"WMS source '{self.name}' returned {detail}") from None
+        return data
+
+
+def _num(value: float) -> str:
+    value = float(value)
+    return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
+
+
+def _projected_size(query: MapQuery, bbox) -> tuple[int, int]:
+    """Pixel size for a request in another SRS: keep the pixel count close."""
+    w, h = query.size
+    ratio = (bbox[2] - bbox[0]) / (bbox[3] - bbox[1])
+    area = w * h
+    new_h = max(1, round((area / ratio) ** 0.5))
+    new_w = max(1, round(new_h * ratio))
+    return new_w, new_h

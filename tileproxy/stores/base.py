@@ -1,0 +1,56 @@
+"""The store protocol every cache backend implements."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from ..grid import TileCoord
+
+
+@dataclass
+class Tile:
+    """A tile as stored: encoded ``data`` plus what the store knows about it."""
+
+    coord: TileCoord
+    data: bytes | None = None
+    timestamp: float | None = None  # seconds since the epoch, when stored
+    mime: str | None = None
+    single_color: tuple | None = None  # set by the creator when the tile has one colour
+
+
+class TileStore:
+    """Backends override the single-tile methods and, where they can do better,
+    the bulk forms (which default to loops)."""
+
+    readonly: bool = False
+    supports_timestamps: bool = True
+
+    def load(self, tile: Tile) -> bool:
+        """Fill ``tile.data`` and ``tile.timestamp``; False when not cached."""
+        raise NotImplementedError
+
+    def store(self, tile: Tile) -> None:
+        raise NotImplementedError
+
+    def remove(self, coord: TileCoord) -> None:
+        raise NotImplementedError
+
+    def is_cached(self, coord: TileCoord) -> bool:
+        return self.timestamp(coord) is not None
+
+    def timestamp(self, coord: TileCoord) -> float | None:
+        tile = Tile(coord)
+        return tile.timestamp if self.load(tile) else None
+
+    def load_many(self, tiles: Iterable[Tile]) -> list[Tile]:
+        """Load each tile; returns those that were found."""
+        return [t for t in tiles if self.load(t)]
+
+    def store_many(self, tiles: Iterable[Tile]) -> None:
+        for tile in tiles:
+            self.store(tile)
+
+    def remove_many(self, coords: Iterable[TileCoord]) -> None:
+        for coord in coords:
+            self.remove(coord)

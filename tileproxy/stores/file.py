@@ -1,0 +1,124 @@
+"""The file cache: one file per tile in one of MapProxy's directory layouts."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+from ..grid import TileCoord
+from .base import Tile, TileStore
+from .layouts import LAYOUTS, tile_path
+
+
+def write_atomic(path: str, data: bytes, file_mode: int | None = None, dir_mode: int | None = None) -> None:
+    """Write ``data`` to ``path`` so that readers see the old file or the whole new one."""
+    directory = os.path.dirname(path)
+    make_dirs(directory, dir_mode)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, file_mode if file_mode is not None else 0o644 & ~_umask())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def make_dirs(directory: str, mode: int | None = None) -> None:
+    if os.path.isdir(directory):
+        return
+    os.makedirs(directory, exist_ok=True)
+    if mode is not None:
+        os.chmod(directory, mode)
+
+
+_UMASK: int | None = None
+
+
+def _umask() -> int:
+    global _UMASK
+    if _UMASK is None:
+        current = os.umask(0)
+        os.umask(current)
+        _UMASK = current
+    return _UMASK
+
+
+class FileStore(TileStore):
+    def __init__(
+        self,
+        directory: str,
+        layout: str = "tc",
+        ext: str = "png",
+        link_single_color: str | None = None,
+        file_mode: int | None = None,
+        dir_mode: int | None = None,
+        readonly: bool = False,
+    ):
+        if layout not in LAYOUTS:
+            raise ValueError(f"unknown directory_layout '{layout}'")
+        self.directory = directory
+        self.layout = layout
+        self.ext = ext
+        self.link_single_color = link_single_color  # None, 'symlink' or 'hardlink'
+        self.file_mode = file_mode
+        self.dir_mode = dir_mode
+        self.readonly = readonly
+
+    def path(self, coord: TileCoord) -> str:
+        return os.path.join(self.directory, tile_path(self.layout, coord, self.ext))
+
+    def load(self, tile: Tile) -> bool:
+        try:
+            with open(self.path(tile.coord), "rb") as f:
+                tile.data = f.read()
+                tile.timestamp = os.fstat(f.fileno()).st_mtime
+        except (FileNotFoundError, NotADirectoryError):
+            return False
+        return True
+
+    def timestamp(self, coord: TileCoord) -> float | None:
+        try:
+            return os.stat(self.path(coord)).st_mtime
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+
+    def is_cached(self, coord: TileCoord) -> bool:
+        return os.path.exists(self.path(coord))
+
+    def store(self, tile: Tile) -> None:
+        if tile.data is None:
+            raise ValueError(f"tile {tile.coord} has no data to store")
+        path = self.path(tile.coord)
+        if tile.single_color is not None and self.link_single_color:
+            self._store_linked(path, tile.data, tile.single_color)
+            return
+        write_atomic(path, tile.data, self.file_mode, self.dir_mode)
+
+    def _store_linked(self, path: str, data: bytes, color: tuple) -> None:
+        name = "".join(f"{c:02x}" for c in color) + "." + self.ext
+        target = os.path.join(self.directory, "single_color_tiles", name)
+        if not os.path.exists(target):
+            write_atomic(target, data, self.file_mode, self.dir_mode)
+        directory = os.path.dirname(path)
+        make_dirs(directory, self.dir_mode)
+        tmp = os.path.join(directory, f".tmp-link-{os.getpid()}-{os.path.basename(path)}")
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        if self.link_single_color == "hardlink":
+            os.link(target, tmp)
+        else:
+            os.symlink(os.path.relpath(target, directory), tmp)
+        os.replace(tmp, path)
+
+    def remove(self, coord: TileCoord) -> None:
+        try:
+            os.unlink(self.path(coord))
+        except FileNotFoundError:
+            pass
