@@ -17,7 +17,12 @@ def _serve(args: argparse.Namespace) -> int:
     from ..wsgi import make_wsgi_app
 
     try:
-        app = make_wsgi_app(args.config, reloader=not args.no_reload)
+        if args.no_reload:
+            app = make_wsgi_app(args.config)
+        else:
+            from ..wsgi import ReloadingApp
+
+            app = ReloadingApp(args.config, check_interval=args.reload_interval)
     except ConfigError as ex:
         print(f"error: {ex}", file=sys.stderr)
         return 2
@@ -63,6 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("config", help="path of the mapproxy.yaml")
     serve.add_argument("-b", "--bind", default="127.0.0.1:8080", help="host:port (default 127.0.0.1:8080)")
     serve.add_argument("--no-reload", action="store_true", help="do not watch the configuration files")
+    serve.add_argument("--reload-interval", type=float, default=1.0, metavar="SECONDS",
+                       help="how often to check the configuration files for changes (default 1)")
     serve.set_defaults(func=_serve)
     check = sub.add_parser("check", help="load a configuration and report errors and warnings")
     check.add_argument("config")
