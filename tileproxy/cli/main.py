@@ -10,8 +10,8 @@ from .. import __version__
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
     from socketserver import ThreadingMixIn
+    from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
     from ..config.errors import ConfigError
     from ..wsgi import make_wsgi_app
