@@ -339,6 +339,9 @@ def test_unknown_layer_is_404(app: TileProxyApp, query: str) -> None:
 def test_layer_by_srs(app: TileProxyApp) -> None:
     conf = viewer_config(app, "/demo/?tms_layer=debug&srs=EPSG:4326")
     assert conf["grid"] == "GLOBAL_GEODETIC"
+    # web mercator under another name, as in MapProxy's demo links
+    assert viewer_config(app, "/demo/?tms_layer=debug&srs=EPSG:900913")["grid"] == "GLOBAL_WEBMERCATOR"
+    assert get(app, "/demo/?tms_layer=debug&srs=EPSG:nonsense")[0] == 404
     assert viewer_config(app, "/demo/?wmts_layer=debug")["grid"] == "GLOBAL_WEBMERCATOR"
 
 
@@ -465,3 +468,17 @@ def test_viewer_initial_level_fits_the_grid(app: TileProxyApp) -> None:
     # the cursor position: pixel -> map coordinates, y growing downwards on screen
     assert run_viewer("v.toMap(10, [1000, 2000], [200, 100], [0, 0])") == [0, 2500]
     assert run_viewer("v.toMap(10, [1000, 2000], [200, 100], [200, 100])") == [2000, 1500]
+    lon, lat = run_viewer("v.mercatorToLonLat([1113194.9079327357, 6446275.841017158])")
+    assert lon == pytest.approx(10.0) and lat == pytest.approx(50.0)
+
+
+def test_wmts_view_follows_a_custom_restful_template(tmp_path: Path) -> None:
+    template = "/myrest/{TileMatrixSet}/{Layer}/{TileMatrix}/{TileRow}/{TileCol}.{Format}"
+    escaped = template.replace("{", "{{").replace("}", "}}")  # CONFIG is a format string
+    app = make_app(tmp_path, CONFIG.replace("  wmts:\n", f"  wmts:\n    restful_template: '{escaped}'\n"))
+    conf = viewer_config(app, "/demo/?wmts_layer=local&grid=utm_nw")
+    assert conf["url"] == "http://localhost/wmts/myrest/utm_nw/local/{z}/{y}/{x}.png"
+    m = conf["matrices"][3]
+    status, headers, data = get(app, tile_url(conf, m, 1, 2))
+    assert status == 200 and headers["content-type"] == "image/png"
+    assert data == get(app, "/tiles/local/utm_nw/3/1/2.png?origin=nw")[2]

@@ -18,16 +18,17 @@ tile matrices embedded in the page; every URL uses the public base URL
 
 from __future__ import annotations
 
+import hashlib
 import json
 from html import escape
 from importlib import resources
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from .. import __version__
 from ..config.model import ProxyConfig
 from ..http import Request, Response
 from ..layers import TileLayer
+from ..srs import SRSError, get_srs
 from .tms import TileServiceGrid, TMSService
 from .wmts import METERS_PER_DEGREE, PIXEL_SIZE, WMTSService
 
@@ -62,6 +63,16 @@ def script_json(data: Any) -> str:
     return text
 
 
+def _read_static(name: str) -> bytes | None:
+    """A file of the static folder (no subfolders, known types only), or None."""
+    if name.startswith(".") or "/" in name or name[name.rfind("."):] not in STATIC_TYPES:
+        return None
+    try:
+        return resources.files(__package__).joinpath("static", name).read_bytes()
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        return None
+
+
 class DemoService:
     def __init__(self, config: ProxyConfig, tile_layers: list[TileLayer],
                  tms: TMSService | None, wmts: WMTSService | None):
@@ -92,15 +103,16 @@ class DemoService:
         return self.index(req)
 
     def static(self, name: str) -> Response:
-        suffix = name[name.rfind("."):] if "." in name else ""
-        ctype = STATIC_TYPES.get(suffix)
-        if ctype is None or name.startswith("."):
+        data = _read_static(name)
+        if data is None:
             return Response("not found\n", 404)
-        try:
-            data = resources.files(__package__).joinpath("static", name).read_bytes()
-        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-            return Response("not found\n", 404)
+        ctype = STATIC_TYPES[name[name.rfind("."):]]
         return Response(data, content_type=ctype, headers=[("Cache-Control", "public, max-age=3600")])
+
+    def asset_url(self, base: str, name: str) -> str:
+        """URL of a static file, with a content hash so browsers never keep a stale copy."""
+        digest = hashlib.sha1(_read_static(name) or b"").hexdigest()[:12]
+        return f"{base}/demo/static/{name}?v={digest}"
 
     # -- which layer can be shown how ------------------------------------
 
@@ -123,7 +135,11 @@ class DemoService:
         if grid:
             candidates = [tl for tl in candidates if grid in (tl.grid_name, tl.grid.name, tl.grid_id)]
         elif srs:
-            candidates = [tl for tl in candidates if tl.grid.srs.code.upper() == srs.upper()]
+            try:
+                wanted = get_srs(srs)
+            except SRSError:
+                return None
+            candidates = [tl for tl in candidates if tl.grid.srs == wanted]
         return candidates[0] if candidates else None
 
     def view_url(self, base: str, layer: TileLayer, service: str) -> str:
@@ -168,6 +184,7 @@ class DemoService:
         return {
             "layer": layer.name, "title": layer.title, "grid": layer.grid_name,
             "srs": grid.srs.code, "units": "degrees" if grid.srs.is_latlong else "m",
+            "webMercator": grid.srs == get_srs("EPSG:3857"),
             "bbox": list(grid.bbox), "tileSize": [tw, th], "service": service,
             "url": url, "yAxis": y_axis, "matrices": matrices,
         }
@@ -176,12 +193,11 @@ class DemoService:
 
     def page(self, req: Request, title: str, body: str, status: int = 200, script: str = "") -> Response:
         base = req.script_url
-        v = _h(__version__)
         html = (
             "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
             "<meta name='viewport' content='width=device-width, initial-scale=1'>"
             f"<title>{_h(title)} – tileproxy demo</title>"
-            f"<link rel='stylesheet' href='{_h(base)}/demo/static/demo.css?v={v}'></head>\n"
+            f"<link rel='stylesheet' href='{_h(self.asset_url(base, 'demo.css'))}'></head>\n"
             f"<body><header><a class='home' href='{_h(base)}/demo/'>tileproxy demo</a>"
             f"<span class='page-title'>{_h(title)}</span></header>\n{body}\n{script}</body></html>\n"
         )
@@ -273,7 +289,7 @@ class DemoService:
         )
         script = (
             f"<script type='application/json' id='viewer-config'>{script_json(conf)}</script>"
-            f"<script src='{_h(base)}/demo/static/viewer.js?v={_h(__version__)}'></script>"
+            f"<script src='{_h(self.asset_url(base, 'viewer.js'))}'></script>"
         )
         return self.page(req, layer.title or layer.name, body, script=script)
 

@@ -62,6 +62,12 @@
     return [center[0] + (px[0] - size[0] / 2) * res, center[1] - (px[1] - size[1] / 2) * res];
   }
 
+  /** Spherical web mercator metres to lon/lat degrees. */
+  function mercatorToLonLat(p) {
+    var r = 6378137;
+    return [p[0] / r * 180 / Math.PI, (2 * Math.atan(Math.exp(p[1] / r)) - Math.PI / 2) * 180 / Math.PI];
+  }
+
   /** Decimals that show one pixel's worth of precision at `res`. */
   function decimals(res) {
     return Math.max(0, Math.min(10, Math.ceil(-Math.log10(res))));
@@ -163,6 +169,7 @@
     setBox(this.extent, tl[0], tl[1], br[0] - tl[0], br[1] - tl[1]);
     if (this.backdrop) this.placeBackdrop(size);
     this.showLevel();
+    if (this.pointer) this.showCursor(this.pointer);
   };
 
   Viewer.prototype.addTile = function (m, t, ts) {
@@ -210,11 +217,18 @@
     }
   };
 
+  /** Show the map coordinates under viewport pixel `px` (none: clear). */
   Viewer.prototype.showCursor = function (px) {
+    this.pointer = px;
     if (!this.info.cursor) return;
     if (!px) { this.info.cursor.textContent = ""; return; }
     var res = this.matrix().res, p = toMap(res, this.center, this.size(), px), d = decimals(res);
-    this.info.cursor.textContent = p[0].toFixed(d) + ", " + p[1].toFixed(d) + " " + this.conf.srs;
+    var text = p[0].toFixed(d) + ", " + p[1].toFixed(d) + " " + this.conf.srs;
+    if (this.conf.webMercator) {
+      var ll = mercatorToLonLat(p), dd = decimals(res / 111319.49);
+      text += " (lon " + ll[0].toFixed(dd) + ", lat " + ll[1].toFixed(dd) + ")";
+    }
+    this.info.cursor.textContent = text;
   };
 
   Viewer.prototype.addControls = function () {
@@ -289,7 +303,9 @@
       } else return;
       e.preventDefault();
     });
-    window.addEventListener("resize", function () { self.render(); });
+    // re-render whenever the map's box changes size (window, layout, fonts)
+    if (window.ResizeObserver) new ResizeObserver(function () { self.render(); }).observe(el);
+    else window.addEventListener("resize", function () { self.render(); });
   };
 
   function makeDiv(cls) {
@@ -306,7 +322,7 @@
   }
 
   var api = {visibleTiles: visibleTiles, tileUrl: tileUrl, fitLevel: fitLevel, toMap: toMap,
-             decimals: decimals, Viewer: Viewer};
+             mercatorToLonLat: mercatorToLonLat, decimals: decimals, Viewer: Viewer};
   if (typeof module === "object" && module.exports) {
     module.exports = api;  // node, for the tests
   } else {
