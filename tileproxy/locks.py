@@ -11,8 +11,8 @@ import fcntl
 import os
 import threading
 import time
-from contextlib import contextmanager
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 
 class LockTimeout(Exception):
