@@ -9,6 +9,7 @@ from typing import Any
 
 from ..grid import PREDEFINED_GRIDS, GridError, TileGrid, build_grid
 from ..image.formats import FormatError, ImageFormat, ImageOptions, parse_format
+from ..sources.arcgis import ArcGISSource
 from ..sources.base import Source
 from ..sources.cache import CacheSource
 from ..sources.debug import DebugSource
@@ -211,11 +212,7 @@ class _Builder:
         version = str((conf.get("wms_opts") or {}).get("version", "1.1.1"))
         if version not in SUPPORTED_WMS_VERSIONS:
             raise ConfigError(f"unsupported WMS version '{version}' (use one of {', '.join(SUPPORTED_WMS_VERSIONS)})", join_path(path, "wms_opts.version"))
-        try:
-            supported_srs = [get_srs(s) for s in conf.get("supported_srs") or []]
-        except SRSError as ex:
-            raise ConfigError(str(ex), join_path(path, "supported_srs")) from None
-        supported_formats = [self._format(f, join_path(path, "supported_formats")) for f in conf.get("supported_formats") or []]
+        supported_srs, supported_formats = self._supported(conf, path)
         return WMSSource(
             name,
             url,
@@ -226,6 +223,45 @@ class _Builder:
             supported_srs=supported_srs,
             supported_formats=supported_formats,
             resampling=self._resampling(conf.get("image") or {}),
+        )
+
+    def _supported(self, conf: dict, path: str) -> tuple[list, list[ImageFormat]]:
+        """``supported_srs`` and ``supported_formats`` of a WMS-like source."""
+        try:
+            supported_srs = [get_srs(s) for s in conf.get("supported_srs") or []]
+        except SRSError as ex:
+            raise ConfigError(str(ex), join_path(path, "supported_srs")) from None
+        formats = [self._format(f, join_path(path, "supported_formats")) for f in conf.get("supported_formats") or []]
+        return supported_srs, formats
+
+    def _source_arcgis(self, name: str, conf: dict, path: str) -> ArcGISSource:
+        req = dict(conf.get("req") or {})
+        url = req.pop("url", None)
+        if not url:
+            raise ConfigError("missing required key 'url'", join_path(path, "req"))
+        transparent = req.pop("transparent", False)
+        if isinstance(transparent, str):
+            transparent = transparent.lower() == "true"
+        transparent = bool(transparent or conf.get("transparent", False))
+        params = {str(k): _param(v) for k, v in req.items()}
+        opts = conf.get("opts") or {}
+        supported_srs, supported_formats = self._supported(conf, path)
+        try:
+            tolerance = float(opts.get("featureinfo_tolerance", 5))
+        except (TypeError, ValueError):
+            raise ConfigError("expected a number", join_path(path, "opts.featureinfo_tolerance")) from None
+        return ArcGISSource(
+            name,
+            url,
+            params,
+            self._client(conf, url),
+            transparent=transparent,
+            supported_srs=supported_srs,
+            supported_formats=supported_formats,
+            resampling=self._resampling(conf.get("image") or {}),
+            featureinfo=bool(opts.get("featureinfo", False)),
+            fi_tolerance=tolerance,
+            fi_return_geometries=bool(opts.get("featureinfo_return_geometries", False)),
         )
 
     def _source_tile(self, name: str, conf: dict, path: str) -> TileSource:

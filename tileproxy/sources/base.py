@@ -43,6 +43,32 @@ class MapQuery:
         )
 
 
+@dataclass(frozen=True)
+class FeatureInfoQuery:
+    """A feature info request: the pixel ``pos`` (column, row from the top left)
+    of a map ``size`` pixels wide covering ``bbox`` in ``srs``."""
+
+    bbox: BBox
+    size: tuple[int, int]
+    srs: SRS
+    pos: tuple[int, int]
+    info_format: str = "text/plain"
+    feature_count: int | None = None
+
+    @property
+    def position(self) -> tuple[float, float]:
+        """The map coordinates of the centre of pixel ``pos``."""
+        rx = (self.bbox[2] - self.bbox[0]) / self.size[0]
+        ry = (self.bbox[3] - self.bbox[1]) / self.size[1]
+        return (self.bbox[0] + (self.pos[0] + 0.5) * rx, self.bbox[3] - (self.pos[1] + 0.5) * ry)
+
+
+@dataclass(frozen=True)
+class FeatureInfoResult:
+    data: bytes
+    mime: str
+
+
 class Source:
     """Base of all sources. ``get_map`` returns an image for exactly ``query``."""
 
