@@ -160,7 +160,7 @@ class TileManager:
     def _tile_from(self, coord: TileCoord, result: ImageResult, now: float) -> Tile:
         data, mime = result.encoded(self.image_opts)
         tile = Tile(coord, data=data, timestamp=now, mime=mime)
-        if self.opts.link_single_color_images:
+        if self.opts.link_single_color_images and self.format.is_image:
             tile.single_color = is_single_color(result.image)
         return tile
 

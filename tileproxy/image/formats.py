@@ -32,6 +32,8 @@ _EXTENSIONS = {
     "application/x-protobuf": "pbf",
 }
 
+VECTOR_MIMES = ("application/vnd.mapbox-vector-tile", "application/x-protobuf")
+
 _PIL_NAMES = {"image/png": "PNG", "image/jpeg": "JPEG", "image/gif": "GIF", "image/tiff": "TIFF"}
 
 
@@ -58,6 +60,11 @@ class ImageFormat:
     def is_image(self) -> bool:
         return self.mime.startswith("image/") or self.mime == "mixed"
 
+    @property
+    def is_vector(self) -> bool:
+        """Mapbox vector tiles: opaque payloads, never decoded."""
+        return self.mime in VECTOR_MIMES
+
     def matches_ext(self, ext: str) -> bool:
         """Does a URL extension ask for this format? (``mixed`` answers png URLs)."""
         ext = ext.lower()
@@ -65,6 +72,8 @@ class ImageFormat:
             return ext in ("png", "mixed", "jpeg", "jpg")
         if self.mime == "image/jpeg":
             return ext in ("jpeg", "jpg")
+        if self.is_vector:
+            return ext in ("mvt", "pbf")
         return ext == self.ext or parse_format(ext).mime == self.mime
 
     def __str__(self) -> str:

@@ -92,6 +92,11 @@ class TiledSource(Source):
         raise NotImplementedError
 
     def get_map(self, query: MapQuery) -> ImageResult:
+        if not query.format.is_image:
+            raise SourceError(
+                f"source '{self.name}': {query.format.mime} tiles pass through only to a cache with "
+                "the same grid; they cannot be rescaled or reprojected"
+            )
         grid = self.grid
         bbox = query.bbox
         if query.srs != grid.srs:

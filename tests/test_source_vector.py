@@ -1,0 +1,126 @@
+"""Vector tiles (MVT/PBF) pass through a tile source and a cache byte for byte."""
+
+from __future__ import annotations
+
+import gzip
+import textwrap
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from conftest import call
+
+from tileproxy.wsgi import make_wsgi_app
+
+
+def payload(z: int, x: int, y: int) -> bytes:
+    """A stand-in vector tile: protobuf-looking bytes, gzip-compressed as many servers store them."""
+    return gzip.compress(b"\x1a\x20\x78\x02\x0a\x05water" + f"{z}/{x}/{y}".encode(), mtime=0)
+
+
+class VectorServer:
+    def __init__(self) -> None:
+        self.paths: list[str] = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                server.paths.append(self.path)
+                z, x, last = self.path.split("/")[-3:]
+                body = payload(int(z), int(x), int(last.partition(".")[0]))
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-protobuf")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+
+@pytest.fixture(scope="module")
+def vector_server() -> Iterator[VectorServer]:
+    server = VectorServer()
+    yield server
+    server.httpd.shutdown()
+    server.httpd.server_close()
+
+
+CONFIG = """
+services:
+  tms:
+  wmts:
+layers:
+  - name: vt
+    title: Vector tiles
+    sources: [vt_cache]
+  - name: vt_geodetic
+    title: Vector tiles in another grid
+    sources: [vt_geodetic_cache]
+caches:
+  vt_cache:
+    grids: [GLOBAL_WEBMERCATOR]
+    format: application/vnd.mapbox-vector-tile
+    sources: [vt_source]
+  vt_geodetic_cache:
+    grids: [GLOBAL_GEODETIC]
+    format: mvt
+    sources: [vt_source]
+sources:
+  vt_source:
+    type: tile
+    grid: GLOBAL_WEBMERCATOR
+    url: {vector}/data/%(z)s/%(x)s/%(y)s.pbf
+"""
+
+
+@pytest.fixture
+def app(tmp_path, vector_server):
+    vector_server.paths.clear()
+    path = tmp_path / "mapproxy.yaml"
+    path.write_text(textwrap.dedent(CONFIG).replace("{vector}", vector_server.url))
+    return make_wsgi_app(path)
+
+
+def test_tms_passes_vector_tiles_through_and_stores_them_unchanged(app, vector_server, tmp_path) -> None:
+    # TMS level 1 is grid level 2; TMS rows count from the south, the grid's from the north
+    answer = call(app, "/tms/1.0.0/vt/EPSG3857/1/2/3.pbf")
+    assert answer.status == 200
+    assert answer.content_type == "application/vnd.mapbox-vector-tile"
+    assert answer.body == payload(2, 2, 0)
+    assert vector_server.paths == ["/data/2/2/0.pbf"]
+    stored = tmp_path / "cache_data/vt_cache_EPSG3857/02/000/000/002/000/000/000.mvt"
+    assert stored.read_bytes() == payload(2, 2, 0)
+    again = call(app, "/tms/1.0.0/vt/EPSG3857/1/2/3.mvt")
+    assert again.status == 200 and again.body == payload(2, 2, 0)
+    assert again.content_type == "application/vnd.mapbox-vector-tile"
+    assert len(vector_server.paths) == 1
+    assert call(app, "/tms/1.0.0/vt/EPSG3857/1/2/3.png").status == 404
+
+
+def test_wmts_rest_and_kvp_serve_vector_tiles(app, vector_server) -> None:
+    rest = call(app, "/wmts/vt/GLOBAL_WEBMERCATOR/3/4/5.mvt")
+    assert rest.status == 200 and rest.body == payload(3, 4, 5)
+    assert rest.content_type == "application/vnd.mapbox-vector-tile"
+    kvp = call(
+        app,
+        "/service?SERVICE=WMTS&REQUEST=GetTile&VERSION=1.0.0&LAYER=vt&STYLE=default&TILEMATRIXSET=GLOBAL_WEBMERCATOR"
+        "&TILEMATRIX=3&TILEROW=6&TILECOL=4&FORMAT=application/vnd.mapbox-vector-tile",
+    )
+    assert kvp.status == 200 and kvp.body == payload(3, 4, 6)
+    caps = call(app, "/wmts/1.0.0/WMTSCapabilities.xml").text
+    assert "<Format>application/vnd.mapbox-vector-tile</Format>" in caps
+
+
+def test_vector_tiles_in_another_grid_are_a_clear_error(app) -> None:
+    answer = call(app, "/tiles/vt_geodetic/GLOBAL_GEODETIC/1/0/0.mvt")
+    assert answer.status == 502
+    assert b"cannot be rescaled or reprojected" in answer.body
