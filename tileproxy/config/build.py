@@ -11,7 +11,7 @@ from ..grid import PREDEFINED_GRIDS, GridError, TileGrid, build_grid
 from ..image.formats import FormatError, ImageFormat, ImageOptions, parse_format
 from ..sources.arcgis import ArcGISSource
 from ..sources.base import Source
-from ..sources.cache import CacheSource
+from ..sources.cache import cache_map_source
 from ..sources.debug import DebugSource
 from ..sources.http import HTTPClient, HTTPOptions
 from ..sources.tile import TileSource, check_template
@@ -373,10 +373,8 @@ class _Builder:
             return source
         if name in (self.raw.get("caches") or {}):
             cache = self.cache(name, path)
-            manager = cache.managers.get(grid_name) if grid_name else None
-            if manager is None:
-                manager = next(iter(cache.managers.values()))
-            return CacheSource(name, manager)
+            target = self.grids.get(grid_name) if grid_name else None
+            return cache_map_source(cache, target)
         raise ConfigError(f"unknown source or cache '{name}'", path)
 
     def _build_cache(self, name: str, conf: dict, path: str) -> CacheConfig:
@@ -454,8 +452,30 @@ class _Builder:
                 lock_id=directory,
                 opts=opts,
             )
-        return CacheConfig(name=name, format=image_opts.format, grids=list(grid_names), managers=managers,
-                           source_names=[s for s in conf.get("sources") or [] if isinstance(s, str)])
+        cache = CacheConfig(name=name, format=image_opts.format, grids=list(grid_names), managers=managers,
+                            source_names=[s for s in conf.get("sources") or [] if isinstance(s, str)])
+        self._direct_from(cache, conf, path)
+        return cache
+
+    def _direct_from(self, cache: CacheConfig, conf: dict, path: str) -> None:
+        """``use_direct_from_level`` / ``use_direct_from_res``: finer maps skip the cache."""
+        level, res = conf.get("use_direct_from_level"), conf.get("use_direct_from_res")
+        if level is None and res is None:
+            return
+        if level is not None and res is not None:
+            raise ConfigError("use either use_direct_from_level or use_direct_from_res, not both", path)
+        sources = next(iter(cache.managers.values())).sources
+        if len(sources) != 1:
+            key = "use_direct_from_level" if level is not None else "use_direct_from_res"
+            raise ConfigError("needs a cache with exactly one source", join_path(path, key))
+        if level is not None:
+            grid = next(iter(cache.managers.values())).grid
+            if not 0 <= level < grid.levels:
+                raise ConfigError(f"level {level} is not in the grid (0-{grid.levels - 1})", join_path(path, "use_direct_from_level"))
+            # level N itself is served directly
+            res = grid.resolutions[level] * (1 + 1e-6)
+        cache.direct_from_res = float(res)
+        cache.direct_source = sources[0]
 
     # -- layers ------------------------------------------------------------
 
