@@ -81,3 +81,16 @@ def usable_tile_data(data: object, check_images: bool) -> bool:
     except ImageDataError:
         return False
     return True
+
+
+_LAST_WARNING: dict[str, float] = {}
+
+
+def warn_throttled(logger, key: str, message: str, *args: object) -> None:
+    """Log a warning about ``key`` (a file) at most once a minute, not once per request."""
+    import time
+
+    now = time.monotonic()
+    if now - _LAST_WARNING.get(key, -1e9) > 60:
+        _LAST_WARNING[key] = now
+        logger.warning(message, *args)

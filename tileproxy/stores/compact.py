@@ -27,7 +27,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
 from ..grid import TileCoord
-from .base import StoreError, Tile, TileStore, usable_tile_data
+from .base import StoreError, Tile, TileStore, usable_tile_data, warn_throttled
 
 log = logging.getLogger("tileproxy.stores")
 
@@ -332,12 +332,12 @@ class CompactStore(TileStore):
         try:
             data = bundle.read(tile.coord)
         except (DamagedBundle, OSError) as ex:
-            log.warning("%s: cannot read tile %s: %s", bundle.path, tile.coord, ex)
+            warn_throttled(log, bundle.path, "%s: cannot read tile %s (fetched again): %s", bundle.path, tile.coord, ex)
             return False
         if data is None:
             return False
         if not usable_tile_data(data, self.check_images):
-            log.warning("%s: tile %s is not a usable image, fetching it again", bundle.path, tile.coord)
+            warn_throttled(log, bundle.path, "%s: tile %s is not a usable image, fetching it again", bundle.path, tile.coord)
             return False
         tile.data = data
         tile.timestamp = None

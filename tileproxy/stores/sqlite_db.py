@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from .base import StoreError
+from .base import StoreError, warn_throttled
 
 log = logging.getLogger("tileproxy.stores")
 
@@ -156,11 +156,14 @@ class SQLiteFile:
         except sqlite3.OperationalError as ex:
             if "no such table" in str(ex) or "no such column" in str(ex):
                 return []
-            log.warning("cannot read %s: %s", self.path, ex)
+            self._warn(ex)
             return []
-        except sqlite3.DatabaseError as ex:
-            log.warning("cannot read %s: %s", self.path, ex)
+        except (sqlite3.DatabaseError, StoreError) as ex:
+            self._warn(ex)
             return []
+
+    def _warn(self, ex: Exception) -> None:
+        warn_throttled(log, self.path, "cannot read %s (tiles are fetched again): %s", self.path, ex)
 
     def close(self) -> None:
         conn = self._current()

@@ -11,7 +11,7 @@ import sqlite3
 from collections.abc import Iterable
 
 from ..grid import TileCoord, TileGrid
-from .base import Tile, TileStore, usable_tile_data
+from .base import Tile, TileStore, usable_tile_data, warn_throttled
 from .sqlite_db import SQLiteFile, has_column, local_time_text, parse_local_time, quote_path
 
 log = logging.getLogger("tileproxy.stores")
@@ -53,7 +53,8 @@ class SQLiteTileStore(TileStore):
         if row is None:
             return False
         if not usable_tile_data(row[0], self.check_images):
-            log.warning("%s: tile %s is not a usable image, fetching it again", self.db(tile.coord[2]).path, tile.coord)
+            path = self.db(tile.coord[2]).path
+            warn_throttled(log, path, "%s: tile %s is not a usable image, fetching it again", path, tile.coord)
             return False
         tile.data = bytes(row[0])
         tile.timestamp = parse_local_time(row[1]) if self.ts_column else None
