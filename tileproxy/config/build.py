@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from ..coverage import CoverageError, load_coverage
 from ..grid import PREDEFINED_GRIDS, GridError, TileGrid, build_grid
 from ..image.formats import FormatError, ImageFormat, ImageOptions, parse_format
 from ..sources.arcgis import ArcGISSource
@@ -14,6 +15,7 @@ from ..sources.base import Source
 from ..sources.cache import cache_map_source
 from ..sources.debug import DebugSource
 from ..sources.http import HTTPClient, HTTPOptions
+from ..sources.limits import LimitedSource, SourceLimits, limited
 from ..sources.tile import TileSource, check_template
 from ..sources.wms import WMSSource
 from ..srs import SRSError, get_srs
@@ -190,7 +192,35 @@ class _Builder:
         builder = getattr(self, f"_source_{kind}", None)
         if builder is None:
             raise ConfigError(f"source type '{kind}' is not supported yet", join_path(path, "type"))
-        return builder(name, conf, path)
+        return limited(builder(name, conf, path), self._source_limits(name, conf, path, kind))
+
+    def _source_limits(self, name: str, conf: dict, path: str, kind: str) -> SourceLimits:
+        """The options all sources share (see sources/limits.py)."""
+        min_res, max_res = _res_limits(conf)
+        image = conf.get("image") or {}
+        limits = SourceLimits(
+            min_res=min_res,
+            max_res=max_res,
+            seed_only=bool(conf.get("seed_only", False)),
+            opacity=image.get("opacity"),
+            tolerance=float(image.get("transparent_color_tolerance", self.g_image.get("transparent_color_tolerance", 5))),
+        )
+        if limits.opacity is not None and not 0 <= limits.opacity <= 1:
+            raise ConfigError("expected a number from 0 to 1", join_path(path, "image.opacity"))
+        if image.get("transparent_color") is not None:
+            limits.transparent_color = _rgb(image["transparent_color"], join_path(path, "image.transparent_color"))
+        if conf.get("coverage"):
+            try:
+                limits.coverage = load_coverage(conf["coverage"], str(self.conf_dir), join_path(path, "coverage"))
+            except CoverageError as ex:
+                raise ConfigError(str(ex), ex.path) from None
+        concurrent = conf.get("concurrent_requests", self.g_http.get("concurrent_requests", 0)) or 0
+        if concurrent and kind in ("mapserver", "mapnik"):  # HTTP sources cap in their client
+            from ..locks import Semaphore
+
+            limits.semaphore = Semaphore(self.globals.lock_dir, f"{kind}-{name}", int(concurrent),
+                                         timeout=float(self.g_http.get("client_timeout", 60)))
+        return limits
 
     def _client(self, conf: dict, url: str) -> HTTPClient:
         concurrent = conf.get("concurrent_requests", self.g_http.get("concurrent_requests", 0)) or 0
@@ -366,9 +396,11 @@ class _Builder:
         if name in self.sources:
             source = self.sources[name]
             if tagged:
-                if not isinstance(source, WMSSource):
+                inner = source.inner if isinstance(source, LimitedSource) else source
+                if not isinstance(inner, WMSSource):
                     raise ConfigError(f"only WMS sources accept layer names ('{entry}')", path)
-                return _tagged_wms(source, tagged, path)
+                tagged_source = _tagged_wms(inner, tagged, path)
+                return source.with_inner(tagged_source) if isinstance(source, LimitedSource) else tagged_source
             return source
         if name in (self.raw.get("caches") or {}):
             cache = self.cache(name, path)
@@ -541,6 +573,20 @@ def _bbox(value: Any, path: str) -> tuple[float, float, float, float] | None:
     if len(value) != 4:
         raise ConfigError(f"expected four numbers (minx, miny, maxx, maxy), got {len(value)}", path)
     return tuple(float(v) for v in value)  # type: ignore[return-value]
+
+
+def _rgb(value: Any, path: str) -> tuple[int, int, int]:
+    """``#rrggbb`` or ``[r, g, b]``."""
+    if isinstance(value, str):
+        text = value.strip().removeprefix("#")
+        if len(text) in (6, 8):
+            try:
+                return (int(text[0:2], 16), int(text[2:4], 16), int(text[4:6], 16))
+            except ValueError:
+                pass
+    elif isinstance(value, list) and len(value) in (3, 4) and all(isinstance(v, int) and 0 <= v <= 255 for v in value):
+        return (value[0], value[1], value[2])
+    raise ConfigError(f"expected a colour such as '#ffffff' or [255, 255, 255], got {value!r}", path)
 
 
 def _param(value: Any) -> str:

@@ -79,6 +79,10 @@ class Source:
     def get_map(self, query: MapQuery) -> ImageResult:
         raise NotImplementedError
 
+    def delivers(self, bbox: BBox, size: tuple[int, int], srs: SRS) -> bool:
+        """False when the source would answer blank (resolution limits, coverage, seed_only)."""
+        return True
+
 
 class TiledSource(Source):
     """A source with a grid of its own. Tiles of that grid are fetched as they are;
