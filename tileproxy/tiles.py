@@ -17,6 +17,7 @@ from .image.formats import ImageFormat, ImageOptions
 from .image.result import ImageResult
 from .image.transform import merge_images
 from .locks import FileLock, LockTimeout
+from .rescale import rescaled_tile, sources_deliver
 from .sources.base import MapQuery, Source, SourceError, TiledSource
 from .stores.base import StoreError, Tile, TileStore
 
@@ -40,6 +41,8 @@ class TileManagerOptions:
     disable_storage: bool = False
     link_single_color_images: bool = False
     lock_timeout: float = 60.0
+    rescale_tiles: int = 0  # upscale_tiles as -N, downscale_tiles as +N
+    cache_rescaled_tiles: bool = False
 
 
 class TileManager:
@@ -90,6 +93,10 @@ class TileManager:
             missing = [c for c, t in tiles.items() if not self.store.load(t)]
         else:
             missing = list(tiles)
+        if missing and self.opts.rescale_tiles:
+            for coord in [c for c in missing if not sources_deliver(self, c)]:
+                tiles[coord] = rescaled_tile(self, coord)
+                missing.remove(coord)
         if missing:
             if not self.sources:
                 raise TileError("tile not cached and the cache has no sources", 404)

@@ -438,6 +438,8 @@ class _Builder:
             disable_storage=bool(conf.get("disable_storage", False)),
             link_single_color_images=bool(link),
             lock_timeout=float({**self.g_http}.get("client_timeout", 60)),
+            rescale_tiles=_rescale_tiles(conf, path),
+            cache_rescaled_tiles=bool(conf.get("cache_rescaled_tiles", False)),
         )
         file_mode = _octal(conf.get("file_permissions", self.g_cache.get("file_permissions")), join_path(path, "file_permissions"))
         dir_mode = _octal(conf.get("directory_permissions", self.g_cache.get("directory_permissions")), join_path(path, "directory_permissions"))
@@ -573,6 +575,17 @@ def _bbox(value: Any, path: str) -> tuple[float, float, float, float] | None:
     if len(value) != 4:
         raise ConfigError(f"expected four numbers (minx, miny, maxx, maxy), got {len(value)}", path)
     return tuple(float(v) for v in value)  # type: ignore[return-value]
+
+
+def _rescale_tiles(conf: dict, path: str) -> int:
+    """``upscale_tiles: N`` as -N, ``downscale_tiles: N`` as +N."""
+    up, down = conf.get("upscale_tiles") or 0, conf.get("downscale_tiles") or 0
+    for key, value in (("upscale_tiles", up), ("downscale_tiles", down)):
+        if value < 0:
+            raise ConfigError("must be zero or positive", join_path(path, key))
+    if up and down:
+        raise ConfigError("use either upscale_tiles or downscale_tiles, not both", path)
+    return -up if up else down
 
 
 def _rgb(value: Any, path: str) -> tuple[int, int, int]:
