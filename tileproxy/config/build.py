@@ -16,6 +16,7 @@ from ..sources.cache import cache_map_source
 from ..sources.debug import DebugSource
 from ..sources.http import HTTPClient, HTTPOptions
 from ..sources.limits import LimitedSource, SourceLimits, limited
+from ..sources.mapserver import MapServerSource, find_mapserv
 from ..sources.tile import TileSource, check_template
 from ..sources.wms import WMSSource
 from ..srs import SRSError, get_srs
@@ -226,32 +227,65 @@ class _Builder:
         concurrent = conf.get("concurrent_requests", self.g_http.get("concurrent_requests", 0)) or 0
         return HTTPClient(self.http_options(conf), base_url=url, concurrent_requests=concurrent, lock_dir=self.globals.lock_dir)
 
-    def _source_wms(self, name: str, conf: dict, path: str) -> WMSSource:
+    def _req(self, conf: dict, path: str, require_url: bool = True) -> tuple[str, dict[str, str], bool]:
+        """``req`` of a WMS-like source: the URL, the other request parameters, transparency."""
         req = dict(conf.get("req") or {})
         url = req.pop("url", None)
-        if not url:
+        if require_url and not url:
             raise ConfigError("missing required key 'url'", join_path(path, "req"))
         transparent = req.pop("transparent", False)
         if isinstance(transparent, str):
             transparent = transparent.lower() == "true"
         transparent = bool(transparent or conf.get("transparent", False))
-        params = {str(k): _param(v) for k, v in req.items()}
-        if "layers" not in {k.lower() for k in params}:
-            raise ConfigError("missing required key 'layers'", join_path(path, "req"))
+        return url or "", {str(k): _param(v) for k, v in req.items()}, transparent
+
+    def _wms_options(self, conf: dict, path: str) -> dict[str, Any]:
+        """Keyword arguments of a WMSSource besides its URL, parameters and client."""
         version = str((conf.get("wms_opts") or {}).get("version", "1.1.1"))
         if version not in SUPPORTED_WMS_VERSIONS:
             raise ConfigError(f"unsupported WMS version '{version}' (use one of {', '.join(SUPPORTED_WMS_VERSIONS)})", join_path(path, "wms_opts.version"))
         supported_srs, supported_formats = self._supported(conf, path)
-        return WMSSource(
+        return {
+            "version": version,
+            "supported_srs": supported_srs,
+            "supported_formats": supported_formats,
+            "resampling": self._resampling(conf.get("image") or {}),
+        }
+
+    def _source_wms(self, name: str, conf: dict, path: str) -> WMSSource:
+        url, params, transparent = self._req(conf, path)
+        if "layers" not in {k.lower() for k in params}:
+            raise ConfigError("missing required key 'layers'", join_path(path, "req"))
+        return WMSSource(name, url, params, self._client(conf, url), transparent=transparent, **self._wms_options(conf, path))
+
+    def _source_mapserver(self, name: str, conf: dict, path: str) -> MapServerSource:
+        _, params, transparent = self._req(conf, path, require_url=False)
+        mapfile = next((params.pop(k) for k in list(params) if k.lower() == "map"), None)
+        if not mapfile:
+            raise ConfigError("missing required key 'map' (the mapfile)", join_path(path, "req"))
+        if "layers" not in {k.lower() for k in params}:
+            raise ConfigError("missing required key 'layers'", join_path(path, "req"))
+        g_ms = (self.raw.get("globals") or {}).get("mapserver") or {}
+        ms = {**g_ms, **(conf.get("mapserver") or {})}
+        key = join_path(path, "mapserver.binary") if "binary" in (conf.get("mapserver") or {}) else (
+            "globals.mapserver.binary" if "binary" in g_ms else path)
+        try:
+            binary = find_mapserv(ms.get("binary") and self.abspath(ms["binary"]))
+        except FileNotFoundError as ex:
+            raise ConfigError(str(ex), key) from None
+        working_dir = self.abspath(ms["working_dir"]) if ms.get("working_dir") else None
+        if working_dir and not os.path.isdir(working_dir):
+            raise ConfigError(f"directory {working_dir} does not exist", join_path(path, "mapserver.working_dir"))
+        mapfile = os.path.normpath(os.path.join(working_dir or str(self.conf_dir), os.path.expanduser(mapfile)))
+        return MapServerSource(
             name,
-            url,
             params,
-            self._client(conf, url),
-            version=version,
+            binary=binary,
+            mapfile=mapfile,
+            working_dir=working_dir,
+            timeout=float(self.g_http.get("client_timeout", 60)),
             transparent=transparent,
-            supported_srs=supported_srs,
-            supported_formats=supported_formats,
-            resampling=self._resampling(conf.get("image") or {}),
+            **self._wms_options(conf, path),
         )
 
     def _supported(self, conf: dict, path: str) -> tuple[list, list[ImageFormat]]:
@@ -264,15 +298,7 @@ class _Builder:
         return supported_srs, formats
 
     def _source_arcgis(self, name: str, conf: dict, path: str) -> ArcGISSource:
-        req = dict(conf.get("req") or {})
-        url = req.pop("url", None)
-        if not url:
-            raise ConfigError("missing required key 'url'", join_path(path, "req"))
-        transparent = req.pop("transparent", False)
-        if isinstance(transparent, str):
-            transparent = transparent.lower() == "true"
-        transparent = bool(transparent or conf.get("transparent", False))
-        params = {str(k): _param(v) for k, v in req.items()}
+        url, params, transparent = self._req(conf, path)
         opts = conf.get("opts") or {}
         supported_srs, supported_formats = self._supported(conf, path)
         try:
