@@ -15,6 +15,7 @@ from .config.model import ProxyConfig
 from .http import HTTPError, Request, Response, status_line
 from .layers import build_tile_layers
 from .services.demo import DemoService
+from .services.kml import KMLService
 from .services.tms import TMSService
 from .services.wmts import WMTSService, ows_exception
 
@@ -46,6 +47,9 @@ class TileProxyApp:
             self.routes["wmts"] = self.wmts_rest
         if self.demo:
             self.routes["demo"] = self.demo.handle
+        if services.kml is not None:
+            kml = KMLService(self.tile_layers, bool(services.kml.get("use_grid_names", False)), max_age)
+            self.routes["kml"] = kml.handle
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         req = Request(environ)
