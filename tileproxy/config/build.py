@@ -11,6 +11,7 @@ from ..coverage import CoverageError, load_coverage
 from ..grid import PREDEFINED_GRIDS, GridError, TileGrid, build_grid
 from ..image.formats import FormatError, ImageFormat, ImageOptions, parse_format
 from ..sources.arcgis import ArcGISSource
+from ..sources.band_merge import CHANNELS, BandMergeSource, BandOp
 from ..sources.base import Source
 from ..sources.cache import cache_map_source
 from ..sources.debug import DebugSource
@@ -409,12 +410,42 @@ class _Builder:
     def _cache_sources(self, conf: dict, path: str, grid_name: str) -> list[Source]:
         names = conf.get("sources") or []
         if isinstance(names, dict):
-            raise ConfigError("band merge sources are not supported yet", join_path(path, "sources"))
+            return [self._band_merge(names, join_path(path, "sources"), grid_name, path)]
         result = []
         for i, entry in enumerate(names):
             spath = join_path(join_path(path, "sources"), i)
             result.append(self.source_ref(entry, spath, grid_name))
         return result
+
+    def _band_merge(self, conf: dict, path: str, grid_name: str, cache_path: str) -> BandMergeSource:
+        """``sources: {r|g|b|a|l: [{source, band, factor}]}``."""
+        unknown = [k for k in conf if k not in CHANNELS]
+        if unknown:
+            raise ConfigError(f"unknown band '{unknown[0]}' (use r, g, b, a or l)", path)
+        if "l" in conf and set(conf) & {"r", "g", "b"}:
+            raise ConfigError("combine l with a only, not with r, g or b", path)
+        if not conf:
+            raise ConfigError("no bands given", path)
+        refs: dict[str, Source] = {}
+        ops: dict[str, list[BandOp]] = {}
+        for channel, entries in conf.items():
+            cpath = join_path(path, channel)
+            if not isinstance(entries, list) or not entries:
+                raise ConfigError("expected a list of {source, band, factor}", cpath)
+            for i, entry in enumerate(entries):
+                epath = join_path(cpath, i)
+                if not isinstance(entry, dict) or "source" not in entry or "band" not in entry:
+                    raise ConfigError("expected a mapping with source and band (and factor)", epath)
+                band, factor = entry["band"], entry.get("factor", 1.0)
+                if not isinstance(band, int) or isinstance(band, bool) or not 0 <= band <= 3:
+                    raise ConfigError(f"expected a band number 0-3, got {band!r}", join_path(epath, "band"))
+                if not isinstance(factor, (int, float)) or isinstance(factor, bool):
+                    raise ConfigError(f"expected a number, got {factor!r}", join_path(epath, "factor"))
+                name = str(entry["source"])
+                if name not in refs:
+                    refs[name] = self.source_ref(name, join_path(epath, "source"), grid_name)
+                ops.setdefault(channel, []).append(BandOp(refs[name], band, float(factor)))
+        return BandMergeSource(cache_path.rpartition(".")[2], ops)
 
     def source_ref(self, entry: str, path: str, grid_name: str | None = None) -> Source:
         """A source or cache named in a ``sources`` list (``name:layer1,layer2`` picks WMS layers)."""
@@ -496,7 +527,7 @@ class _Builder:
                 opts=opts,
             )
         cache = CacheConfig(name=name, format=image_opts.format, grids=list(grid_names), managers=managers,
-                            source_names=[s for s in conf.get("sources") or [] if isinstance(s, str)])
+                            source_names=_source_names(conf.get("sources") or []))
         self._direct_from(cache, conf, path)
         return cache
 
@@ -601,6 +632,15 @@ def _bbox(value: Any, path: str) -> tuple[float, float, float, float] | None:
     if len(value) != 4:
         raise ConfigError(f"expected four numbers (minx, miny, maxx, maxy), got {len(value)}", path)
     return tuple(float(v) for v in value)  # type: ignore[return-value]
+
+
+def _source_names(sources: list | dict) -> list[str]:
+    """Names in a cache's ``sources``: the list itself, or the sources of a band merge."""
+    if isinstance(sources, dict):
+        names = [str(e.get("source")) for entries in sources.values() if isinstance(entries, list)
+                 for e in entries if isinstance(e, dict)]
+        return list(dict.fromkeys(names))
+    return [s for s in sources if isinstance(s, str)]
 
 
 def _rescale_tiles(conf: dict, path: str) -> int:
