@@ -353,6 +353,30 @@ class _Builder:
             resampling=self._resampling(conf.get("image") or {}),
         )
 
+    def _source_mapnik(self, name: str, conf: dict, path: str) -> Source:
+        from ..sources.mapnik import MapnikMissing, MapnikSource
+
+        if not conf.get("mapfile"):
+            raise ConfigError("missing required key 'mapfile'", path)
+        mapfile = self.abspath(conf["mapfile"])
+        if not os.path.isfile(mapfile):
+            raise ConfigError(f"Mapnik XML {mapfile} does not exist", join_path(path, "mapfile"))
+        layers = conf.get("layers")
+        if isinstance(layers, str):
+            layers = [lyr.strip() for lyr in layers.split(",") if lyr.strip()]
+        try:
+            return MapnikSource(
+                name,
+                mapfile,
+                layers=layers,
+                transparent=bool(conf.get("transparent", False)),
+                scale_factor=conf.get("scale_factor"),
+                multithreaded=bool(conf.get("multithreaded", False)),
+                use_mapnik2=bool(conf.get("use_mapnik2", False)),
+            )
+        except MapnikMissing as ex:
+            raise ConfigError(str(ex), path) from None
+
     def _source_debug(self, name: str, conf: dict, path: str) -> DebugSource:
         return DebugSource(name)
 
