@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 import logging
+import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -74,9 +76,15 @@ sources:
 """
 
 
+def _need_mapnik() -> None:
+    # find, don't import: importing the bindings here would change PROJ_LIB for every later test
+    if importlib.util.find_spec("mapnik") is None:
+        pytest.skip("the Mapnik Python bindings are not installed (pip install mapnik)")
+
+
 @pytest.fixture
 def app(make_app):
-    pytest.importorskip("mapnik")
+    _need_mapnik()
     return make_app(CONFIG.replace("{data}", str(DATA)))
 
 
@@ -128,7 +136,7 @@ def test_broken_xml_is_an_error_for_that_layer_only(app, caplog) -> None:
 
 
 def test_missing_mapfile_is_a_config_error(make_app) -> None:
-    pytest.importorskip("mapnik")
+    _need_mapnik()
     with pytest.raises(ConfigError, match=r"sources.squares.mapfile: Mapnik XML .*/nope.xml does not exist"):
         make_app(CONFIG.replace("{data}/squares.xml\n    transparent", "{data}/nope.xml\n    transparent").replace("{data}", str(DATA)))
 
@@ -137,3 +145,10 @@ def test_missing_bindings_are_a_clear_config_error(make_app, monkeypatch) -> Non
     monkeypatch.setitem(sys.modules, "mapnik", None)  # import mapnik now raises ImportError
     with pytest.raises(ConfigError, match=r"sources.squares: the Mapnik Python bindings are not installed.*pip install mapnik"):
         make_app(CONFIG.replace("{data}", str(DATA)))
+
+
+def test_importing_the_bindings_leaves_proj_settings_alone(app) -> None:
+    # the PyPI wheel points PROJ_LIB/GDAL_DATA at its own copies; subprocesses (mapserv, gdalinfo) need the system's
+    assert app.config.sources["squares"].mapnik is sys.modules["mapnik"]
+    assert "site-packages/mapnik" not in os.environ.get("PROJ_LIB", "")
+    assert "site-packages/mapnik" not in os.environ.get("GDAL_DATA", "")

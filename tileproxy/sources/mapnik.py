@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from types import ModuleType
 
@@ -14,6 +15,9 @@ from .base import MapQuery, Source, SourceError
 log = logging.getLogger("tileproxy.source.mapnik")
 
 
+_ENV_KEYS = ("PROJ_LIB", "PROJ_DATA", "GDAL_DATA")
+
+
 class MapnikMissing(ImportError):
     pass
 
@@ -21,11 +25,20 @@ class MapnikMissing(ImportError):
 def import_mapnik(use_mapnik2: bool = False) -> ModuleType:
     """The bindings, or MapnikMissing with a message that says how to get them."""
     names = ("mapnik2", "mapnik") if use_mapnik2 else ("mapnik",)
+    # the PyPI bindings point PROJ_LIB and GDAL_DATA at their own copies when imported,
+    # which breaks the system's PROJ in subprocesses (mapserv, gdalinfo): put them back
+    saved = {key: os.environ.get(key) for key in _ENV_KEYS}
     for name in names:
         try:
             return __import__(name)
         except ImportError:
             continue
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
     raise MapnikMissing(
         "the Mapnik Python bindings are not installed for this Python; install them with "
         "'pip install mapnik' (or your system's python3-mapnik for the system Python)"
