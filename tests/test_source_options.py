@@ -147,3 +147,77 @@ def test_opacity(make_app) -> None:
 def test_option_errors_name_the_key(make_app, options, message) -> None:
     with pytest.raises(ConfigError, match=message):
         _app(make_app, options)
+
+
+TILE_COVERAGE = """
+services:
+  tms:
+layers:
+  - name: t
+    title: T
+    sources: [tc]
+caches:
+  tc:
+    grids: [GLOBAL_WEBMERCATOR]
+    sources: [tiles]
+sources:
+  tiles:
+    type: tile
+    grid: GLOBAL_WEBMERCATOR
+    url: {source}/tiles/%(z)s/%(x)s/%(y)s.png
+    coverage:
+      bbox: [0, 0, 5000000, 5000000]
+      srs: EPSG:3857
+      clip: true
+"""
+
+
+def test_tile_source_passthrough_is_clipped_to_its_coverage(make_app, source) -> None:
+    from source_server import tile_color
+
+    app = make_app(TILE_COVERAGE)
+    img = call(app, "/tiles/t/GLOBAL_WEBMERCATOR/2/2/1.png?origin=nw").image.convert("RGBA")
+    assert img.getpixel((32, 223)) == (*tile_color(2, 1, 2), 255)
+    assert img.getpixel((200, 40))[3] == 0
+    assert _is_blank(call(app, "/tiles/t/GLOBAL_WEBMERCATOR/2/0/0.png?origin=nw").image.convert("RGBA"))
+    assert source.count("tile") == 1
+
+
+def test_concurrent_requests_cap_local_renderers(tmp_path) -> None:
+    """A fake mapserv counts how many copies of it run at once."""
+    import io
+    import stat
+    from concurrent.futures import ThreadPoolExecutor
+
+    from PIL import Image
+
+    from tileproxy.image.formats import ImageFormat
+    from tileproxy.sources.base import MapQuery
+    from tileproxy.srs import get_srs
+    from tileproxy.wsgi import make_wsgi_app
+
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 8), (1, 2, 3)).save(buf, "PNG")
+    (tmp_path / "tile.png").write_bytes(buf.getvalue())
+    (tmp_path / "n").write_text("0")
+    (tmp_path / "max").write_text("0")
+    fake = tmp_path / "mapserv"
+    fake.write_text(
+        "#!/bin/sh\n"
+        f"d={tmp_path}\n"
+        '( flock 9; n=$(( $(cat $d/n) + 1 )); echo $n > $d/n; [ $n -gt $(cat $d/max) ] && echo $n > $d/max ) 9>$d/lock\n'
+        "sleep 0.3\n"  # hold the slot so that the copies overlap
+        '( flock 9; echo $(( $(cat $d/n) - 1 )) > $d/n ) 9>$d/lock\n'
+        'printf "Content-Type: image/png\\r\\n\\r\\n"; cat $d/tile.png\n'
+    )
+    fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
+    (tmp_path / "mapproxy.yaml").write_text(
+        "sources:\n  m:\n    type: mapserver\n    concurrent_requests: 2\n"
+        f"    req: {{map: x.map, layers: a}}\n    mapserver: {{binary: {fake}}}\n"
+    )
+    source = make_wsgi_app(tmp_path / "mapproxy.yaml").config.sources["m"]
+    query = MapQuery((0, 0, 8, 8), (8, 8), get_srs("EPSG:3857"), ImageFormat("image/png"))
+    with ThreadPoolExecutor(6) as pool:
+        images = list(pool.map(lambda _: source.get_map(query).image, range(6)))
+    assert all(img.convert("RGB").getpixel((0, 0)) == (1, 2, 3) for img in images)
+    assert (tmp_path / "max").read_text().strip() == "2"

@@ -33,8 +33,8 @@ class KMLService:
         self.max_age = max_age
         self.index: dict[tuple[str, str], TileLayer] = {}
         for layer in layers:
-            if not layer.grid.supports_access_with_origin("sw"):
-                continue
+            if not layer.grid.supports_access_with_origin("sw") or not layer.format.is_image:
+                continue  # KML ground overlays need image tiles
             public = (layer.grid.name or layer.grid_name) if use_grid_names else layer.grid_id
             for gid in (public, layer.grid_name):
                 self.index.setdefault((layer.name, gid), layer)
