@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import json
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qsl, urlsplit
 
+from http_stub import StubServer, send
 from PIL import Image
 from source_server import encode, render_map, tile_color
 
@@ -23,25 +24,9 @@ class ArcGISServer:
         self.mode = "ok"
         self.requests: list[tuple[str, dict[str, str]]] = []
         self._lock = threading.Lock()
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                server._handle(self)
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self._stub = StubServer(self._handle)
+        self.url = self._stub.url
+        self.close = self._stub.close
 
     def reset(self, mode: str = "ok") -> None:
         with self._lock:
@@ -57,7 +42,7 @@ class ArcGISServer:
         if mode == "jsonerror":
             body = {"error": {"code": 400, "message": "Unable to complete operation.",
                               "details": ["Invalid layer ID: 99"]}}
-            return _send(h, 200, json.dumps(body).encode(), "text/plain;charset=utf-8")
+            return send(h, 200, json.dumps(body).encode(), "text/plain;charset=utf-8")
         path = parts.path
         try:
             if path.endswith(("/MapServer/export", "/ImageServer/exportImage")):
@@ -68,8 +53,8 @@ class ArcGISServer:
                 return self._cache_tile(h, path)
         except (KeyError, ValueError) as ex:
             body = {"error": {"code": 400, "message": f"bad request: {ex}", "details": []}}
-            return _send(h, 200, json.dumps(body).encode(), "application/json")
-        _send(h, 404, b"not found", "text/plain")
+            return send(h, 200, json.dumps(body).encode(), "application/json")
+        send(h, 404, b"not found", "text/plain")
 
     def _export(self, h: BaseHTTPRequestHandler, args: dict[str, str]) -> None:
         if args.get("f") != "image":
@@ -84,15 +69,15 @@ class ArcGISServer:
         if args.get("transparent") == "true":
             img = img.convert("RGBA")
         data, ctype = encode(img, "image/jpeg" if fmt == "jpg" else "image/png")
-        _send(h, 200, data, ctype)
+        send(h, 200, data, ctype)
 
     def _identify(self, h: BaseHTTPRequestHandler, args: dict[str, str]) -> None:
         if args.get("f") == "html":
             body = f"<html><body><p>identify at {args['geometry']}</p></body></html>".encode()
-            return _send(h, 200, body, "text/html")
+            return send(h, 200, body, "text/html")
         doc = {"results": [{"layerId": 0, "layerName": "countries", "attributes": {"geometry": args["geometry"]},
                             "params": args}]}
-        _send(h, 200, json.dumps(doc).encode(), "application/json")
+        send(h, 200, json.dumps(doc).encode(), "application/json")
 
     def _cache_tile(self, h: BaseHTTPRequestHandler, path: str) -> None:
         level, row, col = path.split("/")[-3:]
@@ -101,15 +86,5 @@ class ArcGISServer:
         x, _, ext = col[1:].partition(".")
         img = Image.new("RGB", (256, 256), tile_color(int(x, 16), y, z))
         data, ctype = encode(img, ext)
-        _send(h, 200, data, ctype)
+        send(h, 200, data, ctype)
 
-
-def _send(h: BaseHTTPRequestHandler, status: int, body: bytes, ctype: str) -> None:
-    try:
-        h.send_response(status)
-        h.send_header("Content-Type", ctype)
-        h.send_header("Content-Length", str(len(body)))
-        h.end_headers()
-        h.wfile.write(body)
-    except OSError:
-        pass

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from conftest import call
+from http_stub import pixel_at
 
 from tileproxy.config.errors import ConfigError
 from tileproxy.grid import predefined_grid
@@ -88,34 +89,28 @@ def app(make_app):
     return make_app(CONFIG.replace("{data}", str(DATA)))
 
 
-def _pixel_at(img, grid, coord, x, y):
-    bbox = grid.tile_bbox(coord)
-    px = int((x - bbox[0]) / (bbox[2] - bbox[0]) * 256)
-    py = int((bbox[3] - y) / (bbox[3] - bbox[1]) * 256)
-    return img.getpixel((px, py))
-
 
 def test_renders_the_map_transparent(app) -> None:
     img = call(app, "/tiles/squares/GLOBAL_WEBMERCATOR/2/2/1.png?origin=nw").image.convert("RGBA")
-    assert _pixel_at(img, GRID, (2, 1, 2), 2.5e6, 2.5e6) == (255, 0, 0, 255)
-    assert _pixel_at(img, GRID, (2, 1, 2), 7.5e6, 7.5e6)[3] == 0
+    assert pixel_at(img, GRID, (2, 1, 2), 2.5e6, 2.5e6) == (255, 0, 0, 255)
+    assert pixel_at(img, GRID, (2, 1, 2), 7.5e6, 7.5e6)[3] == 0
 
 
 def test_layers_pick_and_opaque_background(app) -> None:
     answer = call(app, "/tiles/blue/GLOBAL_WEBMERCATOR/2/2/1.png?origin=nw")
     img = answer.image
     assert img.mode == "RGB"
-    assert _pixel_at(img, GRID, (2, 1, 2), 2.5e6, 2.5e6) == (255, 255, 255)  # red layer switched off
+    assert pixel_at(img, GRID, (2, 1, 2), 2.5e6, 2.5e6) == (255, 255, 255)  # red layer switched off
     img = call(app, "/tiles/blue/GLOBAL_WEBMERCATOR/2/1/2.png?origin=nw").image
-    assert _pixel_at(img, GRID, (1, 2, 2), -2.5e6, -2.5e6) == (0, 0, 255)
+    assert pixel_at(img, GRID, (1, 2, 2), -2.5e6, -2.5e6) == (0, 0, 255)
 
 
 def test_reprojects_to_the_query_srs(app) -> None:
     geo = predefined_grid("GLOBAL_GEODETIC")
     # level 2: 90 degree tiles; tile (2, 1) spans lon 0..90, lat 0..90 (sw origin)
     img = call(app, "/tiles/geo/GLOBAL_GEODETIC/2/2/1.png").image.convert("RGBA")
-    assert _pixel_at(img, geo, (2, 1, 2), 20, 20) == (255, 0, 0, 255)  # 20 deg is inside 5000 km
-    assert _pixel_at(img, geo, (2, 1, 2), 60, 60)[3] == 0
+    assert pixel_at(img, geo, (2, 1, 2), 20, 20) == (255, 0, 0, 255)  # 20 deg is inside 5000 km
+    assert pixel_at(img, geo, (2, 1, 2), 60, 60)[3] == 0
 
 
 def test_multithreaded_renders_in_parallel(app) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from conftest import call
+from http_stub import pixel_at
 
 from tileproxy.config.errors import ConfigError
 from tileproxy.grid import predefined_grid
@@ -74,30 +75,24 @@ def app(make_app):
     return make_app(CONFIG.replace("{data}", str(DATA)))
 
 
-def _pixel_at(img, coord, x, y):
-    bbox = GRID.tile_bbox(coord)
-    px = int((x - bbox[0]) / (bbox[2] - bbox[0]) * 256)
-    py = int((bbox[3] - y) / (bbox[3] - bbox[1]) * 256)
-    return img.getpixel((px, py))
-
 
 def test_mapserv_renders_the_mapfile_into_tiles(app, tmp_path) -> None:
     # level 2 tile (2, 1) spans 0..10018754 m east and north: the red square fills its lower left quarter
     answer = call(app, "/tiles/squares/GLOBAL_WEBMERCATOR/2/2/1.png?origin=nw")
     assert answer.status == 200, answer.body
     img = answer.image.convert("RGBA")
-    assert _pixel_at(img, (2, 1, 2), 2.5e6, 2.5e6) == (255, 0, 0, 255)
-    assert _pixel_at(img, (2, 1, 2), 7.5e6, 7.5e6)[3] == 0
+    assert pixel_at(img, GRID, (2, 1, 2), 2.5e6, 2.5e6) == (255, 0, 0, 255)
+    assert pixel_at(img, GRID, (2, 1, 2), 7.5e6, 7.5e6)[3] == 0
     # the blue square sits south-west of the origin, in tile (1, 2)
     other = call(app, "/tiles/squares/GLOBAL_WEBMERCATOR/2/1/2.png?origin=nw").image.convert("RGBA")
-    assert _pixel_at(other, (1, 2, 2), -2.5e6, -2.5e6) == (0, 0, 255, 255)
+    assert pixel_at(other, GRID, (1, 2, 2), -2.5e6, -2.5e6) == (0, 0, 255, 255)
 
 
 def test_tagged_layers(app) -> None:
     red_tile = call(app, "/tiles/blue/GLOBAL_WEBMERCATOR/2/2/1.png?origin=nw").image.convert("RGBA")
-    assert _pixel_at(red_tile, (2, 1, 2), 2.5e6, 2.5e6)[3] == 0
+    assert pixel_at(red_tile, GRID, (2, 1, 2), 2.5e6, 2.5e6)[3] == 0
     blue_tile = call(app, "/tiles/blue/GLOBAL_WEBMERCATOR/2/1/2.png?origin=nw").image.convert("RGBA")
-    assert _pixel_at(blue_tile, (1, 2, 2), -2.5e6, -2.5e6) == (0, 0, 255, 255)
+    assert pixel_at(blue_tile, GRID, (1, 2, 2), -2.5e6, -2.5e6) == (0, 0, 255, 255)
 
 
 def test_broken_mapfile_is_an_error_for_that_layer_only(app, caplog) -> None:

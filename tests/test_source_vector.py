@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import gzip
 import textwrap
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from conftest import call
+from http_stub import StubServer, send
 
 from tileproxy.wsgi import make_wsgi_app
 
@@ -19,39 +18,22 @@ def payload(z: int, x: int, y: int) -> bytes:
     return gzip.compress(b"\x1a\x20\x78\x02\x0a\x05water" + f"{z}/{x}/{y}".encode(), mtime=0)
 
 
-class VectorServer:
+class VectorServer(StubServer):
     def __init__(self) -> None:
         self.paths: list[str] = []
-        server = self
+        super().__init__(self._answer)
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                server.paths.append(self.path)
-                z, x, last = self.path.split("/")[-3:]
-                body = payload(int(z), int(x), int(last.partition(".")[0]))
-                self.send_response(200)
-                self.send_header("Content-Type", "application/x-protobuf")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+    def _answer(self, h) -> None:
+        self.paths.append(h.path)
+        z, x, last = h.path.split("/")[-3:]
+        send(h, 200, payload(int(z), int(x), int(last.partition(".")[0])), "application/x-protobuf")
 
 
 @pytest.fixture(scope="module")
 def vector_server() -> Iterator[VectorServer]:
     server = VectorServer()
     yield server
-    server.httpd.shutdown()
-    server.httpd.server_close()
+    server.close()
 
 
 CONFIG = """
