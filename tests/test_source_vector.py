@@ -106,3 +106,16 @@ def test_vector_tiles_in_another_grid_are_a_clear_error(app) -> None:
     answer = call(app, "/tiles/vt_geodetic/GLOBAL_GEODETIC/1/0/0.mvt")
     assert answer.status == 502
     assert b"cannot be rescaled or reprojected" in answer.body
+
+
+def test_vector_cache_cannot_be_drawn_into_a_map(app) -> None:
+    from tileproxy.grid import predefined_grid
+    from tileproxy.image.formats import ImageFormat
+    from tileproxy.sources.base import MapQuery, SourceError
+    from tileproxy.sources.cache import cache_map_source
+
+    grid = predefined_grid("GLOBAL_WEBMERCATOR")
+    source = cache_map_source(app.config.caches["vt_cache"])
+    query = MapQuery(grid.tile_bbox((1, 1, 2)), (256, 256), grid.srs, ImageFormat("image/png"))
+    with pytest.raises(SourceError, match="holds application/vnd.mapbox-vector-tile tiles"):
+        source.get_map(query)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from ..grid import TileCoord, TileGrid
 from ..image.formats import ImageFormat
 from ..image.result import ImageResult
-from .base import MapQuery, Source, TiledSource
+from .base import MapQuery, Source, SourceError, TiledSource
 
 if TYPE_CHECKING:
     from ..config.model import CacheConfig
@@ -31,6 +31,11 @@ class CacheSource(TiledSource):
     def get_tile(self, coord: TileCoord, format: ImageFormat) -> ImageResult:
         tile = self.manager.load_tile(coord)
         return ImageResult(data=tile.data, mime=tile.mime)
+
+    def get_map(self, query: MapQuery) -> ImageResult:
+        if not self.manager.format.is_image:
+            raise SourceError(f"cache '{self.name}' holds {self.manager.format.mime} tiles, which cannot be drawn into maps")
+        return super().get_map(query)
 
 
 class ResolutionConditional(Source):
