@@ -3,13 +3,14 @@ with feature info through ``identify``."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from urllib.parse import urlencode
 
 from ..image.formats import ImageFormat
 from ..srs import SRS
-from .base import FeatureInfoQuery, FeatureInfoResult, SourceError
+from .base import FeatureInfoDoc, FeatureInfoQuery, SourceError
 from .http import HTTPClient
 from .wms import WMSSource, _num
 
@@ -83,6 +84,9 @@ class ArcGISSource(WMSSource):
         )
         self.is_image_server = "/ImageServer/" in self.url.partition("?")[0] + "/"
         self.featureinfo = featureinfo
+        if dataclasses.is_dataclass(getattr(self, "options", None)):
+            # WMS sources with wms_opts: the WMS service looks there for queryable sources
+            self.options = dataclasses.replace(self.options, featureinfo=featureinfo)
         self.fi_tolerance = fi_tolerance
         self.fi_return_geometries = fi_return_geometries
 
@@ -138,7 +142,8 @@ class ArcGISSource(WMSSource):
         base = base.rsplit("/", 1)[0] + "/identify"
         srs = self._request_srs(query.srs)
         bbox = query.bbox
-        x, y = query.position
+        x = bbox[0] + query.pos[0] * (bbox[2] - bbox[0]) / query.size[0]
+        y = bbox[3] - query.pos[1] * (bbox[3] - bbox[1]) / query.size[1]
         if srs != query.srs:
             bbox = query.srs.transform_bbox_to(srs, bbox)
             ((x, y),) = query.srs.transform_to(srs, [(x, y)])
@@ -159,7 +164,7 @@ class ArcGISSource(WMSSource):
             params["layers"] = layers
         return _join(base + (sep + q if q else ""), params)
 
-    def get_feature_info(self, query: FeatureInfoQuery) -> FeatureInfoResult:
+    def get_feature_info(self, query: FeatureInfoQuery) -> FeatureInfoDoc:
         """Ask the server's ``identify`` about the point of ``query``: HTML or JSON."""
         if not self.featureinfo:
             raise SourceError(f"ArcGIS source '{self.name}' has no feature info (opts.featureinfo)")
@@ -167,7 +172,7 @@ class ArcGISSource(WMSSource):
         self._raise_for_json_error(resp.content)
         wants_html = "html" in query.info_format
         mime = "text/html" if wants_html else "application/json"
-        return FeatureInfoResult(resp.content, mime)
+        return FeatureInfoDoc(resp.content, mime)
 
 
 def _join(url: str, params: dict[str, str]) -> str:

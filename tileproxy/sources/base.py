@@ -52,20 +52,13 @@ class FeatureInfoQuery:
     bbox: BBox
     size: tuple[int, int]
     srs: SRS
-    pos: tuple[int, int]
-    info_format: str = "text/plain"
+    pos: tuple[float, float]
+    info_format: str
     feature_count: int | None = None
 
-    @property
-    def position(self) -> tuple[float, float]:
-        """The map coordinates of the centre of pixel ``pos``."""
-        rx = (self.bbox[2] - self.bbox[0]) / self.size[0]
-        ry = (self.bbox[3] - self.bbox[1]) / self.size[1]
-        return (self.bbox[0] + (self.pos[0] + 0.5) * rx, self.bbox[3] - (self.pos[1] + 0.5) * ry)
 
-
-@dataclass(frozen=True)
-class FeatureInfoResult:
+@dataclass
+class FeatureInfoDoc:
     data: bytes
     mime: str
 
