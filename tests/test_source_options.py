@@ -221,3 +221,12 @@ def test_concurrent_requests_cap_local_renderers(tmp_path) -> None:
         images = list(pool.map(lambda _: source.get_map(query).image, range(6)))
     assert all(img.convert("RGB").getpixel((0, 0)) == (1, 2, 3) for img in images)
     assert (tmp_path / "max").read_text().strip() == "2"
+
+
+def test_limited_sources_keep_their_type_and_tags(make_app) -> None:
+    from tileproxy.sources.wms import WMSSource
+
+    app = _app(make_app, "min_res: 100000")
+    source = app.config.sources["wms"]
+    assert isinstance(source, WMSSource) and source.limits.min_res == 100000
+    assert source.params["layers"] == "base"

@@ -16,7 +16,7 @@ from ..sources.base import Source
 from ..sources.cache import cache_map_source
 from ..sources.debug import DebugSource
 from ..sources.http import HTTPClient, HTTPOptions
-from ..sources.limits import LimitedSource, SourceLimits, limited
+from ..sources.limits import SourceLimits, limited
 from ..sources.mapserver import MapServerSource, find_mapserv
 from ..sources.tile import TileSource, check_template
 from ..sources.wms import WMSSource
@@ -477,11 +477,9 @@ class _Builder:
         if name in self.sources:
             source = self.sources[name]
             if tagged:
-                inner = source.inner if isinstance(source, LimitedSource) else source
-                if not isinstance(inner, WMSSource):
+                if not isinstance(source, WMSSource):
                     raise ConfigError(f"only WMS sources accept layer names ('{entry}')", path)
-                tagged_source = _tagged_wms(inner, tagged, path)
-                return source.with_inner(tagged_source) if isinstance(source, LimitedSource) else tagged_source
+                return _tagged_wms(source, tagged, path)
             return source
         if name in (self.raw.get("caches") or {}):
             cache = self.cache(name, path)

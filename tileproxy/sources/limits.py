@@ -8,8 +8,10 @@ outside the limits and post-processes images inside them."""
 from __future__ import annotations
 
 import copy
+import threading
 from contextlib import nullcontext
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from PIL import Image, ImageDraw
@@ -20,7 +22,7 @@ from ..image.result import ImageResult
 from ..image.transform import blank_image
 from ..locks import LockTimeout
 from ..srs import SRS, BBox
-from .base import MapQuery, Source, SourceTimeout, TiledSource
+from .base import MapQuery, Source, SourceTimeout
 
 METERS_PER_DEGREE = 111319.4907932736
 
@@ -124,27 +126,12 @@ def clip_to(img: Image.Image, coverage: Any, bbox: BBox, srs: SRS) -> Image.Imag
 
 
 class LimitedSource(Source):
-    """``inner`` within ``limits``; other attributes (feature info, URLs) come from ``inner``."""
+    """Mixed into a copy of a source (see ``limited``): the copy keeps its class,
+    so it is still a WMSSource, a TiledSource, ... with every attribute, and
+    answers within ``limits``."""
 
-    def __init__(self, inner: Source, limits: SourceLimits):
-        self.inner = inner
-        self.limits = limits
-        self.name = inner.name
-        self.transparent = inner.transparent or bool(limits.transparent_color) or bool(
-            limits.coverage is not None and limits.coverage.clip
-        )
-        self.supports_meta_tiles = inner.supports_meta_tiles
-        self.resampling = getattr(inner, "resampling", "bicubic")
-
-    def __getattr__(self, name: str) -> Any:
-        if name == "inner":
-            raise AttributeError(name)
-        return getattr(self.inner, name)
-
-    def with_inner(self, inner: Source) -> LimitedSource:
-        clone = copy.copy(self)
-        clone.inner = inner
-        return clone
+    limits: SourceLimits
+    _depth: threading.local
 
     def delivers(self, bbox: BBox, size: tuple[int, int], srs: SRS) -> bool:
         return self.limits.active(bbox, size, srs)
@@ -156,35 +143,44 @@ class LimitedSource(Source):
     def get_map(self, query: MapQuery) -> ImageResult:
         if not self.limits.active(query.bbox, query.size, query.srs):
             return ImageResult(image=blank_image(query.size))
+        self._depth.inside = True  # tiles fetched for this map are finished with the map
         try:
             with self._hold():
-                result = self.inner.get_map(query)
+                result = super().get_map(query)
         except LockTimeout as ex:
             raise SourceTimeout(str(ex)) from None
+        finally:
+            self._depth.inside = False
         return self.limits.finish(result, query.bbox, query.size, query.srs)
 
-
-class LimitedTiledSource(LimitedSource, TiledSource):
-    """A tiled source within limits: tiles passed through are checked and finished too."""
-
-    @property
-    def grid(self):  # type: ignore[override]
-        return self.inner.grid
-
     def get_tile(self, coord: TileCoord, format: ImageFormat) -> ImageResult:
-        grid = self.inner.grid
+        """Tiles passed through as they are (tiled sources only)."""
+        if getattr(self._depth, "inside", False):
+            return super().get_tile(coord, format)  # type: ignore[misc]
+        grid = self.grid  # type: ignore[attr-defined]
         bbox = grid.tile_bbox(coord)
         if not self.limits.active(bbox, grid.tile_size, grid.srs):
             return ImageResult(image=blank_image(grid.tile_size))
-        result = self.inner.get_tile(coord, format)
+        result = super().get_tile(coord, format)  # type: ignore[misc]
         if not format.is_image:
             return result
         return self.limits.finish(result, bbox, grid.tile_size, grid.srs)
 
 
+@cache
+def _limited_class(cls: type) -> type:
+    return type(f"Limited{cls.__name__}", (LimitedSource, cls), {"__module__": cls.__module__})
+
+
 def limited(source: Source, limits: SourceLimits) -> Source:
+    """``source`` answering only within ``limits`` (the source itself when there are none)."""
     if limits.is_empty:
         return source
-    if isinstance(source, TiledSource):
-        return LimitedTiledSource(source, limits)
-    return LimitedSource(source, limits)
+    clone = copy.copy(source)
+    clone.__class__ = _limited_class(type(source))
+    clone.limits = limits  # type: ignore[attr-defined]
+    clone._depth = threading.local()  # type: ignore[attr-defined]
+    clone.transparent = source.transparent or bool(limits.transparent_color) or bool(
+        limits.coverage is not None and limits.coverage.clip
+    )
+    return clone
