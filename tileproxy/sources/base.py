@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from PIL import Image
 
 from ..grid import TileCoord, TileGrid
-from ..image.codec import ImageDataError
 from ..image.formats import ImageFormat
 from ..image.result import ImageResult
 from ..image.transform import blank_image, transform_image
@@ -112,10 +111,7 @@ class TiledSource(Source):
         size = (round((mosaic_bbox[2] - mosaic_bbox[0]) / l_res), round((mosaic_bbox[3] - mosaic_bbox[1]) / l_res))
         mosaic = Image.new("RGBA", size, (255, 255, 255, 0))
         for coord in coords:
-            try:
-                tile = self.get_tile(coord, query.format).image.convert("RGBA")
-            except ImageDataError as ex:
-                raise SourceError(f"source '{self.name}': tile {coord} cannot be used: {ex}") from None
+            tile = self.get_tile(coord, query.format).image.convert("RGBA")
             tb = grid.tile_bbox(coord)
             mosaic.paste(tile, (round((tb[0] - mosaic_bbox[0]) / l_res), round((mosaic_bbox[3] - tb[3]) / l_res)))
         img = transform_image(mosaic, mosaic_bbox, grid.srs, query.bbox, query.srs, query.size, self.resampling)
