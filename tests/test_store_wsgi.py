@@ -88,7 +88,7 @@ def test_explicit_paths_relative_to_the_yaml(tmp_path):
     assert (tmp_path / "cc" / "L01" / "R0000C0000.bundle").exists()
     app = make_wsgi_app(write_config(tmp_path, "type: geopackage\nfilename: g.gpkg\ntable_name: my_tiles"))
     assert get(app, "/tiles/c/GLOBAL_WEBMERCATOR/1/0/0.png?origin=nw").status_int == 200
-    conn = sqlite3.connect(tmp_path / "g.gpkg")
+    conn = sqlite3.connect(tmp_path / "cache" / "g.gpkg")  # a bare name is relative to the cache_dir
     assert conn.execute("SELECT count(*) FROM my_tiles").fetchone()[0] == 4
 
 
