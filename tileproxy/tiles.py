@@ -133,7 +133,7 @@ class TileManager:
             raise TileError("timed out waiting for another request to create this tile", 503) from None
         try:
             # another request may have created the tiles while we waited
-            done = [Tile(c) for c in meta.coords]
+            done = [Tile(c) for c in meta.coords if self.store.covers(c)]
             if all(self.store.load(t) for t in done):
                 return done
             tiles = self._create_meta(meta)
