@@ -87,6 +87,11 @@ class SourceServer:
         self.mode = "ok"
         self.requests: list[str] = []
         self.counts: Counter[str] = Counter()
+        # per request: path, headers and the client's (host, port), for checks on
+        # authentication, sent headers and connection reuse
+        self.log: list[dict] = []
+        self.in_flight = 0
+        self.max_in_flight = 0  # most requests answered at the same time since reset
         self.delay = 0.0  # seconds to hold each ok answer (to make requests overlap)
         self.hang_seconds = 10.0
         self._release = threading.Event()
@@ -119,6 +124,8 @@ class SourceServer:
             self.mode = mode
             self.requests.clear()
             self.counts.clear()
+            self.log.clear()
+            self.max_in_flight = self.in_flight
             self._release.clear()
 
     def release(self) -> None:
@@ -128,13 +135,29 @@ class SourceServer:
     def count(self, kind: str) -> int:
         return self.counts[kind]
 
+    def params(self, index: int = -1) -> dict[str, str]:
+        """Query parameters of a logged request (upper-case names)."""
+        query = urlsplit(self.requests[index]).query
+        return {k.upper(): v for k, v in parse_qsl(query, keep_blank_values=True)}
+
     # -- answering -------------------------------------------------------
 
     def _handle(self, h: BaseHTTPRequestHandler) -> None:
+        with self._lock:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            self._answer(h)
+        finally:
+            with self._lock:
+                self.in_flight -= 1
+
+    def _answer(self, h: BaseHTTPRequestHandler) -> None:
         parts = urlsplit(h.path)
         kind = "wms" if parts.path.startswith("/wms") else "tile" if parts.path.startswith("/tiles") else "other"
         with self._lock:
             self.requests.append(h.path)
+            self.log.append({"path": h.path, "headers": dict(h.headers.items()), "client": h.client_address})
             self.counts[kind] += 1
             mode = self.mode
         if mode == "hang":

@@ -162,7 +162,7 @@ class _Builder:
         if user is None:
             if name in PREDEFINED_GRIDS:
                 return {k: list(v) if isinstance(v, tuple) else v for k, v in PREDEFINED_GRIDS[name].items()}
-            raise ConfigError(f"unknown base grid '{name}'", join_path("grids", chain[-1], "base"))
+            raise ConfigError(f"unknown base grid '{name}'", join_path(join_path("grids", chain[-1]), "base"))
         conf = dict(user or {})
         base = conf.pop("base", None)
         if base:
