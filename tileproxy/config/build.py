@@ -179,7 +179,7 @@ class _Builder:
             client_timeout=float(merged.get("client_timeout", 60)),
             headers={str(k): str(v) for k, v in (merged.get("headers") or {}).items()},
             ssl_no_cert_checks=bool(merged.get("ssl_no_cert_checks", False)),
-            ssl_ca_certs=merged.get("ssl_ca_certs"),
+            ssl_ca_certs=self.abspath(merged["ssl_ca_certs"]) if merged.get("ssl_ca_certs") else None,
             hide_error_details=bool(merged.get("hide_error_details", True)),
             manage_cookies=bool(merged.get("manage_cookies", False)),
             method=str(merged.get("method", "AUTO")).upper(),
