@@ -187,13 +187,16 @@ def test_owslib_reads_capabilities_and_fetches_a_tile(app, serve, source) -> Non
     assert source.count("wms") == 1
 
 
+def gdal_env(tmp_path: Path) -> dict[str, str]:
+    # GDAL's own tile cache goes to the test's directory, not the working directory
+    return {"PATH": "/usr/bin:/bin", "GDAL_HTTP_TIMEOUT": "20", "GDAL_DEFAULT_WMS_CACHE_PATH": str(tmp_path / "gdal_cache")}
+
+
 @pytest.mark.skipif(shutil.which("gdalinfo") is None, reason="gdalinfo (Debian gdal-bin) is not installed")
 def test_gdal_opens_the_wmts(app, serve, source, tmp_path) -> None:
     base = serve(app)
     proc = subprocess.run(["gdalinfo", f"WMTS:{base}/wmts/1.0.0/WMTSCapabilities.xml,layer=web"],
-                          capture_output=True, text=True, timeout=60,
-                          env={"GDAL_HTTP_TIMEOUT": "20", "CPL_DEBUG": "OFF", "PATH": "/usr/bin:/bin",
-                               "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR"})
+                          capture_output=True, text=True, timeout=60, cwd=tmp_path, env=gdal_env(tmp_path))
     assert proc.returncode == 0, proc.stderr
     assert "Driver: WMTS" in proc.stdout
     assert "Size is 134217728, 134217728" in proc.stdout  # 2^19 tiles of 256 px at level 19
@@ -202,8 +205,7 @@ def test_gdal_opens_the_wmts(app, serve, source, tmp_path) -> None:
     out = tmp_path / "out.png"
     proc = subprocess.run(["gdal_translate", "-q", "-of", "PNG", "-outsize", "256", "256",
                            f"WMTS:{base}/wmts/1.0.0/WMTSCapabilities.xml,layer=web", str(out)],
-                          capture_output=True, text=True, timeout=60,
-                          env={"GDAL_HTTP_TIMEOUT": "20", "PATH": "/usr/bin:/bin"})
+                          capture_output=True, text=True, timeout=60, cwd=tmp_path, env=gdal_env(tmp_path))
     assert proc.returncode == 0, proc.stderr
     assert out.read_bytes()[:4] == b"\x89PNG"
     assert source.count("wms") >= 1
