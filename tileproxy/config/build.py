@@ -161,7 +161,7 @@ class _Builder:
         if user is None:
             if name in PREDEFINED_GRIDS:
                 return {k: list(v) if isinstance(v, tuple) else v for k, v in PREDEFINED_GRIDS[name].items()}
-            raise ConfigError(f"unknown base grid '{name}'", join_path("grids", chain[-1], "base"))
+            raise ConfigError(f"unknown base grid '{name}'", join_path(join_path("grids", chain[-1]), "base"))
         conf = dict(user or {})
         base = conf.pop("base", None)
         if base:
@@ -178,7 +178,7 @@ class _Builder:
             client_timeout=float(merged.get("client_timeout", 60)),
             headers={str(k): str(v) for k, v in (merged.get("headers") or {}).items()},
             ssl_no_cert_checks=bool(merged.get("ssl_no_cert_checks", False)),
-            ssl_ca_certs=merged.get("ssl_ca_certs"),
+            ssl_ca_certs=self.abspath(merged["ssl_ca_certs"]) if merged.get("ssl_ca_certs") else None,
             hide_error_details=bool(merged.get("hide_error_details", True)),
             manage_cookies=bool(merged.get("manage_cookies", False)),
             method=str(merged.get("method", "AUTO")).upper(),
