@@ -80,7 +80,8 @@ def encode(img: Image.Image, fmt: str) -> tuple[bytes, str]:
 class SourceServer:
     """Counts requests by kind and answers as ``mode`` says:
     ``ok``, ``error`` (HTTP 500), ``notfound`` (404), ``html`` (200 with HTML),
-    ``truncated`` (200 with a cut-off PNG), ``exception`` (WMS service exception XML),
+    ``truncated`` (200 with a cut-off PNG), ``wrongsize`` (a complete image of 10x10
+    pixels, whatever was asked), ``exception`` (WMS service exception XML),
     ``hang`` (waits until released or ``hang_seconds``)."""
 
     def __init__(self) -> None:
@@ -186,6 +187,8 @@ class SourceServer:
             return self._send(h, 400, f"bad request: {ex}".encode(), "text/plain")
         if mode == "truncated":
             data = data[: len(data) // 2]
+        elif mode == "wrongsize":
+            data, ctype = encode(Image.new("RGB", (10, 10), (1, 2, 3)), ctype)
         self._send(h, 200, data, ctype)
 
     def _wms(self, args: dict[str, str]) -> tuple[bytes, str]:

@@ -200,6 +200,7 @@ SOURCE_FAILURES = [
     ("html", 502, "not an image"),
     ("truncated", 502, "truncated"),
     ("exception", 502, "service exception"),
+    ("wrongsize", 502, "10x10 pixels, expected"),
 ]
 
 
