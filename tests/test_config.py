@@ -47,7 +47,8 @@ def error_of(path: Path) -> str:
 
 
 def test_all_sections_are_read(tmp_path) -> None:
-    conf = load_proxy_config(write(tmp_path / "mapproxy.yaml", MINIMAL + """
+    conf = load_proxy_config(write(tmp_path / "mapproxy.yaml", "parts:\n  meta: &meta [2, 3]\n" + MINIMAL.replace(
+        "    sources: [osm_wms]\n", "    sources: [osm_wms]\n    meta_size: *meta\n") + """
 globals:
   cache:
     base_dir: ./tiles
@@ -60,9 +61,8 @@ grids:
   local:
     srs: EPSG:25832
     bbox: [280000, 5200000, 920000, 6100000]
-parts:
-  anchors: &anchor [1, 2]
 """))
+    assert conf.caches["osm_cache"].managers["GLOBAL_WEBMERCATOR"].meta_grid.meta_size == (2, 3)
     assert conf.globals.base_dir == str(tmp_path / "tiles")
     assert conf.globals.lock_dir == str(tmp_path / "locks")
     assert conf.globals.expires_hours == 2
