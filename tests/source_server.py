@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import math
+import ssl
 import threading
 import time
 from collections import Counter
@@ -84,7 +85,7 @@ class SourceServer:
     pixels, whatever was asked), ``exception`` (WMS service exception XML),
     ``hang`` (waits until released or ``hang_seconds``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, ssl_context: ssl.SSLContext | None = None) -> None:
         self.mode = "ok"
         self.requests: list[str] = []
         self.counts: Counter[str] = Counter()
@@ -110,8 +111,10 @@ class SourceServer:
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
+        if ssl_context is not None:  # HTTPS with the caller's certificate
+            self.httpd.socket = ssl_context.wrap_socket(self.httpd.socket, server_side=True)
         self.port = self.httpd.server_address[1]
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"{'https' if ssl_context else 'http'}://127.0.0.1:{self.port}"
         self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self._thread.start()
 

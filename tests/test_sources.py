@@ -400,3 +400,43 @@ def test_tagged_source_layers(make_app, source, tmp_path) -> None:
     path.write_text(text.replace("sources: [map_source]", "sources: ['map_source:lakes']").replace("{source}", source.url))
     with pytest.raises(ConfigError, match=r"caches\.map_cache\.sources\[0\]: layers lakes are not in the source's req.layers"):
         load_proxy_config(path)
+
+
+@pytest.fixture(scope="module")
+def https_source(tmp_path_factory):
+    """The source server over HTTPS with a self-signed certificate for 127.0.0.1."""
+    import shutil
+    import ssl
+    import subprocess
+
+    from source_server import SourceServer
+
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed")
+    directory = tmp_path_factory.mktemp("tls")
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True, timeout=60)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server = SourceServer(ssl_context=context)
+    yield server, cert
+    server.close()
+
+
+@pytest.mark.parametrize(("http_yaml", "status"), [
+    ("", 502),  # the self-signed certificate is not trusted
+    ("    http:\n      ssl_no_cert_checks: true", 200),
+    ("    http:\n      ssl_ca_certs: {cert}", 200),
+])
+def test_https_source_certificate_options(make_app, https_source, http_yaml, status) -> None:
+    server, cert = https_source
+    server.reset()
+    app = make_app(wms_config(http_yaml.replace("{cert}", str(cert)), url=server.url + "/wms"))
+    answer = call(app, tile_url("EPSG3857", 1, 0, 0))
+    assert answer.status == status, answer.body
+    if status == 502:
+        assert "could not reach" in answer.text and server.count("wms") == 0
+    else:
+        assert server.count("wms") == 1
