@@ -75,6 +75,10 @@ def test_user_grid_options(tmp_path) -> None:
           srs: EPSG:3857
           min_res: 10000
           max_res: 10
+        minmax_exact:
+          srs: EPSG:3857
+          min_res: 1000
+          max_res: 250
         minmax_levels:
           srs: EPSG:3857
           min_res: 10000
@@ -112,6 +116,9 @@ def test_user_grid_options(tmp_path) -> None:
     assert g.resolution(0) == 10000 and g.resolutions[-1] >= 10
     assert g.resolutions == pytest.approx([10000 / 2**i for i in range(len(g.resolutions))])
     assert g.resolutions[-1] / 2 < 10
+
+    g = grids["minmax_exact"]  # MapProxy stops before a level of exactly max_res
+    assert g.resolutions == [1000, 500]
 
     g = grids["minmax_levels"]  # log spacing between min_res and max_res
     assert g.resolutions == pytest.approx([10000, 1000, 100, 10])

@@ -44,8 +44,10 @@ def resolution_range(
                 return [min_res]
             step = (math.log10(min_res) - math.log10(max_res)) / (num_levels - 1)
             return [10 ** (math.log10(min_res) - step * i) for i in range(num_levels)]
+        # as MapProxy: levels while they stay coarser than max_res (a level of
+        # exactly max_res is not added)
         res = [min_res]
-        while res[-1] / factor >= max_res * (1 - 1e-9):
+        while res[-1] / factor > max_res:
             res.append(res[-1] / factor)
         return res
     if not num_levels:
