@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import math
+import ssl
 import threading
 import time
 from collections import Counter
@@ -80,10 +81,11 @@ def encode(img: Image.Image, fmt: str) -> tuple[bytes, str]:
 class SourceServer:
     """Counts requests by kind and answers as ``mode`` says:
     ``ok``, ``error`` (HTTP 500), ``notfound`` (404), ``html`` (200 with HTML),
-    ``truncated`` (200 with a cut-off PNG), ``exception`` (WMS service exception XML),
+    ``truncated`` (200 with a cut-off PNG), ``wrongsize`` (a complete image of 10x10
+    pixels, whatever was asked), ``exception`` (WMS service exception XML),
     ``hang`` (waits until released or ``hang_seconds``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, ssl_context: ssl.SSLContext | None = None) -> None:
         self.mode = "ok"
         self.requests: list[str] = []
         self.counts: Counter[str] = Counter()
@@ -109,8 +111,10 @@ class SourceServer:
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
+        if ssl_context is not None:  # HTTPS with the caller's certificate
+            self.httpd.socket = ssl_context.wrap_socket(self.httpd.socket, server_side=True)
         self.port = self.httpd.server_address[1]
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"{'https' if ssl_context else 'http'}://127.0.0.1:{self.port}"
         self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self._thread.start()
 
@@ -186,6 +190,8 @@ class SourceServer:
             return self._send(h, 400, f"bad request: {ex}".encode(), "text/plain")
         if mode == "truncated":
             data = data[: len(data) // 2]
+        elif mode == "wrongsize":
+            data, ctype = encode(Image.new("RGB", (10, 10), (1, 2, 3)), ctype)
         self._send(h, 200, data, ctype)
 
     def _wms(self, args: dict[str, str]) -> tuple[bytes, str]:

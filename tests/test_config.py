@@ -47,7 +47,8 @@ def error_of(path: Path) -> str:
 
 
 def test_all_sections_are_read(tmp_path) -> None:
-    conf = load_proxy_config(write(tmp_path / "mapproxy.yaml", MINIMAL + """
+    conf = load_proxy_config(write(tmp_path / "mapproxy.yaml", "parts:\n  meta: &meta [2, 3]\n" + MINIMAL.replace(
+        "    sources: [osm_wms]\n", "    sources: [osm_wms]\n    meta_size: *meta\n") + """
 globals:
   cache:
     base_dir: ./tiles
@@ -60,9 +61,8 @@ grids:
   local:
     srs: EPSG:25832
     bbox: [280000, 5200000, 920000, 6100000]
-parts:
-  anchors: &anchor [1, 2]
 """))
+    assert conf.caches["osm_cache"].managers["GLOBAL_WEBMERCATOR"].meta_grid.meta_size == (2, 3)
     assert conf.globals.base_dir == str(tmp_path / "tiles")
     assert conf.globals.lock_dir == str(tmp_path / "locks")
     assert conf.globals.expires_hours == 2
@@ -110,6 +110,23 @@ def test_base_files_nested_and_relative(tmp_path) -> None:
     assert conf.globals.base_dir == str(tmp_path / "conf" / "main")
     assert conf.caches["osm_cache"].managers["mygrid"].meta_grid.meta_size == (2, 2)
     assert {p.name for p in conf.files} == {"mapproxy.yaml", "grids.yaml", "caches.yaml", "sources.yaml"}
+
+
+def test_errors_and_warnings_in_base_files_name_that_file(tmp_path, caplog) -> None:
+    caches = write(tmp_path / "parts" / "caches.yaml", """
+        caches:
+          osm_cache: {grids: [nogrid], sources: [osm_wms]}
+    """)
+    main = write(tmp_path / "mapproxy.yaml", "base: parts/caches.yaml\n" + MINIMAL.split("caches:")[0]
+                 + "sources:" + MINIMAL.split("sources:")[-1])
+    assert error_of(main) == f"{caches}: caches.osm_cache.grids[0]: unknown grid 'nogrid'"
+    caches.write_text("caches:\n  osm_cache: {grids: [GLOBAL_WEBMERCATOR], sources: [osm_wms], colour: red}\n")
+    with caplog.at_level("WARNING", logger="tileproxy.config"):
+        load_proxy_config(main)
+    assert f"{caches}: caches.osm_cache.colour: unknown key, ignored" in caplog.text
+    # an error in the including file still names that file
+    main.write_text(main.read_text().replace("layers: base", "layers: base\n    wms_opts: {version: 9}"))
+    assert error_of(main).startswith(f"{main}: sources.osm_wms.wms_opts.version")
 
 
 def test_base_file_missing_names_it(tmp_path) -> None:

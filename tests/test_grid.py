@@ -75,6 +75,10 @@ def test_user_grid_options(tmp_path) -> None:
           srs: EPSG:3857
           min_res: 10000
           max_res: 10
+        minmax_exact:
+          srs: EPSG:3857
+          min_res: 1000
+          max_res: 250
         minmax_levels:
           srs: EPSG:3857
           min_res: 10000
@@ -112,6 +116,9 @@ def test_user_grid_options(tmp_path) -> None:
     assert g.resolution(0) == 10000 and g.resolutions[-1] >= 10
     assert g.resolutions == pytest.approx([10000 / 2**i for i in range(len(g.resolutions))])
     assert g.resolutions[-1] / 2 < 10
+
+    g = grids["minmax_exact"]  # MapProxy stops before a level of exactly max_res
+    assert g.resolutions == [1000, 500]
 
     g = grids["minmax_levels"]  # log spacing between min_res and max_res
     assert g.resolutions == pytest.approx([10000, 1000, 100, 10])
@@ -152,6 +159,15 @@ def test_grid_option_errors(tmp_path) -> None:
         assert expected in str(info.value), body
 
 
+def test_closest_level_as_mapproxy_documents_it() -> None:
+    # the example in MapProxy's TileGrid.closest_level docstring
+    grid = predefined_grid("GLOBAL_MERCATOR")
+    grid.stretch_factor = 1.1
+    l1 = grid.resolution(1)
+    requests = (320000.0, 160000.0, l1 + 50, l1, l1 - 50, l1 * 0.91, l1 * 0.89, 8000.0)
+    assert [grid.closest_level(r) for r in requests] == [0, 0, 1, 1, 1, 1, 2, 5]
+
+
 def test_closest_level_stretch_and_threshold() -> None:
     from tileproxy.grid import build_grid
 
@@ -165,6 +181,12 @@ def test_closest_level_stretch_and_threshold() -> None:
     threshold = build_grid(srs="EPSG:3857", res=[1000, 500, 250], threshold_res=[700])
     assert threshold.closest_level(800) == 0  # coarser than the threshold: level 0
     assert threshold.closest_level(650) == 1
+    # two thresholds, one between each pair of levels
+    two = build_grid(srs="EPSG:3857", res=[1000, 500, 250], threshold_res=[300, 900])
+    assert two.closest_level(950) == 0 and two.closest_level(880) == 1
+    assert two.closest_level(310) == 1 and two.closest_level(290) == 2
+    # a threshold coarser than level 0 is ignored
+    assert build_grid(srs="EPSG:3857", res=[1000, 500], threshold_res=[5000]).closest_level(800) == 1
 
 
 @pytest.mark.parametrize(

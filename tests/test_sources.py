@@ -149,6 +149,11 @@ def sample_points(bbox, size, step=16, margin_px=6.0, srs="EPSG:3857"):
     return out
 
 
+def near(got: tuple, want: tuple, tolerance: int = 16) -> bool:
+    """Colours equal but for resampling and the 256-colour palette of the default PNG."""
+    return all(abs(a - b) <= tolerance for a, b in zip(got, want))
+
+
 def test_supported_srs_reprojects_pixels_into_place(make_app, source) -> None:
     app = make_app(wms_config("    supported_srs: ['EPSG:4326']"))
     grid = predefined_grid("GLOBAL_WEBMERCATOR")
@@ -161,7 +166,7 @@ def test_supported_srs_reprojects_pixels_into_place(make_app, source) -> None:
         img = answer.image.convert("RGB")
         points = sample_points(grid.tile_bbox(coord), img.size)
         assert len(points) > 100
-        wrong = [(p, img.getpixel(p), c) for p, c in points if img.getpixel(p) != c]
+        wrong = [(p, img.getpixel(p), c) for p, c in points if not near(img.getpixel(p), c)]
         assert not wrong, wrong[:5]
 
 
@@ -367,3 +372,71 @@ def test_tile_source_errors_are_config_errors(tmp_path) -> None:
     path.write_text(tile_config("'http://x/%(zoom)s.png'"))
     with pytest.raises(ConfigError, match=r"sources\.tiles\.url: unknown template key %\(zoom\)s"):
         load_proxy_config(path)
+
+
+def test_geographic_cache_over_a_mercator_only_source(make_app, source) -> None:
+    app = make_app(wms_config("    supported_srs: ['EPSG:900913']", grid="GLOBAL_GEODETIC"))
+    grid = predefined_grid("GLOBAL_GEODETIC")
+    coord = (4, 2, 3)  # lon 0..45, lat 0..45
+    answer = call(app, tile_url("EPSG4326", 3, 4, 2, origin="sw"))
+    assert answer.status == 200
+    assert source.params()["SRS"] == "EPSG:900913"
+    img = answer.image.convert("RGB")
+    points = sample_points(grid.tile_bbox(coord), img.size, srs="EPSG:4326")
+    assert len(points) > 50
+    wrong = [(p, img.getpixel(p), c) for p, c in points if not near(img.getpixel(p), c)]
+    assert not wrong, wrong[:5]
+
+
+def test_tagged_source_layers(make_app, source, tmp_path) -> None:
+    text = wms_config().replace("      layers: base\n", "      layers: base,roads,rivers\n")
+    app = make_app(text.replace("sources: [map_source]", "sources: ['map_source:roads,rivers']"))
+    assert call(app, tile_url("EPSG3857", 1, 0, 0)).status == 200
+    assert source.params()["LAYERS"] == "roads,rivers"
+    from tileproxy.config.build import load_proxy_config
+    from tileproxy.config.errors import ConfigError
+
+    path = tmp_path / "bad.yaml"
+    path.write_text(text.replace("sources: [map_source]", "sources: ['map_source:lakes']").replace("{source}", source.url))
+    with pytest.raises(ConfigError, match=r"caches\.map_cache\.sources\[0\]: layers lakes are not in the source's req.layers"):
+        load_proxy_config(path)
+
+
+@pytest.fixture(scope="module")
+def https_source(tmp_path_factory):
+    """The source server over HTTPS with a self-signed certificate for 127.0.0.1."""
+    import shutil
+    import ssl
+    import subprocess
+
+    from source_server import SourceServer
+
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed")
+    directory = tmp_path_factory.mktemp("tls")
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True, timeout=60)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server = SourceServer(ssl_context=context)
+    yield server, cert
+    server.close()
+
+
+@pytest.mark.parametrize(("http_yaml", "status"), [
+    ("", 502),  # the self-signed certificate is not trusted
+    ("    http:\n      ssl_no_cert_checks: true", 200),
+    ("    http:\n      ssl_ca_certs: {cert}", 200),
+])
+def test_https_source_certificate_options(make_app, https_source, http_yaml, status) -> None:
+    server, cert = https_source
+    server.reset()
+    app = make_app(wms_config(http_yaml.replace("{cert}", str(cert)), url=server.url + "/wms"))
+    answer = call(app, tile_url("EPSG3857", 1, 0, 0))
+    assert answer.status == status, answer.body
+    if status == 502:
+        assert "could not reach" in answer.text and server.count("wms") == 0
+    else:
+        assert server.count("wms") == 1

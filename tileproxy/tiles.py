@@ -156,10 +156,10 @@ class TileManager:
         now = time.time()
         if self.meta_grid.meta_size == (1, 1) and len(meta.tiles) == 1:
             coord = meta.main_coord
-            result = self._render_tile(coord)
+            result = _checked_size(self._render_tile(coord), self.grid.tile_size)
             return [self._tile_from(coord, result, now)]
         query = MapQuery(meta.bbox, meta.size, self.grid.srs, self.request_format, self.transparent)
-        image = self._render(query).image
+        image = _checked_size(self._render(query), meta.size).image
         tiles = []
         for coord, box in meta.tiles:
             tiles.append(self._tile_from(coord, ImageResult(image=image.crop(box)), now))
@@ -196,3 +196,11 @@ class TileManager:
             return ImageResult(image=merge_images([r.image for r in results], size))
         except ValueError as ex:
             raise SourceError(f"cannot merge source images: {ex}") from None
+
+
+def _checked_size(result: ImageResult, size: tuple[int, int]) -> ImageResult:
+    """A source image must have the size asked for: cropping tiles from anything else
+    would store shifted or padded tiles."""
+    if result.size != tuple(size):
+        raise SourceError(f"source image is {result.size[0]}x{result.size[1]} pixels, expected {size[0]}x{size[1]}")
+    return result

@@ -19,7 +19,7 @@ from ..srs import SRSError, get_srs
 from ..stores.registry import StoreContext, build_store
 from ..tiles import TileManager, TileManagerOptions
 from .errors import ConfigError, join_path
-from .loader import load_config_files
+from .loader import load_config_files, origin_of
 from .model import (
     CacheConfig,
     GlobalsConfig,
@@ -41,16 +41,22 @@ SUPPORTED_WMS_VERSIONS = ("1.0.0", "1.1.0", "1.1.1", "1.3.0")
 def load_proxy_config(path: str | Path) -> ProxyConfig:
     """Load, validate and build a mapproxy.yaml; errors name the file and key path."""
     path = Path(path)
-    raw, files = load_config_files(path)
+    origins: dict[str, Path] = {}
+    raw, files = load_config_files(path, origins=origins)
     try:
         warnings = validate(raw, MAPPROXY_YAML)
         config = _Builder(raw, path.resolve().parent).build(files)
     except ConfigError as ex:
-        raise ex.with_file(str(path)) from None
+        raise ex.with_file(_shown_file(origin_of(ex.path, origins, path), path)) from None
     for warning in warnings:
-        log.warning("%s: %s", path, warning)
+        log.warning("%s: %s", _shown_file(origin_of(warning, origins, path), path), warning)
     config.warnings = warnings
     return config
+
+
+def _shown_file(file: Path, main: Path) -> str:
+    """The main file as the user named it, base files with their full path."""
+    return str(main) if file == main.resolve() else str(file)
 
 
 def _res_limits(conf: dict) -> tuple[float | None, float | None]:

@@ -10,6 +10,7 @@ from ..grid import TileGrid
 from ..http import HTTPError, Request, Response
 from ..layers import TileLayer
 from .tile_response import serve_tile
+from .xmltext import xml_text
 
 
 class TileServiceGrid:
@@ -55,7 +56,7 @@ class TileServiceGrid:
 
 
 def _tms_error(message: str, status: int) -> Response:
-    body = f'<?xml version="1.0"?>\n<TileMapServerError>\n<Message>{escape(message)}</Message>\n</TileMapServerError>\n'
+    body = f'<?xml version="1.0"?>\n<TileMapServerError>\n<Message>{xml_text(message)}</Message>\n</TileMapServerError>\n'
     return Response(body, status, "text/xml")
 
 
