@@ -15,10 +15,13 @@ META = [(2, 2, 3), (3, 2, 3), (2, 3, 3), (3, 3, 3)]
 HOUR = 3600.0
 
 
-def config(meta_size=(1, 1), on_error=None, refresh_mode="foreground", timeout=0.5, refresh_before=None) -> str:
+def config(meta_size=(1, 1), on_error=None, refresh_mode="foreground", timeout=5.0, refresh_before=None,
+           cache_opts=None, layer_source="c", more_caches=None) -> str:
+    """mapproxy.yaml text: layer ``osm`` from cache ``c`` (refresh_before: hours: 1 unless
+    ``refresh_before`` says otherwise; False: none) over the test WMS source ``wms``."""
     conf = {
         "services": {"tms": None},
-        "layers": [{"name": "osm", "title": "OSM", "sources": ["c"]}],
+        "layers": [{"name": "osm", "title": "OSM", "sources": [layer_source]}],
         "caches": {
             "c": {
                 "grids": ["GLOBAL_WEBMERCATOR"],
@@ -27,11 +30,15 @@ def config(meta_size=(1, 1), on_error=None, refresh_mode="foreground", timeout=0
                 "meta_buffer": 0,
                 "refresh_before": refresh_before or {"hours": 1},
                 "refresh_mode": refresh_mode,
-            }
+                **(cache_opts or {}),
+            },
+            **(more_caches or {}),
         },
         "sources": {"wms": {"type": "wms", "req": {"url": "{source}/wms", "layers": "base"}}},
         "globals": {"cache": {"base_dir": "./cache_data"}, "http": {"client_timeout": timeout}},
     }
+    if refresh_before is False:
+        del conf["caches"]["c"]["refresh_before"]
     if on_error is not None:
         conf["sources"]["wms"]["on_error"] = on_error
     return yaml.safe_dump(conf, sort_keys=False)

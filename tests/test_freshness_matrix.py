@@ -39,11 +39,12 @@ def expected_answer(answers: dict, status: int | None):
 @pytest.mark.parametrize("mode", list(MODES))
 def test_answer_for_each_combination(make_app, source, mode, policy, state, meta_size) -> None:
     on_error, answers = POLICIES[policy]
-    app = make_app(config(meta_size, on_error))
+    app = make_app(config(meta_size, on_error, timeout=0.5))
     coords = META if meta_size == (2, 2) else META[:1]
     requested = coords[0]
     if state != "missing":
-        assert call(app, url(requested)).status == 200
+        seeder = make_app(config(meta_size), name="seed.yaml")  # same cache, patient timeout
+        assert call(seeder, url(requested)).headers["Cache-Status"].startswith("tileproxy; fwd=miss; stored")
         assert all(read(app, c) for c in coords)
         if state == "stale":
             age(app, coords)

@@ -290,12 +290,13 @@ class TileManager:
             try:
                 result = self._render_meta(meta)
             except SourceError as ex:
+                log.warning("cache %s: meta tile %s: %s", self.name, main, ex)
                 result = ex
+            if isinstance(result, SourceError) or result.failure is not None or not result.cacheable:
+                self._remember_failure(main, result)
         if isinstance(result, SourceError):
-            self._remember_failure(main, result)
             return self._failed_outcomes(meta, job, current, result)
         if result.failure is not None or not result.cacheable:
-            self._remember_failure(main, result)
             return self._stand_in_outcomes(job, current, result)
         self._failures.pop(main, None)
         self.store.store_many(result.tiles)
@@ -334,7 +335,6 @@ class TileManager:
     def _failed_outcomes(self, meta: MetaTile, job: _Job, current: dict[TileCoord, Tile],
                          error: SourceError) -> dict[TileCoord, TileOutcome]:
         """No on_error answer: cached tiles are served as they are, missing ones fail."""
-        log.warning("cache %s: meta tile %s: %s", self.name, meta.main_coord, error)
         outcomes = {}
         for coord in meta.coords:
             if coord in current:
