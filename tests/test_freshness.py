@@ -228,3 +228,36 @@ def test_cache_as_source_does_not_store_error_tiles_of_the_other_cache(make_app,
     assert answer.headers["Cache-Control"] == "no-cache, no-store"
     assert manager(app).name == "outer"
     assert read(app, META[0]) is None  # the outer cache (served layer) did not keep it
+
+
+def test_background_refreshes_are_not_repeated_across_processes(make_app, source) -> None:
+    """Two apps on one cache (as two server processes): each queues the stale meta
+    tile, the tile lock and the second look at the store make it one refresh."""
+    one = make_app(config((2, 2), refresh_mode="background"))
+    two = make_app(config((2, 2), refresh_mode="background"), name="second.yaml")
+    assert manager(one) is not manager(two)
+    call(one, url(META[0]))
+    age(one, META)
+    source.reset()
+    source.delay = 0.5
+    assert call(one, url(META[0])).headers["Cache-Status"] == "tileproxy; hit; detail=stale"
+    assert call(two, url(META[3])).headers["Cache-Status"] == "tileproxy; hit; detail=stale"
+    assert manager(one).join_refreshes(10) and manager(two).join_refreshes(10)
+    assert source.count("wms") == 1
+    assert not any(manager(two).is_stale(c) for c in META)
+
+
+def test_tile_source_404_answered_with_a_cached_transparent_tile(make_app, source) -> None:
+    import yaml
+
+    conf = yaml.safe_load(config(refresh_before=False))
+    conf["sources"]["wms"] = {"type": "tile", "url": "{source}/tiles/%(z)s/%(x)s/%(y)s.png", "grid": "GLOBAL_WEBMERCATOR",
+                              "on_error": {404: {"response": "transparent", "cache": True}}}
+    app = make_app(yaml.safe_dump(conf))
+    source.reset("notfound")
+    answer = call(app, url(META[0]))
+    assert answer.status == 200 and answer.image.convert("RGBA").getpixel((0, 0))[3] == 0
+    assert answer.headers["Cache-Status"] == "tileproxy; fwd=miss; fwd-status=404; stored; detail=error-tile"
+    assert read(app, META[0]) == answer.body
+    assert call(app, url(META[0])).headers["Cache-Status"] == "tileproxy; hit"
+    assert source.count("tile") == 1

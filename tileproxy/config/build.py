@@ -378,6 +378,9 @@ class _Builder:
             link = "symlink"
         if link not in (False, "symlink", "hardlink"):
             raise ConfigError("expected true, false, symlink or hardlink", join_path(path, "link_single_color_images"))
+        if "refresh_before" in backend:
+            log.warning("%s: refresh_before belongs to the cache itself, not to its cache: block; ignored",
+                        join_path(path, "cache.refresh_before"))
         refresh_before = None
         if conf.get("refresh_before") is not None:
             refresh_before = parse_refresh_before(conf["refresh_before"], join_path(path, "refresh_before"), str(self.conf_dir))
