@@ -71,3 +71,13 @@ def read(app: TileProxyApp, coord) -> bytes | None:
             return f.read()
     except FileNotFoundError:
         return None
+
+
+def wait_for(condition, timeout: float = 10.0) -> bool:
+    """Poll ``condition`` until it holds (True) or ``timeout`` passes (False)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True

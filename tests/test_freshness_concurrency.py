@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from conftest import call
-from freshness_helpers import META, age, config, manager, read, url
+from freshness_helpers import META, age, config, manager, read, url, wait_for
 
 CLIENTS = 50
 
@@ -53,13 +53,24 @@ def test_one_source_request_for_one_stale_meta_tile(make_app, source, serve, mod
 
 def test_one_source_request_when_the_refresh_fails(make_app, source, serve) -> None:
     """The source fails slowly; clients that waited on the lock share the failure."""
-    app = make_app(config((2, 2), ))
+    app = make_app(config((2, 2)))
     call(app, url(META[0]))
     stale = {c: read(app, c) for c in META}
     age(app, META)
-    source.reset("hang")
-    source.hang_seconds = 0.5  # then it answers 500
-    answers = _hammer(serve(app), META)
+    source.reset("hang")  # until released, then HTTP 500
+    source.hang_seconds = 20.0
+    entered = []
+
+    def counting(environ, start_response):
+        entered.append(1)
+        return app(environ, start_response)
+
+    base = serve(counting)
+    with ThreadPoolExecutor(1) as waiter:
+        # fail the source once every client is in (all of them wait on the one build)
+        releaser = waiter.submit(lambda: wait_for(lambda: len(entered) == CLIENTS, 20) and source.release())
+        answers = _hammer(base, META)
+        releaser.result()
     assert source.count("wms") == 1
     for i, (status, body, cs) in enumerate(answers):
         assert status == 200 and body == stale[META[i % 4]]
