@@ -29,7 +29,7 @@ from .image.transform import merge_images
 from .locks import FileLock, LockTimeout
 from .refresh_pool import RefreshPool
 from .sources.base import MapQuery, Source, SourceError, TiledSource
-from .sources.on_error import ErrorAnswer
+from .sources.on_error import ErrorAnswer, stand_in
 from .stores.base import Tile, TileStore
 
 log = logging.getLogger("tileproxy.tiles")
@@ -450,12 +450,11 @@ class TileManager:
             return result, None
         except (SourceError, ImageDataError) as ex:
             error = ex if isinstance(ex, SourceError) else SourceError(f"source '{source.name}' returned unusable image data: {ex}")
-            policy = source.on_error
-            answer = policy.answer_for(error) if policy is not None else None
-            if answer is None or answer.color is None:
+            answered = stand_in(source, error, size)
+            if answered is None:
                 raise error from None
             log.warning("cache %s: source %s: %s (answered by on_error)", self.name, source.name, error)
-            return ImageResult(image=answer.image(size), cacheable=answer.cache), (error, answer)
+            return answered[0], (error, answered[1])
 
     def _merge(self, results: list[ImageResult], size: tuple[int, int]) -> ImageResult:
         if len(results) == 1:

@@ -9,11 +9,16 @@ instead, where there is one).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from PIL import Image
 
 from ..config.errors import ConfigError, join_path
+from ..image.result import ImageResult
 from .base import SourceError
+
+if TYPE_CHECKING:
+    from .base import Source
 
 Color = tuple[int, int, int, int]
 TRANSPARENT: Color = (255, 255, 255, 0)
@@ -39,6 +44,16 @@ class ErrorPolicy:
         if error.status is not None and error.status in self.by_status:
             return self.by_status[error.status]
         return self.other
+
+
+def stand_in(source: Source, error: SourceError, size: tuple[int, int]) -> tuple[ImageResult, ErrorAnswer] | None:
+    """The on_error tile of ``source`` for ``error`` (not cacheable unless ``cache: true``),
+    or None when the error stands. For anything that calls sources directly."""
+    policy = source.on_error
+    answer = policy.answer_for(error) if policy is not None else None
+    if answer is None or answer.color is None:
+        return None
+    return ImageResult(image=answer.image(size), cacheable=answer.cache), answer
 
 
 def parse_color(value: object, path: str) -> Color:
