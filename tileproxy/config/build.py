@@ -7,17 +7,19 @@ import os
 from pathlib import Path
 from typing import Any
 
+from ..freshness import parse_refresh_before
 from ..grid import PREDEFINED_GRIDS, GridError, TileGrid, build_grid
 from ..image.formats import FormatError, ImageFormat, ImageOptions, parse_format
 from ..sources.base import Source
 from ..sources.cache import CacheSource
 from ..sources.debug import DebugSource
 from ..sources.http import HTTPClient, HTTPOptions
+from ..sources.on_error import parse_on_error
 from ..sources.tile import TileSource, check_template
 from ..sources.wms import WMSSource
 from ..srs import SRSError, get_srs
 from ..stores.registry import StoreContext, build_store
-from ..tiles import TileManager, TileManagerOptions
+from ..tiles import REFRESH_MODES, TileManager, TileManagerOptions
 from .errors import ConfigError, join_path
 from .loader import load_config_files, origin_of
 from .model import (
@@ -36,6 +38,7 @@ from .spec import MAPPROXY_YAML
 log = logging.getLogger("tileproxy.config")
 
 SUPPORTED_WMS_VERSIONS = ("1.0.0", "1.1.0", "1.1.1", "1.3.0")
+ON_ERROR_SOURCE_TYPES = ("wms", "tile", "arcgis")
 
 
 def load_proxy_config(path: str | Path) -> ProxyConfig:
@@ -195,7 +198,12 @@ class _Builder:
         builder = getattr(self, f"_source_{kind}", None)
         if builder is None:
             raise ConfigError(f"source type '{kind}' is not supported yet", join_path(path, "type"))
-        return builder(name, conf, path)
+        if "on_error" in conf and kind not in ON_ERROR_SOURCE_TYPES:
+            raise ConfigError(f"on_error is only supported for {', '.join(ON_ERROR_SOURCE_TYPES)} sources", join_path(path, "on_error"))
+        source = builder(name, conf, path)
+        if conf.get("on_error") is not None:
+            source.on_error = parse_on_error(conf["on_error"], join_path(path, "on_error"))
+        return source
 
     def _client(self, conf: dict, url: str) -> HTTPClient:
         concurrent = conf.get("concurrent_requests", self.g_http.get("concurrent_requests", 0)) or 0
@@ -367,6 +375,15 @@ class _Builder:
             link = "symlink"
         if link not in (False, "symlink", "hardlink"):
             raise ConfigError("expected true, false, symlink or hardlink", join_path(path, "link_single_color_images"))
+        if "refresh_before" in backend:
+            log.warning("%s: refresh_before belongs to the cache itself, not to its cache: block; ignored",
+                        join_path(path, "cache.refresh_before"))
+        refresh_before = None
+        if conf.get("refresh_before") is not None:
+            refresh_before = parse_refresh_before(conf["refresh_before"], join_path(path, "refresh_before"), str(self.conf_dir))
+        refresh_mode = conf.get("refresh_mode", "foreground")
+        if refresh_mode not in REFRESH_MODES:
+            raise ConfigError(f"expected one of {', '.join(REFRESH_MODES)}, got {refresh_mode!r}", join_path(path, "refresh_mode"))
         meta_size = conf.get("meta_size", self.g_cache.get("meta_size", [4, 4]))
         if len(meta_size) != 2 or min(meta_size) < 1:
             raise ConfigError("expected two positive numbers", join_path(path, "meta_size"))
@@ -378,6 +395,8 @@ class _Builder:
             disable_storage=bool(conf.get("disable_storage", False)),
             link_single_color_images=bool(link),
             lock_timeout=float({**self.g_http}.get("client_timeout", 60)),
+            refresh_before=refresh_before,
+            refresh_mode=refresh_mode,
         )
         file_mode = _octal(conf.get("file_permissions", self.g_cache.get("file_permissions")), join_path(path, "file_permissions"))
         dir_mode = _octal(conf.get("directory_permissions", self.g_cache.get("directory_permissions")), join_path(path, "directory_permissions"))
@@ -391,6 +410,13 @@ class _Builder:
                 multiple_grids=len(grid_names) > 1, globals_cache=self.g_cache, file_mode=file_mode,
                 dir_mode=dir_mode, link_single_color=link or None,
             ))
+            if refresh_before is not None and not store.supports_timestamps:
+                raise ConfigError(
+                    f"the '{backend.get('type', 'file')}' cache backend keeps no tile timestamps, so no tile could "
+                    "ever be found fresh; remove refresh_before, use a backend with timestamps (file, sqlite) "
+                    "or, for mbtiles, set cache.timestamps: true",
+                    join_path(path, "refresh_before"),
+                )
             lock_dir = self.abspath(
                 backend.get("tile_lock_dir") or conf.get("tile_lock_dir") or self.g_cache.get("tile_lock_dir")
                 or os.path.join(cache_dir, "tile_locks")
