@@ -15,6 +15,7 @@ from .image.codec import ImageDataError, is_single_color
 from .image.formats import ImageFormat, ImageOptions
 from .image.result import ImageResult
 from .image.transform import merge_images
+from .image.watermark import Watermark
 from .locks import FileLock, LockTimeout
 from .sources.base import MapQuery, Source, SourceError, TiledSource
 from .stores.base import Tile, TileStore
@@ -69,6 +70,7 @@ class TileManager:
         meta_buffer = self.opts.meta_buffer if use_meta else 0
         self.meta_grid = MetaGrid(grid, meta_size, meta_buffer)
         self.transparent = any(s.transparent for s in self.sources) or bool(image_opts.transparent)
+        self.watermark: Watermark | None = None  # burned into new tiles before they are stored
 
     # -- serving ---------------------------------------------------------
 
@@ -158,6 +160,8 @@ class TileManager:
         return tiles
 
     def _tile_from(self, coord: TileCoord, result: ImageResult, now: float) -> Tile:
+        if self.watermark is not None:
+            result = ImageResult(image=self.watermark.apply(result.image, coord[0], coord[1]))
         data, mime = result.encoded(self.image_opts)
         tile = Tile(coord, data=data, timestamp=now, mime=mime)
         if self.opts.link_single_color_images:
