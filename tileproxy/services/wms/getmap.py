@@ -6,7 +6,7 @@ import io
 import logging
 from concurrent.futures import ThreadPoolExecutor
 
-from PIL import Image, TiffImagePlugin
+from PIL import Image, TiffImagePlugin, TiffTags
 
 from ...config.model import WMSConfig
 from ...http import Response
@@ -134,9 +134,9 @@ def encode_geotiff(img: Image.Image, params: MapParams) -> bytes:
     w, h = params.size
     tags = TiffImagePlugin.ImageFileDirectory_v2()
     tags[33550] = ((b[2] - b[0]) / w, (b[3] - b[1]) / h, 0.0)  # ModelPixelScale
-    tags.tagtype[33550] = TiffImagePlugin.DOUBLE
+    tags.tagtype[33550] = TiffTags.DOUBLE
     tags[33922] = (0.0, 0.0, 0.0, b[0], b[3], 0.0)  # ModelTiepoint
-    tags.tagtype[33922] = TiffImagePlugin.DOUBLE
+    tags.tagtype[33922] = TiffTags.DOUBLE
     code = params.srs.code
     epsg = 3857 if params.srs == get_srs("EPSG:3857") else int(code.split(":")[1]) if code.startswith("EPSG:") else 4326
     if params.srs.is_latlong:
@@ -144,7 +144,7 @@ def encode_geotiff(img: Image.Image, params: MapParams) -> bytes:
     else:
         keys = [1, 1, 0, 3, 1024, 0, 1, 1, 1025, 0, 1, 1, 3072, 0, 1, epsg]
     tags[34735] = tuple(keys)  # GeoKeyDirectory
-    tags.tagtype[34735] = TiffImagePlugin.SHORT
+    tags.tagtype[34735] = TiffTags.SHORT
     buf = io.BytesIO()
     img.save(buf, "TIFF", tiffinfo=tags)
     return buf.getvalue()
