@@ -44,9 +44,10 @@ def info_mime_types(types: list[str], version: str) -> list[str]:
     return out
 
 
-def info_kind(mime: str) -> str:
+def info_kind(mime: str) -> str | None:
+    """'text', 'html', 'xml' or 'json' for a feature info mime type (None if unknown)."""
     mime = mime.split(";")[0].strip().lower()
-    return _KIND_OF_MIME.get(mime, "xml" if mime.endswith("xml") else "text")
+    return _KIND_OF_MIME.get(mime, "xml" if mime.endswith("xml") else None)
 
 
 def feature_info(args: dict[str, str], version: str, conf: WMSConfig, layers: dict[str, WMSLayer]) -> Response:
@@ -71,7 +72,8 @@ def feature_info(args: dict[str, str], version: str, conf: WMSConfig, layers: di
         if conf.strict:
             raise WMSError("missing parameter INFO_FORMAT", "MissingParameterValue", "info_format")
         info_format = offered[0] if offered else "text/plain"
-    if info_format not in offered and info_kind(info_format) not in {info_kind(m) for m in offered}:
+    kind = info_kind(info_format)
+    if info_format not in offered and (kind is None or kind not in {info_kind(m) for m in offered}):
         raise WMSError(f"unsupported INFO_FORMAT '{info_format}'", "InvalidFormat", "info_format")
     count = None
     if args.get("feature_count"):
@@ -96,9 +98,8 @@ def feature_info(args: dict[str, str], version: str, conf: WMSConfig, layers: di
             doc = FeatureInfoDoc(apply_xslt(source.options.featureinfo_xslt, doc.data),
                                  source.options.featureinfo_out_format or doc.mime)
         docs.append(doc)
-    kind = info_kind(info_format)
-    body = merge_docs(docs, kind)
-    if kind in conf.featureinfo_xslt and body:
+    body = merge_docs(docs, kind or "text")
+    if kind and kind in conf.featureinfo_xslt and body:
         body = apply_xslt(conf.featureinfo_xslt[kind], body)
     ctype = info_format if kind in ("json",) else f"{info_format}; charset=utf-8"
     return Response(body, content_type=ctype)
