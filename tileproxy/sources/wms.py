@@ -11,7 +11,7 @@ from ..image.result import ImageResult
 from ..image.transform import transform_image
 from ..srs import SRS
 from .base import MapQuery, Source, SourceError
-from .http import HTTPClient, split_credentials
+from .http import HTTPClient, read_file_url, split_credentials
 
 _WMS100_FORMATS = {"image/png": "PNG", "image/jpeg": "JPEG", "image/gif": "GIF", "image/tiff": "TIFF"}
 
@@ -162,11 +162,7 @@ class WMSSource(Source):
     def fetch(self, url: str) -> bytes:
         """GET ``url`` with this source's HTTP client (``file://`` URLs are read)."""
         if url.startswith("file://"):
-            try:
-                with open(url[7:], "rb") as f:
-                    return f.read()
-            except OSError as ex:
-                raise SourceError(f"WMS source '{self.name}': {ex.strerror}") from None
+            return read_file_url(url, f"WMS source '{self.name}'")
         return self.client.get(url, auth=self.auth).content
 
     # -- requests --------------------------------------------------------

@@ -212,25 +212,33 @@ class Capabilities:
             w.close("TileSet")
         w.close("VendorSpecificCapabilities")
 
-    def _layer_11x(self, w: XMLWriter, layer: WMSLayer, version: str, root: bool = False) -> None:
+    def _layer_head(self, w: XMLWriter, layer: WMSLayer, root: bool, version: str) -> None:
+        """Layer up to its SRS/CRS list: the part every version after 1.0.0 shares."""
         w.open("Layer", queryable="1" if layer.queryable else None)
         if layer.name:
             w.leaf("Name", layer.name)
         w.leaf("Title", layer.title)
         if layer.md.get("abstract"):
             w.leaf("Abstract", str(layer.md["abstract"]))
-        self._keywords(w, layer.md, with_vocabulary=False)
+        self._keywords(w, layer.md, with_vocabulary=version == "1.3.0")
         if root:
             for code in self.conf.srs:
-                w.leaf("SRS", code)
-        ext = layer.extent()
-        w.leaf("LatLonBoundingBox", None, minx=num(ext[0]), miny=num(ext[1]), maxx=num(ext[2]), maxy=num(ext[3]))
-        for code, box in self._bboxes(layer):
-            w.leaf("BoundingBox", None, SRS=code, minx=num(box[0]), miny=num(box[1]), maxx=num(box[2]), maxy=num(box[3]))
+                w.leaf("CRS" if version == "1.3.0" else "SRS", code)
+
+    def _layer_links(self, w: XMLWriter, layer: WMSLayer, version: str) -> None:
+        """Attribution, MetadataURL and Style (with LegendURL) of a layer."""
         self._attribution(w, layer)
         self._metadata_urls(w, layer, version)
         if layer.name and layer.has_legend:
             self._style(w, layer, version)
+
+    def _layer_11x(self, w: XMLWriter, layer: WMSLayer, version: str, root: bool = False) -> None:
+        self._layer_head(w, layer, root, version)
+        ext = layer.extent()
+        w.leaf("LatLonBoundingBox", None, minx=num(ext[0]), miny=num(ext[1]), maxx=num(ext[2]), maxy=num(ext[3]))
+        for code, box in self._bboxes(layer):
+            w.leaf("BoundingBox", None, SRS=code, minx=num(box[0]), miny=num(box[1]), maxx=num(box[2]), maxy=num(box[3]))
+        self._layer_links(w, layer, version)
         if layer.min_res is not None or layer.max_res is not None:
             lo = (layer.max_res or 0.0) * math.sqrt(2)
             hi = (layer.min_res if layer.min_res is not None else 1e100) * math.sqrt(2)
@@ -320,16 +328,7 @@ class Capabilities:
         return w.text().replace(' xmlns:xlink="http://www.w3.org/1999/xlink" xlink:type', " xlink:type")
 
     def _layer_130(self, w: XMLWriter, layer: WMSLayer, root: bool = False) -> None:
-        w.open("Layer", queryable="1" if layer.queryable else None)
-        if layer.name:
-            w.leaf("Name", layer.name)
-        w.leaf("Title", layer.title)
-        if layer.md.get("abstract"):
-            w.leaf("Abstract", str(layer.md["abstract"]))
-        self._keywords(w, layer.md, with_vocabulary=True)
-        if root:
-            for code in self.conf.srs:
-                w.leaf("CRS", code)
+        self._layer_head(w, layer, root, "1.3.0")
         ext = layer.extent()
         w.open("EX_GeographicBoundingBox")
         w.leaf("westBoundLongitude", num(ext[0]))
@@ -341,10 +340,7 @@ class Capabilities:
             if get_srs(code).is_axis_order_ne:
                 box = (box[1], box[0], box[3], box[2])
             w.leaf("BoundingBox", None, CRS=code, minx=num(box[0]), miny=num(box[1]), maxx=num(box[2]), maxy=num(box[3]))
-        self._attribution(w, layer)
-        self._metadata_urls(w, layer, "1.3.0")
-        if layer.name and layer.has_legend:
-            self._style(w, layer, "1.3.0")
+        self._layer_links(w, layer, "1.3.0")
         if layer.max_res is not None:
             w.leaf("MinScaleDenominator", num(layer.max_res / PIXEL_SIZE))
         if layer.min_res is not None:

@@ -9,13 +9,13 @@ import logging
 import os
 import tempfile
 
-import requests
 from PIL import Image
 
 from ...http import Response
 from ...image.codec import ImageDataError, decode
 from ...layers import WMSLayer
 from ...sources.base import SourceError
+from ...sources.http import HTTPClient, HTTPOptions, read_file_url
 from .exceptions import WMSError
 
 log = logging.getLogger("tileproxy.service.wms")
@@ -24,25 +24,14 @@ log = logging.getLogger("tileproxy.service.wms")
 class LegendCache:
     def __init__(self, base_dir: str, timeout: float = 60.0):
         self.dir = os.path.join(base_dir, "legends")
-        self.timeout = timeout
-        self._session = requests.Session()
+        self._client = HTTPClient(HTTPOptions(client_timeout=timeout))
 
     def _fetch(self, url: str, fetcher) -> bytes:
         if fetcher is not None:
             return fetcher(url)
         if url.startswith("file://"):
-            try:
-                with open(url[7:], "rb") as f:
-                    return f.read()
-            except OSError as ex:
-                raise SourceError(f"legend {url}: {ex.strerror}") from None
-        try:
-            resp = self._session.get(url, timeout=self.timeout)
-        except requests.RequestException as ex:
-            raise SourceError(f"legend could not be fetched: {type(ex).__name__}") from None
-        if resp.status_code != 200:
-            raise SourceError(f"legend source answered HTTP {resp.status_code}")
-        return resp.content
+            return read_file_url(url, "legend")
+        return self._client.get(url).content
 
     def _urls(self, layer: WMSLayer, scale: float | None) -> list[tuple[str, object]]:
         urls: list[tuple[str, object]] = []
