@@ -210,3 +210,57 @@ def test_wms_100_map_request(app) -> None:
                        "&BBOX=0,40,30,60&WIDTH=256&HEIGHT=256&FORMAT=PNG")
     assert answer.status == 200 and answer.content_type == "image/png"
     assert check_checkerboard(answer.image, (0, 40, 30, 60), "EPSG:4326") > 10
+
+
+def test_explicit_bbox_srs_clips_getmap_and_capabilities(make_app) -> None:
+    config = wms_config().replace(
+        "  wms:\n", "  wms:\n    bbox_srs:\n      - srs: 'EPSG:3857'\n        bbox: [0, 4000000, 2000000, 6000000]\n      - EPSG:4326\n", 1)
+    app = make_app(config)
+    # half of the request lies west of the configured bbox: transparent there
+    answer = call(app, getmap("direct", "-2000000,4000000,2000000,6000000", "EPSG:3857", size=(400, 200), transparent="true"))
+    img = answer.image.convert("RGBA")
+    assert img.getpixel((100, 100))[3] == 0
+    assert img.getpixel((300, 100))[3] == 255
+    outside = call(app, getmap("direct", "-4000000,4000000,-2000000,6000000", "EPSG:3857", size=(100, 100), transparent="true"))
+    assert outside.image.convert("RGBA").getextrema()[3] == (0, 0)
+    caps = call(app, "/service?SERVICE=WMS&REQUEST=GetCapabilities&VERSION=1.1.1").text
+    assert 'SRS="EPSG:3857" minx="0" miny="4000000" maxx="2000000" maxy="6000000"' in caps
+    assert 'SRS="EPSG:25832"' not in caps  # only the bbox_srs are listed
+
+
+def test_aligned_request_is_cut_from_the_tiles_without_resampling(app) -> None:
+    z = 3
+    size = 2 * WORLD_3857 / 2**z
+    res = size / 256
+    # 512x512 pixels starting 100 pixels into tile (2, 1): same resolution, pixel-aligned
+    minx, maxy = -WORLD_3857 + 2 * size + 100 * res, WORLD_3857 - 1 * size - 37 * res
+    bbox = f"{minx!r},{maxy - 512 * res!r},{minx + 512 * res!r},{maxy!r}"
+    answer = call(app, getmap("cached", bbox, "EPSG:3857", size=(512, 512)))
+    manager = app.config.caches["cb_cache"].managers["GLOBAL_WEBMERCATOR"]
+    mosaic = Image.new("RGB", (3 * 256, 3 * 256))
+    for dx in range(3):
+        for dy in range(3):
+            tile = Tile((2 + dx, 1 + dy, z))
+            assert manager.store.load(tile)
+            mosaic.paste(Image.open(io.BytesIO(tile.data)).convert("RGB"), (dx * 256, dy * 256))
+    expected = mosaic.crop((100, 37, 612, 549))
+    assert answer.image.convert("RGB").tobytes() == expected.tobytes()
+
+
+def test_group_sources_replace_its_children(make_app) -> None:
+    config = wms_config().replace("sources:\n  cb_wms:", "sources:\n  overlay:\n    type: debug\n  cb_wms:", 1)
+    config = config.replace("    title: A group\n", "    title: A group\n    sources: [overlay]\n", 1)
+    app = make_app(config)
+    answer = call(app, getmap("group", "0,4000000,200000,4200000", "EPSG:3857", size=(128, 128), transparent="true"))
+    img = answer.image.convert("RGBA")
+    assert img.getpixel((64, 100))[3] == 0  # only the (transparent) debug source, not the children's checkerboard
+    assert img.getpixel((0, 64))[:3] == (255, 0, 0)
+
+
+def test_custom_image_format_options(make_app) -> None:
+    config = wms_config().replace("image_formats: [image/png,", "image_formats: [few_colors, image/png,", 1)
+    config = config.replace("globals:\n", "globals:\n  image:\n    formats:\n      few_colors:\n        format: image/png\n        colors: 4\n", 1)
+    app = make_app(config)
+    answer = call(app, getmap("direct", "0,40,30,60", "EPSG:4326", fmt="few_colors", size=(128, 128)))
+    assert answer.status == 200 and answer.content_type == "image/png"
+    assert answer.image.mode == "P" and len(answer.image.getcolors()) <= 4

@@ -7,6 +7,8 @@ import math
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
+from PIL import Image
+
 from .grid import TileGrid
 from .image.mosaic import tile_mosaic
 from .image.result import ImageResult
@@ -165,5 +167,23 @@ class CacheMapLayer(MapLayer):
         tiles = manager.load_tiles(coords)
         images = [ImageResult(data=t.data, mime=t.mime).image if t.data else None for t in tiles]
         mosaic, mosaic_bbox = tile_mosaic(grid, coords, images)
-        img = transform_image(mosaic, mosaic_bbox, grid.srs, query.bbox, query.srs, query.size, self.resampling)
+        img = None
+        if query.srs == grid.srs:
+            img = _crop_if_aligned(mosaic, mosaic_bbox, grid.resolutions[level], query)
+        if img is None:
+            img = transform_image(mosaic, mosaic_bbox, grid.srs, query.bbox, query.srs, query.size, self.resampling)
         return ImageResult(image=img)
+
+
+def _crop_if_aligned(mosaic: Image.Image, bbox: BBox, res: float, query: MapQuery) -> Image.Image | None:
+    """The query cut out of the mosaic when it has the mosaic's resolution and its
+    edges fall on pixel edges (no resampling needed), else None."""
+    rx, ry = query.res
+    if not (abs(rx - res) <= res * 1e-9 and abs(ry - res) <= res * 1e-9):
+        return None
+    left = (query.bbox[0] - bbox[0]) / res
+    top = (bbox[3] - query.bbox[3]) / res
+    if abs(left - round(left)) > 1e-6 or abs(top - round(top)) > 1e-6:
+        return None
+    left, top = round(left), round(top)
+    return mosaic.crop((left, top, left + query.size[0], top + query.size[1]))

@@ -90,8 +90,9 @@ def _passthrough(result: ImageResult, params: MapParams, job: MapLayer) -> Respo
     matches the request exactly, in the requested format)."""
     if not result.has_data or result.mime != params.opts.format.mime or params.is_geotiff:
         return None
-    if params.opts.format.paletted or (job.transparent and not params.transparent):
-        return None
+    opts = params.opts
+    if opts.format.paletted or opts.mode or opts.colors not in (None, 256) or (job.transparent and not params.transparent):
+        return None  # the output asks for more than the plain format
     data, mime = result.encoded(params.opts)
     return Response(data, content_type=mime)
 
