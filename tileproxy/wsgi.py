@@ -91,6 +91,8 @@ class TileProxyApp:
         links = []
         if self.demo:
             links.append('<li><a href="demo/">Demo</a></li>')
+        if self.wms:
+            links.append('<li><a href="service?REQUEST=GetCapabilities&amp;SERVICE=WMS">WMS capabilities</a></li>')
         if self.tms:
             links.append('<li><a href="tms/1.0.0/">TMS capabilities</a></li>')
         if self.wmts:
