@@ -26,6 +26,7 @@ from .image.codec import ImageDataError, is_single_color
 from .image.formats import ImageFormat, ImageOptions
 from .image.result import ImageResult
 from .image.transform import merge_images
+from .image.watermark import Watermark
 from .locks import FileLock, LockTimeout
 from .refresh_pool import RefreshPool
 from .sources.base import MapQuery, Source, SourceError, TiledSource
@@ -130,6 +131,7 @@ class TileManager:
         self._pool_lock = threading.Lock()
         # last failed build per meta tile: requests that waited on the lock reuse it
         self._failures: dict[TileCoord, tuple[float, _Rendered | SourceError]] = {}
+        self.watermark: Watermark | None = None  # burned into new tiles before they are stored
 
     @property
     def refresh_before(self) -> RefreshBefore | None:
@@ -418,6 +420,8 @@ class TileManager:
         )
 
     def _tile_from(self, coord: TileCoord, result: ImageResult, now: float) -> Tile:
+        if self.watermark is not None:
+            result = ImageResult(image=self.watermark.apply(result.image, coord[0], coord[1]))
         data, mime = result.encoded(self.image_opts)
         tile = Tile(coord, data=data, timestamp=now, mime=mime)
         if self.opts.link_single_color_images:

@@ -10,19 +10,22 @@ from typing import Any
 from ..freshness import parse_refresh_before
 from ..grid import PREDEFINED_GRIDS, GridError, TileGrid, build_grid
 from ..image.formats import FormatError, ImageFormat, ImageOptions, parse_format
+from ..image.watermark import Watermark
 from ..sources.base import Source
 from ..sources.cache import CacheSource
 from ..sources.debug import DebugSource
 from ..sources.http import HTTPClient, HTTPOptions
 from ..sources.on_error import parse_on_error
 from ..sources.tile import TileSource, check_template
-from ..sources.wms import WMSSource
+from ..sources.wms import WMSSource, WMSSourceOptions
 from ..srs import SRSError, get_srs
 from ..stores.registry import StoreContext, build_store
 from ..tiles import REFRESH_MODES, TileManager, TileManagerOptions
 from .errors import ConfigError, join_path
 from .loader import load_config_files, origin_of
 from .model import (
+    DEFAULT_WMS_FORMATS,
+    BBoxSRS,
     CacheConfig,
     GlobalsConfig,
     LayerConfig,
@@ -30,6 +33,7 @@ from .model import (
     ServiceMetadata,
     ServicesConfig,
     TMSConfig,
+    WMSConfig,
     WMTSConfig,
 )
 from .schema import validate
@@ -66,11 +70,12 @@ def _res_limits(conf: dict) -> tuple[float | None, float | None]:
     from ..grid import WEBMERC_MIN_RES  # noqa: F401  (scale maths lives with grids)
 
     min_res, max_res = conf.get("min_res"), conf.get("max_res")
-    # scale denominators at 0.28 mm per pixel
-    if conf.get("min_scale") is not None:
-        min_res = conf["min_scale"] * 0.00028
+    # scale denominators at 0.28 mm per pixel; min_res is the coarse end, so it
+    # comes from the large denominator (max_scale)
     if conf.get("max_scale") is not None:
-        max_res = conf["max_scale"] * 0.00028
+        min_res = conf["max_scale"] * 0.00028
+    if conf.get("min_scale") is not None:
+        max_res = conf["min_scale"] * 0.00028
     return min_res, max_res
 
 
@@ -229,6 +234,10 @@ class _Builder:
         except SRSError as ex:
             raise ConfigError(str(ex), join_path(path, "supported_srs")) from None
         supported_formats = [self._format(f, join_path(path, "supported_formats")) for f in conf.get("supported_formats") or []]
+        wms_opts = conf.get("wms_opts") or {}
+        legendurl = wms_opts.get("legendurl")
+        if legendurl and not str(legendurl).startswith(("http://", "https://", "file://")):
+            raise ConfigError("expected an http(s):// or file:// URL", join_path(path, "wms_opts.legendurl"))
         return WMSSource(
             name,
             url,
@@ -239,6 +248,17 @@ class _Builder:
             supported_srs=supported_srs,
             supported_formats=supported_formats,
             resampling=self._resampling(conf.get("image") or {}),
+            options=WMSSourceOptions(
+                map=bool(wms_opts.get("map", True)),
+                featureinfo=bool(wms_opts.get("featureinfo", False)),
+                featureinfo_format=wms_opts.get("featureinfo_format"),
+                featureinfo_xslt=self.abspath(wms_opts["featureinfo_xslt"]) if wms_opts.get("featureinfo_xslt") else None,
+                featureinfo_out_format=wms_opts.get("featureinfo_out_format"),
+                legendgraphic=bool(wms_opts.get("legendgraphic", False)),
+                legendurl=legendurl,
+                min_res=_res_limits(conf)[0],
+                max_res=_res_limits(conf)[1],
+            ),
         )
 
     def _source_tile(self, name: str, conf: dict, path: str) -> TileSource:
@@ -433,8 +453,35 @@ class _Builder:
                 lock_id=store.lock_id,
                 opts=opts,
             )
+        watermark = self._watermark(conf.get("watermark"), join_path(path, "watermark"))
+        if watermark:
+            for manager in managers.values():
+                manager.watermark = watermark
         return CacheConfig(name=name, format=image_opts.format, grids=list(grid_names), managers=managers,
                            source_names=[s for s in conf.get("sources") or [] if isinstance(s, str)])
+
+    def _watermark(self, conf: dict | None, path: str) -> Watermark | None:
+        if not conf or not conf.get("text"):
+            return None
+        color = conf.get("color", [128, 128, 128])
+        if isinstance(color, str):
+            text = color.lstrip("#")
+            try:
+                color = [int(text[i : i + 2], 16) for i in range(0, len(text), 2)]
+            except ValueError:
+                raise ConfigError(f"expected a colour such as '#ff0000' or [255, 0, 0], got {conf.get('color')!r}", join_path(path, "color")) from None
+        if len(color) not in (3, 4):
+            raise ConfigError("expected three or four colour values", join_path(path, "color"))
+        spacing = conf.get("spacing")
+        if spacing not in (None, "wide"):
+            raise ConfigError("expected 'wide' or nothing", join_path(path, "spacing"))
+        return Watermark(
+            text=str(conf["text"]),
+            opacity=int(conf.get("opacity", 3)),
+            font_size=int(conf.get("font_size", 9)),
+            color=tuple(int(c) for c in color[:3]),
+            wide=spacing == "wide",
+        )
 
     # -- layers ------------------------------------------------------------
 
@@ -452,6 +499,13 @@ class _Builder:
                 name = ref.partition(":")[0]
                 if name not in self.sources and name not in self.caches:
                     raise ConfigError(f"unknown source or cache '{name}'", join_path(join_path(path, key), i))
+        resolved: list[Any] = []
+        for i, ref in enumerate(conf.get("sources") or []):
+            name = ref.partition(":")[0]
+            if name in self.caches:
+                resolved.append(self.caches[name])
+            else:
+                resolved.append(self.source_ref(ref, join_path(join_path(path, "sources"), i)))
         min_res, max_res = _res_limits(conf)
         children = [self._layer(c, join_path(join_path(path, "layers"), i)) for i, c in enumerate(conf.get("layers") or [])]
         return LayerConfig(
@@ -463,7 +517,9 @@ class _Builder:
             md=dict(conf.get("md") or {}),
             min_res=min_res,
             max_res=max_res,
+            legendurl=conf.get("legendurl"),
             path=path,
+            source_objects=resolved,
         )
 
     # -- services ----------------------------------------------------------
@@ -500,10 +556,56 @@ class _Builder:
                 md=ServiceMetadata.from_dict(wmts.get("md") or wms_md),
             )
         if "wms" in raw:
-            result.wms = dict(raw.get("wms") or {})
+            result.wms = self.wms_config(raw.get("wms") or {})
         if "kml" in raw:
             result.kml = dict(raw.get("kml") or {})
         return result
+
+
+    def wms_config(self, wms: dict) -> WMSConfig:
+        path = "services.wms"
+        conf = WMSConfig(md=ServiceMetadata.from_dict(wms.get("md")), md_raw=dict(wms.get("md") or {}))
+        if wms.get("versions"):
+            versions = [str(v) for v in wms["versions"]]
+            for i, v in enumerate(versions):
+                if v not in SUPPORTED_WMS_VERSIONS:
+                    raise ConfigError(f"unsupported WMS version '{v}' (use {', '.join(SUPPORTED_WMS_VERSIONS)})",
+                                      join_path(join_path(path, "versions"), i))
+            conf.versions = sorted(set(versions), key=SUPPORTED_WMS_VERSIONS.index)
+        if wms.get("srs"):
+            conf.srs = []
+            for i, code in enumerate(wms["srs"]):
+                try:
+                    conf.srs.append(get_srs(code).code)
+                except SRSError as ex:
+                    raise ConfigError(str(ex), join_path(join_path(path, "srs"), i)) from None
+        for i, entry in enumerate(wms.get("bbox_srs") or []):
+            epath = join_path(join_path(path, "bbox_srs"), i)
+            code, bbox = (entry.get("srs"), _bbox(entry.get("bbox"), join_path(epath, "bbox"))) if isinstance(entry, dict) else (entry, None)
+            try:
+                conf.bbox_srs.append(BBoxSRS(get_srs(str(code)).code, bbox))
+            except SRSError as ex:
+                raise ConfigError(str(ex), epath) from None
+        if not conf.bbox_srs:
+            conf.bbox_srs = [BBoxSRS(code) for code in conf.srs]
+        for i, name in enumerate(wms.get("image_formats") or DEFAULT_WMS_FORMATS):
+            conf.image_formats[str(name)] = self.image_options(str(name), {}, join_path(join_path(path, "image_formats"), i))
+        mop = wms.get("max_output_pixels")
+        if mop is not None:
+            conf.max_output_pixels = int(mop[0] * mop[1]) if isinstance(mop, list) else int(mop)
+        conf.strict = bool(wms.get("strict", False))
+        errors = str(wms.get("on_source_errors", "notify"))
+        if errors not in ("notify", "raise"):
+            raise ConfigError("expected notify or raise", join_path(path, "on_source_errors"))
+        conf.on_source_errors = errors
+        conf.attribution = (wms.get("attribution") or {}).get("text")
+        if wms.get("featureinfo_types"):
+            conf.featureinfo_types = [str(t).lower() for t in wms["featureinfo_types"]]
+        for kind, xslt in (wms.get("featureinfo_xslt") or {}).items():
+            conf.featureinfo_xslt[str(kind)] = self.abspath(str(xslt))
+        conf.max_tile_limit = int(self.g_cache.get("max_tile_limit", 500))
+        conf.concurrent_layer_renderer = int(wms.get("concurrent_layer_renderer", 1) or 1)
+        return conf
 
 
 def _bbox(value: Any, path: str) -> tuple[float, float, float, float] | None:
