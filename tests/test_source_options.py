@@ -67,8 +67,8 @@ def test_resolution_limits_min_inclusive_max_exclusive(make_app, source) -> None
 
 
 def test_scale_limits(make_app, source) -> None:
-    # level 3 of web mercator is at scale 1:69885283 (0.28 mm pixels)
-    app = _app(make_app, "min_scale: 100000000\nmax_scale: 50000000")
+    # level 3 of web mercator is at scale 1:69885283 (0.28 mm pixels); max_scale is the coarse end
+    app = _app(make_app, "max_scale: 100000000\nmin_scale: 50000000")
     assert _is_blank(_tile(app, 2, 0, 0))
     assert not _is_blank(_tile(app, 3, 0, 0))
     assert _is_blank(_tile(app, 4, 0, 0))

@@ -3,8 +3,10 @@ timestamps, unusable blobs, read-only stores and cache coverages."""
 
 from __future__ import annotations
 
+import multiprocessing
 import os
-import sqlite3
+import shutil
+import tempfile
 import time
 
 import pytest
@@ -125,27 +127,74 @@ def test_reading_a_missing_cache_creates_nothing(kind, tmp_path):
     assert os.listdir(tmp_path) == []
 
 
-def test_read_only_file_is_served_and_writes_fail_loudly(tmp_path):
-    store = make_store("mbtiles", str(tmp_path))
-    store.store(Tile((0, 0, 1), data=tile_png((0, 0, 1))))
-    store.db(0).close()
-    path = tmp_path / "c.mbtiles"
-    # leave WAL mode so that a read-only file is readable without -shm
-    conn = sqlite3.connect(path)
-    conn.execute("PRAGMA journal_mode=DELETE")
-    conn.close()
-    os.chmod(path, 0o444)
-    os.chmod(tmp_path, 0o555)
+def _as_unprivileged(func, *args) -> None:
+    """Run ``func`` where file permissions apply: in a child as 'nobody' when we are root."""
+    if os.geteuid() != 0:
+        func(*args)
+        return
+    ctx = multiprocessing.get_context("fork")
+    out = ctx.Queue()
+
+    def child():
+        try:
+            os.setgid(65534)
+            os.setuid(65534)
+            func(*args)
+            out.put(None)
+        except BaseException as ex:  # reported to the parent
+            import traceback
+
+            out.put("".join(traceback.format_exception(ex)))
+
+    proc = ctx.Process(target=child)
+    proc.start()
+    result = out.get(timeout=60)
+    proc.join(timeout=10)
+    assert result is None, result
+
+
+def _check_readonly_files(kind: str, base: str) -> None:
+    reader = make_store(kind, base)
+    t = Tile((1, 1, 2))
+    assert reader.load(t) and t.data == tile_png((1, 1, 2))
+    assert not reader.load(Tile((0, 0, 2)))
+    with pytest.raises(StoreError):
+        reader.store_many([Tile((0, 0, 2), data=tile_png((0, 0, 2)))])
+    with pytest.raises(StoreError):
+        reader.store(Tile((0, 0, 5), data=tile_png((0, 0, 5))))  # a new level file or bundle
+
+
+@pytest.mark.parametrize("kind", BACKENDS)
+def test_read_only_files_are_served_and_writes_fail_loudly(kind):
+    """A cache on a read-only disk (files 0444, directories 0555): served, never written,
+    writes raise StoreError. (As root, checked in a child that runs as 'nobody'.)"""
+    base = tempfile.mkdtemp(prefix="tileproxy-ro-")
     try:
-        if os.access(path, os.W_OK):
-            pytest.skip("running as a user that may write read-only files (root)")
-        reader = make_store("mbtiles", str(tmp_path))
-        assert reader.load(Tile((0, 0, 1)))
-        with pytest.raises(StoreError, match="c.mbtiles"):
-            reader.store(Tile((1, 0, 1), data=tile_png((1, 0, 1))))
+        store = make_store(kind, base)
+        store.store(Tile((1, 1, 2), data=tile_png((1, 1, 2))))
+        for db in getattr(store, "dbs", lambda: [])():
+            db.close()
+        snapshot = _snapshot(base)
+        for d, _dirs, files in os.walk(base):
+            for n in files:
+                os.chmod(os.path.join(d, n), 0o444)
+        for d, _, _ in os.walk(base):
+            os.chmod(d, 0o555)
+        _as_unprivileged(_check_readonly_files, kind, base)
+        assert _snapshot(base) == snapshot
     finally:
-        os.chmod(tmp_path, 0o755)
-        os.chmod(path, 0o644)
+        for d, _, _ in os.walk(base):
+            os.chmod(d, 0o755)
+        shutil.rmtree(base)
+
+
+def _snapshot(base: str) -> dict[str, bytes]:
+    result = {}
+    for d, _, files in os.walk(base):
+        for n in files:
+            with open(os.path.join(d, n), "rb") as f:
+                result[os.path.relpath(os.path.join(d, n), base)] = f.read()
+    return result
 
 
 @pytest.mark.parametrize("kind", ["mbtiles", "compact-v2"])

@@ -29,8 +29,9 @@ class CacheSource(TiledSource):
             )
 
     def get_tile(self, coord: TileCoord, format: ImageFormat) -> ImageResult:
-        tile = self.manager.load_tile(coord)
-        return ImageResult(data=tile.data, mime=tile.mime)
+        outcome = self.manager.fetch_tile(coord)
+        # an error tile of the other cache must not be stored in this one either
+        return ImageResult(data=outcome.tile.data, mime=outcome.tile.mime, cacheable=outcome.cacheable)
 
     def get_map(self, query: MapQuery) -> ImageResult:
         if not self.manager.format.is_image:

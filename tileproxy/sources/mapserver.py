@@ -63,6 +63,7 @@ class MapServerSource(WMSSource):
         supported_srs: list[SRS] | None = None,
         supported_formats: list[ImageFormat] | None = None,
         resampling: str = "bicubic",
+        options=None,
     ):
         super().__init__(
             name,
@@ -74,6 +75,7 @@ class MapServerSource(WMSSource):
             supported_srs=supported_srs,
             supported_formats=supported_formats,
             resampling=resampling,
+            options=options,
         )
         self.binary = binary
         self.mapfile = mapfile

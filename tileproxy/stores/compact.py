@@ -52,6 +52,13 @@ class DamagedBundle(Exception):
     pass
 
 
+def _inode(path: str) -> int | None:
+    try:
+        return os.stat(path).st_ino
+    except FileNotFoundError:
+        return None
+
+
 def bundle_name(coord: TileCoord) -> str:
     x, y, z = coord
     return f"L{z:02d}/R{y - y % BUNDLE_DIM:04x}C{x - x % BUNDLE_DIM:04x}"
@@ -122,6 +129,45 @@ class _Bundle:
 
     def file_size(self) -> int:
         return os.path.getsize(self.path)
+
+    def packed(self, tiles: list[tuple[int, bytes]]) -> dict[str, bytes]:
+        raise NotImplementedError
+
+    @contextmanager
+    def _readers_excluded(self) -> Iterator[None]:
+        yield
+
+    def usage(self) -> tuple[int, int]:
+        """(file size, bytes that hold no current tile) of the bundle."""
+        size = self.file_size()
+        live = sum(4 + n for _, _, n in self.entries())
+        start = V2_DATA_START if isinstance(self, BundleV2) else V1_DATA_START
+        return size, max(0, size - start - live)
+
+    def defrag(self) -> tuple[int, int]:
+        """Rewrite the bundle with its current tiles only; returns (old size, new size).
+
+        Writers wait on the bundle lock meanwhile; readers see the old or the new file.
+        (v1 readers are held off while its two files are swapped.)"""
+        with locked_bundle(self.path) as fd, self._readers_excluded():
+            old = os.fstat(fd).st_size
+            tiles = []
+            for pos, offset, size in self.entries():
+                tiles.append((pos, _pread_exact(fd, size, offset)))
+            contents = self.packed(tiles)
+            for path, content in contents.items():
+                directory = os.path.dirname(path)
+                tmp_fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".part")
+                try:
+                    with os.fdopen(tmp_fd, "wb") as f:
+                        f.write(content)
+                    os.chmod(tmp, 0o644)
+                    os.replace(tmp, path)
+                except BaseException:
+                    if os.path.exists(tmp):
+                        os.unlink(tmp)
+                    raise
+            return old, len(contents[self.path])
 
 
 class BundleV2(_Bundle):
@@ -195,18 +241,18 @@ class BundleV2(_Bundle):
                 result.append((pos, value & OFFSET_MASK, value >> 40))
         return result
 
-    def rewrite(self, fd: int, entries: list[tuple[int, bytes]]) -> bytes:
-        """A new bundle holding ``entries`` (position, data) only."""
+    def packed(self, tiles: list[tuple[int, bytes]]) -> dict[str, bytes]:
+        """File contents holding only ``tiles`` (index position, data), by file path."""
         index = [V2_EMPTY] * RECORDS
         data = bytearray()
         max_size = 0
-        for pos, blob in entries:
+        for pos, blob in tiles:
             index[pos] = len(blob) << 40 | (V2_DATA_START + len(data) + 4)
             data += struct.pack("<I", len(blob)) + blob
             max_size = max(max_size, len(blob))
         header = V2_HEADER.pack(3, RECORDS, max_size, 5, 0, V2_DATA_START + len(data), 40, 20 + RECORDS * 8, 3, 16,
                                 RECORDS, 5, RECORDS * 8)
-        return header + struct.pack(f"<{RECORDS}Q", *index) + bytes(data)
+        return {self.path: header + struct.pack(f"<{RECORDS}Q", *index) + bytes(data)}
 
 
 class BundleV1(_Bundle):
@@ -236,27 +282,32 @@ class BundleV1(_Bundle):
             _create_exclusive(self.index_path, self._empty_index())
 
     def read(self, coord: TileCoord) -> bytes | None:
-        try:
-            ifd = os.open(self.index_path, os.O_RDONLY)
-        except FileNotFoundError:
-            return None
-        try:
-            offset = int.from_bytes(_pread_exact(ifd, 5, 16 + 5 * self.position(coord)), "little")
-        finally:
-            os.close(ifd)
-        if offset < V1_HEADER.size:
-            return None
-        try:
-            fd = os.open(self.path, os.O_RDONLY)
-        except FileNotFoundError:
-            return None
-        try:
-            size = struct.unpack("<I", _pread_exact(fd, 4, offset))[0]
-            if size == 0:
+        # v1 keeps index and data in two files, which a defragmentation swaps one after
+        # the other: readers hold a shared lock on the index, the swap an exclusive one
+        for _attempt in range(3):
+            try:
+                ifd = os.open(self.index_path, os.O_RDONLY)
+            except FileNotFoundError:
                 return None
-            return _pread_exact(fd, size, offset + 4)
-        finally:
-            os.close(fd)
+            try:
+                fcntl.flock(ifd, fcntl.LOCK_SH)
+                if os.fstat(ifd).st_ino != _inode(self.index_path):
+                    continue  # replaced while we waited
+                offset = int.from_bytes(_pread_exact(ifd, 5, 16 + 5 * self.position(coord)), "little")
+                if offset < V1_HEADER.size:
+                    return None
+                try:
+                    fd = os.open(self.path, os.O_RDONLY)
+                except FileNotFoundError:
+                    return None
+                try:
+                    size = struct.unpack("<I", _pread_exact(fd, 4, offset))[0]
+                    return _pread_exact(fd, size, offset + 4) if size else None
+                finally:
+                    os.close(fd)
+            finally:
+                os.close(ifd)
+        raise DamagedBundle("index keeps changing")
 
     def write(self, items: list[tuple[TileCoord, bytes]]) -> None:
         self._ensure()
@@ -307,6 +358,28 @@ class BundleV1(_Bundle):
                 if size:
                     result.append((pos, offset + 4, size))
         return result
+
+
+    @contextmanager
+    def _readers_excluded(self) -> Iterator[None]:
+        ifd = os.open(self.index_path, os.O_RDONLY)
+        try:
+            fcntl.flock(ifd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(ifd)
+
+    def packed(self, tiles: list[tuple[int, bytes]]) -> dict[str, bytes]:
+        offsets = [V1_HEADER.size + 4 * i for i in range(RECORDS)]
+        data = bytearray()
+        max_size = 0
+        for pos, blob in tiles:
+            offsets[pos] = V1_DATA_START + len(data)
+            data += struct.pack("<I", len(blob)) + blob
+            max_size = max(max_size, len(blob))
+        index = BUNDLX_HEADER + b"".join(o.to_bytes(5, "little") for o in offsets) + BUNDLX_FOOTER
+        bundle = self._header(max_size, V1_DATA_START + len(data)) + bytes(RECORDS * 4) + bytes(data)
+        return {self.index_path: index, self.path: bundle}
 
 
 class CompactStore(TileStore):
@@ -364,6 +437,7 @@ class CompactStore(TileStore):
             if tile.data is None:
                 raise ValueError(f"tile {tile.coord} has no data to store")
             groups.setdefault(bundle_name(tile.coord), []).append((tile.coord, tile.data))
+            tile.timestamp = None  # bundles keep no times: fresh and cached answers alike
         for items in groups.values():
             bundle = self.bundle(items[0][0])
             try:

@@ -19,6 +19,8 @@ class CoveredStore(TileStore):
         self.lock_id = store.lock_id
 
     def __getattr__(self, name: str):  # backend extras (coords, dbs, directory, ...)
+        if name == "inner":  # not set yet (copying, unpickling)
+            raise AttributeError(name)
         return getattr(self.inner, name)
 
     def covers(self, coord: TileCoord) -> bool:

@@ -79,12 +79,18 @@ def _file(conf: dict, ctx: StoreContext) -> TileStore:
 
 
 def _single_file_name(conf: dict, ctx: StoreContext, suffix: str, shared: bool = False) -> str:
-    """``filename`` or ``<cache_dir>/<cache><suffix>``; unless the file can hold several
-    grids (``shared``), each grid of a multi-grid cache gets ``<cache>_<grid><suffix>``."""
-    if conf.get("filename"):
+    """``filename`` (``./name`` is relative to the yaml, any other relative name to the
+    cache_dir, as in MapProxy) or ``<cache_dir>/<cache><suffix>``. Unless the file can
+    hold several grids (``shared``), each grid of a multi-grid cache gets
+    ``<cache>_<grid><suffix>``."""
+    filename = conf.get("filename")
+    if filename:
         if ctx.multiple_grids and not shared:
             raise ConfigError("cache.filename cannot be used with more than one grid", ctx.key("filename"))
-        return ctx.abspath(conf["filename"])
+        filename = os.path.expanduser(str(filename))
+        if filename.startswith("./"):
+            return ctx.abspath(filename)
+        return os.path.normpath(os.path.join(ctx.cache_dir, filename))
     name = f"{ctx.cache_name}{suffix}" if shared or not ctx.multiple_grids else f"{ctx.cache_name}_{ctx.grid_dir_name}{suffix}"
     return os.path.join(ctx.cache_dir, name)
 

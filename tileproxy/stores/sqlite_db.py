@@ -56,6 +56,12 @@ class SQLiteFile:
             self._initialized = False
         return conn
 
+    def _connect(self, mode: str) -> sqlite3.Connection:
+        uri = "file:" + quote_path(os.path.abspath(self.path)) + f"?mode={mode}"
+        conn = sqlite3.connect(uri, uri=True, timeout=self.timeout, isolation_level=None, check_same_thread=False)
+        conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
+        return conn
+
     def _open(self, create: bool) -> sqlite3.Connection | None:
         if not create and not os.path.exists(self.path):
             return None
@@ -66,27 +72,30 @@ class SQLiteFile:
             except OSError as ex:
                 raise StoreError(f"cannot create directory for {self.path}: {ex.strerror}") from None
         mode = "ro" if self.readonly else ("rwc" if create else "rw")
-        uri = "file:" + quote_path(os.path.abspath(self.path)) + f"?mode={mode}"
         try:
-            conn = sqlite3.connect(uri, uri=True, timeout=self.timeout, isolation_level=None, check_same_thread=False)
+            conn = self._connect(mode)
+            if not create:
+                conn.execute("PRAGMA schema_version").fetchone()  # fails here on damaged or unreachable files
         except sqlite3.Error as ex:
-            if not create and mode == "rw":
-                return self._open_readonly_fallback(ex)
-            raise StoreError(f"cannot open {self.path}: {ex}") from None
-        conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
+            conn = None if create else self._open_on_readonly_disk()
+            if conn is None:
+                raise StoreError(f"cannot open {self.path}: {ex}") from None
         self._local.conn = conn
         self._local.pid = os.getpid()
         return conn
 
-    def _open_readonly_fallback(self, ex: Exception) -> sqlite3.Connection | None:
-        """A file we may not write (permissions) is still served read-only."""
-        if os.access(self.path, os.R_OK) and not os.access(self.path, os.W_OK):
-            uri = "file:" + quote_path(os.path.abspath(self.path)) + "?mode=ro"
-            conn = sqlite3.connect(uri, uri=True, timeout=self.timeout, isolation_level=None, check_same_thread=False)
-            self._local.conn = conn
-            self._local.pid = os.getpid()
+    def _open_on_readonly_disk(self) -> sqlite3.Connection | None:
+        """A WAL file in a directory we may not write (a read-only mount, a cache handed
+        over read-only) cannot get its -shm file: read it as immutable instead."""
+        directory = os.path.dirname(os.path.abspath(self.path))
+        if os.access(directory, os.W_OK) and os.access(self.path, os.W_OK):
+            return None
+        try:
+            conn = self._connect("ro&immutable=1")
+            conn.execute("PRAGMA schema_version").fetchone()
             return conn
-        raise StoreError(f"cannot open {self.path}: {ex}") from None
+        except sqlite3.Error:
+            return None
 
     def reader(self) -> sqlite3.Connection | None:
         """This thread's connection, or None while the file does not exist."""
@@ -192,7 +201,9 @@ def parse_local_time(value: object) -> float | None:
         return None
     if isinstance(value, (int, float)):
         return float(value)
-    try:
-        return time.mktime(time.strptime(str(value)[:19], "%Y-%m-%d %H:%M:%S"))
+    text = str(value)
+    try:  # "YYYY-MM-DD HH:MM:SS", sliced by hand: strptime is slow on the serving path
+        fields = (int(text[0:4]), int(text[5:7]), int(text[8:10]), int(text[11:13]), int(text[14:16]), int(text[17:19]))
     except ValueError:
         return None
+    return time.mktime(fields + (0, 0, -1))
