@@ -179,3 +179,23 @@ def test_use_direct_from_errors(make_app) -> None:
         make_app(DIRECT.replace("{option}", "use_direct_from_level: 3").replace("sources: [wms]", "sources: [wms, wms2]"))
     with pytest.raises(ConfigError, match="use_direct_from_level: level 40 is not in the grid"):
         make_app(DIRECT.replace("{option}", "use_direct_from_level: 40"))
+
+
+def test_wms_getmap_below_direct_level_goes_to_the_source(make_app, source, tmp_path) -> None:
+    text = DIRECT.replace("{option}", "use_direct_from_level: 3").replace("layers:\n", "services:\n  wms:\nlayers:\n", 1)
+    app = make_app(text)
+    grid = predefined_grid("GLOBAL_WEBMERCATOR")
+
+    def getmap(level: int) -> None:
+        bbox = ",".join(repr(v) for v in grid.tile_bbox((1, 1, level)))
+        answer = call(app, f"/service?SERVICE=WMS&REQUEST=GetMap&VERSION=1.1.1&LAYERS=l&STYLES=&SRS=EPSG:3857"
+                           f"&BBOX={bbox}&WIDTH=256&HEIGHT=256&FORMAT=image/png")
+        assert answer.status == 200 and answer.content_type == "image/png", answer.body
+
+    getmap(2)
+    getmap(2)
+    assert source.count("wms") == 1  # a cached level-2 tile
+    getmap(3)
+    getmap(3)
+    assert source.count("wms") == 3
+    assert sorted({p.relative_to(tmp_path / "cache_data").parts[1] for p in (tmp_path / "cache_data").rglob("*.png")}) == ["02"]

@@ -40,7 +40,11 @@ CONFIG = """
 services:
   tms:
   wmts:
+  wms:
 layers:
+  - name: base
+    title: An image layer beside them
+    sources: [wms]
   - name: vt
     title: Vector tiles
     sources: [vt_cache]
@@ -57,6 +61,11 @@ caches:
     format: mvt
     sources: [vt_source]
 sources:
+  wms:
+    type: wms
+    req:
+      url: {vector}/wms
+      layers: base
   vt_source:
     type: tile
     grid: GLOBAL_WEBMERCATOR
@@ -119,3 +128,12 @@ def test_vector_cache_cannot_be_drawn_into_a_map(app) -> None:
     query = MapQuery(grid.tile_bbox((1, 1, 2)), (256, 256), grid.srs, ImageFormat("image/png"))
     with pytest.raises(SourceError, match="holds application/vnd.mapbox-vector-tile tiles"):
         source.get_map(query)
+
+
+def test_wms_does_not_offer_vector_layers(app) -> None:
+    caps = call(app, "/service?SERVICE=WMS&REQUEST=GetCapabilities&VERSION=1.1.1").text
+    assert "<Name>base</Name>" in caps
+    assert "<Name>vt</Name>" not in caps and "<Name>vt_geodetic</Name>" not in caps
+    answer = call(app, "/service?SERVICE=WMS&REQUEST=GetMap&VERSION=1.1.1&LAYERS=vt&STYLES=&SRS=EPSG:3857"
+                       "&BBOX=0,0,1000000,1000000&WIDTH=256&HEIGHT=256&FORMAT=image/png")
+    assert answer.status in (200, 400) and b"LayerNotDefined" in answer.body

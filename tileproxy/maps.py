@@ -137,6 +137,11 @@ class CacheMapLayer(MapLayer):
     def render(self, query: MapQuery) -> ImageResult:
         manager = self.manager_for(query.srs)
         grid = manager.grid
+        if self.cache.direct_source is not None and self.cache.direct_from_res is not None:
+            # use_direct_from_level/res: finer maps come from the source, uncached
+            bbox = query.bbox if query.srs == grid.srs else query.srs.transform_bbox_to(grid.srs, query.bbox)
+            if min((bbox[2] - bbox[0]) / query.size[0], (bbox[3] - bbox[1]) / query.size[1]) < self.cache.direct_from_res:
+                return self.cache.direct_source.get_map(query)
         coord = exact_tile(grid, query.bbox, query.size, query.srs)
         if coord is not None:
             tile = manager.load_tile(coord)
