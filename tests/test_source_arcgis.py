@@ -15,7 +15,7 @@ from source_server import expected_color, tile_color
 from tileproxy.config.build import load_proxy_config
 from tileproxy.grid import predefined_grid
 from tileproxy.sources.arcgis import normalize_url
-from tileproxy.sources.base import FeatureInfoQuery
+from tileproxy.sources.wms import FeatureInfoQuery
 from tileproxy.srs import get_srs
 from tileproxy.wsgi import make_wsgi_app
 
@@ -185,3 +185,24 @@ def test_arcgis_cache_path_tile_source(config_path, arcgis) -> None:
     assert answer.status == 200
     assert answer.image.convert("RGB").getpixel((10, 10)) == tile_color(5, 2, 3)
     assert arcgis.requests[-1][0] == "/cache/L03/R00000002/C00000005.png"
+
+
+def test_wms_getfeatureinfo_goes_to_identify(tmp_path, arcgis) -> None:
+    text = textwrap.dedent(CONFIG).replace("{arcgis}", arcgis.url).replace(
+        "services:\n  tms:\n", "services:\n  tms:\n  wms:\n    featureinfo_types: [json, html]\n"
+    )
+    path = tmp_path / "mapproxy.yaml"
+    path.write_text(text)
+    app = make_wsgi_app(path)
+    caps = call(app, "/service?SERVICE=WMS&REQUEST=GetCapabilities&VERSION=1.1.1").text
+    assert '<Layer queryable="1"' in caps
+    answer = call(
+        app,
+        "/service?SERVICE=WMS&REQUEST=GetFeatureInfo&VERSION=1.1.1&LAYERS=world&QUERY_LAYERS=world&STYLES="
+        "&SRS=EPSG:3857&BBOX=-2000000,-1000000,2000000,1000000&WIDTH=400&HEIGHT=200&X=100&Y=50"
+        "&INFO_FORMAT=application/json",
+    )
+    assert answer.status == 200, answer.body
+    doc = json.loads(answer.body)
+    assert doc["results"][0]["params"]["geometry"] == "-1000000,500000"
+    assert arcgis.requests[-1][0].endswith("/MapServer/identify")

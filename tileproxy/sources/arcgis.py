@@ -10,9 +10,9 @@ from urllib.parse import urlencode
 
 from ..image.formats import ImageFormat
 from ..srs import SRS
-from .base import FeatureInfoDoc, FeatureInfoQuery, SourceError
+from .base import SourceError
 from .http import HTTPClient
-from .wms import WMSSource, _num
+from .wms import FeatureInfoDoc, FeatureInfoQuery, WMSSource, _num
 
 log = logging.getLogger("tileproxy.source.arcgis")
 

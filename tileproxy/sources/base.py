@@ -46,25 +46,6 @@ class MapQuery:
         )
 
 
-@dataclass(frozen=True)
-class FeatureInfoQuery:
-    """A feature info request: the pixel ``pos`` (column, row from the top left)
-    of a map ``size`` pixels wide covering ``bbox`` in ``srs``."""
-
-    bbox: BBox
-    size: tuple[int, int]
-    srs: SRS
-    pos: tuple[float, float]
-    info_format: str
-    feature_count: int | None = None
-
-
-@dataclass
-class FeatureInfoDoc:
-    data: bytes
-    mime: str
-
-
 class Source:
     """Base of all sources. ``get_map`` returns an image for exactly ``query``."""
 
