@@ -206,3 +206,18 @@ def test_wms_getfeatureinfo_goes_to_identify(tmp_path, arcgis) -> None:
     doc = json.loads(answer.body)
     assert doc["results"][0]["params"]["geometry"] == "-1000000,500000"
     assert arcgis.requests[-1][0].endswith("/MapServer/identify")
+
+
+def test_json_error_answered_by_on_error_tile(tmp_path, arcgis) -> None:
+    text = textwrap.dedent(CONFIG).replace("{arcgis}", arcgis.url).replace(
+        "    opts:\n      featureinfo: true\n",
+        "    on_error:\n      other:\n        response: '#00ff00'\n        cache: false\n    opts:\n      featureinfo: true\n",
+    )
+    path = tmp_path / "mapproxy.yaml"
+    path.write_text(text)
+    app = make_wsgi_app(path)
+    arcgis.reset("jsonerror")
+    answer = call(app, "/tiles/world/GLOBAL_WEBMERCATOR/1/0/0.png?origin=nw")
+    assert answer.status == 200
+    assert answer.image.convert("RGB").getpixel((5, 5)) == (0, 255, 0)
+    assert "no-cache" in answer.headers.get("Cache-Control", "")

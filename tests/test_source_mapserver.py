@@ -138,3 +138,15 @@ def test_missing_map_key(make_app) -> None:
     text = CONFIG.replace("{data}", str(DATA)).replace("      map: squares.map\n", "")
     with pytest.raises(ConfigError, match=r"sources.squares.req: missing required key 'map'"):
         make_app(text)
+
+
+def test_broken_mapfile_in_wms_is_an_ogc_exception(make_app) -> None:
+    text = CONFIG.replace("{data}", str(DATA)).replace("services:\n  tms:\n", "services:\n  tms:\n  wms:\n    on_source_errors: raise\n")
+    app = make_app(text)
+    answer = call(app, "/service?SERVICE=WMS&REQUEST=GetMap&VERSION=1.1.1&LAYERS=broken&STYLES=&SRS=EPSG:3857"
+                       "&BBOX=0,0,1000000,1000000&WIDTH=64&HEIGHT=64&FORMAT=image/png")
+    assert answer.status != 500
+    assert b"ServiceException" in answer.body and b"mapserver source 'broken' failed" in answer.body
+    ok = call(app, "/service?SERVICE=WMS&REQUEST=GetMap&VERSION=1.1.1&LAYERS=squares&STYLES=&SRS=EPSG:3857"
+                   "&BBOX=0,0,1000000,1000000&WIDTH=64&HEIGHT=64&FORMAT=image/png")
+    assert ok.status == 200 and ok.content_type == "image/png"
