@@ -16,6 +16,7 @@ from PIL import Image
 
 from .grid import TileCoord
 from .image.codec import decode
+from .image.mosaic import tile_mosaic
 from .image.result import ImageResult
 from .image.transform import blank_image, transform_image
 from .stores.base import Tile
@@ -51,22 +52,11 @@ def _rescaled_image(manager: TileManager, coord: TileCoord, stop: int, memo: dic
     level = z + 1 if stop > z else z - 1
     bbox = grid.tile_bbox(coord)
     x0, y0, x1, y1 = grid.tile_range(bbox, level)
-    parts = []
-    for y in range(y0, y1 + 1):
-        for x in range(x0, x1 + 1):
-            img = _level_image(manager, (x, y, level), stop, memo)
-            if img is not None:
-                parts.append(((x, y, level), img))
-    if not parts:
+    coords = [(x, y, level) for y in range(y0, y1 + 1) for x in range(x0, x1 + 1)]
+    images = [_level_image(manager, c, stop, memo) for c in coords]
+    if all(img is None for img in images):
         return None
-    coords = [c for c, _ in parts]
-    mosaic_bbox = grid.tiles_bbox([(x0, y0, level), (x1, y1, level)])
-    res = grid.resolutions[level]
-    size = (round((mosaic_bbox[2] - mosaic_bbox[0]) / res), round((mosaic_bbox[3] - mosaic_bbox[1]) / res))
-    mosaic = Image.new("RGBA", size, (255, 255, 255, 0))
-    for c, img in zip(coords, (img for _, img in parts)):
-        tb = grid.tile_bbox(c)
-        mosaic.paste(img.convert("RGBA"), (round((tb[0] - mosaic_bbox[0]) / res), round((mosaic_bbox[3] - tb[3]) / res)))
+    mosaic, mosaic_bbox = tile_mosaic(grid, coords, images)
     result = transform_image(mosaic, mosaic_bbox, grid.srs, bbox, grid.srs, grid.tile_size, manager.image_opts.resampling)
     memo[coord] = result
     if manager.opts.cache_rescaled_tiles and not manager.opts.disable_storage:
