@@ -139,3 +139,12 @@ def test_bad_requests(app, url, status) -> None:
 def test_no_kml_route_without_the_service(make_app) -> None:
     app = make_app(CONFIG.replace("  kml:\n    use_grid_names: {use_grid_names}\n", ""))
     assert call(app, "/kml/osm/EPSG3857").status == 404
+
+
+def test_documents_are_conditional_on_their_etag(app) -> None:
+    first = call(app, "/kml/osm/EPSG3857/1/1/1.kml")
+    etag = first.headers["ETag"]
+    assert "max-age" in first.headers["Cache-Control"] and "Last-Modified" not in first.headers
+    again = call(app, "/kml/osm/EPSG3857/1/1/1.kml", headers={"If-None-Match": etag})
+    assert again.status == 304 and again.body == b""
+    assert call(app, "/kml/osm/EPSG3857/1/0/1.kml", headers={"If-None-Match": etag}).status == 200

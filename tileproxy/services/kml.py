@@ -15,7 +15,7 @@ import hashlib
 from xml.sax.saxutils import escape
 
 from ..grid import TileCoord, TileGrid
-from ..http import HTTPError, Request, Response, cache_headers, make_not_modified, not_modified
+from ..http import HTTPError, Request, Response, cache_headers, make_not_modified
 from ..layers import TileLayer
 from ..srs import BBox, get_srs
 from .tile_response import serve_tile
@@ -125,11 +125,12 @@ class KMLService:
             ]
         out += ["  </Document>", "</kml>", ""]
         body = "\n".join(out).encode()
-        resp = Response(body, content_type=KML_MIME)
-        # documents change only with the configuration: a content hash stands in for a timestamp
-        stamp = int(hashlib.md5(body).hexdigest()[:8], 16)
-        cache_headers(resp, stamp, len(body), self.max_age)
-        if not_modified(req, stamp, len(body)):
+        # documents change only with the configuration: the ETag is a hash of the content
+        etag = hashlib.md5(body).hexdigest()
+        resp = Response(body, content_type=KML_MIME, headers=[("ETag", f'"{etag}"')])
+        cache_headers(resp, None, len(body), self.max_age)
+        inm = req.header("If-None-Match")
+        if inm and any(t.strip().removeprefix("W/").strip('"') in (etag, "*") for t in inm.split(",")):
             return make_not_modified(resp)
         return resp
 
