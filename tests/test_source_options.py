@@ -230,3 +230,12 @@ def test_limited_sources_keep_their_type_and_tags(make_app) -> None:
     source = app.config.sources["wms"]
     assert isinstance(source, WMSSource) and source.limits.min_res == 100000
     assert source.params["layers"] == "base"
+
+
+def test_source_coverage_is_the_wms_layer_extent(make_app) -> None:
+    text = BASE.replace("{options}", "coverage:\n      bbox: [5, 45, 15, 55]\n      srs: EPSG:4326").replace(
+        "  tiles_only:", "  wms:"
+    ).replace("sources: [c]", "sources: [wms]")
+    app = make_app(text)
+    caps = call(app, "/service?SERVICE=WMS&REQUEST=GetCapabilities&VERSION=1.1.1").text
+    assert '<LatLonBoundingBox minx="5" miny="45" maxx="15" maxy="55"' in caps.replace(".0\"", "\"")

@@ -102,6 +102,19 @@ class SourceMapLayer(MapLayer):
         self.min_res = getattr(opts, "min_res", None)
         self.max_res = getattr(opts, "max_res", None)
 
+    def extent(self) -> BBox:
+        """The source's coverage in lon/lat, or the world."""
+        limits = getattr(self.source, "limits", None)
+        coverage = getattr(limits, "coverage", None)
+        if coverage is None or coverage.is_empty:
+            return WORLD_4326
+        wgs = get_srs("EPSG:4326")
+        try:
+            box = coverage.srs.transform_bbox_to(wgs, coverage.bbox) if coverage.srs != wgs else coverage.bbox
+        except SRSError:
+            return WORLD_4326
+        return intersection(tuple(box), WORLD_4326) or WORLD_4326
+
     def render(self, query: MapQuery) -> ImageResult:
         if self.min_res is not None or self.max_res is not None:
             if not in_res_range(request_resolution(query.bbox, query.size, query.srs), self.min_res, self.max_res):
