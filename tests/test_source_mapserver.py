@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import stat
 from pathlib import Path
@@ -128,8 +127,7 @@ def test_missing_binary_is_a_config_error(make_app, tmp_path) -> None:
 
 def test_no_binary_on_path_is_a_config_error(make_app, monkeypatch) -> None:
     monkeypatch.setenv("PATH", "/nonexistent")
-    if os.path.exists("/usr/lib/cgi-bin/mapserv"):
-        pytest.skip("Debian's cgi-bin mapserv is found without PATH")
+    monkeypatch.setattr("tileproxy.sources.mapserver.CGI_BIN_DIRS", ("/nonexistent-cgi-bin",))
     with pytest.raises(ConfigError, match="no mapserv binary on PATH"):
         make_app(CONFIG.replace("{data}", str(DATA)))
 

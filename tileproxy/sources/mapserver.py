@@ -19,6 +19,7 @@ from .wms import WMSSource
 log = logging.getLogger("tileproxy.source.mapserver")
 
 _empty_config: str | None = None
+CGI_BIN_DIRS = ("/usr/lib/cgi-bin",)  # where Debian's cgi-mapserver puts mapserv
 
 
 def find_mapserv(binary: str | None = None) -> str:
@@ -28,7 +29,7 @@ def find_mapserv(binary: str | None = None) -> str:
         if not os.path.isfile(binary) or not os.access(binary, os.X_OK):
             raise FileNotFoundError(f"mapserv binary {binary} does not exist or is not executable")
         return binary
-    found = shutil.which("mapserv") or shutil.which("mapserv", path="/usr/lib/cgi-bin")
+    found = shutil.which("mapserv") or shutil.which("mapserv", path=os.pathsep.join(CGI_BIN_DIRS))
     if not found:
         raise FileNotFoundError("no mapserv binary on PATH; install MapServer or set mapserver.binary")
     return found
