@@ -23,6 +23,7 @@ class ArcGISServer:
     def __init__(self) -> None:
         self.mode = "ok"
         self.requests: list[tuple[str, dict[str, str]]] = []
+        self.last_headers: dict[str, str] = {}
         self._lock = threading.Lock()
         self._stub = StubServer(self._handle)
         self.url = self._stub.url
@@ -38,6 +39,7 @@ class ArcGISServer:
         args = dict(parse_qsl(parts.query, keep_blank_values=True))
         with self._lock:
             self.requests.append((parts.path, args))
+            self.last_headers = dict(h.headers.items())
             mode = self.mode
         if mode == "jsonerror":
             body = {"error": {"code": 400, "message": "Unable to complete operation.",

@@ -56,6 +56,10 @@ sources:
       dpi: 120
       time: 1199145600000
       gdbVersion: SDE.DEFAULT
+    http:
+      headers:
+        X-Api-Key: secret-key
+      client_timeout: 5
     opts:
       featureinfo: true
       featureinfo_tolerance: 8
@@ -119,6 +123,7 @@ def test_mapserver_export_lands_pixels_and_sends_params(config_path, arcgis) -> 
     assert args["f"] == "image" and args["format"] == "png32" and args["transparent"] == "true"
     assert args["layers"] == "show:0,1" and args["dpi"] == "120" and args["time"] == "1199145600000"
     assert args["gdbVersion"] == "SDE.DEFAULT"
+    assert arcgis.last_headers.get("X-Api-Key") == "secret-key"
     bbox = [float(v) for v in args["bbox"].split(",")]
     expect = predefined_grid("GLOBAL_WEBMERCATOR").tile_bbox((2, 3, 3))
     assert bbox == pytest.approx(list(expect))
