@@ -80,7 +80,7 @@ def parse_format(value: str) -> ImageFormat:
         if "8bit" in params:
             paletted = True
         text = base.strip()
-    if "/" not in text and text != "mixed":
+    if text != "mixed" and not all(text.partition("/")[::2]):
         raise FormatError(f"unknown image format '{value}'")
     return ImageFormat(text, paletted)
 
