@@ -65,7 +65,12 @@ class ImageFormat:
             return ext in ("png", "mixed", "jpeg", "jpg")
         if self.mime == "image/jpeg":
             return ext in ("jpeg", "jpg")
-        return ext == self.ext or parse_format(ext).mime == self.mime
+        if ext == self.ext:
+            return True
+        try:
+            return parse_format(ext).mime == self.mime
+        except FormatError:
+            return False
 
     def __str__(self) -> str:
         return "image/png; mode=8bit" if self.paletted else self.mime
