@@ -14,7 +14,12 @@ class Request:
     def __init__(self, environ: dict):
         self.environ = environ
         self.method = environ.get("REQUEST_METHOD", "GET").upper()
-        self.path = environ.get("PATH_INFO", "") or "/"
+        path = environ.get("PATH_INFO", "") or "/"
+        # behind a proxy that passes its prefix in X-Script-Name, the path may still carry it
+        script = (environ.get("HTTP_X_SCRIPT_NAME") or "").rstrip("/")
+        if script and (path == script or path.startswith(script + "/")):
+            path = path[len(script):] or "/"
+        self.path = path
         self._args: dict[str, str] | None = None
         self._params: list[tuple[str, str]] | None = None
 
