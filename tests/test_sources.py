@@ -77,9 +77,12 @@ def test_wms_1_0_0_uses_wmtver_and_map_request(make_app, source) -> None:
     app = make_app(wms_config("    wms_opts: {version: '1.0.0'}"))
     assert call(app, tile_url("EPSG3857", 1, 0, 0)).status == 200
     params = source.params()
-    assert params["WMTVER"] == "1.0.0" and params["REQUEST"] == "map"
-    assert params["SRS"] == "EPSG:3857" and params["FORMAT"] == "PNG"
-    assert "VERSION" not in params and "SERVICE" not in params
+    assert params == {
+        "WMTVER": "1.0.0", "REQUEST": "map", "SRS": "EPSG:3857", "FORMAT": "PNG", "BBOX": params["BBOX"],
+        "WIDTH": "256", "HEIGHT": "256", "STYLES": "", "LAYERS": "base",
+    }
+    bbox = predefined_grid("GLOBAL_WEBMERCATOR").tile_bbox((0, 0, 1))
+    assert [float(v) for v in params["BBOX"].split(",")] == pytest.approx(bbox)
 
 
 @pytest.mark.parametrize(
@@ -92,7 +95,10 @@ def test_wms_1_3_0_crs_and_axis_order(make_app, source, grid, coord, crs, swappe
     answer = call(app, tile_url(get_srs(crs).epsg_token, z, x, y, origin=predefined_grid(grid).origin))
     assert answer.status == 200, answer.body
     params = source.params()
-    assert params["VERSION"] == "1.3.0" and params["CRS"] == crs and "SRS" not in params
+    assert params == {
+        "SERVICE": "WMS", "REQUEST": "GetMap", "VERSION": "1.3.0", "CRS": crs, "BBOX": params["BBOX"],
+        "WIDTH": "256", "HEIGHT": "256", "FORMAT": "image/png", "STYLES": "", "LAYERS": "base",
+    }
     bbox = predefined_grid(grid).tile_bbox(coord)
     if swapped:
         bbox = (bbox[1], bbox[0], bbox[3], bbox[2])
