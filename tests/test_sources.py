@@ -446,3 +446,11 @@ def test_https_source_certificate_options(make_app, https_source, http_yaml, sta
         assert "could not reach" in answer.text and server.count("wms") == 0
     else:
         assert server.count("wms") == 1
+
+
+def test_wms_answer_of_the_wrong_size_is_not_cached(make_app, source, tmp_path) -> None:
+    app = make_app(wms_config())  # one tile per request: the answer would be stored as it came
+    source.reset("wrongsize")
+    answer = call(app, tile_url("EPSG3857", 1, 0, 0))
+    assert answer.status == 502 and "10x10 pixels, expected 256x256" in answer.text
+    assert not list((tmp_path / "cache_data").rglob("*.png"))

@@ -156,7 +156,7 @@ class TileManager:
         now = time.time()
         if self.meta_grid.meta_size == (1, 1) and len(meta.tiles) == 1:
             coord = meta.main_coord
-            result = _checked_size(self._render_tile(coord), self.grid.tile_size)
+            result = self._render_tile(coord)
             return [self._tile_from(coord, result, now)]
         query = MapQuery(meta.bbox, meta.size, self.grid.srs, self.request_format, self.transparent)
         image = _checked_size(self._render(query), meta.size).image
@@ -183,7 +183,7 @@ class TileManager:
                     continue
             size = self.grid.tile_size
             query = MapQuery(self.grid.tile_bbox(coord), size, self.grid.srs, self.request_format, self.transparent)
-            results.append(source.get_map(query))
+            results.append(_checked_size(source.get_map(query), size))
         return self._merge(results, self.grid.tile_size)
 
     def _render(self, query: MapQuery) -> ImageResult:
@@ -199,8 +199,9 @@ class TileManager:
 
 
 def _checked_size(result: ImageResult, size: tuple[int, int]) -> ImageResult:
-    """A source image must have the size asked for: cropping tiles from anything else
-    would store shifted or padded tiles."""
+    """A rendered map must have the size asked for: anything else would be stored as
+    shifted, padded or wrongly sized tiles. (Tiles passed through from a tile source
+    or another cache are stored as they are, as MapProxy does.)"""
     if result.size != tuple(size):
         raise SourceError(f"source image is {result.size[0]}x{result.size[1]} pixels, expected {size[0]}x{size[1]}")
     return result
