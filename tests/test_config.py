@@ -263,3 +263,6 @@ def test_source_urls_need_a_scheme(tmp_path) -> None:
     assert "sources.osm_wms.req.url: expected a URL starting with http:// or https://" in error_of(path)
     path.write_text(MINIMAL + "  tiles:\n    type: tile\n    grid: GLOBAL_WEBMERCATOR\n    url: 'ftp://x/%(z)s'\n")
     assert "sources.tiles.url: expected a URL starting with http:// or https:// or file://" in error_of(path)
+    path.write_text(MINIMAL.replace("http://127.0.0.1:1/wms", "htp://user:secret@127.0.0.1/wms"))
+    message = error_of(path)
+    assert "sources.osm_wms.req.url" in message and "secret" not in message and "user" not in message

@@ -205,7 +205,8 @@ class _Builder:
     def _client(self, conf: dict, url: str, path: str, schemes: tuple[str, ...] = ("http", "https")) -> HTTPClient:
         scheme = url.partition("://")[0].lower() if "://" in url else ""
         if scheme not in schemes:
-            raise ConfigError(f"expected a URL starting with {' or '.join(s + '://' for s in schemes)}, got {url!r}",
+            shown = url.rpartition("@")[2] if "@" in url.partition("?")[0] else url  # no credentials in messages
+            raise ConfigError(f"expected a URL starting with {' or '.join(s + '://' for s in schemes)}, got {shown!r}",
                               join_path(path, "url") if "url" in conf else join_path(join_path(path, "req"), "url"))
         concurrent = conf.get("concurrent_requests", self.g_http.get("concurrent_requests", 0)) or 0
         if concurrent < 0:
