@@ -431,6 +431,7 @@ def https_source(tmp_path_factory):
     server.close()
 
 
+@pytest.mark.filterwarnings("ignore:Unverified HTTPS request")  # what ssl_no_cert_checks asks for
 @pytest.mark.parametrize(("http_yaml", "status"), [
     ("", 502),  # the self-signed certificate is not trusted
     ("    http:\n      ssl_no_cert_checks: true", 200),
