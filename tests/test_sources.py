@@ -477,3 +477,28 @@ def test_polar_tiles_from_a_mercator_source_ask_only_for_the_mercator_world(make
     polar = call(app, tile_url("EPSG4326", 7, 10, 63, origin="sw"))  # lat 87.19..90
     assert polar.status == 200 and source.count("wms") == before
     assert polar.image.convert("RGBA").getextrema()[3] == (0, 0)
+
+
+def test_tile_source_reprojected_at_the_finer_resolution(make_app, source) -> None:
+    import math
+
+    app = make_app(tile_config("'{source}/tiles/%(z)s/%(x)s/%(y)s.png'", cache_grid="GLOBAL_GEODETIC"))
+    answer = call(app, "/tiles/map/EPSG4326/3/0/3.png")  # lon -180..-135, lat 45..90
+    assert answer.status == 200
+    # 45 degrees over 256 px is about 19.6 km a pixel: mercator level 3, not level 0
+    levels = {path.split("/")[2] for path in source.requests}
+    assert levels == {"3"}
+    img = answer.image.convert("RGBA")
+    merc = predefined_grid("GLOBAL_WEBMERCATOR")
+    tile_m = merc.tile_size[0] * merc.resolution(3)
+    checked = 0
+    for py in range(40, 256, 24):
+        for px in range(8, 256, 24):
+            lon, lat = -180 + (px + 0.5) * 45 / 256, 90 - (py + 0.5) * 45 / 256
+            ((x, y),) = get_srs("EPSG:4326").transform_to(get_srs("EPSG:3857"), [(lon, lat)])
+            fx, fy = (x - merc.bbox[0]) / tile_m, (merc.bbox[3] - y) / tile_m
+            if min(fx % 1, 1 - fx % 1, fy % 1, 1 - fy % 1) < 0.05:
+                continue  # near a source tile edge
+            assert near(img.getpixel((px, py))[:3], tile_color(math.floor(fx), math.floor(fy), 3)), (px, py)
+            checked += 1
+    assert checked > 40

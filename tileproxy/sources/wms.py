@@ -8,7 +8,7 @@ from ..image.codec import ImageDataError, check_image_bytes
 from ..image.formats import ImageFormat
 from ..image.result import ImageResult
 from ..image.transform import blank_image, transform_image
-from ..srs import SRS, default_bbox
+from ..srs import SRS, clip_to_world
 from .base import MapQuery, Source, SourceError
 from .http import HTTPClient, split_credentials
 
@@ -44,7 +44,7 @@ class WMSSource(Source):
         if req_srs == query.srs:
             bbox, size = query.bbox, query.size
         else:
-            bbox = _clip_to_world(req_srs, query.srs.transform_bbox_to(req_srs, query.bbox))
+            bbox = clip_to_world(req_srs, query.srs.transform_bbox_to(req_srs, query.bbox))
             if bbox is None:  # nothing of the query lies where the source SRS is defined
                 return ImageResult(image=blank_image(query.size))
             size = _projected_size(query, bbox)
@@ -113,19 +113,6 @@ def _num(value: float) -> str:
 
 
 MAX_REQUEST_SIDE = 4096  # pixels; a reprojected request never asks for more per side
-
-
-def _clip_to_world(srs: SRS, bbox):
-    """``bbox`` limited to the world extent of web mercator and geographic SRS (a
-    polar query would otherwise ask for a mercator bbox of hundreds of millions of
-    metres); None when nothing is left."""
-    world = default_bbox(srs)
-    if world is None:
-        return bbox
-    clipped = (max(bbox[0], world[0]), max(bbox[1], world[1]), min(bbox[2], world[2]), min(bbox[3], world[3]))
-    if clipped[0] >= clipped[2] or clipped[1] >= clipped[3]:
-        return None
-    return clipped
 
 
 def _projected_size(query: MapQuery, bbox) -> tuple[int, int]:
