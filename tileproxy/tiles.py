@@ -30,7 +30,7 @@ from .locks import FileLock, LockTimeout
 from .refresh_pool import RefreshPool
 from .sources.base import MapQuery, Source, SourceError, TiledSource
 from .sources.on_error import ErrorAnswer, stand_in
-from .stores.base import Tile, TileStore
+from .stores.base import StoreError, Tile, TileStore
 
 log = logging.getLogger("tileproxy.tiles")
 
@@ -153,6 +153,8 @@ class TileManager:
         for coord in coords:
             if not self.grid.is_valid(coord):
                 raise TileError(f"tile {coord} is outside the grid", 404)
+            if not self.store.covers(coord):
+                raise TileError(f"tile {coord} is outside the cache coverage", 404)
         now = time.time()
         rule = self.opts.refresh_before
         job = _Job(started=now, cutoff=rule.cutoff(now) if rule else None)
@@ -274,11 +276,12 @@ class TileManager:
 
     def _build_meta_locked(self, meta: MetaTile, job: _Job) -> dict[TileCoord, TileOutcome]:
         current: dict[TileCoord, Tile] = {}
-        for coord in meta.coords:
+        covered = [c for c in meta.coords if self.store.covers(c)]
+        for coord in covered:
             tile = Tile(coord)
             if self.store.load(tile):
                 current[coord] = tile
-        if all(c in current and not is_older(current[c].timestamp, job.cutoff) for c in meta.coords):
+        if all(c in current and not is_older(current[c].timestamp, job.cutoff) for c in covered):
             # built by another request while we waited for the lock
             return {c: TileOutcome(t, forwarded(c in job.stale, collapsed=True)) for c, t in current.items()}
         main = meta.main_coord
@@ -299,12 +302,8 @@ class TileManager:
         if result.failure is not None or not result.cacheable:
             return self._stand_in_outcomes(job, current, result)
         self._failures.pop(main, None)
-        self.store.store_many(result.tiles)
-        outcomes = {}
-        for tile in result.tiles:
-            self._take_stored_timestamp(tile)
-            outcomes[tile.coord] = TileOutcome(tile, forwarded(tile.coord in job.stale, stored=True))
-        return outcomes
+        stored = self._store(result.tiles)
+        return {t.coord: TileOutcome(t, forwarded(t.coord in job.stale, stored=stored)) for t in result.tiles}
 
     def _build_unstored(self, meta: MetaTile) -> dict[TileCoord, TileOutcome]:
         """``disable_storage``: every request goes to the sources."""
@@ -366,17 +365,19 @@ class TileManager:
                 status = forwarded(coord in job.stale, fwd_status=code, detail="error-tile")
                 outcomes[coord] = TileOutcome(tile, status, cacheable=False)
         if to_store:
-            self.store.store_many(to_store)
-            for tile in to_store:
-                self._take_stored_timestamp(tile)
+            self._store(to_store)
         return outcomes
 
-    def _take_stored_timestamp(self, tile: Tile) -> None:
-        """Use the store's timestamp, so that the first answer's ETag matches later hits."""
-        if self.store.supports_timestamps:
-            stored = self.store.timestamp(tile.coord)
-            if stored is not None:
-                tile.timestamp = stored
+    def _store(self, tiles: list[Tile]) -> bool:
+        """Store ``tiles`` (stores set the timestamp later loads report, so the first
+        answer's ETag matches later hits); False when the store failed."""
+        try:
+            self.store.store_many(tiles)  # one transaction / one append for the meta tile
+        except StoreError as ex:
+            # the tiles are still served; the cache stays as it was
+            log.error("cache %s: tiles not stored: %s", self.name, ex)
+            return False
+        return True
 
     # -- rendering -------------------------------------------------------
 
@@ -391,11 +392,11 @@ class TileManager:
         if self.meta_grid.meta_size == (1, 1) and len(meta.tiles) == 1:
             coord = meta.main_coord
             result, answered = self._render_tile(coord)
-            tiles = [self._tile_from(coord, result, now)]
+            tiles = [self._tile_from(coord, _checked_size(result, self.grid.tile_size), now)]
         else:
             query = MapQuery(meta.bbox, meta.size, self.grid.srs, self.request_format, self.transparent)
             result, answered = self._render(query)
-            image = result.image
+            image = _checked_size(result, meta.size).image
             tiles = [self._tile_from(coord, ImageResult(image=image.crop(box)), now) for coord, box in meta.tiles]
         return _Rendered(
             tiles,
@@ -465,6 +466,14 @@ class TileManager:
             raise SourceError(f"cannot merge source images: {ex}") from None
         merged.cacheable = all(r.cacheable for r in results)
         return merged
+
+
+def _checked_size(result: ImageResult, size: tuple[int, int]) -> ImageResult:
+    """A source image must have the size asked for: cropping tiles from anything else
+    would store shifted or padded tiles."""
+    if result.size != tuple(size):
+        raise SourceError(f"source image is {result.size[0]}x{result.size[1]} pixels, expected {size[0]}x{size[1]}")
+    return result
 
 
 def _status_of(error: SourceError | None) -> int | None:

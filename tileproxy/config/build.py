@@ -18,11 +18,10 @@ from ..sources.on_error import parse_on_error
 from ..sources.tile import TileSource, check_template
 from ..sources.wms import WMSSource
 from ..srs import SRSError, get_srs
-from ..stores.file import FileStore
-from ..stores.layouts import LAYOUTS
+from ..stores.registry import StoreContext, build_store
 from ..tiles import REFRESH_MODES, TileManager, TileManagerOptions
 from .errors import ConfigError, join_path
-from .loader import load_config_files
+from .loader import load_config_files, origin_of
 from .model import (
     CacheConfig,
     GlobalsConfig,
@@ -45,16 +44,22 @@ ON_ERROR_SOURCE_TYPES = ("wms", "tile", "arcgis")
 def load_proxy_config(path: str | Path) -> ProxyConfig:
     """Load, validate and build a mapproxy.yaml; errors name the file and key path."""
     path = Path(path)
-    raw, files = load_config_files(path)
+    origins: dict[str, Path] = {}
+    raw, files = load_config_files(path, origins=origins)
     try:
         warnings = validate(raw, MAPPROXY_YAML)
         config = _Builder(raw, path.resolve().parent).build(files)
     except ConfigError as ex:
-        raise ex.with_file(str(path)) from None
+        raise ex.with_file(_shown_file(origin_of(ex.path, origins, path), path)) from None
     for warning in warnings:
-        log.warning("%s: %s", path, warning)
+        log.warning("%s: %s", _shown_file(origin_of(warning, origins, path), path), warning)
     config.warnings = warnings
     return config
+
+
+def _shown_file(file: Path, main: Path) -> str:
+    """The main file as the user named it, base files with their full path."""
+    return str(main) if file == main.resolve() else str(file)
 
 
 def _res_limits(conf: dict) -> tuple[float | None, float | None]:
@@ -165,7 +170,7 @@ class _Builder:
         if user is None:
             if name in PREDEFINED_GRIDS:
                 return {k: list(v) if isinstance(v, tuple) else v for k, v in PREDEFINED_GRIDS[name].items()}
-            raise ConfigError(f"unknown base grid '{name}'", join_path("grids", chain[-1], "base"))
+            raise ConfigError(f"unknown base grid '{name}'", join_path(join_path("grids", chain[-1]), "base"))
         conf = dict(user or {})
         base = conf.pop("base", None)
         if base:
@@ -182,7 +187,7 @@ class _Builder:
             client_timeout=float(merged.get("client_timeout", 60)),
             headers={str(k): str(v) for k, v in (merged.get("headers") or {}).items()},
             ssl_no_cert_checks=bool(merged.get("ssl_no_cert_checks", False)),
-            ssl_ca_certs=merged.get("ssl_ca_certs"),
+            ssl_ca_certs=self.abspath(merged["ssl_ca_certs"]) if merged.get("ssl_ca_certs") else None,
             hide_error_details=bool(merged.get("hide_error_details", True)),
             manage_cookies=bool(merged.get("manage_cookies", False)),
             method=str(merged.get("method", "AUTO")).upper(),
@@ -364,14 +369,6 @@ class _Builder:
         if request_format.mime == "mixed":
             request_format = ImageFormat("image/png")
         backend = dict(conf.get("cache") or {})
-        kind = backend.get("type", "file")
-        if kind != "file":
-            raise ConfigError(f"cache type '{kind}' is not supported yet", join_path(path, "cache.type"))
-        if backend.get("directory") and len(grid_names) > 1:
-            raise ConfigError("cache.directory cannot be used with more than one grid", join_path(path, "cache.directory"))
-        layout = backend.get("directory_layout", "tc")
-        if layout not in LAYOUTS:
-            raise ConfigError(f"unknown directory_layout '{layout}' (known: {', '.join(LAYOUTS)})", join_path(path, "cache.directory_layout"))
         cache_dir = self.abspath(conf.get("cache_dir") or self.g_cache.get("base_dir", "./cache_data"))
         link = conf.get("link_single_color_images", self.g_cache.get("link_single_color_images", False))
         if link is True:
@@ -406,25 +403,17 @@ class _Builder:
         managers = {}
         for i, grid_name in enumerate(grid_names):
             grid = self.grid(grid_name, join_path(join_path(path, "grids"), i))
-            if backend.get("directory"):
-                directory = self.abspath(backend["directory"])
-            elif backend.get("use_grid_names"):
-                directory = os.path.join(cache_dir, name, grid.name or grid_name)
-            else:
-                suffix = self.grid_srs_as_written.get(grid_name, grid.srs.code).replace(":", "")
-                directory = os.path.join(cache_dir, f"{name}_{suffix}")
-            store = FileStore(
-                directory,
-                layout=layout,
-                ext=image_opts.format.ext,
-                link_single_color=link or None,
-                file_mode=file_mode,
-                dir_mode=dir_mode,
-            )
+            store = build_store(backend, StoreContext(
+                cache_name=name, grid_name=grid_name, grid=grid, cache_dir=cache_dir, conf_dir=str(self.conf_dir),
+                path=path, ext=image_opts.format.ext, check_images=image_opts.format.is_image,
+                readonly=not conf.get("sources"), grid_srs_as_written=self.grid_srs_as_written.get(grid_name, ""),
+                multiple_grids=len(grid_names) > 1, globals_cache=self.g_cache, file_mode=file_mode,
+                dir_mode=dir_mode, link_single_color=link or None,
+            ))
             if refresh_before is not None and not store.supports_timestamps:
                 raise ConfigError(
-                    f"the '{kind}' cache backend keeps no tile timestamps, so no tile could ever be found fresh; "
-                    "remove refresh_before or use a backend with timestamps (file, sqlite, s3, ...)",
+                    f"the '{backend.get('type', 'file')}' cache backend keeps no tile timestamps, so no tile could "
+                    "ever be found fresh; remove refresh_before or use a backend with timestamps",
                     join_path(path, "refresh_before"),
                 )
             lock_dir = self.abspath(
@@ -440,7 +429,7 @@ class _Builder:
                 image_opts,
                 request_format,
                 lock_dir=lock_dir,
-                lock_id=directory,
+                lock_id=store.lock_id,
                 opts=opts,
             )
         return CacheConfig(name=name, format=image_opts.format, grids=list(grid_names), managers=managers,

@@ -196,6 +196,7 @@ cache_backend = Mapping(
         "sqlite_wal": BOOL,
         "ttl": NUMBER,
         "version": INT,
+        "timestamps": BOOL,  # tileproxy: per-tile times in MBTiles
         "coverage": coverage,
     },
     values=ANY,  # backends of later issues (s3, redis, ...) carry their own keys
