@@ -277,3 +277,23 @@ def test_single_color_links_count_as_fresh_after_a_refresh(make_app, source, lin
     assert call(app, url(coord)).headers["Cache-Status"].startswith("tileproxy; fwd=stale; stored; ttl=3")
     assert call(app, url(coord)).headers["Cache-Status"].startswith("tileproxy; hit; ttl=3")
     assert source.count("wms") == 2
+
+
+def test_mtime_file_is_stated_once_per_request(make_app, source, tmp_path, monkeypatch) -> None:
+    stamp = tmp_path / "reseed.stamp"
+    stamp.write_text("")
+    app = make_app(config((2, 2), refresh_before={"mtime": "reseed.stamp"}))
+    call(app, url(META[0]))
+    future = time.time() + 60
+    os.utime(stamp, (future, future))  # every tile is stale: the request refreshes the meta tile
+    stats = []
+    real_stat = os.stat
+
+    def counting_stat(path, *args, **kw):
+        if os.fspath(path) == str(stamp):
+            stats.append(path)
+        return real_stat(path, *args, **kw)
+
+    monkeypatch.setattr(os, "stat", counting_stat)
+    assert call(app, url(META[0])).headers["Cache-Status"].startswith("tileproxy; fwd=stale; stored")
+    assert len(stats) == 1

@@ -9,7 +9,7 @@ import time
 
 import pytest
 from conftest import call
-from freshness_helpers import META, config, manager, url
+from freshness_helpers import META, config, manager, url, wait_for
 
 from tileproxy.config.errors import ConfigError
 from tileproxy.freshness import RefreshBefore, parse_refresh_before, seeding_rule
@@ -149,3 +149,12 @@ def test_refresh_pool_survives_failing_jobs() -> None:
     assert pool.submit("x", boom) and pool.join(10)
     assert pool.failed == 1
     assert pool.submit("y", lambda: None) and pool.join(10) and pool.done == 1
+
+
+def test_refresh_pool_workers_end_when_idle_and_come_back() -> None:
+    pool = RefreshPool(workers=2, idle_seconds=0.05)
+    assert pool.submit("a", lambda: None) and pool.join(10)
+    assert pool.thread_count() == 2
+    assert wait_for(lambda: pool.thread_count() == 0)
+    ran = threading.Event()
+    assert pool.submit("b", ran.set) and pool.join(10) and ran.is_set()
