@@ -355,18 +355,20 @@ class TileManager:
             if old is not None and (result.authorize_stale or not is_older(old.timestamp, job.cutoff)):
                 outcomes[coord] = self._kept(old, job, result.failure)
                 continue
-            code = _status_of(result.failure)
             if result.cacheable:
                 to_store.append(tile)
-                status = forwarded(coord in job.stale, fwd_status=code, stored=True, detail="error-tile")
-                outcomes[coord] = TileOutcome(tile, status)
             else:
                 tile.timestamp = None
-                status = forwarded(coord in job.stale, fwd_status=code, detail="error-tile")
-                outcomes[coord] = TileOutcome(tile, status, cacheable=False)
+                outcomes[coord] = self._error_tile(tile, job, result, stored=False)
         if to_store:
-            self._store(to_store)
+            stored = self._store(to_store)
+            outcomes.update({t.coord: self._error_tile(t, job, result, stored) for t in to_store})
         return outcomes
+
+    def _error_tile(self, tile: Tile, job: _Job, result: _Rendered, stored: bool) -> TileOutcome:
+        status = forwarded(tile.coord in job.stale, fwd_status=_status_of(result.failure), stored=stored,
+                           detail="error-tile")
+        return TileOutcome(tile, status, cacheable=result.cacheable)
 
     def _store(self, tiles: list[Tile]) -> bool:
         """Store ``tiles`` (stores set the timestamp later loads report, so the first
