@@ -95,6 +95,7 @@ def make_app(tmp_path: Path, source: SourceServer) -> Callable[..., TileProxyApp
 
 class _ThreadingServer(ThreadingMixIn, WSGIServer):
     daemon_threads = True
+    request_queue_size = 128  # listen backlog: many concurrent test clients connect at once
 
 
 class _QuietHandler(WSGIRequestHandler):

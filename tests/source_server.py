@@ -9,6 +9,7 @@ from their coordinates (``tile_color``), so pass-through can be checked exactly.
 from __future__ import annotations
 
 import io
+import json
 import math
 import ssl
 import threading
@@ -67,6 +68,39 @@ def render_map(bbox: tuple[float, float, float, float], size: tuple[int, int], s
     small.putdata([COLORS[(math.floor(x / CELL) + math.floor(y / CELL)) % 2] if math.isfinite(x) else (0, 0, 0)
                    for x, y in merc])
     return small.resize(size, Image.Resampling.NEAREST)
+
+
+def legend_image(layer: str) -> tuple[bytes, str]:
+    """A legend whose width tells the layer (10 px per character) and colour is fixed per layer."""
+    return encode(Image.new("RGB", (10 * len(layer), 12), legend_color(layer)), "png")
+
+
+def legend_color(layer: str) -> tuple[int, int, int]:
+    return (sum(map(ord, layer)) % 256, 100, 150)
+
+
+def feature_info(args: dict[str, str]) -> tuple[bytes, str]:
+    """The queried point back, with the checkerboard colour there, in INFO_FORMAT."""
+    srs = args.get("SRS") or args["CRS"]
+    bbox = [float(v) for v in args["BBOX"].split(",")]
+    if args.get("VERSION") == "1.3.0" and get_srs(srs).is_axis_order_ne:
+        bbox = [bbox[1], bbox[0], bbox[3], bbox[2]]
+    w, h = int(args["WIDTH"]), int(args["HEIGHT"])
+    px, py = int(args.get("X") or args["I"]), int(args.get("Y") or args["J"])
+    x = bbox[0] + (px + 0.5) * (bbox[2] - bbox[0]) / w
+    y = bbox[3] - (py + 0.5) * (bbox[3] - bbox[1]) / h
+    color = "red" if expected_color(x, y, srs) == COLORS[0] else "blue"
+    layer = args.get("QUERY_LAYERS", "")
+    fmt = args.get("INFO_FORMAT", "text/plain")
+    if fmt == "text/html":
+        return f"<html><head><title>{layer}</title></head><body><p>{layer}: {color}</p></body></html>".encode(), fmt
+    if "xml" in fmt or "gml" in fmt:
+        return f'<?xml version="1.0"?><features><feature layer="{layer}" color="{color}"/></features>'.encode(), fmt
+    if "json" in fmt:
+        doc = {"type": "FeatureCollection", "features": [{"type": "Feature", "geometry": None,
+                                                          "properties": {"layer": layer, "color": color}}]}
+        return json.dumps(doc).encode(), fmt
+    return f"{layer}: {color}\n".encode(), "text/plain"
 
 
 def encode(img: Image.Image, fmt: str) -> tuple[bytes, str]:
@@ -195,6 +229,11 @@ class SourceServer:
         self._send(h, 200, data, ctype)
 
     def _wms(self, args: dict[str, str]) -> tuple[bytes, str]:
+        request = args.get("REQUEST", "").lower()
+        if request == "getlegendgraphic":
+            return legend_image(args["LAYER"])
+        if request == "getfeatureinfo":
+            return feature_info(args)
         srs = args.get("SRS") or args["CRS"]
         bbox = [float(v) for v in args["BBOX"].split(",")]
         if args.get("VERSION") == "1.3.0" and get_srs(srs).is_axis_order_ne:

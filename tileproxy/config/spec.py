@@ -6,6 +6,7 @@ from .schema import (
     ANY,
     BBOX,
     BOOL,
+    DATETIME,
     INT,
     NUMBER,
     NUMBER_PAIR,
@@ -207,7 +208,7 @@ watermark = Mapping(
 )
 
 refresh_before = Mapping(
-    {"time": STR, "mtime": STR, "weeks": NUMBER, "days": NUMBER, "hours": NUMBER, "minutes": NUMBER, "seconds": NUMBER}
+    {"time": OneOf((STR, DATETIME)), "mtime": STR, "weeks": NUMBER, "days": NUMBER, "hours": NUMBER, "minutes": NUMBER, "seconds": NUMBER}
 )
 
 cache = Mapping(

@@ -44,6 +44,15 @@ def split_credentials(url: str) -> tuple[str, tuple[str, str] | None]:
     return clean, (unquote(parts.username), unquote(parts.password or ""))
 
 
+def read_file_url(url: str, label: str) -> bytes:
+    """The bytes of a ``file://`` URL; errors as SourceError naming ``label``."""
+    try:
+        with open(url[len("file://"):], "rb") as f:
+            return f.read()
+    except OSError as ex:
+        raise SourceError(f"{label}: {ex.strerror}") from None
+
+
 class HTTPClient:
     def __init__(
         self,
