@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import ssl
 import threading
 import time
 from collections import Counter
@@ -114,13 +115,19 @@ def encode(img: Image.Image, fmt: str) -> tuple[bytes, str]:
 class SourceServer:
     """Counts requests by kind and answers as ``mode`` says:
     ``ok``, ``error`` (HTTP 500), ``notfound`` (404), ``html`` (200 with HTML),
-    ``truncated`` (200 with a cut-off PNG), ``exception`` (WMS service exception XML),
+    ``truncated`` (200 with a cut-off PNG), ``wrongsize`` (a complete image of 10x10
+    pixels, whatever was asked), ``exception`` (WMS service exception XML),
     ``hang`` (waits until released or ``hang_seconds``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, ssl_context: ssl.SSLContext | None = None) -> None:
         self.mode = "ok"
         self.requests: list[str] = []
         self.counts: Counter[str] = Counter()
+        # per request: path, headers and the client's (host, port), for checks on
+        # authentication, sent headers and connection reuse
+        self.log: list[dict] = []
+        self.in_flight = 0
+        self.max_in_flight = 0  # most requests answered at the same time since reset
         self.delay = 0.0  # seconds to hold each ok answer (to make requests overlap)
         self.hang_seconds = 10.0
         self._release = threading.Event()
@@ -138,8 +145,10 @@ class SourceServer:
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
+        if ssl_context is not None:  # HTTPS with the caller's certificate
+            self.httpd.socket = ssl_context.wrap_socket(self.httpd.socket, server_side=True)
         self.port = self.httpd.server_address[1]
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"{'https' if ssl_context else 'http'}://127.0.0.1:{self.port}"
         self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self._thread.start()
 
@@ -153,6 +162,8 @@ class SourceServer:
             self.mode = mode
             self.requests.clear()
             self.counts.clear()
+            self.log.clear()
+            self.max_in_flight = self.in_flight
             self._release.clear()
 
     def release(self) -> None:
@@ -162,13 +173,29 @@ class SourceServer:
     def count(self, kind: str) -> int:
         return self.counts[kind]
 
+    def params(self, index: int = -1) -> dict[str, str]:
+        """Query parameters of a logged request (upper-case names)."""
+        query = urlsplit(self.requests[index]).query
+        return {k.upper(): v for k, v in parse_qsl(query, keep_blank_values=True)}
+
     # -- answering -------------------------------------------------------
 
     def _handle(self, h: BaseHTTPRequestHandler) -> None:
+        with self._lock:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            self._answer(h)
+        finally:
+            with self._lock:
+                self.in_flight -= 1
+
+    def _answer(self, h: BaseHTTPRequestHandler) -> None:
         parts = urlsplit(h.path)
         kind = "wms" if parts.path.startswith("/wms") else "tile" if parts.path.startswith("/tiles") else "other"
         with self._lock:
             self.requests.append(h.path)
+            self.log.append({"path": h.path, "headers": dict(h.headers.items()), "client": h.client_address})
             self.counts[kind] += 1
             mode = self.mode
         if mode == "hang":
@@ -197,6 +224,8 @@ class SourceServer:
             return self._send(h, 400, f"bad request: {ex}".encode(), "text/plain")
         if mode == "truncated":
             data = data[: len(data) // 2]
+        elif mode == "wrongsize":
+            data, ctype = encode(Image.new("RGB", (10, 10), (1, 2, 3)), ctype)
         self._send(h, 200, data, ctype)
 
     def _wms(self, args: dict[str, str]) -> tuple[bytes, str]:

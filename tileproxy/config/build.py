@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from ..freshness import parse_refresh_before
 from ..grid import PREDEFINED_GRIDS, GridError, TileGrid, build_grid
 from ..image.formats import FormatError, ImageFormat, ImageOptions, parse_format
 from ..image.watermark import Watermark
@@ -14,14 +15,14 @@ from ..sources.base import Source
 from ..sources.cache import CacheSource
 from ..sources.debug import DebugSource
 from ..sources.http import HTTPClient, HTTPOptions
+from ..sources.on_error import parse_on_error
 from ..sources.tile import TileSource, check_template
 from ..sources.wms import WMSSource, WMSSourceOptions
 from ..srs import SRSError, get_srs
-from ..stores.file import FileStore
-from ..stores.layouts import LAYOUTS
-from ..tiles import TileManager, TileManagerOptions
+from ..stores.registry import StoreContext, build_store
+from ..tiles import REFRESH_MODES, TileManager, TileManagerOptions
 from .errors import ConfigError, join_path
-from .loader import load_config_files
+from .loader import load_config_files, origin_of
 from .model import (
     DEFAULT_WMS_FORMATS,
     BBoxSRS,
@@ -41,21 +42,28 @@ from .spec import MAPPROXY_YAML
 log = logging.getLogger("tileproxy.config")
 
 SUPPORTED_WMS_VERSIONS = ("1.0.0", "1.1.0", "1.1.1", "1.3.0")
+ON_ERROR_SOURCE_TYPES = ("wms", "tile", "arcgis")
 
 
 def load_proxy_config(path: str | Path) -> ProxyConfig:
     """Load, validate and build a mapproxy.yaml; errors name the file and key path."""
     path = Path(path)
-    raw, files = load_config_files(path)
+    origins: dict[str, Path] = {}
+    raw, files = load_config_files(path, origins=origins)
     try:
         warnings = validate(raw, MAPPROXY_YAML)
         config = _Builder(raw, path.resolve().parent).build(files)
     except ConfigError as ex:
-        raise ex.with_file(str(path)) from None
+        raise ex.with_file(_shown_file(origin_of(ex.path, origins, path), path)) from None
     for warning in warnings:
-        log.warning("%s: %s", path, warning)
+        log.warning("%s: %s", _shown_file(origin_of(warning, origins, path), path), warning)
     config.warnings = warnings
     return config
+
+
+def _shown_file(file: Path, main: Path) -> str:
+    """The main file as the user named it, base files with their full path."""
+    return str(main) if file == main.resolve() else str(file)
 
 
 def _res_limits(conf: dict) -> tuple[float | None, float | None]:
@@ -167,7 +175,7 @@ class _Builder:
         if user is None:
             if name in PREDEFINED_GRIDS:
                 return {k: list(v) if isinstance(v, tuple) else v for k, v in PREDEFINED_GRIDS[name].items()}
-            raise ConfigError(f"unknown base grid '{name}'", join_path("grids", chain[-1], "base"))
+            raise ConfigError(f"unknown base grid '{name}'", join_path(join_path("grids", chain[-1]), "base"))
         conf = dict(user or {})
         base = conf.pop("base", None)
         if base:
@@ -184,7 +192,7 @@ class _Builder:
             client_timeout=float(merged.get("client_timeout", 60)),
             headers={str(k): str(v) for k, v in (merged.get("headers") or {}).items()},
             ssl_no_cert_checks=bool(merged.get("ssl_no_cert_checks", False)),
-            ssl_ca_certs=merged.get("ssl_ca_certs"),
+            ssl_ca_certs=self.abspath(merged["ssl_ca_certs"]) if merged.get("ssl_ca_certs") else None,
             hide_error_details=bool(merged.get("hide_error_details", True)),
             manage_cookies=bool(merged.get("manage_cookies", False)),
             method=str(merged.get("method", "AUTO")).upper(),
@@ -195,7 +203,12 @@ class _Builder:
         builder = getattr(self, f"_source_{kind}", None)
         if builder is None:
             raise ConfigError(f"source type '{kind}' is not supported yet", join_path(path, "type"))
-        return builder(name, conf, path)
+        if "on_error" in conf and kind not in ON_ERROR_SOURCE_TYPES:
+            raise ConfigError(f"on_error is only supported for {', '.join(ON_ERROR_SOURCE_TYPES)} sources", join_path(path, "on_error"))
+        source = builder(name, conf, path)
+        if conf.get("on_error") is not None:
+            source.on_error = parse_on_error(conf["on_error"], join_path(path, "on_error"))
+        return source
 
     def _client(self, conf: dict, url: str) -> HTTPClient:
         concurrent = conf.get("concurrent_requests", self.g_http.get("concurrent_requests", 0)) or 0
@@ -376,20 +389,21 @@ class _Builder:
         if request_format.mime == "mixed":
             request_format = ImageFormat("image/png")
         backend = dict(conf.get("cache") or {})
-        kind = backend.get("type", "file")
-        if kind != "file":
-            raise ConfigError(f"cache type '{kind}' is not supported yet", join_path(path, "cache.type"))
-        if backend.get("directory") and len(grid_names) > 1:
-            raise ConfigError("cache.directory cannot be used with more than one grid", join_path(path, "cache.directory"))
-        layout = backend.get("directory_layout", "tc")
-        if layout not in LAYOUTS:
-            raise ConfigError(f"unknown directory_layout '{layout}' (known: {', '.join(LAYOUTS)})", join_path(path, "cache.directory_layout"))
         cache_dir = self.abspath(conf.get("cache_dir") or self.g_cache.get("base_dir", "./cache_data"))
         link = conf.get("link_single_color_images", self.g_cache.get("link_single_color_images", False))
         if link is True:
             link = "symlink"
         if link not in (False, "symlink", "hardlink"):
             raise ConfigError("expected true, false, symlink or hardlink", join_path(path, "link_single_color_images"))
+        if "refresh_before" in backend:
+            log.warning("%s: refresh_before belongs to the cache itself, not to its cache: block; ignored",
+                        join_path(path, "cache.refresh_before"))
+        refresh_before = None
+        if conf.get("refresh_before") is not None:
+            refresh_before = parse_refresh_before(conf["refresh_before"], join_path(path, "refresh_before"), str(self.conf_dir))
+        refresh_mode = conf.get("refresh_mode", "foreground")
+        if refresh_mode not in REFRESH_MODES:
+            raise ConfigError(f"expected one of {', '.join(REFRESH_MODES)}, got {refresh_mode!r}", join_path(path, "refresh_mode"))
         meta_size = conf.get("meta_size", self.g_cache.get("meta_size", [4, 4]))
         if len(meta_size) != 2 or min(meta_size) < 1:
             raise ConfigError("expected two positive numbers", join_path(path, "meta_size"))
@@ -401,27 +415,28 @@ class _Builder:
             disable_storage=bool(conf.get("disable_storage", False)),
             link_single_color_images=bool(link),
             lock_timeout=float({**self.g_http}.get("client_timeout", 60)),
+            refresh_before=refresh_before,
+            refresh_mode=refresh_mode,
         )
         file_mode = _octal(conf.get("file_permissions", self.g_cache.get("file_permissions")), join_path(path, "file_permissions"))
         dir_mode = _octal(conf.get("directory_permissions", self.g_cache.get("directory_permissions")), join_path(path, "directory_permissions"))
         managers = {}
         for i, grid_name in enumerate(grid_names):
             grid = self.grid(grid_name, join_path(join_path(path, "grids"), i))
-            if backend.get("directory"):
-                directory = self.abspath(backend["directory"])
-            elif backend.get("use_grid_names"):
-                directory = os.path.join(cache_dir, name, grid.name or grid_name)
-            else:
-                suffix = self.grid_srs_as_written.get(grid_name, grid.srs.code).replace(":", "")
-                directory = os.path.join(cache_dir, f"{name}_{suffix}")
-            store = FileStore(
-                directory,
-                layout=layout,
-                ext=image_opts.format.ext,
-                link_single_color=link or None,
-                file_mode=file_mode,
-                dir_mode=dir_mode,
-            )
+            store = build_store(backend, StoreContext(
+                cache_name=name, grid_name=grid_name, grid=grid, cache_dir=cache_dir, conf_dir=str(self.conf_dir),
+                path=path, ext=image_opts.format.ext, check_images=image_opts.format.is_image,
+                readonly=not conf.get("sources"), grid_srs_as_written=self.grid_srs_as_written.get(grid_name, ""),
+                multiple_grids=len(grid_names) > 1, globals_cache=self.g_cache, file_mode=file_mode,
+                dir_mode=dir_mode, link_single_color=link or None,
+            ))
+            if refresh_before is not None and not store.supports_timestamps:
+                raise ConfigError(
+                    f"the '{backend.get('type', 'file')}' cache backend keeps no tile timestamps, so no tile could "
+                    "ever be found fresh; remove refresh_before, use a backend with timestamps (file, sqlite) "
+                    "or, for mbtiles, set cache.timestamps: true",
+                    join_path(path, "refresh_before"),
+                )
             lock_dir = self.abspath(
                 backend.get("tile_lock_dir") or conf.get("tile_lock_dir") or self.g_cache.get("tile_lock_dir")
                 or os.path.join(cache_dir, "tile_locks")
@@ -435,7 +450,7 @@ class _Builder:
                 image_opts,
                 request_format,
                 lock_dir=lock_dir,
-                lock_id=directory,
+                lock_id=store.lock_id,
                 opts=opts,
             )
         watermark = self._watermark(conf.get("watermark"), join_path(path, "watermark"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..grid import TileCoord, TileGrid
 from ..image.formats import ImageFormat
@@ -10,6 +11,9 @@ from ..image.mosaic import tile_mosaic
 from ..image.result import ImageResult
 from ..image.transform import blank_image, transform_image
 from ..srs import SRS, BBox
+
+if TYPE_CHECKING:
+    from .on_error import ErrorPolicy
 
 MAX_MOSAIC_TILES = 256
 
@@ -48,6 +52,7 @@ class Source:
     name: str = ""
     transparent: bool = False
     supports_meta_tiles: bool = True
+    on_error: ErrorPolicy | None = None  # answers to errors (wms, tile and arcgis sources)
 
     def get_map(self, query: MapQuery) -> ImageResult:
         raise NotImplementedError

@@ -69,10 +69,14 @@ class HTTPClient:
         self.session.mount("https://", adapter)
         self.session.headers["User-Agent"] = f"tileproxy/{__version__}"
         self.session.headers.update({k: str(v) for k, v in opts.headers.items()})
+        # passed with every request: requests lets REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE
+        # override a session's verify setting, but not a request's
+        self.verify: bool | str = True
         if opts.ssl_no_cert_checks:
-            self.session.verify = False
+            self.verify = False
         elif opts.ssl_ca_certs:
-            self.session.verify = opts.ssl_ca_certs
+            self.verify = opts.ssl_ca_certs
+        self.session.verify = self.verify
         self.semaphore = None
         if concurrent_requests and lock_dir:
             netloc = urlsplit(base_url).netloc.encode()
@@ -93,7 +97,7 @@ class HTTPClient:
         start = time.monotonic()
         shown = self._shown(url)
         try:
-            resp = self.session.get(url, timeout=self.opts.client_timeout, auth=auth)
+            resp = self.session.get(url, timeout=self.opts.client_timeout, auth=auth, verify=self.verify)
             body = resp.content
         except requests.Timeout:
             raise SourceTimeout(f"timeout after {self.opts.client_timeout:g}s from {shown}") from None

@@ -73,17 +73,21 @@ class FileStore(TileStore):
         return os.path.join(self.directory, tile_path(self.layout, coord, self.ext))
 
     def load(self, tile: Tile) -> bool:
+        path = self.path(tile.coord)
         try:
-            with open(self.path(tile.coord), "rb") as f:
+            with open(path, "rb") as f:
                 tile.data = f.read()
                 tile.timestamp = os.fstat(f.fileno()).st_mtime
+            if self.link_single_color == "symlink":
+                tile.timestamp = os.lstat(path).st_mtime  # the link's own time, not the shared target's
         except (FileNotFoundError, NotADirectoryError):
             return False
         return True
 
     def timestamp(self, coord: TileCoord) -> float | None:
+        stat = os.lstat if self.link_single_color == "symlink" else os.stat
         try:
-            return os.stat(self.path(coord)).st_mtime
+            return stat(self.path(coord)).st_mtime
         except (FileNotFoundError, NotADirectoryError):
             return None
 
@@ -96,8 +100,13 @@ class FileStore(TileStore):
         path = self.path(tile.coord)
         if tile.single_color is not None and self.link_single_color:
             self._store_linked(path, tile.data, tile.single_color)
-            return
-        write_atomic(path, tile.data, self.file_mode, self.dir_mode)
+        else:
+            write_atomic(path, tile.data, self.file_mode, self.dir_mode)
+        # the file's own time, so that a fresh tile has the Last-Modified and
+        # ETag that later hits from the cache will have
+        stored = self.timestamp(tile.coord)
+        if stored is not None:
+            tile.timestamp = stored
 
     def _store_linked(self, path: str, data: bytes, color: tuple) -> None:
         name = "".join(f"{c:02x}" for c in color) + "." + self.ext
@@ -113,6 +122,7 @@ class FileStore(TileStore):
             pass
         if self.link_single_color == "hardlink":
             os.link(target, tmp)
+            os.utime(tmp)  # links share one mtime: "stored now" for refresh_before (and for all its twins)
         else:
             os.symlink(os.path.relpath(target, directory), tmp)
         os.replace(tmp, path)
