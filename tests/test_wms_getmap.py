@@ -264,3 +264,12 @@ def test_custom_image_format_options(make_app) -> None:
     answer = call(app, getmap("direct", "0,40,30,60", "EPSG:4326", fmt="few_colors", size=(128, 128)))
     assert answer.status == 200 and answer.content_type == "image/png"
     assert answer.image.mode == "P" and len(answer.image.getcolors()) <= 4
+
+
+def test_on_error_of_a_direct_source_answers_with_its_colour(make_app, source) -> None:
+    config = wms_config().replace("      layers: base\n", "      layers: base\n    on_error:\n      500:\n        response: '#00ff00'\n", 1)
+    app = make_app(config)
+    source.reset("error")
+    answer = call(app, getmap("direct", "0,40,30,60", "EPSG:4326", size=(64, 64)))
+    assert answer.status == 200 and answer.content_type == "image/png"
+    assert answer.image.convert("RGB").getcolors() == [(64 * 64, (0, 255, 0))]

@@ -14,6 +14,7 @@ from .image.mosaic import tile_mosaic
 from .image.result import ImageResult
 from .image.transform import blank_image, transform_image
 from .sources.base import MapQuery, Source, SourceError
+from .sources.on_error import stand_in
 from .srs import SRS, BBox, SRSError, get_srs
 
 if TYPE_CHECKING:
@@ -106,7 +107,13 @@ class SourceMapLayer(MapLayer):
         if self.min_res is not None or self.max_res is not None:
             if not in_res_range(request_resolution(query.bbox, query.size, query.srs), self.min_res, self.max_res):
                 return ImageResult(image=blank_image(query.size))
-        return self.source.get_map(query)
+        try:
+            return self.source.get_map(query)
+        except SourceError as ex:
+            answer = stand_in(self.source, ex, query.size)  # the source's on_error image
+            if answer is None:
+                raise
+            return answer[0]
 
 
 class CacheMapLayer(MapLayer):
