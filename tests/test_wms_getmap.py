@@ -71,6 +71,7 @@ def test_tiled_getmap_returns_the_cached_tile_with_cache_headers(app) -> None:
     answer = call(app, getmap("cached", bbox, "EPSG:3857", size=(256, 256), tiled="true"))
     assert answer.status == 200 and answer.content_type == "image/png"
     assert "ETag" in answer.headers and "max-age" in answer.headers["Cache-Control"]
+    assert "Cache-Status" in answer.headers
     tile = Tile((0, 0, 1))
     assert app.config.caches["cb_cache"].managers["GLOBAL_WEBMERCATOR"].store.load(tile)
     assert answer.body == tile.data
