@@ -15,7 +15,7 @@ from ..sources.base import Source
 from ..sources.cache import CacheSource
 from ..sources.debug import DebugSource
 from ..sources.http import HTTPClient, HTTPOptions
-from ..sources.on_error import parse_on_error
+from ..sources.on_error import parse_color, parse_on_error
 from ..sources.tile import TileSource, check_template
 from ..sources.wms import WMSSource, WMSSourceOptions
 from ..srs import SRSError, get_srs
@@ -486,15 +486,7 @@ class _Builder:
     def _watermark(self, conf: dict | None, path: str) -> Watermark | None:
         if not conf or not conf.get("text"):
             return None
-        color = conf.get("color", [128, 128, 128])
-        if isinstance(color, str):
-            text = color.lstrip("#")
-            try:
-                color = [int(text[i : i + 2], 16) for i in range(0, len(text), 2)]
-            except ValueError:
-                raise ConfigError(f"expected a colour such as '#ff0000' or [255, 0, 0], got {conf.get('color')!r}", join_path(path, "color")) from None
-        if len(color) not in (3, 4):
-            raise ConfigError("expected three or four colour values", join_path(path, "color"))
+        color = parse_color(conf.get("color", [128, 128, 128]), join_path(path, "color"))
         spacing = conf.get("spacing")
         if spacing not in (None, "wide"):
             raise ConfigError("expected 'wide' or nothing", join_path(path, "spacing"))
@@ -502,7 +494,7 @@ class _Builder:
             text=str(conf["text"]),
             opacity=int(conf.get("opacity", 3)),
             font_size=int(conf.get("font_size", 9)),
-            color=tuple(int(c) for c in color[:3]),
+            color=color[:3],
             wide=spacing == "wide",
         )
 
