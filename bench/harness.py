@@ -38,14 +38,15 @@ def free_port() -> int:
 
 
 def render_source_tile(z: int, x: int, y: int) -> bytes:
-    """A deterministic 256x256 RGB PNG of a few KB: shaded background, lines, label."""
+    """A deterministic 256x256 RGB PNG: shaded background, a varying number of lines
+    and a label, so tile sizes spread from about 1 KB to 20 KB like a real map's."""
     from PIL import Image, ImageDraw
 
     rnd = random.Random(f"{z}/{x}/{y}")
     base = (80 + 20 * z % 160, 120 + (x * 37) % 120, 140 + (y * 53) % 110)
     img = Image.new("RGB", (256, 256), base)
     draw = ImageDraw.Draw(img)
-    for _ in range(40):
+    for _ in range(rnd.choice((0, 0, 2, 5, 10, 20))):
         pts = [(rnd.randrange(256), rnd.randrange(256)) for _ in range(4)]
         color = tuple(rnd.randrange(256) for _ in range(3))
         draw.line(pts, fill=color, width=rnd.choice((1, 2, 3)))
@@ -56,18 +57,43 @@ def render_source_tile(z: int, x: int, y: int) -> bytes:
     return buf.getvalue()
 
 
-class TileSourceServer:
-    """An XYZ tile server on 127.0.0.1: ``/tiles/<z>/<x>/<y>.png`` (y from the top).
-    ``requests`` counts tile requests, so a run can prove it created no tiles."""
+def _render_to(args: tuple[str, int, int, int]) -> None:
+    path, z, x, y = args
+    data = render_source_tile(z, x, y)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = f"{path}.{os.getpid()}.part"
+    with open(tmp, "wb") as f:
+        f.write(data)
+    os.replace(tmp, path)
 
-    def __init__(self) -> None:
+
+def prerender_source_tiles(directory: Path, tiles: list[tuple[int, int, int]]) -> int:
+    """Render the source tiles not yet in ``directory`` (z/x/y.png) on all cores, so
+    that seeding measures the apps, not the source. Returns how many were rendered."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    todo = [(str(directory / f"{z}/{x}/{y}.png"), z, x, y) for z, x, y in tiles
+            if not (directory / f"{z}/{x}/{y}.png").exists()]
+    if todo:
+        with ProcessPoolExecutor() as pool:
+            list(pool.map(_render_to, todo, chunksize=64))
+    return len(todo)
+
+
+class TileSourceServer:
+    """An XYZ tile server on 127.0.0.1: ``/tiles/<z>/<x>/<y>.png`` (y from the top),
+    from the files in ``directory`` (rendered there when missing). ``requests``
+    counts tile requests, so a run can prove it created no tiles."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
         self.requests = 0
-        self._tiles: dict[tuple[int, int, int], bytes] = {}
         self._lock = threading.Lock()
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body go out in two writes
 
             def do_GET(self) -> None:  # noqa: N802
                 body = outer._answer(self.path)
@@ -99,16 +125,14 @@ class TileSourceServer:
             z, x, y = int(parts[1]), int(parts[2]), int(parts[3][:-4])
         except ValueError:
             return None
-        if not (0 <= x < 2**z and 0 <= y < 2**z):
+        if not (0 <= z <= 30 and 0 <= x < 2**z and 0 <= y < 2**z):
             return None
         with self._lock:
             self.requests += 1
-            data = self._tiles.get((z, x, y))
-        if data is None:
-            data = render_source_tile(z, x, y)
-            with self._lock:
-                self._tiles[(z, x, y)] = data
-        return data
+        file = self.directory / f"{z}/{x}/{y}.png"
+        if not file.exists():
+            _render_to((str(file), z, x, y))
+        return file.read_bytes()
 
     def __enter__(self) -> TileSourceServer:
         self._thread.start()
@@ -149,6 +173,13 @@ def mapproxy_spec(config: Path, workers: int) -> ServerSpec:
     python = str(MAPPROXY_VENV / "bin" / "python")
     return ServerSpec("MapProxy", python, "mapproxy_wsgi:application", {"PYTHONPATH": str(config.parent)},
                       str(config.parent), workers)
+
+
+def baseline_spec(tile: Path, workers: int) -> ServerSpec:
+    """A WSGI app that answers every request with the bytes of ``tile``: the ceiling
+    that gunicorn, the load tool and the kernel leave on this machine."""
+    env = {"BENCH_BASELINE_TILE": str(tile), "PYTHONPATH": str(BENCH_DIR)}
+    return ServerSpec("baseline", sys.executable, "baseline_wsgi:application", env, str(BENCH_DIR), workers)
 
 
 class ServerError(RuntimeError):

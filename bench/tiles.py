@@ -37,11 +37,13 @@ from harness import (  # noqa: E402
     ServerError,
     ServerSpec,
     TileSourceServer,
+    baseline_spec,
     cache_fingerprint,
     fetch,
     is_png,
     mapproxy_spec,
     memory_kb,
+    prerender_source_tiles,
     run_wrk,
     tileproxy_spec,
 )
@@ -117,13 +119,18 @@ class ServerRun:
     seed_failures: list[str] = field(default_factory=list)
     sample_failures: list[str] = field(default_factory=list)
     sample_digests: dict[str, str] = field(default_factory=dict)
-    load: dict[str, LoadResult] = field(default_factory=dict)
+    rounds: dict[str, list[LoadResult]] = field(default_factory=dict)  # protocol -> one result a round
     idle_kb: tuple[int, int] = (0, 0)
     peak_rss_kb: int = 0
     peak_pss_kb: int = 0
     tiles_created_while_serving: int = 0
     cache_changed_while_serving: bool = False
     cache_files: set[str] = field(default_factory=set)
+
+    def median(self, proto: str) -> LoadResult | None:
+        """The round with the median req/s."""
+        results = sorted(self.rounds.get(proto, []), key=lambda r: r.rps)
+        return results[(len(results) - 1) // 2] if results else None
 
 
 def seed(base: str, tiles: list[Tile], concurrency: int) -> list[str]:
@@ -154,37 +161,45 @@ def check_sample(base: str, sample: list[Tile], run: ServerRun) -> None:
         if len(set(bodies)) > 1:
             run.sample_failures.append(f"tile {t}: TMS and WMTS answer different bytes")
         if bodies:
-            run.sample_digests["%d/%d/%d" % t] = hashlib.sha256(bodies[-1]).hexdigest()
+            run.sample_digests["/".join(map(str, t))] = hashlib.sha256(bodies[-1]).hexdigest()
 
 
-def bench_server(spec: ServerSpec, args, tiles: list[Tile], sample: list[Tile], url_files: dict[str, Path],
-                 source: TileSourceServer, cache_dir: Path, logs: Path) -> ServerRun:
-    run = ServerRun(spec.name)
-    if not args.no_seed:
-        shutil.rmtree(cache_dir, ignore_errors=True)
-        print(f"[{spec.name}] seeding {len(tiles)} tiles through the app ...", flush=True)
-        with GunicornServer(spec, logs / f"{spec.name}-seed.log") as srv:
-            t0 = time.monotonic()
-            run.seed_failures = seed(srv.base, tiles, args.seed_concurrency)
-            run.seed_seconds = time.monotonic() - t0
-        run.seeded = len(tiles) - len(run.seed_failures)
-    before = cache_fingerprint(cache_dir)
-    source_before = source.requests
+def seed_server(spec: ServerSpec, run: ServerRun, args, tiles: list[Tile], cache_dir: Path, logs: Path) -> None:
+    """A fresh cache, filled by requesting every tile through the app."""
+    shutil.rmtree(cache_dir, ignore_errors=True)
+    print(f"[{spec.name}] seeding {len(tiles)} tiles through the app ...", flush=True)
+    with GunicornServer(spec, logs / f"{spec.name}-seed.log") as srv:
+        t0 = time.monotonic()
+        run.seed_failures = seed(srv.base, tiles, args.seed_concurrency)
+        run.seed_seconds = time.monotonic() - t0
+    run.seeded = len(tiles) - len(run.seed_failures)
+
+
+def serve_round(spec: ServerSpec, run: ServerRun, args, sample: list[Tile], url_files: dict[str, Path],
+                source: TileSourceServer | None, cache_dir: Path | None, logs: Path, first: bool) -> None:
+    """Start the server fresh, check a sample (first round), then warm-up and measure
+    each protocol while sampling memory; record whether anything was created."""
+    before = cache_fingerprint(cache_dir) if cache_dir else {}
+    source_before = source.requests if source else 0
     with GunicornServer(spec, logs / f"{spec.name}-serve.log") as srv:
         pid = srv.proc.pid  # type: ignore[union-attr]
-        run.idle_kb = memory_kb(pid)
-        check_sample(srv.base, sample, run)
+        if first:
+            run.idle_kb = memory_kb(pid)
+            if cache_dir:
+                check_sample(srv.base, sample, run)
         with MemorySampler(pid) as mem:
             for proto, url_file in url_files.items():
                 print(f"[{spec.name}] {proto}: warm-up {args.warmup:g} s, measure {args.duration:g} s", flush=True)
                 run_wrk(srv.base, url_file, args.warmup, args.connections, args.threads)
-                run.load[proto] = run_wrk(srv.base, url_file, args.duration, args.connections, args.threads)
-        run.peak_rss_kb, run.peak_pss_kb = mem.peak_rss, mem.peak_pss
-    run.tiles_created_while_serving = source.requests - source_before
-    after = cache_fingerprint(cache_dir)
-    run.cache_changed_while_serving = after != before
-    run.cache_files = set(after)
-    return run
+                run.rounds.setdefault(proto, []).append(
+                    run_wrk(srv.base, url_file, args.duration, args.connections, args.threads))
+        run.peak_rss_kb = max(run.peak_rss_kb, mem.peak_rss)
+        run.peak_pss_kb = max(run.peak_pss_kb, mem.peak_pss)
+    if cache_dir:
+        run.tiles_created_while_serving += (source.requests if source else 0) - source_before
+        after = cache_fingerprint(cache_dir)
+        run.cache_changed_while_serving |= after != before
+        run.cache_files = set(after)
 
 
 def preflight_tileproxy(config: Path) -> str | None:
@@ -212,35 +227,37 @@ def mib(kb: int) -> str:
 
 def report(args, runs: dict[str, ServerRun], n_tiles: int) -> str:
     tp, mp = runs["tileproxy"], runs["MapProxy"]
+    shown = [r for r in runs.values() if r.name != "baseline" or args.baseline]
     out = [
         f"backend: {args.backend}   tiles: {n_tiles} (levels 0-{args.max_level})   "
         f"gunicorn: {args.workers} sync workers   wrk: {args.threads} threads, {args.connections} connections, "
-        f"{args.duration:g} s measured after {args.warmup:g} s warm-up",
+        f"{args.duration:g} s measured after {args.warmup:g} s warm-up, {args.rounds} round(s)",
     ]
-    for run in (tp, mp):
+    for run in shown:
         if run.skipped:
             out.append(f"{run.name}: skipped: {run.skipped}")
     out.append("")
-    out.append(f"{'protocol':<8} {'server':<10} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
-    for proto in PROTOCOLS:
-        if proto not in args.protocols:
-            continue
-        for run in (tp, mp):
-            r = run.load.get(proto)
+    out.append(f"{'protocol':<8} {'server':<10} {'req/s':>9} {'(min-max)':>13} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
+    for proto in args.protocols:
+        for run in shown:
+            r = run.median(proto)
             if r is None:
                 out.append(f"{proto.upper():<8} {run.name:<10} {'n/a':>9}")
                 continue
-            out.append(f"{proto.upper():<8} {run.name:<10} {r.rps:>9.0f} {r.latency_us['p50'] / 1000:>8.2f} "
-                       f"{r.latency_us['p99'] / 1000:>8.2f} {r.error_count:>7}")
-        a, b = tp.load.get(proto), mp.load.get(proto)
+            rates = [x.rps for x in run.rounds[proto]]
+            spread = f"({min(rates):.0f}-{max(rates):.0f})"
+            errors = sum(x.error_count for x in run.rounds[proto])
+            out.append(f"{proto.upper():<8} {run.name:<10} {r.rps:>9.0f} {spread:>13} {r.latency_us['p50'] / 1000:>8.2f} "
+                       f"{r.latency_us['p99'] / 1000:>8.2f} {errors:>7}")
+        a, b = tp.median(proto), mp.median(proto)
         if a and b and b.rps:
-            out.append(f"{proto.upper():<8} {'ratio':<10} {a.rps / b.rps:>8.2f}x")
+            out.append(f"{proto.upper():<8} {'ratio':<10} {a.rps / b.rps:>8.2f}x   (tileproxy / MapProxy, medians)")
     out.append("")
     out.append(f"{'memory (MiB)':<14} {'idle RSS':>9} {'peak RSS':>9} {'peak PSS':>9}   (gunicorn master + workers)")
     for run in (tp, mp):
         if not run.skipped:
             out.append(f"{run.name:<14} {mib(run.idle_kb[0]):>9} {mib(run.peak_rss_kb):>9} {mib(run.peak_pss_kb):>9}")
-    if not (tp.skipped or mp.skipped) and mp.peak_rss_kb:
+    if not (tp.skipped or mp.skipped) and mp.peak_rss_kb and mp.peak_pss_kb:
         out.append(f"{'ratio':<14} {'':>9} {tp.peak_rss_kb / mp.peak_rss_kb:>8.2f}x {tp.peak_pss_kb / mp.peak_pss_kb:>8.2f}x")
     out.append("")
     for run in (tp, mp):
@@ -267,14 +284,18 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--backend", choices=list(CACHE_BLOCKS), default="file")
     p.add_argument("--max-level", type=int, default=6, help="seed levels 0..N of the whole world (default 6: 5461 tiles)")
-    p.add_argument("--duration", type=float, default=10.0, help="measured seconds per protocol and server")
+    p.add_argument("--duration", type=float, default=10.0, help="measured seconds per protocol, server and round")
     p.add_argument("--warmup", type=float, default=3.0)
+    p.add_argument("--rounds", type=int, default=3,
+                   help="servers take turns this many times; the median round is reported (default 3)")
     p.add_argument("--connections", type=int, default=8)
     p.add_argument("--threads", type=int, default=2, help="wrk threads")
     p.add_argument("--workers", type=int, default=2, help="gunicorn sync workers, both servers")
     p.add_argument("--protocols", default="tms,wmts", help="comma-separated: tms, wmts")
     p.add_argument("--only", choices=["tileproxy", "mapproxy"], help="run one side only")
-    p.add_argument("--sample", type=int, default=50, help="tiles checked before the measured run")
+    p.add_argument("--baseline", action="store_true",
+                   help="also measure a trivial WSGI app that returns one tile from memory (the ceiling)")
+    p.add_argument("--sample", type=int, default=50, help="tiles checked before the measured runs")
     p.add_argument("--seed-concurrency", type=int, default=4)
     p.add_argument("--no-seed", action="store_true", help="reuse the caches of an earlier run")
     p.add_argument("--work", type=Path, default=BENCH_DIR / "work")
@@ -298,9 +319,14 @@ def main(argv: list[str] | None = None) -> int:
         rnd.shuffle(paths)
         url_files[proto] = work / f"urls-{proto}.txt"
         url_files[proto].write_text("\n".join(paths) + "\n")
+    source_dir = args.work.resolve() / "source-tiles"
+    rendered = prerender_source_tiles(source_dir, tiles)
+    if rendered:
+        print(f"rendered {rendered} source tiles into {source_dir}", flush=True)
 
-    runs: dict[str, ServerRun] = {"tileproxy": ServerRun("tileproxy"), "MapProxy": ServerRun("MapProxy")}
-    with TileSourceServer() as source:
+    runs = {name: ServerRun(name) for name in ("tileproxy", "MapProxy", "baseline")}
+    specs: dict[str, tuple[ServerSpec, Path | None]] = {}
+    with TileSourceServer(source_dir) as source:
         master = work / "mapproxy.yaml"
         text = write_config(master, source.url_template, args.backend)
         print(f"config: {master} (backend {args.backend}, source {source.url_template})", flush=True)
@@ -321,12 +347,32 @@ def main(argv: list[str] | None = None) -> int:
                 runs[name].skipped = why
                 print(f"[{name}] skipped: {why}", flush=True)
                 continue
+            spec = make_spec(config, args.workers)
             try:
-                runs[name] = bench_server(make_spec(config, args.workers), args, tiles, sample, url_files,
-                                          source, side_dir / "cache_data", logs)
+                if not args.no_seed:
+                    seed_server(spec, runs[name], args, tiles, side_dir / "cache_data", logs)
+                specs[name] = (spec, side_dir / "cache_data")
             except (ServerError, RuntimeError) as ex:
                 runs[name].skipped = f"failed: {ex}"
                 print(f"[{name}] failed: {ex}", flush=True)
+        if args.baseline:
+            sizes = sorted((f.stat().st_size, f) for f in source_dir.glob(f"{args.max_level}/*/*.png"))
+            specs["baseline"] = (baseline_spec(sizes[len(sizes) // 2][1], args.workers), None)
+        else:
+            runs["baseline"].skipped = "not selected (--baseline)"
+
+        for i in range(args.rounds):
+            order = list(specs) if i % 2 == 0 else list(reversed(specs))  # take turns going first
+            for name in order:
+                if runs[name].skipped:
+                    continue
+                spec, cache_dir = specs[name]
+                print(f"-- round {i + 1}/{args.rounds}: {name}", flush=True)
+                try:
+                    serve_round(spec, runs[name], args, sample, url_files, source, cache_dir, logs, first=i == 0)
+                except (ServerError, RuntimeError) as ex:
+                    runs[name].skipped = f"failed: {ex}"
+                    print(f"[{name}] failed: {ex}", flush=True)
 
     text = report(args, runs, len(tiles))
     print()
@@ -340,8 +386,8 @@ def main(argv: list[str] | None = None) -> int:
                 "seeded": r.seeded,
                 "seed_seconds": r.seed_seconds,
                 "failures": r.seed_failures + r.sample_failures,
-                "load": {k: {"rps": v.rps, "latency_us": v.latency_us, "errors": v.errors, "requests": v.requests}
-                         for k, v in r.load.items()},
+                "rounds": {k: [{"rps": v.rps, "latency_us": v.latency_us, "errors": v.errors, "requests": v.requests}
+                               for v in rs] for k, rs in r.rounds.items()},
                 "idle_rss_kb": r.idle_kb[0],
                 "peak_rss_kb": r.peak_rss_kb,
                 "peak_pss_kb": r.peak_pss_kb,
