@@ -288,6 +288,19 @@ def memory_kb(root: int) -> tuple[int, int]:
     return rss, pss
 
 
+def cpu_seconds(root: int) -> float:
+    """User + system CPU time used so far by ``root`` and its descendants."""
+    ticks = 0
+    for pid in process_tree(root):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 class MemorySampler:
     """Samples the memory of a process tree in a thread; keeps the peaks."""
 
@@ -326,6 +339,11 @@ class LoadResult:
     errors: dict[str, int]
     latency_us: dict[str, float]
     raw: dict = field(default_factory=dict)
+    server_cpu_s: float = 0.0  # CPU time the server used during the run
+
+    @property
+    def cpu_us_per_request(self) -> float:
+        return self.server_cpu_s / self.requests * 1e6 if self.requests else 0.0
 
     @property
     def rps(self) -> float:
@@ -336,8 +354,11 @@ class LoadResult:
         return sum(self.errors.values())
 
 
-def run_wrk(base_url: str, url_file: Path, seconds: float, connections: int, threads: int) -> LoadResult:
-    """wrk against ``base_url``, each request the next path of ``url_file`` (per thread, rotating)."""
+def run_wrk(base_url: str, url_file: Path, seconds: float, connections: int, threads: int,
+            server_pid: int | None = None) -> LoadResult:
+    """wrk against ``base_url``, each request the next path of ``url_file`` (per thread, rotating);
+    with ``server_pid``, also the CPU time that process tree used meanwhile."""
+    cpu0 = cpu_seconds(server_pid) if server_pid else 0.0
     cmd = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds:g}s", "--timeout", "10s",
            "-s", str(WRK_LUA), base_url + "/", "--", str(url_file)]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60)
@@ -347,7 +368,8 @@ def run_wrk(base_url: str, url_file: Path, seconds: float, connections: int, thr
     data = json.loads(line[len("BENCH_JSON "):])
     errors = {k: data[k] for k in ("connect", "read", "write", "status", "timeout")}
     latency = {k: data[k] for k in ("mean", "p50", "p90", "p99", "max")}
-    return LoadResult(data["requests"], data["duration_us"] / 1e6, errors, latency, data)
+    cpu = cpu_seconds(server_pid) - cpu0 if server_pid else 0.0
+    return LoadResult(data["requests"], data["duration_us"] / 1e6, errors, latency, data, cpu)
 
 
 # -- caches ------------------------------------------------------------------------------

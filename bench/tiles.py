@@ -18,6 +18,7 @@ import hashlib
 import json
 import random
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -192,7 +193,7 @@ def serve_round(spec: ServerSpec, run: ServerRun, args, sample: list[Tile], url_
                 print(f"[{spec.name}] {proto}: warm-up {args.warmup:g} s, measure {args.duration:g} s", flush=True)
                 run_wrk(srv.base, url_file, args.warmup, args.connections, args.threads)
                 run.rounds.setdefault(proto, []).append(
-                    run_wrk(srv.base, url_file, args.duration, args.connections, args.threads))
+                    run_wrk(srv.base, url_file, args.duration, args.connections, args.threads, pid))
         run.peak_rss_kb = max(run.peak_rss_kb, mem.peak_rss)
         run.peak_pss_kb = max(run.peak_pss_kb, mem.peak_pss)
     if cache_dir:
@@ -237,7 +238,8 @@ def report(args, runs: dict[str, ServerRun], n_tiles: int) -> str:
         if run.skipped:
             out.append(f"{run.name}: skipped: {run.skipped}")
     out.append("")
-    out.append(f"{'protocol':<8} {'server':<10} {'req/s':>9} {'(min-max)':>13} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
+    out.append(f"{'protocol':<8} {'server':<10} {'req/s':>9} {'(min-max)':>13} {'p50 ms':>8} {'p99 ms':>8} "
+               f"{'CPU us/req':>10} {'errors':>7}")
     for proto in args.protocols:
         for run in shown:
             r = run.median(proto)
@@ -247,11 +249,15 @@ def report(args, runs: dict[str, ServerRun], n_tiles: int) -> str:
             rates = [x.rps for x in run.rounds[proto]]
             spread = f"({min(rates):.0f}-{max(rates):.0f})"
             errors = sum(x.error_count for x in run.rounds[proto])
+            cpu = statistics.median(x.cpu_us_per_request for x in run.rounds[proto])
             out.append(f"{proto.upper():<8} {run.name:<10} {r.rps:>9.0f} {spread:>13} {r.latency_us['p50'] / 1000:>8.2f} "
-                       f"{r.latency_us['p99'] / 1000:>8.2f} {errors:>7}")
+                       f"{r.latency_us['p99'] / 1000:>8.2f} {cpu:>10.0f} {errors:>7}")
         a, b = tp.median(proto), mp.median(proto)
         if a and b and b.rps:
-            out.append(f"{proto.upper():<8} {'ratio':<10} {a.rps / b.rps:>8.2f}x   (tileproxy / MapProxy, medians)")
+            cpu_a = statistics.median(x.cpu_us_per_request for x in tp.rounds[proto])
+            cpu_b = statistics.median(x.cpu_us_per_request for x in mp.rounds[proto])
+            out.append(f"{proto.upper():<8} {'ratio':<10} {a.rps / b.rps:>8.2f}x {'':>13} {'':>8} {'':>8} "
+                       f"{cpu_b / cpu_a if cpu_a else 0:>9.2f}x   (req/s: tileproxy / MapProxy; CPU: MapProxy / tileproxy)")
     out.append("")
     out.append(f"{'memory (MiB)':<14} {'idle RSS':>9} {'peak RSS':>9} {'peak PSS':>9}   (gunicorn master + workers)")
     for run in (tp, mp):
@@ -386,7 +392,8 @@ def main(argv: list[str] | None = None) -> int:
                 "seeded": r.seeded,
                 "seed_seconds": r.seed_seconds,
                 "failures": r.seed_failures + r.sample_failures,
-                "rounds": {k: [{"rps": v.rps, "latency_us": v.latency_us, "errors": v.errors, "requests": v.requests}
+                "rounds": {k: [{"rps": v.rps, "latency_us": v.latency_us, "errors": v.errors, "requests": v.requests,
+                                "server_cpu_us_per_request": v.cpu_us_per_request}
                                for v in rs] for k, rs in r.rounds.items()},
                 "idle_rss_kb": r.idle_kb[0],
                 "peak_rss_kb": r.peak_rss_kb,

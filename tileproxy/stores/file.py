@@ -28,6 +28,17 @@ def write_atomic(path: str, data: bytes, file_mode: int | None = None, dir_mode:
         raise
 
 
+def read_all(fd: int, size_hint: int) -> bytes:
+    """The rest of ``fd``: one read when the file still has ``size_hint`` bytes."""
+    data = os.read(fd, size_hint + 1)
+    if len(data) <= size_hint:
+        return data
+    chunks = [data]
+    while chunk := os.read(fd, 1 << 16):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def make_dirs(directory: str, mode: int | None = None) -> None:
     if os.path.isdir(directory):
         return
@@ -74,11 +85,15 @@ class FileStore(TileStore):
 
     def load(self, tile: Tile) -> bool:
         try:
-            with open(self.path(tile.coord), "rb") as f:
-                tile.data = f.read()
-                tile.timestamp = os.fstat(f.fileno()).st_mtime
+            fd = os.open(self.path(tile.coord), os.O_RDONLY)
         except (FileNotFoundError, NotADirectoryError):
             return False
+        try:  # a raw fd: no buffered file object on the cached-tile hot path
+            st = os.fstat(fd)
+            tile.data = read_all(fd, st.st_size)
+            tile.timestamp = st.st_mtime
+        finally:
+            os.close(fd)
         return True
 
     def timestamp(self, coord: TileCoord) -> float | None:
@@ -96,8 +111,11 @@ class FileStore(TileStore):
         path = self.path(tile.coord)
         if tile.single_color is not None and self.link_single_color:
             self._store_linked(path, tile.data, tile.single_color)
-            return
-        write_atomic(path, tile.data, self.file_mode, self.dir_mode)
+        else:
+            write_atomic(path, tile.data, self.file_mode, self.dir_mode)
+        # the file's time, as load() will see it, so that the first answer's
+        # Last-Modified and ETag match the later ones (conditional requests)
+        tile.timestamp = os.stat(path).st_mtime
 
     def _store_linked(self, path: str, data: bytes, color: tuple) -> None:
         name = "".join(f"{c:02x}" for c in color) + "." + self.ext
