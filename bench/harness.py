@@ -156,6 +156,8 @@ class ServerSpec:
     env: dict[str, str]
     chdir: str
     workers: int = 2
+    worker_class: str = "sync"
+    threads: int = 1  # per worker, for worker_class gthread
 
 
 def tileproxy_spec(config: Path, workers: int) -> ServerSpec:
@@ -199,8 +201,9 @@ class GunicornServer:
     def start(self, timeout: float = 60.0) -> None:
         env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "TILEPROXY_CONFIG", "MAPPROXY_CONFIG")}
         env.update(self.spec.env)
-        cmd = [self.spec.python, "-m", "gunicorn", "-w", str(self.spec.workers), "-k", "sync",
-               "-b", f"127.0.0.1:{self.port}", "--chdir", self.spec.chdir, "--timeout", "120", self.spec.app]
+        cmd = [self.spec.python, "-m", "gunicorn", "-w", str(self.spec.workers), "-k", self.spec.worker_class,
+               "--threads", str(self.spec.threads), "-b", f"127.0.0.1:{self.port}", "--chdir", self.spec.chdir,
+               "--timeout", "120", self.spec.app]
         self._log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(cmd, env=env, stdout=self._log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
@@ -361,7 +364,10 @@ def run_wrk(base_url: str, url_file: Path, seconds: float, connections: int, thr
     cpu0 = cpu_seconds(server_pid) if server_pid else 0.0
     cmd = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds:g}s", "--timeout", "10s",
            "-s", str(WRK_LUA), base_url + "/", "--", str(url_file)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60)
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 30)
+    except subprocess.TimeoutExpired:
+        raise RuntimeError(f"wrk did not finish within {seconds + 30:g} s") from None
     line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("BENCH_JSON ")), None)
     if proc.returncode != 0 or line is None:
         raise RuntimeError(f"wrk failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import random
 import shutil
 import statistics
@@ -127,6 +128,7 @@ class ServerRun:
     tiles_created_while_serving: int = 0
     cache_changed_while_serving: bool = False
     cache_files: set[str] = field(default_factory=set)
+    round_failures: list[str] = field(default_factory=list)
 
     def median(self, proto: str) -> LoadResult | None:
         """The round with the median req/s."""
@@ -222,8 +224,20 @@ def preflight_mapproxy() -> str | None:
     return None
 
 
+def with_workers(spec: ServerSpec, args) -> ServerSpec:
+    spec.worker_class = args.worker_class
+    spec.threads = args.worker_threads if args.worker_class == "gthread" else 1
+    return spec
+
+
 def mib(kb: int) -> str:
     return f"{kb / 1024:.0f}"
+
+
+def workers_text(args) -> str:
+    if args.worker_class == "gthread":
+        return f"gthread workers x {args.worker_threads} threads"
+    return "sync workers"
 
 
 def report(args, runs: dict[str, ServerRun], n_tiles: int) -> str:
@@ -231,7 +245,7 @@ def report(args, runs: dict[str, ServerRun], n_tiles: int) -> str:
     shown = [r for r in runs.values() if r.name != "baseline" or args.baseline]
     out = [
         f"backend: {args.backend}   tiles: {n_tiles} (levels 0-{args.max_level})   "
-        f"gunicorn: {args.workers} sync workers   wrk: {args.threads} threads, {args.connections} connections, "
+        f"gunicorn: {args.workers} {workers_text(args)}   wrk: {args.threads} threads, {args.connections} connections, "
         f"{args.duration:g} s measured after {args.warmup:g} s warm-up, {args.rounds} round(s)",
     ]
     for run in shown:
@@ -276,12 +290,14 @@ def report(args, runs: dict[str, ServerRun], n_tiles: int) -> str:
             "cache files changed while serving: " + ("YES" if run.cache_changed_while_serving else "no"),
         ]
         out.append(f"{run.name}: " + "; ".join(checks))
-        for failure in (run.seed_failures + run.sample_failures)[:5]:
+        for failure in (run.seed_failures + run.sample_failures + run.round_failures)[:5]:
             out.append(f"  {failure}")
     if not (tp.skipped or mp.skipped):
         same = sum(1 for k, v in tp.sample_digests.items() if mp.sample_digests.get(k) == v)
         out.append(f"identical bytes from both servers: {same}/{len(tp.sample_digests)} sample tiles")
         files = "same" if tp.cache_files == mp.cache_files else "DIFFERENT"
+        if args.backend != "file":
+            files += ", informational: file names are the backend's own"
         out.append(f"cache files on disk: tileproxy {len(tp.cache_files)}, MapProxy {len(mp.cache_files)} ({files} paths)")
     return "\n".join(out)
 
@@ -296,7 +312,10 @@ def main(argv: list[str] | None = None) -> int:
                    help="servers take turns this many times; the median round is reported (default 3)")
     p.add_argument("--connections", type=int, default=8)
     p.add_argument("--threads", type=int, default=2, help="wrk threads")
-    p.add_argument("--workers", type=int, default=2, help="gunicorn sync workers, both servers")
+    p.add_argument("--workers", type=int, default=2, help="gunicorn workers, both servers")
+    p.add_argument("--worker-class", choices=["sync", "gthread"], default="sync",
+                   help="gunicorn worker class (gthread keeps connections alive)")
+    p.add_argument("--worker-threads", type=int, default=4, help="threads per worker with --worker-class gthread")
     p.add_argument("--protocols", default="tms,wmts", help="comma-separated: tms, wmts")
     p.add_argument("--only", choices=["tileproxy", "mapproxy"], help="run one side only")
     p.add_argument("--baseline", action="store_true",
@@ -330,6 +349,7 @@ def main(argv: list[str] | None = None) -> int:
     if rendered:
         print(f"rendered {rendered} source tiles into {source_dir}", flush=True)
 
+    load_start = os.getloadavg()[0]
     runs = {name: ServerRun(name) for name in ("tileproxy", "MapProxy", "baseline")}
     specs: dict[str, tuple[ServerSpec, Path | None]] = {}
     with TileSourceServer(source_dir) as source:
@@ -353,7 +373,7 @@ def main(argv: list[str] | None = None) -> int:
                 runs[name].skipped = why
                 print(f"[{name}] skipped: {why}", flush=True)
                 continue
-            spec = make_spec(config, args.workers)
+            spec = with_workers(make_spec(config, args.workers), args)
             try:
                 if not args.no_seed:
                     seed_server(spec, runs[name], args, tiles, side_dir / "cache_data", logs)
@@ -363,7 +383,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"[{name}] failed: {ex}", flush=True)
         if args.baseline:
             sizes = sorted((f.stat().st_size, f) for f in source_dir.glob(f"{args.max_level}/*/*.png"))
-            specs["baseline"] = (baseline_spec(sizes[len(sizes) // 2][1], args.workers), None)
+            specs["baseline"] = (with_workers(baseline_spec(sizes[len(sizes) // 2][1], args.workers), args), None)
         else:
             runs["baseline"].skipped = "not selected (--baseline)"
 
@@ -377,10 +397,13 @@ def main(argv: list[str] | None = None) -> int:
                 try:
                     serve_round(spec, runs[name], args, sample, url_files, source, cache_dir, logs, first=i == 0)
                 except (ServerError, RuntimeError) as ex:
-                    runs[name].skipped = f"failed: {ex}"
-                    print(f"[{name}] failed: {ex}", flush=True)
+                    runs[name].round_failures.append(f"round {i + 1}: {ex}")
+                    print(f"[{name}] round {i + 1} failed: {ex}", flush=True)
 
     text = report(args, runs, len(tiles))
+    load_end = os.getloadavg()[0]
+    text += (f"\nmachine: {os.cpu_count()} cores; load average (1 min) {load_start:.1f} at start, "
+             f"{load_end:.1f} at end (other processes share the CPU: compare medians and CPU us/req)")
     print()
     print(text)
     results = {
@@ -391,7 +414,7 @@ def main(argv: list[str] | None = None) -> int:
                 "skipped": r.skipped,
                 "seeded": r.seeded,
                 "seed_seconds": r.seed_seconds,
-                "failures": r.seed_failures + r.sample_failures,
+                "failures": r.seed_failures + r.sample_failures + r.round_failures,
                 "rounds": {k: [{"rps": v.rps, "latency_us": v.latency_us, "errors": v.errors, "requests": v.requests,
                                 "server_cpu_us_per_request": v.cpu_us_per_request}
                                for v in rs] for k, rs in r.rounds.items()},
@@ -404,9 +427,10 @@ def main(argv: list[str] | None = None) -> int:
             for name, r in runs.items()
         },
     }
-    (work / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-    (work / "results.txt").write_text(text + "\n")
-    bad = any(r.seed_failures or r.sample_failures or r.tiles_created_while_serving or r.cache_changed_while_serving
+    (work / f"results-{args.worker_class}.json").write_text(json.dumps(results, indent=2) + "\n")
+    (work / f"results-{args.worker_class}.txt").write_text(text + "\n")
+    bad = any(r.seed_failures or r.sample_failures or r.round_failures or r.tiles_created_while_serving
+              or r.cache_changed_while_serving
               for r in runs.values() if not r.skipped)
     return 1 if bad else 0
 
