@@ -382,8 +382,11 @@ def main(argv: list[str] | None = None) -> int:
                 runs[name].skipped = f"failed: {ex}"
                 print(f"[{name}] failed: {ex}", flush=True)
         if args.baseline:
-            sizes = sorted((f.stat().st_size, f) for f in source_dir.glob(f"{args.max_level}/*/*.png"))
-            specs["baseline"] = (with_workers(baseline_spec(sizes[len(sizes) // 2][1], args.workers), args), None)
+            # one tile of about the mean size, so bytes per request match the real runs
+            files = [(f.stat().st_size, f) for f in source_dir.glob("*/*/*.png")]
+            mean = sum(size for size, _ in files) / len(files)
+            typical = min(files, key=lambda sf: abs(sf[0] - mean))[1]
+            specs["baseline"] = (with_workers(baseline_spec(typical, args.workers), args), None)
         else:
             runs["baseline"].skipped = "not selected (--baseline)"
 
