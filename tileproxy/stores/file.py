@@ -113,9 +113,12 @@ class FileStore(TileStore):
             self._store_linked(path, tile.data, tile.single_color)
         else:
             write_atomic(path, tile.data, self.file_mode, self.dir_mode)
-        # the file's time, as load() will see it, so that the first answer's
-        # Last-Modified and ETag match the later ones (conditional requests)
-        tile.timestamp = os.stat(path).st_mtime
+        # the file's own time, so that a fresh tile has the Last-Modified and
+        # ETag that later hits from the cache will have
+        try:
+            tile.timestamp = os.stat(path).st_mtime
+        except OSError:
+            pass
 
     def _store_linked(self, path: str, data: bytes, color: tuple) -> None:
         name = "".join(f"{c:02x}" for c in color) + "." + self.ext
