@@ -84,8 +84,9 @@ class FileStore(TileStore):
         return os.path.join(self.directory, tile_path(self.layout, coord, self.ext))
 
     def load(self, tile: Tile) -> bool:
+        path = self.path(tile.coord)
         try:
-            fd = os.open(self.path(tile.coord), os.O_RDONLY)
+            fd = os.open(path, os.O_RDONLY)
         except (FileNotFoundError, NotADirectoryError):
             return False
         try:  # a raw fd: no buffered file object on the cached-tile hot path
@@ -94,11 +95,17 @@ class FileStore(TileStore):
             tile.timestamp = st.st_mtime
         finally:
             os.close(fd)
+        if self.link_single_color == "symlink":
+            try:
+                tile.timestamp = os.lstat(path).st_mtime  # the link's own time, not the shared target's
+            except (FileNotFoundError, NotADirectoryError):
+                return False
         return True
 
     def timestamp(self, coord: TileCoord) -> float | None:
+        stat = os.lstat if self.link_single_color == "symlink" else os.stat
         try:
-            return os.stat(self.path(coord)).st_mtime
+            return stat(self.path(coord)).st_mtime
         except (FileNotFoundError, NotADirectoryError):
             return None
 
@@ -115,10 +122,9 @@ class FileStore(TileStore):
             write_atomic(path, tile.data, self.file_mode, self.dir_mode)
         # the file's own time, so that a fresh tile has the Last-Modified and
         # ETag that later hits from the cache will have
-        try:
-            tile.timestamp = os.stat(path).st_mtime
-        except OSError:
-            pass
+        stored = self.timestamp(tile.coord)
+        if stored is not None:
+            tile.timestamp = stored
 
     def _store_linked(self, path: str, data: bytes, color: tuple) -> None:
         name = "".join(f"{c:02x}" for c in color) + "." + self.ext
@@ -134,6 +140,7 @@ class FileStore(TileStore):
             pass
         if self.link_single_color == "hardlink":
             os.link(target, tmp)
+            os.utime(tmp)  # links share one mtime: "stored now" for refresh_before (and for all its twins)
         else:
             os.symlink(os.path.relpath(target, directory), tmp)
         os.replace(tmp, path)
