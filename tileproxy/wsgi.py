@@ -70,8 +70,10 @@ class TileProxyApp:
             if req.method == "OPTIONS":
                 return Response(b"", 204, content_type=None, headers=[("Allow", "GET, HEAD, OPTIONS")])
             return Response("method not allowed\n", 405, headers=[("Allow", "GET, HEAD, OPTIONS")])
-        parts = req.path.split("/")[1:]
-        if any(p in ("..", ".") or "\\" in p or "\x00" in p for p in parts):
+        path = req.path
+        parts = path.split("/")[1:]
+        suspicious = "/." in path or "\\" in path or "\x00" in path  # a quick test before the exact one
+        if suspicious and any(p in ("..", ".") or "\\" in p or "\x00" in p for p in parts):
             return Response("invalid path\n", 404)
         handler = self.routes.get(parts[0] if parts else "")
         if handler is None:

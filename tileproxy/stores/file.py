@@ -28,6 +28,17 @@ def write_atomic(path: str, data: bytes, file_mode: int | None = None, dir_mode:
         raise
 
 
+def read_all(fd: int, size_hint: int) -> bytes:
+    """The rest of ``fd``: one read when the file still has ``size_hint`` bytes."""
+    data = os.read(fd, size_hint + 1)
+    if len(data) <= size_hint:
+        return data
+    chunks = [data]
+    while chunk := os.read(fd, 1 << 16):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def make_dirs(directory: str, mode: int | None = None) -> None:
     if os.path.isdir(directory):
         return
@@ -75,13 +86,20 @@ class FileStore(TileStore):
     def load(self, tile: Tile) -> bool:
         path = self.path(tile.coord)
         try:
-            with open(path, "rb") as f:
-                tile.data = f.read()
-                tile.timestamp = os.fstat(f.fileno()).st_mtime
-            if self.link_single_color == "symlink":
-                tile.timestamp = os.lstat(path).st_mtime  # the link's own time, not the shared target's
+            fd = os.open(path, os.O_RDONLY)
         except (FileNotFoundError, NotADirectoryError):
             return False
+        try:  # a raw fd: no buffered file object on the cached-tile hot path
+            st = os.fstat(fd)
+            tile.data = read_all(fd, st.st_size)
+            tile.timestamp = st.st_mtime
+        finally:
+            os.close(fd)
+        if self.link_single_color == "symlink":
+            try:
+                tile.timestamp = os.lstat(path).st_mtime  # the link's own time, not the shared target's
+            except (FileNotFoundError, NotADirectoryError):
+                return False
         return True
 
     def timestamp(self, coord: TileCoord) -> float | None:
