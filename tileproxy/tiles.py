@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -137,6 +137,19 @@ class TileManager:
             return tiles
         finally:
             lock.release()
+
+    def refresh_meta(self, meta: MetaTile, coords: Collection[TileCoord] | None = None) -> list[Tile]:
+        """Render ``meta`` from the sources and store its tiles (only ``coords`` when
+        given), replacing cached ones, under the tile lock that serving uses. Used by
+        seeding. A source error propagates before anything is written, so cached
+        tiles stay as they were; ``LockTimeout`` propagates too."""
+        if not self.sources:
+            raise TileError(f"cache '{self.name}' has no sources to create tiles from", 404)
+        with FileLock(self.lock_path(meta.main_coord), timeout=self.opts.lock_timeout):
+            tiles = self._create_meta(meta)
+            keep = [t for t in tiles if coords is None or t.coord in coords]
+            self.store.store_many(keep)
+        return keep
 
     def _create_meta(self, meta: MetaTile) -> list[Tile]:
         try:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from ..grid import TileCoord
@@ -25,6 +25,15 @@ class TileStore:
 
     readonly: bool = False
     supports_timestamps: bool = True
+    can_list: bool = False  # True when iter_coords works
+
+    def iter_coords(self, level: int) -> Iterator[TileCoord]:
+        """The coordinates of the tiles cached at ``level`` (stores with ``can_list``)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot list its tiles")
+
+    def remove_level(self, level: int) -> bool:
+        """Remove every tile of ``level`` at once; False when the store cannot."""
+        return False
 
     def load(self, tile: Tile) -> bool:
         """Fill ``tile.data`` and ``tile.timestamp``; False when not cached."""

@@ -1,0 +1,369 @@
+"""Running seed and cleanup tasks: a walk in the main thread feeds meta tiles to
+N worker threads; each meta tile is checked against the cache, rendered once and
+stored under the tile lock. Source failures are retried with backoff, logged with
+the tile coordinates and written to the failed-tiles file; cached tiles stay as
+they were. Finished work units go to the progress file for ``--continue``."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from ..grid import MetaTile, TileCoord
+from ..locks import FileLock, LockTimeout
+from ..sources.base import SourceError
+from ..tiles import TileError, TileManager
+from .config import Task
+from .failed import FailedTilesLog
+from .plan import Plan, task_estimate
+from .progress import Progress, TaskStats
+from .resume import ResumeState
+from .retry import FailureBudget, RateLimiter, RetryPolicy, TooManyFailures
+
+log = logging.getLogger("tileproxy.seed")
+
+# errors that a later attempt may not have: the source, or a lock held too long
+RETRYABLE = (SourceError, LockTimeout)
+
+# a work unit: its tile estimate and a way to walk its meta tiles
+UnitWork = tuple[int, Callable[[], Iterator[MetaTile]]]
+
+
+@dataclass
+class SeedOptions:
+    concurrency: int = 2
+    dry_run: bool = False
+    skip_uncached: bool = False
+    skip_geoms_for_last_levels: int = 0
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    rate_limit: float | None = None  # requests per second per source
+    failed_tiles: FailedTilesLog | None = None
+    use_cache_lock: bool = False
+    deadline: float | None = None  # time.monotonic() value to stop at (--duration)
+    stop_after_tiles: int | None = None  # stop once this many tiles were looked at (tests)
+    stopped_early: bool = False  # set when a run ended before its tasks were done
+
+
+class Interrupted(Exception):
+    """The run stopped before the end (duration over, or asked to stop)."""
+
+
+class _Unit:
+    """Bookkeeping of one work unit while its meta tiles are in flight."""
+
+    def __init__(self, index: int, estimate: int):
+        self.index = index
+        self.estimate = estimate
+        self.pending = 0
+        self.walked = False
+        self.complete = True  # no meta tile failed or was skipped
+        self.visited = 0
+
+
+class Runner:
+    def __init__(self, options: SeedOptions, progress: Progress, resume: ResumeState | None = None):
+        self.options = options
+        self.progress = progress
+        self.resume = resume
+        self.stop = threading.Event()
+        self.stop_reason = ""
+        self.budget = FailureBudget(options.retry.max_failures)
+        self._limiters: dict[int, RateLimiter] = {}
+        self._lock = threading.Lock()
+        self._visited_total = 0
+        self._fatal: BaseException | None = None
+        self._forced: dict[TileCoord, set[TileCoord]] | None = None
+
+    # -- seeding --------------------------------------------------------------
+
+    def seed(self, task: Task) -> TaskStats:
+        """Create missing tiles (refresh stale ones with ``refresh_before``) of ``task``."""
+        if self.resume and self.resume.is_finished(task.key):
+            self.progress.message(f"{_label(task)}: finished in the interrupted run, skipped")
+            return TaskStats()
+        if self.options.skip_uncached and task.manager.store.can_list:
+            units, total = self._cached_units(task)
+        else:
+            plan = Plan(task.grid, task.manager.meta_grid, task.levels, task.area,
+                        self.options.skip_geoms_for_last_levels)
+            units = ((plan.estimate(u), lambda u=u: plan.metas(u)) for u in plan.units())
+            total = task_estimate(task)
+        return self._run(task, units, total, self._seed_meta)
+
+    def retry_failed(self, task: Task, coords: list[TileCoord]) -> TaskStats:
+        """Render the meta tiles of ``coords`` again and store exactly these tiles."""
+        meta_grid = task.manager.meta_grid
+        by_meta: dict[TileCoord, set[TileCoord]] = {}
+        for c in coords:
+            if task.grid.is_valid(c):
+                by_meta.setdefault(meta_grid.main_coord(c), set()).add(c)
+        self._forced = by_meta
+        units = [(len(v), lambda m=m: iter([meta_grid.meta_tile(m)])) for m, v in by_meta.items()]
+        try:
+            return self._run(task, units, len(coords), self._seed_meta)
+        finally:
+            self._forced = None
+
+    def _cached_units(self, task: Task) -> tuple[list[UnitWork], int]:
+        """One unit per meta tile that holds cached tiles in the task's levels and area,
+        straight from the store's own listing (no pyramid walk)."""
+        grid, meta_grid, store = task.grid, task.manager.meta_grid, task.manager.store
+        units: list[UnitWork] = []
+        total = 0
+        for level in task.levels:
+            mains: dict[TileCoord, int] = {}
+            for coord in store.iter_coords(level):
+                if not grid.is_valid(coord):
+                    continue
+                if task.area and not task.area.intersects(grid.tile_bbox(coord)):
+                    continue
+                main = meta_grid.main_coord(coord)
+                mains[main] = mains.get(main, 0) + 1
+            for main in sorted(mains):
+                units.append((mains[main], lambda m=main: iter([meta_grid.meta_tile(m)])))
+                total += mains[main]
+        return units, total
+
+    def _seed_meta(self, task: Task, meta: MetaTile) -> tuple[int, bool]:
+        """Returns (tiles looked at, complete)."""
+        if self.stop.is_set():
+            return 0, False
+        manager = task.manager
+        coords = meta.coords
+        bbox = task.grid.tiles_bbox([coords[0], coords[-1]])
+        if self._forced is not None:
+            todo = sorted(self._forced.get(meta.main_coord, ()))
+        else:
+            todo = self._todo(task, coords)
+        if not todo or self.options.dry_run:
+            self.progress.advance(meta.level, bbox, len(coords), created=len(todo))
+            return self._count(len(coords)), True
+        only = set(todo) if len(todo) < len(coords) else None
+
+        def render() -> object:
+            self._rate_limit(manager)
+            return manager.refresh_meta(meta, only)
+
+        def on_retry(attempt: int, ex: BaseException, wait: float) -> None:
+            log.warning("%s: tiles %s (level %d): %s; retry %d in %.1fs", _label(task), _coord_list(todo),
+                        meta.level, ex, attempt, wait)
+
+        try:
+            self.options.retry.run(render, RETRYABLE, on_retry, self.stop)
+        except (*RETRYABLE, TileError) as ex:
+            log.error("%s: tiles %s (level %d) failed, cached tiles kept: %s", _label(task), _coord_list(todo),
+                      meta.level, ex)
+            if self.options.failed_tiles:
+                self.options.failed_tiles.write(task.cache, task.grid_name, todo)
+            self.progress.advance(meta.level, bbox, len(coords), failed=len(todo))
+            self._count(len(coords))
+            self.budget.spend()
+            return len(coords), False
+        self.progress.advance(meta.level, bbox, len(coords), created=len(todo), requests=1)
+        return self._count(len(coords)), True
+
+    def _todo(self, task: Task, coords: list[TileCoord]) -> list[TileCoord]:
+        """The tiles of a meta tile to write: missing ones (unless --skip-uncached) and
+        cached ones older than ``refresh_before`` (all cached ones when the store
+        keeps no timestamps)."""
+        store = task.manager.store
+        refresh = task.refresh_before
+        todo = []
+        for c in coords:
+            if store.supports_timestamps:
+                ts = store.timestamp(c)
+                cached = ts is not None
+                stale = cached and refresh is not None and ts < refresh  # type: ignore[operator]
+            else:
+                cached = store.is_cached(c)
+                stale = cached and refresh is not None
+            if stale or (not cached and not self.options.skip_uncached):
+                todo.append(c)
+        return todo
+
+    def _rate_limit(self, manager: TileManager) -> None:
+        if not self.options.rate_limit:
+            return
+        for source in manager.sources:
+            with self._lock:
+                limiter = self._limiters.get(id(source))
+                if limiter is None:
+                    limiter = self._limiters[id(source)] = RateLimiter(self.options.rate_limit)
+            limiter.acquire()
+
+    def _count(self, tiles: int) -> int:
+        with self._lock:
+            self._visited_total += tiles
+            limit = self.options.stop_after_tiles
+            if limit is not None and self._visited_total >= limit:
+                self._halt("stopped after the requested number of tiles")
+        return tiles
+
+    # -- cleanup --------------------------------------------------------------
+
+    def cleanup(self, task: Task) -> TaskStats:
+        """Remove tiles of ``task`` older than ``remove_before`` (all with ``remove_all``)."""
+        store, grid = task.manager.store, task.grid
+        self.progress.start_task(_label(task), task_estimate(task))
+        fast = task.remove_all and task.area is None and not self.options.dry_run
+        for level in task.levels:
+            self._check_stop()
+            if fast and store.remove_level(level):
+                self.progress.advance(level, grid.bbox, 0)
+                continue
+            if store.can_list:
+                coords: Iterator[TileCoord] = (
+                    c for c in store.iter_coords(level)
+                    if task.area is None or task.area.intersects(grid.tile_bbox(c)))
+            else:
+                plan = Plan(grid, task.manager.meta_grid, [level], task.area)
+                coords = (c for u in plan.units() for m in plan.metas(u) for c in m.coords
+                          if task.area is None or task.area.intersects(grid.tile_bbox(c)))
+            batch: list[TileCoord] = []
+            for coord in coords:
+                batch.append(coord)
+                if len(batch) >= 256:
+                    self._remove(task, level, batch)
+                    batch = []
+            self._remove(task, level, batch)
+        if self.resume:
+            self.resume.mark_finished(task.key)
+        return self.progress.finish_task()
+
+    def _remove(self, task: Task, level: int, coords: list[TileCoord]) -> None:
+        if not coords:
+            return
+        store = task.manager.store
+        if task.remove_all:
+            doomed = coords if store.can_list else [c for c in coords if store.is_cached(c)]
+        else:
+            before = task.remove_before or 0.0
+            doomed = []
+            for c in coords:
+                ts = store.timestamp(c)
+                if ts is not None and ts < before:
+                    doomed.append(c)
+        if doomed and not self.options.dry_run:
+            store.remove_many(doomed)
+        bbox = task.grid.tiles_bbox([coords[0], coords[-1]])
+        self.progress.advance(level, bbox, len(coords), removed=len(doomed))
+        self._check_stop()
+
+    # -- the run loop ---------------------------------------------------------
+
+    def _run(self, task: Task, units: Iterator[UnitWork] | list[UnitWork], total: int,
+             work: Callable[[Task, MetaTile], tuple[int, bool]]) -> TaskStats:
+        self.progress.start_task(_label(task), total)
+        lock = self._cache_lock(task)
+        n = max(1, self.options.concurrency)
+        slots = threading.BoundedSemaphore(2 * n)
+        pool = ThreadPoolExecutor(n, thread_name_prefix="seed")
+        try:
+            for index, (estimate, walk) in enumerate(units):
+                self._check_stop()
+                if self.resume and self.resume.unit_done(task.key, index):
+                    self.progress.skip(estimate)
+                    continue
+                unit = _Unit(index, estimate)
+                for meta in walk():
+                    if self._stopping():
+                        unit.complete = False
+                        break
+                    slots.acquire()
+                    with self._lock:
+                        unit.pending += 1
+                    future = pool.submit(work, task, meta)
+                    future.add_done_callback(lambda f, u=unit: self._meta_done(task, u, f, slots))
+                with self._lock:
+                    unit.walked = True
+                self._unit_maybe_done(task, unit)
+            pool.shutdown(wait=True)
+        except BaseException:
+            self.stop.set()
+            pool.shutdown(wait=True, cancel_futures=True)
+            if self.resume:
+                self.resume.save()
+            raise
+        finally:
+            if lock:
+                lock.release()
+        if self._fatal:
+            raise self._fatal
+        self._check_stop()
+        if self.resume:
+            self.resume.mark_finished(task.key)
+        return self.progress.finish_task()
+
+    def _meta_done(self, task: Task, unit: _Unit, future: Future, slots: threading.BoundedSemaphore) -> None:
+        slots.release()
+        ok, visited = False, 0
+        if future.cancelled():
+            pass
+        elif future.exception() is not None:
+            with self._lock:
+                if self._fatal is None:
+                    self._fatal = future.exception()
+            self.stop.set()
+        else:
+            visited, ok = future.result()
+        with self._lock:
+            unit.pending -= 1
+            unit.visited += visited
+            unit.complete = unit.complete and ok
+        self._unit_maybe_done(task, unit)
+
+    def _unit_maybe_done(self, task: Task, unit: _Unit) -> None:
+        with self._lock:
+            if not unit.walked or unit.pending or getattr(unit, "closed", False):
+                return
+            unit.closed = True  # type: ignore[attr-defined]
+        if unit.complete:
+            self.progress.skip(unit.estimate - unit.visited)
+            if self.resume:
+                self.resume.mark_unit(task.key, unit.index)
+
+    def _halt(self, reason: str) -> None:
+        if not self.stop.is_set():
+            self.stop_reason = reason
+            self.stop.set()
+
+    def _stopping(self) -> bool:
+        deadline = self.options.deadline
+        if deadline is not None and time.monotonic() >= deadline:
+            self._halt("the --duration is over")
+        return self.stop.is_set()
+
+    def _check_stop(self) -> None:
+        if self._fatal:
+            raise self._fatal
+        if self._stopping():
+            if self.resume:
+                self.resume.save()
+            raise Interrupted(self.stop_reason or "stopped")
+
+    def _cache_lock(self, task: Task) -> FileLock | None:
+        if not self.options.use_cache_lock or self.options.dry_run:
+            return None
+        m = task.manager
+        lock = FileLock(os.path.join(m.lock_dir, f"seed-{m.lock_id}.lck"), timeout=24 * 3600)
+        self.progress.message(f"{_label(task)}: waiting for the seed lock of cache '{task.cache}'"
+                              if os.path.exists(lock.path) else f"{_label(task)}: locked cache '{task.cache}'")
+        lock.acquire()
+        return lock
+
+
+def _label(task: Task) -> str:
+    return f"{task.kind} {task.name} ({task.cache} in {task.grid_name})"
+
+
+def _coord_list(coords: list[TileCoord]) -> str:
+    shown = ", ".join(f"{z}/{x}/{y}" for x, y, z in coords[:4])
+    return shown + (f" and {len(coords) - 4} more" if len(coords) > 4 else "")
+
+
+__all__ = ["Interrupted", "Runner", "SeedOptions", "TooManyFailures", "UnitWork"]
