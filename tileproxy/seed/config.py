@@ -6,7 +6,6 @@ the key path, e.g. ``seed.yaml: seeds.myseed.caches[0]: unknown cache 'x'``."""
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -135,7 +134,8 @@ class _Reader:
                 when["remove_before"] = parse_before(conf["remove_before"], join_path(path, "remove_before"),
                                                      self.start, self.proxy_dir)
             else:
-                when["remove_before"] = self.start
+                # the run's start; a second less for file systems with coarse mtimes
+                when["remove_before"] = self.start - 1.0
         tasks = []
         for cache_name in caches:
             cache = self.proxy.caches[cache_name]
@@ -286,7 +286,3 @@ def _resolution_levels(value: Any, path: str, grid: TileGrid, grid_name: str) ->
         hi = level_of(value["to"], join_path(path, "to")) if "to" in value else grid.levels - 1
         return list(range(min(lo, hi), max(lo, hi) + 1))
     raise ConfigError("expected a list of resolutions or from/to", path)
-
-
-def abspath(value: str, base_dir: str) -> str:
-    return os.path.join(base_dir, os.path.expanduser(value))

@@ -85,20 +85,22 @@ class Plan:
 
     def metas(self, unit: Unit) -> Iterator[MetaTile]:
         """The meta tiles of ``unit`` to work on, depth-first, children first."""
-        inside = self.area is None or self.area.contains(self._meta_bbox(unit.level, unit.x, unit.y))
-        yield from self._visit(unit.level, unit.x, unit.y, unit.last, inside)
+        yield from self._visit(unit.level, unit.x, unit.y, unit.last, False)
 
     def _visit(self, level: int, x: int, y: int, last: int, inside: bool) -> Iterator[MetaTile]:
+        """``inside``: the parent lies wholly in the area (and levels nest), so this
+        meta tile and its subtree need no checks."""
+        bbox = self._meta_bbox(level, x, y)
+        if not inside and self.area is not None and level < self.geom_free_from:
+            hit = self.area.intersects(bbox)
+            inside = self._nested and hit and self.area.contains(bbox)
+        else:
+            hit = True
         if level < last:
-            bbox = self._meta_bbox(level, x, y)
             for cx, cy in self._children(level + 1, bbox):
-                if inside or level + 1 >= self.geom_free_from:
-                    yield from self._visit(level + 1, cx, cy, last, True)
-                    continue
-                cbox = self._meta_bbox(level + 1, cx, cy)
-                if self._wanted(level + 1, cbox):
-                    yield from self._visit(level + 1, cx, cy, last, self.area.contains(cbox))  # type: ignore[union-attr]
-        if level in self.level_set:
+                if inside or self._wanted(level + 1, self._meta_bbox(level + 1, cx, cy)):
+                    yield from self._visit(level + 1, cx, cy, last, inside)
+        if hit and level in self.level_set:
             yield self.meta_grid.meta_tile((x, y, level))
 
     def _children(self, level: int, parent: BBox) -> Iterator[tuple[int, int]]:
@@ -118,6 +120,7 @@ class Plan:
                     yield x, y
 
     def _wanted(self, level: int, bbox: BBox) -> bool:
+        """True when the subtree of the meta tile with ``bbox`` may meet the area."""
         if self.area is None or level >= self.geom_free_from:
             return True
         if not self._nested and level < self.last:

@@ -137,7 +137,7 @@ class Runner:
         coords = meta.coords
         bbox = task.grid.tiles_bbox([coords[0], coords[-1]])
         if self._forced is not None:
-            todo = sorted(self._forced.get(meta.main_coord, ()))
+            todo = sorted(self._forced.get(manager.meta_grid.main_coord(meta.main_coord), ()))
         else:
             todo = self._todo(task, coords)
         if not todo or self.options.dry_run:

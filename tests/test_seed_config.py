@@ -1,0 +1,99 @@
+"""Bad seed.yaml input: a clear error naming the file, task and key, before any
+tile is touched or any source asked."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from seed_helpers import run_seed, write_configs
+
+GOOD_TASK = """
+seeds:
+  myseed:
+    caches: [osm_cache]
+    levels: [0, 1]
+"""
+
+
+@pytest.mark.parametrize("seed_yaml, message", [
+    ("seeds:\n  myseed:\n    caches: [x]\n", "seeds.myseed.caches[0]: unknown cache 'x' (known: osm_cache)"),
+    ("seeds:\n  myseed:\n    levels: [1]\n", "seeds.myseed.caches: expected a list of cache names"),
+    ("seeds:\n  myseed:\n    caches: [osm_cache]\n    grids: [GLOBAL_GEODETIC]\n",
+     "seeds.myseed.grids[0]: cache 'osm_cache' has no grid 'GLOBAL_GEODETIC'"),
+    ("seeds:\n  myseed:\n    caches: [osm_cache]\n    levels: [25, 30]\n",
+     "seeds.myseed.levels: no level of [25, '...'] exists in grid 'GLOBAL_WEBMERCATOR' (levels 0 to 19)"),
+    ("seeds:\n  myseed:\n    caches: [osm_cache]\n    levels: {from: 5, to: 2}\n",
+     "seeds.myseed.levels: from (5) is after to (2)"),
+    ("seeds:\n  myseed:\n    caches: [osm_cache]\n    levels: [one]\n",
+     "seeds.myseed.levels[0]: expected a level number >= 0, got 'one'"),
+    ("seeds:\n  myseed:\n    caches: [osm_cache]\n    resolutions: [1234.5]\n",
+     "seeds.myseed.resolutions[0]: grid 'GLOBAL_WEBMERCATOR' has no level with resolution 1234.5"),
+    ("seeds:\n  myseed:\n    caches: [osm_cache]\n    coverages: [nowhere]\n",
+     "seeds.myseed.coverages[0]: unknown coverage 'nowhere' (known: none defined)"),
+    ("seeds:\n  myseed:\n    caches: [osm_cache]\n    refresh_before: {time: yesterday}\n",
+     "seeds.myseed.refresh_before.time: 'yesterday' is not an ISO time"),
+    ("seeds:\n  myseed:\n    caches: [osm_cache]\n    refresh_before: {mtime: no-such-file}\n",
+     "seeds.myseed.refresh_before.mtime: cannot read the modification time of"),
+    ("seeds:\n  myseed:\n    caches: [osm_cache]\n    refresh_before: {fortnights: 1}\n",
+     "seeds.myseed.refresh_before.fortnights: unknown key 'fortnights'"),
+    ("cleanups:\n  old:\n    caches: [osm_cache]\n    remove_all: maybe\n",
+     "cleanups.old.remove_all: expected true or false, got 'maybe'"),
+    ("coverages:\n  c:\n    bbox: [1, 2, 3]\n    srs: 'EPSG:4326'\n",
+     "coverages.c.bbox: expected four numbers minx, miny, maxx, maxy, got 3"),
+    ("coverages:\n  c:\n    bbox: [5, 5, 1, 1]\n    srs: 'EPSG:4326'\n", "coverages.c.bbox: empty bbox"),
+    ("coverages:\n  c:\n    bbox: [1, 2, 3, 4]\n    srs: 'EPSG:99999'\n", "coverages.c.srs: unknown SRS 'EPSG:99999'"),
+    ("coverages:\n  c:\n    bbox: [1, 2, 3, 4]\n", "coverages.c: missing srs"),
+    ("seeds:\n  myseed:\n    caches: [osm_cache]\n    coverages: [c]\ncoverages:\n  c:\n"
+     "    bbox: [-30000000, -30000000, -25000000, -25000000]\n    srs: 'EPSG:3857'\n",
+     "seeds.myseed.coverages: the coverages lie outside grid"),
+    ("views:\n  germany:\n    bbox: [5, 50, 10, 55]\n", "views: the old seed.yaml format (views) is not supported"),
+    ("seeds: [a, b]\n", "seeds: expected a mapping of task names to tasks"),
+])
+def test_bad_seed_yaml_is_named_before_anything_runs(tmp_path: Path, source, seed_yaml: str, message: str) -> None:
+    write_configs(tmp_path, source.url, GOOD_TASK + seed_yaml if not seed_yaml.startswith(("seeds", "views"))
+                  else seed_yaml)
+    status, _, err = run_seed(tmp_path, "-s", str(tmp_path / "seed.yaml"))
+    assert status == 2
+    assert f"seed.yaml: {message}" in err, err
+    assert "Traceback" not in err
+    assert source.count("wms") == 0 and not (tmp_path / "cache_data").exists()
+
+
+def test_unknown_keys_warn_with_their_path(tmp_path: Path, source, caplog) -> None:
+    write_configs(tmp_path, source.url, GOOD_TASK + "    levles: [3]\nextra: 1\n")
+    assert run_seed(tmp_path, "-s", str(tmp_path / "seed.yaml"), "--summary")[0] == 0
+    assert "seeds.myseed.levles: unknown key, ignored" in caplog.text
+    assert "extra: unknown key, ignored" in caplog.text
+
+
+def test_env_variables_and_level_range_defaults(tmp_path: Path, source, monkeypatch) -> None:
+    monkeypatch.setenv("SEED_CACHE", "osm_cache")
+    write_configs(tmp_path, source.url, "seeds:\n  s:\n    caches: ['${SEED_CACHE}']\n    levels: {from: 18}\n")
+    status, out, err = run_seed(tmp_path, "-s", str(tmp_path / "seed.yaml"), "--summary")
+    assert status == 0, err
+    assert "cache osm_cache" in out and "levels: 18, 19" in out
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--duration", "soon"], "'soon' is not a duration"),
+    (["--reseed-interval", "1d"], "--reseed-interval needs --reseed-file"),
+    (["-c", "0"], "--concurrency must be at least 1"),
+    (["--retry-failed", "/no/such/file"], "--retry-failed /no/such/file"),
+    ([], "a seed configuration is needed"),
+])
+def test_bad_command_lines(tmp_path: Path, source, args: list[str], message: str) -> None:
+    write_configs(tmp_path, source.url, GOOD_TASK)
+    status, _, err = run_seed(tmp_path, *args)
+    assert status == 2 and message in err, err
+
+
+def test_reseed_interval_skips_recent_runs(tmp_path: Path, source) -> None:
+    write_configs(tmp_path, source.url, GOOD_TASK)
+    stamp = tmp_path / "reseed.time"
+    args = ["-s", str(tmp_path / "seed.yaml"), "--reseed-file", str(stamp), "--reseed-interval", "1d"]
+    assert run_seed(tmp_path, *args)[0] == 0
+    assert stamp.exists() and source.count("wms") == 2
+    source.reset()
+    status, _, err = run_seed(tmp_path, *args, "-n")
+    assert status == 0 and "nothing to do" in err
