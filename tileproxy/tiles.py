@@ -4,6 +4,7 @@ locks), and store them."""
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import time
 from collections.abc import Collection, Sequence
@@ -17,7 +18,9 @@ from .image.result import ImageResult
 from .image.transform import merge_images
 from .locks import FileLock, LockTimeout
 from .sources.base import MapQuery, Source, SourceError, TiledSource
-from .stores.base import Tile, TileStore
+from .stores.base import StoreError, Tile, TileStore
+
+log = logging.getLogger("tileproxy.tiles")
 
 
 class TileError(Exception):
@@ -80,6 +83,8 @@ class TileManager:
         for coord in coords:
             if not self.grid.is_valid(coord):
                 raise TileError(f"tile {coord} is outside the grid", 404)
+            if not self.store.covers(coord):
+                raise TileError(f"tile {coord} is outside the cache coverage", 404)
         tiles = {c: Tile(c) for c in coords}
         if not self.opts.disable_storage:
             missing = [c for c, t in tiles.items() if not self.store.load(t)]
@@ -132,8 +137,11 @@ class TileManager:
             if all(self.store.load(t) for t in done):
                 return done
             tiles = self._create_meta(meta)
-            for tile in tiles:
-                self.store.store(tile)
+            try:
+                self.store.store_many(tiles)  # one transaction / one append for the meta tile
+            except StoreError as ex:
+                # the tiles are still served; the cache stays as it was
+                log.error("cache %s: tiles not stored: %s", self.name, ex)
             return tiles
         finally:
             lock.release()

@@ -74,6 +74,10 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", help="load a configuration and report errors and warnings")
     check.add_argument("config")
     check.set_defaults(func=_check)
+    from . import defrag, export
+
+    export.add_parser(sub)
+    defrag.add_parser(sub)
     return parser
 
 

@@ -16,8 +16,7 @@ from ..sources.http import HTTPClient, HTTPOptions
 from ..sources.tile import TileSource, check_template
 from ..sources.wms import WMSSource
 from ..srs import SRSError, get_srs
-from ..stores.file import FileStore
-from ..stores.layouts import LAYOUTS
+from ..stores.registry import StoreContext, build_store
 from ..tiles import TileManager, TileManagerOptions
 from .errors import ConfigError, join_path
 from .loader import load_config_files
@@ -356,14 +355,6 @@ class _Builder:
         if request_format.mime == "mixed":
             request_format = ImageFormat("image/png")
         backend = dict(conf.get("cache") or {})
-        kind = backend.get("type", "file")
-        if kind != "file":
-            raise ConfigError(f"cache type '{kind}' is not supported yet", join_path(path, "cache.type"))
-        if backend.get("directory") and len(grid_names) > 1:
-            raise ConfigError("cache.directory cannot be used with more than one grid", join_path(path, "cache.directory"))
-        layout = backend.get("directory_layout", "tc")
-        if layout not in LAYOUTS:
-            raise ConfigError(f"unknown directory_layout '{layout}' (known: {', '.join(LAYOUTS)})", join_path(path, "cache.directory_layout"))
         cache_dir = self.abspath(conf.get("cache_dir") or self.g_cache.get("base_dir", "./cache_data"))
         link = conf.get("link_single_color_images", self.g_cache.get("link_single_color_images", False))
         if link is True:
@@ -387,21 +378,13 @@ class _Builder:
         managers = {}
         for i, grid_name in enumerate(grid_names):
             grid = self.grid(grid_name, join_path(join_path(path, "grids"), i))
-            if backend.get("directory"):
-                directory = self.abspath(backend["directory"])
-            elif backend.get("use_grid_names"):
-                directory = os.path.join(cache_dir, name, grid.name or grid_name)
-            else:
-                suffix = self.grid_srs_as_written.get(grid_name, grid.srs.code).replace(":", "")
-                directory = os.path.join(cache_dir, f"{name}_{suffix}")
-            store = FileStore(
-                directory,
-                layout=layout,
-                ext=image_opts.format.ext,
-                link_single_color=link or None,
-                file_mode=file_mode,
-                dir_mode=dir_mode,
-            )
+            store = build_store(backend, StoreContext(
+                cache_name=name, grid_name=grid_name, grid=grid, cache_dir=cache_dir, conf_dir=str(self.conf_dir),
+                path=path, ext=image_opts.format.ext, check_images=image_opts.format.is_image,
+                readonly=not conf.get("sources"), grid_srs_as_written=self.grid_srs_as_written.get(grid_name, ""),
+                multiple_grids=len(grid_names) > 1, globals_cache=self.g_cache, file_mode=file_mode,
+                dir_mode=dir_mode, link_single_color=link or None,
+            ))
             lock_dir = self.abspath(
                 backend.get("tile_lock_dir") or conf.get("tile_lock_dir") or self.g_cache.get("tile_lock_dir")
                 or os.path.join(cache_dir, "tile_locks")
@@ -415,7 +398,7 @@ class _Builder:
                 image_opts,
                 request_format,
                 lock_dir=lock_dir,
-                lock_id=directory,
+                lock_id=store.lock_id,
                 opts=opts,
             )
         return CacheConfig(name=name, format=image_opts.format, grids=list(grid_names), managers=managers,

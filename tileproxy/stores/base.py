@@ -19,13 +19,25 @@ class Tile:
     single_color: tuple | None = None  # set by the creator when the tile has one colour
 
 
+class StoreError(Exception):
+    """A cache file that cannot be written or read (corrupt, read-only, locked too long).
+
+    The message names the file; the file itself is left as it was."""
+
+
 class TileStore:
     """Backends override the single-tile methods and, where they can do better,
     the bulk forms (which default to loops)."""
 
     readonly: bool = False
     supports_timestamps: bool = True
+    lock_id: str = ""  # names the tile locks of this store (a path for file-based stores)
+
     can_list: bool = False  # True when iter_coords works
+
+    def covers(self, coord: TileCoord) -> bool:
+        """False for tiles outside the cache coverage: they are neither stored nor served."""
+        return True
 
     def iter_coords(self, level: int) -> Iterator[TileCoord]:
         """The coordinates of the tiles cached at ``level`` (stores with ``can_list``)."""
@@ -63,3 +75,32 @@ class TileStore:
     def remove_many(self, coords: Iterable[TileCoord]) -> None:
         for coord in coords:
             self.remove(coord)
+
+
+def usable_tile_data(data: object, check_images: bool) -> bool:
+    """False for stored blobs that cannot be served (empty, or not a whole image when
+    the cache holds images); such tiles count as not cached and are fetched again."""
+    if not isinstance(data, (bytes, bytearray, memoryview)) or len(data) == 0:
+        return False
+    if not check_images:
+        return True
+    from ..image.codec import ImageDataError, check_image_bytes
+
+    try:
+        check_image_bytes(bytes(data))
+    except ImageDataError:
+        return False
+    return True
+
+
+_LAST_WARNING: dict[str, float] = {}
+
+
+def warn_throttled(logger, key: str, message: str, *args: object) -> None:
+    """Log a warning about ``key`` (a file) at most once a minute, not once per request."""
+    import time
+
+    now = time.monotonic()
+    if now - _LAST_WARNING.get(key, -1e9) > 60:
+        _LAST_WARNING[key] = now
+        logger.warning(message, *args)

@@ -1,0 +1,71 @@
+"""Several processes write and read one cache at the same time (as gunicorn
+workers do); afterwards every tile must be there and whole, and no process
+may have seen a half-written tile or a "database is locked" error."""
+
+from __future__ import annotations
+
+import multiprocessing
+import random
+import sqlite3
+
+import pytest
+from store_helpers import make_store, tile_png
+
+from tileproxy.stores.base import Tile
+
+WORKERS = 4
+LEVEL = 8
+# overlapping work: every tile is written by two workers, in meta-tile batches of 4
+COORDS = [(x, y, LEVEL) for x in range(120, 140) for y in range(0, 12)]
+
+
+def _work(kind: str, base: str, seed: int, out) -> None:
+    try:
+        store = make_store(kind, base)
+        rnd = random.Random(seed)
+        mine = [c for i, c in enumerate(COORDS) if i % WORKERS in (seed, (seed + 1) % WORKERS)]
+        rnd.shuffle(mine)
+        bad = 0
+        for i in range(0, len(mine), 4):
+            batch = mine[i:i + 4]
+            store.store_many([Tile(c, data=tile_png(c)) for c in batch])
+            for c in rnd.sample(COORDS, 6):
+                t = Tile(c)
+                if store.load(t) and t.data != tile_png(c):
+                    bad += 1
+        out.put((seed, bad, None))
+    except Exception as ex:  # reported to the parent, which fails the test
+        out.put((seed, -1, f"{type(ex).__name__}: {ex}"))
+
+
+@pytest.mark.parametrize("kind", ["mbtiles", "sqlite", "geopackage", "compact-v1", "compact-v2"])
+@pytest.mark.parametrize("start", ["fork", "spawn"])
+def test_processes_write_and_read_at_once(kind, start, tmp_path):
+    base = str(tmp_path)
+    parent = make_store(kind, base)
+    # the parent holds an open connection before forking, as a preloading gunicorn master would
+    parent.store(Tile((0, 0, 0), data=tile_png((0, 0, 0))))
+    assert parent.load(Tile((0, 0, 0)))
+    ctx = multiprocessing.get_context(start)
+    out = ctx.Queue()
+    procs = [ctx.Process(target=_work, args=(kind, base, i, out)) for i in range(WORKERS)]
+    for p in procs:
+        p.start()
+    results = [out.get(timeout=120) for _ in procs]
+    for p in procs:
+        p.join(timeout=30)
+    assert all(err is None for _, _, err in results), results
+    assert all(bad == 0 for _, bad, _ in results), results
+    check = make_store(kind, base)
+    for c in COORDS + [(0, 0, 0)]:
+        t = Tile(c)
+        assert check.load(t), c
+        assert t.data == tile_png(c), c
+    # the parent's connection still works after its children wrote
+    assert parent.load(Tile(COORDS[0]))
+    if kind in ("mbtiles", "geopackage"):
+        name = "c.mbtiles" if kind == "mbtiles" else "c.gpkg"
+        conn = sqlite3.connect(tmp_path / name)
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        table = "tiles" if kind == "mbtiles" else "c_GLOBAL_WEBMERCATOR"
+        assert conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == len(COORDS) + 1

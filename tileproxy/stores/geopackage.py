@@ -1,0 +1,232 @@
+"""GeoPackage tile caches: one ``.gpkg`` file, or one per level (``levels: true``).
+
+New files are valid GeoPackages (application_id 'GPKG', user_version 10200) with the
+required ``gpkg_spatial_ref_sys`` rows, a ``gpkg_contents`` row of data_type ``tiles``,
+the tile matrix set and one ``gpkg_tile_matrix`` row per grid level. Rows hold y as
+the grid counts it (GeoPackage's own orientation with nw grids). An existing file is
+completed where rows are missing; a file whose rows contradict the grid is refused.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import sqlite3
+
+from ..grid import TileGrid
+from .base import StoreError
+from .sqlite_db import SQLiteFile, quote_path
+from .sqlite_tiles import SQLiteTileStore
+
+GPKG_APPLICATION_ID = 0x47504B47  # "GPKG"
+GPKG_USER_VERSION = 10200
+TABLE_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS gpkg_spatial_ref_sys (
+  srs_name TEXT NOT NULL, srs_id INTEGER NOT NULL PRIMARY KEY, organization TEXT NOT NULL,
+  organization_coordsys_id INTEGER NOT NULL, definition TEXT NOT NULL, description TEXT);
+CREATE TABLE IF NOT EXISTS gpkg_contents (
+  table_name TEXT NOT NULL PRIMARY KEY, data_type TEXT NOT NULL, identifier TEXT UNIQUE,
+  description TEXT DEFAULT '', last_change DATETIME NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')),
+  min_x DOUBLE, min_y DOUBLE, max_x DOUBLE, max_y DOUBLE, srs_id INTEGER,
+  CONSTRAINT fk_gc_r_srs_id FOREIGN KEY (srs_id) REFERENCES gpkg_spatial_ref_sys(srs_id));
+CREATE TABLE IF NOT EXISTS gpkg_tile_matrix_set (
+  table_name TEXT NOT NULL PRIMARY KEY, srs_id INTEGER NOT NULL,
+  min_x DOUBLE NOT NULL, min_y DOUBLE NOT NULL, max_x DOUBLE NOT NULL, max_y DOUBLE NOT NULL,
+  CONSTRAINT fk_gtms_table_name FOREIGN KEY (table_name) REFERENCES gpkg_contents(table_name),
+  CONSTRAINT fk_gtms_srs FOREIGN KEY (srs_id) REFERENCES gpkg_spatial_ref_sys (srs_id));
+CREATE TABLE IF NOT EXISTS gpkg_tile_matrix (
+  table_name TEXT NOT NULL, zoom_level INTEGER NOT NULL, matrix_width INTEGER NOT NULL,
+  matrix_height INTEGER NOT NULL, tile_width INTEGER NOT NULL, tile_height INTEGER NOT NULL,
+  pixel_x_size DOUBLE NOT NULL, pixel_y_size DOUBLE NOT NULL,
+  CONSTRAINT pk_ttm PRIMARY KEY (table_name, zoom_level),
+  CONSTRAINT fk_tmm_table_name FOREIGN KEY (table_name) REFERENCES gpkg_contents(table_name));
+"""
+
+
+def srs_id(grid: TileGrid) -> int:
+    code = grid.srs.code
+    if code in ("EPSG:900913", "EPSG:102100", "EPSG:102113", "EPSG:3785", "OSGEO:41001"):
+        return 3857
+    if code.startswith("EPSG:") and code[5:].isdigit():
+        return int(code[5:])
+    return grid.srs.crs.to_epsg() or -1
+
+
+def _wkt(code: int) -> str:
+    from pyproj import CRS
+
+    try:
+        return CRS.from_epsg(code).to_wkt("WKT1_GDAL") or "undefined"
+    except Exception:
+        return "undefined"
+
+
+class GeoPackageFile:
+    """The GeoPackage tables that describe one tile table in one grid."""
+
+    def __init__(self, table: str, grid: TileGrid, path: str):
+        self.table = table
+        self.grid = grid
+        self.path = path
+        self.srs_id = srs_id(grid)
+
+    def init(self, conn: sqlite3.Connection) -> None:
+        if conn.execute("PRAGMA application_id").fetchone()[0] == 0:
+            conn.execute(f"PRAGMA application_id = {GPKG_APPLICATION_ID}")
+            conn.execute(f"PRAGMA user_version = {GPKG_USER_VERSION}")
+        for statement in _SCHEMA.split(";"):
+            if statement.strip():
+                conn.execute(statement)
+        self.check(conn)
+        srs_rows = [
+            ("Undefined cartesian SRS", -1, "NONE", -1, "undefined", "undefined cartesian coordinate reference system"),
+            ("Undefined geographic SRS", 0, "NONE", 0, "undefined", "undefined geographic coordinate reference system"),
+            ("WGS 84 geodetic", 4326, "EPSG", 4326, _wkt(4326), "longitude/latitude coordinates in decimal degrees on the WGS 84 spheroid"),
+        ]
+        if self.srs_id not in (-1, 0, 4326):
+            srs_rows.append((f"EPSG:{self.srs_id}", self.srs_id, "EPSG", self.srs_id, _wkt(self.srs_id), ""))
+        conn.executemany("INSERT OR IGNORE INTO gpkg_spatial_ref_sys VALUES (?, ?, ?, ?, ?, ?)", srs_rows)
+        conn.execute(
+            f'CREATE TABLE IF NOT EXISTS "{self.table}" (id INTEGER PRIMARY KEY AUTOINCREMENT, '
+            "zoom_level INTEGER NOT NULL, tile_column INTEGER NOT NULL, tile_row INTEGER NOT NULL, "
+            "tile_data BLOB NOT NULL, UNIQUE (zoom_level, tile_column, tile_row))"
+        )
+        b = self.grid.bbox
+        conn.execute(
+            "INSERT OR IGNORE INTO gpkg_contents (table_name, data_type, identifier, description, min_x, min_y, max_x, max_y, srs_id) "
+            "VALUES (?, 'tiles', ?, '', ?, ?, ?, ?, ?)",
+            (self.table, self.table, *b, self.srs_id),
+        )
+        conn.execute("INSERT OR IGNORE INTO gpkg_tile_matrix_set VALUES (?, ?, ?, ?, ?, ?)", (self.table, self.srs_id, *b))
+        tw, th = self.grid.tile_size
+        conn.executemany(
+            "INSERT OR IGNORE INTO gpkg_tile_matrix VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [(self.table, z, w, h, tw, th, res, res)
+             for z, ((w, h), res) in enumerate(zip(self.grid.grid_sizes, self.grid.resolutions))],
+        )
+
+    def check(self, conn: sqlite3.Connection) -> None:
+        """Raise StoreError when the file describes this table differently from the grid."""
+        where = f"{self.path} (table {self.table})"
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if "gpkg_contents" in tables:
+            row = conn.execute("SELECT data_type, srs_id FROM gpkg_contents WHERE table_name=?", (self.table,)).fetchone()
+            if row and row[0] != "tiles":
+                raise StoreError(f"{where}: gpkg_contents has data_type '{row[0]}', expected 'tiles'")
+            if row and row[1] is not None and row[1] != self.srs_id:
+                raise StoreError(f"{where}: gpkg_contents has srs_id {row[1]}, the grid is EPSG:{self.srs_id}")
+        if "gpkg_tile_matrix_set" in tables:
+            row = conn.execute("SELECT srs_id, min_x, min_y, max_x, max_y FROM gpkg_tile_matrix_set WHERE table_name=?",
+                               (self.table,)).fetchone()
+            if row:
+                if row[0] != self.srs_id:
+                    raise StoreError(f"{where}: gpkg_tile_matrix_set has srs_id {row[0]}, the grid is EPSG:{self.srs_id}")
+                if not _close_bbox(row[1:], self.grid.bbox):
+                    raise StoreError(f"{where}: gpkg_tile_matrix_set bbox {list(row[1:])} differs from the grid bbox {list(self.grid.bbox)}")
+        if "gpkg_tile_matrix" in tables:
+            rows = conn.execute("SELECT zoom_level, tile_width, tile_height, pixel_x_size, pixel_y_size FROM gpkg_tile_matrix "
+                                "WHERE table_name=?", (self.table,)).fetchall()
+            for z, tw, th, px, py in rows:
+                if not 0 <= z < self.grid.levels:
+                    continue
+                res = self.grid.resolutions[z]
+                if (tw, th) != tuple(self.grid.tile_size):
+                    raise StoreError(f"{where}: level {z} has tiles of {tw}x{th}, the grid uses "
+                                     f"{self.grid.tile_size[0]}x{self.grid.tile_size[1]}")
+                if not (math.isclose(px, res, rel_tol=1e-6) and math.isclose(py, res, rel_tol=1e-6)):
+                    raise StoreError(f"{where}: level {z} has resolution {px}, the grid has {res}")
+
+    def check_existing(self) -> None:
+        """Check a file that exists before anything is written (read-only peek)."""
+        if not os.path.exists(self.path):
+            return
+        try:
+            conn = sqlite3.connect("file:" + quote_path(os.path.abspath(self.path)) + "?mode=ro", uri=True, timeout=5)
+        except sqlite3.Error:
+            return
+        try:
+            self.check(conn)
+        except sqlite3.DatabaseError:
+            return  # damaged files are reported when they are read
+        finally:
+            conn.close()
+
+
+def _close_bbox(a, b) -> bool:
+    scale = max(abs(v) for v in b) or 1.0
+    return all(abs(x - y) <= scale * 1e-9 for x, y in zip(a, b))
+
+
+class GeoPackageStore(SQLiteTileStore):
+    """Tiles in the GeoPackage tile table ``table_name`` of ``filename``. GeoPackages
+    keep no tile times (as in MapProxy)."""
+
+    def __init__(
+        self,
+        filename: str,
+        table_name: str,
+        grid: TileGrid,
+        timeout: float = 30.0,
+        wal: bool = False,
+        check_images: bool = True,
+        readonly: bool = False,
+    ):
+        super().__init__(check_images=check_images, readonly=readonly, ts_column=None)
+        if not TABLE_NAME.match(table_name):
+            raise ValueError(f"table_name '{table_name}' may only contain letters, digits, '_' and '-'")
+        self.table = table_name
+        self.filename = filename
+        self.lock_id = f"{filename}:{table_name}"
+        self.gpkg = GeoPackageFile(table_name, grid, filename)
+        self.gpkg.check_existing()
+        self._db = SQLiteFile(filename, self.gpkg.init, timeout=timeout, wal=wal, readonly=readonly)
+
+    def db(self, z: int) -> SQLiteFile:
+        return self._db
+
+    def dbs(self) -> list[SQLiteFile]:
+        return [self._db] if os.path.exists(self.filename) else []
+
+
+class GeoPackageLevelStore(SQLiteTileStore):
+    """``levels: true``: ``<directory>/<z>.gpkg``, each a GeoPackage with the same table."""
+
+    def __init__(
+        self,
+        directory: str,
+        table_name: str,
+        grid: TileGrid,
+        timeout: float = 30.0,
+        wal: bool = False,
+        check_images: bool = True,
+        readonly: bool = False,
+    ):
+        super().__init__(check_images=check_images, readonly=readonly, ts_column=None)
+        if not TABLE_NAME.match(table_name):
+            raise ValueError(f"table_name '{table_name}' may only contain letters, digits, '_' and '-'")
+        self.table = table_name
+        self.directory = directory
+        self.lock_id = f"{directory}:{table_name}"
+        self.grid = grid
+        self.timeout = timeout
+        self.wal = wal
+        self._dbs: dict[int, SQLiteFile] = {}
+
+    def db(self, z: int) -> SQLiteFile:
+        db = self._dbs.get(z)
+        if db is None:
+            path = os.path.join(self.directory, f"{z}.gpkg")
+            gpkg = GeoPackageFile(self.table, self.grid, path)
+            gpkg.check_existing()
+            db = self._dbs.setdefault(z, SQLiteFile(path, gpkg.init, self.timeout, self.wal, self.readonly))
+        return db
+
+    def dbs(self) -> list[SQLiteFile]:
+        try:
+            names = os.listdir(self.directory)
+        except OSError:
+            return []
+        return [self.db(int(n[:-5])) for n in sorted(names) if n.endswith(".gpkg") and n[:-5].isdigit()]
