@@ -146,3 +146,43 @@ cleanups:
     # positional seed.yaml as with mapproxy-seed; only the selected task runs
     assert run_seed(tmp_path, str(tmp_path / "seed.yaml"), "--seed", "other")[0] == 0
     assert cached(tmp_path) == {(x, y, 1) for x in range(2) for y in range(2)}
+
+
+def test_polygon_coverages_from_files_inline_and_combined(tmp_path: Path, source) -> None:
+    """WKT next to seed.yaml, GeoJSON next to mapproxy.yaml, inline WKT, and a
+    difference that cuts a hole: level 3 tiles are 5 009 377 m wide."""
+    (tmp_path / "seeds").mkdir()
+    (tmp_path / "seeds" / "west.wkt").write_text(
+        "POLYGON((-20000000 0, -10100000 0, -10100000 10000000, -20000000 10000000, -20000000 0))\n")
+    (tmp_path / "east.geojson").write_text(json.dumps({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {}, "geometry": {"type": "Polygon", "coordinates": [
+            [[10100000, 0], [20000000, 0], [20000000, 10000000], [10100000, 10000000], [10100000, 0]]]}}]}))
+    write_configs(tmp_path, source.url, """
+        seeds:
+          parts:
+            caches: [osm_cache]
+            levels: [3]
+            coverages: [sides, holed]
+        coverages:
+          west:
+            datasource: west.wkt
+            srs: 'EPSG:3857'
+          sides:
+            union:
+              - west
+              - datasource: east.geojson
+                srs: 'EPSG:3857'
+          holed:
+            difference:
+              - bbox: [-5000000, -15000000, 5000000, -5100000]
+                srs: 'EPSG:3857'
+              - geometry: 'POLYGON((-5000000 -15000000, 0 -15000000, 0 -5100000, -5000000 -5100000, -5000000 -15000000))'
+                srs: 'EPSG:3857'
+        """)
+    (tmp_path / "seed.yaml").rename(tmp_path / "seeds" / "seed.yaml")
+    status, _, err = run_seed(tmp_path, "-s", str(tmp_path / "seeds" / "seed.yaml"))
+    assert status == 0, err
+    west = _tiles_in((-20000000, 0, -10100000, 10000000), 3, 2)
+    east = _tiles_in((10100000, 0, 20000000, 10000000), 3, 2)
+    south = _tiles_in((0, -15000000, 5000000, -5100000), 3, 2)
+    assert cached(tmp_path) == west | east | south

@@ -27,8 +27,8 @@ seeds:
      "seeds.myseed.levels: from (5) is after to (2)"),
     ("seeds:\n  myseed:\n    caches: [osm_cache]\n    levels: [one]\n",
      "seeds.myseed.levels[0]: expected a level number >= 0, got 'one'"),
-    ("seeds:\n  myseed:\n    caches: [osm_cache]\n    resolutions: [1234.5]\n",
-     "seeds.myseed.resolutions[0]: grid 'GLOBAL_WEBMERCATOR' has no level with resolution 1234.5"),
+    ("seeds:\n  myseed:\n    caches: [osm_cache]\n    resolutions: [-3]\n",
+     "seeds.myseed.resolutions[0]: expected a resolution > 0, got -3"),
     ("seeds:\n  myseed:\n    caches: [osm_cache]\n    coverages: [nowhere]\n",
      "seeds.myseed.coverages[0]: unknown coverage 'nowhere' (known: none defined)"),
     ("seeds:\n  myseed:\n    caches: [osm_cache]\n    refresh_before: {time: yesterday}\n",
@@ -40,17 +40,25 @@ seeds:
     ("cleanups:\n  old:\n    caches: [osm_cache]\n    remove_all: maybe\n",
      "cleanups.old.remove_all: expected true or false, got 'maybe'"),
     ("coverages:\n  c:\n    bbox: [1, 2, 3]\n    srs: 'EPSG:4326'\n",
-     "coverages.c.bbox: expected four numbers minx, miny, maxx, maxy, got 3"),
-    ("coverages:\n  c:\n    bbox: [5, 5, 1, 1]\n    srs: 'EPSG:4326'\n", "coverages.c.bbox: empty bbox"),
+     "coverages.c.bbox: expected four numbers (minx, miny, maxx, maxy), got 3"),
+    ("coverages:\n  c:\n    bbox: [5, 5, 1, 1]\n    srs: 'EPSG:4326'\n", "coverages.c.bbox: bbox [5.0, 5.0, 1.0, 1.0] is empty"),
     ("coverages:\n  c:\n    bbox: [1, 2, 3, 4]\n    srs: 'EPSG:99999'\n", "coverages.c.srs: unknown SRS 'EPSG:99999'"),
-    ("coverages:\n  c:\n    bbox: [1, 2, 3, 4]\n", "coverages.c: missing srs"),
+    ("coverages:\n  c:\n    bbox: [1, 2, 3, 4]\n", "coverages.c: missing required key 'srs'"),
     ("seeds:\n  myseed:\n    caches: [osm_cache]\n    coverages: [c]\ncoverages:\n  c:\n"
      "    bbox: [-30000000, -30000000, -25000000, -25000000]\n    srs: 'EPSG:3857'\n",
-     "seeds.myseed.coverages: the coverages lie outside grid"),
+     "seeds.myseed.coverages: the coverages c lie outside grid 'GLOBAL_WEBMERCATOR'"),
+    ("coverages:\n  c:\n    datasource: missing.txt\n    srs: 'EPSG:4326'\n", "coverages.c.datasource: file not found: "),
+    ("coverages:\n  c:\n    datasource: bad.wkt\n    srs: 'EPSG:4326'\n", "coverages.c.datasource: "),
+    ("coverages:\n  c:\n    geometry: 'POLYGON((0 0, 1 0, 1'\n    srs: 'EPSG:4326'\n",
+     "coverages.c.geometry: cannot read geometry"),
+    ("coverages:\n  c:\n    difference: [a, a]\n  a:\n    bbox: [1, 2, 3, 4]\n    srs: 'EPSG:4326'\n",
+     "coverages.c: the coverage is empty (no area)"),
+    ("coverages:\n  c:\n    union: [c2]\n", "coverages.c: unknown coverage 'c2'"),
     ("views:\n  germany:\n    bbox: [5, 50, 10, 55]\n", "views: the old seed.yaml format (views) is not supported"),
     ("seeds: [a, b]\n", "seeds: expected a mapping of task names to tasks"),
 ])
 def test_bad_seed_yaml_is_named_before_anything_runs(tmp_path: Path, source, seed_yaml: str, message: str) -> None:
+    (tmp_path / "bad.wkt").write_text("POLYGON((0 0, 10 0, 10 10\n")
     write_configs(tmp_path, source.url, GOOD_TASK + seed_yaml if not seed_yaml.startswith(("seeds", "views"))
                   else seed_yaml)
     status, _, err = run_seed(tmp_path, "-s", str(tmp_path / "seed.yaml"))
@@ -73,6 +81,9 @@ def test_env_variables_and_level_range_defaults(tmp_path: Path, source, monkeypa
     status, out, err = run_seed(tmp_path, "-s", str(tmp_path / "seed.yaml"), "--summary")
     assert status == 0, err
     assert "cache osm_cache" in out and "levels: 18, 19" in out
+    # resolutions pick the closest levels, as in MapProxy
+    write_configs(tmp_path, source.url, "seeds:\n  s:\n    caches: [osm_cache]\n    resolutions: [1200, 611.5]\n")
+    assert "levels: 7, 8" in run_seed(tmp_path, "-s", str(tmp_path / "seed.yaml"), "--summary")[1]
 
 
 @pytest.mark.parametrize("args, message", [

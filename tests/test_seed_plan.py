@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 from shapely.geometry import Polygon
 
+from tileproxy.coverage import Coverage
 from tileproxy.grid import MetaGrid, build_grid, predefined_grid
-from tileproxy.seed.area import Area
 from tileproxy.seed.plan import Plan
+from tileproxy.srs import get_srs
 from tileproxy.stores.base import Tile
 from tileproxy.stores.file import FileStore
 from tileproxy.stores.layouts import LAYOUTS
@@ -30,6 +31,7 @@ def _brute_force(grid, meta_grid, levels, area):  # noqa: ANN001, ANN202
     return out
 
 
+MERC = get_srs("EPSG:3857")
 TRIANGLE = Polygon([(-9e6, -2e6), (6e6, 7e6), (1e6, -8e6)])
 
 
@@ -43,7 +45,7 @@ TRIANGLE = Polygon([(-9e6, -2e6), (6e6, 7e6), (1e6, -8e6)])
 def test_walk_visits_each_meta_tile_in_the_area_once(grid, meta) -> None:  # noqa: ANN001
     meta_grid = MetaGrid(grid, meta, 0)
     levels = [lvl for lvl in (1, 2, 3, 4, 5, 6) if lvl < grid.levels]
-    area = Area(TRIANGLE)
+    area = Coverage(TRIANGLE, MERC)
     plan = Plan(grid, meta_grid, levels, area)
     seen = [meta_grid.main_coord(m.main_coord) for u in plan.units() for m in plan.metas(u)]
     assert len(seen) == len(set(seen))
@@ -67,7 +69,7 @@ def test_walk_goes_depth_first_children_before_parents() -> None:
 def test_skip_geoms_for_last_levels_seeds_whole_subtrees() -> None:
     grid = predefined_grid("GLOBAL_WEBMERCATOR")
     meta_grid = MetaGrid(grid, (1, 1), 0)
-    area = Area(Polygon([(1e5, 1e5), (2e5, 1e5), (2e5, 2e5)]))
+    area = Coverage(Polygon([(1e5, 1e5), (2e5, 1e5), (2e5, 2e5)]), MERC)
     exact = {m.main_coord for p in [Plan(grid, meta_grid, [4, 5, 6], area)] for u in p.units() for m in p.metas(u)}
     loose_plan = Plan(grid, meta_grid, [4, 5, 6], area, skip_geoms_for_last_levels=2)
     loose = {m.main_coord for u in loose_plan.units() for m in loose_plan.metas(u)}

@@ -10,15 +10,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from shapely.ops import unary_union
-
 from ..config.errors import ConfigError, join_path
 from ..config.loader import expand_env, read_yaml
 from ..config.model import ProxyConfig
+from ..coverage import Coverage
 from ..grid import TileGrid
 from ..tiles import TileManager
-from .area import Area, area_in_grid
-from .coverages import SeedCoverage, load_coverages
+from .area import area_in_grid
+from .coverages import load_coverages
 from .timespec import parse_before
 
 log = logging.getLogger("tileproxy.seed")
@@ -37,7 +36,7 @@ class Task:
     grid_name: str
     manager: TileManager
     levels: list[int]
-    area: Area | None = None
+    area: Coverage | None = None  # in the grid SRS; None: the whole grid
     coverage_names: list[str] = field(default_factory=list)
     refresh_before: float | None = None  # seed: refresh tiles older than this
     remove_before: float | None = None  # cleanup: remove tiles older than this
@@ -88,7 +87,7 @@ class _Reader:
         for key in self.raw:
             if key not in ("seeds", "cleanups", "coverages"):
                 self._warn(str(key), "unknown key, ignored (known: seeds, cleanups, coverages)")
-        self.coverages = load_coverages(self.raw.get("coverages"), self.base_dir)
+        self.coverages = load_coverages(self.raw.get("coverages"), self.base_dir, self.proxy_dir)
         seeds = self._tasks("seeds", "seed", _SEED_KEYS)
         cleanups = self._tasks("cleanups", "cleanup", _CLEANUP_KEYS)
         for warning in self.warnings:
@@ -136,16 +135,18 @@ class _Reader:
             else:
                 # the run's start; a second less for file systems with coarse mtimes
                 when["remove_before"] = self.start - 1.0
+                remove_all = None  # decided per cache: everything where tiles have no timestamps
         tasks = []
         for cache_name in caches:
             cache = self.proxy.caches[cache_name]
             for grid_name in grid_names:
                 manager = cache.managers[grid_name]
                 self._check_manager(kind, cache_name, manager, conf, path, remove_all)
+                all_tiles = bool(remove_all) or (remove_all is None and not manager.store.supports_timestamps)
                 levels = self._levels(conf, path, manager.grid, grid_name)
-                area = self._area(coverages, manager.grid, path)
+                area = self._area(coverages, manager, path)
                 tasks.append(Task(kind, name, cache_name, grid_name, manager, levels, area,
-                                  [c.name for c in coverages], remove_all=remove_all, **when))
+                                  [n for n, _ in coverages], remove_all=all_tiles, **when))
         return tasks
 
     def _caches(self, conf: dict, path: str) -> list[str]:
@@ -181,7 +182,7 @@ class _Reader:
                                       join_path(join_path(path, "grids"), i))
         return grids
 
-    def _coverage_list(self, conf: dict, path: str) -> list[SeedCoverage]:
+    def _coverage_list(self, conf: dict, path: str) -> list[tuple[str, Coverage]]:
         names = conf.get("coverages")
         if names is None:
             return []
@@ -195,11 +196,11 @@ class _Reader:
                 known = ", ".join(sorted(self.coverages)) or "none defined"
                 raise ConfigError(f"unknown coverage '{name}' (known: {known})",
                                   join_path(join_path(path, "coverages"), i))
-            out.append(self.coverages[name])
+            out.append((name, self.coverages[name]))
         return out
 
     def _check_manager(self, kind: str, cache: str, manager: TileManager, conf: dict, path: str,
-                       remove_all: bool) -> None:
+                       remove_all: bool | None) -> None:
         if kind == "seed":
             if not manager.sources:
                 raise ConfigError(f"cache '{cache}' has no sources to seed from", join_path(path, "caches"))
@@ -208,7 +209,7 @@ class _Reader:
                                   join_path(path, "caches"))
         if manager.store.readonly:
             raise ConfigError(f"cache '{cache}' is read-only", join_path(path, "caches"))
-        if kind == "cleanup" and not remove_all and not manager.store.supports_timestamps:
+        if kind == "cleanup" and remove_all is False and not manager.store.supports_timestamps:
             raise ConfigError(f"cache '{cache}' stores no tile timestamps; only remove_all: true can clean it",
                               join_path(path, "remove_before"))
 
@@ -230,20 +231,21 @@ class _Reader:
             self._warn(key, f"levels beyond {last} do not exist in grid '{grid_name}' and are skipped")
         return inside
 
-    def _area(self, coverages: list[SeedCoverage], grid: TileGrid, path: str) -> Area | None:
+    def _area(self, coverages: list[tuple[str, Coverage]], manager: TileManager, path: str) -> Coverage | None:
+        """The task's coverages in the grid, cut to the cache's own coverage if it has one."""
+        grid = manager.grid
+        cache_cov = getattr(manager.store, "coverage", None)
         if not coverages:
-            return None
-        key = join_path(path, "coverages")
-        parts = []
-        for cov in coverages:
-            try:
-                parts.append(area_in_grid(cov.geometry, cov.srs, grid.srs, grid.bbox, cov.name).geometry)
-            except ValueError:
-                self._warn(key, f"coverage '{cov.name}' lies outside grid '{grid.name}'")
-        if not parts:
-            raise ConfigError(f"the coverages lie outside grid '{grid.name}' ({grid.srs.code}); "
-                              "check their srs", key)
-        return Area(unary_union(parts), ", ".join(c.name for c in coverages))
+            return area_in_grid([cache_cov], grid) if isinstance(cache_cov, Coverage) else None
+        area = area_in_grid([c for _, c in coverages], grid)
+        if area is not None and isinstance(cache_cov, Coverage):
+            area = area_in_grid([Coverage(area.geom.intersection(cache_cov.transform_to(grid.srs).geom), grid.srs)],
+                                grid)
+        if area is None:
+            raise ConfigError(f"the coverages {', '.join(n for n, _ in coverages)} lie outside grid "
+                              f"'{grid.name}' ({grid.srs.code}) or the cache coverage; check their srs",
+                              join_path(path, "coverages"))
+        return area
 
 
 def _level_spec(value: Any, path: str, last: int) -> list[int]:
@@ -272,10 +274,7 @@ def _resolution_levels(value: Any, path: str, grid: TileGrid, grid_name: str) ->
     def level_of(res: Any, key: str) -> int:
         if isinstance(res, bool) or not isinstance(res, (int, float)) or res <= 0:
             raise ConfigError(f"expected a resolution > 0, got {res!r}", key)
-        level = grid.level_for_resolution(float(res))
-        if level is None:
-            raise ConfigError(f"grid '{grid_name}' has no level with resolution {res}", key)
-        return level
+        return grid.closest_level(float(res))
 
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         value = [value]

@@ -1,67 +1,61 @@
-"""The ``coverages`` section of seed.yaml, read into geometries with their SRS.
+"""The ``coverages`` section of seed.yaml, read with ``tileproxy.coverage``.
 
-Interim: only ``bbox`` coverages (a list or "minx,miny,maxx,maxy", also as
-``datasource``) are read here. Polygon files, GeoJSON, inline geometries and
-union/intersection/difference come from ``tileproxy.coverage`` once merged."""
+File names (``datasource``, ``expire_tiles``) are relative to seed.yaml, or to the
+proxy configuration as MapProxy documents it, whichever holds the file. Entries
+of ``union``/``intersection``/``difference`` may name other coverages of the
+section."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
 from typing import Any
 
-from shapely.geometry import box
-from shapely.geometry.base import BaseGeometry
-
 from ..config.errors import ConfigError, join_path
-from ..srs import SRS, SRSError, get_srs
+from ..coverage import Coverage, CoverageError, load_coverage
 
 
-@dataclass
-class SeedCoverage:
-    name: str
-    geometry: BaseGeometry
-    srs: SRS
-
-
-def load_coverages(raw: Any, base_dir: str) -> dict[str, SeedCoverage]:
+def load_coverages(raw: Any, base_dir: str, proxy_dir: str | None = None) -> dict[str, Coverage]:
     if raw is None:
         return {}
     if not isinstance(raw, dict):
         raise ConfigError("expected a mapping of coverage names to coverages", "coverages")
-    return {str(name): load_coverage(str(name), conf, join_path("coverages", name), base_dir)
-            for name, conf in raw.items()}
+    out: dict[str, Coverage] = {}
+    for name, conf in raw.items():
+        path = join_path("coverages", name)
+
+        def named(ref: str, _path: str = path, _name: Any = name) -> dict:
+            if ref not in raw or ref == _name:
+                raise CoverageError(f"unknown coverage '{ref}'", _path)
+            return _with_files_found(raw[ref], base_dir, proxy_dir)
+
+        try:
+            coverage = load_coverage(_with_files_found(conf, base_dir, proxy_dir), base_dir, path, named)
+        except CoverageError as ex:
+            raise ConfigError(str(ex), ex.path or path) from None
+        except RecursionError:
+            raise ConfigError("coverages name each other in a loop", path) from None
+        if coverage.is_empty:
+            raise ConfigError("the coverage is empty (no area)", path)
+        out[str(name)] = coverage
+    return out
 
 
-def load_coverage(name: str, conf: Any, path: str, base_dir: str) -> SeedCoverage:
+_FILE_KEYS = ("datasource", "polygons", "ogr_datasource", "expire_tiles")
+
+
+def _with_files_found(conf: Any, base_dir: str, proxy_dir: str | None) -> Any:
+    """``conf`` with relative file names made absolute: in ``base_dir`` when the
+    file is there, else in ``proxy_dir`` when it is there (nested entries too)."""
+    if isinstance(conf, list):
+        return [_with_files_found(c, base_dir, proxy_dir) for c in conf]
     if not isinstance(conf, dict):
-        raise ConfigError("expected a mapping with bbox/datasource and srs", path)
-    srs = _srs(conf.get("srs", conf.get("bbox_srs")), path)
-    value = conf.get("bbox", conf.get("datasource"))
-    key = "bbox" if "bbox" in conf else "datasource"
-    if value is None:
-        raise ConfigError("expected bbox or datasource (polygon coverages are not supported yet)", path)
-    geometry = box(*_bbox(value, join_path(path, key)))
-    return SeedCoverage(name, geometry, srs)
-
-
-def _srs(value: Any, path: str) -> SRS:
-    if value is None:
-        raise ConfigError("missing srs, e.g. srs: 'EPSG:4326'", path)
-    try:
-        return get_srs(value)
-    except SRSError as ex:
-        raise ConfigError(str(ex), join_path(path, "srs")) from None
-
-
-def _bbox(value: Any, path: str) -> tuple[float, float, float, float]:
-    if isinstance(value, str):
-        value = value.split(",")
-    try:
-        bbox = tuple(float(v) for v in value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"expected minx, miny, maxx, maxy, got {value!r}", path) from None
-    if len(bbox) != 4:
-        raise ConfigError(f"expected four numbers minx, miny, maxx, maxy, got {len(bbox)}", path)
-    if bbox[0] >= bbox[2] or bbox[1] >= bbox[3]:
-        raise ConfigError(f"empty bbox {list(bbox)}: expected minx < maxx and miny < maxy", path)
-    return bbox  # type: ignore[return-value]
+        return conf
+    out = {}
+    for key, value in conf.items():
+        if key in _FILE_KEYS and isinstance(value, str) and proxy_dir and not os.path.isabs(value):
+            here = os.path.join(base_dir, os.path.expanduser(value))
+            there = os.path.join(proxy_dir, os.path.expanduser(value))
+            if not os.path.exists(here) and os.path.exists(there):
+                value = there
+        out[key] = _with_files_found(value, base_dir, proxy_dir)
+    return out

@@ -15,9 +15,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ..coverage import Coverage
 from ..grid import MetaGrid, MetaTile, TileGrid
 from ..srs import BBox
-from .area import Area
 
 if TYPE_CHECKING:
     from .config import Task
@@ -41,7 +41,7 @@ class Unit:
 
 
 class Plan:
-    def __init__(self, grid: TileGrid, meta_grid: MetaGrid, levels: list[int], area: Area | None = None,
+    def __init__(self, grid: TileGrid, meta_grid: MetaGrid, levels: list[int], area: Coverage | None = None,
                  skip_geoms_for_last_levels: int = 0):
         self.grid = grid
         self.meta_grid = meta_grid

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from ..grid import MetaTile, TileCoord
 from ..locks import FileLock, LockTimeout
 from ..sources.base import SourceError
+from ..stores.base import StoreError
 from ..tiles import TileError, TileManager
 from .config import Task
 from .failed import FailedTilesLog
@@ -27,8 +28,8 @@ from .retry import FailureBudget, RateLimiter, RetryPolicy, TooManyFailures
 
 log = logging.getLogger("tileproxy.seed")
 
-# errors that a later attempt may not have: the source, or a lock held too long
-RETRYABLE = (SourceError, LockTimeout)
+# errors that a later attempt may not have: the source, a lock held too long, a busy cache file
+RETRYABLE = (SourceError, LockTimeout, StoreError)
 
 # a work unit: its tile estimate and a way to walk its meta tiles
 UnitWork = tuple[int, Callable[[], Iterator[MetaTile]]]
