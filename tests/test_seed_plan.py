@@ -80,11 +80,11 @@ def test_skip_geoms_for_last_levels_seeds_whole_subtrees() -> None:
 @pytest.mark.parametrize("layout", sorted(LAYOUTS))
 def test_file_store_lists_the_tiles_of_a_level(tmp_path: Path, layout: str) -> None:
     store = FileStore(str(tmp_path / layout), layout=layout, ext="png")
-    coords = [(0, 0, 1), (1, 0, 1), (3, 2, 2), (1234, 4321, 13), (0, 0, 2)]
+    coords = [(0, 0, 0), (0, 0, 1), (1, 0, 1), (3, 2, 2), (1234, 4321, 13), (0, 0, 2)]
     for c in coords:
         store.store(Tile(c, data=b"png"))
     (tmp_path / layout / ".tmp-x.part").write_bytes(b"")
-    for z in (1, 2, 13):
+    for z in (0, 1, 2, 13):
         assert sorted(store.iter_coords(z)) == sorted(c for c in coords if c[2] == z)
     assert list(store.iter_coords(5)) == []
     if store.remove_level(1):

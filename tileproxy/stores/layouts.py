@@ -68,7 +68,8 @@ def tile_path(layout: str, coord: Coord, ext: str) -> str:
 
 
 def _quadkey_coord(key: str) -> Coord | None:
-    if not key or any(c not in "0123" for c in key):
+    """The tile of a quadkey; level 0 is the empty key (the file ``.png``)."""
+    if any(c not in "0123" for c in key):
         return None
     x = y = 0
     for digit in key:
