@@ -50,7 +50,7 @@ cleanups:
     remove_all: true
 """)
     status, _, err = run_seed(tmp_path, "-s", str(tmp_path / "seed.yaml"), "--cleanup", "deep", "-n", "-q")
-    assert status == 0 and cached(tmp_path) == before and "80 removed" in err
+    assert status == 0 and cached(tmp_path) == before and "80 would remove" in err
     assert run_seed(tmp_path, "-s", str(tmp_path / "seed.yaml"), "--cleanup", "deep")[0] == 0
     assert cached(tmp_path) == {c for c in before if c[2] < 2}
 

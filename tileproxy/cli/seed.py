@@ -124,7 +124,7 @@ def _main(args: argparse.Namespace) -> int:
     mode = "silent" if args.quiet >= 2 else "quiet" if args.quiet else args.progress
     if args.progress == "json" and args.quiet < 2:
         mode = "json"
-    progress = Progress(mode)
+    progress = Progress(mode, dry_run=args.dry_run)
     start = time.time()
 
     progress_path = args.progress_file or DEFAULT_PROGRESS_FILE

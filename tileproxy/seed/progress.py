@@ -30,8 +30,9 @@ class Progress:
     ``mode``: ``text``, ``json``, ``quiet`` (task summaries only) or ``silent``."""
 
     def __init__(self, mode: str = "text", stream: TextIO | None = None, interval: float = 1.0,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic, dry_run: bool = False):
         self.mode = mode
+        self.dry_run = dry_run
         self.stream = stream or sys.stderr
         self.interval = interval
         self.clock = clock
@@ -124,7 +125,7 @@ class Progress:
         if self.mode == "json":
             self._write(json.dumps({"event": event, "time": _now_iso(), **snap}))
             return
-        self._write(_text_line(event, snap))
+        self._write(_text_line(event, snap, self.dry_run))
 
     def _write(self, line: str) -> None:
         try:
@@ -134,7 +135,7 @@ class Progress:
             pass
 
 
-def _text_line(event: str, s: dict) -> str:
+def _text_line(event: str, s: dict, dry_run: bool = False) -> str:
     stamp = time.strftime("%H:%M:%S")
     if event == "start":
         return f"[{stamp}] {s['task']}: ~{s['total']} tiles to check"
@@ -144,8 +145,9 @@ def _text_line(event: str, s: dict) -> str:
         eta = format_duration(s["eta"]) if s["eta"] is not None else "?"
         return (f"[{stamp}] {level} {s['percent']:6.2f}% {bbox} ({s['done']}/~{s['total']} tiles, "
                 f"{s['rate']:.1f} tiles/s, ETA {eta})")
-    return (f"[{stamp}] {s['task']}: {event}: {s['visited']} tiles checked, {s['created']} written, "
-            f"{s['removed']} removed, {s['failed']} failed, {s['requests']} source requests "
+    written, removed = ("would write", "would remove") if dry_run else ("written", "removed")
+    return (f"[{stamp}] {s['task']}: {event}: {s['visited']} tiles checked, {s['created']} {written}, "
+            f"{s['removed']} {removed}, {s['failed']} failed, {s['requests']} source requests "
             f"in {format_duration(s['elapsed'])}")
 
 
