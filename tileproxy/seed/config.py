@@ -145,9 +145,24 @@ class _Reader:
                 all_tiles = bool(remove_all) or (remove_all is None and not manager.store.supports_timestamps)
                 levels = self._levels(conf, path, manager.grid, grid_name)
                 area = self._area(coverages, manager, path)
+                task_when = dict(when)
+                if kind == "seed":
+                    task_when["refresh_before"] = self._refresh_before(when.get("refresh_before"), manager,
+                                                                       cache_name, path)
                 tasks.append(Task(kind, name, cache_name, grid_name, manager, levels, area,
-                                  [n for n, _ in coverages], remove_all=all_tiles, **when))
+                                  [n for n, _ in coverages], remove_all=all_tiles, **task_when))
         return tasks
+
+    def _refresh_before(self, own: float | None, manager: TileManager, cache: str, path: str) -> float | None:
+        """The task's own rule; without one the cache's serving ``refresh_before`` (when
+        the tile manager has one), so a seed run leaves no tile serving would refresh."""
+        if own is None:
+            rule = getattr(manager.opts, "refresh_before", None)
+            own = rule.cutoff(self.start) if rule is not None else None
+        elif not manager.store.supports_timestamps:
+            self._warn(join_path(path, "refresh_before"),
+                       f"cache '{cache}' keeps no tile timestamps: every cached tile is created again")
+        return own
 
     def _caches(self, conf: dict, path: str) -> list[str]:
         caches = conf.get("caches")
