@@ -244,3 +244,16 @@ def test_skip_uncached_without_refresh_before_does_nothing(tmp_path: Path, sourc
     store.store(Tile((3, 3, 4), data=b"x"))
     assert run_seed(tmp_path, "-s", str(tmp_path / "seed.yaml"), "--skip-uncached")[0] == 0
     assert source.count("wms") == 0 and cached(tmp_path) == {(3, 3, 4)}
+
+
+def test_continue_after_seed_yaml_changed_starts_the_task_over(tmp_path: Path, source, caplog) -> None:
+    write_configs(tmp_path, source.url, SEED_DEEP)
+    seed, prog = str(tmp_path / "seed.yaml"), str(tmp_path / "progress")
+    run_seed(tmp_path, "-s", seed, "--progress-file", prog, "-c", "1", "--stop-after-tiles", "40")
+    assert ResumeState.load(prog, 0).tasks
+    (tmp_path / "seed.yaml").write_text(SEED_DEEP.replace("{to: 3}", "[3, 4]"))
+    status, _, err = run_seed(tmp_path, "-s", seed, "--continue", "--progress-file", prog)
+    assert status == 0, err
+    assert "changed since the interrupted run" in caplog.text
+    assert {c for c in cached(tmp_path) if c[2] >= 3} == {(x, y, z) for z in (3, 4) for x in range(2**z)
+                                                           for y in range(2**z)}

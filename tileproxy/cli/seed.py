@@ -79,6 +79,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted; run again with --continue to finish", file=sys.stderr)
         return 130
+    except OSError as ex:
+        print(f"error: {ex}", file=sys.stderr)
+        return 1
 
 
 class _UsageError(Exception):
@@ -129,7 +132,7 @@ def _main(args: argparse.Namespace) -> int:
 
     progress_path = args.progress_file or DEFAULT_PROGRESS_FILE
     resume = None
-    if args.continue_ or args.progress_file:
+    if (args.continue_ or args.progress_file) and not args.dry_run and not args.summary:
         resume = ResumeState.load(progress_path, start) if args.continue_ else ResumeState(progress_path, start)
         continuing = bool(resume.tasks)
         start = resume.start

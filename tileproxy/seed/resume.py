@@ -40,7 +40,8 @@ class ResumeState:
                 raise ValueError("unknown version")
             state.start = float(data["start"])
             state.tasks = {k: {"prefix": int(v.get("prefix", 0)), "done": set(v.get("done", [])),
-                               "finished": bool(v.get("finished"))} for k, v in data["tasks"].items()}
+                               "finished": bool(v.get("finished")), "plan": str(v.get("plan", ""))}
+                           for k, v in data["tasks"].items()}
         except FileNotFoundError:
             pass
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as ex:
@@ -48,7 +49,17 @@ class ResumeState:
         return state
 
     def _task(self, key: str) -> dict:
-        return self.tasks.setdefault(key, {"prefix": 0, "done": set(), "finished": False})
+        return self.tasks.setdefault(key, {"prefix": 0, "done": set(), "finished": False, "plan": ""})
+
+    def bind(self, key: str, plan: str) -> None:
+        """Tie the progress of ``key`` to a plan signature; progress recorded for
+        another plan (seed.yaml changed in between) is dropped."""
+        with self._lock:
+            t = self._task(key)
+            if t["plan"] and t["plan"] != plan:
+                log.warning("%s: %s changed since the interrupted run; starting it over", self.path, key)
+                t.update(prefix=0, done=set(), finished=False)
+            t["plan"] = plan
 
     def is_finished(self, key: str) -> bool:
         return self.tasks.get(key, {}).get("finished", False)
@@ -79,8 +90,8 @@ class ResumeState:
                 return
             self._saved = now
             data = {"version": 1, "start": self.start,
-                    "tasks": {k: {"prefix": v["prefix"], "done": sorted(v["done"]), "finished": v["finished"]}
-                              for k, v in self.tasks.items()}}
+                    "tasks": {k: {"prefix": v["prefix"], "done": sorted(v["done"]), "finished": v["finished"],
+                                  "plan": v["plan"]} for k, v in self.tasks.items()}}
             write_atomic(os.path.abspath(self.path), json.dumps(data, indent=1).encode())
 
     def remove(self) -> None:

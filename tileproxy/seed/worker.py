@@ -6,6 +6,7 @@ they were. Finished work units go to the progress file for ``--continue``."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import threading
@@ -57,8 +58,9 @@ class Interrupted(Exception):
 class _Unit:
     """Bookkeeping of one work unit while its meta tiles are in flight."""
 
-    def __init__(self, index: int, estimate: int):
+    def __init__(self, index: int, estimate: int, record: bool = True):
         self.index = index
+        self.record = record
         self.estimate = estimate
         self.pending = 0
         self.walked = False
@@ -84,17 +86,26 @@ class Runner:
 
     def seed(self, task: Task) -> TaskStats:
         """Create missing tiles (refresh stale ones with ``refresh_before``) of ``task``."""
-        if self.resume and self.resume.is_finished(task.key):
-            self.progress.message(f"{_label(task)}: finished in the interrupted run, skipped")
-            return TaskStats()
+        if self.resume:
+            self.resume.bind(task.key, self._signature(task))
+            if self.resume.is_finished(task.key):
+                self.progress.message(f"{_label(task)}: finished in the interrupted run, skipped")
+                return TaskStats()
         if self.options.skip_uncached and task.manager.store.can_list:
+            # listing again is cheap, and tiles refreshed before an interruption are fresh now
             units, total = self._cached_units(task)
-        else:
-            plan = Plan(task.grid, task.manager.meta_grid, task.levels, task.area,
-                        self.options.skip_geoms_for_last_levels)
-            units = ((plan.estimate(u), lambda u=u: plan.metas(u)) for u in plan.units())
-            total = task_estimate(task)
-        return self._run(task, units, total, self._seed_meta)
+            return self._run(task, units, total, self._seed_meta, record_units=False)
+        plan = Plan(task.grid, task.manager.meta_grid, task.levels, task.area,
+                    self.options.skip_geoms_for_last_levels)
+        units = ((plan.estimate(u), lambda u=u: plan.metas(u)) for u in plan.units())
+        return self._run(task, units, task_estimate(task), self._seed_meta)
+
+    def _signature(self, task: Task) -> str:
+        """What the unit numbering of a task depends on."""
+        parts = [task.levels, task.manager.meta_grid.meta_size, task.grid.resolutions, task.grid.bbox,
+                 self.options.skip_uncached, self.options.skip_geoms_for_last_levels,
+                 task.area.geom.wkb_hex if task.area is not None else None]
+        return hashlib.md5(repr(parts).encode()).hexdigest()
 
     def retry_failed(self, task: Task, coords: list[TileCoord]) -> TaskStats:
         """Render the meta tiles of ``coords`` again and store exactly these tiles."""
@@ -258,7 +269,7 @@ class Runner:
     # -- the run loop ---------------------------------------------------------
 
     def _run(self, task: Task, units: Iterator[UnitWork] | list[UnitWork], total: int,
-             work: Callable[[Task, MetaTile], tuple[int, bool]]) -> TaskStats:
+             work: Callable[[Task, MetaTile], tuple[int, bool]], record_units: bool = True) -> TaskStats:
         self.progress.start_task(_label(task), total)
         lock = self._cache_lock(task)
         n = max(1, self.options.concurrency)
@@ -267,10 +278,10 @@ class Runner:
         try:
             for index, (estimate, walk) in enumerate(units):
                 self._check_stop()
-                if self.resume and self.resume.unit_done(task.key, index):
+                if record_units and self.resume and self.resume.unit_done(task.key, index):
                     self.progress.skip(estimate)
                     continue
-                unit = _Unit(index, estimate)
+                unit = _Unit(index, estimate, record_units)
                 for meta in walk():
                     if self._stopping():
                         unit.complete = False
@@ -325,7 +336,7 @@ class Runner:
             unit.closed = True  # type: ignore[attr-defined]
         if unit.complete:
             self.progress.skip(unit.estimate - unit.visited)
-            if self.resume:
+            if self.resume and unit.record:
                 self.resume.mark_unit(task.key, unit.index)
 
     def _halt(self, reason: str) -> None:
