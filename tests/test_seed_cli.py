@@ -98,3 +98,16 @@ def test_cache_lock_waits_for_another_seed(tmp_path: Path, source) -> None:
         proc.kill()
         proc.communicate()
     assert source.count("wms") == 1 and len(cached(tmp_path)) == 4
+
+
+def test_shards_split_one_plan_without_overlap(tmp_path: Path, source) -> None:
+    write_configs(tmp_path, source.url, "seeds:\n  s:\n    caches: [osm_cache]\n    levels: {to: 4}\n")
+    seed = str(tmp_path / "seed.yaml")
+    counts = []
+    for shard in ("0/3", "1/3", "2/3"):
+        source.reset()
+        assert run_seed(tmp_path, "-s", seed, "--shard", shard)[0] == 0
+        counts.append(source.count("wms"))
+    assert all(counts) and sum(counts) == 1 + 1 + 4 + 16 + 64  # each meta tile once
+    assert len(cached(tmp_path)) == 1 + 4 + 16 + 64 + 256
+    assert run_seed(tmp_path, "-s", seed, "--shard", "3/3")[0] == 2

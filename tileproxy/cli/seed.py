@@ -61,6 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--failed-tiles", metavar="FILE", help="write the tiles that failed to FILE")
     p.add_argument("--retry-failed", metavar="FILE", help="only create the tiles listed in FILE "
                    "(from --failed-tiles); needs no seed.yaml")
+    p.add_argument("--shard", metavar="I/N", help="take only work unit i of every n (0 <= i < n), to split "
+                   "one plan over n runs or machines")
     p.add_argument("--stop-after-tiles", type=int, help=argparse.SUPPRESS)
     return p
 
@@ -184,13 +186,22 @@ def _options(args: argparse.Namespace, deadline: float | None, append_failed: bo
             failed = FailedTilesLog(args.failed_tiles, append=append_failed)
         except OSError as ex:
             raise _UsageError(f"--failed-tiles {args.failed_tiles}: {ex.strerror}") from None
+    shard = (0, 1)
+    if args.shard:
+        try:
+            i, n = (int(v) for v in args.shard.split("/"))
+            if not 0 <= i < n:
+                raise ValueError
+        except ValueError:
+            raise _UsageError(f"--shard {args.shard}: expected I/N with 0 <= I < N, e.g. 0/4") from None
+        shard = (i, n)
     retry = RetryPolicy(max_retries=args.max_retries, delay=args.retry_delay,
                         max_failures=None if args.max_failures < 0 else args.max_failures)
     return SeedOptions(
         concurrency=args.concurrency, dry_run=args.dry_run, skip_uncached=args.skip_uncached,
         skip_geoms_for_last_levels=args.skip_geoms_for_last_levels, retry=retry, rate_limit=args.rate_limit,
         failed_tiles=failed, use_cache_lock=args.use_cache_lock, deadline=deadline,
-        stop_after_tiles=args.stop_after_tiles,
+        stop_after_tiles=args.stop_after_tiles, shard=shard,
     )
 
 

@@ -49,6 +49,7 @@ class SeedOptions:
     deadline: float | None = None  # time.monotonic() value to stop at (--duration)
     stop_after_tiles: int | None = None  # stop once this many tiles were looked at (tests)
     stopped_early: bool = False  # set when a run ended before its tasks were done
+    shard: tuple[int, int] = (0, 1)  # (i, n): this run takes the units whose index % n == i
 
 
 class Interrupted(Exception):
@@ -276,8 +277,12 @@ class Runner:
         slots = threading.BoundedSemaphore(2 * n)
         pool = ThreadPoolExecutor(n, thread_name_prefix="seed")
         try:
+            shard, shards = self.options.shard
             for index, (estimate, walk) in enumerate(units):
                 self._check_stop()
+                if index % shards != shard:
+                    self.progress.skip(estimate)
+                    continue
                 if record_units and self.resume and self.resume.unit_done(task.key, index):
                     self.progress.skip(estimate)
                     continue
