@@ -141,7 +141,7 @@ def _text_line(event: str, s: dict, dry_run: bool = False) -> str:
         return f"[{stamp}] {s['task']}: ~{s['total']} tiles to check"
     if event == "progress":
         level = f"L{s['level']:>2}" if s["level"] is not None else "L -"
-        bbox = ", ".join(f"{v:.0f}" if abs(v) > 1000 else f"{v:.5f}" for v in s["bbox"]) if s["bbox"] else ""
+        bbox = _format_bbox(s["bbox"]) if s["bbox"] else ""
         eta = format_duration(s["eta"]) if s["eta"] is not None else "?"
         return (f"[{stamp}] {level} {s['percent']:6.2f}% {bbox} ({s['done']}/~{s['total']} tiles, "
                 f"{s['rate']:.1f} tiles/s, ETA {eta})")
@@ -149,6 +149,12 @@ def _text_line(event: str, s: dict, dry_run: bool = False) -> str:
     return (f"[{stamp}] {s['task']}: {event}: {s['visited']} tiles checked, {s['created']} {written}, "
             f"{s['removed']} {removed}, {s['failed']} failed, {s['requests']} source requests "
             f"in {format_duration(s['elapsed'])}")
+
+
+def _format_bbox(bbox: list[float]) -> str:
+    """Whole units for projected coordinates, five decimals for degrees."""
+    digits = 0 if max(abs(v) for v in bbox) > 360 else 5
+    return ", ".join(f"{v:.{digits}f}" for v in bbox)
 
 
 def _now_iso() -> str:
