@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from io import BytesIO
 from pathlib import Path
 
 import pytest
+from PIL import Image
 from seed_helpers import cached, manager, metas_of, run_seed, write_configs
+from source_server import tile_color
 
 BACKENDS = {
     "file_tms": "cache: {type: file, directory_layout: tms}",
@@ -53,3 +56,35 @@ def test_seed_refresh_and_cleanup_on_every_backend(tmp_path: Path, source, backe
     status, _, err = run_seed(tmp_path, "-s", seed, "--cleanup", "deep")
     assert status == 0, err
     assert cached(tmp_path, range(3)) == {c for c in ALL if c[2] < 2}
+
+
+def test_seed_from_a_tile_source_and_a_cache_behind_a_cache(tmp_path: Path, source) -> None:
+    """Tiled sources take no meta tiles: one request per tile, passed through as is;
+    a cache whose source is another cache fills both."""
+    (tmp_path / "mapproxy.yaml").write_text(f"""
+caches:
+  tiles_cache:
+    grids: [GLOBAL_WEBMERCATOR]
+    sources: [tiles]
+  second:
+    grids: [GLOBAL_WEBMERCATOR]
+    sources: [tiles_cache]
+    meta_size: [2, 2]
+    meta_buffer: 0
+sources:
+  tiles:
+    type: tile
+    grid: GLOBAL_WEBMERCATOR
+    url: {source.url}/tiles/%(z)s/%(x)s/%(y)s.png
+globals:
+  cache:
+    base_dir: ./cache_data
+""")
+    (tmp_path / "seed.yaml").write_text("seeds:\n  s:\n    caches: [second]\n    levels: {to: 2}\n")
+    status, _, err = run_seed(tmp_path, "-s", str(tmp_path / "seed.yaml"))
+    assert status == 0, err
+    assert cached(tmp_path, range(3), cache="second") == ALL
+    assert cached(tmp_path, range(3), cache="tiles_cache") == ALL
+    assert source.count("tile") == len(ALL)
+    tile = Image.open(BytesIO(open(manager(tmp_path, "second").store.path((1, 2, 2)), "rb").read()))
+    assert tile.convert("RGB").getpixel((128, 128)) == tile_color(1, 2, 2)
