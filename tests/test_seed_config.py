@@ -108,3 +108,30 @@ def test_reseed_interval_skips_recent_runs(tmp_path: Path, source) -> None:
     source.reset()
     status, _, err = run_seed(tmp_path, *args, "-n")
     assert status == 0 and "nothing to do" in err
+
+
+def test_reseed_file_is_the_refresh_mtime_of_a_new_cycle(tmp_path: Path, source) -> None:
+    """As in MapProxy's background seeding example: the file is touched when a new
+    cycle starts, so refresh_before: {mtime: reseed.time} refreshes every older tile."""
+    write_configs(tmp_path, source.url, GOOD_TASK + "    refresh_before: {mtime: reseed.time}\n")
+    stamp = tmp_path / "reseed.time"
+    stamp.touch()
+    args = ["-s", str(tmp_path / "seed.yaml"), "--reseed-file", str(stamp)]
+    assert run_seed(tmp_path, *args)[0] == 0
+    assert source.count("wms") == 2
+    source.reset()
+    assert run_seed(tmp_path, *args)[0] == 0
+    assert source.count("wms") == 2  # everything again: the tiles are older than the new cycle
+
+
+def test_bad_config_does_not_start_a_reseed_cycle_or_clear_failures(tmp_path: Path, source) -> None:
+    write_configs(tmp_path, source.url, "seeds:\n  s:\n    caches: [nope]\n")
+    stamp, failed = tmp_path / "reseed.time", tmp_path / "failed.txt"
+    failed.write_text("osm_cache GLOBAL_WEBMERCATOR 1/0/0\n")
+    status, _, _ = run_seed(tmp_path, "-s", str(tmp_path / "seed.yaml"), "--reseed-file", str(stamp),
+                            "--failed-tiles", str(failed))
+    assert status == 2 and not stamp.exists() and failed.read_text() != ""
+    # retrying a list and writing the failures of the retry to the same file works
+    status, _, err = run_seed(tmp_path, "--retry-failed", str(failed), "--failed-tiles", str(failed))
+    assert status == 0, err
+    assert source.count("wms") == 1 and failed.read_text() == ""

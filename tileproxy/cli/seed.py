@@ -140,16 +140,17 @@ def _main(args: argparse.Namespace) -> int:
         start = resume.start
     else:
         continuing = False
-    if args.reseed_file and not continuing:
-        if reseed_interval is not None and os.path.exists(args.reseed_file):
-            age = time.time() - os.stat(args.reseed_file).st_mtime
-            if age < reseed_interval:
-                progress.message(f"last run started {age / 3600:.1f}h ago, within --reseed-interval; nothing to do")
-                return 0
-        Path(args.reseed_file).touch()
+    if args.reseed_file and not continuing and reseed_interval is not None and os.path.exists(args.reseed_file):
+        age = time.time() - os.stat(args.reseed_file).st_mtime
+        if age < reseed_interval:
+            progress.message(f"last run started {age / 3600:.1f}h ago, within --reseed-interval; nothing to do")
+            return 0
+    # touched once the configuration is known to be good, right before work starts
+    args.touch_reseed_file = bool(args.reseed_file and not continuing and not args.dry_run)
+    args.append_failed = continuing
 
     proxy = load_proxy_config(args.proxy_conf)
-    options = _options(args, deadline, append_failed=continuing)
+    options = _options(args, deadline)
     in_main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _raise_interrupt) if in_main else None
     try:
@@ -171,8 +172,7 @@ def _raise_interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def _options(args: argparse.Namespace, deadline: float | None, append_failed: bool):  # noqa: ANN202
-    from ..seed.failed import FailedTilesLog
+def _options(args: argparse.Namespace, deadline: float | None):  # noqa: ANN202
     from ..seed.retry import RetryPolicy
     from ..seed.worker import SeedOptions
 
@@ -180,12 +180,6 @@ def _options(args: argparse.Namespace, deadline: float | None, append_failed: bo
         raise _UsageError("--max-retries must be 0 or more")
     if args.rate_limit is not None and args.rate_limit <= 0:
         raise _UsageError("--rate-limit must be positive")
-    failed = None
-    if args.failed_tiles and not args.dry_run:
-        try:
-            failed = FailedTilesLog(args.failed_tiles, append=append_failed)
-        except OSError as ex:
-            raise _UsageError(f"--failed-tiles {args.failed_tiles}: {ex.strerror}") from None
     shard = (0, 1)
     if args.shard:
         try:
@@ -200,7 +194,7 @@ def _options(args: argparse.Namespace, deadline: float | None, append_failed: bo
     return SeedOptions(
         concurrency=args.concurrency, dry_run=args.dry_run, skip_uncached=args.skip_uncached,
         skip_geoms_for_last_levels=args.skip_geoms_for_last_levels, retry=retry, rate_limit=args.rate_limit,
-        failed_tiles=failed, use_cache_lock=args.use_cache_lock, deadline=deadline,
+        use_cache_lock=args.use_cache_lock, deadline=deadline,
         stop_after_tiles=args.stop_after_tiles, shard=shard,
     )
 
@@ -223,7 +217,13 @@ def _run_tasks(args, proxy, options, progress, resume, start: float) -> int:  # 
     seed_conf = args.seed_conf or args.seed_conf_arg
     if not seed_conf:
         raise _UsageError("a seed configuration is needed: -s seed.yaml (or --retry-failed FILE)")
-    conf = load_seed_config(seed_conf, proxy, start, proxy_dir=str(Path(args.proxy_conf).resolve().parent))
+    proxy_dir = str(Path(args.proxy_conf).resolve().parent)
+    conf = load_seed_config(seed_conf, proxy, start, proxy_dir=proxy_dir)
+    if args.touch_reseed_file and not args.summary:
+        # a new cycle starts now; read again, as refresh_before/remove_before may use the file's mtime
+        Path(args.reseed_file).touch()
+        args.touch_reseed_file = False
+        conf = load_seed_config(seed_conf, proxy, start, proxy_dir=proxy_dir)
     seeds, cleanups = conf.seeds, conf.cleanups
     if args.seed or args.cleanup:
         seeds = _select(args.seed, seeds, "seed") if args.seed else []
@@ -262,9 +262,20 @@ def _retry_failed(args, proxy, options, progress) -> int:  # noqa: ANN001
 
 
 def _run(tasks, args, options, progress, resume, retry=None) -> int:  # noqa: ANN001
+    """Run ``tasks``; the configuration is good by now, so the reseed file is touched
+    and the failed-tiles file started (after --retry-failed read its own list)."""
+    from ..seed.failed import FailedTilesLog
     from ..seed.retry import TooManyFailures
     from ..seed.summary import describe
     from ..seed.worker import Interrupted, Runner
+
+    if args.touch_reseed_file:
+        Path(args.reseed_file).touch()
+    if args.failed_tiles and not args.dry_run:
+        try:
+            options.failed_tiles = FailedTilesLog(args.failed_tiles, append=args.append_failed)
+        except OSError as ex:
+            raise _UsageError(f"--failed-tiles {args.failed_tiles}: {ex.strerror}") from None
 
     runner = Runner(options, progress, resume)
     failed = 0
