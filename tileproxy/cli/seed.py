@@ -282,7 +282,10 @@ def _run(tasks, args, options, progress, resume, retry=None) -> int:  # noqa: AN
     for task in tasks:
         if args.interactive:
             print(describe(task))
-            answer = input(f"{task.kind} this task? [y/N] ").strip().lower()
+            try:
+                answer = input(f"{task.kind} this task? [y/N] ").strip().lower()
+            except EOFError:
+                answer = ""
             if answer not in ("y", "yes"):
                 continue
         try:
