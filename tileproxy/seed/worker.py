@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from ..grid import MetaTile, TileCoord
 from ..locks import FileLock, LockTimeout
 from ..sources.base import SourceError
+from ..srs import BBox
 from ..stores.base import StoreError
 from ..tiles import TileError, TileManager
 from .config import Task
@@ -56,6 +57,86 @@ class Interrupted(Exception):
     """The run stopped before the end (duration over, or asked to stop)."""
 
 
+@dataclass
+class MetaResult:
+    """What happened to one meta tile."""
+
+    level: int
+    bbox: BBox
+    visited: int  # tiles looked at
+    todo: list[TileCoord]  # tiles that needed writing (written, would be, or failed)
+    rendered: bool = False  # the sources were asked
+    failed: bool = False  # failed for good; the cached tiles stayed as they were
+
+
+class MetaWorker:
+    """Decides what a meta tile needs and renders it, with retries and rate limits.
+    Runs in worker threads, or once per worker process."""
+
+    def __init__(self, options: SeedOptions, rate_share: int = 1):
+        self.options = options
+        self.rate_share = rate_share  # processes sharing the rate limit
+        self._limiters: dict[int, RateLimiter] = {}
+        self._lock = threading.Lock()
+
+    def work(self, manager: TileManager, meta: MetaTile, refresh_before: float | None,
+             forced: set[TileCoord] | None, label: str, stop: threading.Event | None = None) -> MetaResult:
+        coords = meta.coords
+        bbox = manager.grid.tiles_bbox([coords[0], coords[-1]])
+        todo = sorted(forced) if forced is not None else self.todo(manager, coords, refresh_before)
+        result = MetaResult(meta.level, bbox, len(coords), todo)
+        if not todo or self.options.dry_run:
+            return result
+        only = set(todo) if len(todo) < len(coords) else None
+
+        def render() -> object:
+            self._rate_limit(manager)
+            return manager.refresh_meta(meta, only)
+
+        def on_retry(attempt: int, ex: BaseException, wait: float) -> None:
+            log.warning("%s: tiles %s (level %d): %s; retry %d in %.1fs", label, _coord_list(todo),
+                        meta.level, ex, attempt, wait)
+
+        try:
+            self.options.retry.run(render, RETRYABLE, on_retry, stop)
+        except (*RETRYABLE, TileError) as ex:
+            log.error("%s: tiles %s (level %d) failed, cached tiles kept: %s", label, _coord_list(todo),
+                      meta.level, ex)
+            result.failed = True
+            return result
+        result.rendered = True
+        return result
+
+    def todo(self, manager: TileManager, coords: list[TileCoord], refresh_before: float | None) -> list[TileCoord]:
+        """The tiles of a meta tile to write: missing ones (unless --skip-uncached) and
+        cached ones older than ``refresh_before`` (all cached ones when the store
+        keeps no timestamps)."""
+        store = manager.store
+        todo = []
+        for c in coords:
+            if store.supports_timestamps:
+                ts = store.timestamp(c)
+                cached = ts is not None
+                stale = cached and refresh_before is not None and ts < refresh_before  # type: ignore[operator]
+            else:
+                cached = store.is_cached(c)
+                stale = cached and refresh_before is not None
+            if stale or (not cached and not self.options.skip_uncached):
+                todo.append(c)
+        return todo
+
+    def _rate_limit(self, manager: TileManager) -> None:
+        if not self.options.rate_limit:
+            return
+        for source in manager.sources:
+            with self._lock:
+                limiter = self._limiters.get(id(source))
+                if limiter is None:
+                    limiter = RateLimiter(self.options.rate_limit / self.rate_share)
+                    self._limiters[id(source)] = limiter
+            limiter.acquire()
+
+
 class _Unit:
     """Bookkeeping of one work unit while its meta tiles are in flight."""
 
@@ -77,7 +158,7 @@ class Runner:
         self.stop = threading.Event()
         self.stop_reason = ""
         self.budget = FailureBudget(options.retry.max_failures)
-        self._limiters: dict[int, RateLimiter] = {}
+        self.meta_worker = MetaWorker(options)
         self._lock = threading.Lock()
         self._visited_total = 0
         self._fatal: BaseException | None = None
@@ -143,71 +224,27 @@ class Runner:
         return units, total
 
     def _seed_meta(self, task: Task, meta: MetaTile) -> tuple[int, bool]:
-        """Returns (tiles looked at, complete)."""
+        """Work on one meta tile in this process; returns (tiles looked at, complete)."""
         if self.stop.is_set():
             return 0, False
-        manager = task.manager
-        coords = meta.coords
-        bbox = task.grid.tiles_bbox([coords[0], coords[-1]])
+        forced = None
         if self._forced is not None:
-            todo = sorted(self._forced.get(manager.meta_grid.main_coord(meta.main_coord), ()))
-        else:
-            todo = self._todo(task, coords)
-        if not todo or self.options.dry_run:
-            self.progress.advance(meta.level, bbox, len(coords), created=len(todo))
-            return self._count(len(coords)), True
-        only = set(todo) if len(todo) < len(coords) else None
+            forced = self._forced.get(task.manager.meta_grid.main_coord(meta.main_coord), set())
+        result = self.meta_worker.work(task.manager, meta, task.refresh_before, forced, _label(task), self.stop)
+        return self._account(task, result)
 
-        def render() -> object:
-            self._rate_limit(manager)
-            return manager.refresh_meta(meta, only)
-
-        def on_retry(attempt: int, ex: BaseException, wait: float) -> None:
-            log.warning("%s: tiles %s (level %d): %s; retry %d in %.1fs", _label(task), _coord_list(todo),
-                        meta.level, ex, attempt, wait)
-
-        try:
-            self.options.retry.run(render, RETRYABLE, on_retry, self.stop)
-        except (*RETRYABLE, TileError) as ex:
-            log.error("%s: tiles %s (level %d) failed, cached tiles kept: %s", _label(task), _coord_list(todo),
-                      meta.level, ex)
+    def _account(self, task: Task, result: MetaResult) -> tuple[int, bool]:
+        """Progress, failed-tiles file, failure budget and the stop hook for one result."""
+        if result.failed:
             if self.options.failed_tiles:
-                self.options.failed_tiles.write(task.cache, task.grid_name, todo)
-            self.progress.advance(meta.level, bbox, len(coords), failed=len(todo))
-            self._count(len(coords))
+                self.options.failed_tiles.write(task.cache, task.grid_name, result.todo)
+            self.progress.advance(result.level, result.bbox, result.visited, failed=len(result.todo))
+            self._count(result.visited)
             self.budget.spend()
-            return len(coords), False
-        self.progress.advance(meta.level, bbox, len(coords), created=len(todo), requests=1)
-        return self._count(len(coords)), True
-
-    def _todo(self, task: Task, coords: list[TileCoord]) -> list[TileCoord]:
-        """The tiles of a meta tile to write: missing ones (unless --skip-uncached) and
-        cached ones older than ``refresh_before`` (all cached ones when the store
-        keeps no timestamps)."""
-        store = task.manager.store
-        refresh = task.refresh_before
-        todo = []
-        for c in coords:
-            if store.supports_timestamps:
-                ts = store.timestamp(c)
-                cached = ts is not None
-                stale = cached and refresh is not None and ts < refresh  # type: ignore[operator]
-            else:
-                cached = store.is_cached(c)
-                stale = cached and refresh is not None
-            if stale or (not cached and not self.options.skip_uncached):
-                todo.append(c)
-        return todo
-
-    def _rate_limit(self, manager: TileManager) -> None:
-        if not self.options.rate_limit:
-            return
-        for source in manager.sources:
-            with self._lock:
-                limiter = self._limiters.get(id(source))
-                if limiter is None:
-                    limiter = self._limiters[id(source)] = RateLimiter(self.options.rate_limit)
-            limiter.acquire()
+            return result.visited, False
+        self.progress.advance(result.level, result.bbox, result.visited,
+                              created=len(result.todo), requests=int(result.rendered))
+        return self._count(result.visited), True
 
     def _count(self, tiles: int) -> int:
         with self._lock:
