@@ -257,3 +257,21 @@ def test_continue_after_seed_yaml_changed_starts_the_task_over(tmp_path: Path, s
     assert "changed since the interrupted run" in caplog.text
     assert {c for c in cached(tmp_path) if c[2] >= 3} == {(x, y, z) for z in (3, 4) for x in range(2**z)
                                                            for y in range(2**z)}
+
+
+def test_worker_processes_seed_resume_and_keep_stale_tiles(tmp_path: Path, source) -> None:
+    write_configs(tmp_path, source.url, REFRESH)
+    seed = str(tmp_path / "seed.yaml")
+    status, _, err = run_seed(tmp_path, "-s", seed, "--processes", "-c", "2")
+    assert status == 0, err
+    tiles = cached(tmp_path)
+    assert len(tiles) == 21 and source.count("wms") == 6
+    store = manager(tmp_path).store
+    old = _age(store, tiles)
+    source.reset("error")
+    failed = tmp_path / "failed.txt"
+    status, _, _ = run_seed(tmp_path, "-s", seed, "--processes", "-c", "2", "--max-retries", "0",
+                            "--failed-tiles", str(failed))
+    assert status == 1 and source.count("wms") == 6
+    assert all(store.timestamp(c) == pytest.approx(old, abs=1) for c in tiles)
+    assert len(failed.read_text().splitlines()) == 21

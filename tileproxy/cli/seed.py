@@ -26,7 +26,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("seed_conf_arg", nargs="?", metavar="seed.yaml", help="the seed configuration (or use -s)")
     p.add_argument("-f", "--proxy-conf", required=True, metavar="mapproxy.yaml", help="the proxy configuration")
     p.add_argument("-s", "--seed-conf", metavar="seed.yaml", help="the seed configuration")
-    p.add_argument("-c", "--concurrency", type=int, default=2, metavar="N", help="worker threads (default 2)")
+    p.add_argument("-c", "--concurrency", type=int, default=2, metavar="N",
+                   help="concurrent workers, threads unless --processes (default 2)")
+    p.add_argument("--processes", action="store_true",
+                   help="run the -c workers as processes (for CPU-heavy image work on several cores)")
     p.add_argument("-n", "--dry-run", action="store_true", help="walk and count, request and write nothing")
     p.add_argument("--seed", action="append", default=[], metavar="TASKS",
                    help="only these seed tasks (comma separated, or ALL); repeatable")
@@ -195,7 +198,8 @@ def _options(args: argparse.Namespace, deadline: float | None):  # noqa: ANN202
         concurrency=args.concurrency, dry_run=args.dry_run, skip_uncached=args.skip_uncached,
         skip_geoms_for_last_levels=args.skip_geoms_for_last_levels, retry=retry, rate_limit=args.rate_limit,
         use_cache_lock=args.use_cache_lock, deadline=deadline,
-        stop_after_tiles=args.stop_after_tiles, shard=shard,
+        stop_after_tiles=args.stop_after_tiles, shard=shard, processes=args.processes,
+        proxy_conf=str(Path(args.proxy_conf).resolve()),
     )
 
 
@@ -264,6 +268,8 @@ def _retry_failed(args, proxy, options, progress) -> int:  # noqa: ANN001
 def _run(tasks, args, options, progress, resume, retry=None) -> int:  # noqa: ANN001
     """Run ``tasks``; the configuration is good by now, so the reseed file is touched
     and the failed-tiles file started (after --retry-failed read its own list)."""
+    from concurrent.futures.process import BrokenProcessPool
+
     from ..seed.failed import FailedTilesLog
     from ..seed.retry import TooManyFailures
     from ..seed.summary import describe
@@ -279,30 +285,36 @@ def _run(tasks, args, options, progress, resume, retry=None) -> int:  # noqa: AN
 
     runner = Runner(options, progress, resume)
     failed = 0
-    for task in tasks:
-        if args.interactive:
-            print(describe(task))
+    try:
+        for task in tasks:
+            if args.interactive:
+                print(describe(task))
+                try:
+                    answer = input(f"{task.kind} this task? [y/N] ").strip().lower()
+                except EOFError:
+                    answer = ""
+                if answer not in ("y", "yes"):
+                    continue
             try:
-                answer = input(f"{task.kind} this task? [y/N] ").strip().lower()
-            except EOFError:
-                answer = ""
-            if answer not in ("y", "yes"):
-                continue
-        try:
-            if retry is not None:
-                stats = runner.retry_failed(task, retry[task.key])
-            elif task.kind == "seed":
-                stats = runner.seed(task)
-            else:
-                stats = runner.cleanup(task)
-        except Interrupted as ex:
-            options.stopped_early = True
-            progress.message(f"{ex}; run again with --continue to finish")
-            return 0
-        except TooManyFailures as ex:
-            progress.message(f"error: {ex}")
-            return 3
-        failed += stats.failed
+                if retry is not None:
+                    stats = runner.retry_failed(task, retry[task.key])
+                elif task.kind == "seed":
+                    stats = runner.seed(task)
+                else:
+                    stats = runner.cleanup(task)
+            except Interrupted as ex:
+                options.stopped_early = True
+                progress.message(f"{ex}; run again with --continue to finish")
+                return 0
+            except TooManyFailures as ex:
+                progress.message(f"error: {ex}")
+                return 3
+            except BrokenProcessPool as ex:
+                progress.message(f"error: a worker process died: {ex}")
+                return 1
+            failed += stats.failed
+    finally:
+        runner.close()
     if failed:
         progress.message(f"{failed} tiles failed" + (f"; they are listed in {args.failed_tiles}"
                                                      if args.failed_tiles else ""))

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import multiprocessing
 import os
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field, replace
 
 from ..grid import MetaTile, TileCoord
 from ..locks import FileLock, LockTimeout
@@ -51,6 +53,8 @@ class SeedOptions:
     stop_after_tiles: int | None = None  # stop once this many tiles were looked at (tests)
     stopped_early: bool = False  # set when a run ended before its tasks were done
     shard: tuple[int, int] = (0, 1)  # (i, n): this run takes the units whose index % n == i
+    processes: bool = False  # worker processes instead of threads
+    proxy_conf: str | None = None  # what worker processes load
 
 
 class Interrupted(Exception):
@@ -159,6 +163,7 @@ class Runner:
         self.stop_reason = ""
         self.budget = FailureBudget(options.retry.max_failures)
         self.meta_worker = MetaWorker(options)
+        self._pool: Executor | None = None
         self._lock = threading.Lock()
         self._visited_total = 0
         self._fatal: BaseException | None = None
@@ -176,11 +181,11 @@ class Runner:
         if self.options.skip_uncached and task.manager.store.can_list:
             # listing again is cheap, and tiles refreshed before an interruption are fresh now
             units, total = self._cached_units(task)
-            return self._run(task, units, total, self._seed_meta, record_units=False)
+            return self._run(task, units, total, record_units=False)
         plan = Plan(task.grid, task.manager.meta_grid, task.levels, task.area,
                     self.options.skip_geoms_for_last_levels)
         units = ((plan.estimate(u), lambda u=u: plan.metas(u)) for u in plan.units())
-        return self._run(task, units, task_estimate(task), self._seed_meta)
+        return self._run(task, units, task_estimate(task))
 
     def _signature(self, task: Task) -> str:
         """What the unit numbering of a task depends on."""
@@ -199,7 +204,7 @@ class Runner:
         self._forced = by_meta
         units = [(len(v), lambda m=m: iter([meta_grid.meta_tile(m)])) for m, v in by_meta.items()]
         try:
-            return self._run(task, units, len(coords), self._seed_meta)
+            return self._run(task, units, len(coords))
         finally:
             self._forced = None
 
@@ -307,12 +312,12 @@ class Runner:
     # -- the run loop ---------------------------------------------------------
 
     def _run(self, task: Task, units: Iterator[UnitWork] | list[UnitWork], total: int,
-             work: Callable[[Task, MetaTile], tuple[int, bool]], record_units: bool = True) -> TaskStats:
+             record_units: bool = True) -> TaskStats:
         self.progress.start_task(_label(task), total)
         lock = self._cache_lock(task)
-        n = max(1, self.options.concurrency)
-        slots = threading.BoundedSemaphore(2 * n)
-        pool = ThreadPoolExecutor(n, thread_name_prefix="seed")
+        pool = self._executor()
+        slots = threading.BoundedSemaphore(2 * max(1, self.options.concurrency))
+        futures: set[Future] = set()
         try:
             shard, shards = self.options.shard
             for index, (estimate, walk) in enumerate(units):
@@ -331,15 +336,18 @@ class Runner:
                     slots.acquire()
                     with self._lock:
                         unit.pending += 1
-                    future = pool.submit(work, task, meta)
+                    future = self._submit(pool, task, meta)
+                    futures.add(future)
                     future.add_done_callback(lambda f, u=unit: self._meta_done(task, u, f, slots))
                 with self._lock:
                     unit.walked = True
                 self._unit_maybe_done(task, unit)
-            pool.shutdown(wait=True)
+            wait(futures)
         except BaseException:
             self.stop.set()
-            pool.shutdown(wait=True, cancel_futures=True)
+            for future in futures:
+                future.cancel()
+            wait(futures)
             if self.resume:
                 self.resume.save()
             raise
@@ -353,18 +361,49 @@ class Runner:
             self.resume.mark_finished(task.key)
         return self.progress.finish_task()
 
+    def _executor(self) -> Executor:
+        """Worker threads, or worker processes with ``processes``; one pool per run."""
+        if self._pool is None:
+            n = max(1, self.options.concurrency)
+            if self.options.processes:
+                if not self.options.proxy_conf:
+                    raise ValueError("worker processes need the proxy configuration file")
+                share = replace(self.options, failed_tiles=None)
+                self._pool = ProcessPoolExecutor(
+                    n, mp_context=multiprocessing.get_context("spawn"), initializer=_process_init,
+                    initargs=(self.options.proxy_conf, share, n, logging.getLogger().level))
+            else:
+                self._pool = ThreadPoolExecutor(n, thread_name_prefix="seed")
+        return self._pool
+
+    def _submit(self, pool: Executor, task: Task, meta: MetaTile) -> Future:
+        if not self.options.processes:
+            return pool.submit(self._seed_meta, task, meta)
+        forced = None
+        if self._forced is not None:
+            forced = self._forced.get(task.manager.meta_grid.main_coord(meta.main_coord), set())
+        return pool.submit(_process_work, task.cache, task.grid_name, meta.main_coord, task.refresh_before,
+                           forced, _label(task))
+
+    def close(self) -> None:
+        """Stop the worker pool (waits for running meta tiles)."""
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+
     def _meta_done(self, task: Task, unit: _Unit, future: Future, slots: threading.BoundedSemaphore) -> None:
         slots.release()
         ok, visited = False, 0
-        if future.cancelled():
-            pass
-        elif future.exception() is not None:
-            with self._lock:
-                if self._fatal is None:
-                    self._fatal = future.exception()
-            self.stop.set()
-        else:
-            visited, ok = future.result()
+        if not future.cancelled():
+            try:
+                result = future.result()
+                # a worker process sends its result here to be counted
+                visited, ok = self._account(task, result) if isinstance(result, MetaResult) else result
+            except BaseException as ex:  # noqa: BLE001 (kept and raised by the run loop)
+                with self._lock:
+                    if self._fatal is None:
+                        self._fatal = ex
+                self.stop.set()
         with self._lock:
             unit.pending -= 1
             unit.visited += visited
@@ -409,6 +448,28 @@ class Runner:
                               if os.path.exists(lock.path) else f"{_label(task)}: locked cache '{task.cache}'")
         lock.acquire()
         return lock
+
+
+# -- worker processes ----------------------------------------------------------
+
+_PROCESS: dict = {}
+
+
+def _process_init(proxy_conf: str, options: SeedOptions, share: int, log_level: int) -> None:
+    """Each worker process loads the proxy configuration once."""
+    from ..config.build import load_proxy_config
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
+    logging.basicConfig(level=log_level or logging.WARNING, format="%(asctime)s %(levelname)s %(message)s",
+                        datefmt="%H:%M:%S")
+    _PROCESS["proxy"] = load_proxy_config(proxy_conf)
+    _PROCESS["worker"] = MetaWorker(options, rate_share=share)
+
+
+def _process_work(cache: str, grid: str, main: TileCoord, refresh_before: float | None,
+                  forced: set[TileCoord] | None, label: str) -> MetaResult:
+    manager = _PROCESS["proxy"].caches[cache].managers[grid]
+    return _PROCESS["worker"].work(manager, manager.meta_grid.meta_tile(main), refresh_before, forced, label)
 
 
 def _label(task: Task) -> str:
