@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from socketserver import ThreadingMixIn
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import pytest
@@ -58,11 +58,12 @@ class Answer:
 
 
 def call(app: Callable, url: str, method: str = "GET", headers: dict[str, str] | None = None) -> Answer:
-    """Call a WSGI app in-process with ``url`` (path and query)."""
+    """Call a WSGI app in-process with ``url`` (path and query). PATH_INFO is
+    percent-decoded as WSGI servers do (so ``%2e%2e`` arrives as ``..``)."""
     parts = urlsplit(url)
     env = {
         "REQUEST_METHOD": method,
-        "PATH_INFO": parts.path,
+        "PATH_INFO": unquote(parts.path, "latin-1"),
         "QUERY_STRING": parts.query,
         "SERVER_NAME": "localhost",
         "SERVER_PORT": "80",
@@ -94,6 +95,7 @@ def make_app(tmp_path: Path, source: SourceServer) -> Callable[..., TileProxyApp
 
 class _ThreadingServer(ThreadingMixIn, WSGIServer):
     daemon_threads = True
+    request_queue_size = 128  # listen backlog: many concurrent test clients connect at once
 
 
 class _QuietHandler(WSGIRequestHandler):

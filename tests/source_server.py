@@ -9,7 +9,9 @@ from their coordinates (``tile_color``), so pass-through can be checked exactly.
 from __future__ import annotations
 
 import io
+import json
 import math
+import ssl
 import threading
 import time
 from collections import Counter
@@ -68,6 +70,39 @@ def render_map(bbox: tuple[float, float, float, float], size: tuple[int, int], s
     return small.resize(size, Image.Resampling.NEAREST)
 
 
+def legend_image(layer: str) -> tuple[bytes, str]:
+    """A legend whose width tells the layer (10 px per character) and colour is fixed per layer."""
+    return encode(Image.new("RGB", (10 * len(layer), 12), legend_color(layer)), "png")
+
+
+def legend_color(layer: str) -> tuple[int, int, int]:
+    return (sum(map(ord, layer)) % 256, 100, 150)
+
+
+def feature_info(args: dict[str, str]) -> tuple[bytes, str]:
+    """The queried point back, with the checkerboard colour there, in INFO_FORMAT."""
+    srs = args.get("SRS") or args["CRS"]
+    bbox = [float(v) for v in args["BBOX"].split(",")]
+    if args.get("VERSION") == "1.3.0" and get_srs(srs).is_axis_order_ne:
+        bbox = [bbox[1], bbox[0], bbox[3], bbox[2]]
+    w, h = int(args["WIDTH"]), int(args["HEIGHT"])
+    px, py = int(args.get("X") or args["I"]), int(args.get("Y") or args["J"])
+    x = bbox[0] + (px + 0.5) * (bbox[2] - bbox[0]) / w
+    y = bbox[3] - (py + 0.5) * (bbox[3] - bbox[1]) / h
+    color = "red" if expected_color(x, y, srs) == COLORS[0] else "blue"
+    layer = args.get("QUERY_LAYERS", "")
+    fmt = args.get("INFO_FORMAT", "text/plain")
+    if fmt == "text/html":
+        return f"<html><head><title>{layer}</title></head><body><p>{layer}: {color}</p></body></html>".encode(), fmt
+    if "xml" in fmt or "gml" in fmt:
+        return f'<?xml version="1.0"?><features><feature layer="{layer}" color="{color}"/></features>'.encode(), fmt
+    if "json" in fmt:
+        doc = {"type": "FeatureCollection", "features": [{"type": "Feature", "geometry": None,
+                                                          "properties": {"layer": layer, "color": color}}]}
+        return json.dumps(doc).encode(), fmt
+    return f"{layer}: {color}\n".encode(), "text/plain"
+
+
 def encode(img: Image.Image, fmt: str) -> tuple[bytes, str]:
     buf = io.BytesIO()
     if "jpeg" in fmt or "jpg" in fmt:
@@ -80,13 +115,19 @@ def encode(img: Image.Image, fmt: str) -> tuple[bytes, str]:
 class SourceServer:
     """Counts requests by kind and answers as ``mode`` says:
     ``ok``, ``error`` (HTTP 500), ``notfound`` (404), ``html`` (200 with HTML),
-    ``truncated`` (200 with a cut-off PNG), ``exception`` (WMS service exception XML),
+    ``truncated`` (200 with a cut-off PNG), ``wrongsize`` (a complete image of 10x10
+    pixels, whatever was asked), ``exception`` (WMS service exception XML),
     ``hang`` (waits until released or ``hang_seconds``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, ssl_context: ssl.SSLContext | None = None) -> None:
         self.mode = "ok"
         self.requests: list[str] = []
         self.counts: Counter[str] = Counter()
+        # per request: path, headers and the client's (host, port), for checks on
+        # authentication, sent headers and connection reuse
+        self.log: list[dict] = []
+        self.in_flight = 0
+        self.max_in_flight = 0  # most requests answered at the same time since reset
         self.delay = 0.0  # seconds to hold each ok answer (to make requests overlap)
         self.hang_seconds = 10.0
         self._release = threading.Event()
@@ -105,8 +146,10 @@ class SourceServer:
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
+        if ssl_context is not None:  # HTTPS with the caller's certificate
+            self.httpd.socket = ssl_context.wrap_socket(self.httpd.socket, server_side=True)
         self.port = self.httpd.server_address[1]
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"{'https' if ssl_context else 'http'}://127.0.0.1:{self.port}"
         self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self._thread.start()
 
@@ -120,6 +163,8 @@ class SourceServer:
             self.mode = mode
             self.requests.clear()
             self.counts.clear()
+            self.log.clear()
+            self.max_in_flight = self.in_flight
             self._release.clear()
 
     def release(self) -> None:
@@ -129,13 +174,29 @@ class SourceServer:
     def count(self, kind: str) -> int:
         return self.counts[kind]
 
+    def params(self, index: int = -1) -> dict[str, str]:
+        """Query parameters of a logged request (upper-case names)."""
+        query = urlsplit(self.requests[index]).query
+        return {k.upper(): v for k, v in parse_qsl(query, keep_blank_values=True)}
+
     # -- answering -------------------------------------------------------
 
     def _handle(self, h: BaseHTTPRequestHandler) -> None:
+        with self._lock:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            self._answer(h)
+        finally:
+            with self._lock:
+                self.in_flight -= 1
+
+    def _answer(self, h: BaseHTTPRequestHandler) -> None:
         parts = urlsplit(h.path)
         kind = "wms" if parts.path.startswith("/wms") else "tile" if parts.path.startswith("/tiles") else "other"
         with self._lock:
             self.requests.append(h.path)
+            self.log.append({"path": h.path, "headers": dict(h.headers.items()), "client": h.client_address})
             self.counts[kind] += 1
             mode = self.mode
         if mode == "hang":
@@ -164,9 +225,16 @@ class SourceServer:
             return self._send(h, 400, f"bad request: {ex}".encode(), "text/plain")
         if mode == "truncated":
             data = data[: len(data) // 2]
+        elif mode == "wrongsize":
+            data, ctype = encode(Image.new("RGB", (10, 10), (1, 2, 3)), ctype)
         self._send(h, 200, data, ctype)
 
     def _wms(self, args: dict[str, str]) -> tuple[bytes, str]:
+        request = args.get("REQUEST", "").lower()
+        if request == "getlegendgraphic":
+            return legend_image(args["LAYER"])
+        if request == "getfeatureinfo":
+            return feature_info(args)
         srs = args.get("SRS") or args["CRS"]
         bbox = [float(v) for v in args["BBOX"].split(",")]
         if args.get("VERSION") == "1.3.0" and get_srs(srs).is_axis_order_ne:

@@ -186,3 +186,15 @@ def test_polygon_coverages_from_files_inline_and_combined(tmp_path: Path, source
     east = _tiles_in((10100000, 0, 20000000, 10000000), 3, 2)
     south = _tiles_in((0, -15000000, 5000000, -5100000), 3, 2)
     assert cached(tmp_path) == west | east | south
+
+
+def test_cache_refresh_before_applies_when_the_task_has_none(tmp_path: Path, source) -> None:
+    """As docs/freshness.md says: a seed run leaves no tile that serving would refresh."""
+    write_configs(tmp_path, source.url, SEED_ALL, extra="refresh_before: {hours: 1}")
+    assert run_seed(tmp_path, "-s", str(tmp_path / "seed.yaml"))[0] == 0
+    store = manager(tmp_path).store
+    old = time.time() - 7200
+    os.utime(store.path((2, 2, 3)), (old, old))
+    source.reset()
+    assert run_seed(tmp_path, "-s", str(tmp_path / "seed.yaml"))[0] == 0
+    assert source.count("wms") == 1 and store.timestamp((2, 2, 3)) > old + 3600

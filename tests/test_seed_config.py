@@ -32,11 +32,11 @@ seeds:
     ("seeds:\n  myseed:\n    caches: [osm_cache]\n    coverages: [nowhere]\n",
      "seeds.myseed.coverages[0]: unknown coverage 'nowhere' (known: none defined)"),
     ("seeds:\n  myseed:\n    caches: [osm_cache]\n    refresh_before: {time: yesterday}\n",
-     "seeds.myseed.refresh_before.time: 'yesterday' is not an ISO time"),
+     "seeds.myseed.refresh_before.time: expected an ISO date/time such as 2024-05-01T12:00:00, got 'yesterday'"),
     ("seeds:\n  myseed:\n    caches: [osm_cache]\n    refresh_before: {mtime: no-such-file}\n",
      "seeds.myseed.refresh_before.mtime: cannot read the modification time of"),
     ("seeds:\n  myseed:\n    caches: [osm_cache]\n    refresh_before: {fortnights: 1}\n",
-     "seeds.myseed.refresh_before.fortnights: unknown key 'fortnights'"),
+     "seeds.myseed.refresh_before: expected one of time, mtime or a duration"),
     ("cleanups:\n  old:\n    caches: [osm_cache]\n    remove_all: maybe\n",
      "cleanups.old.remove_all: expected true or false, got 'maybe'"),
     ("coverages:\n  c:\n    bbox: [1, 2, 3]\n    srs: 'EPSG:4326'\n",
@@ -69,8 +69,10 @@ def test_bad_seed_yaml_is_named_before_anything_runs(tmp_path: Path, source, see
 
 
 def test_unknown_keys_warn_with_their_path(tmp_path: Path, source, caplog) -> None:
-    write_configs(tmp_path, source.url, GOOD_TASK + "    levles: [3]\nextra: 1\n")
+    write_configs(tmp_path, source.url, GOOD_TASK + "    levles: [3]\n    refresh_before: {days: 1, fortnights: 2}\n"
+                  "extra: 1\n")
     assert run_seed(tmp_path, "-s", str(tmp_path / "seed.yaml"), "--summary")[0] == 0
+    assert "seeds.myseed.refresh_before.fortnights: unknown key, ignored" in caplog.text
     assert "seeds.myseed.levles: unknown key, ignored" in caplog.text
     assert "extra: unknown key, ignored" in caplog.text
 

@@ -9,9 +9,11 @@ import signal
 import subprocess
 import sys
 import time
+from io import BytesIO
 from pathlib import Path
 
 import pytest
+from PIL import Image
 from seed_helpers import cached, manager, metas_of, run_seed, write_configs
 
 from tileproxy.seed.resume import ResumeState
@@ -275,3 +277,31 @@ def test_worker_processes_seed_resume_and_keep_stale_tiles(tmp_path: Path, sourc
     assert status == 1 and source.count("wms") == 6
     assert all(store.timestamp(c) == pytest.approx(old, abs=1) for c in tiles)
     assert len(failed.read_text().splitlines()) == 21
+
+
+def test_on_error_answers_with_cache_true_are_seeded_others_fail(tmp_path: Path, source) -> None:
+    """A source's on_error answer with ``cache: true`` is stored as serving stores it
+    (MapProxy's way to seed sparse sources); without it the tiles fail and stay missing."""
+    proxy_extra = "\n".join([
+        "    on_error:",
+        "      500:",
+        "        response: '#ff0000'",
+        "        cache: true",
+        "      other:",
+        "        response: transparent",
+    ])
+    write_configs(tmp_path, source.url, REFRESH)
+    text = (tmp_path / "mapproxy.yaml").read_text().replace("      layers: base\n", "      layers: base\n" + proxy_extra + "\n")
+    (tmp_path / "mapproxy.yaml").write_text(text)
+    source.reset("error")
+    status, _, err = run_seed(tmp_path, "-s", str(tmp_path / "seed.yaml"), "--max-retries", "0")
+    assert status == 0, err
+    assert len(cached(tmp_path)) == 21
+    store = manager(tmp_path).store
+    tile = Tile((0, 0, 1))
+    assert store.load(tile) and Image.open(BytesIO(tile.data)).convert("RGB").getpixel((5, 5)) == (255, 0, 0)
+    for c in cached(tmp_path):
+        store.remove(c)
+    source.reset("html")  # 200 with HTML: 'other', which is not cached
+    status, _, _ = run_seed(tmp_path, "-s", str(tmp_path / "seed.yaml"), "--max-retries", "0")
+    assert status == 1 and cached(tmp_path) == set()

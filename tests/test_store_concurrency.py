@@ -69,3 +69,53 @@ def test_processes_write_and_read_at_once(kind, start, tmp_path):
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         table = "tiles" if kind == "mbtiles" else "c_GLOBAL_WEBMERCATOR"
         assert conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == len(COORDS) + 1
+
+
+def _serve_requests(config: str, seed: int, out) -> None:
+    try:
+        from webob import Request
+
+        from tileproxy import make_wsgi_app
+
+        app = make_wsgi_app(config)
+        rnd = random.Random(seed)
+        urls = [f"/tiles/c/GLOBAL_WEBMERCATOR/4/{x}/{y}.png?origin=nw" for x in range(8) for y in range(4)]
+        rnd.shuffle(urls)
+        statuses = [Request.blank(u).get_response(app).status_int for u in urls]
+        out.put((seed, statuses, None))
+    except Exception as ex:  # reported to the parent
+        out.put((seed, [], f"{type(ex).__name__}: {ex}"))
+
+
+@pytest.mark.parametrize("backend", ["type: mbtiles", "type: geopackage", "type: compact\nversion: 2"])
+def test_app_workers_fill_one_cache(backend, tmp_path):
+    """Four app processes (as gunicorn workers) ask for the same tiles at once: every
+    answer is 200 and the cache ends up with each tile once, as the source drew it."""
+    from test_store_wsgi import write_config
+
+    from tileproxy.config.build import load_proxy_config
+
+    config = write_config(tmp_path, backend)
+    ctx = multiprocessing.get_context("fork")
+    out = ctx.Queue()
+    procs = [ctx.Process(target=_serve_requests, args=(config, i, out)) for i in range(WORKERS)]
+    for p in procs:
+        p.start()
+    results = [out.get(timeout=120) for _ in procs]
+    for p in procs:
+        p.join(timeout=30)
+    assert all(err is None and set(statuses) == {200} for _, statuses, err in results), results
+    store = load_proxy_config(config).caches["c"].managers["GLOBAL_WEBMERCATOR"].store
+    from tileproxy.image.codec import check_image_bytes
+
+    stored = 0
+    for x in range(8):
+        for y in range(4):
+            t = Tile((x, y, 4))
+            assert store.load(t), (x, y)
+            check_image_bytes(t.data)
+            stored += 4 + len(t.data)
+    if "compact" in backend:
+        # append-only: a tile drawn twice would leave a second record behind
+        bundle = tmp_path / "cache" / "c" / "GLOBAL_WEBMERCATOR" / "L04" / "R0000C0000.bundle"
+        assert bundle.stat().st_size == 64 + 16384 * 8 + stored

@@ -74,6 +74,8 @@ def test_serve_and_cache_at_default_location(backend, tmp_path):
     ro_app = make_wsgi_app(write_config(tmp_path, backend, sources="[]"))
     again = get(ro_app, "/tiles/c/GLOBAL_WEBMERCATOR/3/1/2.png?origin=nw")
     assert again.status_int == 200 and again.body == first.body
+    for header in ("ETag", "Last-Modified"):  # fresh and cached answers alike
+        assert first.headers.get(header) == again.headers.get(header), header
     # the other tiles of the 2x2 meta tile were stored too
     assert get(ro_app, "/tiles/c/GLOBAL_WEBMERCATOR/3/0/3.png?origin=nw").status_int == 200
     assert get(ro_app, "/tiles/c/GLOBAL_WEBMERCATOR/3/5/5.png?origin=nw").status_int == 404

@@ -44,8 +44,10 @@ def resolution_range(
                 return [min_res]
             step = (math.log10(min_res) - math.log10(max_res)) / (num_levels - 1)
             return [10 ** (math.log10(min_res) - step * i) for i in range(num_levels)]
+        # as MapProxy: levels while they stay coarser than max_res (a level of
+        # exactly max_res is not added)
         res = [min_res]
-        while res[-1] / factor >= max_res * (1 - 1e-9):
+        while res[-1] / factor > max_res:
             res.append(res[-1] / factor)
         return res
     if not num_levels:
@@ -140,26 +142,29 @@ class TileGrid:
         return max(x0, 0), max(y0, 0), min(x1, w - 1), min(y1, h - 1)
 
     def closest_level(self, res: float) -> int:
-        """The level to serve a map at resolution ``res`` (MapProxy's rule:
-        the coarsest level not coarser than res*stretch_factor, then finer
-        levels while they stay at or above ``res``; ``threshold_res`` values
-        force a switch at that resolution)."""
-        for threshold in sorted(self.threshold_res, reverse=True):
-            for level in range(1, len(self.resolutions)):
-                if self.resolutions[level - 1] > threshold >= self.resolutions[level]:
-                    if res > threshold and (level == 1 or res <= self.resolutions[level - 2]):
-                        if res <= self.resolutions[level - 1] * self.stretch_factor:
-                            return level - 1
-                    elif res <= threshold and res >= self.resolutions[level]:
-                        return level
-        chosen = len(self.resolutions) - 1
-        for level, l_res in enumerate(self.resolutions):
+        """The level to serve a map at resolution ``res``, by MapProxy's rule: the
+        finest level that is not finer than ``res``, where a level up to
+        ``stretch_factor`` coarser than ``res`` also counts; a ``threshold_res``
+        value between two levels decides between those two instead."""
+        resolutions = self.resolutions
+        # thresholds from coarse to fine; those coarser than level 0 never apply
+        thresholds = [t for t in sorted(self.threshold_res, reverse=True) if t <= resolutions[0]]
+        threshold = thresholds.pop(0) if thresholds else None
+        candidate = None
+        prev = resolutions[0]
+        for level, l_res in enumerate(resolutions):
+            if threshold is not None and prev > threshold >= l_res:
+                if res > threshold:
+                    return level - 1
+                if res >= l_res:
+                    return level
+                threshold = thresholds.pop(0) if thresholds else None
+            if candidate is not None and l_res < res:
+                return candidate
             if l_res <= res * self.stretch_factor:
-                chosen = level
-                break
-        while chosen + 1 < len(self.resolutions) and self.resolutions[chosen + 1] >= res * (1 - 1e-9):
-            chosen += 1
-        return chosen
+                candidate = level
+            prev = l_res
+        return len(resolutions) - 1
 
     def supports_access_with_origin(self, origin: str) -> bool:
         """True when tiles can be addressed from ``origin`` by flipping y: the

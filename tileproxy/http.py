@@ -121,6 +121,15 @@ def cache_headers(resp: Response, timestamp: float | None, size: int, max_age: i
         no_cache(resp)
 
 
+def revalidate_headers(resp: Response, timestamp: float | None, size: int) -> None:
+    """Validators plus ``no-cache``: clients may keep the tile but must ask again
+    (cheap with If-None-Match) before using it; for stale tiles being refreshed."""
+    if timestamp is not None:
+        resp.headers.append(("Last-Modified", formatdate(timestamp, usegmt=True)))
+        resp.headers.append(("ETag", f'"{tile_etag(timestamp, size)}"'))
+    resp.headers.append(("Cache-Control", "public, no-cache"))
+
+
 def no_cache(resp: Response) -> None:
     resp.headers += [("Cache-Control", "no-cache, no-store"), ("Pragma", "no-cache"), ("Expires", "-1")]
 
@@ -144,5 +153,5 @@ def not_modified(req: Request, timestamp: float | None, size: int) -> bool:
 
 
 def make_not_modified(resp: Response) -> Response:
-    keep = ("etag", "last-modified", "cache-control", "expires", "access-control-allow-origin")
+    keep = ("etag", "last-modified", "cache-control", "expires", "access-control-allow-origin", "cache-status")
     return Response(b"", 304, content_type=None, headers=[h for h in resp.headers if h[0].lower() in keep])

@@ -1,4 +1,4 @@
-"""Layers as the tile services (TMS, WMTS, KML, demo) see them."""
+"""Layers as the tile services (TMS, WMTS, KML, demo) see them, and the WMS layer tree."""
 
 from __future__ import annotations
 
@@ -6,10 +6,12 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from .config.model import LayerConfig, ProxyConfig
+from .config.model import CacheConfig, LayerConfig, ProxyConfig
 from .grid import TileGrid
 from .image.formats import ImageFormat
+from .maps import WORLD_4326, CacheMapLayer, MapLayer, SourceMapLayer
 from .sources.debug import DebugSource
+from .sources.wms import WMSSource
 from .tiles import TileManager
 
 log = logging.getLogger("tileproxy.layers")
@@ -67,3 +69,103 @@ def build_tile_layers(config: ProxyConfig) -> list[TileLayer]:
             for grid_name in cache.grids:
                 result.append(TileLayer(layer.name, layer.title, grid_name, cache.managers[grid_name], layer.md))
     return result
+
+
+# -- the WMS layer tree ----------------------------------------------------
+
+
+@dataclass
+class WMSLayer:
+    """A layer of the WMS layer tree. A layer with sources draws them (a group's
+    sources replace its children's); a group without sources draws its children."""
+
+    name: str | None
+    title: str
+    md: dict
+    map_layers: list[MapLayer]
+    info_sources: list[WMSSource]
+    legend_sources: list[WMSSource]
+    layers: list[WMSLayer]
+    min_res: float | None = None
+    max_res: float | None = None
+    legendurl: str | None = None
+
+    def renders(self) -> list[tuple[WMSLayer, MapLayer]]:
+        """(owning layer, map layer) pairs, bottom to top."""
+        if self.map_layers:
+            return [(self, m) for m in self.map_layers]
+        return [pair for child in self.layers for pair in child.renders()]
+
+    def info_layers(self) -> list[WMSSource]:
+        if self.map_layers or self.info_sources:
+            return list(self.info_sources)
+        return [s for child in self.layers for s in child.info_layers()]
+
+    def legend_layers(self) -> list[WMSLayer]:
+        """Layers whose legends make this layer's legend."""
+        if self.legendurl or self.legend_sources or self.map_layers:
+            return [self]
+        return [lyr for child in self.layers for lyr in child.legend_layers()]
+
+    @property
+    def has_legend(self) -> bool:
+        return any(lyr.legendurl or lyr.legend_sources for lyr in self.legend_layers())
+
+    @property
+    def queryable(self) -> bool:
+        return bool(self.info_layers())
+
+    def extent(self) -> tuple[float, float, float, float]:
+        """Lon/lat bbox of everything the layer draws."""
+        boxes = [m.extent() for _, m in self.renders()]
+        if not boxes:
+            return WORLD_4326
+        return (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes))
+
+    def walk(self) -> Iterator[WMSLayer]:
+        yield self
+        for child in self.layers:
+            yield from child.walk()
+
+
+def build_wms_layers(config: ProxyConfig, max_tile_limit: int = 500) -> WMSLayer:
+    """The root of the WMS layer tree: the only top-level layer, or an unnamed
+    root holding all of them."""
+    cache_layers: dict[str, CacheMapLayer] = {}
+
+    def build(conf: LayerConfig) -> WMSLayer:
+        map_layers: list[MapLayer] = []
+        info: list[WMSSource] = []
+        legends: list[WMSSource] = []
+        for obj in conf.source_objects:
+            if isinstance(obj, CacheConfig):
+                if obj.name not in cache_layers:
+                    cache_layers[obj.name] = CacheMapLayer(obj, max_tile_limit)
+                map_layers.append(cache_layers[obj.name])
+            elif isinstance(obj, WMSSource):
+                if obj.options.map:
+                    map_layers.append(SourceMapLayer(obj))
+                if obj.options.featureinfo:
+                    info.append(obj)
+                if obj.options.legendgraphic or obj.options.legendurl:
+                    legends.append(obj)
+            elif obj is not None:
+                map_layers.append(SourceMapLayer(obj))
+        return WMSLayer(
+            name=conf.name,
+            title=conf.title,
+            md=conf.md,
+            map_layers=map_layers,
+            info_sources=info,
+            legend_sources=legends,
+            layers=[build(c) for c in conf.layers],
+            min_res=conf.min_res,
+            max_res=conf.max_res,
+            legendurl=conf.legendurl,
+        )
+
+    tops = [build(c) for c in config.layers]
+    if len(tops) == 1:
+        return tops[0]
+    title = config.services.wms.md.title if config.services.wms else "tileproxy"
+    return WMSLayer(None, title, {}, [], [], [], tops)

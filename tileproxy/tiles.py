@@ -1,34 +1,51 @@
-"""The tile manager: serve cached tiles, create missing ones once (meta tiles and
-locks), and store them."""
+"""The tile manager: serve cached tiles, create missing ones and refresh stale ones
+once (meta tiles and locks), and answer source errors as ``on_error`` says.
+
+A request looks its tiles up once: fresh tiles are hits; missing and stale tiles
+are grouped into meta tiles. Each meta tile is built under its tile lock, after a
+second look at the store (another thread or process may have built it while we
+waited). When the source fails, cached tiles stay as they are (served stale where
+the configuration allows) and missing tiles get the configured error tile.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import logging
 import os
+import threading
 import time
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from .cache_status import BYPASS, HIT, HIT_STALE, CacheStatus, forwarded
+from .freshness import RefreshBefore, is_older
 from .grid import MetaGrid, MetaTile, TileCoord, TileGrid
 from .image.codec import ImageDataError, is_single_color
 from .image.formats import ImageFormat, ImageOptions
 from .image.result import ImageResult
 from .image.transform import merge_images
+from .image.watermark import Watermark
 from .locks import FileLock, LockTimeout
+from .refresh_pool import RefreshPool
 from .sources.base import MapQuery, Source, SourceError, TiledSource
+from .sources.on_error import ErrorAnswer, stand_in
 from .stores.base import StoreError, Tile, TileStore
 
 log = logging.getLogger("tileproxy.tiles")
 
+REFRESH_MODES = ("foreground", "background")
+
 
 class TileError(Exception):
-    """A tile that cannot be served; ``status`` is the HTTP status to answer with."""
+    """A tile that cannot be served; ``status`` is the HTTP status to answer with,
+    ``detail`` the Cache-Status detail token (None: not a cache matter)."""
 
-    def __init__(self, message: str, status: int = 500):
+    def __init__(self, message: str, status: int = 500, detail: str | None = None):
         super().__init__(message)
         self.status = status
+        self.detail = detail
 
 
 @dataclass
@@ -40,6 +57,44 @@ class TileManagerOptions:
     disable_storage: bool = False
     link_single_color_images: bool = False
     lock_timeout: float = 60.0
+    refresh_before: RefreshBefore | None = None
+    refresh_mode: str = "foreground"  # background: serve stale at once, refresh later
+    refresh_workers: int = 2
+    refresh_queue_size: int = 256
+
+
+@dataclass
+class TileOutcome:
+    """A tile as served, and how the cache came by it."""
+
+    tile: Tile
+    status: CacheStatus
+    cacheable: bool = True  # False: a stand-in (error tile) that clients must not keep
+    stale: bool = False  # older than refresh_before
+    error: Exception | None = None  # set when there is no tile to serve
+
+
+@dataclass
+class _Job:
+    """What one request knows: when it started, its staleness cutoff, and the
+    stale tiles it found (so that they can be served if the refresh fails)."""
+
+    started: float
+    cutoff: float | None
+    stale: dict[TileCoord, Tile] = field(default_factory=dict)
+
+
+@dataclass
+class _Rendered:
+    """Tiles from the sources; ``failure`` is set when an on_error answer stood in."""
+
+    tiles: list[Tile]
+    failure: SourceError | None = None
+    cacheable: bool = True
+    authorize_stale: bool = False
+
+
+_Answered = tuple[SourceError, ErrorAnswer]
 
 
 class TileManager:
@@ -72,6 +127,15 @@ class TileManager:
         meta_buffer = self.opts.meta_buffer if use_meta else 0
         self.meta_grid = MetaGrid(grid, meta_size, meta_buffer)
         self.transparent = any(s.transparent for s in self.sources) or bool(image_opts.transparent)
+        self._pool: RefreshPool | None = None
+        self._pool_lock = threading.Lock()
+        # last failed build per meta tile: requests that waited on the lock reuse it
+        self._failures: dict[TileCoord, tuple[float, _Rendered | SourceError]] = {}
+        self.watermark: Watermark | None = None  # burned into new tiles before they are stored
+
+    @property
+    def refresh_before(self) -> RefreshBefore | None:
+        return self.opts.refresh_before
 
     # -- serving ---------------------------------------------------------
 
@@ -80,30 +144,93 @@ class TileManager:
         return self.load_tiles([coord])[0]
 
     def load_tiles(self, coords: Sequence[TileCoord]) -> list[Tile]:
+        """The tiles at ``coords``; raises TileError/SourceError when one cannot be had."""
+        return [o.tile for o in self.fetch_tiles(coords)]
+
+    def fetch_tile(self, coord: TileCoord) -> TileOutcome:
+        return self.fetch_tiles([coord])[0]
+
+    def fetch_tiles(self, coords: Sequence[TileCoord]) -> list[TileOutcome]:
+        """Like ``load_tiles``, with each tile's Cache-Status and cacheability."""
         for coord in coords:
             if not self.grid.is_valid(coord):
                 raise TileError(f"tile {coord} is outside the grid", 404)
             if not self.store.covers(coord):
                 raise TileError(f"tile {coord} is outside the cache coverage", 404)
-        tiles = {c: Tile(c) for c in coords}
-        if not self.opts.disable_storage:
-            missing = [c for c, t in tiles.items() if not self.store.load(t)]
-        else:
-            missing = list(tiles)
-        if missing:
+        now = time.time()
+        rule = self.opts.refresh_before
+        job = _Job(started=now, cutoff=rule.cutoff(now) if rule else None)
+        outcomes: dict[TileCoord, TileOutcome] = {}
+        missing: list[TileCoord] = []
+        for coord in dict.fromkeys(coords):
+            tile = Tile(coord)
+            if self.opts.disable_storage or not self.store.load(tile):
+                missing.append(coord)
+            elif is_older(tile.timestamp, job.cutoff):
+                job.stale[coord] = tile
+            else:
+                outcomes[coord] = TileOutcome(tile, HIT)
+        if missing or job.stale:
             if not self.sources:
-                raise TileError("tile not cached and the cache has no sources", 404)
-            for tile in self._create(missing):
-                if tile.coord in tiles:
-                    tiles[tile.coord] = tile
-        return [tiles[c] for c in coords]
+                if missing:
+                    raise TileError("tile not cached and the cache has no sources", 404, "no-source")
+                outcomes.update({c: TileOutcome(t, HIT_STALE, stale=True) for c, t in job.stale.items()})
+            else:
+                todo = missing + [c for c in job.stale if not self._deferred(c, missing, job, outcomes)]
+                if todo:
+                    outcomes.update(self._create(todo, job))
+        result = []
+        for coord in coords:
+            outcome = outcomes[coord]
+            if outcome.error is not None:
+                raise outcome.error
+            result.append(outcome)
+        if rule is not None and rule.max_age is not None:
+            for outcome in result:
+                ts = outcome.tile.timestamp
+                if outcome.cacheable and not outcome.stale and ts is not None:
+                    outcome.status = outcome.status.with_ttl(int(rule.remaining(ts, now) or 0))
+        return result
 
     def is_cached(self, coord: TileCoord) -> bool:
         return self.store.is_cached(coord)
 
+    def is_stale(self, coord: TileCoord, now: float | None = None) -> bool:
+        """True when ``coord`` is cached but older than this cache's refresh_before."""
+        rule = self.opts.refresh_before
+        if rule is None:
+            return False
+        return rule.is_stale(self.store.timestamp(coord), time.time() if now is None else now)
+
+    # -- background refresh ----------------------------------------------
+
+    def _deferred(self, coord: TileCoord, missing: list[TileCoord], job: _Job, outcomes: dict) -> bool:
+        """In background mode, serve a stale tile now and queue its meta tile's refresh
+        (unless the request builds that meta tile anyway for a missing tile)."""
+        if self.opts.refresh_mode != "background":
+            return False
+        main = self.meta_grid.main_coord(coord)
+        if any(self.meta_grid.main_coord(c) == main for c in missing):
+            return False
+        outcomes[coord] = TileOutcome(job.stale[coord], HIT_STALE, stale=True)
+        meta = self.meta_grid.meta_tile(coord)
+        self.refresh_pool.submit((self.lock_id, meta.main_coord), lambda: self._build_meta(meta, job))
+        return True
+
+    @property
+    def refresh_pool(self) -> RefreshPool:
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = RefreshPool(self.opts.refresh_workers, self.opts.refresh_queue_size, f"refresh-{self.name}")
+            return self._pool
+
+    def join_refreshes(self, timeout: float | None = None) -> bool:
+        """Wait for queued background refreshes (tests, seeding, shutdown); False on timeout."""
+        return self._pool.join(timeout) if self._pool is not None else True
+
     # -- creating --------------------------------------------------------
 
-    def _create(self, coords: Sequence[TileCoord]) -> list[Tile]:
+    def _create(self, coords: Sequence[TileCoord], job: _Job) -> dict[TileCoord, TileOutcome]:
         if self.opts.minimize_meta_requests and len(coords) > 1 and self.meta_grid.meta_size != (1, 1):
             metas = [self.meta_grid.minimal_meta_tile(list(coords))]
         else:
@@ -113,99 +240,284 @@ class TileManager:
                 if main not in seen:
                     seen[main] = self.meta_grid.meta_tile(c)
             metas = list(seen.values())
+        outcomes: dict[TileCoord, TileOutcome] = {}
         if len(metas) == 1 or self.opts.concurrent_tile_creators <= 1:
-            return [t for m in metas for t in self._create_meta_locked(m)]
+            for meta in metas:
+                outcomes.update(self._build_meta(meta, job))
+            return outcomes
         workers = min(self.opts.concurrent_tile_creators, len(metas))
         with ThreadPoolExecutor(workers) as pool:
-            return [t for ts in pool.map(self._create_meta_locked, metas) for t in ts]
+            for part in pool.map(lambda m: self._build_meta(m, job), metas):
+                outcomes.update(part)
+        return outcomes
 
     def lock_path(self, coord: TileCoord) -> str:
         x, y, z = coord
         return os.path.join(self.lock_dir, f"{self.lock_id}-{x}-{y}-{z}.lck")
 
-    def _create_meta_locked(self, meta: MetaTile) -> list[Tile]:
+    def _build_meta(self, meta: MetaTile, job: _Job) -> dict[TileCoord, TileOutcome]:
+        """Outcomes for every tile of ``meta``: built, refreshed, kept or failed."""
         if self.opts.disable_storage:
-            return self._create_meta(meta)
+            return self._build_unstored(meta)
         lock = FileLock(self.lock_path(meta.main_coord), timeout=self.opts.lock_timeout)
         try:
             lock.acquire()
         except LockTimeout:
-            raise TileError("timed out waiting for another request to create this tile", 503) from None
+            log.warning("cache %s: timed out waiting for the lock of meta tile %s", self.name, meta.main_coord)
+            return {c: self._lock_timeout_outcome(c, job) for c in meta.coords}
         try:
-            # another request may have created the tiles while we waited
-            done = [Tile(c) for c in meta.coords]
-            if all(self.store.load(t) for t in done):
-                return done
-            tiles = self._create_meta(meta)
-            try:
-                self.store.store_many(tiles)  # one transaction / one append for the meta tile
-            except StoreError as ex:
-                # the tiles are still served; the cache stays as it was
-                log.error("cache %s: tiles not stored: %s", self.name, ex)
-            return tiles
+            return self._build_meta_locked(meta, job)
         finally:
             lock.release()
 
     def refresh_meta(self, meta: MetaTile, coords: Collection[TileCoord] | None = None) -> list[Tile]:
         """Render ``meta`` from the sources and store its tiles (only ``coords`` when
         given), replacing cached ones, under the tile lock that serving uses. Used by
-        seeding. A source error propagates before anything is written, so cached
-        tiles stay as they were; ``LockTimeout`` propagates too."""
+        seeding. When a source fails, nothing is written and the error propagates, so
+        cached tiles stay as they were; ``LockTimeout`` and ``StoreError`` propagate
+        too. An ``on_error`` answer with ``cache: true`` is stored as serving stores it
+        (over cached tiles only without ``authorize_stale``)."""
         if not self.sources:
             raise TileError(f"cache '{self.name}' has no sources to create tiles from", 404)
         with FileLock(self.lock_path(meta.main_coord), timeout=self.opts.lock_timeout):
-            tiles = self._create_meta(meta)
-            keep = [t for t in tiles if coords is None or t.coord in coords]
+            result = self._render_meta(meta)
+            if not result.cacheable:
+                raise result.failure or SourceError("the source answered with an image that must not be cached")
+            keep = [t for t in result.tiles if coords is None or t.coord in coords]
+            if result.failure is not None and result.authorize_stale:
+                keep = [t for t in keep if not self.store.is_cached(t.coord)]
             self.store.store_many(keep)
         return keep
 
-    def _create_meta(self, meta: MetaTile) -> list[Tile]:
+    def _lock_timeout_outcome(self, coord: TileCoord, job: _Job) -> TileOutcome:
+        if coord in job.stale:
+            return TileOutcome(job.stale[coord], HIT_STALE, stale=True)
+        error = TileError("timed out waiting for another request to create this tile", 503, "lock-timeout")
+        return TileOutcome(Tile(coord), forwarded(False, detail="lock-timeout"), error=error)
+
+    def _build_meta_locked(self, meta: MetaTile, job: _Job) -> dict[TileCoord, TileOutcome]:
+        current: dict[TileCoord, Tile] = {}
+        for coord in meta.coords:
+            tile = Tile(coord)
+            if self.store.load(tile):
+                current[coord] = tile
+        covered = [c for c in meta.coords if self.store.covers(c)]
+        if all(c in current and not is_older(current[c].timestamp, job.cutoff) for c in covered):
+            # built by another request while we waited for the lock
+            return {c: TileOutcome(t, forwarded(c in job.stale, collapsed=True)) for c, t in current.items()}
+        main = meta.main_coord
+        failed = self._failures.get(main)
+        if failed is not None and failed[0] >= job.started:
+            # the build we waited for failed: share its answer instead of asking again
+            result: _Rendered | SourceError = failed[1]
+        else:
+            try:
+                result = self._render_meta(meta)
+            except SourceError as ex:
+                log.warning("cache %s: meta tile %s: %s", self.name, main, ex)
+                result = ex
+            if isinstance(result, SourceError) or result.failure is not None or not result.cacheable:
+                self._remember_failure(main, result)
+        if isinstance(result, SourceError):
+            return self._failed_outcomes(meta, job, current, result)
+        if result.failure is not None or not result.cacheable:
+            return self._stand_in_outcomes(job, current, result)
+        self._failures.pop(main, None)
+        self._store(result.tiles)
+        outcomes = {}
+        for tile in result.tiles:
+            self._take_stored_timestamp(tile)
+            outcomes[tile.coord] = TileOutcome(tile, forwarded(tile.coord in job.stale, stored=True))
+        return outcomes
+
+    def _build_unstored(self, meta: MetaTile) -> dict[TileCoord, TileOutcome]:
+        """``disable_storage``: every request goes to the sources."""
         try:
-            return self._render_meta(meta)
+            result = self._render_meta(meta)
+        except SourceError as ex:
+            return {c: TileOutcome(Tile(c), forwarded(False, fwd_status=ex.status, detail="source-error"), error=ex)
+                    for c in meta.coords}
+        if result.failure is not None or not result.cacheable:
+            status = forwarded(False, fwd_status=_status_of(result.failure), detail="error-tile")
+            for tile in result.tiles:
+                tile.timestamp = None
+            return {t.coord: TileOutcome(t, status, cacheable=result.cacheable) for t in result.tiles}
+        return {t.coord: TileOutcome(t, BYPASS) for t in result.tiles}
+
+    def _remember_failure(self, main: TileCoord, result: _Rendered | SourceError) -> None:
+        if len(self._failures) > 1024:
+            self._failures.clear()
+        self._failures[main] = (time.time(), result)
+
+    def _kept(self, tile: Tile, job: _Job, error: SourceError | None) -> TileOutcome:
+        """A cached tile that stays as it is although its refresh failed."""
+        if not is_older(tile.timestamp, job.cutoff):
+            return TileOutcome(tile, HIT)
+        status = forwarded(True, fwd_status=_status_of(error), detail="stale-if-error")
+        return TileOutcome(tile, status, stale=True)
+
+    def _failed_outcomes(self, meta: MetaTile, job: _Job, current: dict[TileCoord, Tile],
+                         error: SourceError) -> dict[TileCoord, TileOutcome]:
+        """No on_error answer: cached tiles are served as they are, missing ones fail."""
+        outcomes = {}
+        for coord in meta.coords:
+            if coord in current:
+                outcomes[coord] = self._kept(current[coord], job, error)
+            else:
+                status = forwarded(False, fwd_status=error.status, detail="source-error")
+                outcomes[coord] = TileOutcome(Tile(coord), status, error=error)
+        return outcomes
+
+    def _stand_in_outcomes(self, job: _Job, current: dict[TileCoord, Tile],
+                           result: _Rendered) -> dict[TileCoord, TileOutcome]:
+        """An on_error answer stood in: cached tiles stay (stale ones only with
+        authorize_stale); the others get the error tile, stored only with ``cache: true``."""
+        outcomes = {}
+        to_store = []
+        for tile in result.tiles:
+            coord = tile.coord
+            old = current.get(coord)
+            if old is not None and (result.authorize_stale or not is_older(old.timestamp, job.cutoff)):
+                outcomes[coord] = self._kept(old, job, result.failure)
+                continue
+            code = _status_of(result.failure)
+            if result.cacheable:
+                to_store.append(tile)
+                status = forwarded(coord in job.stale, fwd_status=code, stored=True, detail="error-tile")
+                outcomes[coord] = TileOutcome(tile, status)
+            else:
+                tile.timestamp = None
+                status = forwarded(coord in job.stale, fwd_status=code, detail="error-tile")
+                outcomes[coord] = TileOutcome(tile, status, cacheable=False)
+        if to_store:
+            self._store(to_store)
+            for tile in to_store:
+                self._take_stored_timestamp(tile)
+        return outcomes
+
+    def _store(self, tiles: list[Tile]) -> None:
+        """One transaction / one append per meta tile. A failed write is logged and
+        the tiles are still served; the cache stays as it was."""
+        try:
+            self.store.store_many(tiles)
+        except StoreError as ex:
+            log.error("cache %s: tiles not stored: %s", self.name, ex)
+
+    def _take_stored_timestamp(self, tile: Tile) -> None:
+        """Use the store's timestamp, so that the first answer's ETag matches later hits."""
+        if self.store.supports_timestamps:
+            stored = self.store.timestamp(tile.coord)
+            if stored is not None:
+                tile.timestamp = stored
+
+    # -- rendering -------------------------------------------------------
+
+    def _render_meta(self, meta: MetaTile) -> _Rendered:
+        try:
+            return self._render_meta_tiles(meta)
         except ImageDataError as ex:
             raise SourceError(f"source image cannot be used: {ex}") from None
 
-    def _render_meta(self, meta: MetaTile) -> list[Tile]:
+    def _render_meta_tiles(self, meta: MetaTile) -> _Rendered:
         now = time.time()
         if self.meta_grid.meta_size == (1, 1) and len(meta.tiles) == 1:
             coord = meta.main_coord
-            result = self._render_tile(coord)
-            return [self._tile_from(coord, result, now)]
-        query = MapQuery(meta.bbox, meta.size, self.grid.srs, self.request_format, self.transparent)
-        image = self._render(query).image
-        tiles = []
-        for coord, box in meta.tiles:
-            tiles.append(self._tile_from(coord, ImageResult(image=image.crop(box)), now))
-        return tiles
+            result, answered = self._render_tile(coord)
+            result = _checked_size(result, self.grid.tile_size)
+            tiles = [self._tile_from(coord, result, now)]
+        else:
+            query = MapQuery(meta.bbox, meta.size, self.grid.srs, self.request_format, self.transparent)
+            result, answered = self._render(query)
+            result = _checked_size(result, meta.size)
+            image = result.image
+            tiles = [self._tile_from(coord, ImageResult(image=image.crop(box)), now) for coord, box in meta.tiles]
+        return _Rendered(
+            tiles,
+            failure=answered[0][0] if answered else None,
+            cacheable=result.cacheable and all(answer.cache for _, answer in answered),
+            authorize_stale=any(answer.authorize_stale for _, answer in answered),
+        )
 
     def _tile_from(self, coord: TileCoord, result: ImageResult, now: float) -> Tile:
+        if self.watermark is not None:
+            result = ImageResult(image=self.watermark.apply(result.image, coord[0], coord[1]))
         data, mime = result.encoded(self.image_opts)
         tile = Tile(coord, data=data, timestamp=now, mime=mime)
         if self.opts.link_single_color_images:
             tile.single_color = is_single_color(result.image)
         return tile
 
-    def _render_tile(self, coord: TileCoord) -> ImageResult:
+    def _render_tile(self, coord: TileCoord) -> tuple[ImageResult, list[_Answered]]:
         """One tile from the sources; tiles of a matching tiled source pass through as they are."""
-        results = []
+        results, answered = [], []
+        size = self.grid.tile_size
+        many = len(self.sources) > 1
         for source in self.sources:
+            fetch: Callable[[], ImageResult] | None = None
             if isinstance(source, TiledSource):
                 src_coord = self.grid.map_tile_to(source.grid, coord)
                 if src_coord is not None and source.grid.is_valid(src_coord):
-                    results.append(source.get_tile(src_coord, self.request_format))
-                    continue
-            size = self.grid.tile_size
-            query = MapQuery(self.grid.tile_bbox(coord), size, self.grid.srs, self.request_format, self.transparent)
-            results.append(source.get_map(query))
-        return self._merge(results, self.grid.tile_size)
+                    fetch = _bind_tile(source, src_coord, self.request_format)
+            if fetch is None:
+                query = MapQuery(self.grid.tile_bbox(coord), size, self.grid.srs, self.request_format, self.transparent)
+                fetch = _bind_map(source, query)
+            result, answer = self._from_source(source, fetch, size, decode=many)
+            results.append(result)
+            if answer:
+                answered.append(answer)
+        return self._merge(results, size), answered
 
-    def _render(self, query: MapQuery) -> ImageResult:
-        return self._merge([s.get_map(query) for s in self.sources], query.size)
+    def _render(self, query: MapQuery) -> tuple[ImageResult, list[_Answered]]:
+        results, answered = [], []
+        for source in self.sources:
+            result, answer = self._from_source(source, _bind_map(source, query), query.size, decode=True)
+            results.append(result)
+            if answer:
+                answered.append(answer)
+        return self._merge(results, query.size), answered
+
+    def _from_source(self, source: Source, fetch: Callable[[], ImageResult], size: tuple[int, int],
+                     decode: bool) -> tuple[ImageResult, _Answered | None]:
+        """The source's image, or its on_error stand-in; other errors propagate."""
+        try:
+            result = fetch()
+            if decode or (self.format.mime != "mixed" and result.mime != self.format.mime):
+                result.image  # noqa: B018  (decode here, so bad data counts as this source's error)
+            return result, None
+        except (SourceError, ImageDataError) as ex:
+            error = ex if isinstance(ex, SourceError) else SourceError(f"source '{source.name}' returned unusable image data: {ex}")
+            answered = stand_in(source, error, size)
+            if answered is None:
+                raise error from None
+            log.warning("cache %s: source %s: %s (answered by on_error)", self.name, source.name, error)
+            return answered[0], (error, answered[1])
 
     def _merge(self, results: list[ImageResult], size: tuple[int, int]) -> ImageResult:
         if len(results) == 1:
             return results[0]
         try:
-            return ImageResult(image=merge_images([r.image for r in results], size))
+            merged = ImageResult(image=merge_images([r.image for r in results], size))
         except ValueError as ex:
             raise SourceError(f"cannot merge source images: {ex}") from None
+        merged.cacheable = all(r.cacheable for r in results)
+        return merged
+
+
+def _status_of(error: SourceError | None) -> int | None:
+    return error.status if error is not None else None
+
+
+def _bind_tile(source: TiledSource, coord: TileCoord, fmt: ImageFormat) -> Callable[[], ImageResult]:
+    return lambda: source.get_tile(coord, fmt)
+
+
+def _bind_map(source: Source, query: MapQuery) -> Callable[[], ImageResult]:
+    return lambda: source.get_map(query)
+
+
+def _checked_size(result: ImageResult, size: tuple[int, int]) -> ImageResult:
+    """A source image must have the size asked for: cropping tiles from anything else
+    would store shifted or padded tiles."""
+    if result.size != tuple(size):
+        raise SourceError(f"source image is {result.size[0]}x{result.size[1]} pixels, expected {size[0]}x{size[1]}")
+    return result

@@ -13,9 +13,10 @@ from pathlib import Path
 from .config.build import load_proxy_config
 from .config.model import ProxyConfig
 from .http import HTTPError, Request, Response, status_line
-from .layers import build_tile_layers
+from .layers import build_tile_layers, build_wms_layers
 from .services.demo import DemoService
 from .services.tms import TMSService
+from .services.wms import WMSService
 from .services.wmts import WMTSService, ows_exception
 
 log = logging.getLogger("tileproxy.wsgi")
@@ -31,6 +32,10 @@ class TileProxyApp:
         self.tile_layers = build_tile_layers(config)
         self.tms = TMSService(self.tile_layers, services.tms, max_age) if services.tms else None
         self.wmts = WMTSService(self.tile_layers, services.wmts, max_age) if services.wmts else None
+        self.wms = None
+        if services.wms:
+            root = build_wms_layers(config, services.wms.max_tile_limit)
+            self.wms = WMSService(services.wms, root, self.tile_layers, config.globals.base_dir, max_age)
         self.demo = DemoService(config, self.tile_layers, self.tms, self.wmts) if services.demo else None
         self.cors = config.globals.access_control_allow_origin
         self.routes: dict[str, Handler] = {
@@ -86,6 +91,8 @@ class TileProxyApp:
         links = []
         if self.demo:
             links.append('<li><a href="demo/">Demo</a></li>')
+        if self.wms:
+            links.append('<li><a href="service?REQUEST=GetCapabilities&amp;SERVICE=WMS">WMS capabilities</a></li>')
         if self.tms:
             links.append('<li><a href="tms/1.0.0/">TMS capabilities</a></li>')
         if self.wmts:
@@ -102,6 +109,8 @@ class TileProxyApp:
         service = (req.args.get("service") or "").upper()
         if service == "WMTS" and self.wmts:
             return self.wmts.handle_kvp(req)
+        if self.wms and (service == "WMS" or (not service and WMSService.is_wms_request(req.args))):
+            return self.wms.handle(req)
         if not service:
             return ows_exception("missing parameter SERVICE", "MissingParameterValue", "service")
         return ows_exception(f"service '{req.args.get('service')}' is not available", "InvalidParameterValue", "service")

@@ -61,9 +61,14 @@ def read_yaml(path: Path) -> dict:
     return data
 
 
-def load_config_files(path: str | Path, _seen: tuple[Path, ...] = ()) -> tuple[dict, list[Path]]:
+def load_config_files(
+    path: str | Path, _seen: tuple[Path, ...] = (), origins: dict[str, Path] | None = None
+) -> tuple[dict, list[Path]]:
     """Load ``path`` with its ``base`` files merged in first. Returns the merged
-    dict (env vars expanded) and every file read, for reloading."""
+    dict (env vars expanded) and every file read, for reloading.
+
+    ``origins``, when given, is filled with the file that last set each section
+    (``caches``) and each entry of a section (``caches.osm``), for error messages."""
     path = Path(path).resolve()
     if path in _seen:
         raise ConfigError("base files include each other in a loop", file=str(path))
@@ -78,8 +83,31 @@ def load_config_files(path: str | Path, _seen: tuple[Path, ...] = ()) -> tuple[d
         merged: dict = {}
         for base in bases:
             base_path = (path.parent / os.path.expandvars(base)).resolve()
-            base_data, base_files = load_config_files(base_path, _seen + (path,))
+            base_data, base_files = load_config_files(base_path, _seen + (path,), origins)
             merged = merge_dicts(merged, base_data)
             files += base_files
+        _note_origins(data, path, origins)
         data = merge_dicts(merged, data)
+    else:
+        _note_origins(data, path, origins)
     return expand_env(data), files
+
+
+def _note_origins(data: dict, path: Path, origins: dict[str, Path] | None) -> None:
+    if origins is None:
+        return
+    for section, value in data.items():
+        origins[str(section)] = path
+        if isinstance(value, dict):
+            for key in value:
+                origins[f"{section}.{key}"] = path
+
+
+def origin_of(key_path: str, origins: dict[str, Path], default: Path) -> Path:
+    """The file that holds ``key_path`` (``caches.osm.grids[0]``) as far as ``origins`` know."""
+    parts = re.split(r"[.\[]", key_path, maxsplit=2)
+    for depth in (2, 1):
+        key = ".".join(parts[:depth])
+        if len(parts) >= depth and key in origins:
+            return origins[key]
+    return default

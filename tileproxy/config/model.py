@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..grid import TileGrid
-from ..image.formats import ImageFormat
+from ..image.formats import ImageFormat, ImageOptions
 from ..sources.base import Source
 
 if TYPE_CHECKING:
@@ -41,7 +41,10 @@ class LayerConfig:
     md: dict[str, Any] = field(default_factory=dict)
     min_res: float | None = None
     max_res: float | None = None
+    legendurl: str | None = None
     path: str = ""
+    # the entries of ``sources`` resolved: CacheConfig for caches, Source for sources
+    source_objects: list[Any] = field(default_factory=list)
 
 
 @dataclass
@@ -87,12 +90,43 @@ class WMTSConfig:
     md: ServiceMetadata = field(default_factory=ServiceMetadata)
 
 
+DEFAULT_WMS_SRS = ("EPSG:4326", "EPSG:4258", "CRS:84", "EPSG:900913", "EPSG:3857")
+DEFAULT_WMS_FORMATS = ("image/png", "image/jpeg", "image/gif", "image/GeoTIFF", "image/tiff")
+DEFAULT_FEATUREINFO_TYPES = ("text", "html", "xml")
+
+
+@dataclass
+class BBoxSRS:
+    """An SRS advertised with BoundingBox elements; an explicit ``bbox`` also clips GetMap."""
+
+    srs: str
+    bbox: tuple[float, float, float, float] | None = None
+
+
+@dataclass
+class WMSConfig:
+    versions: list[str] = field(default_factory=lambda: ["1.0.0", "1.1.0", "1.1.1", "1.3.0"])
+    srs: list[str] = field(default_factory=lambda: list(DEFAULT_WMS_SRS))
+    bbox_srs: list[BBoxSRS] = field(default_factory=list)
+    image_formats: dict[str, ImageOptions] = field(default_factory=dict)  # as configured -> options
+    max_output_pixels: int = 4000 * 4000
+    strict: bool = False
+    on_source_errors: str = "notify"  # or "raise"
+    attribution: str | None = None
+    featureinfo_types: list[str] = field(default_factory=lambda: list(DEFAULT_FEATUREINFO_TYPES))
+    featureinfo_xslt: dict[str, str] = field(default_factory=dict)  # info type -> xslt path
+    md: ServiceMetadata = field(default_factory=ServiceMetadata)
+    md_raw: dict[str, Any] = field(default_factory=dict)
+    max_tile_limit: int = 500
+    concurrent_layer_renderer: int = 1
+
+
 @dataclass
 class ServicesConfig:
     tms: TMSConfig | None = None
     wmts: WMTSConfig | None = None
     demo: bool = False
-    wms: dict[str, Any] | None = None  # WMS service options, built out by the WMS service
+    wms: WMSConfig | None = None
     kml: dict[str, Any] | None = None
 
 

@@ -3,6 +3,7 @@ unknown keys give warnings."""
 
 from __future__ import annotations
 
+import datetime
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -166,6 +167,7 @@ INT = Scalar((int,), "an integer")
 BOOL = Scalar((bool,), "true or false")
 ANY = Anything()
 STR_OR_NUMBER = Scalar((str, int, float), "a string or a number")
+DATETIME = Scalar((datetime.date,), "an ISO date/time")  # YAML reads unquoted ISO times as datetimes
 STR_LIST = OneOf((ListOf(STR), STR))
 NUMBER_PAIR = ListOf(NUMBER)
 BBOX = OneOf((ListOf(NUMBER), STR))

@@ -6,6 +6,7 @@ from .schema import (
     ANY,
     BBOX,
     BOOL,
+    DATETIME,
     INT,
     NUMBER,
     NUMBER_PAIR,
@@ -195,6 +196,7 @@ cache_backend = Mapping(
         "sqlite_wal": BOOL,
         "ttl": NUMBER,
         "version": INT,
+        "timestamps": BOOL,  # tileproxy: per-tile times in MBTiles
         "coverage": coverage,
     },
     values=ANY,  # backends of later issues (s3, redis, ...) carry their own keys
@@ -205,7 +207,7 @@ watermark = Mapping(
 )
 
 refresh_before = Mapping(
-    {"time": STR, "mtime": STR, "weeks": NUMBER, "days": NUMBER, "hours": NUMBER, "minutes": NUMBER, "seconds": NUMBER}
+    {"time": OneOf((STR, DATETIME)), "mtime": STR, "weeks": NUMBER, "days": NUMBER, "hours": NUMBER, "minutes": NUMBER, "seconds": NUMBER}
 )
 
 cache = Mapping(

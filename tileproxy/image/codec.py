@@ -55,6 +55,14 @@ def decode(data: bytes) -> Image.Image:
     return img
 
 
+def peek_size(data: bytes) -> tuple[int, int]:
+    """Width and height from the image header, without decoding the pixels."""
+    try:
+        return Image.open(io.BytesIO(data)).size
+    except Exception as ex:  # Pillow raises many types for bad data
+        raise ImageDataError(f"cannot read image header: {ex}") from None
+
+
 def is_single_color(img: Image.Image) -> tuple | None:
     """The colour of an image that has only one, as an RGB(A) tuple; else None."""
     colors = img.getcolors(1)

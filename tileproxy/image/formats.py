@@ -16,6 +16,7 @@ _ALIASES = {
     "tiff": "image/tiff",
     "tif": "image/tiff",
     "geotiff": "image/tiff",
+    "image/geotiff": "image/tiff",
     "mixed": "mixed",
     "image/vnd.jpeg-png": "mixed",
     "mvt": "application/vnd.mapbox-vector-tile",

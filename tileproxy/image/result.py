@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from PIL import Image
 
-from .codec import decode, encode, sniff_mime
+from .codec import decode, encode, peek_size, sniff_mime
 from .formats import ImageOptions
 
 
@@ -53,7 +53,10 @@ class ImageResult:
 
     @property
     def size(self) -> tuple[int, int]:
-        return self.image.size
+        """Pixel size; read from the image header when the pixels are not decoded yet."""
+        if self._image is None:
+            return peek_size(self._data)  # type: ignore[arg-type]
+        return self._image.size
 
 
 def _same_format(mime: str, opts: ImageOptions) -> bool:

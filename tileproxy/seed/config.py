@@ -154,12 +154,12 @@ class _Reader:
         return tasks
 
     def _refresh_before(self, own: float | None, manager: TileManager, cache: str, path: str) -> float | None:
-        """The task's own rule; without one the cache's serving ``refresh_before`` (when
-        the tile manager has one), so a seed run leaves no tile serving would refresh."""
+        """The task's own rule wins; without one the cache's serving ``refresh_before``,
+        so that a seed run leaves no tile that serving would refresh at once."""
         if own is None:
-            rule = getattr(manager.opts, "refresh_before", None)
-            own = rule.cutoff(self.start) if rule is not None else None
-        elif not manager.store.supports_timestamps:
+            rule = manager.opts.refresh_before
+            return rule.cutoff(self.start) if rule is not None else None
+        if not manager.store.supports_timestamps:
             self._warn(join_path(path, "refresh_before"),
                        f"cache '{cache}' keeps no tile timestamps: every cached tile is created again")
         return own

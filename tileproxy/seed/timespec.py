@@ -3,60 +3,35 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 import re
-import time
 from typing import Any
 
 from ..config.errors import ConfigError, join_path
+from ..freshness import DURATION_KEYS, parse_refresh_before
 
-_RELATIVE = {"weeks": 7 * 86400.0, "days": 86400.0, "hours": 3600.0, "minutes": 60.0, "seconds": 1.0}
+log = logging.getLogger("tileproxy.seed")
+
 _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*([smhdw]?)\s*$")
 _DURATION_UNITS = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 7 * 86400.0}
 
 
 def parse_before(value: Any, path: str, start: float, base_dir: str) -> float:
-    """``refresh_before`` / ``remove_before``: ``time`` (ISO, local time when it has
-    no zone), ``mtime`` (a file's modification time; relative to ``base_dir``) or
-    ``weeks``/``days``/``hours``/``minutes``/``seconds`` before ``start``."""
-    if not isinstance(value, dict) or not value:
-        raise ConfigError("expected time, mtime or weeks/days/hours/minutes/seconds", path)
-    unknown = [k for k in value if k not in _RELATIVE and k not in ("time", "mtime")]
-    if unknown:
-        raise ConfigError(f"unknown key '{unknown[0]}' (use time, mtime or {', '.join(_RELATIVE)})",
-                          join_path(path, unknown[0]))
-    if "time" in value:
-        return _absolute_time(value["time"], join_path(path, "time"))
-    if "mtime" in value:
-        file = os.path.join(base_dir, os.path.expanduser(str(value["mtime"])))
-        try:
-            return os.stat(file).st_mtime
-        except OSError as ex:
-            raise ConfigError(f"cannot read the modification time of {file}: {ex.strerror}",
-                              join_path(path, "mtime")) from None
-    seconds = 0.0
-    for key, factor in _RELATIVE.items():
-        if key in value:
-            amount = value[key]
-            if isinstance(amount, bool) or not isinstance(amount, (int, float)) or amount < 0:
-                raise ConfigError(f"expected a number >= 0, got {amount!r}", join_path(path, key))
-            seconds += amount * factor
-    return start - seconds
-
-
-def _absolute_time(value: Any, path: str) -> float:
-    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
-        value = dt.datetime(value.year, value.month, value.day)
-    if isinstance(value, str):
-        try:
-            value = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-        except ValueError:
-            raise ConfigError(f"'{value}' is not an ISO time like 2024-10-21T12:35:00", path) from None
-    if not isinstance(value, dt.datetime):
-        raise ConfigError(f"expected an ISO time like 2024-10-21T12:35:00, got {value!r}", path)
-    if value.tzinfo is None:
-        return time.mktime(value.timetuple()) + value.microsecond / 1e6
-    return value.timestamp()
+    """``refresh_before`` / ``remove_before`` as a moment: the rules of
+    ``tileproxy.freshness`` (``time``, ``mtime`` relative to ``base_dir``, durations
+    counted back from ``start``). A missing ``mtime`` file is an error here."""
+    if isinstance(value, dict):
+        for key in value:
+            if key not in DURATION_KEYS and key not in ("time", "mtime"):
+                log.warning("%s: unknown key, ignored (known: time, mtime, %s)", join_path(path, str(key)),
+                            ", ".join(DURATION_KEYS))
+    rule = parse_refresh_before(value, path, base_dir)
+    if rule.mtime_file is not None and not os.path.exists(rule.mtime_file):
+        raise ConfigError(f"cannot read the modification time of {rule.mtime_file}: no such file",
+                          join_path(path, "mtime"))
+    cutoff = rule.cutoff(start)
+    return start if cutoff is None else cutoff
 
 
 def parse_duration(text: str) -> float:

@@ -5,12 +5,21 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+from ..cache_status import CacheStatus
 from ..grid import TileCoord
-from ..http import Request, Response, cache_headers, make_not_modified, not_modified
+from ..http import (
+    Request,
+    Response,
+    cache_headers,
+    make_not_modified,
+    no_cache,
+    not_modified,
+    revalidate_headers,
+)
 from ..image.codec import sniff_mime
 from ..layers import TileLayer
 from ..sources.base import SourceError, SourceTimeout
-from ..tiles import TileError
+from ..tiles import TileError, TileOutcome
 
 log = logging.getLogger("tileproxy.service")
 
@@ -18,24 +27,41 @@ ErrorFactory = Callable[[str, int], Response]
 
 
 def serve_tile(req: Request, layer: TileLayer, coord: TileCoord, max_age: int, error: ErrorFactory) -> Response:
-    """The tile at ``coord`` (internal grid coordinates) with HTTP cache headers;
-    errors are answered through ``error(message, status)``."""
+    """The tile at ``coord`` (internal grid coordinates) with HTTP cache headers and
+    Cache-Status; errors are answered through ``error(message, status)``."""
     try:
-        tile = layer.manager.load_tile(coord)
+        outcome = layer.manager.fetch_tile(coord)
     except TileError as ex:
-        return error(str(ex), ex.status)
-    except SourceTimeout as ex:
-        log.warning("layer %s tile %s: %s", layer.name, coord, ex)
-        return error(f"source timeout: {ex}", 504)
+        resp = error(str(ex), ex.status)
+        if ex.detail:
+            resp.set("Cache-Status", CacheStatus(fwd="miss", detail=ex.detail).header())
+        return resp
     except SourceError as ex:
         log.warning("layer %s tile %s: %s", layer.name, coord, ex)
-        return error(f"source error: {ex}", 502)
+        timeout = isinstance(ex, SourceTimeout)
+        resp = error(f"source {'timeout' if timeout else 'error'}: {ex}", 504 if timeout else 502)
+        resp.set("Cache-Status", CacheStatus(fwd="miss", fwd_status=ex.status, detail="source-error").header())
+        return resp
+    return tile_response(req, layer, outcome, max_age)
+
+
+def tile_response(req: Request, layer: TileLayer, outcome: TileOutcome, max_age: int) -> Response:
+    tile = outcome.tile
     data = tile.data or b""
     mime = tile.mime or layer.mime
     if layer.format.mime == "mixed" or mime is None:
         mime = sniff_mime(data) or layer.mime
     resp = Response(data, content_type=mime)
-    cache_headers(resp, tile.timestamp, len(data), max_age)
-    if not_modified(req, tile.timestamp, len(data)):
+    if not outcome.cacheable:
+        no_cache(resp)
+    elif outcome.stale:
+        revalidate_headers(resp, tile.timestamp, len(data))
+    else:
+        ttl = outcome.status.ttl  # remaining freshness under refresh_before: clients keep it no longer
+        if ttl is not None and max_age > 0:
+            max_age = max(1, min(max_age, ttl))
+        cache_headers(resp, tile.timestamp, len(data), max_age)
+    resp.headers.append(("Cache-Status", outcome.status.header()))
+    if outcome.cacheable and not_modified(req, tile.timestamp, len(data)):
         return make_not_modified(resp)
     return resp

@@ -10,6 +10,7 @@ from ..grid import TileGrid
 from ..http import HTTPError, Request, Response
 from ..layers import TileLayer
 from .tile_response import serve_tile
+from .xmltext import xml_text
 
 
 class TileServiceGrid:
@@ -28,10 +29,12 @@ class TileServiceGrid:
         res = grid.resolutions
         sqrt2 = len(res) > 1 and all(math.isclose(a / b, math.sqrt(2), rel_tol=1e-3) for a, b in zip(res, res[1:]))
         self._step = 2 if sqrt2 else 1
-        self._first = 1 if skip_first else 0
+        # MapProxy's mapping: the profile shift is applied before doubling, so a
+        # global sqrt2 grid starts at internal level 2 * (0 + 2) = 4
+        self._first = (2 if sqrt2 else 1) if skip_first else 0
 
     def internal_level(self, level: int) -> int | None:
-        internal = self._first + level * self._step
+        internal = (self._first + level) * self._step
         return internal if 0 <= level and internal < self.grid.levels else None
 
     def levels(self) -> list[tuple[int, int]]:
@@ -53,7 +56,7 @@ class TileServiceGrid:
 
 
 def _tms_error(message: str, status: int) -> Response:
-    body = f'<?xml version="1.0"?>\n<TileMapServerError>\n<Message>{escape(message)}</Message>\n</TileMapServerError>\n'
+    body = f'<?xml version="1.0"?>\n<TileMapServerError>\n<Message>{xml_text(message)}</Message>\n</TileMapServerError>\n'
     return Response(body, status, "text/xml")
 
 
@@ -107,10 +110,11 @@ class TMSService:
         name = rest[0]
         if len(rest) >= 2 and (name, rest[1]) in self.index:
             return self.index[(name, rest[1])], rest[2:]
-        if "_" in name:
-            lname, _, gid = name.rpartition("_")
-            if (lname, gid) in self.index:
-                return self.index[(lname, gid)], rest[1:]
+        # <layer>_<grid>: layer and grid names may both contain underscores
+        for pos in (i for i, ch in enumerate(name) if ch == "_"):
+            key = (name[:pos], name[pos + 1 :])
+            if key in self.index:
+                return self.index[key], rest[1:]
         raise HTTPError(error(f"unknown layer or grid: {'/'.join(rest[:2])}", 404))
 
     def root(self, req: Request) -> Response:

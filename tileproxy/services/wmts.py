@@ -12,6 +12,7 @@ from ..http import HTTPError, Request, Response
 from ..layers import TileLayer
 from ..srs import get_srs
 from .tile_response import serve_tile
+from .xmltext import xml_text
 
 log = logging.getLogger("tileproxy.service.wmts")
 
@@ -24,7 +25,7 @@ def ows_exception(message: str, code: str = "NoApplicableCode", locator: str | N
     body = (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
         '<ExceptionReport xmlns="http://www.opengis.net/ows/1.1" version="1.1.0" xml:lang="en">\n'
-        f'  <Exception exceptionCode="{code}"{loc}>\n    <ExceptionText>{escape(message)}</ExceptionText>\n'
+        f'  <Exception exceptionCode="{code}"{loc}>\n    <ExceptionText>{xml_text(message)}</ExceptionText>\n'
         "  </Exception>\n</ExceptionReport>\n"
     )
     return Response(body, status, "text/xml; charset=utf-8")
@@ -141,7 +142,7 @@ class WMTSService:
             return self.capabilities(req, rest=False)
         if request == "gettile":
             return self._kvp_tile(req)
-        return ows_exception(f"unknown request '{args['request']}'", "OperationNotSupported", "request", 501)
+        return ows_exception(f"unknown request '{args['request']}'", "OperationNotSupported", "request")
 
     def _kvp_tile(self, req: Request) -> Response:
         args = req.args
@@ -173,7 +174,10 @@ class WMTSService:
             return ows_exception("TileMatrix, TileCol and TileRow must be integers", "InvalidParameterValue", "tilematrix")
         coord = self.matrix_sets[layer.grid_name].internal_coord(level, c, r)
         if coord is None:
-            locator = "tilematrix" if not 0 <= level < layer.grid.levels else "tilerow"
+            if not 0 <= level < layer.grid.levels:
+                locator = "tilematrix"
+            else:
+                locator = "tilecol" if not 0 <= c < layer.grid.grid_sizes[level][0] else "tilerow"
             return ows_exception("tile is outside the tile matrix", "TileOutOfRange", locator)
         return serve_tile(req, layer, coord, self.max_age, _tile_error)
 

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-from PIL import Image
+from typing import TYPE_CHECKING
 
 from ..grid import TileCoord, TileGrid
 from ..image.formats import ImageFormat
+from ..image.mosaic import tile_mosaic
 from ..image.result import ImageResult
 from ..image.transform import blank_image, transform_image
 from ..srs import SRS, BBox
+
+if TYPE_CHECKING:
+    from .on_error import ErrorPolicy
 
 MAX_MOSAIC_TILES = 256
 
@@ -49,6 +52,7 @@ class Source:
     name: str = ""
     transparent: bool = False
     supports_meta_tiles: bool = True
+    on_error: ErrorPolicy | None = None  # answers to errors (wms, tile and arcgis sources)
 
     def get_map(self, query: MapQuery) -> ImageResult:
         raise NotImplementedError
@@ -78,13 +82,7 @@ class TiledSource(Source):
         if (x1 - x0 + 1) * (y1 - y0 + 1) > MAX_MOSAIC_TILES:
             raise SourceError(f"source '{self.name}': request covers too many tiles")
         coords = [(x, y, level) for y in range(y0, y1 + 1) for x in range(x0, x1 + 1)]
-        mosaic_bbox = grid.tiles_bbox(coords)
-        l_res = grid.resolutions[level]
-        size = (round((mosaic_bbox[2] - mosaic_bbox[0]) / l_res), round((mosaic_bbox[3] - mosaic_bbox[1]) / l_res))
-        mosaic = Image.new("RGBA", size, (255, 255, 255, 0))
-        for coord in coords:
-            tile = self.get_tile(coord, query.format).image.convert("RGBA")
-            tb = grid.tile_bbox(coord)
-            mosaic.paste(tile, (round((tb[0] - mosaic_bbox[0]) / l_res), round((mosaic_bbox[3] - tb[3]) / l_res)))
+        images = [self.get_tile(coord, query.format).image for coord in coords]
+        mosaic, mosaic_bbox = tile_mosaic(grid, coords, images)
         img = transform_image(mosaic, mosaic_bbox, grid.srs, query.bbox, query.srs, query.size, self.resampling)
         return ImageResult(image=img)

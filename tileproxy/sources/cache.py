@@ -22,5 +22,6 @@ class CacheSource(TiledSource):
         self.resampling = manager.image_opts.resampling
 
     def get_tile(self, coord: TileCoord, format: ImageFormat) -> ImageResult:
-        tile = self.manager.load_tile(coord)
-        return ImageResult(data=tile.data, mime=tile.mime)
+        outcome = self.manager.fetch_tile(coord)
+        # an error tile of the other cache must not be stored in this one either
+        return ImageResult(data=outcome.tile.data, mime=outcome.tile.mime, cacheable=outcome.cacheable)

@@ -44,6 +44,15 @@ def split_credentials(url: str) -> tuple[str, tuple[str, str] | None]:
     return clean, (unquote(parts.username), unquote(parts.password or ""))
 
 
+def read_file_url(url: str, label: str) -> bytes:
+    """The bytes of a ``file://`` URL; errors as SourceError naming ``label``."""
+    try:
+        with open(url[len("file://"):], "rb") as f:
+            return f.read()
+    except OSError as ex:
+        raise SourceError(f"{label}: {ex.strerror}") from None
+
+
 class HTTPClient:
     def __init__(
         self,
@@ -60,10 +69,14 @@ class HTTPClient:
         self.session.mount("https://", adapter)
         self.session.headers["User-Agent"] = f"tileproxy/{__version__}"
         self.session.headers.update({k: str(v) for k, v in opts.headers.items()})
+        # passed with every request: requests lets REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE
+        # override a session's verify setting, but not a request's
+        self.verify: bool | str = True
         if opts.ssl_no_cert_checks:
-            self.session.verify = False
+            self.verify = False
         elif opts.ssl_ca_certs:
-            self.session.verify = opts.ssl_ca_certs
+            self.verify = opts.ssl_ca_certs
+        self.session.verify = self.verify
         self.semaphore = None
         if concurrent_requests and lock_dir:
             netloc = urlsplit(base_url).netloc.encode()
@@ -84,7 +97,7 @@ class HTTPClient:
         start = time.monotonic()
         shown = self._shown(url)
         try:
-            resp = self.session.get(url, timeout=self.opts.client_timeout, auth=auth)
+            resp = self.session.get(url, timeout=self.opts.client_timeout, auth=auth, verify=self.verify)
             body = resp.content
         except requests.Timeout:
             raise SourceTimeout(f"timeout after {self.opts.client_timeout:g}s from {shown}") from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from ..image.codec import ImageDataError, check_image_bytes
@@ -10,9 +11,40 @@ from ..image.result import ImageResult
 from ..image.transform import transform_image
 from ..srs import SRS
 from .base import MapQuery, Source, SourceError
-from .http import HTTPClient, split_credentials
+from .http import HTTPClient, read_file_url, split_credentials
 
 _WMS100_FORMATS = {"image/png": "PNG", "image/jpeg": "JPEG", "image/gif": "GIF", "image/tiff": "TIFF"}
+
+
+@dataclass(frozen=True)
+class WMSSourceOptions:
+    """``wms_opts`` and the resolution limits of a WMS source."""
+
+    map: bool = True
+    featureinfo: bool = False
+    featureinfo_format: str | None = None
+    featureinfo_xslt: str | None = None
+    featureinfo_out_format: str | None = None
+    legendgraphic: bool = False
+    legendurl: str | None = None
+    min_res: float | None = None
+    max_res: float | None = None
+
+
+@dataclass(frozen=True)
+class FeatureInfoQuery:
+    bbox: tuple[float, float, float, float]
+    size: tuple[int, int]
+    srs: SRS
+    pos: tuple[float, float]  # pixel column and row of the queried point
+    info_format: str
+    feature_count: int | None = None
+
+
+@dataclass
+class FeatureInfoDoc:
+    data: bytes
+    mime: str
 
 
 class WMSSource(Source):
@@ -27,8 +59,10 @@ class WMSSource(Source):
         supported_srs: list[SRS] | None = None,
         supported_formats: list[ImageFormat] | None = None,
         resampling: str = "bicubic",
+        options: WMSSourceOptions | None = None,
     ):
         self.name = name
+        self.options = options or WMSSourceOptions()
         self.url, self.auth = split_credentials(url)
         self.params = params  # extra request parameters, LAYERS included
         self.client = client
@@ -69,15 +103,80 @@ class WMSSource(Source):
         return self.supported_formats[0]
 
     def map_url(self, bbox, size, srs: SRS, fmt: ImageFormat) -> str:
+        fmt_value = _WMS100_FORMATS.get(fmt.mime, fmt.mime) if self.version == "1.0.0" else str(fmt)
+        params = self._base_params("GetMap", "map", bbox, size, srs, {"FORMAT": fmt_value})
+        return self._url(params)
+
+    # -- feature info ----------------------------------------------------
+
+    def get_feature_info(self, query: FeatureInfoQuery) -> FeatureInfoDoc:
+        """Forward a GetFeatureInfo; the point is translated when the source needs another SRS."""
+        req_srs = self._request_srs(query.srs)
+        bbox, size, pos = query.bbox, query.size, query.pos
+        if req_srs != query.srs:
+            rx = (bbox[2] - bbox[0]) / size[0]
+            ry = (bbox[3] - bbox[1]) / size[1]
+            world = (bbox[0] + pos[0] * rx, bbox[3] - pos[1] * ry)
+            bbox = query.srs.transform_bbox_to(req_srs, bbox)
+            size = _projected_size(MapQuery(query.bbox, query.size, query.srs, ImageFormat("image/png")), bbox)
+            ((wx, wy),) = query.srs.transform_to(req_srs, [world])
+            pos = ((wx - bbox[0]) / (bbox[2] - bbox[0]) * size[0], (bbox[3] - wy) / (bbox[3] - bbox[1]) * size[1])
+        info_format = self.options.featureinfo_format or query.info_format
+        params = self._base_params("GetFeatureInfo", "feature_info", bbox, size, req_srs)
+        layers = params.get("LAYERS", "")
+        params["QUERY_LAYERS"] = layers
+        params["INFO_FORMAT"] = info_format
+        x, y = str(int(pos[0])), str(int(pos[1]))
+        if self.version == "1.3.0":
+            params["I"], params["J"] = x, y
+        else:
+            params["X"], params["Y"] = x, y
+        if query.feature_count:
+            params["FEATURE_COUNT"] = str(query.feature_count)
+        resp = self.client.get(self._url(params), auth=self.auth)
+        mime = resp.headers.get("Content-Type", info_format).split(";")[0].strip() or info_format
+        return FeatureInfoDoc(resp.content, mime)
+
+    # -- legends ---------------------------------------------------------
+
+    def legend_urls(self, scale: float | None = None) -> list[str]:
+        """The URLs of this source's legend images (one per WMS layer)."""
+        if self.options.legendurl:
+            return [self.options.legendurl]
+        if not self.options.legendgraphic:
+            return []
+        layers = next((v for k, v in self.params.items() if k.lower() == "layers"), "")
+        urls = []
+        for layer in [v for v in layers.split(",") if v]:
+            params = {"SERVICE": "WMS", "REQUEST": "GetLegendGraphic", "VERSION": self.version,
+                      "FORMAT": "image/png", "LAYER": layer, "SLD_VERSION": "1.1.0"}
+            if scale:
+                params["SCALE"] = repr(float(scale))
+            for key, value in self.params.items():
+                if key.lower() not in ("layers", "transparent"):
+                    params[key.upper()] = value
+            params["LAYER"] = layer
+            urls.append(self._url(params))
+        return urls
+
+    def fetch(self, url: str) -> bytes:
+        """GET ``url`` with this source's HTTP client (``file://`` URLs are read)."""
+        if url.startswith("file://"):
+            return read_file_url(url, f"WMS source '{self.name}'")
+        return self.client.get(url, auth=self.auth).content
+
+    # -- requests --------------------------------------------------------
+
+    def _base_params(self, request: str, old_request: str, bbox, size, srs: SRS,
+                     extra: dict[str, str] | None = None) -> dict[str, str]:
         params: dict[str, str] = {}
         v = self.version
         if v == "1.0.0":
-            params.update(WMTVER="1.0.0", REQUEST="map", SRS=srs.code)
-            params["FORMAT"] = _WMS100_FORMATS.get(fmt.mime, fmt.mime)
+            params.update(WMTVER="1.0.0", REQUEST=old_request, SRS=srs.code)
         else:
-            params.update(SERVICE="WMS", REQUEST="GetMap", VERSION=v)
+            params.update(SERVICE="WMS", REQUEST=request, VERSION=v)
             params["CRS" if v == "1.3.0" else "SRS"] = srs.code
-            params["FORMAT"] = str(fmt)
+        params.update(extra or {})
         if v == "1.3.0" and srs.is_axis_order_ne:
             bbox = (bbox[1], bbox[0], bbox[3], bbox[2])
         params["BBOX"] = ",".join(_num(c) for c in bbox)
@@ -87,6 +186,9 @@ class WMSSource(Source):
             params[key.upper()] = value
         if self.transparent:
             params["TRANSPARENT"] = "TRUE"
+        return params
+
+    def _url(self, params: dict[str, str]) -> str:
         sep = "&" if "?" in self.url else "?"
         if self.url.endswith(("?", "&")):
             sep = ""

@@ -437,6 +437,7 @@ class CompactStore(TileStore):
             if tile.data is None:
                 raise ValueError(f"tile {tile.coord} has no data to store")
             groups.setdefault(bundle_name(tile.coord), []).append((tile.coord, tile.data))
+            tile.timestamp = None  # bundles keep no times: fresh and cached answers alike
         for items in groups.values():
             bundle = self.bundle(items[0][0])
             try:

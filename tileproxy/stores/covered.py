@@ -26,6 +26,8 @@ class CoveredStore(TileStore):
         return self.inner.remove_level(level)
 
     def __getattr__(self, name: str):  # backend extras (coords, dbs, directory, ...)
+        if name == "inner":  # not set yet (copying, unpickling)
+            raise AttributeError(name)
         return getattr(self.inner, name)
 
     def covers(self, coord: TileCoord) -> bool:

@@ -99,8 +99,14 @@ class FileStore(TileStore):
         path = self.path(tile.coord)
         if tile.single_color is not None and self.link_single_color:
             self._store_linked(path, tile.data, tile.single_color)
-            return
-        write_atomic(path, tile.data, self.file_mode, self.dir_mode)
+        else:
+            write_atomic(path, tile.data, self.file_mode, self.dir_mode)
+        # the file's own time, so that a fresh tile has the Last-Modified and
+        # ETag that later hits from the cache will have
+        try:
+            tile.timestamp = os.stat(path).st_mtime
+        except OSError:
+            pass
 
     def _store_linked(self, path: str, data: bytes, color: tuple) -> None:
         name = "".join(f"{c:02x}" for c in color) + "." + self.ext

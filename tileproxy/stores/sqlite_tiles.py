@@ -95,6 +95,10 @@ class SQLiteTileStore(TileStore):
                 rows = [(z, t.coord[0], t.coord[1], sqlite3.Binary(t.data)) for t in level_tiles]  # type: ignore[arg-type]
             with self.db(z).write() as conn:
                 conn.executemany(sql, rows)
+            # the time a later load reports (whole seconds, or none), so that fresh and
+            # cached answers carry the same Last-Modified and ETag
+            for tile, row in zip(level_tiles, rows):
+                tile.timestamp = parse_local_time(row[4]) if self.ts_column else None
 
     def remove(self, coord: TileCoord) -> None:
         self.remove_many([coord])

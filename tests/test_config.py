@@ -1,0 +1,220 @@
+"""mapproxy.yaml loading: sections, base includes, env vars, errors and warnings."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from tileproxy.config.build import load_proxy_config
+from tileproxy.config.errors import ConfigError
+
+MINIMAL = """
+services:
+  tms:
+  wmts:
+layers:
+  - name: osm
+    title: OSM
+    sources: [osm_cache]
+caches:
+  osm_cache:
+    grids: [GLOBAL_WEBMERCATOR]
+    sources: [osm_wms]
+sources:
+  osm_wms:
+    type: wms
+    req:
+      url: http://127.0.0.1:1/wms
+      layers: base
+"""
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def error_of(path: Path) -> str:
+    with pytest.raises(ConfigError) as info:
+        load_proxy_config(path)
+    return str(info.value)
+
+
+def test_all_sections_are_read(tmp_path) -> None:
+    conf = load_proxy_config(write(tmp_path / "mapproxy.yaml", "parts:\n  meta: &meta [2, 3]\n" + MINIMAL.replace(
+        "    sources: [osm_wms]\n", "    sources: [osm_wms]\n    meta_size: *meta\n") + """
+globals:
+  cache:
+    base_dir: ./tiles
+    lock_dir: ./locks
+  tiles:
+    expires_hours: 2
+  http:
+    access_control_allow_origin: https://example.org
+grids:
+  local:
+    srs: EPSG:25832
+    bbox: [280000, 5200000, 920000, 6100000]
+"""))
+    assert conf.caches["osm_cache"].managers["GLOBAL_WEBMERCATOR"].meta_grid.meta_size == (2, 3)
+    assert conf.globals.base_dir == str(tmp_path / "tiles")
+    assert conf.globals.lock_dir == str(tmp_path / "locks")
+    assert conf.globals.expires_hours == 2
+    assert conf.globals.access_control_allow_origin == "https://example.org"
+    assert set(conf.grids) >= {"local", "GLOBAL_WEBMERCATOR"}
+    assert conf.grids["local"].srs.code == "EPSG:25832"
+    assert list(conf.sources) == ["osm_wms"]
+    assert list(conf.caches) == ["osm_cache"]
+    assert [layer.name for layer in conf.layers] == ["osm"]
+    assert conf.services.tms is not None and conf.services.wmts is not None
+    assert conf.warnings == []
+
+
+def test_base_files_nested_and_relative(tmp_path) -> None:
+    write(tmp_path / "conf" / "parts" / "sources.yaml", """
+        sources:
+          osm_wms:
+            type: wms
+            req: {url: "http://127.0.0.1:1/wms", layers: base}
+    """)
+    # nested: grids.yaml itself includes parts/sources.yaml, relative to itself
+    write(tmp_path / "conf" / "grids.yaml", """
+        base: parts/sources.yaml
+        grids:
+          mygrid: {base: GLOBAL_WEBMERCATOR, num_levels: 5}
+        globals:
+          cache: {base_dir: ./from_base, meta_size: [2, 2]}
+    """)
+    write(tmp_path / "conf" / "caches.yaml", """
+        caches:
+          osm_cache: {grids: [mygrid], sources: [osm_wms]}
+    """)
+    main = write(tmp_path / "conf" / "mapproxy.yaml", """
+        base: [grids.yaml, caches.yaml]
+        globals:
+          cache: {base_dir: ./main}
+        services: {tms: }
+        layers:
+          - {name: osm, title: OSM, sources: [osm_cache]}
+    """)
+    conf = load_proxy_config(main)
+    assert conf.grids["mygrid"].levels == 5
+    assert conf.caches["osm_cache"].grids == ["mygrid"]
+    # the including file wins, dicts merge key by key
+    assert conf.globals.base_dir == str(tmp_path / "conf" / "main")
+    assert conf.caches["osm_cache"].managers["mygrid"].meta_grid.meta_size == (2, 2)
+    assert {p.name for p in conf.files} == {"mapproxy.yaml", "grids.yaml", "caches.yaml", "sources.yaml"}
+
+
+def test_errors_and_warnings_in_base_files_name_that_file(tmp_path, caplog) -> None:
+    caches = write(tmp_path / "parts" / "caches.yaml", """
+        caches:
+          osm_cache: {grids: [nogrid], sources: [osm_wms]}
+    """)
+    main = write(tmp_path / "mapproxy.yaml", "base: parts/caches.yaml\n" + MINIMAL.split("caches:")[0]
+                 + "sources:" + MINIMAL.split("sources:")[-1])
+    assert error_of(main) == f"{caches}: caches.osm_cache.grids[0]: unknown grid 'nogrid'"
+    caches.write_text("caches:\n  osm_cache: {grids: [GLOBAL_WEBMERCATOR], sources: [osm_wms], colour: red}\n")
+    with caplog.at_level("WARNING", logger="tileproxy.config"):
+        load_proxy_config(main)
+    assert f"{caches}: caches.osm_cache.colour: unknown key, ignored" in caplog.text
+    # an error in the including file still names that file
+    main.write_text(main.read_text().replace("layers: base", "layers: base\n    wms_opts: {version: 9}"))
+    assert error_of(main).startswith(f"{main}: sources.osm_wms.wms_opts.version")
+
+
+def test_base_file_missing_names_it(tmp_path) -> None:
+    main = write(tmp_path / "mapproxy.yaml", "base: nothere.yaml\n" + MINIMAL)
+    message = error_of(main)
+    assert "nothere.yaml" in message and "cannot read" in message
+
+
+def test_env_vars_expanded_and_unset_kept(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("TP_WMS_HOST", "127.0.0.1:9")
+    monkeypatch.setenv("TP_LAYER", "roads")
+    monkeypatch.delenv("TP_UNSET_VAR", raising=False)
+    text = MINIMAL.replace("http://127.0.0.1:1/wms", "http://${TP_WMS_HOST}/wms?x=$TP_UNSET_VAR")
+    text = text.replace("layers: base", "layers: $TP_LAYER")
+    conf = load_proxy_config(write(tmp_path / "mapproxy.yaml", text))
+    source = conf.sources["osm_wms"]
+    assert source.url == "http://127.0.0.1:9/wms?x=$TP_UNSET_VAR"
+    assert source.params["layers"] == "roads"
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (("grids: [GLOBAL_WEBMERCATOR]", "grids: [foo]"), "caches.osm_cache.grids[0]: unknown grid 'foo'"),
+        (("sources: [osm_wms]", "sources: [nosuch]"), "caches.osm_cache.sources[0]: unknown source or cache 'nosuch'"),
+        (("sources: [osm_cache]", "sources: [nocache]"), "layers[0].sources[0]: unknown source or cache 'nocache'"),
+        (("grids: [GLOBAL_WEBMERCATOR]", "grids: GLOBAL_WEBMERCATOR"), "caches.osm_cache.grids: expected a list of a string"),
+        (("type: wms", "type: wmz"), "sources.osm_wms.type: unknown type 'wmz'"),
+        (("layers: base", "layers: base\n    transparent: [1]"), "sources.osm_wms.transparent: expected true or false"),
+        (("  tms:\n", "  tms:\n    use_grid_names: maybe\n"), "services.tms.use_grid_names: expected true or false"),
+        (("title: OSM", "title: OSM\n    min_res: lots"), "layers[0].min_res: expected a number"),
+    ],
+)
+def test_errors_name_file_and_key_path(tmp_path, change, expected) -> None:
+    path = write(tmp_path / "mapproxy.yaml", MINIMAL.replace(*change))
+    message = error_of(path)
+    assert message.startswith(str(path) + ": ")
+    assert expected in message
+
+
+def test_grid_errors_name_the_grid(tmp_path) -> None:
+    path = write(tmp_path / "mapproxy.yaml", MINIMAL + """
+grids:
+  utm:
+    srs: EPSG:25832
+""")
+    assert "grids.utm: a bbox is required" in error_of(path)
+    path.write_text(MINIMAL + "grids:\n  g:\n    srs: EPSG:999999\n    bbox: [0, 0, 1, 1]\n")
+    assert "grids.g: unknown SRS 'EPSG:999999'" in error_of(path)
+    path.write_text(MINIMAL + "grids:\n  g:\n    base: nogrid\n")
+    assert "grids.g.base: unknown base grid 'nogrid'" in error_of(path)
+
+
+def test_unknown_keys_warn_with_path(tmp_path, caplog) -> None:
+    text = MINIMAL.replace("    sources: [osm_wms]", "    sources: [osm_wms]\n    colour: red")
+    text = text.replace("      layers: base", "      layers: base\n    wms_opts: {version: '1.1.1', bogus: 1}")
+    path = write(tmp_path / "mapproxy.yaml", text + "globals:\n  nonsense: 1\n")
+    with caplog.at_level("WARNING", logger="tileproxy.config"):
+        conf = load_proxy_config(path)
+    assert set(conf.warnings) == {
+        "caches.osm_cache.colour: unknown key, ignored",
+        "sources.osm_wms.wms_opts.bogus: unknown key, ignored",
+        "globals.nonsense: unknown key, ignored",
+    }
+    assert any(str(path) in r.getMessage() and "caches.osm_cache.colour" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("layers: [\n", "invalid YAML"),
+        ("services:\n\ttms:\n", "tabs are not allowed"),
+        ("- just\n- a list\n", "the top level must be a mapping"),
+    ],
+)
+def test_broken_files(tmp_path, text, expected) -> None:
+    path = tmp_path / "mapproxy.yaml"
+    path.write_text(text)
+    message = error_of(path)
+    assert message.startswith(str(path)) and expected in message
+
+
+def test_check_command_reports_without_traceback(tmp_path) -> None:
+    path = write(tmp_path / "mapproxy.yaml", MINIMAL.replace("grids: [GLOBAL_WEBMERCATOR]", "grids: [foo]"))
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    proc = subprocess.run([sys.executable, "-m", "tileproxy.cli.main", "check", str(path)],
+                          capture_output=True, text=True, env=env, timeout=60)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert "caches.osm_cache.grids[0]: unknown grid 'foo'" in out
+    assert "Traceback" not in out

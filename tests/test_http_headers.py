@@ -1,0 +1,121 @@
+"""HTTP response headers of tiles and documents: types, caching, conditional
+requests, HEAD and CORS."""
+
+from __future__ import annotations
+
+import os
+import time
+from email.utils import formatdate, parsedate_to_datetime
+
+import pytest
+import requests
+from conftest import call
+
+CONFIG = """
+services:
+  tms:
+  wmts:
+layers:
+  - name: map
+    title: Map
+    sources: [map_cache]
+caches:
+  map_cache:
+    grids: [GLOBAL_WEBMERCATOR]
+    sources: [wms]
+    meta_size: [1, 1]
+    meta_buffer: 0
+sources:
+  wms:
+    type: wms
+    req: {url: "{source}/wms", layers: base}
+globals:
+  cache:
+    base_dir: ./cache_data
+{globals_extra}
+"""
+
+TILE = "/wmts/map/GLOBAL_WEBMERCATOR/1/0/0.png"
+TILE_FILE = "cache_data/map_cache_EPSG3857/01/000/000/000/000/000/000.png"
+
+
+def app_with(make_app, globals_extra: str = ""):
+    return make_app(CONFIG.replace("{globals_extra}", globals_extra))
+
+
+def test_tile_headers(make_app, source, tmp_path) -> None:
+    app = app_with(make_app, "  tiles:\n    expires_hours: 2")
+    first = call(app, TILE)
+    assert first.status == 200
+    assert first.content_type == "image/png"
+    assert first.headers["Cache-Control"] == "public, max-age=7200, s-maxage=7200"
+    expires = parsedate_to_datetime(first.headers["Expires"]).timestamp()
+    assert abs(expires - (time.time() + 7200)) < 60
+    mtime = os.stat(tmp_path / TILE_FILE).st_mtime
+    assert first.headers["Last-Modified"] == formatdate(mtime, usegmt=True)
+    assert first.headers["Content-Length"] == str(len(first.body))
+    # a later hit from the cache has the same validators as the fresh tile
+    second = call(app, TILE)
+    assert second.body == first.body
+    assert second.headers["ETag"] == first.headers["ETag"]
+    assert second.headers["Last-Modified"] == first.headers["Last-Modified"]
+    assert source.count("wms") == 1
+
+
+def test_conditional_requests_get_304(make_app, source) -> None:
+    app = app_with(make_app)
+    first = call(app, TILE)
+    etag, modified = first.headers["ETag"], first.headers["Last-Modified"]
+    for headers in ({"If-None-Match": etag}, {"If-None-Match": f'"other", {etag}'}, {"If-None-Match": "*"},
+                    {"If-Modified-Since": modified}, {"If-Modified-Since": formatdate(time.time() + 60, usegmt=True)}):
+        answer = call(app, TILE, headers=headers)
+        assert answer.status == 304, headers
+        assert answer.body == b""
+        assert "Content-Type" not in answer.headers
+        assert answer.headers["ETag"] == etag
+        assert "Cache-Control" in answer.headers
+    for headers in ({"If-None-Match": '"stale"'}, {"If-Modified-Since": formatdate(time.time() - 3600, usegmt=True)},
+                    {"If-Modified-Since": "not a date"}):
+        assert call(app, TILE, headers=headers).status == 200, headers
+    # If-None-Match wins over If-Modified-Since
+    assert call(app, TILE, headers={"If-None-Match": '"stale"', "If-Modified-Since": modified}).status == 200
+
+
+def test_head_has_headers_and_no_body(make_app, source, serve) -> None:
+    app = app_with(make_app)
+    base = serve(app)
+    get = requests.get(base + TILE, timeout=10)
+    head = requests.head(base + TILE, timeout=10)
+    assert head.status_code == 200 and head.content == b""
+    for name in ("Content-Type", "Content-Length", "ETag", "Last-Modified", "Cache-Control", "Access-Control-Allow-Origin"):
+        assert head.headers[name] == get.headers[name], name
+    assert head.headers["Content-Length"] == str(len(get.content))
+    caps = requests.head(base + "/wmts/1.0.0/WMTSCapabilities.xml", timeout=10)
+    assert caps.status_code == 200 and caps.content == b"" and int(caps.headers["Content-Length"]) > 1000
+
+
+def test_expires_hours_zero_means_no_caching(make_app, source) -> None:
+    app = app_with(make_app, "  tiles:\n    expires_hours: 0")
+    answer = call(app, TILE)
+    assert answer.headers["Cache-Control"] == "no-cache, no-store"
+    assert answer.headers["Expires"] == "-1"
+
+
+@pytest.mark.parametrize(
+    ("setting", "expected"),
+    [("", "*"), ("  http:\n    access_control_allow_origin: https://maps.example", "https://maps.example"),
+     ("  http:\n    access_control_allow_origin: ''", None)],
+)
+def test_cors_header(make_app, source, setting, expected) -> None:
+    app = app_with(make_app, setting)
+    for url in (TILE, "/wmts/1.0.0/WMTSCapabilities.xml", "/tms/1.0.0/", "/tms/1.0.0/nolayer/EPSG3857/0/0/0.png"):
+        answer = call(app, url)
+        assert answer.headers.get("Access-Control-Allow-Origin") == expected, url
+
+
+def test_document_content_types(make_app, source) -> None:
+    app = app_with(make_app)
+    assert call(app, "/tms/1.0.0/").content_type == "text/xml"
+    assert call(app, "/wmts/1.0.0/WMTSCapabilities.xml").content_type == "application/xml"
+    assert call(app, "/service?SERVICE=WMTS&REQUEST=GetCapabilities").content_type == "application/xml"
+    assert call(app, "/").content_type.startswith("text/html")

@@ -1,0 +1,217 @@
+"""WMS GetCapabilities: valid against the OGC schemas (offline), read by OWSLib
+and GDAL, with bounding boxes, scale hints, legends and query flags."""
+
+from __future__ import annotations
+
+import math
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from conftest import call
+from lxml import etree
+from wms_helpers import wms_config
+
+from tileproxy.services.wms.request import negotiate_version
+
+SCHEMAS = Path(__file__).parent / "schemas"
+NS = {"wms": "http://www.opengis.net/wms", "xlink": "http://www.w3.org/1999/xlink"}
+
+INFO_SOURCE = """sources:
+  info_wms:
+    type: wms
+    wms_opts:
+      featureinfo: true
+      legendgraphic: true
+    req:
+      url: {source}/wms
+      layers: a,bb
+"""
+INFO_LAYER = """layers:
+  - name: info
+    title: Queryable with legend
+    sources: [info_wms]
+    md:
+      abstract: A layer with feature info
+      attribution:
+        title: Test data
+        url: http://example.org/data
+      keyword_list:
+        - keywords: [info]
+"""
+
+
+def config(extra_services: str = "") -> str:
+    text = wms_config(extra_services).replace("sources:\n", INFO_SOURCE, 1).replace("layers:\n", INFO_LAYER, 1)
+    return text
+
+
+@pytest.fixture
+def app(make_app):
+    return make_app(config())
+
+
+def caps(app, version: str, **extra: str) -> etree._Element:
+    query = "&".join(f"{k}={v}" for k, v in extra.items())
+    answer = call(app, f"/service?SERVICE=WMS&REQUEST=GetCapabilities&VERSION={version}&{query}")
+    assert answer.status == 200, answer.body[:300]
+    parser = etree.XMLParser(no_network=True, load_dtd=False, resolve_entities=False)
+    return etree.fromstring(answer.body, parser)
+
+
+def test_130_is_valid_against_the_schema(app) -> None:
+    doc = caps(app, "1.3.0")
+    # the SLD schema imports the WMS schema, so it validates sld:GetLegendGraphic as well
+    schema = etree.XMLSchema(etree.parse(str(SCHEMAS / "sld/1.1.0/sld_capabilities.xsd")))
+    assert schema.validate(doc), schema.error_log
+    assert doc.get("version") == "1.3.0"
+    assert doc.find(".//wms:Request/{http://www.opengis.net/sld}GetLegendGraphic", NS) is not None
+
+
+def test_111_and_tiled_are_valid_against_the_dtd(app) -> None:
+    dtd = etree.DTD(str(SCHEMAS / "wms/1.1.1/WMS_MS_Capabilities.dtd"))
+    for extra in ({}, {"tiled": "true"}):
+        doc = caps(app, "1.1.1", **extra)
+        assert dtd.validate(doc), dtd.error_log
+        assert doc.get("version") == "1.1.1"
+    tilesets = doc.findall(".//VendorSpecificCapabilities/TileSet")
+    assert [t.findtext("Layers") for t in tilesets] == ["cached"]
+    tileset = tilesets[0]
+    assert tileset.findtext("SRS") == "EPSG:3857"
+    assert tileset.findtext("Width") == "256" and tileset.findtext("Format") == "image/png"
+    resolutions = [float(r) for r in tileset.findtext("Resolutions").split()]
+    assert resolutions[0] == pytest.approx(156543.03392804097) and len(resolutions) == 20
+
+
+def test_layer_tree_bboxes_and_axis_order(app) -> None:
+    doc = caps(app, "1.3.0")
+    root = doc.find("wms:Capability/wms:Layer", NS)
+    assert root.find("wms:Name", NS) is None  # several top-level layers: unnamed root
+    assert [c.text for c in root.findall("wms:CRS", NS)] == ["EPSG:4326", "EPSG:3857", "EPSG:25832", "CRS:84", "EPSG:900913"]
+    layers = {lyr.findtext("wms:Name", namespaces=NS): lyr for lyr in doc.iter("{http://www.opengis.net/wms}Layer")}
+    assert set(layers) == {None, "info", "cached", "direct", "group", "coarse_only", "fine_only"}
+    cached = layers["cached"]
+    geo = cached.find("wms:EX_GeographicBoundingBox", NS)
+    assert float(geo.findtext("wms:northBoundLatitude", namespaces=NS)) == pytest.approx(85.0511287798)
+    boxes = {b.get("CRS"): b for b in cached.findall("wms:BoundingBox", NS)}
+    # EPSG:4326 in 1.3.0 is latitude first; CRS:84 longitude first
+    assert float(boxes["EPSG:4326"].get("minx")) == pytest.approx(-85.0511287798)
+    assert float(boxes["EPSG:4326"].get("miny")) == pytest.approx(-180)
+    assert float(boxes["CRS:84"].get("minx")) == pytest.approx(-180)
+    assert float(boxes["EPSG:3857"].get("maxx")) == pytest.approx(20037508.342789244)
+    utm = boxes["EPSG:25832"]
+    assert 0 < float(utm.get("minx")) < 500000 < float(utm.get("maxx")) < 1e6  # zone 32N only
+    doc111 = caps(app, "1.1.1")
+    cached111 = [lyr for lyr in doc111.iter("Layer") if lyr.findtext("Name") == "cached"][0]
+    box = [b for b in cached111.findall("BoundingBox") if b.get("SRS") == "EPSG:4326"][0]
+    assert float(box.get("minx")) == pytest.approx(-180)  # 1.1.1: always x/y
+    assert float(cached111.find("LatLonBoundingBox").get("maxy")) == pytest.approx(85.0511287798)
+
+
+def test_scale_hints(app) -> None:
+    doc = caps(app, "1.3.0")
+    layers = {lyr.findtext("wms:Name", namespaces=NS): lyr for lyr in doc.iter("{http://www.opengis.net/wms}Layer")}
+    assert float(layers["coarse_only"].findtext("wms:MinScaleDenominator", namespaces=NS)) == pytest.approx(1000 / 0.00028)
+    assert layers["coarse_only"].find("wms:MaxScaleDenominator", NS) is None
+    assert float(layers["fine_only"].findtext("wms:MaxScaleDenominator", namespaces=NS)) == pytest.approx(1000 / 0.00028)
+    doc111 = caps(app, "1.1.1")
+    hint = [lyr for lyr in doc111.iter("Layer") if lyr.findtext("Name") == "coarse_only"][0].find("ScaleHint")
+    assert float(hint.get("min")) == pytest.approx(1000 * math.sqrt(2))
+
+
+def test_metadata_queryable_and_legend(app, source) -> None:
+    doc = caps(app, "1.3.0")
+    service = doc.find("wms:Service", NS)
+    assert service.findtext("wms:Title", namespaces=NS) == "Test WMS"
+    assert service.findtext("wms:ContactInformation/wms:ContactPersonPrimary/wms:ContactOrganization", namespaces=NS) == "Tests Inc."
+    assert service.find("wms:KeywordList/wms:Keyword", NS).get("vocabulary") == "test"
+    assert service.findtext("wms:MaxWidth", namespaces=NS) == "4000"
+    layers = {lyr.findtext("wms:Name", namespaces=NS): lyr for lyr in doc.iter("{http://www.opengis.net/wms}Layer")}
+    info = layers["info"]
+    assert info.get("queryable") == "1" and layers["cached"].get("queryable") is None
+    assert info.findtext("wms:Attribution/wms:Title", namespaces=NS) == "Test data"
+    legend = info.find("wms:Style/wms:LegendURL", NS)
+    # two source layers 'a' and 'bb': legends 10 and 20 px wide, 12 px high, stacked
+    assert (legend.get("width"), legend.get("height")) == ("20", "24")
+    href = legend.find("wms:OnlineResource", NS).get("{http://www.w3.org/1999/xlink}href")
+    assert "request=GetLegendGraphic" in href and "layer=info" in href
+    assert "GetFeatureInfo" in [op.tag.split("}")[1] for op in doc.find("wms:Capability/wms:Request", NS)]
+
+
+def test_older_versions(app) -> None:
+    doc110 = caps(app, "1.1.0")
+    assert doc110.tag == "WMT_MS_Capabilities" and doc110.get("version") == "1.1.0"
+    doc100 = caps(app, "1.0.0")
+    assert doc100.get("version") == "1.0.0"
+    assert doc100.find("Capability/Request/Map/Format/PNG") is not None
+    answer = call(app, "/wms?WMTVER=1.0.0&REQUEST=capabilities")
+    assert b'version="1.0.0"' in answer.body
+
+
+@pytest.mark.parametrize(
+    "requested, expected",
+    [(None, "1.3.0"), ("0.9.0", "1.0.0"), ("1.0.0", "1.0.0"), ("1.1.0", "1.1.0"), ("1.2.0", "1.1.1"),
+     ("1.3.0", "1.3.0"), ("2.0.0", "1.3.0"), ("junk", "1.3.0")],
+)
+def test_version_negotiation(app, requested, expected) -> None:
+    assert negotiate_version(requested, ["1.0.0", "1.1.0", "1.1.1", "1.3.0"]) == expected
+    query = "SERVICE=WMS&REQUEST=GetCapabilities" + (f"&VERSION={requested}" if requested else "")
+    assert f'version="{expected}"'.encode() in call(app, "/service?" + query).body
+
+
+def test_configured_versions_limit_negotiation(make_app) -> None:
+    app = make_app(config().replace("  wms:\n", "  wms:\n    versions: ['1.1.1']\n", 1))
+    for requested in ("1.0.0", "1.3.0"):
+        assert b'version="1.1.1"' in call(app, f"/service?SERVICE=WMS&REQUEST=GetCapabilities&VERSION={requested}").body
+    assert negotiate_version("1.2.0", ["1.0.0", "1.3.0"]) == "1.0.0"
+
+
+def test_owslib_reads_111_and_130(app) -> None:
+    owslib_wms = pytest.importorskip("owslib.wms", reason="OWSLib is not installed")
+    for version in ("1.1.1", "1.3.0"):
+        body = call(app, f"/service?SERVICE=WMS&REQUEST=GetCapabilities&VERSION={version}").body
+        wms = owslib_wms.WebMapService("http://localhost/service", version=version, xml=body)
+        assert wms.identification.title == "Test WMS"
+        assert {"cached", "direct", "info", "group", "coarse_only", "fine_only"} <= set(wms.contents)
+        cached = wms["cached"]
+        assert cached.boundingBoxWGS84[3] == pytest.approx(85.0511287798)
+        assert "EPSG:25832" in cached.crsOptions
+        assert wms["info"].queryable == 1 and wms["cached"].queryable == 0
+        assert "image/png" in wms.getOperationByName("GetMap").formatOptions
+
+
+def test_gdal_reads_the_served_capabilities(app, serve) -> None:
+    if shutil.which("gdalinfo") is None:
+        pytest.skip("gdalinfo is not installed (apt-get install gdal-bin)")
+    base = serve(app)
+    out = subprocess.run(["gdalinfo", f"WMS:{base}/service?SERVICE=WMS&REQUEST=GetCapabilities&VERSION=1.1.1"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "LAYERS=cached" in out.stdout and "LAYERS=direct" in out.stdout
+    sub = next(line.split("=", 1)[1] for line in out.stdout.splitlines()
+               if "SUBDATASET" in line and "_NAME=" in line and "LAYERS=cached" in line)
+    info = subprocess.run(["gdalinfo", sub], capture_output=True, text=True, timeout=120)
+    assert info.returncode == 0, info.stderr
+    assert "Driver: WMS" in info.stdout
+
+
+def test_minimal_config_is_valid(make_app) -> None:
+    app = make_app("""
+services:
+  wms:
+layers:
+  - name: only
+    title: The only layer
+    sources: [src]
+sources:
+  src:
+    type: wms
+    req: {url: "{source}/wms", layers: base}
+""")
+    doc = caps(app, "1.3.0")
+    schema = etree.XMLSchema(etree.parse(str(SCHEMAS / "wms/1.3.0/capabilities_1_3_0.xsd")))
+    assert schema.validate(doc), schema.error_log
+    root = doc.find("wms:Capability/wms:Layer", NS)
+    assert root.findtext("wms:Name", namespaces=NS) == "only"  # one top-level layer is the root
+    assert etree.DTD(str(SCHEMAS / "wms/1.1.1/WMS_MS_Capabilities.dtd")).validate(caps(app, "1.1.1"))

@@ -1,0 +1,189 @@
+"""Drawing a map for any bbox, size and SRS from a cache (a mosaic of its tiles)
+or from a source: what WMS GetMap asks of each layer."""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+from PIL import Image
+
+from .grid import TileGrid
+from .image.mosaic import tile_mosaic
+from .image.result import ImageResult
+from .image.transform import blank_image, transform_image
+from .sources.base import MapQuery, Source, SourceError
+from .srs import SRS, BBox, SRSError, get_srs
+
+if TYPE_CHECKING:
+    from .config.model import CacheConfig
+    from .tiles import TileManager
+
+METERS_PER_DEGREE = 111319.4907932736
+WORLD_4326: BBox = (-180.0, -90.0, 180.0, 90.0)
+
+
+class TooManyTiles(SourceError):
+    pass
+
+
+def request_resolution(bbox: BBox, size: tuple[int, int], srs: SRS) -> float:
+    """A request's resolution in metres per pixel (degrees count as at the equator),
+    the measure that layer ``min_res``/``max_res`` limits compare with."""
+    res = min((bbox[2] - bbox[0]) / size[0], (bbox[3] - bbox[1]) / size[1])
+    return res * METERS_PER_DEGREE if srs.is_latlong else res
+
+
+def in_res_range(res: float, min_res: float | None, max_res: float | None) -> bool:
+    """``min_res`` (coarse end) is inclusive, ``max_res`` (fine end) exclusive."""
+    if min_res is not None and res > min_res * (1 + 1e-9):
+        return False
+    if max_res is not None and res <= max_res * (1 + 1e-9):
+        return False
+    return True
+
+
+def intersection(a: BBox, b: BBox) -> BBox | None:
+    box = (max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3]))
+    return box if box[0] < box[2] and box[1] < box[3] else None
+
+
+@lru_cache(maxsize=256)
+def _grid_extent(grid_srs: SRS, grid_bbox: BBox, srs: SRS) -> BBox | None:
+    try:
+        return srs.align_bbox(grid_srs.transform_bbox_to(srs, grid_bbox, steps=64))
+    except SRSError:
+        return None
+
+
+def grid_extent(grid: TileGrid, srs: SRS) -> BBox | None:
+    """The grid's bbox in ``srs`` (None when it cannot be transformed)."""
+    return _grid_extent(grid.srs, tuple(grid.bbox), srs)
+
+
+def exact_tile(grid: TileGrid, bbox: BBox, size: tuple[int, int], srs: SRS) -> tuple[int, int, int] | None:
+    """The tile of ``grid`` whose bbox and size are exactly these, else None."""
+    if srs != grid.srs or tuple(size) != tuple(grid.tile_size):
+        return None
+    level = grid.level_for_resolution((bbox[2] - bbox[0]) / size[0])
+    if level is None or grid.level_for_resolution((bbox[3] - bbox[1]) / size[1]) != level:
+        return None
+    res = grid.resolutions[level]
+    tw, th = grid.tile_size[0] * res, grid.tile_size[1] * res
+    fx = (bbox[0] - grid.bbox[0]) / tw
+    fy = (bbox[1] - grid.bbox[1]) / th if grid.origin == "sw" else (grid.bbox[3] - bbox[3]) / th
+    if abs(fx - round(fx)) > 1e-6 or abs(fy - round(fy)) > 1e-6:
+        return None
+    coord = (round(fx), round(fy), level)
+    return coord if grid.is_valid(coord) else None
+
+
+class MapLayer:
+    """Something that draws a map for a query."""
+
+    transparent: bool = False
+
+    def render(self, query: MapQuery) -> ImageResult:
+        raise NotImplementedError
+
+    def extent(self) -> BBox:
+        """Lon/lat bbox of the data."""
+        return WORLD_4326
+
+
+class SourceMapLayer(MapLayer):
+    """A source drawn directly for each request (uncached cascading)."""
+
+    def __init__(self, source: Source):
+        self.source = source
+        self.transparent = source.transparent
+        opts = getattr(source, "options", None)
+        self.min_res = getattr(opts, "min_res", None)
+        self.max_res = getattr(opts, "max_res", None)
+
+    def render(self, query: MapQuery) -> ImageResult:
+        if self.min_res is not None or self.max_res is not None:
+            if not in_res_range(request_resolution(query.bbox, query.size, query.srs), self.min_res, self.max_res):
+                return ImageResult(image=blank_image(query.size))
+        return self.source.get_map(query)
+
+
+class CacheMapLayer(MapLayer):
+    """A map stitched from the tiles of a cache at the closest level."""
+
+    def __init__(self, cache: CacheConfig, max_tile_limit: int = 500, resampling: str | None = None):
+        self.cache = cache
+        self.max_tile_limit = max_tile_limit
+        first = next(iter(cache.managers.values()))
+        self.resampling = resampling or first.image_opts.resampling
+        self.transparent = any(m.transparent for m in cache.managers.values())
+
+    def manager_for(self, srs: SRS) -> TileManager:
+        """The cache's grid for ``srs``: the same SRS if any, else one of the same kind
+        (projected or geographic), else the first."""
+        managers = list(self.cache.managers.values())
+        for m in managers:
+            if m.grid.srs == srs:
+                return m
+        for m in managers:
+            if m.grid.srs.is_latlong == srs.is_latlong:
+                return m
+        return managers[0]
+
+    def extent(self) -> BBox:
+        return grid_extent(self.manager_for(get_srs("EPSG:4326")).grid, get_srs("EPSG:4326")) or WORLD_4326
+
+    def render(self, query: MapQuery) -> ImageResult:
+        manager = self.manager_for(query.srs)
+        grid = manager.grid
+        coord = exact_tile(grid, query.bbox, query.size, query.srs)
+        if coord is not None:
+            tile = manager.load_tile(coord)
+            return ImageResult(data=tile.data, mime=tile.mime)
+        extent = grid_extent(grid, query.srs)
+        clip = intersection(query.bbox, extent) if extent else None
+        if clip is None:
+            return ImageResult(image=blank_image(query.size))
+        # the clipped part of the request, in pixels and in the grid's SRS
+        qw, qh = query.bbox[2] - query.bbox[0], query.bbox[3] - query.bbox[1]
+        px_w = max(1.0, query.size[0] * (clip[2] - clip[0]) / qw)
+        px_h = max(1.0, query.size[1] * (clip[3] - clip[1]) / qh)
+        try:
+            src_bbox = query.srs.transform_bbox_to(grid.srs, clip)
+        except SRSError:
+            return ImageResult(image=blank_image(query.size))
+        res = min((src_bbox[2] - src_bbox[0]) / px_w, (src_bbox[3] - src_bbox[1]) / px_h)
+        if not math.isfinite(res) or res <= 0 or res > grid.resolutions[0] * grid.max_shrink_factor:
+            return ImageResult(image=blank_image(query.size))
+        level = grid.closest_level(res)
+        x0, y0, x1, y1 = grid.tile_range(src_bbox, level)
+        if x1 < x0 or y1 < y0:
+            return ImageResult(image=blank_image(query.size))
+        count = (x1 - x0 + 1) * (y1 - y0 + 1)
+        if count > self.max_tile_limit:
+            raise TooManyTiles(f"cache '{self.cache.name}': the request needs {count} tiles (max_tile_limit is {self.max_tile_limit})")
+        coords = [(x, y, level) for y in range(y0, y1 + 1) for x in range(x0, x1 + 1)]
+        tiles = manager.load_tiles(coords)
+        images = [ImageResult(data=t.data, mime=t.mime).image if t.data else None for t in tiles]
+        mosaic, mosaic_bbox = tile_mosaic(grid, coords, images)
+        img = None
+        if query.srs == grid.srs:
+            img = _crop_if_aligned(mosaic, mosaic_bbox, grid.resolutions[level], query)
+        if img is None:
+            img = transform_image(mosaic, mosaic_bbox, grid.srs, query.bbox, query.srs, query.size, self.resampling)
+        return ImageResult(image=img)
+
+
+def _crop_if_aligned(mosaic: Image.Image, bbox: BBox, res: float, query: MapQuery) -> Image.Image | None:
+    """The query cut out of the mosaic when it has the mosaic's resolution and its
+    edges fall on pixel edges (no resampling needed), else None."""
+    rx, ry = query.res
+    if not (abs(rx - res) <= res * 1e-9 and abs(ry - res) <= res * 1e-9):
+        return None
+    left = (query.bbox[0] - bbox[0]) / res
+    top = (bbox[3] - query.bbox[3]) / res
+    if abs(left - round(left)) > 1e-6 or abs(top - round(top)) > 1e-6:
+        return None
+    left, top = round(left), round(top)
+    return mosaic.crop((left, top, left + query.size[0], top + query.size[1]))

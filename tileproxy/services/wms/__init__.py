@@ -1,0 +1,132 @@
+"""WMS 1.0.0 - 1.3.0 at /service, /wms and /ows: GetMap, GetCapabilities,
+GetFeatureInfo, GetLegendGraphic and WMS-C (``tiled=true``)."""
+
+from __future__ import annotations
+
+import logging
+
+from ...config.model import WMSConfig
+from ...http import Request, Response, cache_headers, make_not_modified, not_modified
+from ...layers import TileLayer, WMSLayer
+from ...maps import exact_tile
+from ...sources.base import SourceError, SourceTimeout
+from ...tiles import TileError
+from .capabilities import Capabilities
+from .exceptions import WMSError, image_exception, xml_exception
+from .featureinfo import feature_info
+from .getmap import render_map
+from .legend import LegendCache, legend_graphic
+from .request import (
+    REQUESTS,
+    MapParams,
+    exception_mode,
+    negotiate_version,
+    parse_bool,
+    parse_color,
+    parse_format_param,
+    parse_map_params,
+    parse_size,
+)
+
+log = logging.getLogger("tileproxy.service.wms")
+
+
+class WMSService:
+    def __init__(self, conf: WMSConfig, root: WMSLayer, tile_layers: list[TileLayer], base_dir: str, max_age: int):
+        self.conf = conf
+        self.root = root
+        self.layers = {lyr.name: lyr for lyr in root.walk() if lyr.name}
+        self.tile_layers = tile_layers
+        self.max_age = max_age
+        self.legends = LegendCache(base_dir)
+
+    @staticmethod
+    def is_wms_request(args: dict[str, str]) -> bool:
+        """Requests without SERVICE that are WMS all the same: WMS 1.0.0 (WMTVER) or GetMap."""
+        return "wmtver" in args or (args.get("request") or "").lower() in ("getmap", "map")
+
+    def handle(self, req: Request) -> Response:
+        args = req.args
+        version = negotiate_version(args.get("version") or args.get("wmtver"), self.conf.versions)
+        request = (args.get("request") or "").lower()
+        kind = REQUESTS.get(request)
+        try:
+            if not request:
+                raise WMSError("missing parameter REQUEST", "MissingParameterValue", "request")
+            if kind is None or (kind == "legendgraphic" and version not in ("1.1.1", "1.3.0")):
+                raise WMSError(f"unknown WMS request '{args['request']}'", "OperationNotSupported", "request")
+            if kind == "capabilities":
+                return self.capabilities(req, version)
+            if kind == "map":
+                return self.get_map(req, version)
+            if kind == "featureinfo":
+                return feature_info(args, version, self.conf, self.layers)
+            return legend_graphic(args, version, self.layers, self.legends)
+        except WMSError as err:
+            if kind == "map":
+                return self._map_exception(err, args, version)
+            return xml_exception(err, version)
+        except SourceTimeout as ex:
+            return xml_exception(WMSError(f"source timeout: {ex}"), version)
+        except (SourceError, TileError) as ex:
+            return xml_exception(WMSError(str(ex)), version)
+
+    def _map_exception(self, err: WMSError, args: dict[str, str], version: str) -> Response:
+        mode = exception_mode(args)
+        if mode != "xml":
+            try:
+                size = parse_size(args, self.conf)
+                _, opts = parse_format_param(args.get("format"), self.conf, False)
+                color = parse_color(args.get("bgcolor"))
+            except WMSError:
+                return xml_exception(err, version)
+            return image_exception(err, size, opts, parse_bool(args.get("transparent")), color, mode == "blank")
+        return xml_exception(err, version)
+
+    # -- requests ------------------------------------------------------------
+
+    def capabilities(self, req: Request, version: str) -> Response:
+        tiled = parse_bool(req.args.get("tiled"))
+        if tiled:
+            version = "1.1.1"
+        caps = Capabilities(self.conf, self.root, req.script_url, self.legends.size,
+                            self.tile_layers if tiled else None)
+        body, ctype = caps.document(version)
+        return Response(body, content_type=f"{ctype}; charset=utf-8")
+
+    def get_map(self, req: Request, version: str) -> Response:
+        args = req.args
+        params = parse_map_params(args, version, self.conf)
+        layers = []
+        for name in params.layers:
+            layer = self.layers.get(name)
+            if layer is None:
+                raise WMSError(f"unknown layer '{name}'", "LayerNotDefined", "layers")
+            layers.append(layer)
+        if params.tiled:
+            return self.tiled_map(req, params)
+        return render_map(params, layers, self.conf)
+
+    def tiled_map(self, req: Request, params: MapParams) -> Response:
+        """WMS-C: a GetMap that is exactly one tile of a cache answers with that tile."""
+        if len(params.layers) != 1:
+            raise WMSError("tiled requests take exactly one layer", "InvalidParameterValue", "layers")
+        candidates = [tl for tl in self.tile_layers if tl.name == params.layers[0] and tl.grid.srs == params.srs]
+        if not candidates:
+            raise WMSError(f"layer '{params.layers[0]}' has no tiles in {params.srs.code}", "InvalidSRS", "srs")
+        for tl in candidates:
+            if params.opts.format.mime != tl.format.mime and tl.format.mime != "mixed":
+                continue
+            coord = exact_tile(tl.grid, params.bbox, params.size, params.srs)
+            if coord is None:
+                continue
+            tile = tl.manager.load_tile(coord)
+            data = tile.data or b""
+            resp = Response(data, content_type=tile.mime or tl.mime)
+            cache_headers(resp, tile.timestamp, len(data), self.max_age)
+            if not_modified(req, tile.timestamp, len(data)):
+                return make_not_modified(resp)
+            return resp
+        raise WMSError("tiled request does not match a tile of the cache (bbox, size or format)",
+                       "InvalidParameterValue", "bbox")
+

@@ -1,0 +1,151 @@
+"""GetMap: draw the requested layers bottom to top and encode the result."""
+
+from __future__ import annotations
+
+import io
+import logging
+from concurrent.futures import ThreadPoolExecutor
+
+from PIL import Image, TiffImagePlugin, TiffTags
+
+from ...config.model import WMSConfig
+from ...http import Response
+from ...image.codec import ImageDataError, encode
+from ...image.result import ImageResult
+from ...image.watermark import draw_text_line
+from ...layers import WMSLayer
+from ...maps import MapLayer, in_res_range, intersection, request_resolution
+from ...sources.base import MapQuery, SourceError
+from ...srs import get_srs
+from ...tiles import TileError
+from .exceptions import WMSError
+from .request import MapParams
+
+log = logging.getLogger("tileproxy.service.wms")
+
+
+def _limit_bbox(conf: WMSConfig, params: MapParams):
+    """The explicit ``bbox_srs`` bbox for the request SRS, if one is configured."""
+    for entry in conf.bbox_srs:
+        if entry.bbox is not None and get_srs(entry.srs) == params.srs:
+            return entry.bbox
+    return None
+
+
+def render_map(params: MapParams, layers: list[WMSLayer], conf: WMSConfig) -> Response:
+    query = MapQuery(params.bbox, params.size, params.srs, params.opts.format, params.transparent)
+    res = request_resolution(params.bbox, params.size, params.srs)
+    jobs: list[MapLayer] = []
+    for layer in layers:
+        if not in_res_range(res, layer.min_res, layer.max_res):
+            continue
+        for owner, map_layer in layer.renders():
+            if owner is layer or in_res_range(res, owner.min_res, owner.max_res):
+                jobs.append(map_layer)
+    limit = _limit_bbox(conf, params)
+    if limit is not None and intersection(limit, params.bbox) is None:
+        jobs = []
+    results, errors = _render_all(jobs, query, conf.concurrent_layer_renderer)
+    if errors and (conf.on_source_errors == "raise" or not results):
+        raise WMSError("; ".join(errors))
+    if len(results) == 1 and not errors and limit is None and not conf.attribution:
+        passthrough = _passthrough(results[0], params, jobs[0])
+        if passthrough is not None:
+            return passthrough
+    img = _compose(results, params)
+    if limit is not None:
+        img = _clip(img, params, limit)
+    if errors:
+        img = draw_text_line(img, "; ".join(errors), color=(200, 0, 0, 255), where="ul")
+    if conf.attribution:
+        img = draw_text_line(img, conf.attribution)
+    if not params.transparent:
+        img = img.convert("RGB")
+    if params.is_geotiff:
+        return Response(encode_geotiff(img, params), content_type="image/tiff")
+    data, mime = encode(img, params.opts)
+    return Response(data, content_type=mime)
+
+
+def _render_all(jobs: list[MapLayer], query: MapQuery, workers: int) -> tuple[list[ImageResult], list[str]]:
+    def one(job: MapLayer) -> ImageResult | str:
+        try:
+            return job.render(query)
+        except (SourceError, TileError) as ex:
+            log.warning("GetMap: %s", ex)
+            return str(ex)
+
+    if workers > 1 and len(jobs) > 1:
+        with ThreadPoolExecutor(min(workers, len(jobs))) as pool:
+            outcomes = list(pool.map(one, jobs))
+    else:
+        outcomes = [one(job) for job in jobs]
+    results = [o for o in outcomes if isinstance(o, ImageResult)]
+    errors = [o for o in outcomes if isinstance(o, str)]
+    return results, errors
+
+
+def _passthrough(result: ImageResult, params: MapParams, job: MapLayer) -> Response | None:
+    """The encoded bytes as they came when nothing has to change (a cached tile that
+    matches the request exactly, in the requested format)."""
+    if not result.has_data or result.mime != params.opts.format.mime or params.is_geotiff:
+        return None
+    opts = params.opts
+    if opts.format.paletted or opts.mode or opts.colors not in (None, 256) or (job.transparent and not params.transparent):
+        return None  # the output asks for more than the plain format
+    data, mime = result.encoded(params.opts)
+    return Response(data, content_type=mime)
+
+
+def _compose(results: list[ImageResult], params: MapParams) -> Image.Image:
+    base = Image.new("RGBA", params.size, (*params.bgcolor, 0 if params.transparent else 255))
+    for result in results:
+        try:
+            img = result.image
+        except ImageDataError as ex:
+            raise WMSError(f"source image cannot be used: {ex}") from None
+        if img.mode != "RGBA":
+            img = img.convert("RGBA")
+        if img.size != params.size:
+            img = img.resize(params.size)
+        base.alpha_composite(img)
+    return base
+
+
+def _clip(img: Image.Image, params: MapParams, limit) -> Image.Image:
+    """Transparent (or background) outside the configured bbox."""
+    box = intersection(limit, params.bbox)
+    out = Image.new("RGBA", params.size, (*params.bgcolor, 0 if params.transparent else 255))
+    if box is None:
+        return out
+    b = params.bbox
+    w, h = params.size
+    left = round((box[0] - b[0]) / (b[2] - b[0]) * w)
+    right = round((box[2] - b[0]) / (b[2] - b[0]) * w)
+    top = round((b[3] - box[3]) / (b[3] - b[1]) * h)
+    bottom = round((b[3] - box[1]) / (b[3] - b[1]) * h)
+    if right > left and bottom > top:
+        out.paste(img.crop((left, top, right, bottom)), (left, top))
+    return out
+
+
+def encode_geotiff(img: Image.Image, params: MapParams) -> bytes:
+    """A TIFF with GeoTIFF tags (pixel scale, tie point, EPSG code) for the map's bbox."""
+    b = params.bbox
+    w, h = params.size
+    tags = TiffImagePlugin.ImageFileDirectory_v2()
+    tags[33550] = ((b[2] - b[0]) / w, (b[3] - b[1]) / h, 0.0)  # ModelPixelScale
+    tags.tagtype[33550] = TiffTags.DOUBLE
+    tags[33922] = (0.0, 0.0, 0.0, b[0], b[3], 0.0)  # ModelTiepoint
+    tags.tagtype[33922] = TiffTags.DOUBLE
+    code = params.srs.code
+    epsg = 3857 if params.srs == get_srs("EPSG:3857") else int(code.split(":")[1]) if code.startswith("EPSG:") else 4326
+    if params.srs.is_latlong:
+        keys = [1, 1, 0, 3, 1024, 0, 1, 2, 1025, 0, 1, 1, 2048, 0, 1, epsg]
+    else:
+        keys = [1, 1, 0, 3, 1024, 0, 1, 1, 1025, 0, 1, 1, 3072, 0, 1, epsg]
+    tags[34735] = tuple(keys)  # GeoKeyDirectory
+    tags.tagtype[34735] = TiffTags.SHORT
+    buf = io.BytesIO()
+    img.save(buf, "TIFF", tiffinfo=tags)
+    return buf.getvalue()

@@ -1,0 +1,47 @@
+"""A tiny indenting XML writer for capabilities documents."""
+
+from __future__ import annotations
+
+from xml.sax.saxutils import escape, quoteattr
+
+
+def num(value: float) -> str:
+    """Numbers as short, exact-enough decimal text."""
+    return f"{value:.15g}" if abs(value) < 1e15 else repr(float(value))
+
+
+class XMLWriter:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.depth = 0
+
+    @staticmethod
+    def _attrs(attrs: dict) -> str:
+        return "".join(f" {k}={quoteattr(str(v))}" for k, v in attrs.items() if v is not None)
+
+    def raw(self, text: str) -> None:
+        self.lines.append(text)
+
+    def open(self, tag: str, **attrs) -> None:
+        self.lines.append("  " * self.depth + f"<{tag}{self._attrs(_names(attrs))}>")
+        self.depth += 1
+
+    def close(self, tag: str) -> None:
+        self.depth -= 1
+        self.lines.append("  " * self.depth + f"</{tag}>")
+
+    def leaf(self, tag: str, text: str | None = None, **attrs) -> None:
+        a = self._attrs(_names(attrs))
+        pad = "  " * self.depth
+        if text is None:
+            self.lines.append(f"{pad}<{tag}{a}/>")
+        else:
+            self.lines.append(f"{pad}<{tag}{a}>{escape(str(text))}</{tag}>")
+
+    def text(self) -> str:
+        return "\n".join(self.lines) + "\n"
+
+
+def _names(attrs: dict) -> dict:
+    """Python keyword names to XML names: ``xlink__href`` -> ``xlink:href``."""
+    return {k.replace("__", ":"): v for k, v in attrs.items()}
