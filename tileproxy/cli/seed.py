@@ -176,8 +176,8 @@ def _raise_interrupt(signum: int, frame: object) -> None:
 
 
 def _options(args: argparse.Namespace, deadline: float | None):  # noqa: ANN202
+    from ..seed.meta import SeedOptions
     from ..seed.retry import RetryPolicy
-    from ..seed.worker import SeedOptions
 
     if args.max_retries < 0:
         raise _UsageError("--max-retries must be 0 or more")

@@ -1,8 +1,8 @@
 """Running seed and cleanup tasks: a walk in the main thread feeds meta tiles to
-N worker threads; each meta tile is checked against the cache, rendered once and
-stored under the tile lock. Source failures are retried with backoff, logged with
-the tile coordinates and written to the failed-tiles file; cached tiles stay as
-they were. Finished work units go to the progress file for ``--continue``."""
+N worker threads or processes (``meta.MetaWorker`` does each one); the runner
+counts the results, writes failed tiles to the failed-tiles file, spends the
+failure budget, and records finished work units in the progress file for
+``--continue``."""
 
 from __future__ import annotations
 
@@ -10,135 +10,30 @@ import hashlib
 import logging
 import multiprocessing
 import os
-import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 from ..grid import MetaTile, TileCoord
-from ..locks import FileLock, LockTimeout
-from ..sources.base import SourceError
-from ..srs import BBox
-from ..stores.base import StoreError
-from ..tiles import TileError, TileManager
+from ..locks import FileLock
+from .cleanup import run_cleanup
 from .config import Task
-from .failed import FailedTilesLog
+from .meta import MetaResult, MetaWorker, SeedOptions, process_init, process_work
 from .plan import Plan, task_estimate
 from .progress import Progress, TaskStats
 from .resume import ResumeState
-from .retry import FailureBudget, RateLimiter, RetryPolicy, TooManyFailures
+from .retry import FailureBudget, TooManyFailures
 
 log = logging.getLogger("tileproxy.seed")
-
-# errors that a later attempt may not have: the source, a lock held too long, a busy cache file
-RETRYABLE = (SourceError, LockTimeout, StoreError)
 
 # a work unit: its tile estimate and a way to walk its meta tiles
 UnitWork = tuple[int, Callable[[], Iterator[MetaTile]]]
 
 
-@dataclass
-class SeedOptions:
-    concurrency: int = 2
-    dry_run: bool = False
-    skip_uncached: bool = False
-    skip_geoms_for_last_levels: int = 0
-    retry: RetryPolicy = field(default_factory=RetryPolicy)
-    rate_limit: float | None = None  # requests per second per source
-    failed_tiles: FailedTilesLog | None = None
-    use_cache_lock: bool = False
-    deadline: float | None = None  # time.monotonic() value to stop at (--duration)
-    stop_after_tiles: int | None = None  # stop once this many tiles were looked at (tests)
-    stopped_early: bool = False  # set when a run ended before its tasks were done
-    shard: tuple[int, int] = (0, 1)  # (i, n): this run takes the units whose index % n == i
-    processes: bool = False  # worker processes instead of threads
-    proxy_conf: str | None = None  # what worker processes load
-
-
 class Interrupted(Exception):
     """The run stopped before the end (duration over, or asked to stop)."""
-
-
-@dataclass
-class MetaResult:
-    """What happened to one meta tile."""
-
-    level: int
-    bbox: BBox
-    visited: int  # tiles looked at
-    todo: list[TileCoord]  # tiles that needed writing (written, would be, or failed)
-    rendered: bool = False  # the sources were asked
-    failed: bool = False  # failed for good; the cached tiles stayed as they were
-
-
-class MetaWorker:
-    """Decides what a meta tile needs and renders it, with retries and rate limits.
-    Runs in worker threads, or once per worker process."""
-
-    def __init__(self, options: SeedOptions, rate_share: int = 1):
-        self.options = options
-        self.rate_share = rate_share  # processes sharing the rate limit
-        self._limiters: dict[int, RateLimiter] = {}
-        self._lock = threading.Lock()
-
-    def work(self, manager: TileManager, meta: MetaTile, refresh_before: float | None,
-             forced: set[TileCoord] | None, label: str, stop: threading.Event | None = None) -> MetaResult:
-        coords = meta.coords
-        bbox = manager.grid.tiles_bbox([coords[0], coords[-1]])
-        todo = sorted(forced) if forced is not None else self.todo(manager, coords, refresh_before)
-        result = MetaResult(meta.level, bbox, len(coords), todo)
-        if not todo or self.options.dry_run:
-            return result
-        only = set(todo) if len(todo) < len(coords) else None
-
-        def render() -> object:
-            self._rate_limit(manager)
-            return manager.refresh_meta(meta, only)
-
-        def on_retry(attempt: int, ex: BaseException, wait: float) -> None:
-            log.warning("%s: tiles %s (level %d): %s; retry %d in %.1fs", label, _coord_list(todo),
-                        meta.level, ex, attempt, wait)
-
-        try:
-            self.options.retry.run(render, RETRYABLE, on_retry, stop)
-        except (*RETRYABLE, TileError) as ex:
-            log.error("%s: tiles %s (level %d) failed, cached tiles kept: %s", label, _coord_list(todo),
-                      meta.level, ex)
-            result.failed = True
-            return result
-        result.rendered = True
-        return result
-
-    def todo(self, manager: TileManager, coords: list[TileCoord], refresh_before: float | None) -> list[TileCoord]:
-        """The tiles of a meta tile to write: missing ones (unless --skip-uncached) and
-        cached ones older than ``refresh_before`` (all cached ones when the store
-        keeps no timestamps)."""
-        store = manager.store
-        todo = []
-        for c in coords:
-            if store.supports_timestamps:
-                ts = store.timestamp(c)
-                cached = ts is not None
-                stale = cached and refresh_before is not None and ts < refresh_before  # type: ignore[operator]
-            else:
-                cached = store.is_cached(c)
-                stale = cached and refresh_before is not None
-            if stale or (not cached and not self.options.skip_uncached):
-                todo.append(c)
-        return todo
-
-    def _rate_limit(self, manager: TileManager) -> None:
-        if not self.options.rate_limit:
-            return
-        for source in manager.sources:
-            with self._lock:
-                limiter = self._limiters.get(id(source))
-                if limiter is None:
-                    limiter = RateLimiter(self.options.rate_limit / self.rate_share)
-                    self._limiters[id(source)] = limiter
-            limiter.acquire()
 
 
 class _Unit:
@@ -263,51 +158,10 @@ class Runner:
 
     def cleanup(self, task: Task) -> TaskStats:
         """Remove tiles of ``task`` older than ``remove_before`` (all with ``remove_all``)."""
-        store, grid = task.manager.store, task.grid
-        self.progress.start_task(_label(task), task_estimate(task))
-        fast = task.remove_all and task.area is None and not self.options.dry_run
-        for level in task.levels:
-            self._check_stop()
-            if fast and store.remove_level(level):
-                self.progress.advance(level, grid.bbox, 0)
-                continue
-            if store.can_list:
-                coords: Iterator[TileCoord] = (
-                    c for c in store.iter_coords(level)
-                    if task.area is None or task.area.intersects(grid.tile_bbox(c)))
-            else:
-                plan = Plan(grid, task.manager.meta_grid, [level], task.area)
-                coords = (c for u in plan.units() for m in plan.metas(u) for c in m.coords
-                          if task.area is None or task.area.intersects(grid.tile_bbox(c)))
-            batch: list[TileCoord] = []
-            for coord in coords:
-                batch.append(coord)
-                if len(batch) >= 256:
-                    self._remove(task, level, batch)
-                    batch = []
-            self._remove(task, level, batch)
+        stats = run_cleanup(task, self.progress, _label(task), self.options.dry_run, self._check_stop)
         if self.resume:
             self.resume.mark_finished(task.key)
-        return self.progress.finish_task()
-
-    def _remove(self, task: Task, level: int, coords: list[TileCoord]) -> None:
-        if not coords:
-            return
-        store = task.manager.store
-        if task.remove_all:
-            doomed = coords if store.can_list else [c for c in coords if store.is_cached(c)]
-        else:
-            before = task.remove_before or 0.0
-            doomed = []
-            for c in coords:
-                ts = store.timestamp(c)
-                if ts is not None and ts < before:
-                    doomed.append(c)
-        if doomed and not self.options.dry_run:
-            store.remove_many(doomed)
-        bbox = task.grid.tiles_bbox([coords[0], coords[-1]])
-        self.progress.advance(level, bbox, len(coords), removed=len(doomed))
-        self._check_stop()
+        return stats
 
     # -- the run loop ---------------------------------------------------------
 
@@ -370,7 +224,7 @@ class Runner:
                     raise ValueError("worker processes need the proxy configuration file")
                 share = replace(self.options, failed_tiles=None)
                 self._pool = ProcessPoolExecutor(
-                    n, mp_context=multiprocessing.get_context("spawn"), initializer=_process_init,
+                    n, mp_context=multiprocessing.get_context("spawn"), initializer=process_init,
                     initargs=(self.options.proxy_conf, share, n, logging.getLogger().level))
             else:
                 self._pool = ThreadPoolExecutor(n, thread_name_prefix="seed")
@@ -382,7 +236,7 @@ class Runner:
         forced = None
         if self._forced is not None:
             forced = self._forced.get(task.manager.meta_grid.main_coord(meta.main_coord), set())
-        return pool.submit(_process_work, task.cache, task.grid_name, meta.main_coord, task.refresh_before,
+        return pool.submit(process_work, task.cache, task.grid_name, meta.main_coord, task.refresh_before,
                            forced, _label(task))
 
     def close(self) -> None:
@@ -450,35 +304,8 @@ class Runner:
         return lock
 
 
-# -- worker processes ----------------------------------------------------------
-
-_PROCESS: dict = {}
-
-
-def _process_init(proxy_conf: str, options: SeedOptions, share: int, log_level: int) -> None:
-    """Each worker process loads the proxy configuration once."""
-    from ..config.build import load_proxy_config
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
-    logging.basicConfig(level=log_level or logging.WARNING, format="%(asctime)s %(levelname)s %(message)s",
-                        datefmt="%H:%M:%S")
-    _PROCESS["proxy"] = load_proxy_config(proxy_conf)
-    _PROCESS["worker"] = MetaWorker(options, rate_share=share)
-
-
-def _process_work(cache: str, grid: str, main: TileCoord, refresh_before: float | None,
-                  forced: set[TileCoord] | None, label: str) -> MetaResult:
-    manager = _PROCESS["proxy"].caches[cache].managers[grid]
-    return _PROCESS["worker"].work(manager, manager.meta_grid.meta_tile(main), refresh_before, forced, label)
-
-
 def _label(task: Task) -> str:
     return f"{task.kind} {task.name} ({task.cache} in {task.grid_name})"
 
 
-def _coord_list(coords: list[TileCoord]) -> str:
-    shown = ", ".join(f"{z}/{x}/{y}" for x, y, z in coords[:4])
-    return shown + (f" and {len(coords) - 4} more" if len(coords) > 4 else "")
-
-
-__all__ = ["Interrupted", "Runner", "SeedOptions", "TooManyFailures", "UnitWork"]
+__all__ = ["Interrupted", "Runner", "TooManyFailures", "UnitWork"]
