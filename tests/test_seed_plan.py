@@ -33,11 +33,13 @@ def _brute_force(grid, meta_grid, levels, area):  # noqa: ANN001, ANN202
 
 MERC = get_srs("EPSG:3857")
 TRIANGLE = Polygon([(-9e6, -2e6), (6e6, 7e6), (1e6, -8e6)])
+GEO_TRIANGLE = Polygon([(-80, -20), (60, 70), (10, -75)])
 
 
 @pytest.mark.parametrize("grid", [
     predefined_grid("GLOBAL_WEBMERCATOR"),
     predefined_grid("GLOBAL_MERCATOR"),
+    build_grid(srs="EPSG:4326", min_res=1.40625 / 4, origin="sw"),  # geodetic: 2x1 tiles at the top
     # levels that do not nest: tiles of one level straddle tiles of the next
     build_grid(srs="EPSG:3857", res=[100000, 61000, 37000, 23000, 13000], origin="nw"),
 ])
@@ -45,13 +47,14 @@ TRIANGLE = Polygon([(-9e6, -2e6), (6e6, 7e6), (1e6, -8e6)])
 def test_walk_visits_each_meta_tile_in_the_area_once(grid, meta) -> None:  # noqa: ANN001
     meta_grid = MetaGrid(grid, meta, 0)
     levels = [lvl for lvl in (1, 2, 3, 4, 5, 6) if lvl < grid.levels]
-    area = Coverage(TRIANGLE, MERC)
+    area = Coverage(GEO_TRIANGLE if grid.srs.is_latlong else TRIANGLE, grid.srs)
     plan = Plan(grid, meta_grid, levels, area)
     seen = [meta_grid.main_coord(m.main_coord) for u in plan.units() for m in plan.metas(u)]
     assert len(seen) == len(set(seen))
     assert set(seen) == _brute_force(grid, meta_grid, levels, area)
     # deterministic: the same units in the same order
     assert list(plan.units()) == list(Plan(grid, meta_grid, levels, area).units())
+    assert len(seen) < len(_brute_force(grid, meta_grid, levels, None))  # the area left some out
 
 
 def test_walk_goes_depth_first_children_before_parents() -> None:
