@@ -15,7 +15,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -269,6 +269,25 @@ class TileManager:
             return self._build_meta_locked(meta, job)
         finally:
             lock.release()
+
+    def refresh_meta(self, meta: MetaTile, coords: Collection[TileCoord] | None = None) -> list[Tile]:
+        """Render ``meta`` from the sources and store its tiles (only ``coords`` when
+        given), replacing cached ones, under the tile lock that serving uses. Used by
+        seeding. When a source fails, nothing is written and the error propagates, so
+        cached tiles stay as they were; ``LockTimeout`` and ``StoreError`` propagate
+        too. An ``on_error`` answer with ``cache: true`` is stored as serving stores it
+        (over cached tiles only without ``authorize_stale``)."""
+        if not self.sources:
+            raise TileError(f"cache '{self.name}' has no sources to create tiles from", 404)
+        with FileLock(self.lock_path(meta.main_coord), timeout=self.opts.lock_timeout):
+            result = self._render_meta(meta)
+            if not result.cacheable:
+                raise result.failure or SourceError("the source answered with an image that must not be cached")
+            keep = [t for t in result.tiles if coords is None or t.coord in coords]
+            if result.failure is not None and result.authorize_stale:
+                keep = [t for t in keep if not self.store.is_cached(t.coord)]
+            self.store.store_many(keep)
+        return keep
 
     def _lock_timeout_outcome(self, coord: TileCoord, job: _Job) -> TileOutcome:
         if coord in job.stale:
