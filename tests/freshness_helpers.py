@@ -62,7 +62,7 @@ def age(app: TileProxyApp, coords, seconds: float = 2 * HOUR) -> None:
     """Make cached tiles ``seconds`` old (older than refresh_before: hours: 1)."""
     then = time.time() - seconds
     for coord in coords:
-        os.utime(tile_path(app, coord), (then, then))
+        os.utime(tile_path(app, coord), (then, then), follow_symlinks=False)
 
 
 def read(app: TileProxyApp, coord) -> bytes | None:

@@ -7,6 +7,7 @@ import os
 import re
 import time
 
+import pytest
 from conftest import call
 from freshness_helpers import HOUR, META, age, config, manager, read, tile_path, url, wait_for
 
@@ -261,3 +262,38 @@ def test_tile_source_404_answered_with_a_cached_transparent_tile(make_app, sourc
     assert read(app, META[0]) == answer.body
     assert call(app, url(META[0])).headers["Cache-Status"] == "tileproxy; hit"
     assert source.count("tile") == 1
+
+
+@pytest.mark.parametrize("link", ["symlink", "hardlink"])
+def test_single_color_links_count_as_fresh_after_a_refresh(make_app, source, link) -> None:
+    """A refreshed tile linked to a shared single-colour file is fresh (not stale
+    for ever because the shared file is old)."""
+    app = make_app(config(cache_opts={"link_single_color_images": link}))
+    coord = (300, 300, 10)  # inside one checkerboard cell: one colour
+    assert call(app, url(coord)).status == 200
+    path = tile_path(app, coord)
+    assert os.path.islink(path) if link == "symlink" else os.stat(path).st_nlink == 2
+    age(app, [coord])
+    assert call(app, url(coord)).headers["Cache-Status"].startswith("tileproxy; fwd=stale; stored; ttl=3")
+    assert call(app, url(coord)).headers["Cache-Status"].startswith("tileproxy; hit; ttl=3")
+    assert source.count("wms") == 2
+
+
+def test_mtime_file_is_stated_once_per_request(make_app, source, tmp_path, monkeypatch) -> None:
+    stamp = tmp_path / "reseed.stamp"
+    stamp.write_text("")
+    app = make_app(config((2, 2), refresh_before={"mtime": "reseed.stamp"}))
+    call(app, url(META[0]))
+    future = time.time() + 60
+    os.utime(stamp, (future, future))  # every tile is stale: the request refreshes the meta tile
+    stats = []
+    real_stat = os.stat
+
+    def counting_stat(path, *args, **kw):
+        if os.fspath(path) == str(stamp):
+            stats.append(path)
+        return real_stat(path, *args, **kw)
+
+    monkeypatch.setattr(os, "stat", counting_stat)
+    assert call(app, url(META[0])).headers["Cache-Status"].startswith("tileproxy; fwd=stale; stored")
+    assert len(stats) == 1

@@ -5,16 +5,17 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import time
 
 import pytest
-from freshness_helpers import config, manager
+from conftest import call
+from freshness_helpers import META, config, manager, url, wait_for
 
 from tileproxy.config.errors import ConfigError
 from tileproxy.freshness import RefreshBefore, parse_refresh_before, seeding_rule
 from tileproxy.refresh_pool import RefreshPool
 from tileproxy.sources.base import SourceError, SourceTimeout
 from tileproxy.sources.on_error import parse_color, parse_on_error
-from tileproxy.stores.file import FileStore
 
 
 @pytest.mark.parametrize(
@@ -56,12 +57,27 @@ def test_bad_refresh_mode(make_app) -> None:
         make_app(config(refresh_mode="later"))
 
 
-def test_refresh_before_refused_on_a_backend_without_timestamps(make_app, monkeypatch) -> None:
-    monkeypatch.setattr(FileStore, "supports_timestamps", False)  # stand-in for mbtiles, geopackage, compact
-    with pytest.raises(ConfigError, match=r"caches\.c\.refresh_before: the 'file' cache backend keeps no tile timestamps"):
-        make_app(config())
-    app = make_app(config(refresh_before=False), name="plain.yaml")  # without refresh_before it is fine
-    assert manager(app).refresh_before is None
+@pytest.mark.parametrize("backend", [{"type": "mbtiles"}, {"type": "geopackage"}, {"type": "compact", "version": 2}])
+def test_refresh_before_refused_on_a_backend_without_timestamps(make_app, backend) -> None:
+    with pytest.raises(ConfigError, match=rf"caches\.c\.refresh_before: the '{backend['type']}' cache backend keeps no tile timestamps"):
+        make_app(config(cache_opts={"cache": backend}))
+    app = make_app(config(refresh_before=False, cache_opts={"cache": backend}), name="plain.yaml")
+    assert manager(app).refresh_before is None  # without refresh_before it is fine
+
+
+def test_refresh_before_on_backends_with_timestamps(make_app, source) -> None:
+    """sqlite (last_modified per tile) and mbtiles with timestamps: true know stale tiles."""
+    for i, backend in enumerate([{"type": "sqlite"}, {"type": "mbtiles", "timestamps": True}]):
+        app = make_app(config(cache_opts={"cache": backend}), name=f"c{i}.yaml")
+        assert manager(app).store.supports_timestamps
+        assert call(app, url(META[0])).headers["Cache-Status"].startswith("tileproxy; fwd=miss; stored")
+        assert call(app, url(META[0])).headers["Cache-Status"].startswith("tileproxy; hit; ttl=3")
+        assert not manager(app).is_stale(META[0])
+        assert manager(app).is_stale(META[0], now=time.time() + 2 * 3600)
+        # a moment in the future: every tile written before it is stale, so each request refreshes
+        app = make_app(config(refresh_before={"time": "2100-01-01T00:00:00"}, cache_opts={"cache": backend}),
+                       name=f"future{i}.yaml")
+        assert call(app, url(META[0])).headers["Cache-Status"] == "tileproxy; fwd=stale; stored"
 
 
 def test_refresh_before_forms(tmp_path) -> None:
@@ -133,3 +149,12 @@ def test_refresh_pool_survives_failing_jobs() -> None:
     assert pool.submit("x", boom) and pool.join(10)
     assert pool.failed == 1
     assert pool.submit("y", lambda: None) and pool.join(10) and pool.done == 1
+
+
+def test_refresh_pool_workers_end_when_idle_and_come_back() -> None:
+    pool = RefreshPool(workers=2, idle_seconds=0.05)
+    assert pool.submit("a", lambda: None) and pool.join(10)
+    assert pool.thread_count() == 2
+    assert wait_for(lambda: pool.thread_count() == 0)
+    ran = threading.Event()
+    assert pool.submit("b", ran.set) and pool.join(10) and ran.is_set()

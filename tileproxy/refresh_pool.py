@@ -16,8 +16,9 @@ log = logging.getLogger("tileproxy.refresh")
 
 
 class RefreshPool:
-    def __init__(self, workers: int = 2, queue_size: int = 256, name: str = "refresh"):
+    def __init__(self, workers: int = 2, queue_size: int = 256, name: str = "refresh", idle_seconds: float = 60.0):
         self.workers = max(1, workers)
+        self.idle_seconds = idle_seconds  # idle workers end (a reloaded config leaves no threads behind)
         self.name = name
         self._queue: queue.Queue[tuple[Hashable, Callable[[], object]]] = queue.Queue(max(1, queue_size))
         self._pending: set[Hashable] = set()
@@ -53,15 +54,23 @@ class RefreshPool:
             return self._idle.wait_for(lambda: not self._pending, timeout)
 
     def _start_workers(self) -> None:
-        self._threads = [t for t in self._threads if t.is_alive()]
+        """Called with the lock held."""
         while len(self._threads) < self.workers:
             thread = threading.Thread(target=self._work, name=f"{self.name}-{len(self._threads)}", daemon=True)
-            thread.start()
             self._threads.append(thread)
+            thread.start()
 
     def _work(self) -> None:
         while True:
-            key, job = self._queue.get()
+            try:
+                key, job = self._queue.get(timeout=self.idle_seconds)
+            except queue.Empty:
+                with self._lock:
+                    # submit() queues under this lock: an empty queue here stays empty until we are gone
+                    if self._queue.empty():
+                        self._threads.remove(threading.current_thread())
+                        return
+                continue
             try:
                 job()
                 ok = True
@@ -75,3 +84,7 @@ class RefreshPool:
                 else:
                     self.failed += 1
                 self._idle.notify_all()
+
+    def thread_count(self) -> int:
+        with self._lock:
+            return len(self._threads)

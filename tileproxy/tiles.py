@@ -15,7 +15,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -279,6 +279,25 @@ class TileManager:
         finally:
             lock.release()
 
+    def refresh_meta(self, meta: MetaTile, coords: Collection[TileCoord] | None = None) -> list[Tile]:
+        """Render ``meta`` from the sources and store its tiles (only ``coords`` when
+        given), replacing cached ones, under the tile lock that serving uses. Used by
+        seeding. When a source fails, nothing is written and the error propagates, so
+        cached tiles stay as they were; ``LockTimeout`` and ``StoreError`` propagate
+        too. An ``on_error`` answer with ``cache: true`` is stored as serving stores it
+        (over cached tiles only without ``authorize_stale``)."""
+        if not self.sources:
+            raise TileError(f"cache '{self.name}' has no sources to create tiles from", 404)
+        with FileLock(self.lock_path(meta.main_coord), timeout=self.opts.lock_timeout):
+            result = self._render_meta(meta)
+            if not result.cacheable:
+                raise result.failure or SourceError("the source answered with an image that must not be cached")
+            keep = [t for t in result.tiles if coords is None or t.coord in coords]
+            if result.failure is not None and result.authorize_stale:
+                keep = [t for t in keep if not self.store.is_cached(t.coord)]
+            self.store.store_many(keep)
+        return keep
+
     def _lock_timeout_outcome(self, coord: TileCoord, job: _Job) -> TileOutcome:
         if coord in job.stale:
             return TileOutcome(job.stale[coord], HIT_STALE, stale=True)
@@ -287,11 +306,11 @@ class TileManager:
 
     def _build_meta_locked(self, meta: MetaTile, job: _Job) -> dict[TileCoord, TileOutcome]:
         current: dict[TileCoord, Tile] = {}
-        for coord in meta.coords:
+        covered = [c for c in meta.coords if self.store.covers(c)]
+        for coord in covered:
             tile = Tile(coord)
             if self.store.load(tile):
                 current[coord] = tile
-        covered = [c for c in meta.coords if self.store.covers(c)]
         if all(c in current and not is_older(current[c].timestamp, job.cutoff) for c in covered):
             # built by another request while we waited for the lock
             return {c: TileOutcome(t, forwarded(c in job.stale, collapsed=True)) for c, t in current.items()}
@@ -313,12 +332,8 @@ class TileManager:
         if result.failure is not None or not result.cacheable:
             return self._stand_in_outcomes(job, current, result)
         self._failures.pop(main, None)
-        self._store(result.tiles)
-        outcomes = {}
-        for tile in result.tiles:
-            self._take_stored_timestamp(tile)
-            outcomes[tile.coord] = TileOutcome(tile, forwarded(tile.coord in job.stale, stored=True))
-        return outcomes
+        stored = self._store(result.tiles)
+        return {t.coord: TileOutcome(t, forwarded(t.coord in job.stale, stored=stored)) for t in result.tiles}
 
     def _build_unstored(self, meta: MetaTile) -> dict[TileCoord, TileOutcome]:
         """``disable_storage``: every request goes to the sources."""
@@ -370,35 +385,31 @@ class TileManager:
             if old is not None and (result.authorize_stale or not is_older(old.timestamp, job.cutoff)):
                 outcomes[coord] = self._kept(old, job, result.failure)
                 continue
-            code = _status_of(result.failure)
             if result.cacheable:
                 to_store.append(tile)
-                status = forwarded(coord in job.stale, fwd_status=code, stored=True, detail="error-tile")
-                outcomes[coord] = TileOutcome(tile, status)
             else:
                 tile.timestamp = None
-                status = forwarded(coord in job.stale, fwd_status=code, detail="error-tile")
-                outcomes[coord] = TileOutcome(tile, status, cacheable=False)
+                outcomes[coord] = self._error_tile(tile, job, result, stored=False)
         if to_store:
-            self._store(to_store)
-            for tile in to_store:
-                self._take_stored_timestamp(tile)
+            stored = self._store(to_store)
+            outcomes.update({t.coord: self._error_tile(t, job, result, stored) for t in to_store})
         return outcomes
 
-    def _store(self, tiles: list[Tile]) -> None:
-        """One transaction / one append per meta tile. A failed write is logged and
-        the tiles are still served; the cache stays as it was."""
-        try:
-            self.store.store_many(tiles)
-        except StoreError as ex:
-            log.error("cache %s: tiles not stored: %s", self.name, ex)
+    def _error_tile(self, tile: Tile, job: _Job, result: _Rendered, stored: bool) -> TileOutcome:
+        status = forwarded(tile.coord in job.stale, fwd_status=_status_of(result.failure), stored=stored,
+                           detail="error-tile")
+        return TileOutcome(tile, status, cacheable=result.cacheable)
 
-    def _take_stored_timestamp(self, tile: Tile) -> None:
-        """Use the store's timestamp, so that the first answer's ETag matches later hits."""
-        if self.store.supports_timestamps:
-            stored = self.store.timestamp(tile.coord)
-            if stored is not None:
-                tile.timestamp = stored
+    def _store(self, tiles: list[Tile]) -> bool:
+        """Store ``tiles`` (stores set the timestamp later loads report, so the first
+        answer's ETag matches later hits); False when the store failed."""
+        try:
+            self.store.store_many(tiles)  # one transaction / one append for the meta tile
+        except StoreError as ex:
+            # the tiles are still served; the cache stays as it was
+            log.error("cache %s: tiles not stored: %s", self.name, ex)
+            return False
+        return True
 
     # -- rendering -------------------------------------------------------
 
@@ -412,14 +423,12 @@ class TileManager:
         now = time.time()
         if self.meta_grid.meta_size == (1, 1) and len(meta.tiles) == 1:
             coord = meta.main_coord
-            result, answered = self._render_tile(coord)
-            result = _checked_size(result, self.grid.tile_size)
+            result, answered = self._render_tile(coord)  # rendered maps were size-checked in _bind_map
             tiles = [self._tile_from(coord, result, now)]
         else:
             query = MapQuery(meta.bbox, meta.size, self.grid.srs, self.request_format, self.transparent)
             result, answered = self._render(query)
-            result = _checked_size(result, meta.size)
-            image = result.image
+            image = _checked_size(result, meta.size).image
             tiles = [self._tile_from(coord, ImageResult(image=image.crop(box)), now) for coord, box in meta.tiles]
         return _Rendered(
             tiles,
@@ -493,6 +502,15 @@ class TileManager:
         return merged
 
 
+def _checked_size(result: ImageResult, size: tuple[int, int]) -> ImageResult:
+    """A rendered map must have the size asked for: anything else would be stored as
+    shifted, padded or wrongly sized tiles. (Tiles passed through from a tile source
+    or another cache are stored as they are, as MapProxy does.)"""
+    if result.size != tuple(size):
+        raise SourceError(f"source image is {result.size[0]}x{result.size[1]} pixels, expected {size[0]}x{size[1]}")
+    return result
+
+
 def _status_of(error: SourceError | None) -> int | None:
     return error.status if error is not None else None
 
@@ -502,14 +520,4 @@ def _bind_tile(source: TiledSource, coord: TileCoord, fmt: ImageFormat) -> Calla
 
 
 def _bind_map(source: Source, query: MapQuery) -> Callable[[], ImageResult]:
-    return lambda: source.get_map(query)
-
-
-def _checked_size(result: ImageResult, size: tuple[int, int]) -> ImageResult:
-    """A source image must have the size asked for: cropping tiles from anything else
-    would store shifted or padded tiles. Vector tiles have no pixel size."""
-    if result.mime is not None and not result.mime.startswith("image/"):
-        return result
-    if result.size != tuple(size):
-        raise SourceError(f"source image is {result.size[0]}x{result.size[1]} pixels, expected {size[0]}x{size[1]}")
-    return result
+    return lambda: _checked_size(source.get_map(query), query.size)

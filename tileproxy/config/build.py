@@ -20,7 +20,7 @@ from ..sources.debug import DebugSource
 from ..sources.http import HTTPClient, HTTPOptions
 from ..sources.limits import SourceLimits, limited
 from ..sources.mapserver import MapServerSource, find_mapserv
-from ..sources.on_error import parse_on_error
+from ..sources.on_error import parse_color, parse_on_error
 from ..sources.tile import TileSource, check_template
 from ..sources.wms import WMSSource, WMSSourceOptions
 from ..srs import SRSError, get_srs
@@ -191,8 +191,13 @@ class _Builder:
 
     # -- sources -----------------------------------------------------------
 
-    def http_options(self, conf: dict) -> HTTPOptions:
-        merged = {**self.g_http, **(conf.get("http") or {})}
+    def http_options(self, conf: dict, path: str = "") -> HTTPOptions:
+        own = conf.get("http") or {}
+        merged = {**self.g_http, **own}
+        timeout = merged.get("client_timeout", 60)
+        if not timeout > 0:
+            where = join_path(path, "http") if "client_timeout" in own else "globals.http"
+            raise ConfigError(f"expected a positive number of seconds, got {timeout}", join_path(where, "client_timeout"))
         return HTTPOptions(
             client_timeout=float(merged.get("client_timeout", 60)),
             headers={str(k): str(v) for k, v in (merged.get("headers") or {}).items()},
@@ -229,7 +234,8 @@ class _Builder:
         if limits.opacity is not None and not 0 <= limits.opacity <= 1:
             raise ConfigError("expected a number from 0 to 1", join_path(path, "image.opacity"))
         if image.get("transparent_color") is not None:
-            limits.transparent_color = _rgb(image["transparent_color"], join_path(path, "image.transparent_color"))
+            color = parse_color(image["transparent_color"], join_path(path, "image.transparent_color"))
+            limits.transparent_color = color[:3]
         if conf.get("coverage"):
             try:
                 limits.coverage = load_coverage(conf["coverage"], str(self.conf_dir), join_path(path, "coverage"))
@@ -243,9 +249,18 @@ class _Builder:
                                          timeout=float(self.g_http.get("client_timeout", 60)))
         return limits
 
-    def _client(self, conf: dict, url: str) -> HTTPClient:
+    def _client(self, conf: dict, url: str, path: str, schemes: tuple[str, ...] = ("http", "https")) -> HTTPClient:
+        scheme = url.partition("://")[0].lower() if "://" in url else ""
+        if scheme not in schemes:
+            shown = url.rpartition("@")[2] if "@" in url.partition("?")[0] else url  # no credentials in messages
+            raise ConfigError(f"expected a URL starting with {' or '.join(s + '://' for s in schemes)}, got {shown!r}",
+                              join_path(path, "url") if "url" in conf else join_path(join_path(path, "req"), "url"))
         concurrent = conf.get("concurrent_requests", self.g_http.get("concurrent_requests", 0)) or 0
-        return HTTPClient(self.http_options(conf), base_url=url, concurrent_requests=concurrent, lock_dir=self.globals.lock_dir)
+        if concurrent < 0:
+            where = join_path(path, "concurrent_requests") if "concurrent_requests" in conf else "globals.http.concurrent_requests"
+            raise ConfigError(f"expected 0 (no limit) or more, got {concurrent}", where)
+        return HTTPClient(self.http_options(conf, path), base_url=url, concurrent_requests=concurrent,
+                          lock_dir=self.globals.lock_dir)
 
     def _req(self, conf: dict, path: str, require_url: bool = True) -> tuple[str, dict[str, str], bool]:
         """``req`` of a WMS-like source: the URL, the other request parameters, transparency."""
@@ -291,7 +306,7 @@ class _Builder:
         url, params, transparent = self._req(conf, path)
         if "layers" not in {k.lower() for k in params}:
             raise ConfigError("missing required key 'layers'", join_path(path, "req"))
-        return WMSSource(name, url, params, self._client(conf, url), transparent=transparent, **self._wms_options(conf, path))
+        return WMSSource(name, url, params, self._client(conf, url, path), transparent=transparent, **self._wms_options(conf, path))
 
     def _source_mapserver(self, name: str, conf: dict, path: str) -> MapServerSource:
         _, params, transparent = self._req(conf, path, require_url=False)
@@ -344,7 +359,7 @@ class _Builder:
             name,
             url,
             params,
-            self._client(conf, url),
+            self._client(conf, url, path),
             transparent=transparent,
             supported_srs=supported_srs,
             supported_formats=supported_formats,
@@ -381,7 +396,7 @@ class _Builder:
             name,
             url,
             grid,
-            self._client(conf, url),
+            self._client(conf, url, path, ("http", "https", "file")),
             transparent=bool(conf.get("transparent", False)),
             flip_y=flip,
             resampling=self._resampling(conf.get("image") or {}),
@@ -432,21 +447,30 @@ class _Builder:
     def image_options(self, fmt_name: str, image_conf: dict, path: str) -> ImageOptions:
         custom = dict((self.g_image.get("formats") or {}).get(fmt_name) or {})
         merged = {**custom, **image_conf}
-        fmt = self._format(merged.get("format") or fmt_name, path)
+        fmt_path = join_path(path, "image.format" if image_conf.get("format") else "format")
+        fmt = self._format(merged.get("format") or fmt_name, fmt_path)
+        image_path = join_path(path, "image")
         colors = merged.get("colors")
+        if colors is not None and not 0 <= colors <= 256:
+            raise ConfigError(f"expected 0 to 256 colours, got {colors}", join_path(image_path, "colors"))
         if colors is None and fmt.mime == "image/png" and not fmt.paletted:
             colors = 256 if self.g_image.get("paletted", True) and merged.get("mode") not in ("RGB", "RGBA", "I") else None
         enc = merged.get("encoding_options") or {}
         mode = merged.get("mode")
         if mode is not None and mode not in ("RGB", "RGBA", "P", "I", "L"):
-            raise ConfigError(f"unknown image mode '{mode}'", join_path(path, "mode"))
+            raise ConfigError(f"unknown image mode '{mode}'", join_path(image_path, "mode"))
+        quality = enc.get("jpeg_quality", self.g_image.get("jpeg_quality", 90))
+        if not 1 <= quality <= 100:
+            raise ConfigError(f"expected a JPEG quality from 1 to 100, got {quality}",
+                              join_path(image_path, "encoding_options.jpeg_quality") if "jpeg_quality" in enc
+                              else "globals.image.jpeg_quality")
         return ImageOptions(
             format=fmt,
             mode=mode,
             colors=colors or None,
             transparent=merged.get("transparent"),
             resampling=self._resampling(merged),
-            jpeg_quality=int(enc.get("jpeg_quality", self.g_image.get("jpeg_quality", 90))),
+            jpeg_quality=int(quality),
             quantizer=enc.get("quantizer"),
             tiff_compression=enc.get("tiff_compression"),
             opacity=merged.get("opacity"),
@@ -527,7 +551,7 @@ class _Builder:
             log.warning("%s: no grids given, using GLOBAL_MERCATOR", path)
             grid_names = ["GLOBAL_MERCATOR"]
         fmt_name = conf.get("format", "image/png")
-        image_opts = self.image_options(fmt_name, conf.get("image") or {}, join_path(path, "format"))
+        image_opts = self.image_options(fmt_name, conf.get("image") or {}, path)
         if image_opts.format.mime == "mixed" and "request_format" not in conf:
             raise ConfigError("a mixed format cache needs request_format: image/png", path)
         request_format = self._format(conf.get("request_format") or fmt_name, join_path(path, "request_format"))
@@ -632,15 +656,7 @@ class _Builder:
     def _watermark(self, conf: dict | None, path: str) -> Watermark | None:
         if not conf or not conf.get("text"):
             return None
-        color = conf.get("color", [128, 128, 128])
-        if isinstance(color, str):
-            text = color.lstrip("#")
-            try:
-                color = [int(text[i : i + 2], 16) for i in range(0, len(text), 2)]
-            except ValueError:
-                raise ConfigError(f"expected a colour such as '#ff0000' or [255, 0, 0], got {conf.get('color')!r}", join_path(path, "color")) from None
-        if len(color) not in (3, 4):
-            raise ConfigError("expected three or four colour values", join_path(path, "color"))
+        color = parse_color(conf.get("color", [128, 128, 128]), join_path(path, "color"))
         spacing = conf.get("spacing")
         if spacing not in (None, "wide"):
             raise ConfigError("expected 'wide' or nothing", join_path(path, "spacing"))
@@ -648,7 +664,7 @@ class _Builder:
             text=str(conf["text"]),
             opacity=int(conf.get("opacity", 3)),
             font_size=int(conf.get("font_size", 9)),
-            color=tuple(int(c) for c in color[:3]),
+            color=color[:3],
             wide=spacing == "wide",
         )
 
@@ -808,20 +824,6 @@ def _rescale_tiles(conf: dict, path: str) -> int:
     if up and down:
         raise ConfigError("use either upscale_tiles or downscale_tiles, not both", path)
     return -up if up else down
-
-
-def _rgb(value: Any, path: str) -> tuple[int, int, int]:
-    """``#rrggbb`` or ``[r, g, b]``."""
-    if isinstance(value, str):
-        text = value.strip().removeprefix("#")
-        if len(text) in (6, 8):
-            try:
-                return (int(text[0:2], 16), int(text[2:4], 16), int(text[4:6], 16))
-            except ValueError:
-                pass
-    elif isinstance(value, list) and len(value) in (3, 4) and all(isinstance(v, int) and 0 <= v <= 255 for v in value):
-        return (value[0], value[1], value[2])
-    raise ConfigError(f"expected a colour such as '#ffffff' or [255, 255, 255], got {value!r}", path)
 
 
 def _param(value: Any) -> str:
