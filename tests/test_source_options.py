@@ -239,3 +239,17 @@ def test_source_coverage_is_the_wms_layer_extent(make_app) -> None:
     app = make_app(text)
     caps = call(app, "/service?SERVICE=WMS&REQUEST=GetCapabilities&VERSION=1.1.1").text
     assert '<LatLonBoundingBox minx="5" miny="45" maxx="15" maxy="55"' in caps.replace(".0\"", "\"")
+
+
+def test_seed_only_source_is_asked_by_tileproxy_seed(tmp_path, source) -> None:
+    from seed_helpers import cached, run_seed, write_configs
+
+    from tileproxy.sources.limits import is_seeding
+
+    proxy, _ = write_configs(tmp_path, source.url, "seeds:\n  s:\n    caches: [osm_cache]\n    levels:\n      to: 1\n")
+    proxy.write_text(proxy.read_text().replace("      layers: base\n", "      layers: base\n    seed_only: true\n"))
+    status, _, err = run_seed(tmp_path, "-s", str(tmp_path / "seed.yaml"))
+    assert status == 0, err
+    assert source.count("wms") > 0
+    assert cached(tmp_path, range(0, 2)) == {(0, 0, 0), (0, 0, 1), (1, 0, 1), (0, 1, 1), (1, 1, 1)}
+    assert not is_seeding()  # serving in this process answers blank again
