@@ -288,6 +288,9 @@ def test_cache_coverage_and_cache_without_sources(make_app) -> None:
     assert answer.status == 200 and answer.content_type == "image/png"
     img = answer.image.convert("RGBA")
     assert img.getpixel((50, 100))[3] == 0 and img.getpixel((300, 100))[3] == 255
+    caps = call(app, "/service?SERVICE=WMS&REQUEST=GetCapabilities&VERSION=1.1.1").text
+    cached_layer = caps[caps.index("<Name>cached</Name>"):]
+    assert '<BoundingBox SRS="EPSG:3857" minx="1000000" miny="4000000" maxx="2000000" maxy="6000000"' in cached_layer[:2000]
     # a cache without sources and without tiles is blank, not an error
     empty = call(app, getmap("seeded", "0,40,30,60", "EPSG:4326", size=(64, 64), transparent="true"))
     assert empty.content_type == "image/png"
