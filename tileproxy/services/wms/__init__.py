@@ -45,6 +45,7 @@ class WMSService:
         self.tile_layers = tile_layers
         self.max_age = max_age
         self.legends = LegendCache(base_dir)
+        self._bbox_cache: dict = {}  # capabilities bounding boxes per layer
 
     @staticmethod
     def is_wms_request(args: dict[str, str]) -> bool:
@@ -96,7 +97,7 @@ class WMSService:
         if tiled:
             version = "1.1.1"
         caps = Capabilities(self.conf, self.root, req.script_url, self.legends.size,
-                            self.tile_layers if tiled else None)
+                            self.tile_layers if tiled else None, self._bbox_cache)
         body, ctype = caps.document(version)
         return Response(body, content_type=f"{ctype}; charset=utf-8")
 

@@ -52,12 +52,13 @@ def extent_in(extent: BBox, srs: SRS) -> BBox | None:
 
 class Capabilities:
     def __init__(self, conf: WMSConfig, root: WMSLayer, base_url: str, legend_size: LegendSize,
-                 tile_layers: list[TileLayer] | None = None):
+                 tile_layers: list[TileLayer] | None = None, bbox_cache: dict | None = None):
         self.conf = conf
         self.root = root
         self.base = base_url.rstrip("/") + "/service?"
         self.legend_size = legend_size
         self.tile_layers = tile_layers  # WMS-C tile sets when not None
+        self.bbox_cache = bbox_cache if bbox_cache is not None else {}  # layer id -> bboxes (they never change)
         self.has_info = any(lyr.queryable for lyr in root.walk())
         self.has_legend = any(lyr.name and lyr.has_legend for lyr in root.walk())
 
@@ -140,6 +141,12 @@ class Capabilities:
         w.close(name)
 
     def _bboxes(self, layer: WMSLayer) -> list[tuple[str, BBox]]:
+        key = id(layer)
+        if key not in self.bbox_cache:
+            self.bbox_cache[key] = self._compute_bboxes(layer)
+        return self.bbox_cache[key]
+
+    def _compute_bboxes(self, layer: WMSLayer) -> list[tuple[str, BBox]]:
         extent = layer.extent()
         out = []
         for entry in self.conf.bbox_srs:
