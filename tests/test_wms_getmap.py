@@ -295,3 +295,17 @@ def test_cache_coverage_and_cache_without_sources(make_app) -> None:
     empty = call(app, getmap("seeded", "0,40,30,60", "EPSG:4326", size=(64, 64), transparent="true"))
     assert empty.content_type == "image/png"
     assert empty.image.convert("RGBA").getextrema()[3] == (0, 0)
+
+
+def test_cache_grid_is_chosen_by_the_request_srs(make_app, tmp_path) -> None:
+    app = make_app(wms_config().replace("    grids: [GLOBAL_WEBMERCATOR]\n", "    grids: [GLOBAL_GEODETIC, GLOBAL_WEBMERCATOR]\n", 1))
+    base = tmp_path / "cache_data"
+
+    def grids_written() -> set[str]:
+        return {p.name for p in base.iterdir() if p.name.startswith("cb_cache")} if base.exists() else set()
+
+    call(app, getmap("cached", "0,40,30,60", "EPSG:4326", size=(128, 128)))  # same SRS as GLOBAL_GEODETIC
+    assert grids_written() == {"cb_cache_EPSG4326"}
+    answer = call(app, getmap("cached", "300000,5200000,900000,6100000", "EPSG:25832", size=(128, 128)))
+    assert grids_written() == {"cb_cache_EPSG4326", "cb_cache_EPSG3857"}  # projected request: projected grid
+    assert check_checkerboard(answer.image, (3e5, 5.2e6, 9e5, 6.1e6), "EPSG:25832", steps=8) > 5
