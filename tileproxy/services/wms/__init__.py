@@ -73,10 +73,10 @@ class WMSService:
             if kind == "map":
                 return self._map_exception(err, args, version)
             return xml_exception(err, version)
-        except SourceTimeout as ex:
-            return xml_exception(WMSError(f"source timeout: {ex}"), version)
         except (SourceError, TileError) as ex:
-            return xml_exception(WMSError(str(ex)), version)
+            prefix = "source timeout: " if isinstance(ex, SourceTimeout) else ""
+            err = WMSError(prefix + str(ex))
+            return self._map_exception(err, args, version) if kind == "map" else xml_exception(err, version)
 
     def _map_exception(self, err: WMSError, args: dict[str, str], version: str) -> Response:
         mode = exception_mode(args)

@@ -16,7 +16,7 @@ from ...image.watermark import draw_text_line
 from ...layers import WMSLayer
 from ...maps import MapLayer, in_res_range, intersection, request_resolution
 from ...sources.base import MapQuery, SourceError
-from ...srs import get_srs
+from ...srs import SRSError, get_srs
 from ...tiles import TileError
 from .exceptions import WMSError
 from .request import MapParams
@@ -71,7 +71,7 @@ def _render_all(jobs: list[MapLayer], query: MapQuery, workers: int) -> tuple[li
     def one(job: MapLayer) -> ImageResult | str:
         try:
             return job.render(query)
-        except (SourceError, TileError) as ex:
+        except (SourceError, TileError, SRSError, ImageDataError) as ex:
             log.warning("GetMap: %s", ex)
             return str(ex)
 
