@@ -38,6 +38,15 @@ INFO_LAYER = """layers:
       attribution:
         title: Test data
         url: http://example.org/data
+        logo: {url: "http://example.org/logo.png", width: 40, height: 20}
+      identifier:
+        - {url: "http://example.org/authority", name: example, value: "id-17"}
+      metadata:
+        - {url: "http://example.org/md.xml", type: ISO19115:2003, format: text/xml}
+      data:
+        - {url: "http://example.org/data.zip", format: application/zip}
+      feature_list:
+        - {url: "http://example.org/features.csv", format: text/csv}
       keyword_list:
         - keywords: [info]
 """
@@ -132,6 +141,12 @@ def test_metadata_queryable_and_legend(app, source) -> None:
     info = layers["info"]
     assert info.get("queryable") == "1" and layers["cached"].get("queryable") is None
     assert info.findtext("wms:Attribution/wms:Title", namespaces=NS) == "Test data"
+    assert info.find("wms:Attribution/wms:LogoURL", NS).get("width") == "40"
+    assert info.find("wms:AuthorityURL", NS).get("name") == "example"
+    assert info.find("wms:Identifier", NS).text == "id-17"
+    assert info.find("wms:MetadataURL", NS).get("type") == "ISO19115:2003"
+    assert info.findtext("wms:DataURL/wms:Format", namespaces=NS) == "application/zip"
+    assert info.findtext("wms:FeatureListURL/wms:Format", namespaces=NS) == "text/csv"
     legend = info.find("wms:Style/wms:LegendURL", NS)
     # two source layers 'a' and 'bb': legends 10 and 20 px wide, 12 px high, stacked
     assert (legend.get("width"), legend.get("height")) == ("20", "24")

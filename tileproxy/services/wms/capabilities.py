@@ -50,6 +50,14 @@ def extent_in(extent: BBox, srs: SRS) -> BBox | None:
     return box
 
 
+def _entries(md: dict, key: str) -> list[dict]:
+    """A layer ``md`` entry that holds a list of mappings (a single mapping counts as one)."""
+    value = md.get(key) or []
+    if isinstance(value, dict):
+        value = [value]
+    return [e for e in value if isinstance(e, dict)]
+
+
 class Capabilities:
     def __init__(self, conf: WMSConfig, root: WMSLayer, base_url: str, legend_size: LegendSize,
                  tile_layers: list[TileLayer] | None = None, bbox_cache: dict | None = None):
@@ -263,11 +271,27 @@ class Capabilities:
             w.leaf("Title", str(attr["title"]))
         if attr.get("url"):
             self._online(w, href=str(attr["url"]))
+        logo = attr.get("logo")
+        if isinstance(logo, dict) and logo.get("url"):
+            w.open("LogoURL", width=str(logo.get("width", 1)), height=str(logo.get("height", 1)))
+            w.leaf("Format", str(logo.get("format", "image/png")))
+            self._online(w, href=str(logo["url"]))
+            w.close("LogoURL")
         w.close("Attribution")
 
     def _metadata_urls(self, w: XMLWriter, layer: WMSLayer, version: str) -> None:
-        for entry in layer.md.get("metadata") or []:
-            if not isinstance(entry, dict) or not entry.get("url"):
+        """AuthorityURL, Identifier, MetadataURL, DataURL and FeatureListURL from ``md``."""
+        identifiers = [e for e in _entries(layer.md, "identifier") if e.get("name")]
+        for entry in identifiers:
+            if entry.get("url"):
+                w.open("AuthorityURL", name=str(entry["name"]))
+                self._online(w, href=str(entry["url"]))
+                w.close("AuthorityURL")
+        for entry in identifiers:
+            if entry.get("value") is not None:
+                w.leaf("Identifier", str(entry["value"]), authority=str(entry["name"]))
+        for entry in _entries(layer.md, "metadata"):
+            if not entry.get("url"):
                 continue
             kind = str(entry.get("type", "ISO19115:2003" if version == "1.3.0" else "TC211"))
             if version != "1.3.0" and kind not in ("TC211", "FGDC"):
@@ -276,6 +300,13 @@ class Capabilities:
             w.leaf("Format", str(entry.get("format", "text/xml")))
             self._online(w, href=str(entry["url"]))
             w.close("MetadataURL")
+        for key, tag in (("data", "DataURL"), ("feature_list", "FeatureListURL")):
+            for entry in _entries(layer.md, key):
+                if entry.get("url"):
+                    w.open(tag)
+                    w.leaf("Format", str(entry.get("format", "text/xml")))
+                    self._online(w, href=str(entry["url"]))
+                    w.close(tag)
 
     def _style(self, w: XMLWriter, layer: WMSLayer, version: str) -> None:
         size = self.legend_size(layer)
