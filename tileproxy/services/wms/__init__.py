@@ -15,7 +15,7 @@ from ..tile_response import serve_tile
 from .capabilities import Capabilities
 from .exceptions import WMSError, image_exception, xml_exception
 from .featureinfo import feature_info
-from .getmap import render_map
+from .getmap import dimension_values, render_map
 from .legend import LegendCache, legend_graphic
 from .request import (
     REQUESTS,
@@ -110,9 +110,10 @@ class WMSService:
             if layer is None:
                 raise WMSError(f"unknown layer '{name}'", "LayerNotDefined", "layers")
             layers.append(layer)
+        dimensions = dimension_values(args, layers)
         if params.tiled:
             return self.tiled_map(req, params)
-        return render_map(params, layers, self.conf)
+        return render_map(params, layers, self.conf, dimensions)
 
     def tiled_map(self, req: Request, params: MapParams) -> Response:
         """WMS-C: a GetMap that is exactly one tile of a cache answers with that tile."""

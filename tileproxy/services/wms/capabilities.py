@@ -253,6 +253,10 @@ class Capabilities:
         w.leaf("LatLonBoundingBox", None, minx=num(ext[0]), miny=num(ext[1]), maxx=num(ext[2]), maxy=num(ext[3]))
         for code, box in self._bboxes(layer):
             w.leaf("BoundingBox", None, SRS=code, minx=num(box[0]), miny=num(box[1]), maxx=num(box[2]), maxy=num(box[3]))
+        for dim in layer.dimensions.values():
+            w.leaf("Dimension", None, name=dim.name, units=dim.units)
+        for dim in layer.dimensions.values():
+            w.leaf("Extent", ",".join(dim.values), name=dim.name, default=dim.default)
         self._layer_links(w, layer, version)
         if layer.min_res is not None or layer.max_res is not None:
             lo = (layer.max_res or 0.0) * math.sqrt(2)
@@ -378,6 +382,8 @@ class Capabilities:
             if get_srs(code).is_axis_order_ne:
                 box = (box[1], box[0], box[3], box[2])
             w.leaf("BoundingBox", None, CRS=code, minx=num(box[0]), miny=num(box[1]), maxx=num(box[2]), maxy=num(box[3]))
+        for dim in layer.dimensions.values():
+            w.leaf("Dimension", ",".join(dim.values), name=dim.name, units=dim.units, default=dim.default)
         self._layer_links(w, layer, "1.3.0")
         if layer.max_res is not None:
             w.leaf("MinScaleDenominator", num(layer.max_res / PIXEL_SIZE))
