@@ -15,7 +15,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -270,6 +270,25 @@ class TileManager:
         finally:
             lock.release()
 
+    def refresh_meta(self, meta: MetaTile, coords: Collection[TileCoord] | None = None) -> list[Tile]:
+        """Render ``meta`` from the sources and store its tiles (only ``coords`` when
+        given), replacing cached ones, under the tile lock that serving uses. Used by
+        seeding. When a source fails, nothing is written and the error propagates, so
+        cached tiles stay as they were; ``LockTimeout`` and ``StoreError`` propagate
+        too. An ``on_error`` answer with ``cache: true`` is stored as serving stores it
+        (over cached tiles only without ``authorize_stale``)."""
+        if not self.sources:
+            raise TileError(f"cache '{self.name}' has no sources to create tiles from", 404)
+        with FileLock(self.lock_path(meta.main_coord), timeout=self.opts.lock_timeout):
+            result = self._render_meta(meta)
+            if not result.cacheable:
+                raise result.failure or SourceError("the source answered with an image that must not be cached")
+            keep = [t for t in result.tiles if coords is None or t.coord in coords]
+            if result.failure is not None and result.authorize_stale:
+                keep = [t for t in keep if not self.store.is_cached(t.coord)]
+            self.store.store_many(keep)
+        return keep
+
     def _lock_timeout_outcome(self, coord: TileCoord, job: _Job) -> TileOutcome:
         if coord in job.stale:
             return TileOutcome(job.stale[coord], HIT_STALE, stale=True)
@@ -395,8 +414,8 @@ class TileManager:
         now = time.time()
         if self.meta_grid.meta_size == (1, 1) and len(meta.tiles) == 1:
             coord = meta.main_coord
-            result, answered = self._render_tile(coord)
-            tiles = [self._tile_from(coord, _checked_size(result, self.grid.tile_size), now)]
+            result, answered = self._render_tile(coord)  # rendered maps were size-checked in _bind_map
+            tiles = [self._tile_from(coord, result, now)]
         else:
             query = MapQuery(meta.bbox, meta.size, self.grid.srs, self.request_format, self.transparent)
             result, answered = self._render(query)
@@ -475,8 +494,9 @@ class TileManager:
 
 
 def _checked_size(result: ImageResult, size: tuple[int, int]) -> ImageResult:
-    """A source image must have the size asked for: cropping tiles from anything else
-    would store shifted or padded tiles."""
+    """A rendered map must have the size asked for: anything else would be stored as
+    shifted, padded or wrongly sized tiles. (Tiles passed through from a tile source
+    or another cache are stored as they are, as MapProxy does.)"""
     if result.size != tuple(size):
         raise SourceError(f"source image is {result.size[0]}x{result.size[1]} pixels, expected {size[0]}x{size[1]}")
     return result
@@ -491,4 +511,4 @@ def _bind_tile(source: TiledSource, coord: TileCoord, fmt: ImageFormat) -> Calla
 
 
 def _bind_map(source: Source, query: MapQuery) -> Callable[[], ImageResult]:
-    return lambda: source.get_map(query)
+    return lambda: _checked_size(source.get_map(query), query.size)

@@ -57,6 +57,7 @@ class TileProxyApp:
         resp = self.handle(req)
         if self.cors:
             resp.headers.append(("Access-Control-Allow-Origin", self.cors))
+        _add_vary(resp)
         body = resp.body
         resp.headers.append(("Content-Length", str(len(body))))
         start_response(status_line(resp.status), resp.headers)
@@ -69,8 +70,10 @@ class TileProxyApp:
             if req.method == "OPTIONS":
                 return Response(b"", 204, content_type=None, headers=[("Allow", "GET, HEAD, OPTIONS")])
             return Response("method not allowed\n", 405, headers=[("Allow", "GET, HEAD, OPTIONS")])
-        parts = req.path.split("/")[1:]
-        if any(p in ("..", ".") or "\\" in p or "\x00" in p for p in parts):
+        path = req.path
+        parts = path.split("/")[1:]
+        suspicious = "/." in path or "\\" in path or "\x00" in path  # a quick test before the exact one
+        if suspicious and any(p in ("..", ".") or "\\" in p or "\x00" in p for p in parts):
             return Response("invalid path\n", 404)
         handler = self.routes.get(parts[0] if parts else "")
         if handler is None:
@@ -117,6 +120,22 @@ class TileProxyApp:
 
     def wmts_rest(self, req: Request, parts: list[str]) -> Response:
         return self.wmts.handle_rest(req, "/" + "/".join(parts))  # type: ignore[union-attr]
+
+
+_VARY = ("Vary", "X-Script-Name, X-Forwarded-Host, X-Forwarded-Proto")
+
+
+def _add_vary(resp: Response) -> None:
+    """Documents carry URLs built from the proxy headers: shared caches must key on them."""
+    ctype = ""
+    for name, value in resp.headers:
+        lname = name.lower()
+        if lname == "vary":
+            return
+        if lname == "content-type":
+            ctype = value
+    if ctype.startswith(("text/", "application/")):
+        resp.headers.append(_VARY)
 
 
 class ReloadingApp:

@@ -187,8 +187,13 @@ class _Builder:
 
     # -- sources -----------------------------------------------------------
 
-    def http_options(self, conf: dict) -> HTTPOptions:
-        merged = {**self.g_http, **(conf.get("http") or {})}
+    def http_options(self, conf: dict, path: str = "") -> HTTPOptions:
+        own = conf.get("http") or {}
+        merged = {**self.g_http, **own}
+        timeout = merged.get("client_timeout", 60)
+        if not timeout > 0:
+            where = join_path(path, "http") if "client_timeout" in own else "globals.http"
+            raise ConfigError(f"expected a positive number of seconds, got {timeout}", join_path(where, "client_timeout"))
         return HTTPOptions(
             client_timeout=float(merged.get("client_timeout", 60)),
             headers={str(k): str(v) for k, v in (merged.get("headers") or {}).items()},
@@ -211,9 +216,18 @@ class _Builder:
             source.on_error = parse_on_error(conf["on_error"], join_path(path, "on_error"))
         return source
 
-    def _client(self, conf: dict, url: str) -> HTTPClient:
+    def _client(self, conf: dict, url: str, path: str, schemes: tuple[str, ...] = ("http", "https")) -> HTTPClient:
+        scheme = url.partition("://")[0].lower() if "://" in url else ""
+        if scheme not in schemes:
+            shown = url.rpartition("@")[2] if "@" in url.partition("?")[0] else url  # no credentials in messages
+            raise ConfigError(f"expected a URL starting with {' or '.join(s + '://' for s in schemes)}, got {shown!r}",
+                              join_path(path, "url") if "url" in conf else join_path(join_path(path, "req"), "url"))
         concurrent = conf.get("concurrent_requests", self.g_http.get("concurrent_requests", 0)) or 0
-        return HTTPClient(self.http_options(conf), base_url=url, concurrent_requests=concurrent, lock_dir=self.globals.lock_dir)
+        if concurrent < 0:
+            where = join_path(path, "concurrent_requests") if "concurrent_requests" in conf else "globals.http.concurrent_requests"
+            raise ConfigError(f"expected 0 (no limit) or more, got {concurrent}", where)
+        return HTTPClient(self.http_options(conf, path), base_url=url, concurrent_requests=concurrent,
+                          lock_dir=self.globals.lock_dir)
 
     def _source_wms(self, name: str, conf: dict, path: str) -> WMSSource:
         req = dict(conf.get("req") or {})
@@ -243,7 +257,7 @@ class _Builder:
             name,
             url,
             params,
-            self._client(conf, url),
+            self._client(conf, url, path),
             version=version,
             transparent=transparent,
             supported_srs=supported_srs,
@@ -290,7 +304,7 @@ class _Builder:
             name,
             url,
             grid,
-            self._client(conf, url),
+            self._client(conf, url, path, ("http", "https", "file")),
             transparent=bool(conf.get("transparent", False)),
             flip_y=flip,
             resampling=self._resampling(conf.get("image") or {}),
@@ -317,21 +331,30 @@ class _Builder:
     def image_options(self, fmt_name: str, image_conf: dict, path: str) -> ImageOptions:
         custom = dict((self.g_image.get("formats") or {}).get(fmt_name) or {})
         merged = {**custom, **image_conf}
-        fmt = self._format(merged.get("format") or fmt_name, path)
+        fmt_path = join_path(path, "image.format" if image_conf.get("format") else "format")
+        fmt = self._format(merged.get("format") or fmt_name, fmt_path)
+        image_path = join_path(path, "image")
         colors = merged.get("colors")
+        if colors is not None and not 0 <= colors <= 256:
+            raise ConfigError(f"expected 0 to 256 colours, got {colors}", join_path(image_path, "colors"))
         if colors is None and fmt.mime == "image/png" and not fmt.paletted:
             colors = 256 if self.g_image.get("paletted", True) and merged.get("mode") not in ("RGB", "RGBA", "I") else None
         enc = merged.get("encoding_options") or {}
         mode = merged.get("mode")
         if mode is not None and mode not in ("RGB", "RGBA", "P", "I", "L"):
-            raise ConfigError(f"unknown image mode '{mode}'", join_path(path, "mode"))
+            raise ConfigError(f"unknown image mode '{mode}'", join_path(image_path, "mode"))
+        quality = enc.get("jpeg_quality", self.g_image.get("jpeg_quality", 90))
+        if not 1 <= quality <= 100:
+            raise ConfigError(f"expected a JPEG quality from 1 to 100, got {quality}",
+                              join_path(image_path, "encoding_options.jpeg_quality") if "jpeg_quality" in enc
+                              else "globals.image.jpeg_quality")
         return ImageOptions(
             format=fmt,
             mode=mode,
             colors=colors or None,
             transparent=merged.get("transparent"),
             resampling=self._resampling(merged),
-            jpeg_quality=int(enc.get("jpeg_quality", self.g_image.get("jpeg_quality", 90))),
+            jpeg_quality=int(quality),
             quantizer=enc.get("quantizer"),
             tiff_compression=enc.get("tiff_compression"),
             opacity=merged.get("opacity"),
@@ -384,7 +407,7 @@ class _Builder:
             log.warning("%s: no grids given, using GLOBAL_MERCATOR", path)
             grid_names = ["GLOBAL_MERCATOR"]
         fmt_name = conf.get("format", "image/png")
-        image_opts = self.image_options(fmt_name, conf.get("image") or {}, join_path(path, "format"))
+        image_opts = self.image_options(fmt_name, conf.get("image") or {}, path)
         if image_opts.format.mime == "mixed" and "request_format" not in conf:
             raise ConfigError("a mixed format cache needs request_format: image/png", path)
         request_format = self._format(conf.get("request_format") or fmt_name, join_path(path, "request_format"))

@@ -53,6 +53,7 @@ http_opts = Mapping(
         "hide_error_details": BOOL,
         "manage_cookies": BOOL,
         "access_control_allow_origin": STR,
+        "concurrent_requests": INT,  # globals.http only
     }
 )
 

@@ -66,7 +66,12 @@ class ImageFormat:
             return ext in ("png", "mixed", "jpeg", "jpg")
         if self.mime == "image/jpeg":
             return ext in ("jpeg", "jpg")
-        return ext == self.ext or parse_format(ext).mime == self.mime
+        if ext == self.ext:
+            return True
+        try:
+            return parse_format(ext).mime == self.mime
+        except FormatError:
+            return False
 
     def __str__(self) -> str:
         return "image/png; mode=8bit" if self.paletted else self.mime
@@ -81,7 +86,7 @@ def parse_format(value: str) -> ImageFormat:
         if "8bit" in params:
             paletted = True
         text = base.strip()
-    if "/" not in text and text != "mixed":
+    if text != "mixed" and not all(text.partition("/")[::2]):
         raise FormatError(f"unknown image format '{value}'")
     return ImageFormat(text, paletted)
 

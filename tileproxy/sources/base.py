@@ -10,7 +10,7 @@ from ..image.formats import ImageFormat
 from ..image.mosaic import tile_mosaic
 from ..image.result import ImageResult
 from ..image.transform import blank_image, transform_image
-from ..srs import SRS, BBox
+from ..srs import SRS, BBox, clip_to_world
 
 if TYPE_CHECKING:
     from .on_error import ErrorPolicy
@@ -74,8 +74,11 @@ class TiledSource(Source):
         grid = self.grid
         bbox = query.bbox
         if query.srs != grid.srs:
-            bbox = query.srs.transform_bbox_to(grid.srs, bbox)
-        res = max((bbox[2] - bbox[0]) / query.size[0], (bbox[3] - bbox[1]) / query.size[1])
+            bbox = clip_to_world(grid.srs, query.srs.transform_bbox_to(grid.srs, bbox))
+            if bbox is None:
+                return ImageResult(image=blank_image(query.size))
+        # the finer of the two axes' resolutions, so that reprojection loses no detail
+        res = min((bbox[2] - bbox[0]) / query.size[0], (bbox[3] - bbox[1]) / query.size[1])
         level = grid.closest_level(res)
         x0, y0, x1, y1 = grid.tile_range(bbox, level)
         if x1 < x0 or y1 < y0:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
+from collections.abc import Iterator
 
 from ..grid import TileCoord
 from .base import Tile, TileStore
-from .layouts import LAYOUTS, tile_path
+from .layouts import LAYOUTS, parse_tile_path, tile_level_dir, tile_path
 
 
 def write_atomic(path: str, data: bytes, file_mode: int | None = None, dir_mode: int | None = None) -> None:
@@ -26,6 +28,17 @@ def write_atomic(path: str, data: bytes, file_mode: int | None = None, dir_mode:
         except OSError:
             pass
         raise
+
+
+def read_all(fd: int, size_hint: int) -> bytes:
+    """The rest of ``fd``: one read when the file still has ``size_hint`` bytes."""
+    data = os.read(fd, size_hint + 1)
+    if len(data) <= size_hint:
+        return data
+    chunks = [data]
+    while chunk := os.read(fd, 1 << 16):
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def make_dirs(directory: str, mode: int | None = None) -> None:
@@ -49,6 +62,7 @@ def _umask() -> int:
 
 
 class FileStore(TileStore):
+    can_list = True
     def __init__(
         self,
         directory: str,
@@ -75,13 +89,20 @@ class FileStore(TileStore):
     def load(self, tile: Tile) -> bool:
         path = self.path(tile.coord)
         try:
-            with open(path, "rb") as f:
-                tile.data = f.read()
-                tile.timestamp = os.fstat(f.fileno()).st_mtime
-            if self.link_single_color == "symlink":
-                tile.timestamp = os.lstat(path).st_mtime  # the link's own time, not the shared target's
+            fd = os.open(path, os.O_RDONLY)
         except (FileNotFoundError, NotADirectoryError):
             return False
+        try:  # a raw fd: no buffered file object on the cached-tile hot path
+            st = os.fstat(fd)
+            tile.data = read_all(fd, st.st_size)
+            tile.timestamp = st.st_mtime
+        finally:
+            os.close(fd)
+        if self.link_single_color == "symlink":
+            try:
+                tile.timestamp = os.lstat(path).st_mtime  # the link's own time, not the shared target's
+            except (FileNotFoundError, NotADirectoryError):
+                return False
         return True
 
     def timestamp(self, coord: TileCoord) -> float | None:
@@ -132,3 +153,28 @@ class FileStore(TileStore):
             os.unlink(self.path(coord))
         except FileNotFoundError:
             pass
+
+    def iter_coords(self, level: int) -> Iterator[TileCoord]:
+        """Walk the directories of ``level`` (the whole cache for layouts without
+        level directories) and yield the coordinates of the tile files found."""
+        sub = tile_level_dir(self.layout, level)
+        top = os.path.join(self.directory, sub) if sub else self.directory
+        for root, dirs, files in os.walk(top):
+            if root == self.directory:
+                dirs[:] = [d for d in dirs if d != "single_color_tiles"]
+            dirs.sort()
+            rel_root = os.path.relpath(root, self.directory)
+            for name in sorted(files):
+                if name.startswith(".tmp-"):
+                    continue
+                rel = name if rel_root == "." else f"{rel_root}/{name}".replace(os.sep, "/")
+                coord = parse_tile_path(self.layout, rel, self.ext)
+                if coord is not None and coord[2] == level:
+                    yield coord
+
+    def remove_level(self, level: int) -> bool:
+        sub = tile_level_dir(self.layout, level)
+        if sub is None:
+            return False
+        shutil.rmtree(os.path.join(self.directory, sub), ignore_errors=True)
+        return True

@@ -1,0 +1,413 @@
+"""Reusable parts of the benchmarks: a local tile source, gunicorn processes for
+tileproxy and MapProxy, memory sampling, wrk runs and cache fingerprints.
+
+Only the Python standard library and Pillow are used here, so the driver runs
+under the same python3 as tileproxy.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO_DIR = BENCH_DIR.parent
+MAPPROXY_VENV = BENCH_DIR / ".venv-mapproxy"
+WRK_LUA = BENCH_DIR / "rotate.lua"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# -- a local tile source -------------------------------------------------------
+
+
+def render_source_tile(z: int, x: int, y: int) -> bytes:
+    """A deterministic 256x256 RGB PNG: shaded background, a varying number of lines
+    and a label, so tile sizes spread from about 1 KB to 20 KB like a real map's."""
+    from PIL import Image, ImageDraw
+
+    rnd = random.Random(f"{z}/{x}/{y}")
+    base = (80 + 20 * z % 160, 120 + (x * 37) % 120, 140 + (y * 53) % 110)
+    img = Image.new("RGB", (256, 256), base)
+    draw = ImageDraw.Draw(img)
+    for _ in range(rnd.choice((0, 0, 2, 5, 10, 20))):
+        pts = [(rnd.randrange(256), rnd.randrange(256)) for _ in range(4)]
+        color = tuple(rnd.randrange(256) for _ in range(3))
+        draw.line(pts, fill=color, width=rnd.choice((1, 2, 3)))
+    draw.rectangle((0, 0, 255, 255), outline=(40, 40, 40))
+    draw.text((8, 8), f"{z}/{x}/{y}", fill=(0, 0, 0))
+    buf = io.BytesIO()
+    img.save(buf, "PNG")
+    return buf.getvalue()
+
+
+def _render_to(args: tuple[str, int, int, int]) -> None:
+    path, z, x, y = args
+    data = render_source_tile(z, x, y)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = f"{path}.{os.getpid()}.part"
+    with open(tmp, "wb") as f:
+        f.write(data)
+    os.replace(tmp, path)
+
+
+def prerender_source_tiles(directory: Path, tiles: list[tuple[int, int, int]]) -> int:
+    """Render the source tiles not yet in ``directory`` (z/x/y.png) on all cores, so
+    that seeding measures the apps, not the source. Returns how many were rendered."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    todo = [(str(directory / f"{z}/{x}/{y}.png"), z, x, y) for z, x, y in tiles
+            if not (directory / f"{z}/{x}/{y}.png").exists()]
+    if todo:
+        with ProcessPoolExecutor() as pool:
+            list(pool.map(_render_to, todo, chunksize=64))
+    return len(todo)
+
+
+class TileSourceServer:
+    """An XYZ tile server on 127.0.0.1: ``/tiles/<z>/<x>/<y>.png`` (y from the top),
+    from the files in ``directory`` (rendered there when missing). ``requests``
+    counts tile requests, so a run can prove it created no tiles."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.requests = 0
+        self._lock = threading.Lock()
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body go out in two writes
+
+            def do_GET(self) -> None:  # noqa: N802
+                body = outer._answer(self.path)
+                if body is None:
+                    self.send_response(404)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", "image/png")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.url_template = f"http://127.0.0.1:{self.port}/tiles/%(z)s/%(x)s/%(y)s.png"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def _answer(self, path: str) -> bytes | None:
+        parts = path.split("?")[0].strip("/").split("/")
+        if len(parts) != 4 or parts[0] != "tiles" or not parts[3].endswith(".png"):
+            return None
+        try:
+            z, x, y = int(parts[1]), int(parts[2]), int(parts[3][:-4])
+        except ValueError:
+            return None
+        if not (0 <= z <= 30 and 0 <= x < 2**z and 0 <= y < 2**z):
+            return None
+        with self._lock:
+            self.requests += 1
+        file = self.directory / f"{z}/{x}/{y}.png"
+        if not file.exists():
+            _render_to((str(file), z, x, y))
+        return file.read_bytes()
+
+    def __enter__(self) -> TileSourceServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+# -- servers under gunicorn --------------------------------------------------------
+
+
+@dataclass
+class ServerSpec:
+    """How to start one app under gunicorn."""
+
+    name: str
+    python: str
+    app: str  # module:callable
+    env: dict[str, str]
+    chdir: str
+    workers: int = 2
+    worker_class: str = "sync"
+    threads: int = 1  # per worker, for worker_class gthread
+
+
+def tileproxy_spec(config: Path, workers: int) -> ServerSpec:
+    env = {"TILEPROXY_CONFIG": str(config), "PYTHONPATH": str(REPO_DIR), "TILEPROXY_LOG_LEVEL": "WARNING"}
+    return ServerSpec("tileproxy", sys.executable, "tileproxy.deploy:application", env, str(config.parent), workers)
+
+
+def mapproxy_spec(config: Path, workers: int) -> ServerSpec:
+    wsgi = config.parent / "mapproxy_wsgi.py"
+    wsgi.write_text(
+        "# written by bench/: MapProxy's WSGI app for gunicorn\n"
+        "from mapproxy.wsgiapp import make_wsgi_app\n"
+        f"application = make_wsgi_app({str(config)!r})\n"
+    )
+    python = str(MAPPROXY_VENV / "bin" / "python")
+    return ServerSpec("MapProxy", python, "mapproxy_wsgi:application", {"PYTHONPATH": str(config.parent)},
+                      str(config.parent), workers)
+
+
+def baseline_spec(tile: Path, workers: int) -> ServerSpec:
+    """A WSGI app that answers every request with the bytes of ``tile``: the ceiling
+    that gunicorn, the load tool and the kernel leave on this machine."""
+    env = {"BENCH_BASELINE_TILE": str(tile), "PYTHONPATH": str(BENCH_DIR)}
+    return ServerSpec("baseline", sys.executable, "baseline_wsgi:application", env, str(BENCH_DIR), workers)
+
+
+class ServerError(RuntimeError):
+    pass
+
+
+class GunicornServer:
+    """One gunicorn (sync workers) serving ``spec`` on a free port of 127.0.0.1."""
+
+    def __init__(self, spec: ServerSpec, log_path: Path):
+        self.spec = spec
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_path
+        self.proc: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 60.0) -> None:
+        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "TILEPROXY_CONFIG", "MAPPROXY_CONFIG")}
+        env.update(self.spec.env)
+        cmd = [self.spec.python, "-m", "gunicorn", "-w", str(self.spec.workers), "-k", self.spec.worker_class,
+               "--threads", str(self.spec.threads), "-b", f"127.0.0.1:{self.port}", "--chdir", self.spec.chdir,
+               "--timeout", "120", self.spec.app]
+        self._log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(cmd, env=env, stdout=self._log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise ServerError(f"{self.spec.name} did not start:\n{self.log_tail()}")
+            if len(process_tree(self.proc.pid)) > self.spec.workers:  # master + all workers booted
+                try:
+                    urllib.request.urlopen(self.base + "/", timeout=5).read()
+                    return
+                except urllib.error.HTTPError:
+                    return
+                except OSError:
+                    pass
+            time.sleep(0.1)
+        self.stop()
+        raise ServerError(f"{self.spec.name} did not answer within {timeout:.0f} s:\n{self.log_tail()}")
+
+    def log_tail(self, lines: int = 15) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if getattr(self, "_log", None):
+            self._log.close()
+
+    def __enter__(self) -> GunicornServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+# -- memory --------------------------------------------------------------------------
+
+
+def process_tree(root: int) -> list[int]:
+    """``root`` and its descendants (from /proc)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(entry))
+    out, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        out.append(pid)
+        todo.extend(children.get(pid, []))
+    return out
+
+
+def _kb(path: str, key: str) -> int:
+    try:
+        with open(path) as f:
+            for line in f:
+                if line.startswith(key):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def memory_kb(root: int) -> tuple[int, int]:
+    """(RSS, PSS) in KiB summed over ``root`` and its descendants. PSS splits pages
+    shared between the forked workers, so it does not count them twice."""
+    pids = process_tree(root)
+    rss = sum(_kb(f"/proc/{p}/status", "VmRSS:") for p in pids)
+    pss = sum(_kb(f"/proc/{p}/smaps_rollup", "Pss:") for p in pids)
+    return rss, pss
+
+
+def cpu_seconds(root: int) -> float:
+    """User + system CPU time used so far by ``root`` and its descendants."""
+    ticks = 0
+    for pid in process_tree(root):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+class MemorySampler:
+    """Samples the memory of a process tree in a thread; keeps the peaks."""
+
+    def __init__(self, root: int, interval: float = 0.25):
+        self.root = root
+        self.interval = interval
+        self.peak_rss = 0
+        self.peak_pss = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while True:
+            rss, pss = memory_kb(self.root)
+            self.peak_rss = max(self.peak_rss, rss)
+            self.peak_pss = max(self.peak_pss, pss)
+            if self._stop.wait(self.interval):
+                return
+
+    def __enter__(self) -> MemorySampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+# -- load ------------------------------------------------------------------------------
+
+
+@dataclass
+class LoadResult:
+    requests: int
+    seconds: float
+    errors: dict[str, int]
+    latency_us: dict[str, float]
+    raw: dict = field(default_factory=dict)
+    server_cpu_s: float = 0.0  # CPU time the server used during the run
+
+    @property
+    def cpu_us_per_request(self) -> float:
+        return self.server_cpu_s / self.requests * 1e6 if self.requests else 0.0
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+    @property
+    def error_count(self) -> int:
+        return sum(self.errors.values())
+
+
+def run_wrk(base_url: str, url_file: Path, seconds: float, connections: int, threads: int,
+            server_pid: int | None = None) -> LoadResult:
+    """wrk against ``base_url``, each request the next path of ``url_file`` (per thread, rotating);
+    with ``server_pid``, also the CPU time that process tree used meanwhile."""
+    cpu0 = cpu_seconds(server_pid) if server_pid else 0.0
+    cmd = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds:g}s", "--timeout", "10s",
+           "-s", str(WRK_LUA), base_url + "/", "--", str(url_file)]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 30)
+    except subprocess.TimeoutExpired:
+        raise RuntimeError(f"wrk did not finish within {seconds + 30:g} s") from None
+    line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("BENCH_JSON ")), None)
+    if proc.returncode != 0 or line is None:
+        raise RuntimeError(f"wrk failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    data = json.loads(line[len("BENCH_JSON "):])
+    errors = {k: data[k] for k in ("connect", "read", "write", "status", "timeout")}
+    latency = {k: data[k] for k in ("mean", "p50", "p90", "p99", "max")}
+    cpu = cpu_seconds(server_pid) - cpu0 if server_pid else 0.0
+    return LoadResult(data["requests"], data["duration_us"] / 1e6, errors, latency, data, cpu)
+
+
+# -- caches ------------------------------------------------------------------------------
+
+
+def cache_fingerprint(directory: Path, skip: tuple[str, ...] = ("tile_locks", "locks")) -> dict[str, tuple[int, int]]:
+    """{relative path: (size, mtime_ns)} of every file under ``directory`` except lock
+    directories: equal fingerprints mean nothing was written, whatever the backend."""
+    out = {}
+    for root, dirs, files in os.walk(directory):
+        dirs[:] = [d for d in dirs if d not in skip]
+        for name in files:
+            path = os.path.join(root, name)
+            try:
+                st = os.stat(path)
+            except FileNotFoundError:
+                continue
+            out[os.path.relpath(path, directory)] = (st.st_size, st.st_mtime_ns)
+    return out
+
+
+def fetch(url: str, timeout: float = 30.0) -> tuple[int, str, bytes]:
+    """(status, content type, body) of a GET."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            return resp.status, resp.headers.get("Content-Type", ""), resp.read()
+    except urllib.error.HTTPError as ex:
+        return ex.code, ex.headers.get("Content-Type", ""), ex.read()
+
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def is_png(data: bytes) -> bool:
+    return data.startswith(PNG_SIGNATURE) and b"IEND" in data[-16:]

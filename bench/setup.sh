@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Prepare the benchmark environment (never part of tileproxy's own install or CI):
+#   - bench/.venv-mapproxy: MapProxy 7.x and gunicorn, to compare against
+#   - wrk (Debian package), the load tool
+#   - gunicorn for the python3 that runs tileproxy
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+venv="$here/.venv-mapproxy"
+python="${PYTHON:-python3}"
+
+if [ ! -x "$venv/bin/python" ]; then
+  "$python" -m venv "$venv"
+fi
+"$venv/bin/python" -m pip install -q --upgrade pip
+# the newest 7.x on PyPI, plus the WSGI server used for both apps
+"$venv/bin/python" -m pip install -q 'MapProxy>=7,<8' 'gunicorn>=21'
+"$venv/bin/python" -c 'import mapproxy.version as v; print("MapProxy", v.version)'
+
+# tileproxy runs from the repository under this python's gunicorn
+"$python" -m pip install -q 'gunicorn>=21'
+
+if ! command -v wrk >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq wrk >/dev/null
+  else
+    echo "wrk is missing: install it with 'sudo apt-get install wrk'" >&2
+    exit 1
+  fi
+fi
+wrk --version 2>&1 | head -1 || true

@@ -1,0 +1,442 @@
+#!/usr/bin/env python3
+"""Cached tile throughput of tileproxy and MapProxy 7, side by side.
+
+Writes one mapproxy.yaml (a cache of a local tile source on GLOBAL_WEBMERCATOR),
+seeds levels 0..N through each app, then serves the cached tiles under gunicorn
+and drives each server with wrk over TMS and WMTS REST URLs. Prints req/s,
+latency, memory and the tileproxy/MapProxy ratio. See bench/README.md.
+
+    bash bench/setup.sh              # once: MapProxy venv, gunicorn, wrk
+    python3 bench/tiles.py           # file cache, levels 0-6
+    python3 bench/tiles.py --backend mbtiles --duration 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from harness import (  # noqa: E402
+    BENCH_DIR,
+    MAPPROXY_VENV,
+    REPO_DIR,
+    GunicornServer,
+    LoadResult,
+    MemorySampler,
+    ServerError,
+    ServerSpec,
+    TileSourceServer,
+    baseline_spec,
+    cache_fingerprint,
+    fetch,
+    is_png,
+    mapproxy_spec,
+    memory_kb,
+    prerender_source_tiles,
+    run_wrk,
+    tileproxy_spec,
+)
+
+LAYER = "bench"
+GRID = "GLOBAL_WEBMERCATOR"
+TMS_GRID_ID = "EPSG3857"
+
+# the cache: {...} block of each backend, as written in mapproxy.yaml
+CACHE_BLOCKS: dict[str, dict] = {
+    "file": {"type": "file", "directory_layout": "tc"},
+    "mbtiles": {"type": "mbtiles"},
+    "sqlite": {"type": "sqlite"},
+    "geopackage": {"type": "geopackage"},
+    "compact-v1": {"type": "compact", "version": 1},
+    "compact-v2": {"type": "compact", "version": 2},
+}
+
+Tile = tuple[int, int, int]  # (z, x, row from the top)
+
+
+def write_config(path: Path, source_url: str, backend: str) -> str:
+    """The mapproxy.yaml both servers read; relative paths resolve beside it."""
+    import yaml
+
+    conf = {
+        "services": {"demo": None, "tms": {"use_grid_names": False}, "wmts": {"restful": True, "kvp": True}},
+        "layers": [{"name": LAYER, "title": "Benchmark layer", "sources": ["bench_cache"]}],
+        "caches": {
+            "bench_cache": {
+                "grids": [GRID],
+                "sources": ["bench_tiles"],
+                "format": "image/png",
+                "cache": dict(CACHE_BLOCKS[backend]),
+            }
+        },
+        "sources": {"bench_tiles": {"type": "tile", "url": source_url, "grid": GRID}},
+        "globals": {"cache": {"base_dir": "./cache_data", "lock_dir": "./cache_data/locks",
+                              "tile_lock_dir": "./cache_data/tile_locks"}},
+    }
+    text = "# written by bench/tiles.py; read by tileproxy and by MapProxy\n" + yaml.safe_dump(conf, sort_keys=False)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return text
+
+
+def pyramid(max_level: int) -> list[Tile]:
+    return [(z, x, y) for z in range(max_level + 1) for x in range(2**z) for y in range(2**z)]
+
+
+def wmts_path(t: Tile) -> str:
+    z, x, y = t
+    return f"/wmts/{LAYER}/{GRID}/{z}/{x}/{y}.png"
+
+
+def tms_path(t: Tile) -> str | None:
+    """TMS numbers the global-mercator profile from the 2x2 level and rows from the south."""
+    z, x, y = t
+    if z < 1:
+        return None
+    return f"/tms/1.0.0/{LAYER}/{TMS_GRID_ID}/{z - 1}/{x}/{2**z - 1 - y}.png"
+
+
+PROTOCOLS = {"tms": tms_path, "wmts": wmts_path}
+
+
+@dataclass
+class ServerRun:
+    name: str
+    skipped: str | None = None
+    seed_seconds: float = 0.0
+    seeded: int = 0
+    seed_failures: list[str] = field(default_factory=list)
+    sample_failures: list[str] = field(default_factory=list)
+    sample_digests: dict[str, str] = field(default_factory=dict)
+    rounds: dict[str, list[LoadResult]] = field(default_factory=dict)  # protocol -> one result a round
+    idle_kb: tuple[int, int] = (0, 0)
+    peak_rss_kb: int = 0
+    peak_pss_kb: int = 0
+    tiles_created_while_serving: int = 0
+    cache_changed_while_serving: bool = False
+    cache_files: set[str] = field(default_factory=set)
+    round_failures: list[str] = field(default_factory=list)
+
+    def median(self, proto: str) -> LoadResult | None:
+        """The round with the median req/s."""
+        results = sorted(self.rounds.get(proto, []), key=lambda r: r.rps)
+        return results[(len(results) - 1) // 2] if results else None
+
+
+def seed(base: str, tiles: list[Tile], concurrency: int) -> list[str]:
+    """Request every tile once through the app; returns failures."""
+
+    def one(t: Tile) -> str | None:
+        status, ctype, body = fetch(base + wmts_path(t))
+        if status != 200 or not is_png(body):
+            return f"{wmts_path(t)}: {status} {ctype} {body[:80]!r}"
+        return None
+
+    with ThreadPoolExecutor(concurrency) as pool:
+        return [r for r in pool.map(one, tiles) if r]
+
+
+def check_sample(base: str, sample: list[Tile], run: ServerRun) -> None:
+    """Each sample tile answers 200 with a PNG, the same bytes over TMS and WMTS."""
+    for t in sample:
+        bodies = []
+        for proto, to_path in PROTOCOLS.items():
+            path = to_path(t)
+            if path is None:
+                continue
+            status, ctype, body = fetch(base + path)
+            if status != 200 or ctype.split(";")[0] != "image/png" or not is_png(body):
+                run.sample_failures.append(f"{proto} {path}: {status} {ctype} {body[:80]!r}")
+            bodies.append(body)
+        if len(set(bodies)) > 1:
+            run.sample_failures.append(f"tile {t}: TMS and WMTS answer different bytes")
+        if bodies:
+            run.sample_digests["/".join(map(str, t))] = hashlib.sha256(bodies[-1]).hexdigest()
+
+
+def seed_server(spec: ServerSpec, run: ServerRun, args, tiles: list[Tile], cache_dir: Path, logs: Path) -> None:
+    """A fresh cache, filled by requesting every tile through the app."""
+    shutil.rmtree(cache_dir, ignore_errors=True)
+    print(f"[{spec.name}] seeding {len(tiles)} tiles through the app ...", flush=True)
+    with GunicornServer(spec, logs / f"{spec.name}-seed.log") as srv:
+        t0 = time.monotonic()
+        run.seed_failures = seed(srv.base, tiles, args.seed_concurrency)
+        run.seed_seconds = time.monotonic() - t0
+    run.seeded = len(tiles) - len(run.seed_failures)
+
+
+def serve_round(spec: ServerSpec, run: ServerRun, args, sample: list[Tile], url_files: dict[str, Path],
+                source: TileSourceServer | None, cache_dir: Path | None, logs: Path, first: bool) -> None:
+    """Start the server fresh, check a sample (first round), then warm-up and measure
+    each protocol while sampling memory; record whether anything was created."""
+    before = cache_fingerprint(cache_dir) if cache_dir else {}
+    source_before = source.requests if source else 0
+    with GunicornServer(spec, logs / f"{spec.name}-serve.log") as srv:
+        pid = srv.proc.pid  # type: ignore[union-attr]
+        if first:
+            run.idle_kb = memory_kb(pid)
+            if cache_dir:
+                check_sample(srv.base, sample, run)
+        with MemorySampler(pid) as mem:
+            for proto, url_file in url_files.items():
+                print(f"[{spec.name}] {proto}: warm-up {args.warmup:g} s, measure {args.duration:g} s", flush=True)
+                run_wrk(srv.base, url_file, args.warmup, args.connections, args.threads)
+                run.rounds.setdefault(proto, []).append(
+                    run_wrk(srv.base, url_file, args.duration, args.connections, args.threads, pid))
+        run.peak_rss_kb = max(run.peak_rss_kb, mem.peak_rss)
+        run.peak_pss_kb = max(run.peak_pss_kb, mem.peak_pss)
+    if cache_dir:
+        run.tiles_created_while_serving += (source.requests if source else 0) - source_before
+        after = cache_fingerprint(cache_dir)
+        run.cache_changed_while_serving |= after != before
+        run.cache_files = set(after)
+
+
+def preflight_tileproxy(config: Path) -> str | None:
+    """None when tileproxy can load ``config``; else why not."""
+    code = "import sys; from tileproxy.config.build import load_proxy_config; load_proxy_config(sys.argv[1])"
+    proc = subprocess.run([sys.executable, "-c", code, str(config)], capture_output=True, text=True,
+                          env={"PYTHONPATH": str(REPO_DIR), "PATH": "/usr/bin:/bin"})
+    if proc.returncode == 0:
+        return None
+    last = (proc.stderr.strip().splitlines() or ["unknown error"])[-1]
+    if "not supported" in last:
+        return f"not supported by tileproxy yet ({last})"
+    return f"tileproxy cannot load the config: {last}"
+
+
+def preflight_mapproxy() -> str | None:
+    if not (MAPPROXY_VENV / "bin" / "python").exists():
+        return f"MapProxy is not installed: run bash {BENCH_DIR.relative_to(REPO_DIR)}/setup.sh"
+    return None
+
+
+def with_workers(spec: ServerSpec, args) -> ServerSpec:
+    spec.worker_class = args.worker_class
+    spec.threads = args.worker_threads if args.worker_class == "gthread" else 1
+    return spec
+
+
+def mib(kb: int) -> str:
+    return f"{kb / 1024:.0f}"
+
+
+def workers_text(args) -> str:
+    if args.worker_class == "gthread":
+        return f"gthread workers x {args.worker_threads} threads"
+    return "sync workers"
+
+
+def report(args, runs: dict[str, ServerRun], n_tiles: int) -> str:
+    tp, mp = runs["tileproxy"], runs["MapProxy"]
+    shown = [r for r in runs.values() if r.name != "baseline" or args.baseline]
+    out = [
+        f"backend: {args.backend}   tiles: {n_tiles} (levels 0-{args.max_level})   "
+        f"gunicorn: {args.workers} {workers_text(args)}   wrk: {args.threads} threads, {args.connections} connections, "
+        f"{args.duration:g} s measured after {args.warmup:g} s warm-up, {args.rounds} round(s)",
+    ]
+    for run in shown:
+        if run.skipped:
+            out.append(f"{run.name}: skipped: {run.skipped}")
+    out.append("")
+    out.append(f"{'protocol':<8} {'server':<10} {'req/s':>9} {'(min-max)':>13} {'p50 ms':>8} {'p99 ms':>8} "
+               f"{'CPU us/req':>10} {'errors':>7}")
+    for proto in args.protocols:
+        for run in shown:
+            r = run.median(proto)
+            if r is None:
+                out.append(f"{proto.upper():<8} {run.name:<10} {'n/a':>9}")
+                continue
+            rates = [x.rps for x in run.rounds[proto]]
+            spread = f"({min(rates):.0f}-{max(rates):.0f})"
+            errors = sum(x.error_count for x in run.rounds[proto])
+            cpu = statistics.median(x.cpu_us_per_request for x in run.rounds[proto])
+            out.append(f"{proto.upper():<8} {run.name:<10} {r.rps:>9.0f} {spread:>13} {r.latency_us['p50'] / 1000:>8.2f} "
+                       f"{r.latency_us['p99'] / 1000:>8.2f} {cpu:>10.0f} {errors:>7}")
+        a, b = tp.median(proto), mp.median(proto)
+        if a and b and b.rps:
+            cpu_a = statistics.median(x.cpu_us_per_request for x in tp.rounds[proto])
+            cpu_b = statistics.median(x.cpu_us_per_request for x in mp.rounds[proto])
+            out.append(f"{proto.upper():<8} {'ratio':<10} {a.rps / b.rps:>8.2f}x {'':>13} {'':>8} {'':>8} "
+                       f"{cpu_b / cpu_a if cpu_a else 0:>9.2f}x   (req/s: tileproxy / MapProxy; CPU: MapProxy / tileproxy)")
+    out.append("")
+    out.append(f"{'memory (MiB)':<14} {'idle RSS':>9} {'peak RSS':>9} {'peak PSS':>9}   (gunicorn master + workers)")
+    for run in (tp, mp):
+        if not run.skipped:
+            out.append(f"{run.name:<14} {mib(run.idle_kb[0]):>9} {mib(run.peak_rss_kb):>9} {mib(run.peak_pss_kb):>9}")
+    if not (tp.skipped or mp.skipped) and mp.peak_rss_kb and mp.peak_pss_kb:
+        out.append(f"{'ratio':<14} {'':>9} {tp.peak_rss_kb / mp.peak_rss_kb:>8.2f}x {tp.peak_pss_kb / mp.peak_pss_kb:>8.2f}x")
+    out.append("")
+    for run in (tp, mp):
+        if run.skipped:
+            continue
+        checks = [
+            f"seeded {run.seeded}/{n_tiles} in {run.seed_seconds:.1f} s" if not args.no_seed else "seeding skipped",
+            f"sample {len(run.sample_digests)} tiles: " + ("ok" if not run.sample_failures else f"{len(run.sample_failures)} FAILED"),
+            f"tiles fetched from the source while serving: {run.tiles_created_while_serving}",
+            "cache files changed while serving: " + ("YES" if run.cache_changed_while_serving else "no"),
+        ]
+        out.append(f"{run.name}: " + "; ".join(checks))
+        for failure in (run.seed_failures + run.sample_failures + run.round_failures)[:5]:
+            out.append(f"  {failure}")
+    if not (tp.skipped or mp.skipped):
+        same = sum(1 for k, v in tp.sample_digests.items() if mp.sample_digests.get(k) == v)
+        out.append(f"identical bytes from both servers: {same}/{len(tp.sample_digests)} sample tiles")
+        files = "same" if tp.cache_files == mp.cache_files else "DIFFERENT"
+        if args.backend != "file":
+            files += ", informational: file names are the backend's own"
+        out.append(f"cache files on disk: tileproxy {len(tp.cache_files)}, MapProxy {len(mp.cache_files)} ({files} paths)")
+    return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--backend", choices=list(CACHE_BLOCKS), default="file")
+    p.add_argument("--max-level", type=int, default=6, help="seed levels 0..N of the whole world (default 6: 5461 tiles)")
+    p.add_argument("--duration", type=float, default=10.0, help="measured seconds per protocol, server and round")
+    p.add_argument("--warmup", type=float, default=3.0)
+    p.add_argument("--rounds", type=int, default=3,
+                   help="servers take turns this many times; the median round is reported (default 3)")
+    p.add_argument("--connections", type=int, default=8)
+    p.add_argument("--threads", type=int, default=2, help="wrk threads")
+    p.add_argument("--workers", type=int, default=2, help="gunicorn workers, both servers")
+    p.add_argument("--worker-class", choices=["sync", "gthread"], default="sync",
+                   help="gunicorn worker class (gthread keeps connections alive)")
+    p.add_argument("--worker-threads", type=int, default=4, help="threads per worker with --worker-class gthread")
+    p.add_argument("--protocols", default="tms,wmts", help="comma-separated: tms, wmts")
+    p.add_argument("--only", choices=["tileproxy", "mapproxy"], help="run one side only")
+    p.add_argument("--baseline", action="store_true",
+                   help="also measure a trivial WSGI app that returns one tile from memory (the ceiling)")
+    p.add_argument("--sample", type=int, default=50, help="tiles checked before the measured runs")
+    p.add_argument("--seed-concurrency", type=int, default=4)
+    p.add_argument("--no-seed", action="store_true", help="reuse the caches of an earlier run")
+    p.add_argument("--work", type=Path, default=BENCH_DIR / "work")
+    args = p.parse_args(argv)
+    args.protocols = [x.strip().lower() for x in args.protocols.split(",") if x.strip()]
+    unknown = [x for x in args.protocols if x not in PROTOCOLS]
+    if unknown:
+        p.error(f"unknown protocol(s): {', '.join(unknown)}")
+    if shutil.which("wrk") is None:
+        p.error("wrk is not installed: run bash bench/setup.sh")
+
+    work = (args.work / f"tiles-{args.backend}").resolve()
+    logs = work / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    tiles = pyramid(args.max_level)
+    sample = random.Random(1).sample(tiles, min(args.sample, len(tiles)))
+    rnd = random.Random(2)
+    url_files = {}
+    for proto in args.protocols:
+        paths = [x for x in map(PROTOCOLS[proto], tiles) if x]
+        rnd.shuffle(paths)
+        url_files[proto] = work / f"urls-{proto}.txt"
+        url_files[proto].write_text("\n".join(paths) + "\n")
+    source_dir = args.work.resolve() / "source-tiles"
+    rendered = prerender_source_tiles(source_dir, tiles)
+    if rendered:
+        print(f"rendered {rendered} source tiles into {source_dir}", flush=True)
+
+    load_start = os.getloadavg()[0]
+    runs = {name: ServerRun(name) for name in ("tileproxy", "MapProxy", "baseline")}
+    specs: dict[str, tuple[ServerSpec, Path | None]] = {}
+    with TileSourceServer(source_dir) as source:
+        master = work / "mapproxy.yaml"
+        text = write_config(master, source.url_template, args.backend)
+        print(f"config: {master} (backend {args.backend}, source {source.url_template})", flush=True)
+        sides = {
+            "tileproxy": (tileproxy_spec, preflight_tileproxy),
+            "MapProxy": (mapproxy_spec, lambda _config: preflight_mapproxy()),
+        }
+        for name, (make_spec, preflight) in sides.items():
+            if args.only and args.only != name.lower():
+                runs[name].skipped = "not selected (--only)"
+                continue
+            side_dir = work / name.lower()
+            config = side_dir / "mapproxy.yaml"
+            side_dir.mkdir(exist_ok=True)
+            config.write_text(text)  # the same bytes for both servers
+            why = preflight(config)
+            if why:
+                runs[name].skipped = why
+                print(f"[{name}] skipped: {why}", flush=True)
+                continue
+            spec = with_workers(make_spec(config, args.workers), args)
+            try:
+                if not args.no_seed:
+                    seed_server(spec, runs[name], args, tiles, side_dir / "cache_data", logs)
+                specs[name] = (spec, side_dir / "cache_data")
+            except (ServerError, RuntimeError) as ex:
+                runs[name].skipped = f"failed: {ex}"
+                print(f"[{name}] failed: {ex}", flush=True)
+        if args.baseline:
+            # one tile of about the mean size, so bytes per request match the real runs
+            files = [(f.stat().st_size, f) for f in source_dir.glob("*/*/*.png")]
+            mean = sum(size for size, _ in files) / len(files)
+            typical = min(files, key=lambda sf: abs(sf[0] - mean))[1]
+            specs["baseline"] = (with_workers(baseline_spec(typical, args.workers), args), None)
+        else:
+            runs["baseline"].skipped = "not selected (--baseline)"
+
+        for i in range(args.rounds):
+            order = list(specs) if i % 2 == 0 else list(reversed(specs))  # take turns going first
+            for name in order:
+                if runs[name].skipped:
+                    continue
+                spec, cache_dir = specs[name]
+                print(f"-- round {i + 1}/{args.rounds}: {name}", flush=True)
+                try:
+                    serve_round(spec, runs[name], args, sample, url_files, source, cache_dir, logs, first=i == 0)
+                except (ServerError, RuntimeError) as ex:
+                    runs[name].round_failures.append(f"round {i + 1}: {ex}")
+                    print(f"[{name}] round {i + 1} failed: {ex}", flush=True)
+
+    text = report(args, runs, len(tiles))
+    load_end = os.getloadavg()[0]
+    text += (f"\nmachine: {os.cpu_count()} cores; load average (1 min) {load_start:.1f} at start, "
+             f"{load_end:.1f} at end (other processes share the CPU: compare medians and CPU us/req)")
+    print()
+    print(text)
+    results = {
+        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+        "runs": {
+            name: {
+                "skipped": r.skipped,
+                "seeded": r.seeded,
+                "seed_seconds": r.seed_seconds,
+                "failures": r.seed_failures + r.sample_failures + r.round_failures,
+                "rounds": {k: [{"rps": v.rps, "latency_us": v.latency_us, "errors": v.errors, "requests": v.requests,
+                                "server_cpu_us_per_request": v.cpu_us_per_request}
+                               for v in rs] for k, rs in r.rounds.items()},
+                "idle_rss_kb": r.idle_kb[0],
+                "peak_rss_kb": r.peak_rss_kb,
+                "peak_pss_kb": r.peak_pss_kb,
+                "tiles_created_while_serving": r.tiles_created_while_serving,
+                "cache_changed_while_serving": r.cache_changed_while_serving,
+            }
+            for name, r in runs.items()
+        },
+    }
+    (work / f"results-{args.worker_class}.json").write_text(json.dumps(results, indent=2) + "\n")
+    (work / f"results-{args.worker_class}.txt").write_text(text + "\n")
+    bad = any(r.seed_failures or r.sample_failures or r.round_failures or r.tiles_created_while_serving
+              or r.cache_changed_while_serving
+              for r in runs.values() if not r.skipped)
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

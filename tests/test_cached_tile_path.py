@@ -1,0 +1,196 @@
+"""The cached-tile hot path: HTTP dates, cache headers, conditional requests,
+raw file reads and the path check, through the real WSGI app over a file cache
+filled from a file:// tile source."""
+
+from __future__ import annotations
+
+import io
+import os
+import time
+from email.utils import formatdate, parsedate_to_datetime
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from tileproxy.http import Response, cache_headers, expires_header, http_date
+from tileproxy.stores.base import Tile
+from tileproxy.stores.file import FileStore, read_all
+from tileproxy.wsgi import make_wsgi_app
+
+
+def test_http_date_matches_the_email_module_for_every_weekday_and_month():
+    start = 946684799.75  # 1999-12-31 23:59:59.75, then 37 days apart for 10 years
+    for i in range(100):
+        ts = start + i * 37 * 86400 + i * 3671.5
+        assert http_date(ts) == formatdate(ts, usegmt=True)
+    assert http_date(784111777) == "Sun, 06 Nov 1994 08:49:37 GMT"
+
+
+def test_expires_header_is_now_plus_max_age():
+    before = int(time.time())
+    value = expires_header(3600)
+    after = int(time.time())
+    assert value in {http_date(t + 3600) for t in range(before, after + 1)}
+    assert expires_header(60) != expires_header(7200)
+
+
+def test_cache_headers_for_a_stored_tile():
+    resp = Response(b"x", content_type="image/png")
+    cache_headers(resp, 1700000000.5, b"x", 600)
+    headers = dict(resp.headers)
+    assert headers["Last-Modified"] == "Tue, 14 Nov 2023 22:13:20 GMT"
+    assert headers["Cache-Control"] == "public, max-age=600, s-maxage=600"
+    expires = parsedate_to_datetime(headers["Expires"]).timestamp()
+    assert abs(expires - (time.time() + 600)) < 5
+    assert headers["ETag"].startswith('"') and len(headers["ETag"]) == 34
+
+
+def test_cache_headers_without_max_age_forbid_caching():
+    resp = Response(b"x")
+    cache_headers(resp, None, b"x", 0)
+    headers = dict(resp.headers)
+    assert headers["Cache-Control"] == "no-cache, no-store"
+    assert "Last-Modified" not in headers
+
+
+def test_tiles_without_a_time_get_an_etag_from_their_bytes():
+    a, b = Response(b"one"), Response(b"two")
+    cache_headers(a, None, b"one", 60)
+    cache_headers(b, None, b"two", 60)
+    etag_a, etag_b = dict(a.headers)["ETag"], dict(b.headers)["ETag"]
+    assert etag_a != etag_b and "Last-Modified" not in dict(a.headers)
+    again = Response(b"one")
+    cache_headers(again, None, b"one", 60)
+    assert dict(again.headers)["ETag"] == etag_a
+
+
+def test_read_all_reads_past_a_stale_size(tmp_path):
+    path = tmp_path / "f"
+    data = os.urandom(200_000)
+    path.write_bytes(data)
+    for hint in (0, 10, 65_536, 199_999, 200_000, 300_000):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            assert read_all(fd, hint) == data
+        finally:
+            os.close(fd)
+
+
+def test_file_store_load(tmp_path):
+    store = FileStore(str(tmp_path), layout="tms", ext="png")
+    tile = Tile((1, 2, 3))
+    assert store.load(tile) is False and tile.data is None
+    (tmp_path / "3" / "1").mkdir(parents=True)
+    (tmp_path / "3" / "1" / "2.png").write_bytes(b"tile bytes")
+    os.utime(tmp_path / "3" / "1" / "2.png", (1600000000, 1600000000))
+    assert store.load(tile) is True
+    assert tile.data == b"tile bytes" and tile.timestamp == 1600000000
+    # a file where a directory should be is "not cached", not an error
+    (tmp_path / "4").write_bytes(b"")
+    assert store.load(Tile((0, 0, 4))) is False
+
+
+def _png(color: tuple[int, int, int]) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (256, 256), color).save(buf, "PNG")
+    return buf.getvalue()
+
+
+@pytest.fixture()
+def app(tmp_path: Path):
+    src = tmp_path / "src"
+    for z, x, y in [(0, 0, 0), (1, 0, 0), (1, 1, 0), (1, 0, 1), (1, 1, 1)]:
+        (src / str(z) / str(x)).mkdir(parents=True, exist_ok=True)
+        (src / str(z) / str(x) / f"{y}.png").write_bytes(_png((z * 50, x * 100, y * 100)))
+    conf = tmp_path / "mapproxy.yaml"
+    conf.write_text(f"""
+services:
+  tms:
+  wmts:
+layers:
+  - name: t
+    title: T
+    sources: [c]
+caches:
+  c:
+    grids: [GLOBAL_WEBMERCATOR]
+    sources: [s]
+sources:
+  s:
+    type: tile
+    grid: GLOBAL_WEBMERCATOR
+    url: file://{src}/%(z)s/%(x)s/%(y)s.png
+globals:
+  cache:
+    base_dir: {tmp_path / 'cache'}
+""")
+    return make_wsgi_app(conf)
+
+
+def call(app, path: str, **headers: str) -> tuple[str, dict[str, str], bytes]:
+    environ = {
+        "REQUEST_METHOD": "GET", "PATH_INFO": path, "QUERY_STRING": "", "SERVER_NAME": "localhost",
+        "SERVER_PORT": "80", "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(),
+    }
+    environ.update({"HTTP_" + k.upper(): v for k, v in headers.items()})
+    out = {}
+
+    def start_response(status, response_headers, exc_info=None):
+        out["status"], out["headers"] = status, dict(response_headers)
+
+    body = b"".join(app(environ, start_response))
+    return out["status"], out["headers"], body
+
+
+def test_cached_tile_is_served_as_stored_with_validators(app, tmp_path):
+    status, headers, body = call(app, "/wmts/t/GLOBAL_WEBMERCATOR/1/1/0.png")
+    assert status.startswith("200") and headers["Content-Type"] == "image/png"
+    stored = list((tmp_path / "cache").rglob("*.png"))
+    assert len(stored) == 1 and stored[0].read_bytes() == body
+    assert body == (tmp_path / "src" / "1" / "1" / "0.png").read_bytes()  # never re-encoded
+    mtime = stored[0].stat().st_mtime
+    assert headers["Last-Modified"] == formatdate(mtime, usegmt=True)
+    # the same tile over TMS (rows from the south, one level down)
+    status, headers2, body2 = call(app, "/tms/1.0.0/t/EPSG3857/0/1/1.png")
+    assert status.startswith("200") and body2 == body and headers2["ETag"] == headers["ETag"]
+
+
+def test_conditional_requests_get_304(app):
+    _, headers, _ = call(app, "/wmts/t/GLOBAL_WEBMERCATOR/0/0/0.png")
+    status, h, body = call(app, "/wmts/t/GLOBAL_WEBMERCATOR/0/0/0.png", if_none_match=headers["ETag"])
+    assert status.startswith("304") and body == b"" and h["ETag"] == headers["ETag"]
+    status, _, _ = call(app, "/wmts/t/GLOBAL_WEBMERCATOR/0/0/0.png", if_none_match='"other"')
+    assert status.startswith("200")
+    status, _, _ = call(app, "/wmts/t/GLOBAL_WEBMERCATOR/0/0/0.png", if_modified_since=headers["Last-Modified"])
+    assert status.startswith("304")
+    status, _, _ = call(app, "/wmts/t/GLOBAL_WEBMERCATOR/0/0/0.png", if_modified_since="Sat, 01 Jan 2000 00:00:00 GMT")
+    assert status.startswith("200")
+
+
+@pytest.mark.parametrize("path", [
+    "/wmts/../wmts/t/GLOBAL_WEBMERCATOR/0/0/0.png",
+    "/./wmts/t/GLOBAL_WEBMERCATOR/0/0/0.png",
+    "/wmts/t/GLOBAL_WEBMERCATOR/0/0/..",
+    "/tms/1.0.0/t\\x/EPSG3857/0/0/0.png",
+    "/tms/1.0.0/t/EPSG3857/0/0/0.png\x00",
+])
+def test_dot_segments_and_odd_characters_are_refused(app, path):
+    status, _, body = call(app, path)
+    assert status.startswith("404") and body == b"invalid path\n"
+
+
+def test_dots_inside_names_are_fine(app):
+    status, _, _ = call(app, "/wmts/t/GLOBAL_WEBMERCATOR/0/0/0.png")
+    assert status.startswith("200")
+    status, _, body = call(app, "/wmts/t.x/GLOBAL_WEBMERCATOR/0/0/0.png")
+    assert status.startswith("4") and body != b"invalid path\n"
+
+
+def test_file_store_store_reports_the_time_load_will_see(tmp_path):
+    store = FileStore(str(tmp_path), layout="tc", ext="png")
+    tile = Tile((5, 6, 7), data=b"new tile", timestamp=123.0)
+    store.store(tile)
+    again = Tile((5, 6, 7))
+    assert store.load(again) and again.data == b"new tile"
+    assert tile.timestamp == again.timestamp == os.stat(store.path((5, 6, 7))).st_mtime
