@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from .config.dimensions import Dimension
 from .config.model import CacheConfig, LayerConfig, ProxyConfig
 from .grid import TileGrid
 from .image.formats import ImageFormat
@@ -89,6 +90,7 @@ class WMSLayer:
     min_res: float | None = None
     max_res: float | None = None
     legendurl: str | None = None
+    dimensions: dict[str, Dimension] = field(default_factory=dict)
 
     def renders(self) -> list[tuple[WMSLayer, MapLayer]]:
         """(owning layer, map layer) pairs, bottom to top."""
@@ -176,6 +178,7 @@ def build_wms_layers(config: ProxyConfig, max_tile_limit: int = 500) -> WMSLayer
             min_res=conf.min_res,
             max_res=conf.max_res,
             legendurl=conf.legendurl,
+            dimensions=dict(conf.dimensions),
         )
 
     tops = [build(c) for c in config.layers if not vector_only(c)]

@@ -152,7 +152,18 @@ class CacheMapLayer(MapLayer):
         return managers[0]
 
     def extent(self) -> BBox:
-        return grid_extent(self.manager_for(get_srs("EPSG:4326")).grid, get_srs("EPSG:4326")) or WORLD_4326
+        """The grid's extent, narrowed to the cache coverage when there is one."""
+        wgs = get_srs("EPSG:4326")
+        manager = self.manager_for(wgs)
+        box = grid_extent(manager.grid, wgs) or WORLD_4326
+        coverage = getattr(manager.store, "coverage", None)
+        if coverage is not None and not coverage.is_empty:
+            try:
+                cov = wgs.align_bbox(coverage.srs.transform_bbox_to(wgs, coverage.bbox))
+            except SRSError:
+                return box
+            return intersection(box, cov) or box
+        return box
 
     @staticmethod
     def _available(coords: list[tuple[int, int, int]], manager: TileManager) -> list[tuple[int, int, int]]:

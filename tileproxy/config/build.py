@@ -26,6 +26,7 @@ from ..sources.wms import WMSSource, WMSSourceOptions
 from ..srs import SRSError, get_srs
 from ..stores.registry import StoreContext, build_store
 from ..tiles import REFRESH_MODES, TileManager, TileManagerOptions
+from .dimensions import Dimension, expand_interval
 from .errors import ConfigError, join_path
 from .loader import load_config_files, origin_of
 from .model import (
@@ -299,6 +300,7 @@ class _Builder:
                 legendurl=legendurl,
                 min_res=_res_limits(conf)[0],
                 max_res=_res_limits(conf)[1],
+                forward_req_params=tuple(str(p).lower() for p in conf.get("forward_req_params") or []),
             ),
         }
 
@@ -688,6 +690,8 @@ class _Builder:
         for i, ref in enumerate(conf.get("sources") or []):
             name = ref.partition(":")[0]
             if name in self.caches:
+                if conf.get("dimensions"):
+                    log.warning("%s: dimensions are forwarded to uncached sources only; cache '%s' ignores them", path, name)
                 resolved.append(self.caches[name])
             else:
                 resolved.append(self.source_ref(ref, join_path(join_path(path, "sources"), i)))
@@ -705,6 +709,7 @@ class _Builder:
             legendurl=conf.get("legendurl"),
             path=path,
             source_objects=resolved,
+            dimensions=_dimensions(conf.get("dimensions"), join_path(path, "dimensions")),
         )
 
     # -- services ----------------------------------------------------------
@@ -791,6 +796,24 @@ class _Builder:
         conf.max_tile_limit = int(self.g_cache.get("max_tile_limit", 500))
         conf.concurrent_layer_renderer = int(wms.get("concurrent_layer_renderer", 1) or 1)
         return conf
+
+
+def _dimensions(conf: Any, path: str) -> dict[str, Dimension]:
+    """Layer ``dimensions``: name -> values (ISO 8601 intervals expanded) and default."""
+    result: dict[str, Dimension] = {}
+    for name, dim in (conf or {}).items():
+        dpath = join_path(path, name)
+        if not isinstance(dim, dict) or not dim.get("values"):
+            raise ConfigError("expected a mapping with values (and default)", dpath)
+        values: list[str] = []
+        for value in dim["values"]:
+            try:
+                values += expand_interval(str(value))
+            except ValueError as ex:
+                raise ConfigError(str(ex), join_path(dpath, "values")) from None
+        default = str(dim.get("default", values[-1]))
+        result[str(name).lower()] = Dimension(str(name).lower(), values, default)
+    return result
 
 
 def _bbox(value: Any, path: str) -> tuple[float, float, float, float] | None:

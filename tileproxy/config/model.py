@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from ..grid import TileGrid
 from ..image.formats import ImageFormat, ImageOptions
 from ..sources.base import Source
+from .dimensions import Dimension
 
 if TYPE_CHECKING:
     from ..tiles import TileManager
@@ -48,6 +49,7 @@ class LayerConfig:
     path: str = ""
     # the entries of ``sources`` resolved: CacheConfig for caches, Source for sources
     source_objects: list[Any] = field(default_factory=list)
+    dimensions: dict[str, Dimension] = field(default_factory=dict)
 
 
 @dataclass

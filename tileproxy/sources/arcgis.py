@@ -114,7 +114,8 @@ class ArcGISSource(WMSSource):
             return "png32"
         return name
 
-    def _fetch(self, bbox, size, srs: SRS, fmt: ImageFormat) -> bytes:
+    def _fetch(self, bbox, size, srs: SRS, fmt: ImageFormat, forward: dict[str, str] | None = None) -> bytes:
+        # forward_req_params are a WMS feature; ArcGIS exports take none
         url = self.map_url(bbox, size, srs, fmt)
         data = self.client.get(url, auth=self.auth).content
         self._raise_for_json_error(data)

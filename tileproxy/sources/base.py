@@ -37,6 +37,7 @@ class MapQuery:
     srs: SRS
     format: ImageFormat
     transparent: bool = False
+    params: tuple[tuple[str, str], ...] = ()  # request parameters a source may forward (dimensions)
 
     @property
     def res(self) -> tuple[float, float]:

@@ -83,8 +83,8 @@ class MapServerSource(WMSSource):
         self.working_dir = working_dir
         self.timeout = timeout
 
-    def _fetch(self, bbox, size, srs: SRS, fmt: ImageFormat) -> bytes:
-        query = self.map_url(bbox, size, srs, fmt).partition("?")[2]
+    def _fetch(self, bbox, size, srs: SRS, fmt: ImageFormat, forward: dict[str, str] | None = None) -> bytes:
+        query = self.map_url(bbox, size, srs, fmt, forward).partition("?")[2]
         ctype, body = self.run(query)
         try:
             check_image_bytes(body)
