@@ -37,7 +37,7 @@ def test_expires_header_is_now_plus_max_age():
 
 def test_cache_headers_for_a_stored_tile():
     resp = Response(b"x", content_type="image/png")
-    cache_headers(resp, 1700000000.5, 1, 600)
+    cache_headers(resp, 1700000000.5, b"x", 600)
     headers = dict(resp.headers)
     assert headers["Last-Modified"] == "Tue, 14 Nov 2023 22:13:20 GMT"
     assert headers["Cache-Control"] == "public, max-age=600, s-maxage=600"
@@ -48,10 +48,21 @@ def test_cache_headers_for_a_stored_tile():
 
 def test_cache_headers_without_max_age_forbid_caching():
     resp = Response(b"x")
-    cache_headers(resp, None, 1, 0)
+    cache_headers(resp, None, b"x", 0)
     headers = dict(resp.headers)
     assert headers["Cache-Control"] == "no-cache, no-store"
-    assert "Last-Modified" not in headers and "ETag" not in headers
+    assert "Last-Modified" not in headers
+
+
+def test_tiles_without_a_time_get_an_etag_from_their_bytes():
+    a, b = Response(b"one"), Response(b"two")
+    cache_headers(a, None, b"one", 60)
+    cache_headers(b, None, b"two", 60)
+    etag_a, etag_b = dict(a.headers)["ETag"], dict(b.headers)["ETag"]
+    assert etag_a != etag_b and "Last-Modified" not in dict(a.headers)
+    again = Response(b"one")
+    cache_headers(again, None, b"one", 60)
+    assert dict(again.headers)["ETag"] == etag_a
 
 
 def test_read_all_reads_past_a_stale_size(tmp_path):

@@ -144,9 +144,19 @@ def test_serve_reports_config_errors_with_key_path(tmp_path: Path) -> None:
     assert "Traceback" not in proc.stderr
 
 
-def test_seed_placeholder_says_what_it_is() -> None:
-    proc = subprocess.run([sys.executable, "-m", "tileproxy.cli.seed"], capture_output=True, text=True, timeout=30)
-    assert proc.returncode == 2 and "not implemented yet" in proc.stderr
+def test_seed_command_runs_as_module_and_names_bad_files(tmp_path: Path) -> None:
+    cfg = tmp_path / "mapproxy.yaml"
+    cfg.write_text(CONFIG.format(layers=_layers("one")))
+    (tmp_path / "seed.yaml").write_text("seeds:\n  s:\n    caches: [dbg]\n    levels: [0, 1]\n")
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent))
+    cmd = [sys.executable, "-m", "tileproxy.cli.seed", "-f", str(cfg)]
+    proc = subprocess.run(cmd + ["-s", str(tmp_path / "missing.yaml")], capture_output=True, text=True,
+                          timeout=60, env=env)
+    assert proc.returncode == 2 and "missing.yaml" in proc.stderr and "Traceback" not in proc.stderr
+    proc = subprocess.run(cmd + ["-s", str(tmp_path / "seed.yaml")], capture_output=True, text=True,
+                          timeout=60, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert len(list((tmp_path / "cache").rglob("*.png"))) == 5
 
 
 def test_gunicorn_serves_config_from_environment(tmp_path: Path) -> None:

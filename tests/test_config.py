@@ -218,3 +218,51 @@ def test_check_command_reports_without_traceback(tmp_path) -> None:
     assert proc.returncode != 0
     assert "caches.osm_cache.grids[0]: unknown grid 'foo'" in out
     assert "Traceback" not in out
+
+
+GRID_ERRORS = [
+    ("tile_size: [256]", "grids.g: tile_size must be two positive whole numbers"),
+    ("tile_size: [0, 0]", "grids.g: tile_size must be two positive whole numbers"),
+    ("res: [0]", "grids.g: res must be positive resolutions"),
+    ("res: [1000, 1000]", "grids.g: res lists a resolution twice"),
+    ("num_levels: 0", "grids.g: num_levels must be from 1 to 100"),
+    ("num_levels: 100000", "grids.g: num_levels must be from 1 to 100"),
+    ("min_res: -5", "grids.g: min_res must be a positive number"),
+    ("max_res: -1", "grids.g: max_res must be a positive number"),
+    ("min_res: 1.0e-300", "grids.g: resolution"),
+    ("res_factor: abc", "grids.g: res_factor must be a number or sqrt2"),
+    ("stretch_factor: 0", "grids.g: stretch_factor must be positive"),
+    ("threshold_res: [0]", "grids.g: threshold_res must be positive"),
+]
+CACHE_ERRORS = [
+    ("format: 'image/'", "caches.osm_cache.format: unknown image format"),
+    ("image: {mode: X}", "caches.osm_cache.image.mode: unknown image mode 'X'"),
+    ("image: {colors: -1}", "caches.osm_cache.image.colors: expected 0 to 256 colours"),
+    ("image: {encoding_options: {jpeg_quality: 500}}", "caches.osm_cache.image.encoding_options.jpeg_quality"),
+]
+SOURCE_ERRORS = [
+    ("concurrent_requests: -1", "sources.osm_wms.concurrent_requests: expected 0 (no limit) or more"),
+    ("http: {client_timeout: 0}", "sources.osm_wms.http.client_timeout: expected a positive number"),
+]
+
+
+@pytest.mark.parametrize(("option", "expected"), GRID_ERRORS + CACHE_ERRORS + SOURCE_ERRORS)
+def test_values_that_cannot_work_are_config_errors(tmp_path, option, expected) -> None:
+    """Options that would crash, hang or fail every request later are refused at load."""
+    if expected.startswith("grids."):
+        text = MINIMAL.replace("grids: [GLOBAL_WEBMERCATOR]", "grids: [g]") + f"grids:\n  g:\n    {option}\n"
+    elif expected.startswith("caches."):
+        text = MINIMAL.replace("    sources: [osm_wms]\n", f"    sources: [osm_wms]\n    {option}\n", 1)
+    else:
+        text = MINIMAL.replace("      layers: base\n", f"      layers: base\n    {option}\n")
+    assert expected in error_of(write(tmp_path / "mapproxy.yaml", text))
+
+
+def test_source_urls_need_a_scheme(tmp_path) -> None:
+    path = write(tmp_path / "mapproxy.yaml", MINIMAL.replace("http://127.0.0.1:1/wms", "127.0.0.1/wms"))
+    assert "sources.osm_wms.req.url: expected a URL starting with http:// or https://" in error_of(path)
+    path.write_text(MINIMAL + "  tiles:\n    type: tile\n    grid: GLOBAL_WEBMERCATOR\n    url: 'ftp://x/%(z)s'\n")
+    assert "sources.tiles.url: expected a URL starting with http:// or https:// or file://" in error_of(path)
+    path.write_text(MINIMAL.replace("http://127.0.0.1:1/wms", "htp://user:secret@127.0.0.1/wms"))
+    message = error_of(path)
+    assert "sources.osm_wms.req.url" in message and "secret" not in message and "user" not in message

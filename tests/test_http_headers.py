@@ -119,3 +119,17 @@ def test_document_content_types(make_app, source) -> None:
     assert call(app, "/wmts/1.0.0/WMTSCapabilities.xml").content_type == "application/xml"
     assert call(app, "/service?SERVICE=WMTS&REQUEST=GetCapabilities").content_type == "application/xml"
     assert call(app, "/").content_type.startswith("text/html")
+
+
+def test_proxy_headers_and_vary(make_app, source) -> None:
+    app = app_with(make_app)
+    proxy = {"X-Forwarded-Host": "maps.example.org, inner", "X-Forwarded-Proto": "https", "X-Script-Name": "/mapproxy"}
+    # the proxy may pass the prefix on in the path or strip it
+    for path in ("/wmts/1.0.0/WMTSCapabilities.xml", "/mapproxy/wmts/1.0.0/WMTSCapabilities.xml"):
+        caps = call(app, path, headers=proxy)
+        assert caps.status == 200
+        assert 'template="https://maps.example.org/mapproxy/wmts/map/{TileMatrixSet}' in caps.text
+        assert caps.headers["Vary"] == "X-Script-Name, X-Forwarded-Host, X-Forwarded-Proto"
+    tile = call(app, "/mapproxy" + TILE, headers=proxy)
+    assert tile.status == 200 and "Vary" not in tile.headers
+    assert call(app, "/tms/1.0.0/", headers={"Host": "tiles.example:8080"}).text.count("http://tiles.example:8080/tms/1.0.0/map/") == 1

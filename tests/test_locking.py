@@ -146,3 +146,28 @@ def test_lock_held_by_another_process_gives_503_after_the_timeout(make_app, sour
     # once the other process is gone, the tile is created
     assert call(app, "/tiles/map/EPSG3857/3/3/3.png?origin=nw").status == 200
     assert source.count("wms") == 1
+
+
+def test_many_clients_many_meta_tiles_each_meta_tile_once(make_app, source, serve, tmp_path) -> None:
+    app = make_app(config())
+    base = serve(app)
+    source.delay = 0.1
+    # 4 meta tiles of 2x2 at z=3, every tile asked for twice, 32 clients at once
+    urls = [f"{base}/tiles/map/EPSG3857/3/{x}/{y}.png?origin=nw" for x in range(4) for y in range(4)] * 2
+    assert get_all(urls) == [200] * 32
+    assert source.count("wms") == 4
+    assert source.max_in_flight <= 2  # the source's concurrent_requests
+    assert len(list((tmp_path / "cache_data").rglob("*.png"))) == 16
+
+
+def test_lock_file_left_by_a_crashed_process_does_not_block(make_app, source) -> None:
+    app = make_app(config(timeout=5))
+    manager = app.config.caches["map_cache"].managers["GLOBAL_WEBMERCATOR"]
+    lock_path = manager.lock_path((2, 2, 3))
+    os.makedirs(os.path.dirname(lock_path), exist_ok=True)
+    with open(lock_path, "w") as f:  # the file exists, but nobody holds the lock
+        f.write("12345\n")
+    start = time.monotonic()
+    assert call(app, "/tiles/map/EPSG3857/3/3/3.png?origin=nw").status == 200
+    assert time.monotonic() - start < 2
+    assert not os.path.exists(lock_path)

@@ -148,3 +148,21 @@ def test_featureinfo_xslt(make_app, tmp_path) -> None:
     app = make_app(CONFIG.replace("  wms:\n", f"  wms:\n    featureinfo_xslt:\n      xml: {xslt}\n", 1))
     answer = call(app, fi_url("both", "application/vnd.ogc.gml"))
     assert etree.fromstring(answer.body).text == "2"
+
+
+def test_source_featureinfo_xslt_rewrites_incoming_documents(make_app, tmp_path) -> None:
+    xslt = tmp_path / "rename.xsl"
+    xslt.write_text(
+        '<xsl:stylesheet version="1.0" xmlns:xsl="http://www.w3.org/1999/XSL/Transform">'
+        '<xsl:template match="/features"><renamed><xsl:for-each select="feature">'
+        '<item name="{@layer}"/></xsl:for-each></renamed></xsl:template></xsl:stylesheet>'
+    )
+    config = CONFIG.replace("    wms_opts: {featureinfo: true}\n    req: {url: \"{source}/wms\", layers: alpha}",
+                            f"    wms_opts: {{featureinfo: true, featureinfo_xslt: '{xslt}', featureinfo_format: text/xml}}\n"
+                            "    req: {url: \"{source}/wms\", layers: alpha}", 1)
+    assert config != CONFIG
+    app = make_app(config)
+    answer = call(app, fi_url("both", "application/vnd.ogc.gml"))
+    root = etree.fromstring(answer.body)
+    assert root.tag == "renamed"  # the first (transformed) document is the root
+    assert [(c.tag, c.get("name") or c.get("layer")) for c in root] == [("item", "alpha"), ("feature", "beta")]

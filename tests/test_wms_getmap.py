@@ -71,6 +71,7 @@ def test_tiled_getmap_returns_the_cached_tile_with_cache_headers(app) -> None:
     answer = call(app, getmap("cached", bbox, "EPSG:3857", size=(256, 256), tiled="true"))
     assert answer.status == 200 and answer.content_type == "image/png"
     assert "ETag" in answer.headers and "max-age" in answer.headers["Cache-Control"]
+    assert "Cache-Status" in answer.headers
     tile = Tile((0, 0, 1))
     assert app.config.caches["cb_cache"].managers["GLOBAL_WEBMERCATOR"].store.load(tile)
     assert answer.body == tile.data
@@ -264,3 +265,30 @@ def test_custom_image_format_options(make_app) -> None:
     answer = call(app, getmap("direct", "0,40,30,60", "EPSG:4326", fmt="few_colors", size=(128, 128)))
     assert answer.status == 200 and answer.content_type == "image/png"
     assert answer.image.mode == "P" and len(answer.image.getcolors()) <= 4
+
+
+def test_on_error_of_a_direct_source_answers_with_its_colour(make_app, source) -> None:
+    config = wms_config().replace("      layers: base\n", "      layers: base\n    on_error:\n      500:\n        response: '#00ff00'\n", 1)
+    app = make_app(config)
+    source.reset("error")
+    answer = call(app, getmap("direct", "0,40,30,60", "EPSG:4326", size=(64, 64)))
+    assert answer.status == 200 and answer.content_type == "image/png"
+    assert answer.image.convert("RGB").getcolors() == [(64 * 64, (0, 255, 0))]
+
+
+def test_cache_coverage_and_cache_without_sources(make_app) -> None:
+    config = wms_config().replace(
+        "    meta_buffer: 0\n",
+        "    meta_buffer: 0\n    cache:\n      type: file\n      coverage:\n        bbox: [1000000, 4000000, 2000000, 6000000]\n        srs: 'EPSG:3857'\n", 1)
+    config = config.replace("caches:\n", "caches:\n  seeded_only:\n    grids: [GLOBAL_WEBMERCATOR]\n    sources: []\n", 1)
+    config = config.replace("  - name: direct\n", "  - name: seeded\n    title: No sources\n    sources: [seeded_only]\n  - name: direct\n", 1)
+    app = make_app(config)
+    # half inside the coverage: drawn there, transparent outside, no error
+    answer = call(app, getmap("cached", "-2000000,4000000,2000000,6000000", "EPSG:3857", size=(400, 200), transparent="true"))
+    assert answer.status == 200 and answer.content_type == "image/png"
+    img = answer.image.convert("RGBA")
+    assert img.getpixel((50, 100))[3] == 0 and img.getpixel((300, 100))[3] == 255
+    # a cache without sources and without tiles is blank, not an error
+    empty = call(app, getmap("seeded", "0,40,30,60", "EPSG:4326", size=(64, 64), transparent="true"))
+    assert empty.content_type == "image/png"
+    assert empty.image.convert("RGBA").getextrema()[3] == (0, 0)

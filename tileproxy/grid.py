@@ -11,6 +11,7 @@ TileCoord = tuple[int, int, int]  # x, y, z in the grid's own origin
 
 WEBMERC_MIN_RES = 156543.03392804097  # 2 * MERCATOR_EXTENT / 256
 GEODETIC_MIN_RES = 1.40625
+MAX_LEVELS = 100  # far beyond any real pyramid; guards against runaway resolution lists
 
 
 class GridError(ValueError):
@@ -77,15 +78,22 @@ class TileGrid:
             raise GridError("grid has no resolutions")
         if any(r2 >= r1 for r1, r2 in zip(self.resolutions, self.resolutions[1:])):
             raise GridError("resolutions must decrease from level to level")
+        if len(self.resolutions) > MAX_LEVELS:
+            raise GridError(f"a grid can have at most {MAX_LEVELS} levels, this one has {len(self.resolutions)}")
+        if not self.resolutions[-1] > 0:
+            raise GridError("resolutions must stay above zero")
         width, height = self.bbox[2] - self.bbox[0], self.bbox[3] - self.bbox[1]
         if width <= 0 or height <= 0:
             raise GridError(f"empty grid bbox {self.bbox}")
         tw, th = self.tile_size
         # MapProxy floors the pixel extent before dividing by the tile size
-        self.grid_sizes = [
-            (max(math.ceil((width // res) / tw), 1), max(math.ceil((height // res) / th), 1))
-            for res in self.resolutions
-        ]
+        try:
+            self.grid_sizes = [
+                (max(math.ceil((width // res) / tw), 1), max(math.ceil((height // res) / th), 1))
+                for res in self.resolutions
+            ]
+        except (OverflowError, ValueError):
+            raise GridError(f"resolution {self.resolutions[-1]} is too small for the grid bbox") from None
 
     @property
     def levels(self) -> int:
@@ -245,6 +253,7 @@ def build_grid(
     origin: str = "sw",
 ) -> TileGrid:
     """Build a grid from MapProxy grid options (already type-checked)."""
+    _check_options(tile_size, res, res_factor, num_levels, min_res, max_res, threshold_res, stretch_factor)
     grid_srs = get_srs(srs)
     if bbox is None:
         bbox = default_bbox(grid_srs)
@@ -255,6 +264,8 @@ def build_grid(
         if bsrs != grid_srs:
             bbox = bsrs.transform_bbox_to(grid_srs, tuple(bbox))
     bbox = tuple(float(v) for v in bbox)  # type: ignore[assignment]
+    if len(bbox) != 4 or not all(math.isfinite(v) for v in bbox):
+        raise GridError(f"bbox {list(bbox)} must be four finite numbers")
     if bbox[0] >= bbox[2] or bbox[1] >= bbox[3]:
         raise GridError(f"bbox {list(bbox)} is empty: it must be minx, miny, maxx, maxy")
     if res:
@@ -274,6 +285,27 @@ def build_grid(
         stretch_factor=stretch_factor,
         max_shrink_factor=max_shrink_factor,
     )
+
+
+def _check_options(tile_size, res, res_factor, num_levels, min_res, max_res, threshold_res, stretch_factor) -> None:
+    """Refuse grid options that cannot make a grid, with a message that names them."""
+    if len(tile_size) != 2 or not all(isinstance(v, int) and v > 0 for v in tile_size):
+        raise GridError(f"tile_size must be two positive whole numbers, got {list(tile_size)}")
+    if res is not None and not all(r > 0 and math.isfinite(r) for r in res):
+        raise GridError(f"res must be positive resolutions, got {list(res)}")
+    if res is not None and len(set(res)) != len(res):
+        raise GridError("res lists a resolution twice")
+    for key, value in (("min_res", min_res), ("max_res", max_res)):
+        if value is not None and not (value > 0 and math.isfinite(value)):
+            raise GridError(f"{key} must be a positive number, got {value}")
+    if num_levels is not None and not 1 <= num_levels <= MAX_LEVELS:
+        raise GridError(f"num_levels must be from 1 to {MAX_LEVELS}, got {num_levels}")
+    if res_factor != "sqrt2" and not isinstance(res_factor, (int, float)):
+        raise GridError(f"res_factor must be a number or sqrt2, got {res_factor!r}")
+    if any(not t > 0 for t in threshold_res or []):
+        raise GridError("threshold_res must be positive resolutions")
+    if not stretch_factor > 0:
+        raise GridError(f"stretch_factor must be positive, got {stretch_factor}")
 
 
 def normalize_origin(origin: str | None) -> str:

@@ -14,7 +14,12 @@ class Request:
     def __init__(self, environ: dict):
         self.environ = environ
         self.method = environ.get("REQUEST_METHOD", "GET").upper()
-        self.path = environ.get("PATH_INFO", "") or "/"
+        path = environ.get("PATH_INFO", "") or "/"
+        # behind a proxy that passes its prefix in X-Script-Name, the path may still carry it
+        script = (environ.get("HTTP_X_SCRIPT_NAME") or "").rstrip("/")
+        if script and (path == script or path.startswith(script + "/")):
+            path = path[len(script):] or "/"
+        self.path = path
         self._args: dict[str, str] | None = None
         self._params: list[tuple[str, str]] | None = None
 
@@ -105,8 +110,12 @@ class HTTPError(Exception):
         self.response = response
 
 
-def tile_etag(timestamp: float, size: int) -> str:
-    return hashlib.md5(f"{timestamp}{size}".encode()).hexdigest()
+def tile_etag(timestamp: float | None, data: bytes) -> str:
+    """MapProxy's ETag (md5 of timestamp and size) for tiles with a time; a hash of
+    the bytes for tiles from backends that keep none (MBTiles, GeoPackage, compact)."""
+    if timestamp is None:
+        return hashlib.md5(data).hexdigest()
+    return hashlib.md5(f"{timestamp}{len(data)}".encode()).hexdigest()
 
 
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -133,11 +142,16 @@ def expires_header(max_age: int) -> str:
     return _expires[1]
 
 
-def cache_headers(resp: Response, timestamp: float | None, size: int, max_age: int) -> None:
-    """Last-Modified, ETag and Cache-Control/Expires for a tile response."""
+def validators(resp: Response, timestamp: float | None, data: bytes) -> None:
+    """Last-Modified (when the tile has a time) and ETag."""
     if timestamp is not None:
         resp.headers.append(("Last-Modified", http_date(timestamp)))
-        resp.headers.append(("ETag", f'"{tile_etag(timestamp, size)}"'))
+    resp.headers.append(("ETag", f'"{tile_etag(timestamp, data)}"'))
+
+
+def cache_headers(resp: Response, timestamp: float | None, data: bytes, max_age: int) -> None:
+    """Last-Modified, ETag and Cache-Control/Expires for a tile response."""
+    validators(resp, timestamp, data)
     if max_age > 0:
         resp.headers.append(("Cache-Control", f"public, max-age={max_age}, s-maxage={max_age}"))
         resp.headers.append(("Expires", expires_header(max_age)))
@@ -145,12 +159,10 @@ def cache_headers(resp: Response, timestamp: float | None, size: int, max_age: i
         no_cache(resp)
 
 
-def revalidate_headers(resp: Response, timestamp: float | None, size: int) -> None:
+def revalidate_headers(resp: Response, timestamp: float | None, data: bytes) -> None:
     """Validators plus ``no-cache``: clients may keep the tile but must ask again
     (cheap with If-None-Match) before using it; for stale tiles being refreshed."""
-    if timestamp is not None:
-        resp.headers.append(("Last-Modified", http_date(timestamp)))
-        resp.headers.append(("ETag", f'"{tile_etag(timestamp, size)}"'))
+    validators(resp, timestamp, data)
     resp.headers.append(("Cache-Control", "public, no-cache"))
 
 
@@ -158,16 +170,14 @@ def no_cache(resp: Response) -> None:
     resp.headers += [("Cache-Control", "no-cache, no-store"), ("Pragma", "no-cache"), ("Expires", "-1")]
 
 
-def not_modified(req: Request, timestamp: float | None, size: int) -> bool:
+def not_modified(req: Request, timestamp: float | None, data: bytes) -> bool:
     """True when the client's copy (If-None-Match / If-Modified-Since) is current."""
-    if timestamp is None:
-        return False
     inm = req.environ.get("HTTP_IF_NONE_MATCH")
     if inm is not None:
-        etag = tile_etag(timestamp, size)
+        etag = tile_etag(timestamp, data)
         return any(tag.strip().strip('"').removeprefix("W/").strip('"') in (etag, "*") for tag in inm.split(","))
     ims = req.environ.get("HTTP_IF_MODIFIED_SINCE")
-    if ims:
+    if ims and timestamp is not None:
         try:
             since = parsedate_to_datetime(ims).timestamp()
         except (TypeError, ValueError, IndexError):

@@ -14,6 +14,7 @@ from .image.mosaic import tile_mosaic
 from .image.result import ImageResult
 from .image.transform import blank_image, transform_image
 from .sources.base import MapQuery, Source, SourceError
+from .sources.on_error import stand_in
 from .srs import SRS, BBox, SRSError, get_srs
 
 if TYPE_CHECKING:
@@ -102,11 +103,30 @@ class SourceMapLayer(MapLayer):
         self.min_res = getattr(opts, "min_res", None)
         self.max_res = getattr(opts, "max_res", None)
 
+    def extent(self) -> BBox:
+        """The source's coverage in lon/lat, or the world."""
+        limits = getattr(self.source, "limits", None)
+        coverage = getattr(limits, "coverage", None)
+        if coverage is None or coverage.is_empty:
+            return WORLD_4326
+        wgs = get_srs("EPSG:4326")
+        try:
+            box = coverage.srs.transform_bbox_to(wgs, coverage.bbox) if coverage.srs != wgs else coverage.bbox
+        except SRSError:
+            return WORLD_4326
+        return intersection(tuple(box), WORLD_4326) or WORLD_4326
+
     def render(self, query: MapQuery) -> ImageResult:
         if self.min_res is not None or self.max_res is not None:
             if not in_res_range(request_resolution(query.bbox, query.size, query.srs), self.min_res, self.max_res):
                 return ImageResult(image=blank_image(query.size))
-        return self.source.get_map(query)
+        try:
+            return self.source.get_map(query)
+        except SourceError as ex:
+            answer = stand_in(self.source, ex, query.size)  # the source's on_error image
+            if answer is None:
+                raise
+            return answer[0]
 
 
 class CacheMapLayer(MapLayer):
@@ -134,11 +154,27 @@ class CacheMapLayer(MapLayer):
     def extent(self) -> BBox:
         return grid_extent(self.manager_for(get_srs("EPSG:4326")).grid, get_srs("EPSG:4326")) or WORLD_4326
 
+    @staticmethod
+    def _available(coords: list[tuple[int, int, int]], manager: TileManager) -> list[tuple[int, int, int]]:
+        """The tiles that can be had: inside the cache coverage and, for a cache
+        without sources, already cached. The others stay transparent."""
+        coords = [c for c in coords if manager.store.covers(c)]
+        if not manager.sources:
+            coords = [c for c in coords if manager.is_cached(c)]
+        return coords
+
     def render(self, query: MapQuery) -> ImageResult:
         manager = self.manager_for(query.srs)
         grid = manager.grid
+        if self.cache.direct_source is not None and self.cache.direct_from_res is not None:
+            # use_direct_from_level/res: finer maps come from the source, uncached
+            bbox = query.bbox if query.srs == grid.srs else query.srs.transform_bbox_to(grid.srs, query.bbox)
+            if min((bbox[2] - bbox[0]) / query.size[0], (bbox[3] - bbox[1]) / query.size[1]) < self.cache.direct_from_res:
+                return self.cache.direct_source.get_map(query)
         coord = exact_tile(grid, query.bbox, query.size, query.srs)
         if coord is not None:
+            if not self._available([coord], manager):
+                return ImageResult(image=blank_image(query.size))
             tile = manager.load_tile(coord)
             return ImageResult(data=tile.data, mime=tile.mime)
         extent = grid_extent(grid, query.srs)
@@ -163,7 +199,9 @@ class CacheMapLayer(MapLayer):
         count = (x1 - x0 + 1) * (y1 - y0 + 1)
         if count > self.max_tile_limit:
             raise TooManyTiles(f"cache '{self.cache.name}': the request needs {count} tiles (max_tile_limit is {self.max_tile_limit})")
-        coords = [(x, y, level) for y in range(y0, y1 + 1) for x in range(x0, x1 + 1)]
+        coords = self._available([(x, y, level) for y in range(y0, y1 + 1) for x in range(x0, x1 + 1)], manager)
+        if not coords:
+            return ImageResult(image=blank_image(query.size))
         tiles = manager.load_tiles(coords)
         images = [ImageResult(data=t.data, mime=t.mime).image if t.data else None for t in tiles]
         mosaic, mosaic_bbox = tile_mosaic(grid, coords, images)

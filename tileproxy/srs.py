@@ -124,3 +124,16 @@ def _transformer(src: SRS, dst: SRS) -> Transformer:
 
 def default_bbox(srs: SRS) -> BBox | None:
     return DEFAULT_BBOXES.get(srs.code)
+
+
+def clip_to_world(srs: SRS, bbox: BBox) -> BBox | None:
+    """``bbox`` limited to the world extent of web mercator and geographic SRS (a
+    polar bbox transformed to mercator reaches hundreds of millions of metres);
+    other SRS are left as they are. None when nothing is left."""
+    world = default_bbox(srs)
+    if world is None:
+        return bbox
+    clipped = (max(bbox[0], world[0]), max(bbox[1], world[1]), min(bbox[2], world[2]), min(bbox[3], world[3]))
+    if clipped[0] >= clipped[2] or clipped[1] >= clipped[3]:
+        return None
+    return clipped

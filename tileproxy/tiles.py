@@ -15,7 +15,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -29,11 +29,14 @@ from .image.transform import merge_images
 from .image.watermark import Watermark
 from .locks import FileLock, LockTimeout
 from .refresh_pool import RefreshPool
+from .rescale import rescaled_tile, sources_deliver
 from .sources.base import MapQuery, Source, SourceError, TiledSource
 from .sources.on_error import ErrorAnswer, stand_in
 from .stores.base import StoreError, Tile, TileStore
 
 log = logging.getLogger("tileproxy.tiles")
+
+RESCALED = CacheStatus(fwd="miss", detail="rescaled")  # built from other levels (upscale/downscale_tiles)
 
 REFRESH_MODES = ("foreground", "background")
 
@@ -61,6 +64,8 @@ class TileManagerOptions:
     refresh_mode: str = "foreground"  # background: serve stale at once, refresh later
     refresh_workers: int = 2
     refresh_queue_size: int = 256
+    rescale_tiles: int = 0  # upscale_tiles as -N, downscale_tiles as +N
+    cache_rescaled_tiles: bool = False
 
 
 @dataclass
@@ -170,6 +175,10 @@ class TileManager:
                 job.stale[coord] = tile
             else:
                 outcomes[coord] = TileOutcome(tile, HIT)
+        if missing and self.opts.rescale_tiles:
+            for coord in [c for c in missing if not sources_deliver(self, c)]:
+                outcomes[coord] = TileOutcome(rescaled_tile(self, coord), RESCALED)
+                missing.remove(coord)
         if missing or job.stale:
             if not self.sources:
                 if missing:
@@ -269,6 +278,25 @@ class TileManager:
             return self._build_meta_locked(meta, job)
         finally:
             lock.release()
+
+    def refresh_meta(self, meta: MetaTile, coords: Collection[TileCoord] | None = None) -> list[Tile]:
+        """Render ``meta`` from the sources and store its tiles (only ``coords`` when
+        given), replacing cached ones, under the tile lock that serving uses. Used by
+        seeding. When a source fails, nothing is written and the error propagates, so
+        cached tiles stay as they were; ``LockTimeout`` and ``StoreError`` propagate
+        too. An ``on_error`` answer with ``cache: true`` is stored as serving stores it
+        (over cached tiles only without ``authorize_stale``)."""
+        if not self.sources:
+            raise TileError(f"cache '{self.name}' has no sources to create tiles from", 404)
+        with FileLock(self.lock_path(meta.main_coord), timeout=self.opts.lock_timeout):
+            result = self._render_meta(meta)
+            if not result.cacheable:
+                raise result.failure or SourceError("the source answered with an image that must not be cached")
+            keep = [t for t in result.tiles if coords is None or t.coord in coords]
+            if result.failure is not None and result.authorize_stale:
+                keep = [t for t in keep if not self.store.is_cached(t.coord)]
+            self.store.store_many(keep)
+        return keep
 
     def _lock_timeout_outcome(self, coord: TileCoord, job: _Job) -> TileOutcome:
         if coord in job.stale:
@@ -395,8 +423,8 @@ class TileManager:
         now = time.time()
         if self.meta_grid.meta_size == (1, 1) and len(meta.tiles) == 1:
             coord = meta.main_coord
-            result, answered = self._render_tile(coord)
-            tiles = [self._tile_from(coord, _checked_size(result, self.grid.tile_size), now)]
+            result, answered = self._render_tile(coord)  # rendered maps were size-checked in _bind_map
+            tiles = [self._tile_from(coord, result, now)]
         else:
             query = MapQuery(meta.bbox, meta.size, self.grid.srs, self.request_format, self.transparent)
             result, answered = self._render(query)
@@ -414,7 +442,7 @@ class TileManager:
             result = ImageResult(image=self.watermark.apply(result.image, coord[0], coord[1]))
         data, mime = result.encoded(self.image_opts)
         tile = Tile(coord, data=data, timestamp=now, mime=mime)
-        if self.opts.link_single_color_images:
+        if self.opts.link_single_color_images and self.format.is_image:
             tile.single_color = is_single_color(result.image)
         return tile
 
@@ -475,8 +503,9 @@ class TileManager:
 
 
 def _checked_size(result: ImageResult, size: tuple[int, int]) -> ImageResult:
-    """A source image must have the size asked for: cropping tiles from anything else
-    would store shifted or padded tiles."""
+    """A rendered map must have the size asked for: anything else would be stored as
+    shifted, padded or wrongly sized tiles. (Tiles passed through from a tile source
+    or another cache are stored as they are, as MapProxy does.)"""
     if result.size != tuple(size):
         raise SourceError(f"source image is {result.size[0]}x{result.size[1]} pixels, expected {size[0]}x{size[1]}")
     return result
@@ -491,4 +520,4 @@ def _bind_tile(source: TiledSource, coord: TileCoord, fmt: ImageFormat) -> Calla
 
 
 def _bind_map(source: Source, query: MapQuery) -> Callable[[], ImageResult]:
-    return lambda: source.get_map(query)
+    return lambda: _checked_size(source.get_map(query), query.size)

@@ -15,6 +15,7 @@ from .config.model import ProxyConfig
 from .http import HTTPError, Request, Response, status_line
 from .layers import build_tile_layers, build_wms_layers
 from .services.demo import DemoService
+from .services.kml import KMLService
 from .services.tms import TMSService
 from .services.wms import WMSService
 from .services.wmts import WMTSService, ows_exception
@@ -51,12 +52,16 @@ class TileProxyApp:
             self.routes["wmts"] = self.wmts_rest
         if self.demo:
             self.routes["demo"] = self.demo.handle
+        if services.kml is not None:
+            kml = KMLService(self.tile_layers, bool(services.kml.get("use_grid_names", False)), max_age)
+            self.routes["kml"] = kml.handle
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         req = Request(environ)
         resp = self.handle(req)
         if self.cors:
             resp.headers.append(("Access-Control-Allow-Origin", self.cors))
+        _add_vary(resp)
         body = resp.body
         resp.headers.append(("Content-Length", str(len(body))))
         start_response(status_line(resp.status), resp.headers)
@@ -119,6 +124,22 @@ class TileProxyApp:
 
     def wmts_rest(self, req: Request, parts: list[str]) -> Response:
         return self.wmts.handle_rest(req, "/" + "/".join(parts))  # type: ignore[union-attr]
+
+
+_VARY = ("Vary", "X-Script-Name, X-Forwarded-Host, X-Forwarded-Proto")
+
+
+def _add_vary(resp: Response) -> None:
+    """Documents carry URLs built from the proxy headers: shared caches must key on them."""
+    ctype = ""
+    for name, value in resp.headers:
+        lname = name.lower()
+        if lname == "vary":
+            return
+        if lname == "content-type":
+            ctype = value
+    if ctype.startswith(("text/", "application/")):
+        resp.headers.append(_VARY)
 
 
 class ReloadingApp:

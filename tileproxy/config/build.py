@@ -7,15 +7,20 @@ import os
 from pathlib import Path
 from typing import Any
 
+from ..coverage import CoverageError, load_coverage
 from ..freshness import parse_refresh_before
 from ..grid import PREDEFINED_GRIDS, GridError, TileGrid, build_grid
 from ..image.formats import FormatError, ImageFormat, ImageOptions, parse_format
 from ..image.watermark import Watermark
+from ..sources.arcgis import ArcGISSource
+from ..sources.band_merge import CHANNELS, BandMergeSource, BandOp
 from ..sources.base import Source
-from ..sources.cache import CacheSource
+from ..sources.cache import cache_map_source
 from ..sources.debug import DebugSource
 from ..sources.http import HTTPClient, HTTPOptions
-from ..sources.on_error import parse_on_error
+from ..sources.limits import SourceLimits, limited
+from ..sources.mapserver import MapServerSource, find_mapserv
+from ..sources.on_error import parse_color, parse_on_error
 from ..sources.tile import TileSource, check_template
 from ..sources.wms import WMSSource, WMSSourceOptions
 from ..srs import SRSError, get_srs
@@ -186,8 +191,13 @@ class _Builder:
 
     # -- sources -----------------------------------------------------------
 
-    def http_options(self, conf: dict) -> HTTPOptions:
-        merged = {**self.g_http, **(conf.get("http") or {})}
+    def http_options(self, conf: dict, path: str = "") -> HTTPOptions:
+        own = conf.get("http") or {}
+        merged = {**self.g_http, **own}
+        timeout = merged.get("client_timeout", 60)
+        if not timeout > 0:
+            where = join_path(path, "http") if "client_timeout" in own else "globals.http"
+            raise ConfigError(f"expected a positive number of seconds, got {timeout}", join_path(where, "client_timeout"))
         return HTTPOptions(
             client_timeout=float(merged.get("client_timeout", 60)),
             headers={str(k): str(v) for k, v in (merged.get("headers") or {}).items()},
@@ -208,47 +218,78 @@ class _Builder:
         source = builder(name, conf, path)
         if conf.get("on_error") is not None:
             source.on_error = parse_on_error(conf["on_error"], join_path(path, "on_error"))
-        return source
+        return limited(source, self._source_limits(name, conf, path, kind))
 
-    def _client(self, conf: dict, url: str) -> HTTPClient:
+    def _source_limits(self, name: str, conf: dict, path: str, kind: str) -> SourceLimits:
+        """The options all sources share (see sources/limits.py)."""
+        min_res, max_res = _res_limits(conf)
+        image = conf.get("image") or {}
+        limits = SourceLimits(
+            min_res=min_res,
+            max_res=max_res,
+            seed_only=bool(conf.get("seed_only", False)),
+            opacity=image.get("opacity"),
+            tolerance=float(image.get("transparent_color_tolerance", self.g_image.get("transparent_color_tolerance", 5))),
+        )
+        if limits.opacity is not None and not 0 <= limits.opacity <= 1:
+            raise ConfigError("expected a number from 0 to 1", join_path(path, "image.opacity"))
+        if image.get("transparent_color") is not None:
+            color = parse_color(image["transparent_color"], join_path(path, "image.transparent_color"))
+            limits.transparent_color = color[:3]
+        if conf.get("coverage"):
+            try:
+                limits.coverage = load_coverage(conf["coverage"], str(self.conf_dir), join_path(path, "coverage"))
+            except CoverageError as ex:
+                raise ConfigError(str(ex), ex.path) from None
         concurrent = conf.get("concurrent_requests", self.g_http.get("concurrent_requests", 0)) or 0
-        return HTTPClient(self.http_options(conf), base_url=url, concurrent_requests=concurrent, lock_dir=self.globals.lock_dir)
+        if concurrent and kind in ("mapserver", "mapnik"):  # HTTP sources cap in their client
+            from ..locks import Semaphore
 
-    def _source_wms(self, name: str, conf: dict, path: str) -> WMSSource:
+            limits.semaphore = Semaphore(self.globals.lock_dir, f"{kind}-{name}", int(concurrent),
+                                         timeout=float(self.g_http.get("client_timeout", 60)))
+        return limits
+
+    def _client(self, conf: dict, url: str, path: str, schemes: tuple[str, ...] = ("http", "https")) -> HTTPClient:
+        scheme = url.partition("://")[0].lower() if "://" in url else ""
+        if scheme not in schemes:
+            shown = url.rpartition("@")[2] if "@" in url.partition("?")[0] else url  # no credentials in messages
+            raise ConfigError(f"expected a URL starting with {' or '.join(s + '://' for s in schemes)}, got {shown!r}",
+                              join_path(path, "url") if "url" in conf else join_path(join_path(path, "req"), "url"))
+        concurrent = conf.get("concurrent_requests", self.g_http.get("concurrent_requests", 0)) or 0
+        if concurrent < 0:
+            where = join_path(path, "concurrent_requests") if "concurrent_requests" in conf else "globals.http.concurrent_requests"
+            raise ConfigError(f"expected 0 (no limit) or more, got {concurrent}", where)
+        return HTTPClient(self.http_options(conf, path), base_url=url, concurrent_requests=concurrent,
+                          lock_dir=self.globals.lock_dir)
+
+    def _req(self, conf: dict, path: str, require_url: bool = True) -> tuple[str, dict[str, str], bool]:
+        """``req`` of a WMS-like source: the URL, the other request parameters, transparency."""
         req = dict(conf.get("req") or {})
         url = req.pop("url", None)
-        if not url:
+        if require_url and not url:
             raise ConfigError("missing required key 'url'", join_path(path, "req"))
         transparent = req.pop("transparent", False)
         if isinstance(transparent, str):
             transparent = transparent.lower() == "true"
         transparent = bool(transparent or conf.get("transparent", False))
-        params = {str(k): _param(v) for k, v in req.items()}
-        if "layers" not in {k.lower() for k in params}:
-            raise ConfigError("missing required key 'layers'", join_path(path, "req"))
+        return url or "", {str(k): _param(v) for k, v in req.items()}, transparent
+
+    def _wms_options(self, conf: dict, path: str) -> dict[str, Any]:
+        """Keyword arguments of a WMSSource besides its URL, parameters and client."""
         version = str((conf.get("wms_opts") or {}).get("version", "1.1.1"))
         if version not in SUPPORTED_WMS_VERSIONS:
             raise ConfigError(f"unsupported WMS version '{version}' (use one of {', '.join(SUPPORTED_WMS_VERSIONS)})", join_path(path, "wms_opts.version"))
-        try:
-            supported_srs = [get_srs(s) for s in conf.get("supported_srs") or []]
-        except SRSError as ex:
-            raise ConfigError(str(ex), join_path(path, "supported_srs")) from None
-        supported_formats = [self._format(f, join_path(path, "supported_formats")) for f in conf.get("supported_formats") or []]
+        supported_srs, supported_formats = self._supported(conf, path)
         wms_opts = conf.get("wms_opts") or {}
         legendurl = wms_opts.get("legendurl")
         if legendurl and not str(legendurl).startswith(("http://", "https://", "file://")):
             raise ConfigError("expected an http(s):// or file:// URL", join_path(path, "wms_opts.legendurl"))
-        return WMSSource(
-            name,
-            url,
-            params,
-            self._client(conf, url),
-            version=version,
-            transparent=transparent,
-            supported_srs=supported_srs,
-            supported_formats=supported_formats,
-            resampling=self._resampling(conf.get("image") or {}),
-            options=WMSSourceOptions(
+        return {
+            "version": version,
+            "supported_srs": supported_srs,
+            "supported_formats": supported_formats,
+            "resampling": self._resampling(conf.get("image") or {}),
+            "options": WMSSourceOptions(
                 map=bool(wms_opts.get("map", True)),
                 featureinfo=bool(wms_opts.get("featureinfo", False)),
                 featureinfo_format=wms_opts.get("featureinfo_format"),
@@ -259,6 +300,73 @@ class _Builder:
                 min_res=_res_limits(conf)[0],
                 max_res=_res_limits(conf)[1],
             ),
+        }
+
+    def _source_wms(self, name: str, conf: dict, path: str) -> WMSSource:
+        url, params, transparent = self._req(conf, path)
+        if "layers" not in {k.lower() for k in params}:
+            raise ConfigError("missing required key 'layers'", join_path(path, "req"))
+        return WMSSource(name, url, params, self._client(conf, url, path), transparent=transparent, **self._wms_options(conf, path))
+
+    def _source_mapserver(self, name: str, conf: dict, path: str) -> MapServerSource:
+        _, params, transparent = self._req(conf, path, require_url=False)
+        mapfile = next((params.pop(k) for k in list(params) if k.lower() == "map"), None)
+        if not mapfile:
+            raise ConfigError("missing required key 'map' (the mapfile)", join_path(path, "req"))
+        if "layers" not in {k.lower() for k in params}:
+            raise ConfigError("missing required key 'layers'", join_path(path, "req"))
+        g_ms = (self.raw.get("globals") or {}).get("mapserver") or {}
+        ms = {**g_ms, **(conf.get("mapserver") or {})}
+        key = join_path(path, "mapserver.binary") if "binary" in (conf.get("mapserver") or {}) else (
+            "globals.mapserver.binary" if "binary" in g_ms else path)
+        try:
+            binary = find_mapserv(ms.get("binary") and self.abspath(ms["binary"]))
+        except FileNotFoundError as ex:
+            raise ConfigError(str(ex), key) from None
+        working_dir = self.abspath(ms["working_dir"]) if ms.get("working_dir") else None
+        if working_dir and not os.path.isdir(working_dir):
+            raise ConfigError(f"directory {working_dir} does not exist", join_path(path, "mapserver.working_dir"))
+        mapfile = os.path.normpath(os.path.join(working_dir or str(self.conf_dir), os.path.expanduser(mapfile)))
+        return MapServerSource(
+            name,
+            params,
+            binary=binary,
+            mapfile=mapfile,
+            working_dir=working_dir,
+            timeout=float(self.g_http.get("client_timeout", 60)),
+            transparent=transparent,
+            **self._wms_options(conf, path),
+        )
+
+    def _supported(self, conf: dict, path: str) -> tuple[list, list[ImageFormat]]:
+        """``supported_srs`` and ``supported_formats`` of a WMS-like source."""
+        try:
+            supported_srs = [get_srs(s) for s in conf.get("supported_srs") or []]
+        except SRSError as ex:
+            raise ConfigError(str(ex), join_path(path, "supported_srs")) from None
+        formats = [self._format(f, join_path(path, "supported_formats")) for f in conf.get("supported_formats") or []]
+        return supported_srs, formats
+
+    def _source_arcgis(self, name: str, conf: dict, path: str) -> ArcGISSource:
+        url, params, transparent = self._req(conf, path)
+        opts = conf.get("opts") or {}
+        supported_srs, supported_formats = self._supported(conf, path)
+        try:
+            tolerance = float(opts.get("featureinfo_tolerance", 5))
+        except (TypeError, ValueError):
+            raise ConfigError("expected a number", join_path(path, "opts.featureinfo_tolerance")) from None
+        return ArcGISSource(
+            name,
+            url,
+            params,
+            self._client(conf, url, path),
+            transparent=transparent,
+            supported_srs=supported_srs,
+            supported_formats=supported_formats,
+            resampling=self._resampling(conf.get("image") or {}),
+            featureinfo=bool(opts.get("featureinfo", False)),
+            fi_tolerance=tolerance,
+            fi_return_geometries=bool(opts.get("featureinfo_return_geometries", False)),
         )
 
     def _source_tile(self, name: str, conf: dict, path: str) -> TileSource:
@@ -288,11 +396,35 @@ class _Builder:
             name,
             url,
             grid,
-            self._client(conf, url),
+            self._client(conf, url, path, ("http", "https", "file")),
             transparent=bool(conf.get("transparent", False)),
             flip_y=flip,
             resampling=self._resampling(conf.get("image") or {}),
         )
+
+    def _source_mapnik(self, name: str, conf: dict, path: str) -> Source:
+        from ..sources.mapnik import MapnikMissing, MapnikSource
+
+        if not conf.get("mapfile"):
+            raise ConfigError("missing required key 'mapfile'", path)
+        mapfile = self.abspath(conf["mapfile"])
+        if not os.path.isfile(mapfile):
+            raise ConfigError(f"Mapnik XML {mapfile} does not exist", join_path(path, "mapfile"))
+        layers = conf.get("layers")
+        if isinstance(layers, str):
+            layers = [lyr.strip() for lyr in layers.split(",") if lyr.strip()]
+        try:
+            return MapnikSource(
+                name,
+                mapfile,
+                layers=layers,
+                transparent=bool(conf.get("transparent", False)),
+                scale_factor=conf.get("scale_factor"),
+                multithreaded=bool(conf.get("multithreaded", False)),
+                use_mapnik2=bool(conf.get("use_mapnik2", False)),
+            )
+        except MapnikMissing as ex:
+            raise ConfigError(str(ex), path) from None
 
     def _source_debug(self, name: str, conf: dict, path: str) -> DebugSource:
         return DebugSource(name)
@@ -315,21 +447,30 @@ class _Builder:
     def image_options(self, fmt_name: str, image_conf: dict, path: str) -> ImageOptions:
         custom = dict((self.g_image.get("formats") or {}).get(fmt_name) or {})
         merged = {**custom, **image_conf}
-        fmt = self._format(merged.get("format") or fmt_name, path)
+        fmt_path = join_path(path, "image.format" if image_conf.get("format") else "format")
+        fmt = self._format(merged.get("format") or fmt_name, fmt_path)
+        image_path = join_path(path, "image")
         colors = merged.get("colors")
+        if colors is not None and not 0 <= colors <= 256:
+            raise ConfigError(f"expected 0 to 256 colours, got {colors}", join_path(image_path, "colors"))
         if colors is None and fmt.mime == "image/png" and not fmt.paletted:
             colors = 256 if self.g_image.get("paletted", True) and merged.get("mode") not in ("RGB", "RGBA", "I") else None
         enc = merged.get("encoding_options") or {}
         mode = merged.get("mode")
         if mode is not None and mode not in ("RGB", "RGBA", "P", "I", "L"):
-            raise ConfigError(f"unknown image mode '{mode}'", join_path(path, "mode"))
+            raise ConfigError(f"unknown image mode '{mode}'", join_path(image_path, "mode"))
+        quality = enc.get("jpeg_quality", self.g_image.get("jpeg_quality", 90))
+        if not 1 <= quality <= 100:
+            raise ConfigError(f"expected a JPEG quality from 1 to 100, got {quality}",
+                              join_path(image_path, "encoding_options.jpeg_quality") if "jpeg_quality" in enc
+                              else "globals.image.jpeg_quality")
         return ImageOptions(
             format=fmt,
             mode=mode,
             colors=colors or None,
             transparent=merged.get("transparent"),
             resampling=self._resampling(merged),
-            jpeg_quality=int(enc.get("jpeg_quality", self.g_image.get("jpeg_quality", 90))),
+            jpeg_quality=int(quality),
             quantizer=enc.get("quantizer"),
             tiff_compression=enc.get("tiff_compression"),
             opacity=merged.get("opacity"),
@@ -351,12 +492,42 @@ class _Builder:
     def _cache_sources(self, conf: dict, path: str, grid_name: str) -> list[Source]:
         names = conf.get("sources") or []
         if isinstance(names, dict):
-            raise ConfigError("band merge sources are not supported yet", join_path(path, "sources"))
+            return [self._band_merge(names, join_path(path, "sources"), grid_name, path)]
         result = []
         for i, entry in enumerate(names):
             spath = join_path(join_path(path, "sources"), i)
             result.append(self.source_ref(entry, spath, grid_name))
         return result
+
+    def _band_merge(self, conf: dict, path: str, grid_name: str, cache_path: str) -> BandMergeSource:
+        """``sources: {r|g|b|a|l: [{source, band, factor}]}``."""
+        unknown = [k for k in conf if k not in CHANNELS]
+        if unknown:
+            raise ConfigError(f"unknown band '{unknown[0]}' (use r, g, b, a or l)", path)
+        if "l" in conf and set(conf) & {"r", "g", "b"}:
+            raise ConfigError("combine l with a only, not with r, g or b", path)
+        if not conf:
+            raise ConfigError("no bands given", path)
+        refs: dict[str, Source] = {}
+        ops: dict[str, list[BandOp]] = {}
+        for channel, entries in conf.items():
+            cpath = join_path(path, channel)
+            if not isinstance(entries, list) or not entries:
+                raise ConfigError("expected a list of {source, band, factor}", cpath)
+            for i, entry in enumerate(entries):
+                epath = join_path(cpath, i)
+                if not isinstance(entry, dict) or "source" not in entry or "band" not in entry:
+                    raise ConfigError("expected a mapping with source and band (and factor)", epath)
+                band, factor = entry["band"], entry.get("factor", 1.0)
+                if not isinstance(band, int) or isinstance(band, bool) or not 0 <= band <= 3:
+                    raise ConfigError(f"expected a band number 0-3, got {band!r}", join_path(epath, "band"))
+                if not isinstance(factor, (int, float)) or isinstance(factor, bool):
+                    raise ConfigError(f"expected a number, got {factor!r}", join_path(epath, "factor"))
+                name = str(entry["source"])
+                if name not in refs:
+                    refs[name] = self.source_ref(name, join_path(epath, "source"), grid_name)
+                ops.setdefault(channel, []).append(BandOp(refs[name], band, float(factor)))
+        return BandMergeSource(cache_path.rpartition(".")[2], ops)
 
     def source_ref(self, entry: str, path: str, grid_name: str | None = None) -> Source:
         """A source or cache named in a ``sources`` list (``name:layer1,layer2`` picks WMS layers)."""
@@ -370,10 +541,8 @@ class _Builder:
             return source
         if name in (self.raw.get("caches") or {}):
             cache = self.cache(name, path)
-            manager = cache.managers.get(grid_name) if grid_name else None
-            if manager is None:
-                manager = next(iter(cache.managers.values()))
-            return CacheSource(name, manager)
+            target = self.grids.get(grid_name) if grid_name else None
+            return cache_map_source(cache, target)
         raise ConfigError(f"unknown source or cache '{name}'", path)
 
     def _build_cache(self, name: str, conf: dict, path: str) -> CacheConfig:
@@ -382,7 +551,7 @@ class _Builder:
             log.warning("%s: no grids given, using GLOBAL_MERCATOR", path)
             grid_names = ["GLOBAL_MERCATOR"]
         fmt_name = conf.get("format", "image/png")
-        image_opts = self.image_options(fmt_name, conf.get("image") or {}, join_path(path, "format"))
+        image_opts = self.image_options(fmt_name, conf.get("image") or {}, path)
         if image_opts.format.mime == "mixed" and "request_format" not in conf:
             raise ConfigError("a mixed format cache needs request_format: image/png", path)
         request_format = self._format(conf.get("request_format") or fmt_name, join_path(path, "request_format"))
@@ -415,6 +584,8 @@ class _Builder:
             disable_storage=bool(conf.get("disable_storage", False)),
             link_single_color_images=bool(link),
             lock_timeout=float({**self.g_http}.get("client_timeout", 60)),
+            rescale_tiles=_rescale_tiles(conf, path),
+            cache_rescaled_tiles=bool(conf.get("cache_rescaled_tiles", False)),
             refresh_before=refresh_before,
             refresh_mode=refresh_mode,
         )
@@ -457,21 +628,35 @@ class _Builder:
         if watermark:
             for manager in managers.values():
                 manager.watermark = watermark
-        return CacheConfig(name=name, format=image_opts.format, grids=list(grid_names), managers=managers,
-                           source_names=[s for s in conf.get("sources") or [] if isinstance(s, str)])
+        cache = CacheConfig(name=name, format=image_opts.format, grids=list(grid_names), managers=managers,
+                            source_names=_source_names(conf.get("sources") or []))
+        self._direct_from(cache, conf, path)
+        return cache
+
+    def _direct_from(self, cache: CacheConfig, conf: dict, path: str) -> None:
+        """``use_direct_from_level`` / ``use_direct_from_res``: finer maps skip the cache."""
+        level, res = conf.get("use_direct_from_level"), conf.get("use_direct_from_res")
+        if level is None and res is None:
+            return
+        if level is not None and res is not None:
+            raise ConfigError("use either use_direct_from_level or use_direct_from_res, not both", path)
+        sources = next(iter(cache.managers.values())).sources
+        if len(sources) != 1:
+            key = "use_direct_from_level" if level is not None else "use_direct_from_res"
+            raise ConfigError("needs a cache with exactly one source", join_path(path, key))
+        if level is not None:
+            grid = next(iter(cache.managers.values())).grid
+            if not 0 <= level < grid.levels:
+                raise ConfigError(f"level {level} is not in the grid (0-{grid.levels - 1})", join_path(path, "use_direct_from_level"))
+            # level N itself is served directly
+            res = grid.resolutions[level] * (1 + 1e-6)
+        cache.direct_from_res = float(res)
+        cache.direct_source = sources[0]
 
     def _watermark(self, conf: dict | None, path: str) -> Watermark | None:
         if not conf or not conf.get("text"):
             return None
-        color = conf.get("color", [128, 128, 128])
-        if isinstance(color, str):
-            text = color.lstrip("#")
-            try:
-                color = [int(text[i : i + 2], 16) for i in range(0, len(text), 2)]
-            except ValueError:
-                raise ConfigError(f"expected a colour such as '#ff0000' or [255, 0, 0], got {conf.get('color')!r}", join_path(path, "color")) from None
-        if len(color) not in (3, 4):
-            raise ConfigError("expected three or four colour values", join_path(path, "color"))
+        color = parse_color(conf.get("color", [128, 128, 128]), join_path(path, "color"))
         spacing = conf.get("spacing")
         if spacing not in (None, "wide"):
             raise ConfigError("expected 'wide' or nothing", join_path(path, "spacing"))
@@ -479,7 +664,7 @@ class _Builder:
             text=str(conf["text"]),
             opacity=int(conf.get("opacity", 3)),
             font_size=int(conf.get("font_size", 9)),
-            color=tuple(int(c) for c in color[:3]),
+            color=color[:3],
             wide=spacing == "wide",
         )
 
@@ -619,6 +804,26 @@ def _bbox(value: Any, path: str) -> tuple[float, float, float, float] | None:
     if len(value) != 4:
         raise ConfigError(f"expected four numbers (minx, miny, maxx, maxy), got {len(value)}", path)
     return tuple(float(v) for v in value)  # type: ignore[return-value]
+
+
+def _source_names(sources: list | dict) -> list[str]:
+    """Names in a cache's ``sources``: the list itself, or the sources of a band merge."""
+    if isinstance(sources, dict):
+        names = [str(e.get("source")) for entries in sources.values() if isinstance(entries, list)
+                 for e in entries if isinstance(e, dict)]
+        return list(dict.fromkeys(names))
+    return [s for s in sources if isinstance(s, str)]
+
+
+def _rescale_tiles(conf: dict, path: str) -> int:
+    """``upscale_tiles: N`` as -N, ``downscale_tiles: N`` as +N."""
+    up, down = conf.get("upscale_tiles") or 0, conf.get("downscale_tiles") or 0
+    for key, value in (("upscale_tiles", up), ("downscale_tiles", down)):
+        if value < 0:
+            raise ConfigError("must be zero or positive", join_path(path, key))
+    if up and down:
+        raise ConfigError("use either upscale_tiles or downscale_tiles, not both", path)
+    return -up if up else down
 
 
 def _param(value: Any) -> str:

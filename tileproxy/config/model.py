@@ -29,6 +29,9 @@ class CacheConfig:
     grids: list[str]
     managers: dict[str, TileManager]  # by grid name
     source_names: list[str] = field(default_factory=list)
+    # use_direct_from_level/res: maps finer than this go to direct_source uncached
+    direct_from_res: float | None = None
+    direct_source: Source | None = None
 
 
 @dataclass

@@ -106,7 +106,8 @@ def quantize(img: Image.Image, colors: int, quantizer: str | None = None) -> Ima
             img = img.convert("RGB")
         else:
             return img.quantize(colors, method=Image.Quantize.FASTOCTREE)
-    method = Image.Quantize.FASTOCTREE if quantizer == "fastoctree" else Image.Quantize.MEDIANCUT
+    # fastoctree unless mediancut is asked for: MapProxy's default quantizer
+    method = Image.Quantize.MEDIANCUT if quantizer == "mediancut" else Image.Quantize.FASTOCTREE
     return img.quantize(colors, method=method)
 
 

@@ -54,7 +54,7 @@ def transform_image(
         )
         if extent == (0, 0, sw, sh) and dst_size == img.size:
             return img
-        return img.transform(dst_size, Image.Transform.EXTENT, extent, filt)
+        return _scale(img, extent, dst_size, filt)
 
     dw, dh = dst_size
     cols = max(1, round(dw / MESH_CELL))
@@ -78,6 +78,29 @@ def transform_image(
     if not mesh:
         return blank_image(dst_size)
     return img.transform(dst_size, Image.Transform.MESH, mesh, filt)
+
+
+def _scale(img: Image.Image, extent: tuple[float, float, float, float], dst_size: tuple[int, int],
+           filt: Image.Resampling) -> Image.Image:
+    """The ``extent`` (source pixel coordinates, may reach outside the image) scaled
+    to ``dst_size``; resize() filters properly when shrinking and is faster than
+    an EXTENT transform. Outside the source stays transparent."""
+    sw, sh = img.size
+    box = (max(extent[0], 0.0), max(extent[1], 0.0), min(extent[2], float(sw)), min(extent[3], float(sh)))
+    if box[0] >= box[2] or box[1] >= box[3]:
+        return blank_image(dst_size)
+    fx = dst_size[0] / (extent[2] - extent[0])
+    fy = dst_size[1] / (extent[3] - extent[1])
+    left, top = round((box[0] - extent[0]) * fx), round((box[1] - extent[1]) * fy)
+    right, bottom = round((box[2] - extent[0]) * fx), round((box[3] - extent[1]) * fy)
+    if right <= left or bottom <= top:
+        return blank_image(dst_size)
+    part = img.resize((right - left, bottom - top), filt, box=box)
+    if (left, top, right, bottom) == (0, 0, *dst_size):
+        return part
+    out = blank_image(dst_size)
+    out.paste(part, (left, top))
+    return out
 
 
 def merge_images(layers: list[Image.Image], size: tuple[int, int], bgcolor: tuple | None = None) -> Image.Image:

@@ -55,13 +55,13 @@ def tile_response(req: Request, layer: TileLayer, outcome: TileOutcome, max_age:
     if not outcome.cacheable:
         no_cache(resp)
     elif outcome.stale:
-        revalidate_headers(resp, tile.timestamp, len(data))
+        revalidate_headers(resp, tile.timestamp, data)
     else:
         ttl = outcome.status.ttl  # remaining freshness under refresh_before: clients keep it no longer
         if ttl is not None and max_age > 0:
             max_age = max(1, min(max_age, ttl))
-        cache_headers(resp, tile.timestamp, len(data), max_age)
+        cache_headers(resp, tile.timestamp, data, max_age)
     resp.headers.append(("Cache-Status", outcome.status.header()))
-    if outcome.cacheable and not_modified(req, tile.timestamp, len(data)):
+    if outcome.cacheable and not_modified(req, tile.timestamp, data):
         return make_not_modified(resp)
     return resp

@@ -10,7 +10,7 @@ from ..image.formats import ImageFormat
 from ..image.mosaic import tile_mosaic
 from ..image.result import ImageResult
 from ..image.transform import blank_image, transform_image
-from ..srs import SRS, BBox
+from ..srs import SRS, BBox, clip_to_world
 
 if TYPE_CHECKING:
     from .on_error import ErrorPolicy
@@ -57,6 +57,10 @@ class Source:
     def get_map(self, query: MapQuery) -> ImageResult:
         raise NotImplementedError
 
+    def delivers(self, bbox: BBox, size: tuple[int, int], srs: SRS) -> bool:
+        """False when the source would answer blank (resolution limits, coverage, seed_only)."""
+        return True
+
 
 class TiledSource(Source):
     """A source with a grid of its own. Tiles of that grid are fetched as they are;
@@ -70,11 +74,19 @@ class TiledSource(Source):
         raise NotImplementedError
 
     def get_map(self, query: MapQuery) -> ImageResult:
+        if not query.format.is_image:
+            raise SourceError(
+                f"source '{self.name}': {query.format.mime} tiles pass through only to a cache with "
+                "the same grid; they cannot be rescaled or reprojected"
+            )
         grid = self.grid
         bbox = query.bbox
         if query.srs != grid.srs:
-            bbox = query.srs.transform_bbox_to(grid.srs, bbox)
-        res = max((bbox[2] - bbox[0]) / query.size[0], (bbox[3] - bbox[1]) / query.size[1])
+            bbox = clip_to_world(grid.srs, query.srs.transform_bbox_to(grid.srs, bbox))
+            if bbox is None:
+                return ImageResult(image=blank_image(query.size))
+        # the finer of the two axes' resolutions, so that reprojection loses no detail
+        res = min((bbox[2] - bbox[0]) / query.size[0], (bbox[3] - bbox[1]) / query.size[1])
         level = grid.closest_level(res)
         x0, y0, x1, y1 = grid.tile_range(bbox, level)
         if x1 < x0 or y1 < y0:

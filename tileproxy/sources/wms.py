@@ -8,8 +8,8 @@ from urllib.parse import urlencode
 from ..image.codec import ImageDataError, check_image_bytes
 from ..image.formats import ImageFormat
 from ..image.result import ImageResult
-from ..image.transform import transform_image
-from ..srs import SRS
+from ..image.transform import blank_image, transform_image
+from ..srs import SRS, clip_to_world
 from .base import MapQuery, Source, SourceError
 from .http import HTTPClient, read_file_url, split_credentials
 
@@ -78,7 +78,9 @@ class WMSSource(Source):
         if req_srs == query.srs:
             bbox, size = query.bbox, query.size
         else:
-            bbox = query.srs.transform_bbox_to(req_srs, query.bbox)
+            bbox = clip_to_world(req_srs, query.srs.transform_bbox_to(req_srs, query.bbox))
+            if bbox is None:  # nothing of the query lies where the source SRS is defined
+                return ImageResult(image=blank_image(query.size))
             size = _projected_size(query, bbox)
         data = self._fetch(bbox, size, req_srs, req_format)
         result = ImageResult(data=data)
@@ -212,11 +214,16 @@ def _num(value: float) -> str:
     return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
 
 
+MAX_REQUEST_SIDE = 4096  # pixels; a reprojected request never asks for more per side
+
+
 def _projected_size(query: MapQuery, bbox) -> tuple[int, int]:
-    """Pixel size for a request in another SRS: keep the pixel count close."""
+    """Pixel size for a request in another SRS: square pixels at the finer of the
+    two resolutions the query's size gives in that SRS (as MapProxy sizes it), so
+    that no detail is lost; at most MAX_REQUEST_SIDE pixels per side."""
     w, h = query.size
-    ratio = (bbox[2] - bbox[0]) / (bbox[3] - bbox[1])
-    area = w * h
-    new_h = max(1, round((area / ratio) ** 0.5))
-    new_w = max(1, round(new_h * ratio))
-    return new_w, new_h
+    width, height = bbox[2] - bbox[0], bbox[3] - bbox[1]
+    res = min(width / w, height / h)
+    size_w, size_h = width / res, height / res
+    scale = min(1.0, MAX_REQUEST_SIDE / max(size_w, size_h))
+    return max(1, round(size_w * scale)), max(1, round(size_h * scale))

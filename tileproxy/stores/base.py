@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from ..grid import TileCoord
@@ -33,9 +33,19 @@ class TileStore:
     supports_timestamps: bool = True
     lock_id: str = ""  # names the tile locks of this store (a path for file-based stores)
 
+    can_list: bool = False  # True when iter_coords works
+
     def covers(self, coord: TileCoord) -> bool:
         """False for tiles outside the cache coverage: they are neither stored nor served."""
         return True
+
+    def iter_coords(self, level: int) -> Iterator[TileCoord]:
+        """The coordinates of the tiles cached at ``level`` (stores with ``can_list``)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot list its tiles")
+
+    def remove_level(self, level: int) -> bool:
+        """Remove every tile of ``level`` at once; False when the store cannot."""
+        return False
 
     def load(self, tile: Tile) -> bool:
         """Fill ``tile.data`` and ``tile.timestamp``; False when not cached."""

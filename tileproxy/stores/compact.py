@@ -478,6 +478,11 @@ class CompactStore(TileStore):
                 if fname.endswith(".bundle") and len(fname) == 17:
                     yield z, self._bundle_class(os.path.join(self.directory, name, fname[:-7]))
 
+    can_list = True
+
+    def iter_coords(self, level: int) -> Iterator[TileCoord]:
+        yield from self.coords([level])
+
     def coords(self, levels: Iterable[int] | None = None) -> Iterator[TileCoord]:
         for z, bundle in self.bundles(levels):
             name = os.path.basename(bundle.base)

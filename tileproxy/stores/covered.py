@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 from ..coverage import Coverage
 from ..grid import TileCoord, TileGrid
@@ -17,6 +17,13 @@ class CoveredStore(TileStore):
         self.readonly = store.readonly
         self.supports_timestamps = store.supports_timestamps
         self.lock_id = store.lock_id
+        self.can_list = store.can_list
+
+    def iter_coords(self, level: int) -> Iterator[TileCoord]:
+        return self.inner.iter_coords(level)  # all of them, also those a later coverage left out
+
+    def remove_level(self, level: int) -> bool:
+        return self.inner.remove_level(level)
 
     def __getattr__(self, name: str):  # backend extras (coords, dbs, directory, ...)
         if name == "inner":  # not set yet (copying, unpickling)

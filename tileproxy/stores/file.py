@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
+from collections.abc import Iterator
 
 from ..grid import TileCoord
 from .base import Tile, TileStore
-from .layouts import LAYOUTS, tile_path
+from .layouts import LAYOUTS, parse_tile_path, tile_level_dir, tile_path
 
 
 def write_atomic(path: str, data: bytes, file_mode: int | None = None, dir_mode: int | None = None) -> None:
@@ -60,6 +62,7 @@ def _umask() -> int:
 
 
 class FileStore(TileStore):
+    can_list = True
     def __init__(
         self,
         directory: str,
@@ -150,3 +153,28 @@ class FileStore(TileStore):
             os.unlink(self.path(coord))
         except FileNotFoundError:
             pass
+
+    def iter_coords(self, level: int) -> Iterator[TileCoord]:
+        """Walk the directories of ``level`` (the whole cache for layouts without
+        level directories) and yield the coordinates of the tile files found."""
+        sub = tile_level_dir(self.layout, level)
+        top = os.path.join(self.directory, sub) if sub else self.directory
+        for root, dirs, files in os.walk(top):
+            if root == self.directory:
+                dirs[:] = [d for d in dirs if d != "single_color_tiles"]
+            dirs.sort()
+            rel_root = os.path.relpath(root, self.directory)
+            for name in sorted(files):
+                if name.startswith(".tmp-"):
+                    continue
+                rel = name if rel_root == "." else f"{rel_root}/{name}".replace(os.sep, "/")
+                coord = parse_tile_path(self.layout, rel, self.ext)
+                if coord is not None and coord[2] == level:
+                    yield coord
+
+    def remove_level(self, level: int) -> bool:
+        sub = tile_level_dir(self.layout, level)
+        if sub is None:
+            return False
+        shutil.rmtree(os.path.join(self.directory, sub), ignore_errors=True)
+        return True

@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 from ..grid import TileCoord, TileGrid
 from .base import Tile, TileStore, usable_tile_data, warn_throttled
@@ -117,11 +117,17 @@ class SQLiteTileStore(TileStore):
                     [(z, x, y) for x, y, _ in level],
                 )
 
-    def remove_level(self, z: int) -> None:
+    def remove_level(self, z: int) -> bool:
         db = self.db(z)
         if os.path.exists(db.path):
             with db.write() as conn:
                 conn.execute(f'DELETE FROM "{self.table}" WHERE zoom_level=?', (z,))
+        return True
+
+    can_list = True
+
+    def iter_coords(self, level: int) -> Iterator[TileCoord]:
+        yield from self.coords([level])
 
     def coords(self, levels: Iterable[int] | None = None) -> Iterable[TileCoord]:
         """Every stored tile (for export)."""

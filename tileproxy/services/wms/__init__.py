@@ -6,11 +6,12 @@ from __future__ import annotations
 import logging
 
 from ...config.model import WMSConfig
-from ...http import Request, Response, cache_headers, make_not_modified, not_modified
+from ...http import Request, Response
 from ...layers import TileLayer, WMSLayer
 from ...maps import exact_tile
 from ...sources.base import SourceError, SourceTimeout
 from ...tiles import TileError
+from ..tile_response import serve_tile
 from .capabilities import Capabilities
 from .exceptions import WMSError, image_exception, xml_exception
 from .featureinfo import feature_info
@@ -29,6 +30,11 @@ from .request import (
 )
 
 log = logging.getLogger("tileproxy.service.wms")
+
+
+def _tile_error(message: str, status: int) -> Response:
+    """WMS-C is WMS 1.1.1: tile errors are 1.1.1 service exceptions."""
+    return xml_exception(WMSError(message), "1.1.1")
 
 
 class WMSService:
@@ -120,13 +126,7 @@ class WMSService:
             coord = exact_tile(tl.grid, params.bbox, params.size, params.srs)
             if coord is None:
                 continue
-            tile = tl.manager.load_tile(coord)
-            data = tile.data or b""
-            resp = Response(data, content_type=tile.mime or tl.mime)
-            cache_headers(resp, tile.timestamp, len(data), self.max_age)
-            if not_modified(req, tile.timestamp, len(data)):
-                return make_not_modified(resp)
-            return resp
+            return serve_tile(req, tl, coord, self.max_age, _tile_error)
         raise WMSError("tiled request does not match a tile of the cache (bbox, size or format)",
                        "InvalidParameterValue", "bbox")
 

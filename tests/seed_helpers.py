@@ -1,0 +1,71 @@
+"""Helpers for the seed tests: configs around the local WMS, running the seed
+command in-process, and the tiles a cache holds."""
+
+from __future__ import annotations
+
+import io
+import textwrap
+from contextlib import redirect_stderr, redirect_stdout
+from pathlib import Path
+
+from tileproxy.cli.seed import main as seed_main
+from tileproxy.config.build import load_proxy_config
+from tileproxy.grid import TileCoord
+
+PROXY = """
+services:
+  tms:
+layers:
+  - name: osm
+    title: OSM
+    sources: [osm_cache]
+caches:
+  osm_cache:
+    grids: [{grid}]
+    sources: [osm_wms]
+    meta_size: [{meta}, {meta}]
+    meta_buffer: 0
+    {extra}
+sources:
+  osm_wms:
+    type: wms
+    req:
+      url: {source}/wms
+      layers: base
+globals:
+  cache:
+    base_dir: ./cache_data
+  http:
+    client_timeout: 5
+"""
+
+
+def write_configs(tmp_path: Path, source_url: str, seed_yaml: str, grid: str = "GLOBAL_WEBMERCATOR",
+                  meta: int = 2, extra: str = "", grids_section: str = "") -> tuple[Path, Path]:
+    proxy = tmp_path / "mapproxy.yaml"
+    proxy.write_text(PROXY.format(grid=grid, meta=meta, extra=extra, source=source_url) + grids_section)
+    seed = tmp_path / "seed.yaml"
+    seed.write_text(textwrap.dedent(seed_yaml))
+    return proxy, seed
+
+
+def run_seed(tmp_path: Path, *args: str) -> tuple[int, str, str]:
+    """Run tileproxy-seed in-process (cwd-independent paths); returns (status, stdout, stderr)."""
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        status = seed_main(["-f", str(tmp_path / "mapproxy.yaml"), *args])
+    return status, out.getvalue(), err.getvalue()
+
+
+def manager(tmp_path: Path, cache: str = "osm_cache", grid: str = "GLOBAL_WEBMERCATOR"):  # noqa: ANN201
+    return load_proxy_config(tmp_path / "mapproxy.yaml").caches[cache].managers[grid]
+
+
+def cached(tmp_path: Path, levels: range = range(0, 20), cache: str = "osm_cache",
+           grid: str = "GLOBAL_WEBMERCATOR") -> set[TileCoord]:
+    store = manager(tmp_path, cache, grid).store
+    return {c for z in levels for c in store.iter_coords(z)}
+
+
+def metas_of(tiles: set[TileCoord], meta: int) -> set[TileCoord]:
+    return {(x - x % meta, y - y % meta, z) for x, y, z in tiles}

@@ -1,0 +1,90 @@
+"""Seeding, refreshing and cleaning every cache backend through the store protocol."""
+
+from __future__ import annotations
+
+from io import BytesIO
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from seed_helpers import cached, manager, metas_of, run_seed, write_configs
+from source_server import tile_color
+
+BACKENDS = {
+    "file_tms": "cache: {type: file, directory_layout: tms}",
+    "file_quadkey": "cache: {type: file, directory_layout: quadkey}",
+    "mbtiles": "cache: {type: mbtiles, filename: ./osm.mbtiles}",
+    "sqlite": "cache: {type: sqlite, directory: ./sqlite_levels}",
+    "geopackage": "cache: {type: geopackage, filename: ./osm.gpkg}",
+    "compact_v2": "cache: {type: compact, version: 2, directory: ./compact}",
+}
+
+SEED = """
+seeds:
+  world:
+    caches: [osm_cache]
+    levels: {to: 2}
+  refresh:
+    caches: [osm_cache]
+    levels: {to: 2}
+    refresh_before: {seconds: 0}
+cleanups:
+  deep:
+    caches: [osm_cache]
+    levels: [2]
+    remove_all: true
+"""
+ALL = {(x, y, z) for z in range(3) for x in range(2**z) for y in range(2**z)}
+
+
+@pytest.mark.parametrize("backend", sorted(BACKENDS))
+def test_seed_refresh_and_cleanup_on_every_backend(tmp_path: Path, source, backend: str) -> None:
+    write_configs(tmp_path, source.url, SEED, extra=BACKENDS[backend])
+    seed = str(tmp_path / "seed.yaml")
+    assert run_seed(tmp_path, "-s", seed, "--seed", "world")[0] == 0
+    assert cached(tmp_path, range(3)) == ALL
+    assert source.count("wms") == 6
+    # refreshing only what is cached, driven by the store's own listing
+    store = manager(tmp_path).store
+    assert store.can_list
+    store.remove_many([(0, 0, 2), (1, 0, 2), (0, 1, 2), (1, 1, 2)])
+    source.reset()
+    status, _, err = run_seed(tmp_path, "-s", seed, "--seed", "refresh", "--skip-uncached")
+    assert status == 0, err
+    assert source.count("wms") == len(metas_of(ALL, 2)) - 1
+    assert cached(tmp_path, range(3)) == ALL - {(0, 0, 2), (1, 0, 2), (0, 1, 2), (1, 1, 2)}
+    status, _, err = run_seed(tmp_path, "-s", seed, "--cleanup", "deep")
+    assert status == 0, err
+    assert cached(tmp_path, range(3)) == {c for c in ALL if c[2] < 2}
+
+
+def test_seed_from_a_tile_source_and_a_cache_behind_a_cache(tmp_path: Path, source) -> None:
+    """Tiled sources take no meta tiles: one request per tile, passed through as is;
+    a cache whose source is another cache fills both."""
+    (tmp_path / "mapproxy.yaml").write_text(f"""
+caches:
+  tiles_cache:
+    grids: [GLOBAL_WEBMERCATOR]
+    sources: [tiles]
+  second:
+    grids: [GLOBAL_WEBMERCATOR]
+    sources: [tiles_cache]
+    meta_size: [2, 2]
+    meta_buffer: 0
+sources:
+  tiles:
+    type: tile
+    grid: GLOBAL_WEBMERCATOR
+    url: {source.url}/tiles/%(z)s/%(x)s/%(y)s.png
+globals:
+  cache:
+    base_dir: ./cache_data
+""")
+    (tmp_path / "seed.yaml").write_text("seeds:\n  s:\n    caches: [second]\n    levels: {to: 2}\n")
+    status, _, err = run_seed(tmp_path, "-s", str(tmp_path / "seed.yaml"))
+    assert status == 0, err
+    assert cached(tmp_path, range(3), cache="second") == ALL
+    assert cached(tmp_path, range(3), cache="tiles_cache") == ALL
+    assert source.count("tile") == len(ALL)
+    tile = Image.open(BytesIO(open(manager(tmp_path, "second").store.path((1, 2, 2)), "rb").read()))
+    assert tile.convert("RGB").getpixel((128, 128)) == tile_color(1, 2, 2)
