@@ -1,5 +1,5 @@
-"""Memory per worker: a configuration without coverages must not load shapely and
-numpy (about 16 MB of RSS in every gunicorn worker)."""
+"""Memory per worker: a configuration without coverages or band merges must not load
+shapely and numpy (about 16 MB of RSS in every gunicorn worker)."""
 
 from __future__ import annotations
 
