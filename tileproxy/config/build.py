@@ -7,7 +7,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..coverage import CoverageError, load_coverage
 from ..freshness import parse_refresh_before
 from ..grid import PREDEFINED_GRIDS, GridError, TileGrid, build_grid
 from ..image.formats import FormatError, ImageFormat, ImageOptions, parse_format
@@ -238,6 +237,9 @@ class _Builder:
             color = parse_color(image["transparent_color"], join_path(path, "image.transparent_color"))
             limits.transparent_color = color[:3]
         if conf.get("coverage"):
+            # imported here: shapely costs ~16 MB per worker that needs no coverage
+            from ..coverage import CoverageError, load_coverage
+
             try:
                 limits.coverage = load_coverage(conf["coverage"], str(self.conf_dir), join_path(path, "coverage"))
             except CoverageError as ex:
