@@ -279,6 +279,13 @@ def sample_tiles(conf: dict) -> list[tuple[dict, int, int]]:
 
 
 def tile_url(conf: dict, m: dict, col: int, row: int) -> str:
+    """The URL viewer.js builds for a tile (``row`` counted from the top)."""
+    if "{bbox}" in conf["url"]:  # WMS: GetMap for the tile's bbox
+        w, h = conf["tileSize"][0] * m["res"], conf["tileSize"][1] * m["res"]
+        bbox = [m["left"] + col * w, m["top"] - (row + 1) * h, m["left"] + (col + 1) * w, m["top"] - row * h]
+        if conf.get("bboxYX"):
+            bbox = [bbox[1], bbox[0], bbox[3], bbox[2]]
+        return conf["url"].replace("{bbox}", ",".join(repr(v) for v in bbox))
     y = m["height"] - 1 - row if conf["yAxis"] == "up" else row
     return conf["url"].replace("{z}", m["id"]).replace("{x}", str(col)).replace("{y}", str(y))
 
