@@ -285,12 +285,13 @@ def draw_tile(z: int, x: int, y: int) -> Image.Image:
         gx = px(lon, 0)[0]
         d.line([(gx, 0), (gx, size)], fill=GRATICULE, width=SCALE)
         text = f"{abs(lon)}°{'E' if lon > 0 else 'W' if lon < 0 else ''}"
-        d.text((gx + 3 * SCALE, (MARGIN + 3) * SCALE), text, fill=LABEL, font=label_font)
+        # at the tile's bottom: a debug layer on top writes into the top left corner
+        d.text((gx + 3 * SCALE, (MARGIN + TILE - 14) * SCALE), text, fill=LABEL, font=label_font)
     for lat in range(-80, 81, step):
         gy = px(0, lat)[1]
         d.line([(0, gy), (size, gy)], fill=GRATICULE, width=SCALE)
         text = f"{abs(lat)}°{'N' if lat > 0 else 'S' if lat < 0 else ''}"
-        d.text(((MARGIN + 3) * SCALE, gy - 13 * SCALE), text, fill=LABEL, font=label_font)
+        d.text(((MARGIN + TILE - 3) * SCALE, gy - 2 * SCALE), text, fill=LABEL, font=label_font, anchor="rb")
 
     if z >= 2:
         city_font = font((10 + z) * SCALE)
