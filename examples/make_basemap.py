@@ -23,7 +23,7 @@ EXTENT = 20037508.342789244  # half the web mercator world, in metres
 MAX_LAT = 85.0511287798
 TILE = 256
 SCALE = 2  # drawn at twice the size, then reduced: smooth edges
-MARGIN = 24  # drawn around each tile so that blurs and labels meet across tile edges
+MARGIN = 96  # drawn around each tile so that blurs and labels meet across tile edges
 
 OCEAN = (170, 211, 223)
 SHALLOW = (196, 228, 236)
