@@ -215,3 +215,18 @@ def test_viewer_builds_the_getmap_urls(app: TileProxyApp, srs: str, yx: bool) ->
         for url in got[::4]:
             status, headers, _ = get(app, url)
             assert status == 200 and headers["content-type"] == "image/png"
+
+
+def test_wms_views_honour_the_public_base_url(app: TileProxyApp) -> None:
+    headers = {"X-Script-Name": "/maps", "X-Forwarded-Host": "example.org", "X-Forwarded-Proto": "https"}
+    base = "https://example.org/maps/"
+    pages = [u for u in parse(get(app, "/demo/", headers)[2]).urls if "wms_layer=" in u]
+    assert pages and all(u.startswith(base) for u in pages)
+    status, _, body = get(app, pages[0].replace(base, "/"), headers)
+    assert status == 200
+    parsed = parse(body)
+    assert all(u.startswith(base) for u in parsed.urls), parsed.urls
+    conf = json.loads(parsed.scripts["viewer-config"])
+    assert conf["url"].startswith(base + "service?")
+    status, resp_headers, _ = get(app, tile_url(conf, conf["matrices"][1], 0, 0).replace(base, "/"), headers)
+    assert status == 200 and resp_headers["content-type"] == "image/png"
