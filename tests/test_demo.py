@@ -83,9 +83,11 @@ globals:
 """
 
 
-def make_app(tmp_path: Path, config: str = CONFIG) -> TileProxyApp:
+def make_app(tmp_path: Path, config: str = CONFIG, **fields: str) -> TileProxyApp:
+    """The app of ``config`` (a format string: ``{evil}``, ``{cache}`` and ``fields``) in ``tmp_path``."""
+    tmp_path.mkdir(exist_ok=True)
     path = tmp_path / "mapproxy.yaml"
-    path.write_text(config.format(evil=EVIL.replace('"', '\\"'), cache=json.dumps(str(tmp_path / "cache"))))
+    path.write_text(config.format(evil=EVIL.replace('"', '\\"'), cache=json.dumps(str(tmp_path / "cache")), **fields))
     app = make_wsgi_app(path)
     assert isinstance(app, TileProxyApp)
     return app

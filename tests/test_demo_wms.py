@@ -11,9 +11,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from PIL import Image
-from test_demo import EVIL, NODE, get, parse, run_viewer, tile_url, viewer_config
+from test_demo import NODE, get, parse, run_viewer, tile_url, viewer_config
+from test_demo import make_app as make_demo_app
 
-from tileproxy.wsgi import TileProxyApp, make_wsgi_app
+from tileproxy.wsgi import TileProxyApp
 
 SRS = ["EPSG:3857", "EPSG:4326", "EPSG:25832", "CRS:84", "EPSG:900913"]
 
@@ -56,13 +57,7 @@ NAMED = ["group", "cached", "direct", "nested"]
 
 
 def make_app(tmp_path: Path, srs: list[str] = SRS, wms_extra: str = "") -> TileProxyApp:
-    tmp_path.mkdir(exist_ok=True)
-    path = tmp_path / "mapproxy.yaml"
-    path.write_text(CONFIG.format(srs=json.dumps(srs), wms_extra=wms_extra, evil=EVIL.replace('"', '\\"'),
-                                  cache=json.dumps(str(tmp_path / "cache"))))
-    app = make_wsgi_app(path)
-    assert isinstance(app, TileProxyApp)
-    return app
+    return make_demo_app(tmp_path, CONFIG, srs=json.dumps(srs), wms_extra=wms_extra)
 
 
 @pytest.fixture
@@ -172,10 +167,7 @@ def test_wms_capabilities_viewer(app: TileProxyApp) -> None:
 
 
 def test_without_wms_there_are_no_wms_views(tmp_path: Path) -> None:
-    config = CONFIG.replace("  wms:\n    srs: {srs}\n", "")
-    path = tmp_path / "mapproxy.yaml"
-    path.write_text(config.format(wms_extra="", evil="x", cache=json.dumps(str(tmp_path / "cache"))))
-    app = make_wsgi_app(path)
+    app = make_demo_app(tmp_path, CONFIG.replace("  wms:\n    srs: {srs}\n", ""), wms_extra="")
     assert wms_pages(app) == []
     assert get(app, "/demo/?wms_layer=cached")[0] == 404
     assert get(app, "/demo/?wms_capabilities")[0] == 404
