@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..coverage import CoverageError, load_coverage
 from ..image.formats import ImageFormat
 from ..sources.http import HTTPClient, HTTPOptions
 from ..sources.limits import SourceLimits
@@ -143,6 +142,9 @@ def source_limits(ctx: BuildContext, name: str, conf: dict, path: str, kind: str
         color = parse_color(image["transparent_color"], join_path(path, "image.transparent_color"))
         limits.transparent_color = color[:3]
     if conf.get("coverage"):
+        # imported here: shapely costs ~16 MB per worker that needs no coverage
+        from ..coverage import CoverageError, load_coverage
+
         try:
             limits.coverage = load_coverage(conf["coverage"], str(ctx.conf_dir), join_path(path, "coverage"))
         except CoverageError as ex:
