@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from yaml_snippets import TMS, cache_config, tile_source
+
 ROOT = Path(__file__).resolve().parent.parent
 
 CHECK = """
@@ -26,29 +28,10 @@ def _loaded_after_app(conf: Path) -> str:
 
 def _config(tmp_path: Path, cache_extra: str) -> Path:
     conf = tmp_path / "mapproxy.yaml"
-    conf.write_text(f"""
-services:
-  tms:
-  wmts:
-layers:
-  - name: t
-    title: T
-    sources: [c]
-caches:
-  c:
-    grids: [GLOBAL_WEBMERCATOR]
-    sources: [s]
-    cache:
-      type: file{cache_extra}
-sources:
-  s:
-    type: tile
-    grid: GLOBAL_WEBMERCATOR
-    url: http://127.0.0.1:9/%(z)s/%(x)s/%(y)s.png
-globals:
-  cache:
-    base_dir: {tmp_path / 'cache'}
-""")
+    conf.write_text(cache_config(
+        tile_source("s", "http://127.0.0.1:9/%(z)s/%(x)s/%(y)s.png"), source_name="s", layer_name="t", title="T",
+        meta_size=None, head=TMS + "  wmts:\n", cache_yaml="    cache:\n      type: file" + cache_extra,
+        tail=f"globals:\n  cache:\n    base_dir: {tmp_path / 'cache'}\n"))
     return conf
 
 

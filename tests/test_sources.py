@@ -15,7 +15,7 @@ import requests
 from conftest import call
 from PIL import Image
 from source_server import expected_color, tile_color
-from yaml_snippets import CACHE_DATA, cache_config, lines, wms_cache_config
+from yaml_snippets import CACHE_DATA, cache_config, lines, tile_source, wms_cache_config
 
 from tileproxy.grid import predefined_grid
 from tileproxy.srs import get_srs
@@ -257,8 +257,7 @@ def test_concurrent_requests_caps_parallel_source_requests(make_app, source, ser
 
 def tile_config(url: str, source_grid: str = "GLOBAL_WEBMERCATOR", cache_grid: str = "GLOBAL_WEBMERCATOR",
                 extra: str = "", cache_extra: str = "") -> str:
-    tiles = f"  tiles:\n    type: tile\n    grid: {source_grid}\n    url: {url}\n" + lines(extra)
-    return cache_config(tiles, source_name="tiles", layer_name="map", title="Map", cache_name="map_cache",
+    return cache_config(tile_source("tiles", url, source_grid) + lines(extra), source_name="tiles", layer_name="map", title="Map", cache_name="map_cache",
                         grid=cache_grid, meta_size=None, cache_yaml=cache_extra, tail=CACHE_DATA)
 
 

@@ -27,6 +27,11 @@ def wms_source(name: str = "wms", url: str = "{source}/wms", layers: str = "base
     return f"  {name}:\n    type: wms\n    req:\n      url: {url}\n      layers: {layers}\n"
 
 
+def tile_source(name: str, url: str, grid: str = "GLOBAL_WEBMERCATOR") -> str:
+    """A ``sources:`` entry: a tile source at the URL template ``url``."""
+    return f"  {name}:\n    type: tile\n    grid: {grid}\n    url: {url}\n"
+
+
 def layer(name: str, title: str, sources: str) -> str:
     """A ``layers:`` list entry."""
     return f"  - name: {name}\n    title: {title}\n    sources: [{sources}]\n"
