@@ -12,7 +12,8 @@ _RESAMPLE = {
     "bicubic": Image.Resampling.BICUBIC,
 }
 
-MESH_CELL = 32  # pixels per mesh cell edge when reprojecting
+MESH_CELL = 32  # smallest mesh cell edge when reprojecting, pixels
+MESH_MAX_ERROR = 0.5  # pixels a mesh cell's linear mapping may be off
 
 
 def resample_filter(name: str) -> Image.Resampling:
@@ -35,11 +36,10 @@ def transform_image(
 ) -> Image.Image:
     """Map ``img`` (covering ``src_bbox`` in ``src_srs``) onto ``dst_bbox`` in ``dst_srs``.
 
-    Pixels without source data are transparent."""
-    if img.mode not in ("RGBA", "RGB", "L"):
-        img = img.convert("RGBA")
-    if img.mode != "RGBA":
-        img = img.convert("RGBA")
+    Pixels without source data are transparent. An RGB ``img`` gives an RGB image
+    when it covers the whole destination (no alpha to resample), else RGBA."""
+    if img.mode != "RGB":
+        img = img.convert("RGBA") if img.mode != "RGBA" else img
     sw, sh = img.size
     sx = sw / (src_bbox[2] - src_bbox[0])
     sy = sh / (src_bbox[3] - src_bbox[1])
@@ -56,28 +56,62 @@ def transform_image(
             return img
         return _scale(img, extent, dst_size, filt)
 
-    dw, dh = dst_size
-    cols = max(1, round(dw / MESH_CELL))
-    rows = max(1, round(dh / MESH_CELL))
-    xs = [round(dw * i / cols) for i in range(cols + 1)]
-    ys = [round(dh * j / rows) for j in range(rows + 1)]
-    rx = (dst_bbox[2] - dst_bbox[0]) / dw
-    ry = (dst_bbox[3] - dst_bbox[1]) / dh
-    world = [(dst_bbox[0] + px * rx, dst_bbox[3] - py * ry) for py in ys for px in xs]
-    src_pts = dst_srs.transform_to(src_srs, world)
-    pix = [((x - src_bbox[0]) * sx, (src_bbox[3] - y) * sy) for x, y in src_pts]
-    n = cols + 1
-    mesh = []
-    for j in range(rows):
-        for i in range(cols):
-            ul, ur = pix[j * n + i], pix[j * n + i + 1]
-            ll, lr = pix[(j + 1) * n + i], pix[(j + 1) * n + i + 1]
-            if not all(abs(c) < 1e9 for p in (ul, ur, ll, lr) for c in p):
-                continue  # outside the source projection's domain
-            mesh.append(((xs[i], ys[j], xs[i + 1], ys[j + 1]), (*ul, *ll, *lr, *ur)))
+    mesh, covered = _mesh(img.size, src_bbox, src_srs, dst_bbox, dst_srs, dst_size)
     if not mesh:
         return blank_image(dst_size)
+    if img.mode == "RGB" and not covered:
+        img = img.convert("RGBA")  # parts of the destination get no source pixels: transparent, not black
     return img.transform(dst_size, Image.Transform.MESH, mesh, filt)
+
+
+def _mesh(src_size: tuple[int, int], src_bbox: BBox, src_srs: SRS, dst_bbox: BBox, dst_srs: SRS,
+          dst_size: tuple[int, int]) -> tuple[list, bool]:
+    """Cells of the destination with the source quadrilaterals they map to, for a
+    MESH transform. A cell is split in four until mapping it linearly from its
+    corners is within MESH_MAX_ERROR pixels of the projection at its centre and
+    edge midpoints, or it is MESH_CELL pixels small; so mild reprojections take a
+    few cells, strong ones many. Cells outside the source projection's domain are
+    left out. Also returns whether every cell maps inside the source image."""
+    sw, sh = src_size
+    sx, sy = sw / (src_bbox[2] - src_bbox[0]), sh / (src_bbox[3] - src_bbox[1])
+    rx, ry = (dst_bbox[2] - dst_bbox[0]) / dst_size[0], (dst_bbox[3] - dst_bbox[1]) / dst_size[1]
+    mesh: list = []
+    covered = True
+    todo = [(0, 0, dst_size[0], dst_size[1])]
+    while todo:
+        probes = []  # corners, centre and edge midpoints of every cell: one projection call per round
+        for x0, y0, x1, y1 in todo:
+            xm, ym = (x0 + x1) / 2, (y0 + y1) / 2
+            probes += [(x0, y0), (x0, y1), (x1, y1), (x1, y0), (xm, ym), (xm, y0), (xm, y1), (x0, ym), (x1, ym)]
+        world = dst_srs.transform_to(src_srs, [(dst_bbox[0] + px * rx, dst_bbox[3] - py * ry) for px, py in probes])
+        pix = [((x - src_bbox[0]) * sx, (src_bbox[3] - y) * sy) for x, y in world]
+        split = []
+        for k, cell in enumerate(todo):
+            ul, ll, lr, ur, *mids = pix[9 * k: 9 * k + 9]
+            small = max(cell[2] - cell[0], cell[3] - cell[1]) <= MESH_CELL
+            if not all(abs(c) < 1e9 for p in (ul, ll, lr, ur, *mids) for c in p):  # also NaN
+                if small:
+                    covered = False  # outside the source projection's domain
+                else:
+                    split.append(cell)
+                continue
+            linear = [_mid(ul, ll, lr, ur), _mid(ul, ur), _mid(ll, lr), _mid(ul, ll), _mid(ur, lr)]
+            error = max(max(abs(a[0] - b[0]), abs(a[1] - b[1])) for a, b in zip(mids, linear))
+            if error > MESH_MAX_ERROR and not small:
+                split.append(cell)
+                continue
+            mesh.append((cell, (*ul, *ll, *lr, *ur)))
+            covered = covered and all(0 <= x <= sw and 0 <= y <= sh for x, y in (ul, ll, lr, ur))
+        todo = []
+        for x0, y0, x1, y1 in split:
+            xm, ym = (x0 + x1) // 2, (y0 + y1) // 2
+            todo += [c for c in ((x0, y0, xm, ym), (xm, y0, x1, ym), (x0, ym, xm, y1), (xm, ym, x1, y1))
+                     if c[2] > c[0] and c[3] > c[1]]
+    return mesh, covered
+
+
+def _mid(*points: tuple[float, float]) -> tuple[float, float]:
+    return sum(p[0] for p in points) / len(points), sum(p[1] for p in points) / len(points)
 
 
 def _scale(img: Image.Image, extent: tuple[float, float, float, float], dst_size: tuple[int, int],
