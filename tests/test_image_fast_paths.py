@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import io
 
-from PIL import Image
+from PIL import Image, ImageChops, ImageStat
 from pyproj import Transformer
 
 from tileproxy.grid import TileGrid
@@ -117,3 +117,26 @@ def test_paletted_png_round_trips():
     back = Image.open(io.BytesIO(data))
     assert back.mode == "P"
     assert back.convert("RGB").tobytes() == quantize(img, 256).convert("RGB").tobytes()  # lossless after quantizing
+
+
+def test_mercator_to_wgs84_scales_cell_rectangles_like_the_mesh_transform(monkeypatch):
+    """EPSG:3857 -> EPSG:4326 maps every mesh cell onto an upright source rectangle:
+    those are resized, and the map matches the general QUAD transform closely."""
+    import tileproxy.image.transform as transform
+
+    merc, wgs = get_srs("EPSG:3857"), get_srs("EPSG:4326")
+    src_bbox = (500000.0, 6000000.0, 1500000.0, 7000000.0)
+    img = Image.linear_gradient("L").resize((600, 600)).convert("RGB")
+    img.paste((200, 30, 30), (100, 100, 300, 200))
+    to_wgs = Transformer.from_crs("EPSG:3857", "EPSG:4326", always_xy=True)
+    lon0, lat0 = to_wgs.transform(600000, 6100000)
+    lon1, lat1 = to_wgs.transform(1400000, 6900000)
+    dst = (lon0, lat0, lon1, lat1)
+    mesh, covered = _mesh(img.size, src_bbox, merc, dst, wgs, (400, 400))
+    assert covered and all(transform._axis_aligned(quad) for _, quad in mesh)
+    fast = transform_image(img, src_bbox, merc, dst, wgs, (400, 400))
+    monkeypatch.setattr(transform, "_axis_aligned", lambda quad, tolerance=0.01: False)
+    general = transform_image(img, src_bbox, merc, dst, wgs, (400, 400))
+    assert fast.mode == general.mode == "RGB"
+    diff = ImageChops.difference(fast, general)
+    assert sum(ImageStat.Stat(diff).mean) / 3 < 2.0

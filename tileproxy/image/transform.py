@@ -59,9 +59,23 @@ def transform_image(
     mesh, covered = _mesh(img.size, src_bbox, src_srs, dst_bbox, dst_srs, dst_size)
     if not mesh:
         return blank_image(dst_size)
+    if covered and all(_axis_aligned(quad) for _, quad in mesh):
+        # e.g. EPSG:3857 <-> EPSG:4326: every cell is a scaled source rectangle, and
+        # resize() is about twice as fast as a bicubic QUAD transform
+        out = Image.new(img.mode, dst_size, None)
+        for (x0, y0, x1, y1), quad in mesh:
+            out.paste(img.resize((x1 - x0, y1 - y0), filt, box=(quad[0], quad[1], quad[4], quad[5])), (x0, y0))
+        return out
     if img.mode == "RGB" and not covered:
         img = img.convert("RGBA")  # parts of the destination get no source pixels: transparent, not black
     return img.transform(dst_size, Image.Transform.MESH, mesh, filt)
+
+
+def _axis_aligned(quad: tuple[float, ...], tolerance: float = 0.01) -> bool:
+    """The source quadrilateral (ul, ll, lr, ur) is an upright rectangle, north up."""
+    ulx, uly, llx, lly, lrx, lry, urx, ury = quad
+    return (abs(ulx - llx) <= tolerance and abs(urx - lrx) <= tolerance and abs(uly - ury) <= tolerance
+            and abs(lly - lry) <= tolerance and lrx > ulx and lry > uly)
 
 
 def _mesh(src_size: tuple[int, int], src_bbox: BBox, src_srs: SRS, dst_bbox: BBox, dst_srs: SRS,
