@@ -13,7 +13,7 @@ from tileproxy.grid import TileGrid
 from tileproxy.image.codec import encode, quantize
 from tileproxy.image.formats import ImageFormat, ImageOptions
 from tileproxy.image.mosaic import tile_mosaic
-from tileproxy.image.transform import MESH_CELL, _mesh, transform_image
+from tileproxy.image.transform import MESH_CELL, _mesh, _pixel_mapper, transform_image
 from tileproxy.srs import get_srs
 
 ORIGIN = 20037508.342789244
@@ -22,6 +22,12 @@ ORIGIN = 20037508.342789244
 def mercator_grid() -> TileGrid:
     return TileGrid(get_srs("EPSG:3857"), (-ORIGIN, -ORIGIN, ORIGIN, ORIGIN),
                     [2 * ORIGIN / 256 / 2**z for z in range(12)], origin="nw")
+
+
+def mesh_of(src_size, src_bbox, src_srs, dst_bbox, dst_srs, dst_size):
+    sx, sy = src_size[0] / (src_bbox[2] - src_bbox[0]), src_size[1] / (src_bbox[3] - src_bbox[1])
+    to_src = _pixel_mapper(src_bbox, src_srs, dst_bbox, dst_srs, dst_size, sx, sy)
+    return _mesh([(0, 0, dst_size[0], dst_size[1])], to_src, src_size)
 
 
 def solid(color, mode="RGB", size=(256, 256)) -> Image.Image:
@@ -90,7 +96,7 @@ def test_adaptive_mesh_is_coarse_for_small_areas_and_accurate():
     x0, y0 = to_utm.transform(950000, 6550000)
     x1, y1 = to_utm.transform(1050000, 6650000)
     dst_bbox, size = (x0, y0, x1, y1), (512, 512)
-    mesh, covered = _mesh((1000, 1000), src_bbox, merc, dst_bbox, utm, size)
+    mesh, covered = mesh_of((1000, 1000), src_bbox, merc, dst_bbox, utm, size)
     assert covered
     assert len(mesh) < (512 // MESH_CELL) ** 2  # fewer cells than a fixed fine mesh
     cells = sorted(cell for cell, _ in mesh)
@@ -132,7 +138,7 @@ def test_mercator_to_wgs84_scales_cell_rectangles_like_the_mesh_transform(monkey
     lon0, lat0 = to_wgs.transform(600000, 6100000)
     lon1, lat1 = to_wgs.transform(1400000, 6900000)
     dst = (lon0, lat0, lon1, lat1)
-    mesh, covered = _mesh(img.size, src_bbox, merc, dst, wgs, (400, 400))
+    mesh, covered = mesh_of(img.size, src_bbox, merc, dst, wgs, (400, 400))
     assert covered and all(transform._axis_aligned(quad) for _, quad in mesh)
     fast = transform_image(img, src_bbox, merc, dst, wgs, (400, 400))
     monkeypatch.setattr(transform, "_axis_aligned", lambda quad, tolerance=0.01: False)

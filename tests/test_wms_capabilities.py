@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from conftest import call
 from lxml import etree
-from wms_helpers import wms_config
+from PIL import Image
+from wms_helpers import check_checkerboard, wms_config
 
 from tileproxy.services.wms.request import negotiate_version
 
@@ -37,6 +38,15 @@ INFO_LAYER = """layers:
       attribution:
         title: Test data
         url: http://example.org/data
+        logo: {url: "http://example.org/logo.png", width: 40, height: 20}
+      identifier:
+        - {url: "http://example.org/authority", name: example, value: "id-17"}
+      metadata:
+        - {url: "http://example.org/md.xml", type: ISO19115:2003, format: text/xml}
+      data:
+        - {url: "http://example.org/data.zip", format: application/zip}
+      feature_list:
+        - {url: "http://example.org/features.csv", format: text/csv}
       keyword_list:
         - keywords: [info]
 """
@@ -131,6 +141,12 @@ def test_metadata_queryable_and_legend(app, source) -> None:
     info = layers["info"]
     assert info.get("queryable") == "1" and layers["cached"].get("queryable") is None
     assert info.findtext("wms:Attribution/wms:Title", namespaces=NS) == "Test data"
+    assert info.find("wms:Attribution/wms:LogoURL", NS).get("width") == "40"
+    assert info.find("wms:AuthorityURL", NS).get("name") == "example"
+    assert info.find("wms:Identifier", NS).text == "id-17"
+    assert info.find("wms:MetadataURL", NS).get("type") == "ISO19115:2003"
+    assert info.findtext("wms:DataURL/wms:Format", namespaces=NS) == "application/zip"
+    assert info.findtext("wms:FeatureListURL/wms:Format", namespaces=NS) == "text/csv"
     legend = info.find("wms:Style/wms:LegendURL", NS)
     # two source layers 'a' and 'bb': legends 10 and 20 px wide, 12 px high, stacked
     assert (legend.get("width"), legend.get("height")) == ("20", "24")
@@ -181,19 +197,23 @@ def test_owslib_reads_111_and_130(app) -> None:
         assert "image/png" in wms.getOperationByName("GetMap").formatOptions
 
 
-def test_gdal_reads_the_served_capabilities(app, serve) -> None:
-    if shutil.which("gdalinfo") is None:
-        pytest.skip("gdalinfo is not installed (apt-get install gdal-bin)")
+@pytest.mark.parametrize("version", ["1.1.1", "1.3.0"])
+def test_gdal_reads_capabilities_and_maps(app, serve, tmp_path, version) -> None:
+    if shutil.which("gdalinfo") is None or shutil.which("gdal_translate") is None:
+        pytest.skip("GDAL tools are not installed (apt-get install gdal-bin)")
     base = serve(app)
-    out = subprocess.run(["gdalinfo", f"WMS:{base}/service?SERVICE=WMS&REQUEST=GetCapabilities&VERSION=1.1.1"],
+    out = subprocess.run(["gdalinfo", f"WMS:{base}/service?SERVICE=WMS&REQUEST=GetCapabilities&VERSION={version}"],
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "LAYERS=cached" in out.stdout and "LAYERS=direct" in out.stdout
     sub = next(line.split("=", 1)[1] for line in out.stdout.splitlines()
-               if "SUBDATASET" in line and "_NAME=" in line and "LAYERS=cached" in line)
-    info = subprocess.run(["gdalinfo", sub], capture_output=True, text=True, timeout=120)
-    assert info.returncode == 0, info.stderr
-    assert "Driver: WMS" in info.stdout
+               if "SUBDATASET" in line and "_NAME=" in line and "LAYERS=direct" in line)
+    # GDAL fetches the map through GetMap (in 1.3.0 with lat/lon axis order) and cuts a window
+    png = tmp_path / "window.png"
+    cut = subprocess.run(["gdal_translate", "-of", "PNG", "-outsize", "300", "200", "-projwin", "0", "60", "30", "40",
+                          sub, str(png)], capture_output=True, text=True, timeout=120)
+    assert cut.returncode == 0, cut.stderr
+    assert check_checkerboard(Image.open(png), (0, 40, 30, 60), "EPSG:4326", margin=6, tolerance=60) >= 40
 
 
 def test_minimal_config_is_valid(make_app) -> None:

@@ -288,7 +288,53 @@ def test_cache_coverage_and_cache_without_sources(make_app) -> None:
     assert answer.status == 200 and answer.content_type == "image/png"
     img = answer.image.convert("RGBA")
     assert img.getpixel((50, 100))[3] == 0 and img.getpixel((300, 100))[3] == 255
+    caps = call(app, "/service?SERVICE=WMS&REQUEST=GetCapabilities&VERSION=1.1.1").text
+    cached_layer = caps[caps.index("<Name>cached</Name>"):]
+    assert '<BoundingBox SRS="EPSG:3857" minx="1000000" miny="4000000" maxx="2000000" maxy="6000000"' in cached_layer[:2000]
     # a cache without sources and without tiles is blank, not an error
     empty = call(app, getmap("seeded", "0,40,30,60", "EPSG:4326", size=(64, 64), transparent="true"))
     assert empty.content_type == "image/png"
     assert empty.image.convert("RGBA").getextrema()[3] == (0, 0)
+
+
+def test_cache_grid_is_chosen_by_the_request_srs(make_app, tmp_path) -> None:
+    app = make_app(wms_config().replace("    grids: [GLOBAL_WEBMERCATOR]\n", "    grids: [GLOBAL_GEODETIC, GLOBAL_WEBMERCATOR]\n", 1))
+    base = tmp_path / "cache_data"
+
+    def grids_written() -> set[str]:
+        return {p.name for p in base.iterdir() if p.name.startswith("cb_cache")} if base.exists() else set()
+
+    call(app, getmap("cached", "0,40,30,60", "EPSG:4326", size=(128, 128)))  # same SRS as GLOBAL_GEODETIC
+    assert grids_written() == {"cb_cache_EPSG4326"}
+    answer = call(app, getmap("cached", "300000,5200000,900000,6100000", "EPSG:25832", size=(128, 128)))
+    assert grids_written() == {"cb_cache_EPSG4326", "cb_cache_EPSG3857"}  # projected request: projected grid
+    assert check_checkerboard(answer.image, (3e5, 5.2e6, 9e5, 6.1e6), "EPSG:25832", steps=8) > 5
+
+
+def test_concurrent_getmaps_over_http(app, make_app, serve, source) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    import requests
+
+    base = serve(app)
+    boxes = [f"{x},{y},{x + 10},{y + 10}" for x in (0, 10, 20) for y in (30, 40, 50)]
+
+    def fetch(i: int) -> tuple[int, str, bytes]:
+        resp = requests.get(base + getmap("cached", boxes[i % len(boxes)], "EPSG:4326", size=(256, 256)), timeout=60)
+        return resp.status_code, resp.headers["Content-Type"], resp.content
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(fetch, range(32)))
+    assert all(status == 200 and ctype == "image/png" for status, ctype, _ in results)
+    by_box: dict[int, set[bytes]] = {}
+    for i, (_, _, body) in enumerate(results):
+        by_box.setdefault(i % len(boxes), set()).add(body)
+    assert all(len(bodies) == 1 for bodies in by_box.values())  # same answer however the race went
+    # each meta tile is requested from the source once, whatever the concurrency:
+    # as many requests as one client asking for the same maps one after another
+    concurrent = source.count("wms")
+    sequential_app = make_app(wms_config().replace("./cache_data", "./cache_sequential"), "sequential.yaml")
+    source.reset()
+    for box in boxes:
+        call(sequential_app, getmap("cached", box, "EPSG:4326", size=(256, 256)))
+    assert concurrent == source.count("wms") > 0

@@ -110,3 +110,14 @@ def test_unreachable_legend_is_an_exception(app, source) -> None:
     answer = legend(app, "two")
     assert answer.status == 200 and b"ServiceException" in answer.body
     assert Image.open(io.BytesIO(legend(app, "from_file").body)).size == (33, 7)
+
+
+def test_capabilities_do_not_retry_a_failing_legend_at_once(app, source) -> None:
+    source.reset("error")
+    url = "/service?SERVICE=WMS&REQUEST=GetCapabilities&VERSION=1.1.1"
+    first = call(app, url)
+    assert first.status == 200 and b"<Name>two</Name>" in first.body
+    tries = source.count("wms")
+    assert tries > 0
+    call(app, url)
+    assert source.count("wms") == tries  # the failure is remembered for a while

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from .config.dimensions import Dimension
 from .config.model import CacheConfig, LayerConfig, ProxyConfig
 from .grid import TileGrid
 from .image.formats import ImageFormat
@@ -89,6 +90,7 @@ class WMSLayer:
     min_res: float | None = None
     max_res: float | None = None
     legendurl: str | None = None
+    dimensions: dict[str, Dimension] = field(default_factory=dict)
 
     def renders(self) -> list[tuple[WMSLayer, MapLayer]]:
         """(owning layer, map layer) pairs, bottom to top."""
@@ -133,15 +135,29 @@ def build_wms_layers(config: ProxyConfig, max_tile_limit: int = 500) -> WMSLayer
     root holding all of them."""
     cache_layers: dict[str, CacheMapLayer] = {}
 
+    def vector_only(conf: LayerConfig) -> bool:
+        """Layers drawn only from vector tile caches are not maps: WMS leaves them out."""
+        objs = [o for o in conf.source_objects if o is not None]
+        return bool(objs) and all(isinstance(o, CacheConfig) and not o.format.is_image for o in objs)
+
     def build(conf: LayerConfig) -> WMSLayer:
         map_layers: list[MapLayer] = []
         info: list[WMSSource] = []
         legends: list[WMSSource] = []
         for obj in conf.source_objects:
+            if isinstance(obj, CacheConfig) and not obj.format.is_image:
+                continue
             if isinstance(obj, CacheConfig):
                 if obj.name not in cache_layers:
                     cache_layers[obj.name] = CacheMapLayer(obj, max_tile_limit)
                 map_layers.append(cache_layers[obj.name])
+                # as in MapProxy, a cache's WMS-like sources answer feature info and legends for it
+                for source in next(iter(obj.managers.values())).sources:
+                    if isinstance(source, WMSSource) and source.options.featureinfo and source not in info:
+                        info.append(source)
+                    if isinstance(source, WMSSource) and (source.options.legendgraphic or source.options.legendurl):
+                        if source not in legends:
+                            legends.append(source)
             elif isinstance(obj, WMSSource):
                 if obj.options.map:
                     map_layers.append(SourceMapLayer(obj))
@@ -158,13 +174,14 @@ def build_wms_layers(config: ProxyConfig, max_tile_limit: int = 500) -> WMSLayer
             map_layers=map_layers,
             info_sources=info,
             legend_sources=legends,
-            layers=[build(c) for c in conf.layers],
+            layers=[build(c) for c in conf.layers if not vector_only(c)],
             min_res=conf.min_res,
             max_res=conf.max_res,
             legendurl=conf.legendurl,
+            dimensions=dict(conf.dimensions),
         )
 
-    tops = [build(c) for c in config.layers]
+    tops = [build(c) for c in config.layers if not vector_only(c)]
     if len(tops) == 1:
         return tops[0]
     title = config.services.wms.md.title if config.services.wms else "tileproxy"

@@ -103,6 +103,19 @@ class SourceMapLayer(MapLayer):
         self.min_res = getattr(opts, "min_res", None)
         self.max_res = getattr(opts, "max_res", None)
 
+    def extent(self) -> BBox:
+        """The source's coverage in lon/lat, or the world."""
+        limits = getattr(self.source, "limits", None)
+        coverage = getattr(limits, "coverage", None)
+        if coverage is None or coverage.is_empty:
+            return WORLD_4326
+        wgs = get_srs("EPSG:4326")
+        try:
+            box = coverage.srs.transform_bbox_to(wgs, coverage.bbox) if coverage.srs != wgs else coverage.bbox
+        except SRSError:
+            return WORLD_4326
+        return intersection(tuple(box), WORLD_4326) or WORLD_4326
+
     def render(self, query: MapQuery) -> ImageResult:
         if self.min_res is not None or self.max_res is not None:
             if not in_res_range(request_resolution(query.bbox, query.size, query.srs), self.min_res, self.max_res):
@@ -139,7 +152,18 @@ class CacheMapLayer(MapLayer):
         return managers[0]
 
     def extent(self) -> BBox:
-        return grid_extent(self.manager_for(get_srs("EPSG:4326")).grid, get_srs("EPSG:4326")) or WORLD_4326
+        """The grid's extent, narrowed to the cache coverage when there is one."""
+        wgs = get_srs("EPSG:4326")
+        manager = self.manager_for(wgs)
+        box = grid_extent(manager.grid, wgs) or WORLD_4326
+        coverage = getattr(manager.store, "coverage", None)
+        if coverage is not None and not coverage.is_empty:
+            try:
+                cov = wgs.align_bbox(coverage.srs.transform_bbox_to(wgs, coverage.bbox))
+            except SRSError:
+                return box
+            return intersection(box, cov) or box
+        return box
 
     @staticmethod
     def _available(coords: list[tuple[int, int, int]], manager: TileManager) -> list[tuple[int, int, int]]:
@@ -153,6 +177,11 @@ class CacheMapLayer(MapLayer):
     def render(self, query: MapQuery) -> ImageResult:
         manager = self.manager_for(query.srs)
         grid = manager.grid
+        if self.cache.direct_source is not None and self.cache.direct_from_res is not None:
+            # use_direct_from_level/res: finer maps come from the source, uncached
+            bbox = query.bbox if query.srs == grid.srs else query.srs.transform_bbox_to(grid.srs, query.bbox)
+            if min((bbox[2] - bbox[0]) / query.size[0], (bbox[3] - bbox[1]) / query.size[1]) < self.cache.direct_from_res:
+                return self.cache.direct_source.get_map(query)
         coord = exact_tile(grid, query.bbox, query.size, query.srs)
         if coord is not None:
             if not self._available([coord], manager):

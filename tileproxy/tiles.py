@@ -29,11 +29,14 @@ from .image.transform import merge_images
 from .image.watermark import Watermark
 from .locks import FileLock, LockTimeout
 from .refresh_pool import RefreshPool
+from .rescale import rescaled_tile, sources_deliver
 from .sources.base import MapQuery, Source, SourceError, TiledSource
 from .sources.on_error import ErrorAnswer, stand_in
 from .stores.base import StoreError, Tile, TileStore
 
 log = logging.getLogger("tileproxy.tiles")
+
+RESCALED = CacheStatus(fwd="miss", detail="rescaled")  # built from other levels (upscale/downscale_tiles)
 
 REFRESH_MODES = ("foreground", "background")
 
@@ -61,6 +64,8 @@ class TileManagerOptions:
     refresh_mode: str = "foreground"  # background: serve stale at once, refresh later
     refresh_workers: int = 2
     refresh_queue_size: int = 256
+    rescale_tiles: int = 0  # upscale_tiles as -N, downscale_tiles as +N
+    cache_rescaled_tiles: bool = False
 
 
 @dataclass
@@ -170,6 +175,10 @@ class TileManager:
                 job.stale[coord] = tile
             else:
                 outcomes[coord] = TileOutcome(tile, HIT)
+        if missing and self.opts.rescale_tiles:
+            for coord in [c for c in missing if not sources_deliver(self, c)]:
+                outcomes[coord] = TileOutcome(rescaled_tile(self, coord), RESCALED)
+                missing.remove(coord)
         if missing or job.stale:
             if not self.sources:
                 if missing:
@@ -433,7 +442,7 @@ class TileManager:
             result = ImageResult(image=self.watermark.apply(result.image, coord[0], coord[1]))
         data, mime = result.encoded(self.image_opts)
         tile = Tile(coord, data=data, timestamp=now, mime=mime)
-        if self.opts.link_single_color_images:
+        if self.opts.link_single_color_images and self.format.is_image:
             tile.single_color = is_single_color(result.image)
         return tile
 

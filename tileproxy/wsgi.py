@@ -15,6 +15,7 @@ from .config.model import ProxyConfig
 from .http import HTTPError, Request, Response, status_line
 from .layers import build_tile_layers, build_wms_layers
 from .services.demo import DemoService
+from .services.kml import KMLService
 from .services.tms import TMSService
 from .services.wms import WMSService
 from .services.wmts import WMTSService, ows_exception
@@ -36,7 +37,7 @@ class TileProxyApp:
         if services.wms:
             root = build_wms_layers(config, services.wms.max_tile_limit)
             self.wms = WMSService(services.wms, root, self.tile_layers, config.globals.base_dir, max_age)
-        self.demo = DemoService(config, self.tile_layers, self.tms, self.wmts) if services.demo else None
+        self.demo = DemoService(config, self.tile_layers, self.tms, self.wmts, self.wms) if services.demo else None
         self.cors = config.globals.access_control_allow_origin
         self.routes: dict[str, Handler] = {
             "": self.welcome,
@@ -51,6 +52,9 @@ class TileProxyApp:
             self.routes["wmts"] = self.wmts_rest
         if self.demo:
             self.routes["demo"] = self.demo.handle
+        if services.kml is not None:
+            kml = KMLService(self.tile_layers, bool(services.kml.get("use_grid_names", False)), max_age)
+            self.routes["kml"] = kml.handle
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         req = Request(environ)

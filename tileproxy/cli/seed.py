@@ -71,7 +71,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from ..sources.limits import is_seeding, set_seeding
+
     args = build_parser().parse_args(argv)
+    was_seeding = is_seeding()
+    set_seeding(True)  # seed_only sources answer in seeding runs
     try:
         _setup_logging(args)
         return _main(args)
@@ -87,6 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as ex:
         print(f"error: {ex}", file=sys.stderr)
         return 1
+    finally:
+        set_seeding(was_seeding)
 
 
 class _UsageError(Exception):

@@ -11,16 +11,21 @@ from ..freshness import parse_refresh_before
 from ..grid import PREDEFINED_GRIDS, GridError, TileGrid, build_grid
 from ..image.formats import FormatError, ImageFormat, ImageOptions, parse_format
 from ..image.watermark import Watermark
+from ..sources.arcgis import ArcGISSource
+from ..sources.band_merge import CHANNELS, BandMergeSource, BandOp
 from ..sources.base import Source
-from ..sources.cache import CacheSource
+from ..sources.cache import cache_map_source
 from ..sources.debug import DebugSource
 from ..sources.http import HTTPClient, HTTPOptions
+from ..sources.limits import SourceLimits, limited
+from ..sources.mapserver import MapServerSource, find_mapserv
 from ..sources.on_error import parse_color, parse_on_error
 from ..sources.tile import TileSource, check_template
 from ..sources.wms import WMSSource, WMSSourceOptions
 from ..srs import SRSError, get_srs
 from ..stores.registry import StoreContext, build_store
 from ..tiles import REFRESH_MODES, TileManager, TileManagerOptions
+from .dimensions import Dimension, expand_interval
 from .errors import ConfigError, join_path
 from .loader import load_config_files, origin_of
 from .model import (
@@ -213,7 +218,39 @@ class _Builder:
         source = builder(name, conf, path)
         if conf.get("on_error") is not None:
             source.on_error = parse_on_error(conf["on_error"], join_path(path, "on_error"))
-        return source
+        return limited(source, self._source_limits(name, conf, path, kind))
+
+    def _source_limits(self, name: str, conf: dict, path: str, kind: str) -> SourceLimits:
+        """The options all sources share (see sources/limits.py)."""
+        min_res, max_res = _res_limits(conf)
+        image = conf.get("image") or {}
+        limits = SourceLimits(
+            min_res=min_res,
+            max_res=max_res,
+            seed_only=bool(conf.get("seed_only", False)),
+            opacity=image.get("opacity"),
+            tolerance=float(image.get("transparent_color_tolerance", self.g_image.get("transparent_color_tolerance", 5))),
+        )
+        if limits.opacity is not None and not 0 <= limits.opacity <= 1:
+            raise ConfigError("expected a number from 0 to 1", join_path(path, "image.opacity"))
+        if image.get("transparent_color") is not None:
+            color = parse_color(image["transparent_color"], join_path(path, "image.transparent_color"))
+            limits.transparent_color = color[:3]
+        if conf.get("coverage"):
+            # imported here: shapely costs ~16 MB per worker that needs no coverage
+            from ..coverage import CoverageError, load_coverage
+
+            try:
+                limits.coverage = load_coverage(conf["coverage"], str(self.conf_dir), join_path(path, "coverage"))
+            except CoverageError as ex:
+                raise ConfigError(str(ex), ex.path) from None
+        concurrent = conf.get("concurrent_requests", self.g_http.get("concurrent_requests", 0)) or 0
+        if concurrent and kind in ("mapserver", "mapnik"):  # HTTP sources cap in their client
+            from ..locks import Semaphore
+
+            limits.semaphore = Semaphore(self.globals.lock_dir, f"{kind}-{name}", int(concurrent),
+                                         timeout=float(self.g_http.get("client_timeout", 60)))
+        return limits
 
     def _client(self, conf: dict, url: str, path: str, schemes: tuple[str, ...] = ("http", "https")) -> HTTPClient:
         scheme = url.partition("://")[0].lower() if "://" in url else ""
@@ -228,41 +265,34 @@ class _Builder:
         return HTTPClient(self.http_options(conf, path), base_url=url, concurrent_requests=concurrent,
                           lock_dir=self.globals.lock_dir)
 
-    def _source_wms(self, name: str, conf: dict, path: str) -> WMSSource:
+    def _req(self, conf: dict, path: str, require_url: bool = True) -> tuple[str, dict[str, str], bool]:
+        """``req`` of a WMS-like source: the URL, the other request parameters, transparency."""
         req = dict(conf.get("req") or {})
         url = req.pop("url", None)
-        if not url:
+        if require_url and not url:
             raise ConfigError("missing required key 'url'", join_path(path, "req"))
         transparent = req.pop("transparent", False)
         if isinstance(transparent, str):
             transparent = transparent.lower() == "true"
         transparent = bool(transparent or conf.get("transparent", False))
-        params = {str(k): _param(v) for k, v in req.items()}
-        if "layers" not in {k.lower() for k in params}:
-            raise ConfigError("missing required key 'layers'", join_path(path, "req"))
+        return url or "", {str(k): _param(v) for k, v in req.items()}, transparent
+
+    def _wms_options(self, conf: dict, path: str) -> dict[str, Any]:
+        """Keyword arguments of a WMSSource besides its URL, parameters and client."""
         version = str((conf.get("wms_opts") or {}).get("version", "1.1.1"))
         if version not in SUPPORTED_WMS_VERSIONS:
             raise ConfigError(f"unsupported WMS version '{version}' (use one of {', '.join(SUPPORTED_WMS_VERSIONS)})", join_path(path, "wms_opts.version"))
-        try:
-            supported_srs = [get_srs(s) for s in conf.get("supported_srs") or []]
-        except SRSError as ex:
-            raise ConfigError(str(ex), join_path(path, "supported_srs")) from None
-        supported_formats = [self._format(f, join_path(path, "supported_formats")) for f in conf.get("supported_formats") or []]
+        supported_srs, supported_formats = self._supported(conf, path)
         wms_opts = conf.get("wms_opts") or {}
         legendurl = wms_opts.get("legendurl")
         if legendurl and not str(legendurl).startswith(("http://", "https://", "file://")):
             raise ConfigError("expected an http(s):// or file:// URL", join_path(path, "wms_opts.legendurl"))
-        return WMSSource(
-            name,
-            url,
-            params,
-            self._client(conf, url, path),
-            version=version,
-            transparent=transparent,
-            supported_srs=supported_srs,
-            supported_formats=supported_formats,
-            resampling=self._resampling(conf.get("image") or {}),
-            options=WMSSourceOptions(
+        return {
+            "version": version,
+            "supported_srs": supported_srs,
+            "supported_formats": supported_formats,
+            "resampling": self._resampling(conf.get("image") or {}),
+            "options": WMSSourceOptions(
                 map=bool(wms_opts.get("map", True)),
                 featureinfo=bool(wms_opts.get("featureinfo", False)),
                 featureinfo_format=wms_opts.get("featureinfo_format"),
@@ -272,7 +302,75 @@ class _Builder:
                 legendurl=legendurl,
                 min_res=_res_limits(conf)[0],
                 max_res=_res_limits(conf)[1],
+                forward_req_params=tuple(str(p).lower() for p in conf.get("forward_req_params") or []),
             ),
+        }
+
+    def _source_wms(self, name: str, conf: dict, path: str) -> WMSSource:
+        url, params, transparent = self._req(conf, path)
+        if "layers" not in {k.lower() for k in params}:
+            raise ConfigError("missing required key 'layers'", join_path(path, "req"))
+        return WMSSource(name, url, params, self._client(conf, url, path), transparent=transparent, **self._wms_options(conf, path))
+
+    def _source_mapserver(self, name: str, conf: dict, path: str) -> MapServerSource:
+        _, params, transparent = self._req(conf, path, require_url=False)
+        mapfile = next((params.pop(k) for k in list(params) if k.lower() == "map"), None)
+        if not mapfile:
+            raise ConfigError("missing required key 'map' (the mapfile)", join_path(path, "req"))
+        if "layers" not in {k.lower() for k in params}:
+            raise ConfigError("missing required key 'layers'", join_path(path, "req"))
+        g_ms = (self.raw.get("globals") or {}).get("mapserver") or {}
+        ms = {**g_ms, **(conf.get("mapserver") or {})}
+        key = join_path(path, "mapserver.binary") if "binary" in (conf.get("mapserver") or {}) else (
+            "globals.mapserver.binary" if "binary" in g_ms else path)
+        try:
+            binary = find_mapserv(ms.get("binary") and self.abspath(ms["binary"]))
+        except FileNotFoundError as ex:
+            raise ConfigError(str(ex), key) from None
+        working_dir = self.abspath(ms["working_dir"]) if ms.get("working_dir") else None
+        if working_dir and not os.path.isdir(working_dir):
+            raise ConfigError(f"directory {working_dir} does not exist", join_path(path, "mapserver.working_dir"))
+        mapfile = os.path.normpath(os.path.join(working_dir or str(self.conf_dir), os.path.expanduser(mapfile)))
+        return MapServerSource(
+            name,
+            params,
+            binary=binary,
+            mapfile=mapfile,
+            working_dir=working_dir,
+            timeout=float(self.g_http.get("client_timeout", 60)),
+            transparent=transparent,
+            **self._wms_options(conf, path),
+        )
+
+    def _supported(self, conf: dict, path: str) -> tuple[list, list[ImageFormat]]:
+        """``supported_srs`` and ``supported_formats`` of a WMS-like source."""
+        try:
+            supported_srs = [get_srs(s) for s in conf.get("supported_srs") or []]
+        except SRSError as ex:
+            raise ConfigError(str(ex), join_path(path, "supported_srs")) from None
+        formats = [self._format(f, join_path(path, "supported_formats")) for f in conf.get("supported_formats") or []]
+        return supported_srs, formats
+
+    def _source_arcgis(self, name: str, conf: dict, path: str) -> ArcGISSource:
+        url, params, transparent = self._req(conf, path)
+        opts = conf.get("opts") or {}
+        supported_srs, supported_formats = self._supported(conf, path)
+        try:
+            tolerance = float(opts.get("featureinfo_tolerance", 5))
+        except (TypeError, ValueError):
+            raise ConfigError("expected a number", join_path(path, "opts.featureinfo_tolerance")) from None
+        return ArcGISSource(
+            name,
+            url,
+            params,
+            self._client(conf, url, path),
+            transparent=transparent,
+            supported_srs=supported_srs,
+            supported_formats=supported_formats,
+            resampling=self._resampling(conf.get("image") or {}),
+            featureinfo=bool(opts.get("featureinfo", False)),
+            fi_tolerance=tolerance,
+            fi_return_geometries=bool(opts.get("featureinfo_return_geometries", False)),
         )
 
     def _source_tile(self, name: str, conf: dict, path: str) -> TileSource:
@@ -307,6 +405,30 @@ class _Builder:
             flip_y=flip,
             resampling=self._resampling(conf.get("image") or {}),
         )
+
+    def _source_mapnik(self, name: str, conf: dict, path: str) -> Source:
+        from ..sources.mapnik import MapnikMissing, MapnikSource
+
+        if not conf.get("mapfile"):
+            raise ConfigError("missing required key 'mapfile'", path)
+        mapfile = self.abspath(conf["mapfile"])
+        if not os.path.isfile(mapfile):
+            raise ConfigError(f"Mapnik XML {mapfile} does not exist", join_path(path, "mapfile"))
+        layers = conf.get("layers")
+        if isinstance(layers, str):
+            layers = [lyr.strip() for lyr in layers.split(",") if lyr.strip()]
+        try:
+            return MapnikSource(
+                name,
+                mapfile,
+                layers=layers,
+                transparent=bool(conf.get("transparent", False)),
+                scale_factor=conf.get("scale_factor"),
+                multithreaded=bool(conf.get("multithreaded", False)),
+                use_mapnik2=bool(conf.get("use_mapnik2", False)),
+            )
+        except MapnikMissing as ex:
+            raise ConfigError(str(ex), path) from None
 
     def _source_debug(self, name: str, conf: dict, path: str) -> DebugSource:
         return DebugSource(name)
@@ -374,12 +496,42 @@ class _Builder:
     def _cache_sources(self, conf: dict, path: str, grid_name: str) -> list[Source]:
         names = conf.get("sources") or []
         if isinstance(names, dict):
-            raise ConfigError("band merge sources are not supported yet", join_path(path, "sources"))
+            return [self._band_merge(names, join_path(path, "sources"), grid_name, path)]
         result = []
         for i, entry in enumerate(names):
             spath = join_path(join_path(path, "sources"), i)
             result.append(self.source_ref(entry, spath, grid_name))
         return result
+
+    def _band_merge(self, conf: dict, path: str, grid_name: str, cache_path: str) -> BandMergeSource:
+        """``sources: {r|g|b|a|l: [{source, band, factor}]}``."""
+        unknown = [k for k in conf if k not in CHANNELS]
+        if unknown:
+            raise ConfigError(f"unknown band '{unknown[0]}' (use r, g, b, a or l)", path)
+        if "l" in conf and set(conf) & {"r", "g", "b"}:
+            raise ConfigError("combine l with a only, not with r, g or b", path)
+        if not conf:
+            raise ConfigError("no bands given", path)
+        refs: dict[str, Source] = {}
+        ops: dict[str, list[BandOp]] = {}
+        for channel, entries in conf.items():
+            cpath = join_path(path, channel)
+            if not isinstance(entries, list) or not entries:
+                raise ConfigError("expected a list of {source, band, factor}", cpath)
+            for i, entry in enumerate(entries):
+                epath = join_path(cpath, i)
+                if not isinstance(entry, dict) or "source" not in entry or "band" not in entry:
+                    raise ConfigError("expected a mapping with source and band (and factor)", epath)
+                band, factor = entry["band"], entry.get("factor", 1.0)
+                if not isinstance(band, int) or isinstance(band, bool) or not 0 <= band <= 3:
+                    raise ConfigError(f"expected a band number 0-3, got {band!r}", join_path(epath, "band"))
+                if not isinstance(factor, (int, float)) or isinstance(factor, bool):
+                    raise ConfigError(f"expected a number, got {factor!r}", join_path(epath, "factor"))
+                name = str(entry["source"])
+                if name not in refs:
+                    refs[name] = self.source_ref(name, join_path(epath, "source"), grid_name)
+                ops.setdefault(channel, []).append(BandOp(refs[name], band, float(factor)))
+        return BandMergeSource(cache_path.rpartition(".")[2], ops)
 
     def source_ref(self, entry: str, path: str, grid_name: str | None = None) -> Source:
         """A source or cache named in a ``sources`` list (``name:layer1,layer2`` picks WMS layers)."""
@@ -393,10 +545,8 @@ class _Builder:
             return source
         if name in (self.raw.get("caches") or {}):
             cache = self.cache(name, path)
-            manager = cache.managers.get(grid_name) if grid_name else None
-            if manager is None:
-                manager = next(iter(cache.managers.values()))
-            return CacheSource(name, manager)
+            target = self.grids.get(grid_name) if grid_name else None
+            return cache_map_source(cache, target)
         raise ConfigError(f"unknown source or cache '{name}'", path)
 
     def _build_cache(self, name: str, conf: dict, path: str) -> CacheConfig:
@@ -438,6 +588,8 @@ class _Builder:
             disable_storage=bool(conf.get("disable_storage", False)),
             link_single_color_images=bool(link),
             lock_timeout=float({**self.g_http}.get("client_timeout", 60)),
+            rescale_tiles=_rescale_tiles(conf, path),
+            cache_rescaled_tiles=bool(conf.get("cache_rescaled_tiles", False)),
             refresh_before=refresh_before,
             refresh_mode=refresh_mode,
         )
@@ -480,8 +632,30 @@ class _Builder:
         if watermark:
             for manager in managers.values():
                 manager.watermark = watermark
-        return CacheConfig(name=name, format=image_opts.format, grids=list(grid_names), managers=managers,
-                           source_names=[s for s in conf.get("sources") or [] if isinstance(s, str)])
+        cache = CacheConfig(name=name, format=image_opts.format, grids=list(grid_names), managers=managers,
+                            source_names=_source_names(conf.get("sources") or []))
+        self._direct_from(cache, conf, path)
+        return cache
+
+    def _direct_from(self, cache: CacheConfig, conf: dict, path: str) -> None:
+        """``use_direct_from_level`` / ``use_direct_from_res``: finer maps skip the cache."""
+        level, res = conf.get("use_direct_from_level"), conf.get("use_direct_from_res")
+        if level is None and res is None:
+            return
+        if level is not None and res is not None:
+            raise ConfigError("use either use_direct_from_level or use_direct_from_res, not both", path)
+        sources = next(iter(cache.managers.values())).sources
+        if len(sources) != 1:
+            key = "use_direct_from_level" if level is not None else "use_direct_from_res"
+            raise ConfigError("needs a cache with exactly one source", join_path(path, key))
+        if level is not None:
+            grid = next(iter(cache.managers.values())).grid
+            if not 0 <= level < grid.levels:
+                raise ConfigError(f"level {level} is not in the grid (0-{grid.levels - 1})", join_path(path, "use_direct_from_level"))
+            # level N itself is served directly
+            res = grid.resolutions[level] * (1 + 1e-6)
+        cache.direct_from_res = float(res)
+        cache.direct_source = sources[0]
 
     def _watermark(self, conf: dict | None, path: str) -> Watermark | None:
         if not conf or not conf.get("text"):
@@ -518,6 +692,8 @@ class _Builder:
         for i, ref in enumerate(conf.get("sources") or []):
             name = ref.partition(":")[0]
             if name in self.caches:
+                if conf.get("dimensions"):
+                    log.warning("%s: dimensions are forwarded to uncached sources only; cache '%s' ignores them", path, name)
                 resolved.append(self.caches[name])
             else:
                 resolved.append(self.source_ref(ref, join_path(join_path(path, "sources"), i)))
@@ -535,6 +711,7 @@ class _Builder:
             legendurl=conf.get("legendurl"),
             path=path,
             source_objects=resolved,
+            dimensions=_dimensions(conf.get("dimensions"), join_path(path, "dimensions")),
         )
 
     # -- services ----------------------------------------------------------
@@ -623,6 +800,24 @@ class _Builder:
         return conf
 
 
+def _dimensions(conf: Any, path: str) -> dict[str, Dimension]:
+    """Layer ``dimensions``: name -> values (ISO 8601 intervals expanded) and default."""
+    result: dict[str, Dimension] = {}
+    for name, dim in (conf or {}).items():
+        dpath = join_path(path, name)
+        if not isinstance(dim, dict) or not dim.get("values"):
+            raise ConfigError("expected a mapping with values (and default)", dpath)
+        values: list[str] = []
+        for value in dim["values"]:
+            try:
+                values += expand_interval(str(value))
+            except ValueError as ex:
+                raise ConfigError(str(ex), join_path(dpath, "values")) from None
+        default = str(dim.get("default", values[-1]))
+        result[str(name).lower()] = Dimension(str(name).lower(), values, default)
+    return result
+
+
 def _bbox(value: Any, path: str) -> tuple[float, float, float, float] | None:
     if value is None:
         return None
@@ -634,6 +829,26 @@ def _bbox(value: Any, path: str) -> tuple[float, float, float, float] | None:
     if len(value) != 4:
         raise ConfigError(f"expected four numbers (minx, miny, maxx, maxy), got {len(value)}", path)
     return tuple(float(v) for v in value)  # type: ignore[return-value]
+
+
+def _source_names(sources: list | dict) -> list[str]:
+    """Names in a cache's ``sources``: the list itself, or the sources of a band merge."""
+    if isinstance(sources, dict):
+        names = [str(e.get("source")) for entries in sources.values() if isinstance(entries, list)
+                 for e in entries if isinstance(e, dict)]
+        return list(dict.fromkeys(names))
+    return [s for s in sources if isinstance(s, str)]
+
+
+def _rescale_tiles(conf: dict, path: str) -> int:
+    """``upscale_tiles: N`` as -N, ``downscale_tiles: N`` as +N."""
+    up, down = conf.get("upscale_tiles") or 0, conf.get("downscale_tiles") or 0
+    for key, value in (("upscale_tiles", up), ("downscale_tiles", down)):
+        if value < 0:
+            raise ConfigError("must be zero or positive", join_path(path, key))
+    if up and down:
+        raise ConfigError("use either upscale_tiles or downscale_tiles, not both", path)
+    return -up if up else down
 
 
 def _param(value: Any) -> str:

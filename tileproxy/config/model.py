@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from ..grid import TileGrid
 from ..image.formats import ImageFormat, ImageOptions
 from ..sources.base import Source
+from .dimensions import Dimension
 
 if TYPE_CHECKING:
     from ..tiles import TileManager
@@ -29,6 +30,9 @@ class CacheConfig:
     grids: list[str]
     managers: dict[str, TileManager]  # by grid name
     source_names: list[str] = field(default_factory=list)
+    # use_direct_from_level/res: maps finer than this go to direct_source uncached
+    direct_from_res: float | None = None
+    direct_source: Source | None = None
 
 
 @dataclass
@@ -45,6 +49,7 @@ class LayerConfig:
     path: str = ""
     # the entries of ``sources`` resolved: CacheConfig for caches, Source for sources
     source_objects: list[Any] = field(default_factory=list)
+    dimensions: dict[str, Dimension] = field(default_factory=dict)
 
 
 @dataclass

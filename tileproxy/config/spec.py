@@ -130,8 +130,10 @@ tile_source = _source(
 )
 
 arcgis_source = _source(
-    req=Mapping({"url": STR, "layers": STR_LIST, "transparent": BOOL}, values=ANY),
-    opts=Mapping(values=ANY),
+    req=Mapping({"url": STR, "layers": STR_LIST, "transparent": BOOL, "dpi": INT, "time": STR_OR_NUMBER}, values=ANY),
+    opts=Mapping(
+        {"featureinfo": BOOL, "featureinfo_tolerance": NUMBER, "featureinfo_return_geometries": BOOL, "map": BOOL}
+    ),
     supported_srs=ListOf(STR_OR_NUMBER),
     supported_formats=ListOf(STR),
 )

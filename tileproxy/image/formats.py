@@ -33,6 +33,8 @@ _EXTENSIONS = {
     "application/x-protobuf": "pbf",
 }
 
+VECTOR_MIMES = ("application/vnd.mapbox-vector-tile", "application/x-protobuf")
+
 _PIL_NAMES = {"image/png": "PNG", "image/jpeg": "JPEG", "image/gif": "GIF", "image/tiff": "TIFF"}
 
 
@@ -59,6 +61,11 @@ class ImageFormat:
     def is_image(self) -> bool:
         return self.mime.startswith("image/") or self.mime == "mixed"
 
+    @property
+    def is_vector(self) -> bool:
+        """Mapbox vector tiles: opaque payloads, never decoded."""
+        return self.mime in VECTOR_MIMES
+
     def matches_ext(self, ext: str) -> bool:
         """Does a URL extension ask for this format? (``mixed`` answers png URLs)."""
         ext = ext.lower()
@@ -66,6 +73,8 @@ class ImageFormat:
             return ext in ("png", "mixed", "jpeg", "jpg")
         if self.mime == "image/jpeg":
             return ext in ("jpeg", "jpg")
+        if self.is_vector:
+            return ext in ("mvt", "pbf")
         if ext == self.ext:
             return True
         try:

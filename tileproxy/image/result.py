@@ -48,6 +48,8 @@ class ImageResult:
         """Bytes in the format of ``opts``: the original bytes when they already are."""
         if self._data is not None and self._mime is not None and _same_format(self._mime, opts):
             return self._data, self._mime
+        if self._data is not None and not opts.format.is_image:
+            return self._data, opts.format.mime  # opaque payloads (vector tiles) pass as they are
         data, mime = encode(self.image, opts)
         return data, mime
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
+
 from PIL import Image
 
 from ..srs import SRS, BBox
@@ -12,8 +15,10 @@ _RESAMPLE = {
     "bicubic": Image.Resampling.BICUBIC,
 }
 
-MESH_CELL = 32  # smallest mesh cell edge when reprojecting, pixels
-MESH_MAX_ERROR = 0.5  # pixels a mesh cell's linear mapping may be off
+MESH_START = 128  # pixels per edge of the first mesh cells; they are split where the projection bends
+MESH_CELL = 32  # mesh cells larger than this are split rather than dropped as outside the source
+MESH_MIN_CELL = 2  # cells are split down to this size where the projection bends within them
+MESH_TOLERANCE = 1.0  # destination pixels a cell's centre or edge midpoints may be off its corners' interpolation
 
 
 def resample_filter(name: str) -> Image.Resampling:
@@ -56,7 +61,13 @@ def transform_image(
             return img
         return _scale(img, extent, dst_size, filt)
 
-    mesh, covered = _mesh(img.size, src_bbox, src_srs, dst_bbox, dst_srs, dst_size)
+    dw, dh = dst_size
+    cols, rows = max(1, round(dw / MESH_START)), max(1, round(dh / MESH_START))
+    xs = [round(dw * i / cols) for i in range(cols + 1)]
+    ys = [round(dh * j / rows) for j in range(rows + 1)]
+    cells = [(xs[i], ys[j], xs[i + 1], ys[j + 1]) for j in range(rows) for i in range(cols)]
+    to_src = _pixel_mapper(src_bbox, src_srs, dst_bbox, dst_srs, dst_size, sx, sy)
+    mesh, covered = _mesh(cells, to_src, (sw, sh))
     if not mesh:
         return blank_image(dst_size)
     if covered and all(_axis_aligned(quad) for _, quad in mesh):
@@ -78,54 +89,84 @@ def _axis_aligned(quad: tuple[float, ...], tolerance: float = 0.01) -> bool:
             and abs(lly - lry) <= tolerance and lrx > ulx and lry > uly)
 
 
-def _mesh(src_size: tuple[int, int], src_bbox: BBox, src_srs: SRS, dst_bbox: BBox, dst_srs: SRS,
-          dst_size: tuple[int, int]) -> tuple[list, bool]:
-    """Cells of the destination with the source quadrilaterals they map to, for a
-    MESH transform. A cell is split in four until mapping it linearly from its
-    corners is within MESH_MAX_ERROR pixels of the projection at its centre and
-    edge midpoints, or it is MESH_CELL pixels small; so mild reprojections take a
-    few cells, strong ones many. Cells outside the source projection's domain are
-    left out. Also returns whether every cell maps inside the source image."""
+PixelMapper = Callable[[list[tuple[float, float]]], list[tuple[float, float]]]
+Cell = tuple[int, int, int, int]
+
+
+def _pixel_mapper(src_bbox: BBox, src_srs: SRS, dst_bbox: BBox, dst_srs: SRS, dst_size: tuple[int, int],
+                  sx: float, sy: float) -> PixelMapper:
+    """A function from destination pixels to source pixels."""
+    rx = (dst_bbox[2] - dst_bbox[0]) / dst_size[0]
+    ry = (dst_bbox[3] - dst_bbox[1]) / dst_size[1]
+
+    def to_src(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+        world = [(dst_bbox[0] + px * rx, dst_bbox[3] - py * ry) for px, py in points]
+        return [((x - src_bbox[0]) * sx, (src_bbox[3] - y) * sy) for x, y in dst_srs.transform_to(src_srs, world)]
+
+    return to_src
+
+
+def _mesh(cells: list[Cell], to_src: PixelMapper, src_size: tuple[int, int]) -> tuple[list, bool]:
+    """PIL mesh quads for destination pixel ``cells``, and whether every quad lies
+    inside the source image. A cell is mapped linearly from its corners; where
+    its centre, an edge midpoint or a quarter point is off that (strong
+    reprojections, near the poles of mercator) it is split into 4x4 until it is
+    small, so mild reprojections take a few cells. Cells of at most MESH_CELL
+    pixels whose corners are all outside the source projection's domain, or all
+    beyond one edge of the source image, stay empty."""
     sw, sh = src_size
-    sx, sy = sw / (src_bbox[2] - src_bbox[0]), sh / (src_bbox[3] - src_bbox[1])
-    rx, ry = (dst_bbox[2] - dst_bbox[0]) / dst_size[0], (dst_bbox[3] - dst_bbox[1]) / dst_size[1]
-    mesh: list = []
+    mesh = []
     covered = True
-    todo = [(0, 0, dst_size[0], dst_size[1])]
-    while todo:
-        probes = []  # corners, centre and edge midpoints of every cell: one projection call per round
-        for x0, y0, x1, y1 in todo:
-            xm, ym = (x0 + x1) / 2, (y0 + y1) / 2
-            probes += [(x0, y0), (x0, y1), (x1, y1), (x1, y0), (xm, ym), (xm, y0), (xm, y1), (x0, ym), (x1, ym)]
-        world = dst_srs.transform_to(src_srs, [(dst_bbox[0] + px * rx, dst_bbox[3] - py * ry) for px, py in probes])
-        pix = [((x - src_bbox[0]) * sx, (src_bbox[3] - y) * sy) for x, y in world]
-        split = []
-        for k, cell in enumerate(todo):
-            ul, ll, lr, ur, *mids = pix[9 * k: 9 * k + 9]
-            small = max(cell[2] - cell[0], cell[3] - cell[1]) <= MESH_CELL
-            if not all(abs(c) < 1e9 for p in (ul, ll, lr, ur, *mids) for c in p):  # also NaN
-                if small:
-                    covered = False  # outside the source projection's domain
-                else:
-                    split.append(cell)
+    while cells:
+        points = []
+        for x0, y0, x1, y1 in cells:
+            points += [(x0 + (x1 - x0) * fx, y0 + (y1 - y0) * fy) for fx, fy in _PROBES]
+        pix = to_src(points)
+        n = len(_PROBES)
+        finer: list[Cell] = []
+        for k, (x0, y0, x1, y1) in enumerate(cells):
+            ul, ur, ll, lr, *mids = pix[n * k:n * k + n]
+            corners = (ul, ur, ll, lr)
+            coarse = max(x1 - x0, y1 - y0) > MESH_CELL
+            if not coarse and (all(p[0] < 0 for p in corners) or all(p[0] > sw for p in corners)
+                               or all(p[1] < 0 for p in corners) or all(p[1] > sh for p in corners)):
+                covered = False
                 continue
-            linear = [_mid(ul, ll, lr, ur), _mid(ul, ur), _mid(ll, lr), _mid(ul, ll), _mid(ur, lr)]
-            error = max(max(abs(a[0] - b[0]), abs(a[1] - b[1])) for a, b in zip(mids, linear))
-            if error > MESH_MAX_ERROR and not small:
-                split.append(cell)
+            valid = [all(abs(c) < 1e9 for c in p) for p in corners]
+            small = x1 - x0 <= MESH_MIN_CELL or y1 - y0 <= MESH_MIN_CELL
+            if all(valid):
+                linear = [_bilinear(ul, ur, ll, lr, fx, fy) for fx, fy in _PROBES[4:]]
+                off = math.inf  # a midpoint outside the projection's domain: split
+                if all(abs(c) < 1e9 for p in mids for c in p):
+                    off = max(math.hypot(a[0] - b[0], a[1] - b[1]) for a, b in zip(mids, linear))
+                # in destination pixels: source pixels per destination pixel along the cell's diagonal
+                scale = math.hypot(lr[0] - ul[0], lr[1] - ul[1]) / math.hypot(x1 - x0, y1 - y0)
+                if small or off <= MESH_TOLERANCE * max(scale, 1e-12):
+                    mesh.append(((x0, y0, x1, y1), (*ul, *ll, *lr, *ur)))
+                    covered = covered and all(0 <= x <= sw and 0 <= y <= sh for x, y in corners)
+                    continue
+            elif small or (not coarse and not any(valid)):
+                covered = False
                 continue
-            mesh.append((cell, (*ul, *ll, *lr, *ur)))
-            covered = covered and all(0 <= x <= sw and 0 <= y <= sh for x, y in (ul, ll, lr, ur))
-        todo = []
-        for x0, y0, x1, y1 in split:
-            xm, ym = (x0 + x1) // 2, (y0 + y1) // 2
-            todo += [c for c in ((x0, y0, xm, ym), (xm, y0, x1, ym), (x0, ym, xm, y1), (xm, ym, x1, y1))
-                     if c[2] > c[0] and c[3] > c[1]]
+            sub_xs = sorted({x0 + (x1 - x0) * i // 4 for i in range(5)})
+            sub_ys = sorted({y0 + (y1 - y0) * j // 4 for j in range(5)})
+            finer += [(a, b, c, d) for b, d in zip(sub_ys, sub_ys[1:]) for a, c in zip(sub_xs, sub_xs[1:])]
+        cells = finer
     return mesh, covered
 
 
-def _mid(*points: tuple[float, float]) -> tuple[float, float]:
-    return sum(p[0] for p in points) / len(points), sum(p[1] for p in points) / len(points)
+# where a cell is probed, as fractions of its width and height: the corners (ul, ur,
+# ll, lr), then the centre, the edge midpoints and the quarter points inside
+_PROBES = [(0, 0), (1, 0), (0, 1), (1, 1), (0.5, 0.5), (0.5, 0), (0.5, 1), (0, 0.5), (1, 0.5),
+           (0.25, 0.25), (0.75, 0.25), (0.25, 0.75), (0.75, 0.75)]
+
+
+def _bilinear(ul: tuple[float, float], ur: tuple[float, float], ll: tuple[float, float], lr: tuple[float, float],
+              fx: float, fy: float) -> tuple[float, float]:
+    return tuple(((1 - fx) * a + fx * b) * (1 - fy) + ((1 - fx) * c + fx * d) * fy  # type: ignore[return-value]
+                 for a, b, c, d in zip(ul, ur, ll, lr))
+
+
 
 
 def _scale(img: Image.Image, extent: tuple[float, float, float, float], dst_size: tuple[int, int],

@@ -130,7 +130,9 @@ _PROCESS: dict = {}
 def process_init(proxy_conf: str, options: SeedOptions, share: int, log_level: int) -> None:
     """Each worker process loads the proxy configuration once."""
     from ..config.build import load_proxy_config
+    from ..sources.limits import set_seeding
 
+    set_seeding(True)  # seed_only sources answer in seeding runs
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
     logging.basicConfig(level=log_level or logging.WARNING, format="%(asctime)s %(levelname)s %(message)s",
                         datefmt="%H:%M:%S")

@@ -37,6 +37,7 @@ class MapQuery:
     srs: SRS
     format: ImageFormat
     transparent: bool = False
+    params: tuple[tuple[str, str], ...] = ()  # request parameters a source may forward (dimensions)
 
     @property
     def res(self) -> tuple[float, float]:
@@ -57,6 +58,10 @@ class Source:
     def get_map(self, query: MapQuery) -> ImageResult:
         raise NotImplementedError
 
+    def delivers(self, bbox: BBox, size: tuple[int, int], srs: SRS) -> bool:
+        """False when the source would answer blank (resolution limits, coverage, seed_only)."""
+        return True
+
 
 class TiledSource(Source):
     """A source with a grid of its own. Tiles of that grid are fetched as they are;
@@ -70,6 +75,11 @@ class TiledSource(Source):
         raise NotImplementedError
 
     def get_map(self, query: MapQuery) -> ImageResult:
+        if not query.format.is_image:
+            raise SourceError(
+                f"source '{self.name}': {query.format.mime} tiles pass through only to a cache with "
+                "the same grid; they cannot be rescaled or reprojected"
+            )
         grid = self.grid
         bbox = query.bbox
         if query.srs != grid.srs:

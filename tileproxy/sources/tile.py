@@ -76,21 +76,26 @@ class TileSource(TiledSource):
 
     def get_tile(self, coord: TileCoord, format: ImageFormat) -> ImageResult:
         if self.url.startswith("file://"):
-            return self._read_file(self.tile_url(coord, format)[7:])
+            return self._read_file(self.tile_url(coord, format)[7:], format)
         resp = self.client.get(self.tile_url(coord, format), auth=self.auth)
         data = resp.content
+        if not format.is_image:
+            # vector tiles and other payloads are passed through byte for byte
+            return ImageResult(data=data, mime=format.mime)
         try:
-            mime = check_image_bytes(data) if format.is_image else resp.headers.get("Content-Type")
+            mime = check_image_bytes(data)
         except ImageDataError as ex:
             raise SourceError(f"tile source '{self.name}' returned {ex}") from None
         return ImageResult(data=data, mime=mime)
 
-    def _read_file(self, path: str) -> ImageResult:
+    def _read_file(self, path: str, format: ImageFormat) -> ImageResult:
         try:
             with open(path, "rb") as f:
                 data = f.read()
         except OSError as ex:
             raise SourceError(f"tile source '{self.name}': {ex.strerror}", status=404) from None
+        if not format.is_image:
+            return ImageResult(data=data, mime=format.mime)
         try:
             mime = check_image_bytes(data)
         except ImageDataError as ex:

@@ -29,6 +29,7 @@ class WMSSourceOptions:
     legendurl: str | None = None
     min_res: float | None = None
     max_res: float | None = None
+    forward_req_params: tuple[str, ...] = ()  # request parameters passed on (lower case)
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,7 @@ class WMSSource(Source):
             if bbox is None:  # nothing of the query lies where the source SRS is defined
                 return ImageResult(image=blank_image(query.size))
             size = _projected_size(query, bbox)
-        data = self._fetch(bbox, size, req_srs, req_format)
+        data = self._fetch(bbox, size, req_srs, req_format, self._forwarded(query.params))
         result = ImageResult(data=data)
         if req_srs != query.srs:
             img = transform_image(result.image, bbox, req_srs, query.bbox, query.srs, query.size, self.resampling)
@@ -104,10 +105,15 @@ class WMSSource(Source):
             return fmt
         return self.supported_formats[0]
 
-    def map_url(self, bbox, size, srs: SRS, fmt: ImageFormat) -> str:
+    def map_url(self, bbox, size, srs: SRS, fmt: ImageFormat, forward: dict[str, str] | None = None) -> str:
         fmt_value = _WMS100_FORMATS.get(fmt.mime, fmt.mime) if self.version == "1.0.0" else str(fmt)
         params = self._base_params("GetMap", "map", bbox, size, srs, {"FORMAT": fmt_value})
+        params.update(forward or {})
         return self._url(params)
+
+    def _forwarded(self, params: tuple[tuple[str, str], ...]) -> dict[str, str]:
+        wanted = self.options.forward_req_params
+        return {k.upper(): v for k, v in params if k.lower() in wanted}
 
     # -- feature info ----------------------------------------------------
 
@@ -196,8 +202,8 @@ class WMSSource(Source):
             sep = ""
         return self.url + sep + urlencode(params)
 
-    def _fetch(self, bbox, size, srs: SRS, fmt: ImageFormat) -> bytes:
-        url = self.map_url(bbox, size, srs, fmt)
+    def _fetch(self, bbox, size, srs: SRS, fmt: ImageFormat, forward: dict[str, str] | None = None) -> bytes:
+        url = self.map_url(bbox, size, srs, fmt, forward)
         resp = self.client.get(url, auth=self.auth)
         data = resp.content
         try:

@@ -15,7 +15,7 @@ from ..tile_response import serve_tile
 from .capabilities import Capabilities
 from .exceptions import WMSError, image_exception, xml_exception
 from .featureinfo import feature_info
-from .getmap import render_map
+from .getmap import dimension_values, render_map
 from .legend import LegendCache, legend_graphic
 from .request import (
     REQUESTS,
@@ -45,6 +45,7 @@ class WMSService:
         self.tile_layers = tile_layers
         self.max_age = max_age
         self.legends = LegendCache(base_dir)
+        self._bbox_cache: dict = {}  # capabilities bounding boxes per layer
 
     @staticmethod
     def is_wms_request(args: dict[str, str]) -> bool:
@@ -72,10 +73,10 @@ class WMSService:
             if kind == "map":
                 return self._map_exception(err, args, version)
             return xml_exception(err, version)
-        except SourceTimeout as ex:
-            return xml_exception(WMSError(f"source timeout: {ex}"), version)
         except (SourceError, TileError) as ex:
-            return xml_exception(WMSError(str(ex)), version)
+            prefix = "source timeout: " if isinstance(ex, SourceTimeout) else ""
+            err = WMSError(prefix + str(ex))
+            return self._map_exception(err, args, version) if kind == "map" else xml_exception(err, version)
 
     def _map_exception(self, err: WMSError, args: dict[str, str], version: str) -> Response:
         mode = exception_mode(args)
@@ -96,7 +97,7 @@ class WMSService:
         if tiled:
             version = "1.1.1"
         caps = Capabilities(self.conf, self.root, req.script_url, self.legends.size,
-                            self.tile_layers if tiled else None)
+                            self.tile_layers if tiled else None, self._bbox_cache)
         body, ctype = caps.document(version)
         return Response(body, content_type=f"{ctype}; charset=utf-8")
 
@@ -109,9 +110,10 @@ class WMSService:
             if layer is None:
                 raise WMSError(f"unknown layer '{name}'", "LayerNotDefined", "layers")
             layers.append(layer)
+        dimensions = dimension_values(args, layers)
         if params.tiled:
             return self.tiled_map(req, params)
-        return render_map(params, layers, self.conf)
+        return render_map(params, layers, self.conf, dimensions)
 
     def tiled_map(self, req: Request, params: MapParams) -> Response:
         """WMS-C: a GetMap that is exactly one tile of a cache answers with that tile."""

@@ -50,14 +50,23 @@ def extent_in(extent: BBox, srs: SRS) -> BBox | None:
     return box
 
 
+def _entries(md: dict, key: str) -> list[dict]:
+    """A layer ``md`` entry that holds a list of mappings (a single mapping counts as one)."""
+    value = md.get(key) or []
+    if isinstance(value, dict):
+        value = [value]
+    return [e for e in value if isinstance(e, dict)]
+
+
 class Capabilities:
     def __init__(self, conf: WMSConfig, root: WMSLayer, base_url: str, legend_size: LegendSize,
-                 tile_layers: list[TileLayer] | None = None):
+                 tile_layers: list[TileLayer] | None = None, bbox_cache: dict | None = None):
         self.conf = conf
         self.root = root
         self.base = base_url.rstrip("/") + "/service?"
         self.legend_size = legend_size
         self.tile_layers = tile_layers  # WMS-C tile sets when not None
+        self.bbox_cache = bbox_cache if bbox_cache is not None else {}  # layer id -> bboxes (they never change)
         self.has_info = any(lyr.queryable for lyr in root.walk())
         self.has_legend = any(lyr.name and lyr.has_legend for lyr in root.walk())
 
@@ -140,6 +149,12 @@ class Capabilities:
         w.close(name)
 
     def _bboxes(self, layer: WMSLayer) -> list[tuple[str, BBox]]:
+        key = id(layer)
+        if key not in self.bbox_cache:
+            self.bbox_cache[key] = self._compute_bboxes(layer)
+        return self.bbox_cache[key]
+
+    def _compute_bboxes(self, layer: WMSLayer) -> list[tuple[str, BBox]]:
         extent = layer.extent()
         out = []
         for entry in self.conf.bbox_srs:
@@ -238,6 +253,10 @@ class Capabilities:
         w.leaf("LatLonBoundingBox", None, minx=num(ext[0]), miny=num(ext[1]), maxx=num(ext[2]), maxy=num(ext[3]))
         for code, box in self._bboxes(layer):
             w.leaf("BoundingBox", None, SRS=code, minx=num(box[0]), miny=num(box[1]), maxx=num(box[2]), maxy=num(box[3]))
+        for dim in layer.dimensions.values():
+            w.leaf("Dimension", None, name=dim.name, units=dim.units)
+        for dim in layer.dimensions.values():
+            w.leaf("Extent", ",".join(dim.values), name=dim.name, default=dim.default)
         self._layer_links(w, layer, version)
         if layer.min_res is not None or layer.max_res is not None:
             lo = (layer.max_res or 0.0) * math.sqrt(2)
@@ -256,11 +275,27 @@ class Capabilities:
             w.leaf("Title", str(attr["title"]))
         if attr.get("url"):
             self._online(w, href=str(attr["url"]))
+        logo = attr.get("logo")
+        if isinstance(logo, dict) and logo.get("url"):
+            w.open("LogoURL", width=str(logo.get("width", 1)), height=str(logo.get("height", 1)))
+            w.leaf("Format", str(logo.get("format", "image/png")))
+            self._online(w, href=str(logo["url"]))
+            w.close("LogoURL")
         w.close("Attribution")
 
     def _metadata_urls(self, w: XMLWriter, layer: WMSLayer, version: str) -> None:
-        for entry in layer.md.get("metadata") or []:
-            if not isinstance(entry, dict) or not entry.get("url"):
+        """AuthorityURL, Identifier, MetadataURL, DataURL and FeatureListURL from ``md``."""
+        identifiers = [e for e in _entries(layer.md, "identifier") if e.get("name")]
+        for entry in identifiers:
+            if entry.get("url"):
+                w.open("AuthorityURL", name=str(entry["name"]))
+                self._online(w, href=str(entry["url"]))
+                w.close("AuthorityURL")
+        for entry in identifiers:
+            if entry.get("value") is not None:
+                w.leaf("Identifier", str(entry["value"]), authority=str(entry["name"]))
+        for entry in _entries(layer.md, "metadata"):
+            if not entry.get("url"):
                 continue
             kind = str(entry.get("type", "ISO19115:2003" if version == "1.3.0" else "TC211"))
             if version != "1.3.0" and kind not in ("TC211", "FGDC"):
@@ -269,6 +304,13 @@ class Capabilities:
             w.leaf("Format", str(entry.get("format", "text/xml")))
             self._online(w, href=str(entry["url"]))
             w.close("MetadataURL")
+        for key, tag in (("data", "DataURL"), ("feature_list", "FeatureListURL")):
+            for entry in _entries(layer.md, key):
+                if entry.get("url"):
+                    w.open(tag)
+                    w.leaf("Format", str(entry.get("format", "text/xml")))
+                    self._online(w, href=str(entry["url"]))
+                    w.close(tag)
 
     def _style(self, w: XMLWriter, layer: WMSLayer, version: str) -> None:
         size = self.legend_size(layer)
@@ -340,6 +382,8 @@ class Capabilities:
             if get_srs(code).is_axis_order_ne:
                 box = (box[1], box[0], box[3], box[2])
             w.leaf("BoundingBox", None, CRS=code, minx=num(box[0]), miny=num(box[1]), maxx=num(box[2]), maxy=num(box[3]))
+        for dim in layer.dimensions.values():
+            w.leaf("Dimension", ",".join(dim.values), name=dim.name, units=dim.units, default=dim.default)
         self._layer_links(w, layer, "1.3.0")
         if layer.max_res is not None:
             w.leaf("MinScaleDenominator", num(layer.max_res / PIXEL_SIZE))

@@ -16,7 +16,7 @@ from ...image.watermark import draw_text_line
 from ...layers import WMSLayer
 from ...maps import MapLayer, in_res_range, intersection, request_resolution
 from ...sources.base import MapQuery, SourceError
-from ...srs import get_srs
+from ...srs import SRSError, get_srs
 from ...tiles import TileError
 from .exceptions import WMSError
 from .request import MapParams
@@ -32,8 +32,27 @@ def _limit_bbox(conf: WMSConfig, params: MapParams):
     return None
 
 
-def render_map(params: MapParams, layers: list[WMSLayer], conf: WMSConfig) -> Response:
-    query = MapQuery(params.bbox, params.size, params.srs, params.opts.format, params.transparent)
+def dimension_values(args: dict[str, str], layers: list[WMSLayer]) -> tuple[tuple[str, str], ...]:
+    """The dimension parameters of the request (defaults where not given), checked
+    against the values of the layers that are drawn."""
+    dims = {}
+    for layer in layers:
+        for owner, _ in [(layer, None), *layer.renders()]:
+            dims.update(owner.dimensions)
+    out = []
+    for dim in dims.values():
+        value = args.get(dim.param)
+        if value is None or value == "":
+            value = dim.default
+        elif value not in dim.values:
+            raise WMSError(f"invalid {dim.param.upper()} value '{value}'", "InvalidDimensionValue", dim.param)
+        out.append((dim.param, value))
+    return tuple(out)
+
+
+def render_map(params: MapParams, layers: list[WMSLayer], conf: WMSConfig,
+               dimensions: tuple[tuple[str, str], ...] = ()) -> Response:
+    query = MapQuery(params.bbox, params.size, params.srs, params.opts.format, params.transparent, dimensions)
     res = request_resolution(params.bbox, params.size, params.srs)
     jobs: list[MapLayer] = []
     for layer in layers:
@@ -71,7 +90,7 @@ def _render_all(jobs: list[MapLayer], query: MapQuery, workers: int) -> tuple[li
     def one(job: MapLayer) -> ImageResult | str:
         try:
             return job.render(query)
-        except (SourceError, TileError) as ex:
+        except (SourceError, TileError, SRSError, ImageDataError) as ex:
             log.warning("GetMap: %s", ex)
             return str(ex)
 

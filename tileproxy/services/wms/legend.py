@@ -8,6 +8,7 @@ import io
 import logging
 import os
 import tempfile
+import time
 
 from PIL import Image
 
@@ -20,11 +21,14 @@ from .exceptions import WMSError
 
 log = logging.getLogger("tileproxy.service.wms")
 
+RETRY_AFTER = 60.0
+
 
 class LegendCache:
     def __init__(self, base_dir: str, timeout: float = 60.0):
         self.dir = os.path.join(base_dir, "legends")
         self._client = HTTPClient(HTTPOptions(client_timeout=timeout))
+        self._failed: dict[str, float] = {}  # layer -> when its legend last failed
 
     def _fetch(self, url: str, fetcher) -> bytes:
         if fetcher is not None:
@@ -68,9 +72,15 @@ class LegendCache:
         return data
 
     def size(self, layer: WMSLayer) -> tuple[int, int] | None:
+        """The legend's size for LegendURL in capabilities; None (and no new try for
+        ``RETRY_AFTER`` seconds) when it cannot be had, so that capabilities stay quick."""
+        failed = self._failed.get(layer.name or "")
+        if failed is not None and time.monotonic() - failed < RETRY_AFTER:
+            return None
         try:
             return Image.open(io.BytesIO(self.legend(layer))).size
         except SourceError:
+            self._failed[layer.name or ""] = time.monotonic()
             return None
 
 

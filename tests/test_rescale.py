@@ -1,0 +1,101 @@
+"""upscale_tiles / downscale_tiles / cache_rescaled_tiles: missing tiles built
+from other levels when the source cannot deliver them."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import call
+from source_server import expected_color
+
+from tileproxy.config.errors import ConfigError
+from tileproxy.grid import predefined_grid
+
+GRID = predefined_grid("GLOBAL_WEBMERCATOR")
+
+CONFIG = """
+services:
+  tms:
+globals:
+  image:
+    paletted: false
+layers:
+  - name: l
+    title: L
+    sources: [c]
+caches:
+  c:
+    grids: [GLOBAL_WEBMERCATOR]
+    sources: [wms]
+    meta_size: [1, 1]
+    meta_buffer: 0
+    {cache_options}
+sources:
+  wms:
+    type: wms
+    req:
+      url: {source}/wms
+      layers: base
+    {source_options}
+"""
+
+
+def _app(make_app, cache_options: str, source_options: str):
+    text = CONFIG.replace("{cache_options}", cache_options.replace("\n", "\n    "))
+    return make_app(text.replace("{source_options}", source_options))
+
+
+def _tile(app, z, x, y):
+    answer = call(app, f"/tiles/l/GLOBAL_WEBMERCATOR/{z}/{x}/{y}.png?origin=nw")
+    assert answer.status == 200, answer.body
+    return answer.image.convert("RGBA")
+
+
+def _check_pixels(img, coord, margin: int) -> int:
+    """Compare pixels that lie ``margin`` pixels away from checkerboard edges."""
+    bbox = GRID.tile_bbox(coord)
+    res = (bbox[2] - bbox[0]) / 256
+    checked = 0
+    for py in range(4, 256, 12):
+        for px in range(4, 256, 12):
+            x, y = bbox[0] + (px + 0.5) * res, bbox[3] - (py + 0.5) * res
+            colors = {expected_color(x + dx * res, y + dy * res) for dx in (-margin, margin) for dy in (-margin, margin)}
+            if len(colors) == 1:
+                assert img.getpixel((px, py)) == (*colors.pop(), 255), (px, py)
+                checked += 1
+    return checked
+
+
+@pytest.mark.parametrize("cache_rescaled", [False, True])
+def test_upscale_from_coarser_levels(make_app, source, tmp_path, cache_rescaled) -> None:
+    res3 = GRID.resolutions[3]
+    app = _app(make_app, f"upscale_tiles: 2\ncache_rescaled_tiles: {str(cache_rescaled).lower()}", f"max_res: {res3!r}")
+    coord = (9, 6, 4)
+    img = _tile(app, coord[2], coord[0], coord[1])
+    assert _check_pixels(img, coord, margin=20) > 50
+    assert source.count("wms") == 1  # one level-2 tile, no level 3 or 4 requests
+    levels = sorted({p.relative_to(tmp_path / "cache_data/c_EPSG3857").parts[0] for p in tmp_path.rglob("*.png")})
+    assert levels == (["02", "03", "04"] if cache_rescaled else ["02"])
+
+
+def test_downscale_from_finer_level(make_app, source) -> None:
+    res3 = GRID.resolutions[3]
+    app = _app(make_app, "downscale_tiles: 1", f"min_res: {res3!r}")
+    coord = (1, 1, 2)
+    img = _tile(app, coord[2], coord[0], coord[1])
+    assert _check_pixels(img, coord, margin=3) > 100
+    assert source.count("wms") == 4
+
+
+def test_rescaling_stops_after_n_levels(make_app, source) -> None:
+    res3 = GRID.resolutions[3]
+    app = _app(make_app, "upscale_tiles: 1", f"max_res: {res3!r}")
+    img = _tile(app, 5, 10, 10)  # level 4 does not deliver either, and is as far as it goes
+    assert img.getchannel("A").getextrema() == (0, 0)
+    assert source.count("wms") == 0
+
+
+def test_rescale_option_errors(make_app) -> None:
+    with pytest.raises(ConfigError, match="caches.c: use either upscale_tiles or downscale_tiles"):
+        _app(make_app, "upscale_tiles: 1\ndownscale_tiles: 1", "")
+    with pytest.raises(ConfigError, match="caches.c.upscale_tiles: must be zero or positive"):
+        _app(make_app, "upscale_tiles: -1", "")

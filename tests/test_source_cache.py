@@ -1,0 +1,201 @@
+"""Caches as sources of other caches and layers: pass-through, reprojection
+between grids, tile_sources, use_direct_from_level/res."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import call
+from source_server import CELL, COLORS, expected_color
+
+from tileproxy.config.errors import ConfigError
+from tileproxy.grid import predefined_grid
+from tileproxy.image.formats import ImageFormat
+from tileproxy.sources.base import MapQuery
+from tileproxy.sources.cache import cache_map_source
+from tileproxy.srs import get_srs
+
+CONFIG = """
+services:
+  tms:
+  wmts:
+layers:
+  - name: merc
+    title: Mercator
+    sources: [merc_cache]
+  - name: geo
+    title: Geodetic from the mercator cache
+    sources: [geo_cache]
+  - name: copy
+    title: Same grid copy
+    sources: [copy_cache]
+  - name: both
+    title: Direct source, two tile sets
+    sources: [wms]
+    tile_sources: [merc_cache, geo_cache]
+caches:
+  merc_cache:
+    grids: [GLOBAL_WEBMERCATOR]
+    sources: [wms]
+    meta_size: [2, 2]
+    meta_buffer: 0
+  geo_cache:
+    grids: [GLOBAL_GEODETIC]
+    sources: [merc_cache]
+    meta_size: [2, 2]
+    meta_buffer: 0
+  copy_cache:
+    grids: [GLOBAL_WEBMERCATOR]
+    sources: [merc_cache]
+sources:
+  wms:
+    type: wms
+    req:
+      url: {source}/wms
+      layers: base
+"""
+
+
+def _nearest(pixel) -> tuple[int, int, int]:
+    """The checkerboard colour closest to ``pixel`` (resampling and PNG palettes shift colours a little)."""
+    assert pixel[3] == 255
+    best = min(COLORS, key=lambda c: sum((a - b) ** 2 for a, b in zip(c, pixel)))
+    assert sum(abs(a - b) for a, b in zip(best, pixel)) < 100, pixel
+    return best
+
+
+def _samples(bbox, size, srs):
+    """Pixel centres well inside a checkerboard cell (3 px from any cell edge)."""
+    w, h = size
+    rx, ry = (bbox[2] - bbox[0]) / w, (bbox[3] - bbox[1]) / h
+    to_merc = get_srs(srs)
+    merc = get_srs("EPSG:3857")
+    for j in range(4, h, 9):
+        for i in range(4, w, 9):
+            pts = [(bbox[0] + (i + 0.5 + di) * rx, bbox[3] - (j + 0.5 + dj) * ry) for di in (-3, 0, 3) for dj in (-3, 0, 3)]
+            mpts = to_merc.transform_to(merc, pts)
+            cells = {(int(x // CELL), int(y // CELL)) for x, y in mpts}
+            if len(cells) == 1 and abs(mpts[4][1]) < 19_000_000:
+                yield i, j, pts[4]
+
+
+def test_geodetic_cache_over_mercator_cache_lands_content_in_place(make_app, source) -> None:
+    app = make_app(CONFIG)
+    grid = predefined_grid("GLOBAL_GEODETIC")
+    for coord in ((4, 2, 3), (5, 1, 3), (9, 4, 4)):
+        x, y, z = coord
+        answer = call(app, f"/tiles/geo/GLOBAL_GEODETIC/{z}/{x}/{y}.png")
+        assert answer.status == 200, answer.body
+        img = answer.image.convert("RGBA")
+        bbox = grid.tile_bbox(coord)
+        checked = 0
+        for i, j, (lon, lat) in _samples(bbox, (256, 256), "EPSG:4326"):
+            assert _nearest(img.getpixel((i, j))) == expected_color(lon, lat, "EPSG:4326"), (coord, i, j, lon, lat)
+            checked += 1
+        assert checked > 100
+    # the WMS was only asked in the mercator cache's SRS
+    assert all("EPSG%3A3857" in r or "EPSG:3857" in r for r in source.requests)
+
+
+def test_geodetic_tile_beyond_mercator_latitudes_is_transparent(make_app) -> None:
+    app = make_app(CONFIG)
+    img = call(app, "/tiles/geo/GLOBAL_GEODETIC/2/1/1.png").image.convert("RGBA")
+    # the tile spans 0..90 N; its top rows lie north of 85.05 N where mercator has no data
+    assert img.getpixel((128, 2))[3] == 0
+    assert img.getpixel((128, 200))[3] == 255
+
+
+def test_same_grid_cache_source_passes_tiles_through(make_app, source, tmp_path) -> None:
+    app = make_app(CONFIG)
+    first = call(app, "/tiles/copy/GLOBAL_WEBMERCATOR/3/2/2.png?origin=nw")
+    assert first.status == 200
+    merc = call(app, "/tiles/merc/GLOBAL_WEBMERCATOR/3/2/2.png?origin=nw")
+    assert merc.body == first.body
+    assert source.count("wms") == 1  # one meta tile of merc_cache, copied tile by tile
+    assert (tmp_path / "cache_data/copy_cache_EPSG3857/03/000/000/002/000/000/002.png").read_bytes() == merc.body
+
+
+def test_tile_sources_publish_several_tile_sets(make_app) -> None:
+    app = make_app(CONFIG)
+    caps = call(app, "/tms/1.0.0/").text
+    assert "/tms/1.0.0/both/EPSG3857" in caps and "/tms/1.0.0/both/EPSG4326" in caps
+    wmts = call(app, "/wmts/1.0.0/WMTSCapabilities.xml").text
+    layer = wmts.split("<ows:Identifier>both</ows:Identifier>")[1].split("</Layer>")[0]
+    assert "<TileMatrixSet>GLOBAL_WEBMERCATOR</TileMatrixSet>" in layer
+    assert call(app, "/tms/1.0.0/both/EPSG4326/1/1/0.png").status == 200
+
+
+DIRECT = """
+layers:
+  - name: l
+    title: L
+    sources: [c]
+caches:
+  c:
+    grids: [GLOBAL_WEBMERCATOR]
+    sources: [wms]
+    meta_size: [1, 1]
+    meta_buffer: 0
+    {option}
+sources:
+  wms:
+    type: wms
+    req:
+      url: {source}/wms
+      layers: base
+  wms2:
+    type: wms
+    req:
+      url: {source}/wms
+      layers: other
+"""
+
+
+def _query(level: int, srs: str = "EPSG:3857") -> MapQuery:
+    grid = predefined_grid("GLOBAL_WEBMERCATOR")
+    bbox = grid.tile_bbox((0, 0, level))
+    if srs != "EPSG:3857":
+        bbox = get_srs("EPSG:3857").transform_bbox_to(get_srs(srs), bbox)
+    return MapQuery(bbox, (256, 256), get_srs(srs), ImageFormat("image/png"))
+
+
+@pytest.mark.parametrize("option", ["use_direct_from_level: 3", "use_direct_from_res: 20000"])
+def test_use_direct_from_level_sends_fine_maps_to_the_source(make_app, source, tmp_path, option) -> None:
+    app = make_app(DIRECT.replace("{option}", option))
+    mapper = cache_map_source(app.config.caches["c"])
+    mapper.get_map(_query(2))
+    mapper.get_map(_query(2))
+    assert source.count("wms") == 1  # cached at level 2
+    mapper.get_map(_query(3))
+    mapper.get_map(_query(3))
+    assert source.count("wms") == 3  # level 3 goes to the source every time
+    stored = [p.parts[-7] for p in (tmp_path / "cache_data").rglob("*.png")]
+    assert stored == ["02"]
+
+
+def test_use_direct_from_errors(make_app) -> None:
+    with pytest.raises(ConfigError, match="caches.c: use either"):
+        make_app(DIRECT.replace("{option}", "use_direct_from_level: 3\n    use_direct_from_res: 10"))
+    with pytest.raises(ConfigError, match="caches.c.use_direct_from_level: needs a cache with exactly one source"):
+        make_app(DIRECT.replace("{option}", "use_direct_from_level: 3").replace("sources: [wms]", "sources: [wms, wms2]"))
+    with pytest.raises(ConfigError, match="use_direct_from_level: level 40 is not in the grid"):
+        make_app(DIRECT.replace("{option}", "use_direct_from_level: 40"))
+
+
+def test_wms_getmap_below_direct_level_goes_to_the_source(make_app, source, tmp_path) -> None:
+    text = DIRECT.replace("{option}", "use_direct_from_level: 3").replace("layers:\n", "services:\n  wms:\nlayers:\n", 1)
+    app = make_app(text)
+    grid = predefined_grid("GLOBAL_WEBMERCATOR")
+
+    def getmap(level: int) -> None:
+        bbox = ",".join(repr(v) for v in grid.tile_bbox((1, 1, level)))
+        answer = call(app, f"/service?SERVICE=WMS&REQUEST=GetMap&VERSION=1.1.1&LAYERS=l&STYLES=&SRS=EPSG:3857"
+                           f"&BBOX={bbox}&WIDTH=256&HEIGHT=256&FORMAT=image/png")
+        assert answer.status == 200 and answer.content_type == "image/png", answer.body
+
+    getmap(2)
+    getmap(2)
+    assert source.count("wms") == 1  # a cached level-2 tile
+    getmap(3)
+    getmap(3)
+    assert source.count("wms") == 3
+    assert sorted({p.relative_to(tmp_path / "cache_data").parts[1] for p in (tmp_path / "cache_data").rglob("*.png")}) == ["02"]

@@ -1,0 +1,150 @@
+"""MapServer sources: the real mapserv binary renders a small mapfile."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import stat
+from pathlib import Path
+
+import pytest
+from conftest import call
+from http_stub import pixel_at
+
+from tileproxy.config.errors import ConfigError
+from tileproxy.grid import predefined_grid
+
+MAPSERV = shutil.which("mapserv") or shutil.which("mapserv", path="/usr/lib/cgi-bin")
+pytestmark = pytest.mark.skipif(MAPSERV is None, reason="mapserv is not installed (apt-get install cgi-mapserver)")
+
+DATA = Path(__file__).parent / "data" / "mapserver"
+GRID = predefined_grid("GLOBAL_WEBMERCATOR")
+
+CONFIG = """
+services:
+  tms:
+globals:
+  image:
+    paletted: false
+layers:
+  - name: squares
+    title: Squares
+    sources: [squares_cache]
+  - name: blue
+    title: Blue only
+    sources: [blue_cache]
+  - name: broken
+    title: Broken mapfile
+    sources: [broken_cache]
+caches:
+  squares_cache:
+    grids: [GLOBAL_WEBMERCATOR]
+    sources: [squares]
+    meta_size: [2, 2]
+    meta_buffer: 20
+  blue_cache:
+    grids: [GLOBAL_WEBMERCATOR]
+    sources: ['squares:blue']
+    meta_size: [1, 1]
+    meta_buffer: 0
+  broken_cache:
+    grids: [GLOBAL_WEBMERCATOR]
+    sources: [broken]
+    meta_size: [1, 1]
+    meta_buffer: 0
+sources:
+  squares:
+    type: mapserver
+    req:
+      map: squares.map
+      layers: red,blue
+      transparent: true
+    mapserver:
+      working_dir: {data}
+  broken:
+    type: mapserver
+    req:
+      map: {data}/broken.map
+      layers: x
+"""
+
+
+@pytest.fixture
+def app(make_app):
+    return make_app(CONFIG.replace("{data}", str(DATA)))
+
+
+
+def test_mapserv_renders_the_mapfile_into_tiles(app, tmp_path) -> None:
+    # level 2 tile (2, 1) spans 0..10018754 m east and north: the red square fills its lower left quarter
+    answer = call(app, "/tiles/squares/GLOBAL_WEBMERCATOR/2/2/1.png?origin=nw")
+    assert answer.status == 200, answer.body
+    img = answer.image.convert("RGBA")
+    assert pixel_at(img, GRID, (2, 1, 2), 2.5e6, 2.5e6) == (255, 0, 0, 255)
+    assert pixel_at(img, GRID, (2, 1, 2), 7.5e6, 7.5e6)[3] == 0
+    # the blue square sits south-west of the origin, in tile (1, 2)
+    other = call(app, "/tiles/squares/GLOBAL_WEBMERCATOR/2/1/2.png?origin=nw").image.convert("RGBA")
+    assert pixel_at(other, GRID, (1, 2, 2), -2.5e6, -2.5e6) == (0, 0, 255, 255)
+
+
+def test_tagged_layers(app) -> None:
+    red_tile = call(app, "/tiles/blue/GLOBAL_WEBMERCATOR/2/2/1.png?origin=nw").image.convert("RGBA")
+    assert pixel_at(red_tile, GRID, (2, 1, 2), 2.5e6, 2.5e6)[3] == 0
+    blue_tile = call(app, "/tiles/blue/GLOBAL_WEBMERCATOR/2/1/2.png?origin=nw").image.convert("RGBA")
+    assert pixel_at(blue_tile, GRID, (1, 2, 2), -2.5e6, -2.5e6) == (0, 0, 255, 255)
+
+
+def test_broken_mapfile_is_an_error_for_that_layer_only(app, caplog) -> None:
+    with caplog.at_level(logging.WARNING):
+        answer = call(app, "/tiles/broken/GLOBAL_WEBMERCATOR/1/0/0.png?origin=nw")
+    assert answer.status == 502
+    assert b"mapserver source 'broken' failed" in answer.body
+    assert "broken.map" in caplog.text and "POLYGONNN" in caplog.text
+    assert call(app, "/tiles/squares/GLOBAL_WEBMERCATOR/1/0/0.png?origin=nw").status == 200
+
+
+def test_crashing_binary_is_a_source_error_with_stderr_logged(make_app, tmp_path, caplog) -> None:
+    fake = tmp_path / "mapserv-crash"
+    fake.write_text("#!/bin/sh\necho 'msDrawMap(): out of cheese' >&2\nkill -SEGV $$\n")
+    fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
+    text = CONFIG.replace("{data}", str(DATA)) + f"\nglobals:\n  mapserver:\n    binary: {fake}\n"
+    text = text.replace("globals:\n  image:\n    paletted: false\n", "", 1)
+    app = make_app(text)
+    with caplog.at_level(logging.WARNING):
+        answer = call(app, "/tiles/squares/GLOBAL_WEBMERCATOR/1/0/0.png?origin=nw")
+    assert answer.status == 502
+    assert b"mapserv ended with signal 11" in answer.body
+    assert "out of cheese" in caplog.text
+
+
+def test_missing_binary_is_a_config_error(make_app, tmp_path) -> None:
+    text = CONFIG.replace("{data}", str(DATA)).replace(
+        "    mapserver:\n      working_dir:", f"    mapserver:\n      binary: {tmp_path}/nope/mapserv\n      working_dir:"
+    )
+    with pytest.raises(ConfigError, match=r"sources.squares.mapserver.binary: mapserv binary .*/nope/mapserv does not exist"):
+        make_app(text)
+
+
+def test_no_binary_on_path_is_a_config_error(make_app, monkeypatch) -> None:
+    monkeypatch.setenv("PATH", "/nonexistent")
+    monkeypatch.setattr("tileproxy.sources.mapserver.CGI_BIN_DIRS", ("/nonexistent-cgi-bin",))
+    with pytest.raises(ConfigError, match="no mapserv binary on PATH"):
+        make_app(CONFIG.replace("{data}", str(DATA)))
+
+
+def test_missing_map_key(make_app) -> None:
+    text = CONFIG.replace("{data}", str(DATA)).replace("      map: squares.map\n", "")
+    with pytest.raises(ConfigError, match=r"sources.squares.req: missing required key 'map'"):
+        make_app(text)
+
+
+def test_broken_mapfile_in_wms_is_an_ogc_exception(make_app) -> None:
+    text = CONFIG.replace("{data}", str(DATA)).replace("services:\n  tms:\n", "services:\n  tms:\n  wms:\n    on_source_errors: raise\n")
+    app = make_app(text)
+    answer = call(app, "/service?SERVICE=WMS&REQUEST=GetMap&VERSION=1.1.1&LAYERS=broken&STYLES=&SRS=EPSG:3857"
+                       "&BBOX=0,0,1000000,1000000&WIDTH=64&HEIGHT=64&FORMAT=image/png")
+    assert answer.status != 500
+    assert b"ServiceException" in answer.body and b"mapserver source 'broken' failed" in answer.body
+    ok = call(app, "/service?SERVICE=WMS&REQUEST=GetMap&VERSION=1.1.1&LAYERS=squares&STYLES=&SRS=EPSG:3857"
+                   "&BBOX=0,0,1000000,1000000&WIDTH=64&HEIGHT=64&FORMAT=image/png")
+    assert ok.status == 200 and ok.content_type == "image/png"

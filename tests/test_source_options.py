@@ -1,0 +1,255 @@
+"""Options all sources share: resolution limits, coverage with clip, seed_only,
+transparent_color, opacity."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import call
+from source_server import COLORS, expected_color
+
+from tileproxy.config.errors import ConfigError
+from tileproxy.grid import predefined_grid
+from tileproxy.sources.limits import set_seeding
+
+BASE = """
+services:
+  tiles_only:
+globals:
+  image:
+    paletted: false
+layers:
+  - name: l
+    title: L
+    sources: [c]
+caches:
+  c:
+    grids: [GLOBAL_WEBMERCATOR]
+    sources: [wms]
+    meta_size: [1, 1]
+    meta_buffer: 0
+sources:
+  wms:
+    type: wms
+    req:
+      url: {source}/wms
+      layers: base
+    {options}
+"""
+
+GRID = predefined_grid("GLOBAL_WEBMERCATOR")
+
+
+def _app(make_app, options: str):
+    text = BASE.replace("{options}", options.replace("\n", "\n    ")).replace("  tiles_only:", "  tms:")
+    return make_app(text)
+
+
+def _tile(app, z: int, x: int, y: int):
+    answer = call(app, f"/tiles/l/GLOBAL_WEBMERCATOR/{z}/{x}/{y}.png?origin=nw")
+    assert answer.status == 200, answer.body
+    return answer.image.convert("RGBA")
+
+
+def _is_blank(img) -> bool:
+    return img.getchannel("A").getextrema() == (0, 0)
+
+
+def test_resolution_limits_min_inclusive_max_exclusive(make_app, source) -> None:
+    res = GRID.resolutions
+    app = _app(make_app, f"min_res: {res[2]!r}\nmax_res: {res[4]!r}")
+    assert _is_blank(_tile(app, 1, 0, 0))
+    assert source.count("wms") == 0
+    assert not _is_blank(_tile(app, 2, 0, 0))
+    assert not _is_blank(_tile(app, 3, 0, 0))
+    assert source.count("wms") == 2
+    assert _is_blank(_tile(app, 4, 0, 0))
+    assert source.count("wms") == 2
+
+
+def test_scale_limits(make_app, source) -> None:
+    # level 3 of web mercator is at scale 1:69885283 (0.28 mm pixels); max_scale is the coarse end
+    app = _app(make_app, "max_scale: 100000000\nmin_scale: 50000000")
+    assert _is_blank(_tile(app, 2, 0, 0))
+    assert not _is_blank(_tile(app, 3, 0, 0))
+    assert _is_blank(_tile(app, 4, 0, 0))
+
+
+COVERAGE = """coverage:
+  bbox: [0, 0, 5000000, 5000000]
+  srs: EPSG:3857
+  clip: {clip}"""
+
+
+@pytest.mark.parametrize("clip", [True, False])
+def test_coverage_limits_requests_and_clips(make_app, source, clip) -> None:
+    app = _app(make_app, COVERAGE.replace("{clip}", str(clip).lower()))
+    # level 2 tile (2, 1) covers x 0..10018754, y 0..10018754: a quarter lies inside
+    img = _tile(app, 2, 2, 1)
+    assert source.count("wms") == 1
+    inside = img.getpixel((32, 223))
+    outside = img.getpixel((200, 40))
+    assert inside[3] == 255 and inside[:3] in COLORS
+    if clip:
+        assert outside[3] == 0
+    else:
+        assert outside[3] == 255
+    # a tile away from the coverage is not requested at all
+    assert _is_blank(_tile(app, 2, 0, 0))
+    assert source.count("wms") == 1
+
+
+def test_seed_only_sources_answer_only_while_seeding(make_app, source) -> None:
+    app = _app(make_app, "seed_only: true")
+    assert _is_blank(_tile(app, 2, 0, 0))
+    assert source.count("wms") == 0
+    set_seeding(True)
+    try:
+        assert not _is_blank(_tile(app, 2, 1, 1))
+    finally:
+        set_seeding(False)
+    assert source.count("wms") == 1
+
+
+@pytest.mark.parametrize(("color", "tolerance", "transparent"), [
+    ("'#c81e1e'", 0, True),
+    ("[205, 25, 30]", 5, True),
+    ("[205, 25, 30]", 2, False),
+])
+def test_transparent_color(make_app, source, color, tolerance, transparent) -> None:
+    app = _app(make_app, f"image:\n  transparent_color: {color}\n  transparent_color_tolerance: {tolerance}")
+    img = _tile(app, 3, 3, 3)
+    bbox = GRID.tile_bbox((3, 3, 3))
+    seen = set()
+    for px, py in ((10, 10), (128, 128), (245, 245), (10, 245), (245, 10), (70, 10)):
+        x = bbox[0] + (px + 0.5) * (bbox[2] - bbox[0]) / 256
+        y = bbox[3] - (py + 0.5) * (bbox[3] - bbox[1]) / 256
+        want = expected_color(x, y)
+        seen.add(want)
+        pixel = img.getpixel((px, py))
+        if want == COLORS[0] and transparent:
+            assert pixel[3] == 0
+        else:
+            assert pixel == (*want, 255)
+    assert seen == set(COLORS)
+
+
+def test_opacity(make_app) -> None:
+    app = _app(make_app, "image:\n  opacity: 0.4")
+    img = _tile(app, 2, 1, 1)
+    assert img.getchannel("A").getextrema() == (102, 102)
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    ("image:\n  transparent_color: '#12'", "sources.wms.image.transparent_color: expected a colour"),
+    ("image:\n  opacity: 1.5", "sources.wms.image.opacity: expected a number from 0 to 1"),
+    ("coverage:\n  srs: EPSG:4326", "sources.wms.coverage"),
+])
+def test_option_errors_name_the_key(make_app, options, message) -> None:
+    with pytest.raises(ConfigError, match=message):
+        _app(make_app, options)
+
+
+TILE_COVERAGE = """
+services:
+  tms:
+layers:
+  - name: t
+    title: T
+    sources: [tc]
+caches:
+  tc:
+    grids: [GLOBAL_WEBMERCATOR]
+    sources: [tiles]
+sources:
+  tiles:
+    type: tile
+    grid: GLOBAL_WEBMERCATOR
+    url: {source}/tiles/%(z)s/%(x)s/%(y)s.png
+    coverage:
+      bbox: [0, 0, 5000000, 5000000]
+      srs: EPSG:3857
+      clip: true
+"""
+
+
+def test_tile_source_passthrough_is_clipped_to_its_coverage(make_app, source) -> None:
+    from source_server import tile_color
+
+    app = make_app(TILE_COVERAGE)
+    img = call(app, "/tiles/t/GLOBAL_WEBMERCATOR/2/2/1.png?origin=nw").image.convert("RGBA")
+    assert img.getpixel((32, 223)) == (*tile_color(2, 1, 2), 255)
+    assert img.getpixel((200, 40))[3] == 0
+    assert _is_blank(call(app, "/tiles/t/GLOBAL_WEBMERCATOR/2/0/0.png?origin=nw").image.convert("RGBA"))
+    assert source.count("tile") == 1
+
+
+def test_concurrent_requests_cap_local_renderers(tmp_path) -> None:
+    """A fake mapserv counts how many copies of it run at once."""
+    import io
+    import stat
+    from concurrent.futures import ThreadPoolExecutor
+
+    from PIL import Image
+
+    from tileproxy.image.formats import ImageFormat
+    from tileproxy.sources.base import MapQuery
+    from tileproxy.srs import get_srs
+    from tileproxy.wsgi import make_wsgi_app
+
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 8), (1, 2, 3)).save(buf, "PNG")
+    (tmp_path / "tile.png").write_bytes(buf.getvalue())
+    (tmp_path / "n").write_text("0")
+    (tmp_path / "max").write_text("0")
+    fake = tmp_path / "mapserv"
+    fake.write_text(
+        "#!/bin/sh\n"
+        f"d={tmp_path}\n"
+        '( flock 9; n=$(( $(cat $d/n) + 1 )); echo $n > $d/n; [ $n -gt $(cat $d/max) ] && echo $n > $d/max ) 9>$d/lock\n'
+        "sleep 0.3\n"  # hold the slot so that the copies overlap
+        '( flock 9; echo $(( $(cat $d/n) - 1 )) > $d/n ) 9>$d/lock\n'
+        'printf "Content-Type: image/png\\r\\n\\r\\n"; cat $d/tile.png\n'
+    )
+    fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
+    (tmp_path / "mapproxy.yaml").write_text(
+        "sources:\n  m:\n    type: mapserver\n    concurrent_requests: 2\n"
+        f"    req: {{map: x.map, layers: a}}\n    mapserver: {{binary: {fake}}}\n"
+    )
+    source = make_wsgi_app(tmp_path / "mapproxy.yaml").config.sources["m"]
+    query = MapQuery((0, 0, 8, 8), (8, 8), get_srs("EPSG:3857"), ImageFormat("image/png"))
+    with ThreadPoolExecutor(6) as pool:
+        images = list(pool.map(lambda _: source.get_map(query).image, range(6)))
+    assert all(img.convert("RGB").getpixel((0, 0)) == (1, 2, 3) for img in images)
+    assert (tmp_path / "max").read_text().strip() == "2"
+
+
+def test_limited_sources_keep_their_type_and_tags(make_app) -> None:
+    from tileproxy.sources.wms import WMSSource
+
+    app = _app(make_app, "min_res: 100000")
+    source = app.config.sources["wms"]
+    assert isinstance(source, WMSSource) and source.limits.min_res == 100000
+    assert source.params["layers"] == "base"
+
+
+def test_source_coverage_is_the_wms_layer_extent(make_app) -> None:
+    text = BASE.replace("{options}", "coverage:\n      bbox: [5, 45, 15, 55]\n      srs: EPSG:4326").replace(
+        "  tiles_only:", "  wms:"
+    ).replace("sources: [c]", "sources: [wms]")
+    app = make_app(text)
+    caps = call(app, "/service?SERVICE=WMS&REQUEST=GetCapabilities&VERSION=1.1.1").text
+    assert '<LatLonBoundingBox minx="5" miny="45" maxx="15" maxy="55"' in caps.replace(".0\"", "\"")
+
+
+def test_seed_only_source_is_asked_by_tileproxy_seed(tmp_path, source) -> None:
+    from seed_helpers import cached, run_seed, write_configs
+
+    from tileproxy.sources.limits import is_seeding
+
+    proxy, _ = write_configs(tmp_path, source.url, "seeds:\n  s:\n    caches: [osm_cache]\n    levels:\n      to: 1\n")
+    proxy.write_text(proxy.read_text().replace("      layers: base\n", "      layers: base\n    seed_only: true\n"))
+    status, _, err = run_seed(tmp_path, "-s", str(tmp_path / "seed.yaml"))
+    assert status == 0, err
+    assert source.count("wms") > 0
+    assert cached(tmp_path, range(0, 2)) == {(0, 0, 0), (0, 0, 1), (1, 0, 1), (0, 1, 1), (1, 1, 1)}
+    assert not is_seeding()  # serving in this process answers blank again
