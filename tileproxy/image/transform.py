@@ -15,9 +15,10 @@ _RESAMPLE = {
     "bicubic": Image.Resampling.BICUBIC,
 }
 
-MESH_CELL = 32  # pixels per mesh cell edge when reprojecting
+MESH_START = 128  # pixels per edge of the first mesh cells; they are split where the projection bends
+MESH_CELL = 32  # mesh cells larger than this are split rather than dropped as outside the source
 MESH_MIN_CELL = 2  # cells are split down to this size where the projection bends within them
-MESH_TOLERANCE = 1.0  # destination pixels a cell's centre may be off its corners' interpolation
+MESH_TOLERANCE = 1.0  # destination pixels a cell's centre or edge midpoints may be off its corners' interpolation
 
 
 def resample_filter(name: str) -> Image.Resampling:
@@ -40,11 +41,10 @@ def transform_image(
 ) -> Image.Image:
     """Map ``img`` (covering ``src_bbox`` in ``src_srs``) onto ``dst_bbox`` in ``dst_srs``.
 
-    Pixels without source data are transparent."""
-    if img.mode not in ("RGBA", "RGB", "L"):
-        img = img.convert("RGBA")
-    if img.mode != "RGBA":
-        img = img.convert("RGBA")
+    Pixels without source data are transparent. An RGB ``img`` gives an RGB image
+    when it covers the whole destination (no alpha to resample), else RGBA."""
+    if img.mode != "RGB":
+        img = img.convert("RGBA") if img.mode != "RGBA" else img
     sw, sh = img.size
     sx = sw / (src_bbox[2] - src_bbox[0])
     sy = sh / (src_bbox[3] - src_bbox[1])
@@ -62,15 +62,31 @@ def transform_image(
         return _scale(img, extent, dst_size, filt)
 
     dw, dh = dst_size
-    cols = max(1, round(dw / MESH_CELL))
-    rows = max(1, round(dh / MESH_CELL))
+    cols, rows = max(1, round(dw / MESH_START)), max(1, round(dh / MESH_START))
     xs = [round(dw * i / cols) for i in range(cols + 1)]
     ys = [round(dh * j / rows) for j in range(rows + 1)]
     cells = [(xs[i], ys[j], xs[i + 1], ys[j + 1]) for j in range(rows) for i in range(cols)]
-    mesh = _mesh(cells, _pixel_mapper(src_bbox, src_srs, dst_bbox, dst_srs, dst_size, sx, sy), (sw, sh))
+    to_src = _pixel_mapper(src_bbox, src_srs, dst_bbox, dst_srs, dst_size, sx, sy)
+    mesh, covered = _mesh(cells, to_src, (sw, sh))
     if not mesh:
         return blank_image(dst_size)
+    if covered and all(_axis_aligned(quad) for _, quad in mesh):
+        # e.g. EPSG:3857 <-> EPSG:4326: every cell is a scaled source rectangle, and
+        # resize() is about twice as fast as a bicubic QUAD transform
+        out = Image.new(img.mode, dst_size, None)
+        for (x0, y0, x1, y1), quad in mesh:
+            out.paste(img.resize((x1 - x0, y1 - y0), filt, box=(quad[0], quad[1], quad[4], quad[5])), (x0, y0))
+        return out
+    if img.mode == "RGB" and not covered:
+        img = img.convert("RGBA")  # parts of the destination get no source pixels: transparent, not black
     return img.transform(dst_size, Image.Transform.MESH, mesh, filt)
+
+
+def _axis_aligned(quad: tuple[float, ...], tolerance: float = 0.01) -> bool:
+    """The source quadrilateral (ul, ll, lr, ur) is an upright rectangle, north up."""
+    ulx, uly, llx, lly, lrx, lry, urx, ury = quad
+    return (abs(ulx - llx) <= tolerance and abs(urx - lrx) <= tolerance and abs(uly - ury) <= tolerance
+            and abs(lly - lry) <= tolerance and lrx > ulx and lry > uly)
 
 
 PixelMapper = Callable[[list[tuple[float, float]]], list[tuple[float, float]]]
@@ -90,43 +106,67 @@ def _pixel_mapper(src_bbox: BBox, src_srs: SRS, dst_bbox: BBox, dst_srs: SRS, ds
     return to_src
 
 
-def _mesh(cells: list[Cell], to_src: PixelMapper, src_size: tuple[int, int]) -> list:
-    """PIL mesh quads for destination pixel ``cells``. A cell is mapped linearly
-    from its corners; where its centre is off that (near the poles of mercator,
-    for one) it is split into 4x4 until it is small. Cells whose corners are all
-    outside the source projection's domain, or all beyond one edge of the
-    source image, stay empty."""
+def _mesh(cells: list[Cell], to_src: PixelMapper, src_size: tuple[int, int]) -> tuple[list, bool]:
+    """PIL mesh quads for destination pixel ``cells``, and whether every quad lies
+    inside the source image. A cell is mapped linearly from its corners; where
+    its centre, an edge midpoint or a quarter point is off that (strong
+    reprojections, near the poles of mercator) it is split into 4x4 until it is
+    small, so mild reprojections take a few cells. Cells of at most MESH_CELL
+    pixels whose corners are all outside the source projection's domain, or all
+    beyond one edge of the source image, stay empty."""
     sw, sh = src_size
     mesh = []
+    covered = True
     while cells:
         points = []
         for x0, y0, x1, y1 in cells:
-            points += [(x0, y0), (x1, y0), (x0, y1), (x1, y1), ((x0 + x1) / 2, (y0 + y1) / 2)]
+            points += [(x0 + (x1 - x0) * fx, y0 + (y1 - y0) * fy) for fx, fy in _PROBES]
         pix = to_src(points)
+        n = len(_PROBES)
         finer: list[Cell] = []
         for k, (x0, y0, x1, y1) in enumerate(cells):
-            ul, ur, ll, lr, centre = pix[5 * k:5 * k + 5]
+            ul, ur, ll, lr, *mids = pix[n * k:n * k + n]
             corners = (ul, ur, ll, lr)
-            if (all(p[0] < 0 for p in corners) or all(p[0] > sw for p in corners)
-                    or all(p[1] < 0 for p in corners) or all(p[1] > sh for p in corners)):
+            coarse = max(x1 - x0, y1 - y0) > MESH_CELL
+            if not coarse and (all(p[0] < 0 for p in corners) or all(p[0] > sw for p in corners)
+                               or all(p[1] < 0 for p in corners) or all(p[1] > sh for p in corners)):
+                covered = False
                 continue
             valid = [all(abs(c) < 1e9 for c in p) for p in corners]
             small = x1 - x0 <= MESH_MIN_CELL or y1 - y0 <= MESH_MIN_CELL
             if all(valid):
-                mid = ((ul[0] + ur[0] + ll[0] + lr[0]) / 4, (ul[1] + ur[1] + ll[1] + lr[1]) / 4)
-                off = math.hypot(mid[0] - centre[0], mid[1] - centre[1])
+                linear = [_bilinear(ul, ur, ll, lr, fx, fy) for fx, fy in _PROBES[4:]]
+                off = math.inf  # a midpoint outside the projection's domain: split
+                if all(abs(c) < 1e9 for p in mids for c in p):
+                    off = max(math.hypot(a[0] - b[0], a[1] - b[1]) for a, b in zip(mids, linear))
                 # in destination pixels: source pixels per destination pixel along the cell's diagonal
                 scale = math.hypot(lr[0] - ul[0], lr[1] - ul[1]) / math.hypot(x1 - x0, y1 - y0)
                 if small or off <= MESH_TOLERANCE * max(scale, 1e-12):
                     mesh.append(((x0, y0, x1, y1), (*ul, *ll, *lr, *ur)))
+                    covered = covered and all(0 <= x <= sw and 0 <= y <= sh for x, y in corners)
                     continue
-            elif small or not any(valid):
+            elif small or (not coarse and not any(valid)):
+                covered = False
                 continue
             sub_xs = sorted({x0 + (x1 - x0) * i // 4 for i in range(5)})
             sub_ys = sorted({y0 + (y1 - y0) * j // 4 for j in range(5)})
             finer += [(a, b, c, d) for b, d in zip(sub_ys, sub_ys[1:]) for a, c in zip(sub_xs, sub_xs[1:])]
         cells = finer
-    return mesh
+    return mesh, covered
+
+
+# where a cell is probed, as fractions of its width and height: the corners (ul, ur,
+# ll, lr), then the centre, the edge midpoints and the quarter points inside
+_PROBES = [(0, 0), (1, 0), (0, 1), (1, 1), (0.5, 0.5), (0.5, 0), (0.5, 1), (0, 0.5), (1, 0.5),
+           (0.25, 0.25), (0.75, 0.25), (0.25, 0.75), (0.75, 0.75)]
+
+
+def _bilinear(ul: tuple[float, float], ur: tuple[float, float], ll: tuple[float, float], lr: tuple[float, float],
+              fx: float, fy: float) -> tuple[float, float]:
+    return tuple(((1 - fx) * a + fx * b) * (1 - fy) + ((1 - fx) * c + fx * d) * fy  # type: ignore[return-value]
+                 for a, b, c, d in zip(ul, ur, ll, lr))
+
+
 
 
 def _scale(img: Image.Image, extent: tuple[float, float, float, float], dst_size: tuple[int, int],

@@ -78,7 +78,7 @@ def render_map(params: MapParams, layers: list[WMSLayer], conf: WMSConfig,
         img = draw_text_line(img, "; ".join(errors), color=(200, 0, 0, 255), where="ul")
     if conf.attribution:
         img = draw_text_line(img, conf.attribution)
-    if not params.transparent:
+    if not params.transparent and img.mode != "RGB":
         img = img.convert("RGB")
     if params.is_geotiff:
         return Response(encode_geotiff(img, params), content_type="image/tiff")
@@ -117,6 +117,13 @@ def _passthrough(result: ImageResult, params: MapParams, job: MapLayer) -> Respo
 
 
 def _compose(results: list[ImageResult], params: MapParams) -> Image.Image:
+    if len(results) == 1 and not params.transparent:
+        try:
+            img = results[0].image
+        except ImageDataError as ex:
+            raise WMSError(f"source image cannot be used: {ex}") from None
+        if img.mode == "RGB" and img.size == params.size:
+            return img  # one opaque layer: nothing to blend
     base = Image.new("RGBA", params.size, (*params.bgcolor, 0 if params.transparent else 255))
     for result in results:
         try:

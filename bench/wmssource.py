@@ -1,0 +1,87 @@
+"""A local WMS source for the benchmarks: answers any GetMap with a cheap,
+deterministic PNG of the requested size, after a fixed delay; counts requests."""
+
+from __future__ import annotations
+
+import io
+import random
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qsl, urlsplit
+
+
+def render_map(width: int, height: int, key: str) -> bytes:
+    """Background colour and a few lines from ``key``; PNG at compression level 1, so
+    the source costs little CPU next to the servers it feeds."""
+    from PIL import Image, ImageDraw
+
+    rnd = random.Random(key)
+    img = Image.new("RGB", (width, height), tuple(rnd.randrange(60, 220) for _ in range(3)))
+    draw = ImageDraw.Draw(img)
+    for _ in range(12):
+        pts = [(rnd.randrange(width), rnd.randrange(height)) for _ in range(3)]
+        draw.line(pts, fill=tuple(rnd.randrange(256) for _ in range(3)), width=2)
+    buf = io.BytesIO()
+    img.save(buf, "PNG", compress_level=1)
+    return buf.getvalue()
+
+
+class WMSSourceServer:
+    """``http://127.0.0.1:<port>/wms?...REQUEST=GetMap...``; ``delay`` seconds before
+    each answer; ``requests`` counts GetMap requests."""
+
+    def __init__(self, delay: float = 0.0) -> None:
+        self.delay = delay
+        self.requests = 0
+        self._lock = threading.Lock()
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True
+
+            def do_GET(self) -> None:  # noqa: N802
+                status, ctype, body = outer._answer(self.path)
+                self.send_response(status)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}/wms"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def reset(self) -> None:
+        with self._lock:
+            self.requests = 0
+
+    def _answer(self, path: str) -> tuple[int, str, bytes]:
+        params = {k.upper(): v for k, v in parse_qsl(urlsplit(path).query)}
+        if params.get("REQUEST", "").lower() != "getmap":
+            return 400, "text/plain", b"only GetMap"
+        try:
+            width, height = int(params["WIDTH"]), int(params["HEIGHT"])
+        except (KeyError, ValueError):
+            return 400, "text/plain", b"WIDTH/HEIGHT missing"
+        if not (0 < width <= 4096 and 0 < height <= 4096):
+            return 400, "text/plain", b"size out of range"
+        with self._lock:
+            self.requests += 1
+        if self.delay:
+            time.sleep(self.delay)
+        return 200, "image/png", render_map(width, height, params.get("BBOX", ""))
+
+    def __enter__(self) -> WMSSourceServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()
