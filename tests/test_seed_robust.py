@@ -177,7 +177,11 @@ def test_killed_run_leaves_whole_tiles_and_continues(tmp_path: Path, source, sig
         assert proc.returncode == -signal.SIGKILL
     first = cached(tmp_path)
     assert 0 < len(first) < len(ALL_DEEP)
-    assert not [p for p in (tmp_path / "cache_data").rglob("*") if p.name.startswith(".tmp-")]
+    leftovers = [p for p in (tmp_path / "cache_data").rglob("*") if p.name.startswith(".tmp-")]
+    if sig == signal.SIGINT:  # a clean stop removes its temporary files
+        assert not leftovers
+    # (SIGKILL can strand a temporary file; it never stands at a tile's path and listings skip it)
+    assert all(p.suffix == ".part" for p in leftovers)
     store = manager(tmp_path).store
     assert all(open(store.path(c), "rb").read().startswith(b"\x89PNG") for c in first)
     source.delay = 0.0
