@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import time
 from email.utils import parsedate_to_datetime
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, quote
 
 
 class Request:
@@ -46,21 +47,28 @@ class Request:
 
     @property
     def script_url(self) -> str:
-        """The public base URL of the app, honouring proxy headers."""
+        """The public base URL of the app, honouring proxy headers. Values that are
+        no host name (or scheme) are ignored and the script name is percent-encoded,
+        so that no header value can smuggle text into URLs, documents or headers."""
         env = self.environ
-        scheme = (self.header("X-Forwarded-Proto") or env.get("wsgi.url_scheme", "http")).split(",")[0].strip()
-        host = self.header("X-Forwarded-Host")
-        if host:
-            host = host.split(",")[0].strip()
-        else:
-            host = self.header("Host")
-        if not host:
+        scheme = (self.header("X-Forwarded-Proto") or "").split(",")[0].strip().lower()
+        if scheme not in ("http", "https"):
+            scheme = env.get("wsgi.url_scheme", "http")
+        host = (self.header("X-Forwarded-Host") or "").split(",")[0].strip()
+        if not _HOST.match(host):
+            host = (self.header("Host") or "").strip()
+        if not _HOST.match(host):
             host = env.get("SERVER_NAME", "localhost")
             port = env.get("SERVER_PORT", "")
             if port and port not in ("80", "443"):
                 host += ":" + port
         script = self.header("X-Script-Name") or env.get("SCRIPT_NAME", "")
-        return f"{scheme}://{host}{script.rstrip('/')}"
+        return f"{scheme}://{host}{quote(script.rstrip('/'), safe=_SCRIPT_SAFE, encoding='latin-1', errors='replace')}"
+
+
+# a host name, IPv4 or bracketed IPv6 address with an optional port
+_HOST = re.compile(r"^(?:[A-Za-z0-9_.-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?\Z")
+_SCRIPT_SAFE = "/%!$&()*+,;=:@-._~"
 
 
 class Response:
