@@ -9,7 +9,12 @@ examples (``TILEPROXY_FUZZ_EXAMPLES`` raises it for a longer local run)."""
 from __future__ import annotations
 
 import os
+import random
 import re
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 from urllib.parse import quote
 
@@ -65,6 +70,9 @@ layers:
       - name: onerr
         title: on_error tiles
         sources: [onerr_cache]
+      - name: "straße"
+        title: "Ünïcødé <&> title"
+        sources: [debug_cache]
       - name: grp
         title: Group
         layers:
@@ -123,7 +131,7 @@ globals:
     base_dir: ./cache_data
 """
 
-LAYERS = ["map", "tiles", "shared", "dup", "direct", "down", "onerr", "g1", "grp", "nameless", "", "nope",
+LAYERS = ["map", "tiles", "straße", "stra%C3%9Fe", "stra%DFe", "shared", "dup", "direct", "down", "onerr", "g1", "grp", "nameless", "", "nope",
           "map,tiles", "map,,", "Ünïcødé", "<b>&'\"", "a" * 300]
 GRIDS = ["GLOBAL_WEBMERCATOR", "GLOBAL_GEODETIC", "EPSG3857", "EPSG900913", "EPSG4326", "nogrid", ""]
 # characters and strings known to trip parsers; mixed with generated text
@@ -150,7 +158,15 @@ SEEDS = [
     "/tms", "/tms/1.0.0/", "/tms/1.0.0/map/EPSG3857", "/tms/1.0.0/map/EPSG3857/1/0/0.png",
     "/tms/1.0.0/tiles_EPSG3857/1/1/1.png", "/tms/1.0.0/dup/EPSG3857/0/0/0.jpeg",
     "/tiles/map/EPSG3857/1/0/0.png?origin=nw", "/tiles/g1/1/0/0.jpeg",
-    "/kml/map/EPSG3857", "/kml/map_EPSG3857", "/kml/map/EPSG3857/1/0/0.kml", "/kml/tiles/EPSG3857/1/1/1.png",
+    "/kml/map/EPSG3857", "/kml/map_EPSG3857", "/kml/stra%C3%9Fe/EPSG3857/1/0/0.kml",
+    "/tms/1.0.0/stra%C3%9Fe/EPSG3857/1/0/0.jpeg", "/wmts/stra%C3%9Fe/GLOBAL_WEBMERCATOR/1/0/0.jpeg",
+    "/demo/?wmts_layer=stra%C3%9Fe", "/service?REQUEST=GetLegendGraphic&SERVICE=WMS&LAYER=stra%C3%9Fe&VERSION=1.1.1",
+    "/service?SERVICE=WMS&VERSION=1.1.1&REQUEST=GetMap&LAYERS=stra%C3%9Fe,tiles&STYLES=&SRS=EPSG:4326"
+    "&BBOX=0,0,90,90&WIDTH=64&HEIGHT=64&FORMAT=image/png",
+    "/service?SERVICE=WMS&VERSION=1.1.1&REQUEST=GetMap&LAYERS=tiles&STYLES=&SRS=EPSG:3857"
+    "&BBOX=0,0,20037508.342789244,20037508.342789244&WIDTH=256&HEIGHT=256&FORMAT=image/png&TILED=true",
+    "/service?SERVICE=WMS&VERSION=1.1.1&REQUEST=GetMap&LAYERS=dup&STYLES=&SRS=EPSG:4326"
+    "&BBOX=-180,-90,0,90&WIDTH=256&HEIGHT=256&FORMAT=image/png&TILED=true", "/kml/map/EPSG3857/1/0/0.kml", "/kml/tiles/EPSG3857/1/1/1.png",
     "/wmts/1.0.0/WMTSCapabilities.xml", "/wmts/map/GLOBAL_WEBMERCATOR/1/0/0.png",
     "/wmts/tiles/GLOBAL_WEBMERCATOR/2/1/1.png", "/wmts/onerr/GLOBAL_WEBMERCATOR/1/0/0.png",
     "/service?SERVICE=WMTS&REQUEST=GetCapabilities",
@@ -302,6 +318,179 @@ def test_fuzz_routes(fuzz_app, url: str, method: str, headers: dict[str, str]) -
     assert files_outside_cache(root) == before
 
 
+SOURCE_MODES = ["error", "notfound", "html", "truncated", "exception", "wrongsize"]
+
+
+@settings(FUZZ, max_examples=max(20, EXAMPLES // 3))
+@given(url=mutated_url(), mode=st.sampled_from(SOURCE_MODES), z=st.integers(0, 18), x=st.integers(0, 2**18),
+       y=st.integers(0, 2**18))
+def test_fuzz_failing_source(fuzz_app, _source_server, url: str, mode: str, z: int, x: int, y: int) -> None:
+    """With the source failing in every way but hanging, answers are 502/504 (or on_error
+    tiles), never 500; the new tile coordinates make cache misses likely."""
+    app, root = fuzz_app
+    url = re.sub(r"/\d+/\d+/\d+\.", f"/{z}/{x % 2 ** z}/{y % 2 ** z}.", url)
+    before = files_outside_cache(root)
+    _source_server.reset(mode)
+    try:
+        answer = call(app, url)
+    finally:
+        _source_server.reset()
+    check_answer(answer, url, "GET", failing=True)
+    assert files_outside_cache(root) == before
+
+
+# -- a real gunicorn under malformed raw HTTP -----------------------------------
+
+RAW_REQUESTS = 300
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _exchange(port: int, data: bytes, timeout: float = 5.0) -> bytes:
+    """Send ``data``, half-close, and read the answer until the server closes."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        try:
+            sock.sendall(data)
+            sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass  # the server may close early on what it refuses
+        chunks = []
+        try:
+            while chunk := sock.recv(65536):
+                chunks.append(chunk)
+        except (TimeoutError, ConnectionResetError):
+            pass
+        return b"".join(chunks)
+
+
+def malformed_request(rng: random.Random) -> bytes:
+    """One broken (or oddly built) HTTP request."""
+    path = rng.choice(SEEDS).encode()
+    kind = rng.randrange(14)
+    if kind == 0:  # garbage bytes
+        return bytes(rng.randrange(256) for _ in range(rng.randrange(1, 200)))
+    if kind == 1:  # bad request lines
+        return rng.choice([b"GET\r\n\r\n", b"GET / HTTP/9.9\r\n\r\n", b"GET /\r\n\r\n", b" / HTTP/1.1\r\n\r\n",
+                           b"GET / HTTP/1.1 extra\r\n\r\n", b"G\x00T / HTTP/1.1\r\n\r\n", b"\r\n\r\n\r\n",
+                           b"CONNECT 127.0.0.1:9 HTTP/1.1\r\n\r\n", b"GET http://evil.org/tms HTTP/1.1\r\n\r\n",
+                           b"GET * HTTP/1.1\r\nHost: x\r\n\r\n", b"GET //tms/../../etc/passwd HTTP/1.0\r\n\r\n"])
+    if kind == 2:  # raw bytes that are no UTF-8 in path and query
+        junk = bytes(rng.randrange(128, 256) for _ in range(rng.randrange(1, 20)))
+        return b"GET " + path + rng.choice([b"/", b"?LAYERS=", b"&x="]) + junk + b" HTTP/1.1\r\nHost: a\r\n\r\n"
+    if kind == 3:  # a huge request line
+        return b"GET /" + b"a" * rng.choice([5000, 9000, 100_000]) + b" HTTP/1.1\r\nHost: a\r\n\r\n"
+    if kind == 4:  # a huge header or very many headers
+        if rng.random() < 0.5:
+            return b"GET " + path + b" HTTP/1.1\r\nHost: a\r\nX-Big: " + b"b" * rng.choice([9000, 200_000]) + b"\r\n\r\n"
+        return b"GET " + path + b" HTTP/1.1\r\nHost: a\r\n" + b"".join(b"X-%d: v\r\n" % i for i in range(300)) + b"\r\n"
+    if kind == 5:  # headers without colon, folded, with NUL or bare CR
+        bad = rng.choice([b"NoColon", b"X-A: 1\r\n  folded", b"X-A: a\x00b", b"X-A: a\rb", b": empty-name",
+                          b"X A: space", b"X-Forwarded-Host: a\rSet-Cookie: x"])
+        return b"GET " + path + b" HTTP/1.1\r\nHost: a\r\n" + bad + b"\r\n\r\n"
+    if kind == 6:  # broken bodies
+        return rng.choice([
+            b"POST " + path + b" HTTP/1.1\r\nHost: a\r\nContent-Length: abc\r\n\r\nxyz",
+            b"POST " + path + b" HTTP/1.1\r\nHost: a\r\nContent-Length: -1\r\n\r\n",
+            b"POST " + path + b" HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\nshort",
+            b"POST " + path + b" HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nbad\r\n",
+            b"POST " + path + b" HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n0\r\n\r\n",
+            b"PUT " + path + b" HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\n\r\nbody",
+        ])
+    if kind == 7:  # cut off in the middle
+        full = b"GET " + path + b" HTTP/1.1\r\nHost: a\r\nIf-None-Match: \"x\"\r\n\r\n"
+        return full[: rng.randrange(1, len(full))]
+    if kind == 8:  # pipelined, the second one broken
+        return b"GET " + path + b" HTTP/1.1\r\nHost: a\r\n\r\nGET \xff\xfe HTTP/1.1\r\n\r\n"
+    if kind == 9:  # odd methods
+        method = rng.choice([b"HEAD", b"OPTIONS", b"TRACE", b"BREW", b"get", b"DELETE", b"X" * 300])
+        return method + b" " + path + b" HTTP/1.1\r\nHost: a\r\n\r\n"
+    if kind == 10:  # proxy header tricks
+        value = rng.choice([b"evil.org\xff", b"a b c", b"<script>", b"\"q\"", b"/../..", b"%0d%0aX: y", b"\t"])
+        name = rng.choice([b"X-Forwarded-Host", b"X-Forwarded-Proto", b"X-Script-Name", b"Host"])
+        return b"GET /demo HTTP/1.1\r\nHost: a\r\n" + name + b": " + value + b"\r\n\r\n"
+    if kind == 11:  # conditional request garbage
+        value = rng.choice([b"*", b"W/", b"\"", b"Sun, 99 Xyz 99999", b"\xff\xfe", b",,,", b"-1"])
+        name = rng.choice([b"If-None-Match", b"If-Modified-Since"])
+        return b"GET " + path + b" HTTP/1.1\r\nHost: a\r\n" + name + b": " + value + b"\r\n\r\n"
+    if kind == 12:  # percent-escapes that decode to nothing sensible
+        esc = rng.choice([b"%ff", b"%zz", b"%", b"%00", b"%c0%af", b"%ed%a0%80", b"%2e%2e", b"%0d%0a"])
+        return b"GET " + path.replace(b"/", b"/" + esc, 1) + b"&" + esc + b"=" + esc + b" HTTP/1.1\r\nHost: a\r\n\r\n"
+    return b"GET " + path + b" HTTP/1.0\r\n\r\n"  # a good one now and then
+
+
+def _worker_pids(master: int) -> set[int]:
+    out = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rpartition(")")[2].split()[1]) == master:
+                out.add(int(entry.name))
+    return out
+
+
+def _good_request(port: int) -> bytes:
+    return _exchange(port, b"GET /tms/1.0.0/map/EPSG3857/0/0/0.png HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+
+
+def test_gunicorn_survives_malformed_requests(tmp_path, _source_server) -> None:
+    pytest.importorskip("gunicorn", reason="gunicorn is a test dependency (pip install -e '.[test]')")
+    (tmp_path / "mapproxy.yaml").write_text(CONFIG.replace("{source}", _source_server.url))
+    _source_server.reset()
+    port = _free_port()
+    env = dict(os.environ, TILEPROXY_CONFIG=str(tmp_path / "mapproxy.yaml"), TILEPROXY_LOG_LEVEL="ERROR",
+               PYTHONPATH=str(Path(__file__).resolve().parent.parent))
+    log = tmp_path / "gunicorn.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-w", "2", "-b", f"127.0.0.1:{port}",
+                                 "--timeout", "20", "tileproxy.deploy:application"],
+                                env=env, cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 30
+        while True:  # until the server answers (or gives up)
+            assert proc.poll() is None, log.read_text()
+            try:
+                if _good_request(port).startswith(b"HTTP/1.1 200"):
+                    break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, "gunicorn did not start"
+            time.sleep(0.1)
+        workers = _worker_pids(proc.pid)
+        assert len(workers) == 2
+        rng = random.Random(20261124)
+        statuses = []
+        for _ in range(RAW_REQUESTS):
+            data = malformed_request(rng)
+            answer = _exchange(port, data)
+            head = answer.split(b"\r\n", 1)[0]
+            statuses.append(head[9:12])
+            assert b" 500 " not in head and b"Traceback" not in answer, (data[:200], answer[:500])
+            assert b"Set-Cookie" not in answer.partition(b"\r\n\r\n")[0], (data[:200], answer[:500])
+        assert b"400" in statuses and b"200" in statuses  # both sides were reached
+        # still the same two workers, and they answer the next good request
+        assert proc.poll() is None
+        assert _worker_pids(proc.pid) == workers
+        for _ in range(4):
+            assert _good_request(port).startswith(b"HTTP/1.1 200")
+        # neither the app nor gunicorn logged an error with a traceback
+        text = log.read_text(errors="replace")
+        assert "Traceback" not in text and "Error handling request" not in text, text[-3000:]
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 # -- what the fuzzer found, as plain examples ---------------------------------
 
 FI = ("/service?SERVICE=WMS&VERSION=1.1.1&REQUEST=GetFeatureInfo&LAYERS=map&QUERY_LAYERS=map&STYLES="
@@ -360,3 +549,25 @@ def test_featureinfo_format_cannot_inject_headers(fuzz_app) -> None:
     # plain mime types with parameters still pass
     ok = call(app, FI + "&INFO_FORMAT=application/json;%20subtype=geojson")
     assert ok.status == 200 and ok.content_type == "application/json; subtype=geojson"
+
+
+@pytest.mark.parametrize("path", ["/tms/1.0.0/stra%C3%9Fe/EPSG3857/1/0/0.jpeg", "/tiles/stra%C3%9Fe/1/0/0.jpeg",
+                                  "/wmts/stra%C3%9Fe/GLOBAL_WEBMERCATOR/1/0/0.jpeg", "/kml/stra%C3%9Fe/EPSG3857/1/0/0.jpeg"])
+def test_unicode_layer_names_in_paths(fuzz_app, path) -> None:
+    """Was: PATH_INFO (latin-1 text of the UTF-8 bytes) never matched a layer named 'straße': 404."""
+    app, _ = fuzz_app
+    answer = call(app, path)
+    assert answer.status == 200 and answer.content_type == "image/jpeg"
+    # bytes that are no UTF-8 are an unknown layer, not an error
+    bad = call(app, path.replace("%C3%9F", "%FF"))
+    assert bad.status == 404 and "\ufffd" in bad.body.decode("utf-8")
+
+
+def test_demo_links_to_unicode_layer_work(fuzz_app) -> None:
+    app, _ = fuzz_app
+    page = call(app, "/demo/?wmts_layer=stra%C3%9Fe&grid=GLOBAL_WEBMERCATOR")
+    assert page.status == 200
+    template = re.search(r'"url":"([^"]+)"', page.text).group(1)
+    url = template.replace("{z}", "1").replace("{x}", "0").replace("{y}", "0").removeprefix("http://localhost")
+    assert "stra%C3%9Fe" in url
+    assert call(app, url).status == 200

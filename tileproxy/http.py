@@ -20,6 +20,13 @@ class Request:
         script = (environ.get("HTTP_X_SCRIPT_NAME") or "").rstrip("/")
         if script and (path == script or path.startswith(script + "/")):
             path = path[len(script):] or "/"
+        if not path.isascii():
+            # WSGI hands the path over as latin-1 text of the raw bytes; URLs carry UTF-8
+            # (layer names such as 'straße'); bytes that are no UTF-8 become U+FFFD
+            try:
+                path = path.encode("latin-1").decode("utf-8", "replace")
+            except UnicodeEncodeError:
+                pass  # already text (not from a WSGI server)
         self.path = path
         self._args: dict[str, str] | None = None
         self._params: list[tuple[str, str]] | None = None
