@@ -193,7 +193,8 @@ HEADERS = ["X-Forwarded-Host", "X-Forwarded-Proto", "X-Script-Name", "Host", "If
            "If-Modified-Since", "Accept", "Accept-Encoding", "Range", "Cookie"]
 HEADER_VALUES = ["", "example.org", "example.org:8080, other", "https", "/prefix", "/prefix/", "/tms",
                  "*", '"abc", W/"def"', "W/", '"', "Sun, 06 Nov 1994 08:49:37 GMT", "yesterday",
-                 "Mon, 99 Foo 9999 99:99:99 GMT", "-1", "0", "evil.org\r\nSet-Cookie: x=1",
+                 "Mon, 99 Foo 9999 99:99:99 GMT", "Sun, 06 Nov 99999999999 08:49:37 GMT",
+                 "1 Jan 10000 00:00:00 GMT", "06 Nov 1994 08:49:37 +9999", "-1", "0", "evil.org\r\nSet-Cookie: x=1",
                  "a\nb", "\x00", "\x7f", "é", "<script>", "'\"><x>"]
 
 text = st.one_of(st.sampled_from(NASTY), st.text(max_size=12), st.integers(-5, 40).map(str))
@@ -538,6 +539,18 @@ def test_kml_non_ascii_digits_are_not_found(fuzz_app, coord) -> None:
     app, _ = fuzz_app
     answer = call(app, "/kml/map/EPSG3857/" + coord)
     assert answer.status == 404 and answer.content_type.startswith("text/plain")
+
+
+@pytest.mark.parametrize("since", ["Sun, 06 Nov 99999999999 08:49:37 GMT", "1 Jan 10000 00:00:00 GMT",
+                                   "06 Nov 1994 08:49:37 +9999", "\xff\xfe", ""])
+def test_if_modified_since_garbage_is_ignored(fuzz_app, since) -> None:
+    """Was: a year beyond the C integer range raised OverflowError: a 500 for a cached tile."""
+    app, _ = fuzz_app
+    url = "/tms/1.0.0/map/EPSG3857/0/0/0.png"
+    assert call(app, url).status == 200  # cached now, with a time
+    answer = call(app, url, headers={"If-Modified-Since": since})
+    assert answer.status == 200 and answer.content_type == "image/png"
+    assert call(app, url, headers={"If-Modified-Since": "Fri, 01 Jan 2100 00:00:00 GMT"}).status == 304
 
 
 def test_featureinfo_format_cannot_inject_headers(fuzz_app) -> None:

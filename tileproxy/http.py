@@ -195,8 +195,8 @@ def not_modified(req: Request, timestamp: float | None, data: bytes) -> bool:
     if ims and timestamp is not None:
         try:
             since = parsedate_to_datetime(ims).timestamp()
-        except (TypeError, ValueError, IndexError):
-            return False
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return False  # not a date: answer in full
         return int(timestamp) <= since
     return False
 
