@@ -37,7 +37,7 @@ services:
     kvp: true
     restful: true
   wms:
-    srs: ['EPSG:3857', 'EPSG:4326', 'EPSG:900913', 'EPSG:25832']
+    srs: ['EPSG:3857', 'EPSG:4326', 'EPSG:900913', 'EPSG:25832', 'CRS:84']
     versions: ['1.0.0', '1.1.0', '1.1.1', '1.3.0']
     featureinfo_types: [text, html, xml, json]
     md:
@@ -73,6 +73,15 @@ layers:
       - name: "straße"
         title: "Ünïcødé <&> title"
         sources: [debug_cache]
+      - name: timed
+        title: With dimensions
+        sources: [timed_wms]
+        dimensions:
+          time:
+            values: ["2020-01-01/2020-01-03/P1D"]
+            default: "2020-01-03"
+          elevation:
+            values: [0, 500]
       - name: grp
         title: Group
         layers:
@@ -112,6 +121,10 @@ sources:
     type: tile
     grid: GLOBAL_WEBMERCATOR
     url: "{source}/tiles/%(z)s/%(x)s/%(y)s.png"
+  timed_wms:
+    type: wms
+    forward_req_params: [time, elevation]
+    req: {url: "{source}/wms", layers: base}
   dbg:
     type: debug
   down:
@@ -131,7 +144,7 @@ globals:
     base_dir: ./cache_data
 """
 
-LAYERS = ["map", "tiles", "straße", "stra%C3%9Fe", "stra%DFe", "shared", "dup", "direct", "down", "onerr", "g1", "grp", "nameless", "", "nope",
+LAYERS = ["map", "tiles", "timed", "timed,map", "straße", "stra%C3%9Fe", "stra%DFe", "shared", "dup", "direct", "down", "onerr", "g1", "grp", "nameless", "", "nope",
           "map,tiles", "map,,", "Ünïcødé", "<b>&'\"", "a" * 300]
 GRIDS = ["GLOBAL_WEBMERCATOR", "GLOBAL_GEODETIC", "EPSG3857", "EPSG900913", "EPSG4326", "nogrid", ""]
 # characters and strings known to trip parsers; mixed with generated text
@@ -142,7 +155,7 @@ NASTY = ["", " ", "%", "%ff", "%zz", "%00", "%0d%0a", "\r\nX-Evil: 1", "..", "..
          "image/jpeg", "image/gif", "png", "text/html", "application/json", "text/xml", "EPSG:4326",
          "EPSG:3857", "CRS:84", "EPSG:25832", "EPSG:0", "EPSG:abc", "x" * 5000, "9" * 5000,
          "%b2", "%b9", "%e9", "%c0%af", "%ed%a0%80", "\u00b2", "\u0663", "1_0", " 1 ", "x\r\nSet-Cookie: a/xml",
-         "text/xml\r\nX: 1", "application/json; subtype=geojson", "-1e308,-1e308,1e308,1e308", "1e-300"]
+         "text/xml\r\nX: 1", "2020-01-02", "2020-01-02T00:00:00Z", "500", "current", "application/json; subtype=geojson", "-1e308,-1e308,1e308,1e308", "1e-300"]
 PARAMS = ["SERVICE", "REQUEST", "VERSION", "WMTVER", "LAYERS", "LAYER", "QUERY_LAYERS", "STYLES", "STYLE",
           "SRS", "CRS", "BBOX", "WIDTH", "HEIGHT", "FORMAT", "INFO_FORMAT", "TRANSPARENT", "BGCOLOR",
           "EXCEPTIONS", "TILED", "X", "Y", "I", "J", "FEATURE_COUNT", "SCALE", "SLD_VERSION",
@@ -185,6 +198,8 @@ SEEDS = [
     "/service?SERVICE=WMS&VERSION=1.1.1&REQUEST=GetFeatureInfo&LAYERS=map&QUERY_LAYERS=map,direct&STYLES="
     "&SRS=EPSG:3857&BBOX=-1000,-1000,1000,1000&WIDTH=10&HEIGHT=10&X=5&Y=5&INFO_FORMAT=text/html",
     "/service?SERVICE=WMS&VERSION=1.3.0&REQUEST=GetLegendGraphic&LAYER=map&FORMAT=image/png",
+    "/service?SERVICE=WMS&VERSION=1.3.0&REQUEST=GetMap&LAYERS=timed&STYLES=&CRS=CRS:84&BBOX=-180,-90,180,90"
+    "&WIDTH=32&HEIGHT=16&FORMAT=image/png&TIME=2020-01-02&ELEVATION=500",
     "/service?SERVICE=WMS&VERSION=1.1.1&REQUEST=GetMap&LAYERS=down&STYLES=&SRS=EPSG:3857"
     "&BBOX=0,0,1000000,1000000&WIDTH=32&HEIGHT=32&FORMAT=image/png&EXCEPTIONS=application/vnd.ogc.se_blank",
 ]
