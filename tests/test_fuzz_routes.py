@@ -284,9 +284,17 @@ methods = st.sampled_from(["GET"] * 6 + ["HEAD", "OPTIONS", "POST", "PUT", "DELE
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
+# what may appear in cache_data: cache directories, the MBTiles file, legends and locks
+CACHE_ENTRY = re.compile(r"(map|debug|down|onerr|tile)_cache_EPSG\d+|tiles\.mbtiles(-wal|-shm|-journal)?|legends|tile_locks")
+
+
 def files_outside_cache(root: Path) -> set[str]:
-    return {str(p.relative_to(root)) for p in root.rglob("*")
-            if not p.relative_to(root).parts[0] == "cache_data"}
+    """Files outside cache_data, and any entry in cache_data that is no cache's."""
+    out = {str(p.relative_to(root)) for p in root.rglob("*") if p.relative_to(root).parts[0] != "cache_data"}
+    cache = root / "cache_data"
+    if cache.is_dir():
+        out |= {"cache_data/" + p.name for p in cache.iterdir() if not CACHE_ENTRY.fullmatch(p.name)}
+    return out
 
 
 def check_answer(answer: Answer, url: str, method: str, failing: bool = False) -> None:
