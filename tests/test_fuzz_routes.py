@@ -101,7 +101,7 @@ caches:
     sources: [tile_server]
     cache:
       type: mbtiles
-      filename: cache_data/tiles.mbtiles
+      filename: tiles.mbtiles
   debug_cache:
     grids: [GLOBAL_WEBMERCATOR]
     sources: [dbg]
