@@ -187,9 +187,9 @@ def serve_round(spec: ServerSpec, run: ServerRun, args, sample: list[Tile], url_
     with GunicornServer(spec, logs / f"{spec.name}-serve.log") as srv:
         pid = srv.proc.pid  # type: ignore[union-attr]
         if first:
-            run.idle_kb = memory_kb(pid)
             if cache_dir:
                 check_sample(srv.base, sample, run)
+            run.idle_kb = memory_kb(pid)  # booted, and each worker has served a few tiles
         with MemorySampler(pid) as mem:
             for proto, url_file in url_files.items():
                 print(f"[{spec.name}] {proto}: warm-up {args.warmup:g} s, measure {args.duration:g} s", flush=True)
@@ -273,7 +273,8 @@ def report(args, runs: dict[str, ServerRun], n_tiles: int) -> str:
             out.append(f"{proto.upper():<8} {'ratio':<10} {a.rps / b.rps:>8.2f}x {'':>13} {'':>8} {'':>8} "
                        f"{cpu_b / cpu_a if cpu_a else 0:>9.2f}x   (req/s: tileproxy / MapProxy; CPU: MapProxy / tileproxy)")
     out.append("")
-    out.append(f"{'memory (MiB)':<14} {'idle RSS':>9} {'peak RSS':>9} {'peak PSS':>9}   (gunicorn master + workers)")
+    out.append(f"{'memory (MiB)':<14} {'idle RSS':>9} {'peak RSS':>9} {'peak PSS':>9}   "
+               "(gunicorn master + workers; idle: after the sample check)")
     for run in (tp, mp):
         if not run.skipped:
             out.append(f"{run.name:<14} {mib(run.idle_kb[0]):>9} {mib(run.peak_rss_kb):>9} {mib(run.peak_pss_kb):>9}")

@@ -8,42 +8,19 @@ import textwrap
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
+from yaml_snippets import CACHE_DATA, OSM, wms_cache_config
+
 from tileproxy.cli.seed import main as seed_main
 from tileproxy.config.build import load_proxy_config
 from tileproxy.grid import TileCoord
-
-PROXY = """
-services:
-  tms:
-layers:
-  - name: osm
-    title: OSM
-    sources: [osm_cache]
-caches:
-  osm_cache:
-    grids: [{grid}]
-    sources: [osm_wms]
-    meta_size: [{meta}, {meta}]
-    meta_buffer: 0
-    {extra}
-sources:
-  osm_wms:
-    type: wms
-    req:
-      url: {source}/wms
-      layers: base
-globals:
-  cache:
-    base_dir: ./cache_data
-  http:
-    client_timeout: 5
-"""
 
 
 def write_configs(tmp_path: Path, source_url: str, seed_yaml: str, grid: str = "GLOBAL_WEBMERCATOR",
                   meta: int = 2, extra: str = "", grids_section: str = "") -> tuple[Path, Path]:
     proxy = tmp_path / "mapproxy.yaml"
-    proxy.write_text(PROXY.format(grid=grid, meta=meta, extra=extra, source=source_url) + grids_section)
+    proxy.write_text(wms_cache_config(**OSM, grid=grid, meta_size=f"[{meta}, {meta}]", cache_yaml="    " + extra,
+                                      url=f"{source_url}/wms", tail=CACHE_DATA + "  http:\n    client_timeout: 5\n")
+                     + grids_section)
     seed = tmp_path / "seed.yaml"
     seed.write_text(textwrap.dedent(seed_yaml))
     return proxy, seed

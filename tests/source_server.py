@@ -18,6 +18,7 @@ from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
+from http_stub import send
 from PIL import Image, ImageDraw
 
 from tileproxy.srs import get_srs
@@ -201,17 +202,17 @@ class SourceServer:
             mode = self.mode
         if mode == "hang":
             self._release.wait(self.hang_seconds)
-            return self._send(h, 500, b"released", "text/plain")
+            return send(h, 500, b"released", "text/plain")
         if mode == "error":
-            return self._send(h, 500, b"internal trouble", "text/plain")
+            return send(h, 500, b"internal trouble", "text/plain")
         if mode == "notfound":
-            return self._send(h, 404, b"no such thing", "text/plain")
+            return send(h, 404, b"no such thing", "text/plain")
         if mode == "html":
-            return self._send(h, 200, b"<html><body>Service down</body></html>", "text/html")
+            return send(h, 200, b"<html><body>Service down</body></html>", "text/html")
         if mode == "exception":
             body = (b'<?xml version="1.0"?><ServiceExceptionReport version="1.1.1">'
                     b"<ServiceException>broken layer</ServiceException></ServiceExceptionReport>")
-            return self._send(h, 200, body, "application/vnd.ogc.se_xml")
+            return send(h, 200, body, "application/vnd.ogc.se_xml")
         if self.delay:
             time.sleep(self.delay)
         try:
@@ -220,14 +221,14 @@ class SourceServer:
             elif kind == "tile":
                 data, ctype = self._tile(parts.path)
             else:
-                return self._send(h, 404, b"not found", "text/plain")
+                return send(h, 404, b"not found", "text/plain")
         except (ValueError, KeyError) as ex:
-            return self._send(h, 400, f"bad request: {ex}".encode(), "text/plain")
+            return send(h, 400, f"bad request: {ex}".encode(), "text/plain")
         if mode == "truncated":
             data = data[: len(data) // 2]
         elif mode == "wrongsize":
             data, ctype = encode(Image.new("RGB", (10, 10), (1, 2, 3)), ctype)
-        self._send(h, 200, data, ctype)
+        send(h, 200, data, ctype)
 
     def _wms(self, args: dict[str, str]) -> tuple[bytes, str]:
         request = args.get("REQUEST", "").lower()
@@ -250,14 +251,3 @@ class SourceServer:
         y, _, ext = last.partition(".")
         img = Image.new("RGB", (256, 256), tile_color(int(x), int(y), int(z)))
         return encode(img, ext)
-
-    @staticmethod
-    def _send(h: BaseHTTPRequestHandler, status: int, body: bytes, ctype: str) -> None:
-        try:
-            h.send_response(status)
-            h.send_header("Content-Type", ctype)
-            h.send_header("Content-Length", str(len(body)))
-            h.end_headers()
-            h.wfile.write(body)
-        except OSError:
-            pass  # the client gave up (timeouts in tests)

@@ -41,7 +41,8 @@ sources:
     url: "{source}/tiles/%(z)s/%(x)s/%(y)s.png"
 globals:
   http:
-    client_timeout: 0.5
+    # short, so the hang cases stay quick; long enough for a busy CI machine
+    client_timeout: 1.5
   cache:
     base_dir: ./cache_data
 """

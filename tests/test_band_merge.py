@@ -5,19 +5,14 @@ from __future__ import annotations
 import pytest
 from conftest import call
 from source_server import COLORS, expected_color
+from yaml_snippets import NO_PALETTE, TMS, wms_source
 
 from tileproxy.config.errors import ConfigError
 from tileproxy.grid import predefined_grid
 
 GRID = predefined_grid("GLOBAL_WEBMERCATOR")
 
-CONFIG = """
-services:
-  tms:
-globals:
-  image:
-    paletted: false
-layers:
+CONFIG = TMS + NO_PALETTE + """layers:
   - name: swapped
     title: Red and blue swapped
     sources: [swapped]
@@ -48,12 +43,7 @@ caches:
     grids: [GLOBAL_WEBMERCATOR]
     sources: [wms]
 sources:
-  wms:
-    type: wms
-    req:
-      url: {source}/wms
-      layers: base
-"""
+""" + wms_source()
 
 
 def _centre_colour(coord):

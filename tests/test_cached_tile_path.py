@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
+from yaml_snippets import TMS, cache_config, tile_source
 
 from tileproxy.http import Response, cache_headers, expires_header, http_date
 from tileproxy.stores.base import Tile
@@ -104,27 +105,9 @@ def app(tmp_path: Path):
         (src / str(z) / str(x)).mkdir(parents=True, exist_ok=True)
         (src / str(z) / str(x) / f"{y}.png").write_bytes(_png((z * 50, x * 100, y * 100)))
     conf = tmp_path / "mapproxy.yaml"
-    conf.write_text(f"""
-services:
-  tms:
-  wmts:
-layers:
-  - name: t
-    title: T
-    sources: [c]
-caches:
-  c:
-    grids: [GLOBAL_WEBMERCATOR]
-    sources: [s]
-sources:
-  s:
-    type: tile
-    grid: GLOBAL_WEBMERCATOR
-    url: file://{src}/%(z)s/%(x)s/%(y)s.png
-globals:
-  cache:
-    base_dir: {tmp_path / 'cache'}
-""")
+    conf.write_text(cache_config(
+        tile_source("s", f"file://{src}/%(z)s/%(x)s/%(y)s.png"), source_name="s", layer_name="t", title="T",
+        meta_size=None, head=TMS + "  wmts:\n", tail=f"globals:\n  cache:\n    base_dir: {tmp_path / 'cache'}\n"))
     return make_wsgi_app(conf)
 
 

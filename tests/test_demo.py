@@ -83,9 +83,11 @@ globals:
 """
 
 
-def make_app(tmp_path: Path, config: str = CONFIG) -> TileProxyApp:
+def make_app(tmp_path: Path, config: str = CONFIG, **fields: str) -> TileProxyApp:
+    """The app of ``config`` (a format string: ``{evil}``, ``{cache}`` and ``fields``) in ``tmp_path``."""
+    tmp_path.mkdir(exist_ok=True)
     path = tmp_path / "mapproxy.yaml"
-    path.write_text(config.format(evil=EVIL.replace('"', '\\"'), cache=json.dumps(str(tmp_path / "cache"))))
+    path.write_text(config.format(evil=EVIL.replace('"', '\\"'), cache=json.dumps(str(tmp_path / "cache")), **fields))
     app = make_wsgi_app(path)
     assert isinstance(app, TileProxyApp)
     return app
@@ -279,6 +281,13 @@ def sample_tiles(conf: dict) -> list[tuple[dict, int, int]]:
 
 
 def tile_url(conf: dict, m: dict, col: int, row: int) -> str:
+    """The URL viewer.js builds for a tile (``row`` counted from the top)."""
+    if "{bbox}" in conf["url"]:  # WMS: GetMap for the tile's bbox
+        w, h = conf["tileSize"][0] * m["res"], conf["tileSize"][1] * m["res"]
+        bbox = [m["left"] + col * w, m["top"] - (row + 1) * h, m["left"] + (col + 1) * w, m["top"] - row * h]
+        if conf.get("bboxYX"):
+            bbox = [bbox[1], bbox[0], bbox[3], bbox[2]]
+        return conf["url"].replace("{bbox}", ",".join(repr(v) for v in bbox))
     y = m["height"] - 1 - row if conf["yAxis"] == "up" else row
     return conf["url"].replace("{z}", m["id"]).replace("{x}", str(col)).replace("{y}", str(y))
 
@@ -387,15 +396,23 @@ def test_tms_only_and_no_tile_service(tmp_path: Path) -> None:
 
 
 def test_quickstart_example_shows_its_layers(tmp_path: Path) -> None:
+    # a copy, so that its cache_data is written under tmp_path; the shipped tile set stays where it is
     shutil.copy(ROOT / "examples" / "quickstart.yaml", tmp_path / "mapproxy.yaml")
+    (tmp_path / "basemap").symlink_to(ROOT / "examples" / "basemap")
     app = make_wsgi_app(tmp_path / "mapproxy.yaml")
     pages = map_pages(app)
-    assert {re.search(r"_layer=(\w+)", u).group(1) for u in pages} == {"debug", "debug_geodetic"}
+    views = {(re.search(r"(\w+)_layer=(\w+)", u).groups()) for u in pages}
+    assert views == {("wmts", "basemap"), ("tms", "basemap"), ("wmts", "debug"), ("tms", "debug"),
+                     ("tms", "debug_geodetic")} | {("wms", name) for name in
+                                                    ("world", "basemap", "borders", "debug", "debug_geodetic")}
     for page in pages:
         conf = viewer_config(app, page)
-        m = conf["matrices"][1]
-        status, headers, _ = get(app, tile_url(conf, m, 0, 0))
-        assert status == 200 and headers["content-type"] == "image/png"
+        for m in conf["matrices"][1], conf["matrices"][-1]:
+            status, headers, data = get(app, tile_url(conf, m, m["width"] // 2, m["height"] // 2))
+            assert status == 200 and headers["content-type"] == "image/png", (page, m["id"], data[:200])
+            assert Image.open(io.BytesIO(data)).size == tuple(conf["tileSize"])
+    # the shipped tile set has every tile of its five levels
+    assert sum(1 for _ in (ROOT / "examples" / "basemap").rglob("*.png")) == 1 + 4 + 16 + 64 + 256
 
 
 # -- the viewer's tile maths, run by node -------------------------------------------
@@ -482,3 +499,33 @@ def test_wmts_view_follows_a_custom_restful_template(tmp_path: Path) -> None:
     status, headers, data = get(app, tile_url(conf, m, 1, 2))
     assert status == 200 and headers["content-type"] == "image/png"
     assert data == get(app, "/tiles/local/utm_nw/3/1/2.png?origin=nw")[2]
+
+
+def test_basemap_script_draws_land_and_sea(tmp_path: Path) -> None:
+    """examples/make_basemap.py, which drew the quickstart's tile set, still runs and draws a world."""
+    script = ROOT / "examples" / "make_basemap.py"
+    subprocess.run(["python3", str(script), "--levels", "2", "--out", str(tmp_path)], check=True,
+                   capture_output=True, timeout=120)
+    tiles = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.png"))
+    assert tiles == ["0/0/0.png", "1/0/0.png", "1/0/1.png", "1/1/0.png", "1/1/1.png"]
+    world = Image.open(tmp_path / "0" / "0" / "0.png").convert("RGB")
+    assert world.size == (256, 256)
+    land, sea = (242, 239, 233), (170, 211, 223)
+
+    def at(lon: float, lat: float) -> tuple[int, int, int]:
+        """land or sea, whichever colour the pixel is nearer (palette images shift colours a little)"""
+        pixel = world.getpixel(grid_pixel(lon, lat))
+        return min((land, sea), key=lambda c: sum((a - b) ** 2 for a, b in zip(c, pixel, strict=True)))
+
+    assert at(20, 20) == land  # the Sahara
+    assert at(-140, 0) == sea  # the Pacific
+    assert at(-55, -10) == land  # the Amazon
+    assert at(80, -30) == sea  # the Indian Ocean
+    assert at(135, -25) == land  # Australia
+
+
+def grid_pixel(lon: float, lat: float) -> tuple[int, int]:
+    """Pixel of a lon/lat in the web mercator level 0 tile."""
+    import math
+    y = math.log(math.tan(math.pi / 4 + math.radians(lat) / 2))
+    return int((lon + 180) / 360 * 256), int((1 - y / math.pi) / 2 * 256)

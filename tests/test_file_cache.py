@@ -10,6 +10,7 @@ import pytest
 from conftest import call
 from PIL import Image
 from source_server import COLORS
+from yaml_snippets import CACHE_DATA, wms_cache_config
 
 from tileproxy.grid import predefined_grid
 from tileproxy.stores.layouts import tile_path
@@ -17,29 +18,8 @@ from tileproxy.stores.layouts import tile_path
 
 def config(cache_yaml: str = "", grid: str = "GLOBAL_WEBMERCATOR", globals_yaml: str = "",
            meta: str = "    meta_size: [1, 1]\n    meta_buffer: 0\n", fmt: str = "") -> str:
-    return f"""
-services:
-  tms:
-layers:
-  - name: map
-    title: Map
-    sources: [map_cache]
-caches:
-  map_cache:
-    grids: [{grid}]
-    sources: [map_wms]
-{meta}{fmt}{cache_yaml}
-sources:
-  map_wms:
-    type: wms
-    req:
-      url: {{source}}/wms
-      layers: base
-globals:
-  cache:
-    base_dir: ./cache_data
-{globals_yaml}
-"""
+    return wms_cache_config(layer_name="map", title="Map", cache_name="map_cache", source_name="map_wms", grid=grid,
+                            meta_size=None, cache_yaml=meta + fmt + cache_yaml, tail=CACHE_DATA + globals_yaml)
 
 
 def files_under(root) -> list[str]:

@@ -10,30 +10,10 @@ from email.utils import formatdate, parsedate_to_datetime
 import pytest
 import requests
 from conftest import call
+from yaml_snippets import CACHE_DATA, TMS, wms_cache_config
 
-CONFIG = """
-services:
-  tms:
-  wmts:
-layers:
-  - name: map
-    title: Map
-    sources: [map_cache]
-caches:
-  map_cache:
-    grids: [GLOBAL_WEBMERCATOR]
-    sources: [wms]
-    meta_size: [1, 1]
-    meta_buffer: 0
-sources:
-  wms:
-    type: wms
-    req: {url: "{source}/wms", layers: base}
-globals:
-  cache:
-    base_dir: ./cache_data
-{globals_extra}
-"""
+CONFIG = wms_cache_config(layer_name="map", title="Map", cache_name="map_cache", head=TMS + "  wmts:\n",
+                          tail=CACHE_DATA + "{globals_extra}")
 
 TILE = "/wmts/map/GLOBAL_WEBMERCATOR/1/0/0.png"
 TILE_FILE = "cache_data/map_cache_EPSG3857/01/000/000/000/000/000/000.png"

@@ -6,6 +6,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 from conftest import call
+from yaml_snippets import wms_source
 
 NS = {"k": "http://www.opengis.net/kml/2.2"}
 
@@ -34,12 +35,7 @@ caches:
     meta_size: [1, 1]
     meta_buffer: 0
 sources:
-  wms:
-    type: wms
-    req:
-      url: {source}/wms
-      layers: base
-"""
+""" + wms_source()
 
 
 @pytest.fixture

@@ -12,41 +12,16 @@ import time
 
 import requests
 from conftest import call
-
-CONFIG = """
-services:
-  tms:
-layers:
-  - name: map
-    title: Map
-    sources: [map_cache]
-caches:
-  map_cache:
-    grids: [GLOBAL_WEBMERCATOR]
-    sources: [map_wms]
-    meta_size: [2, 2]
-    meta_buffer: 0
-{cache_extra}
-sources:
-  map_wms:
-    type: wms
-    concurrent_requests: 2
-    req:
-      url: {source}/wms
-      layers: base
-globals:
-  http:
-    client_timeout: {timeout}
-  cache:
-    base_dir: ./cache_data
-    lock_dir: ./source_locks
-{globals_extra}
-"""
+from yaml_snippets import wms_cache_config
 
 
 def config(timeout: float = 10, cache_extra: str = "", globals_extra: str = "") -> str:
-    return CONFIG.replace("{timeout}", str(timeout)).replace("{cache_extra}", cache_extra).replace(
-        "{globals_extra}", globals_extra)
+    return wms_cache_config(
+        layer_name="map", title="Map", cache_name="map_cache", source_name="map_wms", meta_size="[2, 2]",
+        cache_yaml=cache_extra, source_yaml="    concurrent_requests: 2",
+        tail=f"globals:\n  http:\n    client_timeout: {timeout}\n  cache:\n    base_dir: ./cache_data\n"
+             f"    lock_dir: ./source_locks\n{globals_extra}",
+    )
 
 
 def get_all(urls: list[str]) -> list[int]:

@@ -4,32 +4,11 @@ from __future__ import annotations
 
 from conftest import call
 from source_server import expected_color
+from yaml_snippets import CACHE_DATA, OSM, wms_cache_config
 
 from tileproxy.grid import predefined_grid
 
-CONFIG = """
-services:
-  tms:
-layers:
-  - name: osm
-    title: OSM
-    sources: [osm_cache]
-caches:
-  osm_cache:
-    grids: [GLOBAL_WEBMERCATOR]
-    sources: [osm_wms]
-    meta_size: [2, 2]
-    meta_buffer: 10
-sources:
-  osm_wms:
-    type: wms
-    req:
-      url: {source}/wms
-      layers: base
-globals:
-  cache:
-    base_dir: ./cache_data
-"""
+CONFIG = wms_cache_config(**OSM, meta_size="[2, 2]", meta_buffer=10, tail=CACHE_DATA)
 
 
 def test_meta_tile_is_one_source_request_and_pixels_land_in_place(make_app, source, tmp_path) -> None:

@@ -6,42 +6,16 @@ from __future__ import annotations
 import pytest
 from conftest import call
 from source_server import expected_color
+from yaml_snippets import NO_PALETTE, TMS, nested, wms_cache_config
 
 from tileproxy.config.errors import ConfigError
 from tileproxy.grid import predefined_grid
 
 GRID = predefined_grid("GLOBAL_WEBMERCATOR")
 
-CONFIG = """
-services:
-  tms:
-globals:
-  image:
-    paletted: false
-layers:
-  - name: l
-    title: L
-    sources: [c]
-caches:
-  c:
-    grids: [GLOBAL_WEBMERCATOR]
-    sources: [wms]
-    meta_size: [1, 1]
-    meta_buffer: 0
-    {cache_options}
-sources:
-  wms:
-    type: wms
-    req:
-      url: {source}/wms
-      layers: base
-    {source_options}
-"""
-
-
 def _app(make_app, cache_options: str, source_options: str):
-    text = CONFIG.replace("{cache_options}", cache_options.replace("\n", "\n    "))
-    return make_app(text.replace("{source_options}", source_options))
+    return make_app(wms_cache_config(head=TMS + NO_PALETTE, cache_yaml=nested(cache_options),
+                                     source_yaml=nested(source_options)))
 
 
 def _tile(app, z, x, y):

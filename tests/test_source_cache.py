@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from conftest import call
 from source_server import CELL, COLORS, expected_color
+from yaml_snippets import wms_cache_config, wms_source
 
 from tileproxy.config.errors import ConfigError
 from tileproxy.grid import predefined_grid
@@ -47,12 +48,7 @@ caches:
     grids: [GLOBAL_WEBMERCATOR]
     sources: [merc_cache]
 sources:
-  wms:
-    type: wms
-    req:
-      url: {source}/wms
-      layers: base
-"""
+""" + wms_source()
 
 
 def _nearest(pixel) -> tuple[int, int, int]:
@@ -124,30 +120,7 @@ def test_tile_sources_publish_several_tile_sets(make_app) -> None:
     assert call(app, "/tms/1.0.0/both/EPSG4326/1/1/0.png").status == 200
 
 
-DIRECT = """
-layers:
-  - name: l
-    title: L
-    sources: [c]
-caches:
-  c:
-    grids: [GLOBAL_WEBMERCATOR]
-    sources: [wms]
-    meta_size: [1, 1]
-    meta_buffer: 0
-    {option}
-sources:
-  wms:
-    type: wms
-    req:
-      url: {source}/wms
-      layers: base
-  wms2:
-    type: wms
-    req:
-      url: {source}/wms
-      layers: other
-"""
+DIRECT = wms_cache_config(head="", cache_yaml="    {option}") + wms_source("wms2", layers="other")
 
 
 def _query(level: int, srs: str = "EPSG:3857") -> MapQuery:

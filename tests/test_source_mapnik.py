@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from conftest import call
 from http_stub import pixel_at
+from yaml_snippets import NO_PALETTE, TMS, cache, layer
 
 from tileproxy.config.errors import ConfigError
 from tileproxy.grid import predefined_grid
@@ -22,45 +23,13 @@ from tileproxy.srs import get_srs
 DATA = Path(__file__).parent / "data" / "mapnik"
 GRID = predefined_grid("GLOBAL_WEBMERCATOR")
 
-CONFIG = """
-services:
-  tms:
-globals:
-  image:
-    paletted: false
-layers:
-  - name: squares
-    title: Squares
-    sources: [squares_cache]
-  - name: blue
-    title: Blue
-    sources: [blue_cache]
-  - name: geo
-    title: Geodetic
-    sources: [geo_cache]
-  - name: broken
-    title: Broken
-    sources: [broken_cache]
-caches:
-  squares_cache:
-    grids: [GLOBAL_WEBMERCATOR]
-    sources: [squares]
-    meta_size: [2, 2]
-    meta_buffer: 16
-  blue_cache:
-    grids: [GLOBAL_WEBMERCATOR]
-    sources: [blue]
-    meta_size: [1, 1]
-    meta_buffer: 0
-  geo_cache:
-    grids: [GLOBAL_GEODETIC]
-    sources: [squares]
-    meta_size: [1, 1]
-    meta_buffer: 0
-  broken_cache:
-    grids: [GLOBAL_WEBMERCATOR]
-    sources: [broken]
-sources:
+CONFIG = (
+    TMS + NO_PALETTE + "layers:\n"
+    + layer("squares", "Squares", "squares_cache") + layer("blue", "Blue", "blue_cache")
+    + layer("geo", "Geodetic", "geo_cache") + layer("broken", "Broken", "broken_cache")
+    + "caches:\n" + cache("squares_cache", "squares", meta_size="[2, 2]", meta_buffer=16) + cache("blue_cache", "blue")
+    + cache("geo_cache", "squares", grid="GLOBAL_GEODETIC") + cache("broken_cache", "broken", meta_size=None)
+    + """sources:
   squares:
     type: mapnik
     mapfile: {data}/squares.xml
@@ -75,6 +44,7 @@ sources:
     type: mapnik
     mapfile: {data}/broken.xml
 """
+)
 
 
 def _need_mapnik() -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from conftest import call
 from http_stub import pixel_at
+from yaml_snippets import NO_PALETTE, TMS, cache, layer
 
 from tileproxy.config.errors import ConfigError
 from tileproxy.grid import predefined_grid
@@ -20,39 +21,13 @@ pytestmark = pytest.mark.skipif(MAPSERV is None, reason="mapserv is not installe
 DATA = Path(__file__).parent / "data" / "mapserver"
 GRID = predefined_grid("GLOBAL_WEBMERCATOR")
 
-CONFIG = """
-services:
-  tms:
-globals:
-  image:
-    paletted: false
-layers:
-  - name: squares
-    title: Squares
-    sources: [squares_cache]
-  - name: blue
-    title: Blue only
-    sources: [blue_cache]
-  - name: broken
-    title: Broken mapfile
-    sources: [broken_cache]
-caches:
-  squares_cache:
-    grids: [GLOBAL_WEBMERCATOR]
-    sources: [squares]
-    meta_size: [2, 2]
-    meta_buffer: 20
-  blue_cache:
-    grids: [GLOBAL_WEBMERCATOR]
-    sources: ['squares:blue']
-    meta_size: [1, 1]
-    meta_buffer: 0
-  broken_cache:
-    grids: [GLOBAL_WEBMERCATOR]
-    sources: [broken]
-    meta_size: [1, 1]
-    meta_buffer: 0
-sources:
+CONFIG = (
+    TMS + NO_PALETTE + "layers:\n"
+    + layer("squares", "Squares", "squares_cache") + layer("blue", "Blue only", "blue_cache")
+    + layer("broken", "Broken mapfile", "broken_cache")
+    + "caches:\n" + cache("squares_cache", "squares", meta_size="[2, 2]", meta_buffer=20)
+    + cache("blue_cache", "'squares:blue'") + cache("broken_cache", "broken")
+    + """sources:
   squares:
     type: mapserver
     req:
@@ -67,6 +42,7 @@ sources:
       map: {data}/broken.map
       layers: x
 """
+)
 
 
 @pytest.fixture

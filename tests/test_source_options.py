@@ -6,35 +6,13 @@ from __future__ import annotations
 import pytest
 from conftest import call
 from source_server import COLORS, expected_color
+from yaml_snippets import NO_PALETTE, wms_cache_config
 
 from tileproxy.config.errors import ConfigError
 from tileproxy.grid import predefined_grid
 from tileproxy.sources.limits import set_seeding
 
-BASE = """
-services:
-  tiles_only:
-globals:
-  image:
-    paletted: false
-layers:
-  - name: l
-    title: L
-    sources: [c]
-caches:
-  c:
-    grids: [GLOBAL_WEBMERCATOR]
-    sources: [wms]
-    meta_size: [1, 1]
-    meta_buffer: 0
-sources:
-  wms:
-    type: wms
-    req:
-      url: {source}/wms
-      layers: base
-    {options}
-"""
+BASE = wms_cache_config(head="services:\n  tiles_only:\n" + NO_PALETTE, source_yaml="    {options}")
 
 GRID = predefined_grid("GLOBAL_WEBMERCATOR")
 

@@ -15,6 +15,7 @@ import requests
 from conftest import call
 from PIL import Image
 from source_server import expected_color, tile_color
+from yaml_snippets import CACHE_DATA, cache_config, lines, tile_source, wms_cache_config
 
 from tileproxy.grid import predefined_grid
 from tileproxy.srs import get_srs
@@ -22,32 +23,8 @@ from tileproxy.srs import get_srs
 
 def wms_config(source_yaml: str = "", cache_yaml: str = "", grid: str = "GLOBAL_WEBMERCATOR",
                globals_yaml: str = "", url: str = "{source}/wms") -> str:
-    return f"""
-services:
-  tms:
-layers:
-  - name: map
-    title: Map
-    sources: [map_cache]
-caches:
-  map_cache:
-    grids: [{grid}]
-    sources: [map_source]
-    meta_size: [1, 1]
-    meta_buffer: 0
-{cache_yaml}
-sources:
-  map_source:
-    type: wms
-    req:
-      url: {url}
-      layers: base
-{source_yaml}
-globals:
-  cache:
-    base_dir: ./cache_data
-{globals_yaml}
-"""
+    return wms_cache_config(layer_name="map", title="Map", cache_name="map_cache", source_name="map_source", url=url,
+                            grid=grid, cache_yaml=cache_yaml, source_yaml=source_yaml, tail=CACHE_DATA + globals_yaml)
 
 
 def tile_url(grid_id: str, z: int, x: int, y: int, ext: str = "png", origin: str = "nw") -> str:
@@ -280,28 +257,8 @@ def test_concurrent_requests_caps_parallel_source_requests(make_app, source, ser
 
 def tile_config(url: str, source_grid: str = "GLOBAL_WEBMERCATOR", cache_grid: str = "GLOBAL_WEBMERCATOR",
                 extra: str = "", cache_extra: str = "") -> str:
-    return f"""
-services:
-  tms:
-layers:
-  - name: map
-    title: Map
-    sources: [map_cache]
-caches:
-  map_cache:
-    grids: [{cache_grid}]
-    sources: [tiles]
-{cache_extra}
-sources:
-  tiles:
-    type: tile
-    grid: {source_grid}
-    url: {url}
-{extra}
-globals:
-  cache:
-    base_dir: ./cache_data
-"""
+    return cache_config(tile_source("tiles", url, source_grid) + lines(extra), source_name="tiles", layer_name="map", title="Map", cache_name="map_cache",
+                        grid=cache_grid, meta_size=None, cache_yaml=cache_extra, tail=CACHE_DATA)
 
 
 def test_tile_url_template_keys(make_app, source) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from conftest import call
 from lxml import etree
+from yaml_snippets import CACHE_DATA, wms_source
 
 from tileproxy.grid import predefined_grid
 
@@ -40,15 +41,7 @@ grids:
     res_factor: sqrt2
     num_levels: 7
 sources:
-  wms:
-    type: wms
-    req: {url: "{source}/wms", layers: base}
-globals:
-  cache:
-    base_dir: ./cache_data
-    meta_size: [1, 1]
-    meta_buffer: 0
-"""
+""" + wms_source() + CACHE_DATA + "    meta_size: [1, 1]\n    meta_buffer: 0\n"
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from conftest import call
 from lxml import etree
+from yaml_snippets import CACHE_DATA, wms_source
 
 from tileproxy.grid import predefined_grid
 
@@ -44,15 +45,7 @@ grids:
     min_res: 0.703125
     num_levels: 5
 sources:
-  wms:
-    type: wms
-    req: {url: "{source}/wms", layers: base}
-globals:
-  cache:
-    base_dir: ./cache_data
-    meta_size: [1, 1]
-    meta_buffer: 0
-"""
+""" + wms_source() + CACHE_DATA + "    meta_size: [1, 1]\n    meta_buffer: 0\n"
 
 
 @pytest.fixture(scope="module")

@@ -96,6 +96,7 @@ class WMTSConfig:
 
 
 DEFAULT_WMS_SRS = ("EPSG:4326", "EPSG:4258", "CRS:84", "EPSG:900913", "EPSG:3857")
+SUPPORTED_WMS_VERSIONS = ("1.0.0", "1.1.0", "1.1.1", "1.3.0")
 DEFAULT_WMS_FORMATS = ("image/png", "image/jpeg", "image/gif", "image/GeoTIFF", "image/tiff")
 DEFAULT_FEATUREINFO_TYPES = ("text", "html", "xml")
 

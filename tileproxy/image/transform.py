@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
+
 from PIL import Image
 
 from ..srs import SRS, BBox
@@ -13,6 +16,8 @@ _RESAMPLE = {
 }
 
 MESH_CELL = 32  # pixels per mesh cell edge when reprojecting
+MESH_MIN_CELL = 2  # cells are split down to this size where the projection bends within them
+MESH_TOLERANCE = 1.0  # destination pixels a cell's centre may be off its corners' interpolation
 
 
 def resample_filter(name: str) -> Image.Resampling:
@@ -61,23 +66,67 @@ def transform_image(
     rows = max(1, round(dh / MESH_CELL))
     xs = [round(dw * i / cols) for i in range(cols + 1)]
     ys = [round(dh * j / rows) for j in range(rows + 1)]
-    rx = (dst_bbox[2] - dst_bbox[0]) / dw
-    ry = (dst_bbox[3] - dst_bbox[1]) / dh
-    world = [(dst_bbox[0] + px * rx, dst_bbox[3] - py * ry) for py in ys for px in xs]
-    src_pts = dst_srs.transform_to(src_srs, world)
-    pix = [((x - src_bbox[0]) * sx, (src_bbox[3] - y) * sy) for x, y in src_pts]
-    n = cols + 1
-    mesh = []
-    for j in range(rows):
-        for i in range(cols):
-            ul, ur = pix[j * n + i], pix[j * n + i + 1]
-            ll, lr = pix[(j + 1) * n + i], pix[(j + 1) * n + i + 1]
-            if not all(abs(c) < 1e9 for p in (ul, ur, ll, lr) for c in p):
-                continue  # outside the source projection's domain
-            mesh.append(((xs[i], ys[j], xs[i + 1], ys[j + 1]), (*ul, *ll, *lr, *ur)))
+    cells = [(xs[i], ys[j], xs[i + 1], ys[j + 1]) for j in range(rows) for i in range(cols)]
+    mesh = _mesh(cells, _pixel_mapper(src_bbox, src_srs, dst_bbox, dst_srs, dst_size, sx, sy), (sw, sh))
     if not mesh:
         return blank_image(dst_size)
     return img.transform(dst_size, Image.Transform.MESH, mesh, filt)
+
+
+PixelMapper = Callable[[list[tuple[float, float]]], list[tuple[float, float]]]
+Cell = tuple[int, int, int, int]
+
+
+def _pixel_mapper(src_bbox: BBox, src_srs: SRS, dst_bbox: BBox, dst_srs: SRS, dst_size: tuple[int, int],
+                  sx: float, sy: float) -> PixelMapper:
+    """A function from destination pixels to source pixels."""
+    rx = (dst_bbox[2] - dst_bbox[0]) / dst_size[0]
+    ry = (dst_bbox[3] - dst_bbox[1]) / dst_size[1]
+
+    def to_src(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+        world = [(dst_bbox[0] + px * rx, dst_bbox[3] - py * ry) for px, py in points]
+        return [((x - src_bbox[0]) * sx, (src_bbox[3] - y) * sy) for x, y in dst_srs.transform_to(src_srs, world)]
+
+    return to_src
+
+
+def _mesh(cells: list[Cell], to_src: PixelMapper, src_size: tuple[int, int]) -> list:
+    """PIL mesh quads for destination pixel ``cells``. A cell is mapped linearly
+    from its corners; where its centre is off that (near the poles of mercator,
+    for one) it is split into 4x4 until it is small. Cells whose corners are all
+    outside the source projection's domain, or all beyond one edge of the
+    source image, stay empty."""
+    sw, sh = src_size
+    mesh = []
+    while cells:
+        points = []
+        for x0, y0, x1, y1 in cells:
+            points += [(x0, y0), (x1, y0), (x0, y1), (x1, y1), ((x0 + x1) / 2, (y0 + y1) / 2)]
+        pix = to_src(points)
+        finer: list[Cell] = []
+        for k, (x0, y0, x1, y1) in enumerate(cells):
+            ul, ur, ll, lr, centre = pix[5 * k:5 * k + 5]
+            corners = (ul, ur, ll, lr)
+            if (all(p[0] < 0 for p in corners) or all(p[0] > sw for p in corners)
+                    or all(p[1] < 0 for p in corners) or all(p[1] > sh for p in corners)):
+                continue
+            valid = [all(abs(c) < 1e9 for c in p) for p in corners]
+            small = x1 - x0 <= MESH_MIN_CELL or y1 - y0 <= MESH_MIN_CELL
+            if all(valid):
+                mid = ((ul[0] + ur[0] + ll[0] + lr[0]) / 4, (ul[1] + ur[1] + ll[1] + lr[1]) / 4)
+                off = math.hypot(mid[0] - centre[0], mid[1] - centre[1])
+                # in destination pixels: source pixels per destination pixel along the cell's diagonal
+                scale = math.hypot(lr[0] - ul[0], lr[1] - ul[1]) / math.hypot(x1 - x0, y1 - y0)
+                if small or off <= MESH_TOLERANCE * max(scale, 1e-12):
+                    mesh.append(((x0, y0, x1, y1), (*ul, *ll, *lr, *ur)))
+                    continue
+            elif small or not any(valid):
+                continue
+            sub_xs = sorted({x0 + (x1 - x0) * i // 4 for i in range(5)})
+            sub_ys = sorted({y0 + (y1 - y0) * j // 4 for j in range(5)})
+            finer += [(a, b, c, d) for b, d in zip(sub_ys, sub_ys[1:]) for a, c in zip(sub_xs, sub_xs[1:])]
+        cells = finer
+    return mesh
 
 
 def _scale(img: Image.Image, extent: tuple[float, float, float, float], dst_size: tuple[int, int],

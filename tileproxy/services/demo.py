@@ -7,8 +7,10 @@ URLs (query parameters follow MapProxy's demo):
 - ``/demo/?wmts_layer=<name>&grid=<grid>``     map view over WMTS RESTful tiles
 - ``/demo/?tms_layer=<name>&grid=<grid>``      map view over TMS tiles
   (``srs=EPSG:nnnn`` instead of ``grid`` picks the layer's first grid in that SRS)
+- ``/demo/?wms_layer=<name>&srs=<srs>``        map view over WMS GetMap (tiled, 256 px)
 - ``/demo/?wmts_capabilities[&type=kvp]``      WMTS capabilities as text
 - ``/demo/?tms_capabilities[&layer=..&grid=..]``  TMS capabilities or TileMap as text
+- ``/demo/?wms_capabilities``                   WMS 1.1.1 capabilities as text
 - ``/demo/static/<file>``                      the viewer's JavaScript and CSS
 
 The map itself is drawn by ``static/viewer.js`` from a JSON description of the
@@ -26,10 +28,14 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from ..config.model import ProxyConfig
+from ..grid import TileGrid
 from ..http import Request, Response
-from ..layers import TileLayer
+from ..layers import TileLayer, WMSLayer
 from ..srs import SRSError, get_srs
+from .demo_wms import bbox_is_yx, getmap_template, wms_version, wms_view_grid
 from .tms import TileServiceGrid, TMSService
+from .wms import WMSService
+from .wms.capabilities import extent_in
 from .wmts import METERS_PER_DEGREE, PIXEL_SIZE, WMTSService
 
 STATIC_TYPES = {
@@ -73,13 +79,43 @@ def _read_static(name: str) -> bytes | None:
         return None
 
 
+def mark_current(current: bool) -> str:
+    return " class='current'" if current else ""
+
+
+def grid_view(grid: TileGrid, levels: list[tuple[int, int]]) -> dict[str, Any]:
+    """The viewer's grid description: tile matrices (public id, grid level),
+    coarse to fine, with their top-left corner, and the grid's SRS and bbox."""
+    th = grid.tile_size[1]
+    unit_m = METERS_PER_DEGREE if grid.srs.is_latlong else 1.0
+    matrices = []
+    for z, internal in levels:
+        res = grid.resolutions[internal]
+        w, h = grid.grid_sizes[internal]
+        # a sw grid's matrix grows upwards from the bbox bottom, an nw grid's down from its top
+        top = grid.bbox[3] if grid.origin == "nw" else grid.bbox[1] + h * th * res
+        matrices.append({"id": str(z), "level": internal, "res": res,
+                         "scale": res * unit_m / PIXEL_SIZE, "left": grid.bbox[0], "top": top,
+                         "width": w, "height": h})
+    return {"srs": grid.srs.code, "units": "degrees" if grid.srs.is_latlong else "m",
+            "webMercator": grid.srs == get_srs("EPSG:3857"), "bbox": list(grid.bbox),
+            "tileSize": list(grid.tile_size), "matrices": matrices}
+
+
 class DemoService:
     def __init__(self, config: ProxyConfig, tile_layers: list[TileLayer],
-                 tms: TMSService | None, wmts: WMTSService | None):
+                 tms: TMSService | None, wmts: WMTSService | None, wms: WMSService | None = None):
         self.config = config
         self.tile_layers = tile_layers
         self.tms = tms
         self.wmts = wmts
+        self.wms = wms
+        # the SRS the WMS offers that the viewer can show, with the grid it views them in
+        self.wms_grids: dict[str, TileGrid] = {}
+        for code in wms.conf.srs if wms else []:
+            grid = wms_view_grid(code)
+            if grid is not None:
+                self.wms_grids[code] = grid
 
     # -- routing -----------------------------------------------------------
 
@@ -96,10 +132,14 @@ class DemoService:
             return self.map_page(req, args["wmts_layer"], "wmts")
         if "tms_layer" in args:
             return self.map_page(req, args["tms_layer"], "tms")
+        if "wms_layer" in args:
+            return self.wms_map_page(req, args["wms_layer"])
         if "wmts_capabilities" in args:
             return self.wmts_capabilities(req)
         if "tms_capabilities" in args:
             return self.tms_capabilities(req)
+        if "wms_capabilities" in args:
+            return self.wms_capabilities(req)
         return self.index(req)
 
     def static(self, name: str) -> Response:
@@ -156,7 +196,6 @@ class DemoService:
         """Everything viewer.js needs: tile matrices (coarse to fine) with their
         top-left corner, and a URL template with ``{z}``, ``{x}``, ``{y}``."""
         grid = layer.grid
-        tw, th = grid.tile_size
         if service == "wmts":
             assert self.wmts is not None
             levels = [(z, z) for z in range(grid.levels)]
@@ -171,23 +210,22 @@ class DemoService:
             levels = TileServiceGrid(grid).levels()
             url = f"{self.tile_map_url(base, layer)}/{{z}}/{{x}}/{{y}}.{layer.format.ext}"
             y_axis = "up"  # TMS rows count from the bottom of the matrix
-        unit_m = METERS_PER_DEGREE if grid.srs.is_latlong else 1.0
-        matrices = []
-        for z, internal in levels:
-            res = grid.resolutions[internal]
-            w, h = grid.grid_sizes[internal]
-            # a sw grid's matrix grows upwards from the bbox bottom, an nw grid's down from its top
-            top = grid.bbox[3] if grid.origin == "nw" else grid.bbox[1] + h * th * res
-            matrices.append({"id": str(z), "level": internal, "res": res,
-                             "scale": res * unit_m / PIXEL_SIZE, "left": grid.bbox[0], "top": top,
-                             "width": w, "height": h})
-        return {
-            "layer": layer.name, "title": layer.title, "grid": layer.grid_name,
-            "srs": grid.srs.code, "units": "degrees" if grid.srs.is_latlong else "m",
-            "webMercator": grid.srs == get_srs("EPSG:3857"),
-            "bbox": list(grid.bbox), "tileSize": [tw, th], "service": service,
-            "url": url, "yAxis": y_axis, "matrices": matrices,
-        }
+        return {"layer": layer.name, "title": layer.title, "grid": layer.grid_name,
+                **grid_view(grid, levels), "service": service, "url": url, "yAxis": y_axis}
+
+    def wms_viewer_config(self, base: str, layer: WMSLayer, srs: str) -> dict[str, Any]:
+        """The viewer's description of a WMS layer: a viewing grid of the SRS and a
+        GetMap URL template with ``{bbox}`` (minx,miny,maxx,maxy, or y/x when ``bboxYX``)."""
+        assert self.wms is not None and layer.name
+        grid = self.wms_grids[srs]
+        conf = {"layer": layer.name, "title": layer.title, "grid": None,
+                **grid_view(grid, [(z, z) for z in range(grid.levels)]), "srs": srs, "service": "wms",
+                "url": getmap_template(base, self.wms.conf, layer.name, srs, grid.tile_size),
+                "yAxis": "down", "bboxYX": bbox_is_yx(self.wms.conf, srs)}
+        fit = extent_in(layer.extent(), grid.srs)
+        if fit is not None:
+            conf["fit"] = list(fit)
+        return conf
 
     # -- pages -------------------------------------------------------------
 
@@ -224,7 +262,48 @@ class DemoService:
             kvp = f"{base}/service?SERVICE=WMTS&REQUEST=GetCapabilities"
             items.append(f"<li>WMTS KVP: <a href='{_h(kvp)}'>capabilities</a> · "
                          f"<a href='{_h(base)}/demo/?wmts_capabilities&amp;type=kvp'>view</a></li>")
+        if self.wms:
+            caps = f"{base}/service?SERVICE=WMS&REQUEST=GetCapabilities&VERSION={wms_version(self.wms.conf)}"
+            items.append(f"<li>WMS: <a href='{_h(caps)}'>capabilities</a> · "
+                         f"<a href='{_h(base)}/demo/?wms_capabilities'>view</a></li>")
         return "<ul class='services'>" + "".join(items) + "</ul>" if items else ""
+
+    def wms_view_url(self, base: str, layer: WMSLayer, srs: str) -> str:
+        return f"{base}/demo/?" + urlencode({"wms_layer": layer.name, "format": "image/png", "srs": srs})
+
+    def wms_links(self, base: str, layer: WMSLayer) -> str:
+        """Map view links for a WMS layer, one per SRS the viewer can show."""
+        if not layer.name:
+            return "<span class='muted'>group without a name</span>"
+        links = [f"<a href='{_h(self.wms_view_url(base, layer, srs))}'>{_h(srs)}</a>" for srs in self.wms_grids]
+        return " ".join(links) or "<span class='muted'>no SRS the viewer can show</span>"
+
+    def wms_tree(self) -> list[tuple[int, WMSLayer]]:
+        """(depth, layer) of the WMS layer tree in capabilities order, without an unnamed root."""
+        if self.wms is None:
+            return []
+        out: list[tuple[int, WMSLayer]] = []
+
+        def visit(layer: WMSLayer, depth: int) -> None:
+            out.append((depth, layer))
+            for child in layer.layers:
+                visit(child, depth + 1)
+
+        root = self.wms.root
+        for top in [root] if root.name else root.layers:
+            visit(top, 0)
+        return out
+
+    def wms_table(self, base: str) -> str:
+        rows = []
+        for depth, layer in self.wms_tree():
+            name = _h(layer.name) if layer.name else "<span class='muted'>(group)</span>"
+            rows.append(f"<tr><td class='name' style='padding-left:{0.6 + 1.2 * depth:.1f}em'>{name}</td>"
+                        f"<td>{_h(layer.title)}</td><td class='links'>WMS: {self.wms_links(base, layer)}</td></tr>")
+        if not rows:
+            return "<p class='muted'>The WMS has no layers.</p>"
+        return ("<table class='layers wms-layers'><thead><tr><th>Layer</th><th>Title</th><th>Map</th></tr></thead>"
+                "<tbody>" + "".join(rows) + "</tbody></table>")
 
     def index(self, req: Request) -> Response:
         base = req.script_url
@@ -246,16 +325,42 @@ class DemoService:
                      + "".join(rows) + "</tbody></table>")
         else:
             table = "<p class='muted'>No tile layers are configured.</p>"
-        body = f"<main class='index'><h1>Layers</h1>{table}<h2>Services</h2>{self.service_links(base)}</main>"
+        wms = f"<h2>WMS layers</h2>{self.wms_table(base)}" if self.wms else ""
+        body = (f"<main class='index'><h1>Tile layers</h1>{table}{wms}"
+                f"<h2>Services</h2>{self.service_links(base)}</main>")
         return self.page(req, "Layers", body)
 
-    def sidebar(self, base: str, current: TileLayer, service: str) -> str:
+    def sidebar(self, base: str, current: TileLayer | WMSLayer) -> str:
         items = []
         for layer in self.tile_layers:
-            mark = " class='current'" if layer is current else ""
-            items.append(f"<li{mark}><span class='title'>{_h(layer.title or layer.name)}</span>"
+            items.append(f"<li{mark_current(layer is current)}><span class='title'>{_h(layer.title or layer.name)}</span>"
                          f"<span class='grid'>{_h(layer.grid_name)}</span>{self.layer_links(base, layer)}</li>")
-        return "<nav class='layer-list'><ul>" + "".join(items) + "</ul></nav>"
+        html = "<nav class='layer-list'>"
+        if items:
+            html += "<h2>Tile layers</h2><ul>" + "".join(items) + "</ul>"
+        wms = [f"<li{mark_current(layer is current)}>"
+               f"<span class='title'>{_h(layer.title or layer.name)}</span>"
+               f"<span class='grid'>{_h(layer.name)}</span><span class='srs'>{self.wms_links(base, layer)}</span></li>"
+               for _, layer in self.wms_tree() if layer.name]
+        if wms:
+            html += "<h2>WMS layers</h2><ul>" + "".join(wms) + "</ul>"
+        return html + "</nav>"
+
+    def map_body(self, base: str, current: TileLayer | WMSLayer, heading: str, note: str,
+                 links: list[str], conf: dict[str, Any]) -> tuple[str, str]:
+        """The map page's body (layer list, title, map, links) and its scripts."""
+        body = (
+            "<div class='map-page'>" + self.sidebar(base, current) +
+            f"<main class='map-main'><h1>{heading}</h1>{note}"
+            f"<div id='map' class='tp-map tp-{_h(conf['service'])}' tabindex='0'></div>"
+            "<div class='map-info'><span id='map-level'></span><span id='map-cursor'></span></div>"
+            f"<p class='map-links'>{' · '.join(links)}</p></main></div>"
+        )
+        script = (
+            f"<script type='application/json' id='viewer-config'>{script_json(conf)}</script>"
+            f"<script src='{_h(self.asset_url(base, 'viewer.js'))}'></script>"
+        )
+        return body, script
 
     def map_page(self, req: Request, name: str, service: str) -> Response:
         layer = self.find_layer(req, name)
@@ -278,19 +383,29 @@ class DemoService:
             note = f"<p class='warning'>{_h(layer.mime)} tiles cannot be shown as images.</p>"
         else:
             note = ""
-        body = (
-            "<div class='map-page'>" + self.sidebar(base, layer, service) +
-            "<main class='map-main'>"
-            f"<h1>{_h(layer.title or layer.name)} <small>{_h(layer.name)} · {_h(layer.grid_name)} · "
-            f"{_h(layer.grid.srs.code)} · {_h(service.upper())}</small></h1>{note}"
-            "<div id='map' class='tp-map' tabindex='0'></div>"
-            "<div class='map-info'><span id='map-level'></span><span id='map-cursor'></span></div>"
-            f"<p class='map-links'>{' · '.join(links)}</p></main></div>"
-        )
-        script = (
-            f"<script type='application/json' id='viewer-config'>{script_json(conf)}</script>"
-            f"<script src='{_h(self.asset_url(base, 'viewer.js'))}'></script>"
-        )
+        heading = (f"{_h(layer.title or layer.name)} <small>{_h(layer.name)} · {_h(layer.grid_name)} · "
+                   f"{_h(layer.grid.srs.code)} · {_h(service.upper())}</small>")
+        body, script = self.map_body(base, layer, heading, note, links, conf)
+        return self.page(req, layer.title or layer.name, body, script=script)
+
+    def wms_map_page(self, req: Request, name: str) -> Response:
+        layer = self.wms.layers.get(name) if self.wms else None
+        srs = req.args.get("srs") or next(iter(self.wms_grids), "")
+        if layer is None or srs not in self.wms_grids:
+            what = "WMS layer" if layer is None else f"SRS <code>{_h(srs)}</code> for the WMS layer"
+            body = (f"<main class='index'><h1>Not found</h1><p>No {what} <code>{_h(name)}</code>.</p>"
+                    f"<p><a href='{_h(req.script_url)}/demo/'>All layers</a></p></main>")
+            return self.page(req, "Not found", body, 404)
+        base = req.script_url
+        conf = self.wms_viewer_config(base, layer, srs)
+        caps = f"{base}/service?SERVICE=WMS&REQUEST=GetCapabilities&VERSION={wms_version(self.wms.conf)}"
+        others = [f"<a href='{_h(self.wms_view_url(base, layer, code))}'>{_h(code)}</a>"
+                  for code in self.wms_grids if code != srs]
+        links = [f"<a href='{_h(caps)}'>WMS capabilities</a> (<a href='{_h(base)}/demo/?wms_capabilities'>view</a>)"]
+        if others:
+            links.append("other SRS: " + " ".join(others))
+        heading = f"{_h(layer.title or layer.name)} <small>{_h(layer.name)} · {_h(srs)} · WMS</small>"
+        body, script = self.map_body(base, layer, heading, "", links, conf)
         return self.page(req, layer.title or layer.name, body, script=script)
 
     def xml_page(self, req: Request, title: str, raw_url: str, resp: Response) -> Response:
@@ -308,6 +423,13 @@ class DemoService:
             raw = f"{req.script_url}/wmts/1.0.0/WMTSCapabilities.xml"
             return self.xml_page(req, "WMTS capabilities (RESTful)", raw, self.wmts.capabilities(req, rest=True))
         return self.page(req, "Not found", "<main class='index'><p>WMTS is not enabled.</p></main>", 404)
+
+    def wms_capabilities(self, req: Request) -> Response:
+        if not self.wms:
+            return self.page(req, "Not found", "<main class='index'><p>WMS is not enabled.</p></main>", 404)
+        version = wms_version(self.wms.conf)
+        raw = f"{req.script_url}/service?SERVICE=WMS&REQUEST=GetCapabilities&VERSION={version}"
+        return self.xml_page(req, f"WMS {version} capabilities", raw, self.wms.capabilities(req, version))
 
     def tms_capabilities(self, req: Request) -> Response:
         if not self.tms:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 from PIL import Image
 
 from ..image.result import ImageResult
@@ -34,6 +33,8 @@ class BandMergeSource(Source):
         self.supports_meta_tiles = all(s.supports_meta_tiles for s in self.sources)
 
     def get_map(self, query: MapQuery) -> ImageResult:
+        import numpy as np  # here: numpy costs every worker memory, band merges are rare
+
         bands: dict[int, np.ndarray] = {}
         for source in self.sources:
             img = source.get_map(query).image.convert("RGBA")

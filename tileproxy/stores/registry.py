@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..config.errors import ConfigError, join_path
-from ..coverage import CoverageError, load_coverage
 from ..grid import TileGrid
 from .base import StoreError, TileStore
 
@@ -182,6 +181,8 @@ def build_store(conf: dict, ctx: StoreContext) -> TileStore:
     except (StoreError, ValueError) as ex:
         raise ConfigError(str(ex), ctx.key()) from None
     if conf.get("coverage"):
+        # imported here: shapely (and numpy) cost ~16 MB per process that needs no coverage
+        from ..coverage import CoverageError, load_coverage
         from .covered import CoveredStore
 
         try:

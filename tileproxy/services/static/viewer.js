@@ -5,9 +5,11 @@
  *   matrices  [{id, level, res, scale, left, top, width, height}], coarse to fine;
  *             left/top is the matrix's top-left corner in map units
  *   tileSize  [width, height] in pixels
- *   url       tile URL template with {z} (matrix id), {x} (column), {y} (row)
- *   yAxis     "down": rows count from the top (WMTS); "up": from the bottom (TMS)
- *   bbox, srs, units
+ *   url       tile URL template with {z} (matrix id), {x} (column), {y} (row),
+ *             or (WMS) a GetMap URL with {bbox}: minx,miny,maxx,maxy of the tile
+ *             (miny,minx,maxy,maxx when bboxYX)
+ *   yAxis     "down": rows count from the top (WMTS, WMS); "up": from the bottom (TMS)
+ *   bbox, srs, units; fit (optional): the bbox to show first instead of bbox
  * The view is a center in map units plus a matrix index; each render places the
  * tiles of that matrix that intersect the viewport. Plain ES5, no dependencies.
  */
@@ -42,8 +44,19 @@
     return tiles;
   }
 
+  /** Map bbox [minx, miny, maxx, maxy] of a tile; `row` counts from the top. */
+  function tileBBox(matrix, tileSize, col, row) {
+    var w = tileSize[0] * matrix.res, h = tileSize[1] * matrix.res;
+    return [matrix.left + col * w, matrix.top - (row + 1) * h, matrix.left + (col + 1) * w, matrix.top - row * h];
+  }
+
   /** The URL of a tile; `row` counts from the top of the matrix. */
   function tileUrl(conf, matrix, col, row) {
+    if (conf.url.indexOf("{bbox}") >= 0) {
+      var b = tileBBox(matrix, conf.tileSize, col, row);
+      if (conf.bboxYX) b = [b[1], b[0], b[3], b[2]];
+      return conf.url.replace("{bbox}", b.join(","));
+    }
     var y = conf.yAxis === "up" ? matrix.height - 1 - row : row;
     return conf.url.replace("{z}", matrix.id).replace("{x}", col).replace("{y}", y);
   }
@@ -98,7 +111,7 @@
   };
 
   Viewer.prototype.fit = function () {
-    var b = this.conf.bbox;
+    var b = this.conf.fit || this.conf.bbox;
     this.level = fitLevel(this.conf.matrices, b, this.size());
     this.center = [(b[0] + b[2]) / 2, (b[1] + b[3]) / 2];
   };
@@ -321,7 +334,7 @@
     el.style.height = h + "px";
   }
 
-  var api = {visibleTiles: visibleTiles, tileUrl: tileUrl, fitLevel: fitLevel, toMap: toMap,
+  var api = {visibleTiles: visibleTiles, tileBBox: tileBBox, tileUrl: tileUrl, fitLevel: fitLevel, toMap: toMap,
              mercatorToLonLat: mercatorToLonLat, decimals: decimals, Viewer: Viewer};
   if (typeof module === "object" && module.exports) {
     module.exports = api;  // node, for the tests

@@ -1,0 +1,44 @@
+"""Memory per worker: a configuration without coverages or band merges must not load
+shapely and numpy (about 16 MB of RSS in every gunicorn worker)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from yaml_snippets import TMS, cache_config, tile_source
+
+ROOT = Path(__file__).resolve().parent.parent
+
+CHECK = """
+import sys
+from tileproxy import make_wsgi_app
+make_wsgi_app(sys.argv[1])
+print(sorted(m for m in ("shapely", "numpy") if m in sys.modules))
+"""
+
+
+def _loaded_after_app(conf: Path) -> str:
+    proc = subprocess.run([sys.executable, "-c", CHECK, str(conf)], capture_output=True, text=True,
+                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.strip().splitlines()[-1]
+
+
+def _config(tmp_path: Path, cache_extra: str) -> Path:
+    conf = tmp_path / "mapproxy.yaml"
+    conf.write_text(cache_config(
+        tile_source("s", "http://127.0.0.1:9/%(z)s/%(x)s/%(y)s.png"), source_name="s", layer_name="t", title="T",
+        meta_size=None, head=TMS + "  wmts:\n", cache_yaml="    cache:\n      type: file" + cache_extra,
+        tail=f"globals:\n  cache:\n    base_dir: {tmp_path / 'cache'}\n"))
+    return conf
+
+
+def test_no_coverage_no_shapely(tmp_path):
+    assert _loaded_after_app(_config(tmp_path, "")) == "[]"
+
+
+def test_a_cache_coverage_still_loads_it(tmp_path):
+    extra = "\n      coverage:\n        bbox: [5, 45, 15, 55]\n        srs: 'EPSG:4326'"
+    assert "shapely" in _loaded_after_app(_config(tmp_path, extra))

@@ -1,0 +1,49 @@
+"""What building one mapproxy.yaml shares: the raw dict, its globals, what is built so far."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from ..grid import TileGrid
+from ..sources.base import Source
+from .model import CacheConfig, GlobalsConfig
+
+
+class BuildContext:
+    """The validated dict plus the grids, sources and caches built from it so far."""
+
+    def __init__(self, raw: dict, conf_dir: Path):
+        self.raw = raw
+        self.conf_dir = conf_dir
+        g = raw.get("globals") or {}
+        self.g_cache: dict[str, Any] = g.get("cache") or {}
+        self.g_image: dict[str, Any] = g.get("image") or {}
+        self.g_http: dict[str, Any] = g.get("http") or {}
+        self.g_grid: dict[str, Any] = g.get("grid") or {}
+        self.g_mapserver: dict[str, Any] = g.get("mapserver") or {}
+        g_tiles = g.get("tiles") or {}
+        self.globals = GlobalsConfig(
+            base_dir=self.abspath(self.g_cache.get("base_dir", "./cache_data")),
+            lock_dir=self.abspath(self.g_cache.get("lock_dir", "./cache_data/tile_locks")),
+            expires_hours=float(g_tiles.get("expires_hours", 72)),
+            access_control_allow_origin=str(self.g_http.get("access_control_allow_origin", "*")),
+        )
+        self.grids: dict[str, TileGrid] = {}
+        self.sources: dict[str, Source] = {}
+        self.caches: dict[str, CacheConfig] = {}
+        self.building_caches: list[str] = []  # names of caches being built, to find loops
+
+    def section(self, key: str) -> Any:
+        """A top-level section (grids, sources, caches, layers, services), empty if missing."""
+        return self.raw.get(key) or {}
+
+    def abspath(self, value: str) -> str:
+        """A path from the config, relative to the mapproxy.yaml's directory."""
+        return os.path.normpath(os.path.join(self.conf_dir, os.path.expanduser(value)))
+
+    @property
+    def client_timeout(self) -> float:
+        """``globals.http.client_timeout``: also how long local renderers and locks wait."""
+        return float(self.g_http.get("client_timeout", 60))

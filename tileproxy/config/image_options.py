@@ -1,0 +1,80 @@
+"""Image formats and options: ``format``/``image`` of caches, sources and WMS, ``watermark``."""
+
+from __future__ import annotations
+
+from ..image.formats import FormatError, ImageFormat, ImageOptions, parse_format
+from ..image.watermark import Watermark
+from ..sources.on_error import parse_color
+from .context import BuildContext
+from .errors import ConfigError, join_path
+
+RESAMPLING_METHODS = ("nearest", "bilinear", "bicubic")
+IMAGE_MODES = ("RGB", "RGBA", "P", "I", "L")
+
+
+def image_format(ctx: BuildContext, value: str, path: str) -> ImageFormat:
+    """A mime type or a name from ``globals.image.formats``."""
+    custom = (ctx.g_image.get("formats") or {}).get(value)
+    if custom and custom.get("format"):
+        value = custom["format"]
+    try:
+        return parse_format(value)
+    except FormatError as ex:
+        raise ConfigError(str(ex), path) from None
+
+
+def resampling(ctx: BuildContext, image_conf: dict) -> str:
+    """``resampling_method`` of an ``image`` block, else the global one, else bicubic."""
+    method = image_conf.get("resampling_method") or ctx.g_image.get("resampling_method") or "bicubic"
+    return method if method in RESAMPLING_METHODS else "bicubic"
+
+
+def image_options(ctx: BuildContext, fmt_name: str, image_conf: dict, path: str) -> ImageOptions:
+    """A format's options: ``globals.image.formats`` beneath the ``image`` block at ``path``."""
+    custom = dict((ctx.g_image.get("formats") or {}).get(fmt_name) or {})
+    merged = {**custom, **image_conf}
+    fmt_path = join_path(path, "image.format" if image_conf.get("format") else "format")
+    fmt = image_format(ctx, merged.get("format") or fmt_name, fmt_path)
+    image_path = join_path(path, "image")
+    colors = merged.get("colors")
+    if colors is not None and not 0 <= colors <= 256:
+        raise ConfigError(f"expected 0 to 256 colours, got {colors}", join_path(image_path, "colors"))
+    if colors is None and fmt.mime == "image/png" and not fmt.paletted:
+        colors = 256 if ctx.g_image.get("paletted", True) and merged.get("mode") not in ("RGB", "RGBA", "I") else None
+    enc = merged.get("encoding_options") or {}
+    mode = merged.get("mode")
+    if mode is not None and mode not in IMAGE_MODES:
+        raise ConfigError(f"unknown image mode '{mode}'", join_path(image_path, "mode"))
+    quality = enc.get("jpeg_quality", ctx.g_image.get("jpeg_quality", 90))
+    if not 1 <= quality <= 100:
+        raise ConfigError(f"expected a JPEG quality from 1 to 100, got {quality}",
+                          join_path(image_path, "encoding_options.jpeg_quality") if "jpeg_quality" in enc
+                          else "globals.image.jpeg_quality")
+    return ImageOptions(
+        format=fmt,
+        mode=mode,
+        colors=colors or None,
+        transparent=merged.get("transparent"),
+        resampling=resampling(ctx, merged),
+        jpeg_quality=int(quality),
+        quantizer=enc.get("quantizer"),
+        tiff_compression=enc.get("tiff_compression"),
+        opacity=merged.get("opacity"),
+    )
+
+
+def watermark(conf: dict | None, path: str) -> Watermark | None:
+    """A cache's ``watermark`` block; None without text."""
+    if not conf or not conf.get("text"):
+        return None
+    color = parse_color(conf.get("color", [128, 128, 128]), join_path(path, "color"))
+    spacing = conf.get("spacing")
+    if spacing not in (None, "wide"):
+        raise ConfigError("expected 'wide' or nothing", join_path(path, "spacing"))
+    return Watermark(
+        text=str(conf["text"]),
+        opacity=int(conf.get("opacity", 3)),
+        font_size=int(conf.get("font_size", 9)),
+        color=color[:3],
+        wide=spacing == "wide",
+    )

@@ -1,0 +1,180 @@
+"""``sources``: one builder per source ``type``, dispatched through ``SOURCE_BUILDERS``."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+
+from ..grid import GridError, normalize_origin
+from ..sources.arcgis import ArcGISSource
+from ..sources.base import Source
+from ..sources.debug import DebugSource
+from ..sources.limits import limited
+from ..sources.mapserver import MapServerSource, find_mapserv
+from ..sources.on_error import parse_on_error
+from ..sources.tile import TileSource, check_template
+from ..sources.wms import WMSSource
+from .context import BuildContext
+from .errors import ConfigError, join_path
+from .grids import grid
+from .image_options import resampling
+from .source_options import (
+    http_client,
+    req_params,
+    require_layers,
+    source_limits,
+    supported,
+    wms_options,
+)
+
+log = logging.getLogger("tileproxy.config")
+
+ON_ERROR_SOURCE_TYPES = ("wms", "tile", "arcgis")
+
+SourceBuilder = Callable[[BuildContext, str, dict, str], Source]
+
+
+def build_source(ctx: BuildContext, name: str, conf: dict, path: str) -> Source:
+    """The source ``name`` of type ``conf['type']``, wrapped in the limits all sources share."""
+    kind = conf.get("type")
+    builder = SOURCE_BUILDERS.get(kind)  # type: ignore[arg-type]
+    if builder is None:
+        raise ConfigError(f"source type '{kind}' is not supported yet", join_path(path, "type"))
+    if "on_error" in conf and kind not in ON_ERROR_SOURCE_TYPES:
+        raise ConfigError(f"on_error is only supported for {', '.join(ON_ERROR_SOURCE_TYPES)} sources", join_path(path, "on_error"))
+    source = builder(ctx, name, conf, path)
+    if conf.get("on_error") is not None:
+        source.on_error = parse_on_error(conf["on_error"], join_path(path, "on_error"))
+    return limited(source, source_limits(ctx, name, conf, path, kind))
+
+
+def _wms(ctx: BuildContext, name: str, conf: dict, path: str) -> WMSSource:
+    url, params, transparent = req_params(conf, path)
+    require_layers(params, path)
+    return WMSSource(name, url, params, http_client(ctx, conf, url, path), transparent=transparent,
+                     **wms_options(ctx, conf, path))
+
+
+def _mapserver(ctx: BuildContext, name: str, conf: dict, path: str) -> MapServerSource:
+    _, params, transparent = req_params(conf, path, require_url=False)
+    mapfile = next((params.pop(k) for k in list(params) if k.lower() == "map"), None)
+    if not mapfile:
+        raise ConfigError("missing required key 'map' (the mapfile)", join_path(path, "req"))
+    require_layers(params, path)
+    own = conf.get("mapserver") or {}
+    ms = {**ctx.g_mapserver, **own}
+    key = join_path(path, "mapserver.binary") if "binary" in own else (
+        "globals.mapserver.binary" if "binary" in ctx.g_mapserver else path)
+    try:
+        binary = find_mapserv(ms.get("binary") and ctx.abspath(ms["binary"]))
+    except FileNotFoundError as ex:
+        raise ConfigError(str(ex), key) from None
+    working_dir = ctx.abspath(ms["working_dir"]) if ms.get("working_dir") else None
+    if working_dir and not os.path.isdir(working_dir):
+        raise ConfigError(f"directory {working_dir} does not exist", join_path(path, "mapserver.working_dir"))
+    mapfile = os.path.normpath(os.path.join(working_dir or str(ctx.conf_dir), os.path.expanduser(mapfile)))
+    return MapServerSource(
+        name,
+        params,
+        binary=binary,
+        mapfile=mapfile,
+        working_dir=working_dir,
+        timeout=ctx.client_timeout,
+        transparent=transparent,
+        **wms_options(ctx, conf, path),
+    )
+
+
+def _arcgis(ctx: BuildContext, name: str, conf: dict, path: str) -> ArcGISSource:
+    url, params, transparent = req_params(conf, path)
+    opts = conf.get("opts") or {}
+    supported_srs, supported_formats = supported(ctx, conf, path)
+    try:
+        tolerance = float(opts.get("featureinfo_tolerance", 5))
+    except (TypeError, ValueError):
+        raise ConfigError("expected a number", join_path(path, "opts.featureinfo_tolerance")) from None
+    return ArcGISSource(
+        name,
+        url,
+        params,
+        http_client(ctx, conf, url, path),
+        transparent=transparent,
+        supported_srs=supported_srs,
+        supported_formats=supported_formats,
+        resampling=resampling(ctx, conf.get("image") or {}),
+        featureinfo=bool(opts.get("featureinfo", False)),
+        fi_tolerance=tolerance,
+        fi_return_geometries=bool(opts.get("featureinfo_return_geometries", False)),
+    )
+
+
+def _tile(ctx: BuildContext, name: str, conf: dict, path: str) -> TileSource:
+    url = conf.get("url")
+    if not url:
+        raise ConfigError("missing required key 'url'", path)
+    try:
+        check_template(url)
+    except ValueError as ex:
+        raise ConfigError(str(ex), join_path(path, "url")) from None
+    grid_name = conf.get("grid")
+    if grid_name is None:
+        log.warning("%s: no grid given, using GLOBAL_MERCATOR", path)
+        grid_name = "GLOBAL_MERCATOR"
+    tile_grid = grid(ctx, grid_name, join_path(path, "grid"))
+    flip = False
+    if "origin" in conf:
+        try:
+            origin = normalize_origin(conf["origin"])
+        except GridError as ex:
+            raise ConfigError(str(ex), join_path(path, "origin")) from None
+        log.warning("%s.origin is deprecated: use a grid with that origin", path)
+        flip = origin != tile_grid.origin
+    return TileSource(
+        name,
+        url,
+        tile_grid,
+        http_client(ctx, conf, url, path, ("http", "https", "file")),
+        transparent=bool(conf.get("transparent", False)),
+        flip_y=flip,
+        resampling=resampling(ctx, conf.get("image") or {}),
+    )
+
+
+def _mapnik(ctx: BuildContext, name: str, conf: dict, path: str) -> Source:
+    from ..sources.mapnik import MapnikMissing, MapnikSource  # mapnik itself is optional
+
+    if not conf.get("mapfile"):
+        raise ConfigError("missing required key 'mapfile'", path)
+    mapfile = ctx.abspath(conf["mapfile"])
+    if not os.path.isfile(mapfile):
+        raise ConfigError(f"Mapnik XML {mapfile} does not exist", join_path(path, "mapfile"))
+    layers = conf.get("layers")
+    if isinstance(layers, str):
+        layers = [lyr.strip() for lyr in layers.split(",") if lyr.strip()]
+    try:
+        return MapnikSource(
+            name,
+            mapfile,
+            layers=layers,
+            transparent=bool(conf.get("transparent", False)),
+            scale_factor=conf.get("scale_factor"),
+            multithreaded=bool(conf.get("multithreaded", False)),
+            use_mapnik2=bool(conf.get("use_mapnik2", False)),
+        )
+    except MapnikMissing as ex:
+        raise ConfigError(str(ex), path) from None
+
+
+def _debug(ctx: BuildContext, name: str, conf: dict, path: str) -> DebugSource:
+    return DebugSource(name)
+
+
+SOURCE_BUILDERS: dict[str, SourceBuilder] = {
+    "wms": _wms,
+    "mapserver": _mapserver,
+    "arcgis": _arcgis,
+    "tile": _tile,
+    "mapnik": _mapnik,
+    "debug": _debug,
+}
