@@ -160,14 +160,15 @@ PARAMS = ["SERVICE", "REQUEST", "VERSION", "WMTVER", "LAYERS", "LAYER", "QUERY_L
           "SRS", "CRS", "BBOX", "WIDTH", "HEIGHT", "FORMAT", "INFO_FORMAT", "TRANSPARENT", "BGCOLOR",
           "EXCEPTIONS", "TILED", "X", "Y", "I", "J", "FEATURE_COUNT", "SCALE", "SLD_VERSION",
           "TILEMATRIXSET", "TILEMATRIX", "TILEROW", "TILECOL", "INFOFORMAT", "TIME", "ELEVATION",
-          "origin", "grid", "srs", "wmts_layer", "tms_layer", "wmts_capabilities", "tms_capabilities",
+          "origin", "grid", "srs", "wmts_layer", "tms_layer", "wms_layer", "wms_capabilities", "wmts_capabilities", "tms_capabilities",
           "type", "layer", "format", "service", "request", "version"]
 
 # well-formed requests that the mutations start from
 SEEDS = [
     "/", "/demo", "/demo/", "/demo/static/viewer.js", "/demo/static/demo.css",
     "/demo/?wmts_layer=map&grid=GLOBAL_WEBMERCATOR", "/demo/?tms_layer=tiles&srs=EPSG:3857",
-    "/demo/?wmts_capabilities&type=kvp", "/demo/?tms_capabilities&layer=map&grid=GLOBAL_GEODETIC",
+    "/demo/?wmts_capabilities&type=kvp", "/demo/?wms_capabilities", "/demo/?wms_layer=map&srs=EPSG:25832",
+    "/demo/?wms_layer=grp&srs=EPSG:4326&format=image/jpeg", "/demo/?wms_layer=stra%C3%9Fe&srs=CRS:84", "/demo/?tms_capabilities&layer=map&grid=GLOBAL_GEODETIC",
     "/tms", "/tms/1.0.0/", "/tms/1.0.0/map/EPSG3857", "/tms/1.0.0/map/EPSG3857/1/0/0.png",
     "/tms/1.0.0/tiles_EPSG3857/1/1/1.png", "/tms/1.0.0/dup/EPSG3857/0/0/0.jpeg",
     "/tiles/map/EPSG3857/1/0/0.png?origin=nw", "/tiles/g1/1/0/0.jpeg",
@@ -553,6 +554,8 @@ def test_proxy_headers_still_honoured(fuzz_app) -> None:
     assert call(app, "/demo", headers=proxy).headers["Location"] == "https://maps.example.org:8443/my%20maps/demo/"
     ipv6 = call(app, "/demo", headers={"Host": "[::1]:8080"}).headers["Location"]
     assert ipv6 == "http://[::1]:8080/demo/"
+    # a script name is a path: it cannot move the URL to another host
+    assert call(app, "/demo", headers={"X-Script-Name": "@evil.org"}).headers["Location"] == "http://localhost/@evil.org/demo/"
 
 
 @pytest.mark.parametrize("coord", ["%B2/0/0.kml", "1/%B9/0.kml", "1/0/%B2.png",

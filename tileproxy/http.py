@@ -70,6 +70,8 @@ class Request:
             if port and port not in ("80", "443"):
                 host += ":" + port
         script = self.header("X-Script-Name") or env.get("SCRIPT_NAME", "")
+        if script and not script.startswith("/"):
+            script = "/" + script  # a path, never part of the authority ('@evil.org')
         return f"{scheme}://{host}{quote(script.rstrip('/'), safe=_SCRIPT_SAFE, encoding='latin-1', errors='replace')}"
 
 
