@@ -235,7 +235,8 @@ def query_string(draw) -> str:
         name = draw(st.one_of(st.sampled_from(PARAMS), st.sampled_from(PARAMS).map(str.lower), text))
         value = draw(st.one_of(text, layer, st.sampled_from(GRIDS)))
         pairs.append(f"{_escape_query(name)}={_escape_query(value)}")
-    raw = draw(st.sampled_from(["", "&", "&&", "=", "%ff=%ff", "a=%", "&=x", ";", "a=1;b=2"]))
+    raw = draw(st.sampled_from(["", "&", "&&", "=", "%ff=%ff", "a=%", "&=x", ";", "a=1;b=2", "&x=1" * 2000,
+                                "&LAYERS=map" * 300, "&" + "%41" * 20000]))
     return "&".join(pairs) + raw
 
 
