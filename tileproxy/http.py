@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import time
 import zlib
 from email.utils import parsedate_to_datetime
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, quote
 
 
 class Request:
@@ -20,6 +21,13 @@ class Request:
         script = (environ.get("HTTP_X_SCRIPT_NAME") or "").rstrip("/")
         if script and (path == script or path.startswith(script + "/")):
             path = path[len(script):] or "/"
+        if not path.isascii():
+            # WSGI hands the path over as latin-1 text of the raw bytes; URLs carry UTF-8
+            # (layer names such as 'straße'); bytes that are no UTF-8 become U+FFFD
+            try:
+                path = path.encode("latin-1").decode("utf-8", "replace")
+            except UnicodeEncodeError:
+                pass  # already text (not from a WSGI server)
         self.path = path
         self._args: dict[str, str] | None = None
         self._params: list[tuple[str, str]] | None = None
@@ -47,21 +55,30 @@ class Request:
 
     @property
     def script_url(self) -> str:
-        """The public base URL of the app, honouring proxy headers."""
+        """The public base URL of the app, honouring proxy headers. Values that are
+        no host name (or scheme) are ignored and the script name is percent-encoded,
+        so that no header value can smuggle text into URLs, documents or headers."""
         env = self.environ
-        scheme = (self.header("X-Forwarded-Proto") or env.get("wsgi.url_scheme", "http")).split(",")[0].strip()
-        host = self.header("X-Forwarded-Host")
-        if host:
-            host = host.split(",")[0].strip()
-        else:
-            host = self.header("Host")
-        if not host:
+        scheme = (self.header("X-Forwarded-Proto") or "").split(",")[0].strip().lower()
+        if scheme not in ("http", "https"):
+            scheme = env.get("wsgi.url_scheme", "http")
+        host = (self.header("X-Forwarded-Host") or "").split(",")[0].strip()
+        if not _HOST.match(host):
+            host = (self.header("Host") or "").strip()
+        if not _HOST.match(host):
             host = env.get("SERVER_NAME", "localhost")
             port = env.get("SERVER_PORT", "")
             if port and port not in ("80", "443"):
                 host += ":" + port
         script = self.header("X-Script-Name") or env.get("SCRIPT_NAME", "")
-        return f"{scheme}://{host}{script.rstrip('/')}"
+        if script and not script.startswith("/"):
+            script = "/" + script  # a path, never part of the authority ('@evil.org')
+        return f"{scheme}://{host}{quote(script.rstrip('/'), safe=_SCRIPT_SAFE, encoding='latin-1', errors='replace')}"
+
+
+# a host name, IPv4 or bracketed IPv6 address with an optional port
+_HOST = re.compile(r"^(?:[A-Za-z0-9_.-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?\Z")
+_SCRIPT_SAFE = "/%!$&()*+,;=:@-._~"
 
 
 class Response:
@@ -183,8 +200,8 @@ def not_modified(req: Request, timestamp: float | None, data: bytes) -> bool:
     if ims and timestamp is not None:
         try:
             since = parsedate_to_datetime(ims).timestamp()
-        except (TypeError, ValueError, IndexError):
-            return False
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return False  # not a date: answer in full
         return int(timestamp) <= since
     return False
 

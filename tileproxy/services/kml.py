@@ -50,10 +50,10 @@ class KMLService:
             return _error("expected /kml/<layer>/<grid>/<z>/<x>/<y>.<kml|format>", 404)
         z, x, last = rest
         y, dot, ext = last.partition(".")
-        if not (dot and z.isdigit() and x.isdigit() and y.isdigit()):
+        zi, xi, yi = _number(z), _number(x), _number(y)
+        if not dot or zi is None or xi is None or yi is None:
             return _error("expected /kml/<layer>/<grid>/<z>/<x>/<y>.<kml|format>", 404)
         grid = layer.grid
-        zi, xi, yi = int(z), int(x), int(y)
         if not 0 <= zi < grid.levels:
             return _error("tile is outside the grid", 404)
         coord = (xi, yi if grid.origin == "sw" else grid.flip_y(yi, zi), zi)
@@ -130,6 +130,11 @@ class KMLService:
         if not_modified(req, None, body):
             return make_not_modified(resp)
         return resp
+
+
+def _number(text: str) -> int | None:
+    """A tile coordinate: ASCII digits only (``str.isdigit`` also takes '²'), a sane length."""
+    return int(text) if text.isascii() and text.isdigit() and len(text) < 12 else None
 
 
 def _south_coord(grid: TileGrid, coord: TileCoord) -> TileCoord:

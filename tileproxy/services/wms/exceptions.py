@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from xml.sax.saxutils import escape, quoteattr
+from xml.sax.saxutils import quoteattr
 
 from PIL import Image
 
@@ -10,6 +10,7 @@ from ...http import Response
 from ...image.codec import encode
 from ...image.formats import ImageOptions
 from ...image.watermark import message_image
+from ..xmltext import xml_text
 
 
 class WMSError(Exception):
@@ -28,7 +29,7 @@ class WMSError(Exception):
 
 def xml_exception(err: WMSError, version: str) -> Response:
     """The exception document of WMS ``version``."""
-    msg = escape(err.message)
+    msg = xml_text(err.message)
     if version == "1.0.0":
         body = f'<?xml version="1.0"?>\n<WMTException version="1.0.0">\n{msg}\n</WMTException>\n'
         return Response(body, err.status, "text/xml; charset=utf-8")

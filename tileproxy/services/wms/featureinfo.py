@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from functools import lru_cache
 
 from ...config.model import WMSConfig
@@ -18,6 +19,8 @@ from .request import layer_names, parse_bbox, parse_number, parse_size, parse_sr
 
 log = logging.getLogger("tileproxy.service.wms")
 
+# an INFO_FORMAT that is not offered as such is echoed as Content-Type: a plain mime type only
+_MIME = re.compile(r'[A-Za-z0-9][\w.+-]*/[\w.+-]+(?: ?; ?[\w.+-]+=[\w.+/"-]+)*\Z')
 _TYPES = {"text": "text/plain", "html": "text/html", "json": "application/json"}
 _KIND_OF_MIME = {
     "text/plain": "text",
@@ -73,7 +76,8 @@ def feature_info(args: dict[str, str], version: str, conf: WMSConfig, layers: di
             raise WMSError("missing parameter INFO_FORMAT", "MissingParameterValue", "info_format")
         info_format = offered[0] if offered else "text/plain"
     kind = info_kind(info_format)
-    if info_format not in offered and (kind is None or kind not in {info_kind(m) for m in offered}):
+    if info_format not in offered and (kind is None or kind not in {info_kind(m) for m in offered}
+                                       or not _MIME.match(info_format)):
         raise WMSError(f"unsupported INFO_FORMAT '{info_format}'", "InvalidFormat", "info_format")
     count = None
     if args.get("feature_count"):
