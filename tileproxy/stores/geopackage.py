@@ -17,7 +17,7 @@ import sqlite3
 from ..grid import TileGrid
 from .base import StoreError
 from .sqlite_db import SQLiteFile, quote_path
-from .sqlite_tiles import SQLiteTileStore
+from .sqlite_tiles import LevelFilesStore, SQLiteTileStore
 
 GPKG_APPLICATION_ID = 0x47504B47  # "GPKG"
 GPKG_USER_VERSION = 10200
@@ -175,9 +175,7 @@ class GeoPackageStore(SQLiteTileStore):
         readonly: bool = False,
     ):
         super().__init__(check_images=check_images, readonly=readonly, ts_column=None)
-        if not TABLE_NAME.match(table_name):
-            raise ValueError(f"table_name '{table_name}' may only contain letters, digits, '_' and '-'")
-        self.table = table_name
+        self.table = checked_table_name(table_name)
         self.filename = filename
         self.lock_id = f"{filename}:{table_name}"
         self.gpkg = GeoPackageFile(table_name, grid, filename)
@@ -191,8 +189,10 @@ class GeoPackageStore(SQLiteTileStore):
         return [self._db] if os.path.exists(self.filename) else []
 
 
-class GeoPackageLevelStore(SQLiteTileStore):
+class GeoPackageLevelStore(LevelFilesStore):
     """``levels: true``: ``<directory>/<z>.gpkg``, each a GeoPackage with the same table."""
+
+    suffix = ".gpkg"
 
     def __init__(
         self,
@@ -204,29 +204,18 @@ class GeoPackageLevelStore(SQLiteTileStore):
         check_images: bool = True,
         readonly: bool = False,
     ):
-        super().__init__(check_images=check_images, readonly=readonly, ts_column=None)
-        if not TABLE_NAME.match(table_name):
-            raise ValueError(f"table_name '{table_name}' may only contain letters, digits, '_' and '-'")
-        self.table = table_name
-        self.directory = directory
+        super().__init__(directory, timeout, wal, check_images, readonly, ts_column=None)
+        self.table = checked_table_name(table_name)
         self.lock_id = f"{directory}:{table_name}"
         self.grid = grid
-        self.timeout = timeout
-        self.wal = wal
-        self._dbs: dict[int, SQLiteFile] = {}
 
-    def db(self, z: int) -> SQLiteFile:
-        db = self._dbs.get(z)
-        if db is None:
-            path = os.path.join(self.directory, f"{z}.gpkg")
-            gpkg = GeoPackageFile(self.table, self.grid, path)
-            gpkg.check_existing()
-            db = self._dbs.setdefault(z, SQLiteFile(path, gpkg.init, self.timeout, self.wal, self.readonly))
-        return db
+    def open_level(self, path: str) -> SQLiteFile:
+        gpkg = GeoPackageFile(self.table, self.grid, path)
+        gpkg.check_existing()
+        return SQLiteFile(path, gpkg.init, self.timeout, self.wal, self.readonly)
 
-    def dbs(self) -> list[SQLiteFile]:
-        try:
-            names = os.listdir(self.directory)
-        except OSError:
-            return []
-        return [self.db(int(n[:-5])) for n in sorted(names) if n.endswith(".gpkg") and n[:-5].isdigit()]
+
+def checked_table_name(name: str) -> str:
+    if not TABLE_NAME.match(name):
+        raise ValueError(f"table_name '{name}' may only contain letters, digits, '_' and '-'")
+    return name

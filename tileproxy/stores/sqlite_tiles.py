@@ -224,7 +224,39 @@ def _mbtiles_metadata(name: str, ext: str, grid: TileGrid | None) -> dict[str, s
     return md
 
 
-class SQLiteLevelStore(SQLiteTileStore):
+class LevelFilesStore(SQLiteTileStore):
+    """A store with one database file per level: ``<directory>/<z><suffix>``."""
+
+    suffix = ".mbtiles"
+
+    def __init__(self, directory: str, timeout: float, wal: bool, check_images: bool, readonly: bool,
+                 ts_column: str | None):
+        super().__init__(check_images=check_images, readonly=readonly, ts_column=ts_column)
+        self.directory = directory
+        self.timeout = timeout
+        self.wal = wal
+        self._dbs: dict[int, SQLiteFile] = {}
+
+    def open_level(self, path: str) -> SQLiteFile:
+        raise NotImplementedError
+
+    def db(self, z: int) -> SQLiteFile:
+        db = self._dbs.get(z)
+        if db is None:
+            db = self._dbs.setdefault(z, self.open_level(os.path.join(self.directory, f"{z}{self.suffix}")))
+        return db
+
+    def dbs(self) -> list[SQLiteFile]:
+        try:
+            names = os.listdir(self.directory)
+        except OSError:
+            return []
+        cut = len(self.suffix)
+        levels = sorted(int(n[:-cut]) for n in names if n.endswith(self.suffix) and n[:-cut].isdigit())
+        return [self.db(z) for z in levels]
+
+
+class SQLiteLevelStore(LevelFilesStore):
     """MapProxy's ``sqlite`` cache: ``<directory>/<z>.mbtiles`` per level, each with a
     ``last_modified`` column in local time; ``ttl`` seconds (0 = unlimited) expire tiles."""
 
@@ -237,28 +269,12 @@ class SQLiteLevelStore(SQLiteTileStore):
         check_images: bool = True,
         readonly: bool = False,
     ):
-        super().__init__(check_images=check_images, readonly=readonly, ts_column=TS_COLUMN)
-        self.directory = directory
+        super().__init__(directory, timeout, wal, check_images, readonly, ts_column=TS_COLUMN)
         self.lock_id = directory
         self.ttl = float(ttl or 0)
-        self.timeout = timeout
-        self.wal = wal
-        self._dbs: dict[int, SQLiteFile] = {}
 
-    def db(self, z: int) -> SQLiteFile:
-        db = self._dbs.get(z)
-        if db is None:
-            path = os.path.join(self.directory, f"{z}.mbtiles")
-            db = self._dbs.setdefault(z, SQLiteFile(path, _level_init, self.timeout, self.wal, self.readonly))
-        return db
-
-    def dbs(self) -> list[SQLiteFile]:
-        try:
-            names = os.listdir(self.directory)
-        except OSError:
-            return []
-        levels = sorted(int(n[:-8]) for n in names if n.endswith(".mbtiles") and n[:-8].isdigit())
-        return [self.db(z) for z in levels]
+    def open_level(self, path: str) -> SQLiteFile:
+        return SQLiteFile(path, _level_init, self.timeout, self.wal, self.readonly)
 
     def load(self, tile: Tile) -> bool:
         if not super().load(tile):
