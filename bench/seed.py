@@ -42,7 +42,7 @@ SPARSE_POINTS = [(7.03, 50.67), (7.08, 50.71), (7.11, 50.74), (7.15, 50.69), (7.
 POINT = 0.0005  # degrees: a point's bbox, so a few meta tiles per level
 REGION = [6.0, 49.5, 9.0, 52.0]  # lon/lat of the deep refresh: about 210 x 280 km
 DEEP_POINTS = 10  # seeded points in REGION, each one meta tile per level from DEEP_FROM
-DEEP_FROM = 12
+DEEP_FROM = 14
 TOOLS = ("tileproxy", "MapProxy")
 
 
@@ -256,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--scenarios", default=",".join(SCENARIOS))
     p.add_argument("--delays", default="0,50", help="source delays in ms, comma-separated (default 0,50)")
     p.add_argument("--max-level", type=int, default=11)
-    p.add_argument("--deep-max-level", type=int, default=16, help="deepest level of the refresh-deep scenario")
+    p.add_argument("--deep-max-level", type=int, default=19, help="deepest level of the refresh-deep scenario")
     p.add_argument("--cleanup-from", type=int, default=9)
     p.add_argument("-c", "--concurrency", type=int, default=2)
     p.add_argument("--fresh-templates", action="store_true", help="make the template caches again")
