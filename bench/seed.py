@@ -257,12 +257,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--delays", default="0,50", help="source delays in ms, comma-separated (default 0,50)")
     p.add_argument("--max-level", type=int, default=11)
     p.add_argument("--deep-max-level", type=int, default=19, help="deepest level of the refresh-deep scenario")
+    p.add_argument("--deep-region", help="lon/lat W,S,E,N of the refresh-deep scenario (use a new --work: "
+                   "the template cache is kept)")
     p.add_argument("--cleanup-from", type=int, default=9)
     p.add_argument("-c", "--concurrency", type=int, default=2)
     p.add_argument("--fresh-templates", action="store_true", help="make the template caches again")
     p.add_argument("--only", choices=["tileproxy", "mapproxy"])
     p.add_argument("--work", type=Path, default=BENCH_DIR / "work")
     args = p.parse_args(argv)
+    if args.deep_region:
+        REGION[:] = [float(v) for v in args.deep_region.split(",")]
     scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
     if any(s not in SCENARIOS for s in scenarios):
         p.error(f"--scenarios: choose from {', '.join(SCENARIOS)}")
