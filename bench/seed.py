@@ -8,6 +8,8 @@ options. Scenarios:
 - full:    seed a bbox at levels 0..N (-c 2) into an empty cache
 - refresh: ``--skip-uncached`` with ``refresh_before`` over a sparse cache
            (a few points at all 20 levels) inside a city-sized bbox, levels 0..19
+- refresh-deep: the same over a region (a few hundred km) at levels 0..19 with ~70
+           cached meta tiles at levels 14..19: millions of empty positions to walk
 - cleanup: ``remove_before`` of the deeper levels of a full cache, within the
            seeded bbox (``cleanup``) and without a coverage (``cleanup-levels``)
 
