@@ -8,6 +8,8 @@ options. Scenarios:
 - full:    seed a bbox at levels 0..N (-c 2) into an empty cache
 - refresh: ``--skip-uncached`` with ``refresh_before`` over a sparse cache
            (a few points at all 20 levels) inside a city-sized bbox, levels 0..19
+- refresh-deep: the same over a region (a few hundred km) at levels 0..19 with ~70
+           cached meta tiles at levels 14..19: millions of empty positions to walk
 - cleanup: ``remove_before`` of the deeper levels of a full cache, within the
            seeded bbox (``cleanup``) and without a coverage (``cleanup-levels``)
 
@@ -40,10 +42,42 @@ AREA = [5.0, 47.0, 15.0, 55.0]  # lon/lat of the full seed and the cleanup
 CITY = [6.9, 50.6, 7.3, 50.85]  # lon/lat of the refresh
 SPARSE_POINTS = [(7.03, 50.67), (7.08, 50.71), (7.11, 50.74), (7.15, 50.69), (7.17, 50.78), (7.05, 50.77)]
 POINT = 0.0005  # degrees: a point's bbox, so a few meta tiles per level
+REGION = [6.0, 49.5, 9.0, 52.0]  # lon/lat of the deep refresh: about 210 x 280 km
+DEEP_POINTS = 10  # seeded points in REGION, each one meta tile per level from DEEP_FROM
+DEEP_FROM = 14
 TOOLS = ("tileproxy", "MapProxy")
 
 
-def write_configs(directory: Path, source_url: str, max_level: int, cleanup_from: int) -> None:
+def deep_points() -> list[tuple[float, float]]:
+    import random
+
+    rnd = random.Random(6)
+    w, s, e, n = REGION
+    return [(round(rnd.uniform(w, e - POINT), 5), round(rnd.uniform(s, n - POINT), 5)) for _ in range(DEEP_POINTS)]
+
+
+def region_meta_tiles(max_level: int, meta: int = 4) -> int:
+    """Meta tiles (4x4) of GLOBAL_WEBMERCATOR intersecting REGION at levels 0..max_level:
+    the positions a walk over the coverage visits."""
+    import math
+
+    def tx(lon: float, z: int) -> float:
+        return (lon + 180) / 360 * 2**z
+
+    def ty(lat: float, z: int) -> float:
+        r = math.radians(lat)
+        return (1 - math.log(math.tan(r) + 1 / math.cos(r)) / math.pi) / 2 * 2**z
+
+    w, s, e, n = REGION
+    total = 0
+    for z in range(max_level + 1):
+        x0, x1 = int(tx(w, z)) // meta, int(tx(e, z)) // meta
+        y0, y1 = int(ty(n, z)) // meta, int(ty(s, z)) // meta
+        total += (x1 - x0 + 1) * (y1 - y0 + 1)
+    return total
+
+
+def write_configs(directory: Path, source_url: str, max_level: int, cleanup_from: int, deep_max: int = 16) -> None:
     import yaml
 
     proxy = {
@@ -55,7 +89,10 @@ def write_configs(directory: Path, source_url: str, max_level: int, cleanup_from
         "globals": {"cache": {"base_dir": "./cache_data", "lock_dir": "./cache_data/locks",
                               "tile_lock_dir": "./cache_data/tile_locks"}},
     }
-    coverages = {"area": {"bbox": AREA, "srs": "EPSG:4326"}, "city": {"bbox": CITY, "srs": "EPSG:4326"}}
+    coverages = {"area": {"bbox": AREA, "srs": "EPSG:4326"}, "city": {"bbox": CITY, "srs": "EPSG:4326"},
+                 "region": {"bbox": REGION, "srs": "EPSG:4326"}}
+    for i, (x, y) in enumerate(deep_points()):
+        coverages[f"deep{i}"] = {"bbox": [x, y, x + POINT, y + POINT], "srs": "EPSG:4326"}
     for i, (x, y) in enumerate(SPARSE_POINTS):
         coverages[f"point{i}"] = {"bbox": [x, y, x + POINT, y + POINT], "srs": "EPSG:4326"}
     seed = {
@@ -66,6 +103,11 @@ def write_configs(directory: Path, source_url: str, max_level: int, cleanup_from
                        "coverages": [f"point{i}" for i in range(len(SPARSE_POINTS))], "levels": {"to": 19}},
             "refresh": {"caches": ["bench_cache"], "grids": ["GLOBAL_WEBMERCATOR"], "coverages": ["city"],
                         "levels": {"to": 19}, "refresh_before": {"minutes": 0}},
+            "deep_points": {"caches": ["bench_cache"], "grids": ["GLOBAL_WEBMERCATOR"],
+                            "coverages": [f"deep{i}" for i in range(DEEP_POINTS)],
+                            "levels": {"from": DEEP_FROM, "to": deep_max}},
+            "refresh_deep": {"caches": ["bench_cache"], "grids": ["GLOBAL_WEBMERCATOR"], "coverages": ["region"],
+                             "levels": {"to": deep_max}, "refresh_before": {"minutes": 0}},
         },
         "cleanups": {
             "remove": {"caches": ["bench_cache"], "grids": ["GLOBAL_WEBMERCATOR"], "coverages": ["area"],
@@ -100,6 +142,10 @@ def tile_set(cache_dir: Path) -> set[str]:
     return out
 
 
+def written_since(cache_dir: Path, when: float) -> set[str]:
+    return {t for t in tile_set(cache_dir) if os.stat(cache_dir / t).st_mtime >= when - 1}
+
+
 @dataclass
 class Run:
     scenario: str
@@ -111,6 +157,7 @@ class Run:
     source_requests: int = 0
     tiles_before: int = 0
     tiles_after: int = 0
+    refreshed: int = 0  # tile files written during the run
     returncode: int = 0
     tail: str = ""
 
@@ -119,6 +166,7 @@ def run_tool(tool: str, side: Path, task_args: list[str], args, source: WMSSourc
     cmd, env = tool_command(tool, task_args, args.concurrency)
     source.reset()
     before = len(tile_set(side / "cache_data"))
+    started = time.time()
     with open(log, "wb") as out:
         t0 = time.monotonic()
         proc = subprocess.Popen(cmd, cwd=side, env=env, stdout=out, stderr=subprocess.STDOUT)
@@ -128,6 +176,8 @@ def run_tool(tool: str, side: Path, task_args: list[str], args, source: WMSSourc
     proc.returncode = os.waitstatus_to_exitcode(status)
     run = Run("", 0, tool, wall, usage.ru_utime + usage.ru_stime, max(mem.peak_rss, usage.ru_maxrss),
               source.requests, before, len(tile_set(side / "cache_data")), proc.returncode)
+    run.written = written_since(side / "cache_data", started)  # not in asdict: a set of paths
+    run.refreshed = len(run.written)
     if proc.returncode:
         run.tail = "\n".join(log.read_text(errors="replace").splitlines()[-8:])
     return run
@@ -142,6 +192,7 @@ def prepare(side: Path, template: Path | None) -> None:
 SCENARIOS = {  # name: (task arguments, template cache or None)
     "full": (["--seed", "full"], None),
     "refresh": (["--seed", "refresh", "--skip-uncached"], "sparse"),
+    "refresh-deep": (["--seed", "refresh_deep", "--skip-uncached"], "deep_points"),
     "cleanup": (["--cleanup", "remove"], "full"),
     "cleanup-levels": (["--cleanup", "remove_levels"], "full"),
 }
@@ -163,6 +214,9 @@ def make_template(name: str, work: Path, args, source: WMSSourceServer) -> Path:
     source.delay = delay
     if run.returncode:
         raise SystemExit(f"could not make the {name} template:\n{run.tail}")
+    day_ago = time.time() - 86400  # old tiles, as in a cache that needs the refresh
+    for t in tile_set(target):
+        os.utime(target / t, (day_ago, day_ago))
     time.sleep(1.1)  # the refresh/remove_before time ("now" at the tool's start) must be after the tiles' mtimes
     return target
 
@@ -170,10 +224,12 @@ def make_template(name: str, work: Path, args, source: WMSSourceServer) -> Path:
 def report(args, runs: list[Run], same: dict[tuple[str, float], str]) -> str:
     out = [f"seed benchmark: file cache (tc) on GLOBAL_WEBMERCATOR from a local WMS (meta tiles 4x4, default buffer); "
            f"-c {args.concurrency}; full: lon/lat {AREA} levels 0-{args.max_level}; refresh: lon/lat {CITY} "
-           f"levels 0-19 over {len(SPARSE_POINTS)} seeded points; cleanup: levels {args.cleanup_from}-{args.max_level} "
+           f"levels 0-19 over {len(SPARSE_POINTS)} seeded points; refresh-deep: lon/lat {REGION} levels "
+           f"0-{args.deep_max_level} ({region_meta_tiles(args.deep_max_level)} meta tile positions) over {DEEP_POINTS} "
+           f"seeded points at levels {DEEP_FROM}-{args.deep_max_level}; cleanup: levels {args.cleanup_from}-{args.max_level} "
            "of the full cache (cleanup: within the bbox; cleanup-levels: no coverage)", "",
            f"{'scenario':<9} {'delay':>6} {'tool':<10} {'wall s':>8} {'CPU s':>8} {'peak RSS MiB':>13} "
-           f"{'source req':>10} {'tiles before':>12} {'tiles after':>11}  same tiles"]
+           f"{'source req':>10} {'tiles before':>12} {'tiles after':>11} {'written':>8}  same tiles"]
     by_key: dict[tuple[str, float], dict[str, Run]] = {}
     for r in runs:
         by_key.setdefault((r.scenario, r.delay_ms), {})[r.tool] = r
@@ -184,7 +240,7 @@ def report(args, runs: list[Run], same: dict[tuple[str, float], str]) -> str:
                 continue
             failed = f"  FAILED (exit {r.returncode})" if r.returncode else ""
             out.append(f"{scenario:<9} {delay:>4.0f}ms {tool:<10} {r.wall_s:>8.2f} {r.cpu_s:>8.2f} "
-                       f"{r.peak_rss_kb / 1024:>13.0f} {r.source_requests:>10} {r.tiles_before:>12} {r.tiles_after:>11}"
+                       f"{r.peak_rss_kb / 1024:>13.0f} {r.source_requests:>10} {r.tiles_before:>12} {r.tiles_after:>11} {r.refreshed:>8}"
                        f"  {same.get((scenario, delay), '')}{failed}")
         a, b = pair.get("tileproxy"), pair.get("MapProxy")
         if a and b and a.wall_s and a.cpu_s:
@@ -202,12 +258,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--scenarios", default=",".join(SCENARIOS))
     p.add_argument("--delays", default="0,50", help="source delays in ms, comma-separated (default 0,50)")
     p.add_argument("--max-level", type=int, default=11)
+    p.add_argument("--deep-max-level", type=int, default=19, help="deepest level of the refresh-deep scenario")
+    p.add_argument("--deep-region", help="lon/lat W,S,E,N of the refresh-deep scenario (use a new --work: "
+                   "the template cache is kept)")
     p.add_argument("--cleanup-from", type=int, default=9)
     p.add_argument("-c", "--concurrency", type=int, default=2)
     p.add_argument("--fresh-templates", action="store_true", help="make the template caches again")
     p.add_argument("--only", choices=["tileproxy", "mapproxy"])
     p.add_argument("--work", type=Path, default=BENCH_DIR / "work")
     args = p.parse_args(argv)
+    if args.deep_region:
+        REGION[:] = [float(v) for v in args.deep_region.split(",")]
     scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
     if any(s not in SCENARIOS for s in scenarios):
         p.error(f"--scenarios: choose from {', '.join(SCENARIOS)}")
@@ -221,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
     runs: list[Run] = []
     same: dict[tuple[str, float], str] = {}
     with WMSSourceServer() as source:
-        write_configs(work, source.url, args.max_level, args.cleanup_from)
+        write_configs(work, source.url, args.max_level, args.cleanup_from, args.deep_max_level)
         for tool in tools:
             side = work / tool.lower()
             side.mkdir(exist_ok=True)
@@ -247,12 +308,13 @@ def main(argv: list[str] | None = None) -> int:
                                    work / "logs" / f"{scenario}-{delay:g}ms-{tool}.log")
                     run.scenario, run.delay_ms = scenario, delay
                     runs.append(run)
-                    sets[tool] = tile_set(side / "cache_data")
+                    sets[tool] = (tile_set(side / "cache_data"), run.written)
                     print(f"   {run.wall_s:.1f} s wall, {run.cpu_s:.1f} s CPU, {run.source_requests} source requests, "
                           f"{run.tiles_after} tiles, exit {run.returncode}", flush=True)
                 if len(sets) == 2:
-                    a, b = sets["tileproxy"], sets["MapProxy"]
-                    same[(scenario, delay)] = "yes" if a == b else f"NO ({len(a - b)} only tileproxy, {len(b - a)} only MapProxy)"
+                    (a, wa), (b, wb) = sets["tileproxy"], sets["MapProxy"]
+                    same[(scenario, delay)] = ("yes" if a == b else f"NO ({len(a - b)} only tileproxy, {len(b - a)} only MapProxy)") \
+                        + ("" if wa == wb else f"; written differ ({len(wa - wb)} only tileproxy, {len(wb - wa)} only MapProxy)")
 
     text = report(args, runs, same)
     print()
