@@ -81,6 +81,11 @@ _HOST = re.compile(r"^(?:[A-Za-z0-9_.-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?\Z")
 _SCRIPT_SAFE = "/%!$&()*+,;=:@-._~"
 
 
+# documents carry URLs built from the proxy headers: shared caches must key on them
+VARY = ("Vary", "X-Script-Name, X-Forwarded-Host, X-Forwarded-Proto")
+DOCUMENT_TYPES = ("text/", "application/")
+
+
 class Response:
     __slots__ = ("status", "headers", "body")
 
@@ -91,6 +96,8 @@ class Response:
         self.headers = headers if headers is not None else []
         if content_type:
             self.headers.append(("Content-Type", content_type))
+            if content_type.startswith(DOCUMENT_TYPES) and VARY not in self.headers:
+                self.headers.append(VARY)
 
     def set(self, name: str, value: str) -> None:
         self.headers = [(k, v) for k, v in self.headers if k.lower() != name.lower()]

@@ -61,7 +61,6 @@ class TileProxyApp:
         resp = self.handle(req)
         if self.cors:
             resp.headers.append(("Access-Control-Allow-Origin", self.cors))
-        _add_vary(resp)
         body = resp.body
         resp.headers.append(("Content-Length", str(len(body))))
         start_response(status_line(resp.status), resp.headers)
@@ -124,22 +123,6 @@ class TileProxyApp:
 
     def wmts_rest(self, req: Request, parts: list[str]) -> Response:
         return self.wmts.handle_rest(req, "/" + "/".join(parts))  # type: ignore[union-attr]
-
-
-_VARY = ("Vary", "X-Script-Name, X-Forwarded-Host, X-Forwarded-Proto")
-
-
-def _add_vary(resp: Response) -> None:
-    """Documents carry URLs built from the proxy headers: shared caches must key on them."""
-    ctype = ""
-    for name, value in resp.headers:
-        lname = name.lower()
-        if lname == "vary":
-            return
-        if lname == "content-type":
-            ctype = value
-    if ctype.startswith(("text/", "application/")):
-        resp.headers.append(_VARY)
 
 
 class ReloadingApp:

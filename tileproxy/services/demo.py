@@ -46,7 +46,6 @@ STATIC_TYPES = {
 }
 HTML = "text/html; charset=utf-8"
 # demo pages embed the public URL, so shared caches must key on the proxy headers
-VARY = ("Vary", "X-Script-Name, X-Forwarded-Host, X-Forwarded-Proto")
 
 
 def _h(value: object) -> str:
@@ -239,7 +238,7 @@ class DemoService:
             f"<body><header><a class='home' href='{_h(base)}/demo/'>tileproxy demo</a>"
             f"<span class='page-title'>{_h(title)}</span></header>\n{body}\n{script}</body></html>\n"
         )
-        return Response(html, status, HTML, headers=[VARY])
+        return Response(html, status, HTML)
 
     def layer_links(self, base: str, layer: TileLayer) -> str:
         """Map view links for a layer and grid, one per service that serves it."""
