@@ -80,15 +80,11 @@ def prerender_source_tiles(directory: Path, tiles: list[tuple[int, int, int]]) -
     return len(todo)
 
 
-class TileSourceServer:
-    """An XYZ tile server on 127.0.0.1: ``/tiles/<z>/<x>/<y>.png`` (y from the top),
-    from the files in ``directory`` (rendered there when missing). ``requests``
-    counts tile requests, so a run can prove it created no tiles."""
+class LocalHTTPServer:
+    """A threaded HTTP/1.1 server on 127.0.0.1, used as a context manager; subclasses
+    answer GETs in ``answer(path) -> (status, content type, body)``."""
 
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-        self.requests = 0
-        self._lock = threading.Lock()
+    def __init__(self) -> None:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -96,14 +92,9 @@ class TileSourceServer:
             disable_nagle_algorithm = True  # headers and body go out in two writes
 
             def do_GET(self) -> None:  # noqa: N802
-                body = outer._answer(self.path)
-                if body is None:
-                    self.send_response(404)
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
-                    return
-                self.send_response(200)
-                self.send_header("Content-Type", "image/png")
+                status, ctype, body = outer.answer(self.path)
+                self.send_response(status)
+                self.send_header("Content-Type", ctype)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
@@ -114,8 +105,35 @@ class TileSourceServer:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
-        self.url_template = f"http://127.0.0.1:{self.port}/tiles/%(z)s/%(x)s/%(y)s.png"
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def answer(self, path: str) -> tuple[int, str, bytes]:
+        raise NotImplementedError
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class TileSourceServer(LocalHTTPServer):
+    """An XYZ tile server on 127.0.0.1: ``/tiles/<z>/<x>/<y>.png`` (y from the top),
+    from the files in ``directory`` (rendered there when missing). ``requests``
+    counts tile requests, so a run can prove it created no tiles."""
+
+    def __init__(self, directory: Path) -> None:
+        super().__init__()
+        self.directory = directory
+        self.requests = 0
+        self._lock = threading.Lock()
+        self.url_template = f"http://127.0.0.1:{self.port}/tiles/%(z)s/%(x)s/%(y)s.png"
+
+    def answer(self, path: str) -> tuple[int, str, bytes]:
+        body = self._answer(path)
+        return (404, "text/plain", b"") if body is None else (200, "image/png", body)
 
     def _answer(self, path: str) -> bytes | None:
         parts = path.split("?")[0].strip("/").split("/")
@@ -133,14 +151,6 @@ class TileSourceServer:
         if not file.exists():
             _render_to((str(file), z, x, y))
         return file.read_bytes()
-
-    def __enter__(self) -> TileSourceServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 # -- servers under gunicorn --------------------------------------------------------

@@ -7,8 +7,9 @@ import io
 import random
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
+
+from harness import LocalHTTPServer
 
 
 def render_map(width: int, height: int, key: str) -> bytes:
@@ -27,42 +28,22 @@ def render_map(width: int, height: int, key: str) -> bytes:
     return buf.getvalue()
 
 
-class WMSSourceServer:
+class WMSSourceServer(LocalHTTPServer):
     """``http://127.0.0.1:<port>/wms?...REQUEST=GetMap...``; ``delay`` seconds before
     each answer; ``requests`` counts GetMap requests."""
 
     def __init__(self, delay: float = 0.0) -> None:
+        super().__init__()
         self.delay = delay
         self.requests = 0
         self._lock = threading.Lock()
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True
-
-            def do_GET(self) -> None:  # noqa: N802
-                status, ctype, body = outer._answer(self.path)
-                self.send_response(status)
-                self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.port = self.server.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}/wms"
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     def reset(self) -> None:
         with self._lock:
             self.requests = 0
 
-    def _answer(self, path: str) -> tuple[int, str, bytes]:
+    def answer(self, path: str) -> tuple[int, str, bytes]:
         params = {k.upper(): v for k, v in parse_qsl(urlsplit(path).query)}
         if params.get("REQUEST", "").lower() != "getmap":
             return 400, "text/plain", b"only GetMap"
@@ -78,10 +59,3 @@ class WMSSourceServer:
             time.sleep(self.delay)
         return 200, "image/png", render_map(width, height, params.get("BBOX", ""))
 
-    def __enter__(self) -> WMSSourceServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.server.shutdown()
-        self.server.server_close()
