@@ -132,6 +132,25 @@ class Capabilities:
             w.leaf("ContactElectronicMailAddress", c["email"])
         w.close("ContactInformation")
 
+    def _service(self, w: XMLWriter, name: str, v130: bool) -> None:
+        """The opened <Service> element up to AccessConstraints (the caller adds the rest
+        and closes it); 1.3.0 has keyword vocabularies and declares xlink on the root."""
+        md = self.conf.md
+        w.open("Service")
+        w.leaf("Name", name)
+        w.leaf("Title", md.title)
+        if md.abstract:
+            w.leaf("Abstract", md.abstract)
+        self._keywords(w, self.conf.md_raw, with_vocabulary=v130)
+        href = md.online_resource or self.base
+        if v130:
+            w.leaf("OnlineResource", None, xlink__type="simple", xlink__href=href)
+        else:
+            self._online(w, href=href)
+        self._contact(w)
+        w.leaf("Fees", md.fees or "none")
+        w.leaf("AccessConstraints", md.access_constraints or "none")
+
     def _online(self, w: XMLWriter, tag: str = "OnlineResource", href: str | None = None) -> None:
         w.leaf(tag, None, xmlns__xlink="http://www.w3.org/1999/xlink", xlink__type="simple", xlink__href=href or self.base)
 
@@ -174,21 +193,11 @@ class Capabilities:
     # -- 1.1.0 / 1.1.1 -----------------------------------------------------
 
     def _v11x(self, version: str) -> str:
-        md = self.conf.md
         w = XMLWriter()
         w.raw('<?xml version="1.0" encoding="UTF-8"?>')
         w.raw(f'<!DOCTYPE WMT_MS_Capabilities SYSTEM "{_DOCTYPES[version]}">')
         w.open("WMT_MS_Capabilities", version=version)
-        w.open("Service")
-        w.leaf("Name", "OGC:WMS")
-        w.leaf("Title", md.title)
-        if md.abstract:
-            w.leaf("Abstract", md.abstract)
-        self._keywords(w, self.conf.md_raw, with_vocabulary=False)
-        self._online(w, href=md.online_resource or self.base)
-        self._contact(w)
-        w.leaf("Fees", md.fees or "none")
-        w.leaf("AccessConstraints", md.access_constraints or "none")
+        self._service(w, "OGC:WMS", v130=False)
         w.close("Service")
         w.open("Capability")
         w.open("Request")
@@ -327,7 +336,6 @@ class Capabilities:
     # -- 1.3.0 ---------------------------------------------------------------
 
     def _v130(self) -> str:
-        md = self.conf.md
         w = XMLWriter()
         w.raw('<?xml version="1.0" encoding="UTF-8"?>')
         schema = "http://www.opengis.net/wms http://schemas.opengis.net/wms/1.3.0/capabilities_1_3_0.xsd"
@@ -337,16 +345,7 @@ class Capabilities:
             ns["xmlns__sld"] = "http://www.opengis.net/sld"
             schema += " http://www.opengis.net/sld http://schemas.opengis.net/sld/1.1.0/sld_capabilities.xsd"
         w.open("WMS_Capabilities", version="1.3.0", **ns, xsi__schemaLocation=schema)
-        w.open("Service")
-        w.leaf("Name", "WMS")
-        w.leaf("Title", md.title)
-        if md.abstract:
-            w.leaf("Abstract", md.abstract)
-        self._keywords(w, self.conf.md_raw, with_vocabulary=True)
-        w.leaf("OnlineResource", None, xlink__type="simple", xlink__href=md.online_resource or self.base)
-        self._contact(w)
-        w.leaf("Fees", md.fees or "none")
-        w.leaf("AccessConstraints", md.access_constraints or "none")
+        self._service(w, "WMS", v130=True)
         side = max(1, math.isqrt(self.conf.max_output_pixels))
         w.leaf("MaxWidth", str(side))
         w.leaf("MaxHeight", str(side))
