@@ -38,7 +38,7 @@ def test_expires_header_is_now_plus_max_age():
 
 def test_cache_headers_for_a_stored_tile():
     resp = Response(b"x", content_type="image/png")
-    cache_headers(resp, 1700000000.5, b"x", 600)
+    cache_headers(resp.headers, 1700000000.5, b"x", 600)
     headers = dict(resp.headers)
     assert headers["Last-Modified"] == "Tue, 14 Nov 2023 22:13:20 GMT"
     assert headers["Cache-Control"] == "public, max-age=600, s-maxage=600"
@@ -49,7 +49,7 @@ def test_cache_headers_for_a_stored_tile():
 
 def test_cache_headers_without_max_age_forbid_caching():
     resp = Response(b"x")
-    cache_headers(resp, None, b"x", 0)
+    cache_headers(resp.headers, None, b"x", 0)
     headers = dict(resp.headers)
     assert headers["Cache-Control"] == "no-cache, no-store"
     assert "Last-Modified" not in headers
@@ -57,12 +57,12 @@ def test_cache_headers_without_max_age_forbid_caching():
 
 def test_tiles_without_a_time_get_an_etag_from_their_bytes():
     a, b = Response(b"one"), Response(b"two")
-    cache_headers(a, None, b"one", 60)
-    cache_headers(b, None, b"two", 60)
+    cache_headers(a.headers, None, b"one", 60)
+    cache_headers(b.headers, None, b"two", 60)
     etag_a, etag_b = dict(a.headers)["ETag"], dict(b.headers)["ETag"]
     assert etag_a != etag_b and "Last-Modified" not in dict(a.headers)
     again = Response(b"one")
-    cache_headers(again, None, b"one", 60)
+    cache_headers(again.headers, None, b"one", 60)
     assert dict(again.headers)["ETag"] == etag_a
 
 
@@ -177,3 +177,81 @@ def test_file_store_store_reports_the_time_load_will_see(tmp_path):
     again = Tile((5, 6, 7))
     assert store.load(again) and again.data == b"new tile"
     assert tile.timestamp == again.timestamp == os.stat(store.path((5, 6, 7))).st_mtime
+
+
+# -- the fast path for stored tiles (services/fast_tiles.py) --------------------------
+
+
+def _without_fast_path(app, path: str, **headers: str) -> tuple[str, dict[str, str], bytes]:
+    fast, app.fast = app.fast, None
+    try:
+        return call(app, path, **headers)
+    finally:
+        app.fast = fast
+
+
+def _environ(path: str, method: str = "GET", **headers: str) -> dict:
+    environ = {"REQUEST_METHOD": method, "PATH_INFO": path, "QUERY_STRING": ""}
+    environ.update({"HTTP_" + k.upper(): v for k, v in headers.items()})
+    return environ
+
+
+# four different tiles (TMS rows count from the south, one level down)
+STORED = ["/wmts/t/GLOBAL_WEBMERCATOR/1/1/0.png", "/wmts/t/GLOBAL_WEBMERCATOR/0/0/0.png",
+          "/tms/1.0.0/t/EPSG3857/0/0/0.png", "/tms/1.0.0/t/GLOBAL_WEBMERCATOR/0/1/0.png"]
+
+
+def test_fast_path_answers_stored_tiles_exactly_as_the_general_path(app):
+    for path in STORED:
+        assert app.fast.answer(_environ(path)) is None  # not stored yet: the general path creates it
+        call(app, path)
+    for path in STORED:
+        assert app.fast.answer(_environ(path)) is not None, path
+        fast = call(app, path)
+        general = _without_fast_path(app, path)
+        assert fast[0] == general[0] == "200 OK" and fast[2] == general[2]
+        # the same headers in the same order; Expires may cross a second between the calls
+        fast_h, general_h = dict(fast[1]), dict(general[1])
+        assert list(fast_h) == list(general_h)
+        expires = [parsedate_to_datetime(h.pop("Expires")).timestamp() for h in (fast_h, general_h)]
+        assert abs(expires[0] - expires[1]) <= 1 and fast_h == general_h
+        assert fast_h["Cache-Status"] == "tileproxy; hit" and fast_h["Content-Length"] == str(len(fast[2]))
+
+
+@pytest.mark.parametrize("path, method, headers", [
+    ("/wmts/t/GLOBAL_WEBMERCATOR/0/0/0.png", "HEAD", {}),
+    ("/wmts/t/GLOBAL_WEBMERCATOR/0/0/0.png", "GET", {"if_none_match": '"x"'}),
+    ("/wmts/t/GLOBAL_WEBMERCATOR/0/0/0.png", "GET", {"if_modified_since": "Sat, 01 Jan 2000 00:00:00 GMT"}),
+    ("/wmts/t/GLOBAL_WEBMERCATOR/0/0/0.jpeg", "GET", {}),  # another format
+    ("/wmts/t/GLOBAL_WEBMERCATOR/0/0/0", "GET", {}),  # no extension
+    ("/wmts/t/GLOBAL_WEBMERCATOR/0/0/+0.png", "GET", {}),  # int() would take it, the URL form does not
+    ("/wmts/t/GLOBAL_WEBMERCATOR/0/0/\u0660.png", "GET", {}),  # an Arabic-Indic zero
+    ("/wmts/t/GLOBAL_WEBMERCATOR/0/1/0.png", "GET", {}),  # outside the grid
+    ("/wmts/t/GLOBAL_WEBMERCATOR/5/0/0.png", "GET", {}),  # not stored
+    ("/wmts/x/GLOBAL_WEBMERCATOR/0/0/0.png", "GET", {}),  # unknown layer
+    ("/wmts/t/GLOBAL_WEBMERCATOR/0/0/0.png/", "GET", {}),
+    ("/tms/1.0.0/t/EPSG3857/0/0/0.png\x00", "GET", {}),
+    ("/tms/1.0.1/t/EPSG3857/0/0/0.png", "GET", {}),
+    ("/tiles/t/EPSG3857/1/0/0.png", "GET", {}),  # another service: general path
+])
+def test_fast_path_leaves_everything_else_to_the_general_path(app, path, method, headers):
+    call(app, "/wmts/t/GLOBAL_WEBMERCATOR/0/0/0.png")  # stored
+    assert app.fast.answer(_environ("/wmts/t/GLOBAL_WEBMERCATOR/0/0/0.png")) is not None
+    assert app.fast.answer(_environ(path, method, **headers)) is None
+
+
+def test_fast_path_stays_out_of_caches_with_refresh_before(tmp_path):
+    src = tmp_path / "src" / "0" / "0"
+    src.mkdir(parents=True)
+    (src / "0.png").write_bytes(_png((1, 2, 3)))
+    conf = tmp_path / "mapproxy.yaml"
+    conf.write_text(cache_config(
+        tile_source("s", f"file://{tmp_path}/src/%(z)s/%(x)s/%(y)s.png"), source_name="s", layer_name="t",
+        meta_size=None, cache_yaml="    refresh_before: {hours: 1}", head=TMS + "  wmts:\n",
+        tail=f"globals:\n  cache:\n    base_dir: {tmp_path / 'cache'}\n"))
+    app = make_wsgi_app(conf)
+    status, headers, _ = call(app, "/wmts/t/GLOBAL_WEBMERCATOR/0/0/0.png")
+    assert status == "200 OK"
+    assert app.fast.answer(_environ("/wmts/t/GLOBAL_WEBMERCATOR/0/0/0.png")) is None
+    status, headers, _ = call(app, "/wmts/t/GLOBAL_WEBMERCATOR/0/0/0.png")
+    assert status == "200 OK" and "ttl=" in headers["Cache-Status"]  # the rule's remaining freshness

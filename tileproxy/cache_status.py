@@ -30,6 +30,8 @@ class CacheStatus:
     detail: str | None = None
 
     def header(self) -> str:
+        if self is HIT:
+            return _HIT_HEADER
         parts = [CACHE_NAME]
         if self.hit:
             parts.append("hit")
@@ -52,6 +54,7 @@ class CacheStatus:
 
 
 HIT = CacheStatus(hit=True)
+_HIT_HEADER = f"{CACHE_NAME}; hit"
 HIT_STALE = CacheStatus(hit=True, detail="stale")
 BYPASS = CacheStatus(fwd="bypass")
 

@@ -169,32 +169,41 @@ def expires_header(max_age: int) -> str:
     return _expires[1]
 
 
-def validators(resp: Response, timestamp: float | None, data: bytes) -> None:
+_last_cache_control: tuple[int, str] = (-1, "")
+
+
+def _public_max_age(max_age: int) -> str:
+    global _last_cache_control
+    if _last_cache_control[0] != max_age:
+        _last_cache_control = (max_age, f"public, max-age={max_age}, s-maxage={max_age}")
+    return _last_cache_control[1]
+
+
+def validators(headers: list[tuple[str, str]], timestamp: float | None, data: bytes) -> None:
     """Last-Modified (when the tile has a time) and ETag."""
     if timestamp is not None:
-        resp.headers.append(("Last-Modified", http_date(timestamp)))
-    resp.headers.append(("ETag", f'"{tile_etag(timestamp, data)}"'))
+        headers.append(("Last-Modified", http_date(timestamp)))
+    headers.append(("ETag", f'"{tile_etag(timestamp, data)}"'))
 
 
-def cache_headers(resp: Response, timestamp: float | None, data: bytes, max_age: int) -> None:
+def cache_headers(headers: list[tuple[str, str]], timestamp: float | None, data: bytes, max_age: int) -> None:
     """Last-Modified, ETag and Cache-Control/Expires for a tile response."""
-    validators(resp, timestamp, data)
+    validators(headers, timestamp, data)
     if max_age > 0:
-        resp.headers.append(("Cache-Control", f"public, max-age={max_age}, s-maxage={max_age}"))
-        resp.headers.append(("Expires", expires_header(max_age)))
+        headers += (("Cache-Control", _public_max_age(max_age)), ("Expires", expires_header(max_age)))
     else:
-        no_cache(resp)
+        no_cache(headers)
 
 
-def revalidate_headers(resp: Response, timestamp: float | None, data: bytes) -> None:
+def revalidate_headers(headers: list[tuple[str, str]], timestamp: float | None, data: bytes) -> None:
     """Validators plus ``no-cache``: clients may keep the tile but must ask again
     (cheap with If-None-Match) before using it; for stale tiles being refreshed."""
-    validators(resp, timestamp, data)
-    resp.headers.append(("Cache-Control", "public, no-cache"))
+    validators(headers, timestamp, data)
+    headers.append(("Cache-Control", "public, no-cache"))
 
 
-def no_cache(resp: Response) -> None:
-    resp.headers += [("Cache-Control", "no-cache, no-store"), ("Pragma", "no-cache"), ("Expires", "-1")]
+def no_cache(headers: list[tuple[str, str]]) -> None:
+    headers += [("Cache-Control", "no-cache, no-store"), ("Pragma", "no-cache"), ("Expires", "-1")]
 
 
 def not_modified(req: Request, timestamp: float | None, data: bytes) -> bool:

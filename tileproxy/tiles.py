@@ -137,6 +137,8 @@ class TileManager:
         # last failed build per meta tile: requests that waited on the lock reuse it
         self._failures: dict[TileCoord, tuple[float, _Rendered | SourceError]] = {}
         self.watermark: Watermark | None = None  # burned into new tiles before they are stored
+        # stored tiles are served as they are: no refresh_before rule, storage in use
+        self.plain_hits = self.opts.refresh_before is None and not self.opts.disable_storage
 
     @property
     def refresh_before(self) -> RefreshBefore | None:
@@ -153,7 +155,19 @@ class TileManager:
         return [o.tile for o in self.fetch_tiles(coords)]
 
     def fetch_tile(self, coord: TileCoord) -> TileOutcome:
+        tile = self.stored_hit(coord)
+        if tile is not None:
+            return TileOutcome(tile, HIT)
         return self.fetch_tiles([coord])[0]
+
+    def stored_hit(self, coord: TileCoord) -> Tile | None:
+        """The stored tile at ``coord`` when it is served as it is (the cache uses its
+        storage and has no refresh_before rule); None otherwise, and for tiles outside
+        the grid or the coverage: ``fetch_tiles`` has the answer for those."""
+        if not self.plain_hits or not self.grid.is_valid(coord):
+            return None
+        tile = Tile(coord)
+        return tile if self.store.load(tile) else None
 
     def fetch_tiles(self, coords: Sequence[TileCoord]) -> list[TileOutcome]:
         """Like ``load_tiles``, with each tile's Cache-Status and cacheability."""

@@ -15,6 +15,7 @@ from .config.model import ProxyConfig
 from .http import HTTPError, Request, Response, status_line
 from .layers import build_tile_layers, build_wms_layers
 from .services.demo import DemoService
+from .services.fast_tiles import FastTiles
 from .services.kml import KMLService
 from .services.tms import TMSService
 from .services.wms import WMSService
@@ -39,6 +40,7 @@ class TileProxyApp:
             self.wms = WMSService(services.wms, root, self.tile_layers, config.globals.base_dir, max_age)
         self.demo = DemoService(config, self.tile_layers, self.tms, self.wmts, self.wms) if services.demo else None
         self.cors = config.globals.access_control_allow_origin
+        self.fast = FastTiles(self.tms, self.wmts)
         self.routes: dict[str, Handler] = {
             "": self.welcome,
             "service": self.ows,
@@ -57,16 +59,20 @@ class TileProxyApp:
             self.routes["kml"] = kml.handle
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
-        req = Request(environ)
-        resp = self.handle(req)
+        fast = self.fast.answer(environ) if self.fast else None
+        if fast is not None:
+            headers, body = fast
+            status, send = "200 OK", True
+        else:
+            req = Request(environ)
+            resp = self.handle(req)
+            headers, body, status = resp.headers, resp.body, status_line(resp.status)
+            send = req.method != "HEAD" and resp.status != 304
         if self.cors:
-            resp.headers.append(("Access-Control-Allow-Origin", self.cors))
-        body = resp.body
-        resp.headers.append(("Content-Length", str(len(body))))
-        start_response(status_line(resp.status), resp.headers)
-        if req.method == "HEAD" or resp.status == 304:
-            return [b""]
-        return [body]
+            headers.append(("Access-Control-Allow-Origin", self.cors))
+        headers.append(("Content-Length", str(len(body))))
+        start_response(status, headers)
+        return [body] if send else [b""]
 
     def handle(self, req: Request) -> Response:
         if req.method not in ("GET", "HEAD"):

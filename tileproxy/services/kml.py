@@ -126,7 +126,7 @@ class KMLService:
         body = "\n".join(out).encode()
         # documents change only with the configuration: no time, an ETag from the content
         resp = Response(body, content_type=KML_MIME)
-        cache_headers(resp, None, body, self.max_age)
+        cache_headers(resp.headers, None, body, self.max_age)
         if not_modified(req, None, body):
             return make_not_modified(resp)
         return resp

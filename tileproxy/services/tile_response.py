@@ -48,19 +48,20 @@ def serve_tile(req: Request, layer: TileLayer, coord: TileCoord, max_age: int, e
 def tile_response(req: Request, layer: TileLayer, outcome: TileOutcome, max_age: int) -> Response:
     tile = outcome.tile
     data = tile.data or b""
-    mime = tile.mime or layer.mime
-    if layer.format.mime == "mixed" or mime is None:
+    fmt_mime = layer.manager.format.mime
+    mime = tile.mime or fmt_mime
+    if fmt_mime == "mixed" or mime is None:
         mime = sniff_mime(data) or layer.mime
     resp = Response(data, content_type=mime)
     if not outcome.cacheable:
-        no_cache(resp)
+        no_cache(resp.headers)
     elif outcome.stale:
-        revalidate_headers(resp, tile.timestamp, data)
+        revalidate_headers(resp.headers, tile.timestamp, data)
     else:
         ttl = outcome.status.ttl  # remaining freshness under refresh_before: clients keep it no longer
         if ttl is not None and max_age > 0:
             max_age = max(1, min(max_age, ttl))
-        cache_headers(resp, tile.timestamp, data, max_age)
+        cache_headers(resp.headers, tile.timestamp, data, max_age)
     resp.headers.append(("Cache-Status", outcome.status.header()))
     if outcome.cacheable and not_modified(req, tile.timestamp, data):
         return make_not_modified(resp)

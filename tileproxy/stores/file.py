@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 from ..grid import TileCoord
 from .base import Tile, TileStore
-from .layouts import LAYOUTS, parse_tile_path, tile_level_dir, tile_path
+from .layouts import LAYOUTS, parse_tile_path, tile_level_dir
 
 
 def write_atomic(path: str, data: bytes, file_mode: int | None = None, dir_mode: int | None = None) -> None:
@@ -82,12 +82,18 @@ class FileStore(TileStore):
         self.file_mode = file_mode
         self.dir_mode = dir_mode
         self.readonly = readonly
+        # the parts of a tile's path: directory, layouts.tile_path(...)
+        self._prefix = os.path.join(directory, "")
+        self._format = LAYOUTS[layout]
+        self._suffix = "." + ext
 
     def path(self, coord: TileCoord) -> str:
-        return os.path.join(self.directory, tile_path(self.layout, coord, self.ext))
+        x, y, z = coord
+        return f"{self._prefix}{self._format(x, y, z)}{self._suffix}"
 
     def load(self, tile: Tile) -> bool:
-        path = self.path(tile.coord)
+        x, y, z = tile.coord
+        path = f"{self._prefix}{self._format(x, y, z)}{self._suffix}"
         try:
             fd = os.open(path, os.O_RDONLY)
         except (FileNotFoundError, NotADirectoryError):

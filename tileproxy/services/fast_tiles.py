@@ -1,0 +1,102 @@
+"""The cached-tile fast path: a stored tile in answer to a plain GET of the two most
+used tile URL forms, ``/tms/1.0.0/<layer>/<grid>/<z>/<x>/<y>.<ext>`` and WMTS REST
+with the default template, ``/wmts/<layer>/<matrix set>/<z>/<x>/<y>.<ext>``.
+
+Under gunicorn every Python call of a request costs several times what it costs in
+a warm loop, so this path skips the general request and response machinery. It
+answers only when the answer is certain to be the general path's: anything else
+(another URL form, HEAD or conditional requests, an unknown layer, a tile outside
+the grid, not stored, or under a refresh_before rule) gets None, and the general
+path answers it with the same result a request before would have had.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ..cache_status import HIT
+from ..config.model import WMTSConfig
+from ..grid import TileCoord
+from ..http import cache_headers
+from ..layers import TileLayer
+from .tms import TMSService
+from .wmts import WMTSService
+
+# coordinates in the URL -> internal tile coordinates (None outside the grid)
+ToInternal = Callable[[int, int, int], "TileCoord | None"]
+
+
+class _Entry:
+    __slots__ = ("layer", "to_internal", "mime")
+
+    def __init__(self, layer: TileLayer, to_internal: ToInternal):
+        self.layer = layer
+        self.to_internal = to_internal
+        self.mime = layer.manager.format.mime
+
+
+def _eligible(layer: TileLayer, *names: str) -> bool:
+    """Layers whose tiles go out as stored, with the layer's image type (no sniffing,
+    no Vary for documents), under names the general path's path check lets through."""
+    if any(n in (".", "..") or "\\" in n or "\x00" in n for n in names):
+        return False
+    return layer.manager.format.mime.startswith("image/")
+
+
+class FastTiles:
+    """Built once per app from its TMS and WMTS services."""
+
+    def __init__(self, tms: TMSService | None, wmts: WMTSService | None):
+        self.tms: dict[tuple[str, str], _Entry] = {}
+        self.wmts: dict[tuple[str, str], _Entry] = {}
+        self.max_age_tms = tms.max_age if tms else 0
+        self.max_age_wmts = wmts.max_age if wmts else 0
+        if tms:
+            for (name, grid_id), layer in tms.index.items():
+                if _eligible(layer, name, grid_id):
+                    tsg = tms.grids[id(layer.grid)]
+                    self.tms[(name, grid_id)] = _Entry(layer, lambda x, y, z, g=tsg: g.internal_coord(x, y, z))
+        if wmts and wmts.conf.restful and wmts.conf.restful_template == WMTSConfig.restful_template:
+            for name, sets in wmts.layers.items():
+                for set_name, layer in sets.items():
+                    if _eligible(layer, name, set_name):
+                        ms = wmts.matrix_sets[layer.grid_name]
+                        self.wmts[(name, set_name)] = _Entry(layer, lambda x, y, z, m=ms: m.internal_coord(z, x, y))
+
+    def __bool__(self) -> bool:
+        return bool(self.tms or self.wmts)
+
+    def answer(self, environ: dict) -> tuple[list[tuple[str, str]], bytes] | None:
+        """(headers, body) of a 200 answer, or None for the general path."""
+        if environ.get("REQUEST_METHOD") != "GET" or "HTTP_IF_NONE_MATCH" in environ \
+                or "HTTP_IF_MODIFIED_SINCE" in environ:
+            return None
+        parts = environ.get("PATH_INFO", "").split("/")
+        n = len(parts)
+        if n == 8 and parts[1] == "tms" and parts[2] == "1.0.0":
+            entry = self.tms.get((parts[3], parts[4]))
+            max_age = self.max_age_tms
+        elif n == 7 and parts[1] == "wmts":
+            entry = self.wmts.get((parts[2], parts[3]))
+            max_age = self.max_age_wmts
+        else:
+            return None
+        if entry is None or max_age <= 0:
+            return None
+        z, x, (y, dot, ext) = parts[-3], parts[-2], parts[-1].partition(".")
+        if not dot or not (z.isdecimal() and x.isdecimal() and y.isdecimal() and z.isascii() and x.isascii() and y.isascii()):
+            return None
+        layer = entry.layer
+        if not layer.format.matches_ext(ext):
+            return None
+        coord = entry.to_internal(int(x), int(y), int(z))
+        if coord is None:
+            return None
+        tile = layer.manager.stored_hit(coord)
+        if tile is None or not tile.data or (tile.mime is not None and not tile.mime.startswith("image/")):
+            return None
+        data = tile.data
+        headers = [("Content-Type", tile.mime or entry.mime)]
+        cache_headers(headers, tile.timestamp, data, max_age)
+        headers.append(("Cache-Status", HIT.header()))
+        return headers, data
