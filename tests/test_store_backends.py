@@ -8,6 +8,7 @@ import os
 import shutil
 import tempfile
 import time
+import zlib
 
 import pytest
 from store_helpers import BACKENDS, make_store, tile_png
@@ -35,6 +36,28 @@ def test_round_trip(kind, tmp_path):
         assert other.is_cached(c)
     assert [t.coord for t in other.load_many([Tile(c) for c in COORDS[:3]] + [Tile((7, 7, 3))])] == COORDS[:3]
     assert not other.is_cached((7, 7, 3))
+
+
+def _png_of_size(size: int) -> bytes:
+    """A valid PNG of exactly ``size`` bytes: a tile with a text chunk before IEND."""
+    png = tile_png((0, 0, 0))
+    text = b"pad\x00" + b"x" * (size - len(png) - 16)
+    chunk = len(text).to_bytes(4, "big") + b"tEXt" + text + zlib.crc32(b"tEXt" + text).to_bytes(4, "big")
+    return png[:-12] + chunk + png[-12:]
+
+
+@pytest.mark.parametrize("kind", BACKENDS)
+def test_tiles_of_every_size_come_back_whole(kind, tmp_path):
+    """Sizes around the compact v1 reader's first read (16 KiB with the 4-byte prefix)."""
+    store = make_store(kind, str(tmp_path))
+    tiles = [Tile((0, 0, 3), data=tile_png((0, 0, 3)))]
+    tiles += [Tile((i + 1, 0, 3), data=_png_of_size(n)) for i, n in enumerate([16_379, 16_380, 16_381, 200_000])]
+    assert [len(t.data) for t in tiles[1:]] == [16_379, 16_380, 16_381, 200_000]
+    store.store_many(tiles)
+    other = make_store(kind, str(tmp_path))
+    for tile in tiles:
+        again = Tile(tile.coord)
+        assert other.load(again) and again.data == tile.data, len(tile.data)
 
 
 @pytest.mark.parametrize("kind", BACKENDS)

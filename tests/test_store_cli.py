@@ -154,3 +154,41 @@ def test_defrag_compact_cache(version, tmp_path, capsys):
     store.store(Tile((5, 5, 4), data=tile_png((5, 5, 4))))  # still appendable
     assert store.load(Tile((5, 5, 4)))
     assert main(["defrag-compact-cache", "-f", path, "--caches", "nope"]) == 2
+
+
+def _lock_waiters() -> int:
+    """Blocked lock requests on this machine (``->`` lines of /proc/locks)."""
+    with open("/proc/locks") as f:
+        return sum("->" in line for line in f)
+
+
+def test_v1_reader_waiting_through_a_defrag_swap_reads_the_new_files(tmp_path):
+    """A v1 reader that opened the old .bundlx and waits on its lock while a
+    defragmentation swaps both files must not use old offsets in the new bundle."""
+    import threading
+
+    store = CompactStore(str(tmp_path), version=1)
+    coords = [(x, 0, 3) for x in range(4)]
+    for i in range(3):  # rewritten: the live records move to the front in the swap
+        store.store_many([Tile(c, data=tile_png((c[0] + 10 * i, 0, 3))) for c in coords])
+    final = {c: tile_png((c[0] + 20, 0, 3)) for c in coords}
+    bundle = store.bundle(coords[0])
+    waiters = _lock_waiters()
+    result: dict = {}
+    with bundle._readers_excluded():  # what defrag holds while it swaps
+        fd = os.open(bundle.path, os.O_RDONLY)
+        try:
+            tiles = [(pos, os.pread(fd, size, offset)) for pos, offset, size in bundle.entries()]
+        finally:
+            os.close(fd)
+        reader = threading.Thread(target=lambda: result.update(tile=store.load(t := Tile(coords[2])) and t))
+        reader.start()
+        while _lock_waiters() == waiters and reader.is_alive():  # until the reader waits on the lock
+            pass
+        for path, content in bundle.packed(tiles).items():
+            tmp = path + ".new"
+            with open(tmp, "wb") as f:
+                f.write(content)
+            os.replace(tmp, path)
+    reader.join(10)
+    assert result["tile"] and result["tile"].data == final[coords[2]]

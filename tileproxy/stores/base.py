@@ -6,6 +6,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from ..grid import TileCoord
+from ..image.codec import ImageDataError, check_image_bytes
 
 
 @dataclass
@@ -84,8 +85,6 @@ def usable_tile_data(data: object, check_images: bool) -> bool:
         return False
     if not check_images:
         return True
-    from ..image.codec import ImageDataError, check_image_bytes
-
     try:
         check_image_bytes(bytes(data))
     except ImageDataError:

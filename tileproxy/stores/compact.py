@@ -52,13 +52,6 @@ class DamagedBundle(Exception):
     pass
 
 
-def _inode(path: str) -> int | None:
-    try:
-        return os.stat(path).st_ino
-    except FileNotFoundError:
-        return None
-
-
 def bundle_name(coord: TileCoord) -> str:
     x, y, z = coord
     return f"L{z:02d}/R{y - y % BUNDLE_DIM:04x}C{x - x % BUNDLE_DIM:04x}"
@@ -69,6 +62,23 @@ def _pread_exact(fd: int, size: int, offset: int) -> bytes:
     if len(data) != size:
         raise DamagedBundle(f"short read of {size} bytes at {offset}")
     return data
+
+
+# v1 records: size prefix and tile in one read when the tile is small (most are)
+_V1_FIRST_READ = 1 << 14
+
+
+def _read_record(fd: int, offset: int) -> bytes | None:
+    """The v1 record at ``offset`` (4-byte size, then the tile); None for size 0."""
+    head = os.pread(fd, _V1_FIRST_READ, offset)
+    if len(head) < 4:
+        raise DamagedBundle(f"short read of 4 bytes at {offset}")
+    size = int.from_bytes(head[:4], "little")
+    if not size:
+        return None
+    if len(head) >= size + 4:
+        return head[4:size + 4]
+    return head[4:] + _pread_exact(fd, size + 4 - len(head), offset + len(head))
 
 
 def _create_exclusive(path: str, content: bytes) -> None:
@@ -193,10 +203,11 @@ class BundleV2(_Bundle):
                 return None
             if offset < V2_DATA_START + 4:
                 raise DamagedBundle(f"index entry points into the header ({offset})")
-            prefix = struct.unpack("<I", _pread_exact(fd, 4, offset - 4))[0]
+            record = _pread_exact(fd, size + 4, offset - 4)  # the size prefix and the tile
+            prefix = int.from_bytes(record[:4], "little")
             if prefix != size:
                 raise DamagedBundle(f"record size {prefix} differs from the index ({size})")
-            return _pread_exact(fd, size, offset)
+            return record[4:]
         finally:
             os.close(fd)
 
@@ -291,8 +302,8 @@ class BundleV1(_Bundle):
                 return None
             try:
                 fcntl.flock(ifd, fcntl.LOCK_SH)
-                if os.fstat(ifd).st_ino != _inode(self.index_path):
-                    continue  # replaced while we waited
+                if os.fstat(ifd).st_nlink == 0:
+                    continue  # replaced (or removed) while we waited: no name links to it
                 offset = int.from_bytes(_pread_exact(ifd, 5, 16 + 5 * self.position(coord)), "little")
                 if offset < V1_HEADER.size:
                     return None
@@ -301,8 +312,7 @@ class BundleV1(_Bundle):
                 except FileNotFoundError:
                     return None
                 try:
-                    size = struct.unpack("<I", _pread_exact(fd, 4, offset))[0]
-                    return _pread_exact(fd, size, offset + 4) if size else None
+                    return _read_record(fd, offset)
                 finally:
                     os.close(fd)
             finally:
@@ -396,9 +406,16 @@ class CompactStore(TileStore):
         self.readonly = readonly
         self.lock_id = directory
         self._bundle_class = BundleV1 if version == 1 else BundleV2
+        self._bundles: dict[str, _Bundle] = {}  # bundle objects hold only their paths
 
     def bundle(self, coord: TileCoord) -> _Bundle:
-        return self._bundle_class(os.path.join(self.directory, bundle_name(coord)))
+        name = bundle_name(coord)
+        bundle = self._bundles.get(name)
+        if bundle is None:
+            if len(self._bundles) >= 4096:
+                self._bundles.clear()
+            bundle = self._bundles[name] = self._bundle_class(os.path.join(self.directory, name))
+        return bundle
 
     def load(self, tile: Tile) -> bool:
         bundle = self.bundle(tile.coord)
