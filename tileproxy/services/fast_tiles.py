@@ -22,17 +22,25 @@ from ..layers import TileLayer
 from .tms import TMSService
 from .wmts import WMTSService
 
+_HIT = HIT.header()
+
 # coordinates in the URL -> internal tile coordinates (None outside the grid)
 ToInternal = Callable[[int, int, int], "TileCoord | None"]
 
 
+# URL extensions worth knowing in advance (the layer's format decides which it takes)
+_EXTENSIONS = ("png", "jpeg", "jpg", "gif", "tif", "tiff", "webp")
+
+
 class _Entry:
-    __slots__ = ("layer", "to_internal", "mime")
+    __slots__ = ("layer", "to_internal", "mime", "exts")
 
     def __init__(self, layer: TileLayer, to_internal: ToInternal):
         self.layer = layer
         self.to_internal = to_internal
         self.mime = layer.manager.format.mime
+        fmt = layer.manager.format
+        self.exts = frozenset(e for e in (*_EXTENSIONS, fmt.ext) if fmt.matches_ext(e))
 
 
 def _eligible(layer: TileLayer, *names: str) -> bool:
@@ -87,7 +95,7 @@ class FastTiles:
         if not dot or not (z.isdecimal() and x.isdecimal() and y.isdecimal() and z.isascii() and x.isascii() and y.isascii()):
             return None
         layer = entry.layer
-        if not layer.format.matches_ext(ext):
+        if ext not in entry.exts and not layer.format.matches_ext(ext):
             return None
         coord = entry.to_internal(int(x), int(y), int(z))
         if coord is None:
@@ -98,5 +106,5 @@ class FastTiles:
         data = tile.data
         headers = [("Content-Type", tile.mime or entry.mime)]
         cache_headers(headers, tile.timestamp, data, max_age)
-        headers.append(("Cache-Status", HIT.header()))
+        headers.append(("Cache-Status", _HIT))
         return headers, data
