@@ -233,3 +233,37 @@ def test_covered_store_keeps_only_tiles_inside(kind, tmp_path):
     raw.store(Tile(outside, data=tile_png(outside)))
     assert not store.load(Tile(outside))  # never served, even when the file has it
     assert store.load(Tile(inside))
+
+
+def _open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def test_compact_v2_keeps_bundles_open_and_notices_replacement_and_removal(tmp_path):
+    """Read descriptors stay open between reads, see appended tiles, are opened anew
+    after a defragmentation replaced the bundle or a cleanup removed it, and stay
+    within their limit."""
+    store = make_store("compact-v2", str(tmp_path))
+    coord = (1, 2, 4)
+    store.store(Tile(coord, data=tile_png((9, 9, 9))))
+    store.store(Tile(coord, data=tile_png(coord)))  # an older record stays behind
+    t = Tile(coord)
+    assert store.load(t) and t.data == tile_png(coord)
+    fds = _open_fds()
+    store.store(Tile(coord, data=tile_png((2, 2, 2))))  # appended: the kept descriptor sees it
+    assert store.load(t) and t.data == tile_png((2, 2, 2)) and _open_fds() == fds
+    bundle = store.bundle(coord)
+    before = os.stat(bundle.path).st_ino
+    bundle.defrag()
+    assert os.stat(bundle.path).st_ino != before
+    store.store(Tile((3, 3, 4), data=tile_png((3, 3, 4))))  # only in the new file
+    again = Tile((3, 3, 4))
+    assert store.load(again) and again.data == tile_png((3, 3, 4)) and _open_fds() == fds
+    shutil.rmtree(os.path.dirname(bundle.path))  # the level directory
+    assert not store.load(Tile(coord)) and _open_fds() == fds - 1
+    # many bundles: no more descriptors than the limit
+    tiles = [Tile((128 * i, 0, 10), data=tile_png((i, 0, 10))) for i in range(80)]
+    store.store_many(tiles)
+    for tile in tiles:
+        assert store.load(Tile(tile.coord))
+    assert _open_fds() <= fds - 1 + store._open_files.limit

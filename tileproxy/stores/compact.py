@@ -23,11 +23,16 @@ import logging
 import os
 import struct
 import tempfile
-from collections.abc import Iterable, Iterator
+import threading
+import weakref
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from typing import TypeVar
 
 from ..grid import TileCoord
 from .base import StoreError, Tile, TileStore, usable_tile_data, warn_throttled
+
+T = TypeVar("T")
 
 log = logging.getLogger("tileproxy.stores")
 
@@ -79,6 +84,60 @@ def _read_record(fd: int, offset: int) -> bytes | None:
     if len(head) >= size + 4:
         return head[4:size + 4]
     return head[4:] + _pread_exact(fd, size + 4 - len(head), offset + len(head))
+
+
+class OpenFiles:
+    """Read-only descriptors of recently read files, kept open between requests: a
+    read costs an fstat (is the file still linked? a defragmentation or a cleanup
+    replaces or removes bundles, then it is opened again) instead of open and close.
+    One lock covers lookups, reads and evictions, so no descriptor is closed in use."""
+
+    def __init__(self, limit: int = 64):
+        self.limit = limit
+        self._fds: dict[str, int] = {}
+        self._lock = threading.Lock()
+        _ALL_OPEN_FILES.add(self)
+        weakref.finalize(self, _close_all, self._fds)  # a store dropped by a reload
+
+    def run(self, path: str, func: Callable[[int], T]) -> T:
+        """``func(fd)`` on an open descriptor of ``path``; FileNotFoundError when it is gone."""
+        with self._lock:
+            fd = self._fds.get(path)
+            if fd is not None and os.fstat(fd).st_nlink == 0:
+                del self._fds[path]
+                os.close(fd)
+                fd = None
+            if fd is None:
+                fd = os.open(path, os.O_RDONLY)
+                if len(self._fds) >= self.limit:
+                    oldest = next(iter(self._fds))
+                    os.close(self._fds.pop(oldest))
+                self._fds[path] = fd
+            return func(fd)
+
+    def close(self) -> None:
+        with self._lock:
+            _close_all(self._fds)
+
+
+def _close_all(fds: dict[str, int]) -> None:
+    for fd in fds.values():
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    fds.clear()
+
+
+_ALL_OPEN_FILES: weakref.WeakSet[OpenFiles] = weakref.WeakSet()
+
+
+def _new_locks_after_fork() -> None:
+    for open_files in list(_ALL_OPEN_FILES):
+        open_files._lock = threading.Lock()  # a child never inherits a held lock
+
+
+os.register_at_fork(after_in_child=_new_locks_after_fork)
 
 
 def _create_exclusive(path: str, content: bytes) -> None:
@@ -191,25 +250,32 @@ class BundleV2(_Bundle):
             header = V2_HEADER.pack(3, RECORDS, 0, 5, 0, V2_DATA_START, 40, 20 + RECORDS * 8, 3, 16, RECORDS, 5, RECORDS * 8)
             _create_exclusive(self.path, header + struct.pack("<Q", V2_EMPTY) * RECORDS)
 
+    open_files: OpenFiles | None = None  # set by the store: descriptors kept between reads
+
     def read(self, coord: TileCoord) -> bytes | None:
         try:
+            if self.open_files is not None:
+                return self.open_files.run(self.path, lambda fd: self._read_at(fd, coord))
             fd = os.open(self.path, os.O_RDONLY)
         except FileNotFoundError:
             return None
         try:
-            entry = struct.unpack("<Q", _pread_exact(fd, 8, V2_INDEX_START + 8 * self.position(coord)))[0]
-            offset, size = entry & OFFSET_MASK, entry >> 40
-            if size == 0:
-                return None
-            if offset < V2_DATA_START + 4:
-                raise DamagedBundle(f"index entry points into the header ({offset})")
-            record = _pread_exact(fd, size + 4, offset - 4)  # the size prefix and the tile
-            prefix = int.from_bytes(record[:4], "little")
-            if prefix != size:
-                raise DamagedBundle(f"record size {prefix} differs from the index ({size})")
-            return record[4:]
+            return self._read_at(fd, coord)
         finally:
             os.close(fd)
+
+    def _read_at(self, fd: int, coord: TileCoord) -> bytes | None:
+        entry = struct.unpack("<Q", _pread_exact(fd, 8, V2_INDEX_START + 8 * self.position(coord)))[0]
+        offset, size = entry & OFFSET_MASK, entry >> 40
+        if size == 0:
+            return None
+        if offset < V2_DATA_START + 4:
+            raise DamagedBundle(f"index entry points into the header ({offset})")
+        record = _pread_exact(fd, size + 4, offset - 4)  # the size prefix and the tile
+        prefix = int.from_bytes(record[:4], "little")
+        if prefix != size:
+            raise DamagedBundle(f"record size {prefix} differs from the index ({size})")
+        return record[4:]
 
     def write(self, items: list[tuple[TileCoord, bytes]]) -> None:
         self._ensure()
@@ -407,6 +473,7 @@ class CompactStore(TileStore):
         self.lock_id = directory
         self._bundle_class = BundleV1 if version == 1 else BundleV2
         self._bundles: dict[str, _Bundle] = {}  # bundle objects hold only their paths
+        self._open_files = OpenFiles() if version == 2 else None
 
     def bundle(self, coord: TileCoord) -> _Bundle:
         name = bundle_name(coord)
@@ -415,6 +482,7 @@ class CompactStore(TileStore):
             if len(self._bundles) >= 4096:
                 self._bundles.clear()
             bundle = self._bundles[name] = self._bundle_class(os.path.join(self.directory, name))
+            bundle.open_files = self._open_files
         return bundle
 
     def load(self, tile: Tile) -> bool:
