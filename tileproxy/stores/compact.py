@@ -25,14 +25,11 @@ import struct
 import tempfile
 import threading
 import weakref
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from typing import TypeVar
 
 from ..grid import TileCoord
 from .base import StoreError, Tile, TileStore, usable_tile_data, warn_throttled
-
-T = TypeVar("T")
 
 log = logging.getLogger("tileproxy.stores")
 
@@ -90,7 +87,8 @@ class OpenFiles:
     """Read-only descriptors of recently read files, kept open between requests: a
     read costs an fstat (is the file still linked? a defragmentation or a cleanup
     replaces or removes bundles, then it is opened again) instead of open and close.
-    One lock covers lookups, reads and evictions, so no descriptor is closed in use."""
+    Callers hold ``held()`` while they look up and use descriptors, so that no
+    descriptor is closed (evicted) while another thread reads from it."""
 
     def __init__(self, limit: int = 64):
         self.limit = limit
@@ -99,25 +97,35 @@ class OpenFiles:
         _ALL_OPEN_FILES.add(self)
         weakref.finalize(self, _close_all, self._fds)  # a store dropped by a reload
 
-    def run(self, path: str, func: Callable[[int], T]) -> T:
-        """``func(fd)`` on an open descriptor of ``path``; FileNotFoundError when it is gone."""
-        with self._lock:
-            fd = self._fds.get(path)
-            if fd is not None and os.fstat(fd).st_nlink == 0:
-                del self._fds[path]
-                os.close(fd)
-                fd = None
-            if fd is None:
-                fd = os.open(path, os.O_RDONLY)
-                if len(self._fds) >= self.limit:
-                    oldest = next(iter(self._fds))
-                    os.close(self._fds.pop(oldest))
-                self._fds[path] = fd
-            return func(fd)
+    def held(self) -> threading.Lock:
+        return self._lock
+
+    def fd(self, path: str, check: bool = True) -> int:
+        """An open descriptor of ``path`` (within ``held()``); with ``check``, one of the
+        file now at ``path``. FileNotFoundError when there is none."""
+        fd = self._fds.get(path)
+        if fd is not None and check and os.fstat(fd).st_nlink == 0:
+            self.drop(path)
+            fd = None
+        if fd is None:
+            fd = os.open(path, os.O_RDONLY)
+            if len(self._fds) >= self.limit:
+                self.drop(next(iter(self._fds)))
+            self._fds[path] = fd
+        return fd
+
+    def drop(self, path: str) -> None:
+        fd = self._fds.pop(path, None)
+        if fd is not None:
+            os.close(fd)
 
     def close(self) -> None:
         with self._lock:
             _close_all(self._fds)
+
+    def close_unlocked(self) -> None:
+        """``close`` for a caller within ``held()``."""
+        _close_all(self._fds)
 
 
 def _close_all(fds: dict[str, int]) -> None:
@@ -255,7 +263,8 @@ class BundleV2(_Bundle):
     def read(self, coord: TileCoord) -> bytes | None:
         try:
             if self.open_files is not None:
-                return self.open_files.run(self.path, lambda fd: self._read_at(fd, coord))
+                with self.open_files.held():
+                    return self._read_at(self.open_files.fd(self.path), coord)
             fd = os.open(self.path, os.O_RDONLY)
         except FileNotFoundError:
             return None
@@ -361,28 +370,32 @@ class BundleV1(_Bundle):
     def read(self, coord: TileCoord) -> bytes | None:
         # v1 keeps index and data in two files, which a defragmentation swaps one after
         # the other: readers hold a shared lock on the index, the swap an exclusive one
-        for _attempt in range(3):
+        files = self.open_files if self.open_files is not None else OpenFiles(2)
+        with files.held():
             try:
-                ifd = os.open(self.index_path, os.O_RDONLY)
-            except FileNotFoundError:
-                return None
-            try:
-                fcntl.flock(ifd, fcntl.LOCK_SH)
-                if os.fstat(ifd).st_nlink == 0:
-                    continue  # replaced (or removed) while we waited: no name links to it
-                offset = int.from_bytes(_pread_exact(ifd, 5, 16 + 5 * self.position(coord)), "little")
-                if offset < V1_HEADER.size:
-                    return None
-                try:
-                    fd = os.open(self.path, os.O_RDONLY)
-                except FileNotFoundError:
-                    return None
-                try:
-                    return _read_record(fd, offset)
-                finally:
-                    os.close(fd)
+                for _attempt in range(3):
+                    try:  # the index is checked under its lock, not before
+                        ifd = files.fd(self.index_path, check=False)
+                    except FileNotFoundError:
+                        return None
+                    fcntl.flock(ifd, fcntl.LOCK_SH)
+                    if os.fstat(ifd).st_nlink == 0:
+                        files.drop(self.index_path)  # replaced (or removed) while we waited
+                        continue
+                    try:
+                        offset = int.from_bytes(_pread_exact(ifd, 5, 16 + 5 * self.position(coord)), "little")
+                        if offset < V1_HEADER.size:
+                            return None
+                        try:
+                            fd = files.fd(self.path)  # the current bundle, to go with the index
+                        except FileNotFoundError:
+                            return None
+                        return _read_record(fd, offset)
+                    finally:
+                        fcntl.flock(ifd, fcntl.LOCK_UN)
             finally:
-                os.close(ifd)
+                if files is not self.open_files:
+                    files.close_unlocked()
         raise DamagedBundle("index keeps changing")
 
     def write(self, items: list[tuple[TileCoord, bytes]]) -> None:
@@ -473,7 +486,7 @@ class CompactStore(TileStore):
         self.lock_id = directory
         self._bundle_class = BundleV1 if version == 1 else BundleV2
         self._bundles: dict[str, _Bundle] = {}  # bundle objects hold only their paths
-        self._open_files = OpenFiles() if version == 2 else None
+        self._open_files = OpenFiles()
 
     def bundle(self, coord: TileCoord) -> _Bundle:
         name = bundle_name(coord)
