@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 
 from ..grid import MetaTile, TileCoord
@@ -58,9 +59,12 @@ class MetaWorker:
     """Decides what a meta tile needs and renders it, with retries and rate limits.
     Runs in worker threads, or once per worker process."""
 
-    def __init__(self, options: SeedOptions, rate_share: int = 1):
+    def __init__(self, options: SeedOptions, rate_share: int = 1, gate: AbstractContextManager | None = None):
         self.options = options
         self.rate_share = rate_share  # processes sharing the rate limit
+        # held around each source request: at most ``concurrency`` requests in flight,
+        # while more workers decode, cut, encode and write the meta tiles already fetched
+        self.gate = gate if gate is not None else threading.BoundedSemaphore(max(1, options.concurrency))
         self._limiters: dict[int, RateLimiter] = {}
         self._lock = threading.Lock()
 
@@ -76,7 +80,7 @@ class MetaWorker:
 
         def render() -> object:
             self._rate_limit(manager)
-            return manager.refresh_meta(meta, only)
+            return manager.refresh_meta(meta, only, self.gate)
 
         def on_retry(attempt: int, ex: BaseException, wait: float) -> None:
             log.warning("%s: tiles %s (level %d): %s; retry %d in %.1fs", label, _coord_list(todo),
@@ -127,7 +131,8 @@ class MetaWorker:
 _PROCESS: dict = {}
 
 
-def process_init(proxy_conf: str, options: SeedOptions, share: int, log_level: int) -> None:
+def process_init(proxy_conf: str, options: SeedOptions, share: int, log_level: int,
+                 gate: AbstractContextManager | None = None) -> None:
     """Each worker process loads the proxy configuration once."""
     from ..config.build import load_proxy_config
     from ..sources.limits import set_seeding
@@ -137,7 +142,7 @@ def process_init(proxy_conf: str, options: SeedOptions, share: int, log_level: i
     logging.basicConfig(level=log_level or logging.WARNING, format="%(asctime)s %(levelname)s %(message)s",
                         datefmt="%H:%M:%S")
     _PROCESS["proxy"] = load_proxy_config(proxy_conf)
-    _PROCESS["worker"] = MetaWorker(options, rate_share=share)
+    _PROCESS["worker"] = MetaWorker(options, rate_share=share, gate=gate)
 
 
 def process_work(cache: str, grid: str, main: TileCoord, refresh_before: float | None,

@@ -170,7 +170,7 @@ class Runner:
         self.progress.start_task(_label(task), total)
         lock = self._cache_lock(task)
         pool = self._executor()
-        slots = threading.BoundedSemaphore(2 * max(1, self.options.concurrency))
+        slots = threading.BoundedSemaphore(2 * self._workers())
         futures: set[Future] = set()
         try:
             shard, shards = self.options.shard
@@ -215,6 +215,12 @@ class Runner:
             self.resume.mark_finished(task.key)
         return self.progress.finish_task()
 
+    def _workers(self) -> int:
+        """Twice ``concurrency`` workers: while ``concurrency`` of them wait for the
+        sources (the gate of ``MetaWorker`` bounds that), the others do the image work
+        of the meta tiles already fetched."""
+        return 2 * max(1, self.options.concurrency)
+
     def _executor(self) -> Executor:
         """Worker threads, or worker processes with ``processes``; one pool per run."""
         if self._pool is None:
@@ -223,11 +229,13 @@ class Runner:
                 if not self.options.proxy_conf:
                     raise ValueError("worker processes need the proxy configuration file")
                 share = replace(self.options, failed_tiles=None)
+                context = multiprocessing.get_context("spawn")
                 self._pool = ProcessPoolExecutor(
-                    n, mp_context=multiprocessing.get_context("spawn"), initializer=process_init,
-                    initargs=(self.options.proxy_conf, share, n, logging.getLogger().level))
+                    self._workers(), mp_context=context, initializer=process_init,
+                    initargs=(self.options.proxy_conf, share, self._workers(), logging.getLogger().level,
+                              context.Semaphore(n)))
             else:
-                self._pool = ThreadPoolExecutor(n, thread_name_prefix="seed")
+                self._pool = ThreadPoolExecutor(self._workers(), thread_name_prefix="seed")
         return self._pool
 
     def _submit(self, pool: Executor, task: Task, meta: MetaTile) -> Future:
