@@ -53,6 +53,28 @@ class MetaResult:
     todo: list[TileCoord]  # tiles that needed writing (written, would be, or failed)
     rendered: bool = False  # the sources were asked
     failed: bool = False  # failed for good; the cached tiles stayed as they were
+    stopped: bool = False  # the run stopped before the sources were asked; nothing written
+
+
+class Stopped(Exception):
+    """The run stopped while this meta tile waited for its turn at the sources."""
+
+
+class _Turn:
+    """The gate around one source request; gives up when the run stopped meanwhile."""
+
+    def __init__(self, gate: AbstractContextManager, stop: threading.Event | None):
+        self.gate = gate
+        self.stop = stop
+
+    def __enter__(self) -> None:
+        self.gate.__enter__()
+        if self.stop is not None and self.stop.is_set():
+            self.gate.__exit__(None, None, None)
+            raise Stopped()
+
+    def __exit__(self, *exc: object) -> None:
+        self.gate.__exit__(*exc)
 
 
 class MetaWorker:
@@ -80,7 +102,7 @@ class MetaWorker:
 
         def render() -> object:
             self._rate_limit(manager)
-            return manager.refresh_meta(meta, only, self.gate)
+            return manager.refresh_meta(meta, only, _Turn(self.gate, stop))
 
         def on_retry(attempt: int, ex: BaseException, wait: float) -> None:
             log.warning("%s: tiles %s (level %d): %s; retry %d in %.1fs", label, _coord_list(todo),
@@ -88,6 +110,9 @@ class MetaWorker:
 
         try:
             self.options.retry.run(render, RETRYABLE, on_retry, stop)
+        except Stopped:
+            result.visited, result.stopped = 0, True
+            return result
         except (*RETRYABLE, TileError) as ex:
             log.error("%s: tiles %s (level %d) failed, cached tiles kept: %s", label, _coord_list(todo),
                       meta.level, ex)

@@ -135,6 +135,8 @@ class Runner:
 
     def _account(self, task: Task, result: MetaResult) -> tuple[int, bool]:
         """Progress, failed-tiles file, failure budget and the stop hook for one result."""
+        if result.stopped:
+            return 0, False
         if result.failed:
             if self.options.failed_tiles:
                 self.options.failed_tiles.write(task.cache, task.grid_name, result.todo)
