@@ -1,5 +1,6 @@
 """Running seed and cleanup tasks: a walk in the main thread feeds meta tiles to
-N worker threads or processes (``meta.MetaWorker`` does each one); the runner
+2N worker threads or processes (``meta.MetaWorker`` does each one, with at most N
+source requests in flight: ``-c N``); the runner
 counts the results, writes failed tiles to the failed-tiles file, spends the
 failure budget, and records finished work units in the progress file for
 ``--continue``."""
