@@ -227,7 +227,8 @@ def report(args, runs: list[Run], same: dict[tuple[str, float], str]) -> str:
            f"levels 0-19 over {len(SPARSE_POINTS)} seeded points; refresh-deep: lon/lat {REGION} levels "
            f"0-{args.deep_max_level} ({region_meta_tiles(args.deep_max_level)} meta tile positions) over {DEEP_POINTS} "
            f"seeded points at levels {DEEP_FROM}-{args.deep_max_level}; cleanup: levels {args.cleanup_from}-{args.max_level} "
-           "of the full cache (cleanup: within the bbox; cleanup-levels: no coverage)", "",
+           "of the full cache (cleanup: within the bbox; cleanup-levels: no coverage); source: "
+           + (f"{args.prerendered} maps per size rendered once" if args.prerendered else "a new map per request"), "",
            f"{'scenario':<9} {'delay':>6} {'tool':<10} {'wall s':>8} {'CPU s':>8} {'peak RSS MiB':>13} "
            f"{'source req':>10} {'tiles before':>12} {'tiles after':>11} {'written':>8}  same tiles"]
     by_key: dict[tuple[str, float], dict[str, Run]] = {}
@@ -266,6 +267,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--fresh-templates", action="store_true", help="make the template caches again")
     p.add_argument("--only", choices=["tileproxy", "mapproxy"])
     p.add_argument("--work", type=Path, default=BENCH_DIR / "work")
+    p.add_argument("--prerendered", type=int, metavar="N", help="the source renders N maps per size once and "
+                   "serves them again: no source CPU on the tools' cores (default: a new map per request)")
     args = p.parse_args(argv)
     if args.deep_region:
         REGION[:] = [float(v) for v in args.deep_region.split(",")]
@@ -281,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
     (work / "logs").mkdir(parents=True, exist_ok=True)
     runs: list[Run] = []
     same: dict[tuple[str, float], str] = {}
-    with WMSSourceServer() as source:
+    with WMSSourceServer(variants=args.prerendered) as source:
         write_configs(work, source.url, args.max_level, args.cleanup_from, args.deep_max_level)
         for tool in tools:
             side = work / tool.lower()

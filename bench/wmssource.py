@@ -7,6 +7,7 @@ import io
 import random
 import threading
 import time
+import zlib
 from urllib.parse import parse_qsl, urlsplit
 
 from harness import LocalHTTPServer
@@ -30,11 +31,15 @@ def render_map(width: int, height: int, key: str) -> bytes:
 
 class WMSSourceServer(LocalHTTPServer):
     """``http://127.0.0.1:<port>/wms?...REQUEST=GetMap...``; ``delay`` seconds before
-    each answer; ``requests`` counts GetMap requests."""
+    each answer; ``requests`` counts GetMap requests. With ``variants`` the server
+    renders that many maps per size once and answers with one of them (chosen by the
+    BBOX): a source whose rendering costs no CPU on the machine of the tools."""
 
-    def __init__(self, delay: float = 0.0) -> None:
+    def __init__(self, delay: float = 0.0, variants: int | None = None) -> None:
         super().__init__()
         self.delay = delay
+        self.variants = variants
+        self._rendered: dict[tuple[int, int, str], bytes] = {}
         self.requests = 0
         self._lock = threading.Lock()
         self.url = f"http://127.0.0.1:{self.port}/wms"
@@ -57,5 +62,12 @@ class WMSSourceServer(LocalHTTPServer):
             self.requests += 1
         if self.delay:
             time.sleep(self.delay)
-        return 200, "image/png", render_map(width, height, params.get("BBOX", ""))
+        key = params.get("BBOX", "")
+        if not self.variants:
+            return 200, "image/png", render_map(width, height, key)
+        key = str(zlib.crc32(key.encode()) % self.variants)
+        body = self._rendered.get((width, height, key))
+        if body is None:
+            body = self._rendered[(width, height, key)] = render_map(width, height, key)
+        return 200, "image/png", body
 

@@ -198,3 +198,20 @@ def test_cache_refresh_before_applies_when_the_task_has_none(tmp_path: Path, sou
     source.reset()
     assert run_seed(tmp_path, "-s", str(tmp_path / "seed.yaml"))[0] == 0
     assert source.count("wms") == 1 and store.timestamp((2, 2, 3)) > old + 3600
+
+
+def test_at_most_concurrency_source_requests_in_flight(tmp_path: Path, source) -> None:
+    """More workers than -c do the image work, but only -c of them ask the sources at
+    a time; with enough meta tiles all -c request slots are used."""
+    write_configs(tmp_path, source.url, SEED_ALL)
+    source.delay = 0.03  # long enough for the requests of the workers to overlap
+    store = manager(tmp_path).store
+    for concurrency, requests in ((1, 22), (2, 16)):  # the whole pyramid, then level 3 again
+        for tile in list(store.iter_coords(3)):
+            store.remove(tile)
+        source.reset()
+        status, _, err = run_seed(tmp_path, "-s", str(tmp_path / "seed.yaml"), "-c", str(concurrency))
+        assert status == 0, err
+        assert source.max_in_flight == concurrency
+        assert source.count("wms") == requests
+        assert len(cached(tmp_path)) == 1 + 4 + 16 + 64

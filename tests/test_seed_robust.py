@@ -78,7 +78,9 @@ def test_run_stops_when_the_failure_budget_is_spent(tmp_path: Path, source) -> N
     status, _, err = run_seed(tmp_path, "-s", str(tmp_path / "seed.yaml"), "--max-retries", "0",
                               "--max-failures", "3", "-c", "1")
     assert status == 3 and "more than 3" in err
-    assert source.count("wms") == 4  # not the 86 meta tiles of the task
+    # not the 86 meta tiles of the task: the 4 failures, and at most one more meta tile
+    # whose request was next in line (-c 1: one request in flight, a second worker waits)
+    assert 4 <= source.count("wms") <= 5
 
 
 def test_backoff_doubles_up_to_the_cap_without_waiting() -> None:
@@ -268,10 +270,12 @@ def test_continue_after_seed_yaml_changed_starts_the_task_over(tmp_path: Path, s
 def test_worker_processes_seed_resume_and_keep_stale_tiles(tmp_path: Path, source) -> None:
     write_configs(tmp_path, source.url, REFRESH)
     seed = str(tmp_path / "seed.yaml")
+    source.delay = 0.03  # so that requests overlap
     status, _, err = run_seed(tmp_path, "-s", seed, "--processes", "-c", "2")
     assert status == 0, err
     tiles = cached(tmp_path)
     assert len(tiles) == 21 and source.count("wms") == 6
+    assert source.max_in_flight <= 2  # four worker processes, two requests at a time
     store = manager(tmp_path).store
     old = _age(store, tiles)
     source.reset("error")
@@ -309,3 +313,30 @@ def test_on_error_answers_with_cache_true_are_seeded_others_fail(tmp_path: Path,
     source.reset("html")  # 200 with HTML: 'other', which is not cached
     status, _, _ = run_seed(tmp_path, "-s", str(tmp_path / "seed.yaml"), "--max-retries", "0")
     assert status == 1 and cached(tmp_path) == set()
+
+
+def test_meta_tile_waiting_for_its_turn_at_the_source_gives_up_when_the_run_stops(tmp_path: Path, source) -> None:
+    """A worker that waits for a source request slot while the run stops (--duration,
+    Ctrl-C, failure budget) asks nothing and writes nothing."""
+    import threading
+
+    from tileproxy.seed.meta import MetaWorker, SeedOptions
+
+    write_configs(tmp_path, source.url, REFRESH)
+    m = manager(tmp_path)
+    gate = threading.BoundedSemaphore(1)
+    gate.acquire()  # the one slot is taken by another worker's request
+    worker = MetaWorker(SeedOptions(concurrency=1), gate=gate)
+    stop = threading.Event()
+    results = []
+    thread = threading.Thread(target=lambda: results.append(
+        worker.work(m, m.meta_grid.meta_tile((0, 0, 1)), None, None, "test", stop)))
+    thread.start()
+    stop.set()
+    gate.release()  # that request ends; the waiting worker gets the slot after the stop
+    thread.join(10)
+    assert results and results[0].stopped and not results[0].failed and results[0].visited == 0
+    assert source.count("wms") == 0 and not cached(tmp_path)
+    # the slot is free again, and without a stop the same worker does its work
+    result = worker.work(m, m.meta_grid.meta_tile((0, 0, 1)), None, None, "test", threading.Event())
+    assert result.rendered and source.count("wms") == 1 and len(cached(tmp_path)) == 4

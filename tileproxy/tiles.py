@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 
 from .cache_status import BYPASS, HIT, HIT_STALE, CacheStatus, forwarded
@@ -293,17 +294,20 @@ class TileManager:
         finally:
             lock.release()
 
-    def refresh_meta(self, meta: MetaTile, coords: Collection[TileCoord] | None = None) -> list[Tile]:
+    def refresh_meta(self, meta: MetaTile, coords: Collection[TileCoord] | None = None,
+                     gate: AbstractContextManager | None = None) -> list[Tile]:
         """Render ``meta`` from the sources and store its tiles (only ``coords`` when
         given), replacing cached ones, under the tile lock that serving uses. Used by
         seeding. When a source fails, nothing is written and the error propagates, so
         cached tiles stay as they were; ``LockTimeout`` and ``StoreError`` propagate
         too. An ``on_error`` answer with ``cache: true`` is stored as serving stores it
-        (over cached tiles only without ``authorize_stale``)."""
+        (over cached tiles only without ``authorize_stale``). ``gate`` is held around
+        each source request only (not the image work): the seeder bounds the requests
+        in flight with it."""
         if not self.sources:
             raise TileError(f"cache '{self.name}' has no sources to create tiles from", 404)
         with FileLock(self.lock_path(meta.main_coord), timeout=self.opts.lock_timeout):
-            result = self._render_meta(meta)
+            result = self._render_meta(meta, gate)
             if not result.cacheable:
                 raise result.failure or SourceError("the source answered with an image that must not be cached")
             keep = [t for t in result.tiles if coords is None or t.coord in coords]
@@ -427,21 +431,21 @@ class TileManager:
 
     # -- rendering -------------------------------------------------------
 
-    def _render_meta(self, meta: MetaTile) -> _Rendered:
+    def _render_meta(self, meta: MetaTile, gate: AbstractContextManager | None = None) -> _Rendered:
         try:
-            return self._render_meta_tiles(meta)
+            return self._render_meta_tiles(meta, gate)
         except ImageDataError as ex:
             raise SourceError(f"source image cannot be used: {ex}") from None
 
-    def _render_meta_tiles(self, meta: MetaTile) -> _Rendered:
+    def _render_meta_tiles(self, meta: MetaTile, gate: AbstractContextManager | None) -> _Rendered:
         now = time.time()
         if self.meta_grid.meta_size == (1, 1) and len(meta.tiles) == 1:
             coord = meta.main_coord
-            result, answered = self._render_tile(coord)  # rendered maps were size-checked in _bind_map
+            result, answered = self._render_tile(coord, gate)  # rendered maps were size-checked in _bind_map
             tiles = [self._tile_from(coord, result, now)]
         else:
             query = MapQuery(meta.bbox, meta.size, self.grid.srs, self.request_format, self.transparent)
-            result, answered = self._render(query)
+            result, answered = self._render(query, gate)
             image = _checked_size(result, meta.size).image
             tiles = [self._tile_from(coord, ImageResult(image=image.crop(box)), now) for coord, box in meta.tiles]
         return _Rendered(
@@ -460,7 +464,7 @@ class TileManager:
             tile.single_color = is_single_color(result.image)
         return tile
 
-    def _render_tile(self, coord: TileCoord) -> tuple[ImageResult, list[_Answered]]:
+    def _render_tile(self, coord: TileCoord, gate: AbstractContextManager | None) -> tuple[ImageResult, list[_Answered]]:
         """One tile from the sources; tiles of a matching tiled source pass through as they are."""
         results, answered = [], []
         size = self.grid.tile_size
@@ -474,26 +478,27 @@ class TileManager:
             if fetch is None:
                 query = MapQuery(self.grid.tile_bbox(coord), size, self.grid.srs, self.request_format, self.transparent)
                 fetch = _bind_map(source, query)
-            result, answer = self._from_source(source, fetch, size, decode=many)
+            result, answer = self._from_source(source, fetch, size, decode=many, gate=gate)
             results.append(result)
             if answer:
                 answered.append(answer)
         return self._merge(results, size), answered
 
-    def _render(self, query: MapQuery) -> tuple[ImageResult, list[_Answered]]:
+    def _render(self, query: MapQuery, gate: AbstractContextManager | None) -> tuple[ImageResult, list[_Answered]]:
         results, answered = [], []
         for source in self.sources:
-            result, answer = self._from_source(source, _bind_map(source, query), query.size, decode=True)
+            result, answer = self._from_source(source, _bind_map(source, query), query.size, decode=True, gate=gate)
             results.append(result)
             if answer:
                 answered.append(answer)
         return self._merge(results, query.size), answered
 
     def _from_source(self, source: Source, fetch: Callable[[], ImageResult], size: tuple[int, int],
-                     decode: bool) -> tuple[ImageResult, _Answered | None]:
+                     decode: bool, gate: AbstractContextManager | None = None) -> tuple[ImageResult, _Answered | None]:
         """The source's image, or its on_error stand-in; other errors propagate."""
         try:
-            result = fetch()
+            with gate or nullcontext():
+                result = fetch()
             if decode or (self.format.mime != "mixed" and result.mime != self.format.mime):
                 result.image  # noqa: B018  (decode here, so bad data counts as this source's error)
             return result, None

@@ -27,9 +27,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-f", "--proxy-conf", required=True, metavar="mapproxy.yaml", help="the proxy configuration")
     p.add_argument("-s", "--seed-conf", metavar="seed.yaml", help="the seed configuration")
     p.add_argument("-c", "--concurrency", type=int, default=2, metavar="N",
-                   help="concurrent workers, threads unless --processes (default 2)")
+                   help="source requests in flight at a time (default 2); 2N workers (threads unless "
+                   "--processes) cut, encode and write the fetched meta tiles meanwhile")
     p.add_argument("--processes", action="store_true",
-                   help="run the -c workers as processes (for CPU-heavy image work on several cores)")
+                   help="run the workers as processes (for CPU-heavy image work on several cores)")
     p.add_argument("-n", "--dry-run", action="store_true", help="walk and count, request and write nothing")
     p.add_argument("--seed", action="append", default=[], metavar="TASKS",
                    help="only these seed tasks (comma separated, or ALL); repeatable")

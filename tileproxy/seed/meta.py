@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 
 from ..grid import MetaTile, TileCoord
@@ -52,15 +53,40 @@ class MetaResult:
     todo: list[TileCoord]  # tiles that needed writing (written, would be, or failed)
     rendered: bool = False  # the sources were asked
     failed: bool = False  # failed for good; the cached tiles stayed as they were
+    stopped: bool = False  # the run stopped before the sources were asked; nothing written
+
+
+class Stopped(Exception):
+    """The run stopped while this meta tile waited for its turn at the sources."""
+
+
+class _Turn:
+    """The gate around one source request; gives up when the run stopped meanwhile."""
+
+    def __init__(self, gate: AbstractContextManager, stop: threading.Event | None):
+        self.gate = gate
+        self.stop = stop
+
+    def __enter__(self) -> None:
+        self.gate.__enter__()
+        if self.stop is not None and self.stop.is_set():
+            self.gate.__exit__(None, None, None)
+            raise Stopped()
+
+    def __exit__(self, *exc: object) -> None:
+        self.gate.__exit__(*exc)
 
 
 class MetaWorker:
     """Decides what a meta tile needs and renders it, with retries and rate limits.
     Runs in worker threads, or once per worker process."""
 
-    def __init__(self, options: SeedOptions, rate_share: int = 1):
+    def __init__(self, options: SeedOptions, rate_share: int = 1, gate: AbstractContextManager | None = None):
         self.options = options
         self.rate_share = rate_share  # processes sharing the rate limit
+        # held around each source request: at most ``concurrency`` requests in flight,
+        # while more workers decode, cut, encode and write the meta tiles already fetched
+        self.gate = gate if gate is not None else threading.BoundedSemaphore(max(1, options.concurrency))
         self._limiters: dict[int, RateLimiter] = {}
         self._lock = threading.Lock()
 
@@ -76,7 +102,7 @@ class MetaWorker:
 
         def render() -> object:
             self._rate_limit(manager)
-            return manager.refresh_meta(meta, only)
+            return manager.refresh_meta(meta, only, _Turn(self.gate, stop))
 
         def on_retry(attempt: int, ex: BaseException, wait: float) -> None:
             log.warning("%s: tiles %s (level %d): %s; retry %d in %.1fs", label, _coord_list(todo),
@@ -84,6 +110,9 @@ class MetaWorker:
 
         try:
             self.options.retry.run(render, RETRYABLE, on_retry, stop)
+        except Stopped:
+            result.visited, result.stopped = 0, True
+            return result
         except (*RETRYABLE, TileError) as ex:
             log.error("%s: tiles %s (level %d) failed, cached tiles kept: %s", label, _coord_list(todo),
                       meta.level, ex)
@@ -127,7 +156,8 @@ class MetaWorker:
 _PROCESS: dict = {}
 
 
-def process_init(proxy_conf: str, options: SeedOptions, share: int, log_level: int) -> None:
+def process_init(proxy_conf: str, options: SeedOptions, share: int, log_level: int,
+                 gate: AbstractContextManager | None = None) -> None:
     """Each worker process loads the proxy configuration once."""
     from ..config.build import load_proxy_config
     from ..sources.limits import set_seeding
@@ -137,7 +167,7 @@ def process_init(proxy_conf: str, options: SeedOptions, share: int, log_level: i
     logging.basicConfig(level=log_level or logging.WARNING, format="%(asctime)s %(levelname)s %(message)s",
                         datefmt="%H:%M:%S")
     _PROCESS["proxy"] = load_proxy_config(proxy_conf)
-    _PROCESS["worker"] = MetaWorker(options, rate_share=share)
+    _PROCESS["worker"] = MetaWorker(options, rate_share=share, gate=gate)
 
 
 def process_work(cache: str, grid: str, main: TileCoord, refresh_before: float | None,

@@ -1,5 +1,6 @@
 """Running seed and cleanup tasks: a walk in the main thread feeds meta tiles to
-N worker threads or processes (``meta.MetaWorker`` does each one); the runner
+2N worker threads or processes (``meta.MetaWorker`` does each one, with at most N
+source requests in flight: ``-c N``); the runner
 counts the results, writes failed tiles to the failed-tiles file, spends the
 failure budget, and records finished work units in the progress file for
 ``--continue``."""
@@ -135,6 +136,8 @@ class Runner:
 
     def _account(self, task: Task, result: MetaResult) -> tuple[int, bool]:
         """Progress, failed-tiles file, failure budget and the stop hook for one result."""
+        if result.stopped:
+            return 0, False
         if result.failed:
             if self.options.failed_tiles:
                 self.options.failed_tiles.write(task.cache, task.grid_name, result.todo)
@@ -170,7 +173,7 @@ class Runner:
         self.progress.start_task(_label(task), total)
         lock = self._cache_lock(task)
         pool = self._executor()
-        slots = threading.BoundedSemaphore(2 * max(1, self.options.concurrency))
+        slots = threading.BoundedSemaphore(2 * self._workers())
         futures: set[Future] = set()
         try:
             shard, shards = self.options.shard
@@ -215,6 +218,12 @@ class Runner:
             self.resume.mark_finished(task.key)
         return self.progress.finish_task()
 
+    def _workers(self) -> int:
+        """Twice ``concurrency`` workers: while ``concurrency`` of them wait for the
+        sources (the gate of ``MetaWorker`` bounds that), the others do the image work
+        of the meta tiles already fetched."""
+        return 2 * max(1, self.options.concurrency)
+
     def _executor(self) -> Executor:
         """Worker threads, or worker processes with ``processes``; one pool per run."""
         if self._pool is None:
@@ -223,11 +232,13 @@ class Runner:
                 if not self.options.proxy_conf:
                     raise ValueError("worker processes need the proxy configuration file")
                 share = replace(self.options, failed_tiles=None)
+                context = multiprocessing.get_context("spawn")
                 self._pool = ProcessPoolExecutor(
-                    n, mp_context=multiprocessing.get_context("spawn"), initializer=process_init,
-                    initargs=(self.options.proxy_conf, share, n, logging.getLogger().level))
+                    self._workers(), mp_context=context, initializer=process_init,
+                    initargs=(self.options.proxy_conf, share, self._workers(), logging.getLogger().level,
+                              context.Semaphore(n)))
             else:
-                self._pool = ThreadPoolExecutor(n, thread_name_prefix="seed")
+                self._pool = ThreadPoolExecutor(self._workers(), thread_name_prefix="seed")
         return self._pool
 
     def _submit(self, pool: Executor, task: Task, meta: MetaTile) -> Future:
