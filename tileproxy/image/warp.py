@@ -15,7 +15,8 @@ from collections.abc import Callable
 
 from PIL import Image
 
-TOLERANCE = 0.5  # source pixels a band's linear mapping may be off the projection (half of it on average)
+TOLERANCE = 0.5  # source pixels the mapping may shift across a band of rows or columns (it is taken at the middle)
+SMOOTH_TOLERANCE = 0.5  # source pixels a band's piecewise linear mapping may be off the projection
 GRIDS = (64, 32)  # destination pixels between the points where the projection is computed: the first that fits
 GRID_TOLERANCE = 0.05  # source pixels the grid's interpolation may be off at the cell centres
 MAX_SHEAR = 0.2  # rows or columns tilted more than this (about 11 degrees) take the QUAD transform
@@ -98,7 +99,7 @@ def _vertical_pass(across: Image.Image, grid: _Grid, top: int, band: int, filt: 
     resampled to the destination rows."""
     width, height = grid.size
     rows = across.size[1]
-    out = Image.new(across.mode, grid.size)
+    out = Image.new(across.mode, grid.size, None)  # every pixel is written below
     for c0 in range(0, width, band):
         c1 = min(width, c0 + band)
         ys = [y - top for y in grid.y_at_column((c0 + c1) / 2)]
@@ -112,12 +113,12 @@ def _vertical_pass(across: Image.Image, grid: _Grid, top: int, band: int, filt: 
 
 def _linear_pieces(ts: list[int], values: list[float], a: int = 0, b: int = -1) -> list[tuple[int, int]]:
     """Index ranges of ``ts`` (halved as often as needed) over which ``values``
-    are linear within half the tolerance."""
+    are linear within SMOOTH_TOLERANCE."""
     b = len(ts) - 1 if b < 0 else b
     if b - a < 2:
         return [(a, b)]
     slope = (values[b] - values[a]) / (ts[b] - ts[a])
-    if all(abs(values[a] + (ts[k] - ts[a]) * slope - values[k]) <= TOLERANCE / 2 for k in range(a + 1, b)):
+    if all(abs(values[a] + (ts[k] - ts[a]) * slope - values[k]) <= SMOOTH_TOLERANCE for k in range(a + 1, b)):
         return [(a, b)]
     mid = (a + b) // 2
     return _linear_pieces(ts, values, a, mid) + _linear_pieces(ts, values, mid, b)
