@@ -142,11 +142,16 @@ def test_north_up_reprojection_takes_two_resize_passes_like_the_mesh_transform(m
     x0, y0 = to_dst.transform(600000, 6100000)
     x1, y1 = to_dst.transform(1400000, 6900000)
     dst = (x0, y0, x1, y1)
-    calls = []
-    real = transform.separable_warp
+    import tileproxy.image.warp as warp
+
+    calls, upright = [], []
+    real, real_upright = transform.separable_warp, warp._upright
     monkeypatch.setattr(transform, "separable_warp", lambda *a: calls.append(real(*a)) or calls[-1])
+    monkeypatch.setattr(warp, "_upright", lambda *a: upright.append(real_upright(*a)) or upright[-1])
     fast = transform_image(img, src_bbox, merc, dst, dst_srs, (400, 400))
     assert calls and calls[0] is not None
+    # geographic columns and rows are mercator's: one resize per piece of rows, no bands
+    assert bool(upright and upright[0]) == (dst_code == "EPSG:4326")
     monkeypatch.setattr(transform, "separable_warp", lambda *a: None)
     general = transform_image(img, src_bbox, merc, dst, dst_srs, (400, 400))
     assert fast.mode == general.mode == "RGB"

@@ -53,11 +53,31 @@ def separable_warp(img: Image.Image, to_src: PixelMapper, dst_size: tuple[int, i
     mode = img.mode
     if mode == "RGBA":  # resize premultiplies alpha: once here, not for every band
         img = img.convert("RGBa")
-    across = _horizontal_pass(img, grid, rows, row_band, filt, reach)
-    if across is None:
+    if row_band >= rows[1] - rows[0] and col_band >= dst_size[0]:
+        out = _upright(img, grid, filt)  # e.g. EPSG:3857 <-> 4326: no band needs a shift of its own
+    else:
+        across = _horizontal_pass(img, grid, rows, row_band, filt, reach)
+        out = None if across is None else _vertical_pass(across, grid, rows[0], col_band, filt)
+    if out is None:
         return None
-    out = _vertical_pass(across, grid, rows[0], col_band, filt)
     return out.convert(mode) if out.mode != mode else out
+
+
+def _upright(img: Image.Image, grid: _Grid, filt: Image.Resampling) -> Image.Image | None:
+    """Destination columns that are source columns and rows that are source rows:
+    each piece of rows where the mapping is linear is one resize (both passes)."""
+    xs = grid.x_at_row((grid.min_y + grid.max_y) / 2)
+    if xs is None or len(_linear_pieces(grid.us, xs)) > 1:
+        return None
+    sw, sh = img.size
+    x0, x1 = max(0.0, xs[0]), min(float(sw), xs[-1])
+    ys = grid.y_at_column(grid.size[0] / 2)
+    out = Image.new(img.mode, grid.size, None)  # every pixel is written below
+    for va, vb in _linear_pieces(grid.vs, ys):
+        v0, v1 = grid.vs[va], grid.vs[vb]
+        box = (x0, max(0.0, ys[va]), x1, min(float(sh), ys[vb]))
+        out.paste(img.resize((grid.size[0], v1 - v0), filt, box=box), (0, v0))
+    return out
 
 
 def _horizontal_pass(img: Image.Image, grid: _Grid, rows: tuple[int, int], band: int,
