@@ -56,8 +56,11 @@ def separable_warp(img: Image.Image, to_src: PixelMapper, dst_size: tuple[int, i
     if row_band >= rows[1] - rows[0] and col_band >= dst_size[0]:
         out = _upright(img, grid, filt)  # e.g. EPSG:3857 <-> 4326: no band needs a shift of its own
     else:
-        across = _horizontal_pass(img, grid, rows, row_band, filt, reach)
-        out = None if across is None else _vertical_pass(across, grid, rows[0], col_band, filt)
+        try:
+            across = _horizontal_pass(img, grid, rows, row_band, filt, reach)
+            out = None if across is None else _vertical_pass(across, grid, rows[0], col_band, filt)
+        except AttributeError:  # a Pillow whose image cores lack crop/resize/paste: the QUAD transform
+            return None
     if out is None:
         return None
     return out.convert(mode) if out.mode != mode else out
@@ -86,6 +89,7 @@ def _horizontal_pass(img: Image.Image, grid: _Grid, rows: tuple[int, int], band:
     sw = img.size[0]
     width = grid.size[0]
     out = Image.new(img.mode, (width, rows[1] - rows[0]))
+    src, dst = img.im, out.im  # Pillow's image cores: no Image object for each of the many bands
     for r0 in range(rows[0], rows[1], band):
         r1 = min(rows[1], r0 + band)
         xs = grid.x_at_row((r0 + r1) / 2)
@@ -107,10 +111,10 @@ def _horizontal_pass(img: Image.Image, grid: _Grid, rows: tuple[int, int], band:
             continue
         left = max(0, math.floor(min(p[2] for p in pieces)) - reach)
         right = min(sw, math.ceil(max(p[3] for p in pieces)) + reach)
-        band_img = img.crop((left, r0, right, r1))
+        strip = src.crop((left, r0, right, r1))
         for u0, u1, x0, x1 in pieces:
             box = (min(max(x0 - left, 0.0), right - left), 0, min(max(x1 - left, 0.0), right - left), r1 - r0)
-            out.paste(band_img.resize((u1 - u0, r1 - r0), filt, box=box), (u0, r0 - rows[0]))
+            dst.paste(strip.resize((u1 - u0, r1 - r0), filt, box), (u0, r0 - rows[0], u1, r1 - rows[0]))
     return out
 
 
@@ -120,14 +124,15 @@ def _vertical_pass(across: Image.Image, grid: _Grid, top: int, band: int, filt: 
     width, height = grid.size
     rows = across.size[1]
     out = Image.new(across.mode, grid.size, None)  # every pixel is written below
+    src, dst = across.im, out.im
     for c0 in range(0, width, band):
         c1 = min(width, c0 + band)
         ys = [y - top for y in grid.y_at_column((c0 + c1) / 2)]
-        column = across if c1 - c0 == width else across.crop((c0, 0, c1, rows))
+        column = src if c1 - c0 == width else src.crop((c0, 0, c1, rows))
         for va, vb in _linear_pieces(grid.vs, ys):
             v0, v1 = grid.vs[va], grid.vs[vb]
             box = (0, min(max(ys[va], 0.0), rows), c1 - c0, min(max(ys[vb], 0.0), rows))
-            out.paste(column.resize((c1 - c0, v1 - v0), filt, box=box), (c0, v0))
+            dst.paste(column.resize((c1 - c0, v1 - v0), filt, box), (c0, v0, c1, v1))
     return out
 
 
