@@ -58,7 +58,7 @@ def separable_warp(img: Image.Image, to_src: PixelMapper, dst_size: tuple[int, i
     else:
         try:
             across = _horizontal_pass(img, grid, rows, row_band, filt, reach)
-            out = None if across is None else _vertical_pass(across, grid, rows[0], col_band, filt)
+            out = None if across is None else _vertical_pass(across, grid, rows[0], filt)
         except AttributeError:  # a Pillow whose image cores lack crop/resize/paste: the QUAD transform
             return None
     if out is None:
@@ -118,21 +118,30 @@ def _horizontal_pass(img: Image.Image, grid: _Grid, rows: tuple[int, int], band:
     return out
 
 
-def _vertical_pass(across: Image.Image, grid: _Grid, top: int, band: int, filt: Image.Resampling) -> Image.Image:
+def _vertical_pass(across: Image.Image, grid: _Grid, top: int, filt: Image.Resampling) -> Image.Image:
     """The columns of the horizontal pass (rows from source row ``top``)
-    resampled to the destination rows."""
+    resampled to the destination rows, in bands of columns as wide as the tilt
+    of the rows there allows."""
     width, height = grid.size
     rows = across.size[1]
     out = Image.new(across.mode, grid.size, None)  # every pixel is written below
     src, dst = across.im, out.im
-    for c0 in range(0, width, band):
-        c1 = min(width, c0 + band)
+    tilts = grid.row_tilts()
+    c0 = 0
+    while c0 < width:
+        c1 = width
+        for i in range(grid.cell_of(c0), len(tilts)):  # the cells the band reaches decide its width
+            if grid.us[i] >= c1:
+                break
+            if tilts[i]:
+                c1 = min(c1, c0 + max(1, int(TOLERANCE / tilts[i])))
         ys = [y - top for y in grid.y_at_column((c0 + c1) / 2)]
         column = src if c1 - c0 == width else src.crop((c0, 0, c1, rows))
         for va, vb in _linear_pieces(grid.vs, ys):
             v0, v1 = grid.vs[va], grid.vs[vb]
             box = (0, min(max(ys[va], 0.0), rows), c1 - c0, min(max(ys[vb], 0.0), rows))
             dst.paste(column.resize((c1 - c0, v1 - v0), filt, box), (c0, v0, c1, v1))
+        c0 = c1
     return out
 
 
@@ -201,6 +210,16 @@ class _Grid:
                    for j in range(len(self.vs)) for i in range(len(self.us) - 1))
         return columns, rows
 
+    def row_tilts(self) -> list[float]:
+        """Per column of grid cells: the steepest tilt of destination rows in it
+        (source y per destination column)."""
+        return [max(abs(row[i + 1] - row[i]) for row in self.ys) / (self.us[i + 1] - self.us[i])
+                for i in range(len(self.us) - 1)]
+
+    def cell_of(self, u: float) -> int:
+        """The column of grid cells that destination column ``u`` is in."""
+        return min(int(u // (self.us[1] - self.us[0])), len(self.us) - 2)
+
     def x_at_row(self, y: float) -> list[float] | None:
         """Source x of each grid column where it crosses source row ``y``
         (continued straight beyond its ends)."""
@@ -219,6 +238,6 @@ class _Grid:
 
     def y_at_column(self, u: float) -> list[float]:
         """Source y of destination column ``u`` at each grid row."""
-        i = min(int(u // (self.us[1] - self.us[0])), len(self.us) - 2)
+        i = self.cell_of(u)
         t = (u - self.us[i]) / (self.us[i + 1] - self.us[i])
         return [row[i] + t * (row[i + 1] - row[i]) for row in self.ys]
