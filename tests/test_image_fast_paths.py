@@ -195,3 +195,21 @@ def test_strongly_turned_or_partly_covered_maps_take_the_mesh_transform():
     wide = (x - 3000000, y - 300000, x + 3000000, y + 300000)  # beyond the source image
     to_src = _pixel_mapper(src_bbox, src_srs, wide, polar, dst_size, sx, sy)
     assert separable_warp(img, to_src, dst_size, Image.Resampling.BICUBIC) is None
+
+
+def test_two_pass_warp_keeps_partial_transparency():
+    """An RGBA mosaic (transparent tiles) is warped with its alpha: colours of
+    half-transparent pixels are not darkened, clear parts stay clear."""
+    merc, utm = get_srs("EPSG:3857"), get_srs("EPSG:25832")
+    src_bbox = (1300000.0, 6200000.0, 1500000.0, 6400000.0)
+    img = Image.new("RGBA", (1000, 1000), (0, 0, 0, 0))
+    img.paste((250, 40, 40, 128), (0, 0, 500, 1000))
+    to_utm = Transformer.from_crs("EPSG:3857", "EPSG:25832", always_xy=True)
+    corners = [to_utm.transform(x, y) for x in (1320000, 1480000) for y in (6220000, 6380000)]
+    dst = (min(c[0] for c in corners), min(c[1] for c in corners), max(c[0] for c in corners), max(c[1] for c in corners))
+    to_src = _pixel_mapper(src_bbox, merc, dst, utm, (256, 256), 1000 / 200000, 1000 / 200000)
+    out = separable_warp(img, to_src, (256, 256), Image.Resampling.BICUBIC)
+    assert out is not None and out.mode == "RGBA"
+    r, g, b, a = out.getpixel((40, 128))
+    assert a == 128 and abs(r - 250) <= 1 and abs(g - 40) <= 1 and abs(b - 40) <= 1  # premultiplied rounding
+    assert out.getpixel((220, 128))[3] == 0

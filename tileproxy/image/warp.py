@@ -5,8 +5,9 @@ destination pixels onto slightly rotated, slightly curved source rows and column
 Such a warp splits into a horizontal pass, that resamples every source row to the
 destination columns, and a vertical pass, that resamples every column of that
 to the destination rows. Pillow's ``resize`` does each pass for bands of rows or
-columns where the mapping is linear within ``TOLERANCE`` source pixels: about
-twice as fast as a bicubic QUAD transform, and it filters properly when shrinking."""
+columns across which the mapping shifts by at most ``TOLERANCE`` source pixels,
+in pieces along them where it is linear within ``SMOOTH_TOLERANCE``: about twice
+as fast as a bicubic QUAD transform, and it filters properly when shrinking."""
 
 from __future__ import annotations
 
