@@ -213,3 +213,5 @@ def test_two_pass_warp_keeps_partial_transparency():
     r, g, b, a = out.getpixel((40, 128))
     assert a == 128 and abs(r - 250) <= 1 and abs(g - 40) <= 1 and abs(b - 40) <= 1  # premultiplied rounding
     assert out.getpixel((220, 128))[3] == 0
+    edge = [out.getpixel((x, 128)) for x in range(256) if 0 < out.getpixel((x, 128))[3] < 128]
+    assert edge and all(p[0] >= 240 for p in edge)  # blended with clear pixels, not with black
