@@ -1,11 +1,13 @@
 """The cheaper image paths of GetMap: RGB mosaics of opaque tiles, RGB resampling
-only where the source covers the destination, an adaptive reprojection mesh and
-run-length PNG encoding of paletted images."""
+only where the source covers the destination, two resize passes for north-up
+reprojections, an adaptive reprojection mesh and run-length PNG encoding of
+paletted images."""
 
 from __future__ import annotations
 
 import io
 
+import pytest
 from PIL import Image, ImageChops, ImageStat
 from pyproj import Transformer
 
@@ -14,6 +16,7 @@ from tileproxy.image.codec import encode, quantize
 from tileproxy.image.formats import ImageFormat, ImageOptions
 from tileproxy.image.mosaic import tile_mosaic
 from tileproxy.image.transform import MESH_CELL, _mesh, _pixel_mapper, transform_image
+from tileproxy.image.warp import separable_warp
 from tileproxy.srs import get_srs
 
 ORIGIN = 20037508.342789244
@@ -125,24 +128,90 @@ def test_paletted_png_round_trips():
     assert back.convert("RGB").tobytes() == quantize(img, 256).convert("RGB").tobytes()  # lossless after quantizing
 
 
-def test_mercator_to_wgs84_scales_cell_rectangles_like_the_mesh_transform(monkeypatch):
-    """EPSG:3857 -> EPSG:4326 maps every mesh cell onto an upright source rectangle:
-    those are resized, and the map matches the general QUAD transform closely."""
+@pytest.mark.parametrize("dst_code", ["EPSG:4326", "EPSG:25832"])
+def test_north_up_reprojection_takes_two_resize_passes_like_the_mesh_transform(monkeypatch, dst_code):
+    """EPSG:3857 -> EPSG:4326 or UTM: rows and columns resampled apart (the
+    two-pass warp), and the map matches the general QUAD transform closely."""
     import tileproxy.image.transform as transform
 
-    merc, wgs = get_srs("EPSG:3857"), get_srs("EPSG:4326")
+    merc, dst_srs = get_srs("EPSG:3857"), get_srs(dst_code)
     src_bbox = (500000.0, 6000000.0, 1500000.0, 7000000.0)
     img = Image.linear_gradient("L").resize((600, 600)).convert("RGB")
     img.paste((200, 30, 30), (100, 100, 300, 200))
-    to_wgs = Transformer.from_crs("EPSG:3857", "EPSG:4326", always_xy=True)
-    lon0, lat0 = to_wgs.transform(600000, 6100000)
-    lon1, lat1 = to_wgs.transform(1400000, 6900000)
-    dst = (lon0, lat0, lon1, lat1)
-    mesh, covered = mesh_of(img.size, src_bbox, merc, dst, wgs, (400, 400))
-    assert covered and all(transform._axis_aligned(quad) for _, quad in mesh)
-    fast = transform_image(img, src_bbox, merc, dst, wgs, (400, 400))
-    monkeypatch.setattr(transform, "_axis_aligned", lambda quad, tolerance=0.01: False)
-    general = transform_image(img, src_bbox, merc, dst, wgs, (400, 400))
+    to_dst = Transformer.from_crs("EPSG:3857", dst_code, always_xy=True)
+    x0, y0 = to_dst.transform(600000, 6100000)
+    x1, y1 = to_dst.transform(1400000, 6900000)
+    dst = (x0, y0, x1, y1)
+    import tileproxy.image.warp as warp
+
+    calls, upright = [], []
+    real, real_upright = transform.separable_warp, warp._upright
+    monkeypatch.setattr(transform, "separable_warp", lambda *a: calls.append(real(*a)) or calls[-1])
+    monkeypatch.setattr(warp, "_upright", lambda *a: upright.append(real_upright(*a)) or upright[-1])
+    fast = transform_image(img, src_bbox, merc, dst, dst_srs, (400, 400))
+    assert calls and calls[0] is not None
+    # geographic columns and rows are mercator's: one resize per piece of rows, no bands
+    assert bool(upright and upright[0]) == (dst_code == "EPSG:4326")
+    monkeypatch.setattr(transform, "separable_warp", lambda *a: None)
+    general = transform_image(img, src_bbox, merc, dst, dst_srs, (400, 400))
     assert fast.mode == general.mode == "RGB"
     diff = ImageChops.difference(fast, general)
     assert sum(ImageStat.Stat(diff).mean) / 3 < 2.0
+
+
+def test_two_pass_warp_puts_features_where_the_projection_says():
+    """A small square of the source lands where pyproj puts it, within a fifth of
+    a pixel, in a corner of a UTM map where the grids are turned by about 3 degrees."""
+    merc, utm = get_srs("EPSG:3857"), get_srs("EPSG:25832")
+    src_bbox = (1300000.0, 6200000.0, 1500000.0, 6400000.0)  # east of 11 E: zone 32 turned
+    img = Image.new("RGB", (1000, 1000), (255, 255, 255))
+    img.paste((0, 0, 0), (800, 150, 806, 156))  # centre at source pixel (803, 153)
+    to_utm = Transformer.from_crs("EPSG:3857", "EPSG:25832", always_xy=True)
+    corners = [to_utm.transform(x, y) for x in (1320000, 1480000) for y in (6220000, 6380000)]
+    dst = (min(c[0] for c in corners), min(c[1] for c in corners), max(c[0] for c in corners), max(c[1] for c in corners))
+    out = transform_image(img, src_bbox, merc, dst, utm, (512, 512))
+    mx, my = 1300000 + 803 * 200, 6400000 - 153 * 200
+    ux, uy = to_utm.transform(mx, my)
+    px, py = (ux - dst[0]) / (dst[2] - dst[0]) * 512, (dst[3] - uy) / (dst[3] - dst[1]) * 512
+    dark = [(x + 0.5, y + 0.5, 255 - out.getpixel((x, y))[0])
+            for x in range(int(px) - 6, int(px) + 7) for y in range(int(py) - 6, int(py) + 7)]
+    total = sum(w for _, _, w in dark)
+    cx, cy = sum(x * w for x, _, w in dark) / total, sum(y * w for _, y, w in dark) / total
+    assert abs(cx - px) < 0.2 and abs(cy - py) < 0.2
+
+
+def test_strongly_turned_or_partly_covered_maps_take_the_mesh_transform():
+    src_srs, polar = get_srs("EPSG:3857"), get_srs("EPSG:3413")  # polar stereographic: turned by the longitude
+    src_bbox = (-2000000.0, 10000000.0, 2000000.0, 14000000.0)
+    img = solid((20, 120, 220), size=(400, 400))
+    to_polar = Transformer.from_crs("EPSG:3857", "EPSG:3413", always_xy=True)
+    x, y = to_polar.transform(0, 12000000)
+    sx, sy, dst_size = 400 / 4000000, 400 / 4000000, (256, 256)
+    dst = (x - 300000, y - 300000, x + 300000, y + 300000)
+    to_src = _pixel_mapper(src_bbox, src_srs, dst, polar, dst_size, sx, sy)
+    assert separable_warp(img, to_src, dst_size, Image.Resampling.BICUBIC) is None
+    out = transform_image(img, src_bbox, src_srs, dst, polar, dst_size)
+    assert out.getpixel((128, 128))[:3] == (20, 120, 220)
+    wide = (x - 3000000, y - 300000, x + 3000000, y + 300000)  # beyond the source image
+    to_src = _pixel_mapper(src_bbox, src_srs, wide, polar, dst_size, sx, sy)
+    assert separable_warp(img, to_src, dst_size, Image.Resampling.BICUBIC) is None
+
+
+def test_two_pass_warp_keeps_partial_transparency():
+    """An RGBA mosaic (transparent tiles) is warped with its alpha: colours of
+    half-transparent pixels are not darkened, clear parts stay clear."""
+    merc, utm = get_srs("EPSG:3857"), get_srs("EPSG:25832")
+    src_bbox = (1300000.0, 6200000.0, 1500000.0, 6400000.0)
+    img = Image.new("RGBA", (1000, 1000), (0, 0, 0, 0))
+    img.paste((250, 40, 40, 128), (0, 0, 500, 1000))
+    to_utm = Transformer.from_crs("EPSG:3857", "EPSG:25832", always_xy=True)
+    corners = [to_utm.transform(x, y) for x in (1320000, 1480000) for y in (6220000, 6380000)]
+    dst = (min(c[0] for c in corners), min(c[1] for c in corners), max(c[0] for c in corners), max(c[1] for c in corners))
+    to_src = _pixel_mapper(src_bbox, merc, dst, utm, (256, 256), 1000 / 200000, 1000 / 200000)
+    out = separable_warp(img, to_src, (256, 256), Image.Resampling.BICUBIC)
+    assert out is not None and out.mode == "RGBA"
+    r, g, b, a = out.getpixel((40, 128))
+    assert a == 128 and abs(r - 250) <= 1 and abs(g - 40) <= 1 and abs(b - 40) <= 1  # premultiplied rounding
+    assert out.getpixel((220, 128))[3] == 0
+    edge = [out.getpixel((x, 128)) for x in range(256) if 0 < out.getpixel((x, 128))[3] < 128]
+    assert edge and all(p[0] >= 240 for p in edge)  # blended with clear pixels, not with black

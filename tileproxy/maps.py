@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from PIL import Image
 
 from .grid import TileGrid
-from .image.mosaic import tile_mosaic
+from .image.mosaic import encoded_tile_mosaic
 from .image.result import ImageResult
 from .image.transform import blank_image, transform_image
 from .sources.base import MapQuery, Source, SourceError
@@ -214,8 +214,9 @@ class CacheMapLayer(MapLayer):
         if not coords:
             return ImageResult(image=blank_image(query.size))
         tiles = manager.load_tiles(coords)
-        images = [ImageResult(data=t.data, mime=t.mime).image if t.data else None for t in tiles]
-        mosaic, mosaic_bbox = tile_mosaic(grid, coords, images)
+        # below the request's footprint and the resampling filter's reach, no row is read
+        reach = (3 * max(1.0, res / grid.resolutions[level]) + 4) * grid.resolutions[level]
+        mosaic, mosaic_bbox = encoded_tile_mosaic(grid, coords, [t.data or None for t in tiles], src_bbox[1] - reach)
         img = None
         if query.srs == grid.srs:
             img = _crop_if_aligned(mosaic, mosaic_bbox, grid.resolutions[level], query)

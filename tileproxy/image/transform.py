@@ -8,6 +8,7 @@ from collections.abc import Callable
 from PIL import Image
 
 from ..srs import SRS, BBox
+from .warp import separable_warp
 
 _RESAMPLE = {
     "nearest": Image.Resampling.NEAREST,
@@ -61,32 +62,23 @@ def transform_image(
             return img
         return _scale(img, extent, dst_size, filt)
 
+    to_src = _pixel_mapper(src_bbox, src_srs, dst_bbox, dst_srs, dst_size, sx, sy)
+    # north-up reprojections inside the image (EPSG:3857 <-> 4326 or UTM): two resize
+    # passes, about twice as fast as a bicubic QUAD transform and properly filtered
+    warped = separable_warp(img, to_src, dst_size, filt)
+    if warped is not None:
+        return warped
     dw, dh = dst_size
     cols, rows = max(1, round(dw / MESH_START)), max(1, round(dh / MESH_START))
     xs = [round(dw * i / cols) for i in range(cols + 1)]
     ys = [round(dh * j / rows) for j in range(rows + 1)]
     cells = [(xs[i], ys[j], xs[i + 1], ys[j + 1]) for j in range(rows) for i in range(cols)]
-    to_src = _pixel_mapper(src_bbox, src_srs, dst_bbox, dst_srs, dst_size, sx, sy)
     mesh, covered = _mesh(cells, to_src, (sw, sh))
     if not mesh:
         return blank_image(dst_size)
-    if covered and all(_axis_aligned(quad) for _, quad in mesh):
-        # e.g. EPSG:3857 <-> EPSG:4326: every cell is a scaled source rectangle, and
-        # resize() is about twice as fast as a bicubic QUAD transform
-        out = Image.new(img.mode, dst_size, None)
-        for (x0, y0, x1, y1), quad in mesh:
-            out.paste(img.resize((x1 - x0, y1 - y0), filt, box=(quad[0], quad[1], quad[4], quad[5])), (x0, y0))
-        return out
     if img.mode == "RGB" and not covered:
         img = img.convert("RGBA")  # parts of the destination get no source pixels: transparent, not black
     return img.transform(dst_size, Image.Transform.MESH, mesh, filt)
-
-
-def _axis_aligned(quad: tuple[float, ...], tolerance: float = 0.01) -> bool:
-    """The source quadrilateral (ul, ll, lr, ur) is an upright rectangle, north up."""
-    ulx, uly, llx, lly, lrx, lry, urx, ury = quad
-    return (abs(ulx - llx) <= tolerance and abs(urx - lrx) <= tolerance and abs(uly - ury) <= tolerance
-            and abs(lly - lry) <= tolerance and lrx > ulx and lry > uly)
 
 
 PixelMapper = Callable[[list[tuple[float, float]]], list[tuple[float, float]]]

@@ -1,0 +1,81 @@
+"""Plain PNG tiles decoded straight into their place of a mosaic: no image object
+per tile, no paste, and no rows below the part of the mosaic that is needed."""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Sequence
+
+from PIL import Image
+
+from .codec import ImageDataError
+
+_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_MODES = {2: "RGB", 6: "RGBA"}  # PNG colour type -> mode, 8 bits per sample
+
+
+def plain_png(data: bytes | None, size: tuple[int, int]) -> tuple[str, bytes] | None:
+    """Mode and zlib stream of an 8-bit RGB or RGBA PNG of ``size``, not interlaced
+    and without a transparent colour; None for anything else (decoded the usual way)."""
+    if data is None or not data.startswith(_SIGNATURE) or data[12:16] != b"IHDR" or len(data) < 33:
+        return None
+    width, height, depth, ctype, _, _, interlace = struct.unpack_from(">IIBBBBB", data, 16)
+    mode = _MODES.get(ctype)
+    if mode is None or depth != 8 or interlace or (width, height) != tuple(size):
+        return None
+    parts = []
+    pos, end = 8, len(data)
+    while pos + 8 <= end:
+        length = struct.unpack_from(">I", data, pos)[0]
+        kind = data[pos + 4:pos + 8]
+        if kind == b"IDAT":
+            parts.append(data[pos + 8:pos + 8 + length])
+        elif kind == b"tRNS":
+            return None
+        elif kind == b"IEND":
+            break
+        pos += 12 + length
+    return (mode, b"".join(parts)) if parts else None
+
+
+def decode_into(mosaic: Image.Image, stream: bytes, mode: str, box: tuple[int, int, int, int]) -> None:
+    """Decode the zlib ``stream`` of a plain PNG (``plain_png``) into ``box`` of
+    ``mosaic``; decoding stops after the last row of ``box``."""
+    decoder = Image._getdecoder(mosaic.mode, "zip", (mode,))
+    decoder.setimage(mosaic.im, box)
+    status, err = decoder.decode(stream)
+    if err < 0:
+        raise ImageDataError(f"cannot decode image: PNG decoder error {err}")
+    if status >= 0:  # the decoder wants more data than there is
+        raise ImageDataError("cannot decode image: truncated PNG data")
+
+
+def png_mosaic(size: tuple[int, int], tile_size: tuple[int, int], offsets: Sequence[tuple[int, int]],
+               datas: Sequence[bytes | None], full: bool, last_row: int | None = None) -> Image.Image | None:
+    """A mosaic of ``size`` with each tile's PNG ``datas`` decoded at its pixel
+    offset; rows from ``last_row`` on may be left blank. RGB when all tiles are RGB
+    and ``full`` (they fill the mosaic), RGBA when all are RGBA (missing tiles stay
+    transparent). None when a tile is no plain PNG or the modes are mixed."""
+    plans = [plain_png(d, tile_size) for d in datas if d is not None]
+    if not plans or any(p is None for p in plans):
+        return None
+    modes = {p[0] for p in plans}  # type: ignore[index]
+    if len(modes) != 1 or (modes == {"RGB"} and not (full and len(plans) == len(datas))):
+        return None
+    mode = modes.pop()
+    mosaic = Image.new(mode, size, (255, 255, 255, 0) if mode == "RGBA" else 0)
+    tw, th = tile_size
+    plan_iter = iter(plans)
+    try:
+        for (x, y), data in zip(offsets, datas):
+            if data is None:
+                continue
+            _, stream = next(plan_iter)  # type: ignore[misc]
+            rows = th if last_row is None else min(th, last_row - y)
+            if rows > 0:
+                decode_into(mosaic, stream, mode, (x, y, x + tw, y + rows))
+    except (AttributeError, TypeError, ValueError) as ex:
+        if isinstance(ex, ImageDataError):
+            raise
+        return None  # Pillow without the decoder interface used here
+    return mosaic
