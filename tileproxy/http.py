@@ -189,11 +189,21 @@ def validators(headers: list[tuple[str, str]], timestamp: float | None, data: by
 
 def cache_headers(headers: list[tuple[str, str]], timestamp: float | None, data: bytes, max_age: int) -> None:
     """Last-Modified, ETag and Cache-Control/Expires for a tile response."""
-    validators(headers, timestamp, data)
-    if max_age > 0:
-        headers += (("Cache-Control", _public_max_age(max_age)), ("Expires", expires_header(max_age)))
-    else:
+    if max_age <= 0:
+        validators(headers, timestamp, data)
         no_cache(headers)
+        return
+    # every stored tile passes here: one step, no helper calls but the formatting
+    global _expires
+    now = int(time.time())
+    if _expires[0] != now + max_age:
+        _expires = (now + max_age, http_date(now + max_age))
+    etag = ("ETag", f'"{tile_etag(timestamp, data)}"')
+    fresh = (("Cache-Control", _public_max_age(max_age)), ("Expires", _expires[1]))
+    if timestamp is None:
+        headers += (etag, *fresh)
+    else:
+        headers += (("Last-Modified", http_date(timestamp)), etag, *fresh)
 
 
 def revalidate_headers(headers: list[tuple[str, str]], timestamp: float | None, data: bytes) -> None:

@@ -92,7 +92,8 @@ class FastTiles:
         if entry is None or max_age <= 0:
             return None
         z, x, (y, dot, ext) = parts[-3], parts[-2], parts[-1].partition(".")
-        if not dot or not (z.isdecimal() and x.isdecimal() and y.isdecimal() and z.isascii() and x.isascii() and y.isascii()):
+        digits = z + x + y
+        if not (dot and z and x and y and digits.isdecimal() and digits.isascii()):
             return None
         layer = entry.layer
         if ext not in entry.exts and not layer.format.matches_ext(ext):
