@@ -193,13 +193,9 @@ def cache_headers(headers: list[tuple[str, str]], timestamp: float | None, data:
         validators(headers, timestamp, data)
         no_cache(headers)
         return
-    # every stored tile passes here: one step, no helper calls but the formatting
-    global _expires
-    now = int(time.time())
-    if _expires[0] != now + max_age:
-        _expires = (now + max_age, http_date(now + max_age))
+    # every stored tile passes here: the headers in one step
     etag = ("ETag", f'"{tile_etag(timestamp, data)}"')
-    fresh = (("Cache-Control", _public_max_age(max_age)), ("Expires", _expires[1]))
+    fresh = (("Cache-Control", _public_max_age(max_age)), ("Expires", expires_header(max_age)))
     if timestamp is None:
         headers += (etag, *fresh)
     else:
