@@ -189,17 +189,11 @@ def validators(headers: list[tuple[str, str]], timestamp: float | None, data: by
 
 def cache_headers(headers: list[tuple[str, str]], timestamp: float | None, data: bytes, max_age: int) -> None:
     """Last-Modified, ETag and Cache-Control/Expires for a tile response."""
-    if max_age <= 0:
-        validators(headers, timestamp, data)
-        no_cache(headers)
-        return
-    # every stored tile passes here: the headers in one step
-    etag = ("ETag", f'"{tile_etag(timestamp, data)}"')
-    fresh = (("Cache-Control", _public_max_age(max_age)), ("Expires", expires_header(max_age)))
-    if timestamp is None:
-        headers += (etag, *fresh)
+    validators(headers, timestamp, data)
+    if max_age > 0:
+        headers += (("Cache-Control", _public_max_age(max_age)), ("Expires", expires_header(max_age)))
     else:
-        headers += (("Last-Modified", http_date(timestamp)), etag, *fresh)
+        no_cache(headers)
 
 
 def revalidate_headers(headers: list[tuple[str, str]], timestamp: float | None, data: bytes) -> None:

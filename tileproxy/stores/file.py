@@ -92,17 +92,14 @@ class FileStore(TileStore):
         return f"{self._prefix}{self._format(x, y, z)}{self._suffix}"
 
     def load(self, tile: Tile) -> bool:
-        x, y, z = tile.coord
-        path = f"{self._prefix}{self._format(x, y, z)}{self._suffix}"
+        path = self.path(tile.coord)
         try:
             fd = os.open(path, os.O_RDONLY)
         except (FileNotFoundError, NotADirectoryError):
             return False
         try:  # a raw fd: no buffered file object on the cached-tile hot path
             st = os.fstat(fd)
-            size = st.st_size
-            data = os.read(fd, size + 1)
-            tile.data = data if len(data) <= size else data + read_all(fd, 0)  # grew meanwhile
+            tile.data = read_all(fd, st.st_size)
             tile.timestamp = st.st_mtime
         finally:
             os.close(fd)
