@@ -76,6 +76,11 @@ class Request:
         return f"{scheme}://{host}{quote(script.rstrip('/'), safe=_SCRIPT_SAFE, encoding='latin-1', errors='replace')}"
 
 
+def unsafe_segment(segment: str) -> bool:
+    """A URL path segment that is refused: dot segments, backslashes, NUL bytes."""
+    return segment in ("..", ".") or "\\" in segment or "\x00" in segment
+
+
 # a host name, IPv4 or bracketed IPv6 address with an optional port
 _HOST = re.compile(r"^(?:[A-Za-z0-9_.-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?\Z")
 _SCRIPT_SAFE = "/%!$&()*+,;=:@-._~"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from .config.build import load_proxy_config
 from .config.model import ProxyConfig
-from .http import HTTPError, Request, Response, status_line
+from .http import HTTPError, Request, Response, status_line, unsafe_segment
 from .layers import build_tile_layers, build_wms_layers
 from .services.demo import DemoService
 from .services.fast_tiles import FastTiles
@@ -82,7 +82,7 @@ class TileProxyApp:
         path = req.path
         parts = path.split("/")[1:]
         suspicious = "/." in path or "\\" in path or "\x00" in path  # a quick test before the exact one
-        if suspicious and any(p in ("..", ".") or "\\" in p or "\x00" in p for p in parts):
+        if suspicious and any(unsafe_segment(p) for p in parts):
             return Response("invalid path\n", 404)
         handler = self.routes.get(parts[0] if parts else "")
         if handler is None:

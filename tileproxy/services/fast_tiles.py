@@ -17,7 +17,7 @@ from collections.abc import Callable
 from ..cache_status import HIT
 from ..config.model import WMTSConfig
 from ..grid import TileCoord
-from ..http import cache_headers
+from ..http import cache_headers, unsafe_segment
 from ..layers import TileLayer
 from .tms import TMSService
 from .wmts import WMTSService
@@ -46,7 +46,7 @@ class _Entry:
 def _eligible(layer: TileLayer, *names: str) -> bool:
     """Layers whose tiles go out as stored, with the layer's image type (no sniffing,
     no Vary for documents), under names the general path's path check lets through."""
-    if any(n in (".", "..") or "\\" in n or "\x00" in n for n in names):
+    if any(unsafe_segment(n) for n in names):
         return False
     return layer.manager.format.mime.startswith("image/")
 
