@@ -119,13 +119,6 @@ class OpenFiles:
         if fd is not None:
             os.close(fd)
 
-    def close(self) -> None:
-        with self._lock:
-            _close_all(self._fds)
-
-    def close_unlocked(self) -> None:
-        """``close`` for a caller within ``held()``."""
-        _close_all(self._fds)
 
 
 def _close_all(fds: dict[str, int]) -> None:
@@ -187,9 +180,10 @@ def locked_bundle(path: str) -> Iterator[int]:
 class _Bundle:
     """One bundle of one compact cache version; subclasses know the bytes."""
 
-    def __init__(self, base: str):
+    def __init__(self, base: str, open_files: OpenFiles):
         self.base = base
         self.path = base + ".bundle"
+        self.open_files = open_files  # the store's: read descriptors kept between reads
 
     def read(self, coord: TileCoord) -> bytes | None:
         raise NotImplementedError
@@ -258,33 +252,23 @@ class BundleV2(_Bundle):
             header = V2_HEADER.pack(3, RECORDS, 0, 5, 0, V2_DATA_START, 40, 20 + RECORDS * 8, 3, 16, RECORDS, 5, RECORDS * 8)
             _create_exclusive(self.path, header + struct.pack("<Q", V2_EMPTY) * RECORDS)
 
-    open_files: OpenFiles | None = None  # set by the store: descriptors kept between reads
-
     def read(self, coord: TileCoord) -> bytes | None:
-        try:
-            if self.open_files is not None:
-                with self.open_files.held():
-                    return self._read_at(self.open_files.fd(self.path), coord)
-            fd = os.open(self.path, os.O_RDONLY)
-        except FileNotFoundError:
-            return None
-        try:
-            return self._read_at(fd, coord)
-        finally:
-            os.close(fd)
-
-    def _read_at(self, fd: int, coord: TileCoord) -> bytes | None:
-        entry = struct.unpack("<Q", _pread_exact(fd, 8, V2_INDEX_START + 8 * self.position(coord)))[0]
-        offset, size = entry & OFFSET_MASK, entry >> 40
-        if size == 0:
-            return None
-        if offset < V2_DATA_START + 4:
-            raise DamagedBundle(f"index entry points into the header ({offset})")
-        record = _pread_exact(fd, size + 4, offset - 4)  # the size prefix and the tile
-        prefix = int.from_bytes(record[:4], "little")
-        if prefix != size:
-            raise DamagedBundle(f"record size {prefix} differs from the index ({size})")
-        return record[4:]
+        with self.open_files.held():
+            try:
+                fd = self.open_files.fd(self.path)
+            except FileNotFoundError:
+                return None
+            entry = struct.unpack("<Q", _pread_exact(fd, 8, V2_INDEX_START + 8 * self.position(coord)))[0]
+            offset, size = entry & OFFSET_MASK, entry >> 40
+            if size == 0:
+                return None
+            if offset < V2_DATA_START + 4:
+                raise DamagedBundle(f"index entry points into the header ({offset})")
+            record = _pread_exact(fd, size + 4, offset - 4)  # the size prefix and the tile
+            prefix = int.from_bytes(record[:4], "little")
+            if prefix != size:
+                raise DamagedBundle(f"record size {prefix} differs from the index ({size})")
+            return record[4:]
 
     def write(self, items: list[tuple[TileCoord, bytes]]) -> None:
         self._ensure()
@@ -342,8 +326,8 @@ class BundleV2(_Bundle):
 
 
 class BundleV1(_Bundle):
-    def __init__(self, base: str):
-        super().__init__(base)
+    def __init__(self, base: str, open_files: OpenFiles):
+        super().__init__(base, open_files)
         self.index_path = base + ".bundlx"
         name = os.path.basename(base)
         self.row0, self.col0 = int(name[1:5], 16), int(name[6:10], 16)
@@ -370,32 +354,28 @@ class BundleV1(_Bundle):
     def read(self, coord: TileCoord) -> bytes | None:
         # v1 keeps index and data in two files, which a defragmentation swaps one after
         # the other: readers hold a shared lock on the index, the swap an exclusive one
-        files = self.open_files if self.open_files is not None else OpenFiles(2)
+        files = self.open_files
         with files.held():
-            try:
-                for _attempt in range(3):
-                    try:  # the index is checked under its lock, not before
-                        ifd = files.fd(self.index_path, check=False)
+            for _attempt in range(3):
+                try:  # the index is checked under its lock, not before
+                    ifd = files.fd(self.index_path, check=False)
+                except FileNotFoundError:
+                    return None
+                fcntl.flock(ifd, fcntl.LOCK_SH)
+                if os.fstat(ifd).st_nlink == 0:
+                    files.drop(self.index_path)  # replaced (or removed) while we waited
+                    continue
+                try:
+                    offset = int.from_bytes(_pread_exact(ifd, 5, 16 + 5 * self.position(coord)), "little")
+                    if offset < V1_HEADER.size:
+                        return None
+                    try:
+                        fd = files.fd(self.path)  # the current bundle, to go with the index
                     except FileNotFoundError:
                         return None
-                    fcntl.flock(ifd, fcntl.LOCK_SH)
-                    if os.fstat(ifd).st_nlink == 0:
-                        files.drop(self.index_path)  # replaced (or removed) while we waited
-                        continue
-                    try:
-                        offset = int.from_bytes(_pread_exact(ifd, 5, 16 + 5 * self.position(coord)), "little")
-                        if offset < V1_HEADER.size:
-                            return None
-                        try:
-                            fd = files.fd(self.path)  # the current bundle, to go with the index
-                        except FileNotFoundError:
-                            return None
-                        return _read_record(fd, offset)
-                    finally:
-                        fcntl.flock(ifd, fcntl.LOCK_UN)
-            finally:
-                if files is not self.open_files:
-                    files.close_unlocked()
+                    return _read_record(fd, offset)
+                finally:
+                    fcntl.flock(ifd, fcntl.LOCK_UN)
         raise DamagedBundle("index keeps changing")
 
     def write(self, items: list[tuple[TileCoord, bytes]]) -> None:
@@ -494,8 +474,7 @@ class CompactStore(TileStore):
         if bundle is None:
             if len(self._bundles) >= 4096:
                 self._bundles.clear()
-            bundle = self._bundles[name] = self._bundle_class(os.path.join(self.directory, name))
-            bundle.open_files = self._open_files
+            bundle = self._bundles[name] = self._bundle_class(os.path.join(self.directory, name), self._open_files)
         return bundle
 
     def load(self, tile: Tile) -> bool:
@@ -574,7 +553,7 @@ class CompactStore(TileStore):
                 continue
             for fname in sorted(os.listdir(os.path.join(self.directory, name))):
                 if fname.endswith(".bundle") and len(fname) == 17:
-                    yield z, self._bundle_class(os.path.join(self.directory, name, fname[:-7]))
+                    yield z, self._bundle_class(os.path.join(self.directory, name, fname[:-7]), self._open_files)
 
     can_list = True
 
