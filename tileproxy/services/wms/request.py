@@ -92,7 +92,7 @@ def parse_size(args: dict[str, str], conf: WMSConfig) -> tuple[int, int]:
         try:
             number = int(value)
         except ValueError:
-            raise WMSError(f"{name.upper()} must be a positive integer, got '{value}'", "InvalidParameterValue", name) from None
+            number = 0
         if number <= 0:
             raise WMSError(f"{name.upper()} must be a positive integer, got '{value}'", "InvalidParameterValue", name)
         size.append(number)
