@@ -135,6 +135,49 @@ class ServerRun:
         results = sorted(self.rounds.get(proto, []), key=lambda r: r.rps)
         return results[(len(results) - 1) // 2] if results else None
 
+    def cpu_us(self, key: str) -> float:
+        """Median server CPU per request over the rounds of ``key``."""
+        return statistics.median(x.cpu_us_per_request for x in self.rounds[key])
+
+
+def throughput_rows(key: str, label: str, runs: list[ServerRun], tp: ServerRun, mp: ServerRun,
+                    width: int = 8, rps_digits: int = 0) -> list[str]:
+    """The table rows of ``key`` (a protocol or an SRS): one per server, then the
+    tileproxy / MapProxy ratios of req/s and CPU."""
+    out = []
+    for run in runs:
+        r = run.median(key)
+        if r is None:
+            out.append(f"{label:<{width}} {run.name:<10} {'n/a':>9}")
+            continue
+        rates = [x.rps for x in run.rounds[key]]
+        spread = f"({min(rates):.0f}-{max(rates):.0f})"
+        errors = sum(x.error_count for x in run.rounds[key])
+        out.append(f"{label:<{width}} {run.name:<10} {r.rps:>9.{rps_digits}f} {spread:>13} "
+                   f"{r.latency_us['p50'] / 1000:>8.2f} {r.latency_us['p99'] / 1000:>8.2f} {run.cpu_us(key):>10.0f} {errors:>7}")
+    a, b = tp.median(key), mp.median(key)
+    if a and b and b.rps:
+        cpu_a, cpu_b = tp.cpu_us(key), mp.cpu_us(key)
+        out.append(f"{label:<{width}} {'ratio':<10} {a.rps / b.rps:>8.2f}x {'':>13} {'':>8} {'':>8} "
+                   f"{cpu_b / cpu_a if cpu_a else 0:>9.2f}x   (req/s: tileproxy / MapProxy; CPU: MapProxy / tileproxy)")
+    return out
+
+
+def table_header(first: str, width: int = 8) -> str:
+    return (f"{first:<{width}} {'server':<10} {'req/s':>9} {'(min-max)':>13} {'p50 ms':>8} {'p99 ms':>8} "
+            f"{'CPU us/req':>10} {'errors':>7}")
+
+
+def memory_rows(tp: ServerRun, mp: ServerRun, note: str = "") -> list[str]:
+    """Idle and peak memory of both servers (master + workers), and the ratios."""
+    out = [f"{'memory (MiB)':<14} {'idle RSS':>9} {'peak RSS':>9} {'peak PSS':>9}{note}"]
+    for run in (tp, mp):
+        if not run.skipped:
+            out.append(f"{run.name:<14} {mib(run.idle_kb[0]):>9} {mib(run.peak_rss_kb):>9} {mib(run.peak_pss_kb):>9}")
+    if not (tp.skipped or mp.skipped) and mp.peak_rss_kb and mp.peak_pss_kb:
+        out.append(f"{'ratio':<14} {'':>9} {tp.peak_rss_kb / mp.peak_rss_kb:>8.2f}x {tp.peak_pss_kb / mp.peak_pss_kb:>8.2f}x")
+    return out
+
 
 def seed(base: str, tiles: list[Tile], concurrency: int) -> list[str]:
     """Request every tile once through the app; returns failures."""
@@ -252,34 +295,11 @@ def report(args, runs: dict[str, ServerRun], n_tiles: int) -> str:
         if run.skipped:
             out.append(f"{run.name}: skipped: {run.skipped}")
     out.append("")
-    out.append(f"{'protocol':<8} {'server':<10} {'req/s':>9} {'(min-max)':>13} {'p50 ms':>8} {'p99 ms':>8} "
-               f"{'CPU us/req':>10} {'errors':>7}")
+    out.append(table_header("protocol"))
     for proto in args.protocols:
-        for run in shown:
-            r = run.median(proto)
-            if r is None:
-                out.append(f"{proto.upper():<8} {run.name:<10} {'n/a':>9}")
-                continue
-            rates = [x.rps for x in run.rounds[proto]]
-            spread = f"({min(rates):.0f}-{max(rates):.0f})"
-            errors = sum(x.error_count for x in run.rounds[proto])
-            cpu = statistics.median(x.cpu_us_per_request for x in run.rounds[proto])
-            out.append(f"{proto.upper():<8} {run.name:<10} {r.rps:>9.0f} {spread:>13} {r.latency_us['p50'] / 1000:>8.2f} "
-                       f"{r.latency_us['p99'] / 1000:>8.2f} {cpu:>10.0f} {errors:>7}")
-        a, b = tp.median(proto), mp.median(proto)
-        if a and b and b.rps:
-            cpu_a = statistics.median(x.cpu_us_per_request for x in tp.rounds[proto])
-            cpu_b = statistics.median(x.cpu_us_per_request for x in mp.rounds[proto])
-            out.append(f"{proto.upper():<8} {'ratio':<10} {a.rps / b.rps:>8.2f}x {'':>13} {'':>8} {'':>8} "
-                       f"{cpu_b / cpu_a if cpu_a else 0:>9.2f}x   (req/s: tileproxy / MapProxy; CPU: MapProxy / tileproxy)")
+        out += throughput_rows(proto, proto.upper(), shown, tp, mp)
     out.append("")
-    out.append(f"{'memory (MiB)':<14} {'idle RSS':>9} {'peak RSS':>9} {'peak PSS':>9}   "
-               "(gunicorn master + workers; idle: after the sample check)")
-    for run in (tp, mp):
-        if not run.skipped:
-            out.append(f"{run.name:<14} {mib(run.idle_kb[0]):>9} {mib(run.peak_rss_kb):>9} {mib(run.peak_pss_kb):>9}")
-    if not (tp.skipped or mp.skipped) and mp.peak_rss_kb and mp.peak_pss_kb:
-        out.append(f"{'ratio':<14} {'':>9} {tp.peak_rss_kb / mp.peak_rss_kb:>8.2f}x {tp.peak_pss_kb / mp.peak_pss_kb:>8.2f}x")
+    out += memory_rows(tp, mp, "   (gunicorn master + workers; idle: after the sample check)")
     out.append("")
     for run in (tp, mp):
         if run.skipped:

@@ -42,7 +42,17 @@ from harness import (  # noqa: E402
     run_wrk,
     tileproxy_spec,
 )
-from tiles import LAYER, ServerRun, preflight_mapproxy, preflight_tileproxy, seed, write_config  # noqa: E402
+from tiles import (  # noqa: E402
+    LAYER,
+    ServerRun,
+    memory_rows,
+    preflight_mapproxy,
+    preflight_tileproxy,
+    seed,
+    table_header,
+    throughput_rows,
+    write_config,
+)
 
 SRS = ["EPSG:3857", "EPSG:4326", "EPSG:25832"]
 SEED_AREA = (4.0, 46.0, 14.0, 56.0)  # lon/lat, seeded at levels 0..SEED_LEVEL
@@ -191,30 +201,11 @@ def report(args, runs: dict[str, ServerRun], diffs: dict[str, float], n_maps: in
     for run in (tp, mp):
         if run.skipped:
             out.append(f"{run.name}: skipped: {run.skipped}")
-    out.append(f"{'SRS':<11} {'server':<10} {'req/s':>8} {'(min-max)':>11} {'p50 ms':>8} {'p99 ms':>8} "
-               f"{'CPU us/req':>10} {'errors':>7}")
+    out.append(table_header("SRS", 11))
     for srs in args.srs:
-        for run in (tp, mp):
-            r = run.median(srs)
-            if r is None:
-                continue
-            rates = [x.rps for x in run.rounds[srs]]
-            cpu = statistics.median(x.cpu_us_per_request for x in run.rounds[srs])
-            errors = sum(x.error_count for x in run.rounds[srs])
-            out.append(f"{srs:<11} {run.name:<10} {r.rps:>8.1f} {f'({min(rates):.0f}-{max(rates):.0f})':>11} "
-                       f"{r.latency_us['p50'] / 1000:>8.1f} {r.latency_us['p99'] / 1000:>8.1f} {cpu:>10.0f} {errors:>7}")
-        a, b = tp.median(srs), mp.median(srs)
-        if a and b and b.rps:
-            ca = statistics.median(x.cpu_us_per_request for x in tp.rounds[srs])
-            cb = statistics.median(x.cpu_us_per_request for x in mp.rounds[srs])
-            out.append(f"{srs:<11} {'ratio':<10} {a.rps / b.rps:>7.2f}x {'':>11} {'':>8} {'':>8} "
-                       f"{cb / ca if ca else 0:>9.2f}x   (req/s: tileproxy / MapProxy; CPU: MapProxy / tileproxy)")
+        out += throughput_rows(srs, srs, [tp, mp], tp, mp, 11, rps_digits=1)
     out.append("")
-    out.append(f"{'memory (MiB)':<14} {'idle RSS':>9} {'peak RSS':>9} {'peak PSS':>9}")
-    for run in (tp, mp):
-        if not run.skipped:
-            out.append(f"{run.name:<14} {run.idle_kb[0] / 1024:>9.0f} {run.peak_rss_kb / 1024:>9.0f} "
-                       f"{run.peak_pss_kb / 1024:>9.0f}")
+    out += memory_rows(tp, mp)
     out.append("")
     for run in (tp, mp):
         if run.skipped:
