@@ -6,8 +6,6 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..config.errors import ConfigError
-
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("defrag-compact-cache", help="shrink compact cache bundles that hold replaced tiles")
@@ -38,11 +36,7 @@ def run(args: argparse.Namespace) -> int:
     from ..config.build import load_proxy_config
     from ..stores.compact import DamagedBundle
 
-    try:
-        config = load_proxy_config(args.config)
-    except ConfigError as ex:
-        print(f"error: {ex}", file=sys.stderr)
-        return 2
+    config = load_proxy_config(args.config)  # ConfigError: answered by cli.main
     names = [n.strip() for n in args.caches.split(",") if n.strip()] if args.caches else None
     if names:
         unknown = [n for n in names if n not in config.caches]

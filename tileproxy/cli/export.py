@@ -188,7 +188,7 @@ class Progress:
 def run(args: argparse.Namespace) -> int:
     try:
         return _run(args)
-    except (ExportError, ConfigError) as ex:
+    except ExportError as ex:
         print(f"error: {ex}", file=sys.stderr)
         return 2
 

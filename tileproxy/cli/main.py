@@ -13,19 +13,14 @@ def _serve(args: argparse.Namespace) -> int:
     from socketserver import ThreadingMixIn
     from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-    from ..config.errors import ConfigError
     from ..wsgi import make_wsgi_app
 
-    try:
-        if args.no_reload:
-            app = make_wsgi_app(args.config)
-        else:
-            from ..wsgi import ReloadingApp
+    if args.no_reload:
+        app = make_wsgi_app(args.config)
+    else:
+        from ..wsgi import ReloadingApp
 
-            app = ReloadingApp(args.config, check_interval=args.reload_interval)
-    except ConfigError as ex:
-        print(f"error: {ex}", file=sys.stderr)
-        return 2
+        app = ReloadingApp(args.config, check_interval=args.reload_interval)
 
     class ThreadingServer(ThreadingMixIn, WSGIServer):
         daemon_threads = True
@@ -46,13 +41,8 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _check(args: argparse.Namespace) -> int:
     from ..config.build import load_proxy_config
-    from ..config.errors import ConfigError
 
-    try:
-        config = load_proxy_config(args.config)
-    except ConfigError as ex:
-        print(f"error: {ex}", file=sys.stderr)
-        return 2
+    config = load_proxy_config(args.config)
     for w in config.warnings:
         print(f"warning: {w}", file=sys.stderr)
     print(f"{args.config}: ok ({len(config.caches)} caches, {len(config.sources)} sources, {len(config.grids)} grids)")
@@ -85,7 +75,13 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    return args.func(args)
+    from ..config.errors import ConfigError
+
+    try:
+        return args.func(args)
+    except ConfigError as ex:  # names the file and the key path
+        print(f"error: {ex}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
