@@ -69,7 +69,10 @@ def test_lock_files_in_tile_lock_dir(make_app, source, tmp_path) -> None:
     expected = lock_dir / f"{hashlib.md5(cache_dir.encode()).hexdigest()}-2-2-3.lck"
     semaphore_dir = tmp_path / "source_locks"
     deadline = time.monotonic() + 5
-    while not (expected.exists() and semaphore_dir.exists()) and time.monotonic() < deadline:
+    # The semaphore directory appears a moment before its lock file: wait for the file.
+    while time.monotonic() < deadline:
+        if expected.exists() and semaphore_dir.exists() and os.listdir(semaphore_dir):
+            break
         time.sleep(0.01)
     assert expected.exists(), sorted(os.listdir(lock_dir)) if lock_dir.exists() else "no lock dir"
     assert manager.lock_path((2, 2, 3)) == str(expected)
