@@ -168,6 +168,7 @@ class ServerSpec:
     workers: int = 2
     worker_class: str = "sync"
     threads: int = 1  # per worker, for worker_class gthread
+    cpus: tuple[int, ...] | None = None  # cores the master and its workers may run on (None: any)
 
 
 def tileproxy_spec(config: Path, workers: int) -> ServerSpec:
@@ -215,7 +216,9 @@ class GunicornServer:
                "--threads", str(self.spec.threads), "-b", f"127.0.0.1:{self.port}", "--chdir", self.spec.chdir,
                "--timeout", "120", self.spec.app]
         self._log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(cmd, env=env, stdout=self._log, stderr=subprocess.STDOUT)
+        cpus = self.spec.cpus
+        self.proc = subprocess.Popen(cmd, env=env, stdout=self._log, stderr=subprocess.STDOUT,
+                                     preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -367,15 +370,33 @@ class LoadResult:
         return sum(self.errors.values())
 
 
+def split_cores(shared: bool) -> tuple[tuple[int, ...] | None, tuple[int, ...] | None]:
+    """(server cores, load tool cores). Clients of a real server run elsewhere: unless
+    ``shared``, wrk gets the last core to itself and the server the others, so that
+    the load tool's own CPU does not count against the server it measures. With one
+    core, or ``shared``, both run anywhere (None)."""
+    cores = sorted(os.sched_getaffinity(0))
+    if shared or len(cores) < 2:
+        return None, None
+    return tuple(cores[:-1]), (cores[-1],)
+
+
+def cores_text(server: tuple[int, ...] | None, load: tuple[int, ...] | None) -> str:
+    if not server:
+        return "server and wrk share all cores"
+    return f"server on core(s) {','.join(map(str, server))}, wrk on core(s) {','.join(map(str, load or ()))}"
+
+
 def run_wrk(base_url: str, url_file: Path, seconds: float, connections: int, threads: int,
-            server_pid: int | None = None) -> LoadResult:
-    """wrk against ``base_url``, each request the next path of ``url_file`` (per thread, rotating);
-    with ``server_pid``, also the CPU time that process tree used meanwhile."""
+            server_pid: int | None = None, cpus: tuple[int, ...] | None = None) -> LoadResult:
+    """wrk against ``base_url``, each request the next path of ``url_file`` (per thread, rotating),
+    on ``cpus`` if given; with ``server_pid``, also the CPU time that process tree used meanwhile."""
     cpu0 = cpu_seconds(server_pid) if server_pid else 0.0
     cmd = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds:g}s", "--timeout", "10s",
            "-s", str(WRK_LUA), base_url + "/", "--", str(url_file)]
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 30)
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 30,
+                              preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None)
     except subprocess.TimeoutExpired:
         raise RuntimeError(f"wrk did not finish within {seconds + 30:g} s") from None
     line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("BENCH_JSON ")), None)

@@ -1,8 +1,10 @@
 -- wrk script: request the paths listed in a file (one per line), rotating.
 -- Usage: wrk -s rotate.lua http://127.0.0.1:PORT/ -- urls.txt
 -- Each thread starts at a different offset. done() prints one BENCH_JSON line.
+-- Requests are formatted once, in init: formatting each one in request() would add
+-- the load tool's Lua work to every request (about 4 us of CPU each here).
 
-local paths = {}
+local paths = {}  -- whole HTTP requests, one per path
 local n = 0
 local pos = 0
 local thread_count = 0
@@ -16,7 +18,7 @@ function init(args)
   for line in io.lines(args[1]) do
     if #line > 0 then
       n = n + 1
-      paths[n] = line
+      paths[n] = wrk.format("GET", line)
     end
   end
   if n == 0 then
@@ -27,7 +29,7 @@ end
 
 function request()
   pos = pos % n + 1
-  return wrk.format("GET", paths[pos])
+  return paths[pos]
 end
 
 function done(summary, latency, requests)

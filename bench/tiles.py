@@ -41,12 +41,14 @@ from harness import (  # noqa: E402
     TileSourceServer,
     baseline_spec,
     cache_fingerprint,
+    cores_text,
     fetch,
     is_png,
     mapproxy_spec,
     memory_kb,
     prerender_source_tiles,
     run_wrk,
+    split_cores,
     tileproxy_spec,
 )
 
@@ -236,9 +238,9 @@ def serve_round(spec: ServerSpec, run: ServerRun, args, sample: list[Tile], url_
         with MemorySampler(pid) as mem:
             for proto, url_file in url_files.items():
                 print(f"[{spec.name}] {proto}: warm-up {args.warmup:g} s, measure {args.duration:g} s", flush=True)
-                run_wrk(srv.base, url_file, args.warmup, args.connections, args.threads)
+                run_wrk(srv.base, url_file, args.warmup, args.connections, args.threads, cpus=args.load_cores)
                 run.rounds.setdefault(proto, []).append(
-                    run_wrk(srv.base, url_file, args.duration, args.connections, args.threads, pid))
+                    run_wrk(srv.base, url_file, args.duration, args.connections, args.threads, pid, args.load_cores))
         run.peak_rss_kb = max(run.peak_rss_kb, mem.peak_rss)
         run.peak_pss_kb = max(run.peak_pss_kb, mem.peak_pss)
     if cache_dir:
@@ -270,6 +272,7 @@ def preflight_mapproxy() -> str | None:
 def with_workers(spec: ServerSpec, args) -> ServerSpec:
     spec.worker_class = args.worker_class
     spec.threads = args.worker_threads if args.worker_class == "gthread" else 1
+    spec.cpus = args.server_cores
     return spec
 
 
@@ -289,7 +292,8 @@ def report(args, runs: dict[str, ServerRun], n_tiles: int) -> str:
     out = [
         f"backend: {args.backend}   tiles: {n_tiles} (levels 0-{args.max_level})   "
         f"gunicorn: {args.workers} {workers_text(args)}   wrk: {args.threads} threads, {args.connections} connections, "
-        f"{args.duration:g} s measured after {args.warmup:g} s warm-up, {args.rounds} round(s)",
+        f"{args.duration:g} s measured after {args.warmup:g} s warm-up, {args.rounds} round(s); "
+        + cores_text(args.server_cores, args.load_cores),
     ]
     for run in shown:
         if run.skipped:
@@ -338,6 +342,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="gunicorn worker class (gthread keeps connections alive)")
     p.add_argument("--worker-threads", type=int, default=4, help="threads per worker with --worker-class gthread")
     p.add_argument("--protocols", default="tms,wmts", help="comma-separated: tms, wmts")
+    p.add_argument("--shared-cores", action="store_true",
+                   help="let wrk and the server share every core (default: wrk on the last core, the server on the others)")
     p.add_argument("--only", choices=["tileproxy", "mapproxy"], help="run one side only")
     p.add_argument("--baseline", action="store_true",
                    help="also measure a trivial WSGI app that returns one tile from memory (the ceiling)")
@@ -350,6 +356,7 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [x for x in args.protocols if x not in PROTOCOLS]
     if unknown:
         p.error(f"unknown protocol(s): {', '.join(unknown)}")
+    args.server_cores, args.load_cores = split_cores(args.shared_cores)
     if shutil.which("wrk") is None:
         p.error("wrk is not installed: run bash bench/setup.sh")
 
