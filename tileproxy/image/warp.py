@@ -5,7 +5,7 @@ destination pixels onto slightly rotated, slightly curved source rows and column
 Such a warp splits into a horizontal pass, that resamples every source row to the
 destination columns, and a vertical pass, that resamples every column of that
 to the destination rows. Pillow's ``resize`` does each pass for bands of rows or
-columns across which the mapping shifts by at most ``TOLERANCE`` source pixels,
+columns across which the mapping shifts by at most ``TOLERANCE`` destination pixels,
 in pieces along them where it is linear within ``SMOOTH_TOLERANCE``: about twice
 as fast as a bicubic QUAD transform, and it filters properly when shrinking."""
 
@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 from PIL import Image
 
-TOLERANCE = 0.5  # source pixels the mapping may shift across a band of rows or columns (it is taken at the middle)
+TOLERANCE = 0.5  # destination pixels (never fewer source pixels) the mapping may shift across a band of rows or columns (it is taken at the middle)
 SMOOTH_TOLERANCE = 0.5  # source pixels a band's piecewise linear mapping may be off the projection
 GRIDS = (64, 32)  # destination pixels between the points where the projection is computed: the first that fits
 GRID_TOLERANCE = 0.05  # source pixels the grid's interpolation may be off at the cell centres
@@ -47,8 +47,10 @@ def separable_warp(img: Image.Image, to_src: PixelMapper, dst_size: tuple[int, i
         return None
     reach = math.ceil(_REACH.get(filt, 3) * max(1.0, grid.scale)) + 1
     rows = (max(0, math.floor(grid.min_y) - reach), min(sh, math.ceil(grid.max_y) + reach))
-    row_band = max(1, int(TOLERANCE / shear_x)) if shear_x else rows[1] - rows[0]
-    col_band = max(1, int(TOLERANCE / shear_y)) if shear_y else dst_size[0]
+    # a shift of one source pixel is 1 / scale destination pixels: what shows is the latter
+    tolerance = TOLERANCE * max(1.0, grid.scale)
+    row_band = max(1, int(tolerance / shear_x)) if shear_x else rows[1] - rows[0]
+    col_band = max(1, int(tolerance / shear_y)) if shear_y else dst_size[0]
     if (rows[1] - rows[0]) / row_band > MAX_BANDS or dst_size[0] / col_band > MAX_BANDS:
         return None
     mode = img.mode
@@ -59,7 +61,7 @@ def separable_warp(img: Image.Image, to_src: PixelMapper, dst_size: tuple[int, i
     else:
         try:
             across = _horizontal_pass(img, grid, rows, row_band, filt, reach)
-            out = None if across is None else _vertical_pass(across, grid, rows[0], filt)
+            out = None if across is None else _vertical_pass(across, grid, rows[0], filt, tolerance)
         except AttributeError:  # a Pillow whose image cores lack crop/resize/paste: the QUAD transform
             return None
     if out is None:
@@ -119,7 +121,8 @@ def _horizontal_pass(img: Image.Image, grid: _Grid, rows: tuple[int, int], band:
     return out
 
 
-def _vertical_pass(across: Image.Image, grid: _Grid, top: int, filt: Image.Resampling) -> Image.Image:
+def _vertical_pass(across: Image.Image, grid: _Grid, top: int, filt: Image.Resampling,
+                   tolerance: float) -> Image.Image:
     """The columns of the horizontal pass (rows from source row ``top``)
     resampled to the destination rows, in bands of columns as wide as the tilt
     of the rows there allows."""
@@ -135,7 +138,7 @@ def _vertical_pass(across: Image.Image, grid: _Grid, top: int, filt: Image.Resam
             if grid.us[i] >= c1:
                 break
             if tilts[i]:
-                c1 = min(c1, c0 + max(1, int(TOLERANCE / tilts[i])))
+                c1 = min(c1, c0 + max(1, int(tolerance / tilts[i])))
         ys = [y - top for y in grid.y_at_column((c0 + c1) / 2)]
         column = src if c1 - c0 == width else src.crop((c0, 0, c1, rows))
         for va, vb in _linear_pieces(grid.vs, ys):
