@@ -7,7 +7,6 @@ import hashlib
 import io
 import logging
 import os
-import tempfile
 import time
 
 from PIL import Image
@@ -17,6 +16,7 @@ from ...image.codec import ImageDataError, decode
 from ...layers import WMSLayer
 from ...sources.base import SourceError
 from ...sources.http import HTTPClient, HTTPOptions, read_file_url
+from ...stores.file import write_atomic
 from .exceptions import WMSError
 
 log = logging.getLogger("tileproxy.service.wms")
@@ -68,7 +68,10 @@ class LegendCache:
         if not images:
             raise SourceError(f"no legend image could be fetched for layer '{layer.name}'")
         data = _stack(images)
-        _write_atomic(path, data)
+        try:
+            write_atomic(path, data)
+        except OSError as ex:  # an unwritable legend cache costs a fetch next time, not the answer
+            log.warning("legend for %s not cached: %s", layer.name, ex)
         return data
 
     def size(self, layer: WMSLayer) -> tuple[int, int] | None:
@@ -95,18 +98,6 @@ def _stack(images: list[Image.Image]) -> bytes:
     buf = io.BytesIO()
     out.save(buf, "PNG")
     return buf.getvalue()
-
-
-def _write_atomic(path: str, data: bytes) -> None:
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except OSError:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def legend_graphic(args: dict[str, str], version: str, layers: dict[str, WMSLayer], cache: LegendCache) -> Response:
