@@ -75,3 +75,34 @@ def test_errors_name_the_key(conf, path, message, tmp_path):
     with pytest.raises(CoverageError) as info:
         load_coverage(conf, str(tmp_path))
     assert info.value.path == path and message in str(info.value)
+
+
+def test_rectangular_coverages_answer_as_the_geometry_does():
+    """A bbox coverage (and a lon/lat box seen in Mercator, still a rectangle there)
+    answers from its bounds; the answers equal shapely's for boxes that cross, touch,
+    hold or miss it. A triangle of the same bounds still asks the geometry."""
+    import random
+
+    from shapely.geometry import box
+
+    merc = get_srs("EPSG:3857")
+    lonlat = load_coverage({"bbox": [5, 47, 15, 55], "srs": "EPSG:4326"})
+    for cov in (load_coverage({"bbox": [0, 0, 100, 50], "srs": "EPSG:3857"}), lonlat.transform_to(merc)):
+        assert cov._rectangle
+        minx, miny, maxx, maxy = cov.bbox
+        w, h = maxx - minx, maxy - miny
+        rnd = random.Random(7)
+        edges_x = [minx - w, minx, minx + w / 3, maxx, maxx + w]
+        edges_y = [miny - h, miny, miny + h / 3, maxy, maxy + h]
+        boxes = [(x0, y0, x1, y1) for x0 in edges_x for x1 in edges_x if x1 > x0
+                 for y0 in edges_y for y1 in edges_y if y1 > y0]
+        boxes += [tuple(sorted(rnd.uniform(minx - w, maxx + w) for _ in "ab")) for _ in range(50)]
+        boxes = [b if len(b) == 4 else (b[0], miny + h / 2, b[1], miny + h / 2 + 1) for b in boxes]
+        for b in boxes:
+            g = box(*b)
+            assert cov.intersects(b) == (cov.geom.intersects(g) and not cov.geom.touches(g)), b
+            assert cov.contains(b) == cov.geom.covers(g), b
+    triangle = load_coverage({"geometry": "POLYGON((0 0, 100 0, 0 50, 0 0))", "srs": "EPSG:3857"})
+    assert not triangle._rectangle
+    assert not triangle.intersects((90, 40, 100, 50))  # inside the bounds, outside the triangle
+    assert triangle.intersects((0, 0, 10, 10)) and triangle.contains((0, 0, 10, 10))

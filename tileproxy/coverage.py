@@ -39,16 +39,13 @@ class Coverage:
         self.geom = geom
         self.srs = srs
         self.clip = clip
+        self.is_empty: bool = geom.is_empty
+        self.bbox: BBox = tuple(geom.bounds) if not self.is_empty else (0.0, 0.0, -1.0, -1.0)  # type: ignore[assignment]
+        # a coverage that is its own bounding box (a bbox, or a lon/lat box in Mercator)
+        # answers from its bounds alone: the seeder asks once per meta tile it visits
+        self._rectangle = _is_rectangle(geom, self.bbox)
         self._prepared = prep(geom)
         self._by_srs: dict[SRS, Coverage] = {srs: self}
-
-    @property
-    def bbox(self) -> BBox:
-        return tuple(self.geom.bounds)  # type: ignore[return-value]
-
-    @property
-    def is_empty(self) -> bool:
-        return self.geom.is_empty
 
     def transform_to(self, srs: SRS) -> Coverage:
         """This coverage in ``srs`` (cached)."""
@@ -58,25 +55,38 @@ class Coverage:
             self._by_srs[srs] = other
         return other
 
-    def _box(self, bbox: BBox, srs: SRS | None) -> tuple[Coverage, BaseGeometry]:
-        cov = self.transform_to(srs) if srs is not None and srs != self.srs else self
-        return cov, box(*bbox)
+    def _in(self, srs: SRS | None) -> Coverage:
+        return self.transform_to(srs) if srs is not None and srs != self.srs else self
 
     def intersects(self, bbox: BBox, srs: SRS | None = None) -> bool:
         """True when ``bbox`` (in ``srs``, default the coverage's) shares area with the coverage."""
-        cov, b = self._box(bbox, srs)
-        minx, miny, maxx, maxy = cov.bbox if not cov.is_empty else (0, 0, -1, -1)
+        cov = self._in(srs)
+        minx, miny, maxx, maxy = cov.bbox
         if bbox[0] >= maxx or bbox[2] <= minx or bbox[1] >= maxy or bbox[3] <= miny:
             return False
+        if cov._rectangle:
+            return True
+        b = box(*bbox)
         return cov._prepared.intersects(b) and not cov._prepared.touches(b)
 
     def contains(self, bbox: BBox, srs: SRS | None = None) -> bool:
         """True when ``bbox`` lies completely inside the coverage."""
-        cov, b = self._box(bbox, srs)
-        return cov._prepared.covers(b)
+        cov = self._in(srs)
+        if cov._rectangle:
+            minx, miny, maxx, maxy = cov.bbox
+            return minx <= bbox[0] and miny <= bbox[1] and bbox[2] <= maxx and bbox[3] <= maxy
+        return cov._prepared.covers(box(*bbox))
 
     def __repr__(self) -> str:
         return f"Coverage({self.geom.geom_type}, {self.srs.code}, bbox={self.bbox})"
+
+
+def _is_rectangle(geom: BaseGeometry, bounds: BBox) -> bool:
+    """True when ``geom`` is one polygon that fills its bounding box."""
+    if geom.geom_type != "Polygon" or geom.interiors:
+        return False
+    area = (bounds[2] - bounds[0]) * (bounds[3] - bounds[1])
+    return area > 0 and abs(geom.area - area) <= 1e-9 * area
 
 
 def transform_geometry(geom: BaseGeometry, src: SRS, dst: SRS) -> BaseGeometry:
