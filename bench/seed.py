@@ -123,12 +123,13 @@ def write_configs(directory: Path, source_url: str, max_level: int, cleanup_from
     (directory / "seed.yaml").write_text(head + yaml.safe_dump(seed, sort_keys=False))
 
 
-def tool_command(tool: str, task_args: list[str], concurrency: int) -> tuple[list[str], dict[str, str]]:
+def tool_command(tool: str, task_args: list[str], concurrency: int,
+                 tileproxy_extra: list[str] = ()) -> tuple[list[str], dict[str, str]]:
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "MAPPROXY_CONFIG")}
     common = ["-f", "mapproxy.yaml", "-s", "seed.yaml", "-c", str(concurrency), *task_args]
     if tool == "tileproxy":
         env["PYTHONPATH"] = str(REPO_DIR)
-        return [sys.executable, "-m", "tileproxy.cli.seed", *common], env
+        return [sys.executable, "-m", "tileproxy.cli.seed", *common, *tileproxy_extra], env
     return [str(MAPPROXY_VENV / "bin" / "mapproxy-seed"), *common], env
 
 
@@ -163,7 +164,7 @@ class Run:
 
 
 def run_tool(tool: str, side: Path, task_args: list[str], args, source: WMSSourceServer, log: Path) -> Run:
-    cmd, env = tool_command(tool, task_args, args.concurrency)
+    cmd, env = tool_command(tool, task_args, args.concurrency, args.tileproxy_args.split())
     source.reset()
     before = len(tile_set(side / "cache_data"))
     started = time.time()
@@ -228,7 +229,8 @@ def report(args, runs: list[Run], same: dict[tuple[str, float], str]) -> str:
            f"0-{args.deep_max_level} ({region_meta_tiles(args.deep_max_level)} meta tile positions) over {DEEP_POINTS} "
            f"seeded points at levels {DEEP_FROM}-{args.deep_max_level}; cleanup: levels {args.cleanup_from}-{args.max_level} "
            "of the full cache (cleanup: within the bbox; cleanup-levels: no coverage); source: "
-           + (f"{args.prerendered} maps per size rendered once" if args.prerendered else "a new map per request"), "",
+           + (f"{args.prerendered} maps per size rendered once" if args.prerendered else "a new map per request")
+           + (f"; tileproxy-seed {args.tileproxy_args}" if args.tileproxy_args else ""), "",
            f"{'scenario':<9} {'delay':>6} {'tool':<10} {'wall s':>8} {'CPU s':>8} {'peak RSS MiB':>13} "
            f"{'source req':>10} {'tiles before':>12} {'tiles after':>11} {'written':>8}  same tiles"]
     by_key: dict[tuple[str, float], dict[str, Run]] = {}
@@ -264,6 +266,7 @@ def main(argv: list[str] | None = None) -> int:
                    "the template cache is kept)")
     p.add_argument("--cleanup-from", type=int, default=9)
     p.add_argument("-c", "--concurrency", type=int, default=2)
+    p.add_argument("--tileproxy-args", default="", help="more tileproxy-seed options, e.g. --processes")
     p.add_argument("--fresh-templates", action="store_true", help="make the template caches again")
     p.add_argument("--only", choices=["tileproxy", "mapproxy"])
     p.add_argument("--work", type=Path, default=BENCH_DIR / "work")
