@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 
 from .. import __version__
@@ -97,11 +98,15 @@ class HTTPClient:
         start = time.monotonic()
         shown = self._shown(url)
         try:
-            resp = self.session.get(url, timeout=self.opts.client_timeout, auth=auth, verify=self.verify)
-            body = resp.content
-        except requests.Timeout:
+            resp = self.session.get(url, timeout=self.opts.client_timeout, auth=auth, verify=self.verify,
+                                    stream=True)
+            # the body in one read: requests' own reading goes in 10 kB steps, about
+            # 1 ms of Python per MB (a meta tile is often several hundred kB)
+            body = resp.raw.read(decode_content=True)
+            resp._content, resp._content_consumed = body, True  # what resp.content would have cached
+        except (requests.Timeout, urllib3.exceptions.TimeoutError):
             raise SourceTimeout(f"timeout after {self.opts.client_timeout:g}s from {shown}") from None
-        except requests.RequestException as ex:
+        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as ex:
             reason = type(ex).__name__
             raise SourceError(f"could not reach {shown}: {reason}") from None
         finally:
