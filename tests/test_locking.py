@@ -68,7 +68,7 @@ def test_lock_files_in_tile_lock_dir(make_app, source, tmp_path) -> None:
     cache_dir = str(tmp_path / "cache_data" / "map_cache_EPSG3857")
     expected = lock_dir / f"{hashlib.md5(cache_dir.encode()).hexdigest()}-2-2-3.lck"
     semaphore_dir = tmp_path / "source_locks"
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 20  # leaves as soon as both exist
     # The semaphore directory appears a moment before its lock file: wait for the file.
     while time.monotonic() < deadline:
         if expected.exists() and semaphore_dir.exists() and os.listdir(semaphore_dir):
