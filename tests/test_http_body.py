@@ -28,6 +28,15 @@ class Handler(BaseHTTPRequestHandler):
             self._send(BIG)
         elif self.path == "/gzip":
             self._send(gzip.compress(TEXT), [("Content-Encoding", "gzip")])
+        elif self.path == "/chunked":  # no Content-Length: the body comes in chunks
+            self.send_response(200)
+            self.send_header("Content-Type", "image/png")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            for i in range(0, len(BIG), 300_000):
+                piece = BIG[i:i + 300_000]
+                self.wfile.write(f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
+            self.wfile.write(b"0\r\n\r\n")
         elif self.path == "/short":  # promises 1000 bytes, sends 10, hangs up
             self.send_response(200)
             self.send_header("Content-Type", "image/png")
@@ -80,8 +89,10 @@ def test_large_bodies_are_exact_and_the_connection_is_reused(server):
     assert len(set(Handler.clients)) == 1  # one kept-alive connection for all three
 
 
-def test_gzip_bodies_are_decoded(server):
-    assert HTTPClient(HTTPOptions(client_timeout=10)).get(server + "/gzip").content == TEXT
+def test_gzip_and_chunked_bodies_are_read_whole(server):
+    client = HTTPClient(HTTPOptions(client_timeout=10))
+    assert client.get(server + "/gzip").content == TEXT
+    assert client.get(server + "/chunked").content == BIG
 
 
 def test_a_body_cut_short_is_a_source_error(server):
