@@ -45,7 +45,6 @@ STATIC_TYPES = {
     ".svg": "image/svg+xml",
 }
 HTML = "text/html; charset=utf-8"
-# demo pages embed the public URL, so shared caches must key on the proxy headers
 
 
 def _h(value: object) -> str:

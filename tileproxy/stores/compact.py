@@ -22,7 +22,6 @@ import fcntl
 import logging
 import os
 import struct
-import tempfile
 import threading
 import weakref
 from collections.abc import Iterable, Iterator
@@ -30,6 +29,7 @@ from contextlib import contextmanager
 
 from ..grid import TileCoord
 from .base import StoreError, Tile, TileStore, usable_tile_data, warn_throttled
+from .file import write_atomic, write_temporary
 
 log = logging.getLogger("tileproxy.stores")
 
@@ -145,15 +145,11 @@ def _create_exclusive(path: str, content: bytes) -> None:
     """Create ``path`` with ``content`` unless it exists; never a half-written file."""
     directory = os.path.dirname(path)
     os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".part")
+    tmp = write_temporary(directory, content, 0o644)
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(content)
-        os.chmod(tmp, 0o644)
-        try:
-            os.link(tmp, path)
-        except FileExistsError:
-            pass
+        os.link(tmp, path)
+    except FileExistsError:
+        pass
     finally:
         os.unlink(tmp)
 
@@ -227,17 +223,7 @@ class _Bundle:
                 tiles.append((pos, _pread_exact(fd, size, offset)))
             contents = self.packed(tiles)
             for path, content in contents.items():
-                directory = os.path.dirname(path)
-                tmp_fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".part")
-                try:
-                    with os.fdopen(tmp_fd, "wb") as f:
-                        f.write(content)
-                    os.chmod(tmp, 0o644)
-                    os.replace(tmp, path)
-                except BaseException:
-                    if os.path.exists(tmp):
-                        os.unlink(tmp)
-                    raise
+                write_atomic(path, content, 0o644)
             return old, len(contents[self.path])
 
 

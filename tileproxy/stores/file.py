@@ -15,16 +15,13 @@ _TMP_NUMBERS = itertools.count()
 _TMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
 
 
-def write_atomic(path: str, data: bytes, file_mode: int | None = None, dir_mode: int | None = None) -> None:
-    """Write ``data`` to ``path`` so that readers see the old file or the whole new one:
-    a temporary file next to it (created exclusively, named by process and a counter),
-    then a rename. Seeding writes thousands of tiles a second through here."""
-    directory = os.path.dirname(path)
-    make_dirs(directory, dir_mode)
+def write_temporary(directory: str, data: bytes, file_mode: int | None = None) -> str:
+    """A new file in ``directory`` holding all of ``data`` (created exclusively, named
+    by process and a counter): its path, for a rename or link into place. Mode 0o644
+    under the umask, as any new file, or exactly ``file_mode``."""
     while True:
         tmp = os.path.join(directory, f".tmp-{os.getpid()}-{next(_TMP_NUMBERS)}.part")
         try:
-            # the umask applies to 0o644 as to any new file; an explicit mode is set below
             fd = os.open(tmp, _TMP_FLAGS, 0o644)
             break
         except FileExistsError:  # left by a process of the same number (another host, a crash)
@@ -38,13 +35,31 @@ def write_atomic(path: str, data: bytes, file_mode: int | None = None, dir_mode:
             os.close(fd)
         if file_mode is not None:
             os.chmod(tmp, file_mode)
+    except BaseException:
+        _unlink_quietly(tmp)
+        raise
+    return tmp
+
+
+def write_atomic(path: str, data: bytes, file_mode: int | None = None, dir_mode: int | None = None) -> None:
+    """Write ``data`` to ``path`` so that readers see the old file or the whole new one:
+    a temporary file next to it, then a rename. Seeding writes thousands of tiles a
+    second through here."""
+    directory = os.path.dirname(path)
+    make_dirs(directory, dir_mode)
+    tmp = write_temporary(directory, data, file_mode)
+    try:
         os.replace(tmp, path)
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        _unlink_quietly(tmp)
         raise
+
+
+def _unlink_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
 
 
 def read_all(fd: int, size_hint: int) -> bytes:
