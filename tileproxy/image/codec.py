@@ -7,6 +7,7 @@ import io
 from PIL import Image
 
 from .formats import ImageFormat, ImageOptions
+from .png_zlib import paletted_png, predecoded_png
 
 Image.MAX_IMAGE_PIXELS = 200_000_000
 
@@ -48,7 +49,7 @@ def check_image_bytes(data: bytes) -> str:
 
 def decode(data: bytes) -> Image.Image:
     try:
-        img = Image.open(io.BytesIO(data))
+        img = Image.open(io.BytesIO(predecoded_png(data)))
         img.load()
     except Exception as ex:  # Pillow raises many types for bad data
         raise ImageDataError(f"cannot decode image: {ex}") from None
@@ -131,6 +132,9 @@ def encode(img: Image.Image, opts: ImageOptions) -> tuple[bytes, str]:
     elif mime == "image/png":
         # paletted: zlib's run-length strategy, much faster than the default and
         # about as small on quantized maps (as MapProxy encodes them)
+        data = paletted_png(img) if img.mode == "P" else None
+        if data is not None:
+            return data, mime
         extra = {"compress_type": Image.RLE} if img.mode == "P" else {}
         img.save(buf, "PNG", compress_level=6, **extra)
     elif mime == "image/tiff":
