@@ -1,5 +1,5 @@
-"""PNG zlib work through zlib-ng gives the images Pillow gives, and declines what it
-cannot do safely: broken, oversized or animated PNGs go to Pillow unchanged."""
+"""PNG zlib work through zlib-ng gives the images and files Pillow gives; PNGs it
+does not handle, and broken or oversized ones, are Pillow's as before."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import zlib
 import pytest
 from PIL import Image
 
-from tileproxy.image import png_zlib
+from tileproxy.image import png_tiles, png_zlib
 from tileproxy.image.codec import ImageDataError, decode, encode
 from tileproxy.image.formats import ImageFormat, ImageOptions
 from tileproxy.image.png_tiles import png_mosaic
@@ -74,109 +74,112 @@ def same_image(a: Image.Image, b: Image.Image) -> None:
         assert a.getpalette() == b.getpalette()
 
 
-def interlaced_rgb(img: Image.Image) -> bytes:
-    """``img`` as an Adam7-interlaced PNG (Pillow reads them but does not write them)."""
-    w, h = img.size
-    px = img.load()
-    rows = []
-    for x0, y0, dx, dy in png_zlib._ADAM7:
-        for y in range(y0, h, dy):
-            line = [px[x, y] for x in range(x0, w, dx)]
-            if line:
-                rows.append(b"\x00" + bytes(c for p in line for c in p))
-    head = chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 1))
-    return png_zlib.SIGNATURE + head + chunk(b"IDAT", zlib.compress(b"".join(rows))) + chunk(b"IEND", b"")
+def stored_blocks_fed(monkeypatch) -> list[int]:
+    """Counts the PNG decodes that zlib-ng's inflate fed to Pillow as stored blocks."""
+    fed: list[int] = []
+    real = png_zlib.feed_inflated
+
+    def counting(decoder, stream, size):
+        result = real(decoder, stream, size)
+        if result is not None:
+            fed.append(size)
+        return result
+
+    monkeypatch.setattr(png_tiles, "feed_inflated", counting)
+    return fed
 
 
-IMAGES = {
-    "rgb": lambda: png(noise()),
-    "rgba": lambda: png(noise(mode="RGBA").convert("RGBA")),
+@pytest.mark.parametrize("mode", ["RGB", "RGBA"])
+@pytest.mark.parametrize("size", [(1, 1), (67, 45), (700, 300)])  # 700x300: many stored blocks
+def test_plain_png_decoded_through_zlib_ng_like_pillow_alone(monkeypatch, mode, size):
+    fed = stored_blocks_fed(monkeypatch)
+    data = png(noise(size, mode))
+    img = decode(data)
+    same_image(img, pillow(data))
+    assert fed == [size[1] * (1 + size[0] * len(mode))]
+
+
+def test_image_data_split_over_many_chunks(monkeypatch):
+    fed = stored_blocks_fed(monkeypatch)
+    data = png(noise())
+    split = rebuilt(data, idat_stream(data), pieces=7)
+    assert sum(kind == b"IDAT" for kind, _ in chunks(split)) == 7
+    same_image(decode(split), pillow(data))
+    assert len(fed) == 1
+
+
+OTHERS = {
     "grey": lambda: png(noise(mode="L")),
     "grey-alpha": lambda: png(noise(mode="LA")),
     "bilevel": lambda: png(noise(mode="1")),
     "grey-16bit": lambda: png(noise(mode="L").convert("I;16")),
-    "paletted-256": lambda: png(noise().quantize(256)),
-    "paletted-5-colours": lambda: png(noise().quantize(5)),
+    "paletted": lambda: png(noise().quantize(256)),
     "paletted-alpha": lambda: png(noise(mode="RGBA").quantize(40, method=Image.Quantize.FASTOCTREE)),
-    "paletted-transparent-index": lambda: png(noise().quantize(30), transparency=3),
     "rgb-transparent-colour": lambda: png(noise(), transparency=(1, 2, 3)),
-    "interlaced": lambda: interlaced_rgb(noise((29, 23))),
-    "one-pixel": lambda: png(Image.new("RGB", (1, 1), (9, 8, 7))),
+    "rgb-colour-profile": lambda: png(noise(), icc_profile=b"stand-in profile bytes"),
 }
 
 
-@pytest.mark.parametrize("name", sorted(IMAGES))
-def test_decoded_through_zlib_ng_like_pillow_alone(name):
-    data = IMAGES[name]()
-    fast = png_zlib.predecoded_png(data)
-    stored = idat_stream(fast)
-    assert stored[:2] == b"\x78\x01" and stored[2] & 0b110 == 0  # stored blocks, not deflated ones
-    assert zlib.decompress(stored) == zlib.decompress(idat_stream(data))
-    same_image(decode(data), pillow(data))
-    same_image(pillow(fast), pillow(data))
+@pytest.mark.parametrize("name", sorted(OTHERS))
+def test_other_pngs_are_read_by_pillow_with_their_info(monkeypatch, name):
+    fed = stored_blocks_fed(monkeypatch)
+    data = OTHERS[name]()
+    img = decode(data)
+    same_image(img, pillow(data))
+    assert img.info == pillow(data).info
+    assert fed == []
 
 
-def test_image_data_split_over_many_chunks():
-    data = png(noise())
-    split = rebuilt(data, idat_stream(data), pieces=7)
-    assert sum(kind == b"IDAT" for kind, _ in chunks(split)) == 7
-    assert png_zlib.predecoded_png(split) != split
-    same_image(decode(split), pillow(data))
-
-
-def test_stored_blocks_hold_large_images():
-    img = noise((700, 300))  # 630 kB of rows: ten stored blocks
-    stream = png_zlib.stored_stream(img.tobytes())
-    assert zlib.decompress(stream) == img.tobytes()
-    assert png_zlib.stored_stream(b"") and zlib.decompress(png_zlib.stored_stream(b"")) == b""
-
-
-def test_truncated_image_data_is_left_to_pillow_and_rejected():
+def test_truncated_image_data_is_rejected():
     data = png(noise())
     stream = idat_stream(data)
-    cut = rebuilt(data, stream[: len(stream) // 2])
-    assert png_zlib.predecoded_png(cut) == cut
     with pytest.raises(ImageDataError):
-        decode(cut)
+        decode(rebuilt(data, stream[: len(stream) // 2]))
 
 
-def test_corrupt_image_data_is_left_to_pillow_and_rejected():
+def test_corrupt_image_data_is_rejected():
     data = png(noise())
-    broken = rebuilt(data, b"\x78\x9c" + bytes(range(200)))
-    assert png_zlib.predecoded_png(broken) == broken
     with pytest.raises(ImageDataError):
-        decode(broken)
+        decode(rebuilt(data, b"\x78\x9c" + bytes(range(200))))
 
 
-def test_image_data_longer_than_the_header_says_is_not_inflated_past_it():
+class Sink:
+    """Stands in for Pillow's decoder: keeps what it is fed."""
+
+    def __init__(self):
+        self.data = b""
+
+    def decode(self, piece: bytes) -> tuple[int, int]:
+        self.data += piece
+        return len(piece), 0
+
+
+def test_inflating_stops_where_the_image_ends():
     img = noise((40, 30))
-    data = png(img)
     rows = b"".join(b"\x00" + img.tobytes()[y * 120:(y + 1) * 120] for y in range(30))
-    bomb = rebuilt(data, zlib.compress(rows + bytes(10_000_000)))  # 10 MB more than 40x30 holds
-    assert png_zlib.inflate(zlib.compress(rows + bytes(10_000_000)), len(rows)) is None
-    assert png_zlib.predecoded_png(bomb) == bomb
+    bomb = zlib.compress(rows + bytes(20_000_000))  # 20 MB more than 40x30 holds
+    sink = Sink()
+    png_zlib.feed_inflated(sink, bomb, len(rows))
+    assert zlib.decompress(sink.data) == rows
+    same_image(decode(rebuilt(png(img), bomb)), img)
+    assert png_zlib.feed_inflated(Sink(), zlib.compress(rows[:-1]), len(rows)) is None
+    assert png_zlib.feed_inflated(Sink(), b"\x78\x9c" + bytes(range(200)), len(rows)) is None
 
 
-def test_headers_beyond_the_pixel_limit_are_not_inflated(monkeypatch):
+def test_headers_beyond_the_pixel_limit_are_not_decoded(monkeypatch):
     data = png(noise())
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)
-    assert png_zlib.predecoded_png(data) == data
+    assert png_tiles.decode_plain(data) is None
+    with pytest.raises(ImageDataError):
+        decode(data)  # Pillow's decompression-bomb check
 
 
-def test_animated_png_is_left_to_pillow():
-    frames = [noise(), noise().transpose(Image.Transpose.FLIP_LEFT_RIGHT)]
-    buf = io.BytesIO()
-    frames[0].save(buf, "PNG", save_all=True, append_images=frames[1:])
-    data = buf.getvalue()
-    assert any(kind == b"acTL" for kind, _ in chunks(data))
-    assert png_zlib.predecoded_png(data) == data
-
-
-def test_not_png_is_left_alone():
-    buf = io.BytesIO()
-    noise().save(buf, "JPEG")
-    assert png_zlib.predecoded_png(buf.getvalue()) == buf.getvalue()
-    assert png_zlib.predecoded_png(b"\x89PNG\r\n\x1a\n") == b"\x89PNG\r\n\x1a\n"
+def test_large_images_are_fed_in_pieces_of_stored_blocks():
+    raw = noise((1200, 700)).tobytes()  # 2.5 MB: five pieces of eight blocks
+    sink = Sink()
+    status, err = png_zlib.feed_inflated(sink, zlib.compress(raw), len(raw))
+    assert err == 0 and zlib.decompress(sink.data) == raw
+    assert len(sink.data) > len(raw)  # stored, not deflated again
 
 
 PALETTED = {
@@ -230,12 +233,15 @@ def test_without_zlib_ng_pillow_does_all_of_it(monkeypatch):
     datas = [png(tile), png(tile.transpose(Image.Transpose.ROTATE_90))]
     offsets = [(0, 0), (256, 0)]
     with_ng = png_mosaic((512, 256), (256, 256), offsets, datas, True, 100)
-    data = png(noise())
+    fed = stored_blocks_fed(monkeypatch)
     monkeypatch.setattr(png_zlib, "zlib_ng", None)
-    assert png_zlib.predecoded_png(data) == data
+    data = png(noise())
+    assert png_tiles.decode_plain(data) is None
+    same_image(decode(data), pillow(data))
     assert png_zlib.paletted_png(noise().quantize(8)) is None
     without = png_mosaic((512, 256), (256, 256), offsets, datas, True, 100)
     assert with_ng.tobytes() == without.tobytes()
     assert with_ng.crop((0, 0, 256, 100)).tobytes() == tile.crop((0, 0, 256, 100)).tobytes()
     encoded, _ = encode(noise(), ImageOptions(format=ImageFormat("image/png"), colors=256))
     assert pillow(encoded).mode == "P"
+    assert fed == []

@@ -6,14 +6,12 @@ import io
 
 from PIL import Image
 
+from .errors import ImageDataError
 from .formats import ImageFormat, ImageOptions
-from .png_zlib import paletted_png, predecoded_png
+from .png_tiles import decode_plain
+from .png_zlib import paletted_png
 
 Image.MAX_IMAGE_PIXELS = 200_000_000
-
-
-class ImageDataError(ValueError):
-    """Bytes that are not a complete image of a known format."""
 
 
 def sniff_mime(data: bytes) -> str | None:
@@ -48,8 +46,11 @@ def check_image_bytes(data: bytes) -> str:
 
 
 def decode(data: bytes) -> Image.Image:
+    img = decode_plain(data)
+    if img is not None:
+        return img
     try:
-        img = Image.open(io.BytesIO(predecoded_png(data)))
+        img = Image.open(io.BytesIO(data))
         img.load()
     except Exception as ex:  # Pillow raises many types for bad data
         raise ImageDataError(f"cannot decode image: {ex}") from None

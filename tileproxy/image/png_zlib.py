@@ -1,18 +1,17 @@
 """PNG's zlib work done by zlib-ng, several times faster than the zlib Pillow links.
 
-Decoding: the IDAT stream is inflated by zlib-ng and handed to Pillow's PNG
-decoder as stored (uncompressed) deflate blocks, which it copies; Pillow still
-unfilters the rows and reads every other chunk, so the image is the same.
+Decoding (plain RGB/RGBA PNGs, see ``png_tiles``): the IDAT stream is inflated by
+zlib-ng and fed to Pillow's PNG decoder as stored (uncompressed) deflate blocks,
+which it copies; Pillow still unfilters the rows, so the image is the same.
 Encoding: paletted images, the usual output of a map, are written here with
 zlib-ng's deflate; every other mode is left to Pillow.
 
-Without the zlib-ng package every function here declines (None or the input
-unchanged) and Pillow does all of it."""
+Without the zlib-ng package every function here declines (None) and Pillow
+does all of it."""
 
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterator
 
 from PIL import Image
 
@@ -22,109 +21,47 @@ except ImportError:  # pragma: no cover - zlib-ng is a dependency; Pillow alone 
     zlib_ng = None
 
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
-_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}  # PNG colour type -> samples per pixel
 _STORED_BLOCK = 65535  # the most bytes one stored deflate block holds
-_ADAM7 = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2))  # x0, y0, dx, dy
+_PIECE = 8 * _STORED_BLOCK  # bytes inflated and fed at a time
 
 
 def available() -> bool:
     return zlib_ng is not None
 
 
-def _chunks(data: bytes) -> Iterator[tuple[bytes, int, int]]:
-    """(type, start of the chunk, end of its CRC) for each chunk after the signature."""
-    pos, end = 8, len(data)
-    while pos + 12 <= end:
-        length = struct.unpack_from(">I", data, pos)[0]
-        stop = pos + 12 + length
-        if stop > end:
-            return
-        yield data[pos + 4:pos + 8], pos, stop
-        pos = stop
-
-
-def raw_size(width: int, height: int, depth: int, ctype: int, interlaced: bool) -> int | None:
-    """Bytes of filtered scanlines an image of this header holds (None: unknown type)."""
-    channels = _CHANNELS.get(ctype)
-    if channels is None or depth not in (1, 2, 4, 8, 16):
-        return None
-    bits = channels * depth
-
-    def lines(w: int, h: int) -> int:
-        return 0 if w == 0 or h == 0 else h * (1 + (w * bits + 7) // 8)
-
-    if not interlaced:
-        return lines(width, height)
-    return sum(lines((width - x0 + dx - 1) // dx, (height - y0 + dy - 1) // dy) for x0, y0, dx, dy in _ADAM7)
-
-
-def inflate(stream: bytes, size: int) -> bytes | None:
-    """The ``size`` bytes a zlib ``stream`` inflates to; None when it is broken or
-    inflates to any other length (the caller decodes the usual way and reports it)."""
+def feed_inflated(decoder, stream: bytes, size: int) -> tuple[int, int] | None:
+    """Inflate the first ``size`` bytes of a PNG's zlib ``stream`` with zlib-ng and
+    feed them to a Pillow zip decoder as stored blocks, which it copies rather
+    than inflates; the decoder's last (status, error). Half a megabyte at a time:
+    small buffers stay in the CPU caches, and each call lets go of the GIL and
+    must win it back. None, with the decoder part-fed, when zlib-ng is missing
+    or the stream is broken or short (the caller decodes the usual way)."""
     if zlib_ng is None:
         return None
     inflater = zlib_ng.decompressobj()
-    try:
-        raw = inflater.decompress(stream, size + 1)  # never more than one byte beyond what fits
-    except zlib_ng.error:
-        return None
-    return raw if len(raw) == size and inflater.eof else None
-
-
-def stored_stream(raw: bytes) -> bytes:
-    """``raw`` as a zlib stream of stored blocks: inflating it is a copy."""
-    parts = [b"\x78\x01"]
-    for start in range(0, len(raw), _STORED_BLOCK) or [0]:
-        block = raw[start:start + _STORED_BLOCK]
-        final = start + _STORED_BLOCK >= len(raw)
-        parts += [struct.pack("<BHH", final, len(block), len(block) ^ 0xFFFF), block]
-    parts.append(struct.pack(">I", zlib_ng.adler32(raw)))
-    return b"".join(parts)
-
-
-def predecoded_rows(stream: bytes, size: int) -> bytes | None:
-    """The first ``size`` bytes of a PNG zlib ``stream`` (the rows a caller
-    decodes) as stored blocks; None when the stream is broken or shorter."""
-    if zlib_ng is None:
-        return None
-    try:
-        raw = zlib_ng.decompressobj().decompress(stream, size)
-    except zlib_ng.error:
-        return None
-    return stored_stream(raw) if len(raw) == size else None
-
-
-def predecoded_png(data: bytes) -> bytes:
-    """``data`` with its image data inflated by zlib-ng and stored uncompressed, for
-    Pillow to decode faster; ``data`` itself when it is no PNG, is animated, too
-    large, or broken (Pillow then decodes or rejects it as before)."""
-    if zlib_ng is None or not data.startswith(SIGNATURE) or data[12:16] != b"IHDR" or len(data) < 33:
-        return data
-    width, height, depth, ctype, _, _, interlace = struct.unpack_from(">IIBBBBB", data, 16)
-    if width * height > Image.MAX_IMAGE_PIXELS:
-        return data
-    size = raw_size(width, height, depth, ctype, interlace == 1)
-    if not size:
-        return data
-    first = last = None
-    parts = []
-    for kind, start, stop in _chunks(data):
-        if kind == b"IDAT":
-            if last is not None and last != start:
-                return data  # IDAT chunks must follow each other
-            first = start if first is None else first
-            last = stop
-            parts.append(data[start + 8:stop - 4])
-        elif kind in (b"acTL", b"fdAT"):
-            return data  # APNG: Pillow reads the frames
-        elif kind == b"IEND":
-            break
-    if first is None:
-        return data
-    raw = inflate(b"".join(parts), size)
-    if raw is None:
-        return data
-    return b"".join((data[:first], _chunk(b"IDAT", stored_stream(raw)), data[last:]))
+    pending, done, adler = stream, 0, 1
+    status, err = decoder.decode(b"\x78\x01")
+    while done < size:
+        try:
+            raw = inflater.decompress(pending, min(_PIECE, size - done))
+        except zlib_ng.error:
+            return None
+        if not raw:
+            return None
+        pending = inflater.unconsumed_tail
+        done += len(raw)
+        adler = zlib_ng.adler32(raw, adler)
+        pieces = []
+        for start in range(0, len(raw), _STORED_BLOCK):
+            block = raw[start:start + _STORED_BLOCK]
+            final = done == size and start + _STORED_BLOCK >= len(raw)
+            pieces += [struct.pack("<BHH", final, len(block), len(block) ^ 0xFFFF), block]
+        if done == size:
+            pieces.append(struct.pack(">I", adler))
+        status, err = decoder.decode(b"".join(pieces))
+        if status < 0 or err < 0:
+            return status, err  # the image is complete, or broken
+    return status, err
 
 
 def _chunk(kind: bytes, body: bytes) -> bytes:
