@@ -79,9 +79,13 @@ def paletted_png(img: Image.Image, level: int = 6, rle: bool = True) -> bytes | 
     colors = max(1, min(len(palette) // 3, 256))
     bits = 8 if colors > 16 else 4 if colors > 4 else 2 if colors > 2 else 1
     width, height = img.size
-    raw = img.tobytes("raw", "P" if bits == 8 else f"P;{bits}")
-    stride = (width * bits + 7) // 8
-    if len(raw) != stride * height:
+    # one column of zero-index pixels to the left makes every row start with a zero
+    # byte (filter type 0), packed by Pillow rather than joined row by row here
+    pad = 8 // bits
+    framed = Image.new("P", (width + pad, height), 0)
+    framed.paste(img, (pad, 0))
+    rows = framed.tobytes("raw", "P" if bits == 8 else f"P;{bits}")
+    if len(rows) != (1 + (width * bits + 7) // 8) * height:
         return None
     out = [SIGNATURE, _chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, bits, 3, 0, 0, 0)),
            _chunk(b"PLTE", bytes(palette[:colors * 3]) or b"\x00\x00\x00")]
@@ -95,6 +99,5 @@ def paletted_png(img: Image.Image, level: int = 6, rle: bool = True) -> bytes | 
     elif img.palette is not None and img.palette.mode == "RGBA":
         out.append(_chunk(b"tRNS", img.im.getpalette("RGBA", "A")[:colors]))
     deflater = zlib_ng.compressobj(level, zlib_ng.DEFLATED, 15, 9, zlib_ng.Z_RLE if rle else zlib_ng.Z_DEFAULT_STRATEGY)
-    rows = b"\x00" + b"\x00".join(raw[i:i + stride] for i in range(0, len(raw), stride))  # filter type 0 each
     out += [_chunk(b"IDAT", deflater.compress(rows) + deflater.flush()), _chunk(b"IEND", b"")]
     return b"".join(out)
