@@ -1,5 +1,6 @@
 """Plain PNG tiles decoded straight into their place of a mosaic: no image object
-per tile, no paste, and no rows below the part of the mosaic that is needed."""
+per tile, no paste, and no rows below the part of the mosaic that is needed.
+Other plain PNGs (a source's map, say) take the same decoder on their own."""
 
 from __future__ import annotations
 
@@ -9,9 +10,8 @@ from collections.abc import Sequence
 from PIL import Image
 
 from .errors import ImageDataError
-from .png_zlib import available, feed_inflated
+from .png_zlib import SIGNATURE, available, feed_inflated
 
-_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _MODES = {2: "RGB", 6: "RGBA"}  # PNG colour type -> mode, 8 bits per sample
 
 
@@ -19,7 +19,7 @@ def plain_png(data: bytes | None, size: tuple[int, int], profile_ok: bool = True
     """Mode and zlib stream of an 8-bit RGB or RGBA PNG of ``size``, not interlaced
     and without a transparent colour (nor a colour profile, which Pillow would
     write again, unless ``profile_ok``); None for anything else (decoded the usual way)."""
-    if data is None or not data.startswith(_SIGNATURE) or data[12:16] != b"IHDR" or len(data) < 33:
+    if data is None or not data.startswith(SIGNATURE) or data[12:16] != b"IHDR" or len(data) < 33:
         return None
     width, height, depth, ctype, _, _, interlace = struct.unpack_from(">IIBBBBB", data, 16)
     mode = _MODES.get(ctype)
@@ -61,7 +61,7 @@ def decode_into(mosaic: Image.Image, stream: bytes, mode: str, box: tuple[int, i
 def decode_plain(data: bytes) -> Image.Image | None:
     """A plain PNG (``plain_png``, any size) decoded, or None for other data.
     Faster than Pillow's reader with zlib-ng; the image has no ``info``."""
-    if len(data) < 33 or not data.startswith(_SIGNATURE):
+    if len(data) < 33 or not data.startswith(SIGNATURE):
         return None
     size = struct.unpack_from(">II", data, 16)
     if not 0 < size[0] * size[1] <= Image.MAX_IMAGE_PIXELS or not available():
