@@ -137,6 +137,23 @@ def test_truncated_image_data_is_rejected():
         decode(rebuilt(data, stream[: len(stream) // 2]))
 
 
+def test_image_data_cut_late_is_rejected_after_a_fresh_start(monkeypatch):
+    fed = stored_blocks_fed(monkeypatch)
+    decoders: list[tuple] = []
+    real_decoder = Image._getdecoder
+
+    def counting_decoder(*args):
+        decoders.append(args)
+        return real_decoder(*args)
+
+    monkeypatch.setattr(Image, "_getdecoder", counting_decoder)
+    data = png(noise((700, 300)))  # 630 kB of rows: the first half megabyte is fed before the cut shows
+    stream = idat_stream(data)
+    with pytest.raises(ImageDataError, match="truncated"):
+        decode(rebuilt(data, stream[: len(stream) * 9 // 10]))
+    assert fed == [] and len(decoders) == 2  # zlib-ng gave up; Pillow decoded it again from the start
+
+
 def test_corrupt_image_data_is_rejected():
     data = png(noise())
     with pytest.raises(ImageDataError):
