@@ -132,8 +132,8 @@ def encode(img: Image.Image, opts: ImageOptions) -> tuple[bytes, str]:
         img.save(buf, "JPEG", quality=opts.jpeg_quality)
     elif mime == "image/png":
         # paletted: zlib's run-length strategy, much faster than the default and
-        # about as small on quantized maps (as MapProxy encodes them)
-        data = paletted_png(img) if img.mode == "P" else None
+        # about as small on quantized maps; zlib-ng does it when it is there
+        data = paletted_png(img)
         if data is not None:
             return data, mime
         extra = {"compress_type": Image.RLE} if img.mode == "P" else {}

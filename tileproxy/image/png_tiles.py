@@ -43,14 +43,15 @@ def plain_png(data: bytes | None, size: tuple[int, int], profile_ok: bool = True
 def decode_into(mosaic: Image.Image, stream: bytes, mode: str, box: tuple[int, int, int, int]) -> None:
     """Decode the zlib ``stream`` of a plain PNG (``plain_png``) into ``box`` of
     ``mosaic``; decoding stops after the last row of ``box``."""
-    decoder = Image._getdecoder(mosaic.mode, "zip", (mode,))
-    decoder.setimage(mosaic.im, box)
+    def decoder():
+        dec = Image._getdecoder(mosaic.mode, "zip", (mode,))
+        dec.setimage(mosaic.im, box)
+        return dec
+
     # zlib-ng inflates the rows of the box faster than Pillow's zlib (tiles: ~3x)
-    result = feed_inflated(decoder, stream, (box[3] - box[1]) * (1 + (box[2] - box[0]) * len(mode)))
+    result = feed_inflated(decoder(), stream, (box[3] - box[1]) * (1 + (box[2] - box[0]) * len(mode)))
     if result is None:  # no zlib-ng, or a broken stream: Pillow decodes it all, or says what is wrong
-        decoder = Image._getdecoder(mosaic.mode, "zip", (mode,))
-        decoder.setimage(mosaic.im, box)
-        result = decoder.decode(stream)
+        result = decoder().decode(stream)
     status, err = result
     if err < 0:
         raise ImageDataError(f"cannot decode image: PNG decoder error {err}")

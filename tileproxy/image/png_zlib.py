@@ -68,11 +68,11 @@ def _chunk(kind: bytes, body: bytes) -> bytes:
     return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib_ng.crc32(body, zlib_ng.crc32(kind)))
 
 
-def paletted_png(img: Image.Image, level: int = 6, rle: bool = True) -> bytes | None:
+def paletted_png(img: Image.Image) -> bytes | None:
     """A ``P`` image as PNG, written as Pillow writes it (palette cut to its
     length, 1/2/4 bits for up to 16 colours, tRNS from the palette's alpha or
-    the ``transparency`` info, no row filters) but deflated by zlib-ng;
-    zlib's run-length strategy when ``rle``. None for other images."""
+    the ``transparency`` info, no row filters) but deflated by zlib-ng (level 6,
+    run-length strategy, as ``codec.encode`` asks of Pillow). None for other images."""
     if zlib_ng is None or img.mode != "P" or img.info.get("icc_profile"):
         return None
     palette = img.getpalette() or []
@@ -98,6 +98,6 @@ def paletted_png(img: Image.Image, level: int = 6, rle: bool = True) -> bytes | 
         return None
     elif img.palette is not None and img.palette.mode == "RGBA":
         out.append(_chunk(b"tRNS", img.im.getpalette("RGBA", "A")[:colors]))
-    deflater = zlib_ng.compressobj(level, zlib_ng.DEFLATED, 15, 9, zlib_ng.Z_RLE if rle else zlib_ng.Z_DEFAULT_STRATEGY)
+    deflater = zlib_ng.compressobj(6, zlib_ng.DEFLATED, 15, 9, zlib_ng.Z_RLE)
     out += [_chunk(b"IDAT", deflater.compress(rows) + deflater.flush()), _chunk(b"IEND", b"")]
     return b"".join(out)
