@@ -43,7 +43,7 @@ class TileLayer:
 
     @property
     def mime(self) -> str:
-        mime = self.format.mime
+        mime = self.format.content_type
         return "image/png" if mime == "mixed" else mime
 
 

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+
 from ..image.formats import FormatError, ImageFormat, ImageOptions, parse_format
 from ..image.watermark import Watermark
 from ..sources.on_error import parse_color
 from .context import BuildContext
 from .errors import ConfigError, join_path
+
+log = logging.getLogger("tileproxy.config")
 
 RESAMPLING_METHODS = ("nearest", "bilinear", "bicubic")
 IMAGE_MODES = ("RGB", "RGBA", "P", "I", "L")
@@ -18,9 +22,13 @@ def image_format(ctx: BuildContext, value: str, path: str) -> ImageFormat:
     if custom and custom.get("format"):
         value = custom["format"]
     try:
-        return parse_format(value)
+        fmt = parse_format(value)
     except FormatError as ex:
         raise ConfigError(str(ex), path) from None
+    if fmt.label:
+        log.warning("%s: no preset for format '%s'; served as %s, encoded as %s",
+                    path, value, fmt.label, fmt.mime)
+    return fmt
 
 
 def resampling(ctx: BuildContext, image_conf: dict) -> str:

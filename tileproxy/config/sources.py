@@ -20,9 +20,9 @@ from .errors import ConfigError, join_path
 from .grids import grid
 from .image_options import resampling
 from .source_options import (
+    check_layers,
     http_client,
     req_params,
-    require_layers,
     source_limits,
     supported,
     wms_options,
@@ -51,7 +51,7 @@ def build_source(ctx: BuildContext, name: str, conf: dict, path: str) -> Source:
 
 def _wms(ctx: BuildContext, name: str, conf: dict, path: str) -> WMSSource:
     url, params, transparent = req_params(conf, path)
-    require_layers(params, path)
+    check_layers(params, path)
     return WMSSource(name, url, params, http_client(ctx, conf, url, path), transparent=transparent,
                      **wms_options(ctx, conf, path))
 
@@ -61,7 +61,7 @@ def _mapserver(ctx: BuildContext, name: str, conf: dict, path: str) -> MapServer
     mapfile = next((params.pop(k) for k in list(params) if k.lower() == "map"), None)
     if not mapfile:
         raise ConfigError("missing required key 'map' (the mapfile)", join_path(path, "req"))
-    require_layers(params, path)
+    check_layers(params, path)
     own = conf.get("mapserver") or {}
     ms = {**ctx.g_mapserver, **own}
     key = join_path(path, "mapserver.binary") if "binary" in own else (

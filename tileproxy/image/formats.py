@@ -48,10 +48,20 @@ class ImageFormat:
 
     mime: str
     paletted: bool = False  # png8 / "image/png; mode=8bit"
+    # a name MapProxy knows no preset for (``png8a``): kept for file extensions
+    # and Content-Type, while ``mime`` is the family it is encoded as
+    label: str | None = None
 
     @property
     def ext(self) -> str:
+        if self.label:
+            return self.label.split("/")[-1]
         return _EXTENSIONS.get(self.mime, self.mime.split("/")[-1])
+
+    @property
+    def content_type(self) -> str:
+        """The type a client is told: the configured name, like MapProxy."""
+        return self.label or self.mime
 
     @property
     def pil_name(self) -> str | None:
@@ -83,12 +93,33 @@ class ImageFormat:
             return False
 
     def __str__(self) -> str:
+        if self.label:
+            return self.label
         return "image/png; mode=8bit" if self.paletted else self.mime
+
+
+_FAMILIES = (("png", "image/png"), ("jpeg", "image/jpeg"), ("jpg", "image/jpeg"),
+             ("tif", "image/tiff"), ("gif", "image/gif"))
+
+
+def family_of(name: str) -> str | None:
+    """The format an unknown name is encoded as (``png8a`` -> image/png), as
+    MapProxy picks its encoder by the name's start; None if none fits."""
+    sub = name.split("/")[-1]
+    for prefix, mime in _FAMILIES:
+        if sub.startswith(prefix):
+            return mime
+    return None
 
 
 def parse_format(value: str) -> ImageFormat:
     text = value.strip().lower()
     text = _ALIASES.get(text, text)
+    if text and "/" not in text and ";" not in text and text != "mixed":
+        # a bare name without a preset: MapProxy serves it as image/<name>
+        label = "image/" + text
+        family = family_of(text)
+        return ImageFormat(family or label, False, label if family else None)
     paletted = False
     if ";" in text:
         base, _, params = text.partition(";")
