@@ -200,12 +200,12 @@ def test_path_tricks_touch_no_files(app, source, tmp_path, path) -> None:
 
 SOURCE_FAILURES = [
     ("hang", 504, "timeout"),
-    ("error", 502, "HTTP 500"),
-    ("notfound", 502, "HTTP 404"),
-    ("html", 502, "not an image"),
-    ("truncated", 502, "truncated"),
-    ("exception", 502, "service exception"),
-    ("wrongsize", 502, "10x10 pixels, expected"),
+    ("error", 500, "HTTP 500"),
+    ("notfound", 500, "HTTP 404"),
+    ("html", 500, "not an image"),
+    ("truncated", 500, "truncated"),
+    ("exception", 500, "service exception"),
+    ("wrongsize", 500, "10x10 pixels, expected"),
 ]
 
 

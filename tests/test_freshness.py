@@ -85,7 +85,7 @@ def test_meta_tile_failure_without_on_error(make_app, source) -> None:
     age(app, META[:3])
     source.reset("error")
     assert call(app, url(META[0])).body == kept
-    assert call(app, url(META[3])).status == 502
+    assert call(app, url(META[3])).status == 500
     assert read(app, META[3]) is None and read(app, META[0]) == kept
 
 

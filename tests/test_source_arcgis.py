@@ -146,7 +146,7 @@ def test_json_error_with_http_200_is_a_clear_error_and_logged(config_path, arcgi
     arcgis.reset("jsonerror")
     with caplog.at_level(logging.WARNING):
         answer = call(app, "/tiles/world/GLOBAL_WEBMERCATOR/1/0/0.png?origin=nw")
-    assert answer.status == 502
+    assert answer.status == 500
     assert b"Unable to complete operation" in answer.body
     assert "Invalid layer ID: 99" in caplog.text
     # nothing was stored, and the worker still serves the same layer once the server recovers

@@ -94,7 +94,7 @@ def test_multithreaded_renders_in_parallel(app) -> None:
 def test_broken_xml_is_an_error_for_that_layer_only(app, caplog) -> None:
     with caplog.at_level(logging.ERROR):
         answer = call(app, "/tiles/broken/GLOBAL_WEBMERCATOR/1/0/0.png?origin=nw")
-    assert answer.status == 502
+    assert answer.status == 500
     assert b"mapnik source 'broken': cannot load the map" in answer.body
     assert "no-such-plugin" in caplog.text and "broken.xml" in caplog.text
     assert call(app, "/tiles/squares/GLOBAL_WEBMERCATOR/1/0/0.png?origin=nw").status == 200

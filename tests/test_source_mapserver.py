@@ -73,7 +73,7 @@ def test_tagged_layers(app) -> None:
 def test_broken_mapfile_is_an_error_for_that_layer_only(app, caplog) -> None:
     with caplog.at_level(logging.WARNING):
         answer = call(app, "/tiles/broken/GLOBAL_WEBMERCATOR/1/0/0.png?origin=nw")
-    assert answer.status == 502
+    assert answer.status == 500
     assert b"mapserver source 'broken' failed" in answer.body
     assert "broken.map" in caplog.text and "POLYGONNN" in caplog.text
     assert call(app, "/tiles/squares/GLOBAL_WEBMERCATOR/1/0/0.png?origin=nw").status == 200
@@ -88,7 +88,7 @@ def test_crashing_binary_is_a_source_error_with_stderr_logged(make_app, tmp_path
     app = make_app(text)
     with caplog.at_level(logging.WARNING):
         answer = call(app, "/tiles/squares/GLOBAL_WEBMERCATOR/1/0/0.png?origin=nw")
-    assert answer.status == 502
+    assert answer.status == 500
     assert b"mapserv ended with signal 11" in answer.body
     assert "out of cheese" in caplog.text
 

@@ -39,7 +39,9 @@ def serve_tile(req: Request, layer: TileLayer, coord: TileCoord, max_age: int, e
     except SourceError as ex:
         log.warning("layer %s tile %s: %s", layer.name, coord, ex)
         timeout = isinstance(ex, SourceTimeout)
-        resp = error(f"source {'timeout' if timeout else 'error'}: {ex}", 504 if timeout else 502)
+        # a failed source is a 500 as in MapProxy (clients and monitors expect it);
+        # a timeout keeps its own 504
+        resp = error(str(ex), 504 if timeout else 500)
         resp.set("Cache-Status", CacheStatus(fwd="miss", fwd_status=ex.status, detail="source-error").header())
         return resp
     return tile_response(req, layer, outcome, max_age)

@@ -96,7 +96,6 @@ class HTTPClient:
 
     def _get(self, url: str, auth: tuple[str, str] | None) -> requests.Response:
         start = time.monotonic()
-        shown = self._shown(url)
         try:
             resp = self.session.get(url, timeout=self.opts.client_timeout, auth=auth, verify=self.verify,
                                     stream=True)
@@ -105,21 +104,24 @@ class HTTPClient:
             body = resp.raw.read(decode_content=True)
             resp._content, resp._content_consumed = body, True  # what resp.content would have cached
         except (requests.Timeout, urllib3.exceptions.TimeoutError):
-            raise SourceTimeout(f"timeout after {self.opts.client_timeout:g}s from {shown}") from None
+            raise SourceTimeout(self._message("No response from URL", url,
+                                              f"timeout after {self.opts.client_timeout:g}s")) from None
         except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as ex:
-            reason = type(ex).__name__
-            raise SourceError(f"could not reach {shown}: {reason}") from None
+            raise SourceError(self._message("No response from URL", url, type(ex).__name__)) from None
         finally:
             if not self.opts.manage_cookies:
                 self.session.cookies.clear()
         log.info("%s %s %.1fkB %dms", resp.status_code, url, len(body) / 1024, (time.monotonic() - start) * 1000)
         if resp.status_code != 200:
-            raise SourceError(f"{shown} answered HTTP {resp.status_code}", status=resp.status_code)
+            raise SourceError(self._message("HTTP Error", url, f"HTTP {resp.status_code}"), status=resp.status_code)
         return resp
 
-    def _shown(self, url: str) -> str:
-        """The URL as it may appear in error messages."""
-        parts = urlsplit(url)
+    def _message(self, what: str, url: str, reason: str) -> str:
+        """An error as MapProxy words it (clients and monitoring match on the words);
+        with ``hide_error_details`` the URL and reason go to the log only."""
+        full = f'{what} "{url}": {reason}'
         if self.opts.hide_error_details:
-            return f"source {parts.scheme}://{parts.netloc}"
-        return url
+            log.warning("%s", full)
+            return f"{what} ({reason}; see logs for the URL)."
+        return full
+
