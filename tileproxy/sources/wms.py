@@ -133,8 +133,9 @@ class WMSSource(Source):
 
     # -- legends ---------------------------------------------------------
 
-    def legend_urls(self, scale: float | None = None) -> list[str]:
-        """The URLs of this source's legend images (one per WMS layer)."""
+    def legend_urls(self, scale: float | None = None, fmt: str = "image/png") -> list[str]:
+        """The URLs of this source's legends in ``fmt``: its ``legendurl``, or one
+        GetLegendGraphic per WMS layer (a ``req.format`` is kept for images)."""
         if self.options.legendurl:
             return [self.options.legendurl]
         if not self.options.legendgraphic:
@@ -143,21 +144,25 @@ class WMSSource(Source):
         urls = []
         for layer in [v for v in layers.split(",") if v]:
             params = {"SERVICE": "WMS", "REQUEST": "GetLegendGraphic", "VERSION": self.version,
-                      "FORMAT": "image/png", "LAYER": layer, "SLD_VERSION": "1.1.0"}
+                      "FORMAT": fmt, "LAYER": layer, "SLD_VERSION": "1.1.0"}
             if scale:
                 params["SCALE"] = repr(float(scale))
             for key, value in self.params.items():
                 if key.lower() not in ("layers", "transparent"):
                     params[key.upper()] = value
             params["LAYER"] = layer
+            if not fmt.startswith("image/"):
+                params["FORMAT"] = fmt
             urls.append(self._url(params))
         return urls
 
-    def fetch(self, url: str) -> bytes:
-        """GET ``url`` with this source's HTTP client (``file://`` URLs are read)."""
+    def fetch(self, url: str) -> tuple[bytes, str]:
+        """GET ``url`` with this source's HTTP client: the body and its Content-Type
+        (``file://`` URLs are read, with no type)."""
         if url.startswith("file://"):
-            return read_file_url(url, f"WMS source '{self.name}'")
-        return self.client.get(url, auth=self.auth).content
+            return read_file_url(url, f"WMS source '{self.name}'"), ""
+        resp = self.client.get(url, auth=self.auth)
+        return resp.content, resp.headers.get("Content-Type", "")
 
     # -- requests --------------------------------------------------------
 
