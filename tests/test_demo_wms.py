@@ -123,7 +123,7 @@ def test_getmap_tiles_of_a_cached_layer_are_its_tiles(app: TileProxyApp) -> None
         m = conf["matrices"][level]
         status, _, data = get(app, tile_url(conf, m, col, row))
         assert status == 200
-        status, _, tile = get(app, f"/tiles/cached/GLOBAL_WEBMERCATOR/{level}/{col}/{row}.png?origin=nw")
+        status, _, tile = get(app, f"/tiles/cached/EPSG3857/{level}/{col}/{row}.png?origin=nw")
         assert status == 200
         assert png(data).convert("RGBA").tobytes() == png(tile).convert("RGBA").tobytes(), (level, col, row)
 

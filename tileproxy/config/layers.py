@@ -46,7 +46,7 @@ def _layer(ctx: BuildContext, conf: dict, path: str) -> LayerConfig:
         name=conf.get("name"),
         title=str(conf["title"]),
         sources=list(conf.get("sources") or []),
-        tile_sources=list(conf.get("tile_sources") or []),
+        tile_sources=None if conf.get("tile_sources") is None else list(conf["tile_sources"]),
         layers=children,
         md=dict(conf.get("md") or {}),
         min_res=min_res,

@@ -40,7 +40,7 @@ class LayerConfig:
     name: str | None
     title: str
     sources: list[str] = field(default_factory=list)
-    tile_sources: list[str] = field(default_factory=list)
+    tile_sources: list[str] | None = None  # None: not set (an empty list publishes no tiles)
     layers: list[LayerConfig] = field(default_factory=list)
     md: dict[str, Any] = field(default_factory=dict)
     min_res: float | None = None
@@ -83,7 +83,7 @@ class ServiceMetadata:
 @dataclass
 class TMSConfig:
     use_grid_names: bool = False
-    origin: str = "sw"
+    origin: str | None = None  # rows of /tiles URLs; None: as the grid counts them
     md: ServiceMetadata = field(default_factory=ServiceMetadata)
 
 

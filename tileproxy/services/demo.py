@@ -160,10 +160,9 @@ class DemoService:
                     and self.wmts.layers.get(layer.name, {}).get(layer.grid_name) is layer)
 
     def tms_grid_id(self, layer: TileLayer) -> str:
-        """The TMS URL id of the layer's grid: the published id when it is unambiguous."""
+        """The TMS URL id of the layer's grid."""
         assert self.tms is not None
-        public = self.tms.public_grid_id(layer)
-        return public if self.tms.index.get((layer.name, public)) is layer else layer.grid_name
+        return self.tms.public_grid_id(layer)
 
     def find_layer(self, req: Request, name: str) -> TileLayer | None:
         """The layer ``name`` in the grid named by ``grid`` (or the first in ``srs``, or the first)."""
