@@ -203,7 +203,7 @@ def test_index_follows_mapproxys_page(app: TileProxyApp) -> None:
     assert len(tables) == 2  # WMTS, TMS (no WMS here)
     for table in tables:  # every grid, also in WMTS (grids it cannot serve say so)
         assert re.findall(r'<td rowspan="(\d+)">(\w+)</td>', table) == [("3", "debug"), ("1", "evil"), ("3", "local")]
-    assert tables[0].count("not served over WMTS") == 3
+    assert tables[0].count("grid not compatible with WMTS") == 3
 
 
 def test_demo_without_slash_redirects(app: TileProxyApp) -> None:
@@ -455,6 +455,20 @@ def test_tms_only_and_no_tile_service(tmp_path: Path) -> None:
     body = get(neither, "/demo/")[2].decode()
     assert body.count("not enabled") == 4 and "_layer=" not in body
     assert get(neither, "/demo/?tms_layer=debug")[0] == 404
+
+
+def test_wmts_kvp_only_views_use_gettile(tmp_path: Path) -> None:
+    app = make_app(tmp_path, CONFIG.replace("  wmts:\n", "  wmts:\n    restful: false\n"))
+    views = [u for u in map_pages(app) if "wmts_layer=" in u]
+    assert len(views) == 4
+    for page in views:
+        conf = viewer_config(app, page)
+        assert conf["url"].startswith("http://localhost/service?SERVICE=WMTS&REQUEST=GetTile&")
+        layer = layer_for(app, conf)
+        m = conf["matrices"][2]
+        status, headers, data = get(app, tile_url(conf, m, 1, 2))
+        assert status == 200 and headers["content-type"] == "image/png", data[:200]
+        assert data == get(app, f"/tiles/{layer.name}/{layer.grid_name}/2/1/2.png?origin=nw")[2]
 
 
 def test_quickstart_example_shows_its_layers(tmp_path: Path) -> None:

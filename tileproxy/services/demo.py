@@ -40,6 +40,7 @@ from .demo_html import (
     link,
     not_found_body,
     page_html,
+    query,
     read_static,
     script_json,
     seg,
@@ -128,8 +129,8 @@ class DemoService:
     # -- which layer can be shown how ------------------------------------
 
     def wmts_ok(self, layer: TileLayer) -> bool:
-        """WMTS RESTful tiles exist for this layer and grid."""
-        return bool(self.wmts and self.wmts.conf.restful
+        """WMTS tiles (RESTful or KVP) exist for this layer and grid."""
+        return bool(self.wmts and (self.wmts.conf.restful or self.wmts.conf.kvp)
                     and self.wmts.layers.get(layer.name, {}).get(layer.grid_name) is layer)
 
     def tms_grid_id(self, layer: TileLayer) -> str:
@@ -190,18 +191,28 @@ class DemoService:
         if service == "wmts":
             assert self.wmts is not None
             levels = [(z, z) for z in range(grid.levels)]
-            template = self.wmts.conf.restful_template
-            for key, value in (("{Layer}", seg(layer.name)), ("{TileMatrixSet}", seg(layer.grid_name)),
-                               ("{Style}", "default"), ("{Format}", layer.format.ext),
-                               ("{TileMatrix}", "{z}"), ("{TileCol}", "{x}"), ("{TileRow}", "{y}")):
-                template = template.replace(key, value)
-            url, y_axis = f"{base}/wmts{template}", "down"
+            url, y_axis = self.wmts_template(base, layer), "down"
         else:
             levels = TileServiceGrid(grid).levels()
             url = f"{base}/tms/1.0.0/{seg(layer.name)}/{seg(self.tms_grid_id(layer))}/{{z}}/{{x}}/{{y}}.{layer.format.ext}"
             y_axis = "up"  # TMS rows count from the bottom of the matrix
         return {"layer": layer.name, "title": layer.title, "grid": layer.grid_name,
                 **grid_view(grid, levels), "service": service, "url": url, "yAxis": y_axis}
+
+    def wmts_template(self, base: str, layer: TileLayer) -> str:
+        """The WMTS tile URL of a layer with ``{z}``, ``{x}``, ``{y}``: RESTful when enabled, else KVP."""
+        assert self.wmts is not None
+        if not self.wmts.conf.restful:
+            params = query([("SERVICE", "WMTS"), ("REQUEST", "GetTile"), ("VERSION", "1.0.0"),
+                            ("LAYER", layer.name), ("STYLE", "default"), ("TILEMATRIXSET", layer.grid_name),
+                            ("FORMAT", layer.mime)])
+            return f"{base}/service?{params}&TILEMATRIX={{z}}&TILEROW={{y}}&TILECOL={{x}}"
+        template = self.wmts.conf.restful_template
+        for key, value in (("{Layer}", seg(layer.name)), ("{TileMatrixSet}", seg(layer.grid_name)),
+                           ("{Style}", "default"), ("{Format}", layer.format.ext),
+                           ("{TileMatrix}", "{z}"), ("{TileCol}", "{x}"), ("{TileRow}", "{y}")):
+            template = template.replace(key, value)
+        return f"{base}/wmts{template}"
 
     def wms_viewer_config(self, base: str, layer: WMSLayer, srs: str, fmt: str) -> dict[str, Any]:
         """The viewer's description of a WMS layer: a viewing grid of the SRS and a
@@ -281,6 +292,9 @@ class DemoService:
         if self.wmts and self.wmts.conf.restful:
             links.append(f'{link("../wmts/1.0.0/WMTSCapabilities.xml", "WMTS capabilities")} '
                          f'({link("../demo/?wmts_capabilities", "view")})')
+        elif self.wmts and self.wmts.conf.kvp:
+            links.append(f'{link("../service?REQUEST=GetCapabilities&SERVICE=WMTS", "WMTS capabilities")} '
+                         f'({link("../demo/?wmts_capabilities_kvp", "view")})')
         note = "" if layer.format.is_image else f'<p class="warning">{h(layer.mime)} tiles cannot be shown as images.</p>'
         info = (f"{h(layer.title)} · grid {h(layer.grid_name)} · {h(layer.grid.srs.code)} · "
                 f"{h(layer.format.ext)} · {h(service.upper())}")

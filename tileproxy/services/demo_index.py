@@ -117,8 +117,7 @@ class IndexPage:
         def cells(layer: TileLayer) -> str:
             grid = f"<td>{h(layer.grid_name)}</td>"
             if not d.wmts_ok(layer):
-                reason = "not served over WMTS RESTful" if d.wmts.conf.restful else "shown over TMS only"
-                return f'{grid}<td class="muted" colspan="2">{reason}</td>'
+                return f'{grid}<td class="muted" colspan="2">grid not compatible with WMTS</td>'
             url = view_link(layer, "wmts", d.srs_is_ambiguous(layer))
             return f"{grid}<td>{link(url, h(layer.grid.srs.code))}</td><td>{link(url, h(layer.format.ext))}</td>"
 
