@@ -31,8 +31,7 @@ from .sources.base import SourceError
 
 log = logging.getLogger("tileproxy.renderd")
 
-SERVING_PRIORITY = 100  # a client waits for the tile
-SEEDING_PRIORITY = 10
+SERVING_PRIORITY = 100  # a client waits for the tile (MapProxy's seeder sends 10)
 
 
 def task_id(cache_identifier: str, coords: list[TileCoord]) -> str:
