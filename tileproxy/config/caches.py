@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import logging
 import os
 from typing import Any
 
@@ -20,8 +19,7 @@ from .errors import ConfigError, join_path
 from .grids import grid, srs_as_written
 from .image_options import image_format, image_options, watermark
 from .model import CacheConfig
-
-log = logging.getLogger("tileproxy.config")
+from .sources import source as built_source
 
 
 def cache(ctx: BuildContext, name: str, path: str) -> CacheConfig:
@@ -42,8 +40,8 @@ def cache(ctx: BuildContext, name: str, path: str) -> CacheConfig:
 def source_ref(ctx: BuildContext, entry: str, path: str, grid_name: str | None = None) -> Source:
     """A source or cache named in a ``sources`` list (``name:layer1,layer2`` picks WMS layers)."""
     name, _, tagged = entry.partition(":")
-    if name in ctx.sources:
-        source = ctx.sources[name]
+    if name in ctx.section("sources"):
+        source = built_source(ctx, name)
         if tagged:
             if not isinstance(source, WMSSource):
                 raise ConfigError(f"only WMS sources accept layer names ('{entry}')", path)
@@ -72,7 +70,7 @@ def _tagged_wms(source: WMSSource, tagged: str, path: str) -> WMSSource:
 def _build_cache(ctx: BuildContext, name: str, conf: dict, path: str) -> CacheConfig:
     grid_names = conf.get("grids")
     if not grid_names:
-        log.warning("%s: no grids given, using GLOBAL_MERCATOR", path)
+        ctx.warn(path, "no grids given, using GLOBAL_MERCATOR")
         grid_names = ["GLOBAL_MERCATOR"]
     fmt_name = conf.get("format", "image/png")
     image_opts = image_options(ctx, fmt_name, conf.get("image") or {}, path)
@@ -85,8 +83,8 @@ def _build_cache(ctx: BuildContext, name: str, conf: dict, path: str) -> CacheCo
     cache_dir = ctx.abspath(conf.get("cache_dir") or ctx.g_cache.get("base_dir", "./cache_data"))
     link = _link_single_color(ctx, conf, path)
     if "refresh_before" in backend:
-        log.warning("%s: refresh_before belongs to the cache itself, not to its cache: block; ignored",
-                    join_path(path, "cache.refresh_before"))
+        ctx.warn(join_path(path, "cache.refresh_before"),
+                 "refresh_before belongs to the cache itself, not to its cache: block; ignored")
     refresh_before = None
     if conf.get("refresh_before") is not None:
         refresh_before = parse_refresh_before(conf["refresh_before"], join_path(path, "refresh_before"), str(ctx.conf_dir))

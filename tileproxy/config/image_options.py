@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import logging
-
 from ..image.formats import FormatError, ImageFormat, ImageOptions, parse_format
 from ..image.watermark import Watermark
 from ..sources.on_error import parse_color
 from .context import BuildContext
 from .errors import ConfigError, join_path
-
-log = logging.getLogger("tileproxy.config")
 
 RESAMPLING_METHODS = ("nearest", "bilinear", "bicubic")
 IMAGE_MODES = ("RGB", "RGBA", "P", "I", "L")
@@ -26,8 +22,7 @@ def image_format(ctx: BuildContext, value: str, path: str) -> ImageFormat:
     except FormatError as ex:
         raise ConfigError(str(ex), path) from None
     if fmt.label:
-        log.warning("%s: no preset for format '%s'; served as %s, encoded as %s",
-                    path, value, fmt.label, fmt.mime)
+        ctx.warn(path, f"no preset for format '{value}'; served as {fmt.label}, encoded as {fmt.mime}")
     return fmt
 
 

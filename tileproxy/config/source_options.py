@@ -3,7 +3,6 @@ and the limits every source has (see sources/limits.py)."""
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from ..image.formats import ImageFormat
@@ -17,8 +16,6 @@ from .errors import ConfigError, join_path
 from .grids import res_limits
 from .image_options import image_format, resampling
 from .model import SUPPORTED_WMS_VERSIONS
-
-log = logging.getLogger("tileproxy.config")
 
 
 def http_options(ctx: BuildContext, conf: dict, path: str = "") -> HTTPOptions:
@@ -74,12 +71,12 @@ def req_params(conf: dict, path: str, require_url: bool = True) -> tuple[str, di
     return url or "", {str(k): _param(v) for k, v in req.items()}, transparent
 
 
-def check_layers(params: dict[str, str], path: str) -> None:
+def check_layers(ctx: BuildContext, params: dict[str, str], path: str) -> None:
     """MapProxy loads a WMS-like source without ``req.layers``; its layers may
     come from tagged references (``'name:l1,l2'``). Say so, don't refuse it."""
     if "layers" not in {k.lower() for k in params}:
-        log.warning("%s: no req.layers; requests carry no LAYERS unless a tagged "
-                    "reference ('name:layer1,layer2') names them", join_path(path, "req"))
+        ctx.warn(join_path(path, "req"), "no req.layers; requests carry no LAYERS unless a tagged "
+                 "reference ('name:layer1,layer2') names them")
 
 
 def _param(value: Any) -> str:

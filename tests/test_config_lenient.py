@@ -1,0 +1,149 @@
+"""Third-party mapproxy.yaml files that MapProxy loads load here too: doubtful values
+warn with the file and key path, and the app serves what MapProxy serves."""
+
+from __future__ import annotations
+
+import io
+import logging
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import call
+from PIL import Image
+
+from tileproxy.config import loader
+from tileproxy.config.build import load_proxy_config
+from tileproxy.config.errors import ConfigError
+from tileproxy.seed.config import load_seed_config
+
+BASE = """\
+services:
+  tms:
+  wms:
+    srs: ['EPSG:3857', 'EPSG:4326']
+layers:
+  - name: osm
+    title: OSM
+    sources: [osm_cache]
+caches:
+  osm_cache:
+    grids: [GLOBAL_WEBMERCATOR]
+    sources: [osm_wms]
+    meta_size: [1, 1]
+    meta_buffer: 0
+sources:
+  osm_wms:
+    type: wms
+    req:
+      url: {source}/wms
+      layers: base
+"""
+
+
+def warnings_of(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "tileproxy.config" and r.levelno == logging.WARNING]
+
+
+def tms_tile_is_served(app) -> None:  # noqa: ANN001
+    answer = call(app, "/tms/1.0.0/osm/EPSG3857/1/0/0.png")
+    assert answer.status == 200 and answer.content_type == "image/png"
+    assert Image.open(io.BytesIO(answer.body)).size == (256, 256)
+
+
+# -- 1. tabs -------------------------------------------------------------------
+
+
+def test_a_tab_before_a_trailing_comment_loads(make_app, source, caplog) -> None:
+    text = BASE.replace("      layers: base\n", "      layers: base\t# the base map\n")
+    text = text.replace("    meta_buffer: 0\n", "    meta_buffer:\t0\n")
+    with caplog.at_level(logging.WARNING):
+        app = make_app(text)
+    assert warnings_of(caplog) == []  # tabs between tokens are plain YAML, nothing doubtful
+    tms_tile_is_served(app)
+    assert source.params()["LAYERS"] == "base"
+
+
+@pytest.mark.parametrize("loader_class", ["libyaml", "pure"])
+def test_tabs_read_as_libyaml_reads_them(monkeypatch, loader_class: str) -> None:
+    """MapProxy reads with libyaml where PyYAML has it; without it, the same answers."""
+    if loader_class == "pure":
+        monkeypatch.setattr(loader, "_LOADER", yaml.SafeLoader)
+    elif getattr(yaml, "CSafeLoader", None) is None:
+        pytest.skip("PyYAML without libyaml")
+    assert loader.parse_yaml("a: 1\t# note\nb:\t[1,\t2]\t\n") == {"a": 1, "b": [1, 2]}
+    assert loader.parse_yaml("a:\n  - x\t# note\n  - 'y'\t\n") == {"a": ["x", "y"]}
+    assert loader.parse_yaml(b"\xef\xbb\xbfa: 1\t# a BOM first\n") == {"a": 1}
+    with pytest.raises(yaml.YAMLError):
+        loader.parse_yaml("a:\n\t- 1\n")  # a tab that indents: refused by libyaml too
+
+
+def test_a_tab_that_indents_names_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "mapproxy.yaml"
+    path.write_text("services:\n  tms:\nlayers:\n\t- name: x\n")
+    with pytest.raises(ConfigError) as info:
+        load_proxy_config(path)
+    assert str(info.value) == f"{path}: line 4, column 1: a tab indents this line; YAML indents with spaces"
+
+
+# -- 2. entries no layer uses --------------------------------------------------
+
+UNUSED_CACHE = """\
+  unused_cache:
+    grids: [GLOBAL_WEBMERCATOR]
+    sources: [not_defined]
+"""
+
+
+def test_an_unused_cache_with_an_undefined_source_is_left_out(make_app, tmp_path, source, caplog) -> None:
+    text = BASE.replace("sources:\n  osm_wms:", UNUSED_CACHE + "sources:\n  osm_wms:")
+    with caplog.at_level(logging.WARNING):
+        app = make_app(text)
+    assert warnings_of(caplog) == [
+        f"{tmp_path / 'mapproxy.yaml'}: caches.unused_cache: used by no layer and left out: "
+        "caches.unused_cache.sources[0]: unknown source or cache 'not_defined'"
+    ]
+    tms_tile_is_served(app)
+    assert "unused_cache" not in app.config.caches
+
+
+def test_unused_entries_of_any_section_warn_in_their_own_file(tmp_path: Path, caplog) -> None:
+    (tmp_path / "extra.yaml").write_text(
+        "grids:\n  utm:\n    srs: EPSG:25832\n"  # no bbox: cannot be built
+        "sources:\n  ftp_tiles:\n    type: tile\n    url: 'ftp://x/%(z)s'\n"
+    )
+    main = tmp_path / "mapproxy.yaml"
+    main.write_text("base: extra.yaml\n" + BASE.replace("{source}", "http://127.0.0.1:1"))
+    with caplog.at_level(logging.WARNING):
+        conf = load_proxy_config(main)
+    extra = tmp_path / "extra.yaml"
+    assert warnings_of(caplog) == [
+        f"{extra}: grids.utm: used by no layer and left out: grids.utm: a bbox is required for a grid in EPSG:25832",
+        f"{extra}: sources.ftp_tiles: used by no layer and left out: sources.ftp_tiles.url: "
+        "expected a URL starting with http:// or https:// or file://, got 'ftp://x/%(z)s'",
+    ]
+    assert list(conf.sources) == ["osm_wms"] and "utm" not in conf.grids
+
+
+def test_a_used_cache_with_an_undefined_source_is_still_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "mapproxy.yaml"
+    path.write_text(BASE.replace("{source}", "http://127.0.0.1:1").replace("sources: [osm_cache]", "sources: [osm_cache, unused_cache]")
+                    .replace("sources:\n  osm_wms:", UNUSED_CACHE + "sources:\n  osm_wms:"))
+    with pytest.raises(ConfigError, match=r"caches\.unused_cache\.sources\[0\]: unknown source or cache 'not_defined'"):
+        load_proxy_config(path)
+
+
+def test_seeding_a_left_out_cache_names_why(tmp_path: Path) -> None:
+    path = tmp_path / "mapproxy.yaml"
+    path.write_text(BASE.replace("{source}", "http://127.0.0.1:1")
+                    .replace("sources:\n  osm_wms:", UNUSED_CACHE + "sources:\n  osm_wms:"))
+    proxy = load_proxy_config(path)
+    seed = tmp_path / "seed.yaml"
+    seed.write_text("seeds:\n  s:\n    caches: [unused_cache]\n")
+    with pytest.raises(ConfigError) as info:
+        load_seed_config(seed, proxy, 0.0)
+    assert str(info.value) == (
+        f"{seed}: seeds.s.caches[0]: cache 'unused_cache' cannot be seeded: "
+        f"{path}: caches.unused_cache.sources[0]: unknown source or cache 'not_defined'"
+    )
+
