@@ -147,3 +147,77 @@ def test_seeding_a_left_out_cache_names_why(tmp_path: Path) -> None:
         f"{path}: caches.unused_cache.sources[0]: unknown source or cache 'not_defined'"
     )
 
+
+
+# -- 3. layer names YAML reads as numbers ---------------------------------------
+
+
+def test_req_layers_given_as_a_number_is_that_layer(make_app, source, caplog) -> None:
+    with caplog.at_level(logging.WARNING):
+        app = make_app(BASE.replace("      layers: base\n", "      layers: 4\n"))
+    assert warnings_of(caplog) == []
+    tms_tile_is_served(app)
+    assert source.params()["LAYERS"] == "4"
+
+
+def test_numbered_layers_in_a_list_and_in_tagged_references(make_app, source) -> None:
+    app = make_app(BASE.replace("      layers: base\n", "      layers: [4, 7]\n")
+                   .replace("    sources: [osm_wms]\n", "    sources: ['osm_wms:7']\n"))
+    tms_tile_is_served(app)
+    assert source.params()["LAYERS"] == "7"
+
+
+def test_a_decimal_layer_number_warns(make_app, tmp_path, source, caplog) -> None:
+    with caplog.at_level(logging.WARNING):
+        app = make_app(BASE.replace("      layers: base\n", "      layers: 1.10\n"))
+    assert warnings_of(caplog) == [
+        f"{tmp_path / 'mapproxy.yaml'}: sources.osm_wms.req.layers: the number 1.1 is sent as the "
+        "layer name '1.1'; quote the name if it is written otherwise"
+    ]
+    tms_tile_is_served(app)
+    assert source.params()["LAYERS"] == "1.1"  # what MapProxy sends too
+
+
+# -- 4. grids based on a predefined grid ------------------------------------------
+
+GEODETIC_RES = """\
+grids:
+  geo:
+    base: GLOBAL_GEODETIC
+    res: [0.5, 0.25, 0.125]
+"""
+
+
+def test_res_on_a_grid_based_on_global_geodetic(make_app, source, caplog) -> None:
+    with caplog.at_level(logging.WARNING):
+        app = make_app(BASE.replace("grids: [GLOBAL_WEBMERCATOR]", "grids: [geo]") + GEODETIC_RES)
+    assert warnings_of(caplog) == []
+    grid = app.config.grids["geo"]
+    assert grid.resolutions == [0.5, 0.25, 0.125] and grid.bbox == (-180, -90, 180, 90)
+    # TMS leaves out level 0 of a global geodetic grid (as MapProxy): its level 0 is
+    # the grid's level 1, tiles of 256 pixels at 0.25 degrees from the lower left
+    for tms_level, res in ((0, 0.25), (1, 0.125)):
+        assert call(app, f"/tms/1.0.0/osm/EPSG4326/{tms_level}/0/0.png").status == 200
+        bbox = [float(v) for v in source.params()["BBOX"].split(",")]
+        assert bbox == pytest.approx([-180, -90, -180 + 256 * res, -90 + 256 * res])
+    assert call(app, "/tms/1.0.0/osm/EPSG4326/2/0/0.png").status != 200  # three grid levels only
+
+
+def test_global_geodetic_level_zero_follows_bbox_and_tile_size(tmp_path: Path) -> None:
+    """As in MapProxy, GLOBAL_GEODETIC fixes no resolution: a grid based on it with its
+    own bbox or tile size starts from that."""
+    path = tmp_path / "mapproxy.yaml"
+    path.write_text("grids:\n  small: {base: GLOBAL_GEODETIC, bbox: [5, 45, 15, 55]}\n"
+                    "  big_tiles: {base: GLOBAL_GEODETIC, tile_size: [512, 512]}\n")
+    grids = load_proxy_config(path).grids
+    assert grids["small"].resolutions[0] == pytest.approx(10 / 256)
+    assert grids["big_tiles"].resolutions[0] == pytest.approx(360 / 512)
+
+
+def test_min_res_beside_res_warns_and_res_wins(tmp_path: Path, caplog) -> None:
+    path = tmp_path / "mapproxy.yaml"
+    path.write_text("grids:\n  g:\n    srs: 'EPSG:4326'\n    res: [1, 0.5]\n    min_res: 2\n")
+    with caplog.at_level(logging.WARNING):
+        grids = load_proxy_config(path).grids
+    assert grids["g"].resolutions == [1, 0.5]
+    assert warnings_of(caplog) == [f"{path}: grids.g.min_res: ignored: res lists the resolutions"]

@@ -55,7 +55,7 @@ def build_source(ctx: BuildContext, name: str, conf: dict, path: str) -> Source:
 
 def _wms(ctx: BuildContext, name: str, conf: dict, path: str) -> WMSSource:
     url, params, transparent = req_params(conf, path)
-    check_layers(ctx, params, path)
+    check_layers(ctx, conf, params, path)
     return WMSSource(name, url, params, http_client(ctx, conf, url, path), transparent=transparent,
                      **wms_options(ctx, conf, path))
 
@@ -65,7 +65,7 @@ def _mapserver(ctx: BuildContext, name: str, conf: dict, path: str) -> MapServer
     mapfile = next((params.pop(k) for k in list(params) if k.lower() == "map"), None)
     if not mapfile:
         raise ConfigError("missing required key 'map' (the mapfile)", join_path(path, "req"))
-    check_layers(ctx, params, path)
+    check_layers(ctx, conf, params, path)
     own = conf.get("mapserver") or {}
     ms = {**ctx.g_mapserver, **own}
     key = join_path(path, "mapserver.binary") if "binary" in own else (
@@ -154,8 +154,10 @@ def _mapnik(ctx: BuildContext, name: str, conf: dict, path: str) -> Source:
     if not os.path.isfile(mapfile):
         raise ConfigError(f"Mapnik XML {mapfile} does not exist", join_path(path, "mapfile"))
     layers = conf.get("layers")
-    if isinstance(layers, str):
-        layers = [lyr.strip() for lyr in layers.split(",") if lyr.strip()]
+    if isinstance(layers, (str, int, float)):
+        layers = [lyr.strip() for lyr in str(layers).split(",") if lyr.strip()]
+    elif isinstance(layers, list):
+        layers = [str(lyr) for lyr in layers]
     try:
         return MapnikSource(
             name,
