@@ -221,3 +221,51 @@ def test_min_res_beside_res_warns_and_res_wins(tmp_path: Path, caplog) -> None:
         grids = load_proxy_config(path).grids
     assert grids["g"].resolutions == [1, 0.5]
     assert warnings_of(caplog) == [f"{path}: grids.g.min_res: ignored: res lists the resolutions"]
+
+
+# -- 5. format names without a preset --------------------------------------------
+
+GETMAP = ("/service?SERVICE=WMS&REQUEST=GetMap&VERSION=1.1.1&LAYERS=osm&STYLES=&SRS=EPSG:3857"
+          "&BBOX=0,0,1000000,1000000&WIDTH=100&HEIGHT=100&FORMAT=")
+
+
+def test_a_cache_format_no_encoder_knows_is_encoded_as_png(make_app, tmp_path, source, caplog) -> None:
+    """MapProxy loads ``format: image/foo``, asks its sources for image/foo and fails
+    where it must encode; here such images are PNG, and a warning says so."""
+    with caplog.at_level(logging.WARNING):
+        app = make_app(BASE.replace("    sources: [osm_wms]\n", "    sources: [osm_wms]\n    format: image/foo\n"))
+    assert warnings_of(caplog) == [
+        f"{tmp_path / 'mapproxy.yaml'}: caches.osm_cache.format: no encoder for 'image/foo'; "
+        "served as image/foo, encoded as image/png"
+    ]
+    tile = call(app, "/tms/1.0.0/osm/EPSG3857/1/0/0.foo")
+    assert tile.status == 200 and tile.image.format == "PNG"
+    assert source.params()["FORMAT"] == "image/foo"
+    answer = call(app, GETMAP + "image/png")
+    assert answer.status == 200 and answer.image.format == "PNG"
+
+
+@pytest.mark.parametrize("edit", [
+    ("    sources: [osm_wms]\n", "    sources: [osm_wms]\n    request_format: image/foo\n"),
+    ("      layers: base\n", "      layers: base\n      format: image/foo\n"),
+    ("      layers: base\n", "      layers: base\n    supported_formats: [image/foo]\n"),
+], ids=["request_format", "req.format", "supported_formats"])
+def test_unknown_formats_asked_from_sources_pass_as_written(make_app, source, caplog, edit) -> None:
+    with caplog.at_level(logging.WARNING):
+        app = make_app(BASE.replace(*edit))
+    assert warnings_of(caplog) == []  # nothing is encoded in it
+    tms_tile_is_served(app)
+    assert source.params()["FORMAT"] == "image/foo"
+
+
+def test_wms_image_formats_with_names_without_preset(make_app, tmp_path, source, caplog) -> None:
+    with caplog.at_level(logging.WARNING):
+        app = make_app(BASE.replace("    srs:", "    image_formats: [image/png, image/foo, webp]\n    srs:"))
+    assert warnings_of(caplog) == [
+        f"{tmp_path / 'mapproxy.yaml'}: services.wms.image_formats[1].format: no encoder for 'image/foo'; "
+        "served as image/foo, encoded as image/png"
+    ]
+    webp = call(app, GETMAP + "image/webp")
+    assert webp.status == 200 and webp.content_type == "image/webp" and webp.image.format == "WEBP"
+    foo = call(app, GETMAP + "image/foo")
+    assert foo.status == 200 and foo.image.format == "PNG"  # MapProxy: a 500

@@ -76,7 +76,8 @@ def _build_cache(ctx: BuildContext, name: str, conf: dict, path: str) -> CacheCo
     image_opts = image_options(ctx, fmt_name, conf.get("image") or {}, path)
     if image_opts.format.mime == "mixed" and "request_format" not in conf:
         raise ConfigError("a mixed format cache needs request_format: image/png", path)
-    request_format = image_format(ctx, conf.get("request_format") or fmt_name, join_path(path, "request_format"))
+    request_format = image_format(ctx, conf.get("request_format") or fmt_name, join_path(path, "request_format"),
+                                  encodes=False)
     if request_format.mime == "mixed":
         request_format = ImageFormat("image/png")
     backend = dict(conf.get("cache") or {})

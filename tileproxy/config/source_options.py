@@ -101,7 +101,8 @@ def supported(ctx: BuildContext, conf: dict, path: str) -> tuple[list, list[Imag
         supported_srs = [get_srs(s) for s in conf.get("supported_srs") or []]
     except SRSError as ex:
         raise ConfigError(str(ex), join_path(path, "supported_srs")) from None
-    formats = [image_format(ctx, f, join_path(path, "supported_formats")) for f in conf.get("supported_formats") or []]
+    formats = [image_format(ctx, f, join_path(path, "supported_formats"), encodes=False)
+               for f in conf.get("supported_formats") or []]
     return supported_srs, formats
 
 
