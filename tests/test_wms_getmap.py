@@ -97,7 +97,7 @@ def test_transparent_and_bgcolor_outside_the_cache(app) -> None:
 @pytest.mark.parametrize(
     "fmt, mime, pil_format",
     [("image/jpeg", "image/jpeg", "JPEG"), ("image/gif", "image/gif", "GIF"), ("image/tiff", "image/tiff", "TIFF"),
-     ("image/png; mode=8bit", "image/png", "PNG"), ("png8", "image/png", "PNG")],
+     ("image/png; mode=8bit", "image/png; mode=8bit", "PNG"), ("png8", "image/png; mode=8bit", "PNG")],
 )
 def test_output_formats(app, fmt, mime, pil_format) -> None:
     answer = call(app, getmap("direct", "0,40,30,60", "EPSG:4326", fmt=fmt, size=(256, 256)))

@@ -53,12 +53,24 @@ def test_map_with_error_stand_in_is_not_kept_by_clients(make_app, source) -> Non
 """
     config = wms_config().replace("sources:\n  cb_wms:", "sources:\n" + tiles + "  cb_wms:", 1)
     config = config.replace("    sources: [cb_wms]\n    meta_size", "    sources: [tiles]\n    meta_size", 1)
+    config = config.replace("globals:\n", "globals:\n  image:\n    paletted: false\n", 1)
     app = make_app(config)
     source.reset("notfound")
-    answer = call(app, getmap("cached", "0,0,5000000,5000000", "EPSG:3857", size=(64, 64)))
+    answer = call(app, getmap("cached", "0,0,5000000,5000000", "EPSG:3857", size=(64, 64), transparent="true"))
     assert answer.status == 200
-    assert answer.image.convert("RGB").getpixel((32, 32)) == (255, 0, 128)
+    # an opaque on_error colour gives an opaque map, as in MapProxy
+    assert answer.image.mode == "RGB" and answer.image.getpixel((32, 32)) == (255, 0, 128)
     assert answer.headers["Cache-Control"] == "no-cache, no-store"
     source.reset()
     answer = call(app, getmap("cached", "0,0,5000000,5000000", "EPSG:3857", size=(64, 64)))
     assert "Cache-Control" not in answer.headers
+
+
+def test_cache_draws_nothing_outside_its_sources_resolutions(make_app, source, tmp_path) -> None:
+    config = wms_config().replace("    type: wms\n", "    type: wms\n    min_res: 1000\n", 1)
+    app = make_app(config)
+    coarse = call(app, getmap("cached", "0,0,5000000,5000000", "EPSG:3857", size=(64, 64), transparent="true"))
+    assert coarse.image.convert("RGBA").getextrema()[3] == (0, 0)  # fully transparent
+    assert not list(tmp_path.rglob("*.png"))  # no blank tiles were made for it
+    fine = call(app, getmap("cached", "0,0,50000,50000", "EPSG:3857", size=(64, 64), transparent="true"))
+    assert fine.status == 200 and source.count("wms") > 0 and list(tmp_path.rglob("*.png"))

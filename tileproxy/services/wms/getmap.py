@@ -5,14 +5,15 @@ from __future__ import annotations
 import io
 import logging
 from concurrent.futures import ThreadPoolExecutor
+from functools import lru_cache
 
-from PIL import Image, TiffImagePlugin, TiffTags
+from PIL import Image, ImageDraw, TiffImagePlugin, TiffTags
 
 from ...config.model import WMSConfig
 from ...http import Response, no_cache
 from ...image.codec import ImageDataError, encode
 from ...image.result import ImageResult
-from ...image.watermark import draw_text_line
+from ...image.watermark import draw_text_line, font
 from ...layers import WMSLayer
 from ...maps import (
     CacheMapLayer,
@@ -29,6 +30,22 @@ from .exceptions import WMSError
 from .request import MapParams
 
 log = logging.getLogger("tileproxy.service.wms")
+
+
+@lru_cache(maxsize=1024)
+def sources_res_range(layer: CacheMapLayer) -> tuple[float | None, float | None]:
+    """The resolutions a cache can draw, as MapProxy sees them: the widest range of
+    its sources' min_res/max_res (none when a source has no limit, or when the
+    cache rescales tiles from other levels). Outside it the cache draws nothing."""
+    if any(m.opts.rescale_tiles for m in layer.cache.managers.values()):
+        return None, None
+    sources = [s for m in layer.cache.managers.values() for s in m.sources]
+    limits = [getattr(s, "limits", None) for s in sources]
+    lows = [getattr(lim, "min_res", None) for lim in limits]
+    highs = [getattr(lim, "max_res", None) for lim in limits]
+    low = None if not lows or None in lows else max(lows)  # type: ignore[type-var]
+    high = None if not highs or None in highs else min(highs)  # type: ignore[type-var]
+    return low, high
 
 
 def _limit_bbox(conf: WMSConfig, params: MapParams):
@@ -69,8 +86,11 @@ def render_map(params: MapParams, layers: list[WMSLayer], conf: WMSConfig,
         if not in_res_range(res, layer.min_res, layer.max_res):
             continue
         for owner, map_layer in layer.renders():
-            if owner is layer or in_res_range(res, owner.min_res, owner.max_res):
-                jobs.append(map_layer)
+            if owner is not layer and not in_res_range(res, owner.min_res, owner.max_res):
+                continue
+            if isinstance(map_layer, CacheMapLayer) and not in_res_range(res, *sources_res_range(map_layer)):
+                continue
+            jobs.append(map_layer)
     limit = _limit_bbox(conf, params)
     if limit is not None:
         if intersection(limit, params.bbox) is None:
@@ -91,7 +111,7 @@ def render_map(params: MapParams, layers: list[WMSLayer], conf: WMSConfig,
     if limit is not None:
         img = _clip(img, params, limit)
     if errors:
-        img = draw_text_line(img, "; ".join(errors), color=(200, 0, 0, 255), where="ul")
+        img = _error_lines(img, errors)
     if conf.attribution:
         img = draw_text_line(img, conf.attribution)
     if not params.transparent and img.mode != "RGB":
@@ -100,8 +120,29 @@ def render_map(params: MapParams, layers: list[WMSLayer], conf: WMSConfig,
         resp = Response(encode_geotiff(img, params), content_type="image/tiff")
     else:
         data, mime = encode(img, params.opts)
-        resp = Response(data, content_type=mime)
+        resp = Response(data, content_type=_content_type(params, mime))
     return resp if cacheable else _uncached(resp)
+
+
+def _content_type(params: MapParams, mime: str) -> str:
+    """The configured format's name for its own encoding ("image/png; mode=8bit"),
+    as MapProxy tells clients; else the mime type of the bytes."""
+    fmt = params.opts.format
+    return str(fmt) if mime == fmt.mime else mime
+
+
+def _error_lines(img: Image.Image, errors: list[str]) -> Image.Image:
+    """The failed sources' messages in the upper left, one per line, plain black
+    text as in MapProxy (long lines run off the map)."""
+    img = img.convert("RGBA")
+    draw = ImageDraw.Draw(img)
+    fnt = font(10)
+    y = 5
+    for line in errors:
+        left, top, _, bottom = draw.textbbox((0, 0), line, font=fnt)
+        draw.text((5 - left, y - top), line, font=fnt, fill=(0, 0, 0, 255))
+        y += bottom - top + 3
+    return img
 
 
 def _uncached(resp: Response) -> Response:
@@ -163,7 +204,7 @@ def _passthrough(result: ImageResult, params: MapParams, job: MapLayer) -> Respo
     if opts.format.paletted or opts.mode or opts.colors not in (None, 256) or (job.transparent and not params.transparent):
         return None  # the output asks for more than the plain format
     data, mime = result.encoded(params.opts)
-    return Response(data, content_type=mime)
+    return Response(data, content_type=_content_type(params, mime))
 
 
 def _image_of(job: MapLayer, result: ImageResult) -> Image.Image:
