@@ -32,7 +32,7 @@ from .locks import FileLock, LockTimeout
 from .refresh_pool import RefreshPool
 from .renderd import RenderdClient
 from .rescale import rescaled_tile, sources_deliver
-from .sources.base import MapQuery, Source, SourceError, TiledSource
+from .sources.base import MapQuery, Source, SourceDataError, SourceError, TiledSource
 from .sources.on_error import ErrorAnswer, stand_in
 from .stores.base import StoreError, Tile, TileStore
 
@@ -466,7 +466,7 @@ class TileManager:
         try:
             return self._render_meta_tiles(meta, gate)
         except ImageDataError as ex:
-            raise SourceError(f"source image cannot be used: {ex}") from None
+            raise SourceDataError(f"source image cannot be used: {ex}") from None
 
     def _render_meta_tiles(self, meta: MetaTile, gate: AbstractContextManager | None) -> _Rendered:
         now = time.time()
@@ -534,7 +534,7 @@ class TileManager:
                 result.image  # noqa: B018  (decode here, so bad data counts as this source's error)
             return result, None
         except (SourceError, ImageDataError) as ex:
-            error = ex if isinstance(ex, SourceError) else SourceError(f"source '{source.name}' returned unusable image data: {ex}")
+            error = ex if isinstance(ex, SourceError) else SourceDataError(f"source '{source.name}' returned unusable image data: {ex}")
             answered = stand_in(source, error, size)
             if answered is None:
                 raise error from None
