@@ -11,7 +11,7 @@ from ..image.formats import ImageFormat
 from ..image.result import ImageResult
 from ..image.transform import blank_image, transform_image
 from ..srs import SRS, clip_to_world
-from .base import MapQuery, Source, SourceError
+from .base import MapQuery, Source, SourceDataError, SourceError
 from .featureinfo import FeatureInfoDoc, FeatureInfoQuery, number, pixel
 from .http import HTTPClient, read_file_url, split_credentials
 
@@ -201,9 +201,9 @@ class WMSSource(Source):
         try:
             check_image_bytes(data)
         except ImageDataError as ex:
-            ctype = resp.headers.get("Content-Type", "")
-            detail = "a service exception" if "xml" in ctype else str(ex)
-            raise SourceError(f"WMS source '{self.name}' returned {detail}") from None
+            if "xml" in resp.headers.get("Content-Type", ""):
+                raise SourceError(f"WMS source '{self.name}' returned a service exception") from None
+            raise SourceDataError(f"WMS source '{self.name}' returned {ex}") from None
         return data
 
 
