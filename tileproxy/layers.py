@@ -11,6 +11,7 @@ from .config.model import CacheConfig, LayerConfig, ProxyConfig
 from .grid import TileGrid
 from .image.formats import ImageFormat
 from .maps import WORLD_4326, CacheMapLayer, MapLayer, SourceMapLayer
+from .sources.cache import CacheSource
 from .sources.debug import DebugSource
 from .sources.wms import WMSSource
 from .tiles import TileManager
@@ -27,6 +28,11 @@ class TileLayer:
     grid_name: str  # the key of the grid in mapproxy.yaml (WMTS TileMatrixSet id)
     manager: TileManager
     md: dict
+    info_sources: list[WMSSource] = field(default_factory=list)  # answer GetFeatureInfo for the layer
+
+    @property
+    def queryable(self) -> bool:
+        return bool(self.info_sources)
 
     @property
     def grid(self) -> TileGrid:
@@ -134,11 +140,32 @@ def build_tile_layers(config: ProxyConfig) -> list[TileLayer]:
     """One entry per grid of each layer's tile caches, in MapProxy's order."""
     result: list[TileLayer] = []
     for layer in _named_layers(config.layers).values():
+        info_only = [] if layer.tile_sources is not None else [
+            s for s in (config.sources.get(ref) for ref in layer.sources)
+            if isinstance(s, WMSSource) and not s.options.map and s.options.featureinfo]
         for cache_name in _tile_caches(layer, config):
             cache = config.caches[cache_name]
             for grid_name in cache.grids:
-                result.append(TileLayer(layer.name, layer.title, grid_name, cache.managers[grid_name], layer.md))
+                manager = cache.managers[grid_name]
+                info = feature_info_sources(manager)
+                info += [s for s in info_only if s not in info]
+                result.append(TileLayer(layer.name, layer.title, grid_name, manager, layer.md, info))
     return result
+
+
+def feature_info_sources(manager: TileManager) -> list[WMSSource]:
+    """The sources behind a cache (and the caches it is built from) that answer
+    feature info: WMS, MapServer and ArcGIS sources with ``featureinfo``."""
+    found: list[WMSSource] = []
+    for source in manager.sources:
+        if isinstance(source, CacheSource):
+            candidates = feature_info_sources(source.manager)
+        elif isinstance(source, WMSSource) and source.options.featureinfo:
+            candidates = [source]
+        else:
+            continue
+        found += [s for s in candidates if s not in found]
+    return found
 
 
 # -- the WMS layer tree ----------------------------------------------------
@@ -221,9 +248,9 @@ def build_wms_layers(config: ProxyConfig, max_tile_limit: int = 500) -> WMSLayer
                     cache_layers[obj.name] = CacheMapLayer(obj, max_tile_limit)
                 map_layers.append(cache_layers[obj.name])
                 # as in MapProxy, a cache's WMS-like sources answer feature info and legends for it
-                for source in next(iter(obj.managers.values())).sources:
-                    if isinstance(source, WMSSource) and source.options.featureinfo and source not in info:
-                        info.append(source)
+                manager = next(iter(obj.managers.values()))
+                info += [s for s in feature_info_sources(manager) if s not in info]
+                for source in manager.sources:
                     if isinstance(source, WMSSource) and (source.options.legendgraphic or source.options.legendurl):
                         if source not in legends:
                             legends.append(source)
