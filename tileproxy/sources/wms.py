@@ -109,10 +109,8 @@ class WMSSource(Source):
         another SRS). The answer is read as ``featureinfo_format`` if configured,
         else as the source's Content-Type, else as the format asked for."""
         query = query.in_srs(self._request_srs(query.srs))
-        resp = self.client.get(self.feature_info_url(query), auth=self.auth)
-        mime = (self.options.featureinfo_format or resp.headers.get("Content-Type")
-                or query.info_format or "text/plain")
-        return FeatureInfoDoc(resp.content, mime)
+        data, ctype = self.request(self.feature_info_url(query))
+        return FeatureInfoDoc(data, self.options.featureinfo_format or ctype or query.info_format or "text/plain")
 
     def feature_info_url(self, query: FeatureInfoQuery) -> str:
         """The source's GetFeatureInfo URL for ``query`` (in a SRS the source serves)."""
@@ -161,6 +159,10 @@ class WMSSource(Source):
         (``file://`` URLs are read, with no type)."""
         if url.startswith("file://"):
             return read_file_url(url, f"WMS source '{self.name}'"), ""
+        return self.request(url)
+
+    def request(self, url: str) -> tuple[bytes, str]:
+        """GET one of this source's own URLs: the body and its Content-Type."""
         resp = self.client.get(url, auth=self.auth)
         return resp.content, resp.headers.get("Content-Type", "")
 
