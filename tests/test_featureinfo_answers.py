@@ -200,3 +200,12 @@ def test_tile_layers_know_their_feature_info_sources(tmp_path, info) -> None:
     sent = info.requests[-1]
     assert (sent["X"], sent["Y"], sent["FORMAT"], sent["INFO_FORMAT"]) == ("17", "27", "image/png", "application/json")
     assert tile_feature_info([], query) == (b"", "application/json")
+
+
+def test_a_broken_stylesheet_leaves_the_answer_as_it_came(make_app, info, tmp_path) -> None:
+    (tmp_path / "broken.xsl").write_text("this is not a stylesheet")
+    config = CONFIG.replace("{url}", info.url).replace("  wms:\n", "  wms:\n    featureinfo_xslt: {xml: broken.xsl}\n", 1)
+    app = make_app(config)
+    info.answers["a,b"] = (b"<features><f/></features>", "text/xml")
+    answer = call(app, fi("plain", info_format="application/vnd.ogc.gml"))
+    assert answer.status == 200 and answer.body == b"<features><f/></features>"
