@@ -11,6 +11,8 @@ from .config.model import CacheConfig, LayerConfig, ProxyConfig
 from .grid import TileGrid
 from .image.formats import ImageFormat
 from .maps import WORLD_4326, CacheMapLayer, MapLayer, SourceMapLayer
+from .sources.base import Source
+from .sources.cache import CacheSource
 from .sources.debug import DebugSource
 from .sources.wms import WMSSource
 from .tiles import TileManager
@@ -27,6 +29,9 @@ class TileLayer:
     grid_name: str  # the key of the grid in mapproxy.yaml (WMTS TileMatrixSet id)
     manager: TileManager
     md: dict
+    info_sources: list[WMSSource] = field(default_factory=list)  # answer feature info on this layer
+    dimensions: dict[str, Dimension] = field(default_factory=dict)  # checked, then sent to the sources
+    conf: LayerConfig | None = None
 
     @property
     def grid(self) -> TileGrid:
@@ -54,22 +59,52 @@ def walk_layers(layers: list[LayerConfig]) -> Iterator[LayerConfig]:
 
 
 def build_tile_layers(config: ProxyConfig) -> list[TileLayer]:
-    """Named layers with exactly one cache source (or with tile_sources), one
-    entry per grid of that cache, in configuration order."""
+    """Named layers with exactly one cache source (WMS sources with ``map: false`` and
+    debug sources aside) or with ``tile_sources``, one entry per grid of each cache, in
+    configuration order."""
     result: list[TileLayer] = []
     for layer in walk_layers(config.layers):
         if not layer.name:
             continue
-        refs = layer.tile_sources or layer.sources
-        caches = [r for r in refs if r in config.caches]
-        others = [r for r in refs if r not in config.caches and not isinstance(config.sources.get(r.partition(":")[0]), DebugSource)]
-        if not layer.tile_sources and (len(caches) != 1 or others):
-            continue
+        fi_only: list[WMSSource] = []
+        if layer.tile_sources is not None:
+            caches = [r for r in layer.tile_sources if r in config.caches]
+        else:
+            caches = []
+            for ref, obj in zip(layer.sources, layer.source_objects):
+                if ref in config.caches:
+                    caches.append(ref)
+                elif isinstance(obj, WMSSource) and not obj.options.map:
+                    fi_only.append(obj)
+                elif not isinstance(obj, DebugSource):
+                    caches = []
+                    break
+            if len(caches) != 1:
+                continue
         for cache_name in caches:
             cache = config.caches[cache_name]
+            info = cache_info_sources(cache) + [s for s in fi_only if s.options.featureinfo]
             for grid_name in cache.grids:
-                result.append(TileLayer(layer.name, layer.title, grid_name, cache.managers[grid_name], layer.md))
+                manager = cache.managers[grid_name]
+                dims = layer.dimensions if manager.keeps_dimensions else {}
+                result.append(TileLayer(layer.name, layer.title, grid_name, manager, layer.md,
+                                        info, dict(dims), layer))
     return result
+
+
+def cache_info_sources(cache: CacheConfig) -> list[WMSSource]:
+    """The sources of a cache that answer feature info, also those of caches it draws from."""
+    out: list[WMSSource] = []
+
+    def walk(sources: list[Source]) -> None:
+        for source in sources:
+            if isinstance(source, CacheSource):
+                walk(source.manager.sources)
+            elif isinstance(source, WMSSource) and source.options.featureinfo and source not in out:
+                out.append(source)
+
+    walk(next(iter(cache.managers.values())).sources)
+    return out
 
 
 # -- the WMS layer tree ----------------------------------------------------

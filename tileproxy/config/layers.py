@@ -46,7 +46,7 @@ def _layer(ctx: BuildContext, conf: dict, path: str) -> LayerConfig:
         name=conf.get("name"),
         title=str(conf["title"]),
         sources=list(conf.get("sources") or []),
-        tile_sources=list(conf.get("tile_sources") or []),
+        tile_sources=list(conf.get("tile_sources") or []) if "tile_sources" in conf else None,
         layers=children,
         md=dict(conf.get("md") or {}),
         min_res=min_res,
@@ -55,6 +55,8 @@ def _layer(ctx: BuildContext, conf: dict, path: str) -> LayerConfig:
         path=path,
         source_objects=resolved,
         dimensions=_dimensions(conf.get("dimensions"), join_path(path, "dimensions")),
+        wmts_kvp_legendurl=conf.get("wmts_kvp_legendurl"),
+        wmts_rest_legendurl=conf.get("wmts_rest_legendurl"),
     )
 
 

@@ -37,6 +37,7 @@ from .tms import TileServiceGrid, TMSService
 from .wms import WMSService
 from .wms.capabilities import extent_in
 from .wmts import METERS_PER_DEGREE, PIXEL_SIZE, WMTSService
+from .wmts.matrix import matrix_id
 
 STATIC_TYPES = {
     ".js": "text/javascript; charset=utf-8",
@@ -156,8 +157,7 @@ class DemoService:
 
     def wmts_ok(self, layer: TileLayer) -> bool:
         """WMTS RESTful tiles exist for this layer and grid."""
-        return bool(self.wmts and self.wmts.conf.restful
-                    and self.wmts.layers.get(layer.name, {}).get(layer.grid_name) is layer)
+        return bool(self.wmts and self.wmts.conf.restful and self.wmts.serves(layer))
 
     def tms_grid_id(self, layer: TileLayer) -> str:
         """The TMS URL id of the layer's grid: the published id when it is unambiguous."""
@@ -197,19 +197,21 @@ class DemoService:
         if service == "wmts":
             assert self.wmts is not None
             levels = [(z, z) for z in range(grid.levels)]
-            template = self.wmts.conf.restful_template
-            for key, value in (("{Layer}", _seg(layer.name)), ("{TileMatrixSet}", _seg(layer.grid_name)),
-                               ("{Style}", "default"), ("{Format}", layer.format.ext),
-                               ("{TileMatrix}", "{z}"), ("{TileCol}", "{x}"), ("{TileRow}", "{y}")):
-                template = template.replace(key, value)
-            url, y_axis = f"{base}/wmts{template}", "down"
+            url = self.wmts.tile_url_template(base, layer)
+            for key, value in (("{TileMatrix}", "{z}"), ("{TileCol}", "{x}"), ("{TileRow}", "{y}")):
+                url = url.replace(key, value)
+            y_axis = "down"
         else:
             assert self.tms is not None
             levels = TileServiceGrid(grid).levels()
             url = f"{self.tile_map_url(base, layer)}/{{z}}/{{x}}/{{y}}.{layer.format.ext}"
             y_axis = "up"  # TMS rows count from the bottom of the matrix
+        view = grid_view(grid, levels)
+        if service == "wmts":  # the TileMatrix identifiers of the capabilities
+            for matrix in view["matrices"]:
+                matrix["id"] = matrix_id(matrix["level"])
         return {"layer": layer.name, "title": layer.title, "grid": layer.grid_name,
-                **grid_view(grid, levels), "service": service, "url": url, "yAxis": y_axis}
+                **view, "service": service, "url": url, "yAxis": y_axis}
 
     def wms_viewer_config(self, base: str, layer: WMSLayer, srs: str) -> dict[str, Any]:
         """The viewer's description of a WMS layer: a viewing grid of the SRS and a
