@@ -35,8 +35,9 @@ def _layer(ctx: BuildContext, conf: dict, path: str) -> LayerConfig:
     for i, ref in enumerate(conf.get("sources") or []):
         name = ref.partition(":")[0]
         if name in ctx.caches:
-            if conf.get("dimensions"):
-                log.warning("%s: dimensions are forwarded to uncached sources only; cache '%s' ignores them", path, name)
+            if conf.get("dimensions") and not all(m.keeps_dimensions for m in ctx.caches[name].managers.values()):
+                log.warning("%s: cache '%s' cannot keep tiles of different dimension values apart (a file cache "
+                            "or disable_storage: true can); its tiles ignore the dimensions", path, name)
             resolved.append(ctx.caches[name])
         else:
             resolved.append(source_ref(ctx, ref, join_path(join_path(path, "sources"), i)))
