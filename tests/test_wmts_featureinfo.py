@@ -110,12 +110,6 @@ def test_bad_feature_info_requests(app, source, url, status, code) -> None:
     assert source.count("wms") == 0
 
 
-def test_failing_source_is_a_500(app, source) -> None:
-    source.reset("error")
-    answer = call(app, KVP.format(col=1, fmt="application/json"))
-    assert answer.status == 500 and b"NoApplicableCode" in answer.body
-
-
 def test_capabilities_announce_info_formats_of_queryable_layers(app) -> None:
     doc = etree.fromstring(call(app, "/wmts/1.0.0/WMTSCapabilities.xml").body)
     layers = {lyr.findtext("ows:Identifier", namespaces=NS): lyr for lyr in doc.iterfind("w:Contents/w:Layer", NS)}

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
-from .caches import source_ref
+from .caches import cache, source_ref
 from .context import BuildContext
 from .dimensions import Dimension, expand_interval
 from .errors import ConfigError, join_path
 from .grids import res_limits
 from .model import LayerConfig
-
-log = logging.getLogger("tileproxy.config")
 
 
 def build_layers(ctx: BuildContext) -> list[LayerConfig]:
@@ -29,16 +26,17 @@ def _layer(ctx: BuildContext, conf: dict, path: str) -> LayerConfig:
     for key in ("sources", "tile_sources"):
         for i, ref in enumerate(conf.get(key) or []):
             name = ref.partition(":")[0]
-            if name not in ctx.sources and name not in ctx.caches:
+            if name not in ctx.section("sources") and name not in ctx.section("caches"):
                 raise ConfigError(f"unknown source or cache '{name}'", join_path(join_path(path, key), i))
     resolved: list[Any] = []
     for i, ref in enumerate(conf.get("sources") or []):
         name = ref.partition(":")[0]
-        if name in ctx.caches:
-            if conf.get("dimensions") and not all(m.keeps_dimensions for m in ctx.caches[name].managers.values()):
-                log.warning("%s: cache '%s' cannot keep tiles of different dimension values apart (a file cache "
-                            "or disable_storage: true can); its tiles ignore the dimensions", path, name)
-            resolved.append(ctx.caches[name])
+        if name in ctx.section("caches"):
+            resolved_cache = cache(ctx, name, join_path(join_path(path, "sources"), i))
+            if conf.get("dimensions") and not all(m.keeps_dimensions for m in resolved_cache.managers.values()):
+                ctx.warn(path, f"cache '{name}' cannot keep tiles of different dimension values apart "
+                               "(a file cache or disable_storage: true can); its tiles ignore the dimensions")
+            resolved.append(resolved_cache)
         else:
             resolved.append(source_ref(ctx, ref, join_path(join_path(path, "sources"), i)))
     min_res, max_res = res_limits(conf)
@@ -47,7 +45,7 @@ def _layer(ctx: BuildContext, conf: dict, path: str) -> LayerConfig:
         name=conf.get("name"),
         title=str(conf["title"]),
         sources=list(conf.get("sources") or []),
-        tile_sources=list(conf.get("tile_sources") or []) if "tile_sources" in conf else None,
+        tile_sources=None if conf.get("tile_sources") is None else list(conf["tile_sources"]),
         layers=children,
         md=dict(conf.get("md") or {}),
         min_res=min_res,
