@@ -158,7 +158,7 @@ class TileManager:
         view = TileManager(self.name, self.grid, store, self.sources, self.image_opts, self.request_format,
                            self.lock_dir, f"{self.lock_id}{values!r}", self.opts)
         view.watermark = self.watermark
-        view.query_params = values
+        view.query_params = values  # no renderd: it knows no dimensions and fills the plain store
         return view
 
     @property
