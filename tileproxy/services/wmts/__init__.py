@@ -171,17 +171,18 @@ class WMTSService:
         raise WMTSError(f"unknown infoformat: {requested}", "InvalidParameterValue", "infoformat")
 
     def _coord(self, layer: WMTSLayer, set_name: str, matrix: str, col: str, row: str) -> TileCoord:
+        """The grid coordinates of a tile; TileMatrix ``01``, ``1`` and ``001`` are one matrix."""
         matrix_set = self.matrix_sets[set_name]
         try:
-            c, r = int(col), int(row)
+            level, c, r = int(matrix), int(col), int(row)
         except ValueError:
-            raise WMTSError("TileCol and TileRow must be integers", "InvalidParameterValue", "tilecol") from None
-        level = matrix_set.level(matrix.strip())
-        coord = matrix_set.internal_coord(level, c, r) if level is not None else None
+            raise WMTSError("TileMatrix, TileCol and TileRow must be integers", "InvalidParameterValue",
+                            "tilematrix") from None
+        coord = matrix_set.internal_coord(level, c, r)
         if coord is None:
-            if level is None and not matrix.strip().isdecimal():
-                raise WMTSError(f"invalid TileMatrix '{matrix}'", "InvalidParameterValue", "tilematrix")
-            locator = "tilematrix" if level is None else "tilecol" if not 0 <= c < matrix_set.grid.grid_sizes[level][0] else "tilerow"
+            grid = matrix_set.grid
+            locator = ("tilematrix" if not 0 <= level < grid.levels
+                       else "tilecol" if not 0 <= c < grid.grid_sizes[level][0] else "tilerow")
             raise WMTSError("The requested tile is outside the bounding box of the tile map.", "TileOutOfRange", locator)
         return coord
 

@@ -47,13 +47,6 @@ class WMTSMatrixSet:
         self.name = name
         self.grid = grid
 
-    def level(self, identifier: str) -> int | None:
-        """The grid level of a TileMatrix identifier (None when there is none)."""
-        if not (identifier.isdecimal() and identifier.isascii()):
-            return None
-        level = int(identifier)
-        return level if level < self.grid.levels else None
-
     def internal_coord(self, level: int, col: int, row: int) -> TileCoord | None:
         """The grid's own coordinates of a tile (None outside the matrix)."""
         grid = self.grid
