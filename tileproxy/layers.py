@@ -11,6 +11,7 @@ from .config.model import CacheConfig, LayerConfig, ProxyConfig
 from .grid import TileGrid
 from .image.formats import ImageFormat
 from .maps import WORLD_4326, CacheMapLayer, MapLayer, SourceMapLayer
+from .sources.base import Source
 from .sources.cache import CacheSource
 from .sources.debug import DebugSource
 from .sources.wms import WMSSource
@@ -28,11 +29,9 @@ class TileLayer:
     grid_name: str  # the key of the grid in mapproxy.yaml (WMTS TileMatrixSet id)
     manager: TileManager
     md: dict
-    info_sources: list[WMSSource] = field(default_factory=list)  # answer GetFeatureInfo for the layer
-
-    @property
-    def queryable(self) -> bool:
-        return bool(self.info_sources)
+    info_sources: list[WMSSource] = field(default_factory=list)  # answer feature info on this layer
+    dimensions: dict[str, Dimension] = field(default_factory=dict)  # checked, then sent to the sources
+    conf: LayerConfig | None = None
 
     @property
     def grid(self) -> TileGrid:
@@ -140,32 +139,34 @@ def build_tile_layers(config: ProxyConfig) -> list[TileLayer]:
     """One entry per grid of each layer's tile caches, in MapProxy's order."""
     result: list[TileLayer] = []
     for layer in _named_layers(config.layers).values():
-        info_only = [] if layer.tile_sources is not None else [
-            s for s in (config.sources.get(ref) for ref in layer.sources)
-            if isinstance(s, WMSSource) and not s.options.map and s.options.featureinfo]
+        # feature info comes from the cache's sources and, as in MapProxy, from WMS
+        # sources with map: false beside the cache
+        fi_only = [] if layer.tile_sources is not None else [
+            s for s in layer.source_objects if isinstance(s, WMSSource) and not s.options.map and s.options.featureinfo]
         for cache_name in _tile_caches(layer, config):
             cache = config.caches[cache_name]
+            info = cache_info_sources(cache) + fi_only
             for grid_name in cache.grids:
                 manager = cache.managers[grid_name]
-                info = feature_info_sources(manager)
-                info += [s for s in info_only if s not in info]
-                result.append(TileLayer(layer.name, layer.title, grid_name, manager, layer.md, info))
+                dims = layer.dimensions if manager.keeps_dimensions else {}
+                result.append(TileLayer(layer.name, layer.title, grid_name, manager, layer.md,
+                                        info, dict(dims), layer))
     return result
 
 
-def feature_info_sources(manager: TileManager) -> list[WMSSource]:
-    """The sources behind a cache (and the caches it is built from) that answer
-    feature info: WMS, MapServer and ArcGIS sources with ``featureinfo``."""
-    found: list[WMSSource] = []
-    for source in manager.sources:
-        if isinstance(source, CacheSource):
-            candidates = feature_info_sources(source.manager)
-        elif isinstance(source, WMSSource) and source.options.featureinfo:
-            candidates = [source]
-        else:
-            continue
-        found += [s for s in candidates if s not in found]
-    return found
+def cache_info_sources(cache: CacheConfig) -> list[WMSSource]:
+    """The sources of a cache that answer feature info, also those of caches it draws from."""
+    out: list[WMSSource] = []
+
+    def walk(sources: list[Source]) -> None:
+        for source in sources:
+            if isinstance(source, CacheSource):
+                walk(source.manager.sources)
+            elif isinstance(source, WMSSource) and source.options.featureinfo and source not in out:
+                out.append(source)
+
+    walk(next(iter(cache.managers.values())).sources)
+    return out
 
 
 # -- the WMS layer tree ----------------------------------------------------
@@ -248,9 +249,8 @@ def build_wms_layers(config: ProxyConfig, max_tile_limit: int = 500) -> WMSLayer
                     cache_layers[obj.name] = CacheMapLayer(obj, max_tile_limit)
                 map_layers.append(cache_layers[obj.name])
                 # as in MapProxy, a cache's WMS-like sources answer feature info and legends for it
-                manager = next(iter(obj.managers.values()))
-                info += [s for s in feature_info_sources(manager) if s not in info]
-                for source in manager.sources:
+                info += [s for s in cache_info_sources(obj) if s not in info]
+                for source in next(iter(obj.managers.values())).sources:
                     if isinstance(source, WMSSource) and (source.options.legendgraphic or source.options.legendurl):
                         if source not in legends:
                             legends.append(source)
