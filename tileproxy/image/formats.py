@@ -48,20 +48,19 @@ class ImageFormat:
 
     mime: str
     paletted: bool = False  # png8 / "image/png; mode=8bit"
-    # a name MapProxy knows no preset for (``png8a``): kept for file extensions
-    # and Content-Type, while ``mime`` is the family it is encoded as
+    # a name MapProxy knows no preset for (``png8a``): sent as it is to sources
+    # (FORMAT=image/png8a), while tiles are stored and served as ``mime``, the
+    # family it is encoded as (file extension .png, Content-Type image/png)
     label: str | None = None
 
     @property
     def ext(self) -> str:
-        if self.label:
-            return self.label.split("/")[-1]
         return _EXTENSIONS.get(self.mime, self.mime.split("/")[-1])
 
     @property
     def content_type(self) -> str:
-        """The type a client is told: the configured name, like MapProxy."""
-        return self.label or self.mime
+        """The type a client is told."""
+        return self.mime
 
     @property
     def pil_name(self) -> str | None:
