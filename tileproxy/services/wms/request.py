@@ -246,3 +246,12 @@ def parse_map_params(args: dict[str, str], version: str, conf: WMSConfig,
         bgcolor=parse_color(args.get("bgcolor")),
         tiled=parse_bool(args.get("tiled")),
     )
+
+
+def require_params(args: dict[str, str], names: list[str | tuple[str, ...]]) -> None:
+    """Raise "missing parameters [...]" (MapProxy's wording) naming every absent
+    parameter; a tuple names spellings of one parameter (``('srs', 'crs')``)."""
+    missing = [n if isinstance(n, str) else n[0] for n in names
+               if not any(k in args for k in ((n,) if isinstance(n, str) else n))]
+    if missing:
+        raise WMSError(f"missing parameters {missing}", "MissingParameterValue", missing[0])
