@@ -40,7 +40,12 @@ def test_request_inside_the_bbox_srs_limit_is_not_reencoded(make_app, source) ->
     inside = call(make_app(limited, "limited.yaml"), getmap("direct", size=(64, 64)))
     assert inside.body == plain.body  # the source's image as it came
     partly = call(make_app(limited, "limited2.yaml"), getmap("direct", "0,-80,30,-60", size=(64, 64), transparent="true"))
-    assert partly.image.convert("RGBA").getpixel((32, 60))[3] == 0  # south of -70: clipped away
+    assert partly.image.size == (64, 64)
+    assert partly.image.convert("RGBA").getpixel((32, 60))[3] == 0  # south of -70: transparent
+    assert partly.image.convert("RGBA").getpixel((32, 10))[3] == 255
+    # only the part inside the limit is asked for, at its share of the pixels
+    sent = dict(parse_qsl(urlsplit(source.requests[-1]).query))
+    assert [float(v) for v in sent["BBOX"].split(",")] == [0, -70, 30, -60] and sent["HEIGHT"] == "32"
 
 
 def test_map_with_error_stand_in_is_not_kept_by_clients(make_app, source) -> None:
