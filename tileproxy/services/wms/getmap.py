@@ -225,9 +225,14 @@ def _image_of(job: MapLayer, result: ImageResult) -> Image.Image:
 def _compose(rendered: list[tuple[MapLayer, ImageResult]], params: MapParams) -> Image.Image:
     if len(rendered) == 1:
         # one layer of the right size: nothing to blend when it is opaque, or when
-        # the client takes transparency (an opaque layer stays opaque, as in MapProxy)
-        img = _image_of(*rendered[0])
+        # the client takes transparency. As in MapProxy, an opaque layer stays
+        # opaque and a transparent one keeps its alpha channel (even where it is
+        # all opaque)
+        job, result = rendered[0]
+        img = _image_of(job, result)
         if img.size == params.size and (params.transparent or img.mode == "RGB"):
+            if params.transparent and job.transparent and img.mode == "RGB":
+                img = img.convert("RGBA")
             return img
     base = Image.new("RGBA", params.size, (*params.bgcolor, 0 if params.transparent else 255))
     for job, result in rendered:
