@@ -467,7 +467,7 @@ def test_wmts_kvp_only_views_use_gettile(tmp_path: Path) -> None:
         m = conf["matrices"][2]
         status, headers, data = get(app, tile_url(conf, m, 1, 2))
         assert status == 200 and headers["content-type"] == "image/png", data[:200]
-        assert data == get(app, f"/tiles/{layer.name}/{layer.grid_name}/2/1/2.png?origin=nw")[2]
+        assert data == get(app, f"/tiles/{layer.name}/{app.tms.public_grid_id(layer)}/2/1/2.png?origin=nw")[2]
 
 
 def test_quickstart_example_shows_its_layers(tmp_path: Path) -> None:
