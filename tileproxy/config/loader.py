@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -38,12 +39,15 @@ def merge_dicts(base: dict, overlay: dict) -> dict:
     return out
 
 
-def read_yaml(path: Path) -> dict:
+FileReader = Callable[[Path], bytes]
+
+
+def read_yaml(path: Path, read: FileReader = Path.read_bytes) -> dict:
     """One YAML file read as MapProxy reads it: bytes (a BOM picks the encoding), parsed
     by libyaml where PyYAML has it, which takes tabs between tokens (``key: value\t#
     note``) as spaces; only tabs that indent are refused."""
     try:
-        data_bytes = path.read_bytes()
+        data_bytes = read(path)
     except OSError as ex:
         raise ConfigError(f"cannot read configuration: {ex.strerror}", file=str(path)) from None
     try:
@@ -101,17 +105,19 @@ def _yaml_problem(ex: yaml.YAMLError, data: bytes) -> str:
 
 
 def load_config_files(
-    path: str | Path, _seen: tuple[Path, ...] = (), origins: dict[str, Path] | None = None
+    path: str | Path, _seen: tuple[Path, ...] = (), origins: dict[str, Path] | None = None,
+    read: FileReader = Path.read_bytes,
 ) -> tuple[dict, list[Path]]:
     """Load ``path`` with its ``base`` files merged in first. Returns the merged
     dict (env vars expanded) and every file read, for reloading.
 
     ``origins``, when given, is filled with the file that last set each section
-    (``caches``) and each entry of a section (``caches.osm``), for error messages."""
+    (``caches``) and each entry of a section (``caches.osm``), for error messages.
+    ``read`` reads a file's bytes (the last good snapshot replaces it)."""
     path = Path(path).resolve()
     if path in _seen:
         raise ConfigError("base files include each other in a loop", file=str(path))
-    data = read_yaml(path)
+    data = read_yaml(path, read)
     files = [path]
     bases = data.pop("base", None)
     if bases:
@@ -122,7 +128,7 @@ def load_config_files(
         merged: dict = {}
         for base in bases:
             base_path = (path.parent / os.path.expandvars(base)).resolve()
-            base_data, base_files = load_config_files(base_path, _seen + (path,), origins)
+            base_data, base_files = load_config_files(base_path, _seen + (path,), origins, read)
             merged = merge_dicts(merged, base_data)
             files += base_files
         _note_origins(data, path, origins)
