@@ -34,7 +34,7 @@ from .renderd import RenderdClient
 from .rescale import rescaled_tile, sources_deliver
 from .sources.base import MapQuery, Source, SourceDataError, SourceError, TiledSource
 from .sources.on_error import ErrorAnswer, stand_in
-from .stores.base import StoreError, Tile, TileStore
+from .stores.base import StoreError, Tile, TileStore, log_throttled
 
 log = logging.getLogger("tileproxy.tiles")
 
@@ -474,7 +474,8 @@ class TileManager:
             self.store.store_many(tiles)  # one transaction / one append for the meta tile
         except StoreError as ex:
             # the tiles are still served; the cache stays as it was
-            log.error("cache %s: tiles not stored: %s", self.name, ex)
+            log_throttled(log, logging.ERROR, f"not stored {self.lock_id}", "cache %s: tiles not stored: %s",
+                          self.name, ex)
             return False
         return True
 

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from .base import StoreError, warn_throttled
+from .base import StoreError, StoreUnwritable, warn_throttled, write_error
 
 log = logging.getLogger("tileproxy.stores")
 
@@ -70,7 +70,7 @@ class SQLiteFile:
             try:
                 os.makedirs(directory or ".", exist_ok=True)
             except OSError as ex:
-                raise StoreError(f"cannot create directory for {self.path}: {ex.strerror}") from None
+                raise write_error(self.path, ex) from None
         mode = "ro" if self.readonly else ("rwc" if create else "rw")
         try:
             conn = self._connect(mode)
@@ -79,7 +79,8 @@ class SQLiteFile:
         except sqlite3.Error as ex:
             conn = None if create else self._open_on_readonly_disk()
             if conn is None:
-                raise StoreError(f"cannot open {self.path}: {ex}") from None
+                kind = StoreUnwritable if create and _unwritable(ex) else StoreError
+                raise kind(f"cannot open {self.path}: {ex}") from None
         self._local.conn = conn
         self._local.pid = os.getpid()
         return conn
@@ -152,7 +153,8 @@ class SQLiteFile:
             with self._transaction(conn) as c:
                 yield c
         except sqlite3.Error as ex:
-            raise StoreError(f"cannot write to {self.path}: {ex}") from None
+            kind = StoreUnwritable if _unwritable(ex) else StoreError
+            raise kind(f"cannot write to {self.path}: {ex}") from None
 
     def query(self, sql: str, params: tuple = ()) -> list[tuple]:
         """Rows of a read; a missing file or table reads as no rows. A damaged file
@@ -179,6 +181,19 @@ class SQLiteFile:
         if conn is not None:
             conn.close()
             self._local.conn = None
+
+
+# SQLite's result codes for a file that cannot take writes: SQLITE_PERM, SQLITE_READONLY,
+# SQLITE_FULL, SQLITE_CANTOPEN, and SQLITE_IOERR_WRITE (a write refused: a file size limit)
+_UNWRITABLE_CODES = {3, 8, 13, 14}
+_SQLITE_IOERR_WRITE = 778
+
+
+def _unwritable(ex: sqlite3.Error) -> bool:
+    code = getattr(ex, "sqlite_errorcode", None)
+    if code is None:
+        return "disk is full" in str(ex) or "readonly" in str(ex)
+    return code & 0xFF in _UNWRITABLE_CODES or code == _SQLITE_IOERR_WRITE
 
 
 def quote_path(path: str) -> str:
