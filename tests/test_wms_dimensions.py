@@ -11,7 +11,7 @@ from conftest import call
 from lxml import etree
 from wms_helpers import getmap
 
-from tileproxy.config.dimensions import expand_interval
+from tileproxy.config.dimensions import dimension_values, expand_interval
 
 SCHEMAS = Path(__file__).parent / "schemas"
 
@@ -65,18 +65,39 @@ def test_dimensions_in_capabilities(app) -> None:
     dims = {d.get("name"): d for d in doc.iter("{http://www.opengis.net/wms}Dimension")}
     assert dims["time"].text == "2020-01-01,2020-01-02,2020-01-03" and dims["time"].get("units") == "ISO8601"
     assert dims["time"].get("default") == "2020-01-03" and dims["elevation"].get("default") == "500"
-    doc111 = etree.fromstring(call(app, "/service?SERVICE=WMS&REQUEST=GetCapabilities&VERSION=1.1.1").body,
+    # WMS 1.1: the values in the Extent element (the standard's place) and, as
+    # MapProxy writes them, in the Dimension element with its default
+    for version in ("1.1.1", "1.1.0"):
+        doc11 = etree.fromstring(call(app, f"/service?SERVICE=WMS&REQUEST=GetCapabilities&VERSION={version}").body,
+                                 etree.XMLParser(load_dtd=False, no_network=True))
+        assert doc11.find(".//Extent[@name='time']").text == "2020-01-01,2020-01-02,2020-01-03"
+        assert doc11.find(".//Extent[@name='time']").get("default") == "2020-01-03"
+        assert doc11.find(".//Dimension[@name='time']").text == "2020-01-01,2020-01-02,2020-01-03"
+        assert doc11.find(".//Dimension[@name='elevation']").get("default") == "500"
+    doc100 = etree.fromstring(call(app, "/service?SERVICE=WMS&REQUEST=GetCapabilities&WMTVER=1.0.0").body,
                               etree.XMLParser(load_dtd=False, no_network=True))
-    assert etree.DTD(str(SCHEMAS / "wms/1.1.1/WMS_MS_Capabilities.dtd")).validate(doc111)
-    assert doc111.find(".//Extent[@name='time']").text == "2020-01-01,2020-01-02,2020-01-03"
+    assert doc100.find(".//Dimension[@name='elevation']").text == "0,500"
 
 
 def test_interval_expansion() -> None:
     assert expand_interval("2020-01-01T00:00:00Z/2020-01-01T02:00:00Z/PT1H") == [
         "2020-01-01T00:00:00Z", "2020-01-01T01:00:00Z", "2020-01-01T02:00:00Z"]
     assert expand_interval("42") == ["42"]
+    # as MapProxy: steps continue while they come before end + period, so the last may pass the end
+    assert expand_interval("2020-09-22T11:20:00Z/2020-09-22T14:20:00Z/PT2H") == [
+        "2020-09-22T11:20:00Z", "2020-09-22T13:20:00Z", "2020-09-22T15:20:00Z"]
+    assert expand_interval("2020-01-31T00:00:00/P1M") == ["2020-01-31T00:00:00", "2020-02-29T00:00:00"]
+    assert expand_interval("P1D/2020-01-03T00:00:00Z") == ["2020-01-02T00:00:00Z", "2020-01-03T00:00:00Z"]
+    assert expand_interval("2020-09-22T11:20Z") == ["2020-09-22T11:20:00Z"]
     with pytest.raises(ValueError):
-        expand_interval("2020-01-01/2020-12-01/P1M")
+        expand_interval("2020-01-01/2020-12-01/P0D")
+
+
+def test_dimension_values_as_mapproxy_reads_them() -> None:
+    assert dimension_values("elevation", ["0/500/1000"]) == ["0", "500", "1000"]
+    assert dimension_values("dim_reference_time", ["2020-01-01T00:00:00Z/2020-01-01T01:00:00Z/PT1H"]) == [
+        "2020-01-01T00:00:00Z", "2020-01-01T01:00:00Z"]
+    assert dimension_values("time", ["2020-01-01/P1D", 7]) == ["2020-01-01/P1D", "7"]  # several: as written
 
 
 def test_bad_dimension_config_names_the_key(make_app) -> None:
