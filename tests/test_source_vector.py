@@ -112,7 +112,7 @@ def test_wmts_rest_and_kvp_serve_vector_tiles(app, vector_server) -> None:
 
 
 def test_vector_tiles_in_another_grid_are_a_clear_error(app) -> None:
-    answer = call(app, "/tiles/vt_geodetic/GLOBAL_GEODETIC/1/0/0.mvt")
+    answer = call(app, "/tiles/vt_geodetic/EPSG4326/1/0/0.mvt")
     assert answer.status == 500
     assert b"cannot be rescaled or reprojected" in answer.body
 
