@@ -221,7 +221,7 @@ def _bbox(value: Any, path: str) -> BBox:
     if len(values) != 4:
         raise CoverageError(f"expected four numbers (minx, miny, maxx, maxy), got {len(values)}", path)
     if values[0] >= values[2] or values[1] >= values[3]:
-        raise CoverageError(f"bbox {values} is empty: it must be minx, miny, maxx, maxy", path)
+        raise CoverageError(f"bbox {[float(v) for v in values]} is empty: it must be minx, miny, maxx, maxy", path)
     return tuple(values)  # type: ignore[return-value]
 
 
