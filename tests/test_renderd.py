@@ -129,7 +129,7 @@ def app(make_app, renderd: FakeRenderd) -> TileProxyApp:
 
 
 def test_missing_tile_is_created_by_renderd_and_served_from_the_cache(app, renderd, source: SourceServer) -> None:
-    resp = call(app, "/tiles/tiles/GLOBAL_WEBMERCATOR/3/2/5.png?origin=nw")
+    resp = call(app, "/tiles/tiles/EPSG3857/3/2/5.png?origin=nw")
     assert resp.status == 200, resp.body
     assert resp.image.convert("RGB").getpixel((10, 10)) == RED
     assert len(renderd.tasks) == 1
@@ -141,18 +141,18 @@ def test_missing_tile_is_created_by_renderd_and_served_from_the_cache(app, rende
     assert task["id"] == hashlib.sha1(b"('tiles_cache_GLOBAL_WEBMERCATOR', [(2, 5, 3)])").hexdigest()
     assert source.requests == []
     # now a cache hit: renderd is not asked again
-    assert call(app, "/tiles/tiles/GLOBAL_WEBMERCATOR/3/2/5.png?origin=nw").status == 200
+    assert call(app, "/tiles/tiles/EPSG3857/3/2/5.png?origin=nw").status == 200
     assert len(renderd.tasks) == 1
 
 
 def test_a_meta_tile_is_asked_for_by_its_top_left_tile(app, renderd) -> None:
     # GLOBAL_MERCATOR counts rows from the bottom; 2x2 meta tiles: (4..5, 2..3); top left is (4, 3)
-    resp = call(app, "/tiles/meta/GLOBAL_MERCATOR/3/5/2.png")
+    resp = call(app, "/tiles/meta/EPSG900913/3/5/2.png")
     # renderd stored only the tile it was named, not the one asked for
     assert [t["tiles"] for t in renderd.tasks] == [[[4, 3, 3]]]
     assert resp.status == 500
     assert resp.body == b"renderd reported success, but tile (5, 2, 3) is not in the cache"
-    assert call(app, "/tiles/meta/GLOBAL_MERCATOR/3/4/3.png").status == 200
+    assert call(app, "/tiles/meta/EPSG900913/3/4/3.png").status == 200
     # the second tile was stored before its request: no new task
     assert len(renderd.tasks) == 1
 
@@ -175,7 +175,7 @@ def test_wms_maps_use_the_tiles_renderd_created(app, renderd, source: SourceServ
 ])
 def test_renderd_errors_are_source_errors(app, renderd, answer, message) -> None:
     renderd.answer = lambda task: answer
-    resp = call(app, "/tiles/tiles/GLOBAL_WEBMERCATOR/2/1/1.png")
+    resp = call(app, "/tiles/tiles/EPSG3857/2/1/1.png")
     assert (resp.status, resp.content_type.split(";")[0], resp.text) == (500, "text/plain", message)
     wms = call(app, "/service?SERVICE=WMS&VERSION=1.1.1&REQUEST=GetMap&LAYERS=tiles&STYLES=&SRS=EPSG:3857"
                     "&BBOX=0,0,10018754.17,10018754.17&WIDTH=256&HEIGHT=256&FORMAT=image/png&EXCEPTIONS=xml")
@@ -187,7 +187,7 @@ def test_unreachable_renderd(make_app, source: SourceServer) -> None:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     app = make_app(CONFIG.replace("{renderd}", f"http://127.0.0.1:{port}"))
-    resp = call(app, "/tiles/tiles/GLOBAL_WEBMERCATOR/2/1/1.png")
+    resp = call(app, "/tiles/tiles/EPSG3857/2/1/1.png")
     assert resp.status == 500
     assert resp.text.startswith("Error while communicating with renderd: ")
     assert source.requests == []
@@ -195,11 +195,11 @@ def test_unreachable_renderd(make_app, source: SourceServer) -> None:
 
 def test_renderd_lock_timeout_is_503(app, renderd) -> None:
     renderd.answer = lambda task: (200, b'{"status": "lock", "error_message": "busy"}')
-    assert call(app, "/tiles/tiles/GLOBAL_WEBMERCATOR/2/1/1.png").status == 503
+    assert call(app, "/tiles/tiles/EPSG3857/2/1/1.png").status == 503
 
 
 def test_caches_without_storage_render_themselves(app, renderd, source: SourceServer) -> None:
-    resp = call(app, "/tiles/unstored/GLOBAL_WEBMERCATOR/2/1/1.png")
+    resp = call(app, "/tiles/unstored/EPSG3857/2/1/1.png")
     assert resp.status == 200
     assert renderd.tasks == []
     assert source.count("wms") == 1
