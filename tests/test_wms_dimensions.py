@@ -45,11 +45,12 @@ def sent_params(source) -> dict[str, str]:
     return dict(parse_qsl(urlsplit(source.requests[-1]).query))
 
 
-def test_defaults_and_values_are_forwarded(app, source) -> None:
-    assert call(app, getmap("timed", size=(32, 32))).content_type == "image/png"
-    assert sent_params(source)["TIME"] == "2020-01-03" and sent_params(source)["ELEVATION"] == "500"
+def test_given_values_are_forwarded(app, source) -> None:
     call(app, getmap("timed", size=(32, 32), time="2020-01-02", elevation="0"))
     assert sent_params(source)["TIME"] == "2020-01-02" and sent_params(source)["ELEVATION"] == "0"
+    # as in MapProxy, a dimension the request leaves out is not filled in: the source applies its default
+    assert call(app, getmap("timed", size=(32, 32))).content_type == "image/png"
+    assert "TIME" not in sent_params(source) and "ELEVATION" not in sent_params(source)
 
 
 def test_invalid_dimension_value(app, source) -> None:
@@ -105,3 +106,62 @@ def test_bad_dimension_config_names_the_key(make_app) -> None:
 
     with pytest.raises(ConfigError, match=r"layers\[0\]\.dimensions\.time"):
         make_app(CONFIG.replace('values: ["2020-01-01/2020-01-03/P1D"]', 'values: ["2020-01-01/2020-01-03/PXD"]'))
+
+
+CACHED = """
+services:
+  wms:
+layers:
+  - name: timed
+    title: Cached with time
+    sources: [timed_cache]
+    dimensions:
+      time:
+        values: ["2020-01-01T00:00:00Z/2020-01-01T02:00:00Z/PT1H"]
+        default: "2020-01-01T02:00:00Z"
+caches:
+  timed_cache:
+    grids: [GLOBAL_WEBMERCATOR]
+    meta_size: [1, 1]
+    meta_buffer: 0
+    sources: [timed_wms]
+    {cache}
+sources:
+  timed_wms:
+    type: wms
+    forward_req_params: [time]
+    req: {url: "{source}/wms", layers: base}
+globals:
+  cache:
+    base_dir: ./cache_data
+"""
+TILE_BBOX = "0.0,0.0,20037508.342789244,20037508.342789244"  # tile (1, 0, 1)
+
+
+def test_cache_keeps_tiles_per_dimension_value(make_app, source, tmp_path) -> None:
+    app = make_app(CACHED.replace("{cache}", ""))
+    for time in ("2020-01-01T01:00:00Z", "2020-01-01T02:00:00Z", None):
+        extra = {"time": time} if time else {}
+        answer = call(app, getmap("timed", TILE_BBOX, "EPSG:3857", size=(256, 256), **extra))
+        assert answer.status == 200 and answer.content_type == "image/png"
+        assert sent_params(source).get("TIME") == time
+    base = tmp_path / "cache_data" / "timed_cache_EPSG3857"
+    # MapProxy's layout: a directory per value set in front of the tile path
+    assert (base / "time-2020-01-01T01:00:00Z" / "01/000/000/001/000/000/000.png").is_file()
+    assert (base / "time-2020-01-01T02:00:00Z" / "01/000/000/001/000/000/000.png").is_file()
+    assert (base / "01/000/000/001/000/000/000.png").is_file()
+    # a cached value is served from its own directory
+    requests = len(source.requests)
+    call(app, getmap("timed", TILE_BBOX, "EPSG:3857", size=(256, 256), time="2020-01-01T01:00:00Z"))
+    assert len(source.requests) == requests
+    refused = call(app, getmap("timed", TILE_BBOX, "EPSG:3857", size=(256, 256), time="../../etc"))
+    assert b'code="InvalidDimensionValue"' in refused.body and len(source.requests) == requests
+
+
+def test_cache_that_cannot_keep_values_apart_does_not_store_them(make_app, source, tmp_path) -> None:
+    app = make_app(CACHED.replace("{cache}", "cache: {type: mbtiles, filename: timed.mbtiles}"))
+    assert any("cannot keep tiles apart" in w for w in app.config.warnings)
+    for _ in range(2):
+        call(app, getmap("timed", TILE_BBOX, "EPSG:3857", size=(256, 256), time="2020-01-01T01:00:00Z"))
+        assert sent_params(source)["TIME"] == "2020-01-01T01:00:00Z"
+    assert source.count("wms") == 2  # not stored: each request goes to the source

@@ -172,7 +172,7 @@ class CacheMapLayer(MapLayer):
         return coords
 
     def render(self, query: MapQuery) -> ImageResult:
-        manager = self.manager_for(query.srs)
+        manager = self.manager_for(query.srs).with_dimensions(query.dimensions)
         grid = manager.grid
         if self.cache.direct_source is not None and self.cache.direct_from_res is not None:
             # use_direct_from_level/res: finer maps come from the source, uncached

@@ -10,6 +10,7 @@ the configuration allows) and missing tiles get the configured error tile.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import logging
 import os
@@ -18,7 +19,7 @@ import time
 from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from .cache_status import BYPASS, HIT, HIT_STALE, CacheStatus, forwarded
 from .freshness import RefreshBefore, is_older
@@ -35,6 +36,7 @@ from .rescale import rescaled_tile, sources_deliver
 from .sources.base import MapQuery, Source, SourceDataError, SourceError, TiledSource
 from .sources.on_error import ErrorAnswer, stand_in
 from .stores.base import StoreError, Tile, TileStore
+from .stores.layouts import dimension_dir
 
 log = logging.getLogger("tileproxy.tiles")
 
@@ -142,6 +144,35 @@ class TileManager:
         self.renderd: RenderdClient | None = None  # set: an external renderd server creates the tiles
         # stored tiles are served as they are: no refresh_before rule, storage in use
         self.plain_hits = self.opts.refresh_before is None and not self.opts.disable_storage
+        self.query_params: tuple[tuple[str, str], ...] = ()  # dimension values sent to the sources
+        self._dimension_views: dict[tuple[tuple[str, str], ...], TileManager] = {}
+
+    def with_dimensions(self, dimensions: tuple[tuple[str, str], ...]) -> TileManager:
+        """This cache's tiles for one set of dimension values (TIME, ELEVATION,
+        DIM_*): stored apart (in a sub directory per value set, as MapProxy's file
+        caches keep them; not stored at all by a store that cannot keep them apart)
+        and made with the values as request parameters of the sources."""
+        if not dimensions:
+            return self
+        key = tuple(sorted((k.lower(), v) for k, v in dimensions))
+        view = self._dimension_views.get(key)
+        if view is None:
+            view = copy.copy(self)
+            try:
+                store = self.store.for_dimensions(dimension_dir(dict(key)))
+            except ValueError:  # a value that is no directory name: such tiles are not stored
+                store = None
+            if store is None:
+                view.opts = replace(self.opts, disable_storage=True)
+                view.plain_hits = False
+            else:
+                view.store = store
+            view.query_params = key
+            view.lock_id = hashlib.md5(f"{self.lock_id}/{key!r}".encode()).hexdigest()
+            view._failures = {}
+            view._dimension_views = {}
+            self._dimension_views[key] = view
+        return view
 
     @property
     def refresh_before(self) -> RefreshBefore | None:
@@ -475,7 +506,8 @@ class TileManager:
             result, answered = self._render_tile(coord, gate)  # rendered maps were size-checked in _bind_map
             tiles = [self._tile_from(coord, result, now)]
         else:
-            query = MapQuery(meta.bbox, meta.size, self.grid.srs, self.request_format, self.transparent)
+            query = MapQuery(meta.bbox, meta.size, self.grid.srs, self.request_format, self.transparent,
+                             self.query_params)
             result, answered = self._render(query, gate)
             image = _checked_size(result, meta.size).image
             tiles = [self._tile_from(coord, ImageResult(image=image.crop(box)), now) for coord, box in meta.tiles]
@@ -507,7 +539,8 @@ class TileManager:
                 if src_coord is not None and source.grid.is_valid(src_coord):
                     fetch = _bind_tile(source, src_coord, self.request_format)
             if fetch is None:
-                query = MapQuery(self.grid.tile_bbox(coord), size, self.grid.srs, self.request_format, self.transparent)
+                query = MapQuery(self.grid.tile_bbox(coord), size, self.grid.srs, self.request_format,
+                                 self.transparent, self.query_params)
                 fetch = _bind_map(source, query)
             result, answer = self._from_source(source, fetch, size, decode=many, gate=gate)
             results.append(result)

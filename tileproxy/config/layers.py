@@ -32,9 +32,10 @@ def _layer(ctx: BuildContext, conf: dict, path: str) -> LayerConfig:
     for i, ref in enumerate(conf.get("sources") or []):
         name = ref.partition(":")[0]
         if name in ctx.section("caches"):
-            if conf.get("dimensions"):
-                ctx.warn(path, f"dimensions are forwarded to uncached sources only; cache '{name}' ignores them")
             resolved.append(cache(ctx, name, join_path(join_path(path, "sources"), i)))
+            if conf.get("dimensions") and not _keeps_dimensions(resolved[-1]):
+                ctx.warn(path, f"cache '{name}' cannot keep tiles apart by dimension values: "
+                               "tiles of a requested dimension value are made for each request, not stored")
         else:
             resolved.append(source_ref(ctx, ref, join_path(join_path(path, "sources"), i)))
     min_res, max_res = res_limits(conf)
@@ -70,3 +71,10 @@ def _dimensions(conf: Any, path: str) -> dict[str, Dimension]:
         default = str(dim.get("default", values[-1]))
         result[str(name).lower()] = Dimension(str(name).lower(), values, default)
     return result
+
+
+def _keeps_dimensions(cache_conf: Any) -> bool:
+    """Whether a cache stores tiles per dimension value (a file cache in a layout
+    with dimension directories) or stores nothing anyway."""
+    managers = getattr(cache_conf, "managers", {}).values()
+    return all(m.opts.disable_storage or m.store.for_dimensions("probe") is not None for m in managers)

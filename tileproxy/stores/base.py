@@ -36,6 +36,11 @@ class TileStore:
 
     can_list: bool = False  # True when iter_coords works
 
+    def for_dimensions(self, subdir: str) -> TileStore | None:
+        """The store for the tiles of one set of dimension values (``subdir`` from
+        ``layouts.dimension_dir``); None when this store cannot keep them apart."""
+        return None
+
     def covers(self, coord: TileCoord) -> bool:
         """False for tiles outside the cache coverage: they are neither stored nor served."""
         return True

@@ -31,6 +31,10 @@ class CoveredStore(TileStore):
             raise AttributeError(name)
         return getattr(self.inner, name)
 
+    def for_dimensions(self, subdir: str) -> CoveredStore | None:
+        inner = self.inner.for_dimensions(subdir)
+        return CoveredStore(inner, self.configured_coverage, self.grid) if inner is not None else None
+
     def covers(self, coord: TileCoord) -> bool:
         return self.coverage.intersects(self.grid.tile_bbox(coord))
 

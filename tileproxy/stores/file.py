@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 from ..grid import TileCoord
 from .base import Tile, TileStore
-from .layouts import LAYOUTS, parse_tile_path, tile_level_dir
+from .layouts import DIMENSION_LAYOUTS, LAYOUTS, parse_tile_path, tile_level_dir
 
 _TMP_NUMBERS = itertools.count()
 _TMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
@@ -106,6 +106,14 @@ class FileStore(TileStore):
         self._prefix = os.path.join(directory, "")
         self._format = LAYOUTS[layout]
         self._suffix = "." + ext
+
+    def for_dimensions(self, subdir: str) -> FileStore | None:
+        """Tiles of one set of dimension values in a sub directory (the layouts MapProxy
+        keeps them apart in)."""
+        if self.layout not in DIMENSION_LAYOUTS:
+            return None
+        return FileStore(os.path.join(self.directory, subdir), self.layout, self.ext, self.link_single_color,
+                         self.file_mode, self.dir_mode, self.readonly)
 
     def path(self, coord: TileCoord) -> str:
         x, y, z = coord
