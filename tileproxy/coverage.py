@@ -33,18 +33,15 @@ class CoverageError(ValueError):
 class Coverage:
     """An area ``geom`` in ``srs``."""
 
-    def __init__(self, geom: BaseGeometry, srs: SRS, clip: bool = False, bbox: BBox | None = None):
-        """``bbox``: the numbers of a bbox coverage as configured (whole numbers stay
-        whole in capabilities documents); by default the bounds of ``geom``."""
+    def __init__(self, geom: BaseGeometry, srs: SRS, clip: bool = False):
         if not geom.is_valid:
             geom = shapely.make_valid(geom)
         self.geom = geom
         self.srs = srs
         self.clip = clip
         self.is_empty: bool = geom.is_empty
-        if bbox is None:
-            bbox = tuple(geom.bounds) if not self.is_empty else (0.0, 0.0, -1.0, -1.0)  # type: ignore[assignment]
-        self.bbox: BBox = bbox  # type: ignore[assignment]
+        self.bbox: BBox = tuple(geom.bounds) if not self.is_empty else (0.0, 0.0, -1.0, -1.0)  # type: ignore[assignment]
+        self.written_bbox: BBox = self.bbox  # a configured bbox with its numbers as written (capabilities)
         # a coverage that is its own bounding box (a bbox, or a lon/lat box in Mercator)
         # answers from its bounds alone: the seeder asks once per meta tile it visits
         self._rectangle = _is_rectangle(geom, self.bbox)
@@ -142,17 +139,20 @@ def load_coverage(conf: dict[str, Any], base_dir: str = ".", path: str = "covera
     if "geometry" in conf:
         return Coverage(_parse_geometry_text(str(conf["geometry"]), f"{path}.geometry"), srs, clip)
     if "bbox" in conf:
-        return _bbox_coverage(_bbox(conf["bbox"], f"{path}.bbox"), srs, clip)
+        coverage = Coverage(box(*_bbox(conf["bbox"], f"{path}.bbox")), srs, clip)
+        if isinstance(conf["bbox"], list) and all(isinstance(v, (int, float)) for v in conf["bbox"]):
+            coverage.written_bbox = tuple(conf["bbox"])  # type: ignore[assignment]
+        return coverage
     source_key = next((k for k in ("datasource", "polygons", "ogr_datasource") if k in conf), None)
     if source_key is None:
         raise CoverageError("needs one of bbox, datasource, geometry, expire_tiles, union, intersection or difference", path)
     value = conf[source_key]
     key_path = f"{path}.{source_key}"
     if isinstance(value, (list, tuple)):
-        return _bbox_coverage(_bbox(value, key_path), srs, clip)
+        return Coverage(box(*_bbox(value, key_path)), srs, clip)
     text = str(value)
     if _looks_like_bbox(text):
-        return _bbox_coverage(_bbox(text, key_path), srs, clip)
+        return Coverage(box(*_bbox(text, key_path)), srs, clip)
     filename = _file(text, base_dir, key_path)
     if conf.get("where") or conf.get("ogr_where"):
         raise CoverageError("'where' filters need an OGR datasource, which tileproxy does not read; "
@@ -196,10 +196,6 @@ def _combined(op: str, items: Any, base_dir: str, path: str, clip: bool, named: 
     return Coverage(geom, srs, clip)
 
 
-def _bbox_coverage(bbox: BBox, srs: SRS, clip: bool) -> Coverage:
-    return Coverage(box(*bbox), srs, clip, bbox=bbox)
-
-
 def _looks_like_bbox(text: str) -> bool:
     parts = text.split(",")
     if len(parts) != 4:
@@ -215,13 +211,13 @@ def _bbox(value: Any, path: str) -> BBox:
     if isinstance(value, str):
         value = value.split(",")
     try:
-        values = [v if type(v) is int else float(v) for v in value]  # whole numbers kept as written
+        values = [float(v) for v in value]
     except (TypeError, ValueError):
         raise CoverageError(f"expected four numbers, got {value!r}", path) from None
     if len(values) != 4:
         raise CoverageError(f"expected four numbers (minx, miny, maxx, maxy), got {len(values)}", path)
     if values[0] >= values[2] or values[1] >= values[3]:
-        raise CoverageError(f"bbox {[float(v) for v in values]} is empty: it must be minx, miny, maxx, maxy", path)
+        raise CoverageError(f"bbox {values} is empty: it must be minx, miny, maxx, maxy", path)
     return tuple(values)  # type: ignore[return-value]
 
 

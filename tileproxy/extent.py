@@ -1,17 +1,19 @@
 """The area a layer draws: a bbox in the SRS it was configured in (a coverage, a
 grid), merged in lon/lat when a layer draws several sources.
 
-Capabilities documents advertise these extents, so they follow MapProxy's rules:
-a source's extent is its coverage, else the whole world (the *default* extent,
-which gives way to any other when merged); a tile source's is its coverage, else
-its grid; a cache's is its own coverage, else its sources' extents merged, else
-its grid."""
+Capabilities documents (WMS bounding boxes, WMTS WGS84BoundingBox) advertise
+these extents, so they follow MapProxy's rules: a source's extent is its
+coverage, else the whole world (the *default* extent, which gives way to any
+other when merged); a tile source's is its coverage, else its grid; a cache's is
+its own coverage, else its sources' extents merged, else its grid. A configured
+bbox keeps its numbers as written (``-50``, not ``-50.0``)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .srs import MERCATOR_EXTENT, SRS, BBox, get_srs
+from .srs import MERCATOR_EXTENT, SRS, BBox, SRSError, get_srs
 
 if TYPE_CHECKING:
     from .tiles import TileManager
@@ -19,33 +21,27 @@ if TYPE_CHECKING:
 _MERCATOR_CODES = ("EPSG:3857", "EPSG:900913")
 
 
+@dataclass(frozen=True)
 class Extent:
-    """``bbox`` in ``srs``; ``is_default`` marks the world extent of layers
-    without a coverage."""
+    """``bbox`` in ``srs``; ``is_default`` marks the world extent of layers without
+    a coverage."""
 
-    __slots__ = ("bbox", "srs", "is_default", "_llbbox")
+    bbox: BBox
+    srs: SRS
+    is_default: bool = False
 
-    def __init__(self, bbox: BBox, srs: SRS, is_default: bool = False):
-        self.bbox = tuple(bbox)
-        self.srs = srs
-        self.is_default = is_default
-        self._llbbox: BBox | None = None
-
-    @property
     def llbbox(self) -> BBox:
         """The extent in lon/lat (EPSG:4326)."""
-        if self._llbbox is None:
-            self._llbbox = self.bbox_for(_wgs84())
-        return self._llbbox
+        return self.bbox_in(_wgs84())
 
-    def bbox_for(self, srs: SRS) -> BBox:
+    def bbox_in(self, srs: SRS) -> BBox:
         """The extent in ``srs``; raises SRSError when it cannot be transformed."""
         if srs == self.srs:
-            return self.bbox  # type: ignore[return-value]
-        return transform_bbox(self.srs, srs, self.bbox)  # type: ignore[arg-type]
+            return self.bbox
+        return transform_bbox(self.srs, srs, self.bbox)
 
     def transform(self, srs: SRS) -> Extent:
-        return Extent(self.bbox_for(srs), srs)
+        return Extent(self.bbox_in(srs), srs)
 
     def __add__(self, other: Extent) -> Extent:
         """Both extents (their lon/lat union); the default extent adds nothing."""
@@ -53,35 +49,20 @@ class Extent:
             return self
         if self.is_default:
             return other
-        a, b = self.llbbox, other.llbbox
+        a, b = self.llbbox(), other.llbbox()
         return Extent((min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])), _wgs84())
 
     def intersects(self, other: Extent) -> bool:
-        box = other.bbox_for(self.srs)
-        return not (box[0] >= self.bbox[2] or box[2] <= self.bbox[0] or box[1] >= self.bbox[3] or box[3] <= self.bbox[1])
-
-    def contains(self, other: Extent) -> bool:
-        if self.is_default:
-            return True
-        box = other.bbox_for(self.srs)
-        return self.bbox[0] <= box[0] and self.bbox[1] <= box[1] and box[2] <= self.bbox[2] and box[3] <= self.bbox[3]
+        box, mine = other.bbox_in(self.srs), self.bbox
+        return not (box[0] >= mine[2] or box[2] <= mine[0] or box[1] >= mine[3] or box[3] <= mine[1])
 
     def intersection(self, other: Extent) -> Extent | None:
         """The common part, in this extent's SRS; None when they do not overlap."""
         if not self.intersects(other):
             return None
-        box = other.bbox_for(self.srs)
-        mine = self.bbox
-        return Extent((max(mine[0], box[0]), max(mine[1], box[1]), min(mine[2], box[2]), min(mine[3], box[3])), self.srs)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Extent) and self.srs == other.srs and self.bbox == other.bbox
-
-    def __hash__(self) -> int:
-        return hash((self.bbox, self.srs))
-
-    def __repr__(self) -> str:
-        return f"Extent({self.bbox!r}, {self.srs!r}{', default' if self.is_default else ''})"
+        box, mine = other.bbox_in(self.srs), self.bbox
+        return Extent((max(mine[0], box[0]), max(mine[1], box[1]), min(mine[2], box[2]), min(mine[3], box[3])),
+                      self.srs)
 
 
 def _wgs84() -> SRS:
@@ -121,24 +102,30 @@ def merge_extents(extents: list[Extent]) -> Extent:
 
 
 def coverage_extent(coverage: Any) -> Extent | None:
-    """The bbox of a coverage (as configured, in its SRS); None for none or an empty one."""
+    """The bbox of a coverage as configured, in its SRS; None for none or an empty one."""
     if coverage is None or coverage.is_empty:
         return None
-    return Extent(coverage.bbox, coverage.srs)
+    return Extent(getattr(coverage, "written_bbox", coverage.bbox), coverage.srs)
 
 
 def source_extent(source: Any) -> Extent:
-    """A source's coverage; a tile source without one covers its grid, a cache
-    used as a source the cache's extent; any other source the default extent."""
+    """A source's coverage; a tile source without one covers its grid, a cache used
+    as a source the cache's extent within its grid; any other source the default
+    extent."""
     from .sources.cache import CacheSource, ResolutionConditional
 
-    extent = coverage_extent(getattr(getattr(source, "limits", None), "coverage", None))
-    if extent is not None:
-        return extent
     if isinstance(source, ResolutionConditional):
         return source_extent(source.cached)
     if isinstance(source, CacheSource):
-        return cache_extent(source.manager)
+        inner = cache_extent(source.manager)
+        grid = source.manager.grid
+        try:
+            return inner.intersection(Extent(grid.bbox, grid.srs)) or inner
+        except SRSError:
+            return inner
+    extent = coverage_extent(getattr(getattr(source, "limits", None), "coverage", None))
+    if extent is not None:
+        return extent
     grid = getattr(source, "grid", None)
     if grid is not None:
         return Extent(grid.bbox, grid.srs)
@@ -147,8 +134,7 @@ def source_extent(source: Any) -> Extent:
 
 def cache_extent(manager: TileManager) -> Extent:
     """The cache's coverage, else its sources' extents, else its grid."""
-    store = manager.store
-    extent = coverage_extent(getattr(store, "configured_coverage", None) or getattr(store, "coverage", None))
+    extent = coverage_extent(getattr(manager.store, "configured_coverage", None))
     if extent is not None:
         return extent
     extent = merge_extents([source_extent(s) for s in manager.sources])

@@ -172,7 +172,10 @@ class CacheMapLayer(MapLayer):
         return coords
 
     def render(self, query: MapQuery) -> ImageResult:
-        manager = self.manager_for(query.srs).with_dimensions(query.dimensions)
+        manager = self.manager_for(query.srs)
+        if query.dimensions:
+            # a store that cannot keep dimension values apart serves its tiles for all of them
+            manager = manager.with_dimensions(query.dimensions) or manager
         grid = manager.grid
         if self.cache.direct_source is not None and self.cache.direct_from_res is not None:
             # use_direct_from_level/res: finer maps come from the source, uncached

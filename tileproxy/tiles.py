@@ -10,7 +10,6 @@ the configuration allows) and missing tiles get the configured error tile.
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import logging
 import os
@@ -19,7 +18,7 @@ import time
 from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from .cache_status import BYPASS, HIT, HIT_STALE, CacheStatus, forwarded
 from .freshness import RefreshBefore, is_older
@@ -36,7 +35,6 @@ from .rescale import rescaled_tile, sources_deliver
 from .sources.base import MapQuery, Source, SourceDataError, SourceError, TiledSource
 from .sources.on_error import ErrorAnswer, stand_in
 from .stores.base import StoreError, Tile, TileStore
-from .stores.layouts import dimension_dir
 
 log = logging.getLogger("tileproxy.tiles")
 
@@ -145,33 +143,22 @@ class TileManager:
         # stored tiles are served as they are: no refresh_before rule, storage in use
         self.plain_hits = self.opts.refresh_before is None and not self.opts.disable_storage
         self.query_params: tuple[tuple[str, str], ...] = ()  # dimension values sent to the sources
-        self._dimension_views: dict[tuple[tuple[str, str], ...], TileManager] = {}
 
-    def with_dimensions(self, dimensions: tuple[tuple[str, str], ...]) -> TileManager:
-        """This cache's tiles for one set of dimension values (TIME, ELEVATION,
-        DIM_*): stored apart (in a sub directory per value set, as MapProxy's file
-        caches keep them; not stored at all by a store that cannot keep them apart)
-        and made with the values as request parameters of the sources."""
-        if not dimensions:
-            return self
-        key = tuple(sorted((k.lower(), v) for k, v in dimensions))
-        view = self._dimension_views.get(key)
-        if view is None:
-            view = copy.copy(self)
-            try:
-                store = self.store.for_dimensions(dimension_dir(dict(key)))
-            except ValueError:  # a value that is no directory name: such tiles are not stored
-                store = None
-            if store is None:
-                view.opts = replace(self.opts, disable_storage=True)
-                view.plain_hits = False
-            else:
-                view.store = store
-            view.query_params = key
-            view.lock_id = hashlib.md5(f"{self.lock_id}/{key!r}".encode()).hexdigest()
-            view._failures = {}
-            view._dimension_views = {}
-            self._dimension_views[key] = view
+    @property
+    def keeps_dimensions(self) -> bool:
+        """Can tiles of different dimension values be told apart (see ``with_dimensions``)?"""
+        return self.opts.disable_storage or self.store.for_dimensions(()) is not None
+
+    def with_dimensions(self, values: tuple[tuple[str, str], ...]) -> TileManager | None:
+        """This cache for one set of dimension values: sources get ``values``, tiles are
+        stored apart from other values' (None when the store cannot keep them apart)."""
+        store = self.store if self.opts.disable_storage else self.store.for_dimensions(values)
+        if store is None:
+            return None
+        view = TileManager(self.name, self.grid, store, self.sources, self.image_opts, self.request_format,
+                           self.lock_dir, f"{self.lock_id}{values!r}", self.opts)
+        view.watermark = self.watermark
+        view.query_params = values  # no renderd: it knows no dimensions and fills the plain store
         return view
 
     @property

@@ -32,10 +32,11 @@ def _layer(ctx: BuildContext, conf: dict, path: str) -> LayerConfig:
     for i, ref in enumerate(conf.get("sources") or []):
         name = ref.partition(":")[0]
         if name in ctx.section("caches"):
-            resolved.append(cache(ctx, name, join_path(join_path(path, "sources"), i)))
-            if conf.get("dimensions") and not _keeps_dimensions(resolved[-1]):
-                ctx.warn(path, f"cache '{name}' cannot keep tiles apart by dimension values: "
-                               "tiles of a requested dimension value are made for each request, not stored")
+            resolved_cache = cache(ctx, name, join_path(join_path(path, "sources"), i))
+            if conf.get("dimensions") and not all(m.keeps_dimensions for m in resolved_cache.managers.values()):
+                ctx.warn(path, f"cache '{name}' cannot keep tiles of different dimension values apart "
+                               "(a file cache or disable_storage: true can); its tiles ignore the dimensions")
+            resolved.append(resolved_cache)
         else:
             resolved.append(source_ref(ctx, ref, join_path(join_path(path, "sources"), i)))
     min_res, max_res = res_limits(conf)
@@ -53,6 +54,8 @@ def _layer(ctx: BuildContext, conf: dict, path: str) -> LayerConfig:
         path=path,
         source_objects=resolved,
         dimensions=_dimensions(conf.get("dimensions"), join_path(path, "dimensions")),
+        wmts_kvp_legendurl=conf.get("wmts_kvp_legendurl"),
+        wmts_rest_legendurl=conf.get("wmts_rest_legendurl"),
     )
 
 
@@ -72,9 +75,3 @@ def _dimensions(conf: Any, path: str) -> dict[str, Dimension]:
         result[str(name).lower()] = Dimension(str(name).lower(), values, default)
     return result
 
-
-def _keeps_dimensions(cache_conf: Any) -> bool:
-    """Whether a cache stores tiles per dimension value (a file cache in a layout
-    with dimension directories) or stores nothing anyway."""
-    managers = getattr(cache_conf, "managers", {}).values()
-    return all(m.opts.disable_storage or m.store.for_dimensions("probe") is not None for m in managers)

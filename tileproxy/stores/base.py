@@ -36,11 +36,6 @@ class TileStore:
 
     can_list: bool = False  # True when iter_coords works
 
-    def for_dimensions(self, subdir: str) -> TileStore | None:
-        """The store for the tiles of one set of dimension values (``subdir`` from
-        ``layouts.dimension_dir``); None when this store cannot keep them apart."""
-        return None
-
     def covers(self, coord: TileCoord) -> bool:
         """False for tiles outside the cache coverage: they are neither stored nor served."""
         return True
@@ -52,6 +47,11 @@ class TileStore:
     def remove_level(self, level: int) -> bool:
         """Remove every tile of ``level`` at once; False when the store cannot."""
         return False
+
+    def for_dimensions(self, values: tuple[tuple[str, str], ...]) -> TileStore | None:
+        """The store for the tiles of one set of layer dimension values (TIME, ...);
+        None when this backend keeps no dimensions."""
+        return None
 
     def load(self, tile: Tile) -> bool:
         """Fill ``tile.data`` and ``tile.timestamp``; False when not cached."""

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 from ..grid import TileCoord
 from .base import Tile, TileStore
-from .layouts import DIMENSION_LAYOUTS, LAYOUTS, parse_tile_path, tile_level_dir
+from .layouts import LAYOUTS, parse_tile_path, tile_level_dir
 
 _TMP_NUMBERS = itertools.count()
 _TMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
@@ -107,13 +107,20 @@ class FileStore(TileStore):
         self._format = LAYOUTS[layout]
         self._suffix = "." + ext
 
-    def for_dimensions(self, subdir: str) -> FileStore | None:
-        """Tiles of one set of dimension values in a sub directory (the layouts MapProxy
-        keeps them apart in)."""
-        if self.layout not in DIMENSION_LAYOUTS:
+    def for_dimensions(self, values: tuple[tuple[str, str], ...]) -> FileStore | None:
+        """Tiles of other dimension values live below ``<name>-<value>`` directories,
+        TIME and ELEVATION first, then the ``dim_*`` ones, each group sorted (MapProxy's
+        layout). None for a value that is no plain directory name."""
+        if not values:
+            return self
+        parts = sorted(values, key=lambda kv: (kv[0].startswith("dim_"), kv[0]))
+        names = [f"{key}-{value}" for key, value in parts]
+        if any(c in n for n in names for c in "/\\\x00"):
             return None
-        return FileStore(os.path.join(self.directory, subdir), self.layout, self.ext, self.link_single_color,
-                         self.file_mode, self.dir_mode, self.readonly)
+        store = FileStore(os.path.join(self.directory, *names), self.layout, self.ext, self.link_single_color,
+                          self.file_mode, self.dir_mode, self.readonly)
+        store.lock_id = store.directory
+        return store
 
     def path(self, coord: TileCoord) -> str:
         x, y, z = coord

@@ -49,23 +49,6 @@ LAYOUTS: dict[str, Callable[[int, int, int], str]] = {
 DIMENSION_LAYOUTS = ("tc", "mp", "tms", "reverse_tms")
 
 
-def dimension_dir(dimensions: dict[str, str]) -> str:
-    """The sub directory of a file cache for one set of dimension values, as MapProxy
-    names it: ``time-2020-09-22T14:20:00Z/dim_level-700`` (TIME and ELEVATION first,
-    then the DIM_ ones, each group sorted). Raises ValueError for a value that is no
-    plain directory name."""
-    names = sorted(k.lower() for k in dimensions)
-    ordered = [k for k in names if not k.startswith("dim_")] + [k for k in names if k.startswith("dim_")]
-    values = {k.lower(): str(v) for k, v in dimensions.items()}
-    parts = []
-    for key in ordered:
-        part = f"{key}-{values[key]}"
-        if any(c in part for c in "/\\\0"):
-            raise ValueError(f"dimension value '{values[key]}' cannot be a directory name")
-        parts.append(part)
-    return "/".join(parts)
-
-
 def level_dir(layout: str, z: int) -> str | None:
     """The directory that holds a whole level, when the layout has one."""
     if layout in ("tc", "mp"):

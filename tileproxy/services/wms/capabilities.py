@@ -213,7 +213,7 @@ class Capabilities:
             if common is not None:
                 return limit_llbbox(common.bbox)
         try:
-            return limit_llbbox(extent.llbbox)
+            return limit_llbbox(extent.llbbox())
         except SRSError:
             return limit_llbbox(default_extent().bbox)
 
@@ -226,14 +226,14 @@ class Capabilities:
             srs = get_srs(code)
             try:
                 if limit is None:
-                    box = extent.bbox_for(srs)
+                    box = extent.bbox_in(srs)
                 elif extent.is_default:
-                    box = limit.bbox_for(srs)
+                    box = limit.bbox_in(srs)
                 else:
                     common = limit.transform(wgs84).intersection(extent.transform(wgs84))
                     if common is None:
                         continue
-                    box = common.bbox_for(srs)
+                    box = common.bbox_in(srs)
             except SRSError:
                 continue
             if _valid(box):
