@@ -28,7 +28,7 @@ from .request import (
     parse_map_params,
     parse_size,
 )
-from .wmsc import tiled_request_tile
+from .wmsc import wmsc_tile
 
 log = logging.getLogger("tileproxy.service.wms")
 
@@ -69,7 +69,7 @@ class WMSService:
                 return self.get_map(req, version)
             if kind == "featureinfo":
                 return feature_info(args, version, self.conf, self.layers)
-            return legend_graphic(args, version, self.layers, self.legends)
+            return legend_graphic(args, version, self.layers, self.legends, self.conf)
         except WMSError as err:
             if kind == "map":
                 return self._map_exception(err, args, version)
@@ -122,10 +122,6 @@ class WMSService:
 
     def tiled_map(self, req: Request, params: MapParams) -> Response:
         """WMS-C: a GetMap that is exactly one tile of a cache answers with that tile."""
-        if len(params.layers) != 1:
-            raise WMSError("tiled requests take exactly one layer", "InvalidParameterValue", "layers")
-        candidates = [tl for tl in self.tile_layers if tl.name == params.layers[0] and tl.grid.srs == params.srs]
-        if not candidates:
-            raise WMSError(f"layer '{params.layers[0]}' has no tiles in {params.srs.code}", "InvalidSRS", "srs")
-        layer = candidates[0]
-        return serve_tile(req, layer, tiled_request_tile(layer, params), self.max_age, _tile_error)
+        layer, coord = wmsc_tile(self.tile_layers, params)
+        return serve_tile(req, layer, coord, self.max_age, _tile_error)
+
