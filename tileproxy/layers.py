@@ -8,11 +8,13 @@ from dataclasses import dataclass, field
 
 from .config.dimensions import Dimension
 from .config.model import CacheConfig, LayerConfig, ProxyConfig
+from .extent import cache_extent, extent_in
 from .grid import TileGrid
 from .image.formats import ImageFormat
 from .maps import WORLD_4326, CacheMapLayer, MapLayer, SourceMapLayer
 from .sources.debug import DebugSource
 from .sources.wms import WMSSource
+from .srs import BBox, SRSError
 from .tiles import TileManager
 
 log = logging.getLogger("tileproxy.layers")
@@ -27,6 +29,17 @@ class TileLayer:
     grid_name: str  # the key of the grid in mapproxy.yaml (WMTS TileMatrixSet id)
     manager: TileManager
     md: dict
+    _bbox: BBox | None = field(default=None, init=False, repr=False, compare=False)
+
+    @property
+    def bbox(self) -> BBox:
+        """The area the layer's tiles cover, in the grid's SRS (see ``tileproxy.extent``)."""
+        if self._bbox is None:
+            try:
+                self._bbox = extent_in(cache_extent(self.manager), self.grid.srs)
+            except SRSError:
+                self._bbox = self.grid.bbox
+        return self._bbox
 
     @property
     def grid(self) -> TileGrid:

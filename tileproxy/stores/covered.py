@@ -14,6 +14,7 @@ class CoveredStore(TileStore):
         self.inner = store
         self.grid = grid
         self.coverage = coverage.transform_to(grid.srs)
+        self.configured_coverage = coverage  # in its own SRS, for the published extent
         self.readonly = store.readonly
         self.supports_timestamps = store.supports_timestamps
         self.lock_id = store.lock_id
