@@ -187,6 +187,8 @@ class CacheMapLayer(MapLayer):
             if not self._available([coord], manager):
                 return ImageResult(image=blank_image(query.size))
             tile = manager.load_tile(coord)
+            if not tile.data:  # no source draws there
+                return ImageResult(image=blank_image(query.size))
             return ImageResult(data=tile.data, mime=tile.mime)
         extent = grid_extent(grid, query.srs)
         clip = intersection(query.bbox, extent) if extent else None
