@@ -167,7 +167,7 @@ def test_feature_info_through_identify(config_path, arcgis) -> None:
     x, y = (float(v) for v in params["geometry"].split(","))
     assert (x, y) == pytest.approx((-2e6 + 100 * 1e4, 1e6 - 50 * 1e4))
     assert params["sr"] == "3857" and params["tolerance"] == "8" and params["returnGeometry"] == "true"
-    assert params["layers"] == "all:0,1" and params["imageDisplay"] == "400,200,96"
+    assert params["layers"] == "show:0,1" and params["imageDisplay"] == "400,200,96"  # req.layers as configured
     assert arcgis.requests[-1][0] == "/arcgis/rest/services/World/MapServer/identify"
     html = source.get_feature_info(FeatureInfoQuery(bbox, (400, 200), get_srs("EPSG:3857"), (1, 1), "text/html"))
     assert html.mime == "text/html" and b"identify at" in html.data
@@ -209,7 +209,7 @@ def test_wms_getfeatureinfo_goes_to_identify(tmp_path, arcgis) -> None:
     )
     assert answer.status == 200, answer.body
     doc = json.loads(answer.body)
-    assert doc["results"][0]["params"]["geometry"] == "-1000000,500000"
+    assert doc["results"][0]["params"]["geometry"] == "-1000000.000000,500000.000000"
     assert arcgis.requests[-1][0].endswith("/MapServer/identify")
 
 

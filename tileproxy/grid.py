@@ -318,7 +318,9 @@ def normalize_origin(origin: str | None) -> str:
 
 
 PREDEFINED_GRIDS: dict[str, dict] = {
-    "GLOBAL_GEODETIC": {"srs": "EPSG:4326", "tile_size": (256, 256), "min_res": GEODETIC_MIN_RES},
+    # level 0 of 1.40625 degrees per pixel (2x1 tiles) comes from the bbox and tile
+    # size, as in MapProxy, so that grids based on it may set res or a bbox
+    "GLOBAL_GEODETIC": {"srs": "EPSG:4326", "tile_size": (256, 256)},
     "GLOBAL_MERCATOR": {"srs": "EPSG:900913", "tile_size": (256, 256)},
     "GLOBAL_WEBMERCATOR": {"srs": "EPSG:3857", "tile_size": (256, 256), "origin": "nw"},
 }

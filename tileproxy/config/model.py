@@ -146,3 +146,5 @@ class ProxyConfig:
     caches: dict[str, CacheConfig]
     layers: list[LayerConfig]
     services: ServicesConfig
+    # entries no layer uses that could not be built: "caches.name" -> the error
+    skipped: dict[str, str] = field(default_factory=dict)

@@ -95,7 +95,7 @@ def _tms_error(message: str, status: int) -> Response:
 
 
 def _text_error(message: str, status: int) -> Response:
-    return Response(message + "\n", status)
+    return Response(message, status)
 
 
 def request_url(req: Request) -> str:
