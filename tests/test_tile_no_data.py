@@ -81,3 +81,12 @@ def test_tile_outside_the_source_coverage(make_app, source, tmp_path) -> None:
     inside = call(app, "/tms/1.0.0/covered/2/4/5.jpeg")
     assert inside.status == 200 and inside.content_type == "image/jpeg"
     assert source.count("wms") == 1 and len(stored_files(tmp_path)) == 1
+
+
+def test_wms_map_over_tiles_no_source_draws_is_transparent_white(make_app, source) -> None:
+    app = make_app(CONFIG.replace("globals:\n", "globals:\n  image: {paletted: false}\n"))
+    answer = call(app, "/service?SERVICE=WMS&VERSION=1.1.1&REQUEST=GetMap&LAYERS=offline&STYLES="
+                       "&SRS=EPSG:4326&BBOX=10,10,20,20&WIDTH=200&HEIGHT=200&FORMAT=image/png&TRANSPARENT=true")
+    assert answer.status == 200 and answer.content_type == "image/png"
+    img = Image.open(io.BytesIO(answer.body))
+    assert img.mode == "RGBA" and img.getcolors() == [(200 * 200, (255, 255, 255, 0))]
