@@ -33,7 +33,7 @@ class CoverageError(ValueError):
 class Coverage:
     """An area ``geom`` in ``srs``."""
 
-    def __init__(self, geom: BaseGeometry, srs: SRS, clip: bool = False, extent: BBox | None = None):
+    def __init__(self, geom: BaseGeometry, srs: SRS, clip: bool = False):
         if not geom.is_valid:
             geom = shapely.make_valid(geom)
         self.geom = geom
@@ -41,9 +41,7 @@ class Coverage:
         self.clip = clip
         self.is_empty: bool = geom.is_empty
         self.bbox: BBox = tuple(geom.bounds) if not self.is_empty else (0.0, 0.0, -1.0, -1.0)  # type: ignore[assignment]
-        # the extent services publish: a configured bbox as written (MapProxy shows
-        # [-50, -50, 50, 50] as -50, not -50.0), else the bounds
-        self.extent: BBox = extent or self.bbox
+        self.written_bbox: BBox = self.bbox  # a configured bbox with its numbers as written (capabilities)
         # a coverage that is its own bounding box (a bbox, or a lon/lat box in Mercator)
         # answers from its bounds alone: the seeder asks once per meta tile it visits
         self._rectangle = _is_rectangle(geom, self.bbox)
@@ -141,16 +139,17 @@ def load_coverage(conf: dict[str, Any], base_dir: str = ".", path: str = "covera
     if "geometry" in conf:
         return Coverage(_parse_geometry_text(str(conf["geometry"]), f"{path}.geometry"), srs, clip)
     if "bbox" in conf:
-        bbox = _bbox(conf["bbox"], f"{path}.bbox")
-        return Coverage(box(*bbox), srs, clip, _as_written(conf["bbox"]) or bbox)
+        coverage = Coverage(box(*_bbox(conf["bbox"], f"{path}.bbox")), srs, clip)
+        if isinstance(conf["bbox"], list) and all(isinstance(v, (int, float)) for v in conf["bbox"]):
+            coverage.written_bbox = tuple(conf["bbox"])  # type: ignore[assignment]
+        return coverage
     source_key = next((k for k in ("datasource", "polygons", "ogr_datasource") if k in conf), None)
     if source_key is None:
         raise CoverageError("needs one of bbox, datasource, geometry, expire_tiles, union, intersection or difference", path)
     value = conf[source_key]
     key_path = f"{path}.{source_key}"
     if isinstance(value, (list, tuple)):
-        bbox = _bbox(value, key_path)
-        return Coverage(box(*bbox), srs, clip, _as_written(value) or bbox)
+        return Coverage(box(*_bbox(value, key_path)), srs, clip)
     text = str(value)
     if _looks_like_bbox(text):
         return Coverage(box(*_bbox(text, key_path)), srs, clip)
@@ -220,13 +219,6 @@ def _bbox(value: Any, path: str) -> BBox:
     if values[0] >= values[2] or values[1] >= values[3]:
         raise CoverageError(f"bbox {values} is empty: it must be minx, miny, maxx, maxy", path)
     return tuple(values)  # type: ignore[return-value]
-
-
-def _as_written(value: Any) -> BBox | None:
-    """A bbox list of YAML numbers as they were written (ints stay ints)."""
-    if isinstance(value, (list, tuple)) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
-        return tuple(value)  # type: ignore[return-value]
-    return None
 
 
 def _file(name: str, base_dir: str, path: str) -> str:

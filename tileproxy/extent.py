@@ -1,15 +1,11 @@
-"""The area a cache's tiles cover, as the tile services publish it (the TMS
-TileMap bounding box): MapProxy's rule, so that clients see the same numbers.
-
-The cache's own ``cache.coverage`` when it has one; else what its sources
-cover: a source's ``coverage``, a tile source's grid, a cache source's extent
-within this cache's grid. One such extent stays in its own SRS and numbers;
-several are joined in EPSG:4326. Sources without limits (a WMS without
-coverage) leave the cache's grid bbox.
-"""
+"""The extent a cache advertises (WMTS WGS84BoundingBox), found as MapProxy finds
+it: the cache coverage; else the coverages of its sources merged (sources without
+one add nothing; tile sources and caches bring their grid's extent); else the
+grid. A configured bbox keeps its numbers as written (``-50``, not ``-50.0``)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .sources.base import Source, TiledSource
@@ -17,52 +13,60 @@ from .sources.cache import CacheSource
 from .srs import SRS, BBox, SRSError, get_srs
 
 if TYPE_CHECKING:
-    from .grid import TileGrid
     from .tiles import TileManager
 
-Extent = tuple[BBox, SRS]
+
+@dataclass(frozen=True)
+class Extent:
+    bbox: BBox
+    srs: SRS
+
+    def llbbox(self) -> BBox:
+        """The extent in EPSG:4326 (lon/lat order)."""
+        wgs = get_srs("EPSG:4326")
+        if self.srs == wgs:
+            return self.bbox
+        return self.srs.transform_bbox_to(wgs, self.bbox)
+
+    def bbox_in(self, srs: SRS) -> BBox:
+        return self.bbox if srs == self.srs else self.srs.transform_bbox_to(srs, self.bbox)
 
 
 def cache_extent(manager: TileManager) -> Extent:
-    """The extent of the tiles of ``manager`` (a cache in one grid)."""
     coverage = getattr(manager.store, "configured_coverage", None)
-    if coverage is not None and not coverage.is_empty:
-        return coverage.extent, coverage.srs
-    found = [e for e in (_source_extent(s, manager.grid) for s in manager.sources) if e is not None]
-    if not found:
-        return manager.grid.bbox, manager.grid.srs
-    if len(found) == 1:
-        return found[0]
-    wgs = get_srs("EPSG:4326")
-    boxes = [_transformed(e, wgs) for e in found]
-    return (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes)), wgs
+    if coverage is not None:
+        return Extent(coverage.written_bbox, coverage.srs)
+    merged = merge_extents([source_extent(s) for s in manager.sources])
+    return merged or Extent(manager.grid.bbox, manager.grid.srs)
 
 
-def extent_in(extent: Extent, srs: SRS) -> BBox:
-    """``extent`` as a bbox in ``srs`` (the numbers as they are when the SRS is the same)."""
-    return _transformed(extent, srs)
-
-
-def _source_extent(source: Source, grid: TileGrid) -> Extent | None:
-    limits = getattr(source, "limits", None)
-    coverage = getattr(limits, "coverage", None)
-    if coverage is not None and not coverage.is_empty:
-        return coverage.extent, coverage.srs
+def source_extent(source: Source) -> Extent | None:
+    """None for a source that may draw anywhere."""
     if isinstance(source, CacheSource):
-        (bbox, srs) = cache_extent(source.manager)
+        inner = cache_extent(source.manager)
+        grid = source.manager.grid
         try:
-            inner = grid.srs.transform_bbox_to(srs, srs.align_bbox(grid.bbox)) if srs != grid.srs else grid.bbox
+            sub = Extent(grid.bbox, grid.srs).bbox_in(inner.srs)
         except SRSError:
-            return bbox, srs
-        cut = (max(bbox[0], inner[0]), max(bbox[1], inner[1]), min(bbox[2], inner[2]), min(bbox[3], inner[3]))
-        return (cut, srs) if cut[0] < cut[2] and cut[1] < cut[3] else (bbox, srs)
+            return inner
+        b = inner.bbox
+        return Extent((max(b[0], sub[0]), max(b[1], sub[1]), min(b[2], sub[2]), min(b[3], sub[3])), inner.srs)
+    limits = getattr(source, "limits", None)
+    coverage = limits.coverage if limits is not None else None
+    if coverage is not None:
+        return Extent(coverage.written_bbox, coverage.srs)
     if isinstance(source, TiledSource):
-        return source.grid.bbox, source.grid.srs
+        return Extent(source.grid.bbox, source.grid.srs)
     return None
 
 
-def _transformed(extent: Extent, srs: SRS) -> BBox:
-    bbox, own = extent
-    if own == srs:
-        return bbox
-    return own.transform_bbox_to(srs, own.align_bbox(bbox))
+def merge_extents(extents: list[Extent | None]) -> Extent | None:
+    """The extents together (in EPSG:4326 when there are several); None when all are None."""
+    known = [e for e in extents if e is not None]
+    if not known:
+        return None
+    if len(known) == 1:
+        return known[0]
+    boxes = [e.llbbox() for e in known]
+    merged = (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes))
+    return Extent(merged, get_srs("EPSG:4326"))

@@ -145,6 +145,24 @@ class TileManager:
         self.renderd: RenderdClient | None = None  # set: an external renderd server creates the tiles
         # stored tiles are served as they are: no refresh_before rule, storage in use
         self.plain_hits = self.opts.refresh_before is None and not self.opts.disable_storage
+        self.query_params: tuple[tuple[str, str], ...] = ()  # dimension values sent to the sources
+
+    @property
+    def keeps_dimensions(self) -> bool:
+        """Can tiles of different dimension values be told apart (see ``with_dimensions``)?"""
+        return self.opts.disable_storage or self.store.for_dimensions(()) is not None
+
+    def with_dimensions(self, values: tuple[tuple[str, str], ...]) -> TileManager | None:
+        """This cache for one set of dimension values: sources get ``values``, tiles are
+        stored apart from other values' (None when the store cannot keep them apart)."""
+        store = self.store if self.opts.disable_storage else self.store.for_dimensions(values)
+        if store is None:
+            return None
+        view = TileManager(self.name, self.grid, store, self.sources, self.image_opts, self.request_format,
+                           self.lock_dir, f"{self.lock_id}{values!r}", self.opts)
+        view.watermark = self.watermark
+        view.query_params = values  # no renderd: it knows no dimensions and fills the plain store
+        return view
 
     @property
     def refresh_before(self) -> RefreshBefore | None:
@@ -487,7 +505,8 @@ class TileManager:
             result, answered = self._render_tile(coord, gate)  # rendered maps were size-checked in _bind_map
             tiles = [self._tile_from(coord, result, now)]
         else:
-            query = MapQuery(meta.bbox, meta.size, self.grid.srs, self.request_format, self.transparent)
+            query = MapQuery(meta.bbox, meta.size, self.grid.srs, self.request_format, self.transparent,
+                             self.query_params)
             result, answered = self._render(query, gate)
             image = _checked_size(result, meta.size).image
             tiles = [self._tile_from(coord, ImageResult(image=image.crop(box)), now) for coord, box in meta.tiles]
@@ -519,7 +538,8 @@ class TileManager:
                 if src_coord is not None and source.grid.is_valid(src_coord):
                     fetch = _bind_tile(source, src_coord, self.request_format)
             if fetch is None:
-                query = MapQuery(self.grid.tile_bbox(coord), size, self.grid.srs, self.request_format, self.transparent)
+                query = MapQuery(self.grid.tile_bbox(coord), size, self.grid.srs, self.request_format,
+                                 self.transparent, self.query_params)
                 fetch = _bind_map(source, query)
             result, answer = self._from_source(source, fetch, size, decode=many, gate=gate)
             results.append(result)
