@@ -9,7 +9,7 @@ from functools import cached_property
 
 from .config.dimensions import Dimension
 from .config.model import CacheConfig, LayerConfig, ProxyConfig
-from .extent import Extent, merge_extents
+from .extent import Extent, cache_extent, merge_extents
 from .grid import TileGrid
 from .image.formats import ImageFormat
 from .maps import WORLD_4326, CacheMapLayer, MapLayer, SourceMapLayer, intersection
@@ -18,7 +18,7 @@ from .sources.base import Source
 from .sources.cache import CacheSource
 from .sources.debug import DebugSource
 from .sources.wms import WMSSource
-from .srs import SRSError
+from .srs import BBox, SRSError
 from .tiles import TileManager
 
 log = logging.getLogger("tileproxy.layers")
@@ -36,6 +36,17 @@ class TileLayer:
     info_sources: list[WMSSource] = field(default_factory=list)  # answer feature info on this layer
     dimensions: dict[str, Dimension] = field(default_factory=dict)  # checked, then sent to the sources
     conf: LayerConfig | None = None
+    _bbox: BBox | None = field(default=None, init=False, repr=False, compare=False)
+
+    @property
+    def bbox(self) -> BBox:
+        """The area the layer's tiles cover, in the grid's SRS (see ``tileproxy.extent``)."""
+        if self._bbox is None:
+            try:
+                self._bbox = cache_extent(self.manager).bbox_in(self.grid.srs)
+            except SRSError:
+                self._bbox = self.grid.bbox
+        return self._bbox
 
     @property
     def grid(self) -> TileGrid:

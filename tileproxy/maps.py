@@ -187,6 +187,8 @@ class CacheMapLayer(MapLayer):
             if not self._available([coord], manager):
                 return ImageResult(image=blank_image(query.size))
             (outcome,) = manager.fetch_tiles([coord])
+            if outcome.empty:  # no source draws there
+                return ImageResult(image=blank_image(query.size))
             return ImageResult(data=outcome.tile.data, mime=outcome.tile.mime, cacheable=outcome.cacheable)
         extent = grid_extent(grid, query.srs)
         clip = intersection(query.bbox, extent) if extent else None
@@ -214,6 +216,8 @@ class CacheMapLayer(MapLayer):
         if not coords:
             return ImageResult(image=blank_image(query.size))
         outcomes = manager.fetch_tiles(coords)
+        if all(o.empty for o in outcomes):  # no source draws anything here
+            return ImageResult(image=blank_image(query.size))
         tiles = [o.tile for o in outcomes]
         # below the request's footprint and the resampling filter's reach, no row is read
         reach = (3 * max(1.0, res / grid.resolutions[level]) + 4) * grid.resolutions[level]

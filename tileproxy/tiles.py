@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 
-from .cache_status import BYPASS, HIT, HIT_STALE, CacheStatus, forwarded
+from .cache_status import BYPASS, HIT, HIT_STALE, NO_DATA, CacheStatus, forwarded
 from .freshness import RefreshBefore, is_older
 from .grid import MetaGrid, MetaTile, TileCoord, TileGrid
 from .image.codec import ImageDataError, is_single_color
@@ -79,6 +79,9 @@ class TileOutcome:
     cacheable: bool = True  # False: a stand-in (error tile) that clients must not keep
     stale: bool = False  # older than refresh_before
     error: Exception | None = None  # set when there is no tile to serve
+    # no source draws here (seed_only, coverage, resolution limits): nothing was
+    # stored and ``tile.data`` is None; services answer a transparent tile
+    empty: bool = False
 
 
 @dataclass
@@ -301,6 +304,8 @@ class TileManager:
 
     def _build_meta(self, meta: MetaTile, job: _Job) -> dict[TileCoord, TileOutcome]:
         """Outcomes for every tile of ``meta``: built, refreshed, kept or failed."""
+        if not any(s.delivers(meta.bbox, meta.size, self.grid.srs) for s in self.sources):
+            return self._nothing_to_draw(meta, job)
         if self.opts.disable_storage:
             return self._build_unstored(meta)
         lock = FileLock(self.lock_path(meta.main_coord), timeout=self.opts.lock_timeout)
@@ -313,6 +318,13 @@ class TileManager:
             return self._build_meta_locked(meta, job)
         finally:
             lock.release()
+
+    def _nothing_to_draw(self, meta: MetaTile, job: _Job) -> dict[TileCoord, TileOutcome]:
+        """No source would draw ``meta``: a blank tile must not be stored (seeding a
+        seed_only source later would skip it); stale tiles are served as they are."""
+        now = time.time()
+        return {c: (TileOutcome(job.stale[c], HIT_STALE, stale=True) if c in job.stale
+                    else TileOutcome(Tile(c, timestamp=now), NO_DATA, empty=True)) for c in meta.coords}
 
     def refresh_meta(self, meta: MetaTile, coords: Collection[TileCoord] | None = None,
                      gate: AbstractContextManager | None = None) -> list[Tile]:
