@@ -294,3 +294,34 @@ def test_gunicorn_serves_from_a_cache_under_a_regular_file(tmp_path):
     assert got == [200] * (len(TILES) + 1), logged
     assert "tiles not stored" in logged and "locking within this process only" in logged
     assert "Traceback" not in logged
+
+
+CLEANUP = """
+seeds:
+  all:
+    caches: [osm_cache]
+    levels:
+      to: 2
+cleanups:
+  clean:
+    caches: [osm_cache]
+    remove_all: true
+    levels:
+      to: 2
+"""
+
+
+def test_cleanup_stops_when_the_cache_cannot_write(tmp_path, source):
+    write_configs(tmp_path, source.url, CLEANUP, extra="cache:\n      type: mbtiles")
+    status, _, err = run_seed(tmp_path, "-s", str(tmp_path / "seed.yaml"), "--seed", "all")
+    assert status == 0, err
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(Path(__file__).parents[1]),
+                                                                      os.environ.get("PYTHONPATH")])))
+    proc = subprocess.run(
+        [sys.executable, "-m", "tileproxy.cli.seed", "-f", str(tmp_path / "mapproxy.yaml"),
+         "-s", str(tmp_path / "seed.yaml"), "--cleanup", "clean"],
+        capture_output=True, text=True, timeout=120, env=env,
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (1, resource.RLIM_INFINITY)))
+    assert proc.returncode == 4, proc.stderr
+    assert "error: cache 'osm_cache' cannot remove tiles: cannot write to" in proc.stderr
+    assert "Traceback" not in proc.stderr

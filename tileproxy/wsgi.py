@@ -197,6 +197,7 @@ class ReloadingApp:
         return out
 
     def _forked(self) -> None:
+        self._lock = threading.Lock()  # the parent's may have been held by a thread that is gone
         self._checked = -math.inf  # look at the files once, at the next request
 
     def _maybe_reload(self) -> None:
