@@ -216,3 +216,27 @@ def test_gunicorn_survives_a_bad_edit_worker_kill_and_hup(tmp_path, mode):
     text = errors.read_text()
     assert "CONFIGURATION ERROR" in text and "invalid YAML" in text
     assert "Worker failed to boot" not in text
+
+
+def test_the_snapshot_goes_where_tileproxy_last_good_says(tmp_path, monkeypatch):
+    cfg = tmp_path / "mapproxy.yaml"
+    cfg.write_text(CONFIG.format(layers=_layers("one")))
+    kept = tmp_path / "kept" / "last-good"
+    monkeypatch.setenv("TILEPROXY_LAST_GOOD", str(kept))
+    make_wsgi_app(cfg, last_good=True)
+    assert kept.is_file() and not (tmp_path / "state").exists()
+    _edit(cfg, "layers: [\n")
+    assert _call(make_wsgi_app(cfg, last_good=True), "/tms/1.0.0/one/EPSG3857/0/0/0.png")[0] == 200
+
+
+def test_deploy_entry_point_can_turn_the_fallback_off(tmp_path):
+    cfg = tmp_path / "mapproxy.yaml"
+    cfg.write_text(CONFIG.format(layers=_layers("one")))
+    env = dict(os.environ, TILEPROXY_CONFIG=str(cfg), XDG_STATE_HOME=str(tmp_path / "state"))
+    load = [sys.executable, "-c", "import tileproxy.deploy"]
+    assert subprocess.run(load, env=env, capture_output=True, timeout=60).returncode == 0
+    _edit(cfg, "layers: [\n")
+    kept = subprocess.run(load, env=env, capture_output=True, text=True, timeout=60)
+    assert kept.returncode == 0 and "serving the last good configuration" in kept.stderr
+    off = subprocess.run(load, env=dict(env, TILEPROXY_LAST_GOOD="off"), capture_output=True, text=True, timeout=60)
+    assert off.returncode != 0 and "invalid YAML" in off.stderr

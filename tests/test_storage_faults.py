@@ -135,6 +135,48 @@ def test_a_read_only_cache_directory_still_serves(tmp_path, caplog):
     assert any("tiles not stored" in r.getMessage() for r in caplog.records)
 
 
+_IN_NAMESPACE = """
+import json, logging, sys
+sys.path.insert(0, sys.argv[2])
+from test_storage_faults import statuses
+from tileproxy import make_wsgi_app
+said = []
+class Keep(logging.Handler):
+    def emit(self, record):
+        said.append(record.getMessage())
+logging.getLogger("tileproxy").addHandler(Keep())
+print(json.dumps([statuses(make_wsgi_app(sys.argv[1])), said]))
+"""
+
+
+def _unshare_works() -> bool:
+    try:
+        return subprocess.run(["unshare", "-rm", "true"], capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+@pytest.mark.skipif(not _unshare_works(), reason="needs unprivileged user and mount namespaces (unshare -rm)")
+@pytest.mark.parametrize("mount, error", [("ro", "Read-only file system"), ("size=16k", "No space left on device")])
+def test_a_read_only_or_full_file_system_still_serves(tmp_path, mount, error):
+    """A real tmpfs, mounted read-only or tiny in a private mount namespace."""
+    import json
+
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    config = write_config(tmp_path, "type: file", str(disk / "cache"))
+    script = tmp_path / "serve.py"
+    script.write_text(_IN_NAMESPACE)
+    proc = subprocess.run(
+        ["unshare", "-rm", "sh", "-c", f'mount -t tmpfs -o {mount} tmpfs "$1" && exec "$2" "$3" "$4" "$5"', "-",
+         str(disk), sys.executable, str(script), str(config), str(Path(__file__).parent)],
+        capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    got, said = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert got == [200] * (len(TILES) + 1), said
+    assert any("tiles not stored" in m and error in m for m in said), said
+
+
 # -- locks ------------------------------------------------------------------------
 
 
