@@ -269,3 +269,107 @@ def test_wms_image_formats_with_names_without_preset(make_app, tmp_path, source,
     assert webp.status == 200 and webp.content_type == "image/webp" and webp.image.format == "WEBP"
     foo = call(app, GETMAP + "image/foo")
     assert foo.status == 200 and foo.image.format == "PNG"  # MapProxy: a 500
+
+
+# -- 6. GeoPackages MapProxy wrote ----------------------------------------------------
+
+MERC_BBOX = (-20037508.342789244, -20037508.342789244, 20037508.342789244, 20037508.342789244)
+
+
+def mapproxy_geopackage(path: Path, srs_id: int, bbox: tuple[float, ...], tiles: dict) -> None:
+    """A tile table as MapProxy writes one for a grid in EPSG:<srs_id> (its own
+    gpkg_spatial_ref_sys row for 900913, rows for levels 0-19, y counted from the south)."""
+    import sqlite3
+
+    from tileproxy.grid import predefined_grid
+    from tileproxy.stores.geopackage import _SCHEMA
+
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA application_id = 1196437808")
+    for stmt in _SCHEMA.split(";"):
+        if stmt.strip():
+            conn.execute(stmt)
+    conn.executemany("INSERT INTO gpkg_spatial_ref_sys VALUES (?, ?, ?, ?, ?, NULL)", [
+        ("WGS 84 / Pseudo-Mercator", 3857, "epsg", 3857, "PROJCS[...]"),
+        ("WGS 84", 4326, "epsg", 4326, "GEOGCS[...]"), (" ", -1, "NONE", -1, "undefined"),
+        (" ", 0, "NONE", 0, "undefined"), ("Not provided", 900913, "epsg", 900913, "Added via Mapproxy."),
+    ])
+    conn.execute("INSERT INTO gpkg_contents (table_name, data_type, identifier, description, min_x, min_y, max_x, "
+                  "max_y, srs_id) VALUES ('tiles', 'tiles', 'tiles', 'Created with Mapproxy.', ?, ?, ?, ?, ?)",
+                  (*bbox, srs_id))
+    conn.execute("INSERT INTO gpkg_tile_matrix_set VALUES ('tiles', ?, ?, ?, ?, ?)", (srs_id, *bbox))
+    grid = predefined_grid("GLOBAL_MERCATOR")
+    for z in range(20):
+        (w, h), res = grid.grid_sizes[z], grid.resolutions[z]
+        conn.execute("INSERT INTO gpkg_tile_matrix VALUES ('tiles', ?, ?, ?, 256, 256, ?, ?)", (z, w, h, res, res))
+    conn.execute("CREATE TABLE tiles (id INTEGER PRIMARY KEY AUTOINCREMENT, zoom_level INTEGER NOT NULL, "
+                 "tile_column INTEGER NOT NULL, tile_row INTEGER NOT NULL, tile_data BLOB NOT NULL, "
+                 "UNIQUE (zoom_level, tile_column, tile_row))")
+    for (x, y, z), color in tiles.items():
+        data = io.BytesIO()
+        Image.new("RGB", (256, 256), color).save(data, "PNG")
+        conn.execute("INSERT INTO tiles (zoom_level, tile_column, tile_row, tile_data) VALUES (?, ?, ?, ?)",
+                     (z, x, y, data.getvalue()))
+    conn.commit()
+    conn.close()
+
+
+GPKG_CONFIG = """\
+services:
+  wms:
+    srs: ['EPSG:3857']
+layers:
+  - name: gpkg
+    title: GeoPackage
+    sources: [gpkg_cache]
+caches:
+  gpkg_cache:
+    grids: [merc]
+    sources: []
+    cache:
+      type: geopackage
+      filename: ./mapproxy.gpkg
+      table_name: tiles
+grids:
+  merc:
+    srs: 'EPSG:3857'
+    origin: sw
+"""
+
+
+@pytest.mark.parametrize("grid_srs", ["EPSG:3857", "EPSG:900913"])
+def test_a_geopackage_mapproxy_wrote_with_srs_id_900913(make_app, tmp_path, caplog, grid_srs) -> None:
+    red, blue = (220, 20, 20), (20, 20, 220)
+    mapproxy_geopackage(tmp_path / "mapproxy.gpkg", 900913, MERC_BBOX, {(0, 0, 1): red, (1, 1, 1): blue})
+    with caplog.at_level(logging.WARNING):
+        app = make_app(GPKG_CONFIG.replace("srs: 'EPSG:3857'\n    origin", f"srs: '{grid_srs}'\n    origin"))
+    assert warnings_of(caplog) == []  # 900913 and 3857 are the same projection
+    m = MERC_BBOX[2]
+    for bbox, color in (((-m, -m, 0, 0), red), ((0, 0, m, m), blue)):
+        answer = call(app, "/service?SERVICE=WMS&REQUEST=GetMap&VERSION=1.1.1&LAYERS=gpkg&STYLES=&SRS=EPSG:3857"
+                      f"&BBOX={','.join(map(str, bbox))}&WIDTH=256&HEIGHT=256&FORMAT=image/png")
+        assert answer.status == 200 and answer.image.convert("RGB").getpixel((128, 128)) == color
+
+
+def test_a_geopackage_of_another_projection_is_still_refused(make_app, tmp_path) -> None:
+    mapproxy_geopackage(tmp_path / "mapproxy.gpkg", 4326, (-180, -90, 180, 90), {})
+    with pytest.raises(ConfigError, match=r"caches\.gpkg_cache\.cache: .*gpkg_contents has srs_id 4326, the grid is EPSG:3857"):
+        make_app(GPKG_CONFIG)
+
+
+def test_a_geopackage_with_a_coverage_bbox_warns_and_serves(make_app, tmp_path, caplog) -> None:
+    """MapProxy writes the bbox of a cache's coverage into gpkg_tile_matrix_set and
+    reads tiles by its grid all the same."""
+    green = (20, 200, 20)
+    mapproxy_geopackage(tmp_path / "mapproxy.gpkg", 900913, (0, 0, 5e6, 5e6), {(1, 1, 1): green})
+    with caplog.at_level(logging.WARNING):
+        app = make_app(GPKG_CONFIG)
+    assert warnings_of(caplog) == [
+        f"{tmp_path / 'mapproxy.yaml'}: caches.gpkg_cache.cache: {tmp_path / 'mapproxy.gpkg'} (table tiles): "
+        f"gpkg_tile_matrix_set bbox [0.0, 0.0, 5000000.0, 5000000.0] differs from the grid bbox {list(MERC_BBOX)}; "
+        "tiles are read and written by the grid (as MapProxy does), GDAL and QGIS place them by the file's bbox"
+    ]
+    m = MERC_BBOX[2]
+    answer = call(app, "/service?SERVICE=WMS&REQUEST=GetMap&VERSION=1.1.1&LAYERS=gpkg&STYLES=&SRS=EPSG:3857"
+                  f"&BBOX=0,0,{m},{m}&WIDTH=256&HEIGHT=256&FORMAT=image/png")
+    assert answer.status == 200 and answer.image.convert("RGB").getpixel((128, 128)) == green

@@ -118,7 +118,7 @@ def _build_cache(ctx: BuildContext, name: str, conf: dict, path: str) -> CacheCo
             path=path, ext=image_opts.format.ext, check_images=image_opts.format.is_image,
             readonly=not conf.get("sources"), grid_srs_as_written=srs_as_written(ctx, grid_name),
             multiple_grids=len(grid_names) > 1, globals_cache=ctx.g_cache, file_mode=file_mode,
-            dir_mode=dir_mode, link_single_color=link or None,
+            dir_mode=dir_mode, link_single_color=link or None, warn=ctx.warn,
         ))
         if refresh_before is not None and not store.supports_timestamps:
             raise ConfigError(

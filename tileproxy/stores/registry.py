@@ -32,6 +32,7 @@ class StoreContext:
     file_mode: int | None = None
     dir_mode: int | None = None
     link_single_color: str | None = None
+    warn: Callable[[str, str], None] | None = None  # (key path, message): a doubt that still loads
 
     def abspath(self, value: str) -> str:
         return os.path.normpath(os.path.join(self.conf_dir, os.path.expanduser(str(value))))
@@ -136,11 +137,12 @@ def _geopackage(conf: dict, ctx: StoreContext) -> TileStore:
         raise ConfigError(f"'{table}' may only contain letters, digits, '_' and '-'", ctx.key("table_name"))
     opts = ctx.sqlite_options(conf)
     wal = opts["wal"] is True  # GeoPackages stay in rollback-journal mode unless asked
-    if conf.get("levels"):
+    if conf.get("levels"):  # files opened when a level is first used: doubts are logged then
         return GeoPackageLevelStore(_level_dir(conf, ctx), table, ctx.grid, timeout=opts["timeout"], wal=wal,
                                     check_images=ctx.check_images, readonly=ctx.readonly)
+    warn = (lambda message: ctx.warn(ctx.key(), message)) if ctx.warn else None
     return GeoPackageStore(_single_file_name(conf, ctx, ".gpkg", shared=True), table, ctx.grid, timeout=opts["timeout"], wal=wal,
-                           check_images=ctx.check_images, readonly=ctx.readonly)
+                           check_images=ctx.check_images, readonly=ctx.readonly, warn=warn)
 
 
 def _compact(conf: dict, ctx: StoreContext) -> TileStore:
