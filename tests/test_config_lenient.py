@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import logging
+import shutil
 from pathlib import Path
 
 import pytest
@@ -373,3 +374,87 @@ def test_a_geopackage_with_a_coverage_bbox_warns_and_serves(make_app, tmp_path, 
     answer = call(app, "/service?SERVICE=WMS&REQUEST=GetMap&VERSION=1.1.1&LAYERS=gpkg&STYLES=&SRS=EPSG:3857"
                   f"&BBOX=0,0,{m},{m}&WIDTH=256&HEIGHT=256&FORMAT=image/png")
     assert answer.status == 200 and answer.image.convert("RGB").getpixel((128, 128)) == green
+
+
+# -- 7. sources without req.layers, named through tagged references ------------------
+
+NO_LAYERS = BASE.replace("      layers: base\n", "")
+
+
+def test_a_wms_source_without_layers_gets_them_from_tagged_references(make_app, source, caplog) -> None:
+    text = (NO_LAYERS.replace("    sources: [osm_cache]\n", "    sources: [osm_cache]\n"
+                              "  - name: direct\n    title: Direct\n    sources: ['osm_wms:roads']\n")
+            .replace("    sources: [osm_wms]\n", "    sources: ['osm_wms:base,water']\n"))
+    with caplog.at_level(logging.WARNING):
+        app = make_app(text)
+    assert warnings_of(caplog) == []  # every use names its layers
+    tms_tile_is_served(app)
+    assert source.params()["LAYERS"] == "base,water"
+    answer = call(app, GETMAP.replace("LAYERS=osm", "LAYERS=direct") + "image/png")
+    assert answer.status == 200 and answer.image.size == (100, 100)
+    assert source.params()["LAYERS"] == "roads"
+
+
+def test_an_untagged_use_of_a_source_without_layers_warns(make_app, tmp_path, source, caplog) -> None:
+    with caplog.at_level(logging.WARNING):
+        app = make_app(NO_LAYERS)
+    assert warnings_of(caplog) == [
+        f"{tmp_path / 'mapproxy.yaml'}: caches.osm_cache.sources[0]: source 'osm_wms' has no req.layers, so its "
+        "requests name no LAYERS; name them here as 'osm_wms:layer1,layer2'"
+    ]
+    tms_tile_is_served(app)
+    assert "LAYERS" not in source.params()  # as MapProxy sends it
+
+
+MAPSERV = shutil.which("mapserv") or shutil.which("mapserv", path="/usr/lib/cgi-bin")
+MAPFILES = Path(__file__).parent / "data" / "mapserver"
+
+
+@pytest.mark.skipif(MAPSERV is None, reason="mapserv is not installed (apt-get install cgi-mapserver)")
+def test_a_mapserver_source_without_layers_gets_them_from_tagged_references(make_app, caplog) -> None:
+    from http_stub import pixel_at
+
+    from tileproxy.grid import predefined_grid
+
+    text = f"""\
+services:
+  tms:
+globals:
+  image:
+    paletted: false
+layers:
+  - name: blue
+    title: Blue
+    sources: [blue_cache]
+  - name: both
+    title: Both
+    sources: [both_cache]
+caches:
+  blue_cache:
+    grids: [GLOBAL_WEBMERCATOR]
+    sources: ['squares:blue']
+    meta_size: [1, 1]
+    meta_buffer: 0
+  both_cache:
+    grids: [GLOBAL_WEBMERCATOR]
+    sources: ['squares:red,blue']
+    meta_size: [1, 1]
+    meta_buffer: 0
+sources:
+  squares:
+    type: mapserver
+    req:
+      map: {MAPFILES}/squares.map
+      transparent: true
+"""
+    with caplog.at_level(logging.WARNING):
+        app = make_app(text)
+    assert warnings_of(caplog) == []
+    grid = predefined_grid("GLOBAL_WEBMERCATOR")
+    # the red square lies north-east of the origin in tile (2, 1, 2), the blue one south-west in (1, 2, 2)
+    red_there = call(app, "/tiles/blue/GLOBAL_WEBMERCATOR/2/2/1.png?origin=nw").image.convert("RGBA")
+    assert pixel_at(red_there, grid, (2, 1, 2), 2.5e6, 2.5e6)[3] == 0
+    blue = call(app, "/tiles/blue/GLOBAL_WEBMERCATOR/2/1/2.png?origin=nw").image.convert("RGBA")
+    assert pixel_at(blue, grid, (1, 2, 2), -2.5e6, -2.5e6) == (0, 0, 255, 255)
+    red = call(app, "/tiles/both/GLOBAL_WEBMERCATOR/2/2/1.png?origin=nw").image.convert("RGBA")
+    assert pixel_at(red, grid, (2, 1, 2), 2.5e6, 2.5e6) == (255, 0, 0, 255)

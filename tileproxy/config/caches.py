@@ -46,6 +46,9 @@ def source_ref(ctx: BuildContext, entry: str, path: str, grid_name: str | None =
             if not isinstance(source, WMSSource):
                 raise ConfigError(f"only WMS sources accept layer names ('{entry}')", path)
             return _tagged_wms(source, tagged, path)
+        if isinstance(source, WMSSource) and not _layers_param(source):
+            ctx.warn(path, f"source '{name}' has no req.layers, so its requests name no LAYERS; "
+                     f"name them here as '{name}:layer1,layer2'")
         return source
     if name in ctx.section("caches"):
         target = ctx.grids.get(grid_name) if grid_name else None
@@ -56,7 +59,7 @@ def source_ref(ctx: BuildContext, entry: str, path: str, grid_name: str | None =
 def _tagged_wms(source: WMSSource, tagged: str, path: str) -> WMSSource:
     """A copy of ``source`` asking for only the ``tagged`` layers of its ``req.layers``."""
     layers = [lyr.strip() for lyr in tagged.split(",") if lyr.strip()]
-    configured = next((v for k, v in source.params.items() if k.lower() == "layers"), "")
+    configured = _layers_param(source)
     allowed = {lyr.strip() for lyr in configured.split(",") if lyr.strip()}
     if allowed and not set(layers) <= allowed:
         extra = ", ".join(sorted(set(layers) - allowed))
@@ -65,6 +68,11 @@ def _tagged_wms(source: WMSSource, tagged: str, path: str) -> WMSSource:
     clone.params = {k: v for k, v in source.params.items() if k.lower() != "layers"}
     clone.params["LAYERS"] = ",".join(layers)
     return clone
+
+
+def _layers_param(source: WMSSource) -> str:
+    """The source's own LAYERS parameter ('' without ``req.layers``)."""
+    return next((v for k, v in source.params.items() if k.lower() == "layers"), "")
 
 
 def _build_cache(ctx: BuildContext, name: str, conf: dict, path: str) -> CacheConfig:

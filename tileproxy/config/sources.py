@@ -55,7 +55,7 @@ def build_source(ctx: BuildContext, name: str, conf: dict, path: str) -> Source:
 
 def _wms(ctx: BuildContext, name: str, conf: dict, path: str) -> WMSSource:
     url, params, transparent = req_params(conf, path)
-    check_layers(ctx, conf, params, path)
+    check_layers(ctx, conf, path)
     return WMSSource(name, url, params, http_client(ctx, conf, url, path), transparent=transparent,
                      **wms_options(ctx, conf, path))
 
@@ -65,7 +65,7 @@ def _mapserver(ctx: BuildContext, name: str, conf: dict, path: str) -> MapServer
     mapfile = next((params.pop(k) for k in list(params) if k.lower() == "map"), None)
     if not mapfile:
         raise ConfigError("missing required key 'map' (the mapfile)", join_path(path, "req"))
-    check_layers(ctx, conf, params, path)
+    check_layers(ctx, conf, path)
     own = conf.get("mapserver") or {}
     ms = {**ctx.g_mapserver, **own}
     key = join_path(path, "mapserver.binary") if "binary" in own else (
