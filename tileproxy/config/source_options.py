@@ -155,7 +155,8 @@ def source_limits(ctx: BuildContext, name: str, conf: dict, path: str, kind: str
         from ..coverage import CoverageError, load_coverage
 
         try:
-            limits.coverage = load_coverage(conf["coverage"], str(ctx.conf_dir), join_path(path, "coverage"))
+            limits.coverage = load_coverage(conf["coverage"], str(ctx.conf_dir), join_path(path, "coverage"),
+                                            warn=ctx.warn)
         except CoverageError as ex:
             raise ConfigError(str(ex), ex.path) from None
     concurrent = concurrent_requests(ctx, conf)

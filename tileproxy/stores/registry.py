@@ -188,7 +188,7 @@ def build_store(conf: dict, ctx: StoreContext) -> TileStore:
         from .covered import CoveredStore
 
         try:
-            coverage = load_coverage(conf["coverage"], ctx.conf_dir, ctx.key("coverage"))
+            coverage = load_coverage(conf["coverage"], ctx.conf_dir, ctx.key("coverage"), warn=ctx.warn)
         except CoverageError as ex:
             raise ConfigError(str(ex), ex.path) from None
         store = CoveredStore(store, coverage, ctx.grid)
