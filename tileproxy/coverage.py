@@ -33,7 +33,11 @@ class CoverageError(ValueError):
 
 
 class Coverage:
-    """An area ``geom`` in ``srs``."""
+    """An area ``geom`` in ``srs``. ``made_from`` says how the configuration gave it,
+    where that matters for following MapProxy (seed/area.py): ``"bbox"``, or
+    ``(op, parts)`` for union/intersection/difference; None for a geometry."""
+
+    made_from: Any = None
 
     def __init__(self, geom: BaseGeometry, srs: SRS, clip: bool = False):
         if not geom.is_valid:
@@ -143,17 +147,17 @@ def load_coverage(conf: dict[str, Any], base_dir: str = ".", path: str = "covera
     if "geometry" in conf:
         return Coverage(_parse_geometry_text(str(conf["geometry"]), f"{path}.geometry"), srs, clip)
     if "bbox" in conf:
-        return Coverage(box(*_bbox(conf["bbox"], f"{path}.bbox")), srs, clip)
+        return _from_bbox(_bbox(conf["bbox"], f"{path}.bbox"), srs, clip)
     source_key = next((k for k in ("datasource", "polygons", "ogr_datasource") if k in conf), None)
     if source_key is None:
         raise CoverageError("needs one of bbox, datasource, geometry, expire_tiles, union, intersection or difference", path)
     value = conf[source_key]
     key_path = f"{path}.{source_key}"
     if isinstance(value, (list, tuple)):
-        return Coverage(box(*_bbox(value, key_path)), srs, clip)
+        return _from_bbox(_bbox(value, key_path), srs, clip)
     text = str(value)
     if _looks_like_bbox(text):
-        return Coverage(box(*_bbox(text, key_path)), srs, clip)
+        return _from_bbox(_bbox(text, key_path), srs, clip)
     where = None if source_key == "polygons" else conf.get("ogr_where" if source_key == "ogr_datasource" else "where")
     if is_connection(text) and not os.path.exists(os.path.join(base_dir, text)):
         return Coverage(_ogr_geometry(text, where, key_path, warn), srs, clip)
@@ -198,7 +202,15 @@ def _combined(op: str, items: Any, base_dir: str, path: str, clip: bool, named: 
         geom = geoms[0]
         for g in geoms[1:]:
             geom = geom.difference(g)
-    return Coverage(geom, srs, clip)
+    result = Coverage(geom, srs, clip)
+    result.made_from = (op, parts)
+    return result
+
+
+def _from_bbox(bbox: BBox, srs: SRS, clip: bool) -> Coverage:
+    result = Coverage(box(*bbox), srs, clip)
+    result.made_from = "bbox"
+    return result
 
 
 def _looks_like_bbox(text: str) -> bool:
