@@ -123,7 +123,8 @@ def test_wmts_kvp_malformed(app) -> None:
     ],
 )
 def test_wmts_rest_bad_tiles(app, source, path, code) -> None:
-    ows_exception(call(app, path), 404, code)
+    # as in MapProxy: a bad value in a URL of the template is a 400; a URL off the template a 404
+    ows_exception(call(app, path), 404 if "/a/" in path else 400, code)
     assert source.count("wms") == 0
 
 
@@ -156,7 +157,7 @@ def test_tms_bad_tiles(app, source, path) -> None:
 @pytest.mark.parametrize(
     "path",
     ["/tiles/map/EPSG3857/1/2/0.png", "/tiles/map/EPSG3857/-1/0/0.png", "/tiles/map/EPSG3857/1/0",
-     "/tiles/map/EPSG3857/1/0/0.png?origin=elsewhere", "/tiles/map/EPSG3857/1/0/0.xyz", "/tiles/nolayer/EPSG3857/1/0/0.png", "/tiles/map"],
+     "/tiles/map/EPSG3857/1/0/0.xyz", "/tiles/nolayer/EPSG3857/1/0/0.png", "/tiles/map"],
 )
 def test_tiles_service_bad_tiles(app, source, path) -> None:
     answer = call(app, path)

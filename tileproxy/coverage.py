@@ -47,6 +47,7 @@ class Coverage:
         self.clip = clip
         self.is_empty: bool = geom.is_empty
         self.bbox: BBox = tuple(geom.bounds) if not self.is_empty else (0.0, 0.0, -1.0, -1.0)  # type: ignore[assignment]
+        self.written_bbox: BBox = self.bbox  # a configured bbox with its numbers as written (capabilities)
         # a coverage that is its own bounding box (a bbox, or a lon/lat box in Mercator)
         # answers from its bounds alone: the seeder asks once per meta tile it visits
         self._rectangle = _is_rectangle(geom, self.bbox)
@@ -147,7 +148,10 @@ def load_coverage(conf: dict[str, Any], base_dir: str = ".", path: str = "covera
     if "geometry" in conf:
         return Coverage(_parse_geometry_text(str(conf["geometry"]), f"{path}.geometry"), srs, clip)
     if "bbox" in conf:
-        return _from_bbox(_bbox(conf["bbox"], f"{path}.bbox"), srs, clip)
+        coverage = _from_bbox(_bbox(conf["bbox"], f"{path}.bbox"), srs, clip)
+        if isinstance(conf["bbox"], list) and all(isinstance(v, (int, float)) for v in conf["bbox"]):
+            coverage.written_bbox = tuple(conf["bbox"])  # type: ignore[assignment]
+        return coverage
     source_key = next((k for k in ("datasource", "polygons", "ogr_datasource") if k in conf), None)
     if source_key is None:
         raise CoverageError("needs one of bbox, datasource, geometry, expire_tiles, union, intersection or difference", path)

@@ -226,14 +226,14 @@ class TileGrid:
 
     @property
     def is_global_mercator(self) -> bool:
-        bb = default_bbox(get_srs("EPSG:3857"))
-        return self.srs == get_srs("EPSG:3857") and all(is_close(a, b) for a, b in zip(self.bbox, bb))
+        """Web mercator with exactly the world bbox (MapProxy's test for the TMS
+        ``global-mercator`` profile: a bbox that is only close makes a local grid)."""
+        return self.srs == get_srs("EPSG:3857") and self.bbox == default_bbox(get_srs("EPSG:3857"))
 
     @property
     def is_global_geodetic(self) -> bool:
-        return self.srs == get_srs("EPSG:4326") and all(
-            is_close(a, b) for a, b in zip(self.bbox, (-180.0, -90.0, 180.0, 90.0))
-        )
+        """EPSG:4326 with exactly (-180, -90, 180, 90)."""
+        return self.srs == get_srs("EPSG:4326") and self.bbox == (-180.0, -90.0, 180.0, 90.0)
 
 
 def build_grid(

@@ -8,6 +8,7 @@ from typing import Any
 
 from ..freshness import parse_refresh_before
 from ..image.formats import ImageFormat
+from ..renderd import RenderdClient
 from ..sources.band_merge import CHANNELS, BandMergeSource, BandOp
 from ..sources.base import Source
 from ..sources.cache import cache_map_source
@@ -154,6 +155,11 @@ def _build_cache(ctx: BuildContext, name: str, conf: dict, path: str) -> CacheCo
     if mark:
         for manager in managers.values():
             manager.watermark = mark
+    if ctx.renderd_address and not opts.disable_storage:
+        # tiles that are not stored cannot be handed over through the cache
+        renderd = RenderdClient(ctx.renderd_address, timeout=ctx.client_timeout)
+        for manager in managers.values():
+            manager.renderd = renderd
     result = CacheConfig(name=name, format=image_opts.format, grids=list(grid_names), managers=managers,
                          source_names=_source_names(conf.get("sources") or []))
     _direct_from(result, conf, path)

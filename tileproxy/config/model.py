@@ -40,7 +40,7 @@ class LayerConfig:
     name: str | None
     title: str
     sources: list[str] = field(default_factory=list)
-    tile_sources: list[str] = field(default_factory=list)
+    tile_sources: list[str] | None = None  # None: not set (an empty list publishes no tiles)
     layers: list[LayerConfig] = field(default_factory=list)
     md: dict[str, Any] = field(default_factory=dict)
     min_res: float | None = None
@@ -50,6 +50,8 @@ class LayerConfig:
     # the entries of ``sources`` resolved: CacheConfig for caches, Source for sources
     source_objects: list[Any] = field(default_factory=list)
     dimensions: dict[str, Dimension] = field(default_factory=dict)
+    wmts_kvp_legendurl: str | None = None  # LegendURL templates ({base_url}, {layer_name})
+    wmts_rest_legendurl: str | None = None
 
 
 @dataclass
@@ -83,7 +85,7 @@ class ServiceMetadata:
 @dataclass
 class TMSConfig:
     use_grid_names: bool = False
-    origin: str = "sw"
+    origin: str | None = None  # rows of /tiles URLs; None: as the grid counts them
     md: ServiceMetadata = field(default_factory=ServiceMetadata)
 
 
@@ -92,7 +94,13 @@ class WMTSConfig:
     kvp: bool = True
     restful: bool = True
     restful_template: str = "/{Layer}/{TileMatrixSet}/{TileMatrix}/{TileCol}/{TileRow}.{Format}"
+    restful_fi_template: str = "/{Layer}/{TileMatrixSet}/{TileMatrix}/{TileCol}/{TileRow}/{I}/{J}.{InfoFormat}"
+    featureinfo_formats: dict[str, str] = field(default_factory=dict)  # URL suffix -> mime type
     md: ServiceMetadata = field(default_factory=ServiceMetadata)
+    md_raw: dict[str, Any] = field(default_factory=dict)  # services.wms.md updated by services.wmts.md
+    # the WMS version of default LegendURLs (GetLegendGraphic) for layers with a legendurl;
+    # None without a WMS service
+    legend_wms_version: str | None = None
 
 
 DEFAULT_WMS_SRS = ("EPSG:4326", "EPSG:4258", "CRS:84", "EPSG:900913", "EPSG:3857")

@@ -130,6 +130,7 @@ def wms_options(ctx: BuildContext, conf: dict, path: str) -> dict[str, Any]:
             min_res=min_res,
             max_res=max_res,
             forward_req_params=tuple(str(p).lower() for p in conf.get("forward_req_params") or []),
+            query_layers=_param(wms_opts["query_layers"]) if wms_opts.get("query_layers") else None,
         ),
     }
 
