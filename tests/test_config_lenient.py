@@ -452,9 +452,9 @@ sources:
     assert warnings_of(caplog) == []
     grid = predefined_grid("GLOBAL_WEBMERCATOR")
     # the red square lies north-east of the origin in tile (2, 1, 2), the blue one south-west in (1, 2, 2)
-    red_there = call(app, "/tiles/blue/GLOBAL_WEBMERCATOR/2/2/1.png?origin=nw").image.convert("RGBA")
+    red_there = call(app, "/tiles/blue/EPSG3857/2/2/1.png?origin=nw").image.convert("RGBA")
     assert pixel_at(red_there, grid, (2, 1, 2), 2.5e6, 2.5e6)[3] == 0
-    blue = call(app, "/tiles/blue/GLOBAL_WEBMERCATOR/2/1/2.png?origin=nw").image.convert("RGBA")
+    blue = call(app, "/tiles/blue/EPSG3857/2/1/2.png?origin=nw").image.convert("RGBA")
     assert pixel_at(blue, grid, (1, 2, 2), -2.5e6, -2.5e6) == (0, 0, 255, 255)
-    red = call(app, "/tiles/both/GLOBAL_WEBMERCATOR/2/2/1.png?origin=nw").image.convert("RGBA")
+    red = call(app, "/tiles/both/EPSG3857/2/2/1.png?origin=nw").image.convert("RGBA")
     assert pixel_at(red, grid, (2, 1, 2), 2.5e6, 2.5e6) == (255, 0, 0, 255)
