@@ -214,6 +214,8 @@ class CacheMapLayer(MapLayer):
         if not coords:
             return ImageResult(image=blank_image(query.size))
         outcomes = manager.fetch_tiles(coords)
+        if all(o.blank for o in outcomes):  # no source draws here (seed_only, ...)
+            return ImageResult(image=blank_image(query.size), cacheable=False)
         tiles = [o.tile for o in outcomes]
         # below the request's footprint and the resampling filter's reach, no row is read
         reach = (3 * max(1.0, res / grid.resolutions[level]) + 4) * grid.resolutions[level]

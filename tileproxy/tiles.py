@@ -26,7 +26,7 @@ from .grid import MetaGrid, MetaTile, TileCoord, TileGrid
 from .image.codec import ImageDataError, is_single_color
 from .image.formats import ImageFormat, ImageOptions
 from .image.result import ImageResult
-from .image.transform import merge_images
+from .image.transform import blank_image, merge_images
 from .image.watermark import Watermark
 from .locks import FileLock, LockTimeout
 from .refresh_pool import RefreshPool
@@ -79,6 +79,7 @@ class TileOutcome:
     cacheable: bool = True  # False: a stand-in (error tile) that clients must not keep
     stale: bool = False  # older than refresh_before
     error: Exception | None = None  # set when there is no tile to serve
+    blank: bool = False  # no source draws here: a transparent stand-in, not stored
 
 
 @dataclass
@@ -99,9 +100,12 @@ class _Rendered:
     failure: SourceError | None = None
     cacheable: bool = True
     authorize_stale: bool = False
+    blank: bool = False  # no source draws here: transparent PNG tiles, never stored
 
 
 _Answered = tuple[SourceError, ErrorAnswer]
+
+BLANK_TILE = ImageOptions(format=ImageFormat("image/png"), transparent=True)
 
 
 class TileManager:
@@ -328,6 +332,8 @@ class TileManager:
             raise TileError(f"cache '{self.name}' has no sources to create tiles from", 404)
         with FileLock(self.lock_path(meta.main_coord), timeout=self.opts.lock_timeout):
             result = self._render_meta(meta, gate)
+            if result.blank:
+                return []  # no source draws here (outside its coverage): nothing to store
             if not result.cacheable:
                 raise result.failure or SourceError("the source answered with an image that must not be cached")
             keep = [t for t in result.tiles if coords is None or t.coord in coords]
@@ -369,6 +375,10 @@ class TileManager:
                 self._remember_failure(main, result)
         if isinstance(result, SourceError):
             return self._failed_outcomes(meta, job, current, result)
+        if result.blank:
+            return {t.coord: self._kept(current[t.coord], job, None) if t.coord in current
+                    else TileOutcome(t, forwarded(False, detail="blank"), cacheable=False, blank=True)
+                    for t in result.tiles}
         if result.failure is not None or not result.cacheable:
             return self._stand_in_outcomes(job, current, result)
         self._failures.pop(main, None)
@@ -409,6 +419,8 @@ class TileManager:
         except SourceError as ex:
             return {c: TileOutcome(Tile(c), forwarded(False, fwd_status=ex.status, detail="source-error"), error=ex)
                     for c in meta.coords}
+        if result.blank:
+            return {t.coord: TileOutcome(t, BYPASS, cacheable=False, blank=True) for t in result.tiles}
         if result.failure is not None or not result.cacheable:
             status = forwarded(False, fwd_status=_status_of(result.failure), detail="error-tile")
             for tile in result.tiles:
@@ -489,13 +501,18 @@ class TileManager:
     def _render_meta_tiles(self, meta: MetaTile, gate: AbstractContextManager | None) -> _Rendered:
         now = time.time()
         if self.meta_grid.meta_size == (1, 1) and len(meta.tiles) == 1:
-            coord = meta.main_coord
-            result, answered = self._render_tile(coord, gate)  # rendered maps were size-checked in _bind_map
-            tiles = [self._tile_from(coord, result, now)]
+            result, answered = self._render_tile(meta.main_coord, gate)  # rendered maps were size-checked in _bind_map
         else:
             query = MapQuery(meta.bbox, meta.size, self.grid.srs, self.request_format, self.transparent,
                              self.query_params)
             result, answered = self._render(query, gate)
+        if result.blank:
+            # no source draws here: MapProxy stores nothing and answers a transparent PNG
+            data, mime = ImageResult(image=blank_image(self.grid.tile_size)).encoded(BLANK_TILE)
+            return _Rendered([Tile(c, data=data, mime=mime) for c in meta.coords], blank=True)
+        if len(meta.tiles) == 1 and self.meta_grid.meta_size == (1, 1):
+            tiles = [self._tile_from(meta.main_coord, result, now)]
+        else:
             image = _checked_size(result, meta.size).image
             tiles = [self._tile_from(coord, ImageResult(image=image.crop(box)), now) for coord, box in meta.tiles]
         return _Rendered(
@@ -562,6 +579,10 @@ class TileManager:
             return answered[0], (error, answered[1])
 
     def _merge(self, results: list[ImageResult], size: tuple[int, int]) -> ImageResult:
+        drawn = [r for r in results if not r.blank]  # sources that draw here (as MapProxy merges)
+        if not drawn:
+            return ImageResult(image=blank_image(size), blank=True)
+        results = drawn
         if len(results) == 1:
             return results[0]
         try:

@@ -12,9 +12,11 @@ class ImageResult:
     """Either encoded ``data`` (with its ``mime``) or a decoded PIL ``image``, or both.
 
     ``cacheable`` is False for stand-in images (error tiles) that must not be stored.
+    ``blank``: the source draws nothing here (seed_only while serving, outside its
+    coverage or resolution range); a cache stores nothing for it, as MapProxy.
     """
 
-    __slots__ = ("_data", "_mime", "_image", "cacheable")
+    __slots__ = ("_data", "_mime", "_image", "cacheable", "blank")
 
     def __init__(
         self,
@@ -22,6 +24,7 @@ class ImageResult:
         image: Image.Image | None = None,
         mime: str | None = None,
         cacheable: bool = True,
+        blank: bool = False,
     ):
         if data is None and image is None:
             raise ValueError("ImageResult needs data or an image")
@@ -29,6 +32,7 @@ class ImageResult:
         self._image = image
         self._mime = mime or (sniff_mime(data) if data is not None else None)
         self.cacheable = cacheable
+        self.blank = blank
 
     @property
     def mime(self) -> str | None:
