@@ -249,9 +249,8 @@ def build_wms_layers(config: ProxyConfig, max_tile_limit: int = 500) -> WMSLayer
                     cache_layers[obj.name] = CacheMapLayer(obj, max_tile_limit)
                 map_layers.append(cache_layers[obj.name])
                 # as in MapProxy, a cache's WMS-like sources answer feature info and legends for it
+                info += [s for s in cache_info_sources(obj) if s not in info]
                 for source in next(iter(obj.managers.values())).sources:
-                    if isinstance(source, WMSSource) and source.options.featureinfo and source not in info:
-                        info.append(source)
                     if isinstance(source, WMSSource) and (source.options.legendgraphic or source.options.legendurl):
                         if source not in legends:
                             legends.append(source)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import logging
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from functools import lru_cache
 
 from PIL import Image, ImageDraw, TiffImagePlugin, TiffTags
@@ -76,6 +77,16 @@ def dimension_values(args: dict[str, str], layers: list[WMSLayer]) -> tuple[tupl
 
 def render_map(params: MapParams, layers: list[WMSLayer], conf: WMSConfig,
                dimensions: tuple[tuple[str, str], ...] = (), args: dict[str, str] | None = None) -> Response:
+    full = params
+    offset = None  # where the part inside the bbox_srs limit goes in the full map
+    outside = False
+    limit = _limit_bbox(conf, params)
+    if limit is not None and not contains(limit, params.bbox):
+        part = _part_inside(limit, params)
+        if part is None:
+            outside = True
+        else:
+            params, offset = replace(params, bbox=part[0], size=part[1]), part[2]
     # the request's own parameters go along: sources pass on those in forward_req_params
     forward = {**(args or {}), **dict(dimensions)}
     query = MapQuery(params.bbox, params.size, params.srs, params.opts.format, params.transparent,
@@ -91,25 +102,22 @@ def render_map(params: MapParams, layers: list[WMSLayer], conf: WMSConfig,
             if isinstance(map_layer, CacheMapLayer) and not in_res_range(res, *sources_res_range(map_layer)):
                 continue
             jobs.append(map_layer)
-    limit = _limit_bbox(conf, params)
-    if limit is not None:
-        if intersection(limit, params.bbox) is None:
-            jobs = []
-        elif contains(limit, params.bbox):
-            limit = None  # nothing to clip
+    if outside:
+        jobs = []  # the map lies outside the bbox_srs limit
     rendered, errors = _render_all(jobs, query, conf)
     if errors and (conf.on_source_errors == "raise" or not rendered):
         if conf.on_source_errors == "raise":
             raise WMSError(errors[0])
         raise WMSError("Could not get any sources:\n" + "\n".join(errors))
     cacheable = not errors and all(result.cacheable for _, result in rendered)
-    if len(rendered) == 1 and not errors and limit is None and not conf.attribution:
+    if len(rendered) == 1 and not errors and offset is None and not conf.attribution:
         passthrough = _passthrough(rendered[0][1], params, rendered[0][0])
         if passthrough is not None:
             return _uncached(passthrough) if not cacheable else passthrough
     img = _compose(rendered, params)
-    if limit is not None:
-        img = _clip(img, params, limit)
+    if offset is not None:
+        img = _placed(img, full, offset)
+        params = full
     if errors:
         img = _error_lines(img, errors)
     if conf.attribution:
@@ -217,9 +225,14 @@ def _image_of(job: MapLayer, result: ImageResult) -> Image.Image:
 def _compose(rendered: list[tuple[MapLayer, ImageResult]], params: MapParams) -> Image.Image:
     if len(rendered) == 1:
         # one layer of the right size: nothing to blend when it is opaque, or when
-        # the client takes transparency (an opaque layer stays opaque, as in MapProxy)
-        img = _image_of(*rendered[0])
+        # the client takes transparency. As in MapProxy, an opaque layer stays
+        # opaque and a transparent one keeps its alpha channel (even where it is
+        # all opaque)
+        job, result = rendered[0]
+        img = _image_of(job, result)
         if img.size == params.size and (params.transparent or img.mode == "RGB"):
+            if params.transparent and job.transparent and img.mode == "RGB":
+                img = img.convert("RGBA")
             return img
     base = Image.new("RGBA", params.size, (*params.bgcolor, 0 if params.transparent else 255))
     for job, result in rendered:
@@ -232,20 +245,29 @@ def _compose(rendered: list[tuple[MapLayer, ImageResult]], params: MapParams) ->
     return base
 
 
-def _clip(img: Image.Image, params: MapParams, limit) -> Image.Image:
-    """Transparent (or background) outside the configured bbox."""
-    box = intersection(limit, params.bbox)
-    out = Image.new("RGBA", params.size, (*params.bgcolor, 0 if params.transparent else 255))
-    if box is None:
-        return out
+def _part_inside(limit: BBox, params: MapParams) -> tuple[BBox, tuple[int, int], tuple[int, int]] | None:
+    """The part of the map inside ``limit``: its bbox, its size in pixels and its
+    offset in the full map (pixel edges cut off as MapProxy cuts them); None when
+    nothing of the map is inside."""
     b = params.bbox
     w, h = params.size
-    left = round((box[0] - b[0]) / (b[2] - b[0]) * w)
-    right = round((box[2] - b[0]) / (b[2] - b[0]) * w)
-    top = round((b[3] - box[3]) / (b[3] - b[1]) * h)
-    bottom = round((b[3] - box[1]) / (b[3] - b[1]) * h)
-    if right > left and bottom > top:
-        out.paste(img.crop((left, top, right, bottom)), (left, top))
+    if intersection(limit, b) is None:
+        return None
+    sub = (max(b[0], limit[0]), max(b[1], limit[1]), min(b[2], limit[2]), min(b[3], limit[3]))
+    left = int((sub[0] - b[0]) / (b[2] - b[0]) * w)
+    right = int((sub[2] - b[0]) / (b[2] - b[0]) * w)
+    top = int((b[3] - sub[3]) / (b[3] - b[1]) * h)
+    bottom = int((b[3] - sub[1]) / (b[3] - b[1]) * h)
+    if right <= left or bottom <= top:
+        return None
+    return sub, (right - left, bottom - top), (left, top)
+
+
+def _placed(img: Image.Image, params: MapParams, offset: tuple[int, int]) -> Image.Image:
+    """``img`` at ``offset`` in a map of the full size; transparent (or the background
+    colour) around it."""
+    out = Image.new("RGBA", params.size, (*params.bgcolor, 0 if params.transparent else 255))
+    out.paste(img.convert("RGBA"), offset)
     return out
 
 
