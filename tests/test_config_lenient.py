@@ -458,3 +458,40 @@ sources:
     assert pixel_at(blue, grid, (1, 2, 2), -2.5e6, -2.5e6) == (0, 0, 255, 255)
     red = call(app, "/tiles/both/EPSG3857/2/2/1.png?origin=nw").image.convert("RGBA")
     assert pixel_at(red, grid, (2, 1, 2), 2.5e6, 2.5e6) == (255, 0, 0, 255)
+
+
+# -- base files, merged as MapProxy merges them --------------------------------------
+
+
+def test_base_files_merge_as_in_mapproxy(tmp_path: Path) -> None:
+    """Lists add up, layers merge by name, the main file wins over its base files and
+    an earlier base file over a later one (MapProxy 7.0 reads this file the same)."""
+    (tmp_path / "a.yaml").write_text(
+        "globals:\n  cache: {base_dir: ./from_a, meta_size: [1, 1]}\n"
+        "services:\n  wms:\n    srs: ['EPSG:4326']\n    md: {title: From a}\n"
+        "layers:\n  - {name: x, title: X from a, sources: [c]}\n  - {name: y, title: Y, sources: [c]}\n")
+    (tmp_path / "b.yaml").write_text(
+        "globals:\n  cache: {base_dir: ./from_b, lock_dir: ./locks_b}\n"
+        "services:\n  wms:\n    srs: ['EPSG:3857']\n")
+    main = tmp_path / "mapproxy.yaml"
+    main.write_text("base: [a.yaml, b.yaml]\nservices:\n  wms:\n    srs: ['EPSG:25832']\n  tms:\n"
+                    "layers:\n  - {name: x, title: X from main}\n  - {name: z, title: Z, sources: [c]}\n"
+                    "caches:\n  c: {grids: [GLOBAL_WEBMERCATOR], sources: []}\n")
+    conf = load_proxy_config(main)
+    assert conf.globals.base_dir == str(tmp_path / "from_a")
+    assert conf.globals.lock_dir == str(tmp_path / "locks_b")
+    assert [(layer.name, layer.title, layer.sources) for layer in conf.layers] == [
+        ("x", "X from main", ["c"]), ("y", "Y", ["c"]), ("z", "Z", ["c"])]
+    assert conf.services.wms.srs == ["EPSG:3857", "EPSG:4326", "EPSG:25832"]
+    assert conf.services.wms.md.title == "From a"
+
+
+def test_lists_of_a_file_add_to_its_base_files_lists(tmp_path: Path) -> None:
+    (tmp_path / "base.yaml").write_text("services:\n  wms:\n    image_formats: [image/png, image/jpeg]\n"
+                                        "caches:\n  c: {grids: [GLOBAL_WEBMERCATOR], sources: []}\n")
+    main = tmp_path / "mapproxy.yaml"
+    main.write_text("base: base.yaml\nservices:\n  wms:\n    image_formats: [image/gif]\n"
+                    "caches:\n  c: {grids: [GLOBAL_GEODETIC]}\n")  # grids are replaced as a whole
+    conf = load_proxy_config(main)
+    assert list(conf.services.wms.image_formats) == ["image/png", "image/jpeg", "image/gif"]
+    assert conf.caches["c"].grids == ["GLOBAL_GEODETIC"]
