@@ -495,3 +495,14 @@ def test_lists_of_a_file_add_to_its_base_files_lists(tmp_path: Path) -> None:
     conf = load_proxy_config(main)
     assert list(conf.services.wms.image_formats) == ["image/png", "image/jpeg", "image/gif"]
     assert conf.caches["c"].grids == ["GLOBAL_GEODETIC"]
+
+
+def test_numbers_mapproxy_takes_as_any_number(make_app, source) -> None:
+    """MapProxy's spec reads these as numbers: 80.0 works as 80."""
+    app = make_app(BASE.replace("    meta_buffer: 0\n", "    meta_buffer: 0.0\n    max_tile_limit: 400.0\n"
+                                "    image:\n      colors: 64.0\n    use_direct_from_level: 5.0\n"))
+    cache = app.config.caches["osm_cache"]
+    manager = cache.managers["GLOBAL_WEBMERCATOR"]
+    assert manager.meta_grid.meta_buffer == 0 and manager.image_opts.colors == 64
+    assert cache.direct_from_res == pytest.approx(manager.grid.resolutions[5] * (1 + 1e-6))
+    tms_tile_is_served(app)

@@ -218,6 +218,8 @@ def _band_merge(ctx: BuildContext, conf: dict, path: str, grid_name: str, cache_
 def _direct_from(result: CacheConfig, conf: dict, path: str) -> None:
     """``use_direct_from_level`` / ``use_direct_from_res``: finer maps skip the cache."""
     level, res = conf.get("use_direct_from_level"), conf.get("use_direct_from_res")
+    if level is not None:
+        level = int(level)
     if level is None and res is None:
         return
     if level is not None and res is not None:
