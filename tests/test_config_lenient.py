@@ -506,3 +506,19 @@ def test_numbers_mapproxy_takes_as_any_number(make_app, source) -> None:
     assert manager.meta_grid.meta_buffer == 0 and manager.image_opts.colors == 64
     assert cache.direct_from_res == pytest.approx(manager.grid.resolutions[5] * (1 + 1e-6))
     tms_tile_is_served(app)
+
+
+def test_sqlite_dirname_is_ignored_as_in_mapproxy(make_app, tmp_path, source, caplog) -> None:
+    """MapProxy's docs once said ``dirname``; MapProxy reads ``directory`` only, so
+    the tiles go to the default directory, which a warning names."""
+    text = BASE.replace("    meta_buffer: 0\n", "    meta_buffer: 0\n    cache:\n      type: sqlite\n"
+                        "      dirname: ./elsewhere\n") + "globals:\n  cache:\n    base_dir: ./cache_data\n"
+    with caplog.at_level(logging.WARNING):
+        app = make_app(text)
+    default = tmp_path / "cache_data" / "osm_cache" / "GLOBAL_WEBMERCATOR"
+    assert warnings_of(caplog) == [
+        f"{tmp_path / 'mapproxy.yaml'}: caches.osm_cache.cache.dirname: ignored, as MapProxy ignores it: "
+        f"the key is 'directory'; tiles go to {default}"
+    ]
+    tms_tile_is_served(app)
+    assert (default / "2.mbtiles").exists() and not (tmp_path / "elsewhere").exists()  # TMS 1 is grid level 2

@@ -120,10 +120,12 @@ def _level_dir(conf: dict, ctx: StoreContext) -> str:
 def _sqlite(conf: dict, ctx: StoreContext) -> TileStore:
     from .sqlite_tiles import SQLiteLevelStore
 
-    if "dirname" in conf and "directory" not in conf:
-        raise ConfigError("the key is 'directory' (MapProxy's docs say dirname)", ctx.key("dirname"))
+    level_dir = _level_dir(conf, ctx)
+    if "dirname" in conf and "directory" not in conf and ctx.warn:
+        # MapProxy's docs say dirname, MapProxy reads directory (and so does tileproxy)
+        ctx.warn(ctx.key("dirname"), f"ignored, as MapProxy ignores it: the key is 'directory'; tiles go to {level_dir}")
     opts = ctx.sqlite_options(conf)
-    return SQLiteLevelStore(_level_dir(conf, ctx), timeout=opts["timeout"], wal=opts["wal"] is not False,
+    return SQLiteLevelStore(level_dir, timeout=opts["timeout"], wal=opts["wal"] is not False,
                             ttl=float(conf.get("ttl", 0) or 0), check_images=ctx.check_images, readonly=ctx.readonly)
 
 
