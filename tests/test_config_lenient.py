@@ -522,3 +522,72 @@ def test_sqlite_dirname_is_ignored_as_in_mapproxy(make_app, tmp_path, source, ca
     ]
     tms_tile_is_served(app)
     assert (default / "2.mbtiles").exists() and not (tmp_path / "elsewhere").exists()  # TMS 1 is grid level 2
+
+
+def test_tagged_references_to_a_mapnik_source(make_app) -> None:
+    """MapProxy takes 'name:layer' for Mapnik sources too: only those layers draw."""
+    import importlib.util
+
+    if importlib.util.find_spec("mapnik") is None:
+        pytest.skip("the Mapnik Python bindings are not installed (pip install mapnik)")
+    from http_stub import pixel_at
+
+    from tileproxy.grid import predefined_grid
+
+    mapfile = Path(__file__).parent / "data" / "mapnik" / "squares.xml"
+    app = make_app(f"""\
+services:
+  tms:
+layers:
+  - name: blue
+    title: Blue
+    sources: [blue_cache]
+caches:
+  blue_cache:
+    grids: [GLOBAL_WEBMERCATOR]
+    sources: ['squares:blue']
+    meta_size: [1, 1]
+    meta_buffer: 0
+    image: {{mode: RGBA}}
+sources:
+  squares:
+    type: mapnik
+    mapfile: {mapfile}
+    transparent: true
+""")
+    grid = predefined_grid("GLOBAL_WEBMERCATOR")
+    red_there = call(app, "/tiles/blue/EPSG3857/2/2/1.png?origin=nw").image.convert("RGBA")
+    assert pixel_at(red_there, grid, (2, 1, 2), 2.5e6, 2.5e6)[3] == 0  # the red layer does not draw
+    blue = call(app, "/tiles/blue/EPSG3857/2/1/2.png?origin=nw").image.convert("RGBA")
+    assert pixel_at(blue, grid, (1, 2, 2), -2.5e6, -2.5e6) == (0, 0, 255, 255)
+
+
+@pytest.mark.skipif(MAPSERV is None, reason="mapserv is not installed (apt-get install cgi-mapserver)")
+def test_on_error_of_a_mapserver_source(make_app) -> None:
+    """MapServer sources are WMS sources to MapProxy, on_error included."""
+    app = make_app(f"""\
+services:
+  tms:
+layers:
+  - name: broken
+    title: Broken
+    sources: [broken_cache]
+caches:
+  broken_cache:
+    grids: [GLOBAL_WEBMERCATOR]
+    sources: [broken]
+    meta_size: [1, 1]
+    meta_buffer: 0
+sources:
+  broken:
+    type: mapserver
+    req:
+      map: {MAPFILES}/broken.map
+      layers: x
+    on_error:
+      other:
+        response: '#ff0000'
+        cache: false
+""")
+    answer = call(app, "/tiles/broken/EPSG3857/1/0/0.png")
+    assert answer.status == 200 and answer.image.convert("RGB").getpixel((10, 10)) == (255, 0, 0)

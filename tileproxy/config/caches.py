@@ -12,6 +12,7 @@ from ..renderd import RenderdClient
 from ..sources.band_merge import CHANNELS, BandMergeSource, BandOp
 from ..sources.base import Source
 from ..sources.cache import cache_map_source
+from ..sources.mapnik import MapnikSource
 from ..sources.wms import WMSSource
 from ..stores.registry import StoreContext, build_store
 from ..tiles import REFRESH_MODES, TileManager, TileManagerOptions
@@ -44,8 +45,10 @@ def source_ref(ctx: BuildContext, entry: str, path: str, grid_name: str | None =
     if name in ctx.section("sources"):
         source = built_source(ctx, name)
         if tagged:
+            if isinstance(source, MapnikSource):
+                return _tagged_mapnik(source, tagged, path)
             if not isinstance(source, WMSSource):
-                raise ConfigError(f"only WMS sources accept layer names ('{entry}')", path)
+                raise ConfigError(f"only WMS, MapServer and Mapnik sources accept layer names ('{entry}')", path)
             return _tagged_wms(source, tagged, path)
         if isinstance(source, WMSSource) and not _layers_param(source):
             ctx.warn(path, f"source '{name}' has no req.layers, so its requests name no LAYERS; "
@@ -69,6 +72,14 @@ def _tagged_wms(source: WMSSource, tagged: str, path: str) -> WMSSource:
     clone.params = {k: v for k, v in source.params.items() if k.lower() != "layers"}
     clone.params["LAYERS"] = ",".join(layers)
     return clone
+
+
+def _tagged_mapnik(source: MapnikSource, tagged: str, path: str) -> MapnikSource:
+    """A copy of a Mapnik source drawing only the ``tagged`` layers of its ``layers``."""
+    layers = [lyr.strip() for lyr in tagged.split(",") if lyr.strip()]
+    if source.layers and not set(layers) <= source.layers:
+        raise ConfigError(f"layers {', '.join(sorted(set(layers) - source.layers))} are not in the source's layers", path)
+    return source.with_layers(layers)
 
 
 def _layers_param(source: WMSSource) -> str:
