@@ -9,13 +9,15 @@ from typing import TYPE_CHECKING
 
 from PIL import Image
 
+from .extent import Extent, cache_extent, default_extent, source_extent
 from .grid import TileGrid
 from .image.mosaic import encoded_tile_mosaic
 from .image.result import ImageResult
 from .image.transform import blank_image, transform_image
+from .res_range import ResRange, cache_res_range, merge_res_ranges, source_res_range
 from .sources.base import MapQuery, Source, SourceError
 from .sources.on_error import stand_in
-from .srs import SRS, BBox, SRSError, get_srs
+from .srs import SRS, BBox, SRSError
 
 if TYPE_CHECKING:
     from .config.model import CacheConfig
@@ -88,9 +90,13 @@ class MapLayer:
     def render(self, query: MapQuery) -> ImageResult:
         raise NotImplementedError
 
-    def extent(self) -> BBox:
-        """Lon/lat bbox of the data."""
-        return WORLD_4326
+    def extent(self) -> Extent:
+        """The area of the data (advertised in capabilities)."""
+        return default_extent()
+
+    def res_range(self) -> ResRange | None:
+        """The resolutions the layer draws (None: all)."""
+        return None
 
 
 class SourceMapLayer(MapLayer):
@@ -103,18 +109,12 @@ class SourceMapLayer(MapLayer):
         self.min_res = getattr(opts, "min_res", None)
         self.max_res = getattr(opts, "max_res", None)
 
-    def extent(self) -> BBox:
-        """The source's coverage in lon/lat, or the world."""
-        limits = getattr(self.source, "limits", None)
-        coverage = getattr(limits, "coverage", None)
-        if coverage is None or coverage.is_empty:
-            return WORLD_4326
-        wgs = get_srs("EPSG:4326")
-        try:
-            box = coverage.srs.transform_bbox_to(wgs, coverage.bbox) if coverage.srs != wgs else coverage.bbox
-        except SRSError:
-            return WORLD_4326
-        return intersection(tuple(box), WORLD_4326) or WORLD_4326
+    def extent(self) -> Extent:
+        """The source's coverage, or the default (world) extent."""
+        return source_extent(self.source)
+
+    def res_range(self) -> ResRange | None:
+        return source_res_range(self.source)
 
     def render(self, query: MapQuery) -> ImageResult:
         if self.min_res is not None or self.max_res is not None:
@@ -151,19 +151,16 @@ class CacheMapLayer(MapLayer):
                 return m
         return managers[0]
 
-    def extent(self) -> BBox:
-        """The grid's extent, narrowed to the cache coverage when there is one."""
-        wgs = get_srs("EPSG:4326")
-        manager = self.manager_for(wgs)
-        box = grid_extent(manager.grid, wgs) or WORLD_4326
-        coverage = getattr(manager.store, "coverage", None)
-        if coverage is not None and not coverage.is_empty:
-            try:
-                cov = wgs.align_bbox(coverage.srs.transform_bbox_to(wgs, coverage.bbox))
-            except SRSError:
-                return box
-            return intersection(box, cov) or box
-        return box
+    def extent(self) -> Extent:
+        """The extent of the cache's first grid: its coverage, else its sources', else the grid."""
+        return cache_extent(next(iter(self.cache.managers.values())))
+
+    def res_range(self) -> ResRange | None:
+        """What the cache's sources draw (and its direct source, with use_direct_from_level/res)."""
+        ranges = [cache_res_range(m) for m in self.cache.managers.values()]
+        if self.cache.direct_source is not None and self.cache.direct_from_res is not None:
+            ranges.append(source_res_range(self.cache.direct_source))
+        return merge_res_ranges(ranges)
 
     @staticmethod
     def _available(coords: list[tuple[int, int, int]], manager: TileManager) -> list[tuple[int, int, int]]:
@@ -176,6 +173,9 @@ class CacheMapLayer(MapLayer):
 
     def render(self, query: MapQuery) -> ImageResult:
         manager = self.manager_for(query.srs)
+        if query.dimensions:
+            # a store that cannot keep dimension values apart serves its tiles for all of them
+            manager = manager.with_dimensions(query.dimensions) or manager
         grid = manager.grid
         if self.cache.direct_source is not None and self.cache.direct_from_res is not None:
             # use_direct_from_level/res: finer maps come from the source, uncached
@@ -187,6 +187,8 @@ class CacheMapLayer(MapLayer):
             if not self._available([coord], manager):
                 return ImageResult(image=blank_image(query.size))
             (outcome,) = manager.fetch_tiles([coord])
+            if outcome.empty:  # no source draws there
+                return ImageResult(image=blank_image(query.size))
             return ImageResult(data=outcome.tile.data, mime=outcome.tile.mime, cacheable=outcome.cacheable)
         extent = grid_extent(grid, query.srs)
         clip = intersection(query.bbox, extent) if extent else None
@@ -214,8 +216,8 @@ class CacheMapLayer(MapLayer):
         if not coords:
             return ImageResult(image=blank_image(query.size))
         outcomes = manager.fetch_tiles(coords)
-        if all(o.blank for o in outcomes):  # no source draws here (seed_only, ...)
-            return ImageResult(image=blank_image(query.size), cacheable=False)
+        if all(o.empty for o in outcomes):  # no source draws anything here
+            return ImageResult(image=blank_image(query.size))
         tiles = [o.tile for o in outcomes]
         # below the request's footprint and the resampling filter's reach, no row is read
         reach = (3 * max(1.0, res / grid.resolutions[level]) + 4) * grid.resolutions[level]

@@ -20,13 +20,13 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 
-from .cache_status import BYPASS, HIT, HIT_STALE, CacheStatus, forwarded
+from .cache_status import BYPASS, HIT, HIT_STALE, NO_DATA, CacheStatus, forwarded
 from .freshness import RefreshBefore, is_older
 from .grid import MetaGrid, MetaTile, TileCoord, TileGrid
 from .image.codec import ImageDataError, is_single_color
 from .image.formats import ImageFormat, ImageOptions
 from .image.result import ImageResult
-from .image.transform import blank_image, merge_images
+from .image.transform import merge_images
 from .image.watermark import Watermark
 from .locks import FileLock, LockTimeout
 from .refresh_pool import RefreshPool
@@ -79,7 +79,9 @@ class TileOutcome:
     cacheable: bool = True  # False: a stand-in (error tile) that clients must not keep
     stale: bool = False  # older than refresh_before
     error: Exception | None = None  # set when there is no tile to serve
-    blank: bool = False  # no source draws here: a transparent stand-in, not stored
+    # no source draws here (seed_only, coverage, resolution limits): nothing was
+    # stored and ``tile.data`` is None; services answer a transparent tile
+    empty: bool = False
 
 
 @dataclass
@@ -100,12 +102,9 @@ class _Rendered:
     failure: SourceError | None = None
     cacheable: bool = True
     authorize_stale: bool = False
-    blank: bool = False  # no source draws here: transparent PNG tiles, never stored
 
 
 _Answered = tuple[SourceError, ErrorAnswer]
-
-BLANK_TILE = ImageOptions(format=ImageFormat("image/png"), transparent=True)
 
 
 class TileManager:
@@ -305,6 +304,8 @@ class TileManager:
 
     def _build_meta(self, meta: MetaTile, job: _Job) -> dict[TileCoord, TileOutcome]:
         """Outcomes for every tile of ``meta``: built, refreshed, kept or failed."""
+        if not any(s.delivers(meta.bbox, meta.size, self.grid.srs) for s in self.sources):
+            return self._nothing_to_draw(meta, job)
         if self.opts.disable_storage:
             return self._build_unstored(meta)
         lock = FileLock(self.lock_path(meta.main_coord), timeout=self.opts.lock_timeout)
@@ -317,6 +318,13 @@ class TileManager:
             return self._build_meta_locked(meta, job)
         finally:
             lock.release()
+
+    def _nothing_to_draw(self, meta: MetaTile, job: _Job) -> dict[TileCoord, TileOutcome]:
+        """No source would draw ``meta``: a blank tile must not be stored (seeding a
+        seed_only source later would skip it); stale tiles are served as they are."""
+        now = time.time()
+        return {c: (TileOutcome(job.stale[c], HIT_STALE, stale=True) if c in job.stale
+                    else TileOutcome(Tile(c, timestamp=now), NO_DATA, empty=True)) for c in meta.coords}
 
     def refresh_meta(self, meta: MetaTile, coords: Collection[TileCoord] | None = None,
                      gate: AbstractContextManager | None = None) -> list[Tile]:
@@ -332,8 +340,6 @@ class TileManager:
             raise TileError(f"cache '{self.name}' has no sources to create tiles from", 404)
         with FileLock(self.lock_path(meta.main_coord), timeout=self.opts.lock_timeout):
             result = self._render_meta(meta, gate)
-            if result.blank:
-                return []  # no source draws here (outside its coverage): nothing to store
             if not result.cacheable:
                 raise result.failure or SourceError("the source answered with an image that must not be cached")
             keep = [t for t in result.tiles if coords is None or t.coord in coords]
@@ -375,10 +381,6 @@ class TileManager:
                 self._remember_failure(main, result)
         if isinstance(result, SourceError):
             return self._failed_outcomes(meta, job, current, result)
-        if result.blank:
-            return {t.coord: self._kept(current[t.coord], job, None) if t.coord in current
-                    else TileOutcome(t, forwarded(False, detail="blank"), cacheable=False, blank=True)
-                    for t in result.tiles}
         if result.failure is not None or not result.cacheable:
             return self._stand_in_outcomes(job, current, result)
         self._failures.pop(main, None)
@@ -419,8 +421,6 @@ class TileManager:
         except SourceError as ex:
             return {c: TileOutcome(Tile(c), forwarded(False, fwd_status=ex.status, detail="source-error"), error=ex)
                     for c in meta.coords}
-        if result.blank:
-            return {t.coord: TileOutcome(t, BYPASS, cacheable=False, blank=True) for t in result.tiles}
         if result.failure is not None or not result.cacheable:
             status = forwarded(False, fwd_status=_status_of(result.failure), detail="error-tile")
             for tile in result.tiles:
@@ -501,18 +501,13 @@ class TileManager:
     def _render_meta_tiles(self, meta: MetaTile, gate: AbstractContextManager | None) -> _Rendered:
         now = time.time()
         if self.meta_grid.meta_size == (1, 1) and len(meta.tiles) == 1:
-            result, answered = self._render_tile(meta.main_coord, gate)  # rendered maps were size-checked in _bind_map
+            coord = meta.main_coord
+            result, answered = self._render_tile(coord, gate)  # rendered maps were size-checked in _bind_map
+            tiles = [self._tile_from(coord, result, now)]
         else:
             query = MapQuery(meta.bbox, meta.size, self.grid.srs, self.request_format, self.transparent,
                              self.query_params)
             result, answered = self._render(query, gate)
-        if result.blank:
-            # no source draws here: MapProxy stores nothing and answers a transparent PNG
-            data, mime = ImageResult(image=blank_image(self.grid.tile_size)).encoded(BLANK_TILE)
-            return _Rendered([Tile(c, data=data, mime=mime) for c in meta.coords], blank=True)
-        if len(meta.tiles) == 1 and self.meta_grid.meta_size == (1, 1):
-            tiles = [self._tile_from(meta.main_coord, result, now)]
-        else:
             image = _checked_size(result, meta.size).image
             tiles = [self._tile_from(coord, ImageResult(image=image.crop(box)), now) for coord, box in meta.tiles]
         return _Rendered(
@@ -579,10 +574,6 @@ class TileManager:
             return answered[0], (error, answered[1])
 
     def _merge(self, results: list[ImageResult], size: tuple[int, int]) -> ImageResult:
-        drawn = [r for r in results if not r.blank]  # sources that draw here (as MapProxy merges)
-        if not drawn:
-            return ImageResult(image=blank_image(size), blank=True)
-        results = drawn
         if len(results) == 1:
             return results[0]
         try:

@@ -12,11 +12,9 @@ class ImageResult:
     """Either encoded ``data`` (with its ``mime``) or a decoded PIL ``image``, or both.
 
     ``cacheable`` is False for stand-in images (error tiles) that must not be stored.
-    ``blank``: the source draws nothing here (seed_only while serving, outside its
-    coverage or resolution range); a cache stores nothing for it, as MapProxy.
     """
 
-    __slots__ = ("_data", "_mime", "_image", "cacheable", "blank")
+    __slots__ = ("_data", "_mime", "_image", "cacheable")
 
     def __init__(
         self,
@@ -24,7 +22,6 @@ class ImageResult:
         image: Image.Image | None = None,
         mime: str | None = None,
         cacheable: bool = True,
-        blank: bool = False,
     ):
         if data is None and image is None:
             raise ValueError("ImageResult needs data or an image")
@@ -32,7 +29,6 @@ class ImageResult:
         self._image = image
         self._mime = mime or (sniff_mime(data) if data is not None else None)
         self.cacheable = cacheable
-        self.blank = blank
 
     @property
     def mime(self) -> str | None:

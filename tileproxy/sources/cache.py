@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from ..grid import TileCoord, TileGrid
 from ..image.formats import ImageFormat
 from ..image.result import ImageResult
+from ..image.transform import blank_image
 from .base import MapQuery, Source, SourceError, TiledSource
 
 if TYPE_CHECKING:
@@ -30,6 +31,8 @@ class CacheSource(TiledSource):
 
     def get_tile(self, coord: TileCoord, format: ImageFormat) -> ImageResult:
         outcome = self.manager.fetch_tile(coord)
+        if outcome.empty:  # the other cache's sources draw nothing there
+            return ImageResult(image=blank_image(self.grid.tile_size))
         # an error tile of the other cache must not be stored in this one either
         return ImageResult(data=outcome.tile.data, mime=outcome.tile.mime, cacheable=outcome.cacheable)
 

@@ -142,7 +142,7 @@ class LimitedSource(Source):
 
     def get_map(self, query: MapQuery) -> ImageResult:
         if not self.limits.active(query.bbox, query.size, query.srs):
-            return ImageResult(image=blank_image(query.size), blank=True)
+            return ImageResult(image=blank_image(query.size))
         self._depth.inside = True  # tiles fetched for this map are finished with the map
         try:
             with self._hold():
@@ -160,7 +160,7 @@ class LimitedSource(Source):
         grid = self.grid  # type: ignore[attr-defined]
         bbox = grid.tile_bbox(coord)
         if not self.limits.active(bbox, grid.tile_size, grid.srs):
-            return ImageResult(image=blank_image(grid.tile_size), blank=True)
+            return ImageResult(image=blank_image(grid.tile_size))
         result = super().get_tile(coord, format)  # type: ignore[misc]
         if not format.is_image:
             return result
