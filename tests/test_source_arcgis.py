@@ -209,7 +209,7 @@ def test_wms_getfeatureinfo_goes_to_identify(tmp_path, arcgis) -> None:
     )
     assert answer.status == 200, answer.body
     doc = json.loads(answer.body)
-    assert doc["results"][0]["params"]["geometry"] == "-1000000,500000"
+    assert doc["results"][0]["params"]["geometry"] == "-1000000.000000,500000.000000"
     assert arcgis.requests[-1][0].endswith("/MapServer/identify")
 
 

@@ -74,6 +74,13 @@ def req_params(conf: dict, path: str, require_url: bool = True) -> tuple[str, di
     return url or "", {str(k): _param(v) for k, v in req.items()}, transparent
 
 
+def req_transparent(conf: dict) -> str | None:
+    """``req.transparent`` as the request parameter it becomes: the configured value
+    as text (YAML ``true`` is sent as ``True``, as MapProxy sends it); None when unset."""
+    value = (conf.get("req") or {}).get("transparent")
+    return None if value is None else str(value)
+
+
 def check_layers(params: dict[str, str], path: str) -> None:
     """MapProxy loads a WMS-like source without ``req.layers``; its layers may
     come from tagged references (``'name:l1,l2'``). Say so, don't refuse it."""
@@ -84,7 +91,7 @@ def check_layers(params: dict[str, str], path: str) -> None:
 
 def _param(value: Any) -> str:
     if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
+        return str(value)  # as MapProxy writes YAML booleans: True / False
     if isinstance(value, list):
         return ",".join(str(v) for v in value)
     return str(value)

@@ -23,6 +23,7 @@ from .source_options import (
     check_layers,
     http_client,
     req_params,
+    req_transparent,
     source_limits,
     supported,
     wms_options,
@@ -53,7 +54,7 @@ def _wms(ctx: BuildContext, name: str, conf: dict, path: str) -> WMSSource:
     url, params, transparent = req_params(conf, path)
     check_layers(params, path)
     return WMSSource(name, url, params, http_client(ctx, conf, url, path), transparent=transparent,
-                     **wms_options(ctx, conf, path))
+                     transparent_param=req_transparent(conf), **wms_options(ctx, conf, path))
 
 
 def _mapserver(ctx: BuildContext, name: str, conf: dict, path: str) -> MapServerSource:

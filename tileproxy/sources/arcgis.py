@@ -152,12 +152,12 @@ class ArcGISSource(WMSSource):
         # export's show:/hide: selection becomes identify's all: selection
         layers = "all:" + layers.partition(":")[2] if ":" in layers else "all"
         params = {
-            "geometry": f"{_num(x)},{_num(y)}",
+            "geometry": f"{x:f},{y:f}",  # six decimals, as MapProxy sends the point
             "geometryType": "esriGeometryPoint",
             "sr": spatial_reference(srs),
             "mapExtent": ",".join(_num(c) for c in bbox),
             "imageDisplay": f"{query.size[0]},{query.size[1]},96",
-            "tolerance": _num(self.fi_tolerance),
+            "tolerance": f"{self.fi_tolerance:g}",
             "returnGeometry": "true" if self.fi_return_geometries else "false",
             "f": "html" if "html" in query.info_format else "json",
         }

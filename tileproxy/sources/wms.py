@@ -61,6 +61,7 @@ class WMSSource(Source):
         supported_formats: list[ImageFormat] | None = None,
         resampling: str = "bicubic",
         options: WMSSourceOptions | None = None,
+        transparent_param: str | None = None,
     ):
         self.name = name
         self.options = options or WMSSourceOptions()
@@ -69,6 +70,8 @@ class WMSSource(Source):
         self.client = client
         self.version = version
         self.transparent = transparent
+        # req.transparent as configured: sent as written ('True' for YAML true, as MapProxy)
+        self.transparent_param = transparent_param
         self.supported_srs = supported_srs or []
         self.supported_formats = supported_formats or []
         self.resampling = resampling
@@ -192,7 +195,9 @@ class WMSSource(Source):
         params["STYLES"] = ""
         for key, value in self.params.items():
             params[key.upper()] = value
-        if self.transparent:
+        if self.transparent_param is not None:
+            params["TRANSPARENT"] = self.transparent_param
+        elif self.transparent:
             params["TRANSPARENT"] = "TRUE"
         return params
 
@@ -200,7 +205,7 @@ class WMSSource(Source):
         sep = "&" if "?" in self.url else "?"
         if self.url.endswith(("?", "&")):
             sep = ""
-        return self.url + sep + urlencode(params)
+        return self.url + sep + urlencode(params, safe=",")
 
     def _fetch(self, bbox, size, srs: SRS, fmt: ImageFormat, forward: dict[str, str] | None = None) -> bytes:
         url = self.map_url(bbox, size, srs, fmt, forward)
@@ -216,8 +221,12 @@ class WMSSource(Source):
 
 
 def _num(value: float) -> str:
-    value = float(value)
-    return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
+    """A coordinate as MapProxy writes it: floats always with a decimal point
+    (``1000.0``), whole numbers from the configuration (a coverage or extent
+    bbox written as ``[10, 15, 30, 31]``) as written."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return repr(float(value))
 
 
 MAX_REQUEST_SIDE = 4096  # pixels; a reprojected request never asks for more per side
