@@ -88,6 +88,10 @@ class MapLayer:
     def render(self, query: MapQuery) -> ImageResult:
         raise NotImplementedError
 
+    def combined_with(self, other: MapLayer, query: MapQuery) -> MapLayer | None:
+        """One layer that draws this and ``other`` (above it) with one request, if any."""
+        return None
+
     def extent(self) -> BBox:
         """Lon/lat bbox of the data."""
         return WORLD_4326
@@ -116,6 +120,15 @@ class SourceMapLayer(MapLayer):
             return WORLD_4326
         return intersection(tuple(box), WORLD_4326) or WORLD_4326
 
+    def combined_with(self, other: MapLayer, query: MapQuery) -> SourceMapLayer | None:
+        """This layer and ``other`` (drawn above it) as one source request, when the
+        source allows (WMS layers of one server); else None."""
+        combine = getattr(self.source, "combined_with", None)
+        if combine is None or not isinstance(other, SourceMapLayer):
+            return None
+        source = combine(other.source, query)
+        return SourceMapLayer(source) if source is not None else None
+
     def render(self, query: MapQuery) -> ImageResult:
         if self.min_res is not None or self.max_res is not None:
             if not in_res_range(request_resolution(query.bbox, query.size, query.srs), self.min_res, self.max_res):
@@ -127,6 +140,19 @@ class SourceMapLayer(MapLayer):
             if answer is None:
                 raise
             return answer[0]
+
+
+def combine_adjacent(layers: list[MapLayer], query: MapQuery) -> list[MapLayer]:
+    """``layers`` (bottom to top) with each run of neighbours that one source request
+    can draw merged into one layer."""
+    out: list[MapLayer] = []
+    for layer in layers:
+        merged = out[-1].combined_with(layer, query) if out else None
+        if merged is not None:
+            out[-1] = merged
+        else:
+            out.append(layer)
+    return out
 
 
 class CacheMapLayer(MapLayer):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
@@ -114,6 +115,42 @@ class WMSSource(Source):
         params.update(forward or {})
         return self._url(params)
 
+    # -- one request for neighbouring layers --------------------------------
+
+    def combined_with(self, other: Source, query: MapQuery) -> WMSSource | None:
+        """One source that asks for this source's layers and ``other``'s in one
+        request (this one's below), when both send the same request apart from
+        LAYERS and treat the answer alike; else None. MapProxy combines neighbouring
+        layers of a GetMap this way, and servers see the same requests."""
+        if type(other) is not type(self) or not self._same_request(other, query):
+            return None
+        combined = copy.copy(self)
+        layers = [v for v in (_layers_of(self.params), _layers_of(other.params)) if v]
+        combined.params = {k: v for k, v in self.params.items() if k.lower() != "layers"}
+        combined.params["LAYERS"] = ",".join(layers)
+        return combined
+
+    def _same_request(self, other: WMSSource, query: MapQuery) -> bool:
+        def rest(params: dict[str, str]) -> dict[str, str]:
+            return {k.upper(): v for k, v in params.items() if k.lower() != "layers"}
+
+        limits = getattr(self, "limits", None)
+        return (
+            (self.url, self.auth, self.version) == (other.url, other.auth, other.version)
+            and getattr(self.client, "opts", None) == getattr(other.client, "opts", None)  # headers, timeouts
+            and rest(self.params) == rest(other.params)
+            and (self.transparent, self.transparent_param) == (other.transparent, other.transparent_param)
+            and self.supported_srs == other.supported_srs
+            and self.supported_formats == other.supported_formats
+            and self.resampling == other.resampling
+            and (self.options.min_res, self.options.max_res) == (other.options.min_res, other.options.max_res)
+            and self.on_error is other.on_error
+            # same coverage, resolution range, transparent_color; opacity never (applied per layer)
+            and limits == getattr(other, "limits", None)
+            and getattr(limits, "opacity", None) is None
+            and self._forwarded(query.params) == other._forwarded(query.params)
+        )
+
     def _forwarded(self, params: tuple[tuple[str, str], ...]) -> dict[str, str]:
         wanted = self.options.forward_req_params
         return {k.upper(): v for k, v in params if k.lower() in wanted}
@@ -218,6 +255,10 @@ class WMSSource(Source):
             detail = "a service exception" if "xml" in ctype else str(ex)
             raise SourceError(f"WMS source '{self.name}' returned {detail}") from None
         return data
+
+
+def _layers_of(params: dict[str, str]) -> str:
+    return next((v for k, v in params.items() if k.lower() == "layers"), "")
 
 
 def _num(value: float) -> str:

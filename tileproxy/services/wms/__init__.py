@@ -113,7 +113,8 @@ class WMSService:
         dimensions = dimension_values(args, layers)
         if params.tiled:
             return self.tiled_map(req, params)
-        return render_map(params, layers, self.conf, dimensions)
+        # sources pick what they forward (forward_req_params); layer dimensions win
+        return render_map(params, layers, self.conf, tuple(args.items()) + dimensions)
 
     def tiled_map(self, req: Request, params: MapParams) -> Response:
         """WMS-C: a GetMap that is exactly one tile of a cache answers with that tile."""

@@ -14,7 +14,7 @@ from ...image.codec import ImageDataError, encode
 from ...image.result import ImageResult
 from ...image.watermark import draw_text_line
 from ...layers import WMSLayer
-from ...maps import MapLayer, in_res_range, intersection, request_resolution
+from ...maps import MapLayer, combine_adjacent, in_res_range, intersection, request_resolution
 from ...sources.base import MapQuery, SourceError
 from ...srs import SRSError, get_srs
 from ...tiles import TileError
@@ -64,6 +64,7 @@ def render_map(params: MapParams, layers: list[WMSLayer], conf: WMSConfig,
     limit = _limit_bbox(conf, params)
     if limit is not None and intersection(limit, params.bbox) is None:
         jobs = []
+    jobs = combine_adjacent(jobs, query)
     results, errors = _render_all(jobs, query, conf.concurrent_layer_renderer)
     if errors and (conf.on_source_errors == "raise" or not results):
         raise WMSError("; ".join(errors))
@@ -117,13 +118,15 @@ def _passthrough(result: ImageResult, params: MapParams, job: MapLayer) -> Respo
 
 
 def _compose(results: list[ImageResult], params: MapParams) -> Image.Image:
-    if len(results) == 1 and not params.transparent:
+    if len(results) == 1:
         try:
             img = results[0].image
         except ImageDataError as ex:
             raise WMSError(f"source image cannot be used: {ex}") from None
-        if img.mode == "RGB" and img.size == params.size:
-            return img  # one opaque layer: nothing to blend
+        # one opaque layer, or one layer of a transparent map: nothing to blend (the
+        # layer's transparent pixels keep their colour, as in MapProxy's answers)
+        if img.size == params.size and (img.mode == "RGB" or params.transparent):
+            return img
     base = Image.new("RGBA", params.size, (*params.bgcolor, 0 if params.transparent else 255))
     for result in results:
         try:
