@@ -7,6 +7,7 @@ Parameters used: ``hit``, ``fwd`` (``miss``, ``stale``, ``bypass``), ``fwd-statu
   (refresh queued in the background, or the tile lock was busy);
 - ``stale-if-error``: the source failed and the stale tile was sent instead;
 - ``error-tile``: the source failed and the on_error colour tile was sent;
+- ``empty``: no source delivers there; a transparent tile, not stored;
 - ``source-error``, ``lock-timeout``, ``no-source``: error responses.
 
 See docs/freshness.md for the full table.

@@ -138,14 +138,14 @@ def load_coverage(conf: dict[str, Any], base_dir: str = ".", path: str = "covera
     if "geometry" in conf:
         return Coverage(_parse_geometry_text(str(conf["geometry"]), f"{path}.geometry"), srs, clip)
     if "bbox" in conf:
-        return Coverage(box(*_bbox(conf["bbox"], f"{path}.bbox")), srs, clip)
+        return _bbox_coverage(_bbox(conf["bbox"], f"{path}.bbox"), srs, clip)
     source_key = next((k for k in ("datasource", "polygons", "ogr_datasource") if k in conf), None)
     if source_key is None:
         raise CoverageError("needs one of bbox, datasource, geometry, expire_tiles, union, intersection or difference", path)
     value = conf[source_key]
     key_path = f"{path}.{source_key}"
     if isinstance(value, (list, tuple)):
-        return Coverage(box(*_bbox(value, key_path)), srs, clip)
+        return _bbox_coverage(_bbox(value, key_path), srs, clip)
     text = str(value)
     if _looks_like_bbox(text):
         return Coverage(box(*_bbox(text, key_path)), srs, clip)
@@ -203,11 +203,19 @@ def _looks_like_bbox(text: str) -> bool:
     return True
 
 
+def _bbox_coverage(bbox: BBox, srs: SRS, clip: bool) -> Coverage:
+    """A bbox coverage whose ``bbox`` keeps the numbers as configured (whole numbers
+    stay whole: sources get them in requests as MapProxy sends them)."""
+    cov = Coverage(box(*bbox), srs, clip)
+    cov.bbox = bbox
+    return cov
+
+
 def _bbox(value: Any, path: str) -> BBox:
     if isinstance(value, str):
         value = value.split(",")
     try:
-        values = [float(v) for v in value]
+        values = [v if type(v) is int else float(v) for v in value]
     except (TypeError, ValueError):
         raise CoverageError(f"expected four numbers, got {value!r}", path) from None
     if len(values) != 4:

@@ -4,6 +4,7 @@ or from a source: what WMS GetMap asks of each layer."""
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
@@ -11,8 +12,10 @@ from PIL import Image
 
 from .grid import TileGrid
 from .image.mosaic import encoded_tile_mosaic
+from .image.placement import contains, overlaps, part_within, placed
 from .image.result import ImageResult
 from .image.transform import blank_image, transform_image
+from .rescale import sources_deliver
 from .sources.base import MapQuery, Source, SourceError
 from .sources.on_error import stand_in
 from .srs import SRS, BBox, SRSError, get_srs
@@ -164,6 +167,8 @@ class CacheMapLayer(MapLayer):
         first = next(iter(cache.managers.values()))
         self.resampling = resampling or first.image_opts.resampling
         self.transparent = any(m.transparent for m in cache.managers.values())
+        self._data_extent = _data_extent(first)
+        self._limits: dict[SRS, BBox | None] = {}
 
     def manager_for(self, srs: SRS) -> TileManager:
         """The cache's grid for ``srs``: the same SRS if any, else one of the same kind
@@ -178,27 +183,36 @@ class CacheMapLayer(MapLayer):
         return managers[0]
 
     def extent(self) -> BBox:
-        """The grid's extent, narrowed to the cache coverage when there is one."""
+        """The grid's extent, narrowed to where the cache has data (its coverage,
+        else its sources' coverages)."""
         wgs = get_srs("EPSG:4326")
         manager = self.manager_for(wgs)
         box = grid_extent(manager.grid, wgs) or WORLD_4326
-        coverage = getattr(manager.store, "coverage", None)
-        if coverage is not None and not coverage.is_empty:
+        limit = self._limit_in(wgs)
+        return (intersection(box, wgs.align_bbox(limit)) or box) if limit is not None else box
+
+    def _limit_in(self, srs: SRS) -> BBox | None:
+        """The data extent's bbox in ``srs`` (None: no limit, or not transformable)."""
+        if self._data_extent is None:
+            return None
+        if srs not in self._limits:
+            bbox, bbox_srs = self._data_extent
             try:
-                cov = wgs.align_bbox(coverage.srs.transform_bbox_to(wgs, coverage.bbox))
+                self._limits[srs] = bbox_srs.transform_bbox_to(srs, bbox)
             except SRSError:
-                return box
-            return intersection(box, cov) or box
-        return box
+                self._limits[srs] = None
+        return self._limits[srs]
 
     @staticmethod
     def _available(coords: list[tuple[int, int, int]], manager: TileManager) -> list[tuple[int, int, int]]:
-        """The tiles that can be had: inside the cache coverage and, for a cache
-        without sources, already cached. The others stay transparent."""
+        """The tiles that can be had: inside the cache coverage, and cached unless a
+        source delivers there (or they can be rescaled). The others stay transparent."""
         coords = [c for c in coords if manager.store.covers(c)]
         if not manager.sources:
-            coords = [c for c in coords if manager.is_cached(c)]
-        return coords
+            return [c for c in coords if manager.is_cached(c)]
+        if manager.opts.rescale_tiles:
+            return coords
+        return [c for c in coords if sources_deliver(manager, c) or manager.is_cached(c)]
 
     def render(self, query: MapQuery) -> ImageResult:
         manager = self.manager_for(query.srs)
@@ -208,6 +222,20 @@ class CacheMapLayer(MapLayer):
             bbox = query.bbox if query.srs == grid.srs else query.srs.transform_bbox_to(grid.srs, query.bbox)
             if min((bbox[2] - bbox[0]) / query.size[0], (bbox[3] - bbox[1]) / query.size[1]) < self.cache.direct_from_res:
                 return self.cache.direct_source.get_map(query)
+        limit = self._limit_in(query.srs)
+        if limit is not None and not contains(limit, query.bbox):
+            # as MapProxy: only the part where the cache has data is drawn
+            if not overlaps(limit, query.bbox):
+                return ImageResult(image=blank_image(query.size))
+            size, offset, bbox = part_within(query.bbox, query.size, limit)
+            if not size[0] or not size[1]:
+                return ImageResult(image=blank_image(query.size))
+            part = self._render_tiles(manager, replace(query, bbox=bbox, size=size))
+            return ImageResult(image=placed(part.image, query.size, offset))
+        return self._render_tiles(manager, query)
+
+    def _render_tiles(self, manager: TileManager, query: MapQuery) -> ImageResult:
+        grid = manager.grid
         coord = exact_tile(grid, query.bbox, query.size, query.srs)
         if coord is not None:
             if not self._available([coord], manager):
@@ -248,7 +276,29 @@ class CacheMapLayer(MapLayer):
             img = _crop_if_aligned(mosaic, mosaic_bbox, grid.resolutions[level], query)
         if img is None:
             img = transform_image(mosaic, mosaic_bbox, grid.srs, query.bbox, query.srs, query.size, self.resampling)
+        if img.mode == "RGB" and query.transparent and manager.transparent:
+            img = img.convert("RGBA")  # a transparent cache draws transparent maps (as MapProxy)
         return ImageResult(image=img)
+
+
+def _data_extent(manager: TileManager) -> tuple[BBox, SRS] | None:
+    """Where a cache has data, as MapProxy bounds a cache: its coverage, else the
+    coverage of its source, else the lon/lat union of its sources' coverages when
+    every source has one; None: the whole grid."""
+    coverage = getattr(manager.store, "coverage", None)
+    if coverage is not None and not coverage.is_empty:
+        return tuple(coverage.bbox), coverage.srs
+    coverages = [getattr(getattr(s, "limits", None), "coverage", None) for s in manager.sources]
+    if not coverages or any(c is None or c.is_empty for c in coverages):
+        return None
+    if len(coverages) == 1:
+        return tuple(coverages[0].bbox), coverages[0].srs
+    wgs = get_srs("EPSG:4326")
+    try:
+        boxes = [c.srs.transform_bbox_to(wgs, c.bbox) for c in coverages]
+    except SRSError:
+        return None
+    return (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes)), wgs
 
 
 def _crop_if_aligned(mosaic: Image.Image, bbox: BBox, res: float, query: MapQuery) -> Image.Image | None:

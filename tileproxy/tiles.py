@@ -19,14 +19,15 @@ from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from .cache_status import BYPASS, HIT, HIT_STALE, CacheStatus, forwarded
 from .freshness import RefreshBefore, is_older
 from .grid import MetaGrid, MetaTile, TileCoord, TileGrid
-from .image.codec import ImageDataError, is_single_color
+from .image.codec import ImageDataError, encode, is_single_color
 from .image.formats import ImageFormat, ImageOptions
 from .image.result import ImageResult
-from .image.transform import merge_images
+from .image.transform import blank_image, merge_images
 from .image.watermark import Watermark
 from .locks import FileLock, LockTimeout
 from .refresh_pool import RefreshPool
@@ -38,6 +39,7 @@ from .stores.base import StoreError, Tile, TileStore
 log = logging.getLogger("tileproxy.tiles")
 
 RESCALED = CacheStatus(fwd="miss", detail="rescaled")  # built from other levels (upscale/downscale_tiles)
+EMPTY = CacheStatus(fwd="miss", detail="empty")  # no source delivers there: a transparent tile, not stored
 
 REFRESH_MODES = ("foreground", "background")
 
@@ -194,6 +196,15 @@ class TileManager:
             for coord in [c for c in missing if not sources_deliver(self, c)]:
                 outcomes[coord] = TileOutcome(rescaled_tile(self, coord), RESCALED)
                 missing.remove(coord)
+        elif self.sources and self.format.is_image:
+            # where no source delivers (outside its coverage or resolution range,
+            # seed_only), nothing is created or stored: missing tiles are answered
+            # empty, stale ones are served as they are (as MapProxy does)
+            for coord in [c for c in missing if not sources_deliver(self, c)]:
+                outcomes[coord] = TileOutcome(empty_tile(coord, self.grid.tile_size), EMPTY)
+                missing.remove(coord)
+            for coord in [c for c in job.stale if not sources_deliver(self, c)]:
+                outcomes[coord] = TileOutcome(job.stale.pop(coord), HIT_STALE, stale=True)
         if missing or job.stale:
             if not self.sources:
                 if missing:
@@ -519,6 +530,17 @@ class TileManager:
             raise SourceError(f"cannot merge source images: {ex}") from None
         merged.cacheable = all(r.cacheable for r in results)
         return merged
+
+
+@lru_cache(maxsize=8)
+def _empty_png(size: tuple[int, int]) -> bytes:
+    return encode(blank_image(size), ImageOptions(ImageFormat("image/png")))[0]
+
+
+def empty_tile(coord: TileCoord, size: tuple[int, int]) -> Tile:
+    """A transparent PNG tile for a place where the sources have nothing (whatever
+    the cache format, as MapProxy answers)."""
+    return Tile(coord, data=_empty_png(tuple(size)), timestamp=time.time(), mime="image/png")
 
 
 def _checked_size(result: ImageResult, size: tuple[int, int]) -> ImageResult:

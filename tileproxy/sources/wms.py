@@ -8,9 +8,10 @@ from urllib.parse import urlencode
 
 from ..image.codec import ImageDataError, check_image_bytes
 from ..image.formats import ImageFormat
+from ..image.placement import Part, contains, overlaps, part_within, placed
 from ..image.result import ImageResult
 from ..image.transform import blank_image, transform_image
-from ..srs import SRS, clip_to_world
+from ..srs import SRS, SRSError, clip_to_world
 from .base import MapQuery, Source, SourceError
 from .http import HTTPClient, read_file_url, split_credentials
 
@@ -87,14 +88,36 @@ class WMSSource(Source):
             if bbox is None:  # nothing of the query lies where the source SRS is defined
                 return ImageResult(image=blank_image(query.size))
             size = _projected_size(query, bbox)
-        data = self._fetch(bbox, size, req_srs, req_format, self._forwarded(query.params))
-        result = ImageResult(data=data)
+        forward = self._forwarded(query.params)
+        part = self._covered_part(bbox, size, req_srs)
+        if part is None:
+            result = ImageResult(data=self._fetch(bbox, size, req_srs, req_format, forward))
+        else:  # only the part inside the coverage is asked for
+            part_size, offset, part_bbox = part
+            if not part_size[0] or not part_size[1]:
+                return ImageResult(image=blank_image(query.size))
+            data = self._fetch(part_bbox, part_size, req_srs, req_format, forward)
+            result = ImageResult(image=placed(ImageResult(data=data).image, size, offset))
         if req_srs != query.srs:
             img = transform_image(result.image, bbox, req_srs, query.bbox, query.srs, query.size, self.resampling)
             return ImageResult(image=img)
         if req_format.mime != query.format.mime:
             return ImageResult(image=result.image)
         return result
+
+    def _covered_part(self, bbox, size: tuple[int, int], srs: SRS) -> Part | None:
+        """The part of the request inside the source's coverage bbox when the request
+        reaches beyond it (None: ask for all of it)."""
+        coverage = getattr(getattr(self, "limits", None), "coverage", None)
+        if coverage is None or coverage.is_empty:
+            return None
+        try:
+            limit = coverage.srs.transform_bbox_to(srs, coverage.bbox)
+        except SRSError:
+            return None
+        if contains(limit, bbox) or not overlaps(limit, bbox):
+            return None
+        return part_within(bbox, size, limit)
 
     def _request_srs(self, srs: SRS) -> SRS:
         if not self.supported_srs or srs in self.supported_srs:

@@ -5,16 +5,18 @@ from __future__ import annotations
 import io
 import logging
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 from PIL import Image, TiffImagePlugin, TiffTags
 
 from ...config.model import WMSConfig
 from ...http import Response
 from ...image.codec import ImageDataError, encode
+from ...image.placement import contains, overlaps, part_within, placed
 from ...image.result import ImageResult
 from ...image.watermark import draw_text_line
 from ...layers import WMSLayer
-from ...maps import MapLayer, combine_adjacent, in_res_range, intersection, request_resolution
+from ...maps import MapLayer, combine_adjacent, in_res_range, request_resolution
 from ...sources.base import MapQuery, SourceError
 from ...srs import SRSError, get_srs
 from ...tiles import TileError
@@ -61,20 +63,26 @@ def render_map(params: MapParams, layers: list[WMSLayer], conf: WMSConfig,
         for owner, map_layer in layer.renders():
             if owner is layer or in_res_range(res, owner.min_res, owner.max_res):
                 jobs.append(map_layer)
+    # a bbox_srs extent: only the part of the map inside it is drawn (the rest is background)
     limit = _limit_bbox(conf, params)
-    if limit is not None and intersection(limit, params.bbox) is None:
-        jobs = []
+    offset = None
+    if limit is not None and not contains(limit, params.bbox):
+        size, offset, bbox = part_within(params.bbox, params.size, limit)
+        if overlaps(limit, params.bbox) and size[0] and size[1]:
+            query = replace(query, bbox=bbox, size=size)
+        else:
+            jobs = []
     jobs = combine_adjacent(jobs, query)
     results, errors = _render_all(jobs, query, conf.concurrent_layer_renderer)
     if errors and (conf.on_source_errors == "raise" or not results):
         raise WMSError("; ".join(errors))
-    if len(results) == 1 and not errors and limit is None and not conf.attribution:
+    if len(results) == 1 and not errors and offset is None and not conf.attribution:
         passthrough = _passthrough(results[0], params, jobs[0])
         if passthrough is not None:
             return passthrough
-    img = _compose(results, params)
-    if limit is not None:
-        img = _clip(img, params, limit)
+    img = _compose(results, params, query.size)
+    if offset is not None and query.size != params.size:
+        img = placed(img, params.size, offset, (*params.bgcolor, 0 if params.transparent else 255))
     if errors:
         img = draw_text_line(img, "; ".join(errors), color=(200, 0, 0, 255), where="ul")
     if conf.attribution:
@@ -117,7 +125,7 @@ def _passthrough(result: ImageResult, params: MapParams, job: MapLayer) -> Respo
     return Response(data, content_type=mime)
 
 
-def _compose(results: list[ImageResult], params: MapParams) -> Image.Image:
+def _compose(results: list[ImageResult], params: MapParams, size: tuple[int, int]) -> Image.Image:
     if len(results) == 1:
         try:
             img = results[0].image
@@ -125,9 +133,9 @@ def _compose(results: list[ImageResult], params: MapParams) -> Image.Image:
             raise WMSError(f"source image cannot be used: {ex}") from None
         # one opaque layer, or one layer of a transparent map: nothing to blend (the
         # layer's transparent pixels keep their colour, as in MapProxy's answers)
-        if img.size == params.size and (img.mode == "RGB" or params.transparent):
+        if img.size == size and (img.mode == "RGB" or params.transparent):
             return img
-    base = Image.new("RGBA", params.size, (*params.bgcolor, 0 if params.transparent else 255))
+    base = Image.new("RGBA", size, (*params.bgcolor, 0 if params.transparent else 255))
     for result in results:
         try:
             img = result.image
@@ -135,27 +143,10 @@ def _compose(results: list[ImageResult], params: MapParams) -> Image.Image:
             raise WMSError(f"source image cannot be used: {ex}") from None
         if img.mode != "RGBA":
             img = img.convert("RGBA")
-        if img.size != params.size:
-            img = img.resize(params.size)
+        if img.size != size:
+            img = img.resize(size)
         base.alpha_composite(img)
     return base
-
-
-def _clip(img: Image.Image, params: MapParams, limit) -> Image.Image:
-    """Transparent (or background) outside the configured bbox."""
-    box = intersection(limit, params.bbox)
-    out = Image.new("RGBA", params.size, (*params.bgcolor, 0 if params.transparent else 255))
-    if box is None:
-        return out
-    b = params.bbox
-    w, h = params.size
-    left = round((box[0] - b[0]) / (b[2] - b[0]) * w)
-    right = round((box[2] - b[0]) / (b[2] - b[0]) * w)
-    top = round((b[3] - box[3]) / (b[3] - b[1]) * h)
-    bottom = round((b[3] - box[1]) / (b[3] - b[1]) * h)
-    if right > left and bottom > top:
-        out.paste(img.crop((left, top, right, bottom)), (left, top))
-    return out
 
 
 def encode_geotiff(img: Image.Image, params: MapParams) -> bytes:
