@@ -55,7 +55,7 @@ def test_rgb_from_swapped_bands(make_app, source) -> None:
     app = make_app(CONFIG)
     coords = [(2, 2, 3), (3, 2, 3), (2, 3, 3), (3, 3, 3)]  # one 2x2 meta tile
     for x, y, z in coords:
-        answer = call(app, f"/tiles/swapped/GLOBAL_WEBMERCATOR/{z}/{x}/{y}.png?origin=nw")
+        answer = call(app, f"/tiles/swapped/EPSG3857/{z}/{x}/{y}.png?origin=nw")
         assert answer.status == 200
         img = answer.image
         assert img.mode == "RGB"
@@ -66,7 +66,7 @@ def test_rgb_from_swapped_bands(make_app, source) -> None:
 
 def test_greyscale_sums_weighted_bands_and_clips(make_app, source) -> None:
     app = make_app(CONFIG)
-    answer = call(app, "/tiles/grey/GLOBAL_WEBMERCATOR/3/2/2.png?origin=nw")
+    answer = call(app, "/tiles/grey/EPSG3857/3/2/2.png?origin=nw")
     assert answer.status == 200
     img = answer.image
     assert img.mode == "L"
@@ -77,7 +77,7 @@ def test_greyscale_sums_weighted_bands_and_clips(make_app, source) -> None:
 
 def test_greyscale_without_clipping(make_app) -> None:
     app = make_app(CONFIG.replace("{source: wms, band: 1, factor: 10}", "{source: wms, band: 1, factor: 0}"))
-    img = call(app, "/tiles/grey/GLOBAL_WEBMERCATOR/3/2/2.png?origin=nw").image
+    img = call(app, "/tiles/grey/EPSG3857/3/2/2.png?origin=nw").image
     assert img.getpixel((128, 128)) == round(0.25 * 200 + 0.25 * 30)
 
 

@@ -198,7 +198,7 @@ def _environ(path: str, method: str = "GET", **headers: str) -> dict:
 
 # four different tiles (TMS rows count from the south, one level down)
 STORED = ["/wmts/t/GLOBAL_WEBMERCATOR/1/1/0.png", "/wmts/t/GLOBAL_WEBMERCATOR/0/0/0.png",
-          "/tms/1.0.0/t/EPSG3857/0/0/0.png", "/tms/1.0.0/t/GLOBAL_WEBMERCATOR/0/1/0.png"]
+          "/tms/1.0.0/t/EPSG3857/0/0/0.png", "/tms/1.0.0/t_EPSG3857/0/1/0.png"]
 
 
 def test_fast_path_answers_stored_tiles_exactly_as_the_general_path(app):

@@ -151,16 +151,18 @@ def test_errors_name_file_and_key_path(tmp_path, change, expected) -> None:
 
 
 def test_grid_errors_name_the_grid(tmp_path) -> None:
-    path = write(tmp_path / "mapproxy.yaml", MINIMAL + """
+    # grids a cache uses; unused ones only warn (test_config_lenient.py)
+    uses = MINIMAL.replace("grids: [GLOBAL_WEBMERCATOR]", "grids: [utm]")
+    path = write(tmp_path / "mapproxy.yaml", uses + """
 grids:
   utm:
     srs: EPSG:25832
 """)
     assert "grids.utm: a bbox is required" in error_of(path)
-    path.write_text(MINIMAL + "grids:\n  g:\n    srs: EPSG:999999\n    bbox: [0, 0, 1, 1]\n")
-    assert "grids.g: unknown SRS 'EPSG:999999'" in error_of(path)
-    path.write_text(MINIMAL + "grids:\n  g:\n    base: nogrid\n")
-    assert "grids.g.base: unknown base grid 'nogrid'" in error_of(path)
+    path.write_text(uses + "grids:\n  utm:\n    srs: EPSG:999999\n    bbox: [0, 0, 1, 1]\n")
+    assert "grids.utm: unknown SRS 'EPSG:999999'" in error_of(path)
+    path.write_text(uses + "grids:\n  utm:\n    base: nogrid\n")
+    assert "grids.utm.base: unknown base grid 'nogrid'" in error_of(path)
 
 
 def test_unknown_keys_warn_with_path(tmp_path, caplog) -> None:
@@ -181,7 +183,7 @@ def test_unknown_keys_warn_with_path(tmp_path, caplog) -> None:
     ("text", "expected"),
     [
         ("layers: [\n", "invalid YAML"),
-        ("services:\n\ttms:\n", "tabs are not allowed"),
+        ("services:\n\ttms:\n", "line 2, column 1: a tab indents this line; YAML indents with spaces"),
         ("- just\n- a list\n", "the top level must be a mapping"),
     ],
 )
@@ -244,7 +246,8 @@ def test_values_that_cannot_work_are_config_errors(tmp_path, option, expected) -
 def test_source_urls_need_a_scheme(tmp_path) -> None:
     path = write(tmp_path / "mapproxy.yaml", MINIMAL.replace("http://127.0.0.1:1/wms", "127.0.0.1/wms"))
     assert "sources.osm_wms.req.url: expected a URL starting with http:// or https://" in error_of(path)
-    path.write_text(MINIMAL + "  tiles:\n    type: tile\n    grid: GLOBAL_WEBMERCATOR\n    url: 'ftp://x/%(z)s'\n")
+    path.write_text(MINIMAL.replace("sources: [osm_wms]", "sources: [osm_wms, tiles]")
+                    + "  tiles:\n    type: tile\n    grid: GLOBAL_WEBMERCATOR\n    url: 'ftp://x/%(z)s'\n")
     assert "sources.tiles.url: expected a URL starting with http:// or https:// or file://" in error_of(path)
     path.write_text(MINIMAL.replace("http://127.0.0.1:1/wms", "htp://user:secret@127.0.0.1/wms"))
     message = error_of(path)

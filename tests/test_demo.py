@@ -4,6 +4,7 @@ tile URL the page embeds answers with the tile the viewer puts at that place."""
 
 from __future__ import annotations
 
+import html
 import io
 import json
 import re
@@ -12,7 +13,7 @@ import subprocess
 import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urljoin, urlsplit
 
 import pytest
 from PIL import Image
@@ -143,11 +144,19 @@ def parse(body: bytes) -> LinkParser:
     return parser
 
 
-def map_pages(app: TileProxyApp, headers: dict[str, str] | None = None) -> list[str]:
-    """URLs of every map view linked from the index page."""
+def map_pages(app: TileProxyApp, headers: dict[str, str] | None = None,
+              index: str = "http://localhost/demo/") -> list[str]:
+    """URLs of every map view linked from the index page, resolved against ``index``
+    (the page's public URL: the links are relative, as in MapProxy's demo)."""
     status, _, body = get(app, "/demo/", headers)
     assert status == 200
-    return [u for u in parse(body).urls if "_layer=" in u]
+    # each view is linked from its SRS and its format cell
+    return list(dict.fromkeys(urljoin(index, u) for u in parse(body).urls if "_layer=" in u))
+
+
+def resolved_urls(app: TileProxyApp, page: str, headers: dict[str, str] | None = None) -> list[str]:
+    """The href/src URLs of ``page`` (an absolute URL), resolved against it."""
+    return [urljoin(page, u) for u in parse(get(app, page, headers)[2]).urls]
 
 
 def viewer_config(app: TileProxyApp, url: str, headers: dict[str, str] | None = None) -> dict:
@@ -167,15 +176,34 @@ def layer_for(app: TileProxyApp, conf: dict):
 def test_index_lists_every_layer_and_grid_with_its_services(app: TileProxyApp) -> None:
     pages = map_pages(app)
     assert len(app.tile_layers) == 7
+    shown = {(service, conf["layer"], conf["grid"]) for service in ("tms", "wmts")
+             for conf in (viewer_config(app, u) for u in pages if f"{service}_layer=" in u)}
     for tl in app.tile_layers:
-        tms = [u for u in pages if f"tms_layer={tl.name}&" in u and f"grid={tl.grid_name}&" in u]
-        wmts = [u for u in pages if f"wmts_layer={tl.name}&" in u and f"grid={tl.grid_name}&" in u]
-        assert len(tms) == 1, (tl.name, tl.grid_name)
+        assert ("tms", tl.name, tl.grid_name) in shown, (tl.name, tl.grid_name)
         # WMTS only where the grid can be addressed from the top left
-        assert len(wmts) == (1 if tl.grid.supports_access_with_origin("nw") else 0), (tl.name, tl.grid_name)
+        assert (("wmts", tl.name, tl.grid_name) in shown) == tl.grid.supports_access_with_origin("nw")
     # geodetic and the sqrt2 and sw local grids cannot, so they are TMS only
     assert sum("wmts_layer=" in u for u in pages) == 4
     assert sum("tms_layer=" in u for u in pages) == 7
+    # MapProxy's link form: layer, tile format and SRS; the grid only where the SRS leaves a choice
+    assert "http://localhost/demo/?tms_layer=debug&format=png&srs=EPSG%3A3857" in pages
+    assert "http://localhost/demo/?tms_layer=debug&format=png&srs=EPSG%3A4326" in pages
+    assert "http://localhost/demo/?tms_layer=debug&format=png&srs=EPSG%3A900913&grid=GLOBAL_MERCATOR" in pages
+
+
+def test_index_follows_mapproxys_page(app: TileProxyApp) -> None:
+    """Sections with the capabilities links of MapProxy's demo, and tables sorted by layer name
+    whose first cell spans the rows of the layer's grids."""
+    body = get(app, "/demo/")[2].decode()
+    for href in ("../tms/1.0.0/", "../demo/?tms_capabilities", "../wmts/1.0.0/WMTSCapabilities.xml",
+                 "../demo/?wmts_capabilities", "../service?REQUEST=GetCapabilities&SERVICE=WMTS",
+                 "../demo/?wmts_capabilities_kvp", "../demo/?tms_capabilities&layer=local&srs=EPSG25832"):
+        assert f'href="{href}"' in body, href
+    tables = re.findall(r'<table class="code">.*?</table>', body, re.DOTALL)
+    assert len(tables) == 2  # WMTS, TMS (no WMS here)
+    for table in tables:  # every grid, also in WMTS (grids it cannot serve say so)
+        assert re.findall(r'<td rowspan="(\d+)">(\w+)</td>', table) == [("3", "debug"), ("1", "evil"), ("3", "local")]
+    assert tables[0].count("grid not compatible with WMTS") == 3
 
 
 def test_demo_without_slash_redirects(app: TileProxyApp) -> None:
@@ -206,8 +234,7 @@ def test_unknown_assets_and_paths_are_404(app: TileProxyApp, path: str) -> None:
 
 def test_pages_reference_assets_that_exist(app: TileProxyApp) -> None:
     page = map_pages(app)[0]
-    urls = parse(get(app, page)[2]).urls
-    assets = [u for u in urls if "/demo/static/" in u]
+    assets = [u for u in resolved_urls(app, page) if "/demo/static/" in u]
     assert len(assets) == 2
     for url in assets:
         assert get(app, url)[0] == 200
@@ -215,7 +242,7 @@ def test_pages_reference_assets_that_exist(app: TileProxyApp) -> None:
 
 def test_no_third_party_or_remote_scripts(app: TileProxyApp) -> None:
     for page in map_pages(app):
-        for url in parse(get(app, page)[2]).urls:
+        for url in resolved_urls(app, page):
             assert url.startswith("http://localhost/"), url
 
 
@@ -259,9 +286,9 @@ def test_tms_views_use_the_published_tile_sets(app: TileProxyApp) -> None:
         assert [m["res"] for m in conf["matrices"]] == [float(s.get("units-per-pixel")) for s in sets]
         levels = TileServiceGrid(grid).levels()
         assert [(m["width"], m["height"]) for m in conf["matrices"]] == [grid.grid_sizes[i] for _, i in levels]
-    sqrt2 = viewer_config(app, next(u for u in views if "grid=utm_sqrt2" in u))
+    sqrt2 = viewer_config(app, next(u for u in views if "srs=EPSG%3A31467" in u))
     assert [m["level"] for m in sqrt2["matrices"]] == [0, 2, 4, 6]
-    geodetic = viewer_config(app, next(u for u in views if "grid=GLOBAL_GEODETIC" in u))
+    geodetic = viewer_config(app, next(u for u in views if "srs=EPSG%3A4326" in u))
     assert geodetic["matrices"][0]["level"] == 1  # TMS global-geodetic starts with 2x1 tiles
     assert (geodetic["matrices"][0]["width"], geodetic["matrices"][0]["height"]) == (2, 1)
 
@@ -310,9 +337,8 @@ def test_every_tile_url_pattern_serves_the_tile_at_its_place(app: TileProxyApp) 
             # ... is inside this tile of the grid, fetched by its internal coordinates
             x0, y0, x1, y1 = grid.tile_range((x, y, x, y), m["level"])
             assert (x0, y0) == (x1, y1)
-            expected = get(app, f"/tiles/{layer.name}/{layer.grid_name}/{m['level']}/{x0}/{y0}.png?origin={grid.origin}")
-            assert expected[0] == 200
-            assert data == expected[2], (page, m["id"], col, row)
+            expected = layer.manager.fetch_tile((x0, y0, m["level"])).tile.data
+            assert data == expected, (page, m["id"], col, row)
             checked += 1
     assert checked >= 10 * 3
 
@@ -365,18 +391,53 @@ def test_capabilities_viewer(app: TileProxyApp) -> None:
         assert marker in body.decode(), query
 
 
+PROXY = {"X-Forwarded-Host": "maps.example.org", "X-Forwarded-Proto": "https", "X-Script-Name": "/tiles"}
+
+
+@pytest.mark.parametrize("query, download", [
+    ("wmts_capabilities", "/wmts/1.0.0/WMTSCapabilities.xml"),
+    ("wmts_capabilities_kvp", "/service?REQUEST=GetCapabilities&SERVICE=WMTS"),
+    ("tms_capabilities", "/tms/1.0.0/"),
+    ("tms_capabilities&layer=local&srs=EPSG25832", "/tms/1.0.0/local/EPSG25832"),
+])
+def test_capabilities_views_show_the_document_of_the_download_link(app: TileProxyApp, query: str,
+                                                                   download: str) -> None:
+    """The view shows what the link answers, as text; by default with the server's own
+    address, with ``type=external`` with the public URL the proxy headers name."""
+    status, _, raw = get(app, download, PROXY)
+    assert status == 200
+    status, _, body = get(app, f"/demo/?{query}&type=external", PROXY)
+    assert status == 200
+    text = body.decode()
+    assert f'<a href="https://maps.example.org/tiles{download.replace("&", "&amp;")}">' in text
+    assert html.escape(raw.decode(), quote=True) in text
+    internal = get(app, f"/demo/?{query}", PROXY)[2].decode()
+    assert "maps.example.org" not in internal
+    assert f'<a href="http://localhost{download.replace("&", "&amp;")}">' in internal
+    assert html.escape(get(app, download)[2].decode(), quote=True) in internal
+
+
+@pytest.mark.parametrize("layer", ["osm\"><script>alert('x')</script>", "../../etc", "local/x"])
+def test_tile_map_view_of_an_unknown_layer_is_404(app: TileProxyApp, layer: str) -> None:
+    status, _, body = get(app, "/demo/?" + urlencode({"tms_capabilities": "", "layer": layer, "srs": "EPSG25832"}))
+    assert status == 404
+    assert b"<script>alert" not in body
+    assert f"<code>{html.escape(layer, quote=True)}</code>".encode() in body
+
+
 def test_urls_honour_the_public_base_url(app: TileProxyApp) -> None:
     headers = {"X-Script-Name": "/maps", "X-Forwarded-Host": "example.org", "X-Forwarded-Proto": "https"}
     base = "https://example.org/maps/"
-    pages = map_pages(app, headers)
-    assert pages and all(u.startswith(base) for u in pages)
+    pages = map_pages(app, headers, index=base + "demo/")
+    assert pages and all(u.startswith(base + "demo/?") for u in pages)
     for page in pages:
         # the proxy strips its prefix before passing requests on
         status, resp_headers, body = get(app, page.replace(base, "/"), headers)
         assert status == 200
         assert "X-Script-Name" in resp_headers["vary"]
         parsed = parse(body)
-        assert parsed.urls and all(u.startswith(base) for u in parsed.urls), parsed.urls
+        # links are relative to the page (so any proxy prefix works); none names the internal host
+        assert parsed.urls and not any("localhost" in u for u in parsed.urls), parsed.urls
         conf = json.loads(parsed.scripts["viewer-config"])
         assert conf["url"].startswith(base)
         m = conf["matrices"][0]
@@ -391,8 +452,22 @@ def test_tms_only_and_no_tile_service(tmp_path: Path) -> None:
     assert get(tms_only, "/demo/?wmts_capabilities")[0] == 404
     neither = make_app(tmp_path, CONFIG.replace("  wmts:\n", "").replace("  tms:\n", ""))
     body = get(neither, "/demo/")[2].decode()
-    assert "no tile service" in body
+    assert body.count("not enabled") == 4 and "_layer=" not in body
     assert get(neither, "/demo/?tms_layer=debug")[0] == 404
+
+
+def test_wmts_kvp_only_views_use_gettile(tmp_path: Path) -> None:
+    app = make_app(tmp_path, CONFIG.replace("  wmts:\n", "  wmts:\n    restful: false\n"))
+    views = [u for u in map_pages(app) if "wmts_layer=" in u]
+    assert len(views) == 4
+    for page in views:
+        conf = viewer_config(app, page)
+        assert conf["url"].startswith("http://localhost/service?SERVICE=WMTS&REQUEST=GetTile&")
+        layer = layer_for(app, conf)
+        m = conf["matrices"][2]
+        status, headers, data = get(app, tile_url(conf, m, 1, 2))
+        assert status == 200 and headers["content-type"] == "image/png", data[:200]
+        assert data == get(app, f"/tiles/{layer.name}/{app.tms.public_grid_id(layer)}/2/1/2.png?origin=nw")[2]
 
 
 def test_quickstart_example_shows_its_layers(tmp_path: Path) -> None:
@@ -498,7 +573,7 @@ def test_wmts_view_follows_a_custom_restful_template(tmp_path: Path) -> None:
     m = conf["matrices"][3]
     status, headers, data = get(app, tile_url(conf, m, 1, 2))
     assert status == 200 and headers["content-type"] == "image/png"
-    assert data == get(app, "/tiles/local/utm_nw/3/1/2.png?origin=nw")[2]
+    assert data == get(app, "/tiles/local/EPSG25832/3/1/2.png?origin=nw")[2]
 
 
 def test_basemap_script_draws_land_and_sea(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import io
 import json
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urljoin, urlsplit
 
 import pytest
 from PIL import Image
@@ -68,7 +68,7 @@ def app(tmp_path: Path) -> TileProxyApp:
 def wms_pages(app: TileProxyApp) -> list[str]:
     status, _, body = get(app, "/demo/")
     assert status == 200
-    return [u for u in parse(body).urls if "wms_layer=" in u]
+    return [urljoin("http://localhost/demo/", u) for u in parse(body).urls if "wms_layer=" in u]
 
 
 def query(url: str) -> dict[str, str]:
@@ -88,8 +88,11 @@ def test_index_lists_every_named_wms_layer_once_per_srs(app: TileProxyApp) -> No
     assert found == sorted((name, srs) for name in NAMED for srs in SRS)
     assert {tl.name for tl in app.tile_layers} == {"cached"}
     body = get(app, "/demo/")[2].decode()
-    assert "A group without a name" in body and "WMS layers" in body
-    assert "view" in body and "http://localhost/demo/?wms_capabilities" in body
+    # named layers sorted by name, as in MapProxy's demo
+    assert [query(u)["WMS_LAYER"] for u in pages[::len(SRS)]] == sorted(NAMED)
+    assert 'href="../demo/?wms_capabilities"' in body
+    assert 'href="../service?REQUEST=GetCapabilities&SERVICE=WMS"' in body
+    assert 'href="../service?REQUEST=GetCapabilities&SERVICE=WMS&tiled=true"' in body
 
 
 def test_every_getmap_url_answers_with_a_png_of_the_tile_size(app: TileProxyApp) -> None:
@@ -123,7 +126,7 @@ def test_getmap_tiles_of_a_cached_layer_are_its_tiles(app: TileProxyApp) -> None
         m = conf["matrices"][level]
         status, _, data = get(app, tile_url(conf, m, col, row))
         assert status == 200
-        status, _, tile = get(app, f"/tiles/cached/GLOBAL_WEBMERCATOR/{level}/{col}/{row}.png?origin=nw")
+        status, _, tile = get(app, f"/tiles/cached/EPSG3857/{level}/{col}/{row}.png?origin=nw")
         assert status == 200
         assert png(data).convert("RGBA").tobytes() == png(tile).convert("RGBA").tobytes(), (level, col, row)
 
@@ -142,7 +145,8 @@ def test_view_grids_of_each_srs(app: TileProxyApp) -> None:
 
 def test_layer_list_and_heading_in_the_map_page(app: TileProxyApp) -> None:
     body = get(app, "/demo/?wms_layer=nested&srs=EPSG:4326")[2].decode()
-    assert "Nested direct layer" in body and "EPSG:4326 · WMS" in body
+    assert "<h2>Layer Preview - nested</h2>" in body
+    assert "Nested direct layer · EPSG:4326 · image/png · WMS" in body
     sidebar = [u for u in parse(body.encode()).urls if "_layer=" in u]
     assert any("tms_layer=cached" in u for u in sidebar)
     assert len([u for u in sidebar if "wms_layer=" in u]) >= len(NAMED) * len(SRS)
@@ -162,7 +166,8 @@ def test_wms_capabilities_viewer(app: TileProxyApp) -> None:
     status, headers, body = get(app, "/demo/?wms_capabilities")
     assert status == 200 and headers["content-type"].startswith("text/html")
     text = body.decode()
-    assert "&lt;WMT_MS_Capabilities" in text and "&lt;Name&gt;nested&lt;/Name&gt;" in text
+    # what the download link answers: GetCapabilities without VERSION, the newest version
+    assert "&lt;WMS_Capabilities" in text and "&lt;Name&gt;nested&lt;/Name&gt;" in text
     assert "<script>alert" not in text
 
 
@@ -170,8 +175,10 @@ def test_without_wms_there_are_no_wms_views(tmp_path: Path) -> None:
     app = make_demo_app(tmp_path, CONFIG.replace("  wms:\n    srs: {srs}\n", ""), wms_extra="")
     assert wms_pages(app) == []
     assert get(app, "/demo/?wms_layer=cached")[0] == 404
-    assert get(app, "/demo/?wms_capabilities")[0] == 404
-    assert "WMS layers" not in get(app, "/demo/")[2].decode()
+    # the OWS exception of the capabilities link itself
+    assert get(app, "/demo/?wms_capabilities")[0] == 400
+    index = get(app, "/demo/")[2].decode()
+    assert "<h2>WMS</h2><p class=\"muted\">This service is not enabled" in index
 
 
 def test_wms_130_only_sends_the_bbox_in_axis_order(tmp_path: Path) -> None:
@@ -212,12 +219,13 @@ def test_viewer_builds_the_getmap_urls(app: TileProxyApp, srs: str, yx: bool) ->
 def test_wms_views_honour_the_public_base_url(app: TileProxyApp) -> None:
     headers = {"X-Script-Name": "/maps", "X-Forwarded-Host": "example.org", "X-Forwarded-Proto": "https"}
     base = "https://example.org/maps/"
-    pages = [u for u in parse(get(app, "/demo/", headers)[2]).urls if "wms_layer=" in u]
-    assert pages and all(u.startswith(base) for u in pages)
+    pages = [urljoin(base + "demo/", u) for u in parse(get(app, "/demo/", headers)[2]).urls if "wms_layer=" in u]
+    assert pages and all(u.startswith(base + "demo/?") for u in pages)
     status, _, body = get(app, pages[0].replace(base, "/"), headers)
     assert status == 200
     parsed = parse(body)
-    assert all(u.startswith(base) for u in parsed.urls), parsed.urls
+    # links are relative to the page; none names the internal host
+    assert parsed.urls and not any("localhost" in u for u in parsed.urls), parsed.urls
     conf = json.loads(parsed.scripts["viewer-config"])
     assert conf["url"].startswith(base + "service?")
     status, resp_headers, _ = get(app, tile_url(conf, conf["matrices"][1], 0, 0).replace(base, "/"), headers)

@@ -35,6 +35,7 @@ def test_bad_on_error_names_the_key(make_app, on_error, path, message) -> None:
 
 def test_on_error_only_on_sources_that_support_it(make_app) -> None:
     text = config().replace("sources:\n  wms:", "sources:\n  dbg:\n    type: debug\n    on_error:\n      other:\n        response: transparent\n  wms:")
+    text = text.replace("    sources:\n    - wms\n", "    sources:\n    - wms\n    - dbg\n", 1)
     with pytest.raises(ConfigError, match=r"sources\.dbg\.on_error: on_error is only supported for wms, tile, arcgis"):
         make_app(text)
 

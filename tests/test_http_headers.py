@@ -113,3 +113,20 @@ def test_proxy_headers_and_vary(make_app, source) -> None:
     tile = call(app, "/mapproxy" + TILE, headers=proxy)
     assert tile.status == 200 and "Vary" not in tile.headers
     assert call(app, "/tms/1.0.0/", headers={"Host": "tiles.example:8080"}).text.count("http://tiles.example:8080/tms/1.0.0/map/") == 1
+
+
+@pytest.mark.parametrize(("headers", "base"), [
+    ({"Host": "localhost:80"}, "http://localhost/"),
+    ({"Host": "localhost:8080"}, "http://localhost:8080/"),
+    ({"Host": "maps.example:443"}, "http://maps.example:443/"),
+    ({"Host": "maps.example:443", "X-Forwarded-Proto": "https", "X-Script-Name": "/foo"},
+     "https://maps.example/foo/"),
+    ({"X-Forwarded-Host": "maps.example:80, inner"}, "http://maps.example/"),
+])
+def test_public_url_leaves_out_the_default_port(make_app, source, headers, base) -> None:
+    """Documents name the service without the scheme's default port (http :80, https :443)."""
+    app = app_with(make_app)
+    tms = call(app, "/tms/1.0.0/", headers=headers)
+    assert f'href="{base}tms/1.0.0/map/' in tms.text
+    wmts = call(app, "/wmts/1.0.0/WMTSCapabilities.xml", headers=headers)
+    assert f'template="{base}wmts/map/' in wmts.text

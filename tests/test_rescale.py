@@ -19,7 +19,7 @@ def _app(make_app, cache_options: str, source_options: str):
 
 
 def _tile(app, z, x, y):
-    answer = call(app, f"/tiles/l/GLOBAL_WEBMERCATOR/{z}/{x}/{y}.png?origin=nw")
+    answer = call(app, f"/tiles/l/EPSG3857/{z}/{x}/{y}.png?origin=nw")
     assert answer.status == 200, answer.body
     return answer.image.convert("RGBA")
 

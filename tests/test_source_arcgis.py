@@ -112,7 +112,7 @@ def _tile_centre(z: int, x: int, y: int) -> tuple[float, float]:
 def test_mapserver_export_lands_pixels_and_sends_params(config_path, arcgis) -> None:
     app = make_wsgi_app(config_path)
     # /tiles addresses internal levels; GLOBAL_WEBMERCATOR counts rows from the north
-    answer = call(app, "/tiles/world/GLOBAL_WEBMERCATOR/3/2/3.png?origin=nw")
+    answer = call(app, "/tiles/world/EPSG3857/3/2/3.png?origin=nw")
     assert answer.status == 200, answer.body
     img = answer.image.convert("RGB")
     assert img.getpixel((128, 128)) == expected_color(*_tile_centre(3, 2, 3))
@@ -131,7 +131,7 @@ def test_mapserver_export_lands_pixels_and_sends_params(config_path, arcgis) -> 
 
 def test_imageserver_export_image_without_layers(config_path, arcgis) -> None:
     app = make_wsgi_app(config_path)
-    answer = call(app, "/tiles/imagery/GLOBAL_WEBMERCATOR/2/1/1.jpeg?origin=nw")
+    answer = call(app, "/tiles/imagery/EPSG3857/2/1/1.jpeg?origin=nw")
     assert answer.status == 200 and answer.content_type == "image/jpeg"
     path, args = arcgis.requests[-1]
     assert path == "/arcgis/rest/services/Imagery/ImageServer/exportImage"
@@ -145,13 +145,13 @@ def test_json_error_with_http_200_is_a_clear_error_and_logged(config_path, arcgi
     app = make_wsgi_app(config_path)
     arcgis.reset("jsonerror")
     with caplog.at_level(logging.WARNING):
-        answer = call(app, "/tiles/world/GLOBAL_WEBMERCATOR/1/0/0.png?origin=nw")
+        answer = call(app, "/tiles/world/EPSG3857/1/0/0.png?origin=nw")
     assert answer.status == 500
     assert b"Unable to complete operation" in answer.body
     assert "Invalid layer ID: 99" in caplog.text
     # nothing was stored, and the worker still serves the same layer once the server recovers
     arcgis.reset("ok")
-    assert call(app, "/tiles/world/GLOBAL_WEBMERCATOR/1/0/0.png?origin=nw").status == 200
+    assert call(app, "/tiles/world/EPSG3857/1/0/0.png?origin=nw").status == 200
 
 
 def test_feature_info_through_identify(config_path, arcgis) -> None:
@@ -167,7 +167,7 @@ def test_feature_info_through_identify(config_path, arcgis) -> None:
     x, y = (float(v) for v in params["geometry"].split(","))
     assert (x, y) == pytest.approx((-2e6 + 100 * 1e4, 1e6 - 50 * 1e4))
     assert params["sr"] == "3857" and params["tolerance"] == "8" and params["returnGeometry"] == "true"
-    assert params["layers"] == "all:0,1" and params["imageDisplay"] == "400,200,96"
+    assert params["layers"] == "show:0,1" and params["imageDisplay"] == "400,200,96"  # req.layers as configured
     assert arcgis.requests[-1][0] == "/arcgis/rest/services/World/MapServer/identify"
     html = source.get_feature_info(FeatureInfoQuery(bbox, (400, 200), get_srs("EPSG:3857"), (1, 1), "text/html"))
     assert html.mime == "text/html" and b"identify at" in html.data
@@ -186,7 +186,7 @@ def test_feature_info_in_other_srs_is_transformed(config_path, arcgis) -> None:
 
 def test_arcgis_cache_path_tile_source(config_path, arcgis) -> None:
     app = make_wsgi_app(config_path)
-    answer = call(app, "/tiles/cached/GLOBAL_WEBMERCATOR/3/5/2.png?origin=nw")
+    answer = call(app, "/tiles/cached/EPSG3857/3/5/2.png?origin=nw")
     assert answer.status == 200
     assert answer.image.convert("RGB").getpixel((10, 10)) == tile_color(5, 2, 3)
     assert arcgis.requests[-1][0] == "/cache/L03/R00000002/C00000005.png"
@@ -222,7 +222,7 @@ def test_json_error_answered_by_on_error_tile(tmp_path, arcgis) -> None:
     path.write_text(text)
     app = make_wsgi_app(path)
     arcgis.reset("jsonerror")
-    answer = call(app, "/tiles/world/GLOBAL_WEBMERCATOR/1/0/0.png?origin=nw")
+    answer = call(app, "/tiles/world/EPSG3857/1/0/0.png?origin=nw")
     assert answer.status == 200
     assert answer.image.convert("RGB").getpixel((5, 5)) == (0, 255, 0)
     assert "no-cache" in answer.headers.get("Cache-Control", "")

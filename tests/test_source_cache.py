@@ -79,7 +79,7 @@ def test_geodetic_cache_over_mercator_cache_lands_content_in_place(make_app, sou
     grid = predefined_grid("GLOBAL_GEODETIC")
     for coord in ((4, 2, 3), (5, 1, 3), (9, 4, 4)):
         x, y, z = coord
-        answer = call(app, f"/tiles/geo/GLOBAL_GEODETIC/{z}/{x}/{y}.png")
+        answer = call(app, f"/tiles/geo/EPSG4326/{z}/{x}/{y}.png")
         assert answer.status == 200, answer.body
         img = answer.image.convert("RGBA")
         bbox = grid.tile_bbox(coord)
@@ -94,7 +94,7 @@ def test_geodetic_cache_over_mercator_cache_lands_content_in_place(make_app, sou
 
 def test_geodetic_tile_beyond_mercator_latitudes_is_transparent(make_app) -> None:
     app = make_app(CONFIG)
-    img = call(app, "/tiles/geo/GLOBAL_GEODETIC/2/1/1.png").image.convert("RGBA")
+    img = call(app, "/tiles/geo/EPSG4326/2/1/1.png").image.convert("RGBA")
     # the tile spans 0..90 N; its top rows lie north of 85.05 N where mercator has no data
     assert img.getpixel((128, 2))[3] == 0
     assert img.getpixel((128, 200))[3] == 255
@@ -102,9 +102,9 @@ def test_geodetic_tile_beyond_mercator_latitudes_is_transparent(make_app) -> Non
 
 def test_same_grid_cache_source_passes_tiles_through(make_app, source, tmp_path) -> None:
     app = make_app(CONFIG)
-    first = call(app, "/tiles/copy/GLOBAL_WEBMERCATOR/3/2/2.png?origin=nw")
+    first = call(app, "/tiles/copy/EPSG3857/3/2/2.png?origin=nw")
     assert first.status == 200
-    merc = call(app, "/tiles/merc/GLOBAL_WEBMERCATOR/3/2/2.png?origin=nw")
+    merc = call(app, "/tiles/merc/EPSG3857/3/2/2.png?origin=nw")
     assert merc.body == first.body
     assert source.count("wms") == 1  # one meta tile of merc_cache, copied tile by tile
     assert (tmp_path / "cache_data/copy_cache_EPSG3857/03/000/000/002/000/000/002.png").read_bytes() == merc.body

@@ -61,24 +61,24 @@ def app(make_app):
 
 
 def test_renders_the_map_transparent(app) -> None:
-    img = call(app, "/tiles/squares/GLOBAL_WEBMERCATOR/2/2/1.png?origin=nw").image.convert("RGBA")
+    img = call(app, "/tiles/squares/EPSG3857/2/2/1.png?origin=nw").image.convert("RGBA")
     assert pixel_at(img, GRID, (2, 1, 2), 2.5e6, 2.5e6) == (255, 0, 0, 255)
     assert pixel_at(img, GRID, (2, 1, 2), 7.5e6, 7.5e6)[3] == 0
 
 
 def test_layers_pick_and_opaque_background(app) -> None:
-    answer = call(app, "/tiles/blue/GLOBAL_WEBMERCATOR/2/2/1.png?origin=nw")
+    answer = call(app, "/tiles/blue/EPSG3857/2/2/1.png?origin=nw")
     img = answer.image
     assert img.mode == "RGB"
     assert pixel_at(img, GRID, (2, 1, 2), 2.5e6, 2.5e6) == (255, 255, 255)  # red layer switched off
-    img = call(app, "/tiles/blue/GLOBAL_WEBMERCATOR/2/1/2.png?origin=nw").image
+    img = call(app, "/tiles/blue/EPSG3857/2/1/2.png?origin=nw").image
     assert pixel_at(img, GRID, (1, 2, 2), -2.5e6, -2.5e6) == (0, 0, 255)
 
 
 def test_reprojects_to_the_query_srs(app) -> None:
     geo = predefined_grid("GLOBAL_GEODETIC")
     # level 2: 90 degree tiles; tile (2, 1) spans lon 0..90, lat 0..90 (sw origin)
-    img = call(app, "/tiles/geo/GLOBAL_GEODETIC/2/2/1.png").image.convert("RGBA")
+    img = call(app, "/tiles/geo/EPSG4326/2/2/1.png").image.convert("RGBA")
     assert pixel_at(img, geo, (2, 1, 2), 20, 20) == (255, 0, 0, 255)  # 20 deg is inside 5000 km
     assert pixel_at(img, geo, (2, 1, 2), 60, 60)[3] == 0
 
@@ -93,11 +93,11 @@ def test_multithreaded_renders_in_parallel(app) -> None:
 
 def test_broken_xml_is_an_error_for_that_layer_only(app, caplog) -> None:
     with caplog.at_level(logging.ERROR):
-        answer = call(app, "/tiles/broken/GLOBAL_WEBMERCATOR/1/0/0.png?origin=nw")
+        answer = call(app, "/tiles/broken/EPSG3857/1/0/0.png?origin=nw")
     assert answer.status == 500
     assert b"mapnik source 'broken': cannot load the map" in answer.body
     assert "no-such-plugin" in caplog.text and "broken.xml" in caplog.text
-    assert call(app, "/tiles/squares/GLOBAL_WEBMERCATOR/1/0/0.png?origin=nw").status == 200
+    assert call(app, "/tiles/squares/EPSG3857/1/0/0.png?origin=nw").status == 200
 
 
 def test_missing_mapfile_is_a_config_error(make_app) -> None:

@@ -23,7 +23,7 @@ def _app(make_app, options: str):
 
 
 def _tile(app, z: int, x: int, y: int):
-    answer = call(app, f"/tiles/l/GLOBAL_WEBMERCATOR/{z}/{x}/{y}.png?origin=nw")
+    answer = call(app, f"/tiles/l/EPSG3857/{z}/{x}/{y}.png?origin=nw")
     assert answer.status == 200, answer.body
     return answer.image.convert("RGBA")
 
@@ -157,10 +157,10 @@ def test_tile_source_passthrough_is_clipped_to_its_coverage(make_app, source) ->
     from source_server import tile_color
 
     app = make_app(TILE_COVERAGE)
-    img = call(app, "/tiles/t/GLOBAL_WEBMERCATOR/2/2/1.png?origin=nw").image.convert("RGBA")
+    img = call(app, "/tiles/t/EPSG3857/2/2/1.png?origin=nw").image.convert("RGBA")
     assert img.getpixel((32, 223)) == (*tile_color(2, 1, 2), 255)
     assert img.getpixel((200, 40))[3] == 0
-    assert _is_blank(call(app, "/tiles/t/GLOBAL_WEBMERCATOR/2/0/0.png?origin=nw").image.convert("RGBA"))
+    assert _is_blank(call(app, "/tiles/t/EPSG3857/2/0/0.png?origin=nw").image.convert("RGBA"))
     assert source.count("tile") == 1
 
 

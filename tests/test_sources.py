@@ -94,7 +94,7 @@ grids:
     num_levels: 3
 """
     app = make_app(wms_config("    wms_opts: {version: '1.3.0'}", grid="gk4") + grid_yaml)
-    assert call(app, "/tiles/map/gk4/0/0/0.png?origin=nw").status == 200
+    assert call(app, "/tiles/map/EPSG31468/0/0/0.png?origin=nw").status == 200
     params = source.params()
     assert params["CRS"] == "EPSG:31468"
     # northing first: 5300000 < y < 5500000 comes before easting

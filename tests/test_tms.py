@@ -26,11 +26,15 @@ layers:
   - name: web
     title: Web
     sources: [web_cache]
+  - name: fine
+    title: Fine
+    sources: [sqrt2_cache]
 caches:
   merc_cache: {grids: [GLOBAL_MERCATOR], sources: [wms]}
   geo_cache: {grids: [GLOBAL_GEODETIC], sources: [wms]}
   utm_cache: {grids: [utm32], sources: [wms], format: image/jpeg}
-  web_cache: {grids: [GLOBAL_WEBMERCATOR, sqrt2], sources: [wms]}
+  web_cache: {grids: [GLOBAL_WEBMERCATOR], sources: [wms]}
+  sqrt2_cache: {grids: [sqrt2], sources: [wms]}
 grids:
   utm32:
     srs: EPSG:25832
@@ -101,12 +105,12 @@ def test_tile_map_documents(app) -> None:
     assert [float(s.get("units-per-pixel")) for s in sets] == [1000, 500, 250]
     assert utm.find("TileFormat").get("extension") == "jpeg"
 
-    # sqrt2 grids publish every second level; with a global profile MapProxy
-    # starts at internal level 2 * (0 + 2) = 4
-    sqrt2 = xml(call(app, "/tms/1.0.0/web/sqrt2"))
+    # sqrt2 grids publish every second level; the global profile starts at grid
+    # level 2, the 2x2 tiles level
+    sqrt2 = xml(call(app, "/tms/1.0.0/fine/EPSG3857"))
     grid_res = predefined_grid("GLOBAL_WEBMERCATOR").resolutions
     sets = sqrt2.find("TileSets").findall("TileSet")
-    assert [float(s.get("units-per-pixel")) for s in sets] == pytest.approx([grid_res[2], grid_res[3]])
+    assert [float(s.get("units-per-pixel")) for s in sets] == pytest.approx(grid_res[1:4])
 
 
 def test_global_profiles_start_one_level_down(app, source) -> None:
@@ -131,7 +135,10 @@ def test_local_grid_has_no_level_shift(app, source) -> None:
 def test_layer_underscore_grid_form_and_grid_names(make_app, source) -> None:
     app = make_app(CONFIG.replace("{tms_extra}", "    use_grid_names: true"))
     assert call(app, "/tms/1.0.0/merc/GLOBAL_MERCATOR/0/0/0.png").status == 200
-    assert call(app, "/tms/1.0.0/merc_GLOBAL_MERCATOR/0/0/0.png").status == 200
+    # with grid names, layer and grid are two path segments, both required
+    for path in ("/tms/1.0.0/merc_GLOBAL_MERCATOR/0/0/0.png", "/tms/1.0.0/merc/0/0/0.png"):
+        answer = call(app, path)
+        assert answer.status == 404 and b"unknown layer: merc" in answer.body
     caps = xml(call(app, "/tms/1.0.0/"))
     hrefs = {m.get("href") for m in caps.iter("TileMap")}
     assert "http://localhost/tms/1.0.0/utm/utm32" in hrefs
@@ -140,8 +147,8 @@ def test_layer_underscore_grid_form_and_grid_names(make_app, source) -> None:
 
 
 def test_tiles_service_origin(app, source) -> None:
-    sw = call(app, "/tiles/web/EPSG3857/2/1/0.png")  # default: rows from the south
-    nw = call(app, "/tiles/web/EPSG3857/2/1/3.png?origin=nw")
+    sw = call(app, "/tiles/web/EPSG3857/2/1/0.png?origin=sw")
+    nw = call(app, "/tiles/web/EPSG3857/2/1/3.png")  # default: rows as the grid counts them
     assert sw.status == nw.status == 200
     assert sw.body == nw.body
     assert source.count("wms") == 1
@@ -150,7 +157,9 @@ def test_tiles_service_origin(app, source) -> None:
     assert call(app, "/tiles/merc/EPSG900913/0/0/0.png").status == 200
     assert source_bbox(source) == pytest.approx(predefined_grid("GLOBAL_MERCATOR").bbox)
     assert call(app, "/tiles/web/EPSG3857/2/1/3.png?origin=ul").body == sw.body  # ul is nw
-    assert call(app, "/tiles/web/EPSG3857/2/1/0.png?origin=middle").status == 400
+    assert call(app, "/tiles/web/EPSG3857/2/1/0.png?origin=ll").body == sw.body  # ll is sw
+    # an origin that is none is no choice, as in MapProxy: the default applies
+    assert call(app, "/tiles/web/EPSG3857/2/1/3.png?origin=middle").body == sw.body
 
 
 def test_tms_origin_option_changes_the_tiles_default(make_app, source) -> None:

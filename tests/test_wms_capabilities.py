@@ -158,6 +158,9 @@ def test_metadata_queryable_and_legend(app, source) -> None:
 def test_older_versions(app) -> None:
     doc110 = caps(app, "1.1.0")
     assert doc110.tag == "WMT_MS_Capabilities" and doc110.get("version") == "1.1.0"
+    # the 1.1.0 DTD allows one SRS element per layer: the codes go in one list
+    srs = doc110.findall("Capability/Layer/SRS")
+    assert len(srs) == 1 and srs[0].text.split()[:2] == ["EPSG:4326", "EPSG:3857"]
     doc100 = caps(app, "1.0.0")
     assert doc100.get("version") == "1.0.0"
     assert doc100.find("Capability/Request/Map/Format/PNG") is not None

@@ -54,7 +54,7 @@ def test_defaults_and_values_are_forwarded(app, source) -> None:
 
 def test_invalid_dimension_value(app, source) -> None:
     answer = call(app, getmap("timed", size=(32, 32), time="1999-01-01"))
-    assert answer.status == 200 and b'code="InvalidDimensionValue"' in answer.body
+    assert answer.status == 500 and b'code="InvalidDimensionValue"' in answer.body
     assert source.count("wms") == 0
 
 

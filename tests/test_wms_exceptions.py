@@ -1,5 +1,6 @@
 """Bad WMS requests get an OGC service exception in the requested format, never
-a traceback or a 500."""
+a traceback. As in MapProxy, an XML exception answers 500 and an INIMAGE/BLANK
+exception 200; none of them may be cached."""
 
 from __future__ import annotations
 
@@ -54,7 +55,7 @@ BAD_GETMAP = [
     ({"bbox": ""}, "MissingParameterValue", "MissingParameterValue"),
     ({"width": "0"}, "InvalidParameterValue", "InvalidParameterValue"),
     ({"width": "-5"}, "InvalidParameterValue", "InvalidParameterValue"),
-    ({"height": "12.5"}, "InvalidParameterValue", "InvalidParameterValue"),
+    ({"height": "12x"}, "InvalidParameterValue", "InvalidParameterValue"),
     ({"height": "NaN"}, "InvalidParameterValue", "InvalidParameterValue"),
     ({"width": "5000", "height": "5000"}, "InvalidParameterValue", "InvalidParameterValue"),  # > max_output_pixels
     ({"width": "99999999999999999999"}, "InvalidParameterValue", "InvalidParameterValue"),
@@ -78,11 +79,12 @@ def _url(version: str, overrides: dict[str, str]) -> str:
 @pytest.mark.parametrize("overrides, code111, code130", BAD_GETMAP)
 def test_bad_getmap_gives_service_exception(app, overrides, code111, code130) -> None:
     answer = call(app, _url("1.1.1", overrides))
-    assert answer.status == 200
+    assert answer.status == 500
     assert answer.content_type.startswith("application/vnd.ogc.se_xml")
+    assert answer.headers["Cache-Control"] == "no-cache, no-store"
     assert _exception_111(answer.body).get("code") == code111
     answer = call(app, _url("1.3.0", overrides))
-    assert answer.status == 200 and answer.content_type.startswith("text/xml")
+    assert answer.status == 500 and answer.content_type.startswith("text/xml")
     assert _exception_130(answer.body).get("code") == code130
 
 
@@ -105,14 +107,18 @@ def test_inimage_and_blank_exceptions(app) -> None:
     assert transparent.image.convert("RGBA").getextrema()[3] == (0, 0)
     jpeg = call(app, _url("1.3.0", {"layers": "nope", "exceptions": "INIMAGE", "fmt": "image/jpeg"}))
     assert jpeg.content_type == "image/jpeg"
-    # when the image itself cannot be made (bad size), the answer is XML
-    fallback = call(app, _url("1.3.0", {"width": "0", "exceptions": "INIMAGE"}))
-    assert fallback.content_type.startswith("text/xml")
+    assert jpeg.headers["Cache-Control"] == "no-cache, no-store"
+    # an unusable size or format gets a 256x256 PNG; a too large size gets XML
+    fallback = call(app, _url("1.3.0", {"width": "0", "fmt": "image/nope", "exceptions": "INIMAGE"}))
+    assert fallback.content_type == "image/png" and fallback.image.size == (256, 256)
+    too_large = call(app, _url("1.3.0", {"width": "5000", "height": "5000", "exceptions": "INIMAGE"}))
+    assert too_large.status == 500 and too_large.content_type.startswith("text/xml")
+    assert b"image size too large" in too_large.body
 
 
 def test_other_versions_exception_formats(app) -> None:
     answer = call(app, "/service?WMTVER=1.0.0&REQUEST=map&LAYERS=nope&SRS=EPSG:4326&BBOX=0,0,1,1&WIDTH=1&HEIGHT=1&FORMAT=PNG")
-    assert answer.status == 200 and answer.content_type.startswith("text/xml")
+    assert answer.status == 500 and answer.content_type.startswith("text/xml")
     assert etree.fromstring(answer.body).tag == "WMTException"
     answer = call(app, _url("1.1.0", {"layers": "nope"}))
     assert answer.content_type.startswith("application/vnd.ogc.se_xml")
@@ -129,7 +135,7 @@ def test_other_versions_exception_formats(app) -> None:
 )
 def test_bad_requests(app, query, code) -> None:
     answer = call(app, "/service?" + query)
-    assert answer.status == 200
+    assert answer.status == 500
     assert etree.fromstring(answer.body, etree.XMLParser(load_dtd=False, no_network=True)).find(".//ServiceException").get("code") == code
 
 
@@ -154,6 +160,6 @@ def test_unreachable_source_is_a_service_exception(make_app, source) -> None:
     for mode in ("error", "exception", "html", "truncated"):
         source.reset(mode)
         answer = call(app, getmap("direct", "0,40,30,60", "EPSG:4326", size=(64, 64)))
-        assert answer.status == 200, mode
+        assert answer.status == 500, mode
         assert b"ServiceException" in answer.body, mode
         assert b"Traceback" not in answer.body

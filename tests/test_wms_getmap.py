@@ -83,7 +83,7 @@ def test_tiled_getmap_returns_the_cached_tile_with_cache_headers(app) -> None:
     assert again.status == 304 and again.body == b""
     # anything that is not exactly one tile is refused
     off = call(app, getmap("cached", f"{-WORLD_3857!r},1000.0,0.0,{WORLD_3857!r}", "EPSG:3857", size=(256, 256), tiled="true"))
-    assert off.status == 200 and b"ServiceException" in off.body
+    assert off.status == 500 and b"ServiceException" in off.body
 
 
 def test_transparent_and_bgcolor_outside_the_cache(app) -> None:
@@ -97,7 +97,7 @@ def test_transparent_and_bgcolor_outside_the_cache(app) -> None:
 @pytest.mark.parametrize(
     "fmt, mime, pil_format",
     [("image/jpeg", "image/jpeg", "JPEG"), ("image/gif", "image/gif", "GIF"), ("image/tiff", "image/tiff", "TIFF"),
-     ("image/png; mode=8bit", "image/png", "PNG"), ("png8", "image/png", "PNG")],
+     ("image/png; mode=8bit", "image/png; mode=8bit", "PNG"), ("png8", "image/png; mode=8bit", "PNG")],
 )
 def test_output_formats(app, fmt, mime, pil_format) -> None:
     answer = call(app, getmap("direct", "0,40,30,60", "EPSG:4326", fmt=fmt, size=(256, 256)))
@@ -179,14 +179,16 @@ def test_source_errors_notify_or_raise(make_app, source) -> None:
     notify = make_app(config, "notify.yaml")
     answer = call(notify, getmap("both", "0,40,30,60", "EPSG:4326", size=(256, 256)))
     assert answer.status == 200 and answer.content_type == "image/png"
+    assert answer.headers["Cache-Control"] == "no-cache, no-store"  # not the full map
     img = answer.image.convert("RGB")
     assert img.getpixel((2, 2)) != img.getpixel((128, 250))  # error text drawn at the top left
     raising = make_app(config.replace("  wms:\n", "  wms:\n    on_source_errors: raise\n", 1), "raise.yaml")
     answer = call(raising, getmap("both", "0,40,30,60", "EPSG:4326", size=(256, 256)))
-    assert answer.status == 200 and b"ServiceException" in answer.body
+    assert answer.status == 500 and b"ServiceException>No response from URL" in answer.body
     source.reset("error")
     answer = call(notify, getmap("direct", "0,40,30,60", "EPSG:4326", size=(256, 256)))
-    assert b"ServiceException" in answer.body  # nothing succeeded
+    # nothing succeeded: MapProxy's words, then each source's error on a line
+    assert answer.status == 500 and b"ServiceException>Could not get any sources:\nHTTP Error" in answer.body
 
 
 def test_attribution_is_drawn(make_app) -> None:

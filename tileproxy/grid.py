@@ -228,14 +228,14 @@ class TileGrid:
 
     @property
     def is_global_mercator(self) -> bool:
-        bb = default_bbox(get_srs("EPSG:3857"))
-        return self.srs == get_srs("EPSG:3857") and all(is_close(a, b) for a, b in zip(self.bbox, bb))
+        """Web mercator with exactly the world bbox (MapProxy's test for the TMS
+        ``global-mercator`` profile: a bbox that is only close makes a local grid)."""
+        return self.srs == get_srs("EPSG:3857") and self.bbox == default_bbox(get_srs("EPSG:3857"))
 
     @property
     def is_global_geodetic(self) -> bool:
-        return self.srs == get_srs("EPSG:4326") and all(
-            is_close(a, b) for a, b in zip(self.bbox, (-180.0, -90.0, 180.0, 90.0))
-        )
+        """EPSG:4326 with exactly (-180, -90, 180, 90)."""
+        return self.srs == get_srs("EPSG:4326") and self.bbox == (-180.0, -90.0, 180.0, 90.0)
 
 
 def build_grid(
@@ -320,7 +320,9 @@ def normalize_origin(origin: str | None) -> str:
 
 
 PREDEFINED_GRIDS: dict[str, dict] = {
-    "GLOBAL_GEODETIC": {"srs": "EPSG:4326", "tile_size": (256, 256), "min_res": GEODETIC_MIN_RES},
+    # level 0 of 1.40625 degrees per pixel (2x1 tiles) comes from the bbox and tile
+    # size, as in MapProxy, so that grids based on it may set res or a bbox
+    "GLOBAL_GEODETIC": {"srs": "EPSG:4326", "tile_size": (256, 256)},
     "GLOBAL_MERCATOR": {"srs": "EPSG:900913", "tile_size": (256, 256)},
     "GLOBAL_WEBMERCATOR": {"srs": "EPSG:3857", "tile_size": (256, 256), "origin": "nw"},
 }

@@ -68,8 +68,12 @@ class Request:
         if not _HOST.match(host):
             host = env.get("SERVER_NAME", "localhost")
             port = env.get("SERVER_PORT", "")
-            if port and port not in ("80", "443"):
+            if port:
                 host += ":" + port
+        # the scheme's default port is left out, as MapProxy does: http://localhost/service
+        default_port = _DEFAULT_PORT.get(scheme)
+        if default_port:
+            host = host.removesuffix(default_port)
         script = self.header("X-Script-Name") or env.get("SCRIPT_NAME", "")
         if script and not script.startswith("/"):
             script = "/" + script  # a path, never part of the authority ('@evil.org')
@@ -84,6 +88,7 @@ def unsafe_segment(segment: str) -> bool:
 # a host name, IPv4 or bracketed IPv6 address with an optional port
 _HOST = re.compile(r"^(?:[A-Za-z0-9_.-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?\Z")
 _SCRIPT_SAFE = "/%!$&()*+,;=:@-._~"
+_DEFAULT_PORT = {"http": ":80", "https": ":443"}
 
 
 # documents carry URLs built from the proxy headers: shared caches must key on them

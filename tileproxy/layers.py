@@ -38,8 +38,14 @@ class TileLayer:
 
     @property
     def grid_id(self) -> str:
-        """``EPSG900913`` style id used in TMS/KML URLs without use_grid_names."""
-        return self.grid.srs.epsg_token
+        """The grid's SRS as a token (``EPSG900913``): how TMS, /tiles and KML name
+        the grid in URLs without ``use_grid_names``."""
+        return self.grid.srs.epsg_token.upper()
+
+    def path_id(self, use_grid_names: bool) -> str:
+        """The grid part of the layer's URLs: the grid's name (its ``name`` option,
+        else its key) with ``use_grid_names``, else the SRS token."""
+        return (self.grid.name or self.grid_name) if use_grid_names else self.grid_id
 
     @property
     def mime(self) -> str:
@@ -47,25 +53,88 @@ class TileLayer:
         return "image/png" if mime == "mixed" else mime
 
 
-def walk_layers(layers: list[LayerConfig]) -> Iterator[LayerConfig]:
+class TileLayerNames:
+    """How one tile service (TMS, /tiles, KML) names and finds its tile layers.
+
+    Each layer is published as ``<layer>/<grid>`` (see ``TileLayer.path_id``). A
+    request names a layer with or without the grid part: without ``use_grid_names``
+    the two parts are joined with ``_`` (so ``osm/EPSG900913`` and
+    ``osm_EPSG900913`` are the same layer) and a bare layer name falls back to the
+    grids in ``fallback_ids`` in turn; with ``use_grid_names`` both parts must
+    match. When two grids of a layer share an id (two grids in one SRS), the later
+    grid answers under that id and the earlier one is not published.
+    """
+
+    def __init__(self, layers: list[TileLayer], use_grid_names: bool, fallback_ids: tuple[str, ...] = ()):
+        self.use_grid_names = use_grid_names
+        self.fallback_ids = fallback_ids
+        # a dict keeps the first position and the last value, as the published list does
+        self.by_path: dict[tuple[str, str], TileLayer] = {}
+        for layer in layers:
+            self.by_path[(layer.name, layer.path_id(use_grid_names))] = layer
+        self._joined = {f"{name}_{gid}": layer for (name, gid), layer in self.by_path.items()}
+
+    def published(self) -> list[tuple[str, TileLayer]]:
+        """(``<layer>/<grid>`` path, layer) of every published layer, in order."""
+        return [(f"{name}/{gid}", layer) for (name, gid), layer in self.by_path.items()]
+
+    def path(self, layer: TileLayer) -> str | None:
+        """The published path of ``layer``; None when another grid hides it."""
+        key = (layer.name, layer.path_id(self.use_grid_names))
+        return f"{key[0]}/{key[1]}" if self.by_path.get(key) is layer else None
+
+    def find(self, name: str, grid_part: str | None) -> TileLayer | None:
+        if self.use_grid_names:
+            return self.by_path.get((name, grid_part)) if grid_part is not None else None
+        joined = name if grid_part is None else f"{name}_{grid_part}"
+        layer = self._joined.get(joined)
+        if layer is None:
+            for gid in self.fallback_ids:
+                layer = self._joined.get(f"{joined}_{gid}")
+                if layer is not None:
+                    break
+        return layer
+
+
+def _named_layers(layers: list[LayerConfig]) -> dict[str, LayerConfig]:
+    """Named layers with sources, children before their group (as MapProxy lists
+    them); of two layers with one name the later definition counts."""
+    found: dict[str, LayerConfig] = {}
+
+    def visit(layer: LayerConfig) -> None:
+        for child in layer.layers:
+            visit(child)
+        if layer.name and (layer.sources or layer.tile_sources is not None):
+            found[layer.name] = layer
+
     for layer in layers:
-        yield layer
-        yield from walk_layers(layer.layers)
+        visit(layer)
+    return found
+
+
+def _tile_caches(layer: LayerConfig, config: ProxyConfig) -> list[str]:
+    """The caches whose tiles the layer publishes: its ``tile_sources``, else its one
+    cache source. Debug sources and feature-info-only WMS sources beside the cache
+    are passed over; any other source, or a second cache, means no tiles."""
+    if layer.tile_sources is not None:
+        return [name for name in layer.tile_sources if name in config.caches]
+    caches = []
+    for ref in layer.sources:
+        if ref in config.caches:
+            caches.append(ref)
+            continue
+        source = config.sources.get(ref)
+        if isinstance(source, DebugSource) or (isinstance(source, WMSSource) and not source.options.map):
+            continue
+        return []
+    return caches if len(caches) == 1 else []
 
 
 def build_tile_layers(config: ProxyConfig) -> list[TileLayer]:
-    """Named layers with exactly one cache source (or with tile_sources), one
-    entry per grid of that cache, in configuration order."""
+    """One entry per grid of each layer's tile caches, in MapProxy's order."""
     result: list[TileLayer] = []
-    for layer in walk_layers(config.layers):
-        if not layer.name:
-            continue
-        refs = layer.tile_sources or layer.sources
-        caches = [r for r in refs if r in config.caches]
-        others = [r for r in refs if r not in config.caches and not isinstance(config.sources.get(r.partition(":")[0]), DebugSource)]
-        if not layer.tile_sources and (len(caches) != 1 or others):
-            continue
-        for cache_name in caches:
+    for layer in _named_layers(config.layers).values():
+        for cache_name in _tile_caches(layer, config):
             cache = config.caches[cache_name]
             for grid_name in cache.grids:
                 result.append(TileLayer(layer.name, layer.title, grid_name, cache.managers[grid_name], layer.md))

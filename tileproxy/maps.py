@@ -240,8 +240,8 @@ class CacheMapLayer(MapLayer):
         if coord is not None:
             if not self._available([coord], manager):
                 return ImageResult(image=blank_image(query.size))
-            tile = manager.load_tile(coord)
-            return ImageResult(data=tile.data, mime=tile.mime)
+            (outcome,) = manager.fetch_tiles([coord])
+            return ImageResult(data=outcome.tile.data, mime=outcome.tile.mime, cacheable=outcome.cacheable)
         extent = grid_extent(grid, query.srs)
         clip = intersection(query.bbox, extent) if extent else None
         if clip is None:
@@ -267,7 +267,8 @@ class CacheMapLayer(MapLayer):
         coords = self._available([(x, y, level) for y in range(y0, y1 + 1) for x in range(x0, x1 + 1)], manager)
         if not coords:
             return ImageResult(image=blank_image(query.size))
-        tiles = manager.load_tiles(coords)
+        outcomes = manager.fetch_tiles(coords)
+        tiles = [o.tile for o in outcomes]
         # below the request's footprint and the resampling filter's reach, no row is read
         reach = (3 * max(1.0, res / grid.resolutions[level]) + 4) * grid.resolutions[level]
         mosaic, mosaic_bbox = encoded_tile_mosaic(grid, coords, [t.data or None for t in tiles], src_bbox[1] - reach)
@@ -278,7 +279,8 @@ class CacheMapLayer(MapLayer):
             img = transform_image(mosaic, mosaic_bbox, grid.srs, query.bbox, query.srs, query.size, self.resampling)
         if img.mode == "RGB" and query.transparent and manager.transparent:
             img = img.convert("RGBA")  # a transparent cache draws transparent maps (as MapProxy)
-        return ImageResult(image=img)
+        # error stand-ins that are not cached make the map uncacheable too
+        return ImageResult(image=img, cacheable=all(o.cacheable for o in outcomes))
 
 
 def _data_extent(manager: TileManager) -> tuple[BBox, SRS] | None:

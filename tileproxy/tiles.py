@@ -31,8 +31,9 @@ from .image.transform import blank_image, merge_images
 from .image.watermark import Watermark
 from .locks import FileLock, LockTimeout
 from .refresh_pool import RefreshPool
+from .renderd import RenderdClient
 from .rescale import rescaled_tile, sources_deliver
-from .sources.base import MapQuery, Source, SourceError, TiledSource
+from .sources.base import MapQuery, Source, SourceDataError, SourceError, TiledSource
 from .sources.on_error import ErrorAnswer, stand_in
 from .stores.base import StoreError, Tile, TileStore
 
@@ -140,6 +141,7 @@ class TileManager:
         # last failed build per meta tile: requests that waited on the lock reuse it
         self._failures: dict[TileCoord, tuple[float, _Rendered | SourceError]] = {}
         self.watermark: Watermark | None = None  # burned into new tiles before they are stored
+        self.renderd: RenderdClient | None = None  # set: an external renderd server creates the tiles
         # stored tiles are served as they are: no refresh_before rule, storage in use
         self.plain_hits = self.opts.refresh_before is None and not self.opts.disable_storage
 
@@ -343,6 +345,8 @@ class TileManager:
         if all(c in current and not is_older(current[c].timestamp, job.cutoff) for c in covered):
             # built by another request while we waited for the lock
             return {c: TileOutcome(t, forwarded(c in job.stale, collapsed=True)) for c, t in current.items()}
+        if self.renderd is not None:
+            return self._build_by_renderd(meta, job, current)
         main = meta.main_coord
         failed = self._failures.get(main)
         if failed is not None and failed[0] >= job.started:
@@ -363,6 +367,33 @@ class TileManager:
         self._failures.pop(main, None)
         stored = self._store(result.tiles)
         return {t.coord: TileOutcome(t, forwarded(t.coord in job.stale, stored=stored)) for t in result.tiles}
+
+    @property
+    def renderd_identifier(self) -> str:
+        """The cache's name for renderd: ``<cache>_<grid>``, as the server's configuration names it."""
+        return f"{self.name}_{self.grid.name}"
+
+    def _build_by_renderd(self, meta: MetaTile, job: _Job, current: dict[TileCoord, Tile]) -> dict[TileCoord, TileOutcome]:
+        """Have the renderd server create ``meta`` and read its tiles back from the store."""
+        assert self.renderd is not None
+        try:
+            self.renderd.create(self.renderd_identifier, meta.main_coord)
+        except LockTimeout as ex:
+            log.warning("cache %s: meta tile %s: %s", self.name, meta.main_coord, ex)
+            return {c: self._lock_timeout_outcome(c, job) for c in meta.coords}
+        except SourceError as ex:
+            return self._failed_outcomes(meta, job, current, ex)
+        outcomes = {}
+        for coord in meta.coords:
+            tile = Tile(coord)
+            if self.store.load(tile):
+                outcomes[coord] = TileOutcome(tile, forwarded(coord in job.stale))
+            elif coord in current:
+                outcomes[coord] = self._kept(current[coord], job, None)
+            else:
+                error = SourceError(f"renderd reported success, but tile {coord} is not in the cache")
+                outcomes[coord] = TileOutcome(tile, forwarded(False, detail="source-error"), error=error)
+        return outcomes
 
     def _build_unstored(self, meta: MetaTile) -> dict[TileCoord, TileOutcome]:
         """``disable_storage``: every request goes to the sources."""
@@ -446,7 +477,7 @@ class TileManager:
         try:
             return self._render_meta_tiles(meta, gate)
         except ImageDataError as ex:
-            raise SourceError(f"source image cannot be used: {ex}") from None
+            raise SourceDataError(f"source image cannot be used: {ex}") from None
 
     def _render_meta_tiles(self, meta: MetaTile, gate: AbstractContextManager | None) -> _Rendered:
         now = time.time()
@@ -514,7 +545,7 @@ class TileManager:
                 result.image  # noqa: B018  (decode here, so bad data counts as this source's error)
             return result, None
         except (SourceError, ImageDataError) as ex:
-            error = ex if isinstance(ex, SourceError) else SourceError(f"source '{source.name}' returned unusable image data: {ex}")
+            error = ex if isinstance(ex, SourceError) else SourceDataError(f"source '{source.name}' returned unusable image data: {ex}")
             answered = stand_in(source, error, size)
             if answered is None:
                 raise error from None

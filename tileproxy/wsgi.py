@@ -38,7 +38,8 @@ class TileProxyApp:
         if services.wms:
             root = build_wms_layers(config, services.wms.max_tile_limit)
             self.wms = WMSService(services.wms, root, self.tile_layers, config.globals.base_dir, max_age)
-        self.demo = DemoService(config, self.tile_layers, self.tms, self.wmts, self.wms) if services.demo else None
+        self.demo = (DemoService(config, self.tile_layers, self.tms, self.wmts, self.wms, dispatch=self.handle)
+                     if services.demo else None)
         self.cors = config.globals.access_control_allow_origin
         self.fast = FastTiles(self.tms, self.wmts)
         self.routes: dict[str, Handler] = {

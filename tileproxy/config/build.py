@@ -17,14 +17,14 @@ from .loader import load_config_files, origin_of
 from .model import ProxyConfig
 from .schema import validate
 from .services import build_services
-from .sources import build_source
+from .sources import source
 from .spec import MAPPROXY_YAML
 
 log = logging.getLogger("tileproxy.config")
 
 
 def load_proxy_config(path: str | Path) -> ProxyConfig:
-    """Load, validate and build a mapproxy.yaml; errors name the file and key path."""
+    """Load, validate and build a mapproxy.yaml; errors and warnings name the file and key path."""
     path = Path(path)
     origins: dict[str, Path] = {}
     raw, files = load_config_files(path, origins=origins)
@@ -33,32 +33,55 @@ def load_proxy_config(path: str | Path) -> ProxyConfig:
         config = build_proxy_config(raw, path.resolve().parent, files)
     except ConfigError as ex:
         raise ex.with_file(_shown_file(origin_of(ex.path, origins, path), path)) from None
-    for warning in warnings:
-        log.warning("%s: %s", _shown_file(origin_of(warning, origins, path), path), warning)
-    config.warnings = warnings
+    config.warnings = warnings + config.warnings
+    config.skipped = {key: f"{_shown_file(origin_of(key, origins, path), path)}: {problem}"
+                      for key, problem in config.skipped.items()}
+    for warning in config.warnings:
+        key_path = warning.partition(": ")[0]
+        log.warning("%s: %s", _shown_file(origin_of(key_path, origins, path), path), warning)
     return config
 
 
 def build_proxy_config(raw: dict, conf_dir: Path, files: list[Path]) -> ProxyConfig:
-    """Grids, then sources, then caches (which reference both), then layers and services."""
+    """The layers first, with the caches, sources and grids they use; then what no
+    layer uses, which MapProxy never builds: there an error is a warning and the
+    entry is left out (``skipped``), so the rest is served."""
     ctx = BuildContext(raw, conf_dir)
-    for name in ctx.section("grids"):
-        grid(ctx, name, join_path("grids", name))
-    for name, conf in ctx.section("sources").items():
-        ctx.sources[name] = build_source(ctx, name, conf, join_path("sources", name))
-    for name in ctx.section("caches"):
-        cache(ctx, name, join_path("caches", name))
     layers = build_layers(ctx)
+    skipped: dict[str, str] = {}
+    for section, build in (("grids", grid), ("sources", _source), ("caches", cache)):
+        done = {"grids": ctx.grids, "sources": ctx.sources, "caches": ctx.caches}[section]
+        for name in ctx.section(section):
+            if name in done:
+                continue
+            said = len(ctx.warnings)
+            try:
+                build(ctx, name, join_path(section, name))
+            except ConfigError as ex:
+                del ctx.warnings[said:]  # about an entry that is left out anyway
+                where = f"{ex.path}: " if ex.path else ""
+                ctx.warn(join_path(section, name), f"used by no layer and left out: {where}{ex.message}")
+                skipped[join_path(section, name)] = str(ex)
     return ProxyConfig(
         files=files,
-        warnings=[],
+        warnings=ctx.warnings,
         globals=ctx.globals,
         grids=ctx.grids,
-        sources=ctx.sources,
-        caches=ctx.caches,
+        sources=_in_order(ctx.sources, ctx.section("sources")),
+        caches=_in_order(ctx.caches, ctx.section("caches")),
         layers=layers,
         services=build_services(ctx),
+        skipped=skipped,
     )
+
+
+def _source(ctx: BuildContext, name: str, path: str) -> object:
+    return source(ctx, name)
+
+
+def _in_order(built: dict, section: dict) -> dict:
+    """``built`` in the order its entries are written in the configuration."""
+    return {name: built[name] for name in section if name in built}
 
 
 def _shown_file(file: Path, main: Path) -> str:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import copy
-import logging
 import os
 from typing import Any
 
 from ..freshness import parse_refresh_before
 from ..image.formats import ImageFormat
+from ..renderd import RenderdClient
 from ..sources.band_merge import CHANNELS, BandMergeSource, BandOp
 from ..sources.base import Source
 from ..sources.cache import cache_map_source
@@ -20,8 +20,7 @@ from .errors import ConfigError, join_path
 from .grids import grid, srs_as_written
 from .image_options import image_format, image_options, watermark
 from .model import CacheConfig
-
-log = logging.getLogger("tileproxy.config")
+from .sources import source as built_source
 
 
 def cache(ctx: BuildContext, name: str, path: str) -> CacheConfig:
@@ -42,8 +41,8 @@ def cache(ctx: BuildContext, name: str, path: str) -> CacheConfig:
 def source_ref(ctx: BuildContext, entry: str, path: str, grid_name: str | None = None) -> Source:
     """A source or cache named in a ``sources`` list (``name:layer1,layer2`` picks WMS layers)."""
     name, _, tagged = entry.partition(":")
-    if name in ctx.sources:
-        source = ctx.sources[name]
+    if name in ctx.section("sources"):
+        source = built_source(ctx, name)
         if tagged:
             if not isinstance(source, WMSSource):
                 raise ConfigError(f"only WMS sources accept layer names ('{entry}')", path)
@@ -72,21 +71,22 @@ def _tagged_wms(source: WMSSource, tagged: str, path: str) -> WMSSource:
 def _build_cache(ctx: BuildContext, name: str, conf: dict, path: str) -> CacheConfig:
     grid_names = conf.get("grids")
     if not grid_names:
-        log.warning("%s: no grids given, using GLOBAL_MERCATOR", path)
+        ctx.warn(path, "no grids given, using GLOBAL_MERCATOR")
         grid_names = ["GLOBAL_MERCATOR"]
     fmt_name = conf.get("format", "image/png")
     image_opts = image_options(ctx, fmt_name, conf.get("image") or {}, path)
     if image_opts.format.mime == "mixed" and "request_format" not in conf:
         raise ConfigError("a mixed format cache needs request_format: image/png", path)
-    request_format = image_format(ctx, conf.get("request_format") or fmt_name, join_path(path, "request_format"))
+    request_format = image_format(ctx, conf.get("request_format") or fmt_name, join_path(path, "request_format"),
+                                  encodes=False)
     if request_format.mime == "mixed":
         request_format = ImageFormat("image/png")
     backend = dict(conf.get("cache") or {})
     cache_dir = ctx.abspath(conf.get("cache_dir") or ctx.g_cache.get("base_dir", "./cache_data"))
     link = _link_single_color(ctx, conf, path)
     if "refresh_before" in backend:
-        log.warning("%s: refresh_before belongs to the cache itself, not to its cache: block; ignored",
-                    join_path(path, "cache.refresh_before"))
+        ctx.warn(join_path(path, "cache.refresh_before"),
+                 "refresh_before belongs to the cache itself, not to its cache: block; ignored")
     refresh_before = None
     if conf.get("refresh_before") is not None:
         refresh_before = parse_refresh_before(conf["refresh_before"], join_path(path, "refresh_before"), str(ctx.conf_dir))
@@ -147,6 +147,11 @@ def _build_cache(ctx: BuildContext, name: str, conf: dict, path: str) -> CacheCo
     if mark:
         for manager in managers.values():
             manager.watermark = mark
+    if ctx.renderd_address and not opts.disable_storage:
+        # tiles that are not stored cannot be handed over through the cache
+        renderd = RenderdClient(ctx.renderd_address, timeout=ctx.client_timeout)
+        for manager in managers.values():
+            manager.renderd = renderd
     result = CacheConfig(name=name, format=image_opts.format, grids=list(grid_names), managers=managers,
                          source_names=_source_names(conf.get("sources") or []))
     _direct_from(result, conf, path)

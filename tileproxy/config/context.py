@@ -23,6 +23,7 @@ class BuildContext:
         self.g_http: dict[str, Any] = g.get("http") or {}
         self.g_grid: dict[str, Any] = g.get("grid") or {}
         self.g_mapserver: dict[str, Any] = g.get("mapserver") or {}
+        self.renderd_address: str | None = (g.get("renderd") or {}).get("address") or None
         g_tiles = g.get("tiles") or {}
         self.globals = GlobalsConfig(
             base_dir=self.abspath(self.g_cache.get("base_dir", "./cache_data")),
@@ -34,6 +35,13 @@ class BuildContext:
         self.sources: dict[str, Source] = {}
         self.caches: dict[str, CacheConfig] = {}
         self.building_caches: list[str] = []  # names of caches being built, to find loops
+        self.warnings: list[str] = []  # "key.path: message", logged with the file that holds the key
+
+    def warn(self, path: str, message: str) -> None:
+        """A doubtful value that still loads: said once, naming its key path."""
+        text = f"{path}: {message}" if path else message
+        if text not in self.warnings:
+            self.warnings.append(text)
 
     def section(self, key: str) -> Any:
         """A top-level section (grids, sources, caches, layers, services), empty if missing."""

@@ -24,6 +24,11 @@ def grid(ctx: BuildContext, name: str, path: str) -> TileGrid:
         raise ConfigError(f"unknown grid '{name}'", path)
     conf = grid_conf(ctx, name)
     gpath = join_path("grids", name)
+    if conf.get("res"):
+        for key in ("min_res", "max_res"):
+            if conf.get(key) is not None:
+                ctx.warn(join_path(gpath, key), "ignored: res lists the resolutions")
+                conf.pop(key)
     try:
         result = build_grid(
             name=conf.get("name", name),
@@ -63,6 +68,9 @@ def grid_conf(ctx: BuildContext, name: str, chain: tuple[str, ...] = ()) -> dict
     if base:
         inherited = grid_conf(ctx, base, chain + (name,))
         inherited.pop("name", None)
+        if "res" in conf:  # the grid's own resolutions replace how the base computes them
+            for key in ("min_res", "max_res", "num_levels", "res_factor"):
+                inherited.pop(key, None)
         conf = {**inherited, **conf}
     return conf
 

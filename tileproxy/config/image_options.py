@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
-import logging
-
 from ..image.formats import FormatError, ImageFormat, ImageOptions, parse_format
 from ..image.watermark import Watermark
 from ..sources.on_error import parse_color
 from .context import BuildContext
 from .errors import ConfigError, join_path
 
-log = logging.getLogger("tileproxy.config")
-
 RESAMPLING_METHODS = ("nearest", "bilinear", "bicubic")
 IMAGE_MODES = ("RGB", "RGBA", "P", "I", "L")
 
 
-def image_format(ctx: BuildContext, value: str, path: str) -> ImageFormat:
-    """A mime type or a name from ``globals.image.formats``."""
+def image_format(ctx: BuildContext, value: str, path: str, encodes: bool = True) -> ImageFormat:
+    """A mime type or a name from ``globals.image.formats``. ``encodes``: images are
+    encoded in it (tiles, maps), not only asked for from sources (``request_format``).
+
+    A name without a preset (``png8a``) is served under its own name, encoded by its
+    family; one no encoder knows (``image/foo``), which MapProxy fails on when it must
+    encode, is encoded as PNG. Either way a warning says so."""
     custom = (ctx.g_image.get("formats") or {}).get(value)
     if custom and custom.get("format"):
         value = custom["format"]
@@ -25,10 +26,24 @@ def image_format(ctx: BuildContext, value: str, path: str) -> ImageFormat:
         fmt = parse_format(value)
     except FormatError as ex:
         raise ConfigError(str(ex), path) from None
-    if fmt.label:
-        log.warning("%s: no preset for format '%s'; served as %s, encoded as %s",
-                    path, value, fmt.label, fmt.mime)
+    if not encodes:
+        return fmt  # asked for as written; whatever comes back is decoded
+    if fmt.is_image and not fmt.label and not _encodable(fmt):
+        fmt = ImageFormat("image/png", label=fmt.mime)
+        ctx.warn(path, f"no encoder for '{value}'; served as {fmt.label}, encoded as image/png")
+    elif fmt.label:
+        ctx.warn(path, f"no preset for format '{value}'; served as {fmt.label}, encoded as {fmt.mime}")
     return fmt
+
+
+def _encodable(fmt: ImageFormat) -> bool:
+    """Can Pillow write images in ``fmt`` (image/webp yes, image/foo no)?"""
+    if fmt.mime == "mixed" or fmt.pil_name:
+        return True
+    from PIL import Image
+
+    Image.init()
+    return fmt.mime.split("/")[-1].upper() in Image.SAVE
 
 
 def resampling(ctx: BuildContext, image_conf: dict) -> str:

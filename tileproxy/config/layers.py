@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
-from .caches import source_ref
+from .caches import cache, source_ref
 from .context import BuildContext
 from .dimensions import Dimension, expand_interval
 from .errors import ConfigError, join_path
 from .grids import res_limits
 from .model import LayerConfig
-
-log = logging.getLogger("tileproxy.config")
 
 
 def build_layers(ctx: BuildContext) -> list[LayerConfig]:
@@ -29,15 +26,15 @@ def _layer(ctx: BuildContext, conf: dict, path: str) -> LayerConfig:
     for key in ("sources", "tile_sources"):
         for i, ref in enumerate(conf.get(key) or []):
             name = ref.partition(":")[0]
-            if name not in ctx.sources and name not in ctx.caches:
+            if name not in ctx.section("sources") and name not in ctx.section("caches"):
                 raise ConfigError(f"unknown source or cache '{name}'", join_path(join_path(path, key), i))
     resolved: list[Any] = []
     for i, ref in enumerate(conf.get("sources") or []):
         name = ref.partition(":")[0]
-        if name in ctx.caches:
+        if name in ctx.section("caches"):
             if conf.get("dimensions"):
-                log.warning("%s: dimensions are forwarded to uncached sources only; cache '%s' ignores them", path, name)
-            resolved.append(ctx.caches[name])
+                ctx.warn(path, f"dimensions are forwarded to uncached sources only; cache '{name}' ignores them")
+            resolved.append(cache(ctx, name, join_path(join_path(path, "sources"), i)))
         else:
             resolved.append(source_ref(ctx, ref, join_path(join_path(path, "sources"), i)))
     min_res, max_res = res_limits(conf)
@@ -46,7 +43,7 @@ def _layer(ctx: BuildContext, conf: dict, path: str) -> LayerConfig:
         name=conf.get("name"),
         title=str(conf["title"]),
         sources=list(conf.get("sources") or []),
-        tile_sources=list(conf.get("tile_sources") or []),
+        tile_sources=None if conf.get("tile_sources") is None else list(conf["tile_sources"]),
         layers=children,
         md=dict(conf.get("md") or {}),
         min_res=min_res,

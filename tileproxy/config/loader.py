@@ -39,26 +39,65 @@ def merge_dicts(base: dict, overlay: dict) -> dict:
 
 
 def read_yaml(path: Path) -> dict:
+    """One YAML file read as MapProxy reads it: bytes (a BOM picks the encoding), parsed
+    by libyaml where PyYAML has it, which takes tabs between tokens (``key: value\t#
+    note``) as spaces; only tabs that indent are refused."""
     try:
-        text = path.read_text(encoding="utf-8")
+        data_bytes = path.read_bytes()
     except OSError as ex:
         raise ConfigError(f"cannot read configuration: {ex.strerror}", file=str(path)) from None
-    if "\t" in text.split("#", 1)[0] or any("\t" in line.split("#", 1)[0] for line in text.splitlines()):
-        for lineno, line in enumerate(text.splitlines(), 1):
-            if "\t" in line.split("#", 1)[0]:
-                raise ConfigError(f"line {lineno}: tabs are not allowed in YAML, use spaces", file=str(path))
     try:
-        data = yaml.safe_load(text)
+        data = parse_yaml(data_bytes)
     except yaml.YAMLError as ex:
-        mark = getattr(ex, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = getattr(ex, "problem", None) or str(ex)
-        raise ConfigError(f"{where}invalid YAML: {problem}", file=str(path)) from None
+        raise ConfigError(_yaml_problem(ex, data_bytes), file=str(path)) from None
     if data is None:
         return {}
     if not isinstance(data, dict):
         raise ConfigError("the top level must be a mapping of sections", file=str(path))
     return data
+
+
+_LOADER = getattr(yaml, "CSafeLoader", None) or yaml.SafeLoader
+
+
+def parse_yaml(data: bytes | str) -> Any:
+    """Safe YAML loading with libyaml's reading of tabs, also where PyYAML lacks libyaml:
+    its pure Python scanner refuses a tab between tokens, so such a tab is read as a
+    space and the text parsed again."""
+    if _LOADER is not yaml.SafeLoader:
+        return yaml.load(data, Loader=_LOADER)
+    text = data.decode("utf-8-sig") if isinstance(data, bytes) else data
+    for _ in range(text.count("\t") + 1):
+        try:
+            return yaml.load(text, Loader=yaml.SafeLoader)
+        except yaml.scanner.ScannerError as ex:
+            at = ex.problem_mark.index if ex.problem_mark else -1
+            if not (0 <= at < len(text) and text[at] == "\t" and _separates(text, at)):
+                raise
+            text = text[:at] + " " + text[at + 1:]
+    return yaml.load(text, Loader=yaml.SafeLoader)
+
+
+def _separates(text: str, at: int) -> bool:
+    """True when the tab at ``at`` stands between tokens: not in the line's indentation,
+    and after an indicator (``key:\tvalue``) or before a comment or the line's end
+    (a tab inside a plain scalar, ``foo\tbar``, is part of its value)."""
+    line_start = text.rfind("\n", 0, at) + 1
+    before = text[line_start:at].rstrip(" \t")
+    if not before:
+        return False
+    after = text[at:].lstrip(" \t")
+    return before[-1] in ":,-[]{}?" or after[:1] in ("#", "\n", "\r", "")
+
+
+def _yaml_problem(ex: yaml.YAMLError, data: bytes) -> str:
+    mark = getattr(ex, "problem_mark", None)
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+    lines = data.decode("utf-8", "replace").splitlines()
+    if mark and mark.line < len(lines) and lines[mark.line][mark.column:mark.column + 1] == "\t":
+        return f"{where}a tab indents this line; YAML indents with spaces"
+    problem = getattr(ex, "problem", None) or str(ex)
+    return f"{where}invalid YAML: {problem}"
 
 
 def load_config_files(

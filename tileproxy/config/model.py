@@ -40,7 +40,7 @@ class LayerConfig:
     name: str | None
     title: str
     sources: list[str] = field(default_factory=list)
-    tile_sources: list[str] = field(default_factory=list)
+    tile_sources: list[str] | None = None  # None: not set (an empty list publishes no tiles)
     layers: list[LayerConfig] = field(default_factory=list)
     md: dict[str, Any] = field(default_factory=dict)
     min_res: float | None = None
@@ -83,7 +83,7 @@ class ServiceMetadata:
 @dataclass
 class TMSConfig:
     use_grid_names: bool = False
-    origin: str = "sw"
+    origin: str | None = None  # rows of /tiles URLs; None: as the grid counts them
     md: ServiceMetadata = field(default_factory=ServiceMetadata)
 
 
@@ -146,3 +146,5 @@ class ProxyConfig:
     caches: dict[str, CacheConfig]
     layers: list[LayerConfig]
     services: ServicesConfig
+    # entries no layer uses that could not be built: "caches.name" -> the error
+    skipped: dict[str, str] = field(default_factory=dict)

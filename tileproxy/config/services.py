@@ -27,13 +27,13 @@ def build_services(ctx: BuildContext) -> ServicesConfig:
     if "tms" in raw:
         tms = raw.get("tms") or {}
         try:
-            origin = normalize_origin(tms.get("origin", "sw"))
+            origin = normalize_origin(tms["origin"]) if tms.get("origin") else None
         except GridError as ex:
             raise ConfigError(str(ex), "services.tms.origin") from None
         result.tms = TMSConfig(
             use_grid_names=bool(tms.get("use_grid_names", False)),
             origin=origin,
-            md=ServiceMetadata.from_dict(tms.get("md") or wms_md),
+            md=ServiceMetadata.from_dict({**(wms_md or {}), **(tms.get("md") or {})}),
         )
     if "wmts" in raw:
         result.wmts = _wmts_config(raw.get("wmts") or {}, wms_md)

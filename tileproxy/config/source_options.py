@@ -3,7 +3,6 @@ and the limits every source has (see sources/limits.py)."""
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from ..image.formats import ImageFormat
@@ -17,8 +16,6 @@ from .errors import ConfigError, join_path
 from .grids import res_limits
 from .image_options import image_format, resampling
 from .model import SUPPORTED_WMS_VERSIONS
-
-log = logging.getLogger("tileproxy.config")
 
 
 def http_options(ctx: BuildContext, conf: dict, path: str = "") -> HTTPOptions:
@@ -81,12 +78,20 @@ def req_transparent(conf: dict) -> str | None:
     return None if value is None else str(value)
 
 
-def check_layers(params: dict[str, str], path: str) -> None:
+def check_layers(ctx: BuildContext, conf: dict, params: dict[str, str], path: str) -> None:
     """MapProxy loads a WMS-like source without ``req.layers``; its layers may
-    come from tagged references (``'name:l1,l2'``). Say so, don't refuse it."""
+    come from tagged references (``'name:l1,l2'``). Say so, don't refuse it.
+    A name YAML read as a number (``layers: 4``) is sent as written; one read as
+    a decimal number may not be (``1.10`` is sent as 1.1), which a warning says."""
+    layers = next((v for k, v in (conf.get("req") or {}).items() if str(k).lower() == "layers"), None)
+    for i, name in enumerate(layers if isinstance(layers, list) else [layers]):
+        if isinstance(name, float):
+            key = join_path(join_path(path, "req.layers"), i) if isinstance(layers, list) else join_path(path, "req.layers")
+            ctx.warn(key, f"the number {name!r} is sent as the layer name '{_param(name)}'; "
+                     "quote the name if it is written otherwise")
     if "layers" not in {k.lower() for k in params}:
-        log.warning("%s: no req.layers; requests carry no LAYERS unless a tagged "
-                    "reference ('name:layer1,layer2') names them", join_path(path, "req"))
+        ctx.warn(join_path(path, "req"), "no req.layers; requests carry no LAYERS unless a tagged "
+                 "reference ('name:layer1,layer2') names them")
 
 
 def _param(value: Any) -> str:
@@ -103,7 +108,8 @@ def supported(ctx: BuildContext, conf: dict, path: str) -> tuple[list, list[Imag
         supported_srs = [get_srs(s) for s in conf.get("supported_srs") or []]
     except SRSError as ex:
         raise ConfigError(str(ex), join_path(path, "supported_srs")) from None
-    formats = [image_format(ctx, f, join_path(path, "supported_formats")) for f in conf.get("supported_formats") or []]
+    formats = [image_format(ctx, f, join_path(path, "supported_formats"), encodes=False)
+               for f in conf.get("supported_formats") or []]
     return supported_srs, formats
 
 
@@ -134,6 +140,7 @@ def wms_options(ctx: BuildContext, conf: dict, path: str) -> dict[str, Any]:
             min_res=min_res,
             max_res=max_res,
             forward_req_params=tuple(str(p).lower() for p in conf.get("forward_req_params") or []),
+            query_layers=_param(wms_opts["query_layers"]) if wms_opts.get("query_layers") else None,
         ),
     }
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Callable
 
@@ -29,11 +28,16 @@ from .source_options import (
     wms_options,
 )
 
-log = logging.getLogger("tileproxy.config")
-
 ON_ERROR_SOURCE_TYPES = ("wms", "tile", "arcgis")
 
 SourceBuilder = Callable[[BuildContext, str, dict, str], Source]
+
+
+def source(ctx: BuildContext, name: str) -> Source:
+    """The source called ``name`` (a key of ``sources``), built once when first used."""
+    if name not in ctx.sources:
+        ctx.sources[name] = build_source(ctx, name, ctx.section("sources")[name], join_path("sources", name))
+    return ctx.sources[name]
 
 
 def build_source(ctx: BuildContext, name: str, conf: dict, path: str) -> Source:
@@ -52,7 +56,7 @@ def build_source(ctx: BuildContext, name: str, conf: dict, path: str) -> Source:
 
 def _wms(ctx: BuildContext, name: str, conf: dict, path: str) -> WMSSource:
     url, params, transparent = req_params(conf, path)
-    check_layers(params, path)
+    check_layers(ctx, conf, params, path)
     return WMSSource(name, url, params, http_client(ctx, conf, url, path), transparent=transparent,
                      transparent_param=req_transparent(conf), **wms_options(ctx, conf, path))
 
@@ -62,7 +66,7 @@ def _mapserver(ctx: BuildContext, name: str, conf: dict, path: str) -> MapServer
     mapfile = next((params.pop(k) for k in list(params) if k.lower() == "map"), None)
     if not mapfile:
         raise ConfigError("missing required key 'map' (the mapfile)", join_path(path, "req"))
-    check_layers(params, path)
+    check_layers(ctx, conf, params, path)
     own = conf.get("mapserver") or {}
     ms = {**ctx.g_mapserver, **own}
     key = join_path(path, "mapserver.binary") if "binary" in own else (
@@ -120,7 +124,7 @@ def _tile(ctx: BuildContext, name: str, conf: dict, path: str) -> TileSource:
         raise ConfigError(str(ex), join_path(path, "url")) from None
     grid_name = conf.get("grid")
     if grid_name is None:
-        log.warning("%s: no grid given, using GLOBAL_MERCATOR", path)
+        ctx.warn(path, "no grid given, using GLOBAL_MERCATOR")
         grid_name = "GLOBAL_MERCATOR"
     tile_grid = grid(ctx, grid_name, join_path(path, "grid"))
     flip = False
@@ -129,7 +133,7 @@ def _tile(ctx: BuildContext, name: str, conf: dict, path: str) -> TileSource:
             origin = normalize_origin(conf["origin"])
         except GridError as ex:
             raise ConfigError(str(ex), join_path(path, "origin")) from None
-        log.warning("%s.origin is deprecated: use a grid with that origin", path)
+        ctx.warn(join_path(path, "origin"), "deprecated: use a grid with that origin")
         flip = origin != tile_grid.origin
     return TileSource(
         name,
@@ -151,8 +155,10 @@ def _mapnik(ctx: BuildContext, name: str, conf: dict, path: str) -> Source:
     if not os.path.isfile(mapfile):
         raise ConfigError(f"Mapnik XML {mapfile} does not exist", join_path(path, "mapfile"))
     layers = conf.get("layers")
-    if isinstance(layers, str):
-        layers = [lyr.strip() for lyr in layers.split(",") if lyr.strip()]
+    if isinstance(layers, (str, int, float)):
+        layers = [lyr.strip() for lyr in str(layers).split(",") if lyr.strip()]
+    elif isinstance(layers, list):
+        layers = [str(lyr) for lyr in layers]
     try:
         return MapnikSource(
             name,

@@ -20,6 +20,8 @@ from .schema import (
 )
 
 COLOR = OneOf((STR, ListOf(NUMBER)))
+# layer names as YAML may read them: ``layers: 4`` is the layer '4'
+LAYER_NAMES = OneOf((ListOf(STR_OR_NUMBER), STR_OR_NUMBER))
 
 encoding_options = Mapping(
     {
@@ -116,7 +118,7 @@ wms_source = _source(
             "query_layers": STR_LIST,
         }
     ),
-    req=Mapping({"url": STR, "layers": STR_LIST, "transparent": OneOf((BOOL, STR))}, values=ANY),
+    req=Mapping({"url": STR, "layers": LAYER_NAMES, "transparent": OneOf((BOOL, STR))}, values=ANY),
     supported_srs=ListOf(STR_OR_NUMBER),
     supported_formats=ListOf(STR),
     forward_req_params=ListOf(STR),
@@ -130,7 +132,7 @@ tile_source = _source(
 )
 
 arcgis_source = _source(
-    req=Mapping({"url": STR, "layers": STR_LIST, "transparent": BOOL, "dpi": INT, "time": STR_OR_NUMBER}, values=ANY),
+    req=Mapping({"url": STR, "layers": LAYER_NAMES, "transparent": BOOL, "dpi": INT, "time": STR_OR_NUMBER}, values=ANY),
     opts=Mapping(
         {"featureinfo": BOOL, "featureinfo_tolerance": NUMBER, "featureinfo_return_geometries": BOOL, "map": BOOL}
     ),
@@ -154,7 +156,7 @@ sources = Mapping(
                 forward_req_params=ListOf(STR),
             ),
             "mapnik": _source(
-                mapfile=STR, layers=STR_LIST, scale_factor=NUMBER, multithreaded=BOOL, use_mapnik2=BOOL
+                mapfile=STR, layers=LAYER_NAMES, scale_factor=NUMBER, multithreaded=BOOL, use_mapnik2=BOOL
             ),
             "ogcapitiles": _source(landingpage_url=STR, collection=STR, tile_matrix_set_id=STR),
             "ogcapimaps": _source(

@@ -171,6 +171,9 @@ class _Reader:
         if not caches or not isinstance(caches, list):
             raise ConfigError("expected a list of cache names", join_path(path, "caches"))
         for i, cache in enumerate(caches):
+            problem = self.proxy.skipped.get(join_path("caches", str(cache)))
+            if problem:
+                raise ConfigError(f"cache '{cache}' cannot be seeded: {problem}", join_path(join_path(path, "caches"), i))
             if not isinstance(cache, str) or cache not in self.proxy.caches:
                 known = ", ".join(sorted(self.proxy.caches)) or "none"
                 raise ConfigError(f"unknown cache '{cache}' (known: {known})", join_path(join_path(path, "caches"), i))

@@ -38,6 +38,16 @@ def wms_view_grid(code: str) -> TileGrid | None:
         return None
 
 
+# formats browsers show as images
+VIEWABLE = ("image/png", "image/jpeg", "image/gif", "image/webp")
+
+
+def viewable_format(name: str) -> bool:
+    """Whether a WMS format name (``image/png``, ``image/png; mode=8bit``, ``png``) is one browsers show."""
+    mime = name.split(";")[0].strip().lower()
+    return (mime if "/" in mime else "image/" + mime) in VIEWABLE
+
+
 def wms_format(conf: WMSConfig) -> str:
     """The image format the viewer asks for: PNG (for transparency) when offered."""
     for name, opts in conf.image_formats.items():
@@ -59,10 +69,11 @@ def bbox_is_yx(conf: WMSConfig, srs: str) -> bool:
     return wms_version(conf) == "1.3.0" and get_srs(srs).is_axis_order_ne
 
 
-def getmap_template(base: str, conf: WMSConfig, layer: str, srs: str, size: tuple[int, int]) -> str:
-    """A GetMap URL with ``{bbox}`` for the viewer to fill in."""
+def getmap_template(base: str, conf: WMSConfig, layer: str, srs: str, size: tuple[int, int],
+                    fmt: str | None = None) -> str:
+    """A GetMap URL with ``{bbox}`` for the viewer to fill in (``fmt``: the FORMAT, else PNG when offered)."""
     version = wms_version(conf)
     query = urlencode({"SERVICE": "WMS", "REQUEST": "GetMap", "VERSION": version, "LAYERS": layer,
-                       "STYLES": "", "CRS" if version == "1.3.0" else "SRS": srs, "FORMAT": wms_format(conf),
+                       "STYLES": "", "CRS" if version == "1.3.0" else "SRS": srs, "FORMAT": fmt or wms_format(conf),
                        "TRANSPARENT": "TRUE", "WIDTH": size[0], "HEIGHT": size[1]})
     return f"{base}/service?{query}&BBOX={{bbox}}"

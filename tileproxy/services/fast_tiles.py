@@ -1,5 +1,5 @@
-"""The cached-tile fast path: a stored tile in answer to a plain GET of the two most
-used tile URL forms, ``/tms/1.0.0/<layer>/<grid>/<z>/<x>/<y>.<ext>`` and WMTS REST
+"""The cached-tile fast path: a stored tile in answer to a plain GET of the most used
+tile URL forms, ``/tms/1.0.0/<layer>[/<grid>]/<z>/<x>/<y>.<ext>`` and WMTS REST
 with the default template, ``/wmts/<layer>/<matrix set>/<z>/<x>/<y>.<ext>``.
 
 Under gunicorn every Python call of a request costs several times what it costs in
@@ -55,15 +55,16 @@ class FastTiles:
     """Built once per app from its TMS and WMTS services."""
 
     def __init__(self, tms: TMSService | None, wmts: WMTSService | None):
-        self.tms: dict[tuple[str, str], _Entry] = {}
+        self.tms: dict[int, _Entry] = {}  # id(layer) -> entry
+        self.tms_names = tms.names if tms else None
         self.wmts: dict[tuple[str, str], _Entry] = {}
         self.max_age_tms = tms.max_age if tms else 0
         self.max_age_wmts = wmts.max_age if wmts else 0
         if tms:
-            for (name, grid_id), layer in tms.index.items():
-                if _eligible(layer, name, grid_id):
-                    tsg = tms.grids[id(layer.grid)]
-                    self.tms[(name, grid_id)] = _Entry(layer, lambda x, y, z, g=tsg: g.internal_coord(x, y, z))
+            for path, layer in tms.names.published():
+                if _eligible(layer, *path.split("/")):
+                    tsg = tms.service_grid(layer)
+                    self.tms[id(layer)] = _Entry(layer, lambda x, y, z, g=tsg: g.internal_coord(x, y, z))
         if wmts and wmts.conf.restful and wmts.conf.restful_template == WMTSConfig.restful_template:
             for name, sets in wmts.layers.items():
                 for set_name, layer in sets.items():
@@ -81,8 +82,12 @@ class FastTiles:
             return None
         parts = environ.get("PATH_INFO", "").split("/")
         n = len(parts)
-        if n == 8 and parts[1] == "tms" and parts[2] == "1.0.0":
-            entry = self.tms.get((parts[3], parts[4]))
+        if (n == 8 or n == 7) and parts[1] == "tms" and parts[2] == "1.0.0" and self.tms_names is not None:
+            name, grid_part = parts[3], (parts[4] if n == 8 else None)
+            if not name or grid_part == "" or unsafe_segment(name) or (grid_part and unsafe_segment(grid_part)):
+                return None
+            layer = self.tms_names.find(name, grid_part)
+            entry = self.tms.get(id(layer)) if layer is not None else None
             max_age = self.max_age_tms
         elif n == 7 and parts[1] == "wmts":
             entry = self.wmts.get((parts[2], parts[3]))

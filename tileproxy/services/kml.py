@@ -1,26 +1,35 @@
 """KML super-overlays (``/kml``) for Google Earth and other KML viewers.
 
-``/kml/<layer>/<grid>/z/x/y.kml`` describes tile z/x/y: a Region for the tile,
+``/kml/<layer>[/<grid>]/z/x/y.kml`` describes tile z/x/y: a Region for the tile,
 then a NetworkLink and a GroundOverlay for each tile of the next level inside
 it, so viewers load finer tiles as they zoom in. The image tiles sit beside the
-documents at ``/kml/<layer>/<grid>/z/x/y.<ext>``. ``/kml/<layer>/<grid>`` and
-``/kml/<layer>_<grid>`` are the entry points (tile 0/0/0). Coordinates are
-internal grid levels with rows counted from the south; ``<grid>`` is the SRS
-token (``EPSG3857``) or, with ``kml.use_grid_names``, the grid's name.
+documents at ``/kml/<layer>[/<grid>]/z/x/y.<ext>``. ``/kml/<layer>[/<grid>]`` is
+the entry point (tile 0/0/0). z counts grid levels (every second level of a
+sqrt2 grid), rows count from the south. ``<layer>[/<grid>]`` finds a layer as in
+TMS (see ``TileLayerNames``), but a bare layer name prefers its EPSG:4326 grid.
 """
 
 from __future__ import annotations
 
+import re
 from xml.sax.saxutils import escape
 
 from ..grid import TileCoord, TileGrid
 from ..http import HTTPError, Request, Response, cache_headers, make_not_modified, not_modified
-from ..layers import TileLayer
+from ..layers import TileLayer, TileLayerNames
 from ..srs import BBox, get_srs
 from .tile_response import serve_tile
+from .tms import OUTSIDE, TileServiceGrid
 
 KML_MIME = "application/vnd.google-earth.kml+xml"
 MERCATOR_EDGE = 20037508.342789244
+KML_FALLBACK_GRIDS = ("EPSG4326", "EPSG900913")
+
+ENTRY_PATH = re.compile(r"^/kml/(?P<layer>[^/]+)(?:/(?P<grid>[^/]+))?/?\Z")
+TILE_PATH = re.compile(
+    r"^/kml/(?P<layer>[^/]+)/(?:(?P<grid>[^/]+)/)?(?P<z>-?\d{1,9})/(?P<x>-?\d{1,9})/(?P<y>-?\d{1,9})\.(?P<ext>\w+)",
+    re.ASCII,
+)
 
 
 def _error(message: str, status: int) -> Response:
@@ -30,57 +39,46 @@ def _error(message: str, status: int) -> Response:
 class KMLService:
     def __init__(self, layers: list[TileLayer], use_grid_names: bool, max_age: int):
         self.max_age = max_age
-        self.index: dict[tuple[str, str], TileLayer] = {}
+        self.use_grid_names = use_grid_names
+        self.names = TileLayerNames(layers, use_grid_names, KML_FALLBACK_GRIDS)
+        self.grids: dict[int, TileServiceGrid] = {}
         for layer in layers:
-            if not layer.grid.supports_access_with_origin("sw") or not layer.format.is_image:
-                continue  # KML ground overlays need image tiles
-            public = (layer.grid.name or layer.grid_name) if use_grid_names else layer.grid_id
-            for gid in (public, layer.grid_name):
-                self.index.setdefault((layer.name, gid), layer)
+            self.grids.setdefault(id(layer.grid), TileServiceGrid(layer.grid))
 
     def handle(self, req: Request, parts: list[str]) -> Response:
         """``parts`` are the path segments after ``kml``."""
-        rest = [p for p in parts if p != ""]
-        if not rest:
-            return _error("expected /kml/<layer>/<grid>[/<z>/<x>/<y>.kml]", 404)
-        layer, public_path, rest = self._layer(rest)
-        if not rest:
-            return self.document(req, layer, public_path, (0, 0, 0))
-        if len(rest) != 3:
-            return _error("expected /kml/<layer>/<grid>/<z>/<x>/<y>.<kml|format>", 404)
-        z, x, last = rest
-        y, dot, ext = last.partition(".")
-        zi, xi, yi = _number(z), _number(x), _number(y)
-        if not dot or zi is None or xi is None or yi is None:
-            return _error("expected /kml/<layer>/<grid>/<z>/<x>/<y>.<kml|format>", 404)
-        grid = layer.grid
-        if not 0 <= zi < grid.levels:
-            return _error("tile is outside the grid", 404)
-        coord = (xi, yi if grid.origin == "sw" else grid.flip_y(yi, zi), zi)
-        if not grid.is_valid(coord):
-            return _error("tile is outside the grid", 404)
-        if ext.lower() == "kml":
-            return self.document(req, layer, public_path, (xi, yi, zi))
+        entry = ENTRY_PATH.match(req.path)
+        if entry is not None:
+            layer = self._layer(entry["layer"], entry["grid"])
+            return self.document(req, layer, entry["layer"], (0, 0, 0))
+        match = TILE_PATH.match(req.path)
+        if match is None:
+            return _error(f"invalid request ({req.path})", 404)
+        layer = self._layer(match["layer"], match["grid"])
+        x, y, z, ext = int(match["x"]), int(match["y"]), int(match["z"]), match["ext"]
+        if ext == "kml":
+            return self.document(req, layer, match["layer"], (x, y, z))
         if not layer.format.matches_ext(ext):
-            return _error(f"invalid format '{ext}' for this layer (use {layer.format.ext})", 404)
+            return _error(f"invalid format ({ext}). this tile set only supports ({layer.format.ext})", 404)
+        coord = self.grids[id(layer.grid)].internal_coord(x, y, z, profiles=False)
+        if coord is None:
+            return _error(OUTSIDE, 404)
         return serve_tile(req, layer, coord, self.max_age, _error)
 
-    def _layer(self, rest: list[str]) -> tuple[TileLayer, str, list[str]]:
-        if len(rest) >= 2 and (rest[0], rest[1]) in self.index:
-            return self.index[(rest[0], rest[1])], f"{rest[0]}/{rest[1]}", rest[2:]
-        name, _, gid = rest[0].rpartition("_")
-        if name and (name, gid) in self.index:
-            return self.index[(name, gid)], f"{name}/{gid}", rest[1:]
-        raise HTTPError(_error(f"unknown layer or grid: {'/'.join(rest[:2])}", 404))
+    def _layer(self, name: str, grid_part: str | None) -> TileLayer:
+        layer = self.names.find(name, grid_part)
+        if layer is None:
+            raise HTTPError(_error(f"unknown layer: {name}", 404))
+        return layer
 
-    def document(self, req: Request, layer: TileLayer, public_path: str, sw_coord: TileCoord) -> Response:
-        """The KML document of tile ``sw_coord`` (x, y from the south, z)."""
+    def document(self, req: Request, layer: TileLayer, name: str, sw_coord: TileCoord) -> Response:
+        """The KML document of tile ``sw_coord`` (x, y from the south, z as in URLs)."""
         grid = layer.grid
-        x, y, z = sw_coord
-        coord = (x, y if grid.origin == "sw" else grid.flip_y(y, z), z)
-        if not grid.is_valid(coord):
-            return _error("tile is outside the grid", 404)
-        base = f"{req.script_url}/kml/{public_path}"
+        tsg = self.grids[id(grid)]
+        coord = tsg.internal_coord(*sw_coord, profiles=False)
+        if coord is None:
+            return _error(OUTSIDE, 404)
+        base = f"{req.script_url}/kml/{layer.name}/{layer.path_id(self.use_grid_names)}"
         bbox = _clipped_bbox(grid, coord)
         north, south, east, west = _wgs84(grid, bbox)
         tile_px = grid.tile_size[0]
@@ -88,17 +86,16 @@ class KMLService:
             '<?xml version="1.0" encoding="UTF-8"?>',
             '<kml xmlns="http://www.opengis.net/kml/2.2">',
             "  <Document>",
-            f"    <name>{escape(layer.name)}</name>",
+            f"    <name>{escape(name)}</name>",
             "    <Region>",
             _lat_lon_box("LatLonAltBox", north, south, east, west, "      "),
             "    </Region>",
         ]
-        subtiles = list(_subtiles(grid, coord, bbox))
-        for sub, (n, s, e, w) in subtiles:
-            sx, sy, sz = _south_coord(grid, sub)
+        subtiles = [(_public_coord(tsg, sub), box) for sub, box in _subtiles(tsg, coord, bbox)]
+        for (sx, sy, sz), (n, s, e, w) in subtiles:
             out += [
                 "    <NetworkLink>",
-                f"      <name>{escape(layer.name)} - {sz}/{sx}/{sy}</name>",
+                f"      <name>{escape(name)} - {sz}/{sx}/{sy}</name>",
                 "      <Region>",
                 _lat_lon_box("LatLonAltBox", n, s, e, w, "        "),
                 f"        <Lod><minLodPixels>{tile_px // 2}</minLodPixels><maxLodPixels>-1</maxLodPixels></Lod>",
@@ -107,8 +104,7 @@ class KMLService:
                 "<viewRefreshMode>onRegion</viewRefreshMode><viewFormat/></Link>",
                 "    </NetworkLink>",
             ]
-        for sub, (n, s, e, w) in subtiles:
-            sx, sy, sz = _south_coord(grid, sub)
+        for (sx, sy, sz), (n, s, e, w) in subtiles:
             out += [
                 "    <GroundOverlay>",
                 f"      <name>{sz}/{sx}/{sy}</name>",
@@ -132,14 +128,11 @@ class KMLService:
         return resp
 
 
-def _number(text: str) -> int | None:
-    """A tile coordinate: ASCII digits only (``str.isdigit`` also takes '²'), a sane length."""
-    return int(text) if text.isascii() and text.isdigit() and len(text) < 12 else None
-
-
-def _south_coord(grid: TileGrid, coord: TileCoord) -> TileCoord:
+def _public_coord(tsg: TileServiceGrid, coord: TileCoord) -> TileCoord:
+    """URL coordinates of a grid tile: rows from the south, z as in URLs."""
     x, y, z = coord
-    return (x, y if grid.origin == "sw" else grid.flip_y(y, z), z)
+    grid = tsg.grid
+    return (x, y if grid.origin == "sw" else grid.flip_y(y, z), tsg.public_level(z))
 
 
 def _clipped_bbox(grid: TileGrid, coord: TileCoord) -> BBox:
@@ -147,10 +140,11 @@ def _clipped_bbox(grid: TileGrid, coord: TileCoord) -> BBox:
     return (max(b[0], g[0]), max(b[1], g[1]), min(b[2], g[2]), min(b[3], g[3]))
 
 
-def _subtiles(grid: TileGrid, coord: TileCoord, bbox: BBox):
-    """Tiles of the next level whose lower left corner lies in ``bbox`` (so that
-    each appears in one document only), with their north/south/east/west."""
-    level = coord[2] + 1
+def _subtiles(tsg: TileServiceGrid, coord: TileCoord, bbox: BBox):
+    """Tiles of the next published level whose lower left corner lies in ``bbox``
+    (so that each appears in one document only), with their north/south/east/west."""
+    grid = tsg.grid
+    level = tsg.grid_level(tsg.public_level(coord[2]) + 1)
     if level >= grid.levels:
         return
     x0, y0, x1, y1 = grid.tile_range(bbox, level)
@@ -159,7 +153,7 @@ def _subtiles(grid: TileGrid, coord: TileCoord, bbox: BBox):
         for x in range(x0, x1 + 1):
             sub = (x, y, level)
             sb = _clipped_bbox(grid, sub)
-            if sb[0] >= bbox[0] and sb[1] >= bbox[1]:
+            if sb[0] - bbox[0] > -1e-7 and sb[1] - bbox[1] > -1e-7:
                 yield sub, _wgs84(grid, sb)
 
 

@@ -1,22 +1,51 @@
-"""TMS 1.0.0 (``/tms``) and the plain ``/tiles`` service."""
+"""TMS 1.0.0 (``/tms``) and the plain ``/tiles`` service.
+
+URLs as MapProxy reads them:
+``/tms/1.0.0/<layer>[/<grid>]/<z>/<x>/<y>.<ext>`` (TMS levels and rows from the
+south), ``/tiles[/1.0.0]/<layer>[/<grid>]/<z>/<x>/<y>.<ext>`` (grid levels; rows
+as the grid counts them unless ``origin`` asks otherwise), ``/tms`` (the root
+resource), ``/tms/1.0.0/`` (the TileMapService) and
+``/tms/1.0.0/<layer>[/<grid>]`` (a TileMap). How ``<layer>[/<grid>]`` finds a
+layer: see ``TileLayerNames``.
+"""
 
 from __future__ import annotations
 
 import math
+import re
+from urllib.parse import quote
 from xml.sax.saxutils import escape, quoteattr
 
 from ..config.model import TMSConfig
-from ..grid import TileGrid
+from ..grid import TileCoord, TileGrid
 from ..http import HTTPError, Request, Response
-from ..layers import TileLayer
-from .tile_response import serve_tile
+from ..layers import TileLayer, TileLayerNames
+from .tile_response import ErrorFactory, serve_tile
 from .xmltext import xml_text
+
+# a bare layer name means this grid, else that one (MapProxy's order for TMS)
+TMS_FALLBACK_GRIDS = ("EPSG900913", "EPSG4326")
+
+# /<service>[/1.0.0]/<layer>[/<grid>]/<z>/<x>/<y>.<ext>; like MapProxy, anything
+# after the extension is ignored and negative numbers parse (and are outside)
+TILE_PATH = re.compile(
+    r"^/(?P<service>[^/]+)/(?:1\.0\.0/)?(?P<layer>[^/]+)/(?:(?P<grid>[^/]+)/)?"
+    r"(?P<z>-?\d{1,9})/(?P<x>-?\d{1,9})/(?P<y>-?\d{1,9})\.(?P<ext>\w+)",
+    re.ASCII,
+)
+
+OUTSIDE = "The requested tile is outside the bounding box of the tile map."
 
 
 class TileServiceGrid:
-    """How a grid is addressed over TMS: the global profiles start one level down
-    (TMS z=0 is 2x2 / 2x1 tiles), sqrt2 grids publish every second level, and
-    rows always count from the south."""
+    """How a grid is addressed over TMS.
+
+    A grid is ``global-mercator`` when it is in web mercator with exactly the
+    world bbox, ``global-geodetic`` in EPSG:4326 with exactly (-180, -90, 180, 90),
+    else ``local``, whatever its resolutions (MapProxy's rule, which decides the
+    level numbers existing clients use). The global profiles start one level down
+    (TMS z=0 is 2x2 / 2x1 tiles); grids whose first two resolutions differ by
+    sqrt(2) publish every second level."""
 
     def __init__(self, grid: TileGrid):
         self.grid = grid
@@ -27,32 +56,37 @@ class TileServiceGrid:
         else:
             self.profile, self.srs_name, skip_first = "local", grid.srs.code, False
         res = grid.resolutions
-        sqrt2 = len(res) > 1 and all(math.isclose(a / b, math.sqrt(2), rel_tol=1e-3) for a, b in zip(res, res[1:]))
+        sqrt2 = len(res) > 1 and math.isclose(res[0] / res[1], math.sqrt(2), rel_tol=1e-9)
         self._step = 2 if sqrt2 else 1
-        # MapProxy's mapping: the profile shift is applied before doubling, so a
-        # global sqrt2 grid starts at internal level 2 * (0 + 2) = 4
-        self._first = (2 if sqrt2 else 1) if skip_first else 0
-
-    def internal_level(self, level: int) -> int | None:
-        internal = (self._first + level) * self._step
-        return internal if 0 <= level and internal < self.grid.levels else None
+        self._skip = 1 if skip_first else 0
 
     def levels(self) -> list[tuple[int, int]]:
-        """(tms level, internal level) pairs."""
-        out = []
-        level = 0
-        while (internal := self.internal_level(level)) is not None:
-            out.append((level, internal))
-            level += 1
-        return out
+        """(TMS order, grid level) of every published level."""
+        start = self._skip * self._step
+        return list(enumerate(range(start, self.grid.levels, self._step)))
 
-    def internal_coord(self, x: int, y: int, z: int) -> tuple[int, int, int] | None:
-        internal = self.internal_level(z)
-        if internal is None:
+    def internal_coord(self, x: int, y: int, z: int, profiles: bool = True) -> TileCoord | None:
+        """The grid's tile for TMS coordinates (rows from the south), or None outside;
+        ``profiles=False`` for /tiles and KML, whose z counts grid levels."""
+        coord = self.grid_coord(x, y, z, profiles)
+        if coord is not None and self.grid.origin == "nw":
+            coord = (coord[0], self.grid.flip_y(coord[1], coord[2]), coord[2])
+        return coord
+
+    def grid_coord(self, x: int, y: int, z: int, profiles: bool) -> TileCoord | None:
+        """Level mapping only, rows unchanged."""
+        if z < 0:
             return None
-        if self.grid.origin == "nw":
-            y = self.grid.flip_y(y, internal)
-        return (x, y, internal)
+        level = self.grid_level(z + self._skip if profiles else z)
+        return (x, y, level) if self.grid.is_valid((x, y, level)) else None
+
+    def grid_level(self, z: int) -> int:
+        """The grid level of /tiles and KML level ``z``."""
+        return z * self._step
+
+    def public_level(self, level: int) -> int:
+        """The /tiles and KML z of grid level ``level``."""
+        return level // self._step
 
 
 def _tms_error(message: str, status: int) -> Response:
@@ -61,102 +95,110 @@ def _tms_error(message: str, status: int) -> Response:
 
 
 def _text_error(message: str, status: int) -> Response:
-    return Response(message + "\n", status)
+    return Response(message, status)
+
+
+def request_url(req: Request) -> str:
+    """The URL the client asked for, without the query."""
+    return req.script_url + quote(req.path)
 
 
 class TMSService:
     def __init__(self, layers: list[TileLayer], conf: TMSConfig, max_age: int):
         self.conf = conf
         self.max_age = max_age
-        self.layers = layers
-        # (layer name, grid id) -> layer; grid id is EPSGnnnn or the grid name
-        self.index: dict[tuple[str, str], TileLayer] = {}
+        self.names = TileLayerNames(layers, conf.use_grid_names, TMS_FALLBACK_GRIDS)
+        self.grids: dict[int, TileServiceGrid] = {}
         for layer in layers:
-            ids = [layer.grid.name or layer.grid_name] if conf.use_grid_names else [layer.grid_id]
-            ids.append(layer.grid_name)
-            for gid in ids:
-                self.index.setdefault((layer.name, gid), layer)
-        self.first_by_name: dict[str, TileLayer] = {}
-        for layer in layers:
-            self.first_by_name.setdefault(layer.name, layer)
-        self.grids = {id(layer.grid): TileServiceGrid(layer.grid) for layer in layers}
+            self.grids.setdefault(id(layer.grid), TileServiceGrid(layer.grid))
 
     def public_grid_id(self, layer: TileLayer) -> str:
-        return (layer.grid.name or layer.grid_name) if self.conf.use_grid_names else layer.grid_id
+        return layer.path_id(self.conf.use_grid_names)
+
+    def service_grid(self, layer: TileLayer) -> TileServiceGrid:
+        return self.grids[id(layer.grid)]
+
+    def find(self, name: str, grid_part: str | None, error: ErrorFactory) -> TileLayer:
+        layer = self.names.find(name, grid_part)
+        if layer is None:
+            raise HTTPError(error(f"unknown layer: {name}", 404))
+        return layer
 
     # -- /tms ------------------------------------------------------------------
 
     def handle_tms(self, req: Request, parts: list[str]) -> Response:
         """``parts`` are the path segments after ``tms``."""
-        if not parts or parts == [""]:
+        if parts in ([], [""]):
             return self.root(req)
-        if parts[0] != "1.0.0":
-            return _tms_error("unknown TMS version", 404)
-        rest = [p for p in parts[1:] if p != ""]
-        if not rest:
-            return self.capabilities(req)
-        layer, rest = self._layer_from(rest, _tms_error)
-        if not rest:
-            return self.tile_map(req, layer)
-        z, x, y, ext = _parse_zxy(rest, _tms_error)
-        if not layer.format.matches_ext(ext):
-            return _tms_error(f"invalid format '{ext}' for this layer (use {layer.format.ext})", 404)
-        coord = self.grids[id(layer.grid)].internal_coord(x, y, z)
-        if coord is None or not layer.grid.is_valid(coord):
-            return _tms_error("tile is outside the grid", 404)
+        if parts[0] == "1.0.0":
+            rest = parts[1:]
+            if rest in ([], [""]):
+                return self.capabilities(req)
+            if 1 <= len(rest) <= 2 and all(rest):
+                return self.tile_map(req, self.find(rest[0], rest[1] if len(rest) == 2 else None, _tms_error))
+        match = TILE_PATH.match(req.path)
+        if match is None or match["service"] != "tms":
+            return _tms_error(f"invalid request ({req.path})", 404)
+        layer = self.find(match["layer"], match["grid"], _tms_error)
+        coord = self._coord(layer, match, True, _tms_error)
+        if layer.grid.origin == "nw":  # TMS rows count from the south
+            coord = (coord[0], layer.grid.flip_y(coord[1], coord[2]), coord[2])
         return serve_tile(req, layer, coord, self.max_age, _tms_error)
 
-    def _layer_from(self, rest: list[str], error) -> tuple[TileLayer, list[str]]:
-        name = rest[0]
-        if len(rest) >= 2 and (name, rest[1]) in self.index:
-            return self.index[(name, rest[1])], rest[2:]
-        # <layer>_<grid>: layer and grid names may both contain underscores
-        for pos in (i for i, ch in enumerate(name) if ch == "_"):
-            key = (name[:pos], name[pos + 1 :])
-            if key in self.index:
-                return self.index[key], rest[1:]
-        raise HTTPError(error(f"unknown layer or grid: {'/'.join(rest[:2])}", 404))
+    def _coord(self, layer: TileLayer, match: re.Match, profiles: bool, error: ErrorFactory) -> TileCoord:
+        """The grid coordinates (rows not yet flipped) a tile URL asks for; the
+        format is checked first, as MapProxy does."""
+        ext = match["ext"]
+        if not layer.format.matches_ext(ext):
+            raise HTTPError(error(f"invalid format ({ext}). this tile set only supports ({layer.format.ext})", 404))
+        coord = self.service_grid(layer).grid_coord(int(match["x"]), int(match["y"]), int(match["z"]), profiles)
+        if coord is None:
+            raise HTTPError(error(OUTSIDE, 404))
+        return coord
 
     def root(self, req: Request) -> Response:
-        base = req.script_url
+        base = request_url(req).rstrip("/")
         body = (
             '<?xml version="1.0"?>\n<Services>\n'
-            f'  <TileMapService title={quoteattr(self.conf.md.title)} version="1.0.0" href="{escape(base)}/tms/1.0.0/" />\n'
+            f'  <TileMapService title={quoteattr(self.conf.md.title)} version="1.0.0" href="{escape(base)}/1.0.0/" />\n'
             "</Services>\n"
         )
         return Response(body, content_type="text/xml")
 
     def capabilities(self, req: Request) -> Response:
-        base = req.script_url
+        base = request_url(req).rstrip("/")
         md = self.conf.md
         rows = []
-        for layer in self.layers:
-            tsg = self.grids[id(layer.grid)]
-            href = f"{base}/tms/1.0.0/{layer.name}/{self.public_grid_id(layer)}"
+        for path, layer in self.names.published():
+            tsg = self.service_grid(layer)
             rows.append(
                 f"    <TileMap title={quoteattr(layer.title)} srs={quoteattr(tsg.srs_name)} "
-                f"profile={quoteattr(tsg.profile)} href={quoteattr(href)} />"
+                f"profile={quoteattr(tsg.profile)} href={quoteattr(base + '/' + path)} />"
             )
+        head = [f"  <Title>{escape(md.title)}</Title>", f"  <Abstract>{escape(md.abstract)}</Abstract>"]
+        if md.keywords:
+            head.append(f"  <KeywordList>{escape(' '.join(f'{chr(34)}{k}{chr(34)}' for k in md.keywords))}</KeywordList>")
+        if md.contact:
+            head.append(_contact(md.contact))
         body = (
-            '<?xml version="1.0"?>\n<TileMapService version="1.0.0">\n'
-            f"  <Title>{escape(md.title)}</Title>\n  <Abstract>{escape(md.abstract)}</Abstract>\n"
+            '<?xml version="1.0"?>\n<TileMapService version="1.0.0">\n' + "\n".join(head) + "\n"
             "  <TileMaps>\n" + "\n".join(rows) + "\n  </TileMaps>\n</TileMapService>\n"
         )
         return Response(body, content_type="text/xml")
 
     def tile_map(self, req: Request, layer: TileLayer) -> Response:
-        base = req.script_url
+        url = request_url(req)
         grid = layer.grid
-        tsg = self.grids[id(grid)]
-        href = f"{base}/tms/1.0.0/{layer.name}/{self.public_grid_id(layer)}"
-        bbox = grid.bbox
+        tsg = self.service_grid(layer)
         tilesets = "\n".join(
-            f'    <TileSet href="{escape(href)}/{level}" units-per-pixel="{grid.resolutions[internal]!r}" order="{level}" />'
-            for level, internal in tsg.levels()
+            f'    <TileSet href="{escape(url)}/{order}" units-per-pixel="{grid.resolutions[level]!r}" order="{order}" />'
+            for order, level in tsg.levels()
         )
+        bbox = grid.bbox
         tw, th = grid.tile_size
+        tms_base = req.script_url + "/tms/1.0.0/"
         body = (
-            f'<?xml version="1.0"?>\n<TileMap version="1.0.0" tilemapservice="{escape(base)}/tms/1.0.0/">\n'
+            f'<?xml version="1.0"?>\n<TileMap version="1.0.0" tilemapservice="{escape(tms_base)}">\n'
             f"  <Title>{escape(layer.title)}</Title>\n  <Abstract>{escape(str(layer.md.get('abstract', '')))}</Abstract>\n"
             f"  <SRS>{escape(tsg.srs_name)}</SRS>\n"
             f'  <BoundingBox minx="{bbox[0]!r}" miny="{bbox[1]!r}" maxx="{bbox[2]!r}" maxy="{bbox[3]!r}" />\n'
@@ -169,48 +211,40 @@ class TMSService:
     # -- /tiles ----------------------------------------------------------------
 
     def handle_tiles(self, req: Request, parts: list[str]) -> Response:
-        """``/tiles/<layer>[/<grid>]/z/x/y.ext`` with internal levels; ``?origin=nw|sw``."""
-        rest = [p for p in parts if p != ""]
-        if len(rest) < 4:
-            return _text_error("expected /tiles/<layer>[/<grid>]/<z>/<x>/<y>.<format>", 404)
-        head, zxy = rest[:-3], rest[-3:]
-        if len(head) == 1 and head[0] in self.first_by_name:
-            layer = self.first_by_name[head[0]]
-        else:
-            layer, left = self._layer_from(head, _text_error)
-            if left:
-                return _text_error("unknown layer or grid", 404)
-        z, x, y, ext = _parse_zxy(zxy, _text_error)
-        if not layer.format.matches_ext(ext):
-            return _text_error(f"invalid format '{ext}' for this layer (use {layer.format.ext})", 404)
-        origin = (req.args.get("origin") or self.conf.origin).lower()
-        origin = {"ll": "sw", "ul": "nw"}.get(origin, origin)
-        if origin not in ("sw", "nw"):
-            return _text_error(f"invalid origin '{origin}' (use nw or sw)", 400)
+        """``/tiles[/1.0.0]/<layer>[/<grid>]/z/x/y.ext`` with grid levels; rows as the
+        grid counts them, or from ``origin`` (``?origin=`` or ``services.tms.origin``)."""
+        match = TILE_PATH.match(req.path)
+        if match is None or match["service"] != "tiles":
+            return _text_error(f"invalid request ({req.path})", 404)
+        layer = self.find(match["layer"], match["grid"], _text_error)
+        coord = self._coord(layer, match, False, _text_error)
+        origin = _origin(req.args.get("origin")) or self.conf.origin
         grid = layer.grid
-        if origin != grid.origin:
+        if origin is not None and origin != grid.origin:
             if not grid.supports_access_with_origin(origin):
                 return _text_error(f"this grid cannot be accessed with origin {origin}", 400)
-            if not 0 <= z < grid.levels:
-                return _text_error("tile is outside the grid", 404)
-            y = grid.flip_y(y, z)
-        coord = (x, y, z)
-        if not grid.is_valid(coord):
-            return _text_error("tile is outside the grid", 404)
+            coord = (coord[0], grid.flip_y(coord[1], coord[2]), coord[2])
         return serve_tile(req, layer, coord, self.max_age, _text_error)
 
 
-def _parse_zxy(parts: list[str], error) -> tuple[int, int, int, str]:
-    if len(parts) != 3:
-        raise HTTPError(error("expected <z>/<x>/<y>.<format>", 404))
-    z, x, last = parts
-    y, dot, ext = last.partition(".")
-    if not dot:
-        raise HTTPError(error("missing format extension", 404))
-    try:
-        zi, xi, yi = int(z), int(x), int(y)
-    except ValueError:
-        raise HTTPError(error("tile coordinates must be integers", 404)) from None
-    if not (z.isdigit() and x.isdigit() and y.isdigit()):
-        raise HTTPError(error("tile coordinates must be non-negative integers", 404))
-    return zi, xi, yi, ext
+def _origin(value: str | None) -> str | None:
+    """``sw``/``nw`` (or ``ll``/``ul``) from a request; anything else is no choice."""
+    return {"sw": "sw", "ll": "sw", "nw": "nw", "ul": "nw"}.get((value or "").lower())
+
+
+def _contact(contact: dict[str, str]) -> str:
+    def el(tag: str, *keys: str) -> str:
+        value = next((contact[k] for k in keys if k in contact), "")
+        return f"<{tag}>{escape(value)}</{tag}>"
+
+    return (
+        "  <ContactInformation>\n"
+        f"    <ContactPersonPrimary>{el('ContactPerson', 'person')}"
+        f"{el('ContactOrganization', 'organization', 'organisation')}</ContactPersonPrimary>\n"
+        f"    {el('ContactPosition', 'position')}\n"
+        f"    <ContactAddress>{el('Address', 'address')}{el('City', 'city')}{el('PostCode', 'postcode')}"
+        f"{el('Country', 'country')}</ContactAddress>\n"
+        f"    {el('ContactVoiceTelephone', 'phone')}\n    {el('ContactFacsimileTelephone', 'fax')}\n"
+        f"    {el('ContactElectronicMailAddress', 'email')}\n"
+        "  </ContactInformation>"
+    )

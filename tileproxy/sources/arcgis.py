@@ -11,8 +11,9 @@ from urllib.parse import urlencode
 from ..image.formats import ImageFormat
 from ..srs import SRS
 from .base import SourceError
+from .featureinfo import FeatureInfoDoc, FeatureInfoQuery, number
 from .http import HTTPClient
-from .wms import FeatureInfoDoc, FeatureInfoQuery, WMSSource, _num
+from .wms import WMSSource, _num
 
 log = logging.getLogger("tileproxy.source.arcgis")
 
@@ -139,41 +140,40 @@ class ArcGISSource(WMSSource):
     # -- feature info ------------------------------------------------------
 
     def identify_url(self, query: FeatureInfoQuery) -> str:
+        """The ``identify`` URL for ``query`` (in a SRS the server serves). The
+        ``req`` parameters (``layers`` too) go along as configured."""
         base, sep, q = self.url.partition("?")
         base = base.rsplit("/", 1)[0] + "/identify"
-        srs = self._request_srs(query.srs)
-        bbox = query.bbox
-        x = bbox[0] + query.pos[0] * (bbox[2] - bbox[0]) / query.size[0]
-        y = bbox[3] - query.pos[1] * (bbox[3] - bbox[1]) / query.size[1]
-        if srs != query.srs:
-            bbox = query.srs.transform_bbox_to(srs, bbox)
-            ((x, y),) = query.srs.transform_to(srs, [(x, y)])
-        layers = next((v for k, v in self.params.items() if k.lower() == "layers"), "")
-        # export's show:/hide: selection becomes identify's all: selection
-        layers = "all:" + layers.partition(":")[2] if ":" in layers else "all"
+        x, y = query.coord
         params = {
-            "geometry": f"{x:f},{y:f}",  # six decimals, as MapProxy sends the point
+            "geometry": f"{x:f},{y:f}",
             "geometryType": "esriGeometryPoint",
-            "sr": spatial_reference(srs),
-            "mapExtent": ",".join(_num(c) for c in bbox),
+            "sr": spatial_reference(query.srs),
+            "mapExtent": ",".join(number(c) for c in query.bbox),
             "imageDisplay": f"{query.size[0]},{query.size[1]},96",
             "tolerance": f"{self.fi_tolerance:g}",
             "returnGeometry": "true" if self.fi_return_geometries else "false",
-            "f": "html" if "html" in query.info_format else "json",
+            "f": "html" if _wants_html(query) else "json",
         }
-        if not self.is_image_server:
-            params["layers"] = layers
+        for key, value in self.params.items():
+            if self.is_image_server and key.lower() == "layers":
+                continue  # image services have no layers
+            params[key] = value
         return _join(base + (sep + q if q else ""), params)
 
     def get_feature_info(self, query: FeatureInfoQuery) -> FeatureInfoDoc:
-        """Ask the server's ``identify`` about the point of ``query``: HTML or JSON."""
+        """Ask the server's ``identify`` about the point of ``query``. The answer is
+        read as the format asked for (servers often label JSON as text/plain)."""
         if not self.featureinfo:
             raise SourceError(f"ArcGIS source '{self.name}' has no feature info (opts.featureinfo)")
+        query = query.in_srs(self._request_srs(query.srs))
         resp = self.client.get(self.identify_url(query), auth=self.auth)
         self._raise_for_json_error(resp.content)
-        wants_html = "html" in query.info_format
-        mime = "text/html" if wants_html else "application/json"
-        return FeatureInfoDoc(resp.content, mime)
+        return FeatureInfoDoc(resp.content, query.info_format or "application/json")
+
+
+def _wants_html(query: FeatureInfoQuery) -> bool:
+    return (query.info_format or "").startswith("text/html")
 
 
 def _join(url: str, params: dict[str, str]) -> str:

@@ -30,6 +30,11 @@ class SourceTimeout(SourceError):
     pass
 
 
+class SourceDataError(SourceError):
+    """A source answered, but not with image data that can be used (not an image,
+    cut off, undecodable)."""
+
+
 @dataclass(frozen=True)
 class MapQuery:
     bbox: BBox

@@ -31,7 +31,11 @@ class ErrorAnswer:
     authorize_stale: bool = False
 
     def image(self, size: tuple[int, int]) -> Image.Image:
-        return Image.new("RGBA", size, self.color or TRANSPARENT)
+        """An opaque colour gives an RGB image, as in MapProxy (tiles and maps of it stay RGB)."""
+        color = self.color or TRANSPARENT
+        if color[3] == 255:
+            return Image.new("RGB", size, color[:3])
+        return Image.new("RGBA", size, color)
 
 
 class ErrorPolicy:

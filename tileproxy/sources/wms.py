@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
@@ -12,7 +13,8 @@ from ..image.placement import Part, contains, overlaps, part_within, placed
 from ..image.result import ImageResult
 from ..image.transform import blank_image, transform_image
 from ..srs import SRS, SRSError, clip_to_world
-from .base import MapQuery, Source, SourceError
+from .base import MapQuery, Source, SourceDataError, SourceError
+from .featureinfo import FeatureInfoDoc, FeatureInfoQuery, number, pixel
 from .http import HTTPClient, read_file_url, split_credentials
 
 _WMS100_FORMATS = {"image/png": "PNG", "image/jpeg": "JPEG", "image/gif": "GIF", "image/tiff": "TIFF"}
@@ -32,22 +34,7 @@ class WMSSourceOptions:
     min_res: float | None = None
     max_res: float | None = None
     forward_req_params: tuple[str, ...] = ()  # request parameters passed on (lower case)
-
-
-@dataclass(frozen=True)
-class FeatureInfoQuery:
-    bbox: tuple[float, float, float, float]
-    size: tuple[int, int]
-    srs: SRS
-    pos: tuple[float, float]  # pixel column and row of the queried point
-    info_format: str
-    feature_count: int | None = None
-
-
-@dataclass
-class FeatureInfoDoc:
-    data: bytes
-    mime: str
+    query_layers: str | None = None  # QUERY_LAYERS of feature info requests (default: LAYERS)
 
 
 class WMSSource(Source):
@@ -181,32 +168,31 @@ class WMSSource(Source):
     # -- feature info ----------------------------------------------------
 
     def get_feature_info(self, query: FeatureInfoQuery) -> FeatureInfoDoc:
-        """Forward a GetFeatureInfo; the point is translated when the source needs another SRS."""
-        req_srs = self._request_srs(query.srs)
-        bbox, size, pos = query.bbox, query.size, query.pos
-        if req_srs != query.srs:
-            rx = (bbox[2] - bbox[0]) / size[0]
-            ry = (bbox[3] - bbox[1]) / size[1]
-            world = (bbox[0] + pos[0] * rx, bbox[3] - pos[1] * ry)
-            bbox = query.srs.transform_bbox_to(req_srs, bbox)
-            size = _projected_size(MapQuery(query.bbox, query.size, query.srs, ImageFormat("image/png")), bbox)
-            ((wx, wy),) = query.srs.transform_to(req_srs, [world])
-            pos = ((wx - bbox[0]) / (bbox[2] - bbox[0]) * size[0], (bbox[3] - wy) / (bbox[3] - bbox[1]) * size[1])
+        """Forward a GetFeatureInfo (the point translated when the source needs
+        another SRS). The answer is read as ``featureinfo_format`` if configured,
+        else as the source's Content-Type, else as the format asked for."""
+        query = query.in_srs(self._request_srs(query.srs))
+        resp = self.client.get(self.feature_info_url(query), auth=self.auth)
+        mime = (self.options.featureinfo_format or resp.headers.get("Content-Type")
+                or query.info_format or "text/plain")
+        return FeatureInfoDoc(resp.content, mime)
+
+    def feature_info_url(self, query: FeatureInfoQuery) -> str:
+        """The source's GetFeatureInfo URL for ``query`` (in a SRS the source serves)."""
+        params = self._base_params("GetFeatureInfo", "feature_info", query.bbox, query.size, query.srs,
+                                   {"FORMAT": query.map_format}, bbox_number=number)
+        params["QUERY_LAYERS"] = self.options.query_layers or params.get("LAYERS", "")
         info_format = self.options.featureinfo_format or query.info_format
-        params = self._base_params("GetFeatureInfo", "feature_info", bbox, size, req_srs)
-        layers = params.get("LAYERS", "")
-        params["QUERY_LAYERS"] = layers
-        params["INFO_FORMAT"] = info_format
-        x, y = str(int(pos[0])), str(int(pos[1]))
+        if info_format:
+            params["INFO_FORMAT"] = info_format
+        x, y = pixel(query.pos[0]), pixel(query.pos[1])
         if self.version == "1.3.0":
             params["I"], params["J"] = x, y
         else:
             params["X"], params["Y"] = x, y
         if query.feature_count:
             params["FEATURE_COUNT"] = str(query.feature_count)
-        resp = self.client.get(self._url(params), auth=self.auth)
-        mime = resp.headers.get("Content-Type", info_format).split(";")[0].strip() or info_format
-        return FeatureInfoDoc(resp.content, mime)
+        return self._url(params)
 
     # -- legends ---------------------------------------------------------
 
@@ -239,7 +225,8 @@ class WMSSource(Source):
     # -- requests --------------------------------------------------------
 
     def _base_params(self, request: str, old_request: str, bbox, size, srs: SRS,
-                     extra: dict[str, str] | None = None) -> dict[str, str]:
+                     extra: dict[str, str] | None = None,
+                     bbox_number: Callable[[float], str] | None = None) -> dict[str, str]:
         params: dict[str, str] = {}
         v = self.version
         if v == "1.0.0":
@@ -250,7 +237,7 @@ class WMSSource(Source):
         params.update(extra or {})
         if v == "1.3.0" and srs.is_axis_order_ne:
             bbox = (bbox[1], bbox[0], bbox[3], bbox[2])
-        params["BBOX"] = ",".join(_num(c) for c in bbox)
+        params["BBOX"] = ",".join((bbox_number or _num)(c) for c in bbox)
         params["WIDTH"], params["HEIGHT"] = str(size[0]), str(size[1])
         params["STYLES"] = ""
         for key, value in self.params.items():
@@ -274,9 +261,9 @@ class WMSSource(Source):
         try:
             check_image_bytes(data)
         except ImageDataError as ex:
-            ctype = resp.headers.get("Content-Type", "")
-            detail = "a service exception" if "xml" in ctype else str(ex)
-            raise SourceError(f"WMS source '{self.name}' returned {detail}") from None
+            if "xml" in resp.headers.get("Content-Type", ""):
+                raise SourceError(f"WMS source '{self.name}' returned a service exception") from None
+            raise SourceDataError(f"WMS source '{self.name}' returned {ex}") from None
         return data
 
 

@@ -7,13 +7,14 @@ import logging
 
 from ...config.model import WMSConfig
 from ...http import Request, Response
+from ...image.formats import ImageOptions
 from ...layers import TileLayer, WMSLayer
 from ...maps import exact_tile
-from ...sources.base import SourceError, SourceTimeout
+from ...sources.base import SourceError
 from ...tiles import TileError
 from ..tile_response import serve_tile
 from .capabilities import Capabilities
-from .exceptions import WMSError, image_exception, xml_exception
+from .exceptions import WMSError, image_exception, missing_parameters, xml_exception
 from .featureinfo import feature_info
 from .getmap import dimension_values, render_map
 from .legend import LegendCache, legend_graphic
@@ -59,9 +60,9 @@ class WMSService:
         kind = REQUESTS.get(request)
         try:
             if not request:
-                raise WMSError("missing parameter REQUEST", "MissingParameterValue", "request")
+                raise missing_parameters(["request"])
             if kind is None or (kind == "legendgraphic" and version not in ("1.1.1", "1.3.0")):
-                raise WMSError(f"unknown WMS request '{args['request']}'", "OperationNotSupported", "request")
+                raise WMSError(f"unknown WMS request type '{kind or request}'", "OperationNotSupported", "request")
             if kind == "capabilities":
                 return self.capabilities(req, version)
             if kind == "map":
@@ -74,21 +75,30 @@ class WMSService:
                 return self._map_exception(err, args, version)
             return xml_exception(err, version)
         except (SourceError, TileError) as ex:
-            prefix = "source timeout: " if isinstance(ex, SourceTimeout) else ""
-            err = WMSError(prefix + str(ex))
+            err = WMSError(str(ex))
             return self._map_exception(err, args, version) if kind == "map" else xml_exception(err, version)
 
     def _map_exception(self, err: WMSError, args: dict[str, str], version: str) -> Response:
+        """The exception in the form EXCEPTIONS asks for. An image exception takes the
+        request's size and format where they are usable (else 256x256, PNG)."""
         mode = exception_mode(args)
-        if mode != "xml":
-            try:
-                size = parse_size(args, self.conf)
-                _, opts = parse_format_param(args.get("format"), self.conf, False)
-                color = parse_color(args.get("bgcolor"))
-            except WMSError:
+        if mode == "xml" or err.xml_only:
+            return xml_exception(err, version)
+        try:
+            size = parse_size(args, self.conf)
+        except WMSError as ex:
+            if ex.xml_only:
                 return xml_exception(err, version)
-            return image_exception(err, size, opts, parse_bool(args.get("transparent")), color, mode == "blank")
-        return xml_exception(err, version)
+            size = (256, 256)
+        try:
+            _, opts = parse_format_param(args.get("format"), self.conf, False)
+        except WMSError:
+            opts = ImageOptions()  # PNG
+        try:
+            color = parse_color(args.get("bgcolor"))
+        except WMSError:
+            color = (255, 255, 255)
+        return image_exception(err, size, opts, parse_bool(args.get("transparent")), color, mode == "blank")
 
     # -- requests ------------------------------------------------------------
 
@@ -103,18 +113,12 @@ class WMSService:
 
     def get_map(self, req: Request, version: str) -> Response:
         args = req.args
-        params = parse_map_params(args, version, self.conf)
-        layers = []
-        for name in params.layers:
-            layer = self.layers.get(name)
-            if layer is None:
-                raise WMSError(f"unknown layer '{name}'", "LayerNotDefined", "layers")
-            layers.append(layer)
+        params = parse_map_params(args, version, self.conf, self.layers)
+        layers = [self.layers[name] for name in params.layers]
         dimensions = dimension_values(args, layers)
         if params.tiled:
             return self.tiled_map(req, params)
-        # sources pick what they forward (forward_req_params); layer dimensions win
-        return render_map(params, layers, self.conf, tuple(args.items()) + dimensions)
+        return render_map(params, layers, self.conf, dimensions, args)
 
     def tiled_map(self, req: Request, params: MapParams) -> Response:
         """WMS-C: a GetMap that is exactly one tile of a cache answers with that tile."""

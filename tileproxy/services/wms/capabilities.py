@@ -245,7 +245,9 @@ class Capabilities:
         if layer.md.get("abstract"):
             w.leaf("Abstract", str(layer.md["abstract"]))
         self._keywords(w, layer.md, with_vocabulary=version == "1.3.0")
-        if root:
+        if root and version == "1.1.0":
+            w.leaf("SRS", " ".join(self.conf.srs))  # the 1.1.0 DTD allows one SRS, a list
+        elif root:
             for code in self.conf.srs:
                 w.leaf("CRS" if version == "1.3.0" else "SRS", code)
 

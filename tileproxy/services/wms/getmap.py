@@ -6,24 +6,48 @@ import io
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from functools import lru_cache
 
-from PIL import Image, TiffImagePlugin, TiffTags
+from PIL import Image, ImageDraw, TiffImagePlugin, TiffTags
 
 from ...config.model import WMSConfig
-from ...http import Response
+from ...http import Response, no_cache
 from ...image.codec import ImageDataError, encode
 from ...image.placement import contains, overlaps, part_within, placed
 from ...image.result import ImageResult
-from ...image.watermark import draw_text_line
+from ...image.watermark import draw_text_line, font
 from ...layers import WMSLayer
-from ...maps import MapLayer, combine_adjacent, in_res_range, request_resolution
-from ...sources.base import MapQuery, SourceError
+from ...maps import (
+    CacheMapLayer,
+    MapLayer,
+    TooManyTiles,
+    combine_adjacent,
+    in_res_range,
+    request_resolution,
+)
+from ...sources.base import MapQuery, SourceDataError, SourceError
 from ...srs import SRSError, get_srs
 from ...tiles import TileError
 from .exceptions import WMSError
 from .request import MapParams
 
 log = logging.getLogger("tileproxy.service.wms")
+
+
+@lru_cache(maxsize=1024)
+def sources_res_range(layer: CacheMapLayer) -> tuple[float | None, float | None]:
+    """The resolutions a cache can draw, as MapProxy sees them: the widest range of
+    its sources' min_res/max_res (none when a source has no limit, or when the
+    cache rescales tiles from other levels). Outside it the cache draws nothing."""
+    if any(m.opts.rescale_tiles for m in layer.cache.managers.values()):
+        return None, None
+    sources = [s for m in layer.cache.managers.values() for s in m.sources]
+    limits = [getattr(s, "limits", None) for s in sources]
+    lows = [getattr(lim, "min_res", None) for lim in limits]
+    highs = [getattr(lim, "max_res", None) for lim in limits]
+    low = None if not lows or None in lows else max(lows)  # type: ignore[type-var]
+    high = None if not highs or None in highs else min(highs)  # type: ignore[type-var]
+    return low, high
 
 
 def _limit_bbox(conf: WMSConfig, params: MapParams):
@@ -53,16 +77,22 @@ def dimension_values(args: dict[str, str], layers: list[WMSLayer]) -> tuple[tupl
 
 
 def render_map(params: MapParams, layers: list[WMSLayer], conf: WMSConfig,
-               dimensions: tuple[tuple[str, str], ...] = ()) -> Response:
-    query = MapQuery(params.bbox, params.size, params.srs, params.opts.format, params.transparent, dimensions)
+               dimensions: tuple[tuple[str, str], ...] = (), args: dict[str, str] | None = None) -> Response:
+    # the request's own parameters go along: sources pass on those in forward_req_params
+    forward = {**(args or {}), **dict(dimensions)}
+    query = MapQuery(params.bbox, params.size, params.srs, params.opts.format, params.transparent,
+                     tuple(forward.items()))
     res = request_resolution(params.bbox, params.size, params.srs)
     jobs: list[MapLayer] = []
     for layer in layers:
         if not in_res_range(res, layer.min_res, layer.max_res):
             continue
         for owner, map_layer in layer.renders():
-            if owner is layer or in_res_range(res, owner.min_res, owner.max_res):
-                jobs.append(map_layer)
+            if owner is not layer and not in_res_range(res, owner.min_res, owner.max_res):
+                continue
+            if isinstance(map_layer, CacheMapLayer) and not in_res_range(res, *sources_res_range(map_layer)):
+                continue
+            jobs.append(map_layer)
     # a bbox_srs extent: only the part of the map inside it is drawn (the rest is background)
     limit = _limit_bbox(conf, params)
     offset = None
@@ -73,44 +103,98 @@ def render_map(params: MapParams, layers: list[WMSLayer], conf: WMSConfig,
         else:
             jobs = []
     jobs = combine_adjacent(jobs, query)
-    results, errors = _render_all(jobs, query, conf.concurrent_layer_renderer)
-    if errors and (conf.on_source_errors == "raise" or not results):
-        raise WMSError("; ".join(errors))
-    if len(results) == 1 and not errors and offset is None and not conf.attribution:
-        passthrough = _passthrough(results[0], params, jobs[0])
+    rendered, errors = _render_all(jobs, query, conf)
+    if errors and (conf.on_source_errors == "raise" or not rendered):
+        if conf.on_source_errors == "raise":
+            raise WMSError(errors[0])
+        raise WMSError("Could not get any sources:\n" + "\n".join(errors))
+    cacheable = not errors and all(result.cacheable for _, result in rendered)
+    if len(rendered) == 1 and not errors and offset is None and not conf.attribution:
+        passthrough = _passthrough(rendered[0][1], params, rendered[0][0])
         if passthrough is not None:
-            return passthrough
-    img = _compose(results, params, query.size)
-    if offset is not None and query.size != params.size:
+            return _uncached(passthrough) if not cacheable else passthrough
+    img = _compose(rendered, params, query.size)
+    if query.size != params.size:
         img = placed(img, params.size, offset, (*params.bgcolor, 0 if params.transparent else 255))
     if errors:
-        img = draw_text_line(img, "; ".join(errors), color=(200, 0, 0, 255), where="ul")
+        img = _error_lines(img, errors)
     if conf.attribution:
         img = draw_text_line(img, conf.attribution)
     if not params.transparent and img.mode != "RGB":
         img = img.convert("RGB")
     if params.is_geotiff:
-        return Response(encode_geotiff(img, params), content_type="image/tiff")
-    data, mime = encode(img, params.opts)
-    return Response(data, content_type=mime)
+        resp = Response(encode_geotiff(img, params), content_type="image/tiff")
+    else:
+        data, mime = encode(img, params.opts)
+        resp = Response(data, content_type=_content_type(params, mime))
+    return resp if cacheable else _uncached(resp)
 
 
-def _render_all(jobs: list[MapLayer], query: MapQuery, workers: int) -> tuple[list[ImageResult], list[str]]:
+def _content_type(params: MapParams, mime: str) -> str:
+    """The configured format's name for its own encoding ("image/png; mode=8bit"),
+    as MapProxy tells clients; else the mime type of the bytes."""
+    fmt = params.opts.format
+    return str(fmt) if mime == fmt.mime else mime
+
+
+def _error_lines(img: Image.Image, errors: list[str]) -> Image.Image:
+    """The failed sources' messages in the upper left, one per line, plain black
+    text as in MapProxy (long lines run off the map)."""
+    img = img.convert("RGBA")
+    draw = ImageDraw.Draw(img)
+    fnt = font(10)
+    y = 5
+    for line in errors:
+        left, top, _, bottom = draw.textbbox((0, 0), line, font=fnt)
+        draw.text((5 - left, y - top), line, font=fnt, fill=(0, 0, 0, 255))
+        y += bottom - top + 3
+    return img
+
+
+def _uncached(resp: Response) -> Response:
+    """Maps with source errors or error stand-ins: clients must not keep them."""
+    no_cache(resp.headers)
+    return resp
+
+
+def _data_error(job: MapLayer, detail: str) -> str:
+    """Unusable image data, worded as MapProxy words it: a cache fails while
+    transforming its tiles, a source layer while its image is processed."""
+    if isinstance(job, CacheMapLayer):
+        return f"unable to transform image: cannot identify image file: {detail}"
+    return f"error while processing image file: cannot identify image file: {detail}"
+
+
+def _render_all(jobs: list[MapLayer], query: MapQuery,
+                conf: WMSConfig) -> tuple[list[tuple[MapLayer, ImageResult]], list[str]]:
+    """The layers' images (with their layer) and the messages of the sources that
+    failed. A request that cannot be drawn at all (its bbox cannot be transformed,
+    it needs too many tiles) fails as a whole."""
+
     def one(job: MapLayer) -> ImageResult | str:
         try:
             return job.render(query)
-        except (SourceError, TileError, SRSError, ImageDataError) as ex:
+        except SRSError as ex:
+            log.warning("GetMap: %s", ex)
+            raise WMSError("Could not transform BBOX: Invalid result.") from None
+        except TooManyTiles as ex:
+            raise WMSError(f"Request too large or invalid BBOX. ({ex})") from None
+        except (SourceDataError, ImageDataError) as ex:
+            log.warning("GetMap: %s", ex)
+            return _data_error(job, str(ex))
+        except (SourceError, TileError) as ex:
             log.warning("GetMap: %s", ex)
             return str(ex)
 
+    workers = conf.concurrent_layer_renderer
     if workers > 1 and len(jobs) > 1:
         with ThreadPoolExecutor(min(workers, len(jobs))) as pool:
             outcomes = list(pool.map(one, jobs))
     else:
         outcomes = [one(job) for job in jobs]
-    results = [o for o in outcomes if isinstance(o, ImageResult)]
+    rendered = [(job, o) for job, o in zip(jobs, outcomes) if isinstance(o, ImageResult)]
     errors = [o for o in outcomes if isinstance(o, str)]
-    return results, errors
+    return rendered, errors
 
 
 def _passthrough(result: ImageResult, params: MapParams, job: MapLayer) -> Response | None:
@@ -122,25 +206,27 @@ def _passthrough(result: ImageResult, params: MapParams, job: MapLayer) -> Respo
     if opts.format.paletted or opts.mode or opts.colors not in (None, 256) or (job.transparent and not params.transparent):
         return None  # the output asks for more than the plain format
     data, mime = result.encoded(params.opts)
-    return Response(data, content_type=mime)
+    return Response(data, content_type=_content_type(params, mime))
 
 
-def _compose(results: list[ImageResult], params: MapParams, size: tuple[int, int]) -> Image.Image:
-    if len(results) == 1:
-        try:
-            img = results[0].image
-        except ImageDataError as ex:
-            raise WMSError(f"source image cannot be used: {ex}") from None
-        # one opaque layer, or one layer of a transparent map: nothing to blend (the
-        # layer's transparent pixels keep their colour, as in MapProxy's answers)
-        if img.size == size and (img.mode == "RGB" or params.transparent):
+def _image_of(job: MapLayer, result: ImageResult) -> Image.Image:
+    try:
+        return result.image
+    except ImageDataError as ex:
+        raise WMSError(_data_error(job, str(ex))) from None
+
+
+def _compose(rendered: list[tuple[MapLayer, ImageResult]], params: MapParams, size: tuple[int, int]) -> Image.Image:
+    """The layers blended bottom to top into a map of ``size`` pixels."""
+    if len(rendered) == 1:
+        # one layer of the right size: nothing to blend when it is opaque, or when
+        # the client takes transparency (an opaque layer stays opaque, as in MapProxy)
+        img = _image_of(*rendered[0])
+        if img.size == size and (params.transparent or img.mode == "RGB"):
             return img
     base = Image.new("RGBA", size, (*params.bgcolor, 0 if params.transparent else 255))
-    for result in results:
-        try:
-            img = result.image
-        except ImageDataError as ex:
-            raise WMSError(f"source image cannot be used: {ex}") from None
+    for job, result in rendered:
+        img = _image_of(job, result)
         if img.mode != "RGBA":
             img = img.convert("RGBA")
         if img.size != size:

@@ -121,7 +121,7 @@ def legend_graphic(args: dict[str, str], version: str, layers: dict[str, WMSLaye
 
         scale = parse_number(args["scale"], "scale")
     if not layer.has_legend:
-        raise WMSError(f"layer '{name}' has no legend graphic", "LayerNotDefined", "layer")
+        raise WMSError(f"layer '{name}' has no legend graphic", "LayerNotDefined", "layer", status=404)
     try:
         data = cache.legend(layer, scale)
     except SourceError as ex:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Container
 from dataclasses import dataclass
 
 from ...config.model import WMSConfig
 from ...image.formats import FormatError, ImageOptions, parse_format
 from ...srs import SRS, BBox, SRSError, get_srs
-from .exceptions import WMSError
+from .exceptions import WMSError, missing_parameters
 
 VERSIONS = ("1.0.0", "1.1.0", "1.1.1", "1.3.0")
 
@@ -69,36 +70,48 @@ def parse_number(value: str, name: str) -> float:
     return number
 
 
-def parse_bbox(value: str | None, srs: SRS, version: str) -> BBox:
+def bbox_values(value: str | None) -> tuple[float, float, float, float]:
+    """The four numbers of a BBOX parameter, min before max (axis order as sent)."""
     if not value:
-        raise WMSError("missing parameter BBOX", "MissingParameterValue", "bbox")
+        raise missing_parameters(["bbox"])
     parts = value.split(",")
     if len(parts) != 4:
-        raise WMSError(f"invalid BBOX '{value}': expected minx,miny,maxx,maxy", "InvalidParameterValue", "bbox")
+        raise WMSError(f"invalid bbox {value}: expected minx,miny,maxx,maxy", "InvalidParameterValue", "bbox")
     box = [parse_number(p, "bbox") for p in parts]
-    if version == "1.3.0" and srs.is_axis_order_ne:
-        box = [box[1], box[0], box[3], box[2]]
     if box[0] >= box[2] or box[1] >= box[3]:
-        raise WMSError(f"invalid BBOX '{value}': min must be smaller than max", "InvalidParameterValue", "bbox")
+        raise WMSError(f"invalid bbox {value}", "InvalidParameterValue", "bbox")
     return (box[0], box[1], box[2], box[3])
 
 
+def axis_order_xy(box: tuple[float, float, float, float], srs: SRS, version: str) -> BBox:
+    """A bbox in x/y order: WMS 1.3.0 sends it in the axis order of the CRS."""
+    if version == "1.3.0" and srs.is_axis_order_ne:
+        return (box[1], box[0], box[3], box[2])
+    return box
+
+
+def parse_bbox(value: str | None, srs: SRS, version: str) -> BBox:
+    return axis_order_xy(bbox_values(value), srs, version)
+
+
 def parse_size(args: dict[str, str], conf: WMSConfig) -> tuple[int, int]:
+    """WIDTH and HEIGHT; decimals are cut off (``256.0`` is 256), as MapProxy does."""
+    missing = [name for name in ("width", "height") if not args.get(name)]
+    if missing:
+        raise missing_parameters(missing)
     size = []
     for name in ("width", "height"):
-        value = args.get(name)
-        if not value:
-            raise WMSError(f"missing parameter {name.upper()}", "MissingParameterValue", name)
+        value = args[name]
         try:
-            number = int(value)
+            number = float(value)
         except ValueError:
-            number = 0
-        if number <= 0:
+            number = math.nan
+        if not (math.isfinite(number) and number >= 1):
             raise WMSError(f"{name.upper()} must be a positive integer, got '{value}'", "InvalidParameterValue", name)
-        size.append(number)
+        size.append(int(number))
     if size[0] * size[1] > conf.max_output_pixels:
-        raise WMSError(f"image size {size[0]}x{size[1]} is too large (at most {conf.max_output_pixels} pixels)",
-                       "InvalidParameterValue", "width")
+        # no INIMAGE/BLANK answer either: that image would be as large
+        raise WMSError("image size too large", "InvalidParameterValue", "width", xml_only=True)
     return size[0], size[1]
 
 
@@ -106,13 +119,13 @@ def parse_srs(args: dict[str, str], version: str, conf: WMSConfig) -> tuple[SRS,
     name = "crs" if version == "1.3.0" else "srs"
     code = args.get(name) or args.get("srs" if name == "crs" else "crs")
     if not code:
-        raise WMSError(f"missing parameter {name.upper()}", "MissingParameterValue", name)
+        raise missing_parameters([name])
     try:
         srs = get_srs(code)
     except SRSError:
-        raise WMSError(f"unknown {name.upper()} '{code}'", "InvalidSRS", name) from None
-    if srs not in {get_srs(c) for c in conf.srs}:
-        raise WMSError(f"unsupported {name.upper()} '{code}'", "InvalidSRS", name)
+        srs = None
+    if srs is None or srs not in {get_srs(c) for c in conf.srs}:
+        raise WMSError(f"unsupported {name}: {code}", "InvalidSRS", name)
     return srs, code
 
 
@@ -120,7 +133,7 @@ def parse_format_param(value: str | None, conf: WMSConfig, strict: bool) -> tupl
     """The configured image format a FORMAT parameter names (by name or mime type)."""
     if not value:
         if strict:
-            raise WMSError("missing parameter FORMAT", "MissingParameterValue", "format")
+            raise missing_parameters(["format"])
         value = "image/png"
     if value in conf.image_formats:
         return value, conf.image_formats[value]
@@ -131,7 +144,7 @@ def parse_format_param(value: str | None, conf: WMSConfig, strict: bool) -> tupl
     for name, opts in conf.image_formats.items():
         if wanted is not None and opts.format == wanted:
             return name, opts
-    raise WMSError(f"unsupported image format '{value}'", "InvalidFormat", "format")
+    raise WMSError(f"unsupported image format: {value}", "InvalidFormat", "format")
 
 
 def parse_color(value: str | None) -> tuple[int, int, int]:
@@ -156,18 +169,18 @@ def parse_bool(value: str | None) -> bool:
 def check_styles(value: str | None, strict: bool) -> None:
     if value is None:
         if strict:
-            raise WMSError("missing parameter STYLES", "MissingParameterValue", "styles")
+            raise missing_parameters(["styles"])
         return
     for style in value.split(","):
         if style.strip().lower() not in DEFAULT_STYLES:
-            raise WMSError(f"unsupported style '{style}'", "StyleNotDefined", "styles")
+            raise WMSError(f"unsupported styles: {value}", "StyleNotDefined", "styles")
 
 
 def layer_names(args: dict[str, str], key: str = "layers") -> list[str]:
     value = args.get(key)
     names = [n for n in (value or "").split(",") if n.strip()]
     if not names:
-        raise WMSError(f"missing parameter {key.upper()}", "MissingParameterValue", key)
+        raise missing_parameters([key])
     return [n.strip() for n in names]
 
 
@@ -187,17 +200,41 @@ class MapParams:
 
     @property
     def is_geotiff(self) -> bool:
-        return "geotiff" in self.format_name.lower()
+        """TIFF maps carry their georeference (GeoTIFF tags), as MapProxy's do."""
+        return "tiff" in self.format_name.lower() or self.opts.format.mime in ("image/tiff", "image/geotiff")
 
 
-def parse_map_params(args: dict[str, str], version: str, conf: WMSConfig, layers_key: str = "layers") -> MapParams:
-    format_name, opts = parse_format_param(args.get("format"), conf, conf.strict)
+def _missing_map_params(args: dict[str, str], version: str, strict: bool) -> list[str]:
+    """The required GetMap parameters that are absent, in MapProxy's order
+    (FORMAT and STYLES may be left out unless the service is strict)."""
+    srs_key = "crs" if version == "1.3.0" else "srs"
+    wanted = ["layers", "styles", srs_key, "bbox", "width", "height", "format"]
+    optional = () if strict else ("styles", "format")
+    present = {k for k, v in args.items() if v or k == "styles"}
+    if "crs" in present or "srs" in present:
+        present.add(srs_key)  # either name is taken, whatever the version
+    return [k for k in wanted if k not in present and k not in optional]
+
+
+def parse_map_params(args: dict[str, str], version: str, conf: WMSConfig,
+                     known_layers: Container[str] | None = None) -> MapParams:
+    """The checks in the order MapProxy makes them, so that a request with several
+    faults gets the same exception: missing parameters, BBOX, STYLES, the image size,
+    unknown layers, FORMAT, then SRS/CRS."""
+    missing = _missing_map_params(args, version, conf.strict)
+    if missing:
+        raise missing_parameters(missing)
+    raw_bbox = bbox_values(args["bbox"])
+    check_styles(args.get("styles"), conf.strict)
     size = parse_size(args, conf)
+    layers = layer_names(args)
+    if known_layers is not None:
+        for name in layers:
+            if name not in known_layers:
+                raise WMSError(f"unknown layer: {name}", "LayerNotDefined", "layers")
+    format_name, opts = parse_format_param(args.get("format"), conf, conf.strict)
     srs, _ = parse_srs(args, version, conf)
-    bbox = parse_bbox(args.get("bbox"), srs, version)
-    layers = layer_names(args, layers_key)
-    if layers_key == "layers":
-        check_styles(args.get("styles"), conf.strict)
+    bbox = axis_order_xy(raw_bbox, srs, version)
     return MapParams(
         layers=layers,
         bbox=bbox,
@@ -209,3 +246,12 @@ def parse_map_params(args: dict[str, str], version: str, conf: WMSConfig, layers
         bgcolor=parse_color(args.get("bgcolor")),
         tiled=parse_bool(args.get("tiled")),
     )
+
+
+def require_params(args: dict[str, str], names: list[str | tuple[str, ...]]) -> None:
+    """Raise "missing parameters [...]" (MapProxy's wording) naming every absent
+    parameter; a tuple names spellings of one parameter (``('srs', 'crs')``)."""
+    missing = [n if isinstance(n, str) else n[0] for n in names
+               if not any(k in args for k in ((n,) if isinstance(n, str) else n))]
+    if missing:
+        raise WMSError(f"missing parameters {missing}", "MissingParameterValue", missing[0])
