@@ -120,8 +120,8 @@ def render_map(params: MapParams, layers: list[WMSLayer], conf: WMSConfig,
         img = _error_lines(img, errors)
     if conf.attribution:
         img = draw_text_line(img, conf.attribution)
-    if not params.transparent and img.mode != "RGB":
-        img = img.convert("RGB")
+    if not params.transparent and img.mode not in ("RGB", "L"):
+        img = img.convert("RGB")  # (a grey map stays grey, as MapProxy sends it)
     if params.is_geotiff:
         resp = Response(encode_geotiff(img, params), content_type="image/tiff")
     else:
@@ -222,7 +222,7 @@ def _compose(rendered: list[tuple[MapLayer, ImageResult]], params: MapParams, si
         # one layer of the right size: nothing to blend when it is opaque, or when
         # the client takes transparency (an opaque layer stays opaque, as in MapProxy)
         img = _image_of(*rendered[0])
-        if img.size == size and (params.transparent or img.mode == "RGB"):
+        if img.size == size and (params.transparent or img.mode in ("RGB", "L")):
             return img
     base = Image.new("RGBA", size, (*params.bgcolor, 0 if params.transparent else 255))
     for job, result in rendered:
