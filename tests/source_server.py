@@ -116,7 +116,7 @@ def encode(img: Image.Image, fmt: str) -> tuple[bytes, str]:
 class SourceServer:
     """Counts requests by kind and answers as ``mode`` says:
     ``ok``, ``error`` (HTTP 500), ``notfound`` (404), ``html`` (200 with HTML),
-    ``truncated`` (200 with a cut-off PNG), ``wrongsize`` (a complete image of 10x10
+    ``truncated`` (200 with a cut-off PNG), ``empty`` (200 with no body), ``wrongsize`` (a complete image of 10x10
     pixels, whatever was asked), ``exception`` (WMS service exception XML),
     ``hang`` (waits until released or ``hang_seconds``)."""
 
@@ -207,6 +207,8 @@ class SourceServer:
             return send(h, 500, b"internal trouble", "text/plain")
         if mode == "notfound":
             return send(h, 404, b"no such thing", "text/plain")
+        if mode == "empty":
+            return send(h, 200, b"", "image/png")
         if mode == "html":
             return send(h, 200, b"<html><body>Service down</body></html>", "text/html")
         if mode == "exception":

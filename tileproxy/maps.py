@@ -167,7 +167,7 @@ class CacheMapLayer(MapLayer):
         first = next(iter(cache.managers.values()))
         self.resampling = resampling or first.image_opts.resampling
         self.transparent = any(m.transparent for m in cache.managers.values())
-        self._data_extent = _data_extent(first)
+        self._data_extent = first.data_extent()
         self._limits: dict[SRS, BBox | None] = {}
 
     def manager_for(self, srs: SRS) -> TileManager:
@@ -281,26 +281,6 @@ class CacheMapLayer(MapLayer):
             img = img.convert("RGBA")  # a transparent cache draws transparent maps (as MapProxy)
         # error stand-ins that are not cached make the map uncacheable too
         return ImageResult(image=img, cacheable=all(o.cacheable for o in outcomes))
-
-
-def _data_extent(manager: TileManager) -> tuple[BBox, SRS] | None:
-    """Where a cache has data, as MapProxy bounds a cache: its coverage, else the
-    coverage of its source, else the lon/lat union of its sources' coverages when
-    every source has one; None: the whole grid."""
-    coverage = getattr(manager.store, "coverage", None)
-    if coverage is not None and not coverage.is_empty:
-        return tuple(coverage.bbox), coverage.srs
-    coverages = [getattr(getattr(s, "limits", None), "coverage", None) for s in manager.sources]
-    if not coverages or any(c is None or c.is_empty for c in coverages):
-        return None
-    if len(coverages) == 1:
-        return tuple(coverages[0].bbox), coverages[0].srs
-    wgs = get_srs("EPSG:4326")
-    try:
-        boxes = [c.srs.transform_bbox_to(wgs, c.bbox) for c in coverages]
-    except SRSError:
-        return None
-    return (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes)), wgs
 
 
 def _crop_if_aligned(mosaic: Image.Image, bbox: BBox, res: float, query: MapQuery) -> Image.Image | None:

@@ -35,6 +35,7 @@ from .renderd import RenderdClient
 from .rescale import rescaled_tile, sources_deliver
 from .sources.base import MapQuery, Source, SourceDataError, SourceError, TiledSource
 from .sources.on_error import ErrorAnswer, stand_in
+from .srs import SRS, BBox, SRSError, get_srs
 from .stores.base import StoreError, Tile, TileStore
 
 log = logging.getLogger("tileproxy.tiles")
@@ -148,6 +149,25 @@ class TileManager:
     @property
     def refresh_before(self) -> RefreshBefore | None:
         return self.opts.refresh_before
+
+    def data_extent(self) -> tuple[BBox, SRS] | None:
+        """Where the cache has data, as MapProxy bounds a cache: its coverage, else
+        its source's coverage, else the lon/lat union of its sources' coverages when
+        every source has one; None: the whole grid."""
+        coverage = getattr(self.store, "coverage", None)
+        if coverage is not None and not coverage.is_empty:
+            return tuple(coverage.bbox), coverage.srs  # type: ignore[return-value]
+        coverages = [getattr(getattr(s, "limits", None), "coverage", None) for s in self.sources]
+        if not coverages or any(c is None or c.is_empty for c in coverages):
+            return None
+        if len(coverages) == 1:
+            return tuple(coverages[0].bbox), coverages[0].srs  # type: ignore[return-value]
+        wgs = get_srs("EPSG:4326")
+        try:
+            boxes = [c.srs.transform_bbox_to(wgs, c.bbox) for c in coverages]
+        except SRSError:
+            return None
+        return (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes)), wgs
 
     # -- serving ---------------------------------------------------------
 
