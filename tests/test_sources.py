@@ -290,6 +290,19 @@ def test_tile_pass_through_is_byte_equal(make_app, source, tmp_path) -> None:
     assert source.count("tile") == 2  # ours plus the direct request above
 
 
+def test_bulk_meta_tiles_fetch_every_tile_of_the_meta_tile(make_app, source, tmp_path) -> None:
+    app = make_app(tile_config("'{source}/tiles/%(z)s/%(x)s/%(y)s.png'",
+                               cache_extra="    meta_size: [2, 2]\n    bulk_meta_tiles: true"))
+    answer = call(app, "/tiles/map/EPSG3857/4/9/3.png?origin=nw")
+    assert answer.status == 200
+    assert sorted(source.requests) == ["/tiles/4/8/2.png", "/tiles/4/8/3.png", "/tiles/4/9/2.png", "/tiles/4/9/3.png"]
+    stored = sorted(p.name for p in (tmp_path / "cache_data/map_cache_EPSG3857/04").rglob("*.png"))
+    assert len(stored) == 4
+    # the neighbour came with the meta tile
+    assert call(app, "/tiles/map/EPSG3857/4/8/2.png?origin=nw").image.convert("RGB").getpixel((5, 5)) == tile_color(8, 2, 4)
+    assert source.count("tile") == 4
+
+
 def test_tile_source_with_other_origin(make_app, source) -> None:
     # source tiles counted from the south, cache tiles from the north
     app = make_app(tile_config("'{source}/tiles/%(z)s/%(x)s/%(y)s.png'", source_grid="GLOBAL_MERCATOR"))
