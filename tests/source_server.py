@@ -235,6 +235,8 @@ class SourceServer:
     def _wms(self, args: dict[str, str]) -> tuple[bytes, str]:
         request = args.get("REQUEST", "").lower()
         if request == "getlegendgraphic":
+            if args.get("FORMAT") == "application/json":
+                return json.dumps({"Legend": [{"layerName": args["LAYER"]}]}).encode(), "application/json"
             return legend_image(args["LAYER"])
         if request == "getfeatureinfo":
             return feature_info(args)

@@ -10,9 +10,9 @@ from conftest import call
 from http_stub import StubServer, send
 
 from tileproxy.config.build import load_proxy_config
+from tileproxy.layers import build_tile_layers
 from tileproxy.services.featureinfo import tile_feature_info
 from tileproxy.sources.featureinfo import FeatureInfoQuery
-from tileproxy.srs import get_srs
 
 CONFIG = """
 services:
@@ -159,12 +159,53 @@ def test_not_queryable_and_unknown_layers(make_app, info) -> None:
     assert "missing parameters ['query_layers', 'x']" in missing.text
 
 
-def test_tile_feature_info_is_labelled_as_asked(tmp_path, info) -> None:
+TILE_CONFIG = """
+layers:
+  - name: cached
+    title: a cache of a queryable source
+    sources: [outer]
+  - name: with_info_only
+    title: a cache of a plain source and a feature-info-only source
+    sources: [plain_cache, info_only]
+caches:
+  inner: {grids: [GLOBAL_WEBMERCATOR], sources: [src_plain]}
+  outer: {grids: [GLOBAL_WEBMERCATOR], sources: [inner]}
+  plain_cache: {grids: [GLOBAL_WEBMERCATOR], sources: [src_map]}
+sources:
+  src_plain:
+    type: wms
+    wms_opts: {featureinfo: true}
+    req: {url: "{url}/wms", layers: "a,b"}
+  src_map:
+    type: wms
+    req: {url: "{url}/wms", layers: "m"}
+  info_only:
+    type: wms
+    wms_opts: {featureinfo: true, map: false}
+    req: {url: "{url}/wms", layers: "i"}
+"""
+
+
+def test_tile_layers_know_their_feature_info_sources(tmp_path, info) -> None:
     path = tmp_path / "mapproxy.yaml"
-    path.write_text(CONFIG.replace("{url}", info.url))
-    source = load_proxy_config(str(path)).sources["src_plain"]
+    path.write_text(TILE_CONFIG.replace("{url}", info.url))
+    layers = {t.name: t for t in build_tile_layers(load_proxy_config(str(path)))}
+    assert [s.name for s in layers["cached"].info_sources] == ["src_plain"]  # through the cache of a cache
+    assert [s.name for s in layers["with_info_only"].info_sources] == ["info_only"]
     info.answers["a,b"] = (b'{"features": [1]}', "application/json")
-    query = FeatureInfoQuery((0.0, 0.0, 10.0, 10.0), (256, 256), get_srs("EPSG:4326"), (5, 6), "application/json")
-    body, ctype = tile_feature_info([source, source], query)
-    assert ctype == "application/json" and body == b'{"features": [1, 1]}'
+    grid = layers["cached"].grid
+    query = FeatureInfoQuery(grid.tile_bbox((0, 0, 0)), grid.tile_size, grid.srs, (17, 27), "application/json")
+    body, ctype = tile_feature_info(layers["cached"].info_sources * 2, query)
+    assert ctype == "application/json" and body == b'{"features": [1, 1]}'  # labelled as asked
+    sent = info.requests[-1]
+    assert (sent["X"], sent["Y"], sent["FORMAT"], sent["INFO_FORMAT"]) == ("17", "27", "image/png", "application/json")
     assert tile_feature_info([], query) == (b"", "application/json")
+
+
+def test_a_broken_stylesheet_leaves_the_answer_as_it_came(make_app, info, tmp_path) -> None:
+    (tmp_path / "broken.xsl").write_text("this is not a stylesheet")
+    config = CONFIG.replace("{url}", info.url).replace("  wms:\n", "  wms:\n    featureinfo_xslt: {xml: broken.xsl}\n", 1)
+    app = make_app(config)
+    info.answers["a,b"] = (b"<features><f/></features>", "text/xml")
+    answer = call(app, fi("plain", info_format="application/vnd.ogc.gml"))
+    assert answer.status == 200 and answer.body == b"<features><f/></features>"

@@ -41,7 +41,7 @@ seeds:
      "cleanups.old.remove_all: expected true or false, got 'maybe'"),
     ("coverages:\n  c:\n    bbox: [1, 2, 3]\n    srs: 'EPSG:4326'\n",
      "coverages.c.bbox: expected four numbers (minx, miny, maxx, maxy), got 3"),
-    ("coverages:\n  c:\n    bbox: [5, 5, 1, 1]\n    srs: 'EPSG:4326'\n", "coverages.c.bbox: bbox [5, 5, 1, 1] is empty"),
+    ("coverages:\n  c:\n    bbox: [5, 5, 1, 1]\n    srs: 'EPSG:4326'\n", "coverages.c.bbox: bbox [5.0, 5.0, 1.0, 1.0] is empty"),
     ("coverages:\n  c:\n    bbox: [1, 2, 3, 4]\n    srs: 'EPSG:99999'\n", "coverages.c.srs: unknown SRS 'EPSG:99999'"),
     ("coverages:\n  c:\n    bbox: [1, 2, 3, 4]\n", "coverages.c: missing required key 'srs'"),
     ("seeds:\n  myseed:\n    caches: [osm_cache]\n    coverages: [c]\ncoverages:\n  c:\n"

@@ -124,3 +124,15 @@ def test_broken_mapfile_in_wms_is_an_ogc_exception(make_app) -> None:
     ok = call(app, "/service?SERVICE=WMS&REQUEST=GetMap&VERSION=1.1.1&LAYERS=squares&STYLES=&SRS=EPSG:3857"
                    "&BBOX=0,0,1000000,1000000&WIDTH=64&HEIGHT=64&FORMAT=image/png")
     assert ok.status == 200 and ok.content_type == "image/png"
+
+
+def test_feature_info_and_legends_come_from_mapserv(make_app) -> None:
+    config = CONFIG.replace("services:\n  tms:\n", "services:\n  tms:\n  wms:\n    srs: ['EPSG:3857']\n").replace(
+        "    req:\n      map: squares.map", "    wms_opts: {featureinfo: true, legendgraphic: true}\n    req:\n      map: squares.map")
+    app = make_app(config.replace("{data}", str(DATA)))
+    answer = call(app, "/service?SERVICE=WMS&VERSION=1.1.1&REQUEST=GetFeatureInfo&LAYERS=squares&QUERY_LAYERS=squares"
+                       "&SRS=EPSG:3857&BBOX=0,0,10000000,10000000&WIDTH=100&HEIGHT=100&X=20&Y=80&INFO_FORMAT=text/plain")
+    assert answer.status == 200 and answer.content_type == "text/plain; charset=utf-8"
+    assert "Layer 'red'" in answer.text  # the red square is at the point
+    legend = call(app, "/service?SERVICE=WMS&VERSION=1.1.1&REQUEST=GetLegendGraphic&LAYER=squares&FORMAT=image/png")
+    assert legend.status == 200 and legend.content_type == "image/png" and legend.image.size[1] > 0

@@ -4,6 +4,7 @@ cached in <base_dir>/legends/."""
 from __future__ import annotations
 
 import io
+import json
 
 import pytest
 from conftest import call
@@ -72,9 +73,9 @@ def test_source_legends_are_stacked_and_cached(app, source, tmp_path) -> None:
     assert answer.status == 200 and answer.content_type == "image/png"
     img = answer.image.convert("RGBA")
     assert img.size == (20, 24)  # 'a' is 10x12, 'bb' 20x12
-    assert img.getpixel((5, 5))[:3] == legend_color("a")
-    assert img.getpixel((5, 18))[:3] == legend_color("bb")
-    assert img.getpixel((15, 5))[3] == 0  # beside the narrower legend
+    assert img.getpixel((5, 5))[:3] == legend_color("bb")  # the upper layer's legend on top
+    assert img.getpixel((5, 18))[:3] == legend_color("a")
+    assert img.getpixel((15, 18))[3] == 0  # beside the narrower legend
     assert source.count("wms") == 2
     assert len(list((tmp_path / "cache_data" / "legends").glob("*.png"))) == 1
     again = legend(app, "two", "1.3.0", SLD_VERSION="1.1.0")
@@ -95,7 +96,7 @@ def test_group_legend_collects_children(app) -> None:
 
 @pytest.mark.parametrize(
     "layer, extra, code",
-    [("nope", {}, "LayerNotDefined"), ("none", {}, "LayerNotDefined"), ("two", {"FORMAT": "image/svg"}, "InvalidFormat"),
+    [("nope", {}, "LayerNotDefined"), ("two", {"FORMAT": "image/svg"}, "InvalidFormat"),
      ("two", {"STYLE": "fancy"}, "StyleNotDefined")],
 )
 def test_bad_legend_requests(app, layer, extra, code) -> None:
@@ -122,3 +123,43 @@ def test_capabilities_do_not_retry_a_failing_legend_at_once(app, source) -> None
     assert tries > 0
     call(app, url)
     assert source.count("wms") == tries  # the failure is remembered for a while
+
+
+def test_layer_without_legend_is_not_found(app) -> None:
+    answer = legend(app, "none")
+    assert answer.status == 404 and b"layer none has no legend graphic" in answer.body
+
+
+def test_legend_request_checks(app) -> None:
+    base = "/service?SERVICE=WMS&REQUEST=GetLegendGraphic&VERSION=1.3.0"
+    missing = call(app, base + "&LAYER=two")
+    assert "missing parameters ['format']" in missing.text
+    bad_sld = call(app, base + "&LAYER=two&FORMAT=image/png&SLD_VERSION=1.0.0")
+    assert "invalid sld_version 1.0.0" in bad_sld.text
+    bad_sld_111 = call(app, base.replace("1.3.0", "1.1.1") + "&LAYER=two&FORMAT=image/png&SLD_VERSION=1.0.0")
+    assert "invalid sld_version 1.0.0" in bad_sld_111.text
+    assert "unknown layer: nope" in call(app, base + "&LAYER=nope&FORMAT=image/png").text
+
+
+def test_source_legends_are_cached_per_source(app, source, tmp_path) -> None:
+    """A layer made of several sources finds each source's legend cached by another layer."""
+    assert legend(app, "group").status == 200  # child_a's source: one request
+    assert source.count("wms") == 1
+    config = (tmp_path / "mapproxy.yaml").read_text().replace(
+        "  - name: none\n", "  - name: both\n    title: both\n    sources: [legend_a, legend_src]\n  - name: none\n")
+    (tmp_path / "mapproxy.yaml").write_text(config)
+    from tileproxy.wsgi import make_wsgi_app
+
+    again = make_wsgi_app(tmp_path / "mapproxy.yaml")
+    img = legend(again, "both").image.convert("RGBA")
+    assert source.count("wms") == 3  # only legend_src's two layers were fetched
+    assert img.size == (30, 36)
+    assert img.getpixel((2, 2))[:3] == legend_color("bb") and img.getpixel((2, 30))[:3] == legend_color("ccc")
+
+
+def test_other_image_formats_and_json(app, source) -> None:
+    jpeg = call(app, "/service?SERVICE=WMS&REQUEST=GetLegendGraphic&VERSION=1.1.1&LAYER=two&FORMAT=image/jpeg")
+    assert jpeg.status == 200 and jpeg.content_type == "image/jpeg" and jpeg.image.size == (20, 24)
+    answer = call(app, "/service?SERVICE=WMS&REQUEST=GetLegendGraphic&VERSION=1.3.0&LAYER=two&FORMAT=application/json")
+    assert answer.content_type == "application/json"
+    assert [e["layerName"] for e in json.loads(answer.body)["Legend"]] == ["a", "bb"]

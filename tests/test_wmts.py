@@ -3,6 +3,7 @@ and real clients (OWSLib, GDAL) reading them."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -83,7 +84,8 @@ def test_kvp_capabilities_are_schema_valid(app, schema) -> None:
     assert wgs_sets == ["wgs_nw"]
     ops = {op.get("name"): op.find(".//ows:Get", NS).get("{http://www.w3.org/1999/xlink}href")
            for op in doc.findall("ows:OperationsMetadata/ows:Operation", NS)}
-    assert ops == {"GetCapabilities": "http://localhost/service?", "GetTile": "http://localhost/service?"}
+    assert ops == {"GetCapabilities": "http://localhost/service?", "GetTile": "http://localhost/service?",
+                   "GetFeatureInfo": "http://localhost/service?"}
     assert doc.find("w:Contents/w:Layer/w:ResourceURL", NS) is None
 
 
@@ -93,21 +95,22 @@ def test_tile_matrix_sets(app, schema) -> None:
     assert set(sets) == {"GLOBAL_WEBMERCATOR", "GLOBAL_MERCATOR", "wgs_nw"}
 
     web = sets["GLOBAL_WEBMERCATOR"]
-    assert web.findtext("ows:SupportedCRS", namespaces=NS) == "urn:ogc:def:crs:EPSG::3857"
+    # MapProxy's form of the URN: the grid's SRS code as configured
+    assert web.findtext("ows:SupportedCRS", namespaces=NS) == "urn:ogc:def:crs:EPSG:3857"
     matrices = web.findall("w:TileMatrix", NS)
     assert len(matrices) == 20
     m0 = matrices[0]
-    assert m0.findtext("ows:Identifier", namespaces=NS) == "0"
+    # matrix identifiers are MapProxy's two-digit level names
+    assert [m.findtext("ows:Identifier", namespaces=NS) for m in matrices[:11:5]] == ["00", "05", "10"]
     assert float(m0.findtext("w:ScaleDenominator", namespaces=NS)) == pytest.approx(559082264.0287178)
     assert [float(v) for v in m0.findtext("w:TopLeftCorner", namespaces=NS).split()] == pytest.approx(
         [-20037508.342789244, 20037508.342789244])
     m5 = matrices[5]
     assert (m5.findtext("w:MatrixWidth", namespaces=NS), m5.findtext("w:MatrixHeight", namespaces=NS)) == ("32", "32")
-    # the sw GLOBAL_MERCATOR is published under EPSG:3857 too
-    assert sets["GLOBAL_MERCATOR"].findtext("ows:SupportedCRS", namespaces=NS) == "urn:ogc:def:crs:EPSG::3857"
+    assert sets["GLOBAL_MERCATOR"].findtext("ows:SupportedCRS", namespaces=NS) == "urn:ogc:def:crs:EPSG:900913"
 
     wgs = sets["wgs_nw"]
-    assert wgs.findtext("ows:SupportedCRS", namespaces=NS) == "urn:ogc:def:crs:EPSG::4326"
+    assert wgs.findtext("ows:SupportedCRS", namespaces=NS) == "urn:ogc:def:crs:EPSG:4326"
     w0 = wgs.find("w:TileMatrix", NS)
     # EPSG:4326 is latitude first
     assert [float(v) for v in w0.findtext("w:TopLeftCorner", namespaces=NS).split()] == [90.0, -180.0]
@@ -148,7 +151,8 @@ def test_custom_restful_template(make_app, source, schema) -> None:
     app = make_app(CONFIG.replace("{wmts_extra}", template))
     doc = valid_xml(call(app, "/wmts/1.0.0/WMTSCapabilities.xml"), schema)
     url = doc.find("w:Contents/w:Layer/w:ResourceURL", NS).get("template")
-    assert url == "http://localhost/wmts/tiles/web/default/{TileMatrixSet}/{TileMatrix}/{TileRow}/{TileCol}.png"
+    # {Style} stays for the client to fill, as in MapProxy
+    assert url == "http://localhost/wmts/tiles/web/{Style}/{TileMatrixSet}/{TileMatrix}/{TileRow}/{TileCol}.png"
     answer = call(app, "/wmts/tiles/web/default/GLOBAL_WEBMERCATOR/3/2/5.png")  # row 2, col 5
     assert answer.status == 200
     assert source_bbox(source) == pytest.approx(predefined_grid("GLOBAL_WEBMERCATOR").tile_bbox((5, 2, 3)))
@@ -170,10 +174,10 @@ def test_owslib_reads_capabilities_and_fetches_a_tile(app, serve, source) -> Non
     assert set(wmts.contents) == {"web", "merc", "wgs"}
     assert wmts.contents["web"].title == "Web map"
     tms = wmts.tilematrixsets["GLOBAL_WEBMERCATOR"]
-    assert tms.crs == "urn:ogc:def:crs:EPSG::3857"
-    assert tms.tilematrix["3"].matrixwidth == 8
-    assert tms.tilematrix["0"].topleftcorner == pytest.approx((-20037508.342789244, 20037508.342789244))
-    tile = wmts.gettile(layer="web", tilematrixset="GLOBAL_WEBMERCATOR", tilematrix="1", row=0, column=1,
+    assert tms.crs == "urn:ogc:def:crs:EPSG:3857"
+    assert tms.tilematrix["03"].matrixwidth == 8
+    assert tms.tilematrix["00"].topleftcorner == pytest.approx((-20037508.342789244, 20037508.342789244))
+    tile = wmts.gettile(layer="web", tilematrixset="GLOBAL_WEBMERCATOR", tilematrix="01", row=0, column=1,
                         format="image/png")
     data = tile.read()
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
@@ -192,7 +196,9 @@ def test_gdal_opens_the_wmts(app, serve, source, tmp_path) -> None:
                           capture_output=True, text=True, timeout=60, cwd=tmp_path, env=gdal_env(tmp_path))
     assert proc.returncode == 0, proc.stderr
     assert "Driver: WMTS" in proc.stdout
-    assert "Size is 134217728, 134217728" in proc.stdout  # 2^19 tiles of 256 px at level 19
+    # 2^19 tiles of 256 px at level 19 (one row more: the WGS84BoundingBox, at full
+    # precision as MapProxy writes it, reaches a hair beyond 85.0511 degrees)
+    assert re.search(r"Size is 134217728, 13421772[89]\n", proc.stdout)
     assert "3857" in proc.stdout
     # fetch a downsampled image: GDAL reads the coarsest level through our tiles
     out = tmp_path / "out.png"

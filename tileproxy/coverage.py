@@ -41,6 +41,7 @@ class Coverage:
         self.clip = clip
         self.is_empty: bool = geom.is_empty
         self.bbox: BBox = tuple(geom.bounds) if not self.is_empty else (0.0, 0.0, -1.0, -1.0)  # type: ignore[assignment]
+        self.written_bbox: BBox = self.bbox  # a configured bbox with its numbers as written (capabilities)
         # a coverage that is its own bounding box (a bbox, or a lon/lat box in Mercator)
         # answers from its bounds alone: the seeder asks once per meta tile it visits
         self._rectangle = _is_rectangle(geom, self.bbox)
@@ -138,14 +139,17 @@ def load_coverage(conf: dict[str, Any], base_dir: str = ".", path: str = "covera
     if "geometry" in conf:
         return Coverage(_parse_geometry_text(str(conf["geometry"]), f"{path}.geometry"), srs, clip)
     if "bbox" in conf:
-        return _bbox_coverage(_bbox(conf["bbox"], f"{path}.bbox"), srs, clip)
+        coverage = Coverage(box(*_bbox(conf["bbox"], f"{path}.bbox")), srs, clip)
+        if isinstance(conf["bbox"], list) and all(isinstance(v, (int, float)) for v in conf["bbox"]):
+            coverage.written_bbox = tuple(conf["bbox"])  # type: ignore[assignment]
+        return coverage
     source_key = next((k for k in ("datasource", "polygons", "ogr_datasource") if k in conf), None)
     if source_key is None:
         raise CoverageError("needs one of bbox, datasource, geometry, expire_tiles, union, intersection or difference", path)
     value = conf[source_key]
     key_path = f"{path}.{source_key}"
     if isinstance(value, (list, tuple)):
-        return _bbox_coverage(_bbox(value, key_path), srs, clip)
+        return Coverage(box(*_bbox(value, key_path)), srs, clip)
     text = str(value)
     if _looks_like_bbox(text):
         return Coverage(box(*_bbox(text, key_path)), srs, clip)
@@ -203,19 +207,11 @@ def _looks_like_bbox(text: str) -> bool:
     return True
 
 
-def _bbox_coverage(bbox: BBox, srs: SRS, clip: bool) -> Coverage:
-    """A bbox coverage whose ``bbox`` keeps the numbers as configured (whole numbers
-    stay whole: sources get them in requests as MapProxy sends them)."""
-    cov = Coverage(box(*bbox), srs, clip)
-    cov.bbox = bbox
-    return cov
-
-
 def _bbox(value: Any, path: str) -> BBox:
     if isinstance(value, str):
         value = value.split(",")
     try:
-        values = [v if type(v) is int else float(v) for v in value]
+        values = [float(v) for v in value]
     except (TypeError, ValueError):
         raise CoverageError(f"expected four numbers, got {value!r}", path) from None
     if len(values) != 4:

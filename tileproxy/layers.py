@@ -11,6 +11,8 @@ from .config.model import CacheConfig, LayerConfig, ProxyConfig
 from .grid import TileGrid
 from .image.formats import ImageFormat
 from .maps import WORLD_4326, CacheMapLayer, MapLayer, SourceMapLayer
+from .sources.base import Source
+from .sources.cache import CacheSource
 from .sources.debug import DebugSource
 from .sources.wms import WMSSource
 from .tiles import TileManager
@@ -27,6 +29,9 @@ class TileLayer:
     grid_name: str  # the key of the grid in mapproxy.yaml (WMTS TileMatrixSet id)
     manager: TileManager
     md: dict
+    info_sources: list[WMSSource] = field(default_factory=list)  # answer feature info on this layer
+    dimensions: dict[str, Dimension] = field(default_factory=dict)  # checked, then sent to the sources
+    conf: LayerConfig | None = None
 
     @property
     def grid(self) -> TileGrid:
@@ -134,11 +139,34 @@ def build_tile_layers(config: ProxyConfig) -> list[TileLayer]:
     """One entry per grid of each layer's tile caches, in MapProxy's order."""
     result: list[TileLayer] = []
     for layer in _named_layers(config.layers).values():
+        # feature info comes from the cache's sources and, as in MapProxy, from WMS
+        # sources with map: false beside the cache
+        fi_only = [] if layer.tile_sources is not None else [
+            s for s in layer.source_objects if isinstance(s, WMSSource) and not s.options.map and s.options.featureinfo]
         for cache_name in _tile_caches(layer, config):
             cache = config.caches[cache_name]
+            info = cache_info_sources(cache) + fi_only
             for grid_name in cache.grids:
-                result.append(TileLayer(layer.name, layer.title, grid_name, cache.managers[grid_name], layer.md))
+                manager = cache.managers[grid_name]
+                dims = layer.dimensions if manager.keeps_dimensions else {}
+                result.append(TileLayer(layer.name, layer.title, grid_name, manager, layer.md,
+                                        info, dict(dims), layer))
     return result
+
+
+def cache_info_sources(cache: CacheConfig) -> list[WMSSource]:
+    """The sources of a cache that answer feature info, also those of caches it draws from."""
+    out: list[WMSSource] = []
+
+    def walk(sources: list[Source]) -> None:
+        for source in sources:
+            if isinstance(source, CacheSource):
+                walk(source.manager.sources)
+            elif isinstance(source, WMSSource) and source.options.featureinfo and source not in out:
+                out.append(source)
+
+    walk(next(iter(cache.managers.values())).sources)
+    return out
 
 
 # -- the WMS layer tree ----------------------------------------------------
@@ -221,9 +249,8 @@ def build_wms_layers(config: ProxyConfig, max_tile_limit: int = 500) -> WMSLayer
                     cache_layers[obj.name] = CacheMapLayer(obj, max_tile_limit)
                 map_layers.append(cache_layers[obj.name])
                 # as in MapProxy, a cache's WMS-like sources answer feature info and legends for it
+                info += [s for s in cache_info_sources(obj) if s not in info]
                 for source in next(iter(obj.managers.values())).sources:
-                    if isinstance(source, WMSSource) and source.options.featureinfo and source not in info:
-                        info.append(source)
                     if isinstance(source, WMSSource) and (source.options.legendgraphic or source.options.legendurl):
                         if source not in legends:
                             legends.append(source)

@@ -149,6 +149,24 @@ class TileManager:
         self.renderd: RenderdClient | None = None  # set: an external renderd server creates the tiles
         # stored tiles are served as they are: no refresh_before rule, storage in use
         self.plain_hits = self.opts.refresh_before is None and not self.opts.disable_storage
+        self.query_params: tuple[tuple[str, str], ...] = ()  # dimension values sent to the sources
+
+    @property
+    def keeps_dimensions(self) -> bool:
+        """Can tiles of different dimension values be told apart (see ``with_dimensions``)?"""
+        return self.opts.disable_storage or self.store.for_dimensions(()) is not None
+
+    def with_dimensions(self, values: tuple[tuple[str, str], ...]) -> TileManager | None:
+        """This cache for one set of dimension values: sources get ``values``, tiles are
+        stored apart from other values' (None when the store cannot keep them apart)."""
+        store = self.store if self.opts.disable_storage else self.store.for_dimensions(values)
+        if store is None:
+            return None
+        view = TileManager(self.name, self.grid, store, self.sources, self.image_opts, self.request_format,
+                           self.lock_dir, f"{self.lock_id}{values!r}", self.opts)
+        view.watermark = self.watermark
+        view.query_params = values  # no renderd: it knows no dimensions and fills the plain store
+        return view
 
     @property
     def refresh_before(self) -> RefreshBefore | None:
@@ -158,14 +176,14 @@ class TileManager:
         """Where the cache has data, as MapProxy bounds a cache: its coverage, else
         its source's coverage, else the lon/lat union of its sources' coverages when
         every source has one; None: the whole grid."""
-        coverage = getattr(self.store, "coverage", None)
+        coverage = getattr(self.store, "configured_coverage", None) or getattr(self.store, "coverage", None)
         if coverage is not None and not coverage.is_empty:
-            return tuple(coverage.bbox), coverage.srs  # type: ignore[return-value]
+            return coverage.written_bbox, coverage.srs
         coverages = [getattr(getattr(s, "limits", None), "coverage", None) for s in self.sources]
         if not coverages or any(c is None or c.is_empty for c in coverages):
             return None
         if len(coverages) == 1:
-            return tuple(coverages[0].bbox), coverages[0].srs  # type: ignore[return-value]
+            return coverages[0].written_bbox, coverages[0].srs
         wgs = get_srs("EPSG:4326")
         try:
             boxes = [c.srs.transform_bbox_to(wgs, c.bbox) for c in coverages]
@@ -519,7 +537,8 @@ class TileManager:
             tiles = [self._tile_from(coord, result, now)]
             cacheable = result.cacheable
         else:
-            query = MapQuery(meta.bbox, meta.size, self.grid.srs, self.request_format, self.transparent)
+            query = MapQuery(meta.bbox, meta.size, self.grid.srs, self.request_format, self.transparent,
+                             self.query_params)
             result, answered = self._render(query, gate)
             image = _checked_size(result, meta.size).image
             tiles = [self._tile_from(coord, ImageResult(image=image.crop(box)), now) for coord, box in meta.tiles]
@@ -560,7 +579,8 @@ class TileManager:
                 if src_coord is not None and source.grid.is_valid(src_coord):
                     fetch = _bind_tile(source, src_coord, self.request_format)
             if fetch is None:
-                query = MapQuery(self.grid.tile_bbox(coord), size, self.grid.srs, self.request_format, self.transparent)
+                query = MapQuery(self.grid.tile_bbox(coord), size, self.grid.srs, self.request_format,
+                                 self.transparent, self.query_params)
                 fetch = _bind_map(source, query)
             result, answer = self._from_source(source, fetch, size, decode=many, gate=gate)
             results.append(result)

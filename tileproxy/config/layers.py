@@ -32,9 +32,11 @@ def _layer(ctx: BuildContext, conf: dict, path: str) -> LayerConfig:
     for i, ref in enumerate(conf.get("sources") or []):
         name = ref.partition(":")[0]
         if name in ctx.section("caches"):
-            if conf.get("dimensions"):
-                ctx.warn(path, f"dimensions are forwarded to uncached sources only; cache '{name}' ignores them")
-            resolved.append(cache(ctx, name, join_path(join_path(path, "sources"), i)))
+            resolved_cache = cache(ctx, name, join_path(join_path(path, "sources"), i))
+            if conf.get("dimensions") and not all(m.keeps_dimensions for m in resolved_cache.managers.values()):
+                ctx.warn(path, f"cache '{name}' cannot keep tiles of different dimension values apart "
+                               "(a file cache or disable_storage: true can); its tiles ignore the dimensions")
+            resolved.append(resolved_cache)
         else:
             resolved.append(source_ref(ctx, ref, join_path(join_path(path, "sources"), i)))
     min_res, max_res = res_limits(conf)
@@ -52,6 +54,8 @@ def _layer(ctx: BuildContext, conf: dict, path: str) -> LayerConfig:
         path=path,
         source_objects=resolved,
         dimensions=_dimensions(conf.get("dimensions"), join_path(path, "dimensions")),
+        wmts_kvp_legendurl=conf.get("wmts_kvp_legendurl"),
+        wmts_rest_legendurl=conf.get("wmts_rest_legendurl"),
     )
 
 

@@ -50,6 +50,8 @@ class LayerConfig:
     # the entries of ``sources`` resolved: CacheConfig for caches, Source for sources
     source_objects: list[Any] = field(default_factory=list)
     dimensions: dict[str, Dimension] = field(default_factory=dict)
+    wmts_kvp_legendurl: str | None = None  # LegendURL templates ({base_url}, {layer_name})
+    wmts_rest_legendurl: str | None = None
 
 
 @dataclass
@@ -92,7 +94,13 @@ class WMTSConfig:
     kvp: bool = True
     restful: bool = True
     restful_template: str = "/{Layer}/{TileMatrixSet}/{TileMatrix}/{TileCol}/{TileRow}.{Format}"
+    restful_fi_template: str = "/{Layer}/{TileMatrixSet}/{TileMatrix}/{TileCol}/{TileRow}/{I}/{J}.{InfoFormat}"
+    featureinfo_formats: dict[str, str] = field(default_factory=dict)  # URL suffix -> mime type
     md: ServiceMetadata = field(default_factory=ServiceMetadata)
+    md_raw: dict[str, Any] = field(default_factory=dict)  # services.wms.md updated by services.wmts.md
+    # the WMS version of default LegendURLs (GetLegendGraphic) for layers with a legendurl;
+    # None without a WMS service
+    legend_wms_version: str | None = None
 
 
 DEFAULT_WMS_SRS = ("EPSG:4326", "EPSG:4258", "CRS:84", "EPSG:900913", "EPSG:3857")

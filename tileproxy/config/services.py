@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import re
+
 from ..grid import GridError, normalize_origin
 from ..srs import SRSError, get_srs
 from .context import BuildContext
@@ -18,6 +21,8 @@ from .model import (
     WMSConfig,
     WMTSConfig,
 )
+
+log = logging.getLogger("tileproxy.config")
 
 
 def build_services(ctx: BuildContext) -> ServicesConfig:
@@ -36,7 +41,7 @@ def build_services(ctx: BuildContext) -> ServicesConfig:
             md=ServiceMetadata.from_dict({**(wms_md or {}), **(tms.get("md") or {})}),
         )
     if "wmts" in raw:
-        result.wmts = _wmts_config(raw.get("wmts") or {}, wms_md)
+        result.wmts = _wmts_config(raw.get("wmts") or {}, (raw.get("wms") or {}) if "wms" in raw else None)
     if "wms" in raw:
         result.wms = _wms_config(ctx, raw.get("wms") or {})
     if "kml" in raw:
@@ -44,19 +49,47 @@ def build_services(ctx: BuildContext) -> ServicesConfig:
     return result
 
 
-def _wmts_config(wmts: dict, wms_md: dict | None) -> WMTSConfig:
-    template = wmts.get("restful_template", WMTSConfig.restful_template)
-    if not template.startswith("/"):
-        template = "/" + template
-    for var in ("{TileMatrix}", "{TileCol}", "{TileRow}"):
-        if var not in template:
-            raise ConfigError(f"restful_template must contain {var}", "services.wmts.restful_template")
+def _wmts_config(wmts: dict, wms: dict | None) -> WMTSConfig:
+    path = "services.wmts"
+    md = dict((wms or {}).get("md") or {})
+    md.update(wmts.get("md") or {})
+    tile_vars = ("{TileMatrix}", "{TileCol}", "{TileRow}")
+    template = _restful_template(wmts, "restful_template", WMTSConfig.restful_template, tile_vars)
+    fi_template = _restful_template(wmts, "restful_featureinfo_template", WMTSConfig.restful_fi_template,
+                                    (*tile_vars, "{I}", "{J}"))
+    formats: dict[str, str] = {}
+    for i, entry in enumerate(wmts.get("featureinfo_formats") or []):
+        if not isinstance(entry, dict) or not entry.get("suffix") or not entry.get("mimetype"):
+            raise ConfigError("expected suffix and mimetype", join_path(join_path(path, "featureinfo_formats"), i))
+        formats[str(entry["suffix"])] = str(entry["mimetype"])
+    legend_version = None
+    if wms is not None:
+        versions = [str(v) for v in wms.get("versions") or ["1.3.0"]]
+        legend_version = max(versions, key=lambda v: [int(p) for p in v.split(".") if p.isdigit()])
     return WMTSConfig(
         kvp=bool(wmts.get("kvp", True)),
         restful=bool(wmts.get("restful", True)),
         restful_template=template,
-        md=ServiceMetadata.from_dict(wmts.get("md") or wms_md),
+        restful_fi_template=fi_template,
+        featureinfo_formats=formats,
+        md=ServiceMetadata.from_dict(md),
+        md_raw=md,
+        legend_wms_version=legend_version,
     )
+
+
+def _restful_template(wmts: dict, key: str, default: str, required: tuple[str, ...]) -> str:
+    """A RESTful URL template; MapProxy's old ``{{Var}}`` spelling is read as ``{Var}``."""
+    template = str(wmts.get(key) or default)
+    if "{{" in template:
+        log.warning("services.wmts.%s: double braces {{x}} are deprecated, use {x}", key)
+        template = re.sub(r"\{\{(\w+)\}\}", r"{\1}", template)
+    if not template.startswith("/"):
+        template = "/" + template
+    for var in required:
+        if var not in template:
+            raise ConfigError(f"{key} must contain {var}", f"services.wmts.{key}")
+    return template
 
 
 def _wms_config(ctx: BuildContext, wms: dict) -> WMSConfig:

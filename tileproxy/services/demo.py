@@ -52,6 +52,7 @@ from .tms import TileServiceGrid, TMSService
 from .wms import WMSService
 from .wms.capabilities import extent_in
 from .wmts import WMTSService
+from .wmts.matrix import matrix_id
 
 HTML = "text/html; charset=utf-8"
 
@@ -130,8 +131,7 @@ class DemoService:
 
     def wmts_ok(self, layer: TileLayer) -> bool:
         """WMTS tiles (RESTful or KVP) exist for this layer and grid."""
-        return bool(self.wmts and (self.wmts.conf.restful or self.wmts.conf.kvp)
-                    and self.wmts.layers.get(layer.name, {}).get(layer.grid_name) is layer)
+        return bool(self.wmts and (self.wmts.conf.restful or self.wmts.conf.kvp) and self.wmts.serves(layer))
 
     def tms_grid_id(self, layer: TileLayer) -> str:
         """The TMS URL id of the layer's grid."""
@@ -195,23 +195,26 @@ class DemoService:
             levels = TileServiceGrid(grid).levels()
             url = f"{base}/tms/1.0.0/{seg(layer.name)}/{seg(self.tms_grid_id(layer))}/{{z}}/{{x}}/{{y}}.{layer.format.ext}"
             y_axis = "up"  # TMS rows count from the bottom of the matrix
+        view = grid_view(grid, levels)
+        if service == "wmts":  # the TileMatrix identifiers of the capabilities
+            for matrix in view["matrices"]:
+                matrix["id"] = matrix_id(matrix["level"])
         return {"layer": layer.name, "title": layer.title, "grid": layer.grid_name,
-                **grid_view(grid, levels), "service": service, "url": url, "yAxis": y_axis}
+                **view, "service": service, "url": url, "yAxis": y_axis}
 
     def wmts_template(self, base: str, layer: TileLayer) -> str:
         """The WMTS tile URL of a layer with ``{z}``, ``{x}``, ``{y}``: RESTful when enabled, else KVP."""
         assert self.wmts is not None
         if not self.wmts.conf.restful:
             params = query([("SERVICE", "WMTS"), ("REQUEST", "GetTile"), ("VERSION", "1.0.0"),
-                            ("LAYER", layer.name), ("STYLE", "default"), ("TILEMATRIXSET", layer.grid_name),
+                            ("LAYER", layer.name), ("STYLE", "default"),
+                            ("TILEMATRIXSET", self.wmts.matrix_set_name(layer)),
                             ("FORMAT", layer.mime)])
             return f"{base}/service?{params}&TILEMATRIX={{z}}&TILEROW={{y}}&TILECOL={{x}}"
-        template = self.wmts.conf.restful_template
-        for key, value in (("{Layer}", seg(layer.name)), ("{TileMatrixSet}", seg(layer.grid_name)),
-                           ("{Style}", "default"), ("{Format}", layer.format.ext),
-                           ("{TileMatrix}", "{z}"), ("{TileCol}", "{x}"), ("{TileRow}", "{y}")):
-            template = template.replace(key, value)
-        return f"{base}/wmts{template}"
+        url = self.wmts.tile_url_template(base, layer)
+        for key, value in (("{TileMatrix}", "{z}"), ("{TileCol}", "{x}"), ("{TileRow}", "{y}")):
+            url = url.replace(key, value)
+        return url
 
     def wms_viewer_config(self, base: str, layer: WMSLayer, srs: str, fmt: str) -> dict[str, Any]:
         """The viewer's description of a WMS layer: a viewing grid of the SRS and a

@@ -68,8 +68,9 @@ class FastTiles:
         if wmts and wmts.conf.restful and wmts.conf.restful_template == WMTSConfig.restful_template:
             for name, sets in wmts.layers.items():
                 for set_name, layer in sets.items():
-                    if _eligible(layer, name, set_name):
-                        ms = wmts.matrix_sets[layer.grid_name]
+                    # layers with dimensions keep the tiles of their default values apart
+                    if _eligible(layer, name, set_name) and not layer.dimensions:
+                        ms = wmts.matrix_sets[set_name]
                         self.wmts[(name, set_name)] = _Entry(layer, lambda x, y, z, m=ms: m.internal_coord(z, x, y))
 
     def __bool__(self) -> bool:

@@ -203,7 +203,7 @@ class XSLTransform:
             return doc
         try:
             result = _stylesheet(self.path)(tree)
-        except (etree.XSLTError, OSError) as ex:
+        except (etree.LxmlError, OSError) as ex:
             log.warning("feature info XSLT %s failed: %s", self.path, ex)
             return doc
         return InfoDoc(self.out_kind, tree=result)

@@ -94,6 +94,11 @@ class MapServerSource(WMSSource):
             raise SourceError(f"mapserver source '{self.name}' failed: {message}") from None
         return body
 
+    def request(self, url: str) -> tuple[bytes, str]:
+        """Feature info and legends: the query of ``url`` answered by mapserv."""
+        ctype, body = self.run(url.partition("?")[2])
+        return body, ctype
+
     def run(self, query: str) -> tuple[str, bytes]:
         """Run mapserv with ``query``; returns the Content-Type and the body."""
         env = {

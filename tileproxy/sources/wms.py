@@ -99,7 +99,7 @@ class WMSSource(Source):
         if coverage is None or coverage.is_empty:
             return None
         try:
-            limit = coverage.srs.transform_bbox_to(srs, coverage.bbox)
+            limit = coverage.srs.transform_bbox_to(srs, coverage.written_bbox)  # numbers as configured
         except SRSError:
             return None
         if contains(limit, bbox) or not overlaps(limit, bbox):
@@ -172,10 +172,8 @@ class WMSSource(Source):
         another SRS). The answer is read as ``featureinfo_format`` if configured,
         else as the source's Content-Type, else as the format asked for."""
         query = query.in_srs(self._request_srs(query.srs))
-        resp = self.client.get(self.feature_info_url(query), auth=self.auth)
-        mime = (self.options.featureinfo_format or resp.headers.get("Content-Type")
-                or query.info_format or "text/plain")
-        return FeatureInfoDoc(resp.content, mime)
+        data, ctype = self.request(self.feature_info_url(query))
+        return FeatureInfoDoc(data, self.options.featureinfo_format or ctype or query.info_format or "text/plain")
 
     def feature_info_url(self, query: FeatureInfoQuery) -> str:
         """The source's GetFeatureInfo URL for ``query`` (in a SRS the source serves)."""
@@ -196,8 +194,9 @@ class WMSSource(Source):
 
     # -- legends ---------------------------------------------------------
 
-    def legend_urls(self, scale: float | None = None) -> list[str]:
-        """The URLs of this source's legend images (one per WMS layer)."""
+    def legend_urls(self, scale: float | None = None, fmt: str = "image/png") -> list[str]:
+        """The URLs of this source's legends in ``fmt``: its ``legendurl``, or one
+        GetLegendGraphic per WMS layer (a ``req.format`` is kept for images)."""
         if self.options.legendurl:
             return [self.options.legendurl]
         if not self.options.legendgraphic:
@@ -206,21 +205,29 @@ class WMSSource(Source):
         urls = []
         for layer in [v for v in layers.split(",") if v]:
             params = {"SERVICE": "WMS", "REQUEST": "GetLegendGraphic", "VERSION": self.version,
-                      "FORMAT": "image/png", "LAYER": layer, "SLD_VERSION": "1.1.0"}
+                      "FORMAT": fmt, "LAYER": layer, "SLD_VERSION": "1.1.0"}
             if scale:
                 params["SCALE"] = repr(float(scale))
             for key, value in self.params.items():
                 if key.lower() not in ("layers", "transparent"):
                     params[key.upper()] = value
             params["LAYER"] = layer
+            if not fmt.startswith("image/"):
+                params["FORMAT"] = fmt
             urls.append(self._url(params))
         return urls
 
-    def fetch(self, url: str) -> bytes:
-        """GET ``url`` with this source's HTTP client (``file://`` URLs are read)."""
+    def fetch(self, url: str) -> tuple[bytes, str]:
+        """GET ``url`` with this source's HTTP client: the body and its Content-Type
+        (``file://`` URLs are read, with no type)."""
         if url.startswith("file://"):
-            return read_file_url(url, f"WMS source '{self.name}'")
-        return self.client.get(url, auth=self.auth).content
+            return read_file_url(url, f"WMS source '{self.name}'"), ""
+        return self.request(url)
+
+    def request(self, url: str) -> tuple[bytes, str]:
+        """GET one of this source's own URLs: the body and its Content-Type."""
+        resp = self.client.get(url, auth=self.auth)
+        return resp.content, resp.headers.get("Content-Type", "")
 
     # -- requests --------------------------------------------------------
 

@@ -48,6 +48,11 @@ class TileStore:
         """Remove every tile of ``level`` at once; False when the store cannot."""
         return False
 
+    def for_dimensions(self, values: tuple[tuple[str, str], ...]) -> TileStore | None:
+        """The store for the tiles of one set of layer dimension values (TIME, ...);
+        None when this backend keeps no dimensions."""
+        return None
+
     def load(self, tile: Tile) -> bool:
         """Fill ``tile.data`` and ``tile.timestamp``; False when not cached."""
         raise NotImplementedError

@@ -13,6 +13,7 @@ class CoveredStore(TileStore):
     def __init__(self, store: TileStore, coverage: Coverage, grid: TileGrid):
         self.inner = store
         self.grid = grid
+        self.configured_coverage = coverage  # in its own SRS
         self.coverage = coverage.transform_to(grid.srs)
         self.readonly = store.readonly
         self.supports_timestamps = store.supports_timestamps
@@ -29,6 +30,10 @@ class CoveredStore(TileStore):
         if name == "inner":  # not set yet (copying, unpickling)
             raise AttributeError(name)
         return getattr(self.inner, name)
+
+    def for_dimensions(self, values: tuple[tuple[str, str], ...]) -> TileStore | None:
+        inner = self.inner.for_dimensions(values)
+        return CoveredStore(inner, self.configured_coverage, self.grid) if inner is not None else None
 
     def covers(self, coord: TileCoord) -> bool:
         return self.coverage.intersects(self.grid.tile_bbox(coord))

@@ -107,6 +107,21 @@ class FileStore(TileStore):
         self._format = LAYOUTS[layout]
         self._suffix = "." + ext
 
+    def for_dimensions(self, values: tuple[tuple[str, str], ...]) -> FileStore | None:
+        """Tiles of other dimension values live below ``<name>-<value>`` directories,
+        TIME and ELEVATION first, then the ``dim_*`` ones, each group sorted (MapProxy's
+        layout). None for a value that is no plain directory name."""
+        if not values:
+            return self
+        parts = sorted(values, key=lambda kv: (kv[0].startswith("dim_"), kv[0]))
+        names = [f"{key}-{value}" for key, value in parts]
+        if any(c in n for n in names for c in "/\\\x00"):
+            return None
+        store = FileStore(os.path.join(self.directory, *names), self.layout, self.ext, self.link_single_color,
+                          self.file_mode, self.dir_mode, self.readonly)
+        store.lock_id = store.directory
+        return store
+
     def path(self, coord: TileCoord) -> str:
         x, y, z = coord
         return f"{self._prefix}{self._format(x, y, z)}{self._suffix}"

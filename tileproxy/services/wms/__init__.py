@@ -69,7 +69,7 @@ class WMSService:
                 return self.get_map(req, version)
             if kind == "featureinfo":
                 return feature_info(args, version, self.conf, self.layers)
-            return legend_graphic(args, version, self.layers, self.legends)
+            return legend_graphic(args, version, self.layers, self.legends, self.conf)
         except WMSError as err:
             if kind == "map":
                 return self._map_exception(err, args, version)

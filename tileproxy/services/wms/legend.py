@@ -1,27 +1,50 @@
 """GetLegendGraphic: the legends of a layer's sources (or its ``legendurl``),
-stacked top to bottom and cached in ``<base_dir>/legends/``."""
+stacked with the topmost layer's legend on top, as PNG, another configured
+image format, or JSON (``application/json``, the sources' JSON legends in one
+``Legend`` list).
+
+Each source's legend (its layers' legends stacked) is cached as PNG in
+``<base_dir>/legends/``, once every one of its images could be fetched, and is
+shared by all layers that use the source."""
 
 from __future__ import annotations
 
 import hashlib
 import io
+import json
 import logging
 import os
 import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from PIL import Image
 
+from ...config.model import WMSConfig
 from ...http import Response
-from ...image.codec import ImageDataError, decode
+from ...image.codec import ImageDataError, decode, encode
 from ...layers import WMSLayer
 from ...sources.base import SourceError
 from ...sources.http import HTTPClient, HTTPOptions, read_file_url
 from ...stores.file import write_atomic
 from .exceptions import WMSError
+from .request import check_styles, parse_format_param, parse_number, require_params
 
 log = logging.getLogger("tileproxy.service.wms")
 
 RETRY_AFTER = 60.0
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+Fetch = Callable[[str], tuple[bytes, str]]  # URL -> body, Content-Type
+
+
+@dataclass(frozen=True)
+class LegendPart:
+    """The legend of one source, or a layer's ``legendurl``: the images at ``urls``, stacked."""
+
+    urls: tuple[str, ...]
+    fetch: Fetch
+    from_source: bool  # a GetLegendGraphic of a WMS source (not a fixed legendurl)
 
 
 class LegendCache:
@@ -30,49 +53,84 @@ class LegendCache:
         self._client = HTTPClient(HTTPOptions(client_timeout=timeout))
         self._failed: dict[str, float] = {}  # layer -> when its legend last failed
 
-    def _fetch(self, url: str, fetcher) -> bytes:
-        if fetcher is not None:
-            return fetcher(url)
+    def _fetch_url(self, url: str) -> tuple[bytes, str]:
+        """A layer's own ``legendurl``."""
         if url.startswith("file://"):
-            return read_file_url(url, "legend")
-        return self._client.get(url).content
+            return read_file_url(url, "legend"), ""
+        resp = self._client.get(url)
+        return resp.content, resp.headers.get("Content-Type", "")
 
-    def _urls(self, layer: WMSLayer, scale: float | None) -> list[tuple[str, object]]:
-        urls: list[tuple[str, object]] = []
-        for part in layer.legend_layers():
-            if part.legendurl:
-                urls.append((part.legendurl, None))
+    def parts(self, layer: WMSLayer, scale: float | None = None, fmt: str = "image/png") -> list[LegendPart]:
+        parts: list[LegendPart] = []
+        for owner in layer.legend_layers():
+            if owner.legendurl:
+                parts.append(LegendPart((owner.legendurl,), self._fetch_url, False))
                 continue
-            for source in part.legend_sources:
-                urls += [(u, source.fetch) for u in source.legend_urls(scale)]
-        return urls
+            for source in owner.legend_sources:
+                urls = tuple(source.legend_urls(scale, fmt))
+                if urls:
+                    parts.append(LegendPart(urls, source.fetch, not source.options.legendurl))
+        return parts
 
     def legend(self, layer: WMSLayer, scale: float | None = None) -> bytes:
         """The stacked legend PNG of ``layer``; raises SourceError when no legend can be had."""
-        urls = self._urls(layer, scale)
-        if not urls:
+        parts = self.parts(layer, scale)
+        if not parts:
             raise SourceError(f"layer '{layer.name}' has no legend")
-        key = hashlib.md5("\n".join(u for u, _ in urls).encode()).hexdigest()
-        path = os.path.join(self.dir, key + ".png")
+        pngs = [png for png in (self._part_png(part, layer.name or "") for part in parts) if png is not None]
+        if not pngs:
+            raise SourceError(f"no legend image could be fetched for layer '{layer.name}'")
+        if len(pngs) == 1:
+            return pngs[0]
+        return _stack([decode(png) for png in pngs])
+
+    def _part_png(self, part: LegendPart, layer_name: str) -> bytes | None:
+        path = os.path.join(self.dir, hashlib.md5("\n".join(part.urls).encode()).hexdigest() + ".png")
         try:
             with open(path, "rb") as f:
                 return f.read()
         except OSError:
             pass
-        images = []
-        for url, fetcher in urls:
+        images: list[tuple[bytes, Image.Image]] = []
+        for url in part.urls:
             try:
-                images.append(decode(self._fetch(url, fetcher)).convert("RGBA"))
+                data = part.fetch(url)[0]
+                images.append((data, decode(data)))
             except (SourceError, ImageDataError) as ex:
-                log.warning("legend for %s: %s", layer.name, ex)
+                log.warning("legend for %s: %s", layer_name, ex)
         if not images:
-            raise SourceError(f"no legend image could be fetched for layer '{layer.name}'")
-        data = _stack(images)
-        try:
-            write_atomic(path, data)
-        except OSError as ex:  # an unwritable legend cache costs a fetch next time, not the answer
-            log.warning("legend for %s not cached: %s", layer.name, ex)
-        return data
+            return None
+        if len(images) == 1 and images[0][0].startswith(PNG_SIGNATURE):
+            png = images[0][0]
+        else:
+            png = _stack([img for _, img in images])
+        if len(images) == len(part.urls):  # a partial legend is not kept
+            try:
+                write_atomic(path, png)
+            except OSError as ex:  # an unwritable legend cache costs a fetch next time, not the answer
+                log.warning("legend for %s not cached: %s", layer_name, ex)
+        return png
+
+    def legend_json(self, layer: WMSLayer, scale: float | None = None) -> bytes:
+        """The JSON legends of the layer's WMS sources, in one ``Legend`` list (not cached)."""
+        entries: list = []
+        for part in self.parts(layer, scale, "application/json"):
+            if not part.from_source:
+                continue  # a fixed legendurl is an image
+            for url in part.urls:
+                try:
+                    data, ctype = part.fetch(url)
+                    if ctype.split(";")[0].strip() != "application/json":
+                        raise SourceError(f"no JSON legend (Content-Type '{ctype}')")
+                    doc = json.loads(data)
+                except (SourceError, ValueError) as ex:
+                    log.warning("JSON legend for %s: %s", layer.name, ex)
+                    continue
+                if isinstance(doc, dict) and isinstance(doc.get("Legend"), list):
+                    entries += doc["Legend"]
+                else:
+                    entries.append(doc)
+        return json.dumps({"Legend": entries}).encode()
 
     def size(self, layer: WMSLayer) -> tuple[int, int] | None:
         """The legend's size for LegendURL in capabilities; None (and no new try for
@@ -87,43 +145,44 @@ class LegendCache:
             return None
 
 
-def _stack(images: list[Image.Image]) -> bytes:
+def _stack(images: Sequence[Image.Image]) -> bytes:
+    """One PNG of ``images`` (bottom layer first) one below the other, the last on top."""
     width = max(i.size[0] for i in images)
     height = sum(i.size[1] for i in images)
     out = Image.new("RGBA", (width, height), (255, 255, 255, 0))
     y = 0
-    for img in images:
-        out.paste(img, (0, y))
+    for img in reversed(images):
+        img = img.convert("RGBA")
+        out.paste(img, (0, y), img)
         y += img.size[1]
     buf = io.BytesIO()
     out.save(buf, "PNG")
     return buf.getvalue()
 
 
-def legend_graphic(args: dict[str, str], version: str, layers: dict[str, WMSLayer], cache: LegendCache) -> Response:
-    name = args.get("layer")
-    if not name:
-        raise WMSError("missing parameter LAYER", "MissingParameterValue", "layer")
+def legend_graphic(args: dict[str, str], version: str, layers: dict[str, WMSLayer], cache: LegendCache,
+                   conf: WMSConfig) -> Response:
+    require_params(args, ["layer", "format", *(["sld_version"] if conf.strict else [])])
+    sld_version = args.get("sld_version")
+    if sld_version is not None and sld_version != "1.1.0":
+        raise WMSError(f"invalid sld_version {sld_version}", "InvalidParameterValue", "sld_version")
+    name = args["layer"]
     layer = layers.get(name)
     if layer is None:
-        raise WMSError(f"unknown layer '{name}'", "LayerNotDefined", "layer")
-    fmt = (args.get("format") or "image/png").lower()
-    if fmt not in ("image/png", "png"):
-        raise WMSError(f"unsupported legend format '{args.get('format')}' (use image/png)", "InvalidFormat", "format")
-    style = (args.get("style") or "").lower()
-    if style not in ("", "default", "inspire_common:default"):
-        raise WMSError(f"unsupported style '{args.get('style')}'", "StyleNotDefined", "style")
-    if version == "1.3.0" and args.get("sld_version") not in (None, "1.1.0"):
-        raise WMSError("SLD_VERSION must be 1.1.0", "InvalidParameterValue", "sld_version")
-    scale = None
-    if args.get("scale"):
-        from .request import parse_number
-
-        scale = parse_number(args["scale"], "scale")
+        raise WMSError(f"unknown layer: {name}", "LayerNotDefined", "layer")
+    check_styles(args.get("style"), False)
+    scale = parse_number(args["scale"], "scale") if args.get("scale") else None
     if not layer.has_legend:
-        raise WMSError(f"layer '{name}' has no legend graphic", "LayerNotDefined", "layer", status=404)
+        raise WMSError(f"layer {name} has no legend graphic", status=404)
+    fmt = args["format"]
+    mime = fmt.split(";")[0].strip().lower()
     try:
-        data = cache.legend(layer, scale)
+        if mime == "application/json":
+            return Response(cache.legend_json(layer, scale), content_type="application/json")
+        if mime in ("image/png", "png"):
+            return Response(cache.legend(layer, scale), content_type="image/png")
+        _, opts = parse_format_param(fmt, conf, False)
+        data, out_mime = encode(decode(cache.legend(layer, scale)), opts)
     except SourceError as ex:
         raise WMSError(str(ex)) from None
-    return Response(data, content_type="image/png")
+    return Response(data, content_type=out_mime)

@@ -249,9 +249,12 @@ def parse_map_params(args: dict[str, str], version: str, conf: WMSConfig,
 
 
 def require_params(args: dict[str, str], names: list[str | tuple[str, ...]]) -> None:
-    """Raise "missing parameters [...]" (MapProxy's wording) naming every absent
-    parameter; a tuple names spellings of one parameter (``('srs', 'crs')``)."""
+    """Raise "missing parameters [...]" naming every absent (or empty) parameter of
+    ``names``; a tuple names the spellings of one parameter (``('srs', 'crs')``)."""
+    def present(name: str) -> bool:
+        return bool(args.get(name)) or (name == "styles" and name in args)
+
     missing = [n if isinstance(n, str) else n[0] for n in names
-               if not any(k in args for k in ((n,) if isinstance(n, str) else n))]
+               if not any(present(k) for k in ((n,) if isinstance(n, str) else n))]
     if missing:
-        raise WMSError(f"missing parameters {missing}", "MissingParameterValue", missing[0])
+        raise missing_parameters(missing)

@@ -1,0 +1,40 @@
+"""WMTS GetFeatureInfo: the point I/J of a tile asked of the layer's feature info
+sources (see ``services.featureinfo``: sources whose coverage leaves the point out
+are not asked, the answers are merged)."""
+
+from __future__ import annotations
+
+from ...grid import TileCoord
+from ...http import Response
+from ...sources.featureinfo import FeatureInfoQuery
+from ..featureinfo import tile_feature_info
+from .errors import WMTSError
+from .layer import WMTSLayer
+
+
+def feature_info(layer: WMTSLayer, set_name: str, coord: TileCoord, i: str, j: str, mime: str,
+                 feature_count: str | None = None) -> Response:
+    """``coord`` in the grid's own coordinates; ``mime`` an offered InfoFormat."""
+    if not layer.queryable:
+        raise WMTSError(f"layer {layer.name} not queryable", "OperationNotSupported", "layer")
+    grid = layer.by_set[set_name].grid
+    pos = _pixel(i, "i", grid.tile_size[0]), _pixel(j, "j", grid.tile_size[1])
+    count = None
+    if feature_count:
+        try:
+            count = max(1, int(feature_count))
+        except ValueError:
+            raise WMTSError(f"invalid FEATURE_COUNT '{feature_count}'", "InvalidParameterValue", "feature_count") from None
+    query = FeatureInfoQuery(grid.tile_bbox(coord), grid.tile_size, grid.srs, pos, mime, count)
+    body, content_type = tile_feature_info(layer.info_sources, query)
+    return Response(body, content_type=content_type)
+
+
+def _pixel(value: str, name: str, size: int) -> int:
+    try:
+        pixel = int(value)
+    except ValueError:
+        raise WMTSError(f"{name.upper()} must be an integer, got '{value}'", "InvalidParameterValue", name) from None
+    if not 0 <= pixel < size:
+        raise WMTSError(f"{name.upper()}={pixel} is outside the tile (0 to {size - 1})", "PointIJOutOfRange", name)
+    return pixel
