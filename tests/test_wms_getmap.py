@@ -81,9 +81,23 @@ def test_tiled_getmap_returns_the_cached_tile_with_cache_headers(app) -> None:
     again = call(app, getmap("cached", bbox, "EPSG:3857", size=(256, 256), tiled="true"),
                  headers={"If-None-Match": cached.headers["ETag"]})
     assert again.status == 304 and again.body == b""
-    # anything that is not exactly one tile is refused
-    off = call(app, getmap("cached", f"{-WORLD_3857!r},1000.0,0.0,{WORLD_3857!r}", "EPSG:3857", size=(256, 256), tiled="true"))
-    assert off.status == 500 and b"ServiceException" in off.body
+    # edges within a tenth of a pixel still name the tile (as in MapProxy)
+    near = call(app, getmap("cached", f"{-WORLD_3857!r},1000.0,0.0,{WORLD_3857!r}", "EPSG:3857", size=(256, 256), tiled="true"))
+    assert near.status == 200 and near.body == answer.body
+    # anything else is refused, in MapProxy's words
+    refused = {
+        "Request too large or invalid BBOX. (query does not align to tile boundaries)":
+            getmap("cached", f"{-WORLD_3857!r},100000.0,0.0,{WORLD_3857!r}", "EPSG:3857", size=(256, 256), tiled="true"),
+        "Request too large or invalid BBOX. (not a single tile)":
+            getmap("cached", f"{-WORLD_3857!r},0.0,200000.0,{WORLD_3857!r}", "EPSG:3857", size=(256, 256), tiled="true"),
+        "Invalid request: invalid tile size (use 256x256)":
+            getmap("cached", bbox, "EPSG:3857", size=(256, 255), tiled="true"),
+        "Invalid request: invalid tile format, use image/png":
+            getmap("cached", bbox, "EPSG:3857", size=(256, 256), fmt="image/jpeg", tiled="true"),
+    }
+    for message, url in refused.items():
+        off = call(app, url)
+        assert off.status == 500 and f"<ServiceException>{message}</ServiceException>".encode() in off.body
 
 
 def test_transparent_and_bgcolor_outside_the_cache(app) -> None:

@@ -40,7 +40,12 @@ def test_request_inside_the_bbox_srs_limit_is_not_reencoded(make_app, source) ->
     inside = call(make_app(limited, "limited.yaml"), getmap("direct", size=(64, 64)))
     assert inside.body == plain.body  # the source's image as it came
     partly = call(make_app(limited, "limited2.yaml"), getmap("direct", "0,-80,30,-60", size=(64, 64), transparent="true"))
-    assert partly.image.convert("RGBA").getpixel((32, 60))[3] == 0  # south of -70: clipped away
+    assert partly.image.size == (64, 64)
+    assert partly.image.convert("RGBA").getpixel((32, 60))[3] == 0  # south of -70: transparent
+    assert partly.image.convert("RGBA").getpixel((32, 10))[3] == 255
+    # only the part inside the limit is asked for, at its share of the pixels
+    sent = dict(parse_qsl(urlsplit(source.requests[-1]).query))
+    assert [float(v) for v in sent["BBOX"].split(",")] == [0, -70, 30, -60] and sent["HEIGHT"] == "32"
 
 
 def test_map_with_error_stand_in_is_not_kept_by_clients(make_app, source) -> None:
@@ -74,3 +79,15 @@ def test_cache_draws_nothing_outside_its_sources_resolutions(make_app, source, t
     assert not list(tmp_path.rglob("*.png"))  # no blank tiles were made for it
     fine = call(app, getmap("cached", "0,0,50000,50000", "EPSG:3857", size=(64, 64), transparent="true"))
     assert fine.status == 200 and source.count("wms") > 0 and list(tmp_path.rglob("*.png"))
+
+
+def test_transparent_layer_keeps_its_alpha_channel(make_app, source) -> None:
+    # JPEG tiles of a transparent source: opaque pixels, but the layer is transparent
+    config = wms_config().replace("    meta_size: [2, 2]", "    format: image/jpeg\n    meta_size: [2, 2]", 1)
+    config = config.replace("      layers: base\n", "      layers: base\n      transparent: true\n", 1)
+    config = config.replace("globals:\n", "globals:\n  image:\n    paletted: false\n", 1)
+    app = make_app(config)
+    answer = call(app, getmap("cached", "0,0,5000000,5000000", "EPSG:3857", size=(64, 64), transparent="true"))
+    assert answer.image.mode == "RGBA"
+    opaque = call(app, getmap("cached", "0,0,5000000,5000000", "EPSG:3857", size=(64, 64)))
+    assert opaque.image.mode == "RGB"

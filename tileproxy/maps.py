@@ -277,8 +277,6 @@ class CacheMapLayer(MapLayer):
             img = _crop_if_aligned(mosaic, mosaic_bbox, grid.resolutions[level], query)
         if img is None:
             img = transform_image(mosaic, mosaic_bbox, grid.srs, query.bbox, query.srs, query.size, self.resampling)
-        if img.mode == "RGB" and query.transparent and manager.transparent:
-            img = img.convert("RGBA")  # a transparent cache draws transparent maps (as MapProxy)
         # error stand-ins that are not cached make the map uncacheable too
         return ImageResult(image=img, cacheable=all(o.cacheable for o in outcomes))
 

@@ -16,8 +16,8 @@ def image_format(ctx: BuildContext, value: str, path: str, encodes: bool = True)
     """A mime type or a name from ``globals.image.formats``. ``encodes``: images are
     encoded in it (tiles, maps), not only asked for from sources (``request_format``).
 
-    A name without a preset (``png8a``) is served under its own name, encoded by its
-    family; one no encoder knows (``image/foo``), which MapProxy fails on when it must
+    A name without a preset (``png8a``) is asked from sources as written and stored and
+    served as its family (image/png), as MapProxy does; a type no encoder knows (``image/foo``), which MapProxy fails on when it must
     encode, is encoded as PNG. Either way a warning says so."""
     custom = (ctx.g_image.get("formats") or {}).get(value)
     if custom and custom.get("format"):
@@ -31,8 +31,9 @@ def image_format(ctx: BuildContext, value: str, path: str, encodes: bool = True)
     if fmt.is_image and not fmt.label and not _encodable(fmt):
         fmt = ImageFormat("image/png", label=fmt.mime)
         ctx.warn(path, f"no encoder for '{value}'; served as {fmt.label}, encoded as image/png")
-    elif fmt.label:
-        ctx.warn(path, f"no preset for format '{value}'; served as {fmt.label}, encoded as {fmt.mime}")
+    elif fmt.source_name:
+        ctx.warn(path, f"no preset for format '{value}'; asked from sources as {fmt.source_name}, "
+                       f"stored and served as {fmt.mime}")
     return fmt
 
 

@@ -48,9 +48,13 @@ class ImageFormat:
 
     mime: str
     paletted: bool = False  # png8 / "image/png; mode=8bit"
-    # a name MapProxy knows no preset for (``png8a``): kept for file extensions
-    # and Content-Type, while ``mime`` is the family it is encoded as
+    # a type no encoder knows (``image/foo``): served under that name (file
+    # extension, Content-Type) while ``mime`` is what it is encoded as
     label: str | None = None
+    # a bare name MapProxy knows no preset for (``png8a``): sources are asked for
+    # it as written (FORMAT=image/png8a), tiles are stored and served as ``mime``,
+    # its family (file extension .png, Content-Type image/png), as in MapProxy
+    source_name: str | None = None
 
     @property
     def ext(self) -> str:
@@ -60,7 +64,7 @@ class ImageFormat:
 
     @property
     def content_type(self) -> str:
-        """The type a client is told: the configured name, like MapProxy."""
+        """The type a client is told."""
         return self.label or self.mime
 
     @property
@@ -93,8 +97,8 @@ class ImageFormat:
             return False
 
     def __str__(self) -> str:
-        if self.label:
-            return self.label
+        if self.label or self.source_name:
+            return self.label or self.source_name  # type: ignore[return-value]
         return "image/png; mode=8bit" if self.paletted else self.mime
 
 
@@ -119,7 +123,7 @@ def parse_format(value: str) -> ImageFormat:
         # a bare name without a preset: MapProxy serves it as image/<name>
         label = "image/" + text
         family = family_of(text)
-        return ImageFormat(family or label, False, label if family else None)
+        return ImageFormat(family or label, False, source_name=label if family else None)
     paletted = False
     if ";" in text:
         base, _, params = text.partition(";")

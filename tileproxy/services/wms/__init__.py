@@ -9,7 +9,6 @@ from ...config.model import WMSConfig
 from ...http import Request, Response
 from ...image.formats import ImageOptions
 from ...layers import TileLayer, WMSLayer
-from ...maps import exact_tile
 from ...sources.base import SourceError
 from ...tiles import TileError
 from ..tile_response import serve_tile
@@ -29,6 +28,7 @@ from .request import (
     parse_map_params,
     parse_size,
 )
+from .wmsc import wmsc_tile
 
 log = logging.getLogger("tileproxy.service.wms")
 
@@ -122,18 +122,6 @@ class WMSService:
 
     def tiled_map(self, req: Request, params: MapParams) -> Response:
         """WMS-C: a GetMap that is exactly one tile of a cache answers with that tile."""
-        if len(params.layers) != 1:
-            raise WMSError("tiled requests take exactly one layer", "InvalidParameterValue", "layers")
-        candidates = [tl for tl in self.tile_layers if tl.name == params.layers[0] and tl.grid.srs == params.srs]
-        if not candidates:
-            raise WMSError(f"layer '{params.layers[0]}' has no tiles in {params.srs.code}", "InvalidSRS", "srs")
-        for tl in candidates:
-            if params.opts.format.mime != tl.format.mime and tl.format.mime != "mixed":
-                continue
-            coord = exact_tile(tl.grid, params.bbox, params.size, params.srs)
-            if coord is None:
-                continue
-            return serve_tile(req, tl, coord, self.max_age, _tile_error)
-        raise WMSError("tiled request does not match a tile of the cache (bbox, size or format)",
-                       "InvalidParameterValue", "bbox")
+        layer, coord = wmsc_tile(self.tile_layers, params)
+        return serve_tile(req, layer, coord, self.max_age, _tile_error)
 

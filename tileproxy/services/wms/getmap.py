@@ -13,7 +13,6 @@ from PIL import Image, ImageDraw, TiffImagePlugin, TiffTags
 from ...config.model import WMSConfig
 from ...http import Response, no_cache
 from ...image.codec import ImageDataError, encode
-from ...image.placement import contains, overlaps, part_within, placed
 from ...image.result import ImageResult
 from ...image.watermark import draw_text_line, font
 from ...layers import WMSLayer
@@ -23,10 +22,11 @@ from ...maps import (
     TooManyTiles,
     combine_adjacent,
     in_res_range,
+    intersection,
     request_resolution,
 )
 from ...sources.base import MapQuery, SourceDataError, SourceError
-from ...srs import SRSError, get_srs
+from ...srs import BBox, SRSError, get_srs
 from ...tiles import TileError
 from .exceptions import WMSError
 from .request import MapParams
@@ -78,6 +78,16 @@ def dimension_values(args: dict[str, str], layers: list[WMSLayer]) -> tuple[tupl
 
 def render_map(params: MapParams, layers: list[WMSLayer], conf: WMSConfig,
                dimensions: tuple[tuple[str, str], ...] = (), args: dict[str, str] | None = None) -> Response:
+    full = params
+    offset = None  # where the part inside the bbox_srs limit goes in the full map
+    outside = False
+    limit = _limit_bbox(conf, params)
+    if limit is not None and not contains(limit, params.bbox):
+        part = _part_inside(limit, params)
+        if part is None:
+            outside = True
+        else:
+            params, offset = replace(params, bbox=part[0], size=part[1]), part[2]
     # the request's own parameters go along: sources pass on those in forward_req_params
     forward = {**(args or {}), **dict(dimensions)}
     query = MapQuery(params.bbox, params.size, params.srs, params.opts.format, params.transparent,
@@ -93,16 +103,9 @@ def render_map(params: MapParams, layers: list[WMSLayer], conf: WMSConfig,
             if isinstance(map_layer, CacheMapLayer) and not in_res_range(res, *sources_res_range(map_layer)):
                 continue
             jobs.append(map_layer)
-    # a bbox_srs extent: only the part of the map inside it is drawn (the rest is background)
-    limit = _limit_bbox(conf, params)
-    offset = None
-    if limit is not None and not contains(limit, params.bbox):
-        size, offset, bbox = part_within(params.bbox, params.size, limit)
-        if overlaps(limit, params.bbox) and size[0] and size[1]:
-            query = replace(query, bbox=bbox, size=size)
-        else:
-            jobs = []
-    jobs = combine_adjacent(jobs, query)
+    if outside:
+        jobs = []  # the map lies outside the bbox_srs limit
+    jobs = combine_adjacent(jobs, query)  # neighbouring layers of one WMS server: one request
     rendered, errors = _render_all(jobs, query, conf)
     if errors and (conf.on_source_errors == "raise" or not rendered):
         if conf.on_source_errors == "raise":
@@ -113,9 +116,10 @@ def render_map(params: MapParams, layers: list[WMSLayer], conf: WMSConfig,
         passthrough = _passthrough(rendered[0][1], params, rendered[0][0])
         if passthrough is not None:
             return _uncached(passthrough) if not cacheable else passthrough
-    img = _compose(rendered, params, query.size)
-    if query.size != params.size:
-        img = placed(img, params.size, offset, (*params.bgcolor, 0 if params.transparent else 255))
+    img = _compose(rendered, params)
+    if offset is not None:
+        img = _placed(img, full, offset)
+        params = full
     if errors:
         img = _error_lines(img, errors)
     if conf.attribution:
@@ -155,6 +159,10 @@ def _uncached(resp: Response) -> Response:
     """Maps with source errors or error stand-ins: clients must not keep them."""
     no_cache(resp.headers)
     return resp
+
+
+def contains(outer: BBox, inner: BBox) -> bool:
+    return outer[0] <= inner[0] and outer[1] <= inner[1] and outer[2] >= inner[2] and outer[3] >= inner[3]
 
 
 def _data_error(job: MapLayer, detail: str) -> str:
@@ -216,23 +224,53 @@ def _image_of(job: MapLayer, result: ImageResult) -> Image.Image:
         raise WMSError(_data_error(job, str(ex))) from None
 
 
-def _compose(rendered: list[tuple[MapLayer, ImageResult]], params: MapParams, size: tuple[int, int]) -> Image.Image:
-    """The layers blended bottom to top into a map of ``size`` pixels."""
+def _compose(rendered: list[tuple[MapLayer, ImageResult]], params: MapParams) -> Image.Image:
     if len(rendered) == 1:
         # one layer of the right size: nothing to blend when it is opaque, or when
-        # the client takes transparency (an opaque layer stays opaque, as in MapProxy)
-        img = _image_of(*rendered[0])
-        if img.size == size and (params.transparent or img.mode in ("RGB", "L")):
+        # the client takes transparency. As in MapProxy, an opaque layer stays
+        # opaque and a transparent one keeps its alpha channel (even where it is
+        # all opaque)
+        job, result = rendered[0]
+        img = _image_of(job, result)
+        if img.size == params.size and (params.transparent or img.mode in ("RGB", "L")):
+            if params.transparent and job.transparent and img.mode == "RGB":
+                img = img.convert("RGBA")
             return img
-    base = Image.new("RGBA", size, (*params.bgcolor, 0 if params.transparent else 255))
+    base = Image.new("RGBA", params.size, (*params.bgcolor, 0 if params.transparent else 255))
     for job, result in rendered:
         img = _image_of(job, result)
         if img.mode != "RGBA":
             img = img.convert("RGBA")
-        if img.size != size:
-            img = img.resize(size)
+        if img.size != params.size:
+            img = img.resize(params.size)
         base.alpha_composite(img)
     return base
+
+
+def _part_inside(limit: BBox, params: MapParams) -> tuple[BBox, tuple[int, int], tuple[int, int]] | None:
+    """The part of the map inside ``limit``: its bbox, its size in pixels and its
+    offset in the full map (pixel edges cut off as MapProxy cuts them); None when
+    nothing of the map is inside."""
+    b = params.bbox
+    w, h = params.size
+    if intersection(limit, b) is None:
+        return None
+    sub = (max(b[0], limit[0]), max(b[1], limit[1]), min(b[2], limit[2]), min(b[3], limit[3]))
+    left = int((sub[0] - b[0]) / (b[2] - b[0]) * w)
+    right = int((sub[2] - b[0]) / (b[2] - b[0]) * w)
+    top = int((b[3] - sub[3]) / (b[3] - b[1]) * h)
+    bottom = int((b[3] - sub[1]) / (b[3] - b[1]) * h)
+    if right <= left or bottom <= top:
+        return None
+    return sub, (right - left, bottom - top), (left, top)
+
+
+def _placed(img: Image.Image, params: MapParams, offset: tuple[int, int]) -> Image.Image:
+    """``img`` at ``offset`` in a map of the full size; transparent (or the background
+    colour) around it."""
+    out = Image.new("RGBA", params.size, (*params.bgcolor, 0 if params.transparent else 255))
+    out.paste(img.convert("RGBA"), offset)
+    return out
 
 
 def encode_geotiff(img: Image.Image, params: MapParams) -> bytes:
