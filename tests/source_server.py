@@ -145,6 +145,11 @@ class SourceServer:
             def do_GET(self) -> None:
                 server._handle(self)
 
+            def do_POST(self) -> None:  # a form post: answered like the GET of path?form
+                length = int(self.headers.get("Content-Length") or 0)
+                self.form = self.rfile.read(length).decode()
+                server._handle(self)
+
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
         if ssl_context is not None:  # HTTPS with the caller's certificate
@@ -193,11 +198,14 @@ class SourceServer:
                 self.in_flight -= 1
 
     def _answer(self, h: BaseHTTPRequestHandler) -> None:
-        parts = urlsplit(h.path)
+        form = getattr(h, "form", None)
+        path = h.path if form is None else f"{h.path}?{form}"
+        parts = urlsplit(path)
         kind = "wms" if parts.path.startswith("/wms") else "tile" if parts.path.startswith("/tiles") else "other"
         with self._lock:
-            self.requests.append(h.path)
-            self.log.append({"path": h.path, "headers": dict(h.headers.items()), "client": h.client_address})
+            self.requests.append(path)
+            self.log.append({"path": path, "headers": dict(h.headers.items()), "client": h.client_address,
+                             "method": h.command})
             self.counts[kind] += 1
             mode = self.mode
         if mode == "hang":

@@ -472,3 +472,29 @@ def test_tile_source_reprojected_at_the_finer_resolution(make_app, source) -> No
             assert near(img.getpixel((px, py))[:3], tile_color(math.floor(fx), math.floor(fy), 3)), (px, py)
             checked += 1
     assert checked > 40
+
+
+def test_sld_file_and_sld_body_requests(make_app, source, tmp_path) -> None:
+    (tmp_path / "style.sld").write_text("<sld>red</sld>")
+    sld_file = "      sld: file://style.sld"
+    app = make_app(wms_config().replace("      layers: base\n", f"      layers: base\n{sld_file}\n"))
+    assert call(app, tile_url("EPSG3857", 1, 0, 0)).status == 200
+    # the file's content goes along as SLD_BODY, and such requests are POSTed
+    assert source.log[-1]["method"] == "POST"
+    assert source.log[-1]["headers"]["Content-Type"] == "application/x-www-form-urlencoded"
+    params = source.params()
+    assert params["SLD_BODY"] == "<sld>red</sld>" and "SLD" not in params
+    assert source.log[-1]["path"].startswith("/wms?")
+
+    # http.method: GET keeps them in the URL
+    source.reset()
+    app = make_app(wms_config("    http: {method: GET}").replace("      layers: base\n", f"      layers: base\n{sld_file}\n"))
+    assert call(app, tile_url("EPSG3857", 1, 0, 1)).status == 200
+    assert source.log[-1]["method"] == "GET" and source.params()["SLD_BODY"] == "<sld>red</sld>"
+
+
+def test_missing_sld_file_is_named(make_app) -> None:
+    from tileproxy.config.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"sources\.map_source\.req\.sld: cannot read the SLD file"):
+        make_app(wms_config().replace("      layers: base\n", "      layers: base\n      sld: file://missing.sld\n"))

@@ -23,6 +23,7 @@ from .source_options import (
     http_client,
     req_params,
     req_transparent,
+    sld_file_as_body,
     source_limits,
     supported,
     wms_options,
@@ -57,6 +58,7 @@ def build_source(ctx: BuildContext, name: str, conf: dict, path: str) -> Source:
 def _wms(ctx: BuildContext, name: str, conf: dict, path: str) -> WMSSource:
     url, params, transparent = req_params(conf, path)
     check_layers(ctx, conf, params, path)
+    sld_file_as_body(ctx, params, path)
     return WMSSource(name, url, params, http_client(ctx, conf, url, path), transparent=transparent,
                      transparent_param=req_transparent(conf), **wms_options(ctx, conf, path))
 

@@ -120,10 +120,19 @@ class WMSSource(Source):
         return self.supported_formats[0]
 
     def map_url(self, bbox, size, srs: SRS, fmt: ImageFormat, forward: dict[str, str] | None = None) -> str:
+        return self._url(self._map_params(bbox, size, srs, fmt, forward))
+
+    def _map_params(self, bbox, size, srs: SRS, fmt: ImageFormat, forward: dict[str, str] | None) -> dict[str, str]:
         fmt_value = _WMS100_FORMATS.get(fmt.mime, fmt.mime) if self.version == "1.0.0" else str(fmt)
         params = self._base_params("GetMap", "map", bbox, size, srs, {"FORMAT": fmt_value})
         params.update(forward or {})
-        return self._url(params)
+        return params
+
+    def _posts(self, params: dict[str, str]) -> bool:
+        """``http.method``: POST, GET, or AUTO: POST when an SLD_BODY goes along (it
+        is often too long for a URL), as MapProxy decides."""
+        method = getattr(getattr(self.client, "opts", None), "method", "AUTO")
+        return method == "POST" or (method != "GET" and "SLD_BODY" in params)
 
     # -- one request for neighbouring layers --------------------------------
 
@@ -262,8 +271,11 @@ class WMSSource(Source):
         return self.url + sep + urlencode(params, safe=",")
 
     def _fetch(self, bbox, size, srs: SRS, fmt: ImageFormat, forward: dict[str, str] | None = None) -> bytes:
-        url = self.map_url(bbox, size, srs, fmt, forward)
-        resp = self.client.get(url, auth=self.auth)
+        params = self._map_params(bbox, size, srs, fmt, forward)
+        if self._posts(params):
+            resp = self.client.post(self.url.rstrip("?&"), urlencode(params, safe=",").encode(), auth=self.auth)
+        else:
+            resp = self.client.get(self._url(params), auth=self.auth)
         data = resp.content
         try:
             check_image_bytes(data)
