@@ -234,3 +234,13 @@ def test_seed_only_source_is_asked_by_tileproxy_seed(tmp_path, source) -> None:
     assert source.count("wms") > 0
     assert cached(tmp_path, range(0, 2)) == {(0, 0, 0), (0, 0, 1), (1, 0, 1), (0, 1, 1), (1, 1, 1)}
     assert not is_seeding()  # serving in this process answers blank again
+
+
+def test_on_error_tile_is_a_plain_colour_without_palette(make_app, source) -> None:
+    # globals.image.paletted is on (the default), but the error colour standing in
+    # for the only source is encoded without a palette (as MapProxy encodes it)
+    text = wms_cache_config(head="services:\n  tms:\n", source_yaml="    on_error:\n      500:\n        response: transparent")
+    app = make_app(text + "globals:\n  cache:\n    base_dir: ./cache_data\n")
+    source.reset("error")
+    img = call(app, "/tiles/l/EPSG3857/1/1/0.png").image
+    assert img.mode == "RGBA" and img.getchannel("A").getextrema() == (0, 0)

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
 from .cache_status import BYPASS, HIT, HIT_STALE, CacheStatus, forwarded
@@ -528,20 +528,21 @@ class TileManager:
             # tiled sources: every tile of the meta tile is fetched, in parallel
             coords = [coord for coord, _ in meta.tiles]
             parts = self._in_parallel(lambda c: self._render_tile(c, gate), coords)
-            tiles = [self._tile_from(coord, result, now) for coord, (result, _) in zip(coords, parts)]
+            tiles = [self._tile_from(coord, result, now, self._opts_for(ans)) for coord, (result, ans) in zip(coords, parts)]
             answered = [a for _, part_answered in parts for a in part_answered]
             cacheable = all(result.cacheable for result, _ in parts)
         elif self.meta_grid.meta_size == (1, 1) and len(meta.tiles) == 1:
             coord = meta.main_coord
             result, answered = self._render_tile(coord, gate)  # rendered maps were size-checked in _bind_map
-            tiles = [self._tile_from(coord, result, now)]
+            tiles = [self._tile_from(coord, result, now, self._opts_for(answered))]
             cacheable = result.cacheable
         else:
             query = MapQuery(meta.bbox, meta.size, self.grid.srs, self.request_format, self.transparent,
                              self.query_params)
             result, answered = self._render(query, gate)
             image = _checked_size(result, meta.size).image
-            tiles = [self._tile_from(coord, ImageResult(image=image.crop(box)), now) for coord, box in meta.tiles]
+            opts = self._opts_for(answered)
+            tiles = [self._tile_from(coord, ImageResult(image=image.crop(box)), now, opts) for coord, box in meta.tiles]
             cacheable = result.cacheable
         return _Rendered(
             tiles,
@@ -558,10 +559,22 @@ class TileManager:
         with ThreadPoolExecutor(workers) as pool:
             return list(pool.map(fn, items))
 
-    def _tile_from(self, coord: TileCoord, result: ImageResult, now: float) -> Tile:
+    def _opts_for(self, answered: list[_Answered]) -> ImageOptions:
+        """How tiles are encoded: an on_error colour standing in for the only source
+        is a plain colour, encoded without a palette (as MapProxy encodes it)."""
+        if answered and len(self.sources) == 1:
+            return self._plain_opts
+        return self.image_opts
+
+    @property
+    def _plain_opts(self) -> ImageOptions:
+        opts = self.image_opts
+        return replace(opts, colors=None, format=replace(opts.format, paletted=False))
+
+    def _tile_from(self, coord: TileCoord, result: ImageResult, now: float, opts: ImageOptions | None = None) -> Tile:
         if self.watermark is not None:
             result = ImageResult(image=self.watermark.apply(result.image, coord[0], coord[1]))
-        data, mime = result.encoded(self.image_opts)
+        data, mime = result.encoded(opts or self.image_opts)
         tile = Tile(coord, data=data, timestamp=now, mime=mime)
         if self.opts.link_single_color_images and self.format.is_image:
             tile.single_color = is_single_color(result.image)
