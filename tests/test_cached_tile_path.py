@@ -4,6 +4,7 @@ filled from a file:// tile source."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import time
@@ -44,7 +45,8 @@ def test_cache_headers_for_a_stored_tile():
     assert headers["Cache-Control"] == "public, max-age=600, s-maxage=600"
     expires = parsedate_to_datetime(headers["Expires"]).timestamp()
     assert abs(expires - (time.time() + 600)) < 5
-    assert headers["ETag"].startswith('"') and len(headers["ETag"]) == 34
+    # MapProxy's ETag: the md5 of time and size, sent bare (no quotes) as MapProxy sends it
+    assert headers["ETag"] == hashlib.md5(b"1700000000.51").hexdigest()
 
 
 def test_cache_headers_without_max_age_forbid_caching():
@@ -255,3 +257,24 @@ def test_fast_path_stays_out_of_caches_with_refresh_before(tmp_path):
     assert app.fast.answer(_environ("/wmts/t/GLOBAL_WEBMERCATOR/0/0/0.png")) is None
     status, headers, _ = call(app, "/wmts/t/GLOBAL_WEBMERCATOR/0/0/0.png")
     assert status == "200 OK" and "ttl=" in headers["Cache-Status"]  # the rule's remaining freshness
+
+
+def test_fast_path_takes_every_spelling_of_a_tms_layer(tmp_path: Path):
+    """A bare layer name (its EPSG:900913 grid), layer_grid joined, and layer/grid
+    split elsewhere in the name all find the layer as the general path does."""
+    src = tmp_path / "src"
+    (src / "1" / "0").mkdir(parents=True)
+    (src / "1" / "0" / "0.png").write_bytes(_png((10, 20, 30)))
+    conf = tmp_path / "mapproxy.yaml"
+    conf.write_text(cache_config(
+        tile_source("s", f"file://{src}/%(z)s/%(x)s/%(y)s.png", grid="GLOBAL_MERCATOR"), source_name="s",
+        layer_name="my_map", title="T", grid="GLOBAL_MERCATOR", meta_size=None,
+        tail=f"globals:\n  cache:\n    base_dir: {tmp_path / 'cache'}\n"))
+    app = make_wsgi_app(conf)
+    spellings = ["/tms/1.0.0/my_map/0/0/0.png", "/tms/1.0.0/my_map/EPSG900913/0/0/0.png",
+                 "/tms/1.0.0/my_map_EPSG900913/0/0/0.png", "/tms/1.0.0/my/map_EPSG900913/0/0/0.png"]
+    first = call(app, spellings[0])
+    assert first[0] == "200 OK"
+    for path in spellings:
+        assert app.fast.answer(_environ(path)) is not None, path
+        assert call(app, path)[2] == _without_fast_path(app, path)[2] == first[2]

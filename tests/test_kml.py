@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -140,6 +141,7 @@ def test_no_kml_route_without_the_service(make_app) -> None:
 def test_documents_are_conditional_on_their_etag(app) -> None:
     first = call(app, "/kml/osm/EPSG3857/1/1/1.kml")
     etag = first.headers["ETag"]
+    assert etag == hashlib.md5(first.body).hexdigest()  # MapProxy's document ETag
     assert "max-age" in first.headers["Cache-Control"] and "Last-Modified" not in first.headers
     again = call(app, "/kml/osm/EPSG3857/1/1/1.kml", headers={"If-None-Match": etag})
     assert again.status == 304 and again.body == b""

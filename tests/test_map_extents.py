@@ -104,7 +104,7 @@ def test_no_source_delivers_tiles_are_empty_and_not_stored(make_app, source, tmp
     # a transparent PNG, whatever the cache format, as MapProxy answers
     assert answer.content_type == "image/png"
     assert answer.image.getcolors() == [(256 * 256, (255, 255, 255, 0))]
-    assert "detail=empty" in answer.headers["Cache-Status"]
+    assert "detail=no-data" in answer.headers["Cache-Status"]
     assert source.requests == []
     assert not list((tmp_path / "cache_data").rglob("*.jpeg"))
     # and a map from such tiles is transparent, not black or white

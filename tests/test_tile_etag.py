@@ -9,7 +9,7 @@ def test_etag_follows_the_bytes_of_untimed_tiles():
     assert tile_etag(None, a) == tile_etag(None, bytes(a))
     assert tile_etag(None, a) != tile_etag(None, b)
     assert tile_etag(None, a) != tile_etag(None, a + b"\x00")
-    assert tile_etag(None, a).isalnum()  # a plain token inside the quotes
+    assert tile_etag(None, a).isalnum()  # a plain token, valid bare and inside quotes
 
 
 def test_timed_tiles_keep_the_time_and_size_etag():

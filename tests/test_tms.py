@@ -169,3 +169,54 @@ def test_tms_origin_option_changes_the_tiles_default(make_app, source) -> None:
     assert source_bbox(source) == pytest.approx(predefined_grid("GLOBAL_WEBMERCATOR").tile_bbox((1, 0, 2)))
     # /tms keeps rows from the south
     assert call(app, "/tms/1.0.0/web/EPSG3857/1/1/3.png").body == nw.body
+
+
+EXTENTS = """
+services:
+  tms:
+layers:
+  - name: covered
+    title: Cache coverage
+    sources: [covered_cache]
+  - name: from_source
+    title: Source coverage
+    sources: [source_cache]
+  - name: two_sources
+    title: Two source coverages
+    sources: [two_cache]
+  - name: world
+    title: No coverage
+    sources: [world_cache]
+caches:
+  covered_cache:
+    grids: [GLOBAL_GEODETIC]
+    sources: [wms]
+    cache: {type: file, coverage: {bbox: [5, 50, 10, 55], srs: "EPSG:4326"}}
+  source_cache: {grids: [GLOBAL_WEBMERCATOR], sources: [west]}
+  two_cache: {grids: [GLOBAL_GEODETIC], sources: [west, east]}
+  world_cache: {grids: [GLOBAL_WEBMERCATOR], sources: [wms]}
+sources:
+""" + wms_source() + wms_source("west") + "    coverage: {bbox: [-10, 40, 0, 50], srs: 'EPSG:4326'}\n" \
+    + wms_source("east") + "    coverage: {bbox: [20, 30, 30, 45.5], srs: 'EPSG:4326'}\n"
+
+
+def _bbox_and_origin(app, path: str) -> tuple[list[str], list[str]]:
+    doc = xml(call(app, path))
+    box, origin = doc.find("BoundingBox"), doc.find("Origin")
+    return [box.get(k) for k in ("minx", "miny", "maxx", "maxy")], [origin.get("x"), origin.get("y")]
+
+
+def test_tile_map_bbox_is_the_layer_extent(make_app) -> None:
+    """BoundingBox and Origin of a TileMap show what the tiles cover (coverages),
+    in the grid's SRS, not the grid's bbox; numbers as configured."""
+    app = make_app(EXTENTS)
+    assert _bbox_and_origin(app, "/tms/1.0.0/covered/EPSG4326") == (["5", "50", "10", "55"], ["5", "50"])
+    box, origin = _bbox_and_origin(app, "/tms/1.0.0/from_source/EPSG3857")
+    assert [float(v) for v in box] == pytest.approx([-1113194.9, 4865942.3, 0.0, 6446275.8], abs=1)
+    assert origin == box[:2]
+    # several sources: the box around all of them
+    box, _ = _bbox_and_origin(app, "/tms/1.0.0/two_sources/EPSG4326")
+    assert [float(v) for v in box] == pytest.approx([-10, 30, 30, 50])
+    # no coverage anywhere: the grid's bbox
+    box, _ = _bbox_and_origin(app, "/tms/1.0.0/world/EPSG3857")
+    assert box == ["-20037508.342789244", "-20037508.342789244", "20037508.342789244", "20037508.342789244"]

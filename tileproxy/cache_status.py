@@ -7,7 +7,8 @@ Parameters used: ``hit``, ``fwd`` (``miss``, ``stale``, ``bypass``), ``fwd-statu
   (refresh queued in the background, or the tile lock was busy);
 - ``stale-if-error``: the source failed and the stale tile was sent instead;
 - ``error-tile``: the source failed and the on_error colour tile was sent;
-- ``empty``: no source delivers there; a transparent tile, not stored;
+- ``no-data``: no source draws this tile (seed_only, coverage, resolution
+  limits): a transparent tile, not stored;
 - ``source-error``, ``lock-timeout``, ``no-source``: error responses.
 
 See docs/freshness.md for the full table.
@@ -58,6 +59,7 @@ HIT = CacheStatus(hit=True)
 _HIT_HEADER = f"{CACHE_NAME}; hit"
 HIT_STALE = CacheStatus(hit=True, detail="stale")
 BYPASS = CacheStatus(fwd="bypass")
+NO_DATA = CacheStatus(fwd="miss", detail="no-data")
 
 
 def forwarded(was_stale: bool, **kw) -> CacheStatus:

@@ -190,16 +190,19 @@ def _public_max_age(max_age: int) -> str:
     return _last_cache_control[1]
 
 
-def validators(headers: list[tuple[str, str]], timestamp: float | None, data: bytes) -> None:
-    """Last-Modified (when the tile has a time) and ETag."""
+def validators(headers: list[tuple[str, str]], timestamp: float | None, data: bytes, etag: str | None = None) -> None:
+    """Last-Modified (when the tile has a time) and ETag (``etag``, else the tile's).
+    The ETag goes out bare, without quotes, as MapProxy sends it: clients echo it
+    as they got it, and If-None-Match is matched with or without quotes."""
     if timestamp is not None:
         headers.append(("Last-Modified", http_date(timestamp)))
-    headers.append(("ETag", f'"{tile_etag(timestamp, data)}"'))
+    headers.append(("ETag", etag or tile_etag(timestamp, data)))
 
 
-def cache_headers(headers: list[tuple[str, str]], timestamp: float | None, data: bytes, max_age: int) -> None:
+def cache_headers(headers: list[tuple[str, str]], timestamp: float | None, data: bytes, max_age: int,
+                  etag: str | None = None) -> None:
     """Last-Modified, ETag and Cache-Control/Expires for a tile response."""
-    validators(headers, timestamp, data)
+    validators(headers, timestamp, data, etag)
     if max_age > 0:
         headers += (("Cache-Control", _public_max_age(max_age)), ("Expires", expires_header(max_age)))
     else:
@@ -217,11 +220,11 @@ def no_cache(headers: list[tuple[str, str]]) -> None:
     headers += [("Cache-Control", "no-cache, no-store"), ("Pragma", "no-cache"), ("Expires", "-1")]
 
 
-def not_modified(req: Request, timestamp: float | None, data: bytes) -> bool:
+def not_modified(req: Request, timestamp: float | None, data: bytes, etag: str | None = None) -> bool:
     """True when the client's copy (If-None-Match / If-Modified-Since) is current."""
     inm = req.environ.get("HTTP_IF_NONE_MATCH")
     if inm is not None:
-        etag = tile_etag(timestamp, data)
+        etag = etag or tile_etag(timestamp, data)
         return any(tag.strip().strip('"').removeprefix("W/").strip('"') in (etag, "*") for tag in inm.split(","))
     ims = req.environ.get("HTTP_IF_MODIFIED_SINCE")
     if ims and timestamp is not None:

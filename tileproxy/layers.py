@@ -5,16 +5,20 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from .config.dimensions import Dimension
 from .config.model import CacheConfig, LayerConfig, ProxyConfig
+from .extent import Extent, cache_extent, merge_extents
 from .grid import TileGrid
 from .image.formats import ImageFormat
-from .maps import WORLD_4326, CacheMapLayer, MapLayer, SourceMapLayer
+from .maps import WORLD_4326, CacheMapLayer, MapLayer, SourceMapLayer, intersection
+from .res_range import ResRange, merge_res_ranges, res_range
 from .sources.base import Source
 from .sources.cache import CacheSource
 from .sources.debug import DebugSource
 from .sources.wms import WMSSource
+from .srs import BBox, SRSError
 from .tiles import TileManager
 
 log = logging.getLogger("tileproxy.layers")
@@ -32,6 +36,17 @@ class TileLayer:
     info_sources: list[WMSSource] = field(default_factory=list)  # answer feature info on this layer
     dimensions: dict[str, Dimension] = field(default_factory=dict)  # checked, then sent to the sources
     conf: LayerConfig | None = None
+    _bbox: BBox | None = field(default=None, init=False, repr=False, compare=False)
+
+    @property
+    def bbox(self) -> BBox:
+        """The area the layer's tiles cover, in the grid's SRS (see ``tileproxy.extent``)."""
+        if self._bbox is None:
+            try:
+                self._bbox = cache_extent(self.manager).bbox_in(self.grid.srs)
+            except SRSError:
+                self._bbox = self.grid.bbox
+        return self._bbox
 
     @property
     def grid(self) -> TileGrid:
@@ -214,12 +229,22 @@ class WMSLayer:
     def queryable(self) -> bool:
         return bool(self.info_layers())
 
+    @cached_property
+    def map_extent(self) -> Extent:
+        """The area the layer draws, as MapProxy merges it: the extents of its map
+        layers, and of a group its children's too."""
+        own = merge_extents([m.extent() for m in self.map_layers])
+        if not self.layers:
+            return own
+        return merge_extents([child.map_extent for child in self.layers] + [own])
+
     def extent(self) -> tuple[float, float, float, float]:
         """Lon/lat bbox of everything the layer draws."""
-        boxes = [m.extent() for _, m in self.renders()]
-        if not boxes:
+        try:
+            box = self.map_extent.llbbox()
+        except SRSError:
             return WORLD_4326
-        return (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes))
+        return intersection(box, WORLD_4326) or WORLD_4326
 
     def walk(self) -> Iterator[WMSLayer]:
         yield self
@@ -237,7 +262,10 @@ def build_wms_layers(config: ProxyConfig, max_tile_limit: int = 500) -> WMSLayer
         objs = [o for o in conf.source_objects if o is not None]
         return bool(objs) and all(isinstance(o, CacheConfig) and not o.format.is_image for o in objs)
 
-    def build(conf: LayerConfig) -> WMSLayer:
+    def build(conf: LayerConfig) -> WMSLayer | None:
+        children = [child for child in (build(c) for c in conf.layers if not vector_only(c)) if child is not None]
+        if not conf.source_objects and not conf.legendurl and not children:
+            return None  # nothing to draw (a layer with tile_sources only is no WMS layer)
         map_layers: list[MapLayer] = []
         info: list[WMSSource] = []
         legends: list[WMSSource] = []
@@ -263,6 +291,7 @@ def build_wms_layers(config: ProxyConfig, max_tile_limit: int = 500) -> WMSLayer
                     legends.append(obj)
             elif obj is not None:
                 map_layers.append(SourceMapLayer(obj))
+        limits = _layer_res_range(conf, map_layers, children)
         return WMSLayer(
             name=conf.name,
             title=conf.title,
@@ -270,15 +299,32 @@ def build_wms_layers(config: ProxyConfig, max_tile_limit: int = 500) -> WMSLayer
             map_layers=map_layers,
             info_sources=info,
             legend_sources=legends,
-            layers=[build(c) for c in conf.layers if not vector_only(c)],
-            min_res=conf.min_res,
-            max_res=conf.max_res,
+            layers=children,
+            min_res=limits[0] if limits else None,
+            max_res=limits[1] if limits else None,
             legendurl=conf.legendurl,
             dimensions=dict(conf.dimensions),
         )
 
-    tops = [build(c) for c in config.layers if not vector_only(c)]
+    tops = [top for top in (build(c) for c in config.layers if not vector_only(c)) if top is not None]
     if len(tops) == 1:
         return tops[0]
     title = config.services.wms.md.title if config.services.wms else "tileproxy"
-    return WMSLayer(None, title, {}, [], [], [], tops)
+    limits = merge_res_ranges([res_range(top.min_res, top.max_res) for top in tops])
+    return WMSLayer(None, title, {}, [], [], [], tops, min_res=limits[0] if limits else None,
+                    max_res=limits[1] if limits else None)
+
+
+def _layer_res_range(conf: LayerConfig, map_layers: list[MapLayer], children: list[WMSLayer]) -> ResRange | None:
+    """The layer's own min_res/max_res (or scales); else what its sources draw, and
+    for a group what its children draw too."""
+    own = res_range(conf.min_res, conf.max_res)
+    if own is not None:
+        return own
+    drawn = merge_res_ranges([m.res_range() for m in map_layers])
+    if not children:
+        return drawn
+    parts = [res_range(c.min_res, c.max_res) for c in children]
+    if conf.source_objects or conf.legendurl:
+        parts.append(drawn)
+    return merge_res_ranges(parts)

@@ -10,15 +10,16 @@ from typing import TYPE_CHECKING
 
 from PIL import Image
 
+from .extent import Extent, cache_extent, default_extent, source_extent
 from .grid import TileGrid
 from .image.mosaic import encoded_tile_mosaic
 from .image.placement import contains, overlaps, part_within, placed
 from .image.result import ImageResult
 from .image.transform import blank_image, transform_image
-from .rescale import sources_deliver
+from .res_range import ResRange, cache_res_range, merge_res_ranges, source_res_range
 from .sources.base import MapQuery, Source, SourceError
 from .sources.on_error import stand_in
-from .srs import SRS, BBox, SRSError, get_srs
+from .srs import SRS, BBox, SRSError
 
 if TYPE_CHECKING:
     from .config.model import CacheConfig
@@ -91,13 +92,17 @@ class MapLayer:
     def render(self, query: MapQuery) -> ImageResult:
         raise NotImplementedError
 
+    def extent(self) -> Extent:
+        """The area of the data (advertised in capabilities)."""
+        return default_extent()
+
+    def res_range(self) -> ResRange | None:
+        """The resolutions the layer draws (None: all)."""
+        return None
+
     def combined_with(self, other: MapLayer, query: MapQuery) -> MapLayer | None:
         """One layer that draws this and ``other`` (above it) with one request, if any."""
         return None
-
-    def extent(self) -> BBox:
-        """Lon/lat bbox of the data."""
-        return WORLD_4326
 
 
 class SourceMapLayer(MapLayer):
@@ -110,18 +115,12 @@ class SourceMapLayer(MapLayer):
         self.min_res = getattr(opts, "min_res", None)
         self.max_res = getattr(opts, "max_res", None)
 
-    def extent(self) -> BBox:
-        """The source's coverage in lon/lat, or the world."""
-        limits = getattr(self.source, "limits", None)
-        coverage = getattr(limits, "coverage", None)
-        if coverage is None or coverage.is_empty:
-            return WORLD_4326
-        wgs = get_srs("EPSG:4326")
-        try:
-            box = coverage.srs.transform_bbox_to(wgs, coverage.bbox) if coverage.srs != wgs else coverage.bbox
-        except SRSError:
-            return WORLD_4326
-        return intersection(tuple(box), WORLD_4326) or WORLD_4326
+    def extent(self) -> Extent:
+        """The source's coverage, or the default (world) extent."""
+        return source_extent(self.source)
+
+    def res_range(self) -> ResRange | None:
+        return source_res_range(self.source)
 
     def combined_with(self, other: MapLayer, query: MapQuery) -> SourceMapLayer | None:
         """This layer and ``other`` (drawn above it) as one source request, when the
@@ -167,8 +166,7 @@ class CacheMapLayer(MapLayer):
         first = next(iter(cache.managers.values()))
         self.resampling = resampling or first.image_opts.resampling
         self.transparent = any(m.transparent for m in cache.managers.values())
-        self._data_extent = first.data_extent()
-        self._limits: dict[SRS, BBox | None] = {}
+        self._extents = {id(m): cache_extent(m) for m in cache.managers.values()}
 
     def manager_for(self, srs: SRS) -> TileManager:
         """The cache's grid for ``srs``: the same SRS if any, else one of the same kind
@@ -182,56 +180,50 @@ class CacheMapLayer(MapLayer):
                 return m
         return managers[0]
 
-    def extent(self) -> BBox:
-        """The grid's extent, narrowed to where the cache has data (its coverage,
-        else its sources' coverages)."""
-        wgs = get_srs("EPSG:4326")
-        manager = self.manager_for(wgs)
-        box = grid_extent(manager.grid, wgs) or WORLD_4326
-        limit = self._limit_in(wgs)
-        return (intersection(box, wgs.align_bbox(limit)) or box) if limit is not None else box
+    def extent(self) -> Extent:
+        """The extent of the cache's first grid: its coverage, else its sources', else the grid."""
+        return cache_extent(next(iter(self.cache.managers.values())))
 
-    def _limit_in(self, srs: SRS) -> BBox | None:
-        """The data extent's bbox in ``srs`` (None: no limit, or not transformable)."""
-        if self._data_extent is None:
-            return None
-        if srs not in self._limits:
-            bbox, bbox_srs = self._data_extent
-            try:
-                self._limits[srs] = bbox_srs.transform_bbox_to(srs, bbox)
-            except SRSError:
-                self._limits[srs] = None
-        return self._limits[srs]
+    def res_range(self) -> ResRange | None:
+        """What the cache's sources draw (and its direct source, with use_direct_from_level/res)."""
+        ranges = [cache_res_range(m) for m in self.cache.managers.values()]
+        if self.cache.direct_source is not None and self.cache.direct_from_res is not None:
+            ranges.append(source_res_range(self.cache.direct_source))
+        return merge_res_ranges(ranges)
 
     @staticmethod
     def _available(coords: list[tuple[int, int, int]], manager: TileManager) -> list[tuple[int, int, int]]:
-        """The tiles that can be had: inside the cache coverage, and cached unless a
-        source delivers there (or they can be rescaled). The others stay transparent."""
+        """The tiles that can be had: inside the cache coverage and, for a cache
+        without sources, already cached. The others stay transparent."""
         coords = [c for c in coords if manager.store.covers(c)]
         if not manager.sources:
-            return [c for c in coords if manager.is_cached(c)]
-        if manager.opts.rescale_tiles:
-            return coords
-        return [c for c in coords if sources_deliver(manager, c) or manager.is_cached(c)]
+            coords = [c for c in coords if manager.is_cached(c)]
+        return coords
 
     def render(self, query: MapQuery) -> ImageResult:
         manager = self.manager_for(query.srs)
+        extent = self._extents[id(manager)]
+        if query.dimensions:
+            # a store that cannot keep dimension values apart serves its tiles for all of them
+            manager = manager.with_dimensions(query.dimensions) or manager
         grid = manager.grid
         if self.cache.direct_source is not None and self.cache.direct_from_res is not None:
             # use_direct_from_level/res: finer maps come from the source, uncached
             bbox = query.bbox if query.srs == grid.srs else query.srs.transform_bbox_to(grid.srs, query.bbox)
             if min((bbox[2] - bbox[0]) / query.size[0], (bbox[3] - bbox[1]) / query.size[1]) < self.cache.direct_from_res:
                 return self.cache.direct_source.get_map(query)
-        limit = self._limit_in(query.srs)
-        if limit is not None and not contains(limit, query.bbox):
-            # as MapProxy: only the part where the cache has data is drawn
-            if not overlaps(limit, query.bbox):
-                return ImageResult(image=blank_image(query.size))
+        try:
+            inside = _inside(extent, query)
+            limit = None if inside else extent.bbox_in(query.srs)
+        except SRSError:
+            inside, limit = True, None
+        if not inside and limit is not None:
+            # as MapProxy: only the part inside the cache's extent is drawn
             size, offset, bbox = part_within(query.bbox, query.size, limit)
-            if not size[0] or not size[1]:
+            if not overlaps(limit, query.bbox) or not size[0] or not size[1]:
                 return ImageResult(image=blank_image(query.size))
             part = self._render_tiles(manager, replace(query, bbox=bbox, size=size))
-            return ImageResult(image=placed(part.image, query.size, offset))
+            return ImageResult(image=placed(part.image, query.size, offset), cacheable=part.cacheable)
         return self._render_tiles(manager, query)
 
     def _render_tiles(self, manager: TileManager, query: MapQuery) -> ImageResult:
@@ -241,6 +233,8 @@ class CacheMapLayer(MapLayer):
             if not self._available([coord], manager):
                 return ImageResult(image=blank_image(query.size))
             (outcome,) = manager.fetch_tiles([coord])
+            if outcome.empty:  # no source draws there
+                return ImageResult(image=blank_image(query.size))
             return ImageResult(data=outcome.tile.data, mime=outcome.tile.mime, cacheable=outcome.cacheable)
         extent = grid_extent(grid, query.srs)
         clip = intersection(query.bbox, extent) if extent else None
@@ -268,6 +262,8 @@ class CacheMapLayer(MapLayer):
         if not coords:
             return ImageResult(image=blank_image(query.size))
         outcomes = manager.fetch_tiles(coords)
+        if all(o.empty for o in outcomes):  # no source draws anything here
+            return ImageResult(image=blank_image(query.size))
         tiles = [o.tile for o in outcomes]
         # below the request's footprint and the resampling filter's reach, no row is read
         reach = (3 * max(1.0, res / grid.resolutions[level]) + 4) * grid.resolutions[level]
@@ -279,6 +275,12 @@ class CacheMapLayer(MapLayer):
             img = transform_image(mosaic, mosaic_bbox, grid.srs, query.bbox, query.srs, query.size, self.resampling)
         # error stand-ins that are not cached make the map uncacheable too
         return ImageResult(image=img, cacheable=all(o.cacheable for o in outcomes))
+
+
+def _inside(extent: Extent, query: MapQuery) -> bool:
+    """Does the query lie inside ``extent``? (Compared in the extent's SRS, as MapProxy does.)"""
+    bbox = query.bbox if query.srs == extent.srs else query.srs.transform_bbox_to(extent.srs, query.bbox)
+    return contains(extent.bbox, bbox)
 
 
 def _crop_if_aligned(mosaic: Image.Image, bbox: BBox, res: float, query: MapQuery) -> Image.Image | None:

@@ -19,15 +19,14 @@ from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
-from functools import lru_cache
 
-from .cache_status import BYPASS, HIT, HIT_STALE, CacheStatus, forwarded
+from .cache_status import BYPASS, HIT, HIT_STALE, NO_DATA, CacheStatus, forwarded
 from .freshness import RefreshBefore, is_older
 from .grid import MetaGrid, MetaTile, TileCoord, TileGrid
-from .image.codec import ImageDataError, encode, is_single_color
+from .image.codec import ImageDataError, is_single_color
 from .image.formats import ImageFormat, ImageOptions
 from .image.result import ImageResult
-from .image.transform import blank_image, merge_images
+from .image.transform import merge_images
 from .image.watermark import Watermark
 from .locks import FileLock, LockTimeout
 from .refresh_pool import RefreshPool
@@ -35,13 +34,11 @@ from .renderd import RenderdClient
 from .rescale import rescaled_tile, sources_deliver
 from .sources.base import MapQuery, Source, SourceDataError, SourceError, TiledSource
 from .sources.on_error import ErrorAnswer, stand_in
-from .srs import SRS, BBox, SRSError, get_srs
 from .stores.base import StoreError, Tile, TileStore
 
 log = logging.getLogger("tileproxy.tiles")
 
 RESCALED = CacheStatus(fwd="miss", detail="rescaled")  # built from other levels (upscale/downscale_tiles)
-EMPTY = CacheStatus(fwd="miss", detail="empty")  # no source delivers there: a transparent tile, not stored
 
 REFRESH_MODES = ("foreground", "background")
 
@@ -83,6 +80,9 @@ class TileOutcome:
     cacheable: bool = True  # False: a stand-in (error tile) that clients must not keep
     stale: bool = False  # older than refresh_before
     error: Exception | None = None  # set when there is no tile to serve
+    # no source draws here (seed_only, coverage, resolution limits): nothing was
+    # stored and ``tile.data`` is None; services answer a transparent tile
+    empty: bool = False
 
 
 @dataclass
@@ -172,25 +172,6 @@ class TileManager:
     def refresh_before(self) -> RefreshBefore | None:
         return self.opts.refresh_before
 
-    def data_extent(self) -> tuple[BBox, SRS] | None:
-        """Where the cache has data, as MapProxy bounds a cache: its coverage, else
-        its source's coverage, else the lon/lat union of its sources' coverages when
-        every source has one; None: the whole grid."""
-        coverage = getattr(self.store, "configured_coverage", None) or getattr(self.store, "coverage", None)
-        if coverage is not None and not coverage.is_empty:
-            return coverage.written_bbox, coverage.srs
-        coverages = [getattr(getattr(s, "limits", None), "coverage", None) for s in self.sources]
-        if not coverages or any(c is None or c.is_empty for c in coverages):
-            return None
-        if len(coverages) == 1:
-            return coverages[0].written_bbox, coverages[0].srs
-        wgs = get_srs("EPSG:4326")
-        try:
-            boxes = [c.srs.transform_bbox_to(wgs, c.bbox) for c in coverages]
-        except SRSError:
-            return None
-        return (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes)), wgs
-
     # -- serving ---------------------------------------------------------
 
     def load_tile(self, coord: TileCoord) -> Tile:
@@ -240,15 +221,6 @@ class TileManager:
             for coord in [c for c in missing if not sources_deliver(self, c)]:
                 outcomes[coord] = TileOutcome(rescaled_tile(self, coord), RESCALED)
                 missing.remove(coord)
-        elif self.sources and self.format.is_image:
-            # where no source delivers (outside its coverage or resolution range,
-            # seed_only), nothing is created or stored: missing tiles are answered
-            # empty, stale ones are served as they are (as MapProxy does)
-            for coord in [c for c in missing if not sources_deliver(self, c)]:
-                outcomes[coord] = TileOutcome(empty_tile(coord, self.grid.tile_size), EMPTY)
-                missing.remove(coord)
-            for coord in [c for c in job.stale if not sources_deliver(self, c)]:
-                outcomes[coord] = TileOutcome(job.stale.pop(coord), HIT_STALE, stale=True)
         if missing or job.stale:
             if not self.sources:
                 if missing:
@@ -336,6 +308,8 @@ class TileManager:
 
     def _build_meta(self, meta: MetaTile, job: _Job) -> dict[TileCoord, TileOutcome]:
         """Outcomes for every tile of ``meta``: built, refreshed, kept or failed."""
+        if not any(s.delivers(meta.bbox, meta.size, self.grid.srs) for s in self.sources):
+            return self._nothing_to_draw(meta, job)
         if self.opts.disable_storage:
             return self._build_unstored(meta)
         lock = FileLock(self.lock_path(meta.main_coord), timeout=self.opts.lock_timeout)
@@ -348,6 +322,13 @@ class TileManager:
             return self._build_meta_locked(meta, job)
         finally:
             lock.release()
+
+    def _nothing_to_draw(self, meta: MetaTile, job: _Job) -> dict[TileCoord, TileOutcome]:
+        """No source would draw ``meta``: a blank tile must not be stored (seeding a
+        seed_only source later would skip it); stale tiles are served as they are."""
+        now = time.time()
+        return {c: (TileOutcome(job.stale[c], HIT_STALE, stale=True) if c in job.stale
+                    else TileOutcome(Tile(c, timestamp=now), NO_DATA, empty=True)) for c in meta.coords}
 
     def refresh_meta(self, meta: MetaTile, coords: Collection[TileCoord] | None = None,
                      gate: AbstractContextManager | None = None) -> list[Tile]:
@@ -636,17 +617,6 @@ class TileManager:
             raise SourceError(f"cannot merge source images: {ex}") from None
         merged.cacheable = all(r.cacheable for r in results)
         return merged
-
-
-@lru_cache(maxsize=8)
-def _empty_png(size: tuple[int, int]) -> bytes:
-    return encode(blank_image(size), ImageOptions(ImageFormat("image/png")))[0]
-
-
-def empty_tile(coord: TileCoord, size: tuple[int, int]) -> Tile:
-    """A transparent PNG tile for a place where the sources have nothing (whatever
-    the cache format, as MapProxy answers)."""
-    return Tile(coord, data=_empty_png(tuple(size)), timestamp=time.time(), mime="image/png")
 
 
 def _checked_size(result: ImageResult, size: tuple[int, int]) -> ImageResult:

@@ -6,7 +6,7 @@ from typing import Any
 
 from .caches import cache, source_ref
 from .context import BuildContext
-from .dimensions import Dimension, expand_interval
+from .dimensions import Dimension, dimension_values
 from .errors import ConfigError, join_path
 from .grids import res_limits
 from .model import LayerConfig
@@ -66,12 +66,12 @@ def _dimensions(conf: Any, path: str) -> dict[str, Dimension]:
         dpath = join_path(path, name)
         if not isinstance(dim, dict) or not dim.get("values"):
             raise ConfigError("expected a mapping with values (and default)", dpath)
-        values: list[str] = []
-        for value in dim["values"]:
-            try:
-                values += expand_interval(str(value))
-            except ValueError as ex:
-                raise ConfigError(str(ex), join_path(dpath, "values")) from None
+        raw = dim["values"] if isinstance(dim["values"], list) else [dim["values"]]
+        try:
+            values = dimension_values(str(name), raw)
+        except ValueError as ex:
+            raise ConfigError(str(ex), join_path(dpath, "values")) from None
         default = str(dim.get("default", values[-1]))
         result[str(name).lower()] = Dimension(str(name).lower(), values, default)
     return result
+

@@ -121,7 +121,7 @@ class BBoxSRS:
 class WMSConfig:
     versions: list[str] = field(default_factory=lambda: ["1.0.0", "1.1.0", "1.1.1", "1.3.0"])
     srs: list[str] = field(default_factory=lambda: list(DEFAULT_WMS_SRS))
-    bbox_srs: list[BBoxSRS] = field(default_factory=list)
+    bbox_srs: list[BBoxSRS] = field(default_factory=list)  # empty: capabilities use EPSG:3857, 4326, 900913
     image_formats: dict[str, ImageOptions] = field(default_factory=dict)  # as configured -> options
     max_output_pixels: int = 4000 * 4000
     strict: bool = False
@@ -131,6 +131,7 @@ class WMSConfig:
     featureinfo_xslt: dict[str, str] = field(default_factory=dict)  # info type -> xslt path
     md: ServiceMetadata = field(default_factory=ServiceMetadata)
     md_raw: dict[str, Any] = field(default_factory=dict)
+    inspire_md: dict[str, Any] = field(default_factory=dict)  # INSPIRE View Service metadata, as configured
     max_tile_limit: int = 500
     concurrent_layer_renderer: int = 1
 

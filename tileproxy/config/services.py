@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from typing import Any
 
 from ..grid import GridError, normalize_origin
 from ..srs import SRSError, get_srs
@@ -78,6 +79,12 @@ def _wmts_config(wmts: dict, wms: dict | None) -> WMTSConfig:
     )
 
 
+def _as_written(value: Any, path: str) -> tuple | None:
+    """A bbox whose whole numbers stay whole (capabilities show them as configured)."""
+    bbox = parse_bbox(value, path)
+    if bbox is None or not isinstance(value, (list, tuple)):
+        return bbox
+    return tuple(v if type(v) is int else b for v, b in zip(value, bbox))
 def _restful_template(wmts: dict, key: str, default: str, required: tuple[str, ...]) -> str:
     """A RESTful URL template; MapProxy's old ``{{Var}}`` spelling is read as ``{Var}``."""
     template = str(wmts.get(key) or default)
@@ -111,13 +118,13 @@ def _wms_config(ctx: BuildContext, wms: dict) -> WMSConfig:
                 raise ConfigError(str(ex), join_path(join_path(path, "srs"), i)) from None
     for i, entry in enumerate(wms.get("bbox_srs") or []):
         epath = join_path(join_path(path, "bbox_srs"), i)
-        code, bbox = (entry.get("srs"), parse_bbox(entry.get("bbox"), join_path(epath, "bbox"))) if isinstance(entry, dict) else (entry, None)
+        code, bbox = (entry.get("srs"), _as_written(entry.get("bbox"), join_path(epath, "bbox"))) if isinstance(entry, dict) else (entry, None)
         try:
             conf.bbox_srs.append(BBoxSRS(get_srs(str(code)).code, bbox))
         except SRSError as ex:
             raise ConfigError(str(ex), epath) from None
-    if not conf.bbox_srs:
-        conf.bbox_srs = [BBoxSRS(code) for code in conf.srs]
+    if isinstance(wms.get("inspire_md"), dict):
+        conf.inspire_md = dict(wms["inspire_md"])
     for i, name in enumerate(wms.get("image_formats") or DEFAULT_WMS_FORMATS):
         conf.image_formats[str(name)] = image_options(ctx, str(name), {}, join_path(join_path(path, "image_formats"), i))
     mop = wms.get("max_output_pixels")

@@ -57,14 +57,21 @@ class FastTiles:
     def __init__(self, tms: TMSService | None, wmts: WMTSService | None):
         self.tms: dict[int, _Entry] = {}  # id(layer) -> entry
         self.tms_names = tms.names if tms else None
+        # the usual URL forms, resolved once: (layer, grid) and (layer or layer_grid, None)
+        self.tms_paths: dict[tuple[str, str | None], _Entry] = {}
         self.wmts: dict[tuple[str, str], _Entry] = {}
         self.max_age_tms = tms.max_age if tms else 0
         self.max_age_wmts = wmts.max_age if wmts else 0
         if tms:
-            for path, layer in tms.names.published():
-                if _eligible(layer, *path.split("/")):
+            for (name, gid), layer in tms.names.by_path.items():
+                if _eligible(layer, name, gid):
                     tsg = tms.service_grid(layer)
                     self.tms[id(layer)] = _Entry(layer, lambda x, y, z, g=tsg: g.internal_coord(x, y, z))
+            for name, gid in tms.names.by_path:
+                for key in ((name, gid), (f"{name}_{gid}", None), (name, None)):
+                    found = tms.names.find(*key)
+                    if found is not None and id(found) in self.tms:
+                        self.tms_paths.setdefault(key, self.tms[id(found)])
         if wmts and wmts.conf.restful and wmts.conf.restful_template == WMTSConfig.restful_template:
             for name, sets in wmts.layers.items():
                 for set_name, layer in sets.items():
@@ -85,10 +92,12 @@ class FastTiles:
         n = len(parts)
         if (n == 8 or n == 7) and parts[1] == "tms" and parts[2] == "1.0.0" and self.tms_names is not None:
             name, grid_part = parts[3], (parts[4] if n == 8 else None)
-            if not name or grid_part == "" or unsafe_segment(name) or (grid_part and unsafe_segment(grid_part)):
-                return None
-            layer = self.tms_names.find(name, grid_part)
-            entry = self.tms.get(id(layer)) if layer is not None else None
+            entry = self.tms_paths.get((name, grid_part))
+            if entry is None:  # a rarer spelling (layer/part_of_grid ...): as the general path finds it
+                if not name or grid_part == "" or unsafe_segment(name) or (grid_part and unsafe_segment(grid_part)):
+                    return None
+                layer = self.tms_names.find(name, grid_part)
+                entry = self.tms.get(id(layer)) if layer is not None else None
             max_age = self.max_age_tms
         elif n == 7 and parts[1] == "wmts":
             entry = self.wmts.get((parts[2], parts[3]))

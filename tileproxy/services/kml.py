@@ -11,6 +11,7 @@ TMS (see ``TileLayerNames``), but a bare layer name prefers its EPSG:4326 grid.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from xml.sax.saxutils import escape
 
@@ -120,10 +121,11 @@ class KMLService:
             ]
         out += ["  </Document>", "</kml>", ""]
         body = "\n".join(out).encode()
-        # documents change only with the configuration: no time, an ETag from the content
+        # documents change only with the configuration: no time; MapProxy's ETag, the md5 of the content
+        etag = hashlib.md5(body, usedforsecurity=False).hexdigest()
         resp = Response(body, content_type=KML_MIME)
-        cache_headers(resp.headers, None, body, self.max_age)
-        if not_modified(req, None, body):
+        cache_headers(resp.headers, None, body, self.max_age, etag)
+        if not_modified(req, None, body, etag):
             return make_not_modified(resp)
         return resp
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import logging
 from collections.abc import Callable
+from functools import lru_cache
 
 from ..cache_status import CacheStatus
 from ..grid import TileCoord
@@ -17,13 +19,24 @@ from ..http import (
     revalidate_headers,
 )
 from ..image.codec import sniff_mime
+from ..image.transform import blank_image
 from ..layers import TileLayer
 from ..sources.base import SourceError, SourceTimeout
+from ..stores.base import Tile
 from ..tiles import TileError, TileOutcome
 
 log = logging.getLogger("tileproxy.service")
 
 ErrorFactory = Callable[[str, int], Response]
+
+
+@lru_cache(maxsize=8)
+def transparent_png(size: tuple[int, int]) -> bytes:
+    """What MapProxy answers for a tile no source draws: a transparent PNG,
+    whatever the layer's format."""
+    out = io.BytesIO()
+    blank_image(size).save(out, "PNG")
+    return out.getvalue()
 
 
 def serve_tile(req: Request, layer: TileLayer, coord: TileCoord, max_age: int, error: ErrorFactory) -> Response:
@@ -49,6 +62,8 @@ def serve_tile(req: Request, layer: TileLayer, coord: TileCoord, max_age: int, e
 
 def tile_response(req: Request, layer: TileLayer, outcome: TileOutcome, max_age: int) -> Response:
     tile = outcome.tile
+    if outcome.empty:
+        tile = Tile(tile.coord, data=transparent_png(layer.grid.tile_size), timestamp=tile.timestamp, mime="image/png")
     data = tile.data or b""
     fmt_mime = layer.manager.format.mime
     mime = tile.mime or fmt_mime

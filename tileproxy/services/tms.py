@@ -194,15 +194,15 @@ class TMSService:
             f'    <TileSet href="{escape(url)}/{order}" units-per-pixel="{grid.resolutions[level]!r}" order="{order}" />'
             for order, level in tsg.levels()
         )
-        bbox = grid.bbox
+        minx, miny, maxx, maxy = (str(v) for v in layer.bbox)  # ints as configured stay ints
         tw, th = grid.tile_size
         tms_base = req.script_url + "/tms/1.0.0/"
         body = (
             f'<?xml version="1.0"?>\n<TileMap version="1.0.0" tilemapservice="{escape(tms_base)}">\n'
             f"  <Title>{escape(layer.title)}</Title>\n  <Abstract>{escape(str(layer.md.get('abstract', '')))}</Abstract>\n"
             f"  <SRS>{escape(tsg.srs_name)}</SRS>\n"
-            f'  <BoundingBox minx="{bbox[0]!r}" miny="{bbox[1]!r}" maxx="{bbox[2]!r}" maxy="{bbox[3]!r}" />\n'
-            f'  <Origin x="{bbox[0]!r}" y="{bbox[1]!r}" />\n'
+            f'  <BoundingBox minx="{minx}" miny="{miny}" maxx="{maxx}" maxy="{maxy}" />\n'
+            f'  <Origin x="{minx}" y="{miny}" />\n'
             f'  <TileFormat width="{tw}" height="{th}" mime-type="{layer.mime}" extension="{layer.format.ext}" />\n'
             f'  <TileSets profile="{tsg.profile}">\n{tilesets}\n  </TileSets>\n</TileMap>\n'
         )

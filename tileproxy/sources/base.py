@@ -43,6 +43,8 @@ class MapQuery:
     format: ImageFormat
     transparent: bool = False
     params: tuple[tuple[str, str], ...] = ()  # request parameters a source may forward (dimensions)
+    # the request's values of the layers' dimensions: caches keep tiles apart by them
+    dimensions: tuple[tuple[str, str], ...] = ()
 
     @property
     def res(self) -> tuple[float, float]:

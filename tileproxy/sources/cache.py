@@ -36,6 +36,8 @@ class CacheSource(TiledSource):
 
     def get_tile(self, coord: TileCoord, format: ImageFormat) -> ImageResult:
         outcome = self.manager.fetch_tile(coord)
+        if outcome.empty:  # the other cache's sources draw nothing there
+            return ImageResult(image=blank_image(self.grid.tile_size))
         tile = outcome.tile
         # the other cache's tiles are in its format (as MapProxy trusts them): they
         # pass through undecoded; an error tile of that cache is not stored here either
@@ -68,9 +70,12 @@ class CacheSource(TiledSource):
 
 
 def _extent(manager: TileManager, target: TileGrid | None) -> tuple[BBox, SRS] | None:
-    """Where a cache draws as a source, as MapProxy bounds it: where it has data
-    (else its grid), within the grid of the cache it fills."""
-    bbox, srs = manager.data_extent() or (manager.grid.bbox, manager.grid.srs)
+    """Where a cache draws as a source, as MapProxy bounds it: the cache's extent
+    (its coverage, its sources', else its grid) within the grid of the cache it fills."""
+    from ..extent import cache_extent  # (extent.py knows CacheSource)
+
+    extent = cache_extent(manager)
+    bbox, srs = extent.bbox, extent.srs
     if target is None:
         return bbox, srs
     try:

@@ -8,9 +8,12 @@ from functools import lru_cache
 from urllib.parse import urlencode
 
 from ...config.model import WMSConfig
+from ...extent import Extent, default_extent
 from ...layers import TileLayer, WMSLayer
 from ...srs import SRS, BBox, SRSError, default_bbox, get_srs
+from ..tms import TileServiceGrid
 from .featureinfo import info_mime_types
+from .inspire import INSPIRE_NAMESPACES, INSPIRE_SCHEMA, inspire_capabilities
 from .xml import XMLWriter, num
 
 PIXEL_SIZE = 0.00028
@@ -21,6 +24,7 @@ _DOCTYPES = {
     "1.1.0": "http://schemas.opengis.net/wms/1.1.0/capabilities_1_1_0.dtd",
     "1.1.1": "http://schemas.opengis.net/wms/1.1.1/WMS_MS_Capabilities.dtd",
 }
+DEFAULT_BBOX_SRS = ("EPSG:3857", "EPSG:4326", "EPSG:900913")
 _WMS100_FORMATS = {"image/png": "PNG", "image/jpeg": "JPEG", "image/gif": "GIF", "image/tiff": "TIFF"}
 
 
@@ -50,12 +54,35 @@ def extent_in(extent: BBox, srs: SRS) -> BBox | None:
     return box
 
 
+def limit_llbbox(box: BBox) -> BBox:
+    """A lon/lat bbox within ±180° and ±89.999999° (some clients fail on the poles)."""
+    return (max(-180, box[0]), max(-89.999999, box[1]), min(180, box[2]), min(89.999999, box[3]))
+
+
+def _valid(box: BBox) -> bool:
+    return all(math.isfinite(v) for v in box) and box[0] < box[2] and box[1] < box[3]
+
+
+def _diagonal(res: float) -> float:
+    """WMS 1.1 ScaleHint: the diagonal of a pixel."""
+    return math.sqrt(2 * res**2)
+
+
 def _entries(md: dict, key: str) -> list[dict]:
     """A layer ``md`` entry that holds a list of mappings (a single mapping counts as one)."""
     value = md.get(key) or []
     if isinstance(value, dict):
         value = [value]
     return [e for e in value if isinstance(e, dict)]
+
+
+def srs_extents(conf: WMSConfig) -> dict[str, Extent | None]:
+    """The SRS that capabilities give layer bboxes in (``bbox_srs``, by default
+    EPSG:3857, EPSG:4326 and EPSG:900913), those the service offers only, each with
+    its explicit bbox (None: the layer's extent)."""
+    entries = [(e.srs, e.bbox) for e in conf.bbox_srs] or [(code, None) for code in DEFAULT_BBOX_SRS]
+    return {code: Extent(bbox, get_srs(code)) if bbox is not None else None
+            for code, bbox in entries if code in conf.srs}
 
 
 class Capabilities:
@@ -69,6 +96,7 @@ class Capabilities:
         self.bbox_cache = bbox_cache if bbox_cache is not None else {}  # layer id -> bboxes (they never change)
         self.has_info = any(lyr.queryable for lyr in root.walk())
         self.has_legend = any(lyr.name and lyr.has_legend for lyr in root.walk())
+        self.srs_extents = srs_extents(conf)
 
     def document(self, version: str) -> tuple[str, str]:
         """The capabilities XML and its content type."""
@@ -167,28 +195,63 @@ class Capabilities:
         w.close("DCPType")
         w.close(name)
 
-    def _bboxes(self, layer: WMSLayer) -> list[tuple[str, BBox]]:
+    def _boxes(self, layer: WMSLayer) -> tuple[BBox, list[tuple[str, BBox]]]:
+        """The layer's lon/lat bbox and its bboxes per SRS (x/y order), computed once."""
         key = id(layer)
         if key not in self.bbox_cache:
-            self.bbox_cache[key] = self._compute_bboxes(layer)
+            self.bbox_cache[key] = (self._llbbox(layer.map_extent), self._srs_bboxes(layer.map_extent))
         return self.bbox_cache[key]
 
-    def _compute_bboxes(self, layer: WMSLayer) -> list[tuple[str, BBox]]:
-        extent = layer.extent()
-        out = []
-        for entry in self.conf.bbox_srs:
+    def _llbbox(self, extent: Extent) -> BBox:
+        """The extent in lon/lat, limited to the EPSG:4326 bbox_srs bbox if one is set."""
+        if "EPSG:4326" in self.srs_extents:
+            limit = self.srs_extents["EPSG:4326"] or default_extent()
             try:
-                srs = get_srs(entry.srs)
+                common = limit.intersection(extent)
+            except SRSError:
+                common = None
+            if common is not None:
+                return limit_llbbox(common.bbox)
+        try:
+            return limit_llbbox(extent.llbbox())
+        except SRSError:
+            return limit_llbbox(default_extent().bbox)
+
+    def _srs_bboxes(self, extent: Extent) -> list[tuple[str, BBox]]:
+        """The extent in each bbox_srs (an explicit bbox limits it; without a layer
+        coverage it is that bbox), and in the extent's own SRS when the service offers it."""
+        wgs84 = get_srs("EPSG:4326")
+        out = []
+        for code, limit in self.srs_extents.items():
+            srs = get_srs(code)
+            try:
+                if limit is None:
+                    box = extent.bbox_in(srs)
+                elif extent.is_default:
+                    box = limit.bbox_in(srs)
+                else:
+                    common = limit.transform(wgs84).intersection(extent.transform(wgs84))
+                    if common is None:
+                        continue
+                    box = common.bbox_in(srs)
             except SRSError:
                 continue
-            box = extent_in(extent, srs)
-            if entry.bbox is not None:
-                box = entry.bbox if box is None else (
-                    max(box[0], entry.bbox[0]), max(box[1], entry.bbox[1]),
-                    min(box[2], entry.bbox[2]), min(box[3], entry.bbox[3]))
-            if box and box[0] < box[2] and box[1] < box[3]:
-                out.append((entry.srs, box))
+            if _valid(box):
+                out.append((code, box))
+        native = extent.srs.code
+        if native not in self.srs_extents and native in self.conf.srs and _valid(extent.bbox):
+            out.append((native, extent.bbox))
         return out
+
+    def _dimensions(self, w: XMLWriter, layer: WMSLayer, with_extent: bool) -> None:
+        """Dimension elements with their values (as MapProxy writes them in every
+        version); WMS 1.1 puts the values in Extent elements as well."""
+        for dim in layer.dimensions.values():
+            w.leaf("Dimension", ",".join(dim.values), name=dim.name, units=dim.units, default=dim.default,
+                   nearestValue="0")
+        if with_extent:
+            for dim in layer.dimensions.values():
+                w.leaf("Extent", ",".join(dim.values), name=dim.name, default=dim.default, nearestValue="0")
 
     # -- 1.1.0 / 1.1.1 -----------------------------------------------------
 
@@ -223,11 +286,13 @@ class Capabilities:
         w.open("VendorSpecificCapabilities")
         for tl in self.tile_layers or []:
             grid = tl.grid
+            # the levels TMS publishes (global grids start with 2x1 / 2x2 tiles), as MapProxy lists them
+            resolutions = [grid.resolutions[internal] for _, internal in TileServiceGrid(grid).levels()]
             w.open("TileSet")
             w.leaf("SRS", grid.srs.code)
             w.leaf("BoundingBox", None, SRS=grid.srs.code, minx=num(grid.bbox[0]), miny=num(grid.bbox[1]),
                    maxx=num(grid.bbox[2]), maxy=num(grid.bbox[3]))
-            w.leaf("Resolutions", " ".join(num(r) for r in grid.resolutions))
+            w.leaf("Resolutions", " ".join(num(r) for r in resolutions))
             w.leaf("Width", str(grid.tile_size[0]))
             w.leaf("Height", str(grid.tile_size[1]))
             w.leaf("Format", tl.mime)
@@ -246,7 +311,7 @@ class Capabilities:
             w.leaf("Abstract", str(layer.md["abstract"]))
         self._keywords(w, layer.md, with_vocabulary=version == "1.3.0")
         if root and version == "1.1.0":
-            w.leaf("SRS", " ".join(self.conf.srs))  # the 1.1.0 DTD allows one SRS, a list
+            w.leaf("SRS", " ".join(self.conf.srs))  # 1.1.0 has one SRS element with all codes
         elif root:
             for code in self.conf.srs:
                 w.leaf("CRS" if version == "1.3.0" else "SRS", code)
@@ -260,22 +325,30 @@ class Capabilities:
 
     def _layer_11x(self, w: XMLWriter, layer: WMSLayer, version: str, root: bool = False) -> None:
         self._layer_head(w, layer, root, version)
-        ext = layer.extent()
-        w.leaf("LatLonBoundingBox", None, minx=num(ext[0]), miny=num(ext[1]), maxx=num(ext[2]), maxy=num(ext[3]))
-        for code, box in self._bboxes(layer):
-            w.leaf("BoundingBox", None, SRS=code, minx=num(box[0]), miny=num(box[1]), maxx=num(box[2]), maxy=num(box[3]))
-        for dim in layer.dimensions.values():
-            w.leaf("Dimension", None, name=dim.name, units=dim.units)
-        for dim in layer.dimensions.values():
-            w.leaf("Extent", ",".join(dim.values), name=dim.name, default=dim.default)
+        self._bbox_elements(w, layer, "SRS")
+        self._dimensions(w, layer, with_extent=True)
         self._layer_links(w, layer, version)
-        if layer.min_res is not None or layer.max_res is not None:
-            lo = (layer.max_res or 0.0) * math.sqrt(2)
-            hi = (layer.min_res if layer.min_res is not None else 1e100) * math.sqrt(2)
-            w.leaf("ScaleHint", None, min=num(lo), max=num(hi))
+        self._scale_hint(w, layer)
         for child in layer.layers:
             self._layer_11x(w, child, version)
         w.close("Layer")
+
+    def _bbox_elements(self, w: XMLWriter, layer: WMSLayer, srs_attr: str) -> None:
+        """LatLonBoundingBox and BoundingBox elements (WMS 1.0 and 1.1)."""
+        ext, boxes = self._boxes(layer)
+        w.leaf("LatLonBoundingBox", None, minx=num(ext[0]), miny=num(ext[1]), maxx=num(ext[2]), maxy=num(ext[3]))
+        for code, box in boxes:
+            w.leaf("BoundingBox", None, **{srs_attr: code}, minx=num(box[0]), miny=num(box[1]), maxx=num(box[2]),
+                   maxy=num(box[3]))
+
+    @staticmethod
+    def _scale_hint(w: XMLWriter, layer: WMSLayer) -> None:
+        """ScaleHint: pixel diagonals of the finest and coarsest resolution (both are
+        required: 0 and a huge number stand for no limit)."""
+        if layer.min_res is not None or layer.max_res is not None:
+            lo = _diagonal(layer.max_res) if layer.max_res is not None else 0
+            hi = _diagonal(layer.min_res) if layer.min_res is not None else 1e100
+            w.leaf("ScaleHint", None, min=num(lo), max=num(hi))
 
     def _attribution(self, w: XMLWriter, layer: WMSLayer) -> None:
         attr = layer.md.get("attribution")
@@ -326,7 +399,7 @@ class Capabilities:
     def _style(self, w: XMLWriter, layer: WMSLayer, version: str) -> None:
         size = self.legend_size(layer)
         w.open("Style")
-        w.leaf("Name", "default")
+        w.leaf("Name", "inspire_common:DEFAULT" if self.conf.inspire_md and version == "1.3.0" else "default")
         w.leaf("Title", "default")
         if size is not None:
             w.open("LegendURL", width=str(size[0]), height=str(size[1]))
@@ -346,6 +419,9 @@ class Capabilities:
         if self.has_legend:
             ns["xmlns__sld"] = "http://www.opengis.net/sld"
             schema += " http://www.opengis.net/sld http://schemas.opengis.net/sld/1.1.0/sld_capabilities.xsd"
+        if self.conf.inspire_md:
+            ns.update(INSPIRE_NAMESPACES)
+            schema += " " + INSPIRE_SCHEMA
         w.open("WMS_Capabilities", version="1.3.0", **ns, xsi__schemaLocation=schema)
         self._service(w, "WMS", v130=True)
         side = max(1, math.isqrt(self.conf.max_output_pixels))
@@ -365,6 +441,8 @@ class Capabilities:
         for fmt in ("XML", "INIMAGE", "BLANK"):
             w.leaf("Format", fmt)
         w.close("Exception")
+        if self.conf.inspire_md:
+            inspire_capabilities(w, self.conf.inspire_md)
         self._layer_130(w, self.root, root=True)
         w.close("Capability")
         w.close("WMS_Capabilities")
@@ -372,19 +450,18 @@ class Capabilities:
 
     def _layer_130(self, w: XMLWriter, layer: WMSLayer, root: bool = False) -> None:
         self._layer_head(w, layer, root, "1.3.0")
-        ext = layer.extent()
+        ext, boxes = self._boxes(layer)
         w.open("EX_GeographicBoundingBox")
         w.leaf("westBoundLongitude", num(ext[0]))
         w.leaf("eastBoundLongitude", num(ext[2]))
         w.leaf("southBoundLatitude", num(ext[1]))
         w.leaf("northBoundLatitude", num(ext[3]))
         w.close("EX_GeographicBoundingBox")
-        for code, box in self._bboxes(layer):
+        for code, box in boxes:
             if get_srs(code).is_axis_order_ne:
                 box = (box[1], box[0], box[3], box[2])
             w.leaf("BoundingBox", None, CRS=code, minx=num(box[0]), miny=num(box[1]), maxx=num(box[2]), maxy=num(box[3]))
-        for dim in layer.dimensions.values():
-            w.leaf("Dimension", ",".join(dim.values), name=dim.name, units=dim.units, default=dim.default)
+        self._dimensions(w, layer, with_extent=False)
         self._layer_links(w, layer, "1.3.0")
         if layer.max_res is not None:
             w.leaf("MinScaleDenominator", num(layer.max_res / PIXEL_SIZE))
@@ -430,7 +507,7 @@ class Capabilities:
             w.leaf(fmt)
         w.close("Format")
         w.close("Exception")
-        self._layer_100(w, self.root, root=True)
+        self._layer_100(w, self.root)
         w.close("Capability")
         w.close("WMT_MS_Capabilities")
         return w.text()
@@ -448,17 +525,21 @@ class Capabilities:
         w.close("DCPType")
         w.close(name)
 
-    def _layer_100(self, w: XMLWriter, layer: WMSLayer, root: bool = False) -> None:
+    def _layer_100(self, w: XMLWriter, layer: WMSLayer) -> None:
         w.open("Layer", queryable="1" if layer.queryable else None)
         if layer.name:
             w.leaf("Name", layer.name)
         w.leaf("Title", layer.title)
-        if root:
-            w.leaf("SRS", " ".join(self.conf.srs))
-        ext = layer.extent()
-        w.leaf("LatLonBoundingBox", None, minx=num(ext[0]), miny=num(ext[1]), maxx=num(ext[2]), maxy=num(ext[3]))
-        for code, box in self._bboxes(layer):
-            w.leaf("BoundingBox", None, SRS=code, minx=num(box[0]), miny=num(box[1]), maxx=num(box[2]), maxy=num(box[3]))
+        w.leaf("SRS", " ".join(self.conf.srs))
+        self._bbox_elements(w, layer, "SRS")
+        self._dimensions(w, layer, with_extent=False)  # not in the 1.0.0 DTD; MapProxy lists them all the same
+        if layer.name and layer.has_legend:
+            w.open("Style")
+            w.leaf("Name", "default")
+            w.leaf("Title", "default")
+            w.leaf("StyleURL", self._legend_url(layer, "1.1.1"))
+            w.close("Style")
+        self._scale_hint(w, layer)
         for child in layer.layers:
             self._layer_100(w, child)
         w.close("Layer")

@@ -59,8 +59,10 @@ def _limit_bbox(conf: WMSConfig, params: MapParams):
 
 
 def dimension_values(args: dict[str, str], layers: list[WMSLayer]) -> tuple[tuple[str, str], ...]:
-    """The dimension parameters of the request (defaults where not given), checked
-    against the values of the layers that are drawn."""
+    """The dimension parameters the request gives for the dimensions of the layers
+    that are drawn, each one of the dimension's values or its default. As in
+    MapProxy, a dimension the request leaves out is not filled in: the source
+    applies its own default, and a cache keeps those tiles without a dimension."""
     dims = {}
     for layer in layers:
         for owner, _ in [(layer, None), *layer.renders()]:
@@ -69,8 +71,8 @@ def dimension_values(args: dict[str, str], layers: list[WMSLayer]) -> tuple[tupl
     for dim in dims.values():
         value = args.get(dim.param)
         if value is None or value == "":
-            value = dim.default
-        elif value not in dim.values:
+            continue
+        if value not in dim.values and value != dim.default:
             raise WMSError(f"invalid {dim.param.upper()} value '{value}'", "InvalidDimensionValue", dim.param)
         out.append((dim.param, value))
     return tuple(out)
@@ -91,7 +93,7 @@ def render_map(params: MapParams, layers: list[WMSLayer], conf: WMSConfig,
     # the request's own parameters go along: sources pass on those in forward_req_params
     forward = {**(args or {}), **dict(dimensions)}
     query = MapQuery(params.bbox, params.size, params.srs, params.opts.format, params.transparent,
-                     tuple(forward.items()))
+                     tuple(forward.items()), dimensions)
     res = request_resolution(params.bbox, params.size, params.srs)
     jobs: list[MapLayer] = []
     for layer in layers:

@@ -6,8 +6,12 @@ from xml.sax.saxutils import escape, quoteattr
 
 
 def num(value: float) -> str:
-    """Numbers as short, exact-enough decimal text."""
-    return f"{value:.15g}" if abs(value) < 1e15 else repr(float(value))
+    """Numbers as MapProxy writes them: whole numbers from the configuration as
+    written (``10``), others as the shortest text that reads back as the same float
+    (``-48.0``, ``0.1``)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return repr(float(value))
 
 
 class XMLWriter:
