@@ -95,20 +95,17 @@ def req_transparent(conf: dict) -> str | None:
     return None if value is None else str(value)
 
 
-def check_layers(ctx: BuildContext, conf: dict, params: dict[str, str], path: str) -> None:
-    """MapProxy loads a WMS-like source without ``req.layers``; its layers may
-    come from tagged references (``'name:l1,l2'``). Say so, don't refuse it.
-    A name YAML read as a number (``layers: 4``) is sent as written; one read as
-    a decimal number may not be (``1.10`` is sent as 1.1), which a warning says."""
+def check_layers(ctx: BuildContext, conf: dict, path: str) -> None:
+    """A layer name YAML read as a number (``layers: 4``) is sent as written; one read
+    as a decimal number may not be (``1.10`` is sent as 1.1), which a warning says.
+    A source without ``req.layers`` loads, as in MapProxy: tagged references
+    (``'name:l1,l2'``) name its layers (see caches.source_ref)."""
     layers = next((v for k, v in (conf.get("req") or {}).items() if str(k).lower() == "layers"), None)
     for i, name in enumerate(layers if isinstance(layers, list) else [layers]):
         if isinstance(name, float):
             key = join_path(join_path(path, "req.layers"), i) if isinstance(layers, list) else join_path(path, "req.layers")
             ctx.warn(key, f"the number {name!r} is sent as the layer name '{_param(name)}'; "
                      "quote the name if it is written otherwise")
-    if "layers" not in {k.lower() for k in params}:
-        ctx.warn(join_path(path, "req"), "no req.layers; requests carry no LAYERS unless a tagged "
-                 "reference ('name:layer1,layer2') names them")
 
 
 def _param(value: Any) -> str:
@@ -183,7 +180,8 @@ def source_limits(ctx: BuildContext, name: str, conf: dict, path: str, kind: str
         from ..coverage import CoverageError, load_coverage
 
         try:
-            limits.coverage = load_coverage(conf["coverage"], str(ctx.conf_dir), join_path(path, "coverage"))
+            limits.coverage = load_coverage(conf["coverage"], str(ctx.conf_dir), join_path(path, "coverage"),
+                                            warn=ctx.warn)
         except CoverageError as ex:
             raise ConfigError(str(ex), ex.path) from None
     concurrent = concurrent_requests(ctx, conf)
