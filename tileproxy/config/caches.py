@@ -119,6 +119,7 @@ def _build_cache(ctx: BuildContext, name: str, conf: dict, path: str) -> CacheCo
         meta_size=(int(meta_size[0]), int(meta_size[1])),
         meta_buffer=int(conf.get("meta_buffer", ctx.g_cache.get("meta_buffer", 80))),
         minimize_meta_requests=bool(conf.get("minimize_meta_requests", ctx.g_cache.get("minimize_meta_requests", False))),
+        bulk_meta_tiles=bool(conf.get("bulk_meta_tiles", ctx.g_cache.get("bulk_meta_tiles", False))),
         concurrent_tile_creators=int(conf.get("concurrent_tile_creators", ctx.g_cache.get("concurrent_tile_creators", 2))),
         disable_storage=bool(conf.get("disable_storage", False)),
         link_single_color_images=bool(link),

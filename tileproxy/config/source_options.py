@@ -71,6 +71,30 @@ def req_params(conf: dict, path: str, require_url: bool = True) -> tuple[str, di
     return url or "", {str(k): _param(v) for k, v in req.items()}, transparent
 
 
+def sld_file_as_body(ctx: BuildContext, params: dict[str, str], path: str) -> None:
+    """``req.sld: file://...``: the file's content goes along as SLD_BODY (relative
+    to the configuration's directory), as MapProxy sends it."""
+    key = next((k for k in params if k.lower() == "sld"), None)
+    if key is None or not params[key].startswith("file://"):
+        return
+    filename = ctx.abspath(params[key][len("file://"):])
+    try:
+        with open(filename, encoding="utf-8") as f:
+            body = f.read()
+    except (OSError, UnicodeDecodeError) as ex:
+        raise ConfigError(f"cannot read the SLD file {filename}: {getattr(ex, 'strerror', None) or ex}",
+                          join_path(path, f"req.{key}")) from None
+    del params[key]
+    params["sld_body"] = body
+
+
+def req_transparent(conf: dict) -> str | None:
+    """``req.transparent`` as the request parameter it becomes: the configured value
+    as text (YAML ``true`` is sent as ``True``, as MapProxy sends it); None when unset."""
+    value = (conf.get("req") or {}).get("transparent")
+    return None if value is None else str(value)
+
+
 def check_layers(ctx: BuildContext, conf: dict, path: str) -> None:
     """A layer name YAML read as a number (``layers: 4``) is sent as written; one read
     as a decimal number may not be (``1.10`` is sent as 1.1), which a warning says.
@@ -86,7 +110,7 @@ def check_layers(ctx: BuildContext, conf: dict, path: str) -> None:
 
 def _param(value: Any) -> str:
     if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
+        return str(value)  # as MapProxy writes YAML booleans: True / False
     if isinstance(value, list):
         return ",".join(str(v) for v in value)
     return str(value)

@@ -22,6 +22,8 @@ from .source_options import (
     check_layers,
     http_client,
     req_params,
+    req_transparent,
+    sld_file_as_body,
     source_limits,
     supported,
     wms_options,
@@ -61,8 +63,9 @@ def build_source(ctx: BuildContext, name: str, conf: dict, path: str) -> Source:
 def _wms(ctx: BuildContext, name: str, conf: dict, path: str) -> WMSSource:
     url, params, transparent = req_params(conf, path)
     check_layers(ctx, conf, path)
+    sld_file_as_body(ctx, params, path)
     return WMSSource(name, url, params, http_client(ctx, conf, url, path), transparent=transparent,
-                     **wms_options(ctx, conf, path))
+                     transparent_param=req_transparent(conf), **wms_options(ctx, conf, path))
 
 
 def _mapserver(ctx: BuildContext, name: str, conf: dict, path: str) -> MapServerSource:
