@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from PIL import Image
 
 from .errors import ImageDataError
-from .png_zlib import SIGNATURE, available, feed_inflated
+from .png_zlib import SIGNATURE, available, feed_inflated, feed_rows
 
 _MODES = {2: "RGB", 6: "RGBA"}  # PNG colour type -> mode, 8 bits per sample
 
@@ -76,6 +76,20 @@ def decode_plain(data: bytes) -> Image.Image | None:
     except (AttributeError, TypeError):
         return None  # Pillow without the decoder interface used here
     return img
+
+
+def decode_rows(mode: str, size: tuple[int, int], rows: bytes) -> Image.Image | None:
+    """A plain PNG (``plain_png``) from its inflated ``rows``: Pillow only unfilters
+    them. None when this Pillow lacks the decoder interface used here, or the rows
+    do not make the image (the caller decodes the usual way)."""
+    img = Image.new(mode, size)
+    try:
+        dec = Image._getdecoder(mode, "zip", (mode,))
+        dec.setimage(img.im, (0, 0, *size))
+        status, err = feed_rows(dec, rows)
+    except (AttributeError, TypeError, ValueError):
+        return None
+    return img if err >= 0 and status < 0 else None
 
 
 def png_mosaic(size: tuple[int, int], tile_size: tuple[int, int], offsets: Sequence[tuple[int, int]],
