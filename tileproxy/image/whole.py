@@ -120,7 +120,7 @@ def _png(data: bytes, limit: _Limit) -> WholeImage:
             raise ImageDataError("a truncated PNG image (a chunk runs past the end)")
         last = data[pos + 4:pos + 8]
         if _zlib.crc32(view[pos + 4:stop]) != struct.unpack_from(">I", data, stop)[0]:
-            raise ImageDataError(f"a damaged PNG image (CRC error in a {_name(last)} chunk)")
+            raise ImageDataError(f"a damaged PNG image (bad CRC of chunk {_name(last)})")
         if last == b"IDAT":
             idat.append(view[pos + 8:stop])
         elif last in (b"tRNS", b"iCCP"):
