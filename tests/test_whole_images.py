@@ -102,15 +102,41 @@ def test_whole_images_pass_with_their_size(name) -> None:
     result = whole_image(data, (67, 45))
     want = Image.open(io.BytesIO(data))
     want.load()
-    # a decode that follows the check gives Pillow's pixels (plain PNGs: from the rows the check inflated)
-    assert result.image.mode == want.mode and result.image.tobytes() == want.tobytes()
+    # a decode that follows the check gives Pillow's image (PNGs: from the rows the check inflated)
+    got = result.image
+    assert got.mode == want.mode and got.tobytes() == want.tobytes()
+    assert got.getpalette() == want.getpalette()
+    assert got.convert("RGBA").tobytes() == want.convert("RGBA").tobytes()
 
 
-def test_the_check_keeps_the_inflated_rows_of_plain_pngs_only() -> None:
-    assert check_whole(GOOD["png rgb"][0], "image/png").rows is not None
-    assert check_whole(GOOD["png rgba"][0], "image/png").rows is not None
-    for name in ("png paletted", "png interlaced", "png grey 16 bit"):
-        assert check_whole(GOOD[name][0], "image/png").rows is None
+PALETTED = {
+    "16 colours": encoded(noise().quantize(16)),
+    "2 colours": encoded(noise().quantize(2)),
+    "one transparent index": encoded(noise().quantize(64), transparency=3),
+    "alpha per palette entry": encoded(noise(mode="RGBA").quantize(64)),
+    "grey with a transparent value": encoded(noise().convert("L"), transparency=17),
+    "RGB with a transparent colour": encoded(noise(), transparency=(1, 2, 3)),
+    "grey and alpha": encoded(noise().convert("LA")),
+}
+
+
+@pytest.mark.parametrize("name", PALETTED)
+def test_pngs_decoded_from_the_checked_rows_are_what_pillow_reads(name) -> None:
+    data = PALETTED[name]
+    whole = check_whole(data, "image/png", (67, 45))
+    assert whole.rows is not None and whole.rows.mode is None  # read through Pillow's reader, pixels from the rows
+    want = Image.open(io.BytesIO(data))
+    want.load()
+    got = whole_image(data, (67, 45)).image
+    assert (got.mode, got.info, got.getpalette()) == (want.mode, want.info, want.getpalette())
+    assert got.convert("RGBA").tobytes() == want.convert("RGBA").tobytes()
+
+
+def test_the_check_keeps_the_inflated_rows_of_non_interlaced_pngs() -> None:
+    assert check_whole(GOOD["png rgb"][0], "image/png").rows.mode == "RGB"
+    assert check_whole(GOOD["png rgba"][0], "image/png").rows.mode == "RGBA"
+    assert check_whole(GOOD["png paletted"][0], "image/png").rows.mode is None
+    assert check_whole(GOOD["png interlaced"][0], "image/png").rows is None
 
 
 def without_iend(data: bytes) -> bytes:

@@ -4,6 +4,7 @@ Other plain PNGs (a source's map, say) take the same decoder on their own."""
 
 from __future__ import annotations
 
+import io
 import struct
 from collections.abc import Sequence
 
@@ -90,6 +91,31 @@ def decode_rows(mode: str, size: tuple[int, int], rows: bytes) -> Image.Image | 
     except (AttributeError, TypeError, ValueError):
         return None
     return img if err >= 0 and status < 0 else None
+
+
+def decode_read_rows(data: bytes, rows: bytes) -> Image.Image | None:
+    """Any non-interlaced PNG as Pillow reads it (mode, palette, transparency and
+    other ``info`` from its header chunks), its pixels from the inflated ``rows``
+    (zlib-ng inflated them faster than Pillow's zlib would). None where this
+    Pillow's reader works otherwise (the caller decodes the usual way)."""
+    try:
+        img = Image.open(io.BytesIO(data))
+        if img.format != "PNG" or len(img.tile) != 1 or getattr(img, "is_animated", False):
+            return None
+        codec, extents, _, args = img.tile[0]
+        if codec != "zip" or img.info.get("interlace"):
+            return None
+        img.load_prepare()
+        dec = Image._getdecoder(img.mode, "zip", args)
+        dec.setimage(img.im, extents)
+        status, err = feed_rows(dec, rows)
+        if err < 0 or status >= 0:
+            return None
+        img.tile = []
+        img.load()  # no tiles left: only the palette is realized, as Pillow's own load does
+    except Exception:  # noqa: BLE001 (an interface this Pillow lacks: decoded the usual way)
+        return None
+    return img
 
 
 def png_mosaic(size: tuple[int, int], tile_size: tuple[int, int], offsets: Sequence[tuple[int, int]],

@@ -6,8 +6,8 @@ from PIL import Image
 
 from .codec import check_image_bytes, decode, encode, peek_size, sniff_mime
 from .formats import ImageOptions
-from .png_tiles import decode_rows
-from .whole import PlainRows, check_whole
+from .png_tiles import decode_read_rows, decode_rows
+from .whole import PngRows, check_whole
 
 
 class ImageResult:
@@ -31,7 +31,7 @@ class ImageResult:
         self._image = image
         self._mime = mime or (sniff_mime(data) if data is not None else None)
         self.cacheable = cacheable
-        self._rows: PlainRows | None = None  # a PNG's inflated rows (see ``whole_image``)
+        self._rows: PngRows | None = None  # a PNG's inflated rows (see ``whole_image``)
         self._size: tuple[int, int] | None = None
 
     @property
@@ -46,7 +46,10 @@ class ImageResult:
     def image(self) -> Image.Image:
         if self._image is None:
             rows, self._rows = self._rows, None
-            img = decode_rows(rows.mode, rows.size, rows.rows) if rows is not None else None
+            img = None
+            if rows is not None:
+                img = (decode_rows(rows.mode, rows.size, rows.rows) if rows.mode
+                       else decode_read_rows(self._data, rows.rows))  # type: ignore[arg-type]
             self._image = img if img is not None else decode(self._data)  # type: ignore[arg-type]
         return self._image
 

@@ -3,8 +3,8 @@ is stored or passed on, without building pixels where nothing else needs them.
 
 - PNG: IHDR first, every chunk's CRC, an IEND, and the IDAT stream inflated to its
   end (zlib checks its Adler-32) with exactly the bytes the header's size needs.
-  The inflated rows of a plain RGB/RGBA PNG are kept, so that a decode that
-  follows only unfilters them (``png_tiles.decode_rows``).
+  The inflated rows of a non-interlaced PNG are kept, so that a decode that
+  follows only unfilters them (``png_tiles.decode_rows``, ``decode_read_rows``).
 - JPEG: the marker segments, a frame header (its size), each scan's data up to
   the marker after it, and the EOI marker.
 - Other formats (GIF, TIFF, WebP, ...): decoded by Pillow, the image kept.
@@ -40,20 +40,21 @@ class ImageSizeError(ImageDataError):
 
 
 @dataclass(frozen=True)
-class PlainRows:
-    """The inflated (still filtered) rows of a plain PNG: 8-bit RGB or RGBA, not
-    interlaced, without tRNS or a colour profile."""
+class PngRows:
+    """The inflated (still filtered) rows of a non-interlaced PNG. ``mode`` is set for
+    a plain one (8-bit RGB or RGBA without tRNS or a colour profile), whose image
+    needs nothing from its chunks but the rows."""
 
-    mode: str
-    size: tuple[int, int]
     rows: bytes
+    size: tuple[int, int]
+    mode: str | None = None
 
 
 @dataclass(frozen=True)
 class WholeImage:
     mime: str
     size: tuple[int, int]
-    rows: PlainRows | None = None  # PNG: for a decode that follows
+    rows: PngRows | None = None  # PNG: for a decode that follows
     image: Image.Image | None = None  # formats Pillow had to decode to check
 
 
@@ -143,8 +144,10 @@ def _png(data: bytes, limit: _Limit) -> WholeImage:
         raise ImageDataError("a damaged PNG image (more image data than its size needs)")
     if len(rows) < expected or not inflater.eof:
         raise ImageDataError("a truncated PNG image (the image data ends early)")
-    mode = _PLAIN_MODES.get(ctype) if depth == 8 and not interlace and plain else None
-    return WholeImage("image/png", (width, height), PlainRows(mode, (width, height), rows) if mode else None)
+    if interlace:
+        return WholeImage("image/png", (width, height))
+    mode = _PLAIN_MODES.get(ctype) if depth == 8 and plain else None
+    return WholeImage("image/png", (width, height), PngRows(rows, (width, height), mode))
 
 
 def _png_raw_size(width: int, height: int, bits: int, interlace: int) -> int:
