@@ -46,6 +46,7 @@ SCENARIOS = {
     "wms1x1-png": ("1x1 meta tiles from a WMS, RGB PNG passed through (inflated only for the check)",
                    {"meta_size": [1, 1], "meta_buffer": 0}, "wms", "rgb", "image/png"),
     "tile-png": ("tiles from a tile source, RGB PNG passed through", {}, "tile", "rgb", "image/png"),
+    "tile-png8": ("tiles from a tile source, paletted PNG passed through", {}, "tile", "png8", "image/png"),
     "tile-jpeg": ("tiles from a tile source, JPEG passed through", {}, "tile", "rgb", "image/jpeg"),
 }
 
@@ -74,13 +75,14 @@ def _source_main(ports, variants: int) -> None:
     class Source(LocalHTTPServer):
         def answer(self, path: str) -> tuple[int, str, bytes]:
             parts = urlsplit(path)
-            if parts.path.startswith("/tiles/"):
+            if parts.path.startswith("/tiles"):  # /tiles-<layer>/z/x/y.ext
+                layer = parts.path.split("/")[1].partition("-")[2]
                 z, x, last = parts.path.split("/")[-3:]
                 y, _, ext = last.partition(".")
-                key = ("tile", z, x, y, ext)
+                key = ("tile", layer, z, x, y, ext)
                 if key not in cache:
                     cache[key] = recode(render_source_tile(int(z), int(x), int(y)),
-                                        "image/jpeg" if ext == "jpeg" else "image/png")
+                                        "image/jpeg" if ext == "jpeg" else "png8" if layer == "png8" else "image/png")
                 return 200, "image/jpeg" if ext == "jpeg" else "image/png", cache[key]
             q = {k.upper(): v for k, v in parse_qsl(parts.query)}
             w, h = int(q["WIDTH"]), int(q["HEIGHT"])
@@ -112,11 +114,34 @@ def _unchecked(data: bytes, size=None, exact: bool = True):  # noqa: ANN001, ANN
     return ImageResult(data=data, mime=check_image_bytes(data))
 
 
-def _switch(checked: bool) -> None:
-    import tileproxy.sources.base as base
-    from tileproxy.image.result import whole_image
+class _Timed:
+    """The check, with the CPU time its calls take (every thread's own, summed)."""
 
-    base.whole_image = whole_image if checked else _unchecked
+    def __init__(self) -> None:
+        import threading
+
+        from tileproxy.image.result import whole_image
+
+        self.check = whole_image
+        self.seconds = 0.0
+        self._lock = threading.Lock()
+
+    def __call__(self, data: bytes, size=None, exact: bool = True):  # noqa: ANN001, ANN204
+        t0 = time.thread_time()
+        try:
+            return self.check(data, size, exact)
+        finally:
+            spent = time.thread_time() - t0
+            with self._lock:
+                self.seconds += spent
+
+
+def _switch(checked: bool) -> _Timed | None:
+    import tileproxy.sources.base as base
+
+    timed = _Timed() if checked else None
+    base.whole_image = timed or _unchecked
+    return timed
 
 
 def _write_configs(work: Path, port: int, name: str, max_level: int) -> None:
@@ -125,7 +150,7 @@ def _write_configs(work: Path, port: int, name: str, max_level: int) -> None:
     _, cache_opts, kind, layer, fmt = SCENARIOS[name]
     source = ({"type": "wms", "req": {"url": f"http://127.0.0.1:{port}/wms", "layers": layer}} if kind == "wms" else
               {"type": "tile", "grid": "GLOBAL_WEBMERCATOR",
-               "url": f"http://127.0.0.1:{port}/tiles/%(z)s/%(x)s/%(y)s.%(format)s"})
+               "url": f"http://127.0.0.1:{port}/tiles-{layer}/%(z)s/%(x)s/%(y)s.%(format)s"})
     proxy = {
         "services": {"wmts": None},
         "layers": [{"name": "bench", "title": "bench", "sources": ["bench_cache"]}],
@@ -242,20 +267,28 @@ def main(argv: list[str] | None = None) -> int:
             _write_configs(work, port, name, args.meta_level if meta else args.tile_level)
             _switch(True)
             _seed(work, args.concurrency)  # warm-up: the source renders and keeps its answers
-            seeds = {True: [], False: []}
-            serves = {True: [], False: []}
+            if args.misses:
+                _serve(work, _miss_urls(name, args.misses))
+            # seed CPU with / without, the check's own share of the seed's CPU; the same per miss
+            seeds: dict[object, list[float]] = {True: [], False: [], "share": []}
+            serves: dict[object, list[float]] = {True: [], False: [], "share": []}
             tiles = {}
             for r in range(args.rounds):
                 for checked in ((True, False) if r % 2 == 0 else (False, True)):
-                    _switch(checked)
+                    timed = _switch(checked)
                     cpu, idle, count, line = _seed(work, args.concurrency)
                     seeds[checked].append(cpu - idle)
+                    if timed:
+                        seeds["share"].append(timed.seconds / (cpu - idle))
                     tiles[checked] = (count, line)
                     if args.misses:
+                        timed = _switch(checked)
                         cpu, ok = _serve(work, _miss_urls(name, args.misses))
                         if ok != args.misses:
                             raise SystemExit(f"{name}: {args.misses - ok} cache misses not answered with 200")
                         serves[checked].append(cpu / args.misses)
+                        if timed:
+                            serves["share"].append(timed.seconds / cpu)
             _switch(True)
             if tiles[True][0] != tiles[False][0]:
                 raise SystemExit(f"{name}: {tiles[True][0]} tiles with the check, {tiles[False][0]} without")
@@ -269,30 +302,37 @@ def main(argv: list[str] | None = None) -> int:
     print(f"CPU of tileproxy (this process, every thread), median of {args.rounds} rounds, with and without "
           f"the check turn about; seeds: -c {args.concurrency}, lon/lat {AREA}, levels 0-{args.meta_level} "
           f"(meta tiles) / 0-{args.tile_level} (1x1), configuration and walk subtracted; misses: {args.misses} "
-          "WMTS requests of uncached tiles at level 12, one per meta tile")
+          "WMTS requests of uncached tiles at level 12, one per meta tile. A/B: with / without - 1 (the "
+          "machine's noise included); check's share: CPU inside the check (thread time) / all CPU, in the "
+          "runs with it")
     print()
-    print("| scenario | tiles | seed CPU s with / without | per tile us with / without | seed cost | "
-          "miss CPU us with / without | miss cost |")
-    print("|---|---:|---|---|---:|---|---:|")
+    print("| scenario | tiles | seed CPU s with / without | per tile us with / without | A/B | check's share |"
+          " miss CPU us with / without | A/B | check's share |")
+    print("|---|---:|---|---|---:|---:|---|---:|---:|")
     for name, (count, _), seed, serve in rows:
         line = (f"| {name} | {count} | {seed[True]:.2f} / {seed[False]:.2f} | {seed[True] / count * 1e6:.0f} / "
-                f"{seed[False] / count * 1e6:.0f} | {(seed[True] / seed[False] - 1) * 100:+.1f} % |")
+                f"{seed[False] / count * 1e6:.0f} | {_pct(seed[True] / seed[False] - 1)} | {seed['share'] * 100:.1f} % |")
         if serve:
-            line += f" {serve[True] * 1e6:.0f} / {serve[False] * 1e6:.0f} | {(serve[True] / serve[False] - 1) * 100:+.1f} % |"
+            line += (f" {serve[True] * 1e6:.0f} / {serve[False] * 1e6:.0f} | {_pct(serve[True] / serve[False] - 1)} |"
+                     f" {serve['share'] * 100:.1f} % |")
         else:
-            line += " | |"
+            line += " | | |"
         print(line)
     for name in names:
         print(f"  {name}: {SCENARIOS[name][0]}")
     return 0
 
 
+def _pct(value: float) -> str:
+    return f"{value * 100:+.1f} %" if value < 0 or value > 0 else "0 %"
+
+
 def _row(name, tiles, seed, serve) -> str:  # noqa: ANN001
     text = (f"{name}: {tiles[0]} tiles; seed CPU {seed[True]:.2f} s with the check, {seed[False]:.2f} s without "
-            f"({(seed[True] / seed[False] - 1) * 100:+.1f} %)")
+            f"({_pct(seed[True] / seed[False] - 1)}), the check itself {seed['share'] * 100:.1f} % of it")
     if serve:
         text += (f"; cache miss {serve[True] * 1e6:.0f} us with, {serve[False] * 1e6:.0f} us without "
-                 f"({(serve[True] / serve[False] - 1) * 100:+.1f} %)")
+                 f"({_pct(serve[True] / serve[False] - 1)}), the check itself {serve['share'] * 100:.1f} % of it")
     return text
 
 

@@ -88,7 +88,8 @@ def whole_image(data: bytes, size: tuple[int, int] | None = None, exact: bool = 
     (see ``whole.check_whole``): raises ImageDataError (ImageSizeError for a whole
     image of a size that does not pass). What the check learnt stays with the
     result: the size, and a PNG's inflated rows for a decode that follows."""
-    whole = check_whole(data, check_image_bytes(data), size, exact)
+    mime = sniff_mime(data) or check_image_bytes(data)  # (raises, naming what came instead)
+    whole = check_whole(data, mime, size, exact)
     result = ImageResult(data=data, image=whole.image, mime=whole.mime)
     result._rows, result._size = whole.rows, whole.size
     return result

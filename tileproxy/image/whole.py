@@ -16,7 +16,7 @@ import io
 import re
 import struct
 import zlib
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from PIL import Image
 
@@ -24,6 +24,8 @@ from .errors import ImageDataError
 from .png_zlib import SIGNATURE, zlib_ng
 
 _zlib = zlib_ng or zlib  # zlib-ng inflates ~3x faster
+# bounded by max_length and telling ``eof``, without a zlib stream object's bookkeeping
+_Inflater = getattr(_zlib, "_ZlibDecompressor", None) or _zlib.decompressobj
 
 _PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}  # colour type -> samples per pixel
 _PNG_DEPTHS = {0: (1, 2, 4, 8, 16), 2: (8, 16), 3: (1, 2, 4, 8), 4: (8, 16), 6: (8, 16)}
@@ -39,8 +41,7 @@ class ImageSizeError(ImageDataError):
     """A whole image, but not of the size asked for."""
 
 
-@dataclass(frozen=True)
-class PngRows:
+class PngRows(NamedTuple):
     """The inflated (still filtered) rows of a non-interlaced PNG. ``mode`` is set for
     a plain one (8-bit RGB or RGBA without tRNS or a colour profile), whose image
     needs nothing from its chunks but the rows."""
@@ -50,8 +51,7 @@ class PngRows:
     mode: str | None = None
 
 
-@dataclass(frozen=True)
-class WholeImage:
+class WholeImage(NamedTuple):
     mime: str
     size: tuple[int, int]
     rows: PngRows | None = None  # PNG: for a decode that follows
@@ -64,14 +64,13 @@ def check_whole(data: bytes, mime: str, size: tuple[int, int] | None = None, exa
     up to four times the pixels asked for (the caller decides what to do with it).
     Raises ImageSizeError for a whole image of a size that does not pass and
     ImageDataError for anything damaged or cut off."""
-    limit = _Limit(size, exact)
     if mime == "image/png":
-        return _png(data, limit)
+        return _png(data, size, exact)
     if mime == "image/jpeg":
-        return WholeImage(mime, limit.check(_jpeg_size(data)))
+        return WholeImage(mime, _sized(_jpeg_size(data), size, exact))
     try:
         img = Image.open(io.BytesIO(data))
-        limit.check(img.size)
+        _sized(img.size, size, exact)
         img.load()
     except ImageDataError:
         raise
@@ -80,31 +79,24 @@ def check_whole(data: bytes, mime: str, size: tuple[int, int] | None = None, exa
     return WholeImage(mime, img.size, image=img)
 
 
-class _Limit:
-    """The sizes an image may have."""
-
-    def __init__(self, size: tuple[int, int] | None, exact: bool):
-        self.size = tuple(size) if size is not None else None
-        self.exact = exact
-
-    def check(self, actual: tuple[int, int]) -> tuple[int, int]:
-        size = self.size
-        if size is None:
-            if actual[0] * actual[1] > Image.MAX_IMAGE_PIXELS:
-                raise ImageSizeError(f"an image of {actual[0]}x{actual[1]} pixels, too large")
-        elif tuple(actual) != size:
-            wanted = f"{size[0]}x{size[1]}"
-            if self.exact:
-                raise ImageSizeError(f"an image of {actual[0]}x{actual[1]} pixels, expected {wanted}")
-            if actual[0] * actual[1] > 4 * max(size[0] * size[1], 1 << 18):
-                raise ImageSizeError(f"an image of {actual[0]}x{actual[1]} pixels, far more than the {wanted} asked for")
-        return actual
+def _sized(actual: tuple[int, int], size: tuple[int, int] | None, exact: bool) -> tuple[int, int]:
+    """``actual`` when it passes for ``size`` (see ``check_whole``); else ImageSizeError."""
+    if size is None:
+        if actual[0] * actual[1] > Image.MAX_IMAGE_PIXELS:
+            raise ImageSizeError(f"an image of {actual[0]}x{actual[1]} pixels, too large")
+    elif actual[0] != size[0] or actual[1] != size[1]:
+        wanted = f"{size[0]}x{size[1]}"
+        if exact:
+            raise ImageSizeError(f"an image of {actual[0]}x{actual[1]} pixels, expected {wanted}")
+        if actual[0] * actual[1] > 4 * max(size[0] * size[1], 1 << 18):
+            raise ImageSizeError(f"an image of {actual[0]}x{actual[1]} pixels, far more than the {wanted} asked for")
+    return actual
 
 
 # -- PNG -----------------------------------------------------------------------
 
 
-def _png(data: bytes, limit: _Limit) -> WholeImage:
+def _png(data: bytes, size: tuple[int, int] | None, exact: bool) -> WholeImage:
     if not data.startswith(SIGNATURE) or data[12:16] != b"IHDR" or len(data) < 33:
         raise ImageDataError("a damaged PNG image (no header)")
     view = memoryview(data)
@@ -130,14 +122,14 @@ def _png(data: bytes, limit: _Limit) -> WholeImage:
     width, height, depth, ctype, _, _, interlace = struct.unpack_from(">IIBBBBB", data, 16)
     if depth not in _PNG_DEPTHS.get(ctype, ()) or interlace > 1 or not width or not height:
         raise ImageDataError("a damaged PNG image (invalid header)")
-    limit.check((width, height))
+    _sized((width, height), size, exact)
     if not idat:
         raise ImageDataError("a damaged PNG image (no image data)")
     expected = _png_raw_size(width, height, depth * _PNG_CHANNELS[ctype], interlace)
-    inflater = _zlib.decompressobj()
+    inflater = _Inflater()
     try:
         # one byte more than the rows need: an overlong stream shows, and memory stays bounded
-        rows = inflater.decompress(b"".join(idat), expected + 1)
+        rows = inflater.decompress(idat[0] if len(idat) == 1 else b"".join(idat), expected + 1)
     except _zlib.error as ex:
         raise ImageDataError(f"a damaged PNG image (image data: {ex})") from None
     if len(rows) > expected:
