@@ -39,7 +39,7 @@ AREA = [5.0, 47.0, 15.0, 55.0]  # lon/lat, as bench/seed.py's full seed
 SCENARIOS = {
     "meta-png": ("4x4 meta tiles from a WMS, RGB PNG (decoded anyway: the check's rows are reused)",
                  {"meta_size": [4, 4], "meta_buffer": 80}, "wms", "rgb", "image/png"),
-    "meta-png8": ("4x4 meta tiles from a WMS, paletted PNG (inflated by the check, decoded again by Pillow)",
+    "meta-png8": ("4x4 meta tiles from a WMS, paletted PNG (decoded anyway: the check's rows are reused)",
                   {"meta_size": [4, 4], "meta_buffer": 80}, "wms", "png8", "image/png"),
     "meta-jpeg": ("4x4 meta tiles from a WMS, JPEG", {"meta_size": [4, 4], "meta_buffer": 80}, "wms", "rgb",
                   "image/jpeg"),
@@ -114,34 +114,59 @@ def _unchecked(data: bytes, size=None, exact: bool = True):  # noqa: ANN001, ANN
     return ImageResult(data=data, mime=check_image_bytes(data))
 
 
-class _Timed:
-    """The check, with the CPU time its calls take (every thread's own, summed)."""
+class _Clock:
+    """CPU time (each thread's own, summed) spent in the check and in decoding source
+    images: the image work the check changes. In the runs without the check, only
+    decoding; with it, the check, and the decodes that reuse what it inflated."""
 
     def __init__(self) -> None:
         import threading
 
-        from tileproxy.image.result import whole_image
-
-        self.check = whole_image
-        self.seconds = 0.0
+        self.check = 0.0
+        self.decode = 0.0
         self._lock = threading.Lock()
 
-    def __call__(self, data: bytes, size=None, exact: bool = True):  # noqa: ANN001, ANN204
+    def add(self, what: str, seconds: float) -> None:
+        with self._lock:
+            setattr(self, what, getattr(self, what) + seconds)
+
+
+CLOCK = _Clock()
+
+
+def _install_clock() -> None:
+    """Time the check and ``ImageResult.image``'s decodes (once per image)."""
+    from tileproxy.image.result import ImageResult
+
+    decoding = ImageResult.image.fget
+
+    def image(self):  # noqa: ANN001, ANN202
+        if self._image is not None:
+            return self._image
         t0 = time.thread_time()
         try:
-            return self.check(data, size, exact)
+            return decoding(self)
         finally:
-            spent = time.thread_time() - t0
-            with self._lock:
-                self.seconds += spent
+            CLOCK.add("decode", time.thread_time() - t0)
+
+    ImageResult.image = property(image)
 
 
-def _switch(checked: bool) -> _Timed | None:
+def _checked(data: bytes, size=None, exact: bool = True):  # noqa: ANN001, ANN202
+    from tileproxy.image.result import whole_image
+
+    t0 = time.thread_time()
+    try:
+        return whole_image(data, size, exact)
+    finally:
+        CLOCK.add("check", time.thread_time() - t0)
+
+
+def _switch(checked: bool) -> None:
     import tileproxy.sources.base as base
 
-    timed = _Timed() if checked else None
-    base.whole_image = timed or _unchecked
-    return timed
+    base.whole_image = _checked if checked else _unchecked
+    CLOCK.check = CLOCK.decode = 0.0
 
 
 def _write_configs(work: Path, port: int, name: str, max_level: int) -> None:
@@ -253,6 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     if any(n not in SCENARIOS for n in names):
         p.error(f"--scenarios: choose from {', '.join(SCENARIOS)}")
 
+    _install_clock()
     ctx = multiprocessing.get_context("spawn")
     ports = ctx.Queue()
     server = ctx.Process(target=_source_main, args=(ports, args.variants), daemon=True)
@@ -269,54 +295,49 @@ def main(argv: list[str] | None = None) -> int:
             _seed(work, args.concurrency)  # warm-up: the source renders and keeps its answers
             if args.misses:
                 _serve(work, _miss_urls(name, args.misses))
-            # seed CPU with / without, the check's own share of the seed's CPU; the same per miss
-            seeds: dict[object, list[float]] = {True: [], False: [], "share": []}
-            serves: dict[object, list[float]] = {True: [], False: [], "share": []}
+            # per run: CPU, and CPU of the image work (check + decodes); with and without the check
+            seeds: dict[bool, list[tuple[float, float]]] = {True: [], False: []}
+            serves: dict[bool, list[tuple[float, float]]] = {True: [], False: []}
             tiles = {}
             for r in range(args.rounds):
                 for checked in ((True, False) if r % 2 == 0 else (False, True)):
-                    timed = _switch(checked)
+                    _switch(checked)
                     cpu, idle, count, line = _seed(work, args.concurrency)
-                    seeds[checked].append(cpu - idle)
-                    if timed:
-                        seeds["share"].append(timed.seconds / (cpu - idle))
+                    seeds[checked].append((cpu - idle, CLOCK.check + CLOCK.decode))
                     tiles[checked] = (count, line)
                     if args.misses:
-                        timed = _switch(checked)
+                        _switch(checked)
                         cpu, ok = _serve(work, _miss_urls(name, args.misses))
                         if ok != args.misses:
                             raise SystemExit(f"{name}: {args.misses - ok} cache misses not answered with 200")
-                        serves[checked].append(cpu / args.misses)
-                        if timed:
-                            serves["share"].append(timed.seconds / cpu)
+                        serves[checked].append((cpu / args.misses, (CLOCK.check + CLOCK.decode) / args.misses))
             _switch(True)
             if tiles[True][0] != tiles[False][0]:
                 raise SystemExit(f"{name}: {tiles[True][0]} tiles with the check, {tiles[False][0]} without")
-            rows.append((name, tiles[True], {k: statistics.median(v) for k, v in seeds.items()},
-                         {k: statistics.median(v) for k, v in serves.items()} if args.misses else None))
+            rows.append((name, tiles[True][0], _medians(seeds), _medians(serves) if args.misses else None))
             print(_row(*rows[-1]), flush=True)
     finally:
         server.kill()
         shutil.rmtree(root, ignore_errors=True)
     print()
-    print(f"CPU of tileproxy (this process, every thread), median of {args.rounds} rounds, with and without "
-          f"the check turn about; seeds: -c {args.concurrency}, lon/lat {AREA}, levels 0-{args.meta_level} "
-          f"(meta tiles) / 0-{args.tile_level} (1x1), configuration and walk subtracted; misses: {args.misses} "
-          "WMTS requests of uncached tiles at level 12, one per meta tile. A/B: with / without - 1 (the "
-          "machine's noise included); check's share: CPU inside the check (thread time) / all CPU, in the "
-          "runs with it")
+    print(f"tileproxy's CPU (this process, every thread), median of {args.rounds} rounds, with and without the "
+          f"check turn about. Seeds: -c {args.concurrency}, lon/lat {AREA}, levels 0-{args.meta_level} (meta "
+          f"tiles) / 0-{args.tile_level} (1x1), configuration and walk subtracted. Misses: {args.misses} WMTS "
+          "requests of uncached tiles at level 12, one per meta tile. A/B: CPU with / without - 1 (with the "
+          "machine's noise). Image work: thread CPU in the check and in decoding source images. Cost: image "
+          "work with - without, as a share of the CPU without.")
     print()
-    print("| scenario | tiles | seed CPU s with / without | per tile us with / without | A/B | check's share |"
-          " miss CPU us with / without | A/B | check's share |")
-    print("|---|---:|---|---|---:|---:|---|---:|---:|")
-    for name, (count, _), seed, serve in rows:
-        line = (f"| {name} | {count} | {seed[True]:.2f} / {seed[False]:.2f} | {seed[True] / count * 1e6:.0f} / "
-                f"{seed[False] / count * 1e6:.0f} | {_pct(seed[True] / seed[False] - 1)} | {seed['share'] * 100:.1f} % |")
+    print("| scenario | tiles | seed CPU s with / without | A/B | image work s with / without | seed cost |"
+          " miss CPU us with / without | A/B | image work us with / without | miss cost |")
+    print("|---|---:|---|---:|---|---:|---|---:|---|---:|")
+    for name, count, seed, serve in rows:
+        line = (f"| {name} | {count} | {seed['cpu'][0]:.2f} / {seed['cpu'][1]:.2f} | {_pct(seed['ab'])} | "
+                f"{seed['work'][0]:.3f} / {seed['work'][1]:.3f} | {_pct(seed['cost'])} |")
         if serve:
-            line += (f" {serve[True] * 1e6:.0f} / {serve[False] * 1e6:.0f} | {_pct(serve[True] / serve[False] - 1)} |"
-                     f" {serve['share'] * 100:.1f} % |")
+            line += (f" {serve['cpu'][0] * 1e6:.0f} / {serve['cpu'][1] * 1e6:.0f} | {_pct(serve['ab'])} | "
+                     f"{serve['work'][0] * 1e6:.0f} / {serve['work'][1] * 1e6:.0f} | {_pct(serve['cost'])} |")
         else:
-            line += " | | |"
+            line += " | | | |"
         print(line)
     for name in names:
         print(f"  {name}: {SCENARIOS[name][0]}")
@@ -324,15 +345,22 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _pct(value: float) -> str:
-    return f"{value * 100:+.1f} %" if value < 0 or value > 0 else "0 %"
+    return f"{value * 100:+.1f} %"
 
 
-def _row(name, tiles, seed, serve) -> str:  # noqa: ANN001
-    text = (f"{name}: {tiles[0]} tiles; seed CPU {seed[True]:.2f} s with the check, {seed[False]:.2f} s without "
-            f"({_pct(seed[True] / seed[False] - 1)}), the check itself {seed['share'] * 100:.1f} % of it")
+def _medians(runs: dict[bool, list[tuple[float, float]]]) -> dict[str, tuple[float, float] | float]:
+    """Median CPU and image work, with and without; the A/B ratio and the check's cost."""
+    cpu = (statistics.median(c for c, _ in runs[True]), statistics.median(c for c, _ in runs[False]))
+    work = (statistics.median(w for _, w in runs[True]), statistics.median(w for _, w in runs[False]))
+    return {"cpu": cpu, "work": work, "ab": cpu[0] / cpu[1] - 1, "cost": (work[0] - work[1]) / cpu[1]}
+
+
+def _row(name: str, count: int, seed: dict, serve: dict | None) -> str:
+    text = (f"{name}: {count} tiles; seed CPU {seed['cpu'][0]:.2f} s with the check, {seed['cpu'][1]:.2f} s "
+            f"without ({_pct(seed['ab'])}); the check costs {_pct(seed['cost'])}")
     if serve:
-        text += (f"; cache miss {serve[True] * 1e6:.0f} us with, {serve[False] * 1e6:.0f} us without "
-                 f"({_pct(serve[True] / serve[False] - 1)}), the check itself {serve['share'] * 100:.1f} % of it")
+        text += (f"; a cache miss {serve['cpu'][0] * 1e6:.0f} us with, {serve['cpu'][1] * 1e6:.0f} us without "
+                 f"({_pct(serve['ab'])}); the check costs {_pct(serve['cost'])}")
     return text
 
 
