@@ -27,6 +27,7 @@ from ...maps import (
 from ...sources.base import MapQuery, SourceDataError, SourceError
 from ...srs import BBox, SRSError, get_srs
 from ...tiles import TileError
+from ..client_input import echo
 from .exceptions import WMSError
 from .request import MapParams
 
@@ -72,7 +73,7 @@ def dimension_values(args: dict[str, str], layers: list[WMSLayer]) -> tuple[tupl
         if value is None or value == "":
             continue
         if value not in dim.values and value != dim.default:
-            raise WMSError(f"invalid {dim.param.upper()} value '{value}'", "InvalidDimensionValue", dim.param)
+            raise WMSError(f"invalid {dim.param.upper()} value '{echo(value)}'", "InvalidDimensionValue", dim.param)
         out.append((dim.param, value))
     return tuple(out)
 
@@ -95,12 +96,16 @@ def render_map(params: MapParams, layers: list[WMSLayer], conf: WMSConfig,
                      tuple(forward.items()), dimensions)
     res = request_resolution(params.bbox, params.size, params.srs)
     jobs: list[MapLayer] = []
+    drawn: set[tuple[int, int]] = set()  # a layer in a group and named itself is drawn once, where first met
     for layer in layers:
         if not in_res_range(res, layer.min_res, layer.max_res):
             continue
         for owner, map_layer in layer.renders():
             if owner is not layer and not in_res_range(res, owner.min_res, owner.max_res):
                 continue
+            if (id(owner), id(map_layer)) in drawn:
+                continue
+            drawn.add((id(owner), id(map_layer)))
             if isinstance(map_layer, CacheMapLayer) and not in_res_range(res, *sources_res_range(map_layer)):
                 continue
             jobs.append(map_layer)
