@@ -252,3 +252,12 @@ def test_every_answer_says_nosniff(tile_app) -> None:
     for url in ("/tms/1.0.0/map/EPSG3857/1/1/1.png", "/tms/1.0.0/", "/wmts/1.0.0/WMTSCapabilities.xml", "/nope"):
         assert NOSNIFF in call(tile_app, url).header_list, url
 
+
+
+def test_demo_static_name_too_long_is_not_found(make_app, source) -> None:
+    """Was: a static file name longer than the file system allows raised OSError: a 500."""
+    app = make_app(TILE_CONFIG.replace("services:\n", "services:\n  demo:\n"))
+    for name in ("x" * 300 + ".css", "y" * 5000 + ".js"):
+        answer = call(app, "/demo/static/" + name)
+        assert answer.status == 404 and NOSNIFF in answer.header_list
+    assert call(app, "/demo/static/viewer.js").status == 200
