@@ -116,7 +116,7 @@ def encode(img: Image.Image, fmt: str) -> tuple[bytes, str]:
 class SourceServer:
     """Counts requests by kind and answers as ``mode`` says:
     ``ok``, ``error`` (HTTP 500), ``notfound`` (404), ``html`` (200 with HTML),
-    ``truncated`` (200 with a cut-off PNG), ``wrongsize`` (a complete image of 10x10
+    ``truncated`` (200 with a cut-off PNG), ``empty`` (200 with no body), ``wrongsize`` (a complete image of 10x10
     pixels, whatever was asked), ``exception`` (WMS service exception XML),
     ``hang`` (waits until released or ``hang_seconds``)."""
 
@@ -143,6 +143,11 @@ class SourceServer:
                 pass
 
             def do_GET(self) -> None:
+                server._handle(self)
+
+            def do_POST(self) -> None:  # a form post: answered like the GET of path?form
+                length = int(self.headers.get("Content-Length") or 0)
+                self.form = self.rfile.read(length).decode()
                 server._handle(self)
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -193,11 +198,14 @@ class SourceServer:
                 self.in_flight -= 1
 
     def _answer(self, h: BaseHTTPRequestHandler) -> None:
-        parts = urlsplit(h.path)
+        form = getattr(h, "form", None)
+        path = h.path if form is None else f"{h.path}?{form}"
+        parts = urlsplit(path)
         kind = "wms" if parts.path.startswith("/wms") else "tile" if parts.path.startswith("/tiles") else "other"
         with self._lock:
-            self.requests.append(h.path)
-            self.log.append({"path": h.path, "headers": dict(h.headers.items()), "client": h.client_address})
+            self.requests.append(path)
+            self.log.append({"path": path, "headers": dict(h.headers.items()), "client": h.client_address,
+                             "method": h.command})
             self.counts[kind] += 1
             mode = self.mode
         if mode == "hang":
@@ -207,6 +215,8 @@ class SourceServer:
             return send(h, 500, b"internal trouble", "text/plain")
         if mode == "notfound":
             return send(h, 404, b"no such thing", "text/plain")
+        if mode == "empty":
+            return send(h, 200, b"", "image/png")
         if mode == "html":
             return send(h, 200, b"<html><body>Service down</body></html>", "text/html")
         if mode == "exception":

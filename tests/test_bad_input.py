@@ -221,6 +221,9 @@ def test_wms_source_failures(app, source, tmp_path, mode, status, reason) -> Non
     assert tms.status == status and reason in etree.fromstring(tms.body).findtext("Message")
     tiles = call(app, "/tiles/map/EPSG3857/2/1/1.png")
     assert tiles.status == status and reason in tiles.text
+    # no client or proxy keeps a tile error: the next request may succeed
+    for answer in (rest, tms, tiles):
+        assert answer.headers["Pragma"] == "no-cache" and "no-store" in answer.headers["Cache-Control"]
     assert not [p for p in (tmp_path / "cache_data").rglob("*") if p.is_file()]
     # the source recovers: the tile is created and cached
     source.reset("ok")

@@ -12,7 +12,7 @@ from tileproxy.grid import predefined_grid
 
 GRID = predefined_grid("GLOBAL_WEBMERCATOR")
 
-CONFIG = TMS + NO_PALETTE + """layers:
+CONFIG = TMS + "  wms:\n" + NO_PALETTE + """layers:
   - name: swapped
     title: Red and blue swapped
     sources: [swapped]
@@ -79,6 +79,17 @@ def test_greyscale_without_clipping(make_app) -> None:
     app = make_app(CONFIG.replace("{source: wms, band: 1, factor: 10}", "{source: wms, band: 1, factor: 0}"))
     img = call(app, "/tiles/grey/EPSG3857/3/2/2.png?origin=nw").image
     assert img.getpixel((128, 128)) == round(0.25 * 200 + 0.25 * 30)
+
+
+def test_greyscale_maps_stay_grey_in_png(make_app) -> None:
+    app = make_app(CONFIG.replace("{source: wms, band: 1, factor: 10}", "{source: wms, band: 1, factor: 0}"))
+    url = ("/service?SERVICE=WMS&REQUEST=GetMap&VERSION=1.1.1&LAYERS=grey&STYLES=&SRS=EPSG:4326"
+           "&BBOX=5,5,8,8&WIDTH=60&HEIGHT=60&FORMAT={fmt}")
+    png = call(app, url.format(fmt="image/png")).image
+    assert png.mode == "L"  # as MapProxy sends a grey map
+    assert png.getpixel((30, 30)) == round(0.25 * 200 + 0.25 * 30)
+    jpeg = call(app, url.format(fmt="image/jpeg")).image
+    assert jpeg.mode == "RGB"
 
 
 @pytest.mark.parametrize(("old", "new", "message"), [

@@ -33,11 +33,13 @@ def test_bad_on_error_names_the_key(make_app, on_error, path, message) -> None:
         make_app(config(on_error=on_error))
 
 
-def test_on_error_only_on_sources_that_support_it(make_app) -> None:
+def test_on_error_only_on_sources_that_support_it(make_app, caplog) -> None:
     text = config().replace("sources:\n  wms:", "sources:\n  dbg:\n    type: debug\n    on_error:\n      other:\n        response: transparent\n  wms:")
     text = text.replace("    sources:\n    - wms\n", "    sources:\n    - wms\n    - dbg\n", 1)
-    with pytest.raises(ConfigError, match=r"sources\.dbg\.on_error: on_error is only supported for wms, tile, arcgis"):
+    # MapProxy ignores on_error on other source types (an unknown key there): a warning
+    with caplog.at_level("WARNING", logger="tileproxy.config"):
         make_app(text)
+    assert "sources.dbg.on_error: ignored: on_error is read for wms, mapserver, tile, arcgis sources only" in caplog.text
 
 
 @pytest.mark.parametrize(

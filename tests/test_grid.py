@@ -220,3 +220,16 @@ def test_meta_grid_buffer_and_clipping() -> None:
     assert meta.bbox == pytest.approx((tiles[0] - 10 * res, tiles[1], tiles[2] + 10 * res, tiles[3] + 10 * res))
     assert meta.size == (532, 522)
     assert dict(meta.tiles)[(4, 6, 3)] == (10, 10, 266, 266)
+
+
+def test_grid_bbox_from_bbox_srs_is_mapproxys_to_the_digit() -> None:
+    """A grid given with bbox_srs samples the bbox edges as MapProxy does (five points
+    per edge), so its tiles are the tiles of an existing MapProxy cache."""
+    from tileproxy.grid import build_grid
+
+    grid = build_grid(srs="EPSG:25832", bbox=[5, 50, 10, 55], bbox_srs="EPSG:4326", num_levels=12)
+    # MapProxy 7's numbers for this grid (a denser sampling gives a lower miny: 5538632.57)
+    assert grid.bbox == pytest.approx((213372.04896120238, 5538660.646209965, 571666.4475041275, 6102110.745470324),
+                                      rel=1e-12)
+    assert grid.tile_bbox((2, 2, 4)) == pytest.approx(
+        (283803.31136874715, 5609091.90861751, 319018.94257251953, 5644307.539821283), rel=1e-12)

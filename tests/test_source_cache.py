@@ -172,3 +172,72 @@ def test_wms_getmap_below_direct_level_goes_to_the_source(make_app, source, tmp_
     getmap(3)
     assert source.count("wms") == 3
     assert sorted({p.relative_to(tmp_path / "cache_data").parts[1] for p in (tmp_path / "cache_data").rglob("*.png")}) == ["02"]
+
+
+UTM_CONFIG = """
+services:
+  tms:
+layers:
+  - {name: utm, title: UTM from mercator tiles, sources: [utm_cache]}
+  - {name: copy, title: Copy, sources: [copy_cache]}
+caches:
+  utm_cache:
+    grids: [utm32n]
+    meta_size: [2, 2]
+    meta_buffer: 0
+    sources: [merc_cache]
+  merc_cache:
+    grids: [GLOBAL_WEBMERCATOR]
+    disable_storage: true
+    sources: [tiles]
+  copy_cache:
+    grids: [GLOBAL_WEBMERCATOR]
+    sources: [stored_cache]
+  stored_cache:
+    grids: [GLOBAL_WEBMERCATOR]
+    sources: [tiles]
+sources:
+  tiles:
+    type: tile
+    grid: GLOBAL_WEBMERCATOR
+    url: '{source}/tiles/%(z)s/%(x)s/%(y)s.png'
+grids:
+  utm32n:
+    srs: EPSG:25832
+    bbox: [4, 46, 16, 56]
+    bbox_srs: EPSG:4326
+    min_res: 5700
+globals:
+  cache: {base_dir: ./cache_data}
+"""
+
+
+def test_cache_source_draws_only_within_the_grid_it_fills(make_app, source) -> None:
+    app = make_app(UTM_CONFIG)
+    answer = call(app, "/tiles/utm/EPSG25832/0/0/0.png")
+    assert answer.status == 200, answer.body
+    # the one level-0 tile reaches far beyond the grid bbox (4..16 E); as MapProxy,
+    # only the part inside the grid is drawn: one column of level-4 tiles, not two
+    asked = sorted(path.split("/")[-3:-1] for path in source.requests)
+    assert asked == [["4", "8"], ["4", "8"]]
+    img = answer.image.convert("RGBA")
+    assert img.getpixel((250, 5))[3] == 0  # beyond the grid's east edge: transparent
+
+
+def test_cache_source_tiles_pass_undecoded(make_app, source, tmp_path) -> None:
+    app = make_app(UTM_CONFIG)
+    tile = tmp_path / "cache_data/stored_cache_EPSG3857/03/000/000/002/000/000/005.png"
+    tile.parent.mkdir(parents=True)
+    tile.write_bytes(b"not decoded")  # a cache's tiles are taken to be in its format
+    answer = call(app, "/tiles/copy/EPSG3857/3/2/5.png")
+    assert answer.status == 200
+    assert answer.body == b"not decoded"
+    assert source.requests == []
+
+
+def test_empty_tile_source_answer_is_a_transparent_tile(make_app, source) -> None:
+    source.reset("empty")
+    app = make_app(UTM_CONFIG)
+    answer = call(app, "/tiles/utm/EPSG25832/0/0/0.png")
+    assert answer.status == 200, answer.body
+    assert answer.image.convert("RGBA").getchannel("A").getextrema() == (0, 0)

@@ -67,10 +67,13 @@ def test_coverage_limits_requests_and_clips(make_app, source, clip) -> None:
     inside = img.getpixel((32, 223))
     outside = img.getpixel((200, 40))
     assert inside[3] == 255 and inside[:3] in COLORS
-    if clip:
-        assert outside[3] == 0
-    else:
-        assert outside[3] == 255
+    # as MapProxy: only the covered part is asked for (its bbox as configured, its
+    # pixels cut at whole pixels), so the rest is transparent, clipped or not
+    params = source.params()
+    assert params["BBOX"] == "0.0,0.0,5000000,5000000"  # the tile's edges where they are inside
+    # pixel edges truncated: right edge at 127.8 -> 127, top edge at 128.2 -> 128
+    assert (params["WIDTH"], params["HEIGHT"]) == ("127", "128")
+    assert outside[3] == 0
     # a tile away from the coverage is not requested at all
     assert _is_blank(_tile(app, 2, 0, 0))
     assert source.count("wms") == 1
@@ -231,3 +234,13 @@ def test_seed_only_source_is_asked_by_tileproxy_seed(tmp_path, source) -> None:
     assert source.count("wms") > 0
     assert cached(tmp_path, range(0, 2)) == {(0, 0, 0), (0, 0, 1), (1, 0, 1), (0, 1, 1), (1, 1, 1)}
     assert not is_seeding()  # serving in this process answers blank again
+
+
+def test_on_error_tile_is_a_plain_colour_without_palette(make_app, source) -> None:
+    # globals.image.paletted is on (the default), but the error colour standing in
+    # for the only source is encoded without a palette (as MapProxy encodes it)
+    text = wms_cache_config(head="services:\n  tms:\n", source_yaml="    on_error:\n      500:\n        response: transparent")
+    app = make_app(text + "globals:\n  cache:\n    base_dir: ./cache_data\n")
+    source.reset("error")
+    img = call(app, "/tiles/l/EPSG3857/1/1/0.png").image
+    assert img.mode == "RGBA" and img.getchannel("A").getextrema() == (0, 0)

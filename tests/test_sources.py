@@ -81,7 +81,7 @@ def test_wms_1_3_0_crs_and_axis_order(make_app, source, grid, coord, crs, swappe
         bbox = (bbox[1], bbox[0], bbox[3], bbox[2])
     assert [float(v) for v in params["BBOX"].split(",")] == pytest.approx(bbox)
     if swapped:
-        assert params["BBOX"] == "-90,-180,90,0"
+        assert params["BBOX"] == "-90.0,-180.0,90.0,0.0"  # floats written as MapProxy writes them
 
 
 def test_wms_1_3_0_axis_order_of_a_projected_north_east_crs(make_app, source) -> None:
@@ -110,7 +110,7 @@ def test_req_extra_params_and_transparent(make_app, source) -> None:
     params = source.params()
     assert params["STYLES"] == "fancy" and params["MAP"] == "/srv/world.map" and params["DPI"] == "96"
     assert params["LAYERS"] == "base,roads"
-    assert params["TRANSPARENT"] == "TRUE"
+    assert params["TRANSPARENT"] == "True"  # req.transparent as configured (YAML true), as MapProxy sends it
 
 
 def sample_points(bbox, size, step=16, margin_px=6.0, srs="EPSG:3857"):
@@ -290,6 +290,19 @@ def test_tile_pass_through_is_byte_equal(make_app, source, tmp_path) -> None:
     assert source.count("tile") == 2  # ours plus the direct request above
 
 
+def test_bulk_meta_tiles_fetch_every_tile_of_the_meta_tile(make_app, source, tmp_path) -> None:
+    app = make_app(tile_config("'{source}/tiles/%(z)s/%(x)s/%(y)s.png'",
+                               cache_extra="    meta_size: [2, 2]\n    bulk_meta_tiles: true"))
+    answer = call(app, "/tiles/map/EPSG3857/4/9/3.png?origin=nw")
+    assert answer.status == 200
+    assert sorted(source.requests) == ["/tiles/4/8/2.png", "/tiles/4/8/3.png", "/tiles/4/9/2.png", "/tiles/4/9/3.png"]
+    stored = sorted(p.name for p in (tmp_path / "cache_data/map_cache_EPSG3857/04").rglob("*.png"))
+    assert len(stored) == 4
+    # the neighbour came with the meta tile
+    assert call(app, "/tiles/map/EPSG3857/4/8/2.png?origin=nw").image.convert("RGB").getpixel((5, 5)) == tile_color(8, 2, 4)
+    assert source.count("tile") == 4
+
+
 def test_tile_source_with_other_origin(make_app, source) -> None:
     # source tiles counted from the south, cache tiles from the north
     app = make_app(tile_config("'{source}/tiles/%(z)s/%(x)s/%(y)s.png'", source_grid="GLOBAL_MERCATOR"))
@@ -459,3 +472,29 @@ def test_tile_source_reprojected_at_the_finer_resolution(make_app, source) -> No
             assert near(img.getpixel((px, py))[:3], tile_color(math.floor(fx), math.floor(fy), 3)), (px, py)
             checked += 1
     assert checked > 40
+
+
+def test_sld_file_and_sld_body_requests(make_app, source, tmp_path) -> None:
+    (tmp_path / "style.sld").write_text("<sld>red</sld>")
+    sld_file = "      sld: file://style.sld"
+    app = make_app(wms_config().replace("      layers: base\n", f"      layers: base\n{sld_file}\n"))
+    assert call(app, tile_url("EPSG3857", 1, 0, 0)).status == 200
+    # the file's content goes along as SLD_BODY, and such requests are POSTed
+    assert source.log[-1]["method"] == "POST"
+    assert source.log[-1]["headers"]["Content-Type"] == "application/x-www-form-urlencoded"
+    params = source.params()
+    assert params["SLD_BODY"] == "<sld>red</sld>" and "SLD" not in params
+    assert source.log[-1]["path"].startswith("/wms?")
+
+    # http.method: GET keeps them in the URL
+    source.reset()
+    app = make_app(wms_config("    http: {method: GET}").replace("      layers: base\n", f"      layers: base\n{sld_file}\n"))
+    assert call(app, tile_url("EPSG3857", 1, 0, 1)).status == 200
+    assert source.log[-1]["method"] == "GET" and source.params()["SLD_BODY"] == "<sld>red</sld>"
+
+
+def test_missing_sld_file_is_named(make_app) -> None:
+    from tileproxy.config.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"sources\.map_source\.req\.sld: cannot read the SLD file"):
+        make_app(wms_config().replace("      layers: base\n", "      layers: base\n      sld: file://missing.sld\n"))

@@ -139,6 +139,24 @@ def test_geopackage_opens_in_gdal(tmp_path):
     assert "Warning" not in info and "ERROR" not in info
 
 
+def test_geopackage_for_an_epsg_900913_grid_says_900913_as_mapproxy_does(tmp_path):
+    """MapProxy checks the srs_id against its grid's code, so a GLOBAL_MERCATOR cache
+    says 900913; its definition is the projection's WKT, which GDAL reads."""
+    store = GeoPackageStore(str(tmp_path / "m.gpkg"), "tiles", predefined_grid("GLOBAL_MERCATOR"))
+    _fill(store, [(x, y, 1) for x in range(2) for y in range(2)])
+    store.db(0).close()
+    conn = sqlite3.connect(tmp_path / "m.gpkg")
+    assert conn.execute("SELECT srs_id FROM gpkg_contents").fetchone() == (900913,)
+    assert conn.execute("SELECT srs_id FROM gpkg_tile_matrix_set").fetchone() == (900913,)
+    row = conn.execute("SELECT organization, organization_coordsys_id, definition FROM gpkg_spatial_ref_sys "
+                       "WHERE srs_id=900913").fetchone()
+    assert row[:2] == ("EPSG", 900913) and row[2].startswith('PROJCS["WGS 84 / Pseudo-Mercator"')
+    conn.close()
+    info = gdalinfo(str(tmp_path / "m.gpkg"))
+    assert "Size is 512, 512" in info and "Mercator" in info
+    assert "Warning" not in info and "ERROR" not in info
+
+
 def test_mapproxy_geopackage_is_read_and_completed(tmp_path):
     """A GeoPackage as MapProxy writes it: application_id 'GP10', matrix rows for levels 0-19 only."""
     path = tmp_path / "mp.gpkg"

@@ -68,6 +68,13 @@ def test_watermark_is_stored_with_the_tile(make_app) -> None:
     assert black_rows(Image.open(io.BytesIO(stored.data))) == black_rows(even.image)
 
 
+def test_watermark_keeps_an_opaque_tile_opaque() -> None:
+    mark = Watermark("TILEPROXY", opacity=255, font_size=24)
+    assert mark.apply(Image.new("RGB", (256, 256), (0, 0, 0)), 0, 0).mode == "RGB"
+    marked = mark.apply(Image.new("RGBA", (256, 256), (0, 0, 0, 0)), 0, 0)
+    assert marked.mode == "RGBA" and marked.getchannel("A").getextrema() == (0, 255)
+
+
 def test_wide_spacing_marks_every_other_tile(make_app) -> None:
     app = make_app(CONFIG.replace("{spacing}", "spacing: wide"))
     assert black_rows(call(app, tile_url(1, 2, 3)).image)  # x and y differ in parity

@@ -11,14 +11,17 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 
-def make_wsgi_app(path: str | Path, reloader: bool = False) -> Callable:
+def make_wsgi_app(path: str | Path, reloader: bool = False, last_good: bool = False) -> Callable:
     """A WSGI application for the mapproxy.yaml at ``path``.
 
     With ``reloader=True`` the app is rebuilt when a configuration file changes.
+    With ``last_good=True`` every configuration that loads is kept on disk, and a
+    process started while the file is broken serves that copy and logs the error
+    (see docs/deployment.md).
     """
     from .wsgi import make_wsgi_app as _make
 
-    return _make(path, reloader=reloader)
+    return _make(path, reloader=reloader, last_good=last_good)
 
 
 __all__ = ["__version__", "make_wsgi_app"]

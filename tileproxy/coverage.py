@@ -1,9 +1,10 @@
 """Coverages: areas in some SRS (bbox, WKT, GeoJSON, expire-tiles lists and their
 union/intersection/difference), asked whether they touch or hold a bbox.
 
-Built from MapProxy's coverage options (``bbox``/``datasource``/``srs``, the
-legacy ``polygons``/``bbox_srs``/``ogr_*`` keys, ``expire_tiles``, ``union``,
-``intersection``, ``difference``). Geometries are transformed once per SRS and
+Built from MapProxy's coverage options (``bbox``/``datasource``/``where``/``srs``,
+the legacy ``polygons``/``bbox_srs``/``ogr_*`` keys, ``expire_tiles``, ``union``,
+``intersection``, ``difference``); shapefiles, GeoPackage features and other OGR
+data sources are read through ``tileproxy.ogr``. Geometries are transformed once per SRS and
 prepared, so a test costs microseconds.
 """
 
@@ -19,6 +20,7 @@ from shapely.geometry import box, shape
 from shapely.geometry.base import BaseGeometry
 from shapely.prepared import prep
 
+from .ogr import OGRError, is_connection, read_polygons
 from .srs import SRS, BBox, SRSError, get_srs
 
 
@@ -31,7 +33,11 @@ class CoverageError(ValueError):
 
 
 class Coverage:
-    """An area ``geom`` in ``srs``."""
+    """An area ``geom`` in ``srs``. ``made_from`` says how the configuration gave it,
+    where that matters for following MapProxy (seed/area.py): ``"bbox"``, or
+    ``(op, parts)`` for union/intersection/difference; None for a geometry."""
+
+    made_from: Any = None
 
     def __init__(self, geom: BaseGeometry, srs: SRS, clip: bool = False):
         if not geom.is_valid:
@@ -122,8 +128,11 @@ def bbox_coverage(bbox: BBox, srs: SRS | str) -> Coverage:
 # -- building from configuration ----------------------------------------------
 
 
+Warn = Callable[[str, str], None]  # (key path, message): a doubt that still loads
+
+
 def load_coverage(conf: dict[str, Any], base_dir: str = ".", path: str = "coverage",
-                  named: Callable[[str], dict] | None = None) -> Coverage:
+                  named: Callable[[str], dict] | None = None, warn: Warn | None = None) -> Coverage:
     """A coverage from MapProxy coverage options; file names are relative to ``base_dir``.
     Raises CoverageError naming the key path."""
     if not isinstance(conf, dict):
@@ -131,7 +140,7 @@ def load_coverage(conf: dict[str, Any], base_dir: str = ".", path: str = "covera
     clip = bool(conf.get("clip", False))
     for op in ("union", "intersection", "difference"):
         if op in conf:
-            return _combined(op, conf[op], base_dir, f"{path}.{op}", clip, named)
+            return _combined(op, conf[op], base_dir, f"{path}.{op}", clip, named, warn)
     if conf.get("expire_tiles"):
         geom = _expire_tiles(_file(conf["expire_tiles"], base_dir, f"{path}.expire_tiles"), f"{path}.expire_tiles")
         return Coverage(geom, get_srs("EPSG:3857"), clip)
@@ -139,7 +148,7 @@ def load_coverage(conf: dict[str, Any], base_dir: str = ".", path: str = "covera
     if "geometry" in conf:
         return Coverage(_parse_geometry_text(str(conf["geometry"]), f"{path}.geometry"), srs, clip)
     if "bbox" in conf:
-        coverage = Coverage(box(*_bbox(conf["bbox"], f"{path}.bbox")), srs, clip)
+        coverage = _from_bbox(_bbox(conf["bbox"], f"{path}.bbox"), srs, clip)
         if isinstance(conf["bbox"], list) and all(isinstance(v, (int, float)) for v in conf["bbox"]):
             coverage.written_bbox = tuple(conf["bbox"])  # type: ignore[assignment]
         return coverage
@@ -149,15 +158,18 @@ def load_coverage(conf: dict[str, Any], base_dir: str = ".", path: str = "covera
     value = conf[source_key]
     key_path = f"{path}.{source_key}"
     if isinstance(value, (list, tuple)):
-        return Coverage(box(*_bbox(value, key_path)), srs, clip)
+        return _from_bbox(_bbox(value, key_path), srs, clip)
     text = str(value)
     if _looks_like_bbox(text):
-        return Coverage(box(*_bbox(text, key_path)), srs, clip)
+        return _from_bbox(_bbox(text, key_path), srs, clip)
+    where = None if source_key == "polygons" else conf.get("ogr_where" if source_key == "ogr_datasource" else "where")
+    if is_connection(text) and not os.path.exists(os.path.join(base_dir, text)):
+        return Coverage(_ogr_geometry(text, where, key_path, warn), srs, clip)
     filename = _file(text, base_dir, key_path)
-    if conf.get("where") or conf.get("ogr_where"):
-        raise CoverageError("'where' filters need an OGR datasource, which tileproxy does not read; "
-                            "export the features to GeoJSON", f"{path}.where")
-    return Coverage(_read_geometry_file(filename, key_path), srs, clip)
+    kind = _text_geometry_kind(filename)
+    if source_key == "polygons" or kind == "wkt" or (kind == "geojson" and not where):
+        return Coverage(_read_geometry_file(filename, key_path), srs, clip)
+    return Coverage(_ogr_geometry(filename, where, key_path, warn), srs, clip)
 
 
 def _srs(conf: dict, path: str) -> SRS:
@@ -173,14 +185,15 @@ def _srs(conf: dict, path: str) -> SRS:
     raise CoverageError("missing required key 'srs'", path)
 
 
-def _combined(op: str, items: Any, base_dir: str, path: str, clip: bool, named: Callable[[str], dict] | None) -> Coverage:
+def _combined(op: str, items: Any, base_dir: str, path: str, clip: bool, named: Callable[[str], dict] | None,
+              warn: Warn | None) -> Coverage:
     if not isinstance(items, list) or not items:
         raise CoverageError("expected a list of coverages", path)
     parts = []
     for i, item in enumerate(items):
         if isinstance(item, str) and named is not None:
             item = named(item)
-        parts.append(load_coverage(item, base_dir, f"{path}[{i}]", named))
+        parts.append(load_coverage(item, base_dir, f"{path}[{i}]", named, warn))
     srs = parts[0].srs
     geoms = [p.transform_to(srs).geom for p in parts]
     if op == "union":
@@ -193,7 +206,15 @@ def _combined(op: str, items: Any, base_dir: str, path: str, clip: bool, named: 
         geom = geoms[0]
         for g in geoms[1:]:
             geom = geom.difference(g)
-    return Coverage(geom, srs, clip)
+    result = Coverage(geom, srs, clip)
+    result.made_from = (op, parts)
+    return result
+
+
+def _from_bbox(bbox: BBox, srs: SRS, clip: bool) -> Coverage:
+    result = Coverage(box(*bbox), srs, clip)
+    result.made_from = "bbox"
+    return result
 
 
 def _looks_like_bbox(text: str) -> bool:
@@ -240,6 +261,34 @@ def _parse_geometry_text(text: str, path: str) -> BaseGeometry:
     if not polys:
         raise CoverageError("no polygons found", path)
     return shapely.union_all(polys)
+
+
+def _text_geometry_kind(filename: str) -> str | None:
+    """"wkt" or "geojson" for text files of those (by their start, as MapProxy tells
+    them apart); None for anything else, which OGR reads."""
+    try:
+        with open(filename, "rb") as f:
+            start = f.read(64).lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    except OSError:
+        return None
+    if start.startswith((b"polygon", b"multipolygon", b"geometrycollection")):
+        return "wkt"
+    return "geojson" if start.startswith(b"{") else None
+
+
+def _ogr_geometry(datasource: str, where: str | None, path: str, warn: Warn | None) -> BaseGeometry:
+    """The union of the polygons an OGR data source holds (shapefile, GeoPackage, ...)."""
+    try:
+        found = read_polygons(datasource, where)
+    except OGRError as ex:
+        raise CoverageError(str(ex), path) from None
+    if warn is not None:
+        for kind, count in sorted(found.skipped.items()):
+            warn(path, f"{count} {kind} feature{'s' * (count != 1)} left out: coverages are made of polygons")
+    if not found.polygons:
+        filtered = f" where {where}" if where else ""
+        raise CoverageError(f"no polygons in {datasource}{filtered}", path)
+    return shapely.union_all(found.polygons)
 
 
 def _read_geometry_file(filename: str, path: str) -> BaseGeometry:

@@ -1,8 +1,11 @@
-"""WSGI entry point for gunicorn, mod_wsgi or uWSGI.
+"""WSGI entry point for gunicorn, granian, mod_wsgi or uWSGI.
 
     TILEPROXY_CONFIG=/path/to/mapproxy.yaml gunicorn tileproxy.deploy:application
 
-Set TILEPROXY_RELOAD=1 to rebuild the app when the configuration changes.
+Set TILEPROXY_RELOAD=1 to rebuild the app when the configuration changes. Every
+configuration that loads is kept as the last good one; a worker started while
+the file is broken serves it and logs the error (``TILEPROXY_LAST_GOOD=off``
+fails instead; a path there names the file to keep it in).
 """
 
 from __future__ import annotations
@@ -18,4 +21,14 @@ if not _path:
 if not logging.getLogger().handlers:
     logging.basicConfig(level=os.environ.get("TILEPROXY_LOG_LEVEL", "INFO"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-application = make_wsgi_app(_path, reloader=os.environ.get("TILEPROXY_RELOAD", "") not in ("", "0"))
+
+
+def _on(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() not in ("", "0", "off", "no", "false")
+
+
+application = make_wsgi_app(
+    _path,
+    reloader=_on("TILEPROXY_RELOAD"),
+    last_good=os.environ.get("TILEPROXY_LAST_GOOD", "").strip().lower() not in ("0", "off", "no", "false"),
+)

@@ -76,6 +76,8 @@ class TileGrid:
             raise GridError(f"unsupported origin '{self.origin}'")
         if not self.resolutions:
             raise GridError("grid has no resolutions")
+        # floats throughout: tile and meta tile bboxes are sent to sources as floats
+        self.bbox = tuple(float(v) for v in self.bbox)  # type: ignore[assignment]
         if any(r2 >= r1 for r1, r2 in zip(self.resolutions, self.resolutions[1:])):
             raise GridError("resolutions must decrease from level to level")
         if len(self.resolutions) > MAX_LEVELS:

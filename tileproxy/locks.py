@@ -2,21 +2,70 @@
 
 A lock is a file in a lock directory, held with ``flock``. Waiting is bounded:
 ``LockTimeout`` is raised after ``timeout`` seconds, so no request hangs forever.
+
+When the lock file cannot be made (a read-only or full disk, a lock directory
+under a regular file, no permission), the lock falls back to one held within this
+process only, and a warning says so (once a minute per directory): requests are
+still answered, only other processes are no longer kept out.
 """
 
 from __future__ import annotations
 
 import errno
 import fcntl
+import logging
 import os
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+log = logging.getLogger("tileproxy.locks")
+
 
 class LockTimeout(Exception):
     pass
+
+
+class _LocalLocks:
+    """Named locks within this process, for lock files that cannot be made. An entry
+    lives while someone holds or waits for it."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._entries: dict[str, list] = {}  # name -> [lock, holders and waiters]
+
+    def acquire(self, name: str, timeout: float) -> bool:
+        with self._guard:
+            entry = self._entries.setdefault(name, [threading.Lock(), 0])
+            entry[1] += 1
+        if entry[0].acquire(timeout=max(timeout, 0.0)):
+            return True
+        self._leave(name)
+        return False
+
+    def release(self, name: str) -> None:
+        self._entries[name][0].release()
+        self._leave(name)
+
+    def _leave(self, name: str) -> None:
+        with self._guard:
+            entry = self._entries[name]
+            entry[1] -= 1
+            if not entry[1]:
+                del self._entries[name]
+
+
+_LOCAL = _LocalLocks()
+_WARNED: dict[str, float] = {}
+
+
+def _warn_local(directory: str, ex: OSError) -> None:
+    now = time.monotonic()
+    if now - _WARNED.get(directory, -1e9) > 60:
+        _WARNED[directory] = now
+        log.warning("cannot create lock files in %s (%s): locking within this process only, "
+                    "other processes may create the same tiles", directory, ex.strerror or ex)
 
 
 _BACKOFF = (0.002, 0.005, 0.01, 0.02, 0.05)
@@ -51,22 +100,33 @@ class FileLock:
         self.timeout = timeout
         self.remove_on_unlock = remove_on_unlock
         self._fd: int | None = None
+        self._local = False  # held as a lock within this process
 
     def acquire(self) -> None:
-        os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
         deadline = time.monotonic() + self.timeout
-        attempt = 0
-        while True:
-            fd = _try_lock(self.path)
-            if fd is not None:
-                self._fd = fd
-                return
-            if time.monotonic() >= deadline:
-                raise LockTimeout(f"could not lock {self.path} within {self.timeout:g}s")
-            time.sleep(_BACKOFF[min(attempt, len(_BACKOFF) - 1)])
-            attempt += 1
+        try:
+            os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
+            attempt = 0
+            while True:
+                fd = _try_lock(self.path)
+                if fd is not None:
+                    self._fd = fd
+                    return
+                if time.monotonic() >= deadline:
+                    raise LockTimeout(f"could not lock {self.path} within {self.timeout:g}s")
+                time.sleep(_BACKOFF[min(attempt, len(_BACKOFF) - 1)])
+                attempt += 1
+        except OSError as ex:
+            _warn_local(os.path.dirname(self.path), ex)
+        if not _LOCAL.acquire(self.path, deadline - time.monotonic()):
+            raise LockTimeout(f"could not lock {self.path} within {self.timeout:g}s")
+        self._local = True
 
     def release(self) -> None:
+        if self._local:
+            self._local = False
+            _LOCAL.release(self.path)
+            return
         fd, self._fd = self._fd, None
         if fd is None:
             return
@@ -93,24 +153,42 @@ class Semaphore:
         self.paths = [os.path.join(lock_dir, f"{name}-{i}.lck") for i in range(count)]
         self.lock_dir = lock_dir
         self.timeout = timeout
-        self._local = threading.local()
+        self._in_process = threading.BoundedSemaphore(count)  # when no lock file can be made
 
     @contextmanager
     def hold(self) -> Iterator[None]:
-        os.makedirs(self.lock_dir, exist_ok=True)
         deadline = time.monotonic() + self.timeout
+        try:
+            fd = self._take_slot(deadline)
+        except OSError as ex:
+            _warn_local(self.lock_dir, ex)
+            fd = None
+        if fd is None:
+            if not self._in_process.acquire(timeout=max(deadline - time.monotonic(), 0.0)):
+                raise self._timeout()
+            try:
+                yield
+            finally:
+                self._in_process.release()
+            return
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+    def _take_slot(self, deadline: float) -> int:
+        os.makedirs(self.lock_dir, exist_ok=True)
         attempt = 0
         while True:
             for path in self.paths:
                 fd = _try_lock(path)
                 if fd is not None:
-                    try:
-                        yield
-                    finally:
-                        fcntl.flock(fd, fcntl.LOCK_UN)
-                        os.close(fd)
-                    return
+                    return fd
             if time.monotonic() >= deadline:
-                raise LockTimeout(f"no free slot of {len(self.paths)} concurrent requests within {self.timeout:g}s")
+                raise self._timeout()
             time.sleep(_BACKOFF[min(attempt, len(_BACKOFF) - 1)])
             attempt += 1
+
+    def _timeout(self) -> LockTimeout:
+        return LockTimeout(f"no free slot of {len(self.paths)} concurrent requests within {self.timeout:g}s")

@@ -4,6 +4,7 @@ or from a source: what WMS GetMap asks of each layer."""
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
@@ -12,6 +13,7 @@ from PIL import Image
 from .extent import Extent, cache_extent, default_extent, source_extent
 from .grid import TileGrid
 from .image.mosaic import encoded_tile_mosaic
+from .image.placement import contains, overlaps, part_within, placed
 from .image.result import ImageResult
 from .image.transform import blank_image, transform_image
 from .res_range import ResRange, cache_res_range, merge_res_ranges, source_res_range
@@ -98,6 +100,10 @@ class MapLayer:
         """The resolutions the layer draws (None: all)."""
         return None
 
+    def combined_with(self, other: MapLayer, query: MapQuery) -> MapLayer | None:
+        """One layer that draws this and ``other`` (above it) with one request, if any."""
+        return None
+
 
 class SourceMapLayer(MapLayer):
     """A source drawn directly for each request (uncached cascading)."""
@@ -116,6 +122,15 @@ class SourceMapLayer(MapLayer):
     def res_range(self) -> ResRange | None:
         return source_res_range(self.source)
 
+    def combined_with(self, other: MapLayer, query: MapQuery) -> SourceMapLayer | None:
+        """This layer and ``other`` (drawn above it) as one source request, when the
+        source allows (WMS layers of one server); else None."""
+        combine = getattr(self.source, "combined_with", None)
+        if combine is None or not isinstance(other, SourceMapLayer):
+            return None
+        source = combine(other.source, query)
+        return SourceMapLayer(source) if source is not None else None
+
     def render(self, query: MapQuery) -> ImageResult:
         if self.min_res is not None or self.max_res is not None:
             if not in_res_range(request_resolution(query.bbox, query.size, query.srs), self.min_res, self.max_res):
@@ -129,6 +144,19 @@ class SourceMapLayer(MapLayer):
             return answer[0]
 
 
+def combine_adjacent(layers: list[MapLayer], query: MapQuery) -> list[MapLayer]:
+    """``layers`` (bottom to top) with each run of neighbours that one source request
+    can draw merged into one layer."""
+    out: list[MapLayer] = []
+    for layer in layers:
+        merged = out[-1].combined_with(layer, query) if out else None
+        if merged is not None:
+            out[-1] = merged
+        else:
+            out.append(layer)
+    return out
+
+
 class CacheMapLayer(MapLayer):
     """A map stitched from the tiles of a cache at the closest level."""
 
@@ -138,6 +166,7 @@ class CacheMapLayer(MapLayer):
         first = next(iter(cache.managers.values()))
         self.resampling = resampling or first.image_opts.resampling
         self.transparent = any(m.transparent for m in cache.managers.values())
+        self._extents = {id(m): cache_extent(m) for m in cache.managers.values()}
 
     def manager_for(self, srs: SRS) -> TileManager:
         """The cache's grid for ``srs``: the same SRS if any, else one of the same kind
@@ -173,6 +202,7 @@ class CacheMapLayer(MapLayer):
 
     def render(self, query: MapQuery) -> ImageResult:
         manager = self.manager_for(query.srs)
+        extent = self._extents[id(manager)]
         if query.dimensions:
             # a store that cannot keep dimension values apart serves its tiles for all of them
             manager = manager.with_dimensions(query.dimensions) or manager
@@ -182,6 +212,22 @@ class CacheMapLayer(MapLayer):
             bbox = query.bbox if query.srs == grid.srs else query.srs.transform_bbox_to(grid.srs, query.bbox)
             if min((bbox[2] - bbox[0]) / query.size[0], (bbox[3] - bbox[1]) / query.size[1]) < self.cache.direct_from_res:
                 return self.cache.direct_source.get_map(query)
+        try:
+            inside = _inside(extent, query)
+            limit = None if inside else extent.bbox_in(query.srs)
+        except SRSError:
+            inside, limit = True, None
+        if not inside and limit is not None:
+            # as MapProxy: only the part inside the cache's extent is drawn
+            size, offset, bbox = part_within(query.bbox, query.size, limit)
+            if not overlaps(limit, query.bbox) or not size[0] or not size[1]:
+                return ImageResult(image=blank_image(query.size))
+            part = self._render_tiles(manager, replace(query, bbox=bbox, size=size))
+            return ImageResult(image=placed(part.image, query.size, offset), cacheable=part.cacheable)
+        return self._render_tiles(manager, query)
+
+    def _render_tiles(self, manager: TileManager, query: MapQuery) -> ImageResult:
+        grid = manager.grid
         coord = exact_tile(grid, query.bbox, query.size, query.srs)
         if coord is not None:
             if not self._available([coord], manager):
@@ -229,6 +275,12 @@ class CacheMapLayer(MapLayer):
             img = transform_image(mosaic, mosaic_bbox, grid.srs, query.bbox, query.srs, query.size, self.resampling)
         # error stand-ins that are not cached make the map uncacheable too
         return ImageResult(image=img, cacheable=all(o.cacheable for o in outcomes))
+
+
+def _inside(extent: Extent, query: MapQuery) -> bool:
+    """Does the query lie inside ``extent``? (Compared in the extent's SRS, as MapProxy does.)"""
+    bbox = query.bbox if query.srs == extent.srs else query.srs.transform_bbox_to(extent.srs, query.bbox)
+    return contains(extent.bbox, bbox)
 
 
 def _crop_if_aligned(mosaic: Image.Image, bbox: BBox, res: float, query: MapQuery) -> Image.Image | None:

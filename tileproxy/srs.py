@@ -75,16 +75,21 @@ class SRS:
         xs, ys = tr.transform([p[0] for p in points], [p[1] for p in points])
         return list(zip(xs, ys))
 
-    def transform_bbox_to(self, other: SRS, bbox: BBox, steps: int = 16) -> BBox:
-        """Transform a bbox by sampling its edges; returns the enclosing bbox."""
+    def transform_bbox_to(self, other: SRS, bbox: BBox, steps: int = 4) -> BBox:
+        """Transform a bbox by sampling its edges (``steps`` segments per edge);
+        returns the enclosing bbox. The default samples as MapProxy does (16 points
+        around the bbox, at the same positions), so that grids given with a
+        ``bbox_srs`` and the bboxes sent to sources are MapProxy's to the last digit."""
         if self == other:
             return tuple(bbox)  # type: ignore[return-value]
         minx, miny, maxx, maxy = bbox
+        xstep, ystep = (maxx - minx) / steps, (maxy - miny) / steps
         pts = []
         for i in range(steps + 1):
-            fx = minx + (maxx - minx) * i / steps
-            fy = miny + (maxy - miny) * i / steps
-            pts += [(fx, miny), (fx, maxy), (minx, fy), (maxx, fy)]
+            fx, fy = minx + i * xstep, miny + i * ystep
+            pts += [(fx, miny), (fx, maxy)]
+            if 0 < i < steps:
+                pts += [(minx, fy), (maxx, fy)]
         out = [p for p in self.transform_to(other, pts) if math.isfinite(p[0]) and math.isfinite(p[1])]
         if not out:
             raise SRSError(f"bbox {bbox} cannot be transformed from {self.code} to {other.code}")

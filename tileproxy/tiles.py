@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from .cache_status import BYPASS, HIT, HIT_STALE, NO_DATA, CacheStatus, forwarded
 from .freshness import RefreshBefore, is_older
@@ -34,7 +34,7 @@ from .renderd import RenderdClient
 from .rescale import rescaled_tile, sources_deliver
 from .sources.base import MapQuery, Source, SourceDataError, SourceError, TiledSource
 from .sources.on_error import ErrorAnswer, stand_in
-from .stores.base import StoreError, Tile, TileStore
+from .stores.base import StoreError, Tile, TileStore, log_throttled
 
 log = logging.getLogger("tileproxy.tiles")
 
@@ -58,6 +58,7 @@ class TileManagerOptions:
     meta_size: tuple[int, int] = (4, 4)
     meta_buffer: int = 80
     minimize_meta_requests: bool = False
+    bulk_meta_tiles: bool = False  # tiled sources: fetch all tiles of a meta tile at once
     concurrent_tile_creators: int = 2
     disable_storage: bool = False
     link_single_color_images: bool = False
@@ -133,7 +134,10 @@ class TileManager:
         self.lock_id = hashlib.md5(lock_id.encode()).hexdigest()
         self.opts = opts or TileManagerOptions()
         use_meta = bool(self.sources) and all(s.supports_meta_tiles for s in self.sources)
-        meta_size = self.opts.meta_size if use_meta else (1, 1)
+        # bulk_meta_tiles: tiled sources fill whole meta tiles, one request per tile
+        self.bulk_meta_tiles = (self.opts.bulk_meta_tiles and bool(self.sources) and tuple(self.opts.meta_size) != (1, 1)
+                                and not any(s.supports_meta_tiles for s in self.sources))
+        meta_size = self.opts.meta_size if use_meta or self.bulk_meta_tiles else (1, 1)
         meta_buffer = self.opts.meta_buffer if use_meta else 0
         self.meta_grid = MetaGrid(grid, meta_size, meta_buffer)
         self.transparent = any(s.transparent for s in self.sources) or bool(image_opts.transparent)
@@ -486,7 +490,8 @@ class TileManager:
             self.store.store_many(tiles)  # one transaction / one append for the meta tile
         except StoreError as ex:
             # the tiles are still served; the cache stays as it was
-            log.error("cache %s: tiles not stored: %s", self.name, ex)
+            log_throttled(log, logging.ERROR, f"not stored {self.lock_id}", "cache %s: tiles not stored: %s",
+                          self.name, ex)
             return False
         return True
 
@@ -500,27 +505,58 @@ class TileManager:
 
     def _render_meta_tiles(self, meta: MetaTile, gate: AbstractContextManager | None) -> _Rendered:
         now = time.time()
-        if self.meta_grid.meta_size == (1, 1) and len(meta.tiles) == 1:
+        cacheable = True
+        if self.bulk_meta_tiles:
+            # tiled sources: every tile of the meta tile is fetched, in parallel
+            coords = [coord for coord, _ in meta.tiles]
+            parts = self._in_parallel(lambda c: self._render_tile(c, gate), coords)
+            tiles = [self._tile_from(coord, result, now, self._opts_for(ans)) for coord, (result, ans) in zip(coords, parts)]
+            answered = [a for _, part_answered in parts for a in part_answered]
+            cacheable = all(result.cacheable for result, _ in parts)
+        elif self.meta_grid.meta_size == (1, 1) and len(meta.tiles) == 1:
             coord = meta.main_coord
             result, answered = self._render_tile(coord, gate)  # rendered maps were size-checked in _bind_map
-            tiles = [self._tile_from(coord, result, now)]
+            tiles = [self._tile_from(coord, result, now, self._opts_for(answered))]
+            cacheable = result.cacheable
         else:
             query = MapQuery(meta.bbox, meta.size, self.grid.srs, self.request_format, self.transparent,
                              self.query_params)
             result, answered = self._render(query, gate)
             image = _checked_size(result, meta.size).image
-            tiles = [self._tile_from(coord, ImageResult(image=image.crop(box)), now) for coord, box in meta.tiles]
+            opts = self._opts_for(answered)
+            tiles = [self._tile_from(coord, ImageResult(image=image.crop(box)), now, opts) for coord, box in meta.tiles]
+            cacheable = result.cacheable
         return _Rendered(
             tiles,
             failure=answered[0][0] if answered else None,
-            cacheable=result.cacheable and all(answer.cache for _, answer in answered),
+            cacheable=cacheable and all(answer.cache for _, answer in answered),
             authorize_stale=any(answer.authorize_stale for _, answer in answered),
         )
 
-    def _tile_from(self, coord: TileCoord, result: ImageResult, now: float) -> Tile:
+    def _in_parallel(self, fn: Callable, items: list) -> list:
+        """``fn`` over ``items`` with up to ``concurrent_tile_creators`` threads, in order."""
+        workers = min(self.opts.concurrent_tile_creators, len(items))
+        if workers <= 1:
+            return [fn(item) for item in items]
+        with ThreadPoolExecutor(workers) as pool:
+            return list(pool.map(fn, items))
+
+    def _opts_for(self, answered: list[_Answered]) -> ImageOptions:
+        """How tiles are encoded: an on_error colour standing in for the only source
+        is a plain colour, encoded without a palette (as MapProxy encodes it)."""
+        if answered and len(self.sources) == 1:
+            return self._plain_opts
+        return self.image_opts
+
+    @property
+    def _plain_opts(self) -> ImageOptions:
+        opts = self.image_opts
+        return replace(opts, colors=None, format=replace(opts.format, paletted=False))
+
+    def _tile_from(self, coord: TileCoord, result: ImageResult, now: float, opts: ImageOptions | None = None) -> Tile:
         if self.watermark is not None:
             result = ImageResult(image=self.watermark.apply(result.image, coord[0], coord[1]))
-        data, mime = result.encoded(self.image_opts)
+        data, mime = result.encoded(opts or self.image_opts)
         tile = Tile(coord, data=data, timestamp=now, mime=mime)
         if self.opts.link_single_color_images and self.format.is_image:
             tile.single_color = is_single_color(result.image)

@@ -4,9 +4,11 @@ CORS, HEAD, and reloading when the configuration changes."""
 from __future__ import annotations
 
 import logging
+import math
 import os
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -139,24 +141,70 @@ class TileProxyApp:
 
 
 class ReloadingApp:
-    """Rebuilds the app when any configuration file changes (checked at most once a second)."""
+    """Serves the app of one configuration and rebuilds it when a configuration file
+    changes, checked at most every ``check_interval`` seconds; with ``math.inf`` only
+    once in a process forked after loading (a gunicorn ``--preload`` worker), so that
+    a new worker serves the file as it is now. A change that does not load keeps the
+    configuration in service and logs why.
 
-    def __init__(self, path: str | Path, check_interval: float = 1.0):
+    With ``last_good``, every good load is kept on disk (see last_good.py) and a
+    process whose first load fails serves that copy, logging the error."""
+
+    def __init__(self, path: str | Path, check_interval: float = 1.0, last_good: bool = False):
         self.path = Path(path)
         self.check_interval = check_interval
+        self.last_good = last_good
         self._lock = threading.Lock()
-        self._app = make_app_from_config(load_proxy_config(self.path))
+        self._app, self.serving = self._first_app()
         self._mtimes = self._current_mtimes()
         self._checked = time.monotonic()
+        _FORKABLE.add(self)
+
+    def _load(self) -> TileProxyApp:
+        if not self.last_good:
+            return make_app_from_config(load_proxy_config(self.path))
+        from . import last_good
+
+        loaded = last_good.load_recording(self.path)
+        app = make_app_from_config(loaded.config)
+        last_good.save(self.path, loaded)
+        return app
+
+    def _first_app(self) -> tuple[TileProxyApp, str]:
+        loaded_at = time.strftime("%Y-%m-%d %H:%M:%S")
+        try:
+            return self._load(), f"{self.path} as loaded at {loaded_at}"
+        except Exception as ex:
+            if not self.last_good:
+                raise
+            from . import last_good
+
+            try:
+                kept = last_good.load_snapshot(self.path)
+            except Exception as snap_ex:
+                log.error("the last good configuration of %s does not load either: %s", self.path, snap_ex)
+                raise ex from None
+            if kept is None:
+                log.error("configuration %s does not load and no last good copy of it is kept: %s",
+                          self.path, ex)
+                raise
+            saved = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(kept.saved_at))
+            log.error("CONFIGURATION ERROR, serving the last good configuration of %s (loaded at %s, "
+                      "kept in %s) until the file is fixed: %s", self.path, saved, kept.snapshot, ex)
+            return make_app_from_config(kept.config), f"the last good configuration of {self.path} from {saved}"
 
     def _current_mtimes(self) -> dict[Path, float]:
         out = {}
-        for f in self._app.config.files:
+        for f in [self.path.resolve(), *self._app.config.files]:
             try:
                 out[f] = os.stat(f).st_mtime
             except OSError:
                 out[f] = -1.0
         return out
+
+    def _forked(self) -> None:
+        self._lock = threading.Lock()  # the parent's may have been held by a thread that is gone
+        self._checked = -math.inf  # look at the files once, at the next request
 
     def _maybe_reload(self) -> None:
         now = time.monotonic()
@@ -164,32 +212,37 @@ class ReloadingApp:
             return
         with self._lock:
             self._checked = now
-            current = {}
-            for f in self._mtimes:
-                try:
-                    current[f] = os.stat(f).st_mtime
-                except OSError:
-                    current[f] = -1.0
+            current = self._current_mtimes()
             if current == self._mtimes:
                 return
+            self._mtimes = current
+            loaded_at = time.strftime("%Y-%m-%d %H:%M:%S")
             try:
-                self._app = make_app_from_config(load_proxy_config(self.path))
-                log.info("configuration reloaded from %s", self.path)
+                self._app = self._load()
             except Exception as ex:  # keep serving the old config
-                log.error("configuration not reloaded: %s", ex)
-            self._mtimes = self._current_mtimes() if current else current
+                log.error("CONFIGURATION ERROR, %s not reloaded, still serving %s: %s", self.path, self.serving, ex)
+                return
+            self.serving = f"{self.path} as loaded at {loaded_at}"
+            self._mtimes = self._current_mtimes()
+            log.info("configuration reloaded from %s", self.path)
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         self._maybe_reload()
         return self._app(environ, start_response)
 
 
+_FORKABLE: weakref.WeakSet[ReloadingApp] = weakref.WeakSet()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=lambda: [app._forked() for app in list(_FORKABLE)])
+
+
 def make_app_from_config(config: ProxyConfig) -> TileProxyApp:
     return TileProxyApp(config)
 
 
-def make_wsgi_app(path: str | Path, reloader: bool = False) -> Callable:
-    """A WSGI app serving the mapproxy.yaml at ``path``."""
-    if reloader:
-        return ReloadingApp(path)
+def make_wsgi_app(path: str | Path, reloader: bool = False, last_good: bool = False) -> Callable:
+    """A WSGI app serving the mapproxy.yaml at ``path``: rebuilt on changes with
+    ``reloader``; falling back to the last configuration that loaded with ``last_good``."""
+    if reloader or last_good:
+        return ReloadingApp(path, 1.0 if reloader else math.inf, last_good=last_good)
     return make_app_from_config(load_proxy_config(path))

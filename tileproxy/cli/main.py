@@ -40,13 +40,28 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
+    import getpass
+
     from ..config.build import load_proxy_config
+    from ..storage_check import check_storage, format_size
 
     config = load_proxy_config(args.config)
     for w in config.warnings:
         print(f"warning: {w}", file=sys.stderr)
     print(f"{args.config}: ok ({len(config.caches)} caches, {len(config.sources)} sources, {len(config.grids)} grids)")
-    return 0
+    failed = False
+    user = getpass.getuser()
+    for report in check_storage(config):
+        if report.problem is None:
+            print(f"{report.what}: {report.path}: writable by {user}, {format_size(report.free or 0)} free")
+        elif report.locks:
+            print(f"warning: {report.what}: {report.path}: {report.problem} (each process then locks "
+                  "tiles on its own)", file=sys.stderr)
+        else:
+            failed = True
+            print(f"problem: {report.what}: {report.path}: {report.problem} (tiles are served, not stored)",
+                  file=sys.stderr)
+    return 1 if failed else 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -61,7 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--reload-interval", type=float, default=1.0, metavar="SECONDS",
                        help="how often to check the configuration files for changes (default 1)")
     serve.set_defaults(func=_serve)
-    check = sub.add_parser("check", help="load a configuration and report errors and warnings")
+    check = sub.add_parser("check", help="load a configuration, report errors and warnings, and whether "
+                           "each cache's directory can be written (as the user running check) and has space")
     check.add_argument("config")
     check.set_defaults(func=_check)
     from . import defrag, export

@@ -278,9 +278,11 @@ def _run(tasks, args, options, progress, resume, retry=None) -> int:  # noqa: AN
     from concurrent.futures.process import BrokenProcessPool
 
     from ..seed.failed import FailedTilesLog
+    from ..seed.meta import CannotStore
     from ..seed.retry import TooManyFailures
     from ..seed.summary import describe
     from ..seed.worker import Interrupted, Runner
+    from ..stores.base import StoreUnwritable
 
     if args.touch_reseed_file:
         Path(args.reseed_file).touch()
@@ -316,6 +318,12 @@ def _run(tasks, args, options, progress, resume, retry=None) -> int:  # noqa: AN
             except TooManyFailures as ex:
                 progress.message(f"error: {ex}")
                 return 3
+            except CannotStore as ex:
+                progress.message(f"error: {ex}; stopping (run again with --continue once it can)")
+                return 4
+            except StoreUnwritable as ex:  # cleanup: tiles that cannot be removed
+                progress.message(f"error: cache '{task.cache}' cannot remove tiles: {ex}; stopping")
+                return 4
             except BrokenProcessPool as ex:
                 progress.message(f"error: a worker process died: {ex}")
                 return 1

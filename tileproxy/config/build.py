@@ -13,7 +13,7 @@ from .context import BuildContext
 from .errors import ConfigError, join_path
 from .grids import grid
 from .layers import build_layers
-from .loader import load_config_files, origin_of
+from .loader import FileReader, load_config_files, origin_of
 from .model import ProxyConfig
 from .schema import validate
 from .services import build_services
@@ -23,11 +23,12 @@ from .spec import MAPPROXY_YAML
 log = logging.getLogger("tileproxy.config")
 
 
-def load_proxy_config(path: str | Path) -> ProxyConfig:
-    """Load, validate and build a mapproxy.yaml; errors and warnings name the file and key path."""
+def load_proxy_config(path: str | Path, read: FileReader = Path.read_bytes) -> ProxyConfig:
+    """Load, validate and build a mapproxy.yaml; errors and warnings name the file and key path.
+    ``read`` reads each YAML file's bytes."""
     path = Path(path)
     origins: dict[str, Path] = {}
-    raw, files = load_config_files(path, origins=origins)
+    raw, files = load_config_files(path, origins=origins, read=read)
     try:
         warnings = validate(raw, MAPPROXY_YAML)
         config = build_proxy_config(raw, path.resolve().parent, files)

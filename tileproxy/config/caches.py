@@ -12,6 +12,7 @@ from ..renderd import RenderdClient
 from ..sources.band_merge import CHANNELS, BandMergeSource, BandOp
 from ..sources.base import Source
 from ..sources.cache import cache_map_source
+from ..sources.mapnik import MapnikSource
 from ..sources.wms import WMSSource
 from ..stores.registry import StoreContext, build_store
 from ..tiles import REFRESH_MODES, TileManager, TileManagerOptions
@@ -44,9 +45,14 @@ def source_ref(ctx: BuildContext, entry: str, path: str, grid_name: str | None =
     if name in ctx.section("sources"):
         source = built_source(ctx, name)
         if tagged:
+            if isinstance(source, MapnikSource):
+                return _tagged_mapnik(source, tagged, path)
             if not isinstance(source, WMSSource):
-                raise ConfigError(f"only WMS sources accept layer names ('{entry}')", path)
+                raise ConfigError(f"only WMS, MapServer and Mapnik sources accept layer names ('{entry}')", path)
             return _tagged_wms(source, tagged, path)
+        if isinstance(source, WMSSource) and not _layers_param(source):
+            ctx.warn(path, f"source '{name}' has no req.layers, so its requests name no LAYERS; "
+                     f"name them here as '{name}:layer1,layer2'")
         return source
     if name in ctx.section("caches"):
         target = ctx.grids.get(grid_name) if grid_name else None
@@ -57,7 +63,7 @@ def source_ref(ctx: BuildContext, entry: str, path: str, grid_name: str | None =
 def _tagged_wms(source: WMSSource, tagged: str, path: str) -> WMSSource:
     """A copy of ``source`` asking for only the ``tagged`` layers of its ``req.layers``."""
     layers = [lyr.strip() for lyr in tagged.split(",") if lyr.strip()]
-    configured = next((v for k, v in source.params.items() if k.lower() == "layers"), "")
+    configured = _layers_param(source)
     allowed = {lyr.strip() for lyr in configured.split(",") if lyr.strip()}
     if allowed and not set(layers) <= allowed:
         extra = ", ".join(sorted(set(layers) - allowed))
@@ -66,6 +72,19 @@ def _tagged_wms(source: WMSSource, tagged: str, path: str) -> WMSSource:
     clone.params = {k: v for k, v in source.params.items() if k.lower() != "layers"}
     clone.params["LAYERS"] = ",".join(layers)
     return clone
+
+
+def _tagged_mapnik(source: MapnikSource, tagged: str, path: str) -> MapnikSource:
+    """A copy of a Mapnik source drawing only the ``tagged`` layers of its ``layers``."""
+    layers = [lyr.strip() for lyr in tagged.split(",") if lyr.strip()]
+    if source.layers and not set(layers) <= source.layers:
+        raise ConfigError(f"layers {', '.join(sorted(set(layers) - source.layers))} are not in the source's layers", path)
+    return source.with_layers(layers)
+
+
+def _layers_param(source: WMSSource) -> str:
+    """The source's own LAYERS parameter ('' without ``req.layers``)."""
+    return next((v for k, v in source.params.items() if k.lower() == "layers"), "")
 
 
 def _build_cache(ctx: BuildContext, name: str, conf: dict, path: str) -> CacheConfig:
@@ -100,6 +119,7 @@ def _build_cache(ctx: BuildContext, name: str, conf: dict, path: str) -> CacheCo
         meta_size=(int(meta_size[0]), int(meta_size[1])),
         meta_buffer=int(conf.get("meta_buffer", ctx.g_cache.get("meta_buffer", 80))),
         minimize_meta_requests=bool(conf.get("minimize_meta_requests", ctx.g_cache.get("minimize_meta_requests", False))),
+        bulk_meta_tiles=bool(conf.get("bulk_meta_tiles", ctx.g_cache.get("bulk_meta_tiles", False))),
         concurrent_tile_creators=int(conf.get("concurrent_tile_creators", ctx.g_cache.get("concurrent_tile_creators", 2))),
         disable_storage=bool(conf.get("disable_storage", False)),
         link_single_color_images=bool(link),
@@ -119,7 +139,7 @@ def _build_cache(ctx: BuildContext, name: str, conf: dict, path: str) -> CacheCo
             path=path, ext=image_opts.format.ext, check_images=image_opts.format.is_image,
             readonly=not conf.get("sources"), grid_srs_as_written=srs_as_written(ctx, grid_name),
             multiple_grids=len(grid_names) > 1, globals_cache=ctx.g_cache, file_mode=file_mode,
-            dir_mode=dir_mode, link_single_color=link or None,
+            dir_mode=dir_mode, link_single_color=link or None, warn=ctx.warn,
         ))
         if refresh_before is not None and not store.supports_timestamps:
             raise ConfigError(
@@ -210,6 +230,8 @@ def _band_merge(ctx: BuildContext, conf: dict, path: str, grid_name: str, cache_
 def _direct_from(result: CacheConfig, conf: dict, path: str) -> None:
     """``use_direct_from_level`` / ``use_direct_from_res``: finer maps skip the cache."""
     level, res = conf.get("use_direct_from_level"), conf.get("use_direct_from_res")
+    if level is not None:
+        level = int(level)
     if level is None and res is None:
         return
     if level is not None and res is not None:

@@ -61,6 +61,8 @@ def image_options(ctx: BuildContext, fmt_name: str, image_conf: dict, path: str)
     fmt = image_format(ctx, merged.get("format") or fmt_name, fmt_path)
     image_path = join_path(path, "image")
     colors = merged.get("colors")
+    if isinstance(colors, float):
+        colors = int(colors)
     if colors is not None and not 0 <= colors <= 256:
         raise ConfigError(f"expected 0 to 256 colours, got {colors}", join_path(image_path, "colors"))
     if colors is None and fmt.mime == "image/png" and not fmt.paletted:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,23 +28,59 @@ def expand_env(value: Any) -> Any:
     return value
 
 
+# lists a file sets as a whole; other lists add to the base file's
+_WHOLE_LISTS = frozenset({"bbox", "tile_size", "max_output_pixels", "sources", "grids", "res"})
+
+
 def merge_dicts(base: dict, overlay: dict) -> dict:
-    """Recursive merge: ``overlay`` wins, nested dicts are merged key by key."""
+    """``overlay`` (a file) over ``base`` (its base files) as MapProxy merges them:
+    mappings key by key (an empty value keeps the base's), lists added to the base's
+    (``bbox``, ``tile_size``, ``max_output_pixels``, ``sources``, ``grids`` and ``res``
+    replaced, an empty list deletes the base's), ``layers`` merged by name, anything
+    else replaced."""
     out = dict(base)
     for key, value in overlay.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = merge_dicts(out[key], value)
+        old = out.get(key)
+        if key not in out or value is None and isinstance(old, (dict, list)):
+            out[key] = old if key in out else value
+        elif isinstance(old, dict) and isinstance(value, dict):
+            out[key] = merge_dicts(old, value)
+        elif isinstance(old, list) and isinstance(value, list):
+            if key == "layers":
+                out[key] = _merge_layers(old, value)
+            elif key in _WHOLE_LISTS:
+                out[key] = value
+            else:
+                out[key] = old + value if value else None
         else:
             out[key] = value
     return out
 
 
-def read_yaml(path: Path) -> dict:
+def _merge_layers(base: list, overlay: list) -> list:
+    """Layers of a file over its base's: one with a base layer's name is merged into
+    it (in the base's place), the others follow."""
+    named = {layer["name"]: layer for layer in overlay if isinstance(layer, dict) and "name" in layer}
+    out = []
+    for layer in base:
+        name = layer.get("name") if isinstance(layer, dict) else None
+        if name in named:
+            out.append(merge_dicts(layer, named.pop(name)))
+        else:
+            out.append(layer)
+    return out + [layer for layer in overlay if not (isinstance(layer, dict) and "name" in layer)
+                  or layer["name"] in named]
+
+
+FileReader = Callable[[Path], bytes]
+
+
+def read_yaml(path: Path, read: FileReader = Path.read_bytes) -> dict:
     """One YAML file read as MapProxy reads it: bytes (a BOM picks the encoding), parsed
     by libyaml where PyYAML has it, which takes tabs between tokens (``key: value\t#
     note``) as spaces; only tabs that indent are refused."""
     try:
-        data_bytes = path.read_bytes()
+        data_bytes = read(path)
     except OSError as ex:
         raise ConfigError(f"cannot read configuration: {ex.strerror}", file=str(path)) from None
     try:
@@ -101,17 +138,19 @@ def _yaml_problem(ex: yaml.YAMLError, data: bytes) -> str:
 
 
 def load_config_files(
-    path: str | Path, _seen: tuple[Path, ...] = (), origins: dict[str, Path] | None = None
+    path: str | Path, _seen: tuple[Path, ...] = (), origins: dict[str, Path] | None = None,
+    read: FileReader = Path.read_bytes,
 ) -> tuple[dict, list[Path]]:
     """Load ``path`` with its ``base`` files merged in first. Returns the merged
     dict (env vars expanded) and every file read, for reloading.
 
-    ``origins``, when given, is filled with the file that last set each section
-    (``caches``) and each entry of a section (``caches.osm``), for error messages."""
+    ``origins``, when given, is filled with the file whose value counts for each
+    section (``caches``) and each entry of a section (``caches.osm``), for messages.
+    ``read`` reads a file's bytes (the last good snapshot replaces it)."""
     path = Path(path).resolve()
     if path in _seen:
         raise ConfigError("base files include each other in a loop", file=str(path))
-    data = read_yaml(path)
+    data = read_yaml(path, read)
     files = [path]
     bases = data.pop("base", None)
     if bases:
@@ -122,8 +161,11 @@ def load_config_files(
         merged: dict = {}
         for base in bases:
             base_path = (path.parent / os.path.expandvars(base)).resolve()
-            base_data, base_files = load_config_files(base_path, _seen + (path,), origins)
-            merged = merge_dicts(merged, base_data)
+            found: dict[str, Path] | None = {} if origins is not None else None
+            base_data, base_files = load_config_files(base_path, _seen + (path,), found, read)
+            merged = merge_dicts(base_data, merged)  # as in MapProxy, earlier base files win
+            for key, file in (found or {}).items():
+                origins.setdefault(key, file)  # type: ignore[union-attr]
             files += base_files
         _note_origins(data, path, origins)
         data = merge_dicts(merged, data)

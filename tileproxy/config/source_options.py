@@ -71,25 +71,46 @@ def req_params(conf: dict, path: str, require_url: bool = True) -> tuple[str, di
     return url or "", {str(k): _param(v) for k, v in req.items()}, transparent
 
 
-def check_layers(ctx: BuildContext, conf: dict, params: dict[str, str], path: str) -> None:
-    """MapProxy loads a WMS-like source without ``req.layers``; its layers may
-    come from tagged references (``'name:l1,l2'``). Say so, don't refuse it.
-    A name YAML read as a number (``layers: 4``) is sent as written; one read as
-    a decimal number may not be (``1.10`` is sent as 1.1), which a warning says."""
+def sld_file_as_body(ctx: BuildContext, params: dict[str, str], path: str) -> None:
+    """``req.sld: file://...``: the file's content goes along as SLD_BODY (relative
+    to the configuration's directory), as MapProxy sends it."""
+    key = next((k for k in params if k.lower() == "sld"), None)
+    if key is None or not params[key].startswith("file://"):
+        return
+    filename = ctx.abspath(params[key][len("file://"):])
+    try:
+        with open(filename, encoding="utf-8") as f:
+            body = f.read()
+    except (OSError, UnicodeDecodeError) as ex:
+        raise ConfigError(f"cannot read the SLD file {filename}: {getattr(ex, 'strerror', None) or ex}",
+                          join_path(path, f"req.{key}")) from None
+    del params[key]
+    params["sld_body"] = body
+
+
+def req_transparent(conf: dict) -> str | None:
+    """``req.transparent`` as the request parameter it becomes: the configured value
+    as text (YAML ``true`` is sent as ``True``, as MapProxy sends it); None when unset."""
+    value = (conf.get("req") or {}).get("transparent")
+    return None if value is None else str(value)
+
+
+def check_layers(ctx: BuildContext, conf: dict, path: str) -> None:
+    """A layer name YAML read as a number (``layers: 4``) is sent as written; one read
+    as a decimal number may not be (``1.10`` is sent as 1.1), which a warning says.
+    A source without ``req.layers`` loads, as in MapProxy: tagged references
+    (``'name:l1,l2'``) name its layers (see caches.source_ref)."""
     layers = next((v for k, v in (conf.get("req") or {}).items() if str(k).lower() == "layers"), None)
     for i, name in enumerate(layers if isinstance(layers, list) else [layers]):
         if isinstance(name, float):
             key = join_path(join_path(path, "req.layers"), i) if isinstance(layers, list) else join_path(path, "req.layers")
             ctx.warn(key, f"the number {name!r} is sent as the layer name '{_param(name)}'; "
                      "quote the name if it is written otherwise")
-    if "layers" not in {k.lower() for k in params}:
-        ctx.warn(join_path(path, "req"), "no req.layers; requests carry no LAYERS unless a tagged "
-                 "reference ('name:layer1,layer2') names them")
 
 
 def _param(value: Any) -> str:
     if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
+        return str(value)  # as MapProxy writes YAML booleans: True / False
     if isinstance(value, list):
         return ",".join(str(v) for v in value)
     return str(value)
@@ -159,7 +180,8 @@ def source_limits(ctx: BuildContext, name: str, conf: dict, path: str, kind: str
         from ..coverage import CoverageError, load_coverage
 
         try:
-            limits.coverage = load_coverage(conf["coverage"], str(ctx.conf_dir), join_path(path, "coverage"))
+            limits.coverage = load_coverage(conf["coverage"], str(ctx.conf_dir), join_path(path, "coverage"),
+                                            warn=ctx.warn)
         except CoverageError as ex:
             raise ConfigError(str(ex), ex.path) from None
     concurrent = concurrent_requests(ctx, conf)

@@ -22,12 +22,15 @@ from .source_options import (
     check_layers,
     http_client,
     req_params,
+    req_transparent,
+    sld_file_as_body,
     source_limits,
     supported,
     wms_options,
 )
 
-ON_ERROR_SOURCE_TYPES = ("wms", "tile", "arcgis")
+# MapServer sources are WMS sources to MapProxy: their on_error counts too
+ON_ERROR_SOURCE_TYPES = ("wms", "mapserver", "tile", "arcgis")
 
 SourceBuilder = Callable[[BuildContext, str, dict, str], Source]
 
@@ -45,19 +48,24 @@ def build_source(ctx: BuildContext, name: str, conf: dict, path: str) -> Source:
     builder = SOURCE_BUILDERS.get(kind)  # type: ignore[arg-type]
     if builder is None:
         raise ConfigError(f"source type '{kind}' is not supported yet", join_path(path, "type"))
-    if "on_error" in conf and kind not in ON_ERROR_SOURCE_TYPES:
-        raise ConfigError(f"on_error is only supported for {', '.join(ON_ERROR_SOURCE_TYPES)} sources", join_path(path, "on_error"))
+    on_error = conf.get("on_error")
+    if on_error is not None and kind not in ON_ERROR_SOURCE_TYPES:
+        # MapProxy reads on_error of these source types only; elsewhere it is an unknown key
+        ctx.warn(join_path(path, "on_error"), f"ignored: on_error is read for {', '.join(ON_ERROR_SOURCE_TYPES)} "
+                 "sources only (as in MapProxy)")
+        on_error = None
     source = builder(ctx, name, conf, path)
-    if conf.get("on_error") is not None:
+    if on_error is not None:
         source.on_error = parse_on_error(conf["on_error"], join_path(path, "on_error"))
     return limited(source, source_limits(ctx, name, conf, path, kind))
 
 
 def _wms(ctx: BuildContext, name: str, conf: dict, path: str) -> WMSSource:
     url, params, transparent = req_params(conf, path)
-    check_layers(ctx, conf, params, path)
+    check_layers(ctx, conf, path)
+    sld_file_as_body(ctx, params, path)
     return WMSSource(name, url, params, http_client(ctx, conf, url, path), transparent=transparent,
-                     **wms_options(ctx, conf, path))
+                     transparent_param=req_transparent(conf), **wms_options(ctx, conf, path))
 
 
 def _mapserver(ctx: BuildContext, name: str, conf: dict, path: str) -> MapServerSource:
@@ -65,7 +73,7 @@ def _mapserver(ctx: BuildContext, name: str, conf: dict, path: str) -> MapServer
     mapfile = next((params.pop(k) for k in list(params) if k.lower() == "map"), None)
     if not mapfile:
         raise ConfigError("missing required key 'map' (the mapfile)", join_path(path, "req"))
-    check_layers(ctx, conf, params, path)
+    check_layers(ctx, conf, path)
     own = conf.get("mapserver") or {}
     ms = {**ctx.g_mapserver, **own}
     key = join_path(path, "mapserver.binary") if "binary" in own else (

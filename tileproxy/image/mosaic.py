@@ -41,10 +41,13 @@ def _layout(grid: TileGrid, coords: Sequence[TileCoord]) -> tuple[BBox, float, t
 def tile_mosaic(grid: TileGrid, coords: Sequence[TileCoord], images: Sequence[Image.Image | None]) -> tuple[Image.Image, BBox]:
     """One image of ``coords`` (all of one level) and the bbox it covers; ``None``
     images leave their place transparent. RGB when every tile is opaque and the
-    tiles fill the rectangle (cheaper to resample and encode), else RGBA."""
+    tiles fill the rectangle (cheaper to resample and encode; L when they all are
+    L), else RGBA."""
     bbox, _, size, offsets, full = _layout(grid, coords)
     opaque = full and all(is_opaque(img) and img.size == tuple(grid.tile_size) for img in images)
-    mode = "RGB" if opaque else "RGBA"
+    mode = "RGBA"
+    if opaque:  # grey tiles (band-merged L caches) stay grey
+        mode = "L" if all(img is not None and img.mode == "L" for img in images) else "RGB"
     # opaque tiles cover every pixel: no need to paint the background first
     mosaic = Image.new(mode, size, None if opaque else (255, 255, 255, 0))
     for offset, img in zip(offsets, images):

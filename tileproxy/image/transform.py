@@ -42,10 +42,10 @@ def transform_image(
 ) -> Image.Image:
     """Map ``img`` (covering ``src_bbox`` in ``src_srs``) onto ``dst_bbox`` in ``dst_srs``.
 
-    Pixels without source data are transparent. An RGB ``img`` gives an RGB image
-    when it covers the whole destination (no alpha to resample), else RGBA."""
-    if img.mode != "RGB":
-        img = img.convert("RGBA") if img.mode != "RGBA" else img
+    Pixels without source data are transparent. An RGB (or L) ``img`` gives an RGB
+    (L) image when it covers the whole destination (no alpha to resample), else RGBA."""
+    if img.mode not in ("RGB", "L", "RGBA"):
+        img = img.convert("RGBA")
     sw, sh = img.size
     sx = sw / (src_bbox[2] - src_bbox[0])
     sy = sh / (src_bbox[3] - src_bbox[1])
@@ -76,7 +76,7 @@ def transform_image(
     mesh, covered = _mesh(cells, to_src, (sw, sh))
     if not mesh:
         return blank_image(dst_size)
-    if img.mode == "RGB" and not covered:
+    if img.mode in ("RGB", "L") and not covered:
         img = img.convert("RGBA")  # parts of the destination get no source pixels: transparent, not black
     return img.transform(dst_size, Image.Transform.MESH, mesh, filt)
 

@@ -52,7 +52,8 @@ class Watermark:
         rows = [(h - th) // 2 - top] if where == "c" else [-th // 2 - top, h - th // 2 - top]
         for ty in rows:
             draw.text((tx, ty), self.text, font=fnt, fill=fill)
-        return Image.alpha_composite(base, layer)
+        out = Image.alpha_composite(base, layer)
+        return out.convert("RGB") if img.mode == "RGB" else out  # an opaque tile stays opaque
 
 
 def draw_text_line(img: Image.Image, text: str, color: tuple[int, int, int, int] = (0, 0, 0, 255),

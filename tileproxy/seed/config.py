@@ -87,7 +87,7 @@ class _Reader:
         for key in self.raw:
             if key not in ("seeds", "cleanups", "coverages"):
                 self._warn(str(key), "unknown key, ignored (known: seeds, cleanups, coverages)")
-        self.coverages = load_coverages(self.raw.get("coverages"), self.base_dir, self.proxy_dir)
+        self.coverages = load_coverages(self.raw.get("coverages"), self.base_dir, self.proxy_dir, self._warn)
         seeds = self._tasks("seeds", "seed", _SEED_KEYS)
         cleanups = self._tasks("cleanups", "cleanup", _CLEANUP_KEYS)
         for warning in self.warnings:

@@ -11,10 +11,11 @@ import os
 from typing import Any
 
 from ..config.errors import ConfigError, join_path
-from ..coverage import Coverage, CoverageError, load_coverage
+from ..coverage import Coverage, CoverageError, Warn, load_coverage
 
 
-def load_coverages(raw: Any, base_dir: str, proxy_dir: str | None = None) -> dict[str, Coverage]:
+def load_coverages(raw: Any, base_dir: str, proxy_dir: str | None = None,
+                   warn: Warn | None = None) -> dict[str, Coverage]:
     if raw is None:
         return {}
     if not isinstance(raw, dict):
@@ -29,7 +30,7 @@ def load_coverages(raw: Any, base_dir: str, proxy_dir: str | None = None) -> dic
             return _with_files_found(raw[ref], base_dir, proxy_dir)
 
         try:
-            coverage = load_coverage(_with_files_found(conf, base_dir, proxy_dir), base_dir, path, named)
+            coverage = load_coverage(_with_files_found(conf, base_dir, proxy_dir), base_dir, path, named, warn)
         except CoverageError as ex:
             raise ConfigError(str(ex), ex.path or path) from None
         except RecursionError:

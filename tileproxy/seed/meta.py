@@ -14,7 +14,7 @@ from ..grid import MetaTile, TileCoord
 from ..locks import LockTimeout
 from ..sources.base import SourceError
 from ..srs import BBox
-from ..stores.base import StoreError
+from ..stores.base import StoreError, StoreUnwritable
 from ..tiles import TileError, TileManager
 from .failed import FailedTilesLog
 from .retry import RateLimiter, RetryPolicy
@@ -60,6 +60,10 @@ class Stopped(Exception):
     """The run stopped while this meta tile waited for its turn at the sources."""
 
 
+class CannotStore(Exception):
+    """The cache cannot take tiles (disk full, read-only, no permission): the run stops."""
+
+
 class _Turn:
     """The gate around one source request; gives up when the run stopped meanwhile."""
 
@@ -102,7 +106,10 @@ class MetaWorker:
 
         def render() -> object:
             self._rate_limit(manager)
-            return manager.refresh_meta(meta, only, _Turn(self.gate, stop))
+            try:
+                return manager.refresh_meta(meta, only, _Turn(self.gate, stop))
+            except StoreUnwritable as ex:  # not retried: every later tile would fail the same way
+                raise CannotStore(f"cache '{manager.name}' cannot store tiles: {ex}") from None
 
         def on_retry(attempt: int, ex: BaseException, wait: float) -> None:
             log.warning("%s: tiles %s (level %d): %s; retry %d in %.1fs", label, _coord_list(todo),

@@ -56,6 +56,7 @@ def serve_tile(req: Request, layer: TileLayer, coord: TileCoord, max_age: int, e
         # a timeout keeps its own 504
         resp = error(str(ex), 504 if timeout else 500)
         resp.set("Cache-Status", CacheStatus(fwd="miss", fwd_status=ex.status, detail="source-error").header())
+        no_cache(resp.headers)  # the next request may succeed: no proxy keeps the error
         return resp
     return tile_response(req, layer, outcome, max_age)
 

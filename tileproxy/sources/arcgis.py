@@ -151,7 +151,7 @@ class ArcGISSource(WMSSource):
             "sr": spatial_reference(query.srs),
             "mapExtent": ",".join(number(c) for c in query.bbox),
             "imageDisplay": f"{query.size[0]},{query.size[1]},96",
-            "tolerance": _num(self.fi_tolerance),
+            "tolerance": f"{self.fi_tolerance:g}",
             "returnGeometry": "true" if self.fi_return_geometries else "false",
             "f": "html" if _wants_html(query) else "json",
         }

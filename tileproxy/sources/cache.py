@@ -3,12 +3,15 @@ otherwise it answers map queries like a WMS (meta tiles, reprojection)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from ..grid import TileCoord, TileGrid
 from ..image.formats import ImageFormat
+from ..image.placement import contains, overlaps, part_within, placed
 from ..image.result import ImageResult
 from ..image.transform import blank_image
+from ..srs import SRS, BBox, SRSError
 from .base import MapQuery, Source, SourceError, TiledSource
 
 if TYPE_CHECKING:
@@ -28,18 +31,59 @@ class CacheSource(TiledSource):
             self.supports_meta_tiles = not any(
                 target_grid.aligned_level(self.grid, z) is not None for z in range(target_grid.levels)
             )
+        self.extent = _extent(manager, target_grid)
+        self._limits: dict[SRS, BBox | None] = {}
 
     def get_tile(self, coord: TileCoord, format: ImageFormat) -> ImageResult:
         outcome = self.manager.fetch_tile(coord)
         if outcome.empty:  # the other cache's sources draw nothing there
             return ImageResult(image=blank_image(self.grid.tile_size))
-        # an error tile of the other cache must not be stored in this one either
-        return ImageResult(data=outcome.tile.data, mime=outcome.tile.mime, cacheable=outcome.cacheable)
+        tile = outcome.tile
+        # the other cache's tiles are in its format (as MapProxy trusts them): they
+        # pass through undecoded; an error tile of that cache is not stored here either
+        mime = tile.mime or (self.manager.format.mime if self.manager.format.mime != "mixed" else None)
+        return ImageResult(data=tile.data, mime=mime, cacheable=outcome.cacheable)
 
     def get_map(self, query: MapQuery) -> ImageResult:
         if not self.manager.format.is_image:
             raise SourceError(f"cache '{self.name}' holds {self.manager.format.mime} tiles, which cannot be drawn into maps")
-        return super().get_map(query)
+        limit = self._limit_in(query.srs)
+        if limit is None or contains(limit, query.bbox):
+            return super().get_map(query)
+        # as MapProxy: only the part inside the extent is drawn, the rest is transparent
+        size, offset, bbox = part_within(query.bbox, query.size, limit)
+        if not overlaps(limit, query.bbox) or not size[0] or not size[1]:
+            return ImageResult(image=blank_image(query.size))
+        part = super().get_map(replace(query, bbox=bbox, size=size))
+        return ImageResult(image=placed(part.image, query.size, offset), cacheable=part.cacheable)
+
+    def _limit_in(self, srs: SRS) -> BBox | None:
+        if self.extent is None:
+            return None
+        if srs not in self._limits:
+            bbox, bbox_srs = self.extent
+            try:
+                self._limits[srs] = bbox_srs.transform_bbox_to(srs, bbox)
+            except SRSError:
+                self._limits[srs] = None
+        return self._limits[srs]
+
+
+def _extent(manager: TileManager, target: TileGrid | None) -> tuple[BBox, SRS] | None:
+    """Where a cache draws as a source, as MapProxy bounds it: the cache's extent
+    (its coverage, its sources', else its grid) within the grid of the cache it fills."""
+    from ..extent import cache_extent  # (extent.py knows CacheSource)
+
+    extent = cache_extent(manager)
+    bbox, srs = extent.bbox, extent.srs
+    if target is None:
+        return bbox, srs
+    try:
+        other = target.srs.transform_bbox_to(srs, target.bbox)
+    except SRSError:
+        return bbox, srs
+    box = (max(bbox[0], other[0]), max(bbox[1], other[1]), min(bbox[2], other[2]), min(bbox[3], other[3]))
+    return (box, srs) if box[0] < box[2] and box[1] < box[3] else None
 
 
 class ResolutionConditional(Source):

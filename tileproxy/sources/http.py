@@ -19,6 +19,8 @@ from .base import SourceError, SourceTimeout
 
 log = logging.getLogger("tileproxy.source.request")
 
+_FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+
 
 @dataclass
 class HTTPOptions:
@@ -86,19 +88,30 @@ class HTTPClient:
 
     def get(self, url: str, auth: tuple[str, str] | None = None) -> requests.Response:
         """GET ``url``; raises SourceError for transport errors and HTTP errors."""
+        return self._held(url, auth, None)
+
+    def post(self, url: str, form: bytes, auth: tuple[str, str] | None = None) -> requests.Response:
+        """POST the url-encoded ``form`` to ``url``; errors as for ``get``."""
+        return self._held(url, auth, form)
+
+    def _held(self, url: str, auth: tuple[str, str] | None, form: bytes | None) -> requests.Response:
         if self.semaphore is None:
-            return self._get(url, auth)
+            return self._send(url, auth, form)
         try:
             with self.semaphore.hold():
-                return self._get(url, auth)
+                return self._send(url, auth, form)
         except LockTimeout as ex:
             raise SourceTimeout(str(ex)) from None
 
-    def _get(self, url: str, auth: tuple[str, str] | None) -> requests.Response:
+    def _send(self, url: str, auth: tuple[str, str] | None, form: bytes | None) -> requests.Response:
         start = time.monotonic()
         try:
-            resp = self.session.get(url, timeout=self.opts.client_timeout, auth=auth, verify=self.verify,
-                                    stream=True)
+            if form is None:
+                resp = self.session.get(url, timeout=self.opts.client_timeout, auth=auth, verify=self.verify,
+                                        stream=True)
+            else:
+                resp = self.session.post(url, data=form, timeout=self.opts.client_timeout, auth=auth,
+                                         verify=self.verify, stream=True, headers=_FORM)
             # the body in one read: requests' own reading goes in 10 kB steps, about
             # 1 ms of Python per MB (a meta tile is often several hundred kB)
             body = resp.raw.read(decode_content=True)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from PIL import Image, ImageDraw
+from PIL import Image, ImageChops, ImageDraw
 
 from ..grid import TileCoord
 from ..image.formats import ImageFormat
@@ -87,9 +87,14 @@ class SourceLimits:
         if clip:
             img = clip_to(img, self.coverage, bbox, srs)
         if self.opacity is not None and self.opacity < 1:
-            alpha = img.getchannel("A").point(lambda a: round(a * self.opacity))
-            img.putalpha(alpha)
+            img.putalpha(faded(img.getchannel("A"), self.opacity))
         return ImageResult(image=img, cacheable=result.cacheable)
+
+
+def faded(alpha: Image.Image, opacity: float) -> Image.Image:
+    """``alpha`` times ``opacity``, the opacity taken in whole 255ths as MapProxy
+    takes it (0.5 fades full alpha to 127)."""
+    return ImageChops.multiply(alpha, Image.new("L", alpha.size, int(255 * opacity)))
 
 
 def color_to_alpha(img: Image.Image, color: tuple[int, int, int], tolerance: float) -> Image.Image:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import threading
@@ -76,6 +77,16 @@ class MapnikSource(Source):
         self._local = threading.local()
         self._shared: dict = {}
         self._lock = threading.Lock()
+
+    def with_layers(self, layers: list[str]) -> MapnikSource:
+        """A copy that draws only ``layers`` (a tagged reference ``name:l1,l2``), with
+        maps of its own."""
+        clone = copy.copy(self)
+        clone.layers = set(layers)
+        clone._local = threading.local()
+        clone._shared = {}
+        clone._lock = threading.Lock()
+        return clone
 
     def _load(self, size: tuple[int, int]):
         mapnik = self.mapnik

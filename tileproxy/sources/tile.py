@@ -6,6 +6,7 @@ from ..grid import TileCoord, TileGrid
 from ..image.codec import ImageDataError, check_image_bytes
 from ..image.formats import ImageFormat
 from ..image.result import ImageResult
+from ..image.transform import blank_image
 from ..stores.layouts import tile_path
 from .base import SourceError, TiledSource
 from .http import HTTPClient, split_credentials
@@ -82,6 +83,8 @@ class TileSource(TiledSource):
         if not format.is_image:
             # vector tiles and other payloads are passed through byte for byte
             return ImageResult(data=data, mime=format.mime)
+        if not data:  # an empty answer: nothing there (MapProxy leaves such tiles blank too)
+            return ImageResult(image=blank_image(tuple(self.grid.tile_size)))
         try:
             mime = check_image_bytes(data)
         except ImageDataError as ex:

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from ..image.codec import ImageDataError, check_image_bytes
 from ..image.formats import ImageFormat
+from ..image.placement import Part, contains, overlaps, part_within, placed
 from ..image.result import ImageResult
 from ..image.transform import blank_image, transform_image
-from ..srs import SRS, clip_to_world
+from ..srs import SRS, SRSError, clip_to_world
 from .base import MapQuery, Source, SourceDataError, SourceError
 from .featureinfo import FeatureInfoDoc, FeatureInfoQuery, number, pixel
 from .http import HTTPClient, read_file_url, split_credentials
@@ -48,6 +50,7 @@ class WMSSource(Source):
         supported_formats: list[ImageFormat] | None = None,
         resampling: str = "bicubic",
         options: WMSSourceOptions | None = None,
+        transparent_param: str | None = None,
     ):
         self.name = name
         self.options = options or WMSSourceOptions()
@@ -56,6 +59,8 @@ class WMSSource(Source):
         self.client = client
         self.version = version
         self.transparent = transparent
+        # req.transparent as configured: sent as written ('True' for YAML true, as MapProxy)
+        self.transparent_param = transparent_param
         self.supported_srs = supported_srs or []
         self.supported_formats = supported_formats or []
         self.resampling = resampling
@@ -70,14 +75,36 @@ class WMSSource(Source):
             if bbox is None:  # nothing of the query lies where the source SRS is defined
                 return ImageResult(image=blank_image(query.size))
             size = _projected_size(query, bbox)
-        data = self._fetch(bbox, size, req_srs, req_format, self._forwarded(query.params))
-        result = ImageResult(data=data)
+        forward = self._forwarded(query.params)
+        part = self._covered_part(bbox, size, req_srs)
+        if part is None:
+            result = ImageResult(data=self._fetch(bbox, size, req_srs, req_format, forward))
+        else:  # only the part inside the coverage is asked for
+            part_size, offset, part_bbox = part
+            if not part_size[0] or not part_size[1]:
+                return ImageResult(image=blank_image(query.size))
+            data = self._fetch(part_bbox, part_size, req_srs, req_format, forward)
+            result = ImageResult(image=placed(ImageResult(data=data).image, size, offset))
         if req_srs != query.srs:
             img = transform_image(result.image, bbox, req_srs, query.bbox, query.srs, query.size, self.resampling)
             return ImageResult(image=img)
         if req_format.mime != query.format.mime:
             return ImageResult(image=result.image)
         return result
+
+    def _covered_part(self, bbox, size: tuple[int, int], srs: SRS) -> Part | None:
+        """The part of the request inside the source's coverage bbox when the request
+        reaches beyond it (None: ask for all of it)."""
+        coverage = getattr(getattr(self, "limits", None), "coverage", None)
+        if coverage is None or coverage.is_empty:
+            return None
+        try:
+            limit = coverage.srs.transform_bbox_to(srs, coverage.written_bbox)  # numbers as configured
+        except SRSError:
+            return None
+        if contains(limit, bbox) or not overlaps(limit, bbox):
+            return None
+        return part_within(bbox, size, limit)
 
     def _request_srs(self, srs: SRS) -> SRS:
         if not self.supported_srs or srs in self.supported_srs:
@@ -93,10 +120,55 @@ class WMSSource(Source):
         return self.supported_formats[0]
 
     def map_url(self, bbox, size, srs: SRS, fmt: ImageFormat, forward: dict[str, str] | None = None) -> str:
+        return self._url(self._map_params(bbox, size, srs, fmt, forward))
+
+    def _map_params(self, bbox, size, srs: SRS, fmt: ImageFormat, forward: dict[str, str] | None) -> dict[str, str]:
         fmt_value = _WMS100_FORMATS.get(fmt.mime, fmt.mime) if self.version == "1.0.0" else str(fmt)
         params = self._base_params("GetMap", "map", bbox, size, srs, {"FORMAT": fmt_value})
         params.update(forward or {})
-        return self._url(params)
+        return params
+
+    def _posts(self, params: dict[str, str]) -> bool:
+        """``http.method``: POST, GET, or AUTO: POST when an SLD_BODY goes along (it
+        is often too long for a URL), as MapProxy decides."""
+        method = getattr(getattr(self.client, "opts", None), "method", "AUTO")
+        return method == "POST" or (method != "GET" and "SLD_BODY" in params)
+
+    # -- one request for neighbouring layers --------------------------------
+
+    def combined_with(self, other: Source, query: MapQuery) -> WMSSource | None:
+        """One source that asks for this source's layers and ``other``'s in one
+        request (this one's below), when both send the same request apart from
+        LAYERS and treat the answer alike; else None. MapProxy combines neighbouring
+        layers of a GetMap this way, and servers see the same requests."""
+        if type(other) is not type(self) or not self._same_request(other, query):
+            return None
+        combined = copy.copy(self)
+        layers = [v for v in (_layers_of(self.params), _layers_of(other.params)) if v]
+        combined.params = {k: v for k, v in self.params.items() if k.lower() != "layers"}
+        combined.params["LAYERS"] = ",".join(layers)
+        return combined
+
+    def _same_request(self, other: WMSSource, query: MapQuery) -> bool:
+        def rest(params: dict[str, str]) -> dict[str, str]:
+            return {k.upper(): v for k, v in params.items() if k.lower() != "layers"}
+
+        limits = getattr(self, "limits", None)
+        return (
+            (self.url, self.auth, self.version) == (other.url, other.auth, other.version)
+            and getattr(self.client, "opts", None) == getattr(other.client, "opts", None)  # headers, timeouts
+            and rest(self.params) == rest(other.params)
+            and (self.transparent, self.transparent_param) == (other.transparent, other.transparent_param)
+            and self.supported_srs == other.supported_srs
+            and self.supported_formats == other.supported_formats
+            and self.resampling == other.resampling
+            and (self.options.min_res, self.options.max_res) == (other.options.min_res, other.options.max_res)
+            and self.on_error is other.on_error
+            # same coverage, resolution range, transparent_color; opacity never (applied per layer)
+            and limits == getattr(other, "limits", None)
+            and getattr(limits, "opacity", None) is None
+            and self._forwarded(query.params) == other._forwarded(query.params)
+        )
 
     def _forwarded(self, params: tuple[tuple[str, str], ...]) -> dict[str, str]:
         wanted = self.options.forward_req_params
@@ -186,7 +258,9 @@ class WMSSource(Source):
         params["STYLES"] = ""
         for key, value in self.params.items():
             params[key.upper()] = value
-        if self.transparent:
+        if self.transparent_param is not None:
+            params["TRANSPARENT"] = self.transparent_param
+        elif self.transparent:
             params["TRANSPARENT"] = "TRUE"
         return params
 
@@ -194,11 +268,14 @@ class WMSSource(Source):
         sep = "&" if "?" in self.url else "?"
         if self.url.endswith(("?", "&")):
             sep = ""
-        return self.url + sep + urlencode(params)
+        return self.url + sep + urlencode(params, safe=",")
 
     def _fetch(self, bbox, size, srs: SRS, fmt: ImageFormat, forward: dict[str, str] | None = None) -> bytes:
-        url = self.map_url(bbox, size, srs, fmt, forward)
-        resp = self.client.get(url, auth=self.auth)
+        params = self._map_params(bbox, size, srs, fmt, forward)
+        if self._posts(params):
+            resp = self.client.post(self.url.rstrip("?&"), urlencode(params, safe=",").encode(), auth=self.auth)
+        else:
+            resp = self.client.get(self._url(params), auth=self.auth)
         data = resp.content
         try:
             check_image_bytes(data)
@@ -209,9 +286,17 @@ class WMSSource(Source):
         return data
 
 
+def _layers_of(params: dict[str, str]) -> str:
+    return next((v for k, v in params.items() if k.lower() == "layers"), "")
+
+
 def _num(value: float) -> str:
-    value = float(value)
-    return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
+    """A coordinate as MapProxy writes it: floats always with a decimal point
+    (``1000.0``), whole numbers from the configuration (a coverage or extent
+    bbox written as ``[10, 15, 30, 31]``) as written."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return repr(float(value))
 
 
 MAX_REQUEST_SIDE = 4096  # pixels; a reprojected request never asks for more per side

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import errno
+import logging
+import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
@@ -26,6 +29,22 @@ class StoreError(Exception):
     The message names the file; the file itself is left as it was."""
 
 
+class StoreUnwritable(StoreError):
+    """The store cannot write at all (disk full, file size limit, read-only disk, no
+    permission, a file where a directory should be): trying again will not help."""
+
+
+# what an OSError says when writing cannot work, whatever is retried
+_UNWRITABLE = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM,
+               errno.ENOTDIR, errno.EEXIST}
+
+
+def write_error(path: str, ex: OSError) -> StoreError:
+    """The StoreError for an OSError while writing ``path``."""
+    kind = StoreUnwritable if ex.errno in _UNWRITABLE else StoreError
+    return kind(f"cannot write {path}: {ex.strerror or ex}")
+
+
 class TileStore:
     """Backends override the single-tile methods and, where they can do better,
     the bulk forms (which default to loops)."""
@@ -35,6 +54,15 @@ class TileStore:
     lock_id: str = ""  # names the tile locks of this store (a path for file-based stores)
 
     can_list: bool = False  # True when iter_coords works
+
+    def write_dir(self) -> str | None:
+        """The directory the store writes its files into (``tileproxy check`` tries it);
+        None for stores without files."""
+        directory = getattr(self, "directory", None)
+        if directory:
+            return directory
+        filename = getattr(self, "filename", None)
+        return os.path.dirname(os.path.abspath(filename)) if filename else None
 
     def covers(self, coord: TileCoord) -> bool:
         """False for tiles outside the cache coverage: they are neither stored nor served."""
@@ -100,11 +128,17 @@ def usable_tile_data(data: object, check_images: bool) -> bool:
 _LAST_WARNING: dict[str, float] = {}
 
 
-def warn_throttled(logger, key: str, message: str, *args: object) -> None:
-    """Log a warning about ``key`` (a file) at most once a minute, not once per request."""
+def log_throttled(logger: logging.Logger, level: int, key: str, message: str, *args: object) -> None:
+    """Log about ``key`` (a file, a cache) at most once a minute, not once per request."""
     import time
 
     now = time.monotonic()
     if now - _LAST_WARNING.get(key, -1e9) > 60:
+        if len(_LAST_WARNING) > 4096:
+            _LAST_WARNING.clear()
         _LAST_WARNING[key] = now
-        logger.warning(message, *args)
+        logger.log(level, message, *args)
+
+
+def warn_throttled(logger: logging.Logger, key: str, message: str, *args: object) -> None:
+    log_throttled(logger, logging.WARNING, key, message, *args)

@@ -28,7 +28,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
 from ..grid import TileCoord
-from .base import StoreError, Tile, TileStore, usable_tile_data, warn_throttled
+from .base import StoreError, Tile, TileStore, usable_tile_data, warn_throttled, write_error
 from .file import write_atomic, write_temporary
 
 log = logging.getLogger("tileproxy.stores")
@@ -467,6 +467,8 @@ class CompactStore(TileStore):
         bundle = self.bundle(tile.coord)
         try:
             data = bundle.read(tile.coord)
+        except (FileNotFoundError, NotADirectoryError):
+            return False
         except (DamagedBundle, OSError) as ex:
             warn_throttled(log, bundle.path, "%s: cannot read tile %s (fetched again): %s", bundle.path, tile.coord, ex)
             return False
@@ -508,7 +510,7 @@ class CompactStore(TileStore):
             except DamagedBundle as ex:
                 raise StoreError(f"{bundle.path} is damaged ({ex}); not writing to it") from None
             except OSError as ex:
-                raise StoreError(f"cannot write to {bundle.path}: {ex.strerror or ex}") from None
+                raise write_error(bundle.path, ex) from None
 
     def remove(self, coord: TileCoord) -> None:
         self.remove_many([coord])
@@ -522,7 +524,7 @@ class CompactStore(TileStore):
             try:
                 bundle.clear(items)
             except OSError as ex:
-                raise StoreError(f"cannot write to {bundle.path}: {ex.strerror or ex}") from None
+                raise write_error(bundle.path, ex) from None
 
     def bundles(self, levels: Iterable[int] | None = None) -> Iterator[tuple[int, _Bundle]]:
         """(level, bundle) of every bundle file on disk."""

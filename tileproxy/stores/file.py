@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import itertools
+import logging
 import os
 import shutil
 from collections.abc import Iterator
 
 from ..grid import TileCoord
-from .base import Tile, TileStore
+from .base import Tile, TileStore, warn_throttled, write_error
 from .layouts import LAYOUTS, parse_tile_path, tile_level_dir
+
+log = logging.getLogger("tileproxy.stores")
 
 _TMP_NUMBERS = itertools.count()
 _TMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
@@ -132,6 +135,9 @@ class FileStore(TileStore):
             fd = os.open(path, os.O_RDONLY)
         except (FileNotFoundError, NotADirectoryError):
             return False
+        except OSError as ex:  # no permission, a damaged disk: created again from the source
+            warn_throttled(log, self.directory, "cannot read %s (fetched again): %s", path, ex.strerror or ex)
+            return False
         try:  # a raw fd: no buffered file object on the cached-tile hot path
             st = os.fstat(fd)
             tile.data = read_all(fd, st.st_size)
@@ -149,7 +155,7 @@ class FileStore(TileStore):
         stat = os.lstat if self.link_single_color == "symlink" else os.stat
         try:
             return stat(self.path(coord)).st_mtime
-        except (FileNotFoundError, NotADirectoryError):
+        except OSError:
             return None
 
     def is_cached(self, coord: TileCoord) -> bool:
@@ -159,10 +165,13 @@ class FileStore(TileStore):
         if tile.data is None:
             raise ValueError(f"tile {tile.coord} has no data to store")
         path = self.path(tile.coord)
-        if tile.single_color is not None and self.link_single_color:
-            self._store_linked(path, tile.data, tile.single_color)
-        else:
-            write_atomic(path, tile.data, self.file_mode, self.dir_mode)
+        try:
+            if tile.single_color is not None and self.link_single_color:
+                self._store_linked(path, tile.data, tile.single_color)
+            else:
+                write_atomic(path, tile.data, self.file_mode, self.dir_mode)
+        except OSError as ex:  # disk full, read-only, no permission: the tile is still served
+            raise write_error(path, ex) from None
         # the file's own time, so that a fresh tile has the Last-Modified and
         # ETag that later hits from the cache will have
         stored = self.timestamp(tile.coord)
@@ -189,10 +198,13 @@ class FileStore(TileStore):
         os.replace(tmp, path)
 
     def remove(self, coord: TileCoord) -> None:
+        path = self.path(coord)
         try:
-            os.unlink(self.path(coord))
-        except FileNotFoundError:
+            os.unlink(path)
+        except (FileNotFoundError, NotADirectoryError):
             pass
+        except OSError as ex:
+            raise write_error(path, ex) from None
 
     def iter_coords(self, level: int) -> Iterator[TileCoord]:
         """Walk the directories of ``level`` (the whole cache for layouts without

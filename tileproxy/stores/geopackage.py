@@ -9,15 +9,19 @@ completed where rows are missing; a file whose rows contradict the grid is refus
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import re
 import sqlite3
+from collections.abc import Callable
 
 from ..grid import TileGrid
 from .base import StoreError
 from .sqlite_db import SQLiteFile, quote_path
 from .sqlite_tiles import LevelFilesStore, SQLiteTileStore
+
+log = logging.getLogger("tileproxy.stores")
 
 GPKG_APPLICATION_ID = 0x47504B47  # "GPKG"
 GPKG_USER_VERSION = 10200
@@ -46,20 +50,32 @@ CREATE TABLE IF NOT EXISTS gpkg_tile_matrix (
 """
 
 
+# EPSG:3857 and the codes the same web mercator went by before it; a file that
+# MapProxy wrote for an EPSG:900913 grid says 900913
+WEB_MERCATOR_IDS = frozenset({3857, 900913, 3785, 102100, 102113, 41001})
+
+
 def srs_id(grid: TileGrid) -> int:
+    """The srs_id MapProxy writes for the grid: the number of its EPSG code (900913
+    for EPSG:900913), so MapProxy opens the file with the same configuration."""
     code = grid.srs.code
-    if code in ("EPSG:900913", "EPSG:102100", "EPSG:102113", "EPSG:3785", "OSGEO:41001"):
-        return 3857
-    if code.startswith("EPSG:") and code[5:].isdigit():
+    if code.upper().startswith("EPSG:") and code[5:].isdigit():
         return int(code[5:])
     return grid.srs.crs.to_epsg() or -1
 
 
-def _wkt(code: int) -> str:
+def same_srs(file_id: int, grid_id: int) -> bool:
+    """Do two EPSG numbers name the same projection (3857 and 900913 do)?"""
+    return file_id == grid_id or (file_id in WEB_MERCATOR_IDS and grid_id in WEB_MERCATOR_IDS)
+
+
+def _wkt(code: int, grid: TileGrid | None = None) -> str:
+    """The definition GDAL reads when it does not know the code itself (900913)."""
     from pyproj import CRS
 
     try:
-        return CRS.from_epsg(code).to_wkt("WKT1_GDAL") or "undefined"
+        crs = grid.srs.crs if grid is not None else CRS.from_epsg(code)
+        return crs.to_wkt("WKT1_GDAL") or "undefined"
     except Exception:
         return "undefined"
 
@@ -67,11 +83,13 @@ def _wkt(code: int) -> str:
 class GeoPackageFile:
     """The GeoPackage tables that describe one tile table in one grid."""
 
-    def __init__(self, table: str, grid: TileGrid, path: str):
+    def __init__(self, table: str, grid: TileGrid, path: str, warn: Callable[[str], None] | None = None):
         self.table = table
         self.grid = grid
         self.path = path
         self.srs_id = srs_id(grid)
+        self._warn = warn or (lambda message: log.warning("%s", message))
+        self._warned: set[str] = set()
 
     def init(self, conn: sqlite3.Connection) -> None:
         if conn.execute("PRAGMA application_id").fetchone()[0] == 0:
@@ -87,7 +105,7 @@ class GeoPackageFile:
             ("WGS 84 geodetic", 4326, "EPSG", 4326, _wkt(4326), "longitude/latitude coordinates in decimal degrees on the WGS 84 spheroid"),
         ]
         if self.srs_id not in (-1, 0, 4326):
-            srs_rows.append((f"EPSG:{self.srs_id}", self.srs_id, "EPSG", self.srs_id, _wkt(self.srs_id), ""))
+            srs_rows.append((f"EPSG:{self.srs_id}", self.srs_id, "EPSG", self.srs_id, _wkt(self.srs_id, self.grid), ""))
         conn.executemany("INSERT OR IGNORE INTO gpkg_spatial_ref_sys VALUES (?, ?, ?, ?, ?, ?)", srs_rows)
         conn.execute(
             f'CREATE TABLE IF NOT EXISTS "{self.table}" (id INTEGER PRIMARY KEY AUTOINCREMENT, '
@@ -116,16 +134,18 @@ class GeoPackageFile:
             row = conn.execute("SELECT data_type, srs_id FROM gpkg_contents WHERE table_name=?", (self.table,)).fetchone()
             if row and row[0] != "tiles":
                 raise StoreError(f"{where}: gpkg_contents has data_type '{row[0]}', expected 'tiles'")
-            if row and row[1] is not None and row[1] != self.srs_id:
-                raise StoreError(f"{where}: gpkg_contents has srs_id {row[1]}, the grid is EPSG:{self.srs_id}")
+            if row and row[1] is not None:
+                self._check_srs(conn, tables, "gpkg_contents", row[1], where)
         if "gpkg_tile_matrix_set" in tables:
             row = conn.execute("SELECT srs_id, min_x, min_y, max_x, max_y FROM gpkg_tile_matrix_set WHERE table_name=?",
                                (self.table,)).fetchone()
             if row:
-                if row[0] != self.srs_id:
-                    raise StoreError(f"{where}: gpkg_tile_matrix_set has srs_id {row[0]}, the grid is EPSG:{self.srs_id}")
+                self._check_srs(conn, tables, "gpkg_tile_matrix_set", row[0], where)
                 if not _close_bbox(row[1:], self.grid.bbox):
-                    raise StoreError(f"{where}: gpkg_tile_matrix_set bbox {list(row[1:])} differs from the grid bbox {list(self.grid.bbox)}")
+                    # MapProxy writes a cache coverage's bbox here and reads tiles by its grid
+                    self.warn_once(f"{where}: gpkg_tile_matrix_set bbox {list(row[1:])} differs from the grid bbox "
+                              f"{list(self.grid.bbox)}; tiles are read and written by the grid (as MapProxy "
+                              "does), GDAL and QGIS place them by the file's bbox")
         if "gpkg_tile_matrix" in tables:
             rows = conn.execute("SELECT zoom_level, tile_width, tile_height, pixel_x_size, pixel_y_size FROM gpkg_tile_matrix "
                                 "WHERE table_name=?", (self.table,)).fetchall()
@@ -138,6 +158,24 @@ class GeoPackageFile:
                                      f"{self.grid.tile_size[0]}x{self.grid.tile_size[1]}")
                 if not (math.isclose(px, res, rel_tol=1e-6) and math.isclose(py, res, rel_tol=1e-6)):
                     raise StoreError(f"{where}: level {z} has resolution {px}, the grid has {res}")
+
+    def warn_once(self, message: str) -> None:
+        """Checks run at each connection; each doubt is said once."""
+        if message not in self._warned:
+            self._warned.add(message)
+            self._warn(message)
+
+    def _check_srs(self, conn: sqlite3.Connection, tables: set[str], table: str, file_id: int, where: str) -> None:
+        """The file's SRS for this table must be the grid's: its srs_id, or the EPSG code
+        its gpkg_spatial_ref_sys row gives it, names the same projection."""
+        ids = {file_id}
+        if "gpkg_spatial_ref_sys" in tables:
+            row = conn.execute("SELECT organization, organization_coordsys_id FROM gpkg_spatial_ref_sys "
+                               "WHERE srs_id=?", (file_id,)).fetchone()
+            if row and str(row[0]).upper() == "EPSG" and isinstance(row[1], int):
+                ids.add(row[1])
+        if not any(same_srs(i, self.srs_id) for i in ids):
+            raise StoreError(f"{where}: {table} has srs_id {file_id}, the grid is {self.grid.srs.code}")
 
     def check_existing(self) -> None:
         """Check a file that exists before anything is written (read-only peek)."""
@@ -173,12 +211,13 @@ class GeoPackageStore(SQLiteTileStore):
         wal: bool = False,
         check_images: bool = True,
         readonly: bool = False,
+        warn: Callable[[str], None] | None = None,
     ):
         super().__init__(check_images=check_images, readonly=readonly, ts_column=None)
         self.table = checked_table_name(table_name)
         self.filename = filename
         self.lock_id = f"{filename}:{table_name}"
-        self.gpkg = GeoPackageFile(table_name, grid, filename)
+        self.gpkg = GeoPackageFile(table_name, grid, filename, warn)
         self.gpkg.check_existing()
         self._db = SQLiteFile(filename, self.gpkg.init, timeout=timeout, wal=wal, readonly=readonly)
 

@@ -32,6 +32,7 @@ class StoreContext:
     file_mode: int | None = None
     dir_mode: int | None = None
     link_single_color: str | None = None
+    warn: Callable[[str, str], None] | None = None  # (key path, message): a doubt that still loads
 
     def abspath(self, value: str) -> str:
         return os.path.normpath(os.path.join(self.conf_dir, os.path.expanduser(str(value))))
@@ -119,10 +120,12 @@ def _level_dir(conf: dict, ctx: StoreContext) -> str:
 def _sqlite(conf: dict, ctx: StoreContext) -> TileStore:
     from .sqlite_tiles import SQLiteLevelStore
 
-    if "dirname" in conf and "directory" not in conf:
-        raise ConfigError("the key is 'directory' (MapProxy's docs say dirname)", ctx.key("dirname"))
+    level_dir = _level_dir(conf, ctx)
+    if "dirname" in conf and "directory" not in conf and ctx.warn:
+        # MapProxy's docs say dirname, MapProxy reads directory (and so does tileproxy)
+        ctx.warn(ctx.key("dirname"), f"ignored, as MapProxy ignores it: the key is 'directory'; tiles go to {level_dir}")
     opts = ctx.sqlite_options(conf)
-    return SQLiteLevelStore(_level_dir(conf, ctx), timeout=opts["timeout"], wal=opts["wal"] is not False,
+    return SQLiteLevelStore(level_dir, timeout=opts["timeout"], wal=opts["wal"] is not False,
                             ttl=float(conf.get("ttl", 0) or 0), check_images=ctx.check_images, readonly=ctx.readonly)
 
 
@@ -136,11 +139,12 @@ def _geopackage(conf: dict, ctx: StoreContext) -> TileStore:
         raise ConfigError(f"'{table}' may only contain letters, digits, '_' and '-'", ctx.key("table_name"))
     opts = ctx.sqlite_options(conf)
     wal = opts["wal"] is True  # GeoPackages stay in rollback-journal mode unless asked
-    if conf.get("levels"):
+    if conf.get("levels"):  # files opened when a level is first used: doubts are logged then
         return GeoPackageLevelStore(_level_dir(conf, ctx), table, ctx.grid, timeout=opts["timeout"], wal=wal,
                                     check_images=ctx.check_images, readonly=ctx.readonly)
+    warn = (lambda message: ctx.warn(ctx.key(), message)) if ctx.warn else None
     return GeoPackageStore(_single_file_name(conf, ctx, ".gpkg", shared=True), table, ctx.grid, timeout=opts["timeout"], wal=wal,
-                           check_images=ctx.check_images, readonly=ctx.readonly)
+                           check_images=ctx.check_images, readonly=ctx.readonly, warn=warn)
 
 
 def _compact(conf: dict, ctx: StoreContext) -> TileStore:
@@ -186,7 +190,7 @@ def build_store(conf: dict, ctx: StoreContext) -> TileStore:
         from .covered import CoveredStore
 
         try:
-            coverage = load_coverage(conf["coverage"], ctx.conf_dir, ctx.key("coverage"))
+            coverage = load_coverage(conf["coverage"], ctx.conf_dir, ctx.key("coverage"), warn=ctx.warn)
         except CoverageError as ex:
             raise ConfigError(str(ex), ex.path) from None
         store = CoveredStore(store, coverage, ctx.grid)

@@ -1,10 +1,11 @@
 """One SQLite file shared by threads, processes and gunicorn workers.
 
-Each thread of each process keeps its own connection (opened on first use,
-dropped after a fork). Writes are short ``BEGIN IMMEDIATE`` transactions that
-wait up to ``timeout`` seconds for other writers; WAL lets readers go on while
-someone writes. A file that does not exist is never created by a read, and a
-read-only store opens the file read-only and takes no write lock at all.
+The threads of a process share a bounded pool of connections to the file (see
+sqlite_pool.py): each read and each write transaction takes one and gives it back.
+Writes are short ``BEGIN IMMEDIATE`` transactions that wait up to ``timeout``
+seconds for other writers; WAL lets readers go on while someone writes. A file
+that does not exist is never created by a read, and a read-only store opens the
+file read-only and takes no write lock at all.
 """
 
 from __future__ import annotations
@@ -12,23 +13,19 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from .base import StoreError, warn_throttled
+from .base import StoreError, StoreUnwritable, warn_throttled, write_error
+from .sqlite_pool import PoolTimeout, shared_pool
 
 log = logging.getLogger("tileproxy.stores")
-
-# connections inherited over a fork: kept referenced so that the child never
-# closes (and so never disturbs) a connection its parent still uses
-_INHERITED: list[sqlite3.Connection] = []
 
 
 class SQLiteFile:
     """Connections to one database file; ``init`` creates the schema (inside a write
-    transaction) the first time a writer uses the file."""
+    transaction) the first time a writer of this process uses the file."""
 
     def __init__(
         self,
@@ -43,18 +40,10 @@ class SQLiteFile:
         self.timeout = float(timeout)
         self.wal = wal
         self.readonly = readonly
-        self._local = threading.local()
+        self.pool = shared_pool(path, readonly, self.timeout)
         self._initialized = False  # schema checked by this process
 
     # -- connections -------------------------------------------------------
-
-    def _current(self) -> sqlite3.Connection | None:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None and self._local.pid != os.getpid():
-            _INHERITED.append(conn)
-            self._local.conn = conn = None
-            self._initialized = False
-        return conn
 
     def _connect(self, mode: str) -> sqlite3.Connection:
         uri = "file:" + quote_path(os.path.abspath(self.path)) + f"?mode={mode}"
@@ -70,7 +59,7 @@ class SQLiteFile:
             try:
                 os.makedirs(directory or ".", exist_ok=True)
             except OSError as ex:
-                raise StoreError(f"cannot create directory for {self.path}: {ex.strerror}") from None
+                raise write_error(self.path, ex) from None
         mode = "ro" if self.readonly else ("rwc" if create else "rw")
         try:
             conn = self._connect(mode)
@@ -79,9 +68,8 @@ class SQLiteFile:
         except sqlite3.Error as ex:
             conn = None if create else self._open_on_readonly_disk()
             if conn is None:
-                raise StoreError(f"cannot open {self.path}: {ex}") from None
-        self._local.conn = conn
-        self._local.pid = os.getpid()
+                kind = StoreUnwritable if create and _unwritable(ex) else StoreError
+                raise kind(f"cannot open {self.path}: {ex}") from None
         return conn
 
     def _open_on_readonly_disk(self) -> sqlite3.Connection | None:
@@ -97,23 +85,11 @@ class SQLiteFile:
         except sqlite3.Error:
             return None
 
-    def reader(self) -> sqlite3.Connection | None:
-        """This thread's connection, or None while the file does not exist."""
-        conn = self._current()
-        if conn is None:
-            conn = self._open(create=False)
-        return conn
+    def _open_reader(self) -> sqlite3.Connection | None:
+        return self._open(create=False)
 
-    def _writer(self) -> sqlite3.Connection:
-        if self.readonly:
-            raise StoreError(f"{self.path} is a read-only cache")
-        conn = self._current()
-        if conn is None:
-            conn = self._open(create=True)
-            assert conn is not None
-        if not self._initialized:
-            self._prepare(conn)
-        return conn
+    def _open_writer(self) -> sqlite3.Connection | None:
+        return self._open(create=True)
 
     def _prepare(self, conn: sqlite3.Connection) -> None:
         if self.wal:
@@ -146,39 +122,71 @@ class SQLiteFile:
 
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
-        """A short write transaction; any SQLite error becomes a StoreError naming the file."""
+        """A short write transaction on a connection of the pool; any SQLite error
+        becomes a StoreError naming the file."""
+        if self.readonly:
+            raise StoreError(f"{self.path} is a read-only cache")
+        conn, generation = self._take(self._open_writer)
+        assert conn is not None
         try:
-            conn = self._writer()
+            if not self._initialized:
+                self._prepare(conn)
             with self._transaction(conn) as c:
                 yield c
         except sqlite3.Error as ex:
-            raise StoreError(f"cannot write to {self.path}: {ex}") from None
+            kind = StoreUnwritable if _unwritable(ex) else StoreError
+            raise kind(f"cannot write to {self.path}: {ex}") from None
+        finally:
+            self.pool.give(conn, generation)
 
     def query(self, sql: str, params: tuple = ()) -> list[tuple]:
         """Rows of a read; a missing file or table reads as no rows. A damaged file
         is logged and reads as no rows, so that the tile is fetched again."""
         try:
-            conn = self.reader()
-            if conn is None:
-                return []
+            conn, generation = self._take(self._open_reader)
+        except StoreError as ex:
+            self._warn(ex)
+            return []
+        if conn is None:
+            return []
+        try:
             return conn.execute(sql, params).fetchall()
         except sqlite3.OperationalError as ex:
             if "no such table" in str(ex) or "no such column" in str(ex):
                 return []
             self._warn(ex)
             return []
-        except (sqlite3.DatabaseError, StoreError) as ex:
+        except sqlite3.DatabaseError as ex:
             self._warn(ex)
             return []
+        finally:
+            self.pool.give(conn, generation)
+
+    def _take(self, connect: Callable[[], sqlite3.Connection | None]) -> tuple[sqlite3.Connection | None, int]:
+        try:
+            return self.pool.take(connect, self.timeout)
+        except PoolTimeout as ex:
+            raise StoreError(f"{self.path}: {ex}") from None
 
     def _warn(self, ex: Exception) -> None:
         warn_throttled(log, self.path, "cannot read %s (tiles are fetched again): %s", self.path, ex)
 
     def close(self) -> None:
-        conn = self._current()
-        if conn is not None:
-            conn.close()
-            self._local.conn = None
+        """Close the idle connections of this process to the file."""
+        self.pool.close_idle()
+
+
+# SQLite's result codes for a file that cannot take writes: SQLITE_PERM, SQLITE_READONLY,
+# SQLITE_FULL, SQLITE_CANTOPEN, and SQLITE_IOERR_WRITE (a write refused: a file size limit)
+_UNWRITABLE_CODES = {3, 8, 13, 14}
+_SQLITE_IOERR_WRITE = 778
+
+
+def _unwritable(ex: sqlite3.Error) -> bool:
+    code = getattr(ex, "sqlite_errorcode", None)
+    if code is None:
+        return "disk is full" in str(ex) or "readonly" in str(ex)
+    return code & 0xFF in _UNWRITABLE_CODES or code == _SQLITE_IOERR_WRITE
 
 
 def quote_path(path: str) -> str:

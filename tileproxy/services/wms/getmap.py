@@ -20,6 +20,7 @@ from ...maps import (
     CacheMapLayer,
     MapLayer,
     TooManyTiles,
+    combine_adjacent,
     in_res_range,
     intersection,
     request_resolution,
@@ -111,6 +112,7 @@ def render_map(params: MapParams, layers: list[WMSLayer], conf: WMSConfig,
             jobs.append(map_layer)
     if outside:
         jobs = []  # the map lies outside the bbox_srs limit
+    jobs = combine_adjacent(jobs, query)  # neighbouring layers of one WMS server: one request
     rendered, errors = _render_all(jobs, query, conf)
     if errors and (conf.on_source_errors == "raise" or not rendered):
         if conf.on_source_errors == "raise":
@@ -129,8 +131,8 @@ def render_map(params: MapParams, layers: list[WMSLayer], conf: WMSConfig,
         img = _error_lines(img, errors)
     if conf.attribution:
         img = draw_text_line(img, conf.attribution)
-    if not params.transparent and img.mode != "RGB":
-        img = img.convert("RGB")
+    if not params.transparent and img.mode not in ("RGB", "L"):
+        img = img.convert("RGB")  # (a grey map stays grey, as MapProxy sends it)
     if params.is_geotiff:
         resp = Response(encode_geotiff(img, params), content_type="image/tiff")
     else:
@@ -237,7 +239,7 @@ def _compose(rendered: list[tuple[MapLayer, ImageResult]], params: MapParams) ->
         # all opaque)
         job, result = rendered[0]
         img = _image_of(job, result)
-        if img.size == params.size and (params.transparent or img.mode == "RGB"):
+        if img.size == params.size and (params.transparent or img.mode in ("RGB", "L")):
             if params.transparent and job.transparent and img.mode == "RGB":
                 img = img.convert("RGBA")
             return img
