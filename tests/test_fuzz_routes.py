@@ -1,7 +1,10 @@
-"""Property-style fuzzing of every route: generated bad (and good) requests against
-a rich configuration never get a 500, a traceback, a response without a
-Content-Type, malformed XML or a header with control characters, and write no
-file outside the cache directory.
+"""Property-style fuzzing of every route (WMS, WMTS KVP and RESTful, TMS, /tiles,
+KML, demo): generated bad (and good) requests against a rich configuration never
+get an internal error (a 500 is an OGC exception document or names a failing
+source), a traceback, a response without a Content-Type or without
+``X-Content-Type-Options: nosniff``, malformed XML, a header with control
+characters, markup from the request unescaped or long input quoted whole, and
+write no file outside the cache directory.
 
 Bounded and reproducible: hypothesis runs derandomized with a fixed number of
 examples (``TILEPROXY_FUZZ_EXAMPLES`` raises it for a longer local run)."""
@@ -144,11 +147,14 @@ globals:
     base_dir: ./cache_data
 """
 
+# a tag no answer may carry unescaped in markup, wherever the request puts it
+MARKUP = "<fz a='1'>\"&"
 LAYERS = ["map", "tiles", "timed", "timed,map", "straße", "stra%C3%9Fe", "stra%DFe", "shared", "dup", "direct", "down", "onerr", "g1", "grp", "nameless", "", "nope",
-          "map,tiles", "map,,", "Ünïcødé", "<b>&'\"", "a" * 300]
+          "map,tiles", "map,,", "Ünïcødé", "<b>&'\"", "a" * 300, MARKUP, ",".join(["direct"] * 430), ",".join(["map", "shared"] * 200),
+          "grp,g1,grp", ",".join(f"l{i}" for i in range(60)), "direct," + "x" * 4000]
 GRIDS = ["GLOBAL_WEBMERCATOR", "GLOBAL_GEODETIC", "EPSG3857", "EPSG900913", "EPSG4326", "nogrid", ""]
 # characters and strings known to trip parsers; mixed with generated text
-NASTY = ["", " ", "%", "%ff", "%zz", "%00", "%0d%0a", "\r\nX-Evil: 1", "..", "../..", "\\", "\x00", "\x01",
+NASTY = [MARKUP, "", " ", "%", "%ff", "%zz", "%00", "%0d%0a", "\r\nX-Evil: 1", "..", "../..", "\\", "\x00", "\x01",
          "\x7f", "\ufffe", "\ud800", "é", "日本", "😀", "-1", "0", "1", "1e309", "nan", "inf", "-inf",
          "99999999999999999999", "0x10", "1.5", ",", ",,,", "1,2,3", "1,2,3,4", "-180,-90,180,90",
          "0,0,0,0", "a=b", "&", "=", "<x>", "]]>", "'\"", "true", "TRUE", "false", "image/png",
@@ -294,6 +300,10 @@ request_headers = st.dictionaries(st.sampled_from(HEADERS), st.one_of(st.sampled
 methods = st.sampled_from(["GET"] * 6 + ["HEAD", "OPTIONS", "POST", "PUT", "DELETE", "get", "BREW", ""])
 
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# the long runs of one character that requests carry ('a' * 300, '9' * 5000, ...): error
+# answers quote input cut short
+LONG_RUN = re.compile(rb"([0-9A-Za-z])\1{150}")
+NOSNIFF = ("X-Content-Type-Options", "nosniff")
 
 
 # what may appear in cache_data: cache directories, the MBTiles file, legends and locks
@@ -321,12 +331,19 @@ def check_answer(answer: Answer, url: str, method: str, failing: bool = False) -
     # exception; an internal error never shows
     assert not (answer.status == 500 and answer.body.startswith(b"internal error")), where
     assert 200 <= answer.status < 600, where
-    if answer.status in (500, 503, 504) and not is_wms_exception(answer.body):
+    # HEAD answers carry no body: their type tells an exception document from 'internal error'
+    exception_doc = is_wms_exception(answer.body) or (method.upper() == "HEAD" and "xml" in answer.content_type)
+    if answer.status in (500, 503, 504) and not exception_doc:
         assert failing or "down" in url, where
     assert b"Traceback" not in answer.body, where
     for name, value in answer.header_list:
         assert not CONTROL.search(name) and not CONTROL.search(value), (where, name, value)
+    assert NOSNIFF in answer.header_list, where
     ctype = answer.content_type
+    if answer.status >= 400 and not ctype.startswith("image/"):
+        assert not LONG_RUN.search(answer.body), where
+    if "xml" in ctype or "html" in ctype or ctype.startswith("application/vnd.google-earth"):
+        assert b"<fz" not in answer.body, where  # escaped wherever it is quoted
     if answer.status not in (204, 304) and not (300 <= answer.status < 400 and not answer.body):
         assert ctype, where
     if answer.body and ("xml" in ctype or ctype.startswith("application/vnd.google-earth")):
@@ -379,6 +396,43 @@ def test_fuzz_failing_source(fuzz_app, _source_server, url: str, mode: str, z: i
     finally:
         _source_server.reset()
     check_answer(answer, url, "GET", failing=True)
+    assert files_outside_cache(root) == before
+
+
+# what a hostile client puts in one place of an otherwise good request: markup to
+# be reflected, input too long to quote whole, numbers too long for int()
+PAYLOADS = [MARKUP, MARKUP + "x" * 300, "y" * 5000 + MARKUP, "9" * 5000, "-" + "9" * 5000, "1" + "0" * 30,
+            MARKUP * 200, "%" + "41" * 3000]
+
+
+@st.composite
+def injected_url(draw) -> str:
+    """A good request with one path segment (its extension kept or not) or one
+    query value replaced by a payload."""
+    path, _, query = draw(st.sampled_from(SEEDS)).partition("?")
+    parts = path.split("/")
+    pairs = query.split("&") if query else []
+    payload = draw(st.sampled_from(PAYLOADS))
+    value = payload if payload.startswith("%") else _q(payload, "")
+    slot = draw(st.integers(1, max(1, len(parts) - 1 + len(pairs))))
+    if slot < len(parts):
+        _, dot, ext = parts[slot].partition(".")
+        parts[slot] = value + (dot + ext if draw(st.booleans()) else "")
+    elif pairs:
+        i = slot - len(parts)
+        pairs[i] = pairs[i].partition("=")[0] + "=" + value
+    return "/".join(parts) + ("?" + "&".join(pairs) if pairs else "")
+
+
+@settings(FUZZ, max_examples=max(100, EXAMPLES))
+@given(url=injected_url(), method=st.sampled_from(["GET", "GET", "HEAD"]))
+def test_fuzz_injected_values(fuzz_app, url: str, method: str) -> None:
+    """Every route quotes what it refuses cut short and escaped, and reads numbers
+    of any length without an internal error."""
+    app, root = fuzz_app
+    before = files_outside_cache(root)
+    answer = call(app, url, method=method)
+    check_answer(answer, url, method)
     assert files_outside_cache(root) == before
 
 

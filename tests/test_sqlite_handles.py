@@ -12,37 +12,13 @@ from pathlib import Path
 
 import pytest
 from webob import Request
+from yaml_snippets import debug_cache_config
 
 from tileproxy import make_wsgi_app
 from tileproxy.stores.sqlite_pool import DEFAULT_SIZE, ConnectionPool, PoolTimeout
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="counts handles in /proc/self/fd")
 
-CONFIG = """
-services:
-  tms:
-    use_grid_names: true
-  wms:
-    srs: ['EPSG:3857']
-layers:
-  - name: c
-    title: c
-    sources: [c]
-caches:
-  c:
-    grids: [GLOBAL_WEBMERCATOR]
-    sources: [dbg]
-    meta_size: [1, 1]
-    meta_buffer: 0
-    cache:
-{backend}
-sources:
-  dbg:
-    type: debug
-globals:
-  cache:
-    base_dir: ./cache
-"""
 
 BACKENDS = {"mbtiles": "type: mbtiles", "sqlite": "type: sqlite", "geopackage": "type: geopackage"}
 
@@ -97,7 +73,7 @@ def run_threads(app, rounds: int, threads: int, per_thread: int, seed: int) -> l
 @pytest.mark.parametrize("backend", list(BACKENDS))
 def test_handles_stay_flat_under_short_lived_threads(tmp_path, backend):
     (tmp_path / "mapproxy.yaml").write_text(
-        CONFIG.format(backend="\n".join("      " + line for line in BACKENDS[backend].splitlines())))
+        debug_cache_config(BACKENDS[backend]))
     app = make_wsgi_app(tmp_path / "mapproxy.yaml")
     cache = tmp_path / "cache"
     # warm up: every level file exists and the pool has been as busy as it gets

@@ -22,36 +22,11 @@ import pytest
 from seed_helpers import run_seed, write_configs
 from test_cli import _free_port, _get, _wait_for
 from webob import Request
+from yaml_snippets import debug_cache_config
 
 from tileproxy import make_wsgi_app
 from tileproxy.cli.main import main as tileproxy_main
 from tileproxy.locks import FileLock, LockTimeout, Semaphore
-
-CONFIG = """
-services:
-  tms:
-    use_grid_names: true
-  wms:
-    srs: ['EPSG:3857']
-layers:
-  - name: c
-    title: c
-    sources: [c]
-caches:
-  c:
-    grids: [GLOBAL_WEBMERCATOR]
-    sources: [dbg]
-    meta_size: [1, 1]
-    meta_buffer: 0
-    cache:
-{backend}
-sources:
-  dbg:
-    type: debug
-globals:
-  cache:
-    base_dir: {base_dir}
-"""
 
 BACKENDS = ["type: file", "type: mbtiles", "type: sqlite", "type: geopackage",
             "type: compact\nversion: 1", "type: compact\nversion: 2"]
@@ -63,8 +38,7 @@ GETMAP = ("/service?SERVICE=WMS&REQUEST=GetMap&VERSION=1.1.1&LAYERS=c&STYLES=&SR
 
 def write_config(tmp_path: Path, backend: str = "type: file", base_dir: str = "./cache") -> Path:
     path = tmp_path / "mapproxy.yaml"
-    path.write_text(CONFIG.format(backend="\n".join("      " + line for line in backend.splitlines()),
-                                  base_dir=base_dir))
+    path.write_text(debug_cache_config(backend, base_dir))
     return path
 
 

@@ -54,9 +54,16 @@ def test_neighbouring_layers_of_one_server_share_a_request(make_app, source) -> 
     app = make_app(CONFIG)
     answer = call(app, getmap("a,b,other,a", BBOX, "EPSG:3857", size=(64, 64), transparent="true"))
     assert answer.status == 200, answer.body
-    assert sorted(layers_requested(source)) == ["a1", "a1,b1,b2", "o1"]
-    combined = next(source.params(i) for i in range(3) if source.params(i)["LAYERS"] == "a1,b1,b2")
+    # 'a' named again is drawn once, where first named (MapProxy sends the same two requests)
+    assert sorted(layers_requested(source)) == ["a1,b1,b2", "o1"]
+    combined = next(source.params(i) for i in range(2) if source.params(i)["LAYERS"] == "a1,b1,b2")
     assert combined["TRANSPARENT"] == "True" and combined["BBOX"] == "0.0,0.0,1000000.0,1000000.0"
+
+
+def test_a_layer_named_again_keeps_its_first_place(make_app, source) -> None:
+    app = make_app(CONFIG)
+    assert call(app, getmap("b,a,b", BBOX, "EPSG:3857", size=(64, 64), transparent="true")).status == 200
+    assert layers_requested(source) == ["b1,b2,a1"]  # as MapProxy asks
 
 
 def test_sources_forwarding_different_values_are_asked_apart(make_app, source) -> None:

@@ -61,3 +61,34 @@ def wms_cache_config(*, source_name: str = "wms", url: str = "{source}/wms", sou
                      **kwargs) -> str:
     """``cache_config`` over a WMS source; ``source_yaml`` holds more keys of the source (4 spaces in)."""
     return cache_config(wms_source(source_name, url) + lines(source_yaml), source_name=source_name, **kwargs)
+
+
+def debug_cache_config(backend: str, base_dir: str = "./cache") -> str:
+    """A layer ``c`` over a 1x1-meta-tile cache of a debug source on
+    GLOBAL_WEBMERCATOR, served over TMS (grid names) and WMS; ``backend`` is the
+    ``cache:`` block's keys, written flush left."""
+    block = indent(backend.strip("\n"), "      ")
+    return f"""services:
+  tms:
+    use_grid_names: true
+  wms:
+    srs: ['EPSG:3857']
+layers:
+  - name: c
+    title: c
+    sources: [c]
+caches:
+  c:
+    grids: [GLOBAL_WEBMERCATOR]
+    sources: [dbg]
+    meta_size: [1, 1]
+    meta_buffer: 0
+    cache:
+{block}
+sources:
+  dbg:
+    type: debug
+globals:
+  cache:
+    base_dir: {base_dir}
+"""

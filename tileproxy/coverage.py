@@ -131,6 +131,18 @@ def bbox_coverage(bbox: BBox, srs: SRS | str) -> Coverage:
 Warn = Callable[[str, str], None]  # (key path, message): a doubt that still loads
 
 
+def combine_geoms(op: str, geoms: list[BaseGeometry]) -> BaseGeometry:
+    """``union``, ``intersection`` or ``difference`` (the first minus the rest) of ``geoms``."""
+    if op == "union":
+        return shapely.union_all(geoms)
+    if op == "intersection":
+        combined = geoms[0]
+        for g in geoms[1:]:
+            combined = combined.intersection(g)
+        return combined
+    return geoms[0].difference(shapely.union_all(geoms[1:]))
+
+
 def load_coverage(conf: dict[str, Any], base_dir: str = ".", path: str = "coverage",
                   named: Callable[[str], dict] | None = None, warn: Warn | None = None) -> Coverage:
     """A coverage from MapProxy coverage options; file names are relative to ``base_dir``.
@@ -195,17 +207,7 @@ def _combined(op: str, items: Any, base_dir: str, path: str, clip: bool, named: 
             item = named(item)
         parts.append(load_coverage(item, base_dir, f"{path}[{i}]", named, warn))
     srs = parts[0].srs
-    geoms = [p.transform_to(srs).geom for p in parts]
-    if op == "union":
-        geom = shapely.union_all(geoms)
-    elif op == "intersection":
-        geom = geoms[0]
-        for g in geoms[1:]:
-            geom = geom.intersection(g)
-    else:
-        geom = geoms[0]
-        for g in geoms[1:]:
-            geom = geom.difference(g)
+    geom = combine_geoms(op, [p.transform_to(srs).geom for p in parts])
     result = Coverage(geom, srs, clip)
     result.made_from = (op, parts)
     return result

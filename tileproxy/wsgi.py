@@ -16,6 +16,7 @@ from .config.build import load_proxy_config
 from .config.model import ProxyConfig
 from .http import HTTPError, Request, Response, status_line, unsafe_segment
 from .layers import build_tile_layers, build_wms_layers
+from .services.client_input import echo
 from .services.demo import DemoService
 from .services.fast_tiles import FastTiles
 from .services.kml import KMLService
@@ -26,6 +27,10 @@ from .services.wmts import WMTSService, ows_exception
 log = logging.getLogger("tileproxy.wsgi")
 
 Handler = Callable[[Request, list[str]], Response]
+
+# on every answer: error texts quote the request, and no browser may read them as
+# markup; one constant header costs the cached-tile path next to nothing
+NOSNIFF = ("X-Content-Type-Options", "nosniff")
 
 
 class TileProxyApp:
@@ -73,6 +78,7 @@ class TileProxyApp:
             send = req.method != "HEAD" and resp.status != 304
         if self.cors:
             headers.append(("Access-Control-Allow-Origin", self.cors))
+        headers.append(NOSNIFF)
         headers.append(("Content-Length", str(len(body))))
         start_response(status, headers)
         return [body] if send else [b""]
@@ -128,7 +134,7 @@ class TileProxyApp:
             return self.wms.handle(req)
         if not service:
             return ows_exception("missing parameter SERVICE", "MissingParameterValue", "service")
-        return ows_exception(f"service '{req.args.get('service')}' is not available", "InvalidParameterValue", "service")
+        return ows_exception(f"service '{echo(req.args.get('service'))}' is not available", "InvalidParameterValue", "service")
 
     def wmts_rest(self, req: Request, parts: list[str]) -> Response:
         return self.wmts.handle_rest(req, "/" + "/".join(parts))  # type: ignore[union-attr]

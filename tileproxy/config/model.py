@@ -134,6 +134,7 @@ class WMSConfig:
     inspire_md: dict[str, Any] = field(default_factory=dict)  # INSPIRE View Service metadata, as configured
     max_tile_limit: int = 500
     concurrent_layer_renderer: int = 1
+    max_layers: int = 50  # distinct layers per GetMap / GetFeatureInfo (tileproxy's own key)
 
 
 @dataclass

@@ -142,4 +142,9 @@ def _wms_config(ctx: BuildContext, wms: dict) -> WMSConfig:
         conf.featureinfo_xslt[str(kind)] = ctx.abspath(str(xslt))
     conf.max_tile_limit = int(ctx.g_cache.get("max_tile_limit", 500))
     conf.concurrent_layer_renderer = int(wms.get("concurrent_layer_renderer", 1) or 1)
+    max_layers = wms.get("max_layers")
+    if max_layers is not None:
+        if int(max_layers) < 1:
+            raise ConfigError(f"expected at least 1, got {max_layers}", join_path(path, "max_layers"))
+        conf.max_layers = int(max_layers)
     return conf

@@ -304,6 +304,7 @@ services = Mapping(
                 "inspire_md": Mapping(values=ANY),
                 "versions": ListOf(STR_OR_NUMBER),
                 "concurrent_layer_renderer": NUMBER,
+                "max_layers": INT,
             }
         ),
         "ogcapi": Mapping(values=ANY),

@@ -26,7 +26,7 @@ import shapely
 from shapely.geometry import box
 from shapely.geometry.base import BaseGeometry
 
-from ..coverage import Coverage, transform_geometry
+from ..coverage import Coverage, combine_geoms, transform_geometry
 from ..grid import TileGrid
 from ..srs import SRS, SRSError, get_srs
 
@@ -69,15 +69,7 @@ def _transformed_as_mapproxy(cov: Coverage, srs: SRS) -> BaseGeometry:
     if isinstance(cov.made_from, tuple):
         op, parts = cov.made_from
         first = parts[0].srs
-        geoms = [_transformed_as_mapproxy(p, first) for p in parts]
-        if op == "union":
-            combined = shapely.union_all(geoms)
-        elif op == "intersection":
-            combined = geoms[0]
-            for g in geoms[1:]:
-                combined = combined.intersection(g)
-        else:
-            combined = geoms[0].difference(shapely.union_all(geoms[1:]))
+        combined = combine_geoms(op, [_transformed_as_mapproxy(p, first) for p in parts])
         return _vertices_transformed(combined, first, srs)
     return _vertices_transformed(cov.geom, cov.srs, srs)
 

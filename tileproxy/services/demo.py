@@ -32,6 +32,7 @@ from ..grid import TileGrid
 from ..http import Request, Response, unsafe_segment
 from ..layers import TileLayer, WMSLayer
 from ..srs import SRSError, get_srs
+from .client_input import echo
 from .demo_html import (
     STATIC_TYPES,
     asset_url,
@@ -284,7 +285,7 @@ class DemoService:
         layer = self.find_layer(req, name)
         available = layer is not None and (self.wmts_ok(layer) if service == "wmts" else self.tms is not None)
         if layer is None or not available:
-            return self.not_found(f"No layer <code>{h(name)}</code> in that grid over {h(service.upper())}.")
+            return self.not_found(f"No layer <code>{h(echo(name))}</code> in that grid over {h(service.upper())}.")
         conf = self.viewer_config(req.script_url, layer, service)
         links = []
         if self.tms:
@@ -307,8 +308,8 @@ class DemoService:
         layer = self.wms.layers.get(name) if self.wms else None
         srs = req.args.get("srs") or next(iter(self.wms_grids), "")
         if layer is None or srs not in self.wms_grids:
-            what = "WMS layer" if layer is None else f"SRS <code>{h(srs)}</code> for the WMS layer"
-            return self.not_found(f"No {what} <code>{h(name)}</code>.")
+            what = "WMS layer" if layer is None else f"SRS <code>{h(echo(srs))}</code> for the WMS layer"
+            return self.not_found(f"No {what} <code>{h(echo(name))}</code>.")
         assert self.wms is not None
         fmt = self.wms_view_format(req.args.get("format"))
         conf = self.wms_viewer_config(req.script_url, layer, srs, fmt)
@@ -335,7 +336,7 @@ class DemoService:
         if key == "tms_capabilities" and req.args.get("layer"):
             path = self.tile_map_path(req)
             if path is None:
-                return self.not_found(f"No layer <code>{h(req.args['layer'])}</code> in that grid.")
+                return self.not_found(f"No layer <code>{h(echo(req.args['layer']))}</code> in that grid.")
         if self.dispatch is None:
             return self.not_found("Capabilities documents cannot be shown here.")
         sub = self.service_request(req, path, qs, external=(req.args.get("type") or "").lower() == "external")

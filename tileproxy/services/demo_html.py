@@ -66,7 +66,7 @@ def read_static(name: str) -> bytes | None:
         return None
     try:
         return resources.files(__package__).joinpath("static", name).read_bytes()
-    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+    except OSError:  # no such file, a folder, a name too long for the file system
         return None
 
 

@@ -108,7 +108,8 @@ class FastTiles:
             return None
         z, x, (y, dot, ext) = parts[-3], parts[-2], parts[-1].partition(".")
         digits = z + x + y
-        if not (dot and z and x and y and digits.isdecimal() and digits.isascii()):
+        # int() refuses more than 4,300 digits; no tile needs more than a few per number
+        if not (dot and z and x and y and len(digits) <= 27 and digits.isdecimal() and digits.isascii()):
             return None
         layer = entry.layer
         if ext not in entry.exts and not layer.format.matches_ext(ext):

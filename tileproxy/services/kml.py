@@ -19,6 +19,7 @@ from ..grid import TileCoord, TileGrid
 from ..http import HTTPError, Request, Response, cache_headers, make_not_modified, not_modified
 from ..layers import TileLayer, TileLayerNames
 from ..srs import BBox, get_srs
+from .client_input import echo, short_message
 from .tile_response import serve_tile
 from .tms import OUTSIDE, TileServiceGrid
 
@@ -34,7 +35,7 @@ TILE_PATH = re.compile(
 
 
 def _error(message: str, status: int) -> Response:
-    return Response(message + "\n", status)
+    return Response(short_message(message) + "\n", status)
 
 
 class KMLService:
@@ -54,13 +55,13 @@ class KMLService:
             return self.document(req, layer, entry["layer"], (0, 0, 0))
         match = TILE_PATH.match(req.path)
         if match is None:
-            return _error(f"invalid request ({req.path})", 404)
+            return _error(f"invalid request ({echo(req.path)})", 404)
         layer = self._layer(match["layer"], match["grid"])
         x, y, z, ext = int(match["x"]), int(match["y"]), int(match["z"]), match["ext"]
         if ext == "kml":
             return self.document(req, layer, match["layer"], (x, y, z))
         if not layer.format.matches_ext(ext):
-            return _error(f"invalid format ({ext}). this tile set only supports ({layer.format.ext})", 404)
+            return _error(f"invalid format ({echo(ext)}). this tile set only supports ({layer.format.ext})", 404)
         coord = self.grids[id(layer.grid)].internal_coord(x, y, z, profiles=False)
         if coord is None:
             return _error(OUTSIDE, 404)
@@ -69,7 +70,7 @@ class KMLService:
     def _layer(self, name: str, grid_part: str | None) -> TileLayer:
         layer = self.names.find(name, grid_part)
         if layer is None:
-            raise HTTPError(_error(f"unknown layer: {name}", 404))
+            raise HTTPError(_error(f"unknown layer: {echo(name)}", 404))
         return layer
 
     def document(self, req: Request, layer: TileLayer, name: str, sw_coord: TileCoord) -> Response:

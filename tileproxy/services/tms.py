@@ -20,6 +20,7 @@ from ..config.model import TMSConfig
 from ..grid import TileCoord, TileGrid
 from ..http import HTTPError, Request, Response
 from ..layers import TileLayer, TileLayerNames
+from .client_input import echo, short_message
 from .tile_response import ErrorFactory, serve_tile
 from .xmltext import xml_text
 
@@ -90,12 +91,12 @@ class TileServiceGrid:
 
 
 def _tms_error(message: str, status: int) -> Response:
-    body = f'<?xml version="1.0"?>\n<TileMapServerError>\n<Message>{xml_text(message)}</Message>\n</TileMapServerError>\n'
+    body = f'<?xml version="1.0"?>\n<TileMapServerError>\n<Message>{xml_text(short_message(message))}</Message>\n</TileMapServerError>\n'
     return Response(body, status, "text/xml")
 
 
 def _text_error(message: str, status: int) -> Response:
-    return Response(message, status)
+    return Response(short_message(message), status)
 
 
 def request_url(req: Request) -> str:
@@ -121,7 +122,7 @@ class TMSService:
     def find(self, name: str, grid_part: str | None, error: ErrorFactory) -> TileLayer:
         layer = self.names.find(name, grid_part)
         if layer is None:
-            raise HTTPError(error(f"unknown layer: {name}", 404))
+            raise HTTPError(error(f"unknown layer: {echo(name)}", 404))
         return layer
 
     # -- /tms ------------------------------------------------------------------
@@ -138,7 +139,7 @@ class TMSService:
                 return self.tile_map(req, self.find(rest[0], rest[1] if len(rest) == 2 else None, _tms_error))
         match = TILE_PATH.match(req.path)
         if match is None or match["service"] != "tms":
-            return _tms_error(f"invalid request ({req.path})", 404)
+            return _tms_error(f"invalid request ({echo(req.path)})", 404)
         layer = self.find(match["layer"], match["grid"], _tms_error)
         coord = self._coord(layer, match, True, _tms_error)
         if layer.grid.origin == "nw":  # TMS rows count from the south
@@ -150,7 +151,7 @@ class TMSService:
         format is checked first, as MapProxy does."""
         ext = match["ext"]
         if not layer.format.matches_ext(ext):
-            raise HTTPError(error(f"invalid format ({ext}). this tile set only supports ({layer.format.ext})", 404))
+            raise HTTPError(error(f"invalid format ({echo(ext)}). this tile set only supports ({layer.format.ext})", 404))
         coord = self.service_grid(layer).grid_coord(int(match["x"]), int(match["y"]), int(match["z"]), profiles)
         if coord is None:
             raise HTTPError(error(OUTSIDE, 404))
@@ -215,7 +216,7 @@ class TMSService:
         grid counts them, or from ``origin`` (``?origin=`` or ``services.tms.origin``)."""
         match = TILE_PATH.match(req.path)
         if match is None or match["service"] != "tiles":
-            return _text_error(f"invalid request ({req.path})", 404)
+            return _text_error(f"invalid request ({echo(req.path)})", 404)
         layer = self.find(match["layer"], match["grid"], _text_error)
         coord = self._coord(layer, match, False, _text_error)
         origin = _origin(req.args.get("origin")) or self.conf.origin

@@ -11,6 +11,7 @@ from ...image.formats import ImageOptions
 from ...layers import TileLayer, WMSLayer
 from ...sources.base import SourceError
 from ...tiles import TileError
+from ..client_input import echo
 from ..tile_response import serve_tile
 from .capabilities import Capabilities
 from .exceptions import WMSError, image_exception, missing_parameters, xml_exception
@@ -62,7 +63,7 @@ class WMSService:
             if not request:
                 raise missing_parameters(["request"])
             if kind is None or (kind == "legendgraphic" and version not in ("1.1.1", "1.3.0")):
-                raise WMSError(f"unknown WMS request type '{kind or request}'", "OperationNotSupported", "request")
+                raise WMSError(f"unknown WMS request type '{echo(kind or request)}'", "OperationNotSupported", "request")
             if kind == "capabilities":
                 return self.capabilities(req, version)
             if kind == "map":

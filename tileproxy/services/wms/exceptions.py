@@ -14,7 +14,8 @@ from ...http import Response, no_cache
 from ...image.codec import encode
 from ...image.formats import ImageOptions
 from ...image.watermark import message_image
-from ..xmltext import xml_text
+from ..client_input import echo, short_message
+from ..xmltext import xml_attr, xml_text
 
 XML_STATUS = 500
 
@@ -49,7 +50,7 @@ def _response(body: str, status: int, content_type: str) -> Response:
 
 def xml_exception(err: WMSError, version: str) -> Response:
     """The exception document of WMS ``version``."""
-    msg = xml_text(err.message)
+    msg = xml_text(short_message(err.message))
     if version == "1.0.0":
         body = f'<?xml version="1.0"?>\n<WMTException version="1.0.0">\n{msg}\n</WMTException>\n'
         return _response(body, err.status, "text/xml; charset=utf-8")
@@ -59,7 +60,7 @@ def xml_exception(err: WMSError, version: str) -> Response:
             code = "InvalidCRS"
         attrs = f" code={quoteattr(code)}" if code else ""
         if err.locator:
-            attrs += f" locator={quoteattr(err.locator)}"
+            attrs += f" locator={xml_attr(echo(err.locator))}"
         body = (
             '<?xml version="1.0" encoding="UTF-8"?>\n'
             '<ServiceExceptionReport version="1.3.0" xmlns="http://www.opengis.net/ogc"'
@@ -87,7 +88,7 @@ def image_exception(err: WMSError, size: tuple[int, int], opts: ImageOptions, tr
     if blank:
         img = Image.new("RGBA", size, (*bgcolor, 0 if transparent else 255))
     else:
-        img = message_image(size, err.message, transparent, bgcolor)
+        img = message_image(size, short_message(err.message), transparent, bgcolor)
     if not transparent:
         img = img.convert("RGB")
     data, mime = encode(img, opts)

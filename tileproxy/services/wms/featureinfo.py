@@ -14,6 +14,7 @@ from ...config.model import WMSConfig
 from ...http import Response
 from ...layers import WMSLayer
 from ...sources.featureinfo import FeatureInfoQuery
+from ..client_input import echo
 from ..featureinfo import XSLTransform, collect, combine, info_kind, mime_of_kind, with_charset
 from .exceptions import WMSError
 from .request import (
@@ -68,10 +69,10 @@ def parse_query(args: dict[str, str], version: str, conf: WMSConfig) -> FeatureI
     col = _pixel(args.get(xkey) or args.get({"i": "x", "x": "i"}[xkey]) or "", xkey)
     row = _pixel(args.get(ykey) or args.get({"j": "y", "y": "j"}[ykey]) or "", ykey)
     if not (0 <= col < size[0] and 0 <= row < size[1]):
-        raise WMSError(f"point {col},{row} is outside the map", "InvalidPoint", xkey)
+        raise WMSError(f"point {echo(col)},{echo(row)} is outside the map", "InvalidPoint", xkey)
     info_format = args.get("info_format") or None
     if info_format is not None and not _MIME.match(info_format):
-        raise WMSError(f"unsupported INFO_FORMAT '{info_format}'", "InvalidFormat", "info_format")
+        raise WMSError(f"unsupported INFO_FORMAT '{echo(info_format)}'", "InvalidFormat", "info_format")
     count = None
     if args.get("feature_count"):
         count = max(1, int(parse_number(args["feature_count"], "feature_count")))
@@ -80,17 +81,17 @@ def parse_query(args: dict[str, str], version: str, conf: WMSConfig) -> FeatureI
 
 def feature_info(args: dict[str, str], version: str, conf: WMSConfig, layers: dict[str, WMSLayer]) -> Response:
     query = parse_query(args, version, conf)
-    for name in layer_names(args, "layers"):
+    for name in layer_names(args, "layers", conf.max_layers):
         if name not in layers:
-            raise WMSError(f"unknown layer: {name}", "LayerNotDefined", "layers")
+            raise WMSError(f"unknown layer: {echo(name)}", "LayerNotDefined", "layers")
     sources: list = []
-    for name in layer_names(args, "query_layers"):
+    for name in layer_names(args, "query_layers", conf.max_layers):
         layer = layers.get(name)
         if layer is None:
-            raise WMSError(f"unknown layer: {name}", "LayerNotDefined", "query_layers")
+            raise WMSError(f"unknown layer: {echo(name)}", "LayerNotDefined", "query_layers")
         if not layer.queryable:
             # MapProxy names no code; LayerNotQueryable is one of WMS 1.3.0's codes
-            raise WMSError(f"layer {name} is not queryable",
+            raise WMSError(f"layer {echo(name)} is not queryable",
                            "LayerNotQueryable" if version == "1.3.0" else None, "query_layers")
         sources += [s for s in layer.info_layers() if s not in sources]
     docs = collect(sources, query)

@@ -6,13 +6,13 @@ import io
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from functools import lru_cache
 
 from PIL import Image, ImageDraw, TiffImagePlugin, TiffTags
 
 from ...config.model import WMSConfig
 from ...http import Response, no_cache
 from ...image.codec import ImageDataError, encode
+from ...image.placement import overlaps, part_within, placed
 from ...image.result import ImageResult
 from ...image.watermark import draw_text_line, font
 from ...layers import WMSLayer
@@ -22,32 +22,16 @@ from ...maps import (
     TooManyTiles,
     combine_adjacent,
     in_res_range,
-    intersection,
     request_resolution,
 )
 from ...sources.base import MapQuery, SourceDataError, SourceError
 from ...srs import BBox, SRSError, get_srs
 from ...tiles import TileError
+from ..client_input import echo
 from .exceptions import WMSError
 from .request import MapParams
 
 log = logging.getLogger("tileproxy.service.wms")
-
-
-@lru_cache(maxsize=1024)
-def sources_res_range(layer: CacheMapLayer) -> tuple[float | None, float | None]:
-    """The resolutions a cache can draw, as MapProxy sees them: the widest range of
-    its sources' min_res/max_res (none when a source has no limit, or when the
-    cache rescales tiles from other levels). Outside it the cache draws nothing."""
-    if any(m.opts.rescale_tiles for m in layer.cache.managers.values()):
-        return None, None
-    sources = [s for m in layer.cache.managers.values() for s in m.sources]
-    limits = [getattr(s, "limits", None) for s in sources]
-    lows = [getattr(lim, "min_res", None) for lim in limits]
-    highs = [getattr(lim, "max_res", None) for lim in limits]
-    low = None if not lows or None in lows else max(lows)  # type: ignore[type-var]
-    high = None if not highs or None in highs else min(highs)  # type: ignore[type-var]
-    return low, high
 
 
 def _limit_bbox(conf: WMSConfig, params: MapParams):
@@ -73,7 +57,7 @@ def dimension_values(args: dict[str, str], layers: list[WMSLayer]) -> tuple[tupl
         if value is None or value == "":
             continue
         if value not in dim.values and value != dim.default:
-            raise WMSError(f"invalid {dim.param.upper()} value '{value}'", "InvalidDimensionValue", dim.param)
+            raise WMSError(f"invalid {dim.param.upper()} value '{echo(value)}'", "InvalidDimensionValue", dim.param)
         out.append((dim.param, value))
     return tuple(out)
 
@@ -96,13 +80,18 @@ def render_map(params: MapParams, layers: list[WMSLayer], conf: WMSConfig,
                      tuple(forward.items()), dimensions)
     res = request_resolution(params.bbox, params.size, params.srs)
     jobs: list[MapLayer] = []
+    drawn: set[tuple[int, int]] = set()  # a layer in a group and named itself is drawn once, where first met
     for layer in layers:
         if not in_res_range(res, layer.min_res, layer.max_res):
             continue
         for owner, map_layer in layer.renders():
             if owner is not layer and not in_res_range(res, owner.min_res, owner.max_res):
                 continue
-            if isinstance(map_layer, CacheMapLayer) and not in_res_range(res, *sources_res_range(map_layer)):
+            if (id(owner), id(map_layer)) in drawn:
+                continue
+            drawn.add((id(owner), id(map_layer)))
+            # outside what a cache's sources draw, the cache draws nothing (as in MapProxy)
+            if isinstance(map_layer, CacheMapLayer) and not in_res_range(res, *(map_layer.res_range() or (None, None))):
                 continue
             jobs.append(map_layer)
     if outside:
@@ -120,7 +109,7 @@ def render_map(params: MapParams, layers: list[WMSLayer], conf: WMSConfig,
             return _uncached(passthrough) if not cacheable else passthrough
     img = _compose(rendered, params)
     if offset is not None:
-        img = _placed(img, full, offset)
+        img = placed(img, full.size, offset, (*full.bgcolor, 0 if full.transparent else 255))
         params = full
     if errors:
         img = _error_lines(img, errors)
@@ -251,28 +240,13 @@ def _compose(rendered: list[tuple[MapLayer, ImageResult]], params: MapParams) ->
 
 def _part_inside(limit: BBox, params: MapParams) -> tuple[BBox, tuple[int, int], tuple[int, int]] | None:
     """The part of the map inside ``limit``: its bbox, its size in pixels and its
-    offset in the full map (pixel edges cut off as MapProxy cuts them); None when
-    nothing of the map is inside."""
-    b = params.bbox
-    w, h = params.size
-    if intersection(limit, b) is None:
+    offset in the full map; None when nothing of the map is inside."""
+    if not overlaps(limit, params.bbox):
         return None
-    sub = (max(b[0], limit[0]), max(b[1], limit[1]), min(b[2], limit[2]), min(b[3], limit[3]))
-    left = int((sub[0] - b[0]) / (b[2] - b[0]) * w)
-    right = int((sub[2] - b[0]) / (b[2] - b[0]) * w)
-    top = int((b[3] - sub[3]) / (b[3] - b[1]) * h)
-    bottom = int((b[3] - sub[1]) / (b[3] - b[1]) * h)
-    if right <= left or bottom <= top:
+    size, offset, sub = part_within(params.bbox, params.size, limit)
+    if not size[0] or not size[1]:
         return None
-    return sub, (right - left, bottom - top), (left, top)
-
-
-def _placed(img: Image.Image, params: MapParams, offset: tuple[int, int]) -> Image.Image:
-    """``img`` at ``offset`` in a map of the full size; transparent (or the background
-    colour) around it."""
-    out = Image.new("RGBA", params.size, (*params.bgcolor, 0 if params.transparent else 255))
-    out.paste(img.convert("RGBA"), offset)
-    return out
+    return sub, size, offset
 
 
 def encode_geotiff(img: Image.Image, params: MapParams) -> bytes:

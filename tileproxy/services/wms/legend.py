@@ -27,6 +27,7 @@ from ...layers import WMSLayer
 from ...sources.base import SourceError
 from ...sources.http import HTTPClient, HTTPOptions, read_file_url
 from ...stores.file import write_atomic
+from ..client_input import echo
 from .exceptions import WMSError
 from .request import check_styles, parse_format_param, parse_number, require_params
 
@@ -165,15 +166,15 @@ def legend_graphic(args: dict[str, str], version: str, layers: dict[str, WMSLaye
     require_params(args, ["layer", "format", *(["sld_version"] if conf.strict else [])])
     sld_version = args.get("sld_version")
     if sld_version is not None and sld_version != "1.1.0":
-        raise WMSError(f"invalid sld_version {sld_version}", "InvalidParameterValue", "sld_version")
+        raise WMSError(f"invalid sld_version {echo(sld_version)}", "InvalidParameterValue", "sld_version")
     name = args["layer"]
     layer = layers.get(name)
     if layer is None:
-        raise WMSError(f"unknown layer: {name}", "LayerNotDefined", "layer")
+        raise WMSError(f"unknown layer: {echo(name)}", "LayerNotDefined", "layer")
     check_styles(args.get("style"), False)
     scale = parse_number(args["scale"], "scale") if args.get("scale") else None
     if not layer.has_legend:
-        raise WMSError(f"layer {name} has no legend graphic", status=404)
+        raise WMSError(f"layer {echo(name)} has no legend graphic", status=404)
     fmt = args["format"]
     mime = fmt.split(";")[0].strip().lower()
     try:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from ...config.model import WMSConfig
 from ...image.formats import FormatError, ImageOptions, parse_format
 from ...srs import SRS, BBox, SRSError, get_srs
+from ..client_input import echo
 from .exceptions import WMSError, missing_parameters
 
 VERSIONS = ("1.0.0", "1.1.0", "1.1.1", "1.3.0")
@@ -64,9 +65,9 @@ def parse_number(value: str, name: str) -> float:
     try:
         number = float(value)
     except ValueError:
-        raise WMSError(f"invalid number '{value}' in {name.upper()}", "InvalidParameterValue", name) from None
+        raise WMSError(f"invalid number '{echo(value)}' in {name.upper()}", "InvalidParameterValue", name) from None
     if not math.isfinite(number):
-        raise WMSError(f"{name.upper()} must be a finite number, got '{value}'", "InvalidParameterValue", name)
+        raise WMSError(f"{name.upper()} must be a finite number, got '{echo(value)}'", "InvalidParameterValue", name)
     return number
 
 
@@ -76,10 +77,10 @@ def bbox_values(value: str | None) -> tuple[float, float, float, float]:
         raise missing_parameters(["bbox"])
     parts = value.split(",")
     if len(parts) != 4:
-        raise WMSError(f"invalid bbox {value}: expected minx,miny,maxx,maxy", "InvalidParameterValue", "bbox")
+        raise WMSError(f"invalid bbox {echo(value)}: expected minx,miny,maxx,maxy", "InvalidParameterValue", "bbox")
     box = [parse_number(p, "bbox") for p in parts]
     if box[0] >= box[2] or box[1] >= box[3]:
-        raise WMSError(f"invalid bbox {value}", "InvalidParameterValue", "bbox")
+        raise WMSError(f"invalid bbox {echo(value)}", "InvalidParameterValue", "bbox")
     return (box[0], box[1], box[2], box[3])
 
 
@@ -107,7 +108,7 @@ def parse_size(args: dict[str, str], conf: WMSConfig) -> tuple[int, int]:
         except ValueError:
             number = math.nan
         if not (math.isfinite(number) and number >= 1):
-            raise WMSError(f"{name.upper()} must be a positive integer, got '{value}'", "InvalidParameterValue", name)
+            raise WMSError(f"{name.upper()} must be a positive integer, got '{echo(value)}'", "InvalidParameterValue", name)
         size.append(int(number))
     if size[0] * size[1] > conf.max_output_pixels:
         # no INIMAGE/BLANK answer either: that image would be as large
@@ -125,7 +126,7 @@ def parse_srs(args: dict[str, str], version: str, conf: WMSConfig) -> tuple[SRS,
     except SRSError:
         srs = None
     if srs is None or srs not in {get_srs(c) for c in conf.srs}:
-        raise WMSError(f"unsupported {name}: {code}", "InvalidSRS", name)
+        raise WMSError(f"unsupported {name}: {echo(code)}", "InvalidSRS", name)
     return srs, code
 
 
@@ -144,7 +145,7 @@ def parse_format_param(value: str | None, conf: WMSConfig, strict: bool) -> tupl
     for name, opts in conf.image_formats.items():
         if wanted is not None and opts.format == wanted:
             return name, opts
-    raise WMSError(f"unsupported image format: {value}", "InvalidFormat", "format")
+    raise WMSError(f"unsupported image format: {echo(value)}", "InvalidFormat", "format")
 
 
 def parse_color(value: str | None) -> tuple[int, int, int]:
@@ -155,11 +156,11 @@ def parse_color(value: str | None) -> tuple[int, int, int]:
         if text.startswith(prefix):
             text = text[len(prefix):]
     if len(text) != 6:
-        raise WMSError(f"invalid BGCOLOR '{value}': expected 0xRRGGBB", "InvalidParameterValue", "bgcolor")
+        raise WMSError(f"invalid BGCOLOR '{echo(value)}': expected 0xRRGGBB", "InvalidParameterValue", "bgcolor")
     try:
         return (int(text[0:2], 16), int(text[2:4], 16), int(text[4:6], 16))
     except ValueError:
-        raise WMSError(f"invalid BGCOLOR '{value}': expected 0xRRGGBB", "InvalidParameterValue", "bgcolor") from None
+        raise WMSError(f"invalid BGCOLOR '{echo(value)}': expected 0xRRGGBB", "InvalidParameterValue", "bgcolor") from None
 
 
 def parse_bool(value: str | None) -> bool:
@@ -173,15 +174,22 @@ def check_styles(value: str | None, strict: bool) -> None:
         return
     for style in value.split(","):
         if style.strip().lower() not in DEFAULT_STYLES:
-            raise WMSError(f"unsupported styles: {value}", "StyleNotDefined", "styles")
+            raise WMSError(f"unsupported styles: {echo(value)}", "StyleNotDefined", "styles")
 
 
-def layer_names(args: dict[str, str], key: str = "layers") -> list[str]:
+def layer_names(args: dict[str, str], key: str = "layers", limit: int | None = None) -> list[str]:
+    """The distinct names in LAYERS (or QUERY_LAYERS) in the order first named: a
+    layer named again is drawn (or asked) once, where it was first named, as in
+    MapProxy. More than ``limit`` distinct names are refused (``wms.max_layers``):
+    the work of a request stays bounded."""
     value = args.get(key)
-    names = [n for n in (value or "").split(",") if n.strip()]
+    names = list(dict.fromkeys(n.strip() for n in (value or "").split(",") if n.strip()))
     if not names:
         raise missing_parameters([key])
-    return [n.strip() for n in names]
+    if limit is not None and len(names) > limit:
+        raise WMSError(f"too many layers in {key.upper()}: {len(names)} (at most {limit})",
+                       "InvalidParameterValue", key)
+    return names
 
 
 @dataclass
@@ -227,11 +235,11 @@ def parse_map_params(args: dict[str, str], version: str, conf: WMSConfig,
     raw_bbox = bbox_values(args["bbox"])
     check_styles(args.get("styles"), conf.strict)
     size = parse_size(args, conf)
-    layers = layer_names(args)
+    layers = layer_names(args, "layers", conf.max_layers)
     if known_layers is not None:
         for name in layers:
             if name not in known_layers:
-                raise WMSError(f"unknown layer: {name}", "LayerNotDefined", "layers")
+                raise WMSError(f"unknown layer: {echo(name)}", "LayerNotDefined", "layers")
     format_name, opts = parse_format_param(args.get("format"), conf, conf.strict)
     srs, _ = parse_srs(args, version, conf)
     bbox = axis_order_xy(raw_bbox, srs, version)

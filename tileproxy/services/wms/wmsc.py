@@ -6,6 +6,7 @@ from __future__ import annotations
 from ...grid import TileCoord, TileGrid
 from ...layers import TileLayer
 from ...srs import BBox
+from ..client_input import echo
 from .exceptions import WMSError
 from .request import MapParams
 
@@ -17,7 +18,7 @@ def wmsc_tile(layers: list[TileLayer], params: MapParams) -> tuple[TileLayer, Ti
         raise WMSError("tiled requests take exactly one layer", "InvalidParameterValue", "layers")
     candidates = [tl for tl in layers if tl.name == params.layers[0] and tl.grid.srs == params.srs]
     if not candidates:
-        raise WMSError(f"layer '{params.layers[0]}' has no tiles in {params.srs.code}", "InvalidSRS", "srs")
+        raise WMSError(f"layer '{echo(params.layers[0])}' has no tiles in {params.srs.code}", "InvalidSRS", "srs")
     layer = next((tl for tl in candidates if _format_fits(tl, params)), None)
     if layer is None:
         raise WMSError(f"Invalid request: invalid tile format, use {candidates[0].format}")

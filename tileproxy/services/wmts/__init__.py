@@ -10,6 +10,7 @@ from ...config.model import WMTSConfig
 from ...grid import TileCoord
 from ...http import Request, Response
 from ...layers import TileLayer
+from ..client_input import bounded_int, echo
 from ..tile_response import serve_tile
 from .capabilities import CapabilitiesContext, capabilities
 from .errors import WMTSError, ows_exception, tile_error
@@ -77,14 +78,14 @@ class WMTSService:
         if request == "getcapabilities":
             return self.capabilities(req, rest=False)
         if request not in ("gettile", "getfeatureinfo"):
-            raise WMTSError(f"unknown WMTS request type '{args['request']}'", "OperationNotSupported", "request")
+            raise WMTSError(f"unknown WMTS request type '{echo(args['request'])}'", "OperationNotSupported", "request")
         info = request == "getfeatureinfo"
         for key in _INFO_PARAMS if info else _TILE_PARAMS:
             if not args.get(key):
                 raise WMTSError(f"missing parameter {key.upper()}", "MissingParameterValue", key)
         version = args.get("version")
         if version and version != "1.0.0":
-            raise WMTSError(f"unsupported version '{version}'", "VersionNegotiationFailed", "version")
+            raise WMTSError(f"unsupported version '{echo(version)}'", "VersionNegotiationFailed", "version")
         layer, set_name = self._layer(args["layer"], args["tilematrixset"])
         dims = {k: v for k, v in args.items() if k not in _KVP_PARAMS}
         if info:
@@ -123,7 +124,7 @@ class WMTSService:
         for key, value in dims.items():
             # dimensions of the template that this layer lacks can only be 'default'
             if key not in layer.dimensions and value != "default":
-                raise WMTSError(f"unknown dimension: {key}", "InvalidParameterValue", key)
+                raise WMTSError(f"unknown dimension: {echo(key)}", "InvalidParameterValue", key)
         return layer, set_name
 
     def _rest_tile(self, req: Request, values: dict[str, str], dims: dict[str, str]) -> Response:
@@ -148,17 +149,17 @@ class WMTSService:
     def _layer(self, name: str, set_name: str | None) -> tuple[WMTSLayer, str]:
         layer = self.wmts_layers.get(name)
         if layer is None:
-            raise WMTSError(f"unknown layer: {name}", "InvalidParameterValue", "layer")
+            raise WMTSError(f"unknown layer: {echo(name)}", "InvalidParameterValue", "layer")
         if set_name is None:
             set_name = next(iter(layer.by_set))
         if set_name not in layer.by_set:
-            raise WMTSError(f"unknown tilematrixset: {set_name}", "InvalidParameterValue", "tilematrixset")
+            raise WMTSError(f"unknown tilematrixset: {echo(set_name)}", "InvalidParameterValue", "tilematrixset")
         return layer, set_name
 
     @staticmethod
     def _check_format(layer: WMTSLayer, requested: str) -> None:
         if not layer.accepts_format(requested):
-            raise WMTSError(f"invalid format ({requested}). this tile set only supports ({layer.ext})",
+            raise WMTSError(f"invalid format ({echo(requested)}). this tile set only supports ({layer.ext})",
                             "InvalidParameterValue", "format")
 
     def _info_mime(self, requested: str) -> str:
@@ -168,16 +169,15 @@ class WMTSService:
             return requested
         if "/" not in requested and requested in formats:
             return formats[requested]
-        raise WMTSError(f"unknown infoformat: {requested}", "InvalidParameterValue", "infoformat")
+        raise WMTSError(f"unknown infoformat: {echo(requested)}", "InvalidParameterValue", "infoformat")
 
     def _coord(self, layer: WMTSLayer, set_name: str, matrix: str, col: str, row: str) -> TileCoord:
         """The grid coordinates of a tile; TileMatrix ``01``, ``1`` and ``001`` are one matrix."""
         matrix_set = self.matrix_sets[set_name]
-        try:
-            level, c, r = int(matrix), int(col), int(row)
-        except ValueError:
+        level, c, r = bounded_int(matrix), bounded_int(col), bounded_int(row)
+        if level is None or c is None or r is None:
             raise WMTSError("TileMatrix, TileCol and TileRow must be integers", "InvalidParameterValue",
-                            "tilematrix") from None
+                            "tilematrix")
         coord = matrix_set.internal_coord(level, c, r)
         if coord is None:
             grid = matrix_set.grid

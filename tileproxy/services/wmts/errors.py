@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from xml.sax.saxutils import quoteattr
-
 from ...http import Response
-from ..xmltext import xml_text
+from ..client_input import echo, short_message
+from ..xmltext import xml_attr, xml_text
 
 STATUS = {
     "MissingParameterValue": 400,
@@ -21,11 +20,11 @@ STATUS = {
 def ows_exception(message: str, code: str = "NoApplicableCode", locator: str | None = None,
                   status: int | None = None) -> Response:
     """An ExceptionReport; the status follows ``code`` unless given."""
-    loc = f" locator={quoteattr(locator)}" if locator else ""
+    loc = f" locator={xml_attr(echo(locator))}" if locator else ""
     body = (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
         '<ExceptionReport xmlns="http://www.opengis.net/ows/1.1" version="1.1.0" xml:lang="en">\n'
-        f'  <Exception exceptionCode="{code}"{loc}>\n    <ExceptionText>{xml_text(message)}</ExceptionText>\n'
+        f'  <Exception exceptionCode="{code}"{loc}>\n    <ExceptionText>{xml_text(short_message(message))}</ExceptionText>\n'
         "  </Exception>\n</ExceptionReport>\n"
     )
     return Response(body, status or STATUS.get(code, 400), "text/xml; charset=utf-8")

@@ -7,6 +7,7 @@ from __future__ import annotations
 from ...grid import TileCoord
 from ...http import Response
 from ...sources.featureinfo import FeatureInfoQuery
+from ..client_input import bounded_int, echo
 from ..featureinfo import tile_feature_info
 from .errors import WMTSError
 from .layer import WMTSLayer
@@ -21,20 +22,19 @@ def feature_info(layer: WMTSLayer, set_name: str, coord: TileCoord, i: str, j: s
     pos = _pixel(i, "i", grid.tile_size[0]), _pixel(j, "j", grid.tile_size[1])
     count = None
     if feature_count:
-        try:
-            count = max(1, int(feature_count))
-        except ValueError:
-            raise WMTSError(f"invalid FEATURE_COUNT '{feature_count}'", "InvalidParameterValue", "feature_count") from None
+        number = bounded_int(feature_count)
+        if number is None:
+            raise WMTSError(f"invalid FEATURE_COUNT '{echo(feature_count)}'", "InvalidParameterValue", "feature_count")
+        count = max(1, number)
     query = FeatureInfoQuery(grid.tile_bbox(coord), grid.tile_size, grid.srs, pos, mime, count)
     body, content_type = tile_feature_info(layer.info_sources, query)
     return Response(body, content_type=content_type)
 
 
 def _pixel(value: str, name: str, size: int) -> int:
-    try:
-        pixel = int(value)
-    except ValueError:
-        raise WMTSError(f"{name.upper()} must be an integer, got '{value}'", "InvalidParameterValue", name) from None
+    pixel = bounded_int(value)
+    if pixel is None:
+        raise WMTSError(f"{name.upper()} must be an integer, got '{echo(value)}'", "InvalidParameterValue", name)
     if not 0 <= pixel < size:
         raise WMTSError(f"{name.upper()}={pixel} is outside the tile (0 to {size - 1})", "PointIJOutOfRange", name)
     return pixel

@@ -12,6 +12,7 @@ from ...extent import cache_extent
 from ...image.formats import ImageFormat
 from ...layers import TileLayer
 from ...srs import SRSError
+from ..client_input import echo
 from .errors import WMTSError
 
 MAX_DIMENSION_VIEWS = 256  # tile layers kept per set of dimension values
@@ -79,7 +80,7 @@ class WMTSLayer:
             if value is None or value == "" or value == "default":
                 value = dim.default
             elif value not in dim.values:
-                raise WMTSError(f"invalid dimension value ({name}={value}).", "InvalidParameterValue", name)
+                raise WMTSError(f"invalid dimension value ({name}={echo(value)}).", "InvalidParameterValue", name)
             out.append((name, value))
         return tuple(out)
 
