@@ -2,7 +2,7 @@
 third-party module imported by tileproxy/ comes from a runtime dependency or an
 optional extra, every runtime dependency is imported, extras are imported only
 where they are used (never when a module loads), and tests import only what the
-runtime and [test] dependencies install."""
+runtime and [test] dependencies install. The package data it names exists."""
 
 from __future__ import annotations
 
@@ -41,7 +41,8 @@ def _requirement_names(requirements: list[str]) -> set[str]:
     return {_normalized(re.match(r"[A-Za-z0-9._-]+", r).group(0)) for r in requirements}
 
 
-PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
+PROJECT = PYPROJECT["project"]
 RUNTIME = _requirement_names(PROJECT["dependencies"])
 EXTRAS = {name: _requirement_names(reqs) for name, reqs in PROJECT["optional-dependencies"].items()}
 OPTIONAL = set().union(*(reqs for name, reqs in EXTRAS.items() if name not in TOOL_EXTRAS)) - RUNTIME
@@ -119,3 +120,10 @@ def test_tests_import_only_declared_dependencies() -> None:
     undeclared = {f"{module} ({file.relative_to(ROOT)})" for module, file, _ in _imports(files, local)
                   if _distribution(module) not in RUNTIME | EXTRAS["test"]}
     assert not undeclared, "imported by tests but in neither the runtime nor the [test] dependencies"
+
+
+def test_package_data_names_existing_files() -> None:
+    """Every package-data pattern matches files (a pattern for files that went ships nothing)."""
+    patterns = PYPROJECT["tool"]["setuptools"]["package-data"]["tileproxy"]
+    assert patterns
+    assert [p for p in patterns if not list(PACKAGE.glob(p))] == []
