@@ -6,8 +6,9 @@ which it copies; Pillow still unfilters the rows, so the image is the same.
 Encoding: paletted images, the usual output of a map, are written here with
 zlib-ng's deflate; every other mode is left to Pillow.
 
-Without the zlib-ng package every function here declines (None) and Pillow
-does all of it."""
+Rows inflated already (by the check of a source's image, see ``whole``) are fed
+the same way (``feed_rows``). Without the zlib-ng package the other functions
+here decline (None) and Pillow does all of it."""
 
 from __future__ import annotations
 
