@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import struct
 from collections.abc import Sequence
+from typing import Any
 
 from PIL import Image
 
@@ -41,13 +42,21 @@ def plain_png(data: bytes | None, size: tuple[int, int], profile_ok: bool = True
     return (mode, b"".join(parts)) if parts else None
 
 
+def zip_decoder(mode: str, args: tuple, im: Any, box: tuple[int, int, int, int]) -> Any:
+    """Pillow's PNG row decoder ("zip") writing into ``box`` of the core image
+    ``im``. The one use of Pillow's private ``Image._getdecoder``: Pillow has no
+    public way to feed rows that zlib-ng inflated. Where it is missing the callers
+    fall back to Pillow's reader; test_png_tiles fails loudly when it goes."""
+    dec = Image._getdecoder(mode, "zip", args)
+    dec.setimage(im, box)
+    return dec
+
+
 def decode_into(mosaic: Image.Image, stream: bytes, mode: str, box: tuple[int, int, int, int]) -> None:
     """Decode the zlib ``stream`` of a plain PNG (``plain_png``) into ``box`` of
     ``mosaic``; decoding stops after the last row of ``box``."""
     def decoder():
-        dec = Image._getdecoder(mosaic.mode, "zip", (mode,))
-        dec.setimage(mosaic.im, box)
-        return dec
+        return zip_decoder(mosaic.mode, (mode,), mosaic.im, box)
 
     # zlib-ng inflates the rows of the box faster than Pillow's zlib (tiles: ~3x)
     result = feed_inflated(decoder(), stream, (box[3] - box[1]) * (1 + (box[2] - box[0]) * len(mode)))
@@ -85,9 +94,7 @@ def decode_rows(mode: str, size: tuple[int, int], rows: bytes) -> Image.Image | 
     do not make the image (the caller decodes the usual way)."""
     img = Image.new(mode, size)
     try:
-        dec = Image._getdecoder(mode, "zip", (mode,))
-        dec.setimage(img.im, (0, 0, *size))
-        status, err = feed_rows(dec, rows)
+        status, err = feed_rows(zip_decoder(mode, (mode,), img.im, (0, 0, *size)), rows)
     except (AttributeError, TypeError, ValueError):
         return None
     return img if err >= 0 and status < 0 else None
@@ -106,9 +113,7 @@ def decode_read_rows(data: bytes, rows: bytes) -> Image.Image | None:
         if codec != "zip" or img.info.get("interlace"):
             return None
         img.load_prepare()
-        dec = Image._getdecoder(img.mode, "zip", args)
-        dec.setimage(img.im, extents)
-        status, err = feed_rows(dec, rows)
+        status, err = feed_rows(zip_decoder(img.mode, args, img.im, extents), rows)
         if err < 0 or status >= 0:
             return None
         img.tile = []
