@@ -14,11 +14,11 @@ from seed_helpers import write_configs
 
 from tileproxy.config.build import load_proxy_config
 from tileproxy.config.errors import ConfigError
-from tileproxy.freshness import parse_refresh_before
-from tileproxy.refresh_pool import RefreshPool
 from tileproxy.seed.config import load_seed_config
 from tileproxy.sources.base import SourceError, SourceTimeout
 from tileproxy.sources.on_error import parse_color, parse_on_error
+from tileproxy.tilecache.freshness import parse_refresh_before
+from tileproxy.tilecache.refresh_pool import RefreshPool
 
 
 @pytest.mark.parametrize(

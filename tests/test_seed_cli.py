@@ -12,7 +12,7 @@ from pathlib import Path
 
 from seed_helpers import cached, manager, run_seed, write_configs
 
-from tileproxy.locks import FileLock
+from tileproxy.tilecache.locks import FileLock
 
 TWO_TASKS = """
 seeds:

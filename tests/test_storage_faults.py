@@ -26,7 +26,7 @@ from yaml_snippets import debug_cache_config
 
 from tileproxy import make_wsgi_app
 from tileproxy.cli.main import main as tileproxy_main
-from tileproxy.locks import FileLock, LockTimeout, Semaphore
+from tileproxy.tilecache.locks import FileLock, LockTimeout, Semaphore
 
 BACKENDS = ["type: file", "type: mbtiles", "type: sqlite", "type: geopackage",
             "type: compact\nversion: 1", "type: compact\nversion: 2"]
@@ -179,7 +179,7 @@ def test_a_lock_that_cannot_be_a_file_still_excludes_threads(tmp_path):
         with pytest.raises(LockTimeout):
             FileLock(path, timeout=0.05).acquire()
     # and is gone once released: the table of in-process locks does not grow
-    from tileproxy.locks import _LOCAL
+    from tileproxy.tilecache.locks import _LOCAL
 
     assert _LOCAL._entries == {}
 

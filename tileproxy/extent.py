@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from .srs import MERCATOR_EXTENT, SRS, BBox, SRSError, get_srs
 
 if TYPE_CHECKING:
-    from .tiles import TileManager
+    from .tilecache.manager import TileManager
 
 _MERCATOR_CODES = ("EPSG:3857", "EPSG:900913")
 

@@ -19,7 +19,7 @@ from .sources.cache import CacheSource
 from .sources.debug import DebugSource
 from .sources.wms import WMSSource
 from .srs import BBox, SRSError
-from .tiles import TileManager
+from .tilecache.manager import TileManager
 
 log = logging.getLogger("tileproxy.layers")
 

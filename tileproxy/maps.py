@@ -25,7 +25,7 @@ from .stores.base import log_throttled
 
 if TYPE_CHECKING:
     from .config.model import CacheConfig
-    from .tiles import TileManager
+    from .tilecache.manager import TileManager
 
 log = logging.getLogger("tileproxy.maps")
 

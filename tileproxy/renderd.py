@@ -26,8 +26,8 @@ import requests
 
 from . import __version__
 from .grid import TileCoord
-from .locks import LockTimeout
 from .sources.base import SourceError
+from .tilecache.locks import LockTimeout
 
 log = logging.getLogger("tileproxy.renderd")
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .tiles import TileManager
+    from .tilecache.manager import TileManager
 
 # (min_res, max_res) in metres per pixel: the coarsest resolution drawn and the
 # finest one not drawn any more; None for no limit on that side

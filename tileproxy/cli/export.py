@@ -197,7 +197,7 @@ def _run(args: argparse.Namespace) -> int:
     from ..config.build import load_proxy_config
     from ..sources.base import SourceError
     from ..stores.registry import StoreContext, build_store
-    from ..tiles import TileError, TileManager, TileManagerOptions
+    from ..tilecache.manager import TileError, TileManager, TileManagerOptions
 
     config = load_proxy_config(args.config)
     grid_name, grid = resolve_grid(args.grid, config)

@@ -6,7 +6,6 @@ import copy
 import os
 from typing import Any
 
-from ..freshness import parse_refresh_before
 from ..image.formats import ImageFormat
 from ..renderd import RenderdClient
 from ..sources.band_merge import CHANNELS, BandMergeSource, BandOp
@@ -15,7 +14,8 @@ from ..sources.cache import cache_map_source
 from ..sources.mapnik import MapnikSource
 from ..sources.wms import WMSSource
 from ..stores.registry import StoreContext, build_store
-from ..tiles import REFRESH_MODES, TileManager, TileManagerOptions
+from ..tilecache.freshness import parse_refresh_before
+from ..tilecache.manager import REFRESH_MODES, TileManager, TileManagerOptions
 from .context import BuildContext
 from .errors import ConfigError, join_path
 from .grids import grid, srs_as_written

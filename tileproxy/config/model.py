@@ -12,7 +12,7 @@ from ..sources.base import Source
 from .dimensions import Dimension
 
 if TYPE_CHECKING:
-    from ..tiles import TileManager
+    from ..tilecache.manager import TileManager
 
 
 @dataclass

@@ -186,7 +186,7 @@ def source_limits(ctx: BuildContext, name: str, conf: dict, path: str, kind: str
             raise ConfigError(str(ex), ex.path) from None
     concurrent = concurrent_requests(ctx, conf)
     if concurrent and kind in ("mapserver", "mapnik"):  # HTTP sources cap in their client
-        from ..locks import Semaphore
+        from ..tilecache.locks import Semaphore
 
         limits.semaphore = Semaphore(ctx.globals.lock_dir, f"{kind}-{name}", int(concurrent),
                                      timeout=ctx.client_timeout)

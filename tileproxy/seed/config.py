@@ -14,9 +14,9 @@ from ..config.errors import ConfigError, join_path
 from ..config.loader import expand_env, read_yaml
 from ..config.model import ProxyConfig
 from ..coverage import Coverage
-from ..freshness import RefreshBefore, seeding_rule
 from ..grid import TileGrid
-from ..tiles import TileManager
+from ..tilecache.freshness import RefreshBefore, seeding_rule
+from ..tilecache.manager import TileManager
 from .area import area_in_grid
 from .coverages import load_coverages
 from .timespec import parse_before, parse_rule

@@ -11,11 +11,11 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 
 from ..grid import MetaTile, TileCoord
-from ..locks import LockTimeout
 from ..sources.base import SourceError
 from ..srs import BBox
 from ..stores.base import StoreError, StoreUnwritable
-from ..tiles import TileError, TileManager
+from ..tilecache.locks import LockTimeout
+from ..tilecache.manager import TileError, TileManager
 from .failed import FailedTilesLog
 from .retry import RateLimiter, RetryPolicy
 

@@ -18,7 +18,7 @@ from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPool
 from dataclasses import replace
 
 from ..grid import MetaTile, TileCoord
-from ..locks import FileLock
+from ..tilecache.locks import FileLock
 from .cleanup import run_cleanup
 from .config import Task
 from .meta import MetaResult, MetaWorker, SeedOptions, process_init, process_work

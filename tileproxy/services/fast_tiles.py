@@ -14,11 +14,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ..cache_status import HIT
 from ..config.model import WMTSConfig
 from ..grid import TileCoord
 from ..http import cache_headers, unsafe_segment
 from ..layers import TileLayer
+from ..tilecache.cache_status import HIT
 from .tms import TMSService
 from .wmts import WMTSService
 

@@ -7,7 +7,6 @@ import logging
 from collections.abc import Callable
 from functools import lru_cache
 
-from ..cache_status import CacheStatus
 from ..grid import TileCoord
 from ..http import (
     Request,
@@ -23,7 +22,8 @@ from ..image.transform import blank_image
 from ..layers import TileLayer
 from ..sources.base import SourceError, SourceTimeout
 from ..stores.base import Tile
-from ..tiles import TileError, TileOutcome
+from ..tilecache.cache_status import CacheStatus
+from ..tilecache.manager import TileError, TileOutcome
 
 log = logging.getLogger("tileproxy.service")
 

@@ -16,7 +16,7 @@ from .base import MapQuery, Source, SourceError, TiledSource
 
 if TYPE_CHECKING:
     from ..config.model import CacheConfig
-    from ..tiles import TileManager
+    from ..tilecache.manager import TileManager
 
 
 class CacheSource(TiledSource):

@@ -15,7 +15,7 @@ import urllib3
 from requests.adapters import HTTPAdapter
 
 from .. import __version__
-from ..locks import LockTimeout, Semaphore
+from ..tilecache.locks import LockTimeout, Semaphore
 from .base import SourceError, SourceTimeout
 
 log = logging.getLogger("tileproxy.source.request")

@@ -20,8 +20,8 @@ from ..grid import TileCoord
 from ..image.formats import ImageFormat
 from ..image.result import ImageResult
 from ..image.transform import blank_image
-from ..locks import LockTimeout
 from ..srs import SRS, BBox
+from ..tilecache.locks import LockTimeout
 from .base import MapQuery, Source, SourceTimeout
 
 METERS_PER_DEGREE = 111319.4907932736
@@ -48,7 +48,7 @@ class SourceLimits:
     transparent_color: tuple[int, int, int] | None = None
     tolerance: float = 5.0
     opacity: float | None = None
-    semaphore: Any = None  # tileproxy.locks.Semaphore
+    semaphore: Any = None  # tileproxy.tilecache.locks.Semaphore
 
     @property
     def is_empty(self) -> bool:

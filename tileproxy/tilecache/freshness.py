@@ -16,7 +16,7 @@ import logging
 import os
 from dataclasses import dataclass
 
-from .config.errors import ConfigError, join_path
+from ..config.errors import ConfigError, join_path
 
 log = logging.getLogger("tileproxy.freshness")
 

@@ -20,7 +20,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-log = logging.getLogger("tileproxy.locks")
+log = logging.getLogger("tileproxy.locks")  # (the name docs/deployment.md gives)
 
 
 class LockTimeout(Exception):

@@ -14,15 +14,15 @@ from typing import TYPE_CHECKING
 
 from PIL import Image
 
-from .grid import TileCoord
-from .image.codec import decode
-from .image.mosaic import tile_mosaic
-from .image.result import ImageResult
-from .image.transform import blank_image, transform_image
-from .stores.base import Tile
+from ..grid import TileCoord
+from ..image.codec import decode
+from ..image.mosaic import tile_mosaic
+from ..image.result import ImageResult
+from ..image.transform import blank_image, transform_image
+from ..stores.base import Tile
 
 if TYPE_CHECKING:
-    from .tiles import TileManager
+    from .manager import TileManager
 
 
 def sources_deliver(manager: TileManager, coord: TileCoord) -> bool:

@@ -20,23 +20,23 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 
+from ..grid import MetaGrid, MetaTile, TileCoord, TileGrid
+from ..image.codec import ImageDataError, is_single_color
+from ..image.formats import ImageFormat, ImageOptions
+from ..image.result import ImageResult
+from ..image.transform import merge_images
+from ..image.watermark import Watermark
+from ..renderd import RenderdClient
+from ..sources.base import MapQuery, Source, SourceDataError, SourceError, TiledSource
+from ..sources.on_error import ErrorAnswer, stand_in
+from ..stores.base import StoreError, Tile, TileStore, log_throttled
 from .cache_status import BYPASS, HIT, HIT_STALE, NO_DATA, CacheStatus, forwarded
 from .freshness import RefreshBefore, is_older
-from .grid import MetaGrid, MetaTile, TileCoord, TileGrid
-from .image.codec import ImageDataError, is_single_color
-from .image.formats import ImageFormat, ImageOptions
-from .image.result import ImageResult
-from .image.transform import merge_images
-from .image.watermark import Watermark
 from .locks import FileLock, LockTimeout
 from .refresh_pool import RefreshPool
-from .renderd import RenderdClient
 from .rescale import rescaled_tile, sources_deliver
-from .sources.base import MapQuery, Source, SourceDataError, SourceError, TiledSource
-from .sources.on_error import ErrorAnswer, stand_in
-from .stores.base import StoreError, Tile, TileStore, log_throttled
 
-log = logging.getLogger("tileproxy.tiles")
+log = logging.getLogger("tileproxy.tiles")  # (the name docs/deployment.md gives)
 
 RESCALED = CacheStatus(fwd="miss", detail="rescaled")  # built from other levels (upscale/downscale_tiles)
 
