@@ -14,7 +14,7 @@ from seed_helpers import write_configs
 
 from tileproxy.config.build import load_proxy_config
 from tileproxy.config.errors import ConfigError
-from tileproxy.freshness import parse_refresh_before
+from tileproxy.config.refresh import parse_refresh_before
 from tileproxy.refresh_pool import RefreshPool
 from tileproxy.seed.config import load_seed_config
 from tileproxy.sources.base import SourceError, SourceTimeout

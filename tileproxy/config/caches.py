@@ -6,7 +6,6 @@ import copy
 import os
 from typing import Any
 
-from ..freshness import parse_refresh_before
 from ..image.formats import ImageFormat
 from ..renderd import RenderdClient
 from ..sources.band_merge import CHANNELS, BandMergeSource, BandOp
@@ -21,6 +20,7 @@ from .errors import ConfigError, join_path
 from .grids import grid, srs_as_written
 from .image_options import image_format, image_options, watermark
 from .model import CacheConfig
+from .refresh import parse_refresh_before
 from .sources import source as built_source
 
 

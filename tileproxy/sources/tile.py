@@ -6,20 +6,11 @@ from ..grid import TileCoord, TileGrid
 from ..image.formats import ImageFormat
 from ..image.result import ImageResult
 from ..image.transform import blank_image
-from ..stores.layouts import tile_path
+from ..stores.layouts import quadkey, tile_path
 from .base import SourceError, TiledSource, source_image
 from .http import HTTPClient, split_credentials
 
 TEMPLATE_KEYS = ("x", "y", "z", "format", "quadkey", "tc_path", "tms_path", "arcgiscache_path", "bbox")
-
-
-def quadkey(x: int, y: int, z: int) -> str:
-    """Bing quadkey of a tile counted from the north-west corner."""
-    digits = []
-    for i in range(z, 0, -1):
-        mask = 1 << (i - 1)
-        digits.append(str((1 if x & mask else 0) + (2 if y & mask else 0)))
-    return "".join(digits)
 
 
 def check_template(url: str) -> None:
