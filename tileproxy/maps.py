@@ -19,7 +19,6 @@ from .image.result import ImageResult
 from .image.transform import blank_image, transform_image
 from .res_range import ResRange, cache_res_range, merge_res_ranges, source_res_range
 from .sources.base import MapQuery, Source, SourceError
-from .sources.on_error import stand_in
 from .srs import SRS, BBox, SRSError
 from .stores.base import log_throttled
 
@@ -142,7 +141,7 @@ class SourceMapLayer(MapLayer):
         try:
             return fitted(self.source.get_map(query), query.size, self.source)
         except SourceError as ex:
-            answer = stand_in(self.source, ex, query.size)  # the source's on_error image
+            answer = self.source.stand_in(ex, query.size)  # the source's on_error image
             if answer is None:
                 raise
             return answer[0]

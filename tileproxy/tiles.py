@@ -33,7 +33,7 @@ from .refresh_pool import RefreshPool
 from .renderd import RenderdClient
 from .rescale import rescaled_tile, sources_deliver
 from .sources.base import MapQuery, Source, SourceDataError, SourceError, TiledSource
-from .sources.on_error import ErrorAnswer, stand_in
+from .sources.on_error import ErrorAnswer
 from .stores.base import StoreError, Tile, TileStore, log_throttled
 
 log = logging.getLogger("tileproxy.tiles")
@@ -603,7 +603,7 @@ class TileManager:
             return result, None
         except (SourceError, ImageDataError) as ex:
             error = ex if isinstance(ex, SourceError) else SourceDataError(f"source '{source.name}' returned unusable image data: {ex}")
-            answered = stand_in(source, error, size)
+            answered = source.stand_in(error, size)
             if answered is None:
                 raise error from None
             log.warning("cache %s: source %s: %s (answered by on_error)", self.name, source.name, error)

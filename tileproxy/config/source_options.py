@@ -8,9 +8,9 @@ from typing import Any
 from ..image.formats import ImageFormat
 from ..sources.http import HTTPClient, HTTPOptions
 from ..sources.limits import SourceLimits
-from ..sources.on_error import parse_color
 from ..sources.wms import WMSSourceOptions
 from ..srs import SRSError, get_srs
+from .colors import parse_color
 from .context import BuildContext
 from .errors import ConfigError, join_path
 from .grids import res_limits

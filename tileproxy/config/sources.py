@@ -11,13 +11,13 @@ from ..sources.base import Source
 from ..sources.debug import DebugSource
 from ..sources.limits import limited
 from ..sources.mapserver import MapServerSource, find_mapserv
-from ..sources.on_error import parse_on_error
 from ..sources.tile import TileSource, check_template
 from ..sources.wms import WMSSource
 from .context import BuildContext
 from .errors import ConfigError, join_path
 from .grids import grid
 from .image_options import resampling
+from .on_error import parse_on_error
 from .source_options import (
     check_layers,
     http_client,

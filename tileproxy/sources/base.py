@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from ..grid import TileCoord, TileGrid
 from ..image.errors import ImageDataError
@@ -13,28 +12,12 @@ from ..image.result import ImageResult, whole_image
 from ..image.transform import blank_image, transform_image
 from ..image.whole import ImageSizeError
 from ..srs import SRS, BBox, clip_to_world
-
-if TYPE_CHECKING:
-    from .on_error import ErrorPolicy
+from .errors import SourceDataError as SourceDataError  # (re-exported: callers know them from here)
+from .errors import SourceError as SourceError
+from .errors import SourceTimeout as SourceTimeout
+from .on_error import ErrorAnswer, ErrorPolicy
 
 MAX_MOSAIC_TILES = 256
-
-
-class SourceError(Exception):
-    """A source could not deliver an image; the message is safe to show to clients."""
-
-    def __init__(self, message: str, status: int | None = None):
-        super().__init__(message)
-        self.status = status  # upstream HTTP status, None for timeouts and bad data
-
-
-class SourceTimeout(SourceError):
-    pass
-
-
-class SourceDataError(SourceError):
-    """A source answered, but not with image data that can be used (not an image,
-    cut off, undecodable)."""
 
 
 def source_image(data: bytes, size: tuple[int, int] | None, label: str, exact: bool = True) -> ImageResult:
@@ -80,6 +63,11 @@ class Source:
 
     def get_map(self, query: MapQuery) -> ImageResult:
         raise NotImplementedError
+
+    def stand_in(self, error: SourceError, size: tuple[int, int]) -> tuple[ImageResult, ErrorAnswer] | None:
+        """The ``on_error`` image for ``error`` (not cacheable unless ``cache: true``)
+        and the answer it comes from; None when the error stands."""
+        return self.on_error.stand_in(error, size) if self.on_error is not None else None
 
     def delivers(self, bbox: BBox, size: tuple[int, int], srs: SRS) -> bool:
         """False when the source would answer blank (resolution limits, coverage, seed_only)."""
