@@ -13,7 +13,6 @@ from ..sources.base import Source
 from ..sources.cache import cache_map_source
 from ..sources.mapnik import MapnikSource
 from ..sources.wms import WMSSource
-from ..stores.registry import StoreContext, build_store
 from ..tiles import REFRESH_MODES, TileManager, TileManagerOptions
 from .context import BuildContext
 from .errors import ConfigError, join_path
@@ -22,6 +21,7 @@ from .image_options import image_format, image_options, watermark
 from .model import CacheConfig
 from .refresh import parse_refresh_before
 from .sources import source as built_source
+from .stores import StoreContext, build_store
 
 
 def cache(ctx: BuildContext, name: str, path: str) -> CacheConfig:
