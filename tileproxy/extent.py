@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from .srs import MERCATOR_EXTENT, SRS, BBox, SRSError, get_srs
 
 if TYPE_CHECKING:
+    from .coverage import Coverage
     from .tiles import TileManager
 
 _MERCATOR_CODES = ("EPSG:3857", "EPSG:900913")
@@ -101,11 +102,11 @@ def merge_extents(extents: list[Extent]) -> Extent:
     return result
 
 
-def coverage_extent(coverage: Any) -> Extent | None:
+def coverage_extent(coverage: Coverage | None) -> Extent | None:
     """The bbox of a coverage as configured, in its SRS; None for none or an empty one."""
     if coverage is None or coverage.is_empty:
         return None
-    return Extent(getattr(coverage, "written_bbox", coverage.bbox), coverage.srs)
+    return Extent(coverage.written_bbox, coverage.srs)
 
 
 def source_extent(source: Any) -> Extent:
@@ -134,7 +135,7 @@ def source_extent(source: Any) -> Extent:
 
 def cache_extent(manager: TileManager) -> Extent:
     """The cache's coverage, else its sources' extents, else its grid."""
-    extent = coverage_extent(getattr(manager.store, "configured_coverage", None))
+    extent = coverage_extent(manager.store.coverage)
     if extent is not None:
         return extent
     extent = merge_extents([source_extent(s) for s in manager.sources])

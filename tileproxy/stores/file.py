@@ -124,6 +124,9 @@ class FileStore(TileStore):
         return FileStore(os.path.join(self.directory, *names), self.layout, self.ext, self.link_single_color,
                          self.file_mode, self.dir_mode, self.readonly)
 
+    def write_dir(self) -> str | None:
+        return self.directory
+
     def path(self, coord: TileCoord) -> str:
         x, y, z = coord
         return f"{self._prefix}{self._format(x, y, z)}{self._suffix}"
