@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import os
 from typing import Any
 
@@ -68,10 +67,7 @@ def _tagged_wms(source: WMSSource, tagged: str, path: str) -> WMSSource:
     if allowed and not set(layers) <= allowed:
         extra = ", ".join(sorted(set(layers) - allowed))
         raise ConfigError(f"layers {extra} are not in the source's req.layers", path)
-    clone = copy.copy(source)
-    clone.params = {k: v for k, v in source.params.items() if k.lower() != "layers"}
-    clone.params["LAYERS"] = ",".join(layers)
-    return clone
+    return source.with_layers(layers)
 
 
 def _tagged_mapnik(source: MapnikSource, tagged: str, path: str) -> MapnikSource:
@@ -131,7 +127,7 @@ def _build_cache(ctx: BuildContext, name: str, conf: dict, path: str) -> CacheCo
     )
     file_mode = _octal(conf.get("file_permissions", ctx.g_cache.get("file_permissions")), join_path(path, "file_permissions"))
     dir_mode = _octal(conf.get("directory_permissions", ctx.g_cache.get("directory_permissions")), join_path(path, "directory_permissions"))
-    managers = {}
+    parts = {}  # grid name -> (grid, store, sources, lock_dir)
     for i, grid_name in enumerate(grid_names):
         tile_grid = grid(ctx, grid_name, join_path(join_path(path, "grids"), i))
         store = build_store(backend, StoreContext(
@@ -152,26 +148,17 @@ def _build_cache(ctx: BuildContext, name: str, conf: dict, path: str) -> CacheCo
             backend.get("tile_lock_dir") or conf.get("tile_lock_dir") or ctx.g_cache.get("tile_lock_dir")
             or os.path.join(cache_dir, "tile_locks")
         )
-        managers[grid_name] = TileManager(
-            name,
-            tile_grid,
-            store,
-            _cache_sources(ctx, conf, path, grid_name),
-            image_opts,
-            request_format,
-            lock_dir=lock_dir,
-            lock_id=store.lock_id,
-            opts=opts,
-        )
+        parts[grid_name] = (tile_grid, store, _cache_sources(ctx, conf, path, grid_name), lock_dir)
     mark = watermark(conf.get("watermark"), join_path(path, "watermark"))
-    if mark:
-        for manager in managers.values():
-            manager.watermark = mark
+    renderd = None
     if ctx.renderd_address and not opts.disable_storage:
         # tiles that are not stored cannot be handed over through the cache
         renderd = RenderdClient(ctx.renderd_address, timeout=ctx.client_timeout)
-        for manager in managers.values():
-            manager.renderd = renderd
+    managers = {
+        grid_name: TileManager(name, tile_grid, store, sources, image_opts, request_format, lock_dir=lock_dir,
+                               lock_id=store.lock_id, opts=opts, watermark=mark, renderd=renderd)
+        for grid_name, (tile_grid, store, sources, lock_dir) in parts.items()
+    }
     result = CacheConfig(name=name, format=image_opts.format, grids=list(grid_names), managers=managers)
     _direct_from(result, conf, path)
     return result

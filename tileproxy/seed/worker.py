@@ -18,7 +18,7 @@ from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPool
 from dataclasses import replace
 
 from ..grid import MetaTile, TileCoord
-from ..locks import FileLock
+from ..locks import FileLock, Lock
 from .cleanup import run_cleanup
 from .config import Task
 from .meta import MetaResult, MetaWorker, SeedOptions, process_init, process_work
@@ -304,7 +304,7 @@ class Runner:
                 self.resume.save()
             raise Interrupted(self.stop_reason or "stopped")
 
-    def _cache_lock(self, task: Task) -> FileLock | None:
+    def _cache_lock(self, task: Task) -> Lock | None:
         if not self.options.use_cache_lock or self.options.dry_run:
             return None
         m = task.manager
