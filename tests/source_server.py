@@ -216,12 +216,16 @@ class SourceServer:
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
-            self._answer(h)
+            answer = self._answer(h)
         finally:
+            # over before the answer goes out: a client that has it may send its next
+            # request at once, which must not count as overlapping this one
             with self._lock:
                 self.in_flight -= 1
+        send(h, *answer)
 
-    def _answer(self, h: BaseHTTPRequestHandler) -> None:
+    def _answer(self, h: BaseHTTPRequestHandler) -> tuple[int, bytes, str]:
+        """The status, body and type of the answer (sent by ``_handle``)."""
         form = getattr(h, "form", None)
         path = h.path if form is None else f"{h.path}?{form}"
         parts = urlsplit(path)
@@ -234,19 +238,19 @@ class SourceServer:
             mode = self.mode
         if mode == "hang":
             self._release.wait(self.hang_seconds)
-            return send(h, 500, b"released", "text/plain")
+            return (500, b"released", "text/plain")
         if mode == "error":
-            return send(h, 500, b"internal trouble", "text/plain")
+            return (500, b"internal trouble", "text/plain")
         if mode == "notfound":
-            return send(h, 404, b"no such thing", "text/plain")
+            return (404, b"no such thing", "text/plain")
         if mode == "empty":
-            return send(h, 200, b"", "image/png")
+            return (200, b"", "image/png")
         if mode == "html":
-            return send(h, 200, b"<html><body>Service down</body></html>", "text/html")
+            return (200, b"<html><body>Service down</body></html>", "text/html")
         if mode == "exception":
             body = (b'<?xml version="1.0"?><ServiceExceptionReport version="1.1.1">'
                     b"<ServiceException>broken layer</ServiceException></ServiceExceptionReport>")
-            return send(h, 200, body, "application/vnd.ogc.se_xml")
+            return (200, body, "application/vnd.ogc.se_xml")
         if self.delay:
             time.sleep(self.delay)
         try:
@@ -255,16 +259,16 @@ class SourceServer:
             elif kind == "tile":
                 data, ctype = self._tile(parts.path)
             else:
-                return send(h, 404, b"not found", "text/plain")
+                return (404, b"not found", "text/plain")
         except (ValueError, KeyError) as ex:
-            return send(h, 400, f"bad request: {ex}".encode(), "text/plain")
+            return (400, f"bad request: {ex}".encode(), "text/plain")
         if mode == "truncated":
             data = data[: len(data) // 2]
         elif mode == "wrongsize":
             data, ctype = encode(Image.new("RGB", (10, 10), (1, 2, 3)), ctype)
         elif mode in ("damaged", "shortstream") and ctype == "image/png":
             data = damaged_png(data, keep_crc=mode == "damaged")
-        send(h, 200, data, ctype)
+        return (200, data, ctype)
 
     def _wms(self, args: dict[str, str]) -> tuple[bytes, str]:
         request = args.get("REQUEST", "").lower()
