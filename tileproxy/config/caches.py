@@ -159,9 +159,9 @@ def _build_cache(ctx: BuildContext, name: str, conf: dict, path: str) -> CacheCo
                                lock_id=store.lock_id, opts=opts, watermark=mark, renderd=renderd)
         for grid_name, (tile_grid, store, sources, lock_dir) in parts.items()
     }
-    result = CacheConfig(name=name, format=image_opts.format, grids=list(grid_names), managers=managers)
-    _direct_from(result, conf, path)
-    return result
+    direct_res, direct_source = _direct_from(managers, conf, path)
+    return CacheConfig(name=name, format=image_opts.format, grids=list(grid_names), managers=managers,
+                       direct_from_res=direct_res, direct_source=direct_source)
 
 
 def _link_single_color(ctx: BuildContext, conf: dict, path: str) -> str | bool:
@@ -213,16 +213,17 @@ def _band_merge(ctx: BuildContext, conf: dict, path: str, grid_name: str, cache_
     return BandMergeSource(cache_path.rpartition(".")[2], ops)
 
 
-def _direct_from(result: CacheConfig, conf: dict, path: str) -> None:
-    """``use_direct_from_level`` / ``use_direct_from_res``: finer maps skip the cache."""
+def _direct_from(managers: dict[str, TileManager], conf: dict, path: str) -> tuple[float | None, Source | None]:
+    """``use_direct_from_level`` / ``use_direct_from_res``: maps finer than the resolution
+    skip the cache and come from its one source (None, None: no such key)."""
     level, res = conf.get("use_direct_from_level"), conf.get("use_direct_from_res")
     if level is not None:
         level = int(level)
     if level is None and res is None:
-        return
+        return None, None
     if level is not None and res is not None:
         raise ConfigError("use either use_direct_from_level or use_direct_from_res, not both", path)
-    manager = next(iter(result.managers.values()))
+    manager = next(iter(managers.values()))
     if len(manager.sources) != 1:
         key = "use_direct_from_level" if level is not None else "use_direct_from_res"
         raise ConfigError("needs a cache with exactly one source", join_path(path, key))
@@ -232,8 +233,7 @@ def _direct_from(result: CacheConfig, conf: dict, path: str) -> None:
             raise ConfigError(f"level {level} is not in the grid (0-{levels - 1})", join_path(path, "use_direct_from_level"))
         # level N itself is served directly
         res = manager.grid.resolutions[level] * (1 + 1e-6)
-    result.direct_from_res = float(res)
-    result.direct_source = manager.sources[0]
+    return float(res), manager.sources[0]
 
 
 def _rescale_tiles(conf: dict, path: str) -> int:

@@ -48,6 +48,7 @@ class _Unit:
         self.walked = False
         self.complete = True  # no meta tile failed or was skipped
         self.visited = 0
+        self.closed = False  # counted as done (once, by whichever thread finishes it)
 
 
 class Runner:
@@ -277,9 +278,9 @@ class Runner:
 
     def _unit_maybe_done(self, task: Task, unit: _Unit) -> None:
         with self._lock:
-            if not unit.walked or unit.pending or getattr(unit, "closed", False):
+            if not unit.walked or unit.pending or unit.closed:
                 return
-            unit.closed = True  # type: ignore[attr-defined]
+            unit.closed = True
         if unit.complete:
             self.progress.skip(unit.estimate - unit.visited)
             if self.resume and unit.record:
