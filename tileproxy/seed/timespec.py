@@ -9,7 +9,8 @@ import re
 from typing import Any
 
 from ..config.errors import ConfigError, join_path
-from ..tilecache.freshness import DURATION_KEYS, RefreshBefore, parse_refresh_before
+from ..config.refresh import DURATION_KEYS, parse_refresh_before
+from ..tilecache.freshness import RefreshBefore
 
 log = logging.getLogger("tileproxy.seed")
 
@@ -19,7 +20,7 @@ _DURATION_UNITS = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w":
 
 def parse_rule(value: Any, path: str, base_dir: str) -> RefreshBefore:
     """``refresh_before`` / ``remove_before`` of a seed or cleanup task: the rules of
-    ``tileproxy.tilecache.freshness`` (``time``, ``mtime`` relative to ``base_dir``, durations).
+    ``tileproxy.config.refresh`` (``time``, ``mtime`` relative to ``base_dir``, durations).
     A missing ``mtime`` file is an error here."""
     if isinstance(value, dict):
         for key in value:
