@@ -75,7 +75,7 @@ def test_lock_files_in_tile_lock_dir(make_app, source, tmp_path) -> None:
             break
         time.sleep(0.01)
     assert expected.exists(), sorted(os.listdir(lock_dir)) if lock_dir.exists() else "no lock dir"
-    assert manager.lock_path((2, 2, 3)) == str(expected)
+    assert manager.creator.lock_path((2, 2, 3)) == str(expected)
     netloc = source.url.removeprefix("http://")
     assert sorted(os.listdir(semaphore_dir))[0].startswith(hashlib.md5(netloc.encode()).hexdigest() + "-")
     source.release()
@@ -87,10 +87,10 @@ def test_lock_files_in_tile_lock_dir(make_app, source, tmp_path) -> None:
 def test_default_tile_lock_dir_is_under_the_cache_base_dir(make_app, source, tmp_path) -> None:
     app = make_app(config())
     manager = app.config.caches["map_cache"].managers["GLOBAL_WEBMERCATOR"]
-    assert os.path.dirname(manager.lock_path((0, 0, 1))) == str(tmp_path / "cache_data" / "tile_locks")
+    assert os.path.dirname(manager.creator.lock_path((0, 0, 1))) == str(tmp_path / "cache_data" / "tile_locks")
     text = config(globals_extra="    tile_lock_dir: ./global_tile_locks")
     manager = make_app(text).config.caches["map_cache"].managers["GLOBAL_WEBMERCATOR"]
-    assert os.path.dirname(manager.lock_path((0, 0, 1))) == str(tmp_path / "global_tile_locks")
+    assert os.path.dirname(manager.creator.lock_path((0, 0, 1))) == str(tmp_path / "global_tile_locks")
 
 
 HOLD_LOCK = """
@@ -105,7 +105,7 @@ time.sleep(60)
 def test_lock_held_by_another_process_gives_503_after_the_timeout(make_app, source, tmp_path) -> None:
     app = make_app(config(timeout=0.5))
     manager = app.config.caches["map_cache"].managers["GLOBAL_WEBMERCATOR"]
-    lock_path = manager.lock_path((2, 2, 3))
+    lock_path = manager.creator.lock_path((2, 2, 3))
     os.makedirs(os.path.dirname(lock_path), exist_ok=True)
     holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, lock_path], stdout=subprocess.PIPE, text=True)
     try:
@@ -141,7 +141,7 @@ def test_many_clients_many_meta_tiles_each_meta_tile_once(make_app, source, serv
 def test_lock_file_left_by_a_crashed_process_does_not_block(make_app, source) -> None:
     app = make_app(config(timeout=5))
     manager = app.config.caches["map_cache"].managers["GLOBAL_WEBMERCATOR"]
-    lock_path = manager.lock_path((2, 2, 3))
+    lock_path = manager.creator.lock_path((2, 2, 3))
     os.makedirs(os.path.dirname(lock_path), exist_ok=True)
     with open(lock_path, "w") as f:  # the file exists, but nobody holds the lock
         f.write("12345\n")

@@ -197,7 +197,9 @@ def _run(args: argparse.Namespace) -> int:
     from ..config.build import load_proxy_config
     from ..config.stores import StoreContext, build_store
     from ..sources.base import SourceError
-    from ..tilecache.manager import TileError, TileManager, TileManagerOptions
+    from ..tilecache.manager import TileManager
+    from ..tilecache.options import TileManagerOptions
+    from ..tilecache.outcomes import TileError
 
     config = load_proxy_config(args.config)
     grid_name, grid = resolve_grid(args.grid, config)

@@ -12,7 +12,8 @@ from ..sources.base import Source
 from ..sources.cache import cache_map_source
 from ..sources.mapnik import MapnikSource
 from ..sources.wms import WMSSource
-from ..tilecache.manager import REFRESH_MODES, TileManager, TileManagerOptions
+from ..tilecache.manager import TileManager
+from ..tilecache.options import REFRESH_MODES, TileManagerOptions
 from .context import BuildContext
 from .errors import ConfigError, join_path
 from .grids import grid, srs_as_written

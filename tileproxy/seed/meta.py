@@ -15,7 +15,8 @@ from ..sources.base import SourceError
 from ..srs import BBox
 from ..stores.base import StoreError, StoreUnwritable
 from ..tilecache.locks import LockTimeout
-from ..tilecache.manager import TileError, TileManager
+from ..tilecache.manager import TileManager
+from ..tilecache.outcomes import TileError
 from .failed import FailedTilesLog
 from .retry import RateLimiter, RetryPolicy
 
@@ -107,7 +108,7 @@ class MetaWorker:
         def render() -> object:
             self._rate_limit(manager)
             try:
-                return manager.refresh_meta(meta, only, _Turn(self.gate, stop))
+                return manager.creator.refresh_meta(meta, only, _Turn(self.gate, stop))
             except StoreUnwritable as ex:  # not retried: every later tile would fail the same way
                 raise CannotStore(f"cache '{manager.name}' cannot store tiles: {ex}") from None
 

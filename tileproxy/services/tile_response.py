@@ -23,7 +23,7 @@ from ..layers import TileLayer
 from ..sources.base import SourceError, SourceTimeout
 from ..stores.base import Tile
 from ..tilecache.cache_status import CacheStatus
-from ..tilecache.manager import TileError, TileOutcome
+from ..tilecache.outcomes import TileError, TileOutcome
 
 log = logging.getLogger("tileproxy.service")
 

@@ -9,6 +9,7 @@ Parameters used: ``hit``, ``fwd`` (``miss``, ``stale``, ``bypass``), ``fwd-statu
 - ``error-tile``: the source failed and the on_error colour tile was sent;
 - ``no-data``: no source draws this tile (seed_only, coverage, resolution
   limits): a transparent tile, not stored;
+- ``rescaled``: built from the tiles of other levels (upscale/downscale_tiles);
 - ``source-error``, ``lock-timeout``, ``no-source``: error responses.
 
 See docs/freshness.md for the full table.
@@ -60,6 +61,7 @@ _HIT_HEADER = f"{CACHE_NAME}; hit"
 HIT_STALE = CacheStatus(hit=True, detail="stale")
 BYPASS = CacheStatus(fwd="bypass")
 NO_DATA = CacheStatus(fwd="miss", detail="no-data")
+RESCALED = CacheStatus(fwd="miss", detail="rescaled")  # built from other levels (upscale/downscale_tiles)
 
 
 def forwarded(was_stale: bool, **kw) -> CacheStatus:

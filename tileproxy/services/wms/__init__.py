@@ -10,7 +10,7 @@ from ...http import Request, Response
 from ...image.formats import ImageOptions
 from ...layers import TileLayer, WMSLayer
 from ...sources.base import SourceError
-from ...tilecache.manager import TileError
+from ...tilecache.outcomes import TileError
 from ..client_input import echo
 from ..tile_response import serve_tile
 from .capabilities import Capabilities

@@ -26,7 +26,7 @@ from ...maps import (
 )
 from ...sources.base import MapQuery, SourceDataError, SourceError
 from ...srs import BBox, SRSError, get_srs
-from ...tilecache.manager import TileError
+from ...tilecache.outcomes import TileError
 from ..client_input import echo
 from .exceptions import WMSError
 from .request import MapParams
