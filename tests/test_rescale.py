@@ -42,7 +42,8 @@ def _check_pixels(img, coord, margin: int) -> int:
 @pytest.mark.parametrize("cache_rescaled", [False, True])
 def test_upscale_from_coarser_levels(make_app, source, tmp_path, cache_rescaled) -> None:
     res3 = GRID.resolutions[3]
-    app = _app(make_app, f"upscale_tiles: 2\ncache_rescaled_tiles: {str(cache_rescaled).lower()}", f"max_res: {res3!r}")
+    # the source draws down to level 2 (max_res between levels 2 and 3)
+    app = _app(make_app, f"upscale_tiles: 2\ncache_rescaled_tiles: {str(cache_rescaled).lower()}", f"max_res: {res3 * 1.5!r}")
     coord = (9, 6, 4)
     img = _tile(app, coord[2], coord[0], coord[1])
     assert _check_pixels(img, coord, margin=20) > 50

@@ -21,6 +21,52 @@ def is_close(a: float, b: float, rel: float = 1e-9) -> bool:
     return math.isclose(a, b, rel_tol=rel, abs_tol=1e-12)
 
 
+# metres of one degree on the equator (WGS84's semi-major axis): how resolution
+# limits and scales measure maps in degrees
+METERS_PER_DEGREE = 111319.4907932736
+
+
+@dataclass(frozen=True)
+class ResRange:
+    """The resolutions something draws, in metres per pixel (a degree counts as at
+    the equator): ``min_res`` is the coarsest drawn, ``max_res`` the finest; None
+    leaves that side open. As MapProxy derives it, a cache draws what its sources
+    draw (unless it rescales tiles), a layer what its sources or caches draw."""
+
+    min_res: float | None = None
+    max_res: float | None = None
+
+    @staticmethod
+    def of(min_res: float | None, max_res: float | None) -> ResRange | None:
+        """The range, or None when neither side is limited."""
+        return None if min_res is None and max_res is None else ResRange(min_res, max_res)
+
+    @staticmethod
+    def merge(ranges: list[ResRange | None]) -> ResRange | None:
+        """The range that holds all of ``ranges``; None (unlimited) when one of them is."""
+        if not ranges or any(r is None for r in ranges):
+            return None
+        min_res, max_res = ranges[0].min_res, ranges[0].max_res  # type: ignore[union-attr]
+        for r in ranges[1:]:
+            min_res = None if min_res is None or r.min_res is None else max(min_res, r.min_res)  # type: ignore[union-attr]
+            max_res = None if max_res is None or r.max_res is None else min(max_res, r.max_res)  # type: ignore[union-attr]
+        return ResRange.of(min_res, max_res)
+
+    def contains(self, bbox: BBox, size: tuple[int, int], srs: SRS) -> bool:
+        """Is a map of ``bbox`` at ``size`` pixels within the range? Both axes'
+        resolutions must be, as MapProxy checks: at most ``min_res`` (a hair above
+        counts) and at least ``max_res``."""
+        w, h = bbox[2] - bbox[0], bbox[3] - bbox[1]
+        if srs.is_latlong:
+            w, h = w * METERS_PER_DEGREE, h * METERS_PER_DEGREE
+        x_res, y_res = w / size[0], h / size[1]
+        if self.min_res and max(x_res, y_res) >= self.min_res + 1e-6:
+            return False
+        if self.max_res and min(x_res, y_res) < self.max_res:
+            return False
+        return True
+
+
 def resolution_range(
     bbox: BBox,
     tile_size: tuple[int, int],

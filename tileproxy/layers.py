@@ -10,10 +10,9 @@ from functools import cached_property
 from .config.dimensions import Dimension
 from .config.model import CacheConfig, LayerConfig, ProxyConfig
 from .extent import Extent, merge_extents
-from .grid import TileGrid
+from .grid import ResRange, TileGrid
 from .image.formats import ImageFormat
 from .maps import WORLD_4326, CacheMapLayer, MapLayer, SourceMapLayer, intersection
-from .res_range import ResRange, merge_res_ranges, res_range
 from .sources.base import Source
 from .sources.cache import CacheSource, cache_extent
 from .sources.debug import DebugSource
@@ -199,8 +198,7 @@ class WMSLayer:
     info_sources: list[WMSSource]
     legend_sources: list[WMSSource]
     layers: list[WMSLayer]
-    min_res: float | None = None
-    max_res: float | None = None
+    res_range: ResRange | None = None  # the resolutions it draws (its own min_res/max_res, or its sources')
     legendurl: str | None = None
     dimensions: dict[str, Dimension] = field(default_factory=dict)
 
@@ -284,14 +282,13 @@ def build_wms_layers(config: ProxyConfig, max_tile_limit: int = 500) -> WMSLayer
                             legends.append(source)
             elif isinstance(obj, WMSSource):
                 if obj.options.map:
-                    map_layers.append(SourceMapLayer(obj, res_range(obj.options.min_res, obj.options.max_res)))
+                    map_layers.append(SourceMapLayer(obj, ResRange.of(obj.options.min_res, obj.options.max_res)))
                 if obj.options.featureinfo:
                     info.append(obj)
                 if obj.options.legendgraphic or obj.options.legendurl:
                     legends.append(obj)
             elif obj is not None:
                 map_layers.append(SourceMapLayer(obj))
-        limits = _layer_res_range(conf, map_layers, children)
         return WMSLayer(
             name=conf.name,
             title=conf.title,
@@ -300,8 +297,7 @@ def build_wms_layers(config: ProxyConfig, max_tile_limit: int = 500) -> WMSLayer
             info_sources=info,
             legend_sources=legends,
             layers=children,
-            min_res=limits[0] if limits else None,
-            max_res=limits[1] if limits else None,
+            res_range=_layer_res_range(conf, map_layers, children),
             legendurl=conf.legendurl,
             dimensions=dict(conf.dimensions),
         )
@@ -310,21 +306,19 @@ def build_wms_layers(config: ProxyConfig, max_tile_limit: int = 500) -> WMSLayer
     if len(tops) == 1:
         return tops[0]
     title = config.services.wms.md.title if config.services.wms else "tileproxy"
-    limits = merge_res_ranges([res_range(top.min_res, top.max_res) for top in tops])
-    return WMSLayer(None, title, {}, [], [], [], tops, min_res=limits[0] if limits else None,
-                    max_res=limits[1] if limits else None)
+    return WMSLayer(None, title, {}, [], [], [], tops, res_range=ResRange.merge([top.res_range for top in tops]))
 
 
 def _layer_res_range(conf: LayerConfig, map_layers: list[MapLayer], children: list[WMSLayer]) -> ResRange | None:
     """The layer's own min_res/max_res (or scales); else what its sources draw, and
     for a group what its children draw too."""
-    own = res_range(conf.min_res, conf.max_res)
+    own = ResRange.of(conf.min_res, conf.max_res)
     if own is not None:
         return own
-    drawn = merge_res_ranges([m.res_range() for m in map_layers])
+    drawn = ResRange.merge([m.res_range() for m in map_layers])
     if not children:
         return drawn
-    parts = [res_range(c.min_res, c.max_res) for c in children]
+    parts = [c.res_range for c in children]
     if conf.source_objects or conf.legendurl:
         parts.append(drawn)
-    return merge_res_ranges(parts)
+    return ResRange.merge(parts)

@@ -12,12 +12,11 @@ from typing import TYPE_CHECKING
 from PIL import Image
 
 from .extent import Extent, default_extent
-from .grid import TileGrid
+from .grid import ResRange, TileGrid
 from .image.mosaic import encoded_tile_mosaic
 from .image.placement import contains, overlaps, part_within, placed
 from .image.result import ImageResult
 from .image.transform import blank_image, transform_image
-from .res_range import ResRange, merge_res_ranges
 from .sources.base import MapQuery, Source, SourceError
 from .sources.cache import cache_extent, cache_res_range
 from .srs import SRS, BBox, SRSError
@@ -29,28 +28,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("tileproxy.maps")
 
-METERS_PER_DEGREE = 111319.4907932736
 WORLD_4326: BBox = (-180.0, -90.0, 180.0, 90.0)
 
 
 class TooManyTiles(SourceError):
     pass
-
-
-def request_resolution(bbox: BBox, size: tuple[int, int], srs: SRS) -> float:
-    """A request's resolution in metres per pixel (degrees count as at the equator),
-    the measure that layer ``min_res``/``max_res`` limits compare with."""
-    res = min((bbox[2] - bbox[0]) / size[0], (bbox[3] - bbox[1]) / size[1])
-    return res * METERS_PER_DEGREE if srs.is_latlong else res
-
-
-def in_res_range(res: float, min_res: float | None, max_res: float | None) -> bool:
-    """``min_res`` (coarse end) is inclusive, ``max_res`` (fine end) exclusive."""
-    if min_res is not None and res > min_res * (1 + 1e-9):
-        return False
-    if max_res is not None and res <= max_res * (1 + 1e-9):
-        return False
-    return True
 
 
 def intersection(a: BBox, b: BBox) -> BBox | None:
@@ -135,7 +117,7 @@ class SourceMapLayer(MapLayer):
 
     def render(self, query: MapQuery) -> ImageResult:
         if self.drawn is not None:
-            if not in_res_range(request_resolution(query.bbox, query.size, query.srs), *self.drawn):
+            if not self.drawn.contains(query.bbox, query.size, query.srs):
                 return ImageResult(image=blank_image(query.size))
         try:
             return fitted(self.source.get_map(query), query.size, self.source)
@@ -201,7 +183,7 @@ class CacheMapLayer(MapLayer):
         ranges = [cache_res_range(m) for m in self.cache.managers.values()]
         if self.cache.direct_source is not None and self.cache.direct_from_res is not None:
             ranges.append(self.cache.direct_source.res_range())
-        return merge_res_ranges(ranges)
+        return ResRange.merge(ranges)
 
     @staticmethod
     def _available(coords: list[tuple[int, int, int]], manager: TileManager) -> list[tuple[int, int, int]]:

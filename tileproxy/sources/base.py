@@ -5,14 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..extent import Extent, coverage_extent, default_extent
-from ..grid import TileCoord, TileGrid
+from ..grid import ResRange, TileCoord, TileGrid
 from ..image.errors import ImageDataError
 from ..image.formats import ImageFormat
 from ..image.mosaic import tile_mosaic
 from ..image.result import ImageResult, whole_image
 from ..image.transform import blank_image, transform_image
 from ..image.whole import ImageSizeError
-from ..res_range import ResRange
 from ..srs import SRS, BBox, clip_to_world
 from ..tilecache.locks import LockTimeout
 from .errors import SourceDataError as SourceDataError  # (re-exported: callers know them from here)

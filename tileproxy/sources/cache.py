@@ -8,12 +8,11 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from ..extent import Extent, coverage_extent, merge_extents
-from ..grid import TileCoord, TileGrid
+from ..grid import ResRange, TileCoord, TileGrid
 from ..image.formats import ImageFormat
 from ..image.placement import contains, overlaps, part_within, placed
 from ..image.result import ImageResult
 from ..image.transform import blank_image
-from ..res_range import ResRange, merge_res_ranges
 from ..srs import SRS, BBox, SRSError
 from .base import MapQuery, Source, SourceError, TiledSource
 
@@ -113,7 +112,7 @@ def cache_res_range(manager: TileManager) -> ResRange | None:
     """What the cache's sources draw; unlimited when the cache rescales tiles of other levels."""
     if manager.opts.rescale_tiles or not manager.sources:
         return None
-    return merge_res_ranges([s.res_range() for s in manager.sources])
+    return ResRange.merge([s.res_range() for s in manager.sources])
 
 
 class ResolutionConditional(Source):
@@ -129,7 +128,7 @@ class ResolutionConditional(Source):
         self.supports_meta_tiles = cached.supports_meta_tiles and direct.supports_meta_tiles
 
     def res_range(self) -> ResRange | None:
-        return merge_res_ranges([self.cached.res_range(), self.direct.res_range()])
+        return ResRange.merge([self.cached.res_range(), self.direct.res_range()])
 
     def extent(self) -> Extent:
         return self.cached.extent()

@@ -14,15 +14,13 @@ from typing import TYPE_CHECKING
 
 from PIL import Image, ImageChops, ImageDraw
 
+from ..grid import ResRange
 from ..image.result import ImageResult
-from ..res_range import ResRange, res_range
 from ..srs import SRS, BBox
 from ..tilecache.locks import Slots
 
 if TYPE_CHECKING:
     from ..coverage import Coverage
-
-METERS_PER_DEGREE = 111319.4907932736
 
 _seeding = False
 
@@ -39,8 +37,8 @@ def is_seeding() -> bool:
 
 @dataclass(frozen=True)
 class SourceLimits:
-    min_res: float | None = None  # coarsest resolution served (inclusive), metres per pixel
-    max_res: float | None = None  # finest resolution, exclusive
+    min_res: float | None = None  # coarsest resolution served, metres per pixel (see grid.ResRange)
+    max_res: float | None = None  # finest resolution served
     coverage: Coverage | None = None
     seed_only: bool = False
     transparent_color: tuple[int, int, int] | None = None
@@ -59,23 +57,19 @@ class SourceLimits:
         return bool(self.transparent_color) or bool(self.coverage is not None and self.coverage.clip)
 
     def res_range(self) -> ResRange | None:
-        return res_range(self.min_res, self.max_res)
+        return self._res_range
+
+    @cached_property
+    def _res_range(self) -> ResRange | None:
+        return ResRange.of(self.min_res, self.max_res)
 
     def held(self) -> AbstractContextManager:
         """Hold one of the source's ``concurrent_requests`` slots while drawing."""
         return self.semaphore.hold() if self.semaphore is not None else nullcontext()
 
     def res_ok(self, bbox: BBox, size: tuple[int, int], srs: SRS) -> bool:
-        if self.min_res is None and self.max_res is None:
-            return True
-        res = (bbox[2] - bbox[0]) / size[0]
-        if srs.is_latlong:
-            res *= METERS_PER_DEGREE
-        if self.min_res is not None and res > self.min_res * (1 + 1e-9):
-            return False
-        if self.max_res is not None and res <= self.max_res * (1 + 1e-9):
-            return False
-        return True
+        limits = self._res_range
+        return limits is None or limits.contains(bbox, size, srs)
 
     def active(self, bbox: BBox, size: tuple[int, int], srs: SRS) -> bool:
         """Does the source draw anything for this map?"""

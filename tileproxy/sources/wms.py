@@ -7,12 +7,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
+from ..grid import ResRange
 from ..image.codec import ImageDataError, check_image_bytes
 from ..image.formats import ImageFormat
 from ..image.placement import Part, contains, overlaps, part_within, placed
 from ..image.result import ImageResult
 from ..image.transform import blank_image, transform_image
-from ..res_range import ResRange, res_range
 from ..srs import SRS, SRSError, clip_to_world
 from .base import MapQuery, Source, SourceDataError, SourceError, source_image
 from .featureinfo import FeatureInfoDoc, FeatureInfoQuery, number, pixel
@@ -101,7 +101,7 @@ class WMSSource(Source):
         return result
 
     def res_range(self) -> ResRange | None:
-        return super().res_range() or res_range(self.options.min_res, self.options.max_res)
+        return super().res_range() or ResRange.of(self.options.min_res, self.options.max_res)
 
     @property
     def label(self) -> str:

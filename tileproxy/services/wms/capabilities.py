@@ -345,9 +345,10 @@ class Capabilities:
     def _scale_hint(w: XMLWriter, layer: WMSLayer) -> None:
         """ScaleHint: pixel diagonals of the finest and coarsest resolution (both are
         required: 0 and a huge number stand for no limit)."""
-        if layer.min_res is not None or layer.max_res is not None:
-            lo = _diagonal(layer.max_res) if layer.max_res is not None else 0
-            hi = _diagonal(layer.min_res) if layer.min_res is not None else 1e100
+        limits = layer.res_range
+        if limits is not None:
+            lo = _diagonal(limits.max_res) if limits.max_res is not None else 0
+            hi = _diagonal(limits.min_res) if limits.min_res is not None else 1e100
             w.leaf("ScaleHint", None, min=num(lo), max=num(hi))
 
     def _attribution(self, w: XMLWriter, layer: WMSLayer) -> None:
@@ -463,10 +464,11 @@ class Capabilities:
             w.leaf("BoundingBox", None, CRS=code, minx=num(box[0]), miny=num(box[1]), maxx=num(box[2]), maxy=num(box[3]))
         self._dimensions(w, layer, with_extent=False)
         self._layer_links(w, layer, "1.3.0")
-        if layer.max_res is not None:
-            w.leaf("MinScaleDenominator", num(layer.max_res / PIXEL_SIZE))
-        if layer.min_res is not None:
-            w.leaf("MaxScaleDenominator", num(layer.min_res / PIXEL_SIZE))
+        limits = layer.res_range
+        if limits is not None and limits.max_res is not None:
+            w.leaf("MinScaleDenominator", num(limits.max_res / PIXEL_SIZE))
+        if limits is not None and limits.min_res is not None:
+            w.leaf("MaxScaleDenominator", num(limits.min_res / PIXEL_SIZE))
         for child in layer.layers:
             self._layer_130(w, child)
         w.close("Layer")

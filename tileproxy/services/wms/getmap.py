@@ -10,6 +10,7 @@ from dataclasses import replace
 from PIL import Image, ImageDraw, TiffImagePlugin, TiffTags
 
 from ...config.model import WMSConfig
+from ...grid import ResRange
 from ...http import Response, no_cache
 from ...image.codec import ImageDataError, encode
 from ...image.placement import overlaps, part_within, placed
@@ -21,8 +22,6 @@ from ...maps import (
     MapLayer,
     TooManyTiles,
     combine_adjacent,
-    in_res_range,
-    request_resolution,
 )
 from ...sources.base import MapQuery, SourceDataError, SourceError
 from ...srs import BBox, SRSError, get_srs
@@ -78,20 +77,23 @@ def render_map(params: MapParams, layers: list[WMSLayer], conf: WMSConfig,
     forward = {**(args or {}), **dict(dimensions)}
     query = MapQuery(params.bbox, params.size, params.srs, params.opts.format, params.transparent,
                      tuple(forward.items()), dimensions)
-    res = request_resolution(params.bbox, params.size, params.srs)
+
+    def within(limits: ResRange | None) -> bool:
+        return limits is None or limits.contains(params.bbox, params.size, params.srs)
+
     jobs: list[MapLayer] = []
     drawn: set[tuple[int, int]] = set()  # a layer in a group and named itself is drawn once, where first met
     for layer in layers:
-        if not in_res_range(res, layer.min_res, layer.max_res):
+        if not within(layer.res_range):
             continue
         for owner, map_layer in layer.renders():
-            if owner is not layer and not in_res_range(res, owner.min_res, owner.max_res):
+            if owner is not layer and not within(owner.res_range):
                 continue
             if (id(owner), id(map_layer)) in drawn:
                 continue
             drawn.add((id(owner), id(map_layer)))
             # outside what a cache's sources draw, the cache draws nothing (as in MapProxy)
-            if isinstance(map_layer, CacheMapLayer) and not in_res_range(res, *(map_layer.res_range() or (None, None))):
+            if isinstance(map_layer, CacheMapLayer) and not within(map_layer.res_range()):
                 continue
             jobs.append(map_layer)
     if outside:

@@ -3,10 +3,9 @@
 
 from __future__ import annotations
 
-from ...grid import TileCoord, TileGrid
+from ...grid import METERS_PER_DEGREE, TileCoord, TileGrid
 from ..wms.xml import XMLWriter
 
-METERS_PER_DEGREE = 111319.4907932736  # of the well-known scale set GoogleCRS84Quad
 PIXEL_SIZE = 0.00028  # metres, the OGC standardized rendering pixel
 
 
