@@ -13,6 +13,7 @@ from ...image.formats import ImageFormat
 from ...layers import TileLayer
 from ...srs import SRSError
 from ..client_input import echo
+from ..tile_response import KNOWN_EXTENSIONS
 from .errors import WMTSError
 
 MAX_DIMENSION_VIEWS = 256  # tile layers kept per set of dimension values
@@ -34,6 +35,7 @@ class WMTSLayer:
         self.by_set = by_set
         self.first = next(iter(by_set.values()))
         self.mime, self.ext = wmts_format(self.first.format)
+        self._formats = frozenset(f for f in (*KNOWN_EXTENSIONS, self.ext, self.mime) if self._accepts_format(f))
         self._views: dict[tuple, TileLayer] = {}
         self._views_lock = threading.Lock()
 
@@ -66,6 +68,9 @@ class WMTSLayer:
 
     def accepts_format(self, requested: str) -> bool:
         """A FORMAT parameter or URL extension (``image/png``, ``png``) for this layer's tiles."""
+        return requested in self._formats or self._accepts_format(requested)
+
+    def _accepts_format(self, requested: str) -> bool:
         if requested.lower() == self.mime:
             return True
         subtype = requested.split(";")[0].strip().rpartition("/")[2]
@@ -74,6 +79,8 @@ class WMTSLayer:
     def dimension_values(self, given: dict[str, str]) -> tuple[tuple[str, str], ...]:
         """The value of each of the layer's dimensions (its default where none or
         ``default`` is given); a value the layer does not have is an error."""
+        if not self.dimensions:
+            return ()
         out = []
         for name, dim in self.dimensions.items():
             value = given.get(name)

@@ -47,6 +47,8 @@ class URLTemplate:
         if m is None:
             return None
         values = m.groupdict()
+        if not self.dimensions:
+            return values, {}
         dims = {name.lower(): values.pop(f"dim_{i}") for i, name in enumerate(self.dimensions)}
         return values, dims
 
