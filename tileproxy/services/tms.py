@@ -69,17 +69,20 @@ class TileServiceGrid:
     def internal_coord(self, x: int, y: int, z: int, profiles: bool = True) -> TileCoord | None:
         """The grid's tile for TMS coordinates (rows from the south), or None outside;
         ``profiles=False`` for /tiles and KML, whose z counts grid levels."""
-        coord = self.grid_coord(x, y, z, profiles)
-        if coord is not None and self.grid.origin == "nw":
-            coord = (coord[0], self.grid.flip_y(coord[1], coord[2]), coord[2])
-        return coord
+        return self.grid_coord(x, y, z, profiles, self.grid.origin == "nw")
 
-    def grid_coord(self, x: int, y: int, z: int, profiles: bool) -> TileCoord | None:
-        """Level mapping only, rows unchanged."""
+    def grid_coord(self, x: int, y: int, z: int, profiles: bool, flip: bool = False) -> TileCoord | None:
+        """The level mapped, rows counted from the other end when ``flip``; None outside."""
         if z < 0:
             return None
-        level = self.grid_level(z + self._skip if profiles else z)
-        return (x, y, level) if self.grid.is_valid((x, y, level)) else None
+        level = (z + self._skip if profiles else z) * self._step
+        sizes = self.grid.grid_sizes
+        if level >= len(sizes):
+            return None
+        width, height = sizes[level]
+        if not (0 <= x < width and 0 <= y < height):
+            return None
+        return (x, height - 1 - y, level) if flip else (x, y, level)
 
     def grid_level(self, z: int) -> int:
         """The grid level of /tiles and KML level ``z``."""
@@ -182,19 +185,21 @@ class TMSService:
         tile_set = self._tile_sets[id(layer)]
         if not tile_set.accepts(ext):
             raise TileRequestError(f"invalid format ({echo(ext)}). this tile set only supports ({layer.format.ext})")
+        if service == "tms":  # TMS levels, rows from the south
+            coord = tile_set.service_grid.internal_coord(int(x), int(y), int(z))
+            if coord is None:
+                raise TileRequestError(OUTSIDE)
+            return layer, coord
+        # /tiles: grid levels, rows as the grid counts them or from the origin asked for
         grid = tile_set.grid
-        tms = service == "tms"
-        coord = tile_set.service_grid.grid_coord(int(x), int(y), int(z), tms)
+        origin = _origin(origin) or self.conf.origin
+        flip = origin is not None and origin != grid.origin
+        coord = tile_set.service_grid.grid_coord(int(x), int(y), int(z), False, flip)
         if coord is None:
             raise TileRequestError(OUTSIDE)
-        if tms:
-            flip = grid.origin == "nw"  # TMS rows count from the south
-        else:  # /tiles: rows as the grid counts them, or from the origin asked for
-            origin = _origin(origin) or self.conf.origin
-            flip = origin is not None and origin != grid.origin
-            if flip and not grid.supports_access_with_origin(origin):
-                raise TileRequestError(f"this grid cannot be accessed with origin {origin}", 400)
-        return (layer, (coord[0], grid.flip_y(coord[1], coord[2]), coord[2]) if flip else coord)
+        if flip and not grid.supports_access_with_origin(origin):
+            raise TileRequestError(f"this grid cannot be accessed with origin {origin}", 400)
+        return layer, coord
 
     def root(self, req: Request) -> Response:
         base = request_url(req).rstrip("/")

@@ -10,14 +10,14 @@ from ...config.model import WMTSConfig
 from ...grid import TileCoord
 from ...http import Request, Response
 from ...layers import TileLayer
-from ..client_input import bounded_int, echo
+from ..client_input import bounded_ints, echo
 from ..tile_response import TileAddress, serve_tile
 from .capabilities import CapabilitiesContext, capabilities
 from .errors import WMTSError, ows_exception, tile_error
 from .featureinfo import feature_info
 from .layer import WMTSLayer
 from .matrix import METERS_PER_DEGREE, PIXEL_SIZE, WMTSMatrixSet
-from .template import URLTemplate
+from .template import INFO_FIELDS, URLTemplate
 
 __all__ = ["METERS_PER_DEGREE", "PIXEL_SIZE", "WMTSMatrixSet", "WMTSService", "ows_exception"]
 
@@ -51,7 +51,7 @@ class WMTSService:
             self.layers.setdefault(layer.name, {}).setdefault(set_name, layer)
         self.wmts_layers = {name: WMTSLayer(name, sets) for name, sets in self.layers.items()}
         self.tile_template = URLTemplate(conf.restful_template)
-        self.fi_template = URLTemplate(conf.restful_fi_template)
+        self.fi_template = URLTemplate(conf.restful_fi_template, INFO_FIELDS)
         # what resolve needs at hand: (Layer, TileMatrixSet) as a tile URL gives them
         # (None where the template has no such variable) -> the layer and set they name
         self._rest_sets: dict[tuple[str | None, str | None], tuple[WMTSLayer, str]] = {}
@@ -110,7 +110,7 @@ class WMTSService:
         if not layer.accepts_format(args["format"]):
             raise self._format_error(layer, args["format"])
         coord = self._coord(set_name, args["tilematrix"], args["tilecol"], args["tilerow"])
-        tile_layer = layer.tile_layer(set_name, layer.dimension_values(dims))
+        tile_layer = layer.tile_layer(set_name, dims)
         return serve_tile(req, tile_layer, coord, self.max_age, tile_error)
 
     # -- RESTful -------------------------------------------------------------
@@ -142,21 +142,20 @@ class WMTSService:
         found = self.tile_template.match(subpath) if self.conf.restful else None
         if found is None or self._tiles_at_capabilities and subpath.rstrip("/") == CAPABILITIES_PATH:
             return None
-        values, dims = found
-        named = self._rest_sets.get((values.get("Layer"), values.get("TileMatrixSet")))
-        layer, set_name = named if named is not None and not dims else self._rest_layer(values, dims)
-        requested = values.get("Format")
+        (name, set_name, matrix, col, row, requested), dims = found
+        layer, set_name = self._rest_layer(name, set_name, dims)
         if requested is not None and not layer.accepts_format(requested):
             raise self._format_error(layer, requested)
-        coord = self._coord(set_name, values["TileMatrix"], values["TileCol"], values["TileRow"])
-        return layer.tile_layer(set_name, layer.dimension_values(dims)), coord
+        coord = self._coord(set_name, matrix, col, row)
+        return layer.tile_layer(set_name, dims), coord
 
-    def _rest_layer(self, values: dict[str, str], dims: dict[str, str]) -> tuple[WMTSLayer, str]:
-        layer, set_name = self._named_layer(values.get("Layer"), values.get("TileMatrixSet"))
-        for key, value in dims.items():
-            # dimensions of the template that this layer lacks can only be 'default'
-            if key not in layer.dimensions and value != "default":
-                raise WMTSError(f"unknown dimension: {echo(key)}", "InvalidParameterValue", key)
+    def _rest_layer(self, name: str | None, set_name: str | None, dims: dict[str, str]) -> tuple[WMTSLayer, str]:
+        layer, set_name = self._rest_sets.get((name, set_name)) or self._named_layer(name, set_name)
+        if dims:
+            for key, value in dims.items():
+                # dimensions of the template that this layer lacks can only be 'default'
+                if key not in layer.dimensions and value != "default":
+                    raise WMTSError(f"unknown dimension: {echo(key)}", "InvalidParameterValue", key)
         return layer, set_name
 
     def _named_layer(self, name: str | None, set_name: str | None) -> tuple[WMTSLayer, str]:
@@ -165,15 +164,15 @@ class WMTSService:
             name = next(iter(self.wmts_layers))
         return self._layer(name or "", set_name)
 
-    def _rest_info(self, values: dict[str, str], dims: dict[str, str]) -> Response:
-        layer, set_name = self._rest_layer(values, dims)
-        suffix = values.get("InfoFormat")
+    def _rest_info(self, fields: tuple[str | None, ...], dims: dict[str, str]) -> Response:
+        name, set_name, matrix, col, row, i, j, suffix = fields
+        layer, set_name = self._rest_layer(name, set_name, dims)
         if suffix is None:
             suffix = next(iter(self.conf.featureinfo_formats), "")
         mime = self._info_mime(suffix)
-        coord = self._coord(set_name, values["TileMatrix"], values["TileCol"], values["TileRow"])
+        coord = self._coord(set_name, matrix, col, row)
         layer.dimension_values(dims)
-        return feature_info(layer, set_name, coord, values["I"], values["J"], mime)
+        return feature_info(layer, set_name, coord, i, j, mime)
 
     # -- shared --------------------------------------------------------------
 
@@ -204,7 +203,7 @@ class WMTSService:
     def _coord(self, set_name: str, matrix: str, col: str, row: str) -> TileCoord:
         """The grid coordinates of a tile; TileMatrix ``01``, ``1`` and ``001`` are one matrix."""
         matrix_set = self.matrix_sets[set_name]
-        level, c, r = bounded_int(matrix), bounded_int(col), bounded_int(row)
+        level, c, r = bounded_ints(matrix, col, row)
         if level is None or c is None or r is None:
             raise WMTSError("TileMatrix, TileCol and TileRow must be integers", "InvalidParameterValue",
                             "tilematrix")

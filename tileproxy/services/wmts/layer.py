@@ -34,6 +34,7 @@ class WMTSLayer:
         self.name = name
         self.by_set = by_set
         self.first = next(iter(by_set.values()))
+        self.dimensions: dict[str, Dimension] = self.first.dimensions
         self.mime, self.ext = wmts_format(self.first.format)
         self._formats = frozenset(f for f in (*KNOWN_EXTENSIONS, self.ext, self.mime) if self._accepts_format(f))
         self._views: dict[tuple, TileLayer] = {}
@@ -54,10 +55,6 @@ class WMTSLayer:
     @property
     def queryable(self) -> bool:
         return bool(self.first.info_sources)
-
-    @property
-    def dimensions(self) -> dict[str, Dimension]:
-        return self.first.dimensions
 
     @cached_property
     def llbbox(self) -> tuple[float, float, float, float]:
@@ -91,11 +88,13 @@ class WMTSLayer:
             out.append((name, value))
         return tuple(out)
 
-    def tile_layer(self, set_name: str, values: tuple[tuple[str, str], ...]) -> TileLayer:
-        """The tile layer of a matrix set for dimension ``values``."""
+    def tile_layer(self, set_name: str, given: dict[str, str]) -> TileLayer:
+        """The tile layer of a matrix set for the dimension values ``given`` (see
+        ``dimension_values``)."""
         layer = self.by_set[set_name]
-        if not values:
+        if not self.dimensions:
             return layer
+        values = self.dimension_values(given)
         key = (set_name, values)
         view = self._views.get(key)
         if view is None:
