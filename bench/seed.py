@@ -279,9 +279,9 @@ def main(argv: list[str] | None = None) -> int:
     if any(s not in SCENARIOS for s in scenarios):
         p.error(f"--scenarios: choose from {', '.join(SCENARIOS)}")
     delays = [float(d) for d in args.delays.split(",") if d.strip()]
-    if not (MAPPROXY_VENV / "bin" / "mapproxy-seed").exists():
-        p.error("MapProxy is not installed: run bash bench/setup.sh")
     tools = [t for t in TOOLS if not args.only or args.only == t.lower()]
+    if "MapProxy" in tools and not (MAPPROXY_VENV / "bin" / "mapproxy-seed").exists():
+        p.error("MapProxy is not installed: run bash bench/setup.sh (or --only tileproxy)")
 
     work = (args.work / "seed").resolve()
     (work / "logs").mkdir(parents=True, exist_ok=True)

@@ -12,8 +12,10 @@ import io
 import json
 import math
 import ssl
+import struct
 import threading
 import time
+import zlib
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
@@ -113,11 +115,33 @@ def encode(img: Image.Image, fmt: str) -> tuple[bytes, str]:
     return buf.getvalue(), "image/png"
 
 
+def damaged_png(data: bytes, keep_crc: bool) -> bytes:
+    """``data`` with its first IDAT chunk damaged: 8 bytes in the middle flipped
+    under the old CRC (``keep_crc``), or else the last 6 bytes of the zlib stream
+    (its Adler-32 and the end of the last block) cut off under a correct CRC."""
+    pos = 8
+    while data[pos + 4:pos + 8] != b"IDAT":
+        pos += 12 + struct.unpack_from(">I", data, pos)[0]
+    length = struct.unpack_from(">I", data, pos)[0]
+    body = bytearray(data[pos + 8:pos + 8 + length])
+    crc = data[pos + 8 + length:pos + 12 + length]
+    if keep_crc:
+        mid = len(body) // 2
+        body[mid:mid + 8] = bytes(b ^ 0x5A for b in body[mid:mid + 8])
+    else:
+        body = body[:-6]
+        crc = struct.pack(">I", zlib.crc32(b"IDAT" + body))
+    chunk = struct.pack(">I", len(body)) + b"IDAT" + bytes(body) + crc
+    return data[:pos] + chunk + data[pos + 12 + length:]
+
+
 class SourceServer:
     """Counts requests by kind and answers as ``mode`` says:
     ``ok``, ``error`` (HTTP 500), ``notfound`` (404), ``html`` (200 with HTML),
     ``truncated`` (200 with a cut-off PNG), ``empty`` (200 with no body), ``wrongsize`` (a complete image of 10x10
-    pixels, whatever was asked), ``exception`` (WMS service exception XML),
+    pixels, whatever was asked), ``damaged`` (a PNG with damaged IDAT bytes, its CRC
+    as it was; signature and IEND intact), ``shortstream`` (a PNG whose IDAT zlib stream
+    ends early, with a correct CRC: only inflating it shows), ``exception`` (WMS service exception XML),
     ``hang`` (waits until released or ``hang_seconds``)."""
 
     def __init__(self, ssl_context: ssl.SSLContext | None = None) -> None:
@@ -192,12 +216,16 @@ class SourceServer:
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
-            self._answer(h)
+            answer = self._answer(h)
         finally:
+            # over before the answer goes out: a client that has it may send its next
+            # request at once, which must not count as overlapping this one
             with self._lock:
                 self.in_flight -= 1
+        send(h, *answer)
 
-    def _answer(self, h: BaseHTTPRequestHandler) -> None:
+    def _answer(self, h: BaseHTTPRequestHandler) -> tuple[int, bytes, str]:
+        """The status, body and type of the answer (sent by ``_handle``)."""
         form = getattr(h, "form", None)
         path = h.path if form is None else f"{h.path}?{form}"
         parts = urlsplit(path)
@@ -210,19 +238,19 @@ class SourceServer:
             mode = self.mode
         if mode == "hang":
             self._release.wait(self.hang_seconds)
-            return send(h, 500, b"released", "text/plain")
+            return (500, b"released", "text/plain")
         if mode == "error":
-            return send(h, 500, b"internal trouble", "text/plain")
+            return (500, b"internal trouble", "text/plain")
         if mode == "notfound":
-            return send(h, 404, b"no such thing", "text/plain")
+            return (404, b"no such thing", "text/plain")
         if mode == "empty":
-            return send(h, 200, b"", "image/png")
+            return (200, b"", "image/png")
         if mode == "html":
-            return send(h, 200, b"<html><body>Service down</body></html>", "text/html")
+            return (200, b"<html><body>Service down</body></html>", "text/html")
         if mode == "exception":
             body = (b'<?xml version="1.0"?><ServiceExceptionReport version="1.1.1">'
                     b"<ServiceException>broken layer</ServiceException></ServiceExceptionReport>")
-            return send(h, 200, body, "application/vnd.ogc.se_xml")
+            return (200, body, "application/vnd.ogc.se_xml")
         if self.delay:
             time.sleep(self.delay)
         try:
@@ -231,14 +259,16 @@ class SourceServer:
             elif kind == "tile":
                 data, ctype = self._tile(parts.path)
             else:
-                return send(h, 404, b"not found", "text/plain")
+                return (404, b"not found", "text/plain")
         except (ValueError, KeyError) as ex:
-            return send(h, 400, f"bad request: {ex}".encode(), "text/plain")
+            return (400, f"bad request: {ex}".encode(), "text/plain")
         if mode == "truncated":
             data = data[: len(data) // 2]
         elif mode == "wrongsize":
             data, ctype = encode(Image.new("RGB", (10, 10), (1, 2, 3)), ctype)
-        send(h, 200, data, ctype)
+        elif mode in ("damaged", "shortstream") and ctype == "image/png":
+            data = damaged_png(data, keep_crc=mode == "damaged")
+        return (200, data, ctype)
 
     def _wms(self, args: dict[str, str]) -> tuple[bytes, str]:
         request = args.get("REQUEST", "").lower()

@@ -224,10 +224,13 @@ CACHE_ERRORS = [
     ("image: {mode: X}", "caches.osm_cache.image.mode: unknown image mode 'X'"),
     ("image: {colors: -1}", "caches.osm_cache.image.colors: expected 0 to 256 colours"),
     ("image: {encoding_options: {jpeg_quality: 500}}", "caches.osm_cache.image.encoding_options.jpeg_quality"),
+    ("image: {resampling_method: bicubik}",
+     "caches.osm_cache.image.resampling_method: unknown resampling method 'bicubik' (known: nearest, bilinear, bicubic)"),
 ]
 SOURCE_ERRORS = [
     ("concurrent_requests: -1", "sources.osm_wms.concurrent_requests: expected 0 (no limit) or more"),
     ("http: {client_timeout: 0}", "sources.osm_wms.http.client_timeout: expected a positive number"),
+    ("image: {resampling_method: cubic}", "sources.osm_wms.image.resampling_method: unknown resampling method 'cubic'"),
 ]
 
 
@@ -241,6 +244,25 @@ def test_values_that_cannot_work_are_config_errors(tmp_path, option, expected) -
     else:
         text = MINIMAL.replace("      layers: base\n", f"      layers: base\n    {option}\n")
     assert expected in error_of(write(tmp_path / "mapproxy.yaml", text))
+
+
+@pytest.mark.parametrize(("image", "expected"), [
+    ("resampling_method: Bicubic", "globals.image.resampling_method: unknown resampling method 'Bicubic'"),
+    ("formats: {image/png: {resampling_method: linear}}",
+     "globals.image.formats.image/png.resampling_method: unknown resampling method 'linear'"),
+])
+def test_bad_global_resampling_method_is_a_config_error(tmp_path, image, expected) -> None:
+    """Was: any unknown name silently became bicubic."""
+    assert expected in error_of(write(tmp_path / "mapproxy.yaml", MINIMAL + f"globals:\n  image:\n    {image}\n"))
+
+
+def test_resampling_method_is_taken_from_the_cache_else_globals(tmp_path) -> None:
+    text = MINIMAL + "globals:\n  image:\n    resampling_method: nearest\n"
+    assert load_proxy_config(write(tmp_path / "a.yaml", text)).caches["osm_cache"].managers[
+        "GLOBAL_WEBMERCATOR"].image_opts.resampling == "nearest"
+    text = text.replace("    sources: [osm_wms]\n", "    sources: [osm_wms]\n    image: {resampling_method: bilinear}\n", 1)
+    assert load_proxy_config(write(tmp_path / "b.yaml", text)).caches["osm_cache"].managers[
+        "GLOBAL_WEBMERCATOR"].image_opts.resampling == "bilinear"
 
 
 def test_source_urls_need_a_scheme(tmp_path) -> None:

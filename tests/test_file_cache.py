@@ -13,7 +13,7 @@ from source_server import COLORS
 from yaml_snippets import CACHE_DATA, wms_cache_config
 
 from tileproxy.grid import predefined_grid
-from tileproxy.stores.layouts import tile_path
+from tileproxy.stores.layouts import level_dir, tile_path
 
 
 def config(cache_yaml: str = "", grid: str = "GLOBAL_WEBMERCATOR", globals_yaml: str = "",
@@ -61,6 +61,16 @@ def test_layout_formulas_for_large_coordinates() -> None:
     assert tile_path("arcgis", coord, "png") == "L21/R0074cbb1/C0012d687.png"
     assert tile_path("quadkey", (3, 5, 3), "png") == "213.png"
     assert tile_path("tc", (0, 0, 0), "png") == "00/000/000/000/000/000/000.png"
+
+
+@pytest.mark.parametrize("layout", sorted(LAYOUT_PATHS))
+def test_level_dir_holds_every_tile_of_its_level(layout) -> None:
+    """What seeding cleanup removes and walks for a level: the first directory of its
+    tiles' paths, or None where levels share directories."""
+    for coord in ((0, 0, 3), (5, 2, 3), (1234567, 7654321, 21)):
+        first, _, _ = tile_path(layout, coord, "png").partition("/")
+        expected = first if layout in ("tc", "mp", "tms", "arcgis") else None
+        assert level_dir(layout, coord[2]) == expected
 
 
 @pytest.mark.parametrize("layout", sorted(LAYOUT_PATHS))

@@ -3,13 +3,15 @@ modes, when the source answers and when it fails."""
 
 from __future__ import annotations
 
+import io
 import threading
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from conftest import call
-from freshness_helpers import META, age, config, manager, read, url, wait_for
+from freshness_helpers import META, age, config, manager, read, tile_path, url, wait_for
+from PIL import Image
 
 CLIENTS = 50
 
@@ -27,11 +29,24 @@ def _hammer(base: str, coords) -> list[tuple[int, bytes, str]]:
         return list(pool.map(get, range(CLIENTS)))
 
 
+def _mark_old(app, coords) -> dict:
+    """Replace the cached tiles by images the source never draws (so that an answer
+    tells the old tile from the refreshed one); returns them by coord."""
+    old = {}
+    for i, coord in enumerate(coords):
+        buf = io.BytesIO()
+        Image.new("RGB", (256, 256), (i, 1, 2)).save(buf, "PNG")
+        old[coord] = buf.getvalue()
+        with open(tile_path(app, coord), "wb") as f:
+            f.write(old[coord])
+    return old
+
+
 @pytest.mark.parametrize("mode", ["foreground", "background"])
 def test_one_source_request_for_one_stale_meta_tile(make_app, source, serve, mode) -> None:
     app = make_app(config((2, 2), refresh_mode=mode, ))
     assert call(app, url(META[0])).status == 200
-    stale = {c: read(app, c) for c in META}
+    stale = _mark_old(app, META)
     age(app, META)
     source.reset()
     source.delay = 0.3  # the refresh takes a while, so that the requests overlap
@@ -40,14 +55,20 @@ def test_one_source_request_for_one_stale_meta_tile(make_app, source, serve, mod
     assert source.count("wms") == 1
     assert all(status == 200 for status, _, _ in answers)
     statuses = [cs for _, _, cs in answers]
+    fresh = {c: read(app, c) for c in META}
+    assert all(fresh[c] != stale[c] for c in META)  # the refresh rewrote every tile of the meta tile
     if mode == "foreground":
         # one request refreshed the meta tile, the others waited for it and reused it
         assert sum("stored" in cs for cs in statuses) == 1
         assert all(cs.startswith(("tileproxy; fwd=stale; stored", "tileproxy; fwd=stale; collapsed", "tileproxy; hit"))
                    for cs in statuses)
-        assert all(body != stale[META[0]] or True for _, body, _ in answers)
+        # nobody got the old tile
+        assert [body for _, body, _ in answers] == [fresh[META[i % 4]] for i in range(CLIENTS)]
     else:
+        # the old tile at once while the refresh runs, the new one once it is stored
         assert all(cs == "tileproxy; hit; detail=stale" or cs.startswith("tileproxy; hit; ttl=") for cs in statuses)
+        for i, (_, body, cs) in enumerate(answers):
+            assert body == (stale if cs.endswith("detail=stale") else fresh)[META[i % 4]]
     assert all(not manager(app).is_stale(c) for c in META)
 
 

@@ -10,10 +10,13 @@ import time
 import pytest
 from conftest import call
 from freshness_helpers import META, config, manager, url, wait_for
+from seed_helpers import write_configs
 
+from tileproxy.config.build import load_proxy_config
 from tileproxy.config.errors import ConfigError
-from tileproxy.freshness import RefreshBefore, parse_refresh_before, seeding_rule
+from tileproxy.freshness import parse_refresh_before
 from tileproxy.refresh_pool import RefreshPool
+from tileproxy.seed.config import load_seed_config
 from tileproxy.sources.base import SourceError, SourceTimeout
 from tileproxy.sources.on_error import parse_color, parse_on_error
 
@@ -103,11 +106,23 @@ def test_refresh_before_forms(tmp_path) -> None:
         parse_refresh_before({}, "x")
 
 
-def test_seeding_precedence() -> None:
-    cache, task = RefreshBefore(max_age=3600), RefreshBefore(max_age=86400)
-    assert seeding_rule(task, cache) is task
-    assert seeding_rule(None, cache) is cache
-    assert seeding_rule(None, None) is None
+@pytest.mark.parametrize(("cache_rule", "task_rule", "age"), [
+    ("refresh_before: {hours: 1}", "refresh_before: {days: 1}", 86400),  # the task's own wins
+    ("refresh_before: {hours: 1}", "", 3600),  # else the cache's: serving would refresh those at once
+    ("", "refresh_before: {hours: 2}", 7200),
+    ("", "", None),  # neither: only missing tiles are created
+])
+def test_seed_task_refreshes_by_its_own_rule_else_the_caches(tmp_path, cache_rule, task_rule, age) -> None:
+    proxy, seed = write_configs(tmp_path, "http://127.0.0.1:9", f"""
+        seeds:
+          world:
+            caches: [osm_cache]
+            levels: {{to: 3}}
+            {task_rule}
+        """, extra=cache_rule)
+    start = time.time()
+    task = load_seed_config(seed, load_proxy_config(proxy), start).seeds[0]
+    assert task.refresh_before == (None if age is None else start - age)
 
 
 def test_on_error_lookup_and_colours() -> None:

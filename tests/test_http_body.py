@@ -85,6 +85,7 @@ def test_large_bodies_are_exact_and_the_connection_is_reused(server):
     for _ in range(3):
         resp = client.get(server + "/big")
         assert resp.content == BIG and resp.status_code == 200
+        assert resp.headers.get("content-type") == resp.headers["Content-Type"] == "image/png"
     assert len(Handler.clients) == 3
     assert len(set(Handler.clients)) == 1  # one kept-alive connection for all three
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import zlib
 
 import pytest
 from PIL import Image
@@ -100,3 +101,36 @@ def test_broken_png_data_is_an_image_data_error():
     datas[2] = good[:start] + bytes(64) + good[start + 64:]
     with pytest.raises(ImageDataError):
         encoded_tile_mosaic(grid(), COORDS, datas)
+
+
+@pytest.mark.parametrize("mode", ["RGB", "RGBA", "L", "P"])
+def test_the_fast_decoders_still_work_with_this_pillow(mode):
+    """The fast paths feed Pillow's row decoder (``zip_decoder``, a private Pillow
+    interface) and fall back quietly where it is gone; this test is the loud part."""
+    from tileproxy.image.png_tiles import decode_plain, decode_read_rows, decode_rows, zip_decoder
+    from tileproxy.image.png_zlib import available
+
+    img = noise(3, mode)
+    data = png(img)
+    dec = zip_decoder(img.mode, (img.mode,), Image.new(img.mode, img.size).im, (0, 0, *img.size))
+    assert hasattr(dec, "decode")
+    if mode in ("RGB", "RGBA"):  # what plain_png takes
+        assert available()
+        fast = decode_plain(data)
+        assert fast is not None and fast.tobytes() == img.tobytes()
+        plan = plain_png(data, img.size)
+        rows = zlib.decompress(plan[1])
+        assert decode_rows(plan[0], img.size, rows).tobytes() == img.tobytes()
+    read = Image.open(io.BytesIO(data))
+    stream = b"".join(_chunks(data, b"IDAT"))
+    decoded = decode_read_rows(data, zlib.decompress(stream))
+    assert decoded is not None and decoded.mode == read.mode and decoded.tobytes() == read.convert(read.mode).tobytes()
+
+
+def _chunks(data: bytes, kind: bytes):
+    pos = 8
+    while pos < len(data):
+        length = int.from_bytes(data[pos:pos + 4], "big")
+        if data[pos + 4:pos + 8] == kind:
+            yield data[pos + 8:pos + 8 + length]
+        pos += 12 + length

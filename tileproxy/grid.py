@@ -9,7 +9,6 @@ from .srs import SRS, BBox, default_bbox, get_srs
 
 TileCoord = tuple[int, int, int]  # x, y, z in the grid's own origin
 
-WEBMERC_MIN_RES = 156543.03392804097  # 2 * MERCATOR_EXTENT / 256
 GEODETIC_MIN_RES = 1.40625
 MAX_LEVELS = 100  # far beyond any real pyramid; guards against runaway resolution lists
 

@@ -1,4 +1,7 @@
-"""Small WSGI request/response types, kept lean for the cached-tile hot path."""
+"""HTTP for the services: the WSGI request (with the public base URL behind proxies)
+and response types, error statuses, and the caching headers of answers (ETag,
+Last-Modified, Cache-Control/Expires, 304 Not Modified). Lean: the cached-tile
+fast path uses it on every request."""
 
 from __future__ import annotations
 

@@ -3,6 +3,7 @@ or from a source: what WMS GetMap asks of each layer."""
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import replace
 from functools import lru_cache
@@ -20,10 +21,13 @@ from .res_range import ResRange, cache_res_range, merge_res_ranges, source_res_r
 from .sources.base import MapQuery, Source, SourceError
 from .sources.on_error import stand_in
 from .srs import SRS, BBox, SRSError
+from .stores.base import log_throttled
 
 if TYPE_CHECKING:
     from .config.model import CacheConfig
     from .tiles import TileManager
+
+log = logging.getLogger("tileproxy.maps")
 
 METERS_PER_DEGREE = 111319.4907932736
 WORLD_4326: BBox = (-180.0, -90.0, 180.0, 90.0)
@@ -136,12 +140,22 @@ class SourceMapLayer(MapLayer):
             if not in_res_range(request_resolution(query.bbox, query.size, query.srs), self.min_res, self.max_res):
                 return ImageResult(image=blank_image(query.size))
         try:
-            return self.source.get_map(query)
+            return fitted(self.source.get_map(query), query.size, self.source)
         except SourceError as ex:
             answer = stand_in(self.source, ex, query.size)  # the source's on_error image
             if answer is None:
                 raise
             return answer[0]
+
+
+def fitted(result: ImageResult, size: tuple[int, int], source: Source) -> ImageResult:
+    """A source's map at the size asked for: a source that answers another size
+    (a server's size limit, say) is scaled to it rather than passed on as it came."""
+    if result.size != tuple(size):
+        log_throttled(log, logging.WARNING, f"fitted {source.name}", "source %s answered %dx%d pixels for a map "
+                      "of %dx%d: scaled to it", source.name, *result.size, *size)
+        return result.fitted(size)
+    return result
 
 
 def combine_adjacent(layers: list[MapLayer], query: MapQuery) -> list[MapLayer]:
@@ -211,7 +225,7 @@ class CacheMapLayer(MapLayer):
             # use_direct_from_level/res: finer maps come from the source, uncached
             bbox = query.bbox if query.srs == grid.srs else query.srs.transform_bbox_to(grid.srs, query.bbox)
             if min((bbox[2] - bbox[0]) / query.size[0], (bbox[3] - bbox[1]) / query.size[1]) < self.cache.direct_from_res:
-                return self.cache.direct_source.get_map(query)
+                return fitted(self.cache.direct_source.get_map(query), query.size, self.cache.direct_source)
         try:
             inside = _inside(extent, query)
             limit = None if inside else extent.bbox_in(query.srs)

@@ -172,8 +172,7 @@ def _build_cache(ctx: BuildContext, name: str, conf: dict, path: str) -> CacheCo
         renderd = RenderdClient(ctx.renderd_address, timeout=ctx.client_timeout)
         for manager in managers.values():
             manager.renderd = renderd
-    result = CacheConfig(name=name, format=image_opts.format, grids=list(grid_names), managers=managers,
-                         source_names=_source_names(conf.get("sources") or []))
+    result = CacheConfig(name=name, format=image_opts.format, grids=list(grid_names), managers=managers)
     _direct_from(result, conf, path)
     return result
 
@@ -248,15 +247,6 @@ def _direct_from(result: CacheConfig, conf: dict, path: str) -> None:
         res = manager.grid.resolutions[level] * (1 + 1e-6)
     result.direct_from_res = float(res)
     result.direct_source = manager.sources[0]
-
-
-def _source_names(sources: list | dict) -> list[str]:
-    """Names in a cache's ``sources``: the list itself, or the sources of a band merge."""
-    if isinstance(sources, dict):
-        names = [str(e.get("source")) for entries in sources.values() if isinstance(entries, list)
-                 for e in entries if isinstance(e, dict)]
-        return list(dict.fromkeys(names))
-    return [s for s in sources if isinstance(s, str)]
 
 
 def _rescale_tiles(conf: dict, path: str) -> int:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from ..image.formats import FormatError, ImageFormat, ImageOptions, parse_format
+from ..image.transform import RESAMPLING_METHODS
 from ..image.watermark import Watermark
 from ..sources.on_error import parse_color
 from .context import BuildContext
 from .errors import ConfigError, join_path
 
-RESAMPLING_METHODS = ("nearest", "bilinear", "bicubic")
 IMAGE_MODES = ("RGB", "RGBA", "P", "I", "L")
 
 
@@ -47,10 +47,18 @@ def _encodable(fmt: ImageFormat) -> bool:
     return fmt.mime.split("/")[-1].upper() in Image.SAVE
 
 
-def resampling(ctx: BuildContext, image_conf: dict) -> str:
-    """``resampling_method`` of an ``image`` block, else the global one, else bicubic."""
-    method = image_conf.get("resampling_method") or ctx.g_image.get("resampling_method") or "bicubic"
-    return method if method in RESAMPLING_METHODS else "bicubic"
+def resampling(ctx: BuildContext, image_conf: dict, path: str) -> str:
+    """``resampling_method`` of the ``image`` block at ``path``, else the global one, else
+    bicubic. Unknown names are errors that name the key, the global one's too."""
+    default = _checked_method(ctx.g_image.get("resampling_method"), "globals.image.resampling_method")
+    own = _checked_method(image_conf.get("resampling_method"), join_path(path, "resampling_method"))
+    return own or default or "bicubic"
+
+
+def _checked_method(value: object, path: str) -> str | None:
+    if value is None or value in RESAMPLING_METHODS:
+        return value  # type: ignore[return-value]
+    raise ConfigError(f"unknown resampling method {value!r} (known: {', '.join(RESAMPLING_METHODS)})", path)
 
 
 def image_options(ctx: BuildContext, fmt_name: str, image_conf: dict, path: str) -> ImageOptions:
@@ -76,12 +84,13 @@ def image_options(ctx: BuildContext, fmt_name: str, image_conf: dict, path: str)
         raise ConfigError(f"expected a JPEG quality from 1 to 100, got {quality}",
                           join_path(image_path, "encoding_options.jpeg_quality") if "jpeg_quality" in enc
                           else "globals.image.jpeg_quality")
+    method_from = image_path if "resampling_method" in image_conf else join_path("globals.image.formats", fmt_name)
     return ImageOptions(
         format=fmt,
         mode=mode,
         colors=colors or None,
         transparent=merged.get("transparent"),
-        resampling=resampling(ctx, merged),
+        resampling=resampling(ctx, merged, method_from),
         jpeg_quality=int(quality),
         quantizer=enc.get("quantizer"),
         tiff_compression=enc.get("tiff_compression"),

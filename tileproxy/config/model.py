@@ -29,7 +29,6 @@ class CacheConfig:
     format: ImageFormat
     grids: list[str]
     managers: dict[str, TileManager]  # by grid name
-    source_names: list[str] = field(default_factory=list)
     # use_direct_from_level/res: maps finer than this go to direct_source uncached
     direct_from_res: float | None = None
     direct_source: Source | None = None

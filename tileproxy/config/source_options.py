@@ -142,7 +142,7 @@ def wms_options(ctx: BuildContext, conf: dict, path: str) -> dict[str, Any]:
         "version": version,
         "supported_srs": supported_srs,
         "supported_formats": supported_formats,
-        "resampling": resampling(ctx, conf.get("image") or {}),
+        "resampling": resampling(ctx, conf.get("image") or {}, join_path(path, "image")),
         "options": WMSSourceOptions(
             map=bool(wms_opts.get("map", True)),
             featureinfo=bool(wms_opts.get("featureinfo", False)),

@@ -114,7 +114,7 @@ def _arcgis(ctx: BuildContext, name: str, conf: dict, path: str) -> ArcGISSource
         transparent=transparent,
         supported_srs=supported_srs,
         supported_formats=supported_formats,
-        resampling=resampling(ctx, conf.get("image") or {}),
+        resampling=resampling(ctx, conf.get("image") or {}, join_path(path, "image")),
         featureinfo=bool(opts.get("featureinfo", False)),
         fi_tolerance=tolerance,
         fi_return_geometries=bool(opts.get("featureinfo_return_geometries", False)),
@@ -149,7 +149,7 @@ def _tile(ctx: BuildContext, name: str, conf: dict, path: str) -> TileSource:
         http_client(ctx, conf, url, path, ("http", "https", "file")),
         transparent=bool(conf.get("transparent", False)),
         flip_y=flip,
-        resampling=resampling(ctx, conf.get("image") or {}),
+        resampling=resampling(ctx, conf.get("image") or {}, join_path(path, "image")),
     )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 _ALIASES = {
     "png": "image/png",
@@ -135,9 +135,6 @@ def parse_format(value: str) -> ImageFormat:
     return ImageFormat(text, paletted)
 
 
-RESAMPLING = ("nearest", "bilinear", "bicubic")
-
-
 @dataclass(frozen=True)
 class ImageOptions:
     """How images of a cache/source are encoded; None means 'as it comes'."""
@@ -151,6 +148,3 @@ class ImageOptions:
     quantizer: str | None = None
     tiff_compression: str | None = None
     opacity: float | None = None
-
-    def with_format(self, fmt: ImageFormat) -> ImageOptions:
-        return replace(self, format=fmt)

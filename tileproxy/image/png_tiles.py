@@ -4,13 +4,15 @@ Other plain PNGs (a source's map, say) take the same decoder on their own."""
 
 from __future__ import annotations
 
+import io
 import struct
 from collections.abc import Sequence
+from typing import Any
 
 from PIL import Image
 
 from .errors import ImageDataError
-from .png_zlib import SIGNATURE, available, feed_inflated
+from .png_zlib import SIGNATURE, available, feed_inflated, feed_rows
 
 _MODES = {2: "RGB", 6: "RGBA"}  # PNG colour type -> mode, 8 bits per sample
 
@@ -40,13 +42,21 @@ def plain_png(data: bytes | None, size: tuple[int, int], profile_ok: bool = True
     return (mode, b"".join(parts)) if parts else None
 
 
+def zip_decoder(mode: str, args: tuple, im: Any, box: tuple[int, int, int, int]) -> Any:
+    """Pillow's PNG row decoder ("zip") writing into ``box`` of the core image
+    ``im``. The one use of Pillow's private ``Image._getdecoder``: Pillow has no
+    public way to feed rows that zlib-ng inflated. Where it is missing the callers
+    fall back to Pillow's reader; test_png_tiles fails loudly when it goes."""
+    dec = Image._getdecoder(mode, "zip", args)
+    dec.setimage(im, box)
+    return dec
+
+
 def decode_into(mosaic: Image.Image, stream: bytes, mode: str, box: tuple[int, int, int, int]) -> None:
     """Decode the zlib ``stream`` of a plain PNG (``plain_png``) into ``box`` of
     ``mosaic``; decoding stops after the last row of ``box``."""
     def decoder():
-        dec = Image._getdecoder(mosaic.mode, "zip", (mode,))
-        dec.setimage(mosaic.im, box)
-        return dec
+        return zip_decoder(mosaic.mode, (mode,), mosaic.im, box)
 
     # zlib-ng inflates the rows of the box faster than Pillow's zlib (tiles: ~3x)
     result = feed_inflated(decoder(), stream, (box[3] - box[1]) * (1 + (box[2] - box[0]) * len(mode)))
@@ -75,6 +85,41 @@ def decode_plain(data: bytes) -> Image.Image | None:
         decode_into(img, plan[1], plan[0], (0, 0, *size))
     except (AttributeError, TypeError):
         return None  # Pillow without the decoder interface used here
+    return img
+
+
+def decode_rows(mode: str, size: tuple[int, int], rows: bytes) -> Image.Image | None:
+    """A plain PNG (``plain_png``) from its inflated ``rows``: Pillow only unfilters
+    them. None when this Pillow lacks the decoder interface used here, or the rows
+    do not make the image (the caller decodes the usual way)."""
+    img = Image.new(mode, size)
+    try:
+        status, err = feed_rows(zip_decoder(mode, (mode,), img.im, (0, 0, *size)), rows)
+    except (AttributeError, TypeError, ValueError):
+        return None
+    return img if err >= 0 and status < 0 else None
+
+
+def decode_read_rows(data: bytes, rows: bytes) -> Image.Image | None:
+    """Any non-interlaced PNG as Pillow reads it (mode, palette, transparency and
+    other ``info`` from its header chunks), its pixels from the inflated ``rows``
+    (zlib-ng inflated them faster than Pillow's zlib would). None where this
+    Pillow's reader works otherwise (the caller decodes the usual way)."""
+    try:
+        img = Image.open(io.BytesIO(data))
+        if img.format != "PNG" or len(img.tile) != 1 or getattr(img, "is_animated", False):
+            return None
+        codec, extents, _, args = img.tile[0]
+        if codec != "zip" or img.info.get("interlace"):
+            return None
+        img.load_prepare()
+        status, err = feed_rows(zip_decoder(img.mode, args, img.im, extents), rows)
+        if err < 0 or status >= 0:
+            return None
+        img.tile = []
+        img.load()  # no tiles left: only the palette is realized, as Pillow's own load does
+    except Exception:  # noqa: BLE001 (an interface this Pillow lacks: decoded the usual way)
+        return None
     return img
 
 

@@ -6,12 +6,14 @@ which it copies; Pillow still unfilters the rows, so the image is the same.
 Encoding: paletted images, the usual output of a map, are written here with
 zlib-ng's deflate; every other mode is left to Pillow.
 
-Without the zlib-ng package every function here declines (None) and Pillow
-does all of it."""
+Rows inflated already (by the check of a source's image, see ``whole``) are fed
+the same way (``feed_rows``). Without the zlib-ng package the other functions
+here decline (None) and Pillow does all of it."""
 
 from __future__ import annotations
 
 import struct
+import zlib
 
 from PIL import Image
 
@@ -51,17 +53,38 @@ def feed_inflated(decoder, stream: bytes, size: int) -> tuple[int, int] | None:
         pending = inflater.unconsumed_tail
         done += len(raw)
         adler = zlib_ng.adler32(raw, adler)
-        pieces = []
-        for start in range(0, len(raw), _STORED_BLOCK):
-            block = raw[start:start + _STORED_BLOCK]
-            final = done == size and start + _STORED_BLOCK >= len(raw)
-            pieces += [struct.pack("<BHH", final, len(block), len(block) ^ 0xFFFF), block]
-        if done == size:
-            pieces.append(struct.pack(">I", adler))
-        status, err = decoder.decode(b"".join(pieces))
+        status, err = decoder.decode(_stored_blocks(raw, done == size, adler))
         if status < 0 or err < 0:
             return status, err  # the image is complete, or broken
     return status, err
+
+
+def feed_rows(decoder, rows: bytes) -> tuple[int, int]:
+    """Feed a PNG's inflated ``rows`` (all of them) to a Pillow zip decoder as
+    stored blocks; the decoder's last (status, error). For rows inflated already
+    (see ``whole``): nothing is inflated twice."""
+    status, err = decoder.decode(b"\x78\x01")
+    view, adler = memoryview(rows), 1
+    checksum = (zlib_ng or zlib).adler32  # zlib-ng's is ~20x faster
+    for start in range(0, len(rows), _PIECE):
+        piece = view[start:start + _PIECE]
+        adler = checksum(piece, adler)
+        status, err = decoder.decode(_stored_blocks(piece, start + _PIECE >= len(rows), adler))
+        if status < 0 or err < 0:
+            break
+    return status, err
+
+
+def _stored_blocks(raw, last: bool, adler: int) -> bytes:
+    """``raw`` as stored deflate blocks; the ``last`` piece closes the stream with its Adler-32."""
+    pieces = []
+    for start in range(0, len(raw), _STORED_BLOCK):
+        block = raw[start:start + _STORED_BLOCK]
+        final = last and start + _STORED_BLOCK >= len(raw)
+        pieces += [struct.pack("<BHH", final, len(block), len(block) ^ 0xFFFF), block]
+    if last:
+        pieces.append(struct.pack(">I", adler))
+    return b"".join(pieces)
 
 
 def _chunk(kind: bytes, body: bytes) -> bytes:

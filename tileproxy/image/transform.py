@@ -15,6 +15,7 @@ _RESAMPLE = {
     "bilinear": Image.Resampling.BILINEAR,
     "bicubic": Image.Resampling.BICUBIC,
 }
+RESAMPLING_METHODS = tuple(_RESAMPLE)  # the values of resampling_method
 
 MESH_START = 128  # pixels per edge of the first mesh cells; they are split where the projection bends
 MESH_CELL = 32  # mesh cells larger than this are split rather than dropped as outside the source
@@ -23,7 +24,8 @@ MESH_TOLERANCE = 1.0  # destination pixels a cell's centre or edge midpoints may
 
 
 def resample_filter(name: str) -> Image.Resampling:
-    return _RESAMPLE.get(name, Image.Resampling.BICUBIC)
+    """Pillow's filter for one of RESAMPLING_METHODS (the config loader refuses others)."""
+    return _RESAMPLE[name]
 
 
 def blank_image(size: tuple[int, int], color: tuple = (255, 255, 255, 0)) -> Image.Image:

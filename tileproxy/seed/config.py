@@ -14,11 +14,12 @@ from ..config.errors import ConfigError, join_path
 from ..config.loader import expand_env, read_yaml
 from ..config.model import ProxyConfig
 from ..coverage import Coverage
+from ..freshness import RefreshBefore, seeding_rule
 from ..grid import TileGrid
 from ..tiles import TileManager
 from .area import area_in_grid
 from .coverages import load_coverages
-from .timespec import parse_before
+from .timespec import parse_before, parse_rule
 
 log = logging.getLogger("tileproxy.seed")
 
@@ -119,9 +120,9 @@ class _Reader:
         grid_names = self._grids(conf, path, caches)
         coverages = self._coverage_list(conf, path)
         when: dict[str, Any] = {}
+        refresh_rule = None
         if kind == "seed" and conf.get("refresh_before") is not None:
-            when["refresh_before"] = parse_before(conf["refresh_before"], join_path(path, "refresh_before"),
-                                                  self.start, self.proxy_dir)
+            refresh_rule = parse_rule(conf["refresh_before"], join_path(path, "refresh_before"), self.proxy_dir)
         remove_all = False
         if kind == "cleanup":
             remove_all = conf.get("remove_all", False)
@@ -147,22 +148,20 @@ class _Reader:
                 area = self._area(coverages, manager, path)
                 task_when = dict(when)
                 if kind == "seed":
-                    task_when["refresh_before"] = self._refresh_before(when.get("refresh_before"), manager,
-                                                                       cache_name, path)
+                    task_when["refresh_before"] = self._refresh_before(refresh_rule, manager, cache_name, path)
                 tasks.append(Task(kind, name, cache_name, grid_name, manager, levels, area,
                                   [n for n, _ in coverages], remove_all=all_tiles, **task_when))
         return tasks
 
-    def _refresh_before(self, own: float | None, manager: TileManager, cache: str, path: str) -> float | None:
-        """The task's own rule wins; without one the cache's serving ``refresh_before``,
-        so that a seed run leaves no tile that serving would refresh at once."""
-        if own is None:
-            rule = manager.opts.refresh_before
-            return rule.cutoff(self.start) if rule is not None else None
-        if not manager.store.supports_timestamps:
+    def _refresh_before(self, own: RefreshBefore | None, manager: TileManager, cache: str,
+                        path: str) -> float | None:
+        """Tiles cached before this moment are created again: the rule ``seeding_rule``
+        picks (the task's own, else the cache's), counted back from the run's start."""
+        if own is not None and not manager.store.supports_timestamps:
             self._warn(join_path(path, "refresh_before"),
                        f"cache '{cache}' keeps no tile timestamps: every cached tile is created again")
-        return own
+        rule = seeding_rule(own, manager.opts.refresh_before)
+        return None if rule is None else rule.cutoff(self.start)
 
     def _caches(self, conf: dict, path: str) -> list[str]:
         caches = conf.get("caches")

@@ -9,7 +9,7 @@ import re
 from typing import Any
 
 from ..config.errors import ConfigError, join_path
-from ..freshness import DURATION_KEYS, parse_refresh_before
+from ..freshness import DURATION_KEYS, RefreshBefore, parse_refresh_before
 
 log = logging.getLogger("tileproxy.seed")
 
@@ -17,10 +17,10 @@ _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*([smhdw]?)\s*$")
 _DURATION_UNITS = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 7 * 86400.0}
 
 
-def parse_before(value: Any, path: str, start: float, base_dir: str) -> float:
-    """``refresh_before`` / ``remove_before`` as a moment: the rules of
-    ``tileproxy.freshness`` (``time``, ``mtime`` relative to ``base_dir``, durations
-    counted back from ``start``). A missing ``mtime`` file is an error here."""
+def parse_rule(value: Any, path: str, base_dir: str) -> RefreshBefore:
+    """``refresh_before`` / ``remove_before`` of a seed or cleanup task: the rules of
+    ``tileproxy.freshness`` (``time``, ``mtime`` relative to ``base_dir``, durations).
+    A missing ``mtime`` file is an error here."""
     if isinstance(value, dict):
         for key in value:
             if key not in DURATION_KEYS and key not in ("time", "mtime"):
@@ -30,7 +30,12 @@ def parse_before(value: Any, path: str, start: float, base_dir: str) -> float:
     if rule.mtime_file is not None and not os.path.exists(rule.mtime_file):
         raise ConfigError(f"cannot read the modification time of {rule.mtime_file}: no such file",
                           join_path(path, "mtime"))
-    cutoff = rule.cutoff(start)
+    return rule
+
+
+def parse_before(value: Any, path: str, start: float, base_dir: str) -> float:
+    """``remove_before`` as a moment, durations counted back from ``start``."""
+    cutoff = parse_rule(value, path, base_dir).cutoff(start)
     return start if cutoff is None else cutoff
 
 

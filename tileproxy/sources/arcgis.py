@@ -59,6 +59,8 @@ def json_error(data: bytes) -> str | None:
 class ArcGISSource(WMSSource):
     """An ArcGIS MapServer/ImageServer answering export requests like a WMS."""
 
+    kind = "ArcGIS"
+
     def __init__(
         self,
         name: str,

@@ -6,10 +6,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..grid import TileCoord, TileGrid
+from ..image.errors import ImageDataError
 from ..image.formats import ImageFormat
 from ..image.mosaic import tile_mosaic
-from ..image.result import ImageResult
+from ..image.result import ImageResult, whole_image
 from ..image.transform import blank_image, transform_image
+from ..image.whole import ImageSizeError
 from ..srs import SRS, BBox, clip_to_world
 
 if TYPE_CHECKING:
@@ -33,6 +35,20 @@ class SourceTimeout(SourceError):
 class SourceDataError(SourceError):
     """A source answered, but not with image data that can be used (not an image,
     cut off, undecodable)."""
+
+
+def source_image(data: bytes, size: tuple[int, int] | None, label: str, exact: bool = True) -> ImageResult:
+    """A source's answer ``data`` as an image once it is whole and of ``size``
+    (``whole_image``; with ``exact=False`` other sizes pass, for the caller to
+    judge). Anything else is an error of the source named by ``label``: a
+    SourceDataError for what is not a whole image, a SourceError for a whole
+    image of a size that does not pass."""
+    try:
+        return whole_image(data, size, exact)
+    except ImageSizeError as ex:
+        raise SourceError(f"{label} returned {ex}") from None
+    except ImageDataError as ex:
+        raise SourceDataError(f"{label} returned {ex}") from None
 
 
 @dataclass(frozen=True)

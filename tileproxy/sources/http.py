@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit, urlunsplit
 
@@ -31,6 +32,15 @@ class HTTPOptions:
     hide_error_details: bool = True
     manage_cookies: bool = False
     method: str = "AUTO"
+
+
+@dataclass(frozen=True)
+class SourceAnswer:
+    """A source's answer (always a 200: other statuses are SourceErrors), body read whole."""
+
+    content: bytes
+    headers: Mapping[str, str]  # names case-insensitive
+    status_code: int = 200
 
 
 def split_credentials(url: str) -> tuple[str, tuple[str, str] | None]:
@@ -86,15 +96,15 @@ class HTTPClient:
             name = hashlib.md5(netloc).hexdigest()
             self.semaphore = Semaphore(lock_dir, name, concurrent_requests, timeout=opts.client_timeout)
 
-    def get(self, url: str, auth: tuple[str, str] | None = None) -> requests.Response:
+    def get(self, url: str, auth: tuple[str, str] | None = None) -> SourceAnswer:
         """GET ``url``; raises SourceError for transport errors and HTTP errors."""
         return self._held(url, auth, None)
 
-    def post(self, url: str, form: bytes, auth: tuple[str, str] | None = None) -> requests.Response:
+    def post(self, url: str, form: bytes, auth: tuple[str, str] | None = None) -> SourceAnswer:
         """POST the url-encoded ``form`` to ``url``; errors as for ``get``."""
         return self._held(url, auth, form)
 
-    def _held(self, url: str, auth: tuple[str, str] | None, form: bytes | None) -> requests.Response:
+    def _held(self, url: str, auth: tuple[str, str] | None, form: bytes | None) -> SourceAnswer:
         if self.semaphore is None:
             return self._send(url, auth, form)
         try:
@@ -103,7 +113,7 @@ class HTTPClient:
         except LockTimeout as ex:
             raise SourceTimeout(str(ex)) from None
 
-    def _send(self, url: str, auth: tuple[str, str] | None, form: bytes | None) -> requests.Response:
+    def _send(self, url: str, auth: tuple[str, str] | None, form: bytes | None) -> SourceAnswer:
         start = time.monotonic()
         try:
             if form is None:
@@ -112,10 +122,9 @@ class HTTPClient:
             else:
                 resp = self.session.post(url, data=form, timeout=self.opts.client_timeout, auth=auth,
                                          verify=self.verify, stream=True, headers=_FORM)
-            # the body in one read: requests' own reading goes in 10 kB steps, about
-            # 1 ms of Python per MB (a meta tile is often several hundred kB)
+            # the body in one read of the urllib3 response: requests' own reading goes in
+            # 10 kB steps, about 1 ms of Python per MB (a meta tile is often several hundred kB)
             body = resp.raw.read(decode_content=True)
-            resp._content, resp._content_consumed = body, True  # what resp.content would have cached
         except (requests.Timeout, urllib3.exceptions.TimeoutError):
             raise SourceTimeout(self._message("No response from URL", url,
                                               f"timeout after {self.opts.client_timeout:g}s")) from None
@@ -127,7 +136,7 @@ class HTTPClient:
         log.info("%s %s %.1fkB %dms", resp.status_code, url, len(body) / 1024, (time.monotonic() - start) * 1000)
         if resp.status_code != 200:
             raise SourceError(self._message("HTTP Error", url, f"HTTP {resp.status_code}"), status=resp.status_code)
-        return resp
+        return SourceAnswer(body, resp.headers, resp.status_code)
 
     def _message(self, what: str, url: str, reason: str) -> str:
         """An error as MapProxy words it (clients and monitoring match on the words);

@@ -51,6 +51,8 @@ def _config_file() -> str:
 
 
 class MapServerSource(WMSSource):
+    kind = "mapserver"
+
     def __init__(
         self,
         name: str,

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from ..grid import TileCoord, TileGrid
-from ..image.codec import ImageDataError, check_image_bytes
 from ..image.formats import ImageFormat
 from ..image.result import ImageResult
 from ..image.transform import blank_image
 from ..stores.layouts import tile_path
-from .base import SourceError, TiledSource
+from .base import SourceError, TiledSource, source_image
 from .http import HTTPClient, split_credentials
 
 TEMPLATE_KEYS = ("x", "y", "z", "format", "quadkey", "tc_path", "tms_path", "arcgiscache_path", "bbox")
@@ -85,11 +84,7 @@ class TileSource(TiledSource):
             return ImageResult(data=data, mime=format.mime)
         if not data:  # an empty answer: nothing there (MapProxy leaves such tiles blank too)
             return ImageResult(image=blank_image(tuple(self.grid.tile_size)))
-        try:
-            mime = check_image_bytes(data)
-        except ImageDataError as ex:
-            raise SourceError(f"tile source '{self.name}' returned {ex}") from None
-        return ImageResult(data=data, mime=mime)
+        return source_image(data, tuple(self.grid.tile_size), f"tile source '{self.name}'")
 
     def _read_file(self, path: str, format: ImageFormat) -> ImageResult:
         try:
@@ -99,8 +94,4 @@ class TileSource(TiledSource):
             raise SourceError(f"tile source '{self.name}': {ex.strerror}", status=404) from None
         if not format.is_image:
             return ImageResult(data=data, mime=format.mime)
-        try:
-            mime = check_image_bytes(data)
-        except ImageDataError as ex:
-            raise SourceError(f"tile source '{self.name}': {ex}") from None
-        return ImageResult(data=data, mime=mime)
+        return source_image(data, tuple(self.grid.tile_size), f"tile source '{self.name}'")

@@ -13,7 +13,7 @@ from ..image.placement import Part, contains, overlaps, part_within, placed
 from ..image.result import ImageResult
 from ..image.transform import blank_image, transform_image
 from ..srs import SRS, SRSError, clip_to_world
-from .base import MapQuery, Source, SourceDataError, SourceError
+from .base import MapQuery, Source, SourceDataError, SourceError, source_image
 from .featureinfo import FeatureInfoDoc, FeatureInfoQuery, number, pixel
 from .http import HTTPClient, read_file_url, split_credentials
 
@@ -38,6 +38,8 @@ class WMSSourceOptions:
 
 
 class WMSSource(Source):
+    kind = "WMS"  # in error messages: "WMS source 'name'"
+
     def __init__(
         self,
         name: str,
@@ -78,19 +80,25 @@ class WMSSource(Source):
         forward = self._forwarded(query.params)
         part = self._covered_part(bbox, size, req_srs)
         if part is None:
-            result = ImageResult(data=self._fetch(bbox, size, req_srs, req_format, forward))
+            # another size passes here: a cache refuses it, a map is scaled to the size asked for
+            result = source_image(self._fetch(bbox, size, req_srs, req_format, forward), size, self.label, exact=False)
         else:  # only the part inside the coverage is asked for
             part_size, offset, part_bbox = part
             if not part_size[0] or not part_size[1]:
                 return ImageResult(image=blank_image(query.size))
             data = self._fetch(part_bbox, part_size, req_srs, req_format, forward)
-            result = ImageResult(image=placed(ImageResult(data=data).image, size, offset))
+            part_image = source_image(data, part_size, self.label, exact=False).fitted(part_size).image
+            result = ImageResult(image=placed(part_image, size, offset))
         if req_srs != query.srs:
             img = transform_image(result.image, bbox, req_srs, query.bbox, query.srs, query.size, self.resampling)
             return ImageResult(image=img)
         if req_format.mime != query.format.mime:
             return ImageResult(image=result.image)
         return result
+
+    @property
+    def label(self) -> str:
+        return f"{self.kind} source '{self.name}'"
 
     def _covered_part(self, bbox, size: tuple[int, int], srs: SRS) -> Part | None:
         """The part of the request inside the source's coverage bbox when the request

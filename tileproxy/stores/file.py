@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 from ..grid import TileCoord
 from .base import Tile, TileStore, warn_throttled, write_error
-from .layouts import LAYOUTS, parse_tile_path, tile_level_dir
+from .layouts import LAYOUTS, level_dir, parse_tile_path
 
 log = logging.getLogger("tileproxy.stores")
 
@@ -209,7 +209,7 @@ class FileStore(TileStore):
     def iter_coords(self, level: int) -> Iterator[TileCoord]:
         """Walk the directories of ``level`` (the whole cache for layouts without
         level directories) and yield the coordinates of the tile files found."""
-        sub = tile_level_dir(self.layout, level)
+        sub = level_dir(self.layout, level)
         top = os.path.join(self.directory, sub) if sub else self.directory
         for root, dirs, files in os.walk(top):
             if root == self.directory:
@@ -225,7 +225,7 @@ class FileStore(TileStore):
                     yield coord
 
     def remove_level(self, level: int) -> bool:
-        sub = tile_level_dir(self.layout, level)
+        sub = level_dir(self.layout, level)
         if sub is None:
             return False
         shutil.rmtree(os.path.join(self.directory, sub), ignore_errors=True)

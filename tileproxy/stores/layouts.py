@@ -45,12 +45,10 @@ LAYOUTS: dict[str, Callable[[int, int, int], str]] = {
     "arcgis": _arcgis,
 }
 
-# layouts that put dimension segments in front of the path
-DIMENSION_LAYOUTS = ("tc", "mp", "tms", "reverse_tms")
-
 
 def level_dir(layout: str, z: int) -> str | None:
-    """The directory that holds a whole level, when the layout has one."""
+    """The directory below which all tiles of level ``z`` live, as ``tile_path`` writes
+    them; None for layouts that mix levels in their directories."""
     if layout in ("tc", "mp"):
         return f"{z:02d}"
     if layout == "tms":
@@ -116,11 +114,3 @@ def parse_tile_path(layout: str, rel_path: str, ext: str) -> Coord | None:
         y, x, z = nums
         return (x, y, z)
     return None
-
-
-def tile_level_dir(layout: str, z: int) -> str | None:
-    """The directory below which all tiles of level ``z`` live, as ``tile_path``
-    writes them (``tms`` levels are not zero-padded); None when levels are mixed."""
-    if layout == "tms":
-        return str(z)
-    return level_dir(layout, z)

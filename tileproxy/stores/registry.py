@@ -1,5 +1,6 @@
 """``cache.type`` -> store builder. A new backend is one module plus one line in
-``BUILDERS``; config/build.py only calls ``build_store``."""
+``BUILDERS``; the config (config/caches.py) and ``tileproxy export`` (cli/export.py)
+only call ``build_store``."""
 
 from __future__ import annotations
 

@@ -12,8 +12,6 @@ from ...srs import SRS, BBox, SRSError, get_srs
 from ..client_input import echo
 from .exceptions import WMSError, missing_parameters
 
-VERSIONS = ("1.0.0", "1.1.0", "1.1.1", "1.3.0")
-
 REQUESTS = {
     "getmap": "map",
     "map": "map",
