@@ -13,12 +13,13 @@ from freshness_helpers import META, config, manager, url, wait_for
 from seed_helpers import write_configs
 
 from tileproxy.config.build import load_proxy_config
+from tileproxy.config.colors import parse_color
 from tileproxy.config.errors import ConfigError
-from tileproxy.freshness import parse_refresh_before
+from tileproxy.config.on_error import parse_on_error
+from tileproxy.config.refresh import parse_refresh_before
 from tileproxy.refresh_pool import RefreshPool
 from tileproxy.seed.config import load_seed_config
 from tileproxy.sources.base import SourceError, SourceTimeout
-from tileproxy.sources.on_error import parse_color, parse_on_error
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,8 @@ import pytest
 from conftest import call
 from yaml_snippets import wms_source
 
+from tileproxy.config.model import KMLConfig
+
 NS = {"k": "http://www.opengis.net/kml/2.2"}
 
 CONFIG = """
@@ -113,6 +115,7 @@ def test_geodetic_grid_is_clipped_to_the_world(app) -> None:
 
 def test_use_grid_names(make_app) -> None:
     app = make_app(CONFIG.replace("{use_grid_names}", "true"))
+    assert app.config.services.kml == KMLConfig(use_grid_names=True)  # typed, like the other services
     doc = _doc(app, "/kml/osm/GLOBAL_WEBMERCATOR").find("k:Document", NS)
     href = doc.find("k:NetworkLink/k:Link/k:href", NS).text
     assert href.startswith("http://localhost/kml/osm/GLOBAL_WEBMERCATOR/1/")

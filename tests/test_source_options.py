@@ -244,3 +244,32 @@ def test_on_error_tile_is_a_plain_colour_without_palette(make_app, source) -> No
     source.reset("error")
     img = call(app, "/tiles/l/EPSG3857/1/1/0.png").image
     assert img.mode == "RGBA" and img.getchannel("A").getextrema() == (0, 0)
+
+
+def test_sources_get_their_limits_and_error_answers_when_built(make_app, source) -> None:
+    """A source with limits is still exactly its own class (no subclass made up at
+    load time) and holds its limits and on_error answers from its constructor; a
+    source without them holds none."""
+    from tileproxy.image.formats import ImageFormat
+    from tileproxy.sources.base import MapQuery
+    from tileproxy.sources.errors import SourceError
+    from tileproxy.sources.limits import NO_LIMITS
+    from tileproxy.sources.wms import WMSSource
+    from tileproxy.srs import get_srs
+
+    options = COVERAGE.replace("{clip}", "true") + "\non_error:\n  500:\n    response: '#ff0000'"
+    built = _app(make_app, options).config.sources["wms"]
+    assert type(built) is WMSSource
+    assert built.limits.coverage is not None and built.limits.coverage.clip
+    assert built.transparent  # clipping leaves transparent pixels
+    assert built.stand_in(SourceError("down", status=500), (4, 4))[0].image.getpixel((0, 0)) == (255, 0, 0)
+    assert built.stand_in(SourceError("gone", status=404), (4, 4)) is None
+    mercator = get_srs("EPSG:3857")
+    assert not built.delivers((-9e6, -9e6, -8e6, -8e6), (256, 256), mercator)
+    far = MapQuery((-9e6, -9e6, -8e6, -8e6), (64, 64), mercator, ImageFormat("image/png"))
+    assert _is_blank(built.get_map(far).image.convert("RGBA"))
+    assert source.count("wms") == 0  # outside the coverage nothing is asked for
+
+    plain = _app(make_app, "").config.sources["wms"]
+    assert type(plain) is WMSSource and plain.limits == NO_LIMITS and plain.on_error is None
+    assert plain.stand_in(SourceError("down", status=500), (4, 4)) is None

@@ -235,6 +235,24 @@ def test_covered_store_keeps_only_tiles_inside(kind, tmp_path):
     assert store.load(Tile(inside))
 
 
+@pytest.mark.parametrize("kind", BACKENDS)
+def test_store_protocol_answers_for_wrapped_stores(kind, tmp_path):
+    """A covered store answers the protocol for its backend: where it writes, its
+    locks, its configured coverage; ``inner`` is the backend itself, and attributes
+    the protocol does not declare are not passed through."""
+    grid = predefined_grid("GLOBAL_WEBMERCATOR")
+    raw = make_store(kind, str(tmp_path))
+    assert raw.inner is raw and raw.coverage is None
+    assert raw.write_dir() is not None and str(tmp_path) in raw.write_dir()
+    cov = bbox_coverage((0, 0, 20, 20), "EPSG:4326")
+    store = CoveredStore(raw, cov, grid)
+    assert store.inner is raw and store.coverage is cov
+    assert store.write_dir() == raw.write_dir() and store.lock_id == raw.lock_id
+    assert store.for_dimensions(()) is None or store.for_dimensions(()).coverage is cov
+    with pytest.raises(AttributeError):
+        store.check_images  # noqa: B018
+
+
 def _open_fds() -> int:
     return len(os.listdir("/proc/self/fd"))
 

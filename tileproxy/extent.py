@@ -11,12 +11,12 @@ bbox keeps its numbers as written (``-50``, not ``-50.0``)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from .srs import MERCATOR_EXTENT, SRS, BBox, SRSError, get_srs
+from .srs import MERCATOR_EXTENT, SRS, BBox, get_srs
 
 if TYPE_CHECKING:
-    from .tiles import TileManager
+    from .coverage import Coverage
 
 _MERCATOR_CODES = ("EPSG:3857", "EPSG:900913")
 
@@ -101,43 +101,8 @@ def merge_extents(extents: list[Extent]) -> Extent:
     return result
 
 
-def coverage_extent(coverage: Any) -> Extent | None:
+def coverage_extent(coverage: Coverage | None) -> Extent | None:
     """The bbox of a coverage as configured, in its SRS; None for none or an empty one."""
     if coverage is None or coverage.is_empty:
         return None
-    return Extent(getattr(coverage, "written_bbox", coverage.bbox), coverage.srs)
-
-
-def source_extent(source: Any) -> Extent:
-    """A source's coverage; a tile source without one covers its grid, a cache used
-    as a source the cache's extent within its grid; any other source the default
-    extent."""
-    from .sources.cache import CacheSource, ResolutionConditional
-
-    if isinstance(source, ResolutionConditional):
-        return source_extent(source.cached)
-    if isinstance(source, CacheSource):
-        inner = cache_extent(source.manager)
-        grid = source.manager.grid
-        try:
-            return inner.intersection(Extent(grid.bbox, grid.srs)) or inner
-        except SRSError:
-            return inner
-    extent = coverage_extent(getattr(getattr(source, "limits", None), "coverage", None))
-    if extent is not None:
-        return extent
-    grid = getattr(source, "grid", None)
-    if grid is not None:
-        return Extent(grid.bbox, grid.srs)
-    return default_extent()
-
-
-def cache_extent(manager: TileManager) -> Extent:
-    """The cache's coverage, else its sources' extents, else its grid."""
-    extent = coverage_extent(getattr(manager.store, "configured_coverage", None))
-    if extent is not None:
-        return extent
-    extent = merge_extents([source_extent(s) for s in manager.sources])
-    if extent.is_default:
-        extent = Extent(manager.grid.bbox, manager.grid.srs)
-    return extent
+    return Extent(coverage.written_bbox, coverage.srs)

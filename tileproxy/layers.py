@@ -9,13 +9,13 @@ from functools import cached_property
 
 from .config.dimensions import Dimension
 from .config.model import CacheConfig, LayerConfig, ProxyConfig
-from .extent import Extent, cache_extent, merge_extents
+from .extent import Extent, merge_extents
 from .grid import TileGrid
 from .image.formats import ImageFormat
 from .maps import WORLD_4326, CacheMapLayer, MapLayer, SourceMapLayer, intersection
 from .res_range import ResRange, merge_res_ranges, res_range
 from .sources.base import Source
-from .sources.cache import CacheSource
+from .sources.cache import CacheSource, cache_extent
 from .sources.debug import DebugSource
 from .sources.wms import WMSSource
 from .srs import BBox, SRSError
@@ -284,7 +284,7 @@ def build_wms_layers(config: ProxyConfig, max_tile_limit: int = 500) -> WMSLayer
                             legends.append(source)
             elif isinstance(obj, WMSSource):
                 if obj.options.map:
-                    map_layers.append(SourceMapLayer(obj))
+                    map_layers.append(SourceMapLayer(obj, res_range(obj.options.min_res, obj.options.max_res)))
                 if obj.options.featureinfo:
                     info.append(obj)
                 if obj.options.legendgraphic or obj.options.legendurl:

@@ -1,7 +1,17 @@
-"""File locks shared by threads and processes on one machine.
+"""The lock protocol, and file locks shared by threads and processes on one machine.
 
-A lock is a file in a lock directory, held with ``flock``. Waiting is bounded:
-``LockTimeout`` is raised after ``timeout`` seconds, so no request hangs forever.
+Callers hold two kinds of lock, declared here as protocols so that a lock shared
+by many machines (Redis, say) can stand in for the file-based ones:
+
+- ``Lock``: one exclusive holder (a meta tile being built, a seed run of a cache):
+  ``acquire()``, ``release()``, or ``with lock:``. ``FileLock`` implements it.
+- ``Slots``: at most N holders (``concurrent_requests`` of a source):
+  ``with slots.hold():``. ``Semaphore`` implements it.
+
+Waiting is bounded: both raise ``LockTimeout`` after their timeout, so no request
+hangs forever.
+
+A file lock is a file in a lock directory, held with ``flock``.
 
 When the lock file cannot be made (a read-only or full disk, a lock directory
 under a regular file, no permission), the lock falls back to one held within this
@@ -18,13 +28,32 @@ import os
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
+from typing import Protocol
 
 log = logging.getLogger("tileproxy.locks")
 
 
 class LockTimeout(Exception):
     pass
+
+
+class Lock(Protocol):
+    """One exclusive holder at a time; ``acquire`` raises LockTimeout when it waited too long."""
+
+    def acquire(self) -> None: ...
+
+    def release(self) -> None: ...
+
+    def __enter__(self) -> Lock: ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
+
+class Slots(Protocol):
+    """At most a fixed number of holders; ``hold`` raises LockTimeout when it waited too long."""
+
+    def hold(self) -> AbstractContextManager[None]: ...
 
 
 class _LocalLocks:

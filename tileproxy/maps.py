@@ -11,15 +11,15 @@ from typing import TYPE_CHECKING
 
 from PIL import Image
 
-from .extent import Extent, cache_extent, default_extent, source_extent
+from .extent import Extent, default_extent
 from .grid import TileGrid
 from .image.mosaic import encoded_tile_mosaic
 from .image.placement import contains, overlaps, part_within, placed
 from .image.result import ImageResult
 from .image.transform import blank_image, transform_image
-from .res_range import ResRange, cache_res_range, merge_res_ranges, source_res_range
+from .res_range import ResRange, merge_res_ranges
 from .sources.base import MapQuery, Source, SourceError
-from .sources.on_error import stand_in
+from .sources.cache import cache_extent, cache_res_range
 from .srs import SRS, BBox, SRSError
 from .stores.base import log_throttled
 
@@ -110,39 +110,37 @@ class MapLayer:
 
 
 class SourceMapLayer(MapLayer):
-    """A source drawn directly for each request (uncached cascading)."""
+    """A source drawn directly for each request (uncached cascading); blank outside
+    ``drawn`` (a WMS source's min_res/max_res, compared as layers compare them)."""
 
-    def __init__(self, source: Source):
+    def __init__(self, source: Source, drawn: ResRange | None = None):
         self.source = source
         self.transparent = source.transparent
-        opts = getattr(source, "options", None)
-        self.min_res = getattr(opts, "min_res", None)
-        self.max_res = getattr(opts, "max_res", None)
+        self.drawn = drawn
 
     def extent(self) -> Extent:
         """The source's coverage, or the default (world) extent."""
-        return source_extent(self.source)
+        return self.source.extent()
 
     def res_range(self) -> ResRange | None:
-        return source_res_range(self.source)
+        return self.source.res_range()
 
     def combined_with(self, other: MapLayer, query: MapQuery) -> SourceMapLayer | None:
         """This layer and ``other`` (drawn above it) as one source request, when the
         source allows (WMS layers of one server); else None."""
-        combine = getattr(self.source, "combined_with", None)
-        if combine is None or not isinstance(other, SourceMapLayer):
+        if not isinstance(other, SourceMapLayer):
             return None
-        source = combine(other.source, query)
-        return SourceMapLayer(source) if source is not None else None
+        source = self.source.combined_with(other.source, query)
+        return SourceMapLayer(source, self.drawn) if source is not None else None
 
     def render(self, query: MapQuery) -> ImageResult:
-        if self.min_res is not None or self.max_res is not None:
-            if not in_res_range(request_resolution(query.bbox, query.size, query.srs), self.min_res, self.max_res):
+        if self.drawn is not None:
+            if not in_res_range(request_resolution(query.bbox, query.size, query.srs), *self.drawn):
                 return ImageResult(image=blank_image(query.size))
         try:
             return fitted(self.source.get_map(query), query.size, self.source)
         except SourceError as ex:
-            answer = stand_in(self.source, ex, query.size)  # the source's on_error image
+            answer = self.source.stand_in(ex, query.size)  # the source's on_error image
             if answer is None:
                 raise
             return answer[0]
@@ -202,7 +200,7 @@ class CacheMapLayer(MapLayer):
         """What the cache's sources draw (and its direct source, with use_direct_from_level/res)."""
         ranges = [cache_res_range(m) for m in self.cache.managers.values()]
         if self.cache.direct_source is not None and self.cache.direct_from_res is not None:
-            ranges.append(source_res_range(self.cache.direct_source))
+            ranges.append(self.cache.direct_source.res_range())
         return merge_res_ranges(ranges)
 
     @staticmethod

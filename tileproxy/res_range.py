@@ -5,11 +5,6 @@ caches draw; a range merged with an unlimited one is unlimited."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from .tiles import TileManager
-
 # (min_res, max_res) in metres per pixel: the coarsest resolution drawn and the
 # finest one not drawn any more; None for no limit on that side
 ResRange = tuple[float | None, float | None]
@@ -29,25 +24,3 @@ def merge_res_ranges(ranges: list[ResRange | None]) -> ResRange | None:
         min_res = None if min_res is None or lo is None else max(min_res, lo)
         max_res = None if max_res is None or hi is None else min(max_res, hi)
     return res_range(min_res, max_res)
-
-
-def source_res_range(source: Any) -> ResRange | None:
-    """A source's ``min_res``/``max_res``; a cache used as a source draws what its sources draw."""
-    from .sources.cache import CacheSource, ResolutionConditional
-
-    if isinstance(source, ResolutionConditional):
-        return merge_res_ranges([source_res_range(source.cached), source_res_range(source.direct)])
-    if isinstance(source, CacheSource):
-        return cache_res_range(source.manager)
-    for holder in (getattr(source, "limits", None), getattr(source, "options", None)):
-        found = res_range(getattr(holder, "min_res", None), getattr(holder, "max_res", None))
-        if found is not None:
-            return found
-    return None
-
-
-def cache_res_range(manager: TileManager) -> ResRange | None:
-    """What the cache's sources draw; unlimited when the cache rescales tiles of other levels."""
-    if manager.opts.rescale_tiles or not manager.sources:
-        return None
-    return merge_res_ranges([source_res_range(s) for s in manager.sources])

@@ -33,7 +33,7 @@ from .refresh_pool import RefreshPool
 from .renderd import RenderdClient
 from .rescale import rescaled_tile, sources_deliver
 from .sources.base import MapQuery, Source, SourceDataError, SourceError, TiledSource
-from .sources.on_error import ErrorAnswer, stand_in
+from .sources.on_error import ErrorAnswer
 from .stores.base import StoreError, Tile, TileStore, log_throttled
 
 log = logging.getLogger("tileproxy.tiles")
@@ -122,6 +122,9 @@ class TileManager:
         lock_dir: str,
         lock_id: str,
         opts: TileManagerOptions | None = None,
+        watermark: Watermark | None = None,
+        renderd: RenderdClient | None = None,
+        query_params: tuple[tuple[str, str], ...] = (),
     ):
         self.name = name
         self.grid = grid
@@ -145,11 +148,11 @@ class TileManager:
         self._pool_lock = threading.Lock()
         # last failed build per meta tile: requests that waited on the lock reuse it
         self._failures: dict[TileCoord, tuple[float, _Rendered | SourceError]] = {}
-        self.watermark: Watermark | None = None  # burned into new tiles before they are stored
-        self.renderd: RenderdClient | None = None  # set: an external renderd server creates the tiles
+        self.watermark = watermark  # burned into new tiles before they are stored
+        self.renderd = renderd  # set: an external renderd server creates the tiles
         # stored tiles are served as they are: no refresh_before rule, storage in use
         self.plain_hits = self.opts.refresh_before is None and not self.opts.disable_storage
-        self.query_params: tuple[tuple[str, str], ...] = ()  # dimension values sent to the sources
+        self.query_params = query_params  # dimension values sent to the sources
 
     @property
     def keeps_dimensions(self) -> bool:
@@ -162,11 +165,10 @@ class TileManager:
         store = self.store if self.opts.disable_storage else self.store.for_dimensions(values)
         if store is None:
             return None
-        view = TileManager(self.name, self.grid, store, self.sources, self.image_opts, self.request_format,
-                           self.lock_dir, f"{self.lock_id}{values!r}", self.opts)
-        view.watermark = self.watermark
-        view.query_params = values  # no renderd: it knows no dimensions and fills the plain store
-        return view
+        # no renderd: it knows no dimensions and fills the plain store
+        return TileManager(self.name, self.grid, store, self.sources, self.image_opts, self.request_format,
+                           self.lock_dir, f"{self.lock_id}{values!r}", self.opts, watermark=self.watermark,
+                           query_params=values)
 
     @property
     def refresh_before(self) -> RefreshBefore | None:
@@ -603,7 +605,7 @@ class TileManager:
             return result, None
         except (SourceError, ImageDataError) as ex:
             error = ex if isinstance(ex, SourceError) else SourceDataError(f"source '{source.name}' returned unusable image data: {ex}")
-            answered = stand_in(source, error, size)
+            answered = source.stand_in(error, size)
             if answered is None:
                 raise error from None
             log.warning("cache %s: source %s: %s (answered by on_error)", self.name, source.name, error)

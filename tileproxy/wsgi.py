@@ -63,7 +63,7 @@ class TileProxyApp:
         if self.demo:
             self.routes["demo"] = self.demo.handle
         if services.kml is not None:
-            kml = KMLService(self.tile_layers, bool(services.kml.get("use_grid_names", False)), max_age)
+            kml = KMLService(self.tile_layers, services.kml.use_grid_names, max_age)
             self.routes["kml"] = kml.handle
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:

@@ -26,7 +26,7 @@ def compact_stores(config, names: list[str] | None) -> list[tuple[str, object]]:
         if names is not None and name not in names:
             continue
         for manager in cache.managers.values():
-            store = getattr(manager.store, "inner", manager.store)
+            store = manager.store.inner
             if isinstance(store, CompactStore):
                 found.append((name, store))
     return found

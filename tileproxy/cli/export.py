@@ -195,8 +195,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from ..config.build import load_proxy_config
+    from ..config.stores import StoreContext, build_store
     from ..sources.base import SourceError
-    from ..stores.registry import StoreContext, build_store
     from ..tiles import TileError, TileManager, TileManagerOptions
 
     config = load_proxy_config(args.config)

@@ -221,6 +221,14 @@ def _select(names: list[str], tasks: list, kind: str) -> list:
     return [t for t in tasks if t.name in wanted]
 
 
+def _start_cycle(path: str) -> None:
+    """Touch the reseed file with the precise clock: the kernel's own touch time can
+    lag by a few milliseconds, so a tile written just before could look as new."""
+    Path(path).touch()
+    now = time.time()
+    os.utime(path, (now, now))
+
+
 def _run_tasks(args, proxy, options, progress, resume, start: float) -> int:  # noqa: ANN001
     from ..seed.config import load_seed_config
     from ..seed.summary import describe
@@ -232,7 +240,7 @@ def _run_tasks(args, proxy, options, progress, resume, start: float) -> int:  # 
     conf = load_seed_config(seed_conf, proxy, start, proxy_dir=proxy_dir)
     if args.touch_reseed_file and not args.summary:
         # a new cycle starts now; read again, as refresh_before/remove_before may use the file's mtime
-        Path(args.reseed_file).touch()
+        _start_cycle(args.reseed_file)
         args.touch_reseed_file = False
         conf = load_seed_config(seed_conf, proxy, start, proxy_dir=proxy_dir)
     seeds, cleanups = conf.seeds, conf.cleanups
@@ -285,7 +293,7 @@ def _run(tasks, args, options, progress, resume, retry=None) -> int:  # noqa: AN
     from ..stores.base import StoreUnwritable
 
     if args.touch_reseed_file:
-        Path(args.reseed_file).touch()
+        _start_cycle(args.reseed_file)
     if args.failed_tiles and not args.dry_run:
         try:
             options.failed_tiles = FailedTilesLog(args.failed_tiles, append=args.append_failed)

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import copy
 import os
 from typing import Any
 
-from ..freshness import parse_refresh_before
 from ..image.formats import ImageFormat
 from ..renderd import RenderdClient
 from ..sources.band_merge import CHANNELS, BandMergeSource, BandOp
@@ -14,14 +12,15 @@ from ..sources.base import Source
 from ..sources.cache import cache_map_source
 from ..sources.mapnik import MapnikSource
 from ..sources.wms import WMSSource
-from ..stores.registry import StoreContext, build_store
 from ..tiles import REFRESH_MODES, TileManager, TileManagerOptions
 from .context import BuildContext
 from .errors import ConfigError, join_path
 from .grids import grid, srs_as_written
 from .image_options import image_format, image_options, watermark
 from .model import CacheConfig
+from .refresh import parse_refresh_before
 from .sources import source as built_source
+from .stores import StoreContext, build_store
 
 
 def cache(ctx: BuildContext, name: str, path: str) -> CacheConfig:
@@ -68,10 +67,7 @@ def _tagged_wms(source: WMSSource, tagged: str, path: str) -> WMSSource:
     if allowed and not set(layers) <= allowed:
         extra = ", ".join(sorted(set(layers) - allowed))
         raise ConfigError(f"layers {extra} are not in the source's req.layers", path)
-    clone = copy.copy(source)
-    clone.params = {k: v for k, v in source.params.items() if k.lower() != "layers"}
-    clone.params["LAYERS"] = ",".join(layers)
-    return clone
+    return source.with_layers(layers)
 
 
 def _tagged_mapnik(source: MapnikSource, tagged: str, path: str) -> MapnikSource:
@@ -131,7 +127,7 @@ def _build_cache(ctx: BuildContext, name: str, conf: dict, path: str) -> CacheCo
     )
     file_mode = _octal(conf.get("file_permissions", ctx.g_cache.get("file_permissions")), join_path(path, "file_permissions"))
     dir_mode = _octal(conf.get("directory_permissions", ctx.g_cache.get("directory_permissions")), join_path(path, "directory_permissions"))
-    managers = {}
+    parts = {}  # grid name -> (grid, store, sources, lock_dir)
     for i, grid_name in enumerate(grid_names):
         tile_grid = grid(ctx, grid_name, join_path(join_path(path, "grids"), i))
         store = build_store(backend, StoreContext(
@@ -152,29 +148,20 @@ def _build_cache(ctx: BuildContext, name: str, conf: dict, path: str) -> CacheCo
             backend.get("tile_lock_dir") or conf.get("tile_lock_dir") or ctx.g_cache.get("tile_lock_dir")
             or os.path.join(cache_dir, "tile_locks")
         )
-        managers[grid_name] = TileManager(
-            name,
-            tile_grid,
-            store,
-            _cache_sources(ctx, conf, path, grid_name),
-            image_opts,
-            request_format,
-            lock_dir=lock_dir,
-            lock_id=store.lock_id,
-            opts=opts,
-        )
+        parts[grid_name] = (tile_grid, store, _cache_sources(ctx, conf, path, grid_name), lock_dir)
     mark = watermark(conf.get("watermark"), join_path(path, "watermark"))
-    if mark:
-        for manager in managers.values():
-            manager.watermark = mark
+    renderd = None
     if ctx.renderd_address and not opts.disable_storage:
         # tiles that are not stored cannot be handed over through the cache
         renderd = RenderdClient(ctx.renderd_address, timeout=ctx.client_timeout)
-        for manager in managers.values():
-            manager.renderd = renderd
-    result = CacheConfig(name=name, format=image_opts.format, grids=list(grid_names), managers=managers)
-    _direct_from(result, conf, path)
-    return result
+    managers = {
+        grid_name: TileManager(name, tile_grid, store, sources, image_opts, request_format, lock_dir=lock_dir,
+                               lock_id=store.lock_id, opts=opts, watermark=mark, renderd=renderd)
+        for grid_name, (tile_grid, store, sources, lock_dir) in parts.items()
+    }
+    direct_res, direct_source = _direct_from(managers, conf, path)
+    return CacheConfig(name=name, format=image_opts.format, grids=list(grid_names), managers=managers,
+                       direct_from_res=direct_res, direct_source=direct_source)
 
 
 def _link_single_color(ctx: BuildContext, conf: dict, path: str) -> str | bool:
@@ -226,16 +213,17 @@ def _band_merge(ctx: BuildContext, conf: dict, path: str, grid_name: str, cache_
     return BandMergeSource(cache_path.rpartition(".")[2], ops)
 
 
-def _direct_from(result: CacheConfig, conf: dict, path: str) -> None:
-    """``use_direct_from_level`` / ``use_direct_from_res``: finer maps skip the cache."""
+def _direct_from(managers: dict[str, TileManager], conf: dict, path: str) -> tuple[float | None, Source | None]:
+    """``use_direct_from_level`` / ``use_direct_from_res``: maps finer than the resolution
+    skip the cache and come from its one source (None, None: no such key)."""
     level, res = conf.get("use_direct_from_level"), conf.get("use_direct_from_res")
     if level is not None:
         level = int(level)
     if level is None and res is None:
-        return
+        return None, None
     if level is not None and res is not None:
         raise ConfigError("use either use_direct_from_level or use_direct_from_res, not both", path)
-    manager = next(iter(result.managers.values()))
+    manager = next(iter(managers.values()))
     if len(manager.sources) != 1:
         key = "use_direct_from_level" if level is not None else "use_direct_from_res"
         raise ConfigError("needs a cache with exactly one source", join_path(path, key))
@@ -245,8 +233,7 @@ def _direct_from(result: CacheConfig, conf: dict, path: str) -> None:
             raise ConfigError(f"level {level} is not in the grid (0-{levels - 1})", join_path(path, "use_direct_from_level"))
         # level N itself is served directly
         res = manager.grid.resolutions[level] * (1 + 1e-6)
-    result.direct_from_res = float(res)
-    result.direct_source = manager.sources[0]
+    return float(res), manager.sources[0]
 
 
 def _rescale_tiles(conf: dict, path: str) -> int:

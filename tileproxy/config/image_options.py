@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..image.formats import FormatError, ImageFormat, ImageOptions, parse_format
 from ..image.transform import RESAMPLING_METHODS
 from ..image.watermark import Watermark
-from ..sources.on_error import parse_color
+from .colors import parse_color
 from .context import BuildContext
 from .errors import ConfigError, join_path
 

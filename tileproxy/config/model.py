@@ -89,6 +89,11 @@ class TMSConfig:
 
 
 @dataclass
+class KMLConfig:
+    use_grid_names: bool = False  # /kml/<layer>/<grid name>/... instead of the grid's SRS code
+
+
+@dataclass
 class WMTSConfig:
     kvp: bool = True
     restful: bool = True
@@ -142,7 +147,7 @@ class ServicesConfig:
     wmts: WMTSConfig | None = None
     demo: bool = False
     wms: WMSConfig | None = None
-    kml: dict[str, Any] | None = None
+    kml: KMLConfig | None = None
 
 
 @dataclass

@@ -16,6 +16,7 @@ from .model import (
     DEFAULT_WMS_FORMATS,
     SUPPORTED_WMS_VERSIONS,
     BBoxSRS,
+    KMLConfig,
     ServiceMetadata,
     ServicesConfig,
     TMSConfig,
@@ -46,7 +47,7 @@ def build_services(ctx: BuildContext) -> ServicesConfig:
     if "wms" in raw:
         result.wms = _wms_config(ctx, raw.get("wms") or {})
     if "kml" in raw:
-        result.kml = dict(raw.get("kml") or {})
+        result.kml = KMLConfig(use_grid_names=bool((raw.get("kml") or {}).get("use_grid_names", False)))
     return result
 
 

@@ -8,9 +8,9 @@ from typing import Any
 from ..image.formats import ImageFormat
 from ..sources.http import HTTPClient, HTTPOptions
 from ..sources.limits import SourceLimits
-from ..sources.on_error import parse_color
 from ..sources.wms import WMSSourceOptions
 from ..srs import SRSError, get_srs
+from .colors import parse_color
 from .context import BuildContext
 from .errors import ConfigError, join_path
 from .grids import res_limits
@@ -163,31 +163,35 @@ def source_limits(ctx: BuildContext, name: str, conf: dict, path: str, kind: str
     """The options all sources share: resolution range, seed_only, opacity, coverage..."""
     min_res, max_res = res_limits(conf)
     image = conf.get("image") or {}
-    limits = SourceLimits(
-        min_res=min_res,
-        max_res=max_res,
-        seed_only=bool(conf.get("seed_only", False)),
-        opacity=image.get("opacity"),
-        tolerance=float(image.get("transparent_color_tolerance", ctx.g_image.get("transparent_color_tolerance", 5))),
-    )
-    if limits.opacity is not None and not 0 <= limits.opacity <= 1:
+    opacity = image.get("opacity")
+    tolerance = float(image.get("transparent_color_tolerance", ctx.g_image.get("transparent_color_tolerance", 5)))
+    if opacity is not None and not 0 <= opacity <= 1:
         raise ConfigError("expected a number from 0 to 1", join_path(path, "image.opacity"))
+    transparent_color = None
     if image.get("transparent_color") is not None:
-        color = parse_color(image["transparent_color"], join_path(path, "image.transparent_color"))
-        limits.transparent_color = color[:3]
+        transparent_color = parse_color(image["transparent_color"], join_path(path, "image.transparent_color"))[:3]
+    coverage = None
     if conf.get("coverage"):
         # imported here: shapely costs ~16 MB per worker that needs no coverage
         from ..coverage import CoverageError, load_coverage
 
         try:
-            limits.coverage = load_coverage(conf["coverage"], str(ctx.conf_dir), join_path(path, "coverage"),
-                                            warn=ctx.warn)
+            coverage = load_coverage(conf["coverage"], str(ctx.conf_dir), join_path(path, "coverage"), warn=ctx.warn)
         except CoverageError as ex:
             raise ConfigError(str(ex), ex.path) from None
+    semaphore = None
     concurrent = concurrent_requests(ctx, conf)
     if concurrent and kind in ("mapserver", "mapnik"):  # HTTP sources cap in their client
         from ..locks import Semaphore
 
-        limits.semaphore = Semaphore(ctx.globals.lock_dir, f"{kind}-{name}", int(concurrent),
-                                     timeout=ctx.client_timeout)
-    return limits
+        semaphore = Semaphore(ctx.globals.lock_dir, f"{kind}-{name}", int(concurrent), timeout=ctx.client_timeout)
+    return SourceLimits(
+        min_res=min_res,
+        max_res=max_res,
+        coverage=coverage,
+        seed_only=bool(conf.get("seed_only", False)),
+        transparent_color=transparent_color,
+        tolerance=tolerance,
+        opacity=opacity,
+        semaphore=semaphore,
+    )

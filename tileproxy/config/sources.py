@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from typing import Any
 
 from ..grid import GridError, normalize_origin
 from ..sources.arcgis import ArcGISSource
 from ..sources.base import Source
 from ..sources.debug import DebugSource
-from ..sources.limits import limited
 from ..sources.mapserver import MapServerSource, find_mapserv
-from ..sources.on_error import parse_on_error
 from ..sources.tile import TileSource, check_template
 from ..sources.wms import WMSSource
 from .context import BuildContext
 from .errors import ConfigError, join_path
 from .grids import grid
 from .image_options import resampling
+from .on_error import parse_on_error
 from .source_options import (
     check_layers,
     http_client,
@@ -32,7 +32,10 @@ from .source_options import (
 # MapServer sources are WMS sources to MapProxy: their on_error counts too
 ON_ERROR_SOURCE_TYPES = ("wms", "mapserver", "tile", "arcgis")
 
-SourceBuilder = Callable[[BuildContext, str, dict, str], Source]
+# the constructor arguments every source takes (limits, on_error): called by a
+# builder after it has read the source's own keys, so that errors come in that order
+Shared = Callable[[], dict[str, Any]]
+SourceBuilder = Callable[[BuildContext, str, dict, str, Shared], Source]
 
 
 def source(ctx: BuildContext, name: str) -> Source:
@@ -43,7 +46,7 @@ def source(ctx: BuildContext, name: str) -> Source:
 
 
 def build_source(ctx: BuildContext, name: str, conf: dict, path: str) -> Source:
-    """The source ``name`` of type ``conf['type']``, wrapped in the limits all sources share."""
+    """The source ``name`` of type ``conf['type']``, with the limits all sources share."""
     kind = conf.get("type")
     builder = SOURCE_BUILDERS.get(kind)  # type: ignore[arg-type]
     if builder is None:
@@ -54,21 +57,23 @@ def build_source(ctx: BuildContext, name: str, conf: dict, path: str) -> Source:
         ctx.warn(join_path(path, "on_error"), f"ignored: on_error is read for {', '.join(ON_ERROR_SOURCE_TYPES)} "
                  "sources only (as in MapProxy)")
         on_error = None
-    source = builder(ctx, name, conf, path)
-    if on_error is not None:
-        source.on_error = parse_on_error(conf["on_error"], join_path(path, "on_error"))
-    return limited(source, source_limits(ctx, name, conf, path, kind))
+
+    def shared() -> dict[str, Any]:
+        policy = parse_on_error(on_error, join_path(path, "on_error")) if on_error is not None else None
+        return {"on_error": policy, "limits": source_limits(ctx, name, conf, path, kind)}
+
+    return builder(ctx, name, conf, path, shared)
 
 
-def _wms(ctx: BuildContext, name: str, conf: dict, path: str) -> WMSSource:
+def _wms(ctx: BuildContext, name: str, conf: dict, path: str, shared: Shared) -> WMSSource:
     url, params, transparent = req_params(conf, path)
     check_layers(ctx, conf, path)
     sld_file_as_body(ctx, params, path)
     return WMSSource(name, url, params, http_client(ctx, conf, url, path), transparent=transparent,
-                     transparent_param=req_transparent(conf), **wms_options(ctx, conf, path))
+                     transparent_param=req_transparent(conf), **wms_options(ctx, conf, path), **shared())
 
 
-def _mapserver(ctx: BuildContext, name: str, conf: dict, path: str) -> MapServerSource:
+def _mapserver(ctx: BuildContext, name: str, conf: dict, path: str, shared: Shared) -> MapServerSource:
     _, params, transparent = req_params(conf, path, require_url=False)
     mapfile = next((params.pop(k) for k in list(params) if k.lower() == "map"), None)
     if not mapfile:
@@ -95,10 +100,11 @@ def _mapserver(ctx: BuildContext, name: str, conf: dict, path: str) -> MapServer
         timeout=ctx.client_timeout,
         transparent=transparent,
         **wms_options(ctx, conf, path),
+        **shared(),
     )
 
 
-def _arcgis(ctx: BuildContext, name: str, conf: dict, path: str) -> ArcGISSource:
+def _arcgis(ctx: BuildContext, name: str, conf: dict, path: str, shared: Shared) -> ArcGISSource:
     url, params, transparent = req_params(conf, path)
     opts = conf.get("opts") or {}
     supported_srs, supported_formats = supported(ctx, conf, path)
@@ -118,10 +124,11 @@ def _arcgis(ctx: BuildContext, name: str, conf: dict, path: str) -> ArcGISSource
         featureinfo=bool(opts.get("featureinfo", False)),
         fi_tolerance=tolerance,
         fi_return_geometries=bool(opts.get("featureinfo_return_geometries", False)),
+        **shared(),
     )
 
 
-def _tile(ctx: BuildContext, name: str, conf: dict, path: str) -> TileSource:
+def _tile(ctx: BuildContext, name: str, conf: dict, path: str, shared: Shared) -> TileSource:
     url = conf.get("url")
     if not url:
         raise ConfigError("missing required key 'url'", path)
@@ -150,10 +157,11 @@ def _tile(ctx: BuildContext, name: str, conf: dict, path: str) -> TileSource:
         transparent=bool(conf.get("transparent", False)),
         flip_y=flip,
         resampling=resampling(ctx, conf.get("image") or {}, join_path(path, "image")),
+        **shared(),
     )
 
 
-def _mapnik(ctx: BuildContext, name: str, conf: dict, path: str) -> Source:
+def _mapnik(ctx: BuildContext, name: str, conf: dict, path: str, shared: Shared) -> Source:
     from ..sources.mapnik import MapnikMissing, MapnikSource  # mapnik itself is optional
 
     if not conf.get("mapfile"):
@@ -175,13 +183,14 @@ def _mapnik(ctx: BuildContext, name: str, conf: dict, path: str) -> Source:
             scale_factor=conf.get("scale_factor"),
             multithreaded=bool(conf.get("multithreaded", False)),
             use_mapnik2=bool(conf.get("use_mapnik2", False)),
+            limits=shared()["limits"],  # on_error: not read for Mapnik sources
         )
     except MapnikMissing as ex:
         raise ConfigError(str(ex), path) from None
 
 
-def _debug(ctx: BuildContext, name: str, conf: dict, path: str) -> DebugSource:
-    return DebugSource(name)
+def _debug(ctx: BuildContext, name: str, conf: dict, path: str, shared: Shared) -> DebugSource:
+    return DebugSource(name, limits=shared()["limits"])  # on_error: not read for debug sources
 
 
 SOURCE_BUILDERS: dict[str, SourceBuilder] = {

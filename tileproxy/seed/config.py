@@ -251,11 +251,12 @@ class _Reader:
     def _area(self, coverages: list[tuple[str, Coverage]], manager: TileManager, path: str) -> Coverage | None:
         """The task's coverages in the grid, cut to the cache's own coverage if it has one."""
         grid = manager.grid
-        cache_cov = getattr(manager.store, "coverage", None)
+        configured = manager.store.coverage
+        cache_cov = configured.transform_to(grid.srs) if configured is not None else None
         if not coverages:
-            return area_in_grid([cache_cov], grid) if isinstance(cache_cov, Coverage) else None
+            return area_in_grid([cache_cov], grid) if cache_cov is not None else None
         area = area_in_grid([c for _, c in coverages], grid)
-        if area is not None and isinstance(cache_cov, Coverage):
+        if area is not None and cache_cov is not None:
             area = area_in_grid([Coverage(area.geom.intersection(cache_cov.transform_to(grid.srs).geom), grid.srs)],
                                 grid)
         if area is None:

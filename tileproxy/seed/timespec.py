@@ -9,7 +9,8 @@ import re
 from typing import Any
 
 from ..config.errors import ConfigError, join_path
-from ..freshness import DURATION_KEYS, RefreshBefore, parse_refresh_before
+from ..config.refresh import DURATION_KEYS, parse_refresh_before
+from ..freshness import RefreshBefore
 
 log = logging.getLogger("tileproxy.seed")
 

@@ -18,7 +18,7 @@ from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPool
 from dataclasses import replace
 
 from ..grid import MetaTile, TileCoord
-from ..locks import FileLock
+from ..locks import FileLock, Lock
 from .cleanup import run_cleanup
 from .config import Task
 from .meta import MetaResult, MetaWorker, SeedOptions, process_init, process_work
@@ -48,6 +48,7 @@ class _Unit:
         self.walked = False
         self.complete = True  # no meta tile failed or was skipped
         self.visited = 0
+        self.closed = False  # counted as done (once, by whichever thread finishes it)
 
 
 class Runner:
@@ -277,9 +278,9 @@ class Runner:
 
     def _unit_maybe_done(self, task: Task, unit: _Unit) -> None:
         with self._lock:
-            if not unit.walked or unit.pending or getattr(unit, "closed", False):
+            if not unit.walked or unit.pending or unit.closed:
                 return
-            unit.closed = True  # type: ignore[attr-defined]
+            unit.closed = True
         if unit.complete:
             self.progress.skip(unit.estimate - unit.visited)
             if self.resume and unit.record:
@@ -304,7 +305,7 @@ class Runner:
                 self.resume.save()
             raise Interrupted(self.stop_reason or "stopped")
 
-    def _cache_lock(self, task: Task) -> FileLock | None:
+    def _cache_lock(self, task: Task) -> Lock | None:
         if not self.options.use_cache_lock or self.options.dry_run:
             return None
         m = task.manager

@@ -14,10 +14,13 @@ import json
 import logging
 from collections.abc import Sequence
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..sources.base import SourceError
 from ..sources.featureinfo import FeatureInfoDoc, FeatureInfoQuery
+
+if TYPE_CHECKING:
+    from ..sources.wms import WMSSource
 
 log = logging.getLogger("tileproxy.service.featureinfo")
 
@@ -212,16 +215,16 @@ class XSLTransform:
 # -- asking sources ------------------------------------------------------------
 
 
-def _covers(source: Any, query: FeatureInfoQuery) -> bool:
+def _covers(source: WMSSource, query: FeatureInfoQuery) -> bool:
     """False when the source's coverage leaves out the queried point."""
-    coverage = getattr(getattr(source, "limits", None), "coverage", None)
+    coverage = source.limits.coverage
     if coverage is None:
         return True
     x, y = query.coord
     return coverage.contains((x, y, x, y), query.srs)
 
 
-def collect(sources: Sequence[Any], query: FeatureInfoQuery) -> list[InfoDoc]:
+def collect(sources: Sequence[WMSSource], query: FeatureInfoQuery) -> list[InfoDoc]:
     """The answers of the ``sources`` (feature info sources: WMS, MapServer,
     ArcGIS) that cover the point, each rewritten by its source's
     ``featureinfo_xslt``. A source that fails is left out (and logged)."""
@@ -232,18 +235,17 @@ def collect(sources: Sequence[Any], query: FeatureInfoQuery) -> list[InfoDoc]:
         try:
             answer = source.get_feature_info(query)
         except SourceError as ex:
-            log.warning("GetFeatureInfo of source '%s': %s", getattr(source, "name", "?"), ex)
+            log.warning("GetFeatureInfo of source '%s': %s", source.name, ex)
             continue
         doc = InfoDoc.of(answer)
-        options = getattr(source, "options", None)
-        xslt = getattr(options, "featureinfo_xslt", None)
-        if xslt:
-            doc = XSLTransform(xslt, options.featureinfo_out_format or options.featureinfo_format)(doc)
+        options = source.options
+        if options.featureinfo_xslt:
+            doc = XSLTransform(options.featureinfo_xslt, options.featureinfo_out_format or options.featureinfo_format)(doc)
         docs.append(doc)
     return docs
 
 
-def tile_feature_info(sources: Sequence[Any], query: FeatureInfoQuery) -> tuple[bytes, str]:
+def tile_feature_info(sources: Sequence[WMSSource], query: FeatureInfoQuery) -> tuple[bytes, str]:
     """Body and Content-Type of a tile service's (WMTS) GetFeatureInfo: the
     merged answers of ``sources``, labelled with the format asked for
     (``query.info_format``)."""

@@ -3,7 +3,6 @@ with feature info through ``identify``."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 from urllib.parse import urlencode
@@ -13,7 +12,9 @@ from ..srs import SRS
 from .base import SourceError
 from .featureinfo import FeatureInfoDoc, FeatureInfoQuery, number
 from .http import HTTPClient
-from .wms import WMSSource, _num
+from .limits import NO_LIMITS, SourceLimits
+from .on_error import ErrorPolicy
+from .wms import WMSSource, WMSSourceOptions, _num
 
 log = logging.getLogger("tileproxy.source.arcgis")
 
@@ -74,6 +75,8 @@ class ArcGISSource(WMSSource):
         featureinfo: bool = False,
         fi_tolerance: float = 5,
         fi_return_geometries: bool = False,
+        limits: SourceLimits = NO_LIMITS,
+        on_error: ErrorPolicy | None = None,
     ):
         super().__init__(
             name,
@@ -84,12 +87,13 @@ class ArcGISSource(WMSSource):
             supported_srs=supported_srs,
             supported_formats=supported_formats,
             resampling=resampling,
+            # the WMS service looks in the options for queryable sources
+            options=WMSSourceOptions(featureinfo=featureinfo),
+            limits=limits,
+            on_error=on_error,
         )
         self.is_image_server = "/ImageServer/" in self.url.partition("?")[0] + "/"
         self.featureinfo = featureinfo
-        if dataclasses.is_dataclass(getattr(self, "options", None)):
-            # WMS sources with wms_opts: the WMS service looks there for queryable sources
-            self.options = dataclasses.replace(self.options, featureinfo=featureinfo)
         self.fi_tolerance = fi_tolerance
         self.fi_return_geometries = fi_return_geometries
 

@@ -25,14 +25,13 @@ class BandMergeSource(Source):
     Every source is asked once per query, however many bands are taken from it."""
 
     def __init__(self, name: str, ops: dict[str, list[BandOp]]):
-        self.name = name
+        super().__init__(name, transparent="a" in ops)
         self.ops = ops
         self.sources = list({id(op.source): op.source for ops in ops.values() for op in ops}.values())
         self.mode = "L" if "l" in ops else ("RGBA" if "a" in ops else "RGB")
-        self.transparent = "a" in ops
         self.supports_meta_tiles = all(s.supports_meta_tiles for s in self.sources)
 
-    def get_map(self, query: MapQuery) -> ImageResult:
+    def draw(self, query: MapQuery) -> ImageResult:
         import numpy as np  # here: numpy costs every worker memory, band merges are rare
 
         bands: dict[int, np.ndarray] = {}

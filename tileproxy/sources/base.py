@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
+from ..extent import Extent, coverage_extent, default_extent
 from ..grid import TileCoord, TileGrid
 from ..image.errors import ImageDataError
 from ..image.formats import ImageFormat
@@ -12,29 +12,16 @@ from ..image.mosaic import tile_mosaic
 from ..image.result import ImageResult, whole_image
 from ..image.transform import blank_image, transform_image
 from ..image.whole import ImageSizeError
+from ..locks import LockTimeout
+from ..res_range import ResRange
 from ..srs import SRS, BBox, clip_to_world
-
-if TYPE_CHECKING:
-    from .on_error import ErrorPolicy
+from .errors import SourceDataError as SourceDataError  # (re-exported: callers know them from here)
+from .errors import SourceError as SourceError
+from .errors import SourceTimeout as SourceTimeout
+from .limits import NO_LIMITS, SourceLimits
+from .on_error import ErrorAnswer, ErrorPolicy
 
 MAX_MOSAIC_TILES = 256
-
-
-class SourceError(Exception):
-    """A source could not deliver an image; the message is safe to show to clients."""
-
-    def __init__(self, message: str, status: int | None = None):
-        super().__init__(message)
-        self.status = status  # upstream HTTP status, None for timeouts and bad data
-
-
-class SourceTimeout(SourceError):
-    pass
-
-
-class SourceDataError(SourceError):
-    """A source answered, but not with image data that can be used (not an image,
-    cut off, undecodable)."""
 
 
 def source_image(data: bytes, size: tuple[int, int] | None, label: str, exact: bool = True) -> ImageResult:
@@ -71,19 +58,69 @@ class MapQuery:
 
 
 class Source:
-    """Base of all sources. ``get_map`` returns an image for exactly ``query``."""
+    """The source protocol: what caches, layers and services ask of a source.
 
-    name: str = ""
-    transparent: bool = False
+    - ``name``, ``transparent``, ``supports_meta_tiles`` (False: the source
+      answers tile by tile, not for whole meta tiles);
+    - ``limits`` (SourceLimits: coverage, resolution range, seed_only, ...) and
+      ``on_error`` (ErrorPolicy or None), both given to the constructor;
+    - ``get_map(query)``: an image for exactly ``query``, blank outside the limits;
+    - ``delivers(bbox, size, srs)``: False where the source would answer blank;
+    - ``stand_in(error, size)``: the on_error image for an error, if configured;
+    - ``res_range()`` and ``extent()``: where and at which resolutions it draws
+      (capabilities, a cache's extent);
+    - ``combined_with(other, query)``: one source drawing both (WMS layers of one server).
+
+    Subclasses draw in ``draw(query)``; tiled sources fetch in ``fetch_tile``."""
+
     supports_meta_tiles: bool = True
-    on_error: ErrorPolicy | None = None  # answers to errors (wms, tile and arcgis sources)
+
+    def __init__(self, name: str, transparent: bool = False, limits: SourceLimits = NO_LIMITS,
+                 on_error: ErrorPolicy | None = None):
+        self.name = name
+        self.limits = limits
+        self.on_error = on_error  # answers to errors (wms, tile and arcgis sources)
+        self.transparent = transparent or limits.makes_transparent
 
     def get_map(self, query: MapQuery) -> ImageResult:
+        """An image for exactly ``query`` within the limits: blank outside them,
+        clipped, made transparent and faded inside them as they say."""
+        limits = self.limits
+        if limits.is_empty:
+            return self.draw(query)
+        if not limits.active(query.bbox, query.size, query.srs):
+            return ImageResult(image=blank_image(query.size))
+        try:
+            with limits.held():
+                result = self.draw(query)
+        except LockTimeout as ex:
+            raise SourceTimeout(str(ex)) from None
+        return limits.finish(result, query.bbox, query.size, query.srs)
+
+    def draw(self, query: MapQuery) -> ImageResult:
+        """The source's own image for ``query`` (``get_map`` applies the limits)."""
         raise NotImplementedError
+
+    def stand_in(self, error: SourceError, size: tuple[int, int]) -> tuple[ImageResult, ErrorAnswer] | None:
+        """The ``on_error`` image for ``error`` (not cacheable unless ``cache: true``)
+        and the answer it comes from; None when the error stands."""
+        return self.on_error.stand_in(error, size) if self.on_error is not None else None
 
     def delivers(self, bbox: BBox, size: tuple[int, int], srs: SRS) -> bool:
         """False when the source would answer blank (resolution limits, coverage, seed_only)."""
-        return True
+        return self.limits.active(bbox, size, srs)
+
+    def res_range(self) -> ResRange | None:
+        """The resolutions the source draws (None: all)."""
+        return self.limits.res_range()
+
+    def extent(self) -> Extent:
+        """Where the source draws: its coverage, else the default (world) extent."""
+        return coverage_extent(self.limits.coverage) or default_extent()
+
+    def combined_with(self, other: Source, query: MapQuery) -> Source | None:
+        """One source that draws this one and ``other`` (above it) with one request, if any."""
+        return None
 
 
 class TiledSource(Source):
@@ -95,9 +132,30 @@ class TiledSource(Source):
     supports_meta_tiles = False
 
     def get_tile(self, coord: TileCoord, format: ImageFormat) -> ImageResult:
+        """The tile at ``coord`` of ``grid`` as the source has it, within the limits."""
+        limits = self.limits
+        if limits.is_empty:
+            return self.fetch_tile(coord, format)
+        grid = self.grid
+        bbox = grid.tile_bbox(coord)
+        if not limits.active(bbox, grid.tile_size, grid.srs):
+            return ImageResult(image=blank_image(grid.tile_size))
+        result = self.fetch_tile(coord, format)
+        if not format.is_image:
+            return result
+        return limits.finish(result, bbox, grid.tile_size, grid.srs)
+
+    def fetch_tile(self, coord: TileCoord, format: ImageFormat) -> ImageResult:
+        """The source's own tile at ``coord`` (``get_tile`` applies the limits)."""
         raise NotImplementedError
 
-    def get_map(self, query: MapQuery) -> ImageResult:
+    def extent(self) -> Extent:
+        """Its coverage, else its grid."""
+        return coverage_extent(self.limits.coverage) or Extent(self.grid.bbox, self.grid.srs)
+
+    def draw(self, query: MapQuery) -> ImageResult:
+        """A mosaic of the tiles of the closest level, warped to the query; the tiles
+        are finished with the map, not one by one."""
         if not query.format.is_image:
             raise SourceError(
                 f"source '{self.name}': {query.format.mime} tiles pass through only to a cache with "
@@ -118,7 +176,7 @@ class TiledSource(Source):
         if (x1 - x0 + 1) * (y1 - y0 + 1) > MAX_MOSAIC_TILES:
             raise SourceError(f"source '{self.name}': request covers too many tiles")
         coords = [(x, y, level) for y in range(y0, y1 + 1) for x in range(x0, x1 + 1)]
-        images = [self.get_tile(coord, query.format).image for coord in coords]
+        images = [self.fetch_tile(coord, query.format).image for coord in coords]
         mosaic, mosaic_bbox = tile_mosaic(grid, coords, images)
         img = transform_image(mosaic, mosaic_bbox, grid.srs, query.bbox, query.srs, query.size, self.resampling)
         return ImageResult(image=img)

@@ -6,15 +6,14 @@ from PIL import Image, ImageDraw
 
 from ..image.result import ImageResult
 from .base import MapQuery, Source
+from .limits import NO_LIMITS, SourceLimits
 
 
 class DebugSource(Source):
-    transparent = True
+    def __init__(self, name: str = "debug", limits: SourceLimits = NO_LIMITS):
+        super().__init__(name, transparent=True, limits=limits)
 
-    def __init__(self, name: str = "debug"):
-        self.name = name
-
-    def get_map(self, query: MapQuery) -> ImageResult:
+    def draw(self, query: MapQuery) -> ImageResult:
         w, h = query.size
         img = Image.new("RGBA", (w, h), (255, 255, 255, 0))
         draw = ImageDraw.Draw(img)

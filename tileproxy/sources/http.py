@@ -15,7 +15,7 @@ import urllib3
 from requests.adapters import HTTPAdapter
 
 from .. import __version__
-from ..locks import LockTimeout, Semaphore
+from ..locks import LockTimeout, Semaphore, Slots
 from .base import SourceError, SourceTimeout
 
 log = logging.getLogger("tileproxy.source.request")
@@ -90,7 +90,7 @@ class HTTPClient:
         elif opts.ssl_ca_certs:
             self.verify = opts.ssl_ca_certs
         self.session.verify = self.verify
-        self.semaphore = None
+        self.semaphore: Slots | None = None
         if concurrent_requests and lock_dir:
             netloc = urlsplit(base_url).netloc.encode()
             name = hashlib.md5(netloc).hexdigest()

@@ -2,27 +2,25 @@
 (or scales), ``seed_only``, ``image.transparent_color``/``_tolerance``,
 ``image.opacity`` and a ``concurrent_requests`` cap for sources without HTTP.
 
-A source with any of them is wrapped in a LimitedSource, which answers blank
-outside the limits and post-processes images inside them."""
+Every source gets its SourceLimits through its constructor; ``Source.get_map``
+(sources/base.py) answers blank outside them and post-processes images inside."""
 
 from __future__ import annotations
 
-import copy
-import threading
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
-from functools import cache
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING
 
 from PIL import Image, ImageChops, ImageDraw
 
-from ..grid import TileCoord
-from ..image.formats import ImageFormat
 from ..image.result import ImageResult
-from ..image.transform import blank_image
-from ..locks import LockTimeout
+from ..locks import Slots
+from ..res_range import ResRange, res_range
 from ..srs import SRS, BBox
-from .base import MapQuery, Source, SourceTimeout
+
+if TYPE_CHECKING:
+    from ..coverage import Coverage
 
 METERS_PER_DEGREE = 111319.4907932736
 
@@ -39,20 +37,33 @@ def is_seeding() -> bool:
     return _seeding
 
 
-@dataclass
+@dataclass(frozen=True)
 class SourceLimits:
     min_res: float | None = None  # coarsest resolution served (inclusive), metres per pixel
     max_res: float | None = None  # finest resolution, exclusive
-    coverage: Any = None  # tileproxy.coverage.Coverage
+    coverage: Coverage | None = None
     seed_only: bool = False
     transparent_color: tuple[int, int, int] | None = None
     tolerance: float = 5.0
     opacity: float | None = None
-    semaphore: Any = None  # tileproxy.locks.Semaphore
+    semaphore: Slots | None = None  # concurrent_requests of a source without HTTP
+
+    @cached_property
+    def is_empty(self) -> bool:
+        """No limits: the source draws every map as it is."""
+        return self == NO_LIMITS
 
     @property
-    def is_empty(self) -> bool:
-        return self == SourceLimits()
+    def makes_transparent(self) -> bool:
+        """Do the limits leave transparent pixels (transparent_color, a clipping coverage)?"""
+        return bool(self.transparent_color) or bool(self.coverage is not None and self.coverage.clip)
+
+    def res_range(self) -> ResRange | None:
+        return res_range(self.min_res, self.max_res)
+
+    def held(self) -> AbstractContextManager:
+        """Hold one of the source's ``concurrent_requests`` slots while drawing."""
+        return self.semaphore.hold() if self.semaphore is not None else nullcontext()
 
     def res_ok(self, bbox: BBox, size: tuple[int, int], srs: SRS) -> bool:
         if self.min_res is None and self.max_res is None:
@@ -106,7 +117,7 @@ def color_to_alpha(img: Image.Image, color: tuple[int, int, int], tolerance: flo
     return Image.fromarray(arr, "RGBA")
 
 
-def clip_to(img: Image.Image, coverage: Any, bbox: BBox, srs: SRS) -> Image.Image:
+def clip_to(img: Image.Image, coverage: Coverage, bbox: BBox, srs: SRS) -> Image.Image:
     """Pixels outside ``coverage`` become transparent."""
     from shapely.geometry import box
 
@@ -130,62 +141,4 @@ def clip_to(img: Image.Image, coverage: Any, bbox: BBox, srs: SRS) -> Image.Imag
     return img
 
 
-class LimitedSource(Source):
-    """Mixed into a copy of a source (see ``limited``): the copy keeps its class,
-    so it is still a WMSSource, a TiledSource, ... with every attribute, and
-    answers within ``limits``."""
-
-    limits: SourceLimits
-    _depth: threading.local
-
-    def delivers(self, bbox: BBox, size: tuple[int, int], srs: SRS) -> bool:
-        return self.limits.active(bbox, size, srs)
-
-    def _hold(self):
-        sem = self.limits.semaphore
-        return sem.hold() if sem is not None else nullcontext()
-
-    def get_map(self, query: MapQuery) -> ImageResult:
-        if not self.limits.active(query.bbox, query.size, query.srs):
-            return ImageResult(image=blank_image(query.size))
-        self._depth.inside = True  # tiles fetched for this map are finished with the map
-        try:
-            with self._hold():
-                result = super().get_map(query)
-        except LockTimeout as ex:
-            raise SourceTimeout(str(ex)) from None
-        finally:
-            self._depth.inside = False
-        return self.limits.finish(result, query.bbox, query.size, query.srs)
-
-    def get_tile(self, coord: TileCoord, format: ImageFormat) -> ImageResult:
-        """Tiles passed through as they are (tiled sources only)."""
-        if getattr(self._depth, "inside", False):
-            return super().get_tile(coord, format)  # type: ignore[misc]
-        grid = self.grid  # type: ignore[attr-defined]
-        bbox = grid.tile_bbox(coord)
-        if not self.limits.active(bbox, grid.tile_size, grid.srs):
-            return ImageResult(image=blank_image(grid.tile_size))
-        result = super().get_tile(coord, format)  # type: ignore[misc]
-        if not format.is_image:
-            return result
-        return self.limits.finish(result, bbox, grid.tile_size, grid.srs)
-
-
-@cache
-def _limited_class(cls: type) -> type:
-    return type(f"Limited{cls.__name__}", (LimitedSource, cls), {"__module__": cls.__module__})
-
-
-def limited(source: Source, limits: SourceLimits) -> Source:
-    """``source`` answering only within ``limits`` (the source itself when there are none)."""
-    if limits.is_empty:
-        return source
-    clone = copy.copy(source)
-    clone.__class__ = _limited_class(type(source))
-    clone.limits = limits  # type: ignore[attr-defined]
-    clone._depth = threading.local()  # type: ignore[attr-defined]
-    clone.transparent = source.transparent or bool(limits.transparent_color) or bool(
-        limits.coverage is not None and limits.coverage.clip
-    )
-    return clone
+NO_LIMITS = SourceLimits()

@@ -12,6 +12,7 @@ from types import ModuleType
 from ..image.result import ImageResult
 from ..srs import SRS
 from .base import MapQuery, Source, SourceError
+from .limits import NO_LIMITS, SourceLimits
 
 log = logging.getLogger("tileproxy.source.mapnik")
 
@@ -66,11 +67,11 @@ class MapnikSource(Source):
         scale_factor: float | None = None,
         multithreaded: bool = False,
         use_mapnik2: bool = False,
+        limits: SourceLimits = NO_LIMITS,
     ):
-        self.name = name
+        super().__init__(name, transparent, limits)
         self.mapfile = mapfile
         self.layers = set(layers) if layers else None
-        self.transparent = transparent
         self.scale_factor = scale_factor
         self.multithreaded = multithreaded
         self.mapnik = import_mapnik(use_mapnik2)
@@ -119,7 +120,7 @@ class MapnikSource(Source):
             maps[size] = self._load(size)
         return maps[size]
 
-    def get_map(self, query: MapQuery) -> ImageResult:
+    def draw(self, query: MapQuery) -> ImageResult:
         if self.multithreaded:
             return self._render(self._map(query.size), query)
         with self._lock:

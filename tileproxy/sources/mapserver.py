@@ -14,6 +14,8 @@ from ..image.codec import ImageDataError, check_image_bytes
 from ..image.formats import ImageFormat
 from ..srs import SRS
 from .base import SourceError, SourceTimeout
+from .limits import NO_LIMITS, SourceLimits
+from .on_error import ErrorPolicy
 from .wms import WMSSource
 
 log = logging.getLogger("tileproxy.source.mapserver")
@@ -67,18 +69,22 @@ class MapServerSource(WMSSource):
         supported_formats: list[ImageFormat] | None = None,
         resampling: str = "bicubic",
         options=None,
+        limits: SourceLimits = NO_LIMITS,
+        on_error: ErrorPolicy | None = None,
     ):
         super().__init__(
             name,
             "",
             params,
-            client=None,  # type: ignore[arg-type]
+            client=None,
             version=version,
             transparent=transparent,
             supported_srs=supported_srs,
             supported_formats=supported_formats,
             resampling=resampling,
             options=options,
+            limits=limits,
+            on_error=on_error,
         )
         self.binary = binary
         self.mapfile = mapfile

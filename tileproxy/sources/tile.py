@@ -6,20 +6,13 @@ from ..grid import TileCoord, TileGrid
 from ..image.formats import ImageFormat
 from ..image.result import ImageResult
 from ..image.transform import blank_image
-from ..stores.layouts import tile_path
+from ..stores.layouts import quadkey, tile_path
 from .base import SourceError, TiledSource, source_image
 from .http import HTTPClient, split_credentials
+from .limits import NO_LIMITS, SourceLimits
+from .on_error import ErrorPolicy
 
 TEMPLATE_KEYS = ("x", "y", "z", "format", "quadkey", "tc_path", "tms_path", "arcgiscache_path", "bbox")
-
-
-def quadkey(x: int, y: int, z: int) -> str:
-    """Bing quadkey of a tile counted from the north-west corner."""
-    digits = []
-    for i in range(z, 0, -1):
-        mask = 1 << (i - 1)
-        digits.append(str((1 if x & mask else 0) + (2 if y & mask else 0)))
-    return "".join(digits)
 
 
 def check_template(url: str) -> None:
@@ -45,12 +38,13 @@ class TileSource(TiledSource):
         transparent: bool = False,
         flip_y: bool = False,
         resampling: str = "bicubic",
+        limits: SourceLimits = NO_LIMITS,
+        on_error: ErrorPolicy | None = None,
     ):
-        self.name = name
+        super().__init__(name, transparent, limits, on_error)
         self.url, self.auth = split_credentials(url)
         self.grid = grid
         self.client = client
-        self.transparent = transparent
         self.flip_y = flip_y  # deprecated 'origin' differing from the grid origin
         self.resampling = resampling
 
@@ -74,7 +68,7 @@ class TileSource(TiledSource):
         values["tc_path"] = values["tc_path"].rsplit(".", 1)[0]
         return self.url % values
 
-    def get_tile(self, coord: TileCoord, format: ImageFormat) -> ImageResult:
+    def fetch_tile(self, coord: TileCoord, format: ImageFormat) -> ImageResult:
         if self.url.startswith("file://"):
             return self._read_file(self.tile_url(coord, format)[7:], format)
         resp = self.client.get(self.tile_url(coord, format), auth=self.auth)

@@ -12,10 +12,13 @@ from ..image.formats import ImageFormat
 from ..image.placement import Part, contains, overlaps, part_within, placed
 from ..image.result import ImageResult
 from ..image.transform import blank_image, transform_image
+from ..res_range import ResRange, res_range
 from ..srs import SRS, SRSError, clip_to_world
 from .base import MapQuery, Source, SourceDataError, SourceError, source_image
 from .featureinfo import FeatureInfoDoc, FeatureInfoQuery, number, pixel
-from .http import HTTPClient, read_file_url, split_credentials
+from .http import HTTPClient, HTTPOptions, read_file_url, split_credentials
+from .limits import NO_LIMITS, SourceLimits
+from .on_error import ErrorPolicy
 
 _WMS100_FORMATS = {"image/png": "PNG", "image/jpeg": "JPEG", "image/gif": "GIF", "image/tiff": "TIFF"}
 
@@ -45,7 +48,7 @@ class WMSSource(Source):
         name: str,
         url: str,
         params: dict[str, str],
-        client: HTTPClient,
+        client: HTTPClient | None,
         version: str = "1.1.1",
         transparent: bool = False,
         supported_srs: list[SRS] | None = None,
@@ -53,21 +56,22 @@ class WMSSource(Source):
         resampling: str = "bicubic",
         options: WMSSourceOptions | None = None,
         transparent_param: str | None = None,
+        limits: SourceLimits = NO_LIMITS,
+        on_error: ErrorPolicy | None = None,
     ):
-        self.name = name
+        super().__init__(name, transparent, limits, on_error)
         self.options = options or WMSSourceOptions()
         self.url, self.auth = split_credentials(url)
         self.params = params  # extra request parameters, LAYERS included
-        self.client = client
+        self.client = client  # None for sources that run a program (MapServer)
         self.version = version
-        self.transparent = transparent
         # req.transparent as configured: sent as written ('True' for YAML true, as MapProxy)
         self.transparent_param = transparent_param
         self.supported_srs = supported_srs or []
         self.supported_formats = supported_formats or []
         self.resampling = resampling
 
-    def get_map(self, query: MapQuery) -> ImageResult:
+    def draw(self, query: MapQuery) -> ImageResult:
         req_srs = self._request_srs(query.srs)
         req_format = self._request_format(query.format)
         if req_srs == query.srs:
@@ -96,6 +100,9 @@ class WMSSource(Source):
             return ImageResult(image=result.image)
         return result
 
+    def res_range(self) -> ResRange | None:
+        return super().res_range() or res_range(self.options.min_res, self.options.max_res)
+
     @property
     def label(self) -> str:
         return f"{self.kind} source '{self.name}'"
@@ -103,7 +110,7 @@ class WMSSource(Source):
     def _covered_part(self, bbox, size: tuple[int, int], srs: SRS) -> Part | None:
         """The part of the request inside the source's coverage bbox when the request
         reaches beyond it (None: ask for all of it)."""
-        coverage = getattr(getattr(self, "limits", None), "coverage", None)
+        coverage = self.limits.coverage
         if coverage is None or coverage.is_empty:
             return None
         try:
@@ -139,7 +146,7 @@ class WMSSource(Source):
     def _posts(self, params: dict[str, str]) -> bool:
         """``http.method``: POST, GET, or AUTO: POST when an SLD_BODY goes along (it
         is often too long for a URL), as MapProxy decides."""
-        method = getattr(getattr(self.client, "opts", None), "method", "AUTO")
+        method = self.client.opts.method if self.client is not None else "AUTO"
         return method == "POST" or (method != "GET" and "SLD_BODY" in params)
 
     # -- one request for neighbouring layers --------------------------------
@@ -151,20 +158,22 @@ class WMSSource(Source):
         layers of a GetMap this way, and servers see the same requests."""
         if type(other) is not type(self) or not self._same_request(other, query):
             return None
-        combined = copy.copy(self)
-        layers = [v for v in (_layers_of(self.params), _layers_of(other.params)) if v]
-        combined.params = {k: v for k, v in self.params.items() if k.lower() != "layers"}
-        combined.params["LAYERS"] = ",".join(layers)
-        return combined
+        return self.with_layers([v for v in (_layers_of(self.params), _layers_of(other.params)) if v])
+
+    def with_layers(self, layers: list[str]) -> WMSSource:
+        """A copy that asks for ``layers`` (LAYERS) instead of its own."""
+        clone = copy.copy(self)
+        clone.params = {k: v for k, v in self.params.items() if k.lower() != "layers"}
+        clone.params["LAYERS"] = ",".join(layers)
+        return clone
 
     def _same_request(self, other: WMSSource, query: MapQuery) -> bool:
         def rest(params: dict[str, str]) -> dict[str, str]:
             return {k.upper(): v for k, v in params.items() if k.lower() != "layers"}
 
-        limits = getattr(self, "limits", None)
         return (
             (self.url, self.auth, self.version) == (other.url, other.auth, other.version)
-            and getattr(self.client, "opts", None) == getattr(other.client, "opts", None)  # headers, timeouts
+            and _http_options(self.client) == _http_options(other.client)  # headers, timeouts
             and rest(self.params) == rest(other.params)
             and (self.transparent, self.transparent_param) == (other.transparent, other.transparent_param)
             and self.supported_srs == other.supported_srs
@@ -173,8 +182,8 @@ class WMSSource(Source):
             and (self.options.min_res, self.options.max_res) == (other.options.min_res, other.options.max_res)
             and self.on_error is other.on_error
             # same coverage, resolution range, transparent_color; opacity never (applied per layer)
-            and limits == getattr(other, "limits", None)
-            and getattr(limits, "opacity", None) is None
+            and self.limits == other.limits
+            and self.limits.opacity is None
             and self._forwarded(query.params) == other._forwarded(query.params)
         )
 
@@ -320,3 +329,7 @@ def _projected_size(query: MapQuery, bbox) -> tuple[int, int]:
     size_w, size_h = width / res, height / res
     scale = min(1.0, MAX_REQUEST_SIDE / max(size_w, size_h))
     return max(1, round(size_w * scale)), max(1, round(size_h * scale))
+
+
+def _http_options(client: HTTPClient | None) -> HTTPOptions | None:
+    return client.opts if client is not None else None

@@ -7,9 +7,13 @@ import logging
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..grid import TileCoord
 from ..image.codec import ImageDataError, check_image_bytes
+
+if TYPE_CHECKING:
+    from ..coverage import Coverage
 
 
 @dataclass
@@ -46,23 +50,28 @@ def write_error(path: str, ex: OSError) -> StoreError:
 
 
 class TileStore:
-    """Backends override the single-tile methods and, where they can do better,
-    the bulk forms (which default to loops)."""
+    """The store protocol: all that the tile manager, seeding, the services and the
+    command line ask of a cache backend (DESIGN.md, "Store protocol").
 
-    readonly: bool = False
-    supports_timestamps: bool = True
+    Backends override the single-tile methods and, where they can do better, the
+    bulk forms (which default to loops). A wrapper (CoveredStore) answers for the
+    backend it wraps, which ``inner`` names."""
+
+    readonly: bool = False  # a cache without sources: never written, no write locks
+    supports_timestamps: bool = True  # False: every tile counts as fresh (refresh_before cannot apply)
     lock_id: str = ""  # names the tile locks of this store (a path for file-based stores)
-
     can_list: bool = False  # True when iter_coords works
+    coverage: Coverage | None = None  # cache.coverage as configured (in its own SRS); None: everywhere
+
+    @property
+    def inner(self) -> TileStore:
+        """The backend that holds the tiles: this store, or the one a wrapper wraps."""
+        return self
 
     def write_dir(self) -> str | None:
         """The directory the store writes its files into (``tileproxy check`` tries it);
         None for stores without files."""
-        directory = getattr(self, "directory", None)
-        if directory:
-            return directory
-        filename = getattr(self, "filename", None)
-        return os.path.dirname(os.path.abspath(filename)) if filename else None
+        return None
 
     def covers(self, coord: TileCoord) -> bool:
         """False for tiles outside the cache coverage: they are neither stored nor served."""
@@ -109,6 +118,11 @@ class TileStore:
     def remove_many(self, coords: Iterable[TileCoord]) -> None:
         for coord in coords:
             self.remove(coord)
+
+
+def file_dir(filename: str) -> str:
+    """The directory a single-file store (MBTiles, GeoPackage) writes into."""
+    return os.path.dirname(os.path.abspath(filename))
 
 
 def usable_tile_data(data: object, check_images: bool) -> bool:

@@ -454,6 +454,9 @@ class CompactStore(TileStore):
         self._bundles: dict[str, _Bundle] = {}  # bundle objects hold only their paths
         self._open_files = OpenFiles()
 
+    def write_dir(self) -> str | None:
+        return self.directory
+
     def bundle(self, coord: TileCoord) -> _Bundle:
         name = bundle_name(coord)
         bundle = self._bundles.get(name)

@@ -10,45 +10,49 @@ from .base import Tile, TileStore
 
 
 class CoveredStore(TileStore):
+    """``store`` within ``coverage``; ``inner`` is the backend store itself."""
+
     def __init__(self, store: TileStore, coverage: Coverage, grid: TileGrid):
-        self.inner = store
+        self._inner = store
         self.grid = grid
-        self.configured_coverage = coverage  # in its own SRS
-        self.coverage = coverage.transform_to(grid.srs)
+        self.coverage = coverage  # as configured, in its own SRS
+        self._in_grid = coverage.transform_to(grid.srs)
         self.readonly = store.readonly
         self.supports_timestamps = store.supports_timestamps
         self.lock_id = store.lock_id
         self.can_list = store.can_list
 
+    @property
+    def inner(self) -> TileStore:
+        return self._inner
+
+    def write_dir(self) -> str | None:
+        return self._inner.write_dir()
+
     def iter_coords(self, level: int) -> Iterator[TileCoord]:
-        return self.inner.iter_coords(level)  # all of them, also those a later coverage left out
+        return self._inner.iter_coords(level)  # all of them, also those a later coverage left out
 
     def remove_level(self, level: int) -> bool:
-        return self.inner.remove_level(level)
-
-    def __getattr__(self, name: str):  # backend extras (coords, dbs, directory, ...)
-        if name == "inner":  # not set yet (copying, unpickling)
-            raise AttributeError(name)
-        return getattr(self.inner, name)
+        return self._inner.remove_level(level)
 
     def for_dimensions(self, values: tuple[tuple[str, str], ...]) -> TileStore | None:
-        inner = self.inner.for_dimensions(values)
-        return CoveredStore(inner, self.configured_coverage, self.grid) if inner is not None else None
+        inner = self._inner.for_dimensions(values)
+        return CoveredStore(inner, self.coverage, self.grid) if inner is not None else None
 
     def covers(self, coord: TileCoord) -> bool:
-        return self.coverage.intersects(self.grid.tile_bbox(coord))
+        return self._in_grid.intersects(self.grid.tile_bbox(coord))
 
     def load(self, tile: Tile) -> bool:
-        return self.covers(tile.coord) and self.inner.load(tile)
+        return self.covers(tile.coord) and self._inner.load(tile)
 
     def is_cached(self, coord: TileCoord) -> bool:
-        return self.covers(coord) and self.inner.is_cached(coord)
+        return self.covers(coord) and self._inner.is_cached(coord)
 
     def timestamp(self, coord: TileCoord) -> float | None:
-        return self.inner.timestamp(coord) if self.covers(coord) else None
+        return self._inner.timestamp(coord) if self.covers(coord) else None
 
     def load_many(self, tiles: Iterable[Tile]) -> list[Tile]:
-        return self.inner.load_many([t for t in tiles if self.covers(t.coord)])
+        return self._inner.load_many([t for t in tiles if self.covers(t.coord)])
 
     def store(self, tile: Tile) -> None:
         self.store_many([tile])
@@ -56,10 +60,10 @@ class CoveredStore(TileStore):
     def store_many(self, tiles: Iterable[Tile]) -> None:
         inside = [t for t in tiles if self.covers(t.coord)]
         if inside:
-            self.inner.store_many(inside)
+            self._inner.store_many(inside)
 
     def remove(self, coord: TileCoord) -> None:
-        self.inner.remove(coord)
+        self._inner.remove(coord)
 
     def remove_many(self, coords: Iterable[TileCoord]) -> None:
-        self.inner.remove_many(coords)
+        self._inner.remove_many(coords)

@@ -99,6 +99,7 @@ class FileStore(TileStore):
         if layout not in LAYOUTS:
             raise ValueError(f"unknown directory_layout '{layout}'")
         self.directory = directory
+        self.lock_id = directory
         self.layout = layout
         self.ext = ext
         self.link_single_color = link_single_color  # None, 'symlink' or 'hardlink'
@@ -120,10 +121,11 @@ class FileStore(TileStore):
         names = [f"{key}-{value}" for key, value in parts]
         if any(c in n for n in names for c in "/\\\x00"):
             return None
-        store = FileStore(os.path.join(self.directory, *names), self.layout, self.ext, self.link_single_color,
-                          self.file_mode, self.dir_mode, self.readonly)
-        store.lock_id = store.directory
-        return store
+        return FileStore(os.path.join(self.directory, *names), self.layout, self.ext, self.link_single_color,
+                         self.file_mode, self.dir_mode, self.readonly)
+
+    def write_dir(self) -> str | None:
+        return self.directory
 
     def path(self, coord: TileCoord) -> str:
         x, y, z = coord

@@ -17,7 +17,7 @@ import sqlite3
 from collections.abc import Callable
 
 from ..grid import TileGrid
-from .base import StoreError
+from .base import StoreError, file_dir
 from .sqlite_db import SQLiteFile, quote_path
 from .sqlite_tiles import LevelFilesStore, SQLiteTileStore
 
@@ -220,6 +220,9 @@ class GeoPackageStore(SQLiteTileStore):
         self.gpkg = GeoPackageFile(table_name, grid, filename, warn)
         self.gpkg.check_existing()
         self._db = SQLiteFile(filename, self.gpkg.init, timeout=timeout, wal=wal, readonly=readonly)
+
+    def write_dir(self) -> str | None:
+        return file_dir(self.filename)
 
     def db(self, z: int) -> SQLiteFile:
         return self._db

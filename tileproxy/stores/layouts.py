@@ -26,10 +26,13 @@ def _reverse_tms(x: int, y: int, z: int) -> str:
     return f"{y}/{x}/{z}"
 
 
-def _quadkey(x: int, y: int, z: int) -> str:
-    from ..sources.tile import quadkey
-
-    return quadkey(x, y, z)
+def quadkey(x: int, y: int, z: int) -> str:
+    """Bing quadkey of a tile counted from the north-west corner."""
+    digits = []
+    for i in range(z, 0, -1):
+        mask = 1 << (i - 1)
+        digits.append(str((1 if x & mask else 0) + (2 if y & mask else 0)))
+    return "".join(digits)
 
 
 def _arcgis(x: int, y: int, z: int) -> str:
@@ -41,7 +44,7 @@ LAYOUTS: dict[str, Callable[[int, int, int], str]] = {
     "mp": _mp,
     "tms": _tms,
     "reverse_tms": _reverse_tms,
-    "quadkey": _quadkey,
+    "quadkey": quadkey,
     "arcgis": _arcgis,
 }
 

@@ -11,7 +11,7 @@ import sqlite3
 from collections.abc import Iterable, Iterator
 
 from ..grid import TileCoord, TileGrid
-from .base import Tile, TileStore, usable_tile_data, warn_throttled
+from .base import Tile, TileStore, file_dir, usable_tile_data, warn_throttled
 from .sqlite_db import SQLiteFile, has_column, local_time_text, parse_local_time, quote_path
 
 log = logging.getLogger("tileproxy.stores")
@@ -195,6 +195,9 @@ class MBTilesStore(SQLiteTileStore):
         self.metadata = _mbtiles_metadata(name, ext, grid)
         self._db = SQLiteFile(filename, self._init, timeout=timeout, wal=wal, readonly=readonly)
 
+    def write_dir(self) -> str | None:
+        return file_dir(self.filename)
+
     def _init(self, conn: sqlite3.Connection) -> None:
         _tiles_schema(conn, self.ts_column)
         conn.execute("CREATE TABLE IF NOT EXISTS metadata (name text, value text)")
@@ -236,6 +239,9 @@ class LevelFilesStore(SQLiteTileStore):
         self.timeout = timeout
         self.wal = wal
         self._dbs: dict[int, SQLiteFile] = {}
+
+    def write_dir(self) -> str | None:
+        return self.directory
 
     def open_level(self, path: str) -> SQLiteFile:
         raise NotImplementedError

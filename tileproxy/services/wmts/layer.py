@@ -8,9 +8,9 @@ import threading
 from functools import cached_property
 
 from ...config.dimensions import Dimension
-from ...extent import cache_extent
 from ...image.formats import ImageFormat
 from ...layers import TileLayer
+from ...sources.cache import cache_extent
 from ...srs import SRSError
 from ..client_input import echo
 from ..tile_response import KNOWN_EXTENSIONS

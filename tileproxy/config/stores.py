@@ -1,6 +1,6 @@
-"""``cache.type`` -> store builder. A new backend is one module plus one line in
-``BUILDERS``; the config (config/caches.py) and ``tileproxy export`` (cli/export.py)
-only call ``build_store``."""
+"""``cache.type`` -> store builder. A new backend is one module in stores/ plus one
+line in ``BUILDERS``; the caches (config/caches.py) and ``tileproxy export``
+(cli/export.py) only call ``build_store``."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..config.errors import ConfigError, join_path
 from ..grid import TileGrid
-from .base import StoreError, TileStore
+from ..stores.base import StoreError, TileStore
+from .errors import ConfigError, join_path
 
 
 @dataclass
@@ -58,8 +58,8 @@ Builder = Callable[[dict, StoreContext], TileStore]
 
 
 def _file(conf: dict, ctx: StoreContext) -> TileStore:
-    from .file import FileStore
-    from .layouts import LAYOUTS
+    from ..stores.file import FileStore
+    from ..stores.layouts import LAYOUTS
 
     if conf.get("directory") and ctx.multiple_grids:
         raise ConfigError("cache.directory cannot be used with more than one grid", ctx.key("directory"))
@@ -73,10 +73,8 @@ def _file(conf: dict, ctx: StoreContext) -> TileStore:
     else:
         suffix = (ctx.grid_srs_as_written or ctx.grid.srs.code).replace(":", "")
         directory = os.path.join(ctx.cache_dir, f"{ctx.cache_name}_{suffix}")
-    store = FileStore(directory, layout=layout, ext=ctx.ext, link_single_color=ctx.link_single_color,
-                      file_mode=ctx.file_mode, dir_mode=ctx.dir_mode, readonly=ctx.readonly)
-    store.lock_id = directory
-    return store
+    return FileStore(directory, layout=layout, ext=ctx.ext, link_single_color=ctx.link_single_color,
+                     file_mode=ctx.file_mode, dir_mode=ctx.dir_mode, readonly=ctx.readonly)
 
 
 def _single_file_name(conf: dict, ctx: StoreContext, suffix: str, shared: bool = False) -> str:
@@ -97,7 +95,7 @@ def _single_file_name(conf: dict, ctx: StoreContext, suffix: str, shared: bool =
 
 
 def _mbtiles(conf: dict, ctx: StoreContext) -> TileStore:
-    from .sqlite_tiles import MBTilesStore
+    from ..stores.sqlite_tiles import MBTilesStore
 
     opts = ctx.sqlite_options(conf)
     return MBTilesStore(
@@ -119,7 +117,7 @@ def _level_dir(conf: dict, ctx: StoreContext) -> str:
 
 
 def _sqlite(conf: dict, ctx: StoreContext) -> TileStore:
-    from .sqlite_tiles import SQLiteLevelStore
+    from ..stores.sqlite_tiles import SQLiteLevelStore
 
     level_dir = _level_dir(conf, ctx)
     if "dirname" in conf and "directory" not in conf and ctx.warn:
@@ -131,7 +129,7 @@ def _sqlite(conf: dict, ctx: StoreContext) -> TileStore:
 
 
 def _geopackage(conf: dict, ctx: StoreContext) -> TileStore:
-    from .geopackage import TABLE_NAME, GeoPackageLevelStore, GeoPackageStore
+    from ..stores.geopackage import TABLE_NAME, GeoPackageLevelStore, GeoPackageStore
 
     if conf.get("table_name") and ctx.multiple_grids:
         raise ConfigError("cache.table_name cannot be used with more than one grid", ctx.key("table_name"))
@@ -149,7 +147,7 @@ def _geopackage(conf: dict, ctx: StoreContext) -> TileStore:
 
 
 def _compact(conf: dict, ctx: StoreContext) -> TileStore:
-    from .compact import CompactStore
+    from ..stores.compact import CompactStore
 
     version = conf.get("version")
     if version is None:
@@ -188,7 +186,7 @@ def build_store(conf: dict, ctx: StoreContext) -> TileStore:
     if conf.get("coverage"):
         # imported here: shapely (and numpy) cost ~16 MB per process that needs no coverage
         from ..coverage import CoverageError, load_coverage
-        from .covered import CoveredStore
+        from ..stores.covered import CoveredStore
 
         try:
             coverage = load_coverage(conf["coverage"], ctx.conf_dir, ctx.key("coverage"), warn=ctx.warn)
