@@ -42,6 +42,9 @@ class FastTiles:
         # digits other than ASCII ones are left to the general path
         if "/." in path or "\\" in path or "\x00" in path or not path.isascii():
             return None
+        script = environ.get("HTTP_X_SCRIPT_NAME")
+        if script and path.startswith(script.rstrip("/") + "/"):
+            return None  # a path that still carries the proxy's prefix: the router strips it
         try:
             if path.startswith("/wmts/") and self.wmts is not None:
                 service: TMSService | WMTSService = self.wmts
