@@ -278,3 +278,22 @@ def test_fast_path_takes_every_spelling_of_a_tms_layer(tmp_path: Path):
     for path in spellings:
         assert app.fast.answer(_environ(path)) is not None, path
         assert call(app, path)[2] == _without_fast_path(app, path)[2] == first[2]
+
+
+def test_a_path_with_the_proxys_prefix_still_in_it_answers_as_the_general_path(tmp_path: Path):
+    """Behind a proxy that sends X-Script-Name but leaves its prefix in the path, the
+    router strips the prefix; the fast path answers no differently."""
+    src = tmp_path / "src"
+    (src / "1" / "0").mkdir(parents=True)
+    (src / "1" / "0" / "0.png").write_bytes(_png((10, 20, 30)))
+    conf = tmp_path / "mapproxy.yaml"
+    conf.write_text(cache_config(
+        tile_source("s", f"file://{src}/%(z)s/%(x)s/%(y)s.png", grid="GLOBAL_MERCATOR"), source_name="s",
+        layer_name="m", title="T", grid="GLOBAL_MERCATOR", meta_size=None,
+        tail=f"globals:\n  cache:\n    base_dir: {tmp_path / 'cache'}\n"))
+    app = make_wsgi_app(conf)
+    assert call(app, "/tms/1.0.0/m/0/0/0.png")[0] == "200 OK"  # now stored
+    for prefix, path in (("/tms", "/tms/1.0.0/m/0/0/0.png"), ("/proxy", "/proxy/tms/1.0.0/m/0/0/0.png")):
+        general = _without_fast_path(app, path, x_script_name=prefix)
+        assert call(app, path, x_script_name=prefix)[0] == general[0], prefix
+    assert _without_fast_path(app, "/proxy/tms/1.0.0/m/0/0/0.png", x_script_name="/proxy")[0] == "200 OK"

@@ -160,15 +160,18 @@ def tile_etag(timestamp: float | None, data: bytes) -> str:
 
 
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_MONTHS = ("", "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_TWO_DIGITS = tuple(f"{i:02d}" for i in range(62))  # days, hours, minutes, seconds (61: a leap second)
 
 
 def http_date(timestamp: float) -> str:
     """An HTTP date (RFC 9110 IMF-fixdate), e.g. ``Sun, 06 Nov 1994 08:49:37 GMT``;
-    independent of the locale."""
-    t = time.gmtime(timestamp)
-    return (f"{_DAYS[t.tm_wday]}, {t.tm_mday:02d} {_MONTHS[t.tm_mon - 1]} {t.tm_year:04d} "
-            f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} GMT")
+    independent of the locale. Every stored tile's Last-Modified: the two-digit
+    fields come from a table, the cheapest way Python formats them."""
+    year, month, day, hour, minute, second, weekday = time.gmtime(timestamp)[:7]
+    two = _TWO_DIGITS
+    return (f"{_DAYS[weekday]}, {two[day]} {_MONTHS[month]} {year:04d} "
+            f"{two[hour]}:{two[minute]}:{two[second]} GMT")
 
 
 _expires: tuple[int, str] = (-1, "")

@@ -39,3 +39,14 @@ def bounded_int(text: str, limit: int = NUMBER_LIMIT) -> int | None:
     if body.startswith(("-", "+")):
         body = body[1:]
     return sign * 10**limit if body.isdecimal() else None
+
+
+def bounded_ints(a: str, b: str, c: str) -> tuple[int | None, int | None, int | None]:
+    """``bounded_int`` of three texts (tile coordinates) in one call: short ones, the
+    usual, are read with int() at once."""
+    if len(a) + len(b) + len(c) <= NUMBER_LIMIT:
+        try:
+            return int(a), int(b), int(c)
+        except ValueError:
+            pass
+    return bounded_int(a), bounded_int(b), bounded_int(c)

@@ -9,6 +9,8 @@ from functools import lru_cache
 
 from ..grid import TileCoord
 from ..http import (
+    DOCUMENT_TYPES,
+    VARY,
     Request,
     Response,
     cache_headers,
@@ -28,6 +30,22 @@ from ..tilecache.outcomes import TileError, TileOutcome
 log = logging.getLogger("tileproxy.service")
 
 ErrorFactory = Callable[[str, int], Response]
+
+# what a tile URL resolves to: the tile layer and the tile in the grid's own coordinates
+TileAddress = tuple[TileLayer, TileCoord]
+
+# URL extensions whose match with a layer's format the tile services work out in
+# advance (any other is checked as it comes)
+KNOWN_EXTENSIONS = ("png", "jpeg", "jpg", "gif", "tif", "tiff", "webp")
+
+
+class TileRequestError(Exception):
+    """A tile URL that names no tile (unknown layer, another format, outside the grid):
+    the message and status its service answers with."""
+
+    def __init__(self, message: str, status: int = 404):
+        super().__init__(message)
+        self.status = status
 
 
 @lru_cache(maxsize=8)
@@ -65,22 +83,37 @@ def tile_response(req: Request, layer: TileLayer, outcome: TileOutcome, max_age:
     tile = outcome.tile
     if outcome.empty:
         tile = Tile(tile.coord, data=transparent_png(layer.grid.tile_size), timestamp=tile.timestamp, mime="image/png")
+    if outcome.cacheable and not outcome.stale:
+        ttl = outcome.status.ttl  # remaining freshness under refresh_before: clients keep it no longer
+        if ttl is not None and max_age > 0:
+            max_age = max(1, min(max_age, ttl))
+    headers = tile_headers(layer, tile, max_age, outcome.status.header(), outcome.cacheable, outcome.stale)
+    resp = Response(tile.data or b"", content_type=None, headers=headers)
+    if outcome.cacheable and not_modified(req, tile.timestamp, resp.body):
+        return make_not_modified(resp)
+    return resp
+
+
+def tile_headers(layer: TileLayer, tile: Tile, max_age: int, cache_status: str,
+                 cacheable: bool = True, stale: bool = False) -> list[tuple[str, str]]:
+    """The headers of a tile answer but Content-Length and the app's own: Content-Type,
+    the validators, how long clients keep the tile (``max_age`` seconds; to be
+    revalidated when ``stale``; not at all unless ``cacheable``) and Cache-Status.
+    Both the general path and the cached-tile fast path (fast_tiles.py) answer
+    with these."""
     data = tile.data or b""
     fmt_mime = layer.manager.format.mime
     mime = tile.mime or fmt_mime
     if fmt_mime == "mixed" or mime is None:
         mime = sniff_mime(data) or layer.mime
-    resp = Response(data, content_type=mime)
-    if not outcome.cacheable:
-        no_cache(resp.headers)
-    elif outcome.stale:
-        revalidate_headers(resp.headers, tile.timestamp, data)
+    headers = [("Content-Type", mime)]
+    if mime.startswith(DOCUMENT_TYPES):
+        headers.append(VARY)
+    if not cacheable:
+        no_cache(headers)
+    elif stale:
+        revalidate_headers(headers, tile.timestamp, data)
     else:
-        ttl = outcome.status.ttl  # remaining freshness under refresh_before: clients keep it no longer
-        if ttl is not None and max_age > 0:
-            max_age = max(1, min(max_age, ttl))
-        cache_headers(resp.headers, tile.timestamp, data, max_age)
-    resp.headers.append(("Cache-Status", outcome.status.header()))
-    if outcome.cacheable and not_modified(req, tile.timestamp, data):
-        return make_not_modified(resp)
-    return resp
+        cache_headers(headers, tile.timestamp, data, max_age)
+    headers.append(("Cache-Status", cache_status))
+    return headers

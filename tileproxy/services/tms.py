@@ -21,7 +21,7 @@ from ..grid import TileCoord, TileGrid
 from ..http import HTTPError, Request, Response
 from ..layers import TileLayer, TileLayerNames
 from .client_input import echo, short_message
-from .tile_response import ErrorFactory, serve_tile
+from .tile_response import KNOWN_EXTENSIONS, ErrorFactory, TileAddress, TileRequestError, serve_tile
 from .xmltext import xml_text
 
 # a bare layer name means this grid, else that one (MapProxy's order for TMS)
@@ -69,17 +69,20 @@ class TileServiceGrid:
     def internal_coord(self, x: int, y: int, z: int, profiles: bool = True) -> TileCoord | None:
         """The grid's tile for TMS coordinates (rows from the south), or None outside;
         ``profiles=False`` for /tiles and KML, whose z counts grid levels."""
-        coord = self.grid_coord(x, y, z, profiles)
-        if coord is not None and self.grid.origin == "nw":
-            coord = (coord[0], self.grid.flip_y(coord[1], coord[2]), coord[2])
-        return coord
+        return self.grid_coord(x, y, z, profiles, self.grid.origin == "nw")
 
-    def grid_coord(self, x: int, y: int, z: int, profiles: bool) -> TileCoord | None:
-        """Level mapping only, rows unchanged."""
+    def grid_coord(self, x: int, y: int, z: int, profiles: bool, flip: bool = False) -> TileCoord | None:
+        """The level mapped, rows counted from the other end when ``flip``; None outside."""
         if z < 0:
             return None
-        level = self.grid_level(z + self._skip if profiles else z)
-        return (x, y, level) if self.grid.is_valid((x, y, level)) else None
+        level = (z + self._skip if profiles else z) * self._step
+        sizes = self.grid.grid_sizes
+        if level >= len(sizes):
+            return None
+        width, height = sizes[level]
+        if not (0 <= x < width and 0 <= y < height):
+            return None
+        return (x, height - 1 - y, level) if flip else (x, y, level)
 
     def grid_level(self, z: int) -> int:
         """The grid level of /tiles and KML level ``z``."""
@@ -88,6 +91,24 @@ class TileServiceGrid:
     def public_level(self, level: int) -> int:
         """The /tiles and KML z of grid level ``level``."""
         return level // self._step
+
+
+class _TileSet:
+    """A tile layer as tile URLs reach it: its grid as TMS addresses it, and the
+    URL extensions known to ask for its format."""
+
+    __slots__ = ("layer", "grid", "service_grid", "exts")
+
+    def __init__(self, layer: TileLayer, service_grid: TileServiceGrid):
+        self.layer = layer
+        self.grid = layer.grid
+        self.service_grid = service_grid
+        fmt = layer.format
+        self.exts = frozenset(e for e in (*KNOWN_EXTENSIONS, fmt.ext) if fmt.matches_ext(e))
+
+    def accepts(self, ext: str) -> bool:
+        """Does the URL extension ``ext`` ask for the layer's format?"""
+        return ext in self.exts or self.layer.format.matches_ext(ext)
 
 
 def _tms_error(message: str, status: int) -> Response:
@@ -112,6 +133,7 @@ class TMSService:
         self.grids: dict[int, TileServiceGrid] = {}
         for layer in layers:
             self.grids.setdefault(id(layer.grid), TileServiceGrid(layer.grid))
+        self._tile_sets = {id(layer): _TileSet(layer, self.grids[id(layer.grid)]) for layer in layers}
 
     def public_grid_id(self, layer: TileLayer) -> str:
         return layer.path_id(self.conf.use_grid_names)
@@ -137,25 +159,47 @@ class TMSService:
                 return self.capabilities(req)
             if 1 <= len(rest) <= 2 and all(rest):
                 return self.tile_map(req, self.find(rest[0], rest[1] if len(rest) == 2 else None, _tms_error))
-        match = TILE_PATH.match(req.path)
-        if match is None or match["service"] != "tms":
+        try:
+            found = self.resolve(req.path)
+        except TileRequestError as ex:
+            return _tms_error(str(ex), ex.status)
+        if found is None:
             return _tms_error(f"invalid request ({echo(req.path)})", 404)
-        layer = self.find(match["layer"], match["grid"], _tms_error)
-        coord = self._coord(layer, match, True, _tms_error)
-        if layer.grid.origin == "nw":  # TMS rows count from the south
-            coord = (coord[0], layer.grid.flip_y(coord[1], coord[2]), coord[2])
-        return serve_tile(req, layer, coord, self.max_age, _tms_error)
+        return serve_tile(req, *found, self.max_age, _tms_error)
 
-    def _coord(self, layer: TileLayer, match: re.Match, profiles: bool, error: ErrorFactory) -> TileCoord:
-        """The grid coordinates (rows not yet flipped) a tile URL asks for; the
-        format is checked first, as MapProxy does."""
-        ext = match["ext"]
-        if not layer.format.matches_ext(ext):
-            raise HTTPError(error(f"invalid format ({echo(ext)}). this tile set only supports ({layer.format.ext})", 404))
-        coord = self.service_grid(layer).grid_coord(int(match["x"]), int(match["y"]), int(match["z"]), profiles)
+    def resolve(self, path: str, origin: str | None = None) -> TileAddress | None:
+        """The tile layer and grid coordinates a ``/tms`` or ``/tiles`` tile URL asks
+        for; None when ``path`` is no tile URL of these. ``origin`` is the ``origin``
+        argument of a /tiles request. A tile URL that names no tile raises
+        TileRequestError: an unknown layer, another format (checked first, as MapProxy
+        does), a tile outside the grid, an origin the grid cannot be read from."""
+        match = TILE_PATH.match(path)
+        if match is None:
+            return None
+        service, name, grid_part, z, x, y, ext = match.groups()
+        if service != "tms" and service != "tiles":
+            return None
+        layer = self.names.find(name, grid_part)
+        if layer is None:
+            raise TileRequestError(f"unknown layer: {echo(name)}")
+        tile_set = self._tile_sets[id(layer)]
+        if not tile_set.accepts(ext):
+            raise TileRequestError(f"invalid format ({echo(ext)}). this tile set only supports ({layer.format.ext})")
+        if service == "tms":  # TMS levels, rows from the south
+            coord = tile_set.service_grid.internal_coord(int(x), int(y), int(z))
+            if coord is None:
+                raise TileRequestError(OUTSIDE)
+            return layer, coord
+        # /tiles: grid levels, rows as the grid counts them or from the origin asked for
+        grid = tile_set.grid
+        origin = _origin(origin) or self.conf.origin
+        flip = origin is not None and origin != grid.origin
+        coord = tile_set.service_grid.grid_coord(int(x), int(y), int(z), False, flip)
         if coord is None:
-            raise HTTPError(error(OUTSIDE, 404))
-        return coord
+            raise TileRequestError(OUTSIDE)
+        if flip and not grid.supports_access_with_origin(origin):
+            raise TileRequestError(f"this grid cannot be accessed with origin {origin}", 400)
+        return layer, coord
 
     def root(self, req: Request) -> Response:
         base = request_url(req).rstrip("/")
@@ -214,18 +258,13 @@ class TMSService:
     def handle_tiles(self, req: Request, parts: list[str]) -> Response:
         """``/tiles[/1.0.0]/<layer>[/<grid>]/z/x/y.ext`` with grid levels; rows as the
         grid counts them, or from ``origin`` (``?origin=`` or ``services.tms.origin``)."""
-        match = TILE_PATH.match(req.path)
-        if match is None or match["service"] != "tiles":
+        try:
+            found = self.resolve(req.path, req.args.get("origin"))
+        except TileRequestError as ex:
+            return _text_error(str(ex), ex.status)
+        if found is None:
             return _text_error(f"invalid request ({echo(req.path)})", 404)
-        layer = self.find(match["layer"], match["grid"], _text_error)
-        coord = self._coord(layer, match, False, _text_error)
-        origin = _origin(req.args.get("origin")) or self.conf.origin
-        grid = layer.grid
-        if origin is not None and origin != grid.origin:
-            if not grid.supports_access_with_origin(origin):
-                return _text_error(f"this grid cannot be accessed with origin {origin}", 400)
-            coord = (coord[0], grid.flip_y(coord[1], coord[2]), coord[2])
-        return serve_tile(req, layer, coord, self.max_age, _text_error)
+        return serve_tile(req, *found, self.max_age, _text_error)
 
 
 def _origin(value: str | None) -> str | None:

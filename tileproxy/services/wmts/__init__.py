@@ -10,14 +10,14 @@ from ...config.model import WMTSConfig
 from ...grid import TileCoord
 from ...http import Request, Response
 from ...layers import TileLayer
-from ..client_input import bounded_int, echo
-from ..tile_response import serve_tile
+from ..client_input import bounded_ints, echo
+from ..tile_response import TileAddress, serve_tile
 from .capabilities import CapabilitiesContext, capabilities
 from .errors import WMTSError, ows_exception, tile_error
 from .featureinfo import feature_info
 from .layer import WMTSLayer
 from .matrix import METERS_PER_DEGREE, PIXEL_SIZE, WMTSMatrixSet
-from .template import URLTemplate
+from .template import INFO_FIELDS, URLTemplate
 
 __all__ = ["METERS_PER_DEGREE", "PIXEL_SIZE", "WMTSMatrixSet", "WMTSService", "ows_exception"]
 
@@ -51,7 +51,21 @@ class WMTSService:
             self.layers.setdefault(layer.name, {}).setdefault(set_name, layer)
         self.wmts_layers = {name: WMTSLayer(name, sets) for name, sets in self.layers.items()}
         self.tile_template = URLTemplate(conf.restful_template)
-        self.fi_template = URLTemplate(conf.restful_fi_template)
+        self.fi_template = URLTemplate(conf.restful_fi_template, INFO_FIELDS)
+        # what resolve needs at hand: (Layer, TileMatrixSet) as a tile URL gives them
+        # (None where the template has no such variable) -> the layer and set they name
+        self._rest_sets: dict[tuple[str | None, str | None], tuple[WMTSLayer, str]] = {}
+        for name in (*self.wmts_layers, None):
+            for set_name in (*self.matrix_sets, None):
+                try:
+                    self._rest_sets[(name, set_name)] = self._named_layer(name, set_name)
+                except WMTSError:
+                    pass
+        # can a tile URL be the capabilities document's? (every '/' of a matching path is
+        # one of the template, so only one number of trailing slashes can match)
+        slashes = conf.restful_template.count("/") - CAPABILITIES_PATH.count("/")
+        self._tiles_at_capabilities = slashes >= 0 and self.tile_template.match(
+            CAPABILITIES_PATH + "/" * slashes) is not None
 
     def serves(self, layer: TileLayer) -> bool:
         """Is ``layer`` a tile matrix set of a WMTS layer?"""
@@ -90,12 +104,14 @@ class WMTSService:
         dims = {k: v for k, v in args.items() if k not in _KVP_PARAMS}
         if info:
             mime = self._info_mime(args["infoformat"])
-            coord = self._coord(layer, set_name, args["tilematrix"], args["tilecol"], args["tilerow"])
+            coord = self._coord(set_name, args["tilematrix"], args["tilecol"], args["tilerow"])
             layer.dimension_values(dims)
             return feature_info(layer, set_name, coord, args["i"], args["j"], mime, args.get("feature_count"))
-        self._check_format(layer, args["format"])
-        coord = self._coord(layer, set_name, args["tilematrix"], args["tilecol"], args["tilerow"])
-        return self._tile(req, layer, set_name, coord, dims)
+        if not layer.accepts_format(args["format"]):
+            raise self._format_error(layer, args["format"])
+        coord = self._coord(set_name, args["tilematrix"], args["tilecol"], args["tilerow"])
+        tile_layer = layer.tile_layer(set_name, dims)
+        return serve_tile(req, tile_layer, coord, self.max_age, tile_error)
 
     # -- RESTful -------------------------------------------------------------
 
@@ -105,9 +121,9 @@ class WMTSService:
         if subpath.rstrip("/") == CAPABILITIES_PATH:
             return self.capabilities(req, rest=True)
         try:
-            tile = self.tile_template.match(subpath)
+            tile = self.resolve(subpath)
             if tile is not None:
-                return self._rest_tile(req, *tile)
+                return serve_tile(req, *tile, self.max_age, tile_error)
             info = self.fi_template.match(subpath)
             if info is not None:
                 return self._rest_info(*info)
@@ -116,33 +132,47 @@ class WMTSService:
         return ows_exception("the URL matches neither the RESTful tile template nor the feature info template",
                              "InvalidParameterValue", status=404)
 
-    def _rest_layer(self, values: dict[str, str], dims: dict[str, str]) -> tuple[WMTSLayer, str]:
-        name = values.get("Layer")
-        if name is None and len(self.wmts_layers) == 1:
-            name = next(iter(self.wmts_layers))
-        layer, set_name = self._layer(name or "", values.get("TileMatrixSet"))
-        for key, value in dims.items():
-            # dimensions of the template that this layer lacks can only be 'default'
-            if key not in layer.dimensions and value != "default":
-                raise WMTSError(f"unknown dimension: {echo(key)}", "InvalidParameterValue", key)
+    def resolve(self, subpath: str) -> TileAddress | None:
+        """The tile layer (for the dimension values asked) and grid coordinates a
+        RESTful tile URL asks for, ``subpath`` being the path after ``/wmts``; None when
+        it is no tile URL (RESTful WMTS off, the capabilities document, a path the
+        tile template does not match). A tile URL that names no tile raises WMTSError:
+        an unknown layer, matrix set or dimension, another format, a tile outside the
+        matrix, a dimension value the layer does not have."""
+        found = self.tile_template.match(subpath) if self.conf.restful else None
+        if found is None or self._tiles_at_capabilities and subpath.rstrip("/") == CAPABILITIES_PATH:
+            return None
+        (name, set_name, matrix, col, row, requested), dims = found
+        layer, set_name = self._rest_layer(name, set_name, dims)
+        if requested is not None and not layer.accepts_format(requested):
+            raise self._format_error(layer, requested)
+        coord = self._coord(set_name, matrix, col, row)
+        return layer.tile_layer(set_name, dims), coord
+
+    def _rest_layer(self, name: str | None, set_name: str | None, dims: dict[str, str]) -> tuple[WMTSLayer, str]:
+        layer, set_name = self._rest_sets.get((name, set_name)) or self._named_layer(name, set_name)
+        if dims:
+            for key, value in dims.items():
+                # dimensions of the template that this layer lacks can only be 'default'
+                if key not in layer.dimensions and value != "default":
+                    raise WMTSError(f"unknown dimension: {echo(key)}", "InvalidParameterValue", key)
         return layer, set_name
 
-    def _rest_tile(self, req: Request, values: dict[str, str], dims: dict[str, str]) -> Response:
-        layer, set_name = self._rest_layer(values, dims)
-        if values.get("Format") is not None:
-            self._check_format(layer, values["Format"])
-        coord = self._coord(layer, set_name, values["TileMatrix"], values["TileCol"], values["TileRow"])
-        return self._tile(req, layer, set_name, coord, dims)
+    def _named_layer(self, name: str | None, set_name: str | None) -> tuple[WMTSLayer, str]:
+        """The layer and matrix set a RESTful URL names; without a layer name the only layer."""
+        if name is None and len(self.wmts_layers) == 1:
+            name = next(iter(self.wmts_layers))
+        return self._layer(name or "", set_name)
 
-    def _rest_info(self, values: dict[str, str], dims: dict[str, str]) -> Response:
-        layer, set_name = self._rest_layer(values, dims)
-        suffix = values.get("InfoFormat")
+    def _rest_info(self, fields: tuple[str | None, ...], dims: dict[str, str]) -> Response:
+        name, set_name, matrix, col, row, i, j, suffix = fields
+        layer, set_name = self._rest_layer(name, set_name, dims)
         if suffix is None:
             suffix = next(iter(self.conf.featureinfo_formats), "")
         mime = self._info_mime(suffix)
-        coord = self._coord(layer, set_name, values["TileMatrix"], values["TileCol"], values["TileRow"])
+        coord = self._coord(set_name, matrix, col, row)
         layer.dimension_values(dims)
-        return feature_info(layer, set_name, coord, values["I"], values["J"], mime)
+        return feature_info(layer, set_name, coord, i, j, mime)
 
     # -- shared --------------------------------------------------------------
 
@@ -157,10 +187,9 @@ class WMTSService:
         return layer, set_name
 
     @staticmethod
-    def _check_format(layer: WMTSLayer, requested: str) -> None:
-        if not layer.accepts_format(requested):
-            raise WMTSError(f"invalid format ({echo(requested)}). this tile set only supports ({layer.ext})",
-                            "InvalidParameterValue", "format")
+    def _format_error(layer: WMTSLayer, requested: str) -> WMTSError:
+        return WMTSError(f"invalid format ({echo(requested)}). this tile set only supports ({layer.ext})",
+                         "InvalidParameterValue", "format")
 
     def _info_mime(self, requested: str) -> str:
         """The mime type of an INFOFORMAT (a mime type or a RESTful suffix) that is offered."""
@@ -171,10 +200,10 @@ class WMTSService:
             return formats[requested]
         raise WMTSError(f"unknown infoformat: {echo(requested)}", "InvalidParameterValue", "infoformat")
 
-    def _coord(self, layer: WMTSLayer, set_name: str, matrix: str, col: str, row: str) -> TileCoord:
+    def _coord(self, set_name: str, matrix: str, col: str, row: str) -> TileCoord:
         """The grid coordinates of a tile; TileMatrix ``01``, ``1`` and ``001`` are one matrix."""
         matrix_set = self.matrix_sets[set_name]
-        level, c, r = bounded_int(matrix), bounded_int(col), bounded_int(row)
+        level, c, r = bounded_ints(matrix, col, row)
         if level is None or c is None or r is None:
             raise WMTSError("TileMatrix, TileCol and TileRow must be integers", "InvalidParameterValue",
                             "tilematrix")
@@ -185,10 +214,6 @@ class WMTSService:
                        else "tilecol" if not 0 <= c < grid.grid_sizes[level][0] else "tilerow")
             raise WMTSError("The requested tile is outside the bounding box of the tile map.", "TileOutOfRange", locator)
         return coord
-
-    def _tile(self, req: Request, layer: WMTSLayer, set_name: str, coord: TileCoord, dims: dict[str, str]) -> Response:
-        tile_layer = layer.tile_layer(set_name, layer.dimension_values(dims))
-        return serve_tile(req, tile_layer, coord, self.max_age, tile_error)
 
     # -- capabilities ------------------------------------------------------
 

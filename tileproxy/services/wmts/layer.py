@@ -13,6 +13,7 @@ from ...layers import TileLayer
 from ...sources.cache import cache_extent
 from ...srs import SRSError
 from ..client_input import echo
+from ..tile_response import KNOWN_EXTENSIONS
 from .errors import WMTSError
 
 MAX_DIMENSION_VIEWS = 256  # tile layers kept per set of dimension values
@@ -33,7 +34,9 @@ class WMTSLayer:
         self.name = name
         self.by_set = by_set
         self.first = next(iter(by_set.values()))
+        self.dimensions: dict[str, Dimension] = self.first.dimensions
         self.mime, self.ext = wmts_format(self.first.format)
+        self._formats = frozenset(f for f in (*KNOWN_EXTENSIONS, self.ext, self.mime) if self._accepts_format(f))
         self._views: dict[tuple, TileLayer] = {}
         self._views_lock = threading.Lock()
 
@@ -53,10 +56,6 @@ class WMTSLayer:
     def queryable(self) -> bool:
         return bool(self.first.info_sources)
 
-    @property
-    def dimensions(self) -> dict[str, Dimension]:
-        return self.first.dimensions
-
     @cached_property
     def llbbox(self) -> tuple[float, float, float, float]:
         try:
@@ -66,6 +65,9 @@ class WMTSLayer:
 
     def accepts_format(self, requested: str) -> bool:
         """A FORMAT parameter or URL extension (``image/png``, ``png``) for this layer's tiles."""
+        return requested in self._formats or self._accepts_format(requested)
+
+    def _accepts_format(self, requested: str) -> bool:
         if requested.lower() == self.mime:
             return True
         subtype = requested.split(";")[0].strip().rpartition("/")[2]
@@ -74,6 +76,8 @@ class WMTSLayer:
     def dimension_values(self, given: dict[str, str]) -> tuple[tuple[str, str], ...]:
         """The value of each of the layer's dimensions (its default where none or
         ``default`` is given); a value the layer does not have is an error."""
+        if not self.dimensions:
+            return ()
         out = []
         for name, dim in self.dimensions.items():
             value = given.get(name)
@@ -84,11 +88,13 @@ class WMTSLayer:
             out.append((name, value))
         return tuple(out)
 
-    def tile_layer(self, set_name: str, values: tuple[tuple[str, str], ...]) -> TileLayer:
-        """The tile layer of a matrix set for dimension ``values``."""
+    def tile_layer(self, set_name: str, given: dict[str, str]) -> TileLayer:
+        """The tile layer of a matrix set for the dimension values ``given`` (see
+        ``dimension_values``)."""
         layer = self.by_set[set_name]
-        if not values:
+        if not self.dimensions:
             return layer
+        values = self.dimension_values(given)
         key = (set_name, values)
         view = self._views.get(key)
         if view is None:

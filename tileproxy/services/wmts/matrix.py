@@ -49,11 +49,13 @@ class WMTSMatrixSet:
     def internal_coord(self, level: int, col: int, row: int) -> TileCoord | None:
         """The grid's own coordinates of a tile (None outside the matrix)."""
         grid = self.grid
-        if not 0 <= level < grid.levels:
+        sizes = grid.grid_sizes
+        if not 0 <= level < len(sizes):
             return None
-        y = row if grid.origin == "nw" else grid.flip_y(row, level)
-        coord = (col, y, level)
-        return coord if grid.is_valid(coord) else None
+        width, height = sizes[level]
+        if not (0 <= col < width and 0 <= row < height):
+            return None
+        return (col, row, level) if grid.origin == "nw" else (col, height - 1 - row, level)
 
     def write(self, w: XMLWriter) -> None:
         grid = self.grid
