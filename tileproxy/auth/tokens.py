@@ -105,7 +105,7 @@ class JWTVerifier:
         if key is None and kid is None and len(self._by_kid) == 1:
             key = next(iter(self._by_kid.values()))
         if key is None:
-            raise self._jwt.InvalidKeyError("no key with this key id")
+            raise TokenError("the token names no key of the key set")
         return key
 
     def __repr__(self) -> str:
