@@ -130,6 +130,15 @@ def test_layers_per_service() -> None:
     assert answer(p, "bob", "wms.capabilities", ["a", "b"]) == {"authorized": "full"}
 
 
+def test_tms_capabilities_ask_with_tile_layer_keys() -> None:
+    """MapProxy's TMS capabilities pass the tile layers' keys (layer_grid) and show
+    the layers whose plain names the answer grants."""
+    p = build(GRANTS)
+    assert answer(p, "alice", "tms", ["osm_EPSG3857", "roads_EPSG4326", "secret_EPSG3857", "osm_roads_EPSG3857"]) == {
+        "authorized": "partial", "layers": {"osm": {"tile": True}, "roads": {"tile": True}}}
+    assert answer(p, "alice", "wms.map", ["osm_EPSG3857"]) == {"authorized": "none"}
+
+
 def test_a_service_the_policy_does_not_know_is_denied() -> None:
     assert answer(build(GRANTS), "bob", "ogcapi.maps", ["x"]) == {"authorized": "none"}
 

@@ -195,16 +195,20 @@ def test_missing_or_bad_credentials_get_401_with_a_challenge(server, headers, pa
 
 @NEEDS_AUTH
 def test_a_tile_of_a_forbidden_layer_is_never_sent(server, _source_server) -> None:
-    cached = wmts_tile("secret", 2, 1, 1)
-    assert get(server, cached, USERS["carol"])[0] == 200  # now it is in the cache
-    tms_cached = "/tms/1.0.0/secret/EPSG900913/2/1/2.png"
+    cached = [wmts_tile("secret", 2, 1, 1), "/tms/1.0.0/secret/EPSG3857/2/1/2.png", "/tiles/secret/EPSG3857/2/1/2.png"]
+    not_cached = [wmts_tile("secret", 4, 9, 9), "/tiles/secret/EPSG3857/4/3/3.png"]
+    for path in cached:
+        assert get(server, path, USERS["carol"])[0] == 200  # now it is in the cache
     for user in ("alice", "bob"):
-        for path in (cached, tms_cached, wmts_tile("secret", 3, 5, 5), "/tiles/secret/EPSG900913/3/5/5.png"):
+        for path in cached + not_cached:
             before = len(_source_server.requests)
             status, headers, body = get(server, path, USERS[user])
             assert status == 403, (user, path)
             assert not body.startswith(b"\x89PNG")
             assert len(_source_server.requests) == before  # not fetched either
+    for path in not_cached:  # tiles that exist, for those who may see them
+        status, headers, body = get(server, path, USERS["carol"])
+        assert status == 200 and body.startswith(b"\x89PNG")
 
 
 def test_a_broken_policy_stops_the_server_at_start(tmp_path, _source_server) -> None:

@@ -155,8 +155,13 @@ class Policy:
         granted: dict[str, dict[str, Any]] = {}
         full = user.area is None
         wildcard = table.get(ANY_LAYER, _ABSENT)
-        for name in layers:
-            area = table.get(name, wildcard)
+        for asked in layers:
+            name, area = asked, table.get(asked, wildcard)
+            if area is _ABSENT and feature == "tile" and "_" in asked:
+                # TMS capabilities ask with the tile layers' keys (osm_EPSG3857), as MapProxy
+                # does, and show the layers whose plain name the answer grants
+                name = asked.rpartition("_")[0]
+                area = table.get(name, wildcard)
             if area is _ABSENT:
                 full = False
                 continue
