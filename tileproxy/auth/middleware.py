@@ -53,7 +53,11 @@ class PolicyMiddleware:
         # API keys are found by an HMAC (under a key made here) of their digest: the timing of
         # the lookup tells nothing about any stored key, not even a prefix of its digest
         self._lookup_key = os.urandom(32)
-        self._keys = {self._keyed(digest): user for digest, user in self.policy.keys.items()}
+        self._keys = {self._keyed(digest): Identity(user) for digest, user in self.policy.keys.items()}
+        # keys that verified, as presented: the next request with one costs a dict lookup
+        # (str hashes are keyed per process, so its timing tells nothing either)
+        self._seen_keys: dict[str, Identity] = {}
+        self._key_env = self.policy.key_header
         # a password check for an unknown user costs what a known one costs
         self._decoy = PasswordHash(hash_password(os.urandom(16).hex()))
         self._challenges = self._make_challenges()
@@ -101,23 +105,26 @@ class PolicyMiddleware:
             if scheme == "bearer" and self.policy.jwt is not None:
                 return self._bearer(value.strip(), environ)
         policy = self.policy
-        if policy.key_header is not None:
-            key = environ.get(policy.key_header)
+        if self._key_env is not None:
+            key = environ.get(self._key_env)
             if key:
-                return self._api_key(key.strip(), environ)
+                return self._seen_keys.get(key) or self._api_key(key, environ)
         if policy.key_query is not None:
             query = environ.get("QUERY_STRING", "")
             if policy.key_query in query:
                 for name, value in parse_qsl(query, keep_blank_values=True):
                     if name == policy.key_query:
-                        return self._api_key(value, environ)
+                        return self._seen_keys.get(value) or self._api_key(value, environ)
         return NOBODY
 
     def _api_key(self, key: str, environ: dict) -> Identity:
-        user = self._keys.get(self._keyed(key_digest(key)))
-        if user is not None:
-            return Identity(user)
-        return self._rejected("api_key", "unknown API key", environ)
+        identity = self._keys.get(self._keyed(key_digest(key.strip())))
+        if identity is None:
+            return self._rejected("api_key", "unknown API key", environ)
+        if len(self._seen_keys) >= 4096:
+            self._seen_keys.clear()
+        self._seen_keys[key] = identity
+        return identity
 
     def _keyed(self, digest: bytes) -> bytes:
         return hmac.digest(self._lookup_key, digest, "sha256")
