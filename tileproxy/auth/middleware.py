@@ -63,19 +63,21 @@ class PolicyMiddleware:
         self._challenges = self._make_challenges()
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
-        def authorize(service: str, layers: list[str] | None = None, environ: dict | None = None,
-                      query_extent: tuple[str, Any] | None = None, **kw: Any) -> dict:
-            return self.authorize(service, layers or [], environ if environ is not None else request_environ,
-                                  query_extent)
-
         def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable:
-            if status.startswith("401") and not any(k.lower() == "www-authenticate" for k, _ in headers):
-                headers = list(headers) + self.challenges(request_environ)
+            if status[:3] == "401" and not any(k.lower() == "www-authenticate" for k, _ in headers):
+                headers = list(headers) + self.challenges(environ)
             return start_response(status, headers, exc_info)
 
-        request_environ = environ
-        environ["mapproxy.authorize"] = authorize
+        environ["mapproxy.authorize"] = self._callback
         return self.app(environ, start)
+
+    def _callback(self, service: str, layers: list[str] | None = None, environ: dict | None = None,
+                  query_extent: tuple[str, Any] | None = None, **kw: Any) -> dict:
+        """``mapproxy.authorize``: services pass the request's environ, as MapProxy's do;
+        without it nobody can be told apart, and the answer is ``unauthenticated``."""
+        if environ is None:
+            return {"authorized": "unauthenticated"}
+        return self.authorize(service, layers or [], environ, query_extent)
 
     # -- the callback ----------------------------------------------------------
 
