@@ -209,9 +209,14 @@ class WMSLayer:
         return [pair for child in self.layers for pair in child.renders()]
 
     def info_layers(self) -> list[WMSSource]:
+        return [s for _, sources in self.info_owners() for s in sources]
+
+    def info_owners(self) -> list[tuple[WMSLayer, list[WMSSource]]]:
+        """(layer, its feature info sources) of the layers that answer for this one:
+        itself when it draws or has sources of its own, else its sublayers'."""
         if self.map_layers or self.info_sources:
-            return list(self.info_sources)
-        return [s for child in self.layers for s in child.info_layers()]
+            return [(self, list(self.info_sources))]
+        return [pair for child in self.layers for pair in child.info_owners()]
 
     def legend_layers(self) -> list[WMSLayer]:
         """Layers whose legends make this layer's legend."""
