@@ -28,8 +28,6 @@ from tileproxy.auth.secrets import hash_api_key, hash_password
 pytest.importorskip("gunicorn", reason="gunicorn is a test dependency (pip install -e '.[test]')")
 
 ROOT = Path(__file__).resolve().parent.parent
-# until the services honour mapproxy.authorize (the auth branch), only the start-up check can pass
-NEEDS_AUTH = pytest.mark.xfail(reason="services do not ask mapproxy.authorize yet (auth branch)", strict=False)
 HALF = 20037508.342789244  # half the web mercator world
 SECRET = "live-test-hs256-secret-of-32-bytes!"
 ALICE_KEY = "alice-live-key"
@@ -136,7 +134,6 @@ CAPABILITIES = {
 }
 
 
-@NEEDS_AUTH
 @pytest.mark.parametrize("service", CAPABILITIES)
 @pytest.mark.parametrize("user", USERS)
 def test_each_user_sees_only_their_layers_in_capabilities(server, user, service) -> None:
@@ -150,7 +147,6 @@ def wmts_tile(layer: str, z: int, x: int, y: int) -> str:
     return f"/wmts/{layer}/GLOBAL_WEBMERCATOR/{z}/{x}/{y}.png"
 
 
-@NEEDS_AUTH
 def test_outside_the_area_is_403_and_across_its_edge_clipped(server) -> None:
     bob = USERS["bob"]
     # the north-east quarter of the world is bob's area: its tile is whole, the others 403
@@ -175,7 +171,6 @@ def test_outside_the_area_is_403_and_across_its_edge_clipped(server) -> None:
     assert status == 403
 
 
-@NEEDS_AUTH
 @pytest.mark.parametrize("headers", [
     {},
     {"X-API-Key": "not-a-key"},
@@ -193,7 +188,6 @@ def test_missing_or_bad_credentials_get_401_with_a_challenge(server, headers, pa
     assert any(c.startswith('Bearer realm="live"') for c in challenges)
 
 
-@NEEDS_AUTH
 def test_a_tile_of_a_forbidden_layer_is_never_sent(server, _source_server) -> None:
     cached = [wmts_tile("secret", 2, 1, 1), "/tms/1.0.0/secret/EPSG3857/2/1/2.png", "/tiles/secret/EPSG3857/2/1/2.png"]
     not_cached = [wmts_tile("secret", 4, 9, 9), "/tiles/secret/EPSG3857/4/3/3.png"]
