@@ -12,13 +12,14 @@ from .config.model import CacheConfig, LayerConfig, ProxyConfig
 from .extent import Extent, merge_extents
 from .grid import ResRange, TileGrid
 from .image.formats import ImageFormat
-from .maps import WORLD_4326, CacheMapLayer, MapLayer, SourceMapLayer, intersection
+from .maps import WORLD_4326, CacheMapLayer, MapLayer, SourceMapLayer
 from .sources.base import Source
 from .sources.cache import CacheSource, cache_extent
 from .sources.debug import DebugSource
 from .sources.wms import WMSSource
 from .srs import BBox, SRSError
 from .tilecache.manager import TileManager
+from .tiled_map import intersection
 
 log = logging.getLogger("tileproxy.layers")
 
@@ -250,7 +251,7 @@ class WMSLayer:
             yield from child.walk()
 
 
-def build_wms_layers(config: ProxyConfig, max_tile_limit: int = 500) -> WMSLayer:
+def build_wms_layers(config: ProxyConfig) -> WMSLayer:
     """The root of the WMS layer tree: the only top-level layer, or an unnamed
     root holding all of them."""
     cache_layers: dict[str, CacheMapLayer] = {}
@@ -272,7 +273,7 @@ def build_wms_layers(config: ProxyConfig, max_tile_limit: int = 500) -> WMSLayer
                 continue
             if isinstance(obj, CacheConfig):
                 if obj.name not in cache_layers:
-                    cache_layers[obj.name] = CacheMapLayer(obj, max_tile_limit)
+                    cache_layers[obj.name] = CacheMapLayer(obj)
                 map_layers.append(cache_layers[obj.name])
                 # as in MapProxy, a cache's WMS-like sources answer feature info and legends for it
                 info += [s for s in cache_info_sources(obj) if s not in info]
