@@ -12,6 +12,7 @@ from .config.model import CacheConfig, LayerConfig, ProxyConfig
 from .extent import Extent, merge_extents
 from .grid import ResRange, TileGrid
 from .image.formats import ImageFormat
+from .image.placement import intersection
 from .maps import WORLD_4326, CacheMapLayer, MapLayer, SourceMapLayer
 from .sources.base import Source
 from .sources.cache import CacheSource, cache_extent
@@ -19,7 +20,6 @@ from .sources.debug import DebugSource
 from .sources.wms import WMSSource
 from .srs import BBox, SRSError
 from .tilecache.manager import TileManager
-from .tiled_map import intersection
 
 log = logging.getLogger("tileproxy.layers")
 

@@ -4,11 +4,10 @@ WMS layers and as sources of other caches) and rescaled tiles are drawn.
 The level is the one closest to the map's resolution (measured on the part of
 the map inside the grid, on the finer axis, so that reprojection loses no
 detail); a map far coarser than the grid's top level is blank. The tiles that
-cover the map, fewer than ``max_tiles`` of them (``max_tile_limit``, as
-MapProxy counts it), are loaded at once, stitched into
-one mosaic (plain PNG tiles are decoded straight into it, and only as far down
-as the map needs) and cut out of it, or warped onto the map when it is not
-aligned with the tiles. A map that is exactly one tile gets that tile as it is.
+cover the map, fewer than ``max_tiles`` of them (``max_tile_limit``, counted as
+MapProxy counts it), are loaded at once, stitched into one mosaic (plain PNG
+tiles are decoded straight into it, and only as far down as the map needs) and
+cut out of it, or warped onto the map when it is not aligned with the tiles. A map that is exactly one tile gets that tile as it is.
 """
 
 from __future__ import annotations
@@ -21,6 +20,7 @@ from PIL import Image
 
 from .grid import TileCoord, TileGrid
 from .image.mosaic import encoded_tile_mosaic, tile_mosaic
+from .image.placement import intersection
 from .image.result import ImageResult
 from .image.transform import transform_image
 from .sources.errors import SourceError
@@ -47,7 +47,7 @@ def draw_from_tiles(grid: TileGrid, bbox: BBox, size: tuple[int, int], srs: SRS,
     anything there (the map is blank). Raises TooManyTiles (naming ``label``) when
     the map needs ``max_tiles`` tiles or more (None or 0: no limit)."""
     if level is None:
-        coord = exact_tile(grid, bbox, size, srs)
+        coord = _exact_tile(grid, bbox, size, srs)
         if coord is not None:
             return load([coord])[0]
     plan = _plan(grid, bbox, size, srs, level)
@@ -79,7 +79,7 @@ def _plan(grid: TileGrid, bbox: BBox, size: tuple[int, int], srs: SRS,
           level: int | None) -> tuple[BBox, int, float] | None:
     """The map's part inside the grid in the grid's SRS, the level to draw it from,
     and its resolution there; None when nothing of the grid is to be drawn."""
-    extent = grid_extent(grid, srs)
+    extent = _grid_extent_in(grid, srs)
     clip = intersection(bbox, extent) if extent else None
     if clip is None:
         return None
@@ -122,11 +122,6 @@ def _crop_if_aligned(mosaic: Image.Image, mosaic_bbox: BBox, res: float, bbox: B
     return mosaic.crop((left, top, left + size[0], top + size[1]))
 
 
-def intersection(a: BBox, b: BBox) -> BBox | None:
-    box = (max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3]))
-    return box if box[0] < box[2] and box[1] < box[3] else None
-
-
 @lru_cache(maxsize=256)
 def _grid_extent(grid_srs: SRS, grid_bbox: BBox, srs: SRS) -> BBox | None:
     try:
@@ -135,12 +130,12 @@ def _grid_extent(grid_srs: SRS, grid_bbox: BBox, srs: SRS) -> BBox | None:
         return None
 
 
-def grid_extent(grid: TileGrid, srs: SRS) -> BBox | None:
+def _grid_extent_in(grid: TileGrid, srs: SRS) -> BBox | None:
     """The grid's bbox in ``srs`` (None when it cannot be transformed)."""
     return _grid_extent(grid.srs, tuple(grid.bbox), srs)
 
 
-def exact_tile(grid: TileGrid, bbox: BBox, size: tuple[int, int], srs: SRS) -> TileCoord | None:
+def _exact_tile(grid: TileGrid, bbox: BBox, size: tuple[int, int], srs: SRS) -> TileCoord | None:
     """The tile of ``grid`` whose bbox and size are exactly these, else None."""
     if srs != grid.srs or tuple(size) != tuple(grid.tile_size):
         return None

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from ..extent import Extent, coverage_extent, merge_extents
 from ..grid import ResRange, TileCoord, TileGrid
 from ..image.formats import ImageFormat
-from ..image.placement import contains, overlaps, part_within, placed
+from ..image.placement import contains, intersection, overlaps, part_within, placed
 from ..image.result import ImageResult
 from ..image.transform import blank_image
 from ..srs import SRS, BBox, SRSError
@@ -136,8 +136,8 @@ def _bounds(manager: TileManager, target: TileGrid | None) -> Extent | None:
         other = target.srs.transform_bbox_to(srs, target.bbox)
     except SRSError:
         return extent
-    box = (max(bbox[0], other[0]), max(bbox[1], other[1]), min(bbox[2], other[2]), min(bbox[3], other[3]))
-    return Extent(box, srs) if box[0] < box[2] and box[1] < box[3] else None
+    box = intersection(bbox, other)
+    return Extent(box, srs) if box is not None else None
 
 
 def cache_extent(manager: TileManager) -> Extent:
