@@ -12,7 +12,8 @@ from .config.model import CacheConfig, LayerConfig, ProxyConfig
 from .extent import Extent, merge_extents
 from .grid import ResRange, TileGrid
 from .image.formats import ImageFormat
-from .maps import WORLD_4326, CacheMapLayer, MapLayer, SourceMapLayer, intersection
+from .image.placement import intersection
+from .maps import WORLD_4326, CacheMapLayer, MapLayer, SourceMapLayer
 from .sources.base import Source
 from .sources.cache import CacheSource, cache_extent
 from .sources.debug import DebugSource
@@ -255,7 +256,7 @@ class WMSLayer:
             yield from child.walk()
 
 
-def build_wms_layers(config: ProxyConfig, max_tile_limit: int = 500) -> WMSLayer:
+def build_wms_layers(config: ProxyConfig) -> WMSLayer:
     """The root of the WMS layer tree: the only top-level layer, or an unnamed
     root holding all of them."""
     cache_layers: dict[str, CacheMapLayer] = {}
@@ -277,7 +278,7 @@ def build_wms_layers(config: ProxyConfig, max_tile_limit: int = 500) -> WMSLayer
                 continue
             if isinstance(obj, CacheConfig):
                 if obj.name not in cache_layers:
-                    cache_layers[obj.name] = CacheMapLayer(obj, max_tile_limit)
+                    cache_layers[obj.name] = CacheMapLayer(obj)
                 map_layers.append(cache_layers[obj.name])
                 # as in MapProxy, a cache's WMS-like sources answer feature info and legends for it
                 info += [s for s in cache_info_sources(obj) if s not in info]

@@ -20,12 +20,12 @@ from ...layers import WMSLayer
 from ...maps import (
     CacheMapLayer,
     MapLayer,
-    TooManyTiles,
     combine_adjacent,
 )
 from ...sources.base import MapQuery, SourceDataError, SourceError
 from ...srs import BBox, SRSError, get_srs
 from ...tilecache.outcomes import TileError
+from ...tiled_map import TooManyTiles
 from ..client_input import echo
 from .access import MapAccess
 from .exceptions import WMSError
@@ -189,7 +189,7 @@ def _render_all(jobs: list[MapLayer], query: MapQuery,
             log.warning("GetMap: %s", ex)
             raise WMSError("Could not transform BBOX: Invalid result.") from None
         except TooManyTiles as ex:
-            raise WMSError(f"Request too large or invalid BBOX. ({ex})") from None
+            raise WMSError(f"Request too large or invalid BBOX. ({ex.reason})") from None
         except (SourceDataError, ImageDataError) as ex:
             log.warning("GetMap: %s", ex)
             return _data_error(job, str(ex))
