@@ -10,6 +10,7 @@ import pytest
 from conftest import call
 from lxml import etree
 from source_server import COLORS
+from yaml_snippets import cache, tile_source
 
 MERC = 20037508.342789244
 
@@ -49,18 +50,8 @@ layers:
         title: Map B
         sources: [wms_b]
 caches:
-  open_cache:
-    grids: [GLOBAL_WEBMERCATOR]
-    sources: [tiles]
-  secret_cache:
-    grids: [GLOBAL_WEBMERCATOR]
-    sources: [tiles]
-sources:
-  tiles:
-    type: tile
-    grid: GLOBAL_WEBMERCATOR
-    url: {source}/tiles/%(tms_path)s.png
-  wms_a:
+""" + cache("open_cache", "tiles", meta_size=None) + cache("secret_cache", "tiles", meta_size=None) + """sources:
+""" + tile_source("tiles", "{source}/tiles/%(tms_path)s.png") + """  wms_a:
     type: wms
     wms_opts: {featureinfo: true}
     req: {url: '{source}/wms', layers: a}
@@ -89,8 +80,11 @@ class Callbacks:
         self.asked.append((service, list(layers), kw))
         return self.answer(service, layers) if callable(self.answer) else self.answer
 
+    def callbacks(self) -> dict:
+        return {"mapproxy.authorize": self.authorize}
+
     def __call__(self, environ, start_response):
-        environ["mapproxy.authorize"] = self.authorize
+        environ.update(self.callbacks())
         return self.app(environ, start_response)
 
 

@@ -8,18 +8,18 @@ from __future__ import annotations
 import pytest
 from conftest import call
 from PIL import Image
-from test_authorize import CONFIG, MAP, MERC, NW_BBOX, NW_TILE
+from test_authorize import CONFIG, MAP, MERC, NW_BBOX, NW_TILE, Callbacks
 
 from tileproxy.services.decorate import CallbackImage
 
 MAGENTA = (255, 0, 255)
 
 
-class Decorator:
+class Decorator(Callbacks):
     """A WSGI middleware that paints every image magenta and keeps the calls."""
 
     def __init__(self, app, paint=MAGENTA, returns="wrapped"):
-        self.app = app
+        super().__init__(app, {"authorized": "full"})
         self.paint = paint
         self.returns = returns
         self.calls: list[dict] = []
@@ -36,9 +36,8 @@ class Decorator:
             return painted
         return "not an image"
 
-    def __call__(self, environ, start_response):
-        environ["mapproxy.decorate_img"] = self.decorate
-        return self.app(environ, start_response)
+    def callbacks(self) -> dict:
+        return {"mapproxy.decorate_img": self.decorate}
 
 
 @pytest.fixture
@@ -88,14 +87,13 @@ def test_tiles_are_decorated_also_when_cached(app, url, service):
 
 def test_decoration_comes_before_the_limit_clips_the_tile(app):
     class Both(Decorator):
-        def __call__(self, environ, start_response):
-            environ["mapproxy.authorize"] = lambda service, layers, **kw: {
-                "authorized": "partial",
-                "layers": {"open": {"tile": True, "limited_to": {"srs": "EPSG:3857",
-                                                                 "geometry": [-MERC, 0, -MERC / 2, MERC]}}}}
-            return super().__call__(environ, start_response)
+        def callbacks(self) -> dict:
+            return {"mapproxy.authorize": self.authorize, "mapproxy.decorate_img": self.decorate}
 
-    img = call(Both(app), NW_TILE).image.convert("RGBA")
+    both = Both(app)
+    both.answer = {"authorized": "partial", "layers": {"open": {"tile": True, "limited_to": {
+        "srs": "EPSG:3857", "geometry": [-MERC, 0, -MERC / 2, MERC]}}}}
+    img = call(both, NW_TILE).image.convert("RGBA")
     assert img.getpixel((10, 128)) == (*MAGENTA, 255) and img.getpixel((240, 128))[3] == 0
 
 

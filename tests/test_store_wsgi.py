@@ -34,14 +34,21 @@ caches:
 sources:
   dbg:
     type: debug
+  wms:
+    type: wms
+    req: {{url: '{wms_url}/wms', layers: base}}
 globals:
   cache:
     base_dir: ./cache
 """
 
 
-def write_config(tmp_path, backend: str, grid: str = "GLOBAL_WEBMERCATOR", sources: str = "[dbg]") -> str:
-    text = BASE.format(grid=grid, sources=sources, backend="\n".join("      " + line for line in backend.strip().splitlines()))
+def write_config(tmp_path, backend: str, grid: str = "GLOBAL_WEBMERCATOR", sources: str = "[dbg]",
+                 wms_url: str = "http://127.0.0.1:9") -> str:
+    """``sources: [wms]`` (the source server at ``wms_url``) where meta tiles matter:
+    debug sources are drawn tile by tile, as in MapProxy."""
+    text = BASE.format(grid=grid, sources=sources, wms_url=wms_url,
+                       backend="\n".join("      " + line for line in backend.strip().splitlines()))
     path = tmp_path / "mapproxy.yaml"
     path.write_text(text)
     return str(path)
@@ -63,8 +70,8 @@ EXPECTED_FILES = {
 
 
 @pytest.mark.parametrize("backend", list(EXPECTED_FILES))
-def test_serve_and_cache_at_default_location(backend, tmp_path):
-    app = make_wsgi_app(write_config(tmp_path, backend))
+def test_serve_and_cache_at_default_location(backend, tmp_path, source):
+    app = make_wsgi_app(write_config(tmp_path, backend, sources="[wms]", wms_url=source.url))
     first = get(app, "/tiles/c/GLOBAL_WEBMERCATOR/3/1/2.png?origin=nw")
     assert first.status_int == 200 and first.content_type == "image/png"
     files = sorted(os.path.relpath(os.path.join(d, n), tmp_path) for d, _, ns in os.walk(tmp_path / "cache") for n in ns
@@ -85,14 +92,15 @@ def test_serve_and_cache_at_default_location(backend, tmp_path):
     assert get(ro_app, "/tiles/c/GLOBAL_WEBMERCATOR/3/5/5.png?origin=nw").status_int == 404
 
 
-def test_explicit_paths_relative_to_the_yaml(tmp_path):
+def test_explicit_paths_relative_to_the_yaml(tmp_path, source):
     app = make_wsgi_app(write_config(tmp_path, "type: mbtiles\nfilename: ./tiles/x.mbtiles"))
     assert get(app, "/tiles/c/GLOBAL_WEBMERCATOR/1/0/0.png?origin=nw").status_int == 200
     assert (tmp_path / "tiles" / "x.mbtiles").exists()
     app = make_wsgi_app(write_config(tmp_path, "type: compact\nversion: 2\ndirectory: ./cc"))
     assert get(app, "/tiles/c/GLOBAL_WEBMERCATOR/1/0/0.png?origin=nw").status_int == 200
     assert (tmp_path / "cc" / "L01" / "R0000C0000.bundle").exists()
-    app = make_wsgi_app(write_config(tmp_path, "type: geopackage\nfilename: g.gpkg\ntable_name: my_tiles"))
+    app = make_wsgi_app(write_config(tmp_path, "type: geopackage\nfilename: g.gpkg\ntable_name: my_tiles",
+                                     sources="[wms]", wms_url=source.url))
     assert get(app, "/tiles/c/GLOBAL_WEBMERCATOR/1/0/0.png?origin=nw").status_int == 200
     conn = sqlite3.connect(tmp_path / "cache" / "g.gpkg")  # a bare name is relative to the cache_dir
     assert conn.execute("SELECT count(*) FROM my_tiles").fetchone()[0] == 4

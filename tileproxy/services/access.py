@@ -25,14 +25,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from shapely.geometry import box
-from shapely.geometry.base import BaseGeometry
-
-from ..coverage import Coverage, CoverageError, geometry_from_text
 from ..http import HTTPError, Response
 from ..srs import BBox, SRSError, get_srs
+
+if TYPE_CHECKING:  # shapely loads with the first limit only (see test_import_weight)
+    from ..coverage import Coverage
 
 log = logging.getLogger("tileproxy.access")
 
@@ -141,6 +140,11 @@ def limit_coverage(spec: Any) -> Coverage:
     """A ``limited_to`` entry (``geometry``: a bbox list, WKT polygons one per line, or a
     Shapely geometry; ``srs``) as a coverage. A malformed one is the middleware's
     error: ValueError (the request fails, nothing is shown)."""
+    from shapely.geometry import box
+    from shapely.geometry.base import BaseGeometry
+
+    from ..coverage import Coverage, CoverageError, geometry_from_text
+
     try:
         srs = get_srs(spec["srs"])
         geom = spec["geometry"]

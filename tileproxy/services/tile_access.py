@@ -9,9 +9,8 @@ stored. The query extent is the tile's bbox in the grid's SRS."""
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..coverage import Coverage
 from ..grid import TileCoord
 from ..http import HTTPError, Response, no_cache
 from ..image.codec import decode, encode
@@ -23,6 +22,9 @@ from ..tilecache.outcomes import TileOutcome
 from .access import AUTHORIZE, Answer, ErrorFactory, ask, authorize
 from .decorate import DECORATE, decorate
 from .tile_response import transparent_png
+
+if TYPE_CHECKING:
+    from ..coverage import Coverage
 
 CLIPPED = ImageOptions(format=ImageFormat("image/png"), transparent=True)
 

@@ -19,11 +19,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from PIL import Image
-from shapely.geometry import box
 
-from ...coverage import Coverage
 from ...extent import Extent
 from ...http import HTTPError
 from ...image.result import ImageResult
@@ -36,6 +35,9 @@ from ..access import Answer, ErrorFactory, authorize
 from ..decorate import DECORATE, decorate
 from .exceptions import WMSError, xml_exception
 from .request import MapParams
+
+if TYPE_CHECKING:
+    from ...coverage import Coverage
 
 
 def wms_error(version: str) -> ErrorFactory:
@@ -216,6 +218,8 @@ class ShownLayers:
 
 def _narrowed(extent: Extent, limit: Coverage) -> Extent:
     """The part of ``extent`` inside ``limit``, as a bbox in the limit's SRS."""
+    from shapely.geometry import box
+
     try:
         area = limit.geom.intersection(box(*extent.bbox_in(limit.srs)))
     except SRSError:
