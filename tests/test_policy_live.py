@@ -34,11 +34,9 @@ ALICE_KEY = "alice-live-key"
 
 CONFIG = """
 services:
+  wms: {{srs: ['EPSG:3857'], image_formats: [image/png]}}
   tms:
   wmts:
-  wms:
-    srs: ['EPSG:3857']
-    image_formats: ['image/png']
 layers:
   - {{name: osm, title: OSM, sources: [osm_cache]}}
   - {{name: roads, title: Roads, sources: [roads_cache]}}
