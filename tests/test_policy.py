@@ -36,31 +36,31 @@ def refusal(tmp_path: Path, text: str) -> ConfigError:
 # -- a policy with errors is refused, naming the file and the key ---------------------
 
 
-@pytest.mark.parametrize("text, path, words", [
-    ("users:\n  a:\n    allow:\n      - services: [wms]\n        layers: [x]\n        limted_to: {}\n",
-     "users.a.allow[0].limted_to", "unknown key"),
-    ("users:\n  a:\n    allow:\n      - services: [wfs]\n        layers: [x]\n",
-     "users.a.allow[0].services[0]", "unknown service 'wfs'"),
-    ("users:\n  a:\n    allow:\n      - services: [tms]\n", "users.a.allow[0]", "missing required key 'layers'"),
-    ("users:\n  a:\n    allow:\n      - services: tms\n        layers: [x]\n", "users.a.allow[0].services", "expected a list"),
-    ("users:\n  a:\n    api_keys: [not-a-digest]\n", "users.a.api_keys[0]", "sha256:"),
-    ("users:\n  a:\n    password: plain-secret\n", "users.a.password", "$scrypt$"),
-    ("users:\n  a:\n    password: 123456\n", "users.a.password", "expected a string"),
-    ("users:\n  a:\n    limited_to: {bbox: [10, 0, 5, 5], srs: 'EPSG:4326'}\n", "users.a.limited_to.bbox", "empty"),
-    ("users:\n  a:\n    limited_to: {bbox: [0, 0, 5, 5], srs: 'EPSG:99999'}\n", "users.a.limited_to.srs", "unknown SRS"),
-    ("users:\n  a:\n    limited_to: {geometry: 'POLYGON((0 0, 1', srs: 'EPSG:4326'}\n",
-     "users.a.limited_to.geometry", "cannot read geometry"),
-    ("users:\n  a:\n    limited_to: {geojson: {type: Point, coordinates: [1, 2]}}\n",
-     "users.a.limited_to.geojson", "no polygons"),
-    ("users:\n  a:\n    limited_to: {bbox: [0, 0, 5, 5]}\n", "users.a.limited_to", "missing required key 'srs'"),
-    ("jwt:\n  algorithms: [RS256]\nusers: {a: {}}\n", "jwt", "exactly one of key_file, jwks_file"),
-    ("jwt:\n  algorithms: [none]\n  key_file: k.pem\nusers: {a: {}}\n", "jwt.algorithms[0]", "unsupported algorithm"),
-    ("jwt:\n  algorithms: [RS256]\n  key_file: missing.pem\nusers: {a: {}}\n", "jwt.key_file", "cannot read"),
-    ("users: {}\n", "users", "no users"),
-    ("api_keys: {header: null}\nusers:\n  a:\n    api_keys: ['" + KEY + "']\n", "api_keys", "neither a header"),
-])
-def test_errors_name_file_and_key_path(tmp_path, text, path, words) -> None:
-    err = refusal(tmp_path, text)
+# each line: the key path, " | ", words of the message, " | ", the policy in YAML's flow style
+REFUSED = """
+users.a.allow[0].limted_to | unknown key | users: {a: {allow: [{services: [wms], layers: [x], limted_to: {}}]}}
+users.a.allow[0].services[0] | unknown service 'wfs' | users: {a: {allow: [{services: [wfs], layers: [x]}]}}
+users.a.allow[0] | missing required key 'layers' | users: {a: {allow: [{services: [tms]}]}}
+users.a.allow[0].services | expected a list | users: {a: {allow: [{services: tms, layers: [x]}]}}
+users.a.api_keys[0] | sha256: | users: {a: {api_keys: [not-a-digest]}}
+users.a.password | $scrypt$ | users: {a: {password: plain-secret}}
+users.a.password | expected a string | users: {a: {password: 123456}}
+users.a.limited_to.bbox | empty | users: {a: {limited_to: {bbox: [10, 0, 5, 5], srs: 'EPSG:4326'}}}
+users.a.limited_to.srs | unknown SRS | users: {a: {limited_to: {bbox: [0, 0, 5, 5], srs: 'EPSG:99999'}}}
+users.a.limited_to.geometry | cannot read geometry | users: {a: {limited_to: {geometry: 'POLYGON((0 0, 1', srs: 'EPSG:4326'}}}
+users.a.limited_to.geojson | no polygons | users: {a: {limited_to: {geojson: {type: Point, coordinates: [1, 2]}}}}
+users.a.limited_to | missing required key 'srs' | users: {a: {limited_to: {bbox: [0, 0, 5, 5]}}}
+jwt | exactly one of key_file, jwks_file | {jwt: {algorithms: [RS256]}, users: {a: {}}}
+jwt.algorithms[0] | unsupported algorithm | {jwt: {algorithms: [none], key_file: k.pem}, users: {a: {}}}
+jwt.key_file | cannot read | {jwt: {algorithms: [RS256], key_file: missing.pem}, users: {a: {}}}
+users | no users | users: {}
+api_keys | neither a header | {api_keys: {header: null}, users: {a: {api_keys: ['KEY']}}}
+"""
+
+
+@pytest.mark.parametrize("path, words, text", [line.split(" | ", 2) for line in REFUSED.strip().splitlines()])
+def test_errors_name_file_and_key_path(tmp_path, path, words, text) -> None:
+    err = refusal(tmp_path, text.replace("KEY", KEY))
     assert err.file == str(tmp_path / "policy.yaml")
     assert err.path == path, str(err)
     assert words in str(err)
