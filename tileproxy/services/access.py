@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from ..http import HTTPError, Response
@@ -139,24 +140,34 @@ def _read(result: Any, service: str) -> Answer | str | None:
 def limit_coverage(spec: Any) -> Coverage:
     """A ``limited_to`` entry (``geometry``: a bbox list, WKT polygons one per line, or a
     Shapely geometry; ``srs``) as a coverage. A malformed one is the middleware's
-    error: ValueError (the request fails, nothing is shown)."""
+    error: ValueError (the request fails, nothing is shown). Middlewares answer the
+    same few areas again and again: each is built (and reprojected) once."""
+    try:
+        geom = spec["geometry"]
+        key = tuple(float(v) for v in geom) if isinstance(geom, (list, tuple)) else geom
+        return _limit_coverage(spec["srs"], key)
+    except (KeyError, TypeError, ValueError) as ex:
+        raise ValueError(f"invalid limited_to from the authorize callback: {ex}") from None
+
+
+@lru_cache(maxsize=64)
+def _limit_coverage(srs_code: Any, geom: Any) -> Coverage:
     from shapely.geometry import box
     from shapely.geometry.base import BaseGeometry
 
     from ..coverage import Coverage, CoverageError, geometry_from_text
 
     try:
-        srs = get_srs(spec["srs"])
-        geom = spec["geometry"]
+        srs = get_srs(srs_code)
         if isinstance(geom, BaseGeometry):
             shape = geom
-        elif isinstance(geom, (list, tuple)):
-            minx, miny, maxx, maxy = (float(v) for v in geom)
+        elif isinstance(geom, tuple):
+            minx, miny, maxx, maxy = geom
             shape = box(minx, miny, maxx, maxy)
         else:
             shape = geometry_from_text(str(geom))
-    except (KeyError, TypeError, ValueError, SRSError, CoverageError) as ex:
-        raise ValueError(f"invalid limited_to from the authorize callback: {ex}") from None
+    except (TypeError, ValueError, SRSError, CoverageError) as ex:
+        raise ValueError(str(ex)) from None
     return Coverage(shape, srs, clip=True)
 
 
