@@ -6,8 +6,8 @@ from __future__ import annotations
 import time
 
 import pytest
-from conftest import call
 from lxml import etree
+from support.wsgi import call
 
 OWS = "{http://www.opengis.net/ows/1.1}"
 

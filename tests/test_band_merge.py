@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from conftest import call
-from source_server import COLORS, expected_color
-from yaml_snippets import NO_PALETTE, TMS, wms_source
+from support.configs import NO_PALETTE, TMS, wms_source
+from support.source_server import COLORS, expected_color
+from support.wsgi import call
 
 from tileproxy.config.errors import ConfigError
 from tileproxy.grid import predefined_grid

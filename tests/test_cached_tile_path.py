@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-from yaml_snippets import TMS, cache_config, tile_source
+from support.configs import TMS, cache_config, tile_source
 
 from tileproxy.http import Response, cache_headers, expires_header, http_date
 from tileproxy.stores.base import Tile

@@ -9,7 +9,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from yaml_snippets import OSM, wms_cache_config
+from support.configs import OSM, wms_cache_config
 
 from tileproxy.config.build import load_proxy_config
 from tileproxy.config.errors import ConfigError

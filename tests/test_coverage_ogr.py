@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 import shapely
-from conftest import call
 from shapely.geometry import Point, box
+from support.wsgi import call
 
 from tileproxy.config.build import load_proxy_config
 from tileproxy.config.errors import ConfigError

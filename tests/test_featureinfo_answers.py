@@ -6,8 +6,8 @@ from __future__ import annotations
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import pytest
-from conftest import call
-from http_stub import StubServer, send
+from support.http_stub import StubServer, send
+from support.wsgi import call
 
 from tileproxy.config.build import load_proxy_config
 from tileproxy.layers import build_tile_layers

@@ -7,10 +7,10 @@ import io
 import os
 
 import pytest
-from conftest import call
 from PIL import Image
-from source_server import COLORS
-from yaml_snippets import CACHE_DATA, wms_cache_config
+from support.configs import CACHE_DATA, wms_cache_config
+from support.source_server import COLORS
+from support.wsgi import call
 
 from tileproxy.grid import predefined_grid
 from tileproxy.stores.layouts import level_dir, tile_path
@@ -212,7 +212,7 @@ def test_link_single_color_images(make_app, source, tmp_path) -> None:
         assert len(answer.image.convert("RGB").getcolors()) == 1
     root = tmp_path / "cache_data" / "map_cache_EPSG3857"
     bbox = grid.tile_bbox((64, 20, 7))
-    from source_server import expected_color
+    from support.source_server import expected_color
 
     color = expected_color((bbox[0] + bbox[2]) / 2, (bbox[1] + bbox[3]) / 2)
     assert color in COLORS

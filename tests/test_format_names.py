@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from urllib.parse import parse_qsl, urlsplit
 
-from conftest import call
+from support.wsgi import call
 
 CONFIG = """
 services:

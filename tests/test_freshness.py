@@ -8,8 +8,8 @@ import re
 import time
 
 import pytest
-from conftest import call
-from freshness_helpers import HOUR, META, age, config, manager, read, tile_path, url, wait_for
+from support.freshness import HOUR, META, age, config, manager, read, tile_path, url, wait_for
+from support.wsgi import call
 
 RED = (255, 0, 0)
 

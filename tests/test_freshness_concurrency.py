@@ -9,9 +9,9 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from conftest import call
-from freshness_helpers import META, age, config, manager, read, tile_path, url, wait_for
 from PIL import Image
+from support.freshness import META, age, config, manager, read, tile_path, url, wait_for
+from support.wsgi import call
 
 CLIENTS = 50
 

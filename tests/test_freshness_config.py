@@ -8,9 +8,9 @@ import threading
 import time
 
 import pytest
-from conftest import call
-from freshness_helpers import META, config, manager, url, wait_for
-from seed_helpers import write_configs
+from support.freshness import META, config, manager, url, wait_for
+from support.seed import write_configs
+from support.wsgi import call
 
 from tileproxy.config.build import load_proxy_config
 from tileproxy.config.colors import parse_color

@@ -22,10 +22,10 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-from conftest import Answer, call
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lxml import etree
+from support.wsgi import Answer, call
 
 EXAMPLES = int(os.environ.get("TILEPROXY_FUZZ_EXAMPLES", "150"))
 FUZZ = settings(max_examples=EXAMPLES, derandomize=not os.environ.get("TILEPROXY_FUZZ_RANDOM"), deadline=None, database=None,

@@ -8,9 +8,9 @@ import time
 from urllib.request import urlopen
 
 import pytest
-from conftest import call
 from lxml import etree
-from wms_helpers import getmap, wms_config
+from support.wms import getmap, wms_config
+from support.wsgi import call
 
 from tileproxy.config.build import load_proxy_config
 from tileproxy.config.errors import ConfigError

@@ -9,8 +9,8 @@ from email.utils import formatdate, parsedate_to_datetime
 
 import pytest
 import requests
-from conftest import call
-from yaml_snippets import CACHE_DATA, TMS, wms_cache_config
+from support.configs import CACHE_DATA, TMS, wms_cache_config
+from support.wsgi import call
 
 CONFIG = wms_cache_config(layer_name="map", title="Map", cache_name="map_cache", head=TMS + "  wmts:\n",
                           tail=CACHE_DATA + "{globals_extra}")

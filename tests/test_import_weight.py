@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from yaml_snippets import TMS, cache_config, tile_source
+from support.configs import TMS, cache_config, tile_source
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -6,8 +6,8 @@ import hashlib
 import xml.etree.ElementTree as ET
 
 import pytest
-from conftest import call
-from yaml_snippets import wms_source
+from support.configs import wms_source
+from support.wsgi import call
 
 from tileproxy.config.model import KMLConfig
 

@@ -11,8 +11,8 @@ import threading
 import time
 
 import requests
-from conftest import call
-from yaml_snippets import wms_cache_config
+from support.configs import wms_cache_config
+from support.wsgi import call
 
 
 def config(timeout: float = 10, cache_extra: str = "", globals_extra: str = "") -> str:

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import call
-from source_server import COLORS
-from wms_helpers import getmap
+from support.source_server import COLORS
+from support.wms import getmap
+from support.wsgi import call
 
 CONFIG = """
 services:

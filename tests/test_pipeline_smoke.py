@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from conftest import call
-from source_server import expected_color
-from yaml_snippets import CACHE_DATA, OSM, wms_cache_config
+from support.configs import CACHE_DATA, OSM, wms_cache_config
+from support.source_server import expected_color
+from support.wsgi import call
 
 from tileproxy.grid import predefined_grid
 

@@ -13,9 +13,9 @@ from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from conftest import call
 from PIL import Image
-from source_server import SourceServer
+from support.source_server import SourceServer
+from support.wsgi import call
 
 from tileproxy.stores.base import Tile
 from tileproxy.wsgi import TileProxyApp

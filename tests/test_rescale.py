@@ -4,9 +4,9 @@ from other levels when the source cannot deliver them."""
 from __future__ import annotations
 
 import pytest
-from conftest import call
-from source_server import expected_color
-from yaml_snippets import NO_PALETTE, TMS, nested, wms_cache_config
+from support.configs import NO_PALETTE, TMS, nested, wms_cache_config
+from support.source_server import expected_color
+from support.wsgi import call
 
 from tileproxy.config.errors import ConfigError
 from tileproxy.grid import predefined_grid

@@ -8,7 +8,7 @@ import os
 import time
 from pathlib import Path
 
-from seed_helpers import cached, manager, metas_of, run_seed, write_configs
+from support.seed import cached, manager, metas_of, run_seed, write_configs
 
 E = 20037508.342789244
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-from seed_helpers import cached, manager, metas_of, run_seed, write_configs
-from source_server import tile_color
+from support.seed import cached, manager, metas_of, run_seed, write_configs
+from support.source_server import tile_color
 
 BACKENDS = {
     "file_tms": "cache: {type: file, directory_layout: tms}",

@@ -7,7 +7,7 @@ import os
 import time
 from pathlib import Path
 
-from seed_helpers import cached, manager, run_seed, write_configs
+from support.seed import cached, manager, run_seed, write_configs
 
 SEED = """
 seeds:

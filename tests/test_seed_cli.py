@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from seed_helpers import cached, manager, run_seed, write_configs
+from support.seed import cached, manager, run_seed, write_configs
 
 from tileproxy.tilecache.locks import FileLock
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from seed_helpers import run_seed, write_configs
+from support.seed import run_seed, write_configs
 
 GOOD_TASK = """
 seeds:

@@ -7,10 +7,10 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-from conftest import call
 from PIL import Image
-from seed_helpers import cached, run_seed
-from yaml_snippets import CACHE_DATA, OSM, wms_cache_config
+from support.configs import CACHE_DATA, OSM, wms_cache_config
+from support.seed import cached, run_seed
+from support.wsgi import call
 
 # TMS leaves out level 0 of GLOBAL_MERCATOR (as MapProxy): TMS level 0 is grid level 1
 TILE = "/tms/1.0.0/osm/EPSG900913/0/0/0.jpeg"

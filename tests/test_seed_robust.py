@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-from seed_helpers import cached, manager, metas_of, run_seed, write_configs
+from support.seed import cached, manager, metas_of, run_seed, write_configs
 
 from tileproxy.seed.resume import ResumeState
 from tileproxy.seed.retry import FailureBudget, RateLimiter, RetryPolicy, TooManyFailures

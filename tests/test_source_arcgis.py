@@ -8,9 +8,9 @@ import textwrap
 from collections.abc import Iterator
 
 import pytest
-from arcgis_server import ArcGISServer
-from conftest import call
-from source_server import expected_color, tile_color
+from support.arcgis_server import ArcGISServer
+from support.source_server import expected_color, tile_color
+from support.wsgi import call
 
 from tileproxy.config.build import load_proxy_config
 from tileproxy.grid import predefined_grid

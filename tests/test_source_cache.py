@@ -4,9 +4,9 @@ between grids, tile_sources, use_direct_from_level/res."""
 from __future__ import annotations
 
 import pytest
-from conftest import call
-from source_server import CELL, COLORS, expected_color
-from yaml_snippets import wms_cache_config, wms_source
+from support.configs import wms_cache_config, wms_source
+from support.source_server import CELL, COLORS, expected_color
+from support.wsgi import call
 
 from tileproxy.config.errors import ConfigError
 from tileproxy.grid import predefined_grid

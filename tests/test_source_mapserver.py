@@ -8,9 +8,9 @@ import stat
 from pathlib import Path
 
 import pytest
-from conftest import call
-from http_stub import pixel_at
-from yaml_snippets import NO_PALETTE, TMS, cache, layer
+from support.configs import NO_PALETTE, TMS, cache, layer
+from support.http_stub import pixel_at
+from support.wsgi import call
 
 from tileproxy.config.errors import ConfigError
 from tileproxy.grid import predefined_grid

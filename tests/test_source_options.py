@@ -4,9 +4,9 @@ transparent_color, opacity."""
 from __future__ import annotations
 
 import pytest
-from conftest import call
-from source_server import COLORS, expected_color
-from yaml_snippets import NO_PALETTE, wms_cache_config
+from support.configs import NO_PALETTE, wms_cache_config
+from support.source_server import COLORS, expected_color
+from support.wsgi import call
 
 from tileproxy.config.errors import ConfigError
 from tileproxy.grid import predefined_grid
@@ -157,7 +157,7 @@ sources:
 
 
 def test_tile_source_passthrough_is_clipped_to_its_coverage(make_app, source) -> None:
-    from source_server import tile_color
+    from support.source_server import tile_color
 
     app = make_app(TILE_COVERAGE)
     img = call(app, "/tiles/t/EPSG3857/2/2/1.png?origin=nw").image.convert("RGBA")
@@ -226,7 +226,7 @@ def test_source_coverage_is_the_wms_layer_extent(make_app) -> None:
 
 
 def test_seed_only_source_is_asked_by_tileproxy_seed(tmp_path, source) -> None:
-    from seed_helpers import cached, run_seed, write_configs
+    from support.seed import cached, run_seed, write_configs
 
     from tileproxy.sources.limits import is_seeding
 

@@ -7,8 +7,8 @@ import textwrap
 from collections.abc import Iterator
 
 import pytest
-from conftest import call
-from http_stub import StubServer, send
+from support.http_stub import StubServer, send
+from support.wsgi import call
 
 from tileproxy.wsgi import make_wsgi_app
 

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 import requests
-from conftest import call
 from PIL import Image
-from source_server import expected_color, tile_color
-from yaml_snippets import CACHE_DATA, cache_config, lines, tile_source, wms_cache_config
+from support.configs import CACHE_DATA, cache_config, lines, tile_source, wms_cache_config
+from support.source_server import expected_color, tile_color
+from support.wsgi import call
 
 from tileproxy.grid import predefined_grid
 from tileproxy.srs import get_srs
@@ -384,7 +384,7 @@ def https_source(tmp_path_factory):
     import ssl
     import subprocess
 
-    from source_server import SourceServer
+    from support.source_server import SourceServer
 
     if shutil.which("openssl") is None:
         pytest.skip("openssl is not installed")

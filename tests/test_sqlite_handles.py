@@ -11,8 +11,8 @@ import threading
 from pathlib import Path
 
 import pytest
+from support.configs import debug_cache_config
 from webob import Request
-from yaml_snippets import debug_cache_config
 
 from tileproxy import make_wsgi_app
 from tileproxy.stores.sqlite_pool import DEFAULT_SIZE, ConnectionPool, PoolTimeout

@@ -19,10 +19,10 @@ import threading
 from pathlib import Path
 
 import pytest
-from seed_helpers import run_seed, write_configs
+from support.configs import debug_cache_config
+from support.seed import run_seed, write_configs
 from test_cli import _free_port, _get, _wait_for
 from webob import Request
-from yaml_snippets import debug_cache_config
 
 from tileproxy import make_wsgi_app
 from tileproxy.cli.main import main as tileproxy_main

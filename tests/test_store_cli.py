@@ -6,7 +6,7 @@ import os
 import sqlite3
 
 import pytest
-from store_helpers import tile_png
+from support.stores import tile_png
 from test_store_wsgi import write_config
 
 from tileproxy.cli.main import main

@@ -9,7 +9,7 @@ import random
 import sqlite3
 
 import pytest
-from store_helpers import make_store, tile_png
+from support.stores import make_store, tile_png
 
 from tileproxy.stores.base import Tile
 

@@ -8,7 +8,7 @@ import sqlite3
 import struct
 
 import pytest
-from store_helpers import make_store, tile_png
+from support.stores import make_store, tile_png
 from test_store_wsgi import get, write_config
 
 from tileproxy import make_wsgi_app

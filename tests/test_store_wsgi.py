@@ -7,7 +7,7 @@ import os
 import sqlite3
 
 import pytest
-from store_helpers import tile_png
+from support.stores import tile_png
 from webob import Request
 
 from tileproxy import make_wsgi_app

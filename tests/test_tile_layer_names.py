@@ -4,9 +4,9 @@ publish: the rules MapProxy's URLs depend on."""
 from __future__ import annotations
 
 import pytest
-from conftest import call
 from lxml import etree
-from yaml_snippets import CACHE_DATA, wms_source
+from support.configs import CACHE_DATA, wms_source
+from support.wsgi import call
 
 CONFIG = """
 services:

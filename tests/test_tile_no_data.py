@@ -7,8 +7,8 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-from conftest import call
 from PIL import Image
+from support.wsgi import call
 
 CONFIG = """
 services:

@@ -8,7 +8,7 @@ from email.utils import parsedate_to_datetime
 
 import pytest
 import yaml
-from conftest import call
+from support.wsgi import call
 
 from tileproxy.http import VARY
 from tileproxy.services.client_input import bounded_int, bounded_ints

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from conftest import call
 from lxml import etree
-from yaml_snippets import CACHE_DATA, wms_source
+from support.configs import CACHE_DATA, wms_source
+from support.wsgi import call
 
 from tileproxy.grid import predefined_grid
 

@@ -13,13 +13,13 @@ import zlib
 from pathlib import Path
 
 import pytest
-from conftest import call
-from freshness_helpers import META, age, read, tile_path
-from freshness_helpers import config as freshness_config
-from freshness_helpers import url as tms_url
 from PIL import Image
-from seed_helpers import cached, run_seed, write_configs
-from source_server import damaged_png
+from support.freshness import META, age, read, tile_path
+from support.freshness import config as freshness_config
+from support.freshness import url as tms_url
+from support.seed import cached, run_seed, write_configs
+from support.source_server import damaged_png
+from support.wsgi import call
 
 from tileproxy.image.errors import ImageDataError
 from tileproxy.image.result import whole_image

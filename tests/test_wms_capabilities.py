@@ -9,10 +9,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import call
 from lxml import etree
 from PIL import Image
-from wms_helpers import check_checkerboard, wms_config
+from support.wms import check_checkerboard, wms_config
+from support.wsgi import call
 
 from tileproxy.services.wms.request import negotiate_version
 

@@ -4,9 +4,9 @@ and per-layer opacity and transparent colours are applied as MapProxy does."""
 
 from __future__ import annotations
 
-from conftest import call
-from source_server import COLORS
-from wms_helpers import getmap
+from support.source_server import COLORS
+from support.wms import getmap
+from support.wsgi import call
 
 CONFIG = """
 services:

@@ -7,9 +7,9 @@ from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
-from conftest import call
 from lxml import etree
-from wms_helpers import getmap
+from support.wms import getmap
+from support.wsgi import call
 
 from tileproxy.config.dimensions import dimension_values, expand_interval
 

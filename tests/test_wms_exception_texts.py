@@ -4,9 +4,9 @@ monitoring written against MapProxy match on them."""
 from __future__ import annotations
 
 import pytest
-from conftest import call
 from lxml import etree
-from wms_helpers import getmap, wms_config
+from support.wms import getmap, wms_config
+from support.wsgi import call
 
 OGC = "{http://www.opengis.net/ogc}"
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import call
 from lxml import etree
-from wms_helpers import getmap, wms_config
+from support.wms import getmap, wms_config
+from support.wsgi import call
 
 SCHEMAS = Path(__file__).parent / "schemas"
 OGC = "{http://www.opengis.net/ogc}"

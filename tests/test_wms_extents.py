@@ -7,8 +7,8 @@ from __future__ import annotations
 import math
 
 import pytest
-from conftest import call
 from lxml import etree
+from support.wsgi import call
 
 NS = {"wms": "http://www.opengis.net/wms"}
 

@@ -7,9 +7,9 @@ import json
 from urllib.parse import urlencode
 
 import pytest
-from conftest import call
 from lxml import etree, html
-from source_server import COLORS, expected_color
+from support.source_server import COLORS, expected_color
+from support.wsgi import call
 
 CONFIG = """
 services:

@@ -8,9 +8,9 @@ import shutil
 import subprocess
 
 import pytest
-from conftest import call
 from PIL import Image
-from wms_helpers import check_checkerboard, getmap, wms_config
+from support.wms import check_checkerboard, getmap, wms_config
+from support.wsgi import call
 
 from tileproxy.stores.base import Tile
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from urllib.parse import parse_qsl, urlsplit
 
-from conftest import call
-from wms_helpers import getmap, wms_config
+from support.wms import getmap, wms_config
+from support.wsgi import call
 
 
 def test_forward_req_params_take_any_request_parameter(make_app, source) -> None:

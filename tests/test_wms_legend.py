@@ -7,9 +7,9 @@ import io
 import json
 
 import pytest
-from conftest import call
 from PIL import Image
-from source_server import legend_color
+from support.source_server import legend_color
+from support.wsgi import call
 
 CONFIG = """
 services:

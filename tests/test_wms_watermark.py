@@ -5,9 +5,9 @@ from __future__ import annotations
 import io
 
 import pytest
-from conftest import call
 from PIL import Image
-from wms_helpers import getmap
+from support.wms import getmap
+from support.wsgi import call
 
 from tileproxy.image.watermark import Watermark
 from tileproxy.stores.base import Tile

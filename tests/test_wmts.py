@@ -9,9 +9,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import call
 from lxml import etree
-from yaml_snippets import CACHE_DATA, wms_source
+from support.configs import CACHE_DATA, wms_source
+from support.wsgi import call
 
 from tileproxy.grid import predefined_grid
 

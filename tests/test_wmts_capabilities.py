@@ -5,9 +5,9 @@ grid names as TileMatrixSet identifiers, and which layers are published."""
 from __future__ import annotations
 
 import pytest
-from conftest import call
 from lxml import etree
-from yaml_snippets import CACHE_DATA
+from support.configs import CACHE_DATA
+from support.wsgi import call
 
 NS = {"w": "http://www.opengis.net/wmts/1.0", "ows": "http://www.opengis.net/ows/1.1",
       "xlink": "http://www.w3.org/1999/xlink"}

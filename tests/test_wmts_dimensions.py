@@ -5,8 +5,8 @@ apart in file caches (MapProxy's ``<name>-<value>`` directories)."""
 from __future__ import annotations
 
 import pytest
-from conftest import call
 from lxml import etree
+from support.wsgi import call
 
 NS = {"w": "http://www.opengis.net/wmts/1.0", "ows": "http://www.opengis.net/ows/1.1"}
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import call
 from lxml import etree
-from yaml_snippets import CACHE_DATA
+from support.configs import CACHE_DATA
+from support.wsgi import call
 
 from tileproxy.grid import predefined_grid
 

@@ -4,9 +4,9 @@ leading zeros, exception codes and HTTP statuses of bad requests and failing sou
 from __future__ import annotations
 
 import pytest
-from conftest import call
 from lxml import etree
-from yaml_snippets import CACHE_DATA, wms_source
+from support.configs import CACHE_DATA, wms_source
+from support.wsgi import call
 
 from tileproxy.grid import predefined_grid
 

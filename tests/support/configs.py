@@ -3,7 +3,9 @@ the usual layer -> cache -> source chain. The make_app fixture fills in ``{sourc
 
 from __future__ import annotations
 
-from textwrap import indent
+from textwrap import dedent, indent
+
+import yaml
 
 TMS = "services:\n  tms:\n"
 NO_PALETTE = "globals:\n  image:\n    paletted: false\n"
@@ -92,3 +94,10 @@ globals:
   cache:
     base_dir: {base_dir}
 """
+
+
+def config_text(config: dict | str, source_url: str = "") -> str:
+    """The mapproxy.yaml text of ``config``: a dict written with ``yaml.safe_dump``, or
+    YAML text (dedented); ``{source}`` in it becomes ``source_url``."""
+    text = yaml.safe_dump(config, sort_keys=False) if isinstance(config, dict) else dedent(config)
+    return text.replace("{source}", source_url)

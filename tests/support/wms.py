@@ -6,7 +6,7 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 from PIL import Image
-from source_server import expected_color
+from support.source_server import expected_color
 
 WMS_CONFIG = """
 services:

@@ -8,7 +8,7 @@ import textwrap
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
-from yaml_snippets import CACHE_DATA, OSM, wms_cache_config
+from support.configs import CACHE_DATA, OSM, wms_cache_config
 
 from tileproxy.cli.seed import main as seed_main
 from tileproxy.config.build import load_proxy_config
