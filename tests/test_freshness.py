@@ -9,7 +9,7 @@ import time
 
 import pytest
 from support.freshness import HOUR, META, age, config, manager, read, tile_path, url, wait_for
-from support.wsgi import call
+from support.wsgi import call, fetch
 
 RED = (255, 0, 0)
 
@@ -114,7 +114,6 @@ def test_hanging_source_never_holds_requests_past_the_timeouts(make_app, source,
     """Five clients want one stale tile while the source hangs: one source request,
     every client gets the stale tile within about client_timeout + lock timeout."""
     import concurrent.futures
-    import urllib.request
 
     app = make_app(config((2, 2), timeout=0.5))
     call(make_app(config((2, 2)), name="seed.yaml"), url(META[0]))  # same cache, patient timeout
@@ -125,8 +124,8 @@ def test_hanging_source_never_holds_requests_past_the_timeouts(make_app, source,
     base = serve(app)
 
     def get(_):
-        with urllib.request.urlopen(base + url(META[0]), timeout=10) as resp:
-            return resp.status, resp.read(), resp.headers["Cache-Status"]
+        answer = fetch(base + url(META[0]), timeout=10)
+        return answer.status, answer.body, answer.headers["Cache-Status"]
 
     start = time.monotonic()
     with concurrent.futures.ThreadPoolExecutor(5) as pool:

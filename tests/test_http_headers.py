@@ -8,9 +8,8 @@ import time
 from email.utils import formatdate, parsedate_to_datetime
 
 import pytest
-import requests
 from support.configs import CACHE_DATA, TMS, wms_cache_config
-from support.wsgi import call
+from support.wsgi import call, fetch
 
 CONFIG = wms_cache_config(layer_name="map", title="Map", cache_name="map_cache", head=TMS + "  wmts:\n",
                           tail=CACHE_DATA + "{globals_extra}")
@@ -66,14 +65,14 @@ def test_conditional_requests_get_304(make_app, source) -> None:
 def test_head_has_headers_and_no_body(make_app, source, serve) -> None:
     app = app_with(make_app)
     base = serve(app)
-    get = requests.get(base + TILE, timeout=10)
-    head = requests.head(base + TILE, timeout=10)
-    assert head.status_code == 200 and head.content == b""
+    get = fetch(base + TILE, timeout=10)
+    head = fetch(base + TILE, method="HEAD", timeout=10)
+    assert head.status == 200 and head.body == b""
     for name in ("Content-Type", "Content-Length", "ETag", "Last-Modified", "Cache-Control", "Access-Control-Allow-Origin"):
         assert head.headers[name] == get.headers[name], name
-    assert head.headers["Content-Length"] == str(len(get.content))
-    caps = requests.head(base + "/wmts/1.0.0/WMTSCapabilities.xml", timeout=10)
-    assert caps.status_code == 200 and caps.content == b"" and int(caps.headers["Content-Length"]) > 1000
+    assert head.headers["Content-Length"] == str(len(get.body))
+    caps = fetch(base + "/wmts/1.0.0/WMTSCapabilities.xml", method="HEAD", timeout=10)
+    assert caps.status == 200 and caps.body == b"" and int(caps.headers["Content-Length"]) > 1000
 
 
 def test_expires_hours_zero_means_no_caching(make_app, source) -> None:

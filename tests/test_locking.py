@@ -10,9 +10,8 @@ import sys
 import threading
 import time
 
-import requests
 from support.configs import wms_cache_config
-from support.wsgi import call
+from support.wsgi import call, fetch
 
 
 def config(timeout: float = 10, cache_extra: str = "", globals_extra: str = "") -> str:
@@ -28,12 +27,12 @@ def get_all(urls: list[str]) -> list[int]:
     statuses: list[int] = []
     lock = threading.Lock()
 
-    def fetch(url: str) -> None:
-        status = requests.get(url, timeout=30).status_code
+    def get(url: str) -> None:
+        status = fetch(url, timeout=30).status
         with lock:
             statuses.append(status)
 
-    threads = [threading.Thread(target=fetch, args=(u,)) for u in urls]
+    threads = [threading.Thread(target=get, args=(u,)) for u in urls]
     for t in threads:
         t.start()
     for t in threads:

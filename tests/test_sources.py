@@ -11,11 +11,10 @@ import time
 from pathlib import Path
 
 import pytest
-import requests
 from PIL import Image
 from support.configs import CACHE_DATA, cache_config, lines, tile_source, wms_cache_config
 from support.source_server import expected_color, tile_color
-from support.wsgi import call
+from support.wsgi import call, fetch
 
 from tileproxy.grid import predefined_grid
 from tileproxy.srs import get_srs
@@ -231,7 +230,7 @@ def test_one_session_per_source_reuses_connections(make_app, source) -> None:
 
 def fetch_parallel(base: str, paths: list[str]) -> list[int]:
     statuses: list[int] = []
-    threads = [threading.Thread(target=lambda p=p: statuses.append(requests.get(base + p, timeout=20).status_code))
+    threads = [threading.Thread(target=lambda p=p: statuses.append(fetch(base + p, timeout=20).status))
                for p in paths]
     for t in threads:
         t.start()
@@ -281,7 +280,7 @@ def test_tile_pass_through_is_byte_equal(make_app, source, tmp_path) -> None:
     app = make_app(tile_config("'{source}/tiles/%(z)s/%(x)s/%(y)s.png'"))
     answer = call(app, "/tiles/map/EPSG3857/4/9/3.png?origin=nw")
     assert answer.status == 200
-    sent = requests.get(f"{source.url}/tiles/4/9/3.png", timeout=5).content
+    sent = fetch(f"{source.url}/tiles/4/9/3.png", timeout=5).body
     assert answer.body == sent
     stored = tmp_path / "cache_data/map_cache_EPSG3857/04/000/000/009/000/000/003.png"
     assert stored.read_bytes() == sent

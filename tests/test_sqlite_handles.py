@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from support.configs import debug_cache_config
-from webob import Request
+from support.wsgi import call
 
 from tileproxy import make_wsgi_app
 from tileproxy.stores.sqlite_pool import DEFAULT_SIZE, ConnectionPool, PoolTimeout
@@ -59,7 +59,7 @@ def run_threads(app, rounds: int, threads: int, per_thread: int, seed: int) -> l
         work = [_urls(rnd, per_thread) for _ in range(threads)]
 
         def client(urls: list[str]) -> None:
-            got = [Request.blank(u).get_response(app).status_int for u in urls]
+            got = [call(app, u).status for u in urls]
             statuses.extend(got)
 
         pool = [threading.Thread(target=client, args=(w,)) for w in work]

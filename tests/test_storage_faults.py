@@ -21,8 +21,7 @@ from pathlib import Path
 import pytest
 from support.configs import debug_cache_config
 from support.seed import run_seed, write_configs
-from test_cli import _free_port, _get, _wait_for
-from webob import Request
+from support.wsgi import call, fetch, free_port, wait_for_server
 
 from tileproxy import make_wsgi_app
 from tileproxy.cli.main import main as tileproxy_main
@@ -43,9 +42,9 @@ def write_config(tmp_path: Path, backend: str = "type: file", base_dir: str = ".
 
 
 def statuses(app) -> list[int]:
-    answers = [Request.blank(u).get_response(app) for u in [*TILES, GETMAP]]
-    assert all(a.body[:4] == b"\x89PNG" for a in answers if a.status_int == 200)
-    return [a.status_int for a in answers]
+    answers = [call(app, u) for u in [*TILES, GETMAP]]
+    assert all(a.body[:4] == b"\x89PNG" for a in answers if a.status == 200)
+    return [a.status for a in answers]
 
 
 def blocked_base_dir(tmp_path: Path) -> str:
@@ -274,7 +273,7 @@ def _gunicorn(tmp_path: Path, config: Path, file_size_limit: int | None) -> tupl
     """Start gunicorn (2 sync workers) on ``config``, ask for every tile and a GetMap;
     returns the statuses and what gunicorn logged."""
     pytest.importorskip("gunicorn", reason="gunicorn is a test dependency (pip install -e '.[test]')")
-    port = _free_port()
+    port = free_port()
 
     def limit() -> None:
         if file_size_limit is not None:
@@ -289,8 +288,8 @@ def _gunicorn(tmp_path: Path, config: Path, file_size_limit: int | None) -> tupl
     drain.start()
     base = f"http://127.0.0.1:{port}"
     try:
-        _wait_for(base, proc)
-        got = [_get(base + u)[0] for u in [*TILES, GETMAP]]
+        wait_for_server(base, proc)
+        got = [fetch(base + u).status for u in [*TILES, GETMAP]]
     finally:
         proc.terminate()
         proc.wait(timeout=20)

@@ -8,7 +8,7 @@ import sqlite3
 
 import pytest
 from support.stores import tile_png
-from webob import Request
+from support.wsgi import call
 
 from tileproxy import make_wsgi_app
 from tileproxy.config.build import load_proxy_config
@@ -47,10 +47,6 @@ def write_config(tmp_path, backend: str, grid: str = "GLOBAL_WEBMERCATOR", sourc
     return str(path)
 
 
-def get(app, url: str, headers: dict[str, str] | None = None):
-    return Request.blank(url, headers=headers).get_response(app)
-
-
 EXPECTED_FILES = {
     "type: mbtiles": ["cache/c.mbtiles"],
     "type: sqlite": ["cache/c/GLOBAL_WEBMERCATOR/3.mbtiles"],
@@ -65,35 +61,35 @@ EXPECTED_FILES = {
 @pytest.mark.parametrize("backend", list(EXPECTED_FILES))
 def test_serve_and_cache_at_default_location(backend, tmp_path):
     app = make_wsgi_app(write_config(tmp_path, backend))
-    first = get(app, "/tiles/c/GLOBAL_WEBMERCATOR/3/1/2.png?origin=nw")
-    assert first.status_int == 200 and first.content_type == "image/png"
+    first = call(app, "/tiles/c/GLOBAL_WEBMERCATOR/3/1/2.png?origin=nw")
+    assert first.status == 200 and first.content_type == "image/png"
     files = sorted(os.path.relpath(os.path.join(d, n), tmp_path) for d, _, ns in os.walk(tmp_path / "cache") for n in ns
                    if not n.endswith((".lck", "-wal", "-shm")))
     assert files == EXPECTED_FILES[backend]
     # a second app (another worker) serves the same bytes from the cache, without a source
     ro_app = make_wsgi_app(write_config(tmp_path, backend, sources="[]"))
-    again = get(ro_app, "/tiles/c/GLOBAL_WEBMERCATOR/3/1/2.png?origin=nw")
-    assert again.status_int == 200 and again.body == first.body
+    again = call(ro_app, "/tiles/c/GLOBAL_WEBMERCATOR/3/1/2.png?origin=nw")
+    assert again.status == 200 and again.body == first.body
     for header in ("ETag", "Last-Modified"):  # fresh and cached answers alike
         assert first.headers.get(header) == again.headers.get(header), header
     # every backend gives a validator, those without tile times one from the bytes
     etag = again.headers["ETag"]
-    assert get(ro_app, "/tiles/c/GLOBAL_WEBMERCATOR/3/1/2.png?origin=nw",
-               headers={"If-None-Match": etag}).status_int == 304
+    assert call(ro_app, "/tiles/c/GLOBAL_WEBMERCATOR/3/1/2.png?origin=nw",
+               headers={"If-None-Match": etag}).status == 304
     # the other tiles of the 2x2 meta tile were stored too
-    assert get(ro_app, "/tiles/c/GLOBAL_WEBMERCATOR/3/0/3.png?origin=nw").status_int == 200
-    assert get(ro_app, "/tiles/c/GLOBAL_WEBMERCATOR/3/5/5.png?origin=nw").status_int == 404
+    assert call(ro_app, "/tiles/c/GLOBAL_WEBMERCATOR/3/0/3.png?origin=nw").status == 200
+    assert call(ro_app, "/tiles/c/GLOBAL_WEBMERCATOR/3/5/5.png?origin=nw").status == 404
 
 
 def test_explicit_paths_relative_to_the_yaml(tmp_path):
     app = make_wsgi_app(write_config(tmp_path, "type: mbtiles\nfilename: ./tiles/x.mbtiles"))
-    assert get(app, "/tiles/c/GLOBAL_WEBMERCATOR/1/0/0.png?origin=nw").status_int == 200
+    assert call(app, "/tiles/c/GLOBAL_WEBMERCATOR/1/0/0.png?origin=nw").status == 200
     assert (tmp_path / "tiles" / "x.mbtiles").exists()
     app = make_wsgi_app(write_config(tmp_path, "type: compact\nversion: 2\ndirectory: ./cc"))
-    assert get(app, "/tiles/c/GLOBAL_WEBMERCATOR/1/0/0.png?origin=nw").status_int == 200
+    assert call(app, "/tiles/c/GLOBAL_WEBMERCATOR/1/0/0.png?origin=nw").status == 200
     assert (tmp_path / "cc" / "L01" / "R0000C0000.bundle").exists()
     app = make_wsgi_app(write_config(tmp_path, "type: geopackage\nfilename: g.gpkg\ntable_name: my_tiles"))
-    assert get(app, "/tiles/c/GLOBAL_WEBMERCATOR/1/0/0.png?origin=nw").status_int == 200
+    assert call(app, "/tiles/c/GLOBAL_WEBMERCATOR/1/0/0.png?origin=nw").status == 200
     conn = sqlite3.connect(tmp_path / "cache" / "g.gpkg")  # a bare name is relative to the cache_dir
     assert conn.execute("SELECT count(*) FROM my_tiles").fetchone()[0] == 4
 
@@ -101,7 +97,7 @@ def test_explicit_paths_relative_to_the_yaml(tmp_path):
 def test_tiles_are_stored_in_the_grid_origin(tmp_path):
     """GLOBAL_MERCATOR counts rows from the south, GLOBAL_WEBMERCATOR from the north; no backend flips."""
     app = make_wsgi_app(write_config(tmp_path, "type: mbtiles", grid="GLOBAL_MERCATOR"))
-    assert get(app, "/tiles/c/GLOBAL_MERCATOR/2/0/3.png").status_int == 200
+    assert call(app, "/tiles/c/GLOBAL_MERCATOR/2/0/3.png").status == 200
     rows = sqlite3.connect(tmp_path / "cache" / "c.mbtiles").execute(
         "SELECT zoom_level, tile_column, tile_row FROM tiles ORDER BY tile_column, tile_row").fetchall()
     assert (2, 0, 3) in rows
@@ -125,7 +121,7 @@ def test_config_errors_name_the_key(backend, path, message, tmp_path):
 
 def test_geopackage_with_a_different_grid_is_refused(tmp_path):
     make = write_config(tmp_path, "type: geopackage", grid="GLOBAL_WEBMERCATOR")
-    assert get(make_wsgi_app(make), "/tiles/c/GLOBAL_WEBMERCATOR/1/0/0.png?origin=nw").status_int == 200
+    assert call(make_wsgi_app(make), "/tiles/c/GLOBAL_WEBMERCATOR/1/0/0.png?origin=nw").status == 200
     conn = sqlite3.connect(tmp_path / "cache" / "c.gpkg")
     conn.execute("UPDATE gpkg_tile_matrix SET pixel_x_size = pixel_x_size * 2 WHERE zoom_level = 1")
     conn.commit()
@@ -137,8 +133,8 @@ def test_geopackage_with_a_different_grid_is_refused(tmp_path):
 def test_cache_coverage_limits_serving_and_storing(tmp_path):
     backend = "type: mbtiles\ncoverage:\n  bbox: [0, 0, 20, 20]\n  srs: 'EPSG:4326'"
     app = make_wsgi_app(write_config(tmp_path, backend))
-    assert get(app, "/tiles/c/GLOBAL_WEBMERCATOR/2/2/1.png?origin=nw").status_int == 200
-    assert get(app, "/tiles/c/GLOBAL_WEBMERCATOR/2/0/3.png?origin=nw").status_int == 404
+    assert call(app, "/tiles/c/GLOBAL_WEBMERCATOR/2/2/1.png?origin=nw").status == 200
+    assert call(app, "/tiles/c/GLOBAL_WEBMERCATOR/2/0/3.png?origin=nw").status == 404
     rows = sqlite3.connect(tmp_path / "cache" / "c.mbtiles").execute(
         "SELECT tile_column, tile_row FROM tiles WHERE zoom_level = 2").fetchall()
     assert rows == [(2, 1)]  # the meta tile's other tiles lie outside
@@ -150,7 +146,7 @@ def test_readonly_cache_takes_no_locks(tmp_path):
     os.makedirs(tmp_path / "cache")
     MBTilesStore(str(tmp_path / "cache" / "c.mbtiles")).store(Tile((0, 0, 1), data=tile_png((0, 0, 1))))
     app = make_wsgi_app(write_config(tmp_path, "type: mbtiles", sources="[]"))
-    ok = get(app, "/tiles/c/GLOBAL_WEBMERCATOR/1/0/0.png?origin=nw")
-    assert ok.status_int == 200 and ok.body == tile_png((0, 0, 1))
-    assert get(app, "/tiles/c/GLOBAL_WEBMERCATOR/1/1/1.png?origin=nw").status_int == 404
+    ok = call(app, "/tiles/c/GLOBAL_WEBMERCATOR/1/0/0.png?origin=nw")
+    assert ok.status == 200 and ok.body == tile_png((0, 0, 1))
+    assert call(app, "/tiles/c/GLOBAL_WEBMERCATOR/1/1/1.png?origin=nw").status == 404
     assert not (tmp_path / "cache" / "tile_locks").exists()

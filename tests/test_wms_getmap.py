@@ -10,7 +10,7 @@ import subprocess
 import pytest
 from PIL import Image
 from support.wms import check_checkerboard, getmap, wms_config
-from support.wsgi import call
+from support.wsgi import call, fetch
 
 from tileproxy.stores.base import Tile
 
@@ -330,17 +330,15 @@ def test_cache_grid_is_chosen_by_the_request_srs(make_app, tmp_path) -> None:
 def test_concurrent_getmaps_over_http(app, make_app, serve, source) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
-    import requests
-
     base = serve(app)
     boxes = [f"{x},{y},{x + 10},{y + 10}" for x in (0, 10, 20) for y in (30, 40, 50)]
 
-    def fetch(i: int) -> tuple[int, str, bytes]:
-        resp = requests.get(base + getmap("cached", boxes[i % len(boxes)], "EPSG:4326", size=(256, 256)), timeout=60)
-        return resp.status_code, resp.headers["Content-Type"], resp.content
+    def get(i: int) -> tuple[int, str, bytes]:
+        answer = fetch(base + getmap("cached", boxes[i % len(boxes)], "EPSG:4326", size=(256, 256)), timeout=60)
+        return answer.status, answer.headers["Content-Type"], answer.body
 
     with ThreadPoolExecutor(8) as pool:
-        results = list(pool.map(fetch, range(32)))
+        results = list(pool.map(get, range(32)))
     assert all(status == 200 and ctype == "image/png" for status, ctype, _ in results)
     by_box: dict[int, set[bytes]] = {}
     for i, (_, _, body) in enumerate(results):

@@ -96,8 +96,18 @@ globals:
 """
 
 
+class _Dumper(yaml.SafeDumper):
+    def ignore_aliases(self, data: object) -> bool:  # a list used twice is written twice
+        return True
+
+
+def dump(config: dict) -> str:
+    """YAML text of a config dict, keys in their order."""
+    return yaml.dump(config, Dumper=_Dumper, sort_keys=False)
+
+
 def config_text(config: dict | str, source_url: str = "") -> str:
-    """The mapproxy.yaml text of ``config``: a dict written with ``yaml.safe_dump``, or
-    YAML text (dedented); ``{source}`` in it becomes ``source_url``."""
-    text = yaml.safe_dump(config, sort_keys=False) if isinstance(config, dict) else dedent(config)
+    """The mapproxy.yaml text of ``config``: a dict (see ``dump``), or YAML text
+    (dedented); ``{source}`` in it becomes ``source_url``."""
+    text = dump(config) if isinstance(config, dict) else dedent(config)
     return text.replace("{source}", source_url)

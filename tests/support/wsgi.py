@@ -1,11 +1,15 @@
 """The one test client of tileproxy's WSGI app: ``call`` runs a request in-process,
 ``LiveServer`` serves an app through a real HTTP server and ``fetch`` asks any real
-HTTP server. All three speak in ``Answer``s."""
+HTTP server (also one started as a process: ``free_port``, ``wait_for_server``).
+All three speak in ``Answer``s."""
 
 from __future__ import annotations
 
 import io
+import socket
+import subprocess
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -23,6 +27,7 @@ class Answer:
     headers: dict[str, str]
     body: bytes
     header_list: list[tuple[str, str]] = field(default_factory=list)
+    status_line: str = ""  # as the app or server said it, e.g. "200 OK"
 
     @property
     def content_type(self) -> str:
@@ -64,7 +69,7 @@ def call(app: Callable, url: str, method: str = "GET", headers: dict[str, str] |
     body = b"".join(app(environ(url, method, headers),
                         lambda status, hdrs, exc_info=None: got.append((status, hdrs))))
     status, hdrs = got[0]
-    return Answer(int(status.split()[0]), dict(hdrs), body, list(hdrs))
+    return Answer(int(status.split()[0]), dict(hdrs), body, list(hdrs), status)
 
 
 def fetch(url: str, method: str = "GET", headers: dict[str, str] | None = None, timeout: float = 30) -> Answer:
@@ -72,10 +77,12 @@ def fetch(url: str, method: str = "GET", headers: dict[str, str] | None = None, 
     request = urllib.request.Request(url, method=method, headers=headers or {})
     try:
         with urllib.request.urlopen(request, timeout=timeout) as resp:
-            return Answer(resp.status, dict(resp.headers.items()), resp.read(), list(resp.headers.items()))
+            return Answer(resp.status, dict(resp.headers.items()), resp.read(), list(resp.headers.items()),
+                          f"{resp.status} {resp.reason}")
     except urllib.error.HTTPError as ex:
         with ex:
-            return Answer(ex.code, dict(ex.headers.items()), ex.read(), list(ex.headers.items()))
+            return Answer(ex.code, dict(ex.headers.items()), ex.read(), list(ex.headers.items()),
+                          f"{ex.code} {ex.reason}")
 
 
 class _ThreadingServer(ThreadingMixIn, WSGIServer):
@@ -99,3 +106,26 @@ class LiveServer:
     def close(self) -> None:
         self._httpd.shutdown()
         self._httpd.server_close()
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago (for a server process)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_server(url: str, proc: subprocess.Popen, timeout: float = 20.0) -> None:
+    """Poll until the server process at ``url`` accepts connections (bounded),
+    failing early if it died."""
+    port = urlsplit(url).port
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"server exited with {proc.returncode}: {proc.stderr.read().decode()}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise AssertionError("server did not start")
