@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-from support.configs import TMS, cache_config, tile_source
+from support.configs import cache_config, tile_source, write_config
 from support.wsgi import Answer, call, environ
 
 from tileproxy.http import Response, cache_headers, expires_header, http_date
@@ -107,11 +107,19 @@ def app(tmp_path: Path):
     for z, x, y in [(0, 0, 0), (1, 0, 0), (1, 1, 0), (1, 0, 1), (1, 1, 1)]:
         (src / str(z) / str(x)).mkdir(parents=True, exist_ok=True)
         (src / str(z) / str(x) / f"{y}.png").write_bytes(_png((z * 50, x * 100, y * 100)))
-    conf = tmp_path / "mapproxy.yaml"
-    conf.write_text(cache_config(
-        tile_source("s", f"file://{src}/%(z)s/%(x)s/%(y)s.png"), source_name="s", layer_name="t", title="T",
-        meta_size=None, head=TMS + "  wmts:\n", tail=f"globals:\n  cache:\n    base_dir: {tmp_path / 'cache'}\n"))
-    return make_wsgi_app(conf)
+    return _file_tiles_app(tmp_path)
+
+
+def _file_tiles_app(tmp_path: Path, layer_name: str = "t", title: str = "T", grid: str = "GLOBAL_WEBMERCATOR",
+                    services: dict | None = None, **cache_options: object):
+    """Layer ``layer_name`` over a cache (``cache_options``: more keys of it) of the
+    tiles under ``tmp_path/src``; TMS and WMTS unless ``services`` says otherwise."""
+    config = cache_config(
+        {"s": tile_source(f"file://{tmp_path}/src/%(z)s/%(x)s/%(y)s.png", grid=grid)}, source_name="s",
+        layer_name=layer_name, title=title, grid=grid, meta_size=None, cache_options=cache_options,
+        services={"tms": None, "wmts": None} if services is None else services,
+        globals={"cache": {"base_dir": str(tmp_path / "cache")}})
+    return make_wsgi_app(write_config(tmp_path / "mapproxy.yaml", config))
 
 
 def test_cached_tile_is_served_as_stored_with_validators(app, tmp_path):
@@ -223,12 +231,7 @@ def test_fast_path_stays_out_of_caches_with_refresh_before(tmp_path):
     src = tmp_path / "src" / "0" / "0"
     src.mkdir(parents=True)
     (src / "0.png").write_bytes(_png((1, 2, 3)))
-    conf = tmp_path / "mapproxy.yaml"
-    conf.write_text(cache_config(
-        tile_source("s", f"file://{tmp_path}/src/%(z)s/%(x)s/%(y)s.png"), source_name="s", layer_name="t",
-        meta_size=None, cache_yaml="    refresh_before: {hours: 1}", head=TMS + "  wmts:\n",
-        tail=f"globals:\n  cache:\n    base_dir: {tmp_path / 'cache'}\n"))
-    app = make_wsgi_app(conf)
+    app = _file_tiles_app(tmp_path, title="L", refresh_before={"hours": 1})
     assert call(app, "/wmts/t/GLOBAL_WEBMERCATOR/0/0/0.png").status_line == "200 OK"
     assert app.fast.answer(environ("/wmts/t/GLOBAL_WEBMERCATOR/0/0/0.png")) is None
     again = call(app, "/wmts/t/GLOBAL_WEBMERCATOR/0/0/0.png")
@@ -241,12 +244,7 @@ def test_fast_path_takes_every_spelling_of_a_tms_layer(tmp_path: Path):
     src = tmp_path / "src"
     (src / "1" / "0").mkdir(parents=True)
     (src / "1" / "0" / "0.png").write_bytes(_png((10, 20, 30)))
-    conf = tmp_path / "mapproxy.yaml"
-    conf.write_text(cache_config(
-        tile_source("s", f"file://{src}/%(z)s/%(x)s/%(y)s.png", grid="GLOBAL_MERCATOR"), source_name="s",
-        layer_name="my_map", title="T", grid="GLOBAL_MERCATOR", meta_size=None,
-        tail=f"globals:\n  cache:\n    base_dir: {tmp_path / 'cache'}\n"))
-    app = make_wsgi_app(conf)
+    app = _file_tiles_app(tmp_path, "my_map", grid="GLOBAL_MERCATOR", services={"tms": None})
     spellings = ["/tms/1.0.0/my_map/0/0/0.png", "/tms/1.0.0/my_map/EPSG900913/0/0/0.png",
                  "/tms/1.0.0/my_map_EPSG900913/0/0/0.png", "/tms/1.0.0/my/map_EPSG900913/0/0/0.png"]
     first = call(app, spellings[0])
@@ -262,12 +260,7 @@ def test_a_path_with_the_proxys_prefix_still_in_it_answers_as_the_general_path(t
     src = tmp_path / "src"
     (src / "1" / "0").mkdir(parents=True)
     (src / "1" / "0" / "0.png").write_bytes(_png((10, 20, 30)))
-    conf = tmp_path / "mapproxy.yaml"
-    conf.write_text(cache_config(
-        tile_source("s", f"file://{src}/%(z)s/%(x)s/%(y)s.png", grid="GLOBAL_MERCATOR"), source_name="s",
-        layer_name="m", title="T", grid="GLOBAL_MERCATOR", meta_size=None,
-        tail=f"globals:\n  cache:\n    base_dir: {tmp_path / 'cache'}\n"))
-    app = make_wsgi_app(conf)
+    app = _file_tiles_app(tmp_path, "m", grid="GLOBAL_MERCATOR", services={"tms": None})
     assert call(app, "/tms/1.0.0/m/0/0/0.png").status_line == "200 OK"  # now stored
     for prefix, path in (("/tms", "/tms/1.0.0/m/0/0/0.png"), ("/proxy", "/proxy/tms/1.0.0/m/0/0/0.png")):
         general = _without_fast_path(app, path, {"X-Script-Name": prefix})

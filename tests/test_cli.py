@@ -10,42 +10,19 @@ import time
 from pathlib import Path
 
 import pytest
+from support.configs import debug_layers_config, dump
 from support.wsgi import call, fetch, free_port, wait_for_server
 
 from tileproxy.wsgi import ReloadingApp
 
-CONFIG = """
-services:
-  tms:
-  demo:
-layers:
-{layers}
-caches:
-  dbg:
-    grids: [GLOBAL_WEBMERCATOR]
-    sources: [dbg_src]
-    meta_size: [1, 1]
-    meta_buffer: 0
-sources:
-  dbg_src:
-    type: debug
-globals:
-  cache:
-    base_dir: ./cache
-"""
-
-
-def _layers(*names: str) -> str:
-    return "\n".join(f"  - name: {n}\n    title: {n}\n    sources: [dbg]" for n in names)
-
 
 def test_reloading_app_picks_up_changes_and_keeps_old_on_error(tmp_path: Path) -> None:
     cfg = tmp_path / "mapproxy.yaml"
-    cfg.write_text(CONFIG.format(layers=_layers("one")))
+    cfg.write_text(dump(debug_layers_config("one")))
     app = ReloadingApp(cfg, check_interval=0)
     assert b"/one/" in call(app, "/tms/1.0.0/").body
 
-    cfg.write_text(CONFIG.format(layers=_layers("one", "two")))
+    cfg.write_text(dump(debug_layers_config("one", "two")))
     os.utime(cfg, (time.time() + 5, time.time() + 5))
     assert b"/two/" in call(app, "/tms/1.0.0/").body
 
@@ -60,7 +37,7 @@ def test_reloading_app_watches_base_files(tmp_path: Path) -> None:
     base = tmp_path / "base.yaml"
     base.write_text("globals:\n  tiles:\n    expires_hours: 1\n")
     cfg = tmp_path / "mapproxy.yaml"
-    cfg.write_text("base: base.yaml\n" + CONFIG.format(layers=_layers("one")))
+    cfg.write_text(dump({"base": "base.yaml", **debug_layers_config("one")}))
     app = ReloadingApp(cfg, check_interval=0)
     assert app._app.config.globals.expires_hours == 1
     base.write_text("globals:\n  tiles:\n    expires_hours: 2\n")
@@ -71,7 +48,7 @@ def test_reloading_app_watches_base_files(tmp_path: Path) -> None:
 
 def test_serve_command_serves_and_reloads(tmp_path: Path) -> None:
     cfg = tmp_path / "mapproxy.yaml"
-    cfg.write_text(CONFIG.format(layers=_layers("one")))
+    cfg.write_text(dump(debug_layers_config("one")))
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "tileproxy.cli.main", "serve", str(cfg), "-b", f"127.0.0.1:{port}", "--reload-interval", "0"],
@@ -84,7 +61,7 @@ def test_serve_command_serves_and_reloads(tmp_path: Path) -> None:
         assert tile.status == 200 and tile.headers["Content-Type"] == "image/png" and tile.body[:4] == b"\x89PNG"
         assert (tmp_path / "cache" / "dbg_EPSG3857").is_dir()
         assert fetch(base + "/demo/").status == 200
-        cfg.write_text(CONFIG.format(layers=_layers("one", "two")))
+        cfg.write_text(dump(debug_layers_config("one", "two")))
         os.utime(cfg, (time.time() + 5, time.time() + 5))
         assert b"/two/" in fetch(base + "/tms/1.0.0/").body
     finally:
@@ -94,7 +71,7 @@ def test_serve_command_serves_and_reloads(tmp_path: Path) -> None:
 
 def test_serve_reports_config_errors_with_key_path(tmp_path: Path) -> None:
     cfg = tmp_path / "mapproxy.yaml"
-    cfg.write_text(CONFIG.format(layers=_layers("one")).replace("grids: [GLOBAL_WEBMERCATOR]", "grids: [nope]"))
+    cfg.write_text(dump(debug_layers_config("one", grid="nope")))
     proc = subprocess.run([sys.executable, "-m", "tileproxy.cli.main", "serve", str(cfg)],
                           capture_output=True, text=True, timeout=30)
     assert proc.returncode == 2
@@ -105,7 +82,7 @@ def test_serve_reports_config_errors_with_key_path(tmp_path: Path) -> None:
 
 def test_seed_command_runs_as_module_and_names_bad_files(tmp_path: Path) -> None:
     cfg = tmp_path / "mapproxy.yaml"
-    cfg.write_text(CONFIG.format(layers=_layers("one")))
+    cfg.write_text(dump(debug_layers_config("one")))
     (tmp_path / "seed.yaml").write_text("seeds:\n  s:\n    caches: [dbg]\n    levels: [0, 1]\n")
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent))
     cmd = [sys.executable, "-m", "tileproxy.cli.seed", "-f", str(cfg)]
@@ -121,7 +98,7 @@ def test_seed_command_runs_as_module_and_names_bad_files(tmp_path: Path) -> None
 def test_gunicorn_serves_config_from_environment(tmp_path: Path) -> None:
     pytest.importorskip("gunicorn", reason="gunicorn is a test dependency (pip install -e '.[test]')")
     cfg = tmp_path / "mapproxy.yaml"
-    cfg.write_text(CONFIG.format(layers=_layers("one")))
+    cfg.write_text(dump(debug_layers_config("one")))
     port = free_port()
     env = dict(os.environ, TILEPROXY_CONFIG=str(cfg))
     proc = subprocess.Popen(

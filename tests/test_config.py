@@ -9,12 +9,31 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from support.configs import OSM, wms_cache_config
 
 from tileproxy.config.build import load_proxy_config
 from tileproxy.config.errors import ConfigError
 
-MINIMAL = wms_cache_config(**OSM, head="services:\n  tms:\n  wmts:\n", meta_size=None, url="http://127.0.0.1:1/wms")
+# these tests are about reading YAML text (anchors, base files, ${ENV} values, key
+# paths of errors), so the configs stay text: one layer -> cache -> WMS source chain
+MINIMAL = """\
+services:
+  tms:
+  wmts:
+layers:
+  - name: osm
+    title: OSM
+    sources: [osm_cache]
+caches:
+  osm_cache:
+    grids: [GLOBAL_WEBMERCATOR]
+    sources: [osm_wms]
+sources:
+  osm_wms:
+    type: wms
+    req:
+      url: http://127.0.0.1:1/wms
+      layers: base
+"""
 
 
 def write(path: Path, text: str) -> Path:

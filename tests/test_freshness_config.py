@@ -108,19 +108,14 @@ def test_refresh_before_forms(tmp_path) -> None:
 
 
 @pytest.mark.parametrize(("cache_rule", "task_rule", "age"), [
-    ("refresh_before: {hours: 1}", "refresh_before: {days: 1}", 86400),  # the task's own wins
-    ("refresh_before: {hours: 1}", "", 3600),  # else the cache's: serving would refresh those at once
-    ("", "refresh_before: {hours: 2}", 7200),
-    ("", "", None),  # neither: only missing tiles are created
+    ({"refresh_before": {"hours": 1}}, {"refresh_before": {"days": 1}}, 86400),  # the task's own wins
+    ({"refresh_before": {"hours": 1}}, {}, 3600),  # else the cache's: serving would refresh those at once
+    ({}, {"refresh_before": {"hours": 2}}, 7200),
+    ({}, {}, None),  # neither: only missing tiles are created
 ])
 def test_seed_task_refreshes_by_its_own_rule_else_the_caches(tmp_path, cache_rule, task_rule, age) -> None:
-    proxy, seed = write_configs(tmp_path, "http://127.0.0.1:9", f"""
-        seeds:
-          world:
-            caches: [osm_cache]
-            levels: {{to: 3}}
-            {task_rule}
-        """, extra=cache_rule)
+    seeds = {"world": {"caches": ["osm_cache"], "levels": {"to": 3}, **task_rule}}
+    proxy, seed = write_configs(tmp_path, "http://127.0.0.1:9", {"seeds": seeds}, cache_options=cache_rule)
     start = time.time()
     task = load_seed_config(seed, load_proxy_config(proxy), start).seeds[0]
     assert task.refresh_before == (None if age is None else start - age)

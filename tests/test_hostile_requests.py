@@ -8,6 +8,7 @@ import time
 
 import pytest
 from lxml import etree
+from support.configs import write_config
 from support.wms import getmap, wms_config
 from support.wsgi import call, fetch
 
@@ -76,7 +77,7 @@ def test_layer_named_alone_and_in_its_group_is_drawn_once(make_app, source) -> N
 
 
 def test_max_layers_caps_distinct_layers(make_app, source) -> None:
-    app = make_app(wms_config("").replace("services:\n  wms:\n", "services:\n  wms:\n    max_layers: 2\n"))
+    app = make_app(wms_config(max_layers=2))
     bbox = "0,0,1000000,1000000"
     source.reset()
     ok = call(app, getmap("direct,cached,direct,cached", bbox, "EPSG:3857", size=(64, 64)))
@@ -111,8 +112,7 @@ def test_max_layers_default_is_50(make_app, source) -> None:
 @pytest.mark.parametrize("value", ["0", "-3"])
 def test_max_layers_below_one_is_a_config_error(tmp_path, value) -> None:
     path = tmp_path / "mapproxy.yaml"
-    text = wms_config().replace("{source}", "http://127.0.0.1:9")
-    path.write_text(text.replace("services:\n  wms:\n", f"services:\n  wms:\n    max_layers: {value}\n"))
+    write_config(path, wms_config(max_layers=int(value)), "http://127.0.0.1:9")
     with pytest.raises(ConfigError) as info:
         load_proxy_config(path)
     assert "services.wms.max_layers" in str(info.value)

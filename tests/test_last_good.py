@@ -14,8 +14,8 @@ import time
 from pathlib import Path
 
 import pytest
+from support.configs import debug_layers_config, dump
 from support.wsgi import call, fetch, free_port, wait_for_server
-from test_cli import CONFIG, _layers
 
 from tileproxy import last_good, make_wsgi_app
 from tileproxy.config.errors import ConfigError
@@ -39,7 +39,7 @@ def _edit(path: Path, text: str, ahead: float = 5) -> None:
 
 def test_a_process_started_after_a_bad_edit_serves_the_last_good_config(tmp_path, caplog):
     cfg = tmp_path / "mapproxy.yaml"
-    cfg.write_text(CONFIG.format(layers=_layers("one")))
+    cfg.write_text(dump(debug_layers_config("one")))
     make_wsgi_app(cfg, last_good=True)
     kept = last_good.snapshot_locations(cfg)[0]
     assert kept.is_file() and kept.stat().st_mode & 0o077 == 0  # may hold source passwords
@@ -62,7 +62,7 @@ def test_the_snapshot_keeps_base_files_and_relative_paths(tmp_path):
     base = conf_dir / "base.yaml"
     base.write_text("globals:\n  tiles:\n    expires_hours: 3\n")
     cfg = conf_dir / "mapproxy.yaml"
-    cfg.write_text("base: base.yaml\n" + CONFIG.format(layers=_layers("one")))
+    cfg.write_text(dump({"base": "base.yaml", **debug_layers_config("one")}))
     make_wsgi_app(cfg, last_good=True)
 
     _edit(base, "globals: {tiles: [\n")
@@ -83,7 +83,7 @@ def test_without_a_snapshot_a_bad_config_still_fails(tmp_path, caplog):
 
 def test_a_snapshot_others_can_write_is_not_trusted(tmp_path):
     cfg = tmp_path / "mapproxy.yaml"
-    cfg.write_text(CONFIG.format(layers=_layers("one")))
+    cfg.write_text(dump(debug_layers_config("one")))
     make_wsgi_app(cfg, last_good=True)
     kept = last_good.snapshot_locations(cfg)[0]
     kept.chmod(0o666)
@@ -94,13 +94,13 @@ def test_a_snapshot_others_can_write_is_not_trusted(tmp_path):
 
 def test_a_reload_with_a_bad_file_keeps_the_running_config(tmp_path, caplog):
     cfg = tmp_path / "mapproxy.yaml"
-    cfg.write_text(CONFIG.format(layers=_layers("one")))
+    cfg.write_text(dump(debug_layers_config("one")))
     app = ReloadingApp(cfg, check_interval=0, last_good=True)
-    _edit(cfg, CONFIG.format(layers=_layers("one")).replace("type: debug", "type: nonsense"))
+    _edit(cfg, dump(debug_layers_config("one", source_type="nonsense")))
     with caplog.at_level(logging.ERROR, "tileproxy"):
         assert call(app, "/tms/1.0.0/one/EPSG3857/0/0/0.png").status == 200
     assert any("not reloaded, still serving" in r.getMessage() for r in caplog.records)
-    _edit(cfg, CONFIG.format(layers=_layers("one", "two")), ahead=10)
+    _edit(cfg, dump(debug_layers_config("one", "two")), ahead=10)
     assert call(app, "/tms/1.0.0/two/EPSG3857/0/0/0.png").status == 200
     # the good reload is the new snapshot
     assert b"two" in last_good.load_snapshot(cfg).files[cfg.resolve()]
@@ -115,7 +115,7 @@ def test_a_forked_worker_reads_the_file_as_it_is_now(tmp_path):
     """As gunicorn --preload: the master loaded the app before an edit; a worker
     forked afterwards serves the edited file, or keeps the master's on a bad one."""
     cfg = tmp_path / "mapproxy.yaml"
-    cfg.write_text(CONFIG.format(layers=_layers("one")))
+    cfg.write_text(dump(debug_layers_config("one")))
     app = make_wsgi_app(cfg, last_good=True)
     ctx = multiprocessing.get_context("fork")
 
@@ -127,7 +127,7 @@ def test_a_forked_worker_reads_the_file_as_it_is_now(tmp_path):
         p.join(timeout=30)
         return body
 
-    _edit(cfg, CONFIG.format(layers=_layers("one", "two")))
+    _edit(cfg, dump(debug_layers_config("one", "two")))
     assert call(app, "/tms/1.0.0/").body.count(b"/two/") == 0  # no reloading in the master itself
     assert b"/two/" in in_child()
     _edit(cfg, "layers: [\n", ahead=10)
@@ -167,7 +167,7 @@ def _until(what, timeout: float = 30.0, step: float = 0.05):
 def test_gunicorn_survives_a_bad_edit_worker_kill_and_hup(tmp_path, mode):
     pytest.importorskip("gunicorn", reason="gunicorn is a test dependency (pip install -e '.[test]')")
     cfg = tmp_path / "mapproxy.yaml"
-    cfg.write_text(CONFIG.format(layers=_layers("one")))
+    cfg.write_text(dump(debug_layers_config("one")))
     port = free_port()
     env = dict(os.environ, TILEPROXY_CONFIG=str(cfg), TILEPROXY_RELOAD="1" if mode == "reload" else "0")
     args = [sys.executable, "-m", "gunicorn", "-w", "2", "-b", f"127.0.0.1:{port}", "--graceful-timeout", "5"]
@@ -196,7 +196,7 @@ def test_gunicorn_survives_a_bad_edit_worker_kill_and_hup(tmp_path, mode):
         assert proc.poll() is None
         assert fetch(base + "/tms/1.0.0/broken/EPSG3857/1/1/1.png").status == 404
 
-        _edit(cfg, CONFIG.format(layers=_layers("one", "two")), ahead=10)
+        _edit(cfg, dump(debug_layers_config("one", "two")), ahead=10)
         before_fix = _workers(proc.pid)
         proc.send_signal(signal.SIGHUP)
         _until(lambda: len(w := _workers(proc.pid)) == 2 and not w & before_fix)
@@ -213,7 +213,7 @@ def test_gunicorn_survives_a_bad_edit_worker_kill_and_hup(tmp_path, mode):
 
 def test_the_snapshot_goes_where_tileproxy_last_good_says(tmp_path, monkeypatch):
     cfg = tmp_path / "mapproxy.yaml"
-    cfg.write_text(CONFIG.format(layers=_layers("one")))
+    cfg.write_text(dump(debug_layers_config("one")))
     kept = tmp_path / "kept" / "last-good"
     monkeypatch.setenv("TILEPROXY_LAST_GOOD", str(kept))
     make_wsgi_app(cfg, last_good=True)
@@ -224,7 +224,7 @@ def test_the_snapshot_goes_where_tileproxy_last_good_says(tmp_path, monkeypatch)
 
 def test_deploy_entry_point_can_turn_the_fallback_off(tmp_path):
     cfg = tmp_path / "mapproxy.yaml"
-    cfg.write_text(CONFIG.format(layers=_layers("one")))
+    cfg.write_text(dump(debug_layers_config("one")))
     env = dict(os.environ, TILEPROXY_CONFIG=str(cfg), XDG_STATE_HOME=str(tmp_path / "state"))
     load = [sys.executable, "-c", "import tileproxy.deploy"]
     assert subprocess.run(load, env=env, capture_output=True, timeout=60).returncode == 0

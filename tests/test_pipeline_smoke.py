@@ -8,7 +8,7 @@ from support.wsgi import call
 
 from tileproxy.grid import predefined_grid
 
-CONFIG = wms_cache_config(**OSM, meta_size="[2, 2]", meta_buffer=10, tail=CACHE_DATA)
+CONFIG = wms_cache_config(**OSM, meta_size=(2, 2), meta_buffer=10, globals=CACHE_DATA)
 
 
 def test_meta_tile_is_one_source_request_and_pixels_land_in_place(make_app, source, tmp_path) -> None:

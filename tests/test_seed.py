@@ -190,7 +190,7 @@ def test_polygon_coverages_from_files_inline_and_combined(tmp_path: Path, source
 
 def test_cache_refresh_before_applies_when_the_task_has_none(tmp_path: Path, source) -> None:
     """As docs/freshness.md says: a seed run leaves no tile that serving would refresh."""
-    write_configs(tmp_path, source.url, SEED_ALL, extra="refresh_before: {hours: 1}")
+    write_configs(tmp_path, source.url, SEED_ALL, cache_options={"refresh_before": {"hours": 1}})
     assert run_seed(tmp_path, "-s", str(tmp_path / "seed.yaml"))[0] == 0
     store = manager(tmp_path).store
     old = time.time() - 7200

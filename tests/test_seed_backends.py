@@ -11,12 +11,12 @@ from support.seed import cached, manager, metas_of, run_seed, write_configs
 from support.source_server import tile_color
 
 BACKENDS = {
-    "file_tms": "cache: {type: file, directory_layout: tms}",
-    "file_quadkey": "cache: {type: file, directory_layout: quadkey}",
-    "mbtiles": "cache: {type: mbtiles, filename: ./osm.mbtiles}",
-    "sqlite": "cache: {type: sqlite, directory: ./sqlite_levels}",
-    "geopackage": "cache: {type: geopackage, filename: ./osm.gpkg}",
-    "compact_v2": "cache: {type: compact, version: 2, directory: ./compact}",
+    "file_tms": {"type": "file", "directory_layout": "tms"},
+    "file_quadkey": {"type": "file", "directory_layout": "quadkey"},
+    "mbtiles": {"type": "mbtiles", "filename": "./osm.mbtiles"},
+    "sqlite": {"type": "sqlite", "directory": "./sqlite_levels"},
+    "geopackage": {"type": "geopackage", "filename": "./osm.gpkg"},
+    "compact_v2": {"type": "compact", "version": 2, "directory": "./compact"},
 }
 
 SEED = """
@@ -39,7 +39,7 @@ ALL = {(x, y, z) for z in range(3) for x in range(2**z) for y in range(2**z)}
 
 @pytest.mark.parametrize("backend", sorted(BACKENDS))
 def test_seed_refresh_and_cleanup_on_every_backend(tmp_path: Path, source, backend: str) -> None:
-    write_configs(tmp_path, source.url, SEED, extra=BACKENDS[backend])
+    write_configs(tmp_path, source.url, SEED, cache_options={"cache": BACKENDS[backend]})
     seed = str(tmp_path / "seed.yaml")
     assert run_seed(tmp_path, "-s", seed, "--seed", "world")[0] == 0
     assert cached(tmp_path, range(3)) == ALL

@@ -16,13 +16,13 @@ from support.wsgi import call
 TILE = "/tms/1.0.0/osm/EPSG900913/0/0/0.jpeg"
 
 
-def config(source_yaml: str) -> str:
-    return wms_cache_config(**OSM, head="services:\n  tms:\n  wms:\n    srs: ['EPSG:4326']\n", grid="GLOBAL_MERCATOR",
-                            cache_yaml="    format: image/jpeg\n", source_yaml=source_yaml, tail=CACHE_DATA)
+def config(**source_options: object) -> dict:
+    return wms_cache_config(**OSM, services={"tms": None, "wms": {"srs": ["EPSG:4326"]}}, grid="GLOBAL_MERCATOR",
+                            cache_options={"format": "image/jpeg"}, source_options=source_options, globals=CACHE_DATA)
 
 
 def test_a_seed_only_source_is_seeded_not_served(make_app, tmp_path: Path, source) -> None:
-    app = make_app(config("    seed_only: true\n"))
+    app = make_app(config(seed_only=True))
     answer = call(app, TILE)
     assert answer.status == 200 and answer.content_type == "image/png"
     img = Image.open(io.BytesIO(answer.body))
@@ -42,7 +42,7 @@ def test_a_seed_only_source_is_seeded_not_served(make_app, tmp_path: Path, sourc
 
 
 def test_tiles_outside_a_source_coverage_are_not_stored(make_app, tmp_path: Path, source) -> None:
-    app = make_app(config("    coverage:\n      bbox: [0, 0, 90, 80]\n      srs: 'EPSG:4326'\n"))
+    app = make_app(config(coverage={"bbox": [0, 0, 90, 80], "srs": "EPSG:4326"}))
     outside = call(app, "/tms/1.0.0/osm/EPSG900913/1/0/3.jpeg")  # grid level 2, far north-west
     assert outside.content_type == "image/png" and source.count("wms") == 0
     inside = call(app, "/tms/1.0.0/osm/EPSG900913/1/2/2.jpeg")  # 0 to 10 000 km east and north

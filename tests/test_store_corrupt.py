@@ -8,9 +8,8 @@ import sqlite3
 import struct
 
 import pytest
-from support.stores import make_store, tile_png
+from support.stores import make_store, store_config, tile_png
 from support.wsgi import call
-from test_store_wsgi import write_config
 
 from tileproxy import make_wsgi_app
 from tileproxy.image.codec import check_image_bytes
@@ -59,7 +58,7 @@ def test_truncated_mbtiles_reads_as_misses_and_refuses_writes(tmp_path):
 def test_truncated_mbtiles_through_the_app(tmp_path, caplog):
     os.makedirs(tmp_path / "cache")
     damaged = _truncated_mbtiles(tmp_path / "cache")
-    app = make_wsgi_app(write_config(tmp_path, "type: mbtiles"))
+    app = make_wsgi_app(store_config(tmp_path, "type: mbtiles"))
     resp = call(app, "/tiles/c/GLOBAL_WEBMERCATOR/3/1/2.png?origin=nw")
     assert resp.status == 200
     check_image_bytes(resp.body)
@@ -68,7 +67,7 @@ def test_truncated_mbtiles_through_the_app(tmp_path, caplog):
 
 
 def test_blob_that_is_not_an_image_is_fetched_again_through_the_app(tmp_path):
-    app = make_wsgi_app(write_config(tmp_path, "type: mbtiles"))
+    app = make_wsgi_app(store_config(tmp_path, "type: mbtiles"))
     url = "/tiles/c/GLOBAL_WEBMERCATOR/2/1/1.png?origin=nw"
     good = call(app, url).body
     conn = sqlite3.connect(tmp_path / "cache" / "c.mbtiles")

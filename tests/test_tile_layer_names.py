@@ -5,59 +5,43 @@ from __future__ import annotations
 
 import pytest
 from lxml import etree
-from support.configs import CACHE_DATA, wms_source
 from support.wsgi import call
 
-CONFIG = """
-services:
-  tms:
-  kml:
-layers:
-  - name: both
-    title: Both
-    sources: [both_cache]
-  - name: web
-    title: Web only
-    sources: [web_cache]
-  - name: twice
-    title: Two grids in one SRS
-    sources: [utm_cache]
-  - name: none
-    title: No tiles
-    tile_sources: []
-    sources: [web_cache]
-  - name: with_info
-    title: Cache and a feature info source
-    sources: [web_cache, info]
-  - name: with_wms
-    title: Cache and a WMS
-    sources: [web_cache, wms]
-  - name: group
-    title: Group
-    sources: [web_cache]
-    layers:
-      - name: child
-        title: Child
-        sources: [web_cache]
-caches:
-  both_cache: {grids: [GLOBAL_GEODETIC, GLOBAL_MERCATOR], sources: [wms]}
-  web_cache: {grids: [GLOBAL_WEBMERCATOR], sources: [wms]}
-  utm_cache: {grids: [utm_coarse, utm_fine], sources: [wms], format: image/jpeg}
-grids:
-  utm_coarse:
-    srs: EPSG:25832
-    bbox: [280000, 5200000, 920000, 6100000]
-    res: [4000, 2000]
-  utm_fine:
-    srs: EPSG:25832
-    bbox: [280000, 5200000, 920000, 6100000]
-    res: [1000, 500, 250]
-sources:
-""" + wms_source() + """  info:
-    type: wms
-    wms_opts: {map: false, featureinfo: true}
-    req: {url: "{source}/wms", layers: base}
-""" + CACHE_DATA + "    meta_size: [1, 1]\n    meta_buffer: 0\n"
+CONFIG = {
+    "services": {"tms": None, "kml": None},
+    "layers": [
+        {"name": "both", "title": "Both", "sources": ["both_cache"]},
+        {"name": "web", "title": "Web only", "sources": ["web_cache"]},
+        {"name": "twice", "title": "Two grids in one SRS", "sources": ["utm_cache"]},
+        {"name": "none", "title": "No tiles", "tile_sources": [], "sources": ["web_cache"]},
+        {"name": "with_info", "title": "Cache and a feature info source", "sources": ["web_cache", "info"]},
+        {"name": "with_wms", "title": "Cache and a WMS", "sources": ["web_cache", "wms"]},
+        {
+            "name": "group",
+            "title": "Group",
+            "sources": ["web_cache"],
+            "layers": [{"name": "child", "title": "Child", "sources": ["web_cache"]}],
+        },
+    ],
+    "caches": {
+        "both_cache": {"grids": ["GLOBAL_GEODETIC", "GLOBAL_MERCATOR"], "sources": ["wms"]},
+        "web_cache": {"grids": ["GLOBAL_WEBMERCATOR"], "sources": ["wms"]},
+        "utm_cache": {"grids": ["utm_coarse", "utm_fine"], "sources": ["wms"], "format": "image/jpeg"},
+    },
+    "grids": {
+        "utm_coarse": {"srs": "EPSG:25832", "bbox": [280000, 5200000, 920000, 6100000], "res": [4000, 2000]},
+        "utm_fine": {"srs": "EPSG:25832", "bbox": [280000, 5200000, 920000, 6100000], "res": [1000, 500, 250]},
+    },
+    "sources": {
+        "wms": {"type": "wms", "req": {"url": "{source}/wms", "layers": "base"}},
+        "info": {
+            "type": "wms",
+            "wms_opts": {"map": False, "featureinfo": True},
+            "req": {"url": "{source}/wms", "layers": "base"},
+        },
+    },
+    "globals": {"cache": {"base_dir": "./cache_data", "meta_size": [1, 1], "meta_buffer": 0}},
+}
 
 
 @pytest.fixture
@@ -119,30 +103,31 @@ def test_tile_map_documents_for_layers_without_grid_part(app) -> None:
     assert call(app, "/tms/1.0.0/nope").status == 404
 
 
-HAND_MADE = """
-services:
-  tms:
-layers:
-  - name: near
-    title: Near the world
-    sources: [near_cache]
-  - name: exact
-    title: Exactly the world
-    sources: [exact_cache]
-caches:
-  near_cache: {grids: [near], sources: [wms]}
-  exact_cache: {grids: [exact], sources: [wms]}
-grids:
-  near:
-    srs: EPSG:3857
-    bbox: [-20037508.34, -20037508.34, 20037508.34, 20037508.34]
-    res: [156543.03392804097, 78271.51696402048, 39135.75848201024]
-  exact:
-    srs: EPSG:3857
-    bbox: [-20037508.342789244, -20037508.342789244, 20037508.342789244, 20037508.342789244]
-    res: [156543.03392804097, 78271.51696402048, 39135.75848201024]
-sources:
-""" + wms_source() + CACHE_DATA + "    meta_size: [1, 1]\n    meta_buffer: 0\n"
+HAND_MADE = {
+    "services": {"tms": None},
+    "layers": [
+        {"name": "near", "title": "Near the world", "sources": ["near_cache"]},
+        {"name": "exact", "title": "Exactly the world", "sources": ["exact_cache"]},
+    ],
+    "caches": {
+        "near_cache": {"grids": ["near"], "sources": ["wms"]},
+        "exact_cache": {"grids": ["exact"], "sources": ["wms"]},
+    },
+    "grids": {
+        "near": {
+            "srs": "EPSG:3857",
+            "bbox": [-20037508.34, -20037508.34, 20037508.34, 20037508.34],
+            "res": [156543.03392804097, 78271.51696402048, 39135.75848201024],
+        },
+        "exact": {
+            "srs": "EPSG:3857",
+            "bbox": [-20037508.342789244, -20037508.342789244, 20037508.342789244, 20037508.342789244],
+            "res": [156543.03392804097, 78271.51696402048, 39135.75848201024],
+        },
+    },
+    "sources": {"wms": {"type": "wms", "req": {"url": "{source}/wms", "layers": "base"}}},
+    "globals": {"cache": {"base_dir": "./cache_data", "meta_size": [1, 1], "meta_buffer": 0}},
+}
 
 
 def test_only_the_exact_world_bbox_makes_a_global_profile(make_app, source) -> None:

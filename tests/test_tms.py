@@ -4,53 +4,39 @@ from __future__ import annotations
 
 import pytest
 from lxml import etree
-from support.configs import CACHE_DATA, wms_source
+from support.configs import merge
 from support.wsgi import call
 
 from tileproxy.grid import predefined_grid
 
-CONFIG = """
-services:
-  tms:
-{tms_extra}
-layers:
-  - name: merc
-    title: Mercator
-    sources: [merc_cache]
-  - name: geo
-    title: Geodetic
-    sources: [geo_cache]
-  - name: utm
-    title: UTM
-    sources: [utm_cache]
-  - name: web
-    title: Web
-    sources: [web_cache]
-  - name: fine
-    title: Fine
-    sources: [sqrt2_cache]
-caches:
-  merc_cache: {grids: [GLOBAL_MERCATOR], sources: [wms]}
-  geo_cache: {grids: [GLOBAL_GEODETIC], sources: [wms]}
-  utm_cache: {grids: [utm32], sources: [wms], format: image/jpeg}
-  web_cache: {grids: [GLOBAL_WEBMERCATOR], sources: [wms]}
-  sqrt2_cache: {grids: [sqrt2], sources: [wms]}
-grids:
-  utm32:
-    srs: EPSG:25832
-    bbox: [280000, 5200000, 920000, 6100000]
-    res: [1000, 500, 250]
-  sqrt2:
-    base: GLOBAL_WEBMERCATOR
-    res_factor: sqrt2
-    num_levels: 7
-sources:
-""" + wms_source() + CACHE_DATA + "    meta_size: [1, 1]\n    meta_buffer: 0\n"
+CONFIG = {
+    "services": {"tms": None},
+    "layers": [
+        {"name": "merc", "title": "Mercator", "sources": ["merc_cache"]},
+        {"name": "geo", "title": "Geodetic", "sources": ["geo_cache"]},
+        {"name": "utm", "title": "UTM", "sources": ["utm_cache"]},
+        {"name": "web", "title": "Web", "sources": ["web_cache"]},
+        {"name": "fine", "title": "Fine", "sources": ["sqrt2_cache"]},
+    ],
+    "caches": {
+        "merc_cache": {"grids": ["GLOBAL_MERCATOR"], "sources": ["wms"]},
+        "geo_cache": {"grids": ["GLOBAL_GEODETIC"], "sources": ["wms"]},
+        "utm_cache": {"grids": ["utm32"], "sources": ["wms"], "format": "image/jpeg"},
+        "web_cache": {"grids": ["GLOBAL_WEBMERCATOR"], "sources": ["wms"]},
+        "sqrt2_cache": {"grids": ["sqrt2"], "sources": ["wms"]},
+    },
+    "grids": {
+        "utm32": {"srs": "EPSG:25832", "bbox": [280000, 5200000, 920000, 6100000], "res": [1000, 500, 250]},
+        "sqrt2": {"base": "GLOBAL_WEBMERCATOR", "res_factor": "sqrt2", "num_levels": 7},
+    },
+    "sources": {"wms": {"type": "wms", "req": {"url": "{source}/wms", "layers": "base"}}},
+    "globals": {"cache": {"base_dir": "./cache_data", "meta_size": [1, 1], "meta_buffer": 0}},
+}
 
 
 @pytest.fixture
 def app(make_app):
-    return make_app(CONFIG.replace("{tms_extra}", ""))
+    return make_app(CONFIG)
 
 
 def xml(answer) -> etree._Element:
@@ -133,7 +119,7 @@ def test_local_grid_has_no_level_shift(app, source) -> None:
 
 
 def test_layer_underscore_grid_form_and_grid_names(make_app, source) -> None:
-    app = make_app(CONFIG.replace("{tms_extra}", "    use_grid_names: true"))
+    app = make_app(merge(CONFIG, {"services": {"tms": {"use_grid_names": True}}}))
     assert call(app, "/tms/1.0.0/merc/GLOBAL_MERCATOR/0/0/0.png").status == 200
     # with grid names, layer and grid are two path segments, both required
     for path in ("/tms/1.0.0/merc_GLOBAL_MERCATOR/0/0/0.png", "/tms/1.0.0/merc/0/0/0.png"):
@@ -142,7 +128,7 @@ def test_layer_underscore_grid_form_and_grid_names(make_app, source) -> None:
     caps = xml(call(app, "/tms/1.0.0/"))
     hrefs = {m.get("href") for m in caps.iter("TileMap")}
     assert "http://localhost/tms/1.0.0/utm/utm32" in hrefs
-    plain = make_app(CONFIG.replace("{tms_extra}", ""))
+    plain = make_app(CONFIG)
     assert call(plain, "/tms/1.0.0/merc_EPSG900913/0/0/0.png").status == 200
 
 
@@ -163,7 +149,7 @@ def test_tiles_service_origin(app, source) -> None:
 
 
 def test_tms_origin_option_changes_the_tiles_default(make_app, source) -> None:
-    app = make_app(CONFIG.replace("{tms_extra}", "    origin: nw"))
+    app = make_app(merge(CONFIG, {"services": {"tms": {"origin": "nw"}}}))
     nw = call(app, "/tiles/web/EPSG3857/2/1/0.png")
     assert nw.status == 200
     assert source_bbox(source) == pytest.approx(predefined_grid("GLOBAL_WEBMERCATOR").tile_bbox((1, 0, 2)))
@@ -171,33 +157,38 @@ def test_tms_origin_option_changes_the_tiles_default(make_app, source) -> None:
     assert call(app, "/tms/1.0.0/web/EPSG3857/1/1/3.png").body == nw.body
 
 
-EXTENTS = """
-services:
-  tms:
-layers:
-  - name: covered
-    title: Cache coverage
-    sources: [covered_cache]
-  - name: from_source
-    title: Source coverage
-    sources: [source_cache]
-  - name: two_sources
-    title: Two source coverages
-    sources: [two_cache]
-  - name: world
-    title: No coverage
-    sources: [world_cache]
-caches:
-  covered_cache:
-    grids: [GLOBAL_GEODETIC]
-    sources: [wms]
-    cache: {type: file, coverage: {bbox: [5, 50, 10, 55], srs: "EPSG:4326"}}
-  source_cache: {grids: [GLOBAL_WEBMERCATOR], sources: [west]}
-  two_cache: {grids: [GLOBAL_GEODETIC], sources: [west, east]}
-  world_cache: {grids: [GLOBAL_WEBMERCATOR], sources: [wms]}
-sources:
-""" + wms_source() + wms_source("west") + "    coverage: {bbox: [-10, 40, 0, 50], srs: 'EPSG:4326'}\n" \
-    + wms_source("east") + "    coverage: {bbox: [20, 30, 30, 45.5], srs: 'EPSG:4326'}\n"
+EXTENTS = {
+    "services": {"tms": None},
+    "layers": [
+        {"name": "covered", "title": "Cache coverage", "sources": ["covered_cache"]},
+        {"name": "from_source", "title": "Source coverage", "sources": ["source_cache"]},
+        {"name": "two_sources", "title": "Two source coverages", "sources": ["two_cache"]},
+        {"name": "world", "title": "No coverage", "sources": ["world_cache"]},
+    ],
+    "caches": {
+        "covered_cache": {
+            "grids": ["GLOBAL_GEODETIC"],
+            "sources": ["wms"],
+            "cache": {"type": "file", "coverage": {"bbox": [5, 50, 10, 55], "srs": "EPSG:4326"}},
+        },
+        "source_cache": {"grids": ["GLOBAL_WEBMERCATOR"], "sources": ["west"]},
+        "two_cache": {"grids": ["GLOBAL_GEODETIC"], "sources": ["west", "east"]},
+        "world_cache": {"grids": ["GLOBAL_WEBMERCATOR"], "sources": ["wms"]},
+    },
+    "sources": {
+        "wms": {"type": "wms", "req": {"url": "{source}/wms", "layers": "base"}},
+        "west": {
+            "type": "wms",
+            "req": {"url": "{source}/wms", "layers": "base"},
+            "coverage": {"bbox": [-10, 40, 0, 50], "srs": "EPSG:4326"},
+        },
+        "east": {
+            "type": "wms",
+            "req": {"url": "{source}/wms", "layers": "base"},
+            "coverage": {"bbox": [20, 30, 30, 45.5], "srs": "EPSG:4326"},
+        },
+    },
+}
 
 
 def _bbox_and_origin(app, path: str) -> tuple[list[str], list[str]]:

@@ -1,99 +1,22 @@
-"""mapproxy.yaml text many tests share: WMS sources on the local source server and
-the usual layer -> cache -> source chain. The make_app fixture fills in ``{source}``."""
+"""mapproxy.yaml configurations for tests, built as dicts: WMS and tile sources on
+the local source server, the usual layer -> cache -> source chain, and a debug
+cache per backend. ``dump`` writes a dict as YAML; the make_app fixture takes a
+dict and fills in ``{source}`` (the source server's URL)."""
 
 from __future__ import annotations
 
-from textwrap import dedent, indent
+import copy
+from pathlib import Path
+from textwrap import dedent
 
 import yaml
 
-TMS = "services:\n  tms:\n"
-NO_PALETTE = "globals:\n  image:\n    paletted: false\n"
-CACHE_DATA = "globals:\n  cache:\n    base_dir: ./cache_data\n"
 # names of the osm layer -> osm_cache -> osm_wms chain several tests use
 OSM = {"layer_name": "osm", "title": "OSM", "cache_name": "osm_cache", "source_name": "osm_wms"}
-
-
-def lines(text: str) -> str:
-    """``text`` ending in a newline (empty stays empty)."""
-    return text if not text or text.endswith("\n") else text + "\n"
-
-
-def nested(text: str) -> str:
-    """Option lines written flush left, indented as keys of a cache or source."""
-    return lines(indent(text, "    "))
-
-
-def wms_source(name: str = "wms", url: str = "{source}/wms", layers: str = "base") -> str:
-    """A ``sources:`` entry: a WMS source on the local source server."""
-    return f"  {name}:\n    type: wms\n    req:\n      url: {url}\n      layers: {layers}\n"
-
-
-def tile_source(name: str, url: str, grid: str = "GLOBAL_WEBMERCATOR") -> str:
-    """A ``sources:`` entry: a tile source at the URL template ``url``."""
-    return f"  {name}:\n    type: tile\n    grid: {grid}\n    url: {url}\n"
-
-
-def layer(name: str, title: str, sources: str) -> str:
-    """A ``layers:`` list entry."""
-    return f"  - name: {name}\n    title: {title}\n    sources: [{sources}]\n"
-
-
-def cache(name: str, sources: str, grid: str = "GLOBAL_WEBMERCATOR", meta_size: str | None = "[1, 1]",
-          meta_buffer: int = 0) -> str:
-    """A ``caches:`` entry; ``meta_size=None`` leaves meta_size and meta_buffer out."""
-    text = f"  {name}:\n    grids: [{grid}]\n    sources: [{sources}]\n"
-    if meta_size is not None:
-        text += f"    meta_size: {meta_size}\n    meta_buffer: {meta_buffer}\n"
-    return text
-
-
-def cache_config(sources_yaml: str, *, source_name: str, layer_name: str = "l", title: str = "L",
-                 cache_name: str = "c", grid: str = "GLOBAL_WEBMERCATOR", meta_size: str | None = "[1, 1]",
-                 meta_buffer: int = 0, cache_yaml: str = "", head: str = TMS, tail: str = "") -> str:
-    """One layer over one cache over ``source_name``, defined in ``sources_yaml``.
-    ``cache_yaml`` holds more keys of the cache (4 spaces in); ``head`` comes first
-    (services, globals), ``tail`` last."""
-    return (head + "layers:\n" + layer(layer_name, title, cache_name)
-            + "caches:\n" + cache(cache_name, source_name, grid, meta_size, meta_buffer) + lines(cache_yaml)
-            + "sources:\n" + lines(sources_yaml) + lines(tail))
-
-
-def wms_cache_config(*, source_name: str = "wms", url: str = "{source}/wms", source_yaml: str = "",
-                     **kwargs) -> str:
-    """``cache_config`` over a WMS source; ``source_yaml`` holds more keys of the source (4 spaces in)."""
-    return cache_config(wms_source(source_name, url) + lines(source_yaml), source_name=source_name, **kwargs)
-
-
-def debug_cache_config(backend: str, base_dir: str = "./cache") -> str:
-    """A layer ``c`` over a 1x1-meta-tile cache of a debug source on
-    GLOBAL_WEBMERCATOR, served over TMS (grid names) and WMS; ``backend`` is the
-    ``cache:`` block's keys, written flush left."""
-    block = indent(backend.strip("\n"), "      ")
-    return f"""services:
-  tms:
-    use_grid_names: true
-  wms:
-    srs: ['EPSG:3857']
-layers:
-  - name: c
-    title: c
-    sources: [c]
-caches:
-  c:
-    grids: [GLOBAL_WEBMERCATOR]
-    sources: [dbg]
-    meta_size: [1, 1]
-    meta_buffer: 0
-    cache:
-{block}
-sources:
-  dbg:
-    type: debug
-globals:
-  cache:
-    base_dir: {base_dir}
-"""
+# globals: caches under ./cache_data (next to the config)
+CACHE_DATA = {"cache": {"base_dir": "./cache_data"}}
+# globals: images not paletted (exact colours)
+NO_PALETTE = {"image": {"paletted": False}}
 
 
 class _Dumper(yaml.SafeDumper):
@@ -111,3 +34,109 @@ def config_text(config: dict | str, source_url: str = "") -> str:
     (dedented); ``{source}`` in it becomes ``source_url``."""
     text = dump(config) if isinstance(config, dict) else dedent(config)
     return text.replace("{source}", source_url)
+
+
+def write_config(path: Path, config: dict | str, source_url: str = "") -> Path:
+    """Write ``config`` (see ``config_text``) to ``path``; returns ``path``."""
+    path.write_text(config_text(config, source_url))
+    return path
+
+
+def merge(base: dict, *changes: dict) -> dict:
+    """A deep copy of ``base`` with ``changes`` merged in: dicts key by key, any
+    other value replaces (``None`` too)."""
+    out = copy.deepcopy(base)
+    for change in changes:
+        for key, value in change.items():
+            if isinstance(value, dict) and isinstance(out.get(key), dict):
+                out[key] = merge(out[key], value)
+            else:
+                out[key] = copy.deepcopy(value)
+    return out
+
+
+def wms_source(url: str = "{source}/wms", layers: str = "base", **options: object) -> dict:
+    """A WMS source on the local source server."""
+    return {"type": "wms", "req": {"url": url, "layers": layers}, **options}
+
+
+def tile_source(url: str, grid: str = "GLOBAL_WEBMERCATOR", **options: object) -> dict:
+    """A tile source at the URL template ``url``."""
+    return {"type": "tile", "grid": grid, "url": url, **options}
+
+
+def layer(name: str, title: str, *sources: str) -> dict:
+    """A ``layers:`` list entry."""
+    return {"name": name, "title": title, "sources": list(sources)}
+
+
+def cache(*sources: str, grid: str = "GLOBAL_WEBMERCATOR", meta_size: tuple[int, int] | None = (1, 1),
+          meta_buffer: int = 0, **options: object) -> dict:
+    """A cache on ``grid``; ``meta_size=None`` leaves meta_size and meta_buffer out."""
+    entry: dict = {"grids": [grid], "sources": list(sources)}
+    if meta_size is not None:
+        entry.update(meta_size=list(meta_size), meta_buffer=meta_buffer)
+    return {**entry, **options}
+
+
+def cache_config(sources: dict[str, dict], *, source_name: str, layer_name: str = "l", title: str = "L",
+                 cache_name: str = "c", grid: str = "GLOBAL_WEBMERCATOR",
+                 meta_size: tuple[int, int] | None = (1, 1), meta_buffer: int = 0, cache_options: dict | None = None,
+                 services: dict | None = None, globals: dict | None = None) -> dict:
+    """One layer over one cache over ``source_name``, one of ``sources``; TMS unless
+    ``services`` says otherwise; ``cache_options`` are more keys of the cache."""
+    config = {
+        "services": {"tms": None} if services is None else services,
+        "layers": [layer(layer_name, title, cache_name)],
+        "caches": {cache_name: cache(source_name, grid=grid, meta_size=meta_size, meta_buffer=meta_buffer,
+                                     **(cache_options or {}))},
+        "sources": sources,
+    }
+    if globals is not None:
+        config["globals"] = globals
+    return copy.deepcopy(config)  # shares nothing with the caller's dicts
+
+
+def wms_cache_config(*, source_name: str = "wms", url: str = "{source}/wms", source_options: dict | None = None,
+                     **kwargs: object) -> dict:
+    """``cache_config`` over a WMS source; ``source_options`` are more keys of the source."""
+    return cache_config({source_name: wms_source(url, **(source_options or {}))}, source_name=source_name,
+                        **kwargs)  # type: ignore[arg-type]
+
+
+def write_debug_config(tmp_path: Path, backend: dict | str = "type: file", base_dir: str = "./cache",
+                       **options: object) -> Path:
+    """``debug_cache_config`` written to ``tmp_path/mapproxy.yaml``."""
+    return write_config(tmp_path / "mapproxy.yaml", debug_cache_config(backend, base_dir, **options))  # type: ignore[arg-type]
+
+
+def debug_layers_config(*names: str, grid: str = "GLOBAL_WEBMERCATOR", source_type: str = "debug") -> dict:
+    """Layers ``names``, all over cache ``dbg`` (1x1 meta tiles on ``grid``) of a debug
+    source, served over TMS and the demo; caches under ./cache."""
+    return {
+        "services": {"tms": None, "demo": None},
+        "layers": [layer(name, name, "dbg") for name in names],
+        "caches": {"dbg": cache("dbg_src", grid=grid)},
+        "sources": {"dbg_src": {"type": source_type}},
+        "globals": {"cache": {"base_dir": "./cache"}},
+    }
+
+
+def debug_cache_config(backend: dict | str, base_dir: str = "./cache", *, grid: str = "GLOBAL_WEBMERCATOR",
+                       sources: tuple[str, ...] = ("dbg",), meta_size: tuple[int, int] = (1, 1),
+                       wms: bool = True) -> dict:
+    """A layer ``c`` over a cache of a debug source, served over TMS (grid names)
+    and, with ``wms``, WMS in EPSG:3857; ``backend`` is the ``cache:`` block, as a
+    dict or as the YAML of one (``"type: mbtiles"``)."""
+    if isinstance(backend, str):
+        backend = yaml.safe_load(backend)
+    services: dict = {"tms": {"use_grid_names": True}}
+    if wms:
+        services["wms"] = {"srs": ["EPSG:3857"]}
+    return {
+        "services": services,
+        "layers": [layer("c", "c", "c")],
+        "caches": {"c": cache(*sources, grid=grid, meta_size=meta_size, cache=backend)},
+        "sources": {"dbg": {"type": "debug"}},
+        "globals": {"cache": {"base_dir": base_dir}},
+    }

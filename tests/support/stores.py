@@ -7,9 +7,11 @@ import io
 import os
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 from PIL import Image
+from support.configs import write_debug_config
 
 from tileproxy.grid import predefined_grid
 from tileproxy.stores.base import TileStore
@@ -47,6 +49,14 @@ def make_store(kind: str, base: str, readonly: bool = False, grid=None) -> TileS
     if kind == "compact-v2":
         return CompactStore(os.path.join(base, "c", "GLOBAL_WEBMERCATOR"), version=2, readonly=readonly)
     raise ValueError(kind)
+
+
+def store_config(tmp_path: Path, backend: str, grid: str = "GLOBAL_WEBMERCATOR",
+                 sources: tuple[str, ...] = ("dbg",)) -> str:
+    """mapproxy.yaml in ``tmp_path``: layer ``c`` over a 2x2-meta-tile cache of a debug
+    source, stored as ``backend`` (the YAML of its ``cache:`` block) under ./cache,
+    served over TMS with grid names; returns its path."""
+    return str(write_debug_config(tmp_path, backend, grid=grid, sources=sources, meta_size=(2, 2), wms=False))
 
 
 def gdalinfo(path: str) -> str:

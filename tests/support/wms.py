@@ -6,68 +6,41 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 from PIL import Image
+from support.configs import wms_source
 from support.source_server import expected_color
 
-WMS_CONFIG = """
-services:
-  wms:
-    srs: [EPSG:4326, EPSG:3857, EPSG:25832, CRS:84, EPSG:900913]
-    image_formats: [image/png, image/jpeg, png8, image/gif, image/tiff, image/GeoTIFF]
-    md:
-      title: Test WMS
-      abstract: Checkerboards for tests
-      online_resource: http://example.org/
-      contact:
-        person: Ada
-        organization: Tests Inc.
-        city: Bonn
-        country: Germany
-        address: Street 1
-        postcode: "53111"
-        state: NRW
-        email: ada@example.org
-      keyword_list:
-        - vocabulary: test
-          keywords: [checkerboard, grid]
-  {extra_services}
-layers:
-  - name: cached
-    title: Cached checkerboard
-    sources: [cb_cache]
-  - name: direct
-    title: Direct checkerboard
-    sources: [cb_wms]
-  - name: group
-    title: A group
-    layers:
-      - name: coarse_only
-        title: Only when zoomed out
-        sources: [cb_wms]
-        max_res: 1000
-      - name: fine_only
-        title: Only when zoomed in
-        sources: [cb_wms]
-        min_res: 1000
-caches:
-  cb_cache:
-    grids: [GLOBAL_WEBMERCATOR]
-    sources: [cb_wms]
-    meta_size: [2, 2]
-    meta_buffer: 0
-sources:
-  cb_wms:
-    type: wms
-    req:
-      url: {source}/wms
-      layers: base
-globals:
-  cache:
-    base_dir: ./cache_data
-"""
 
-
-def wms_config(extra_services: str = "") -> str:
-    return WMS_CONFIG.replace("{extra_services}", extra_services)
+def wms_config(**wms_options: object) -> dict:
+    """A WMS (many SRS and formats, full metadata; ``wms_options`` are more keys of
+    it) over the checkerboard: ``cached`` (2x2 meta tiles), ``direct``, and a group
+    of a coarse and a fine layer."""
+    wms = {
+        "srs": ["EPSG:4326", "EPSG:3857", "EPSG:25832", "CRS:84", "EPSG:900913"],
+        "image_formats": ["image/png", "image/jpeg", "png8", "image/gif", "image/tiff", "image/GeoTIFF"],
+        "md": {
+            "title": "Test WMS",
+            "abstract": "Checkerboards for tests",
+            "online_resource": "http://example.org/",
+            "contact": {"person": "Ada", "organization": "Tests Inc.", "city": "Bonn", "country": "Germany",
+                        "address": "Street 1", "postcode": "53111", "state": "NRW", "email": "ada@example.org"},
+            "keyword_list": [{"vocabulary": "test", "keywords": ["checkerboard", "grid"]}],
+        },
+    }
+    return {
+        "services": {"wms": {**wms, **wms_options}},
+        "layers": [
+            {"name": "cached", "title": "Cached checkerboard", "sources": ["cb_cache"]},
+            {"name": "direct", "title": "Direct checkerboard", "sources": ["cb_wms"]},
+            {"name": "group", "title": "A group", "layers": [
+                {"name": "coarse_only", "title": "Only when zoomed out", "sources": ["cb_wms"], "max_res": 1000},
+                {"name": "fine_only", "title": "Only when zoomed in", "sources": ["cb_wms"], "min_res": 1000},
+            ]},
+        ],
+        "caches": {"cb_cache": {"grids": ["GLOBAL_WEBMERCATOR"], "sources": ["cb_wms"], "meta_size": [2, 2],
+                                "meta_buffer": 0}},
+        "sources": {"cb_wms": wms_source()},
+        "globals": {"cache": {"base_dir": "./cache_data"}},
+    }
 
 
 def getmap(layers: str = "cached", bbox: str = "0,40,30,60", srs: str = "EPSG:4326", version: str = "1.1.1",
