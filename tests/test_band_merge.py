@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 
 import pytest
+from support.configs import cache, layer, wms_source
 from support.source_server import COLORS, expected_color
 from support.wsgi import call
 
@@ -16,10 +17,7 @@ GRID = predefined_grid("GLOBAL_WEBMERCATOR")
 CONFIG = {
     "services": {"tms": None, "wms": None},
     "globals": {"image": {"paletted": False}},
-    "layers": [
-        {"name": "swapped", "title": "Red and blue swapped", "sources": ["swapped"]},
-        {"name": "grey", "title": "Grey", "sources": ["grey"]},
-    ],
+    "layers": [layer("swapped", "Red and blue swapped", "swapped"), layer("grey", "Grey", "grey")],
     "caches": {
         "swapped": {
             "grids": ["GLOBAL_WEBMERCATOR"],
@@ -44,9 +42,9 @@ CONFIG = {
                 ],
             },
         },
-        "merc": {"grids": ["GLOBAL_WEBMERCATOR"], "sources": ["wms"]},
+        "merc": cache("wms", meta_size=None),
     },
-    "sources": {"wms": {"type": "wms", "req": {"url": "{source}/wms", "layers": "base"}}},
+    "sources": {"wms": wms_source()},
 }
 
 

@@ -6,7 +6,7 @@ import hashlib
 import xml.etree.ElementTree as ET
 
 import pytest
-from support.configs import merge
+from support.configs import cache, layer, merge, wms_source
 from support.wsgi import call
 
 from tileproxy.config.model import KMLConfig
@@ -15,26 +15,12 @@ NS = {"k": "http://www.opengis.net/kml/2.2"}
 
 CONFIG = {
     "services": {"tms": None, "kml": {"use_grid_names": False}},
-    "layers": [
-        {"name": "osm", "title": "OSM", "sources": ["osm_cache"]},
-        {"name": "geo", "title": "Geodetic", "sources": ["geo_cache"]},
-    ],
+    "layers": [layer("osm", "OSM", "osm_cache"), layer("geo", "Geodetic", "geo_cache")],
     "caches": {
-        "osm_cache": {
-            "grids": ["GLOBAL_WEBMERCATOR"],
-            "sources": ["wms"],
-            "meta_size": [1, 1],
-            "meta_buffer": 0,
-        },
-        "geo_cache": {
-            "grids": ["GLOBAL_GEODETIC"],
-            "format": "image/jpeg",
-            "sources": ["wms"],
-            "meta_size": [1, 1],
-            "meta_buffer": 0,
-        },
+        "osm_cache": cache("wms"),
+        "geo_cache": cache("wms", grid="GLOBAL_GEODETIC", format="image/jpeg"),
     },
-    "sources": {"wms": {"type": "wms", "req": {"url": "{source}/wms", "layers": "base"}}},
+    "sources": {"wms": wms_source()},
 }
 
 

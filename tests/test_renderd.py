@@ -8,12 +8,12 @@ import hashlib
 import io
 import json
 import socket
-import threading
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 from PIL import Image
+from support.http_stub import StubServer, send
 from support.source_server import SourceServer
 from support.wsgi import call
 
@@ -78,32 +78,17 @@ class FakeRenderd:
         self.tasks: list[dict] = []
         self.answer: Callable[[dict], tuple[int, bytes]] = lambda task: (200, b'{"status": "ok"}')
         self.render: Callable[[dict], None] = lambda task: None
-        server = self
+        self._stub = StubServer(on_post=self._handle)
+        self.url = self._stub.url
+        self.close = self._stub.close
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: object) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                task = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                server.tasks.append(task)
-                status, body = server.answer(task)
-                if status == 200 and b'"ok"' in body:
-                    server.render(task)
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+    def _handle(self, h: BaseHTTPRequestHandler) -> None:
+        task = json.loads(h.rfile.read(int(h.headers["Content-Length"])))
+        self.tasks.append(task)
+        status, body = self.answer(task)
+        if status == 200 and b'"ok"' in body:
+            self.render(task)
+        send(h, status, body, "application/json")
 
 
 @pytest.fixture

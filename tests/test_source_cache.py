@@ -4,7 +4,7 @@ between grids, tile_sources, use_direct_from_level/res."""
 from __future__ import annotations
 
 import pytest
-from support.configs import wms_cache_config, wms_source
+from support.configs import cache, layer, wms_cache_config, wms_source
 from support.source_server import CELL, COLORS, expected_color
 from support.wsgi import call
 
@@ -18,9 +18,8 @@ from tileproxy.srs import get_srs
 CONFIG = {
     "services": {"tms": None, "wmts": None},
     "layers": [
-        {"name": "merc", "title": "Mercator", "sources": ["merc_cache"]},
-        {"name": "geo", "title": "Geodetic from the mercator cache", "sources": ["geo_cache"]},
-        {"name": "copy", "title": "Same grid copy", "sources": ["copy_cache"]},
+        layer("merc", "Mercator", "merc_cache"), layer("geo", "Geodetic from the mercator cache", "geo_cache"),
+        layer("copy", "Same grid copy", "copy_cache"),
         {
             "name": "both",
             "title": "Direct source, two tile sets",
@@ -29,21 +28,11 @@ CONFIG = {
         },
     ],
     "caches": {
-        "merc_cache": {
-            "grids": ["GLOBAL_WEBMERCATOR"],
-            "sources": ["wms"],
-            "meta_size": [2, 2],
-            "meta_buffer": 0,
-        },
-        "geo_cache": {
-            "grids": ["GLOBAL_GEODETIC"],
-            "sources": ["merc_cache"],
-            "meta_size": [2, 2],
-            "meta_buffer": 0,
-        },
-        "copy_cache": {"grids": ["GLOBAL_WEBMERCATOR"], "sources": ["merc_cache"]},
+        "merc_cache": cache("wms", meta_size=(2, 2)),
+        "geo_cache": cache("merc_cache", grid="GLOBAL_GEODETIC", meta_size=(2, 2)),
+        "copy_cache": cache("merc_cache", meta_size=None),
     },
-    "sources": {"wms": {"type": "wms", "req": {"url": "{source}/wms", "layers": "base"}}},
+    "sources": {"wms": wms_source()},
 }
 
 
@@ -180,15 +169,12 @@ def test_wms_getmap_below_direct_level_goes_to_the_source(make_app, source, tmp_
 
 UTM_CONFIG = {
     "services": {"tms": None},
-    "layers": [
-        {"name": "utm", "title": "UTM from mercator tiles", "sources": ["utm_cache"]},
-        {"name": "copy", "title": "Copy", "sources": ["copy_cache"]},
-    ],
+    "layers": [layer("utm", "UTM from mercator tiles", "utm_cache"), layer("copy", "Copy", "copy_cache")],
     "caches": {
-        "utm_cache": {"grids": ["utm32n"], "meta_size": [2, 2], "meta_buffer": 0, "sources": ["merc_cache"]},
-        "merc_cache": {"grids": ["GLOBAL_WEBMERCATOR"], "disable_storage": True, "sources": ["tiles"]},
-        "copy_cache": {"grids": ["GLOBAL_WEBMERCATOR"], "sources": ["stored_cache"]},
-        "stored_cache": {"grids": ["GLOBAL_WEBMERCATOR"], "sources": ["tiles"]},
+        "utm_cache": cache("merc_cache", grid="utm32n", meta_size=(2, 2)),
+        "merc_cache": cache("tiles", meta_size=None, disable_storage=True),
+        "copy_cache": cache("stored_cache", meta_size=None),
+        "stored_cache": cache("tiles", meta_size=None),
     },
     "sources": {
         "tiles": {"type": "tile", "grid": "GLOBAL_WEBMERCATOR", "url": "{source}/tiles/%(z)s/%(x)s/%(y)s.png"},

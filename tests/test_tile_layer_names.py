@@ -5,17 +5,18 @@ from __future__ import annotations
 
 import pytest
 from lxml import etree
+from support.configs import cache, layer, wms_source
 from support.wsgi import call
 
 CONFIG = {
     "services": {"tms": None, "kml": None},
     "layers": [
-        {"name": "both", "title": "Both", "sources": ["both_cache"]},
-        {"name": "web", "title": "Web only", "sources": ["web_cache"]},
-        {"name": "twice", "title": "Two grids in one SRS", "sources": ["utm_cache"]},
+        layer("both", "Both", "both_cache"),
+        layer("web", "Web only", "web_cache"),
+        layer("twice", "Two grids in one SRS", "utm_cache"),
         {"name": "none", "title": "No tiles", "tile_sources": [], "sources": ["web_cache"]},
-        {"name": "with_info", "title": "Cache and a feature info source", "sources": ["web_cache", "info"]},
-        {"name": "with_wms", "title": "Cache and a WMS", "sources": ["web_cache", "wms"]},
+        layer("with_info", "Cache and a feature info source", "web_cache", "info"),
+        layer("with_wms", "Cache and a WMS", "web_cache", "wms"),
         {
             "name": "group",
             "title": "Group",
@@ -25,21 +26,14 @@ CONFIG = {
     ],
     "caches": {
         "both_cache": {"grids": ["GLOBAL_GEODETIC", "GLOBAL_MERCATOR"], "sources": ["wms"]},
-        "web_cache": {"grids": ["GLOBAL_WEBMERCATOR"], "sources": ["wms"]},
+        "web_cache": cache("wms", meta_size=None),
         "utm_cache": {"grids": ["utm_coarse", "utm_fine"], "sources": ["wms"], "format": "image/jpeg"},
     },
     "grids": {
         "utm_coarse": {"srs": "EPSG:25832", "bbox": [280000, 5200000, 920000, 6100000], "res": [4000, 2000]},
         "utm_fine": {"srs": "EPSG:25832", "bbox": [280000, 5200000, 920000, 6100000], "res": [1000, 500, 250]},
     },
-    "sources": {
-        "wms": {"type": "wms", "req": {"url": "{source}/wms", "layers": "base"}},
-        "info": {
-            "type": "wms",
-            "wms_opts": {"map": False, "featureinfo": True},
-            "req": {"url": "{source}/wms", "layers": "base"},
-        },
-    },
+    "sources": {"wms": wms_source(), "info": wms_source(wms_opts={"map": False, "featureinfo": True})},
     "globals": {"cache": {"base_dir": "./cache_data", "meta_size": [1, 1], "meta_buffer": 0}},
 }
 
@@ -106,12 +100,12 @@ def test_tile_map_documents_for_layers_without_grid_part(app) -> None:
 HAND_MADE = {
     "services": {"tms": None},
     "layers": [
-        {"name": "near", "title": "Near the world", "sources": ["near_cache"]},
-        {"name": "exact", "title": "Exactly the world", "sources": ["exact_cache"]},
+        layer("near", "Near the world", "near_cache"),
+        layer("exact", "Exactly the world", "exact_cache"),
     ],
     "caches": {
-        "near_cache": {"grids": ["near"], "sources": ["wms"]},
-        "exact_cache": {"grids": ["exact"], "sources": ["wms"]},
+        "near_cache": cache("wms", grid="near", meta_size=None),
+        "exact_cache": cache("wms", grid="exact", meta_size=None),
     },
     "grids": {
         "near": {
@@ -125,7 +119,7 @@ HAND_MADE = {
             "res": [156543.03392804097, 78271.51696402048, 39135.75848201024],
         },
     },
-    "sources": {"wms": {"type": "wms", "req": {"url": "{source}/wms", "layers": "base"}}},
+    "sources": {"wms": wms_source()},
     "globals": {"cache": {"base_dir": "./cache_data", "meta_size": [1, 1], "meta_buffer": 0}},
 }
 

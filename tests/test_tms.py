@@ -4,32 +4,27 @@ from __future__ import annotations
 
 import pytest
 from lxml import etree
-from support.configs import merge
+from support.configs import cache, layer, merge, wms_source
 from support.wsgi import call
 
 from tileproxy.grid import predefined_grid
 
 CONFIG = {
     "services": {"tms": None},
-    "layers": [
-        {"name": "merc", "title": "Mercator", "sources": ["merc_cache"]},
-        {"name": "geo", "title": "Geodetic", "sources": ["geo_cache"]},
-        {"name": "utm", "title": "UTM", "sources": ["utm_cache"]},
-        {"name": "web", "title": "Web", "sources": ["web_cache"]},
-        {"name": "fine", "title": "Fine", "sources": ["sqrt2_cache"]},
-    ],
+    "layers": [layer("merc", "Mercator", "merc_cache"), layer("geo", "Geodetic", "geo_cache"),
+               layer("utm", "UTM", "utm_cache"), layer("web", "Web", "web_cache"), layer("fine", "Fine", "sqrt2_cache")],
     "caches": {
-        "merc_cache": {"grids": ["GLOBAL_MERCATOR"], "sources": ["wms"]},
-        "geo_cache": {"grids": ["GLOBAL_GEODETIC"], "sources": ["wms"]},
-        "utm_cache": {"grids": ["utm32"], "sources": ["wms"], "format": "image/jpeg"},
-        "web_cache": {"grids": ["GLOBAL_WEBMERCATOR"], "sources": ["wms"]},
-        "sqrt2_cache": {"grids": ["sqrt2"], "sources": ["wms"]},
+        "merc_cache": cache("wms", grid="GLOBAL_MERCATOR", meta_size=None),
+        "geo_cache": cache("wms", grid="GLOBAL_GEODETIC", meta_size=None),
+        "utm_cache": cache("wms", grid="utm32", meta_size=None, format="image/jpeg"),
+        "web_cache": cache("wms", meta_size=None),
+        "sqrt2_cache": cache("wms", grid="sqrt2", meta_size=None),
     },
     "grids": {
         "utm32": {"srs": "EPSG:25832", "bbox": [280000, 5200000, 920000, 6100000], "res": [1000, 500, 250]},
         "sqrt2": {"base": "GLOBAL_WEBMERCATOR", "res_factor": "sqrt2", "num_levels": 7},
     },
-    "sources": {"wms": {"type": "wms", "req": {"url": "{source}/wms", "layers": "base"}}},
+    "sources": {"wms": wms_source()},
     "globals": {"cache": {"base_dir": "./cache_data", "meta_size": [1, 1], "meta_buffer": 0}},
 }
 
@@ -159,34 +154,23 @@ def test_tms_origin_option_changes_the_tiles_default(make_app, source) -> None:
 
 EXTENTS = {
     "services": {"tms": None},
-    "layers": [
-        {"name": "covered", "title": "Cache coverage", "sources": ["covered_cache"]},
-        {"name": "from_source", "title": "Source coverage", "sources": ["source_cache"]},
-        {"name": "two_sources", "title": "Two source coverages", "sources": ["two_cache"]},
-        {"name": "world", "title": "No coverage", "sources": ["world_cache"]},
-    ],
+    "layers": [layer("covered", "Cache coverage", "covered_cache"), layer("from_source", "Source coverage", "source_cache"),
+               layer("two_sources", "Two source coverages", "two_cache"), layer("world", "No coverage", "world_cache")],
     "caches": {
-        "covered_cache": {
-            "grids": ["GLOBAL_GEODETIC"],
-            "sources": ["wms"],
-            "cache": {"type": "file", "coverage": {"bbox": [5, 50, 10, 55], "srs": "EPSG:4326"}},
-        },
-        "source_cache": {"grids": ["GLOBAL_WEBMERCATOR"], "sources": ["west"]},
-        "two_cache": {"grids": ["GLOBAL_GEODETIC"], "sources": ["west", "east"]},
-        "world_cache": {"grids": ["GLOBAL_WEBMERCATOR"], "sources": ["wms"]},
+        "covered_cache": cache(
+            "wms",
+            grid="GLOBAL_GEODETIC",
+            meta_size=None,
+            cache={"type": "file", "coverage": {"bbox": [5, 50, 10, 55], "srs": "EPSG:4326"}},
+        ),
+        "source_cache": cache("west", meta_size=None),
+        "two_cache": cache("west", "east", grid="GLOBAL_GEODETIC", meta_size=None),
+        "world_cache": cache("wms", meta_size=None),
     },
     "sources": {
-        "wms": {"type": "wms", "req": {"url": "{source}/wms", "layers": "base"}},
-        "west": {
-            "type": "wms",
-            "req": {"url": "{source}/wms", "layers": "base"},
-            "coverage": {"bbox": [-10, 40, 0, 50], "srs": "EPSG:4326"},
-        },
-        "east": {
-            "type": "wms",
-            "req": {"url": "{source}/wms", "layers": "base"},
-            "coverage": {"bbox": [20, 30, 30, 45.5], "srs": "EPSG:4326"},
-        },
+        "wms": wms_source(),
+        "west": wms_source(coverage={"bbox": [-10, 40, 0, 50], "srs": "EPSG:4326"}),
+        "east": wms_source(coverage={"bbox": [20, 30, 30, 45.5], "srs": "EPSG:4326"}),
     },
 }
 

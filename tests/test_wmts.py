@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from lxml import etree
-from support.configs import merge
+from support.configs import cache, layer, merge, wms_source
 from support.wsgi import call
 
 from tileproxy.grid import predefined_grid
@@ -23,12 +23,12 @@ CONFIG = {
     "services": {"wmts": None},
     "layers": [
         {"name": "web", "title": "Web map", "md": {"abstract": "Tiles & more"}, "sources": ["web_cache"]},
-        {"name": "merc", "title": "Mercator", "sources": ["merc_cache"]},
-        {"name": "wgs", "title": "WGS84", "sources": ["wgs_cache"]},
+        layer("merc", "Mercator", "merc_cache"),
+        layer("wgs", "WGS84", "wgs_cache"),
     ],
     "caches": {
-        "web_cache": {"grids": ["GLOBAL_WEBMERCATOR"], "sources": ["wms"]},
-        "merc_cache": {"grids": ["GLOBAL_MERCATOR"], "sources": ["wms"], "format": "image/jpeg"},
+        "web_cache": cache("wms", meta_size=None),
+        "merc_cache": cache("wms", grid="GLOBAL_MERCATOR", meta_size=None, format="image/jpeg"),
         "wgs_cache": {"grids": ["wgs_nw", "GLOBAL_GEODETIC"], "sources": ["wms"]},
     },
     "grids": {
@@ -40,7 +40,7 @@ CONFIG = {
             "num_levels": 5,
         },
     },
-    "sources": {"wms": {"type": "wms", "req": {"url": "{source}/wms", "layers": "base"}}},
+    "sources": {"wms": wms_source()},
     "globals": {"cache": {"base_dir": "./cache_data", "meta_size": [1, 1], "meta_buffer": 0}},
 }
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 from lxml import etree
+from support.configs import cache, layer, wms_source
 from support.wsgi import call
 
 NS = {"w": "http://www.opengis.net/wmts/1.0", "ows": "http://www.opengis.net/ows/1.1",
@@ -39,27 +40,27 @@ CONFIG = {
             "wmts_rest_legendurl": "http://example.org/legend?layer={layer_name}",
             "sources": ["roads_cache"],
         },
-        {"name": "water", "title": "Water", "sources": ["water_cache"]},
+        layer("water", "Water", "water_cache"),
         {"name": "wms_only", "title": "No tiles", "tile_sources": [], "sources": ["parks_cache"]},
     ],
     "caches": {
-        "parks_cache": {
-            "grids": ["city"],
-            "format": "png8a",
-            "sources": ["wms"],
-            "cache": {"type": "file", "coverage": {"bbox": [10, 50, 12, 52], "srs": "EPSG:4326"}},
-        },
-        "roads_cache": {"grids": ["GLOBAL_WEBMERCATOR"], "sources": ["roads_wms"]},
-        "water_cache": {"grids": ["GLOBAL_WEBMERCATOR"], "sources": ["wms"]},
+        "parks_cache": cache(
+            "wms",
+            grid="city",
+            meta_size=None,
+            format="png8a",
+            cache={"type": "file", "coverage": {"bbox": [10, 50, 12, 52], "srs": "EPSG:4326"}},
+        ),
+        "roads_cache": cache("roads_wms", meta_size=None),
+        "water_cache": cache("wms", meta_size=None),
     },
     "grids": {"city": {"name": "CityGrid", "base": "GLOBAL_WEBMERCATOR"}},
     "sources": {
-        "wms": {"type": "wms", "req": {"url": "{source}/wms", "layers": "base"}},
-        "roads_wms": {
-            "type": "wms",
-            "coverage": {"bbox": [5.5, 47.25, 15.0, 55.0], "srs": "EPSG:4326"},
-            "req": {"url": "{source}/wms", "layers": "roads"},
-        },
+        "wms": wms_source(),
+        "roads_wms": wms_source(
+            layers="roads",
+            coverage={"bbox": [5.5, 47.25, 15.0, 55.0], "srs": "EPSG:4326"},
+        ),
     },
     "globals": {"cache": {"base_dir": "./cache_data"}},
 }

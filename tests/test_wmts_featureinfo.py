@@ -7,6 +7,7 @@ import json
 
 import pytest
 from lxml import etree
+from support.configs import cache, layer, wms_source
 from support.wsgi import call
 
 from tileproxy.grid import predefined_grid
@@ -24,26 +25,18 @@ CONFIG = {
         },
     },
     "layers": [
-        {"name": "roads", "title": "Roads", "sources": ["roads_cache", "borders"]},
-        {"name": "plain", "title": "Not queryable", "sources": ["plain_cache"]},
+        layer("roads", "Roads", "roads_cache", "borders"),
+        layer("plain", "Not queryable", "plain_cache"),
     ],
-    "caches": {
-        "roads_cache": {"grids": ["GLOBAL_WEBMERCATOR"], "sources": ["roads"]},
-        "plain_cache": {"grids": ["GLOBAL_WEBMERCATOR"], "sources": ["plain"]},
-    },
+    "caches": {"roads_cache": cache("roads", meta_size=None), "plain_cache": cache("plain", meta_size=None)},
     "sources": {
-        "roads": {
-            "type": "wms",
-            "wms_opts": {"featureinfo": True},
-            "req": {"url": "{source}/wms", "layers": "roads"},
-        },
-        "borders": {
-            "type": "wms",
-            "wms_opts": {"featureinfo": True, "map": False},
-            "coverage": {"bbox": [-180, -85, 0, 85], "srs": "EPSG:4326"},
-            "req": {"url": "{source}/wms", "layers": "borders"},
-        },
-        "plain": {"type": "wms", "req": {"url": "{source}/wms", "layers": "plain"}},
+        "roads": wms_source(layers="roads", wms_opts={"featureinfo": True}),
+        "borders": wms_source(
+            layers="borders",
+            wms_opts={"featureinfo": True, "map": False},
+            coverage={"bbox": [-180, -85, 0, 85], "srs": "EPSG:4326"},
+        ),
+        "plain": wms_source(layers="plain"),
     },
     "globals": {"cache": {"base_dir": "./cache_data"}},
 }

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 from lxml import etree
+from support.configs import cache, layer, wms_source
 from support.wsgi import call
 
 from tileproxy.grid import predefined_grid
@@ -17,17 +18,9 @@ CONFIG = {
             "restful_template": "/rest/{Layer}/{TileMatrixSet}/{TileMatrix}/{TileCol}/{TileRow}.{Format}",
         },
     },
-    "layers": [{"name": "map", "title": "Map", "sources": ["map_cache"]}],
-    "caches": {
-        "map_cache": {
-            "grids": ["GLOBAL_MERCATOR"],
-            "format": "image/jpeg",
-            "sources": ["wms"],
-            "meta_size": [1, 1],
-            "meta_buffer": 0,
-        },
-    },
-    "sources": {"wms": {"type": "wms", "req": {"url": "{source}/wms", "layers": "base"}}},
+    "layers": [layer("map", "Map", "map_cache")],
+    "caches": {"map_cache": cache("wms", grid="GLOBAL_MERCATOR", format="image/jpeg")},
+    "sources": {"wms": wms_source()},
     "globals": {"cache": {"base_dir": "./cache_data"}},
 }
 
