@@ -9,7 +9,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from support.configs import OSM, tile_source, wms_cache_config, write_config
+from support.configs import OSM, put, tile_source, wms_cache_config, write_config
 
 from tileproxy.config.build import load_proxy_config
 from tileproxy.config.errors import ConfigError
@@ -19,16 +19,6 @@ def minimal() -> dict:
     """One layer -> cache -> WMS source chain, served over TMS and WMTS."""
     return wms_cache_config(**OSM, services={"tms": None, "wmts": None}, meta_size=None,
                             url="http://127.0.0.1:1/wms")
-
-
-def put(config: dict, path: str, value: object) -> dict:
-    """``config`` with ``value`` set at the dotted ``path`` (list items by number)."""
-    *parents, last = [int(key) if key.isdigit() else key for key in path.split(".")]
-    node = config
-    for key in parents:
-        node = node[key]
-    node[last] = value
-    return config
 
 
 def write(path: Path, text: str) -> Path:

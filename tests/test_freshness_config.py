@@ -38,8 +38,9 @@ def test_bad_on_error_names_the_key(make_app, on_error, path, message) -> None:
 
 
 def test_on_error_only_on_sources_that_support_it(make_app, caplog) -> None:
-    text = config().replace("sources:\n  wms:", "sources:\n  dbg:\n    type: debug\n    on_error:\n      other:\n        response: transparent\n  wms:")
-    text = text.replace("    sources:\n    - wms\n", "    sources:\n    - wms\n    - dbg\n", 1)
+    text = config()
+    text["sources"] = {"dbg": {"type": "debug", "on_error": {"other": {"response": "transparent"}}}, **text["sources"]}
+    text["caches"]["c"]["sources"].append("dbg")
     # MapProxy ignores on_error on other source types (an unknown key there): a warning
     with caplog.at_level("WARNING", logger="tileproxy.config"):
         make_app(text)

@@ -8,7 +8,7 @@ import time
 
 import pytest
 from lxml import etree
-from support.configs import write_config
+from support.configs import cache, layer, wms_source, write_config
 from support.wms import getmap, wms_config
 from support.wsgi import call, fetch
 
@@ -17,32 +17,18 @@ from tileproxy.config.errors import ConfigError
 
 NOSNIFF = ("X-Content-Type-Options", "nosniff")
 
-TILE_CONFIG = """
-services:
-  tms:
-  kml:
-  wmts:
-    kvp: true
-    restful: true
-  wms:
-    featureinfo_types: [text]
-layers:
-  - name: map
-    title: Map
-    sources: [map_cache]
-caches:
-  map_cache:
-    grids: [GLOBAL_WEBMERCATOR]
-    sources: [wms]
-sources:
-  wms:
-    type: wms
-    req: {url: "{source}/wms", layers: base}
-    wms_opts: {featureinfo: true}
-globals:
-  cache:
-    base_dir: ./cache_data
-"""
+TILE_CONFIG = {
+    "services": {
+        "tms": None,
+        "kml": None,
+        "wmts": {"kvp": True, "restful": True},
+        "wms": {"featureinfo_types": ["text"]},
+    },
+    "layers": [layer("map", "Map", "map_cache")],
+    "caches": {"map_cache": cache("wms", meta_size=None)},
+    "sources": {"wms": wms_source(wms_opts={"featureinfo": True})},
+    "globals": {"cache": {"base_dir": "./cache_data"}},
+}
 
 
 # -- bounded work per request ---------------------------------------------------
@@ -150,7 +136,7 @@ def tile_app(tmp_path_factory, _source_server):
     from tileproxy.wsgi import make_wsgi_app
 
     root = tmp_path_factory.mktemp("hostile")
-    (root / "mapproxy.yaml").write_text(TILE_CONFIG.replace("{source}", _source_server.url))
+    write_config(root / "mapproxy.yaml", TILE_CONFIG, _source_server.url)
     app = make_wsgi_app(root / "mapproxy.yaml")
     assert call(app, "/tms/1.0.0/map/EPSG3857/1/1/1.png").status == 200  # stored: the fast path answers it
     return app
@@ -252,7 +238,7 @@ def test_every_answer_says_nosniff(tile_app) -> None:
 
 def test_demo_static_name_too_long_is_not_found(make_app, source) -> None:
     """Was: a static file name longer than the file system allows raised OSError: a 500."""
-    app = make_app(TILE_CONFIG.replace("services:\n", "services:\n  demo:\n"))
+    app = make_app({**TILE_CONFIG, "services": {"demo": None, **TILE_CONFIG["services"]}})
     for name in ("x" * 300 + ".css", "y" * 5000 + ".js"):
         answer = call(app, "/demo/static/" + name)
         assert answer.status == 404 and NOSNIFF in answer.header_list

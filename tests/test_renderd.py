@@ -13,6 +13,7 @@ from http.server import BaseHTTPRequestHandler
 
 import pytest
 from PIL import Image
+from support.configs import cache, fill, layer, wms_source
 from support.http_stub import StubServer, send
 from support.source_server import SourceServer
 from support.wsgi import call
@@ -20,46 +21,24 @@ from support.wsgi import call
 from tileproxy.stores.base import Tile
 from tileproxy.wsgi import TileProxyApp
 
-CONFIG = """
-globals:
-  renderd:
-    address: {renderd}
-  cache:
-    meta_size: [1, 1]
-    meta_buffer: 0
-services:
-  tms:
-  wms:
-    srs: ['EPSG:3857']
-layers:
-  - name: tiles
-    title: Tiles
-    sources: [tiles_cache]
-  - name: meta
-    title: Meta tiles
-    sources: [meta_cache]
-  - name: unstored
-    title: Not stored
-    sources: [unstored_cache]
-caches:
-  tiles_cache:
-    grids: [GLOBAL_WEBMERCATOR]
-    sources: [wms]
-  meta_cache:
-    grids: [GLOBAL_MERCATOR]
-    sources: [wms]
-    meta_size: [2, 2]
-  unstored_cache:
-    grids: [GLOBAL_WEBMERCATOR]
-    sources: [wms]
-    disable_storage: true
-sources:
-  wms:
-    type: wms
-    req:
-      url: {source}/wms
-      layers: base
-"""
+CONFIG = {
+    "globals": {
+        "renderd": {"address": "{renderd}"},
+        "cache": {"meta_size": [1, 1], "meta_buffer": 0},
+    },
+    "services": {"tms": None, "wms": {"srs": ["EPSG:3857"]}},
+    "layers": [
+        layer("tiles", "Tiles", "tiles_cache"),
+        layer("meta", "Meta tiles", "meta_cache"),
+        layer("unstored", "Not stored", "unstored_cache"),
+    ],
+    "caches": {
+        "tiles_cache": cache("wms", meta_size=None),
+        "meta_cache": {"grids": ["GLOBAL_MERCATOR"], "sources": ["wms"], "meta_size": [2, 2]},
+        "unstored_cache": cache("wms", meta_size=None, disable_storage=True),
+    },
+    "sources": {"wms": wms_source()},
+}
 
 RED = (250, 0, 0)
 
@@ -100,7 +79,7 @@ def renderd() -> Iterator[FakeRenderd]:
 
 @pytest.fixture
 def app(make_app, renderd: FakeRenderd) -> TileProxyApp:
-    app = make_app(CONFIG.replace("{renderd}", renderd.url))
+    app = make_app(fill(CONFIG, renderd=renderd.url))
 
     def store_main_tile(task: dict) -> None:
         """What a renderd shares with the proxy: the cache. It stores the tile it was asked for."""
@@ -171,7 +150,7 @@ def test_unreachable_renderd(make_app, source: SourceServer) -> None:
     with socket.socket() as sock:  # a port nobody listens on
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    app = make_app(CONFIG.replace("{renderd}", f"http://127.0.0.1:{port}"))
+    app = make_app(fill(CONFIG, renderd=f"http://127.0.0.1:{port}"))
     resp = call(app, "/tiles/tiles/EPSG3857/2/1/1.png")
     assert resp.status == 500
     assert resp.text.startswith("Error while communicating with renderd: ")

@@ -293,17 +293,8 @@ def test_worker_processes_seed_resume_and_keep_stale_tiles(tmp_path: Path, sourc
 def test_on_error_answers_with_cache_true_are_seeded_others_fail(tmp_path: Path, source) -> None:
     """A source's on_error answer with ``cache: true`` is stored as serving stores it
     (MapProxy's way to seed sparse sources); without it the tiles fail and stay missing."""
-    proxy_extra = "\n".join([
-        "    on_error:",
-        "      500:",
-        "        response: '#ff0000'",
-        "        cache: true",
-        "      other:",
-        "        response: transparent",
-    ])
-    write_configs(tmp_path, source.url, REFRESH)
-    text = (tmp_path / "mapproxy.yaml").read_text().replace("      layers: base\n", "      layers: base\n" + proxy_extra + "\n")
-    (tmp_path / "mapproxy.yaml").write_text(text)
+    on_error = {500: {"response": "#ff0000", "cache": True}, "other": {"response": "transparent"}}
+    write_configs(tmp_path, source.url, REFRESH, source_options={"on_error": on_error})
     source.reset("error")
     status, _, err = run_seed(tmp_path, "-s", str(tmp_path / "seed.yaml"), "--max-retries", "0")
     assert status == 0, err

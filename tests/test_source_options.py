@@ -230,8 +230,8 @@ def test_seed_only_source_is_asked_by_tileproxy_seed(tmp_path, source) -> None:
 
     from tileproxy.sources.limits import is_seeding
 
-    proxy, _ = write_configs(tmp_path, source.url, "seeds:\n  s:\n    caches: [osm_cache]\n    levels:\n      to: 1\n")
-    proxy.write_text(proxy.read_text().replace("      layers: base\n", "      layers: base\n    seed_only: true\n"))
+    seeds = {"s": {"caches": ["osm_cache"], "levels": {"to": 1}}}
+    write_configs(tmp_path, source.url, {"seeds": seeds}, source_options={"seed_only": True})
     status, _, err = run_seed(tmp_path, "-s", str(tmp_path / "seed.yaml"))
     assert status == 0, err
     assert source.count("wms") > 0

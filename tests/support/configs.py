@@ -55,6 +55,28 @@ def merge(base: dict, *changes: dict) -> dict:
     return out
 
 
+def put(config: dict, path: str, value: object) -> dict:
+    """``config``, changed in place, with ``value`` set at the dotted ``path`` (list items by number)."""
+    *parents, last = [int(key) if key.isdigit() else key for key in path.split(".")]
+    node = config
+    for key in parents:
+        node = node[key]
+    node[last] = value
+    return config
+
+
+def fill(config: object, **values: str) -> object:
+    """A copy of ``config`` with ``{name}`` in its strings replaced by ``values[name]``."""
+    if isinstance(config, dict):
+        return {key: fill(value, **values) for key, value in config.items()}
+    if isinstance(config, list):
+        return [fill(value, **values) for value in config]
+    if isinstance(config, str):
+        for name, value in values.items():
+            config = config.replace("{" + name + "}", value)
+    return config
+
+
 def wms_source(url: str = "{source}/wms", layers: str = "base", **options: object) -> dict:
     """A WMS source on the local source server."""
     return {"type": "wms", "req": {"url": url, "layers": layers}, **options}

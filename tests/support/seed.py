@@ -15,12 +15,13 @@ from tileproxy.grid import TileCoord
 
 
 def write_configs(tmp_path: Path, source_url: str, seed: dict | str, grid: str = "GLOBAL_WEBMERCATOR",
-                  meta: int = 2, cache_options: dict | None = None,
+                  meta: int = 2, cache_options: dict | None = None, source_options: dict | None = None,
                   base_dir: str = CACHE_DATA["cache"]["base_dir"]) -> tuple[Path, Path]:
     """mapproxy.yaml (the osm chain over the WMS at ``source_url``, caches in
     ``base_dir``) and seed.yaml (``seed``: a dict, or YAML text) in ``tmp_path``."""
     proxy = write_config(tmp_path / "mapproxy.yaml", wms_cache_config(
         **OSM, grid=grid, meta_size=(meta, meta), cache_options=cache_options, url=f"{source_url}/wms",
+        source_options=source_options,
         globals={"cache": {"base_dir": base_dir}, "http": {"client_timeout": 5}}))
     seed_path = write_config(tmp_path / "seed.yaml", seed)
     return proxy, seed_path

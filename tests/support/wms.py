@@ -9,6 +9,12 @@ from PIL import Image
 from support.configs import wms_source
 from support.source_server import expected_color
 
+# a layer's time (three days, the last one the default) and elevation dimensions
+DIMENSIONS = {
+    "time": {"values": ["2020-01-01/2020-01-03/P1D"], "default": "2020-01-03"},
+    "elevation": {"values": [0, 500]},
+}
+
 
 def wms_config(**wms_options: object) -> dict:
     """A WMS (many SRS and formats, full metadata; ``wms_options`` are more keys of
