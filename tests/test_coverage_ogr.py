@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import shapely
 from shapely.geometry import Point, box
+from support.configs import layer, wms_source, write_config
 from support.wsgi import call
 
 from tileproxy.config.build import load_proxy_config
@@ -96,25 +97,15 @@ def test_without_pyogrio_the_error_names_the_key_and_the_extra(tmp_path: Path, m
     assert coverage(tmp_path, {"datasource": "area.wkt", "srs": "EPSG:4326"}).geom.equals(STATES["middle"])
 
 
-MAPPROXY_YAML = """\
-services:
-  wms:
-    srs: ['EPSG:4326']
-layers:
-  - name: south
-    title: The south only
-    sources: [wms]
-sources:
-  wms:
-    type: wms
-    req:
-      url: {source}/wms
-      layers: base
-    coverage:
-      datasource: states.gpkg
-      where: "name = 'south'"
-      srs: 'EPSG:4326'
-"""
+MAPPROXY_YAML = {
+    "services": {"wms": {"srs": ["EPSG:4326"]}},
+    "layers": [layer("south", "The south only", "wms")],
+    "sources": {
+        "wms": wms_source(
+            coverage={"datasource": "states.gpkg", "where": "name = 'south'", "srs": "EPSG:4326"},
+        ),
+    },
+}
 
 
 def test_a_source_coverage_from_geopackage_features(make_app, source, tmp_path: Path) -> None:
@@ -145,6 +136,6 @@ def test_seed_coverages_from_a_shapefile(tmp_path: Path, caplog) -> None:
 
 def test_a_datasource_that_is_no_file_and_no_connection(tmp_path: Path) -> None:
     path = tmp_path / "mapproxy.yaml"
-    path.write_text(MAPPROXY_YAML.replace("{source}", "http://127.0.0.1:1"))
+    write_config(path, MAPPROXY_YAML, "http://127.0.0.1:1")
     with pytest.raises(ConfigError, match=r"sources\.wms\.coverage\.datasource: file not found"):
         load_proxy_config(path)

@@ -4,7 +4,7 @@ transparent_color, opacity."""
 from __future__ import annotations
 
 import pytest
-from support.configs import CACHE_DATA, NO_PALETTE, wms_cache_config
+from support.configs import CACHE_DATA, NO_PALETTE, cache, layer, wms_cache_config
 from support.source_server import COLORS, expected_color
 from support.wsgi import call
 
@@ -134,27 +134,19 @@ def test_option_errors_name_the_key(make_app, options, message) -> None:
         _app(make_app, **options)
 
 
-TILE_COVERAGE = """
-services:
-  tms:
-layers:
-  - name: t
-    title: T
-    sources: [tc]
-caches:
-  tc:
-    grids: [GLOBAL_WEBMERCATOR]
-    sources: [tiles]
-sources:
-  tiles:
-    type: tile
-    grid: GLOBAL_WEBMERCATOR
-    url: {source}/tiles/%(z)s/%(x)s/%(y)s.png
-    coverage:
-      bbox: [0, 0, 5000000, 5000000]
-      srs: EPSG:3857
-      clip: true
-"""
+TILE_COVERAGE = {
+    "services": {"tms": None},
+    "layers": [layer("t", "T", "tc")],
+    "caches": {"tc": cache("tiles", meta_size=None)},
+    "sources": {
+        "tiles": {
+            "type": "tile",
+            "grid": "GLOBAL_WEBMERCATOR",
+            "url": "{source}/tiles/%(z)s/%(x)s/%(y)s.png",
+            "coverage": {"bbox": [0, 0, 5000000, 5000000], "srs": "EPSG:3857", "clip": True},
+        },
+    },
+}
 
 
 def test_tile_source_passthrough_is_clipped_to_its_coverage(make_app, source) -> None:

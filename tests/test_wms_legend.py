@@ -29,14 +29,8 @@ CONFIG = {
             "sources": ["plain"],
             "legendurl": "{source}/wms?SERVICE=WMS&REQUEST=GetLegendGraphic&LAYER=remote",
         },
-        {
-            "name": "group",
-            "title": "Group of legends",
-            "layers": [
-                {"name": "child_a", "title": "A", "sources": ["legend_a"]},
-                {"name": "child_b", "title": "B", "sources": ["plain"]},
-            ],
-        },
+        {"name": "group", "title": "Group of legends",
+         "layers": [layer("child_a", "A", "legend_a"), layer("child_b", "B", "plain")]},
         layer("none", "No legend", "plain"),
     ],
     "sources": {
