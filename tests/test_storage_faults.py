@@ -224,13 +224,7 @@ def test_check_finds_a_file_size_limit_or_read_only_directory(tmp_path):
 
 # -- seeding --------------------------------------------------------------------------
 
-SEED = """
-seeds:
-  all:
-    caches: [osm_cache]
-    levels:
-      to: 5
-"""
+SEED = {"seeds": {"all": {"caches": ["osm_cache"], "levels": {"to": 5}}}}
 
 
 def test_the_seeder_stops_when_the_cache_cannot_write(tmp_path, source):
@@ -303,19 +297,10 @@ def test_gunicorn_serves_from_a_cache_under_a_regular_file(tmp_path):
     assert "Traceback" not in logged
 
 
-CLEANUP = """
-seeds:
-  all:
-    caches: [osm_cache]
-    levels:
-      to: 2
-cleanups:
-  clean:
-    caches: [osm_cache]
-    remove_all: true
-    levels:
-      to: 2
-"""
+CLEANUP = {
+    "seeds": {"all": {"caches": ["osm_cache"], "levels": {"to": 2}}},
+    "cleanups": {"clean": {"caches": ["osm_cache"], "remove_all": True, "levels": {"to": 2}}},
+}
 
 
 def test_cleanup_stops_when_the_cache_cannot_write(tmp_path, source):

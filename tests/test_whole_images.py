@@ -376,12 +376,7 @@ def test_on_error_answers_a_bad_image_like_any_source_error(make_app, source) ->
 
 # -- seeding -------------------------------------------------------------------
 
-SEED = """
-seeds:
-  world:
-    caches: [osm_cache]
-    levels: {to: 2}
-"""
+SEED = {"seeds": {"world": {"caches": ["osm_cache"], "levels": {"to": 2}}}}
 
 
 @pytest.mark.parametrize("mode", ["damaged", "shortstream", "wrongsize"])
