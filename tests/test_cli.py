@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from support.configs import debug_layers_config, dump
+from support.configs import debug_layers_config, dump, write_config
 from support.wsgi import call, fetch, free_port, wait_for_server
 
 from tileproxy.wsgi import ReloadingApp
@@ -35,12 +35,12 @@ def test_reloading_app_picks_up_changes_and_keeps_old_on_error(tmp_path: Path) -
 
 def test_reloading_app_watches_base_files(tmp_path: Path) -> None:
     base = tmp_path / "base.yaml"
-    base.write_text("globals:\n  tiles:\n    expires_hours: 1\n")
+    write_config(base, {"globals": {"tiles": {"expires_hours": 1}}})
     cfg = tmp_path / "mapproxy.yaml"
     cfg.write_text(dump({"base": "base.yaml", **debug_layers_config("one")}))
     app = ReloadingApp(cfg, check_interval=0)
     assert app._app.config.globals.expires_hours == 1
-    base.write_text("globals:\n  tiles:\n    expires_hours: 2\n")
+    write_config(base, {"globals": {"tiles": {"expires_hours": 2}}})
     os.utime(base, (time.time() + 5, time.time() + 5))
     call(app, "/tms/1.0.0/")
     assert app._app.config.globals.expires_hours == 2
@@ -83,7 +83,7 @@ def test_serve_reports_config_errors_with_key_path(tmp_path: Path) -> None:
 def test_seed_command_runs_as_module_and_names_bad_files(tmp_path: Path) -> None:
     cfg = tmp_path / "mapproxy.yaml"
     cfg.write_text(dump(debug_layers_config("one")))
-    (tmp_path / "seed.yaml").write_text("seeds:\n  s:\n    caches: [dbg]\n    levels: [0, 1]\n")
+    write_config(tmp_path / "seed.yaml", {"seeds": {"s": {"caches": ["dbg"], "levels": [0, 1]}}})
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent))
     cmd = [sys.executable, "-m", "tileproxy.cli.seed", "-f", str(cfg)]
     proc = subprocess.run(cmd + ["-s", str(tmp_path / "missing.yaml")], capture_output=True, text=True,

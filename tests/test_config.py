@@ -116,7 +116,7 @@ def test_errors_and_warnings_in_base_files_name_that_file(tmp_path, caplog) -> N
     del config["caches"]
     main = write_config(tmp_path / "mapproxy.yaml", config)
     assert error_of(main) == f"{caches}: caches.osm_cache.grids[0]: unknown grid 'nogrid'"
-    caches.write_text("caches:\n  osm_cache: {grids: [GLOBAL_WEBMERCATOR], sources: [osm_wms], colour: red}\n")
+    write_config(caches, {"caches": {"osm_cache": {"grids": ["GLOBAL_WEBMERCATOR"], "sources": ["osm_wms"], "colour": "red"}}})
     with caplog.at_level("WARNING", logger="tileproxy.config"):
         load_proxy_config(main)
     assert f"{caches}: caches.osm_cache.colour: unknown key, ignored" in caplog.text

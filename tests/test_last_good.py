@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from support.configs import debug_layers_config, dump
+from support.configs import debug_layers_config, dump, write_config
 from support.wsgi import call, fetch, free_port, wait_for_server
 
 from tileproxy import last_good, make_wsgi_app
@@ -60,7 +60,7 @@ def test_the_snapshot_keeps_base_files_and_relative_paths(tmp_path):
     conf_dir = tmp_path / "conf"
     conf_dir.mkdir()
     base = conf_dir / "base.yaml"
-    base.write_text("globals:\n  tiles:\n    expires_hours: 3\n")
+    write_config(base, {"globals": {"tiles": {"expires_hours": 3}}})
     cfg = conf_dir / "mapproxy.yaml"
     cfg.write_text(dump({"base": "base.yaml", **debug_layers_config("one")}))
     make_wsgi_app(cfg, last_good=True)

@@ -8,7 +8,7 @@ import io
 from pathlib import Path
 
 from PIL import Image
-from support.configs import CACHE_DATA, OSM, wms_cache_config
+from support.configs import CACHE_DATA, OSM, wms_cache_config, write_config
 from support.seed import cached, run_seed
 from support.wsgi import call
 
@@ -33,7 +33,7 @@ def test_a_seed_only_source_is_seeded_not_served(make_app, tmp_path: Path, sourc
     assert Image.open(io.BytesIO(getmap.body)).convert("RGBA").getcolors() == [(50 * 50, (255, 255, 255, 0))]
     assert cached(tmp_path, grid="GLOBAL_MERCATOR") == set()
     # the seed run asks the source and stores what serving left out
-    (tmp_path / "seed.yaml").write_text("seeds:\n  s:\n    caches: [osm_cache]\n    levels: [1]\n")
+    write_config(tmp_path / "seed.yaml", {"seeds": {"s": {"caches": ["osm_cache"], "levels": [1]}}})
     status, _, err = run_seed(tmp_path, "-s", str(tmp_path / "seed.yaml"))
     assert status == 0, err
     assert cached(tmp_path, grid="GLOBAL_MERCATOR") == {(x, y, 1) for x in range(2) for y in range(2)}
