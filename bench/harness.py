@@ -169,6 +169,7 @@ class ServerSpec:
     worker_class: str = "sync"
     threads: int = 1  # per worker, for worker_class gthread
     cpus: tuple[int, ...] | None = None  # cores the master and its workers may run on (None: any)
+    headers: dict[str, str] = field(default_factory=dict)  # what every client request carries (an API key)
 
 
 def tileproxy_spec(config: Path, workers: int) -> ServerSpec:
@@ -186,6 +187,29 @@ def mapproxy_spec(config: Path, workers: int) -> ServerSpec:
     python = str(MAPPROXY_VENV / "bin" / "python")
     return ServerSpec("MapProxy", python, "mapproxy_wsgi:application", {"PYTHONPATH": str(config.parent)},
                       str(config.parent), workers)
+
+
+BENCH_API_KEY = "bench-api-key-0123456789abcdef"
+
+
+def policy_spec(config: Path, workers: int, layer: str) -> ServerSpec:
+    """tileproxy behind tileproxy.auth.PolicyMiddleware: one user with one API key and grants
+    for 10 layers (``layer`` and nine others), the key sent with every request."""
+    sys.path.insert(0, str(REPO_DIR))
+    from tileproxy.auth.secrets import hash_api_key
+
+    others = ", ".join(f"other{i}" for i in range(1, 10))
+    policy = config.parent / "policy.yaml"
+    policy.write_text(
+        "# written by bench/: one API key, 10 layers\n"
+        "users:\n  bench:\n"
+        f"    api_keys: ['{hash_api_key(BENCH_API_KEY)}']\n"
+        f"    allow:\n      - {{services: [tms, wmts, wms], layers: [{layer}, {others}]}}\n")
+    spec = tileproxy_spec(config, workers)
+    spec.name = "tp+policy"
+    spec.env["TILEPROXY_AUTH_POLICY"] = str(policy)
+    spec.headers = {"X-API-Key": BENCH_API_KEY}
+    return spec
 
 
 def baseline_spec(tile: Path, workers: int) -> ServerSpec:
@@ -388,11 +412,14 @@ def cores_text(server: tuple[int, ...] | None, load: tuple[int, ...] | None) -> 
 
 
 def run_wrk(base_url: str, url_file: Path, seconds: float, connections: int, threads: int,
-            server_pid: int | None = None, cpus: tuple[int, ...] | None = None) -> LoadResult:
+            server_pid: int | None = None, cpus: tuple[int, ...] | None = None,
+            headers: dict[str, str] | None = None) -> LoadResult:
     """wrk against ``base_url``, each request the next path of ``url_file`` (per thread, rotating),
-    on ``cpus`` if given; with ``server_pid``, also the CPU time that process tree used meanwhile."""
+    with ``headers``, on ``cpus`` if given; with ``server_pid``, also the CPU time that process
+    tree used meanwhile."""
     cpu0 = cpu_seconds(server_pid) if server_pid else 0.0
     cmd = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds:g}s", "--timeout", "10s",
+           *[arg for k, v in (headers or {}).items() for arg in ("-H", f"{k}: {v}")],
            "-s", str(WRK_LUA), base_url + "/", "--", str(url_file)]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 30,
@@ -428,10 +455,10 @@ def cache_fingerprint(directory: Path, skip: tuple[str, ...] = ("tile_locks", "l
     return out
 
 
-def fetch(url: str, timeout: float = 30.0) -> tuple[int, str, bytes]:
+def fetch(url: str, timeout: float = 30.0, headers: dict[str, str] | None = None) -> tuple[int, str, bytes]:
     """(status, content type, body) of a GET."""
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {}), timeout=timeout) as resp:
             return resp.status, resp.headers.get("Content-Type", ""), resp.read()
     except urllib.error.HTTPError as ex:
         return ex.code, ex.headers.get("Content-Type", ""), ex.read()

@@ -6,6 +6,10 @@ without HTTP or gunicorn, and optionally a cProfile of it.
         bench/work/tiles-file/urls-wmts.txt --profile
     bench/.venv-mapproxy/bin/python bench/inprocess.py mapproxy bench/work/tiles-file/mapproxy/mapproxy.yaml \\
         bench/work/tiles-file/urls-wmts.txt
+    # the cost of tileproxy.auth.PolicyMiddleware: the policy tiles.py --policy writes, and its key
+    PYTHONPATH=. python3 bench/inprocess.py tileproxy bench/work/tiles-file/tileproxy/mapproxy.yaml \
+        bench/work/tiles-file/urls-wmts.txt --policy bench/work/tiles-file/tileproxy/policy.yaml \
+        --header "X-API-Key: bench-api-key-0123456789abcdef"
 """
 
 from __future__ import annotations
@@ -28,9 +32,10 @@ def load_app(kind: str, config: str):
     return make_wsgi_app(config)
 
 
-def environ_for(path: str) -> dict:
+def environ_for(path: str, headers: dict[str, str] | None = None) -> dict:
     path, _, query = path.partition("?")
-    return {
+    extra = {"HTTP_" + k.upper().replace("-", "_"): v for k, v in (headers or {}).items()}
+    return extra | {
         "REQUEST_METHOD": "GET",
         "SCRIPT_NAME": "",
         "PATH_INFO": path,
@@ -49,7 +54,7 @@ def environ_for(path: str) -> dict:
     }
 
 
-def run(app, paths: list[str], n: int) -> tuple[float, int]:
+def run(app, paths: list[str], n: int, headers: dict[str, str] | None = None) -> tuple[float, int]:
     """CPU seconds of this process for ``n`` requests (steadier than wall time on a
     busy machine); the number of non-200 answers."""
     bad = 0
@@ -60,7 +65,7 @@ def run(app, paths: list[str], n: int) -> tuple[float, int]:
 
     t0 = time.process_time()
     for i in range(n):
-        body = app(environ_for(paths[i % len(paths)]), start_response)
+        body = app(environ_for(paths[i % len(paths)], headers), start_response)
         for _chunk in body:
             pass
         if hasattr(body, "close"):
@@ -79,14 +84,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeat", type=int, default=5, help="report the best of this many runs")
     p.add_argument("--profile", action="store_true")
     p.add_argument("--top", type=int, default=30)
+    p.add_argument("--policy", help="a policy file: serve tileproxy behind tileproxy.auth.PolicyMiddleware")
+    p.add_argument("--header", action="append", default=[], help="'Name: value' sent with every request")
     args = p.parse_args(argv)
+    headers = dict((k.strip(), v.strip()) for k, _, v in (h.partition(":") for h in args.header))
     paths = [ln for ln in open(args.url_file).read().splitlines() if ln]
     app = load_app(args.kind, args.config)
-    run(app, paths, min(2000, args.n))  # warm-up
+    if args.policy:
+        from tileproxy.auth import PolicyMiddleware
+
+        app = PolicyMiddleware(app, args.policy)
+    run(app, paths, min(2000, args.n), headers)  # warm-up
     if args.profile:
         prof = cProfile.Profile()
         prof.enable()
-    seconds, bad = min(run(app, paths, args.n) for _ in range(1 if args.profile else args.repeat))
+    seconds, bad = min(run(app, paths, args.n, headers) for _ in range(1 if args.profile else args.repeat))
     if args.profile:
         prof.disable()
         pstats.Stats(prof).sort_stats("cumulative").print_stats(args.top)

@@ -46,6 +46,7 @@ from harness import (  # noqa: E402
     is_png,
     mapproxy_spec,
     memory_kb,
+    policy_spec,
     prerender_source_tiles,
     run_wrk,
     split_cores,
@@ -165,6 +166,18 @@ def throughput_rows(key: str, label: str, runs: list[ServerRun], tp: ServerRun, 
     return out
 
 
+def policy_rows(key: str, policy: ServerRun | None, tp: ServerRun, width: int = 8) -> list[str]:
+    """With --policy: the req/s and CPU of tileproxy behind PolicyMiddleware against tileproxy alone."""
+    if policy is None or policy.skipped:
+        return []
+    a, b = policy.median(key), tp.median(key)
+    if not (a and b and b.rps):
+        return []
+    cpu_a, cpu_b = policy.cpu_us(key), tp.cpu_us(key)
+    return [f"{key.upper():<{width}} {'policy':<10} {a.rps / b.rps:>8.2f}x {'':>13} {'':>8} {'':>8} "
+            f"{cpu_b / cpu_a if cpu_a else 0:>9.2f}x   (req/s: tp+policy / tileproxy; CPU: tileproxy / tp+policy)"]
+
+
 def table_header(first: str, width: int = 8) -> str:
     return (f"{first:<{width}} {'server':<10} {'req/s':>9} {'(min-max)':>13} {'p50 ms':>8} {'p99 ms':>8} "
             f"{'CPU us/req':>10} {'errors':>7}")
@@ -181,11 +194,11 @@ def memory_rows(tp: ServerRun, mp: ServerRun, note: str = "") -> list[str]:
     return out
 
 
-def seed(base: str, tiles: list[Tile], concurrency: int) -> list[str]:
+def seed(base: str, tiles: list[Tile], concurrency: int, headers: dict[str, str]) -> list[str]:
     """Request every tile once through the app; returns failures."""
 
     def one(t: Tile) -> str | None:
-        status, ctype, body = fetch(base + wmts_path(t))
+        status, ctype, body = fetch(base + wmts_path(t), headers=headers)
         if status != 200 or not is_png(body):
             return f"{wmts_path(t)}: {status} {ctype} {body[:80]!r}"
         return None
@@ -194,7 +207,7 @@ def seed(base: str, tiles: list[Tile], concurrency: int) -> list[str]:
         return [r for r in pool.map(one, tiles) if r]
 
 
-def check_sample(base: str, sample: list[Tile], run: ServerRun) -> None:
+def check_sample(base: str, sample: list[Tile], run: ServerRun, headers: dict[str, str]) -> None:
     """Each sample tile answers 200 with a PNG, the same bytes over TMS and WMTS."""
     for t in sample:
         bodies = []
@@ -202,7 +215,7 @@ def check_sample(base: str, sample: list[Tile], run: ServerRun) -> None:
             path = to_path(t)
             if path is None:
                 continue
-            status, ctype, body = fetch(base + path)
+            status, ctype, body = fetch(base + path, headers=headers)
             if status != 200 or ctype.split(";")[0] != "image/png" or not is_png(body):
                 run.sample_failures.append(f"{proto} {path}: {status} {ctype} {body[:80]!r}")
             bodies.append(body)
@@ -218,7 +231,7 @@ def seed_server(spec: ServerSpec, run: ServerRun, args, tiles: list[Tile], cache
     print(f"[{spec.name}] seeding {len(tiles)} tiles through the app ...", flush=True)
     with GunicornServer(spec, logs / f"{spec.name}-seed.log") as srv:
         t0 = time.monotonic()
-        run.seed_failures = seed(srv.base, tiles, args.seed_concurrency)
+        run.seed_failures = seed(srv.base, tiles, args.seed_concurrency, spec.headers)
         run.seed_seconds = time.monotonic() - t0
     run.seeded = len(tiles) - len(run.seed_failures)
 
@@ -233,14 +246,16 @@ def serve_round(spec: ServerSpec, run: ServerRun, args, sample: list[Tile], url_
         pid = srv.proc.pid  # type: ignore[union-attr]
         if first:
             if cache_dir:
-                check_sample(srv.base, sample, run)
+                check_sample(srv.base, sample, run, spec.headers)
             run.idle_kb = memory_kb(pid)  # booted, and each worker has served a few tiles
         with MemorySampler(pid) as mem:
             for proto, url_file in url_files.items():
                 print(f"[{spec.name}] {proto}: warm-up {args.warmup:g} s, measure {args.duration:g} s", flush=True)
-                run_wrk(srv.base, url_file, args.warmup, args.connections, args.threads, cpus=args.load_cores)
+                run_wrk(srv.base, url_file, args.warmup, args.connections, args.threads, cpus=args.load_cores,
+                        headers=spec.headers)
                 run.rounds.setdefault(proto, []).append(
-                    run_wrk(srv.base, url_file, args.duration, args.connections, args.threads, pid, args.load_cores))
+                    run_wrk(srv.base, url_file, args.duration, args.connections, args.threads, pid, args.load_cores,
+                            headers=spec.headers))
         run.peak_rss_kb = max(run.peak_rss_kb, mem.peak_rss)
         run.peak_pss_kb = max(run.peak_pss_kb, mem.peak_pss)
     if cache_dir:
@@ -288,7 +303,7 @@ def workers_text(args) -> str:
 
 def report(args, runs: dict[str, ServerRun], n_tiles: int) -> str:
     tp, mp = runs["tileproxy"], runs["MapProxy"]
-    shown = [r for r in runs.values() if r.name != "baseline" or args.baseline]
+    shown = [r for r in runs.values() if (r.name != "baseline" or args.baseline) and (r.name != "tp+policy" or args.policy)]
     out = [
         f"backend: {args.backend}   tiles: {n_tiles} (levels 0-{args.max_level})   "
         f"gunicorn: {args.workers} {workers_text(args)}   wrk: {args.threads} threads, {args.connections} connections, "
@@ -302,6 +317,7 @@ def report(args, runs: dict[str, ServerRun], n_tiles: int) -> str:
     out.append(table_header("protocol"))
     for proto in args.protocols:
         out += throughput_rows(proto, proto.upper(), shown, tp, mp)
+        out += policy_rows(proto, runs.get("tp+policy"), tp)
     out.append("")
     out += memory_rows(tp, mp, "   (gunicorn master + workers; idle: after the sample check)")
     out.append("")
@@ -347,6 +363,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--only", choices=["tileproxy", "mapproxy"], help="run one side only")
     p.add_argument("--baseline", action="store_true",
                    help="also measure a trivial WSGI app that returns one tile from memory (the ceiling)")
+    p.add_argument("--policy", action="store_true",
+                   help="also measure tileproxy behind tileproxy.auth.PolicyMiddleware (one API key, 10 layers), "
+                        "serving tileproxy's cache")
     p.add_argument("--sample", type=int, default=50, help="tiles checked before the measured runs")
     p.add_argument("--seed-concurrency", type=int, default=4)
     p.add_argument("--no-seed", action="store_true", help="reuse the caches of an earlier run")
@@ -378,7 +397,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"rendered {rendered} source tiles into {source_dir}", flush=True)
 
     load_start = os.getloadavg()[0]
-    runs = {name: ServerRun(name) for name in ("tileproxy", "MapProxy", "baseline")}
+    runs = {name: ServerRun(name) for name in ("tileproxy", "MapProxy", "baseline", "tp+policy")}
     specs: dict[str, tuple[ServerSpec, Path | None]] = {}
     with TileSourceServer(source_dir) as source:
         master = work / "mapproxy.yaml"
@@ -409,6 +428,12 @@ def main(argv: list[str] | None = None) -> int:
             except (ServerError, RuntimeError) as ex:
                 runs[name].skipped = f"failed: {ex}"
                 print(f"[{name}] failed: {ex}", flush=True)
+        if args.policy and "tileproxy" in specs:
+            tp_spec, tp_cache = specs["tileproxy"]
+            config = Path(tp_spec.env["TILEPROXY_CONFIG"])
+            specs["tp+policy"] = (with_workers(policy_spec(config, args.workers, LAYER), args), tp_cache)
+        else:
+            runs["tp+policy"].skipped = "not selected (--policy)" if not args.policy else "tileproxy not measured"
         if args.baseline:
             # one tile of about the mean size, so bytes per request match the real runs
             files = [(f.stat().st_size, f) for f in source_dir.glob("*/*/*.png")]

@@ -27,8 +27,8 @@ EXPECTED_FILES = {
 
 
 @pytest.mark.parametrize("backend", list(EXPECTED_FILES))
-def test_serve_and_cache_at_default_location(backend, tmp_path):
-    app = make_wsgi_app(store_config(tmp_path, backend))
+def test_serve_and_cache_at_default_location(backend, tmp_path, source):
+    app = make_wsgi_app(store_config(tmp_path, backend, sources=("wms",), wms_url=source.url))
     first = call(app, "/tiles/c/GLOBAL_WEBMERCATOR/3/1/2.png?origin=nw")
     assert first.status == 200 and first.content_type == "image/png"
     files = sorted(os.path.relpath(os.path.join(d, n), tmp_path) for d, _, ns in os.walk(tmp_path / "cache") for n in ns
@@ -49,14 +49,15 @@ def test_serve_and_cache_at_default_location(backend, tmp_path):
     assert call(ro_app, "/tiles/c/GLOBAL_WEBMERCATOR/3/5/5.png?origin=nw").status == 404
 
 
-def test_explicit_paths_relative_to_the_yaml(tmp_path):
+def test_explicit_paths_relative_to_the_yaml(tmp_path, source):
     app = make_wsgi_app(store_config(tmp_path, "type: mbtiles\nfilename: ./tiles/x.mbtiles"))
     assert call(app, "/tiles/c/GLOBAL_WEBMERCATOR/1/0/0.png?origin=nw").status == 200
     assert (tmp_path / "tiles" / "x.mbtiles").exists()
     app = make_wsgi_app(store_config(tmp_path, "type: compact\nversion: 2\ndirectory: ./cc"))
     assert call(app, "/tiles/c/GLOBAL_WEBMERCATOR/1/0/0.png?origin=nw").status == 200
     assert (tmp_path / "cc" / "L01" / "R0000C0000.bundle").exists()
-    app = make_wsgi_app(store_config(tmp_path, "type: geopackage\nfilename: g.gpkg\ntable_name: my_tiles"))
+    app = make_wsgi_app(store_config(tmp_path, "type: geopackage\nfilename: g.gpkg\ntable_name: my_tiles",
+                                     sources=("wms",), wms_url=source.url))
     assert call(app, "/tiles/c/GLOBAL_WEBMERCATOR/1/0/0.png?origin=nw").status == 200
     conn = sqlite3.connect(tmp_path / "cache" / "g.gpkg")  # a bare name is relative to the cache_dir
     assert conn.execute("SELECT count(*) FROM my_tiles").fetchone()[0] == 4

@@ -251,6 +251,11 @@ def _file(name: str, base_dir: str, path: str) -> str:
     return filename
 
 
+def geometry_from_text(text: str, path: str = "") -> BaseGeometry:
+    """The polygons in ``text`` (WKT, one geometry per line, or GeoJSON), united."""
+    return _parse_geometry_text(text, path)
+
+
 def _parse_geometry_text(text: str, path: str) -> BaseGeometry:
     text = text.strip()
     try:

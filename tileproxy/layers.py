@@ -12,7 +12,8 @@ from .config.model import CacheConfig, LayerConfig, ProxyConfig
 from .extent import Extent, merge_extents
 from .grid import ResRange, TileGrid
 from .image.formats import ImageFormat
-from .maps import WORLD_4326, CacheMapLayer, MapLayer, SourceMapLayer, intersection
+from .image.placement import intersection
+from .maps import WORLD_4326, CacheMapLayer, MapLayer, SourceMapLayer
 from .sources.base import Source
 from .sources.cache import CacheSource, cache_extent
 from .sources.debug import DebugSource
@@ -209,9 +210,14 @@ class WMSLayer:
         return [pair for child in self.layers for pair in child.renders()]
 
     def info_layers(self) -> list[WMSSource]:
+        return [s for _, sources in self.info_owners() for s in sources]
+
+    def info_owners(self) -> list[tuple[WMSLayer, list[WMSSource]]]:
+        """(layer, its feature info sources) of the layers that answer for this one:
+        itself when it draws or has sources of its own, else its sublayers'."""
         if self.map_layers or self.info_sources:
-            return list(self.info_sources)
-        return [s for child in self.layers for s in child.info_layers()]
+            return [(self, list(self.info_sources))]
+        return [pair for child in self.layers for pair in child.info_owners()]
 
     def legend_layers(self) -> list[WMSLayer]:
         """Layers whose legends make this layer's legend."""
@@ -250,7 +256,7 @@ class WMSLayer:
             yield from child.walk()
 
 
-def build_wms_layers(config: ProxyConfig, max_tile_limit: int = 500) -> WMSLayer:
+def build_wms_layers(config: ProxyConfig) -> WMSLayer:
     """The root of the WMS layer tree: the only top-level layer, or an unnamed
     root holding all of them."""
     cache_layers: dict[str, CacheMapLayer] = {}
@@ -272,7 +278,7 @@ def build_wms_layers(config: ProxyConfig, max_tile_limit: int = 500) -> WMSLayer
                 continue
             if isinstance(obj, CacheConfig):
                 if obj.name not in cache_layers:
-                    cache_layers[obj.name] = CacheMapLayer(obj, max_tile_limit)
+                    cache_layers[obj.name] = CacheMapLayer(obj)
                 map_layers.append(cache_layers[obj.name])
                 # as in MapProxy, a cache's WMS-like sources answer feature info and legends for it
                 info += [s for s in cache_info_sources(obj) if s not in info]

@@ -1,25 +1,18 @@
-"""Drawing a map for any bbox, size and SRS from a cache (a mosaic of its tiles)
-or from a source: what WMS GetMap asks of each layer."""
+"""The map layers WMS GetMap draws: a source drawn for each request, or a cache
+(drawn from its tiles by its ``CacheSource``)."""
 
 from __future__ import annotations
 
 import logging
-import math
-from dataclasses import replace
-from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from PIL import Image
-
 from .extent import Extent, default_extent
-from .grid import ResRange, TileGrid
-from .image.mosaic import encoded_tile_mosaic
-from .image.placement import contains, overlaps, part_within, placed
+from .grid import ResRange
 from .image.result import ImageResult
-from .image.transform import blank_image, transform_image
+from .image.transform import blank_image
 from .sources.base import MapQuery, Source, SourceError
-from .sources.cache import cache_extent, cache_res_range
-from .srs import SRS, BBox, SRSError
+from .sources.cache import cache_extent, cache_grid_source
+from .srs import SRS, BBox
 from .stores.base import log_throttled
 
 if TYPE_CHECKING:
@@ -29,45 +22,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("tileproxy.maps")
 
 WORLD_4326: BBox = (-180.0, -90.0, 180.0, 90.0)
-
-
-class TooManyTiles(SourceError):
-    pass
-
-
-def intersection(a: BBox, b: BBox) -> BBox | None:
-    box = (max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3]))
-    return box if box[0] < box[2] and box[1] < box[3] else None
-
-
-@lru_cache(maxsize=256)
-def _grid_extent(grid_srs: SRS, grid_bbox: BBox, srs: SRS) -> BBox | None:
-    try:
-        return srs.align_bbox(grid_srs.transform_bbox_to(srs, grid_bbox, steps=64))
-    except SRSError:
-        return None
-
-
-def grid_extent(grid: TileGrid, srs: SRS) -> BBox | None:
-    """The grid's bbox in ``srs`` (None when it cannot be transformed)."""
-    return _grid_extent(grid.srs, tuple(grid.bbox), srs)
-
-
-def exact_tile(grid: TileGrid, bbox: BBox, size: tuple[int, int], srs: SRS) -> tuple[int, int, int] | None:
-    """The tile of ``grid`` whose bbox and size are exactly these, else None."""
-    if srs != grid.srs or tuple(size) != tuple(grid.tile_size):
-        return None
-    level = grid.level_for_resolution((bbox[2] - bbox[0]) / size[0])
-    if level is None or grid.level_for_resolution((bbox[3] - bbox[1]) / size[1]) != level:
-        return None
-    res = grid.resolutions[level]
-    tw, th = grid.tile_size[0] * res, grid.tile_size[1] * res
-    fx = (bbox[0] - grid.bbox[0]) / tw
-    fy = (bbox[1] - grid.bbox[1]) / th if grid.origin == "sw" else (grid.bbox[3] - bbox[3]) / th
-    if abs(fx - round(fx)) > 1e-6 or abs(fy - round(fy)) > 1e-6:
-        return None
-    coord = (round(fx), round(fy), level)
-    return coord if grid.is_valid(coord) else None
 
 
 class MapLayer:
@@ -152,15 +106,14 @@ def combine_adjacent(layers: list[MapLayer], query: MapQuery) -> list[MapLayer]:
 
 
 class CacheMapLayer(MapLayer):
-    """A map stitched from the tiles of a cache at the closest level."""
+    """A cache drawn as a WMS layer: in the cache's grid for the request's SRS, by
+    that grid's ``CacheSource``, or below ``use_direct_from_level/res`` by the
+    cache's own source, uncached."""
 
-    def __init__(self, cache: CacheConfig, max_tile_limit: int = 500, resampling: str | None = None):
+    def __init__(self, cache: CacheConfig):
         self.cache = cache
-        self.max_tile_limit = max_tile_limit
-        first = next(iter(cache.managers.values()))
-        self.resampling = resampling or first.image_opts.resampling
         self.transparent = any(m.transparent for m in cache.managers.values())
-        self._extents = {id(m): cache_extent(m) for m in cache.managers.values()}
+        self._sources = {id(m): cache_grid_source(cache, m) for m in cache.managers.values()}
 
     def manager_for(self, srs: SRS) -> TileManager:
         """The cache's grid for ``srs``: the same SRS if any, else one of the same kind
@@ -180,112 +133,8 @@ class CacheMapLayer(MapLayer):
 
     def res_range(self) -> ResRange | None:
         """What the cache's sources draw (and its direct source, with use_direct_from_level/res)."""
-        ranges = [cache_res_range(m) for m in self.cache.managers.values()]
-        if self.cache.direct_source is not None and self.cache.direct_from_res is not None:
-            ranges.append(self.cache.direct_source.res_range())
-        return ResRange.merge(ranges)
-
-    @staticmethod
-    def _available(coords: list[tuple[int, int, int]], manager: TileManager) -> list[tuple[int, int, int]]:
-        """The tiles that can be had: inside the cache coverage and, for a cache
-        without sources, already cached. The others stay transparent."""
-        coords = [c for c in coords if manager.store.covers(c)]
-        if not manager.sources:
-            coords = [c for c in coords if manager.is_cached(c)]
-        return coords
+        return ResRange.merge([s.res_range() for s in self._sources.values()])
 
     def render(self, query: MapQuery) -> ImageResult:
-        manager = self.manager_for(query.srs)
-        extent = self._extents[id(manager)]
-        if query.dimensions:
-            # a store that cannot keep dimension values apart serves its tiles for all of them
-            manager = manager.with_dimensions(query.dimensions) or manager
-        grid = manager.grid
-        if self.cache.direct_source is not None and self.cache.direct_from_res is not None:
-            # use_direct_from_level/res: finer maps come from the source, uncached
-            bbox = query.bbox if query.srs == grid.srs else query.srs.transform_bbox_to(grid.srs, query.bbox)
-            if min((bbox[2] - bbox[0]) / query.size[0], (bbox[3] - bbox[1]) / query.size[1]) < self.cache.direct_from_res:
-                return fitted(self.cache.direct_source.get_map(query), query.size, self.cache.direct_source)
-        try:
-            inside = _inside(extent, query)
-            limit = None if inside else extent.bbox_in(query.srs)
-        except SRSError:
-            inside, limit = True, None
-        if not inside and limit is not None:
-            # as MapProxy: only the part inside the cache's extent is drawn
-            size, offset, bbox = part_within(query.bbox, query.size, limit)
-            if not overlaps(limit, query.bbox) or not size[0] or not size[1]:
-                return ImageResult(image=blank_image(query.size))
-            part = self._render_tiles(manager, replace(query, bbox=bbox, size=size))
-            return ImageResult(image=placed(part.image, query.size, offset), cacheable=part.cacheable)
-        return self._render_tiles(manager, query)
-
-    def _render_tiles(self, manager: TileManager, query: MapQuery) -> ImageResult:
-        grid = manager.grid
-        coord = exact_tile(grid, query.bbox, query.size, query.srs)
-        if coord is not None:
-            if not self._available([coord], manager):
-                return ImageResult(image=blank_image(query.size))
-            (outcome,) = manager.fetch_tiles([coord])
-            if outcome.empty:  # no source draws there
-                return ImageResult(image=blank_image(query.size))
-            return ImageResult(data=outcome.tile.data, mime=outcome.tile.mime, cacheable=outcome.cacheable)
-        extent = grid_extent(grid, query.srs)
-        clip = intersection(query.bbox, extent) if extent else None
-        if clip is None:
-            return ImageResult(image=blank_image(query.size))
-        # the clipped part of the request, in pixels and in the grid's SRS
-        qw, qh = query.bbox[2] - query.bbox[0], query.bbox[3] - query.bbox[1]
-        px_w = max(1.0, query.size[0] * (clip[2] - clip[0]) / qw)
-        px_h = max(1.0, query.size[1] * (clip[3] - clip[1]) / qh)
-        try:
-            src_bbox = query.srs.transform_bbox_to(grid.srs, clip)
-        except SRSError:
-            return ImageResult(image=blank_image(query.size))
-        res = min((src_bbox[2] - src_bbox[0]) / px_w, (src_bbox[3] - src_bbox[1]) / px_h)
-        if not math.isfinite(res) or res <= 0 or res > grid.resolutions[0] * grid.max_shrink_factor:
-            return ImageResult(image=blank_image(query.size))
-        level = grid.closest_level(res)
-        x0, y0, x1, y1 = grid.tile_range(src_bbox, level)
-        if x1 < x0 or y1 < y0:
-            return ImageResult(image=blank_image(query.size))
-        count = (x1 - x0 + 1) * (y1 - y0 + 1)
-        if count > self.max_tile_limit:
-            raise TooManyTiles(f"cache '{self.cache.name}': the request needs {count} tiles (max_tile_limit is {self.max_tile_limit})")
-        coords = self._available([(x, y, level) for y in range(y0, y1 + 1) for x in range(x0, x1 + 1)], manager)
-        if not coords:
-            return ImageResult(image=blank_image(query.size))
-        outcomes = manager.fetch_tiles(coords)
-        if all(o.empty for o in outcomes):  # no source draws anything here
-            return ImageResult(image=blank_image(query.size))
-        tiles = [o.tile for o in outcomes]
-        # below the request's footprint and the resampling filter's reach, no row is read
-        reach = (3 * max(1.0, res / grid.resolutions[level]) + 4) * grid.resolutions[level]
-        mosaic, mosaic_bbox = encoded_tile_mosaic(grid, coords, [t.data or None for t in tiles], src_bbox[1] - reach)
-        img = None
-        if query.srs == grid.srs:
-            img = _crop_if_aligned(mosaic, mosaic_bbox, grid.resolutions[level], query)
-        if img is None:
-            img = transform_image(mosaic, mosaic_bbox, grid.srs, query.bbox, query.srs, query.size, self.resampling)
-        # error stand-ins that are not cached make the map uncacheable too
-        return ImageResult(image=img, cacheable=all(o.cacheable for o in outcomes))
-
-
-def _inside(extent: Extent, query: MapQuery) -> bool:
-    """Does the query lie inside ``extent``? (Compared in the extent's SRS, as MapProxy does.)"""
-    bbox = query.bbox if query.srs == extent.srs else query.srs.transform_bbox_to(extent.srs, query.bbox)
-    return contains(extent.bbox, bbox)
-
-
-def _crop_if_aligned(mosaic: Image.Image, bbox: BBox, res: float, query: MapQuery) -> Image.Image | None:
-    """The query cut out of the mosaic when it has the mosaic's resolution and its
-    edges fall on pixel edges (no resampling needed), else None."""
-    rx, ry = query.res
-    if not (abs(rx - res) <= res * 1e-9 and abs(ry - res) <= res * 1e-9):
-        return None
-    left = (query.bbox[0] - bbox[0]) / res
-    top = (bbox[3] - query.bbox[3]) / res
-    if abs(left - round(left)) > 1e-6 or abs(top - round(top)) > 1e-6:
-        return None
-    left, top = round(left), round(top)
-    return mosaic.crop((left, top, left + query.size[0], top + query.size[1]))
+        source = self._sources[id(self.manager_for(query.srs))]
+        return fitted(source.get_map(query), query.size, source)

@@ -43,7 +43,7 @@ class TileProxyApp:
         self.wmts = WMTSService(self.tile_layers, services.wmts, max_age) if services.wmts else None
         self.wms = None
         if services.wms:
-            root = build_wms_layers(config, services.wms.max_tile_limit)
+            root = build_wms_layers(config)
             self.wms = WMSService(services.wms, root, self.tile_layers, config.globals.base_dir, max_age)
         self.demo = (DemoService(config, self.tile_layers, self.tms, self.wmts, self.wms, dispatch=self.handle)
                      if services.demo else None)

@@ -146,10 +146,11 @@ def debug_layers_config(*names: str, grid: str = "GLOBAL_WEBMERCATOR", source_ty
 
 def debug_cache_config(backend: dict | str, base_dir: str = "./cache", *, grid: str = "GLOBAL_WEBMERCATOR",
                        sources: tuple[str, ...] = ("dbg",), meta_size: tuple[int, int] = (1, 1),
-                       wms: bool = True) -> dict:
-    """A layer ``c`` over a cache of a debug source, served over TMS (grid names)
-    and, with ``wms``, WMS in EPSG:3857; ``backend`` is the ``cache:`` block, as a
-    dict or as the YAML of one (``"type: mbtiles"``)."""
+                       wms: bool = True, wms_url: str | None = None) -> dict:
+    """A layer ``c`` over a cache of ``sources``: ``dbg``, a debug source, and with
+    ``wms_url`` a WMS source ``wms`` there; served over TMS (grid names) and, with
+    ``wms``, WMS in EPSG:3857; ``backend`` is the ``cache:`` block, as a dict or as the
+    YAML of one (``"type: mbtiles"``)."""
     if isinstance(backend, str):
         backend = yaml.safe_load(backend)
     services: dict = {"tms": {"use_grid_names": True}}
@@ -159,6 +160,6 @@ def debug_cache_config(backend: dict | str, base_dir: str = "./cache", *, grid: 
         "services": services,
         "layers": [layer("c", "c", "c")],
         "caches": {"c": cache(*sources, grid=grid, meta_size=meta_size, cache=backend)},
-        "sources": {"dbg": {"type": "debug"}},
+        "sources": {"dbg": {"type": "debug"}, **({"wms": wms_source(f"{wms_url}/wms")} if wms_url else {})},
         "globals": {"cache": {"base_dir": base_dir}},
     }

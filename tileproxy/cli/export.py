@@ -117,7 +117,7 @@ def _source_manager(config, name: str, grid: TileGrid, fetch: bool):
     if not fetch:
         manager = copy.copy(manager)
         manager.sources = []
-    return manager, CacheSource(name, manager)
+    return manager, CacheSource(name, manager, max_tile_limit=cache.max_tile_limit)
 
 
 def _coverage(args: argparse.Namespace, grid: TileGrid):

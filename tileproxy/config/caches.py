@@ -162,7 +162,8 @@ def _build_cache(ctx: BuildContext, name: str, conf: dict, path: str) -> CacheCo
     }
     direct_res, direct_source = _direct_from(managers, conf, path)
     return CacheConfig(name=name, format=image_opts.format, grids=list(grid_names), managers=managers,
-                       direct_from_res=direct_res, direct_source=direct_source)
+                       direct_from_res=direct_res, direct_source=direct_source,
+                       max_tile_limit=int(conf.get("max_tile_limit", ctx.globals.max_tile_limit)))
 
 
 def _link_single_color(ctx: BuildContext, conf: dict, path: str) -> str | bool:

@@ -30,6 +30,7 @@ class BuildContext:
             lock_dir=self.abspath(self.g_cache.get("lock_dir", "./cache_data/tile_locks")),
             expires_hours=float(g_tiles.get("expires_hours", 72)),
             access_control_allow_origin=str(self.g_http.get("access_control_allow_origin", "*")),
+            max_tile_limit=int(self.g_cache.get("max_tile_limit", 500)),
         )
         self.grids: dict[str, TileGrid] = {}
         self.sources: dict[str, Source] = {}

@@ -21,6 +21,7 @@ class GlobalsConfig:
     lock_dir: str
     expires_hours: float = 72.0
     access_control_allow_origin: str = "*"
+    max_tile_limit: int = 500  # the most tiles one map drawn from tiles may need (cache.max_tile_limit)
 
 
 @dataclass
@@ -32,6 +33,7 @@ class CacheConfig:
     # use_direct_from_level/res: maps finer than this go to direct_source uncached
     direct_from_res: float | None = None
     direct_source: Source | None = None
+    max_tile_limit: int = 500  # the most tiles one map drawn from the cache may need
 
 
 @dataclass
@@ -136,7 +138,6 @@ class WMSConfig:
     md: ServiceMetadata = field(default_factory=ServiceMetadata)
     md_raw: dict[str, Any] = field(default_factory=dict)
     inspire_md: dict[str, Any] = field(default_factory=dict)  # INSPIRE View Service metadata, as configured
-    max_tile_limit: int = 500
     concurrent_layer_renderer: int = 1
     max_layers: int = 50  # distinct layers per GetMap / GetFeatureInfo (tileproxy's own key)
 

@@ -141,7 +141,6 @@ def _wms_config(ctx: BuildContext, wms: dict) -> WMSConfig:
         conf.featureinfo_types = [str(t).lower() for t in wms["featureinfo_types"]]
     for kind, xslt in (wms.get("featureinfo_xslt") or {}).items():
         conf.featureinfo_xslt[str(kind)] = ctx.abspath(str(xslt))
-    conf.max_tile_limit = int(ctx.g_cache.get("max_tile_limit", 500))
     conf.concurrent_layer_renderer = int(wms.get("concurrent_layer_renderer", 1) or 1)
     max_layers = wms.get("max_layers")
     if max_layers is not None:

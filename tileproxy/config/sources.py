@@ -157,6 +157,7 @@ def _tile(ctx: BuildContext, name: str, conf: dict, path: str, shared: Shared) -
         transparent=bool(conf.get("transparent", False)),
         flip_y=flip,
         resampling=resampling(ctx, conf.get("image") or {}, join_path(path, "image")),
+        max_tile_limit=ctx.globals.max_tile_limit,
         **shared(),
     )
 

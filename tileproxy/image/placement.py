@@ -19,6 +19,12 @@ def overlaps(a: BBox, b: BBox) -> bool:
     return max(a[0], b[0]) < min(a[2], b[2]) and max(a[1], b[1]) < min(a[3], b[3])
 
 
+def intersection(a: BBox, b: BBox) -> BBox | None:
+    """The area the two bboxes share; None when they share none."""
+    box = (max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3]))
+    return box if box[0] < box[2] and box[1] < box[3] else None
+
+
 def part_within(bbox: BBox, size: tuple[int, int], limit: BBox) -> Part:
     """The part of a map of ``bbox`` at ``size`` pixels that lies inside ``limit``:
     its pixel size, its offset from the top-left corner, and its bbox. Edges of

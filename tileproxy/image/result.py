@@ -43,6 +43,16 @@ class ImageResult:
         return self._data is not None
 
     @property
+    def data(self) -> bytes | None:
+        """The encoded bytes, if the image came encoded."""
+        return self._data
+
+    @property
+    def decoded(self) -> bool:
+        """Are the pixels (or a PNG's inflated rows) at hand, so that ``image`` costs little?"""
+        return self._image is not None or self._rows is not None
+
+    @property
     def image(self) -> Image.Image:
         if self._image is None:
             rows, self._rows = self._rows, None

@@ -32,6 +32,7 @@ from ..grid import TileGrid
 from ..http import Request, Response, unsafe_segment
 from ..layers import TileLayer, WMSLayer
 from ..srs import SRSError, get_srs
+from .access import authorize
 from .client_input import echo
 from .demo_html import (
     STATIC_TYPES,
@@ -56,6 +57,11 @@ from .wmts import WMTSService
 from .wmts.matrix import matrix_id
 
 HTML = "text/html; charset=utf-8"
+
+
+def _plain_error(message: str, status: int) -> Response:
+    return Response(message + "\n", status)
+
 
 # demo parameter -> (service label, path, query) of a capabilities document, in the order they are looked for
 CAPABILITIES = {
@@ -96,6 +102,10 @@ class DemoService:
 
     def handle(self, req: Request, parts: list[str]) -> Response:
         """``parts`` are the path segments after ``demo``."""
+        if not (parts and parts[0] == "static"):  # the static files hold nothing to protect
+            answer = authorize(req.environ, "demo", [], _plain_error)
+            if answer is not None and not answer.full:
+                return _plain_error("forbidden", 403)
         if not parts:  # /demo -> /demo/ so that the page has a stable base
             return Response("", 301, content_type=None, headers=[("Location", req.script_url + "/demo/")])
         if parts[0] == "static" and len(parts) == 2:

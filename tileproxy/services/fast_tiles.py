@@ -9,11 +9,19 @@ is certain to be the general path's. Anything else (HEAD or conditional requests
 another service, a path the router looks at closer, a URL naming no tile, a tile
 not stored or under a refresh_before rule) gets None, and the general path answers
 it with the same result a request before would have had.
+
+With MapProxy's callbacks in the environ (see ``access`` and ``decorate``): a
+decorate_img callback leaves the tile to the general path; an authorize callback
+is asked here, and only a tile it lets go out as stored is answered here (its
+answer is kept in the environ, so the general path does not ask twice).
 """
 
 from __future__ import annotations
 
 from ..tilecache.cache_status import HIT
+from .access import AUTHORIZE
+from .decorate import DECORATE
+from .tile_access import served_as_stored
 from .tile_response import TileRequestError, tile_headers
 from .tms import TMSService
 from .wmts import WMTSService
@@ -45,13 +53,18 @@ class FastTiles:
         script = environ.get("HTTP_X_SCRIPT_NAME")
         if script and path.startswith(script.rstrip("/") + "/"):
             return None  # a path that still carries the proxy's prefix: the router strips it
+        authorize = environ.get(AUTHORIZE)
+        if DECORATE in environ:
+            return None
         try:
             if path.startswith("/wmts/") and self.wmts is not None:
                 service: TMSService | WMTSService = self.wmts
                 found = self.wmts.resolve(path[5:])
+                name = "wmts"
             elif path.startswith("/tms/") and self.tms is not None:
                 service = self.tms
                 found = self.tms.resolve(path)
+                name = "tms"
             else:
                 return None
         except (TileRequestError, WMTSError):  # the general path answers with the error
@@ -59,6 +72,8 @@ class FastTiles:
         if found is None:
             return None
         layer, coord = found
+        if authorize is not None and not served_as_stored(authorize, environ, name, layer, coord):
+            return None
         tile = layer.manager.stored_hit(coord)
         if tile is None or not tile.data:
             return None

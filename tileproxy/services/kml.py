@@ -19,7 +19,9 @@ from ..grid import TileCoord, TileGrid
 from ..http import HTTPError, Request, Response, cache_headers, make_not_modified, not_modified
 from ..layers import TileLayer, TileLayerNames
 from ..srs import BBox, get_srs
+from .access import AUTHORIZE
 from .client_input import echo, short_message
+from .tile_access import tile_access
 from .tile_response import serve_tile
 from .tms import OUTSIDE, TileServiceGrid
 
@@ -65,7 +67,8 @@ class KMLService:
         coord = self.grids[id(layer.grid)].internal_coord(x, y, z, profiles=False)
         if coord is None:
             return _error(OUTSIDE, 404)
-        return serve_tile(req, layer, coord, self.max_age, _error)
+        access = tile_access(req.environ, "kml", layer, coord, _error)
+        return serve_tile(req, layer, coord, self.max_age, _error, access)
 
     def _layer(self, name: str, grid_part: str | None) -> TileLayer:
         layer = self.names.find(name, grid_part)
@@ -80,6 +83,8 @@ class KMLService:
         coord = tsg.internal_coord(*sw_coord, profiles=False)
         if coord is None:
             return _error(OUTSIDE, 404)
+        if AUTHORIZE in req.environ:  # the document of a tile the layer may not show is refused
+            tile_access(req.environ, "kml", layer, coord, _error)
         base = f"{req.script_url}/kml/{layer.name}/{layer.path_id(self.use_grid_names)}"
         bbox = _clipped_bbox(grid, coord)
         north, south, east, west = _wgs84(grid, bbox)

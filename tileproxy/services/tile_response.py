@@ -6,6 +6,7 @@ import io
 import logging
 from collections.abc import Callable
 from functools import lru_cache
+from typing import Protocol
 
 from ..grid import TileCoord
 from ..http import (
@@ -39,6 +40,16 @@ TileAddress = tuple[TileLayer, TileCoord]
 KNOWN_EXTENSIONS = ("png", "jpeg", "jpg", "gif", "tif", "tiff", "webp")
 
 
+class TileAccess(Protocol):
+    """What the request's callbacks make of a tile (see ``tile_access``)."""
+
+    def outside(self) -> Response | None:
+        """The answer when the tile may not be drawn at all, else None."""
+
+    def applied(self, outcome: TileOutcome) -> TileOutcome:
+        """The tile as this request may see it."""
+
+
 class TileRequestError(Exception):
     """A tile URL that names no tile (unknown layer, another format, outside the grid):
     the message and status its service answers with."""
@@ -57,9 +68,15 @@ def transparent_png(size: tuple[int, int]) -> bytes:
     return out.getvalue()
 
 
-def serve_tile(req: Request, layer: TileLayer, coord: TileCoord, max_age: int, error: ErrorFactory) -> Response:
+def serve_tile(req: Request, layer: TileLayer, coord: TileCoord, max_age: int, error: ErrorFactory,
+               access: TileAccess | None = None) -> Response:
     """The tile at ``coord`` (internal grid coordinates) with HTTP cache headers and
-    Cache-Status; errors are answered through ``error(message, status)``."""
+    Cache-Status; errors are answered through ``error(message, status)``. ``access``
+    limits and decorates the tile for the request (see ``tile_access``)."""
+    if access is not None:
+        outside = access.outside()
+        if outside is not None:
+            return outside
     try:
         outcome = layer.manager.fetch_tile(coord)
     except TileError as ex:
@@ -76,6 +93,8 @@ def serve_tile(req: Request, layer: TileLayer, coord: TileCoord, max_age: int, e
         resp.set("Cache-Status", CacheStatus(fwd="miss", fwd_status=ex.status, detail="source-error").header())
         no_cache(resp.headers)  # the next request may succeed: no proxy keeps the error
         return resp
+    if access is not None and not outcome.empty:
+        outcome = access.applied(outcome)
     return tile_response(req, layer, outcome, max_age)
 
 

@@ -20,7 +20,9 @@ from ..config.model import TMSConfig
 from ..grid import TileCoord, TileGrid
 from ..http import HTTPError, Request, Response
 from ..layers import TileLayer, TileLayerNames
+from .access import authorize
 from .client_input import echo, short_message
+from .tile_access import tile_access
 from .tile_response import KNOWN_EXTENSIONS, ErrorFactory, TileAddress, TileRequestError, serve_tile
 from .xmltext import xml_text
 
@@ -158,14 +160,23 @@ class TMSService:
             if rest in ([], [""]):
                 return self.capabilities(req)
             if 1 <= len(rest) <= 2 and all(rest):
-                return self.tile_map(req, self.find(rest[0], rest[1] if len(rest) == 2 else None, _tms_error))
+                layer = self.find(rest[0], rest[1] if len(rest) == 2 else None, _tms_error)
+                answer = authorize(req.environ, "tms", [layer.name], _tms_error, None)
+                if answer is not None and not answer.allows(layer.name, "tile"):
+                    return _tms_error("forbidden", 403)
+                return self.tile_map(req, layer)
         try:
             found = self.resolve(req.path)
         except TileRequestError as ex:
             return _tms_error(str(ex), ex.status)
         if found is None:
             return _tms_error(f"invalid request ({echo(req.path)})", 404)
-        return serve_tile(req, *found, self.max_age, _tms_error)
+        return self._serve(req, *found, _tms_error)
+
+    def _serve(self, req: Request, layer: TileLayer, coord: TileCoord, error: ErrorFactory) -> Response:
+        """A tile of /tms or /tiles, as the authorize and decorate_img callbacks allow."""
+        access = tile_access(req.environ, "tms", layer, coord, error)
+        return serve_tile(req, layer, coord, self.max_age, error, access)
 
     def resolve(self, path: str, origin: str | None = None) -> TileAddress | None:
         """The tile layer and grid coordinates a ``/tms`` or ``/tiles`` tile URL asks
@@ -214,7 +225,7 @@ class TMSService:
         base = request_url(req).rstrip("/")
         md = self.conf.md
         rows = []
-        for path, layer in self.names.published():
+        for path, layer in self._listed(req.environ):
             tsg = self.service_grid(layer)
             rows.append(
                 f"    <TileMap title={quoteattr(layer.title)} srs={quoteattr(tsg.srs_name)} "
@@ -230,6 +241,19 @@ class TMSService:
             "  <TileMaps>\n" + "\n".join(rows) + "\n  </TileMaps>\n</TileMapService>\n"
         )
         return Response(body, content_type="text/xml")
+
+    def _listed(self, environ: dict) -> list[tuple[str, TileLayer]]:
+        """The published layers the authorize callback lets the capabilities list: it
+        is asked about all of them by their internal names (``<layer>_<grid>``, or
+        (layer, grid) with ``use_grid_names``, as MapProxy names them) and answers
+        with the rights of layer names."""
+        published = self.names.published()
+        internal = [(name, grid) if self.conf.use_grid_names else f"{name}_{grid}"
+                    for name, grid in self.names.by_path]
+        answer = authorize(environ, "tms", internal, _tms_error, None)
+        if answer is None or answer.full:
+            return published
+        return [(path, layer) for path, layer in published if answer.allows(layer.name, "tile")]
 
     def tile_map(self, req: Request, layer: TileLayer) -> Response:
         url = request_url(req)
@@ -264,7 +288,7 @@ class TMSService:
             return _text_error(str(ex), ex.status)
         if found is None:
             return _text_error(f"invalid request ({echo(req.path)})", 404)
-        return serve_tile(req, *found, self.max_age, _text_error)
+        return self._serve(req, *found, _text_error)
 
 
 def _origin(value: str | None) -> str | None:

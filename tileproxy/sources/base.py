@@ -8,19 +8,17 @@ from ..extent import Extent, coverage_extent, default_extent
 from ..grid import ResRange, TileCoord, TileGrid
 from ..image.errors import ImageDataError
 from ..image.formats import ImageFormat
-from ..image.mosaic import tile_mosaic
 from ..image.result import ImageResult, whole_image
-from ..image.transform import blank_image, transform_image
+from ..image.transform import blank_image
 from ..image.whole import ImageSizeError
-from ..srs import SRS, BBox, clip_to_world
+from ..srs import SRS, BBox
 from ..tilecache.locks import LockTimeout
+from ..tiled_map import draw_from_tiles
 from .errors import SourceDataError as SourceDataError  # (re-exported: callers know them from here)
 from .errors import SourceError as SourceError
 from .errors import SourceTimeout as SourceTimeout
 from .limits import NO_LIMITS, SourceLimits
 from .on_error import ErrorAnswer, ErrorPolicy
-
-MAX_MOSAIC_TILES = 256
 
 
 def source_image(data: bytes, size: tuple[int, int] | None, label: str, exact: bool = True) -> ImageResult:
@@ -128,6 +126,7 @@ class TiledSource(Source):
 
     grid: TileGrid
     resampling: str = "bicubic"
+    max_tile_limit: int | None = None  # the most tiles one map may need (None: any number)
     supports_meta_tiles = False
 
     def get_tile(self, coord: TileCoord, format: ImageFormat) -> ImageResult:
@@ -153,29 +152,17 @@ class TiledSource(Source):
         return coverage_extent(self.limits.coverage) or Extent(self.grid.bbox, self.grid.srs)
 
     def draw(self, query: MapQuery) -> ImageResult:
-        """A mosaic of the tiles of the closest level, warped to the query; the tiles
-        are finished with the map, not one by one."""
+        """The map drawn from the tiles of the closest level (``draw_from_tiles``);
+        the tiles are finished with the map, not one by one."""
         if not query.format.is_image:
             raise SourceError(
                 f"source '{self.name}': {query.format.mime} tiles pass through only to a cache with "
                 "the same grid; they cannot be rescaled or reprojected"
             )
-        grid = self.grid
-        bbox = query.bbox
-        if query.srs != grid.srs:
-            bbox = clip_to_world(grid.srs, query.srs.transform_bbox_to(grid.srs, bbox))
-            if bbox is None:
-                return ImageResult(image=blank_image(query.size))
-        # the finer of the two axes' resolutions, so that reprojection loses no detail
-        res = min((bbox[2] - bbox[0]) / query.size[0], (bbox[3] - bbox[1]) / query.size[1])
-        level = grid.closest_level(res)
-        x0, y0, x1, y1 = grid.tile_range(bbox, level)
-        if x1 < x0 or y1 < y0:
-            return ImageResult(image=blank_image(query.size))
-        if (x1 - x0 + 1) * (y1 - y0 + 1) > MAX_MOSAIC_TILES:
-            raise SourceError(f"source '{self.name}': request covers too many tiles")
-        coords = [(x, y, level) for y in range(y0, y1 + 1) for x in range(x0, x1 + 1)]
-        images = [self.fetch_tile(coord, query.format).image for coord in coords]
-        mosaic, mosaic_bbox = tile_mosaic(grid, coords, images)
-        img = transform_image(mosaic, mosaic_bbox, grid.srs, query.bbox, query.srs, query.size, self.resampling)
-        return ImageResult(image=img)
+
+        def load(coords: list[TileCoord]) -> list[ImageResult | None]:
+            return [self.fetch_tile(coord, query.format) for coord in coords]
+
+        result = draw_from_tiles(self.grid, query.bbox, query.size, query.srs, load, resampling=self.resampling,
+                                 max_tiles=self.max_tile_limit, label=f"source '{self.name}'")
+        return result if result is not None else ImageResult(image=blank_image(query.size))

@@ -1,5 +1,6 @@
-"""Another cache used as a source: its tiles pass through when the grids line up,
-otherwise it answers map queries like a WMS (meta tiles, reprojection). Also
+"""A cache drawn as maps (``CacheSource``): as the source of another cache, its
+tiles pass through when the grids line up, otherwise it answers map queries like
+a WMS (meta tiles, reprojection); WMS layers draw caches through it too. Also
 where a cache draws (``cache_extent``) and at which resolutions (``cache_res_range``)."""
 
 from __future__ import annotations
@@ -10,30 +11,41 @@ from typing import TYPE_CHECKING
 from ..extent import Extent, coverage_extent, merge_extents
 from ..grid import ResRange, TileCoord, TileGrid
 from ..image.formats import ImageFormat
-from ..image.placement import contains, overlaps, part_within, placed
+from ..image.placement import contains, intersection, overlaps, part_within, placed
 from ..image.result import ImageResult
 from ..image.transform import blank_image
 from ..srs import SRS, BBox, SRSError
+from ..tiled_map import draw_from_tiles
 from .base import MapQuery, Source, SourceError, TiledSource
 
 if TYPE_CHECKING:
     from ..config.model import CacheConfig
     from ..tilecache.manager import TileManager
+    from ..tilecache.outcomes import TileOutcome
 
 
 class CacheSource(TiledSource):
-    def __init__(self, name: str, manager: TileManager, target_grid: TileGrid | None = None):
+    """One grid of a cache drawn as maps, for another cache (as its source) and for
+    WMS layers (``maps.CacheMapLayer``), as MapProxy's CacheSource is its
+    CacheMapLayer. Tiles of its grid pass through as they are (``get_tile``); any
+    other map is drawn from its tiles (``tiled_map.draw_from_tiles``), and only
+    the part inside the cache's extent (within ``target_grid``, the grid of the
+    cache it fills): the rest is transparent, as in MapProxy."""
+
+    def __init__(self, name: str, manager: TileManager, target_grid: TileGrid | None = None,
+                 max_tile_limit: int | None = 500):
         super().__init__(name, manager.transparent)
         self.manager = manager
         self.grid = manager.grid
         self.resampling = manager.image_opts.resampling
+        self.max_tile_limit = max_tile_limit
         # a grid that shares no level with ours: build meta tiles like any map source
         if target_grid is not None:
             self.supports_meta_tiles = not any(
                 target_grid.aligned_level(self.grid, z) is not None for z in range(target_grid.levels)
             )
-        self.bounds = _bounds(manager, target_grid)
-        self._limits: dict[SRS, BBox | None] = {}
+        self.bounds = _bounds(manager, target_grid)  # None: no limit
+        self._bounds_in: dict[SRS, BBox | None] = {}
 
     def res_range(self) -> ResRange | None:
         """What the cache's sources draw."""
@@ -49,52 +61,83 @@ class CacheSource(TiledSource):
 
     def fetch_tile(self, coord: TileCoord, format: ImageFormat) -> ImageResult:
         outcome = self.manager.fetch_tile(coord)
-        if outcome.empty:  # the other cache's sources draw nothing there
-            return ImageResult(image=blank_image(self.grid.tile_size))
-        tile = outcome.tile
-        # the other cache's tiles are in its format (as MapProxy trusts them): they
-        # pass through undecoded; an error tile of that cache is not stored here either
-        mime = tile.mime or (self.manager.format.mime if self.manager.format.mime != "mixed" else None)
-        return ImageResult(data=tile.data, mime=mime, cacheable=outcome.cacheable)
+        tile = _tile_image(outcome, self.manager)
+        # blank where the other cache's sources draw nothing
+        return tile if tile is not None else ImageResult(image=blank_image(self.grid.tile_size))
 
     def draw(self, query: MapQuery) -> ImageResult:
         if not self.manager.format.is_image:
             raise SourceError(f"cache '{self.name}' holds {self.manager.format.mime} tiles, which cannot be drawn into maps")
-        limit = self._limit_in(query.srs)
-        if limit is None or contains(limit, query.bbox):
-            return super().draw(query)
+        manager = self.manager
+        if query.dimensions:
+            # a store that cannot keep dimension values apart serves its tiles for all of them
+            manager = manager.with_dimensions(query.dimensions) or manager
+        limit = self._limit_for(query)
+        if limit is None:
+            return self._from_tiles(manager, query)
         # as MapProxy: only the part inside the extent is drawn, the rest is transparent
         size, offset, bbox = part_within(query.bbox, query.size, limit)
         if not overlaps(limit, query.bbox) or not size[0] or not size[1]:
             return ImageResult(image=blank_image(query.size))
-        part = super().draw(replace(query, bbox=bbox, size=size))
+        part = self._from_tiles(manager, replace(query, bbox=bbox, size=size))
         return ImageResult(image=placed(part.image, query.size, offset), cacheable=part.cacheable)
 
-    def _limit_in(self, srs: SRS) -> BBox | None:
-        if self.bounds is None:
+    def _limit_for(self, query: MapQuery) -> BBox | None:
+        """The extent in the query's SRS when the query reaches beyond it (compared
+        in the extent's SRS, as MapProxy does), else None."""
+        bounds = self.bounds
+        if bounds is None:
             return None
-        if srs not in self._limits:
-            bbox, bbox_srs = self.bounds
+        try:
+            bbox = query.bbox if query.srs == bounds.srs else query.srs.transform_bbox_to(bounds.srs, query.bbox)
+        except SRSError:
+            return None
+        if contains(bounds.bbox, bbox):
+            return None
+        if query.srs not in self._bounds_in:
             try:
-                self._limits[srs] = bbox_srs.transform_bbox_to(srs, bbox)
+                self._bounds_in[query.srs] = bounds.bbox_in(query.srs)
             except SRSError:
-                self._limits[srs] = None
-        return self._limits[srs]
+                self._bounds_in[query.srs] = None
+        return self._bounds_in[query.srs]
+
+    def _from_tiles(self, manager: TileManager, query: MapQuery) -> ImageResult:
+        def load(coords: list[TileCoord]) -> list[ImageResult | None]:
+            # tiles outside the cache coverage, and for a cache without sources the
+            # tiles it does not hold, stay transparent
+            available = [c for c in coords if manager.store.covers(c) and (manager.sources or manager.is_cached(c))]
+            found = dict(zip(available, manager.fetch_tiles(available))) if available else {}
+            return [_tile_image(found[c], manager) if c in found else None for c in coords]
+
+        result = draw_from_tiles(manager.grid, query.bbox, query.size, query.srs, load, resampling=self.resampling,
+                                 max_tiles=self.max_tile_limit, label=f"cache '{self.name}'")
+        return result if result is not None else ImageResult(image=blank_image(query.size))
 
 
-def _bounds(manager: TileManager, target: TileGrid | None) -> tuple[BBox, SRS] | None:
-    """Where a cache draws as a source, as MapProxy bounds it: the cache's extent
-    (its coverage, its sources', else its grid) within the grid of the cache it fills."""
+def _tile_image(outcome: TileOutcome, manager: TileManager) -> ImageResult | None:
+    """A cache's tile as it is: its tiles are in its format (as MapProxy trusts
+    them) and pass through undecoded; an error tile of that cache is not kept by
+    whoever draws with it either. None when the cache has nothing there."""
+    tile = outcome.tile
+    if outcome.empty or not tile.data:
+        return None
+    mime = tile.mime or (manager.format.mime if manager.format.mime != "mixed" else None)
+    return ImageResult(data=tile.data, mime=mime, cacheable=outcome.cacheable)
+
+
+def _bounds(manager: TileManager, target: TileGrid | None) -> Extent | None:
+    """Where a cache draws, as MapProxy bounds it: the cache's extent (its coverage,
+    its sources', else its grid), within the grid of the cache it fills."""
     extent = cache_extent(manager)
-    bbox, srs = extent.bbox, extent.srs
     if target is None:
-        return bbox, srs
+        return extent
+    bbox, srs = extent.bbox, extent.srs
     try:
         other = target.srs.transform_bbox_to(srs, target.bbox)
     except SRSError:
-        return bbox, srs
-    box = (max(bbox[0], other[0]), max(bbox[1], other[1]), min(bbox[2], other[2]), min(bbox[3], other[3]))
-    return (box, srs) if box[0] < box[2] and box[1] < box[3] else None
+        return extent
+    box = intersection(bbox, other)
+    return Extent(box, srs) if box is not None else None
 
 
 def cache_extent(manager: TileManager) -> Extent:
@@ -143,15 +186,18 @@ class ResolutionConditional(Source):
 
 
 def cache_map_source(cache: CacheConfig, target_grid: TileGrid | None = None) -> Source:
-    """The source that draws maps from ``cache`` for a layer or another cache:
-    the cache's grid that best fits ``target_grid`` (same grid, else same SRS,
-    else the first), switched to the cache's own source below
-    ``use_direct_from_level/res``."""
-    grid_name = _best_grid(cache, target_grid)
-    source: Source = CacheSource(cache.name, cache.managers[grid_name], target_grid)
+    """The source that draws maps from ``cache`` for another cache: the cache's
+    grid that best fits ``target_grid`` (same grid, else same SRS, else the first)."""
+    return cache_grid_source(cache, cache.managers[_best_grid(cache, target_grid)], target_grid)
+
+
+def cache_grid_source(cache: CacheConfig, manager: TileManager, target_grid: TileGrid | None = None) -> Source:
+    """One grid of ``cache`` (``manager``) drawn as maps, for a WMS layer or for
+    another cache (of ``target_grid``): its tiles, or the cache's own source,
+    uncached, below ``use_direct_from_level/res``."""
+    source: Source = CacheSource(cache.name, manager, target_grid, cache.max_tile_limit)
     if cache.direct_from_res is not None and cache.direct_source is not None:
-        grid = cache.managers[grid_name].grid
-        source = ResolutionConditional(source, cache.direct_source, cache.direct_from_res, grid.srs)
+        source = ResolutionConditional(source, cache.direct_source, cache.direct_from_res, manager.grid.srs)
     return source
 
 

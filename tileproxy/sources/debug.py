@@ -10,6 +10,9 @@ from .limits import NO_LIMITS, SourceLimits
 
 
 class DebugSource(Source):
+    # each tile is drawn on its own (its own frame and text), as MapProxy draws it
+    supports_meta_tiles = False
+
     def __init__(self, name: str = "debug", limits: SourceLimits = NO_LIMITS):
         super().__init__(name, transparent=True, limits=limits)
 

@@ -38,6 +38,7 @@ class TileSource(TiledSource):
         transparent: bool = False,
         flip_y: bool = False,
         resampling: str = "bicubic",
+        max_tile_limit: int | None = 500,
         limits: SourceLimits = NO_LIMITS,
         on_error: ErrorPolicy | None = None,
     ):
@@ -47,6 +48,7 @@ class TileSource(TiledSource):
         self.client = client
         self.flip_y = flip_y  # deprecated 'origin' differing from the grid origin
         self.resampling = resampling
+        self.max_tile_limit = max_tile_limit  # maps of other grids: the most tiles one may need
 
     def tile_url(self, coord: TileCoord, fmt: ImageFormat) -> str:
         x, y, z = coord

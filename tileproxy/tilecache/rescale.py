@@ -16,12 +16,11 @@ from collections.abc import Callable
 from PIL import Image
 
 from ..grid import TileCoord, TileGrid
-from ..image.codec import decode
 from ..image.formats import ImageOptions
-from ..image.mosaic import tile_mosaic
 from ..image.result import ImageResult
-from ..image.transform import blank_image, transform_image
+from ..image.transform import blank_image
 from ..stores.base import Tile
+from ..tiled_map import draw_from_tiles
 
 # a tile of another level: the stored or created tile (data None: nothing there),
 # or None when the cache has none and its sources draw none (rescaled further)
@@ -59,26 +58,25 @@ class _Rescaler:
         if z == self.stop:
             return None
         grid = self.grid
-        level = z + 1 if self.stop > z else z - 1
-        bbox = grid.tile_bbox(coord)
-        x0, y0, x1, y1 = grid.tile_range(bbox, level)
-        coords = [(x, y, level) for y in range(y0, y1 + 1) for x in range(x0, x1 + 1)]
-        images = [self._level_image(c) for c in coords]
-        if all(img is None for img in images):
+        drawn = draw_from_tiles(grid, grid.tile_bbox(coord), grid.tile_size, grid.srs, self._level_tiles,
+                                resampling=self.image_opts.resampling, level=z + 1 if self.stop > z else z - 1)
+        if drawn is None:
             return None
-        mosaic, mosaic_bbox = tile_mosaic(grid, coords, images)
-        result = transform_image(mosaic, mosaic_bbox, grid.srs, bbox, grid.srs, grid.tile_size,
-                                 self.image_opts.resampling)
+        result = drawn.image
         self.memo[coord] = result
         if self.store is not None:
             data, mime = ImageResult(image=result).encoded(self.image_opts)
             self.store(Tile(coord, data=data, mime=mime, timestamp=time.time()))
         return result
 
-    def _level_image(self, coord: TileCoord) -> Image.Image | None:
+    def _level_tiles(self, coords: list[TileCoord]) -> list[ImageResult | None]:
+        return [self._level_tile(c) for c in coords]
+
+    def _level_tile(self, coord: TileCoord) -> ImageResult | None:
         if not self.grid.is_valid(coord):
             return None
         tile = self.load_tile(coord)
         if tile is None:
-            return self.image(coord)
-        return decode(tile.data) if tile.data else None
+            img = self.image(coord)
+            return ImageResult(image=img) if img is not None else None
+        return ImageResult(data=tile.data) if tile.data else None

@@ -11,8 +11,12 @@ from ...image.formats import ImageOptions
 from ...layers import TileLayer, WMSLayer
 from ...sources.base import SourceError
 from ...tilecache.outcomes import TileError
+from ..access import AUTHORIZE
 from ..client_input import echo
+from ..decorate import DECORATE
+from ..tile_access import tile_access
 from ..tile_response import serve_tile
+from .access import MapAccess, capabilities_view, legend_allowed, wms_error
 from .capabilities import Capabilities
 from .exceptions import WMSError, image_exception, missing_parameters, xml_exception
 from .featureinfo import feature_info
@@ -69,7 +73,9 @@ class WMSService:
             if kind == "map":
                 return self.get_map(req, version)
             if kind == "featureinfo":
-                return feature_info(args, version, self.conf, self.layers)
+                return feature_info(args, version, self.conf, self.layers, req.environ)
+            if AUTHORIZE in req.environ and args.get("layer") in self.layers:
+                legend_allowed(req.environ, version, args["layer"])
             return legend_graphic(args, version, self.layers, self.legends, self.conf)
         except WMSError as err:
             if kind == "map":
@@ -107,8 +113,9 @@ class WMSService:
         tiled = parse_bool(req.args.get("tiled"))
         if tiled:
             version = "1.1.1"
+        shown = capabilities_view(req.environ, version, list(self.layers)) if AUTHORIZE in req.environ else None
         caps = Capabilities(self.conf, self.root, req.script_url, self.legends.size,
-                            self.tile_layers if tiled else None, self._bbox_cache)
+                            self.tile_layers if tiled else None, self._bbox_cache, shown)
         body, ctype = caps.document(version)
         return Response(body, content_type=f"{ctype}; charset=utf-8")
 
@@ -117,12 +124,19 @@ class WMSService:
         params = parse_map_params(args, version, self.conf, self.layers)
         layers = [self.layers[name] for name in params.layers]
         dimensions = dimension_values(args, layers)
+        access = MapAccess(req.environ, version) if AUTHORIZE in req.environ or DECORATE in req.environ else None
         if params.tiled:
-            return self.tiled_map(req, params)
-        return render_map(params, layers, self.conf, dimensions, args)
+            return self.tiled_map(req, params, access)
+        return render_map(params, layers, self.conf, dimensions, args, access)
 
-    def tiled_map(self, req: Request, params: MapParams) -> Response:
-        """WMS-C: a GetMap that is exactly one tile of a cache answers with that tile."""
+    def tiled_map(self, req: Request, params: MapParams, access: MapAccess | None) -> Response:
+        """WMS-C: a GetMap that is exactly one tile of a cache answers with that tile.
+        The callbacks are asked as for any GetMap (``wms.map``); a tile they limit
+        or decorate is clipped and decorated as the tile services do."""
         layer, coord = wmsc_tile(self.tile_layers, params)
-        return serve_tile(req, layer, coord, self.max_age, _tile_error)
+        tile = None
+        if access is not None:
+            answer = access.ask([layer.name], params)
+            tile = tile_access(req.environ, "wms.map", layer, coord, wms_error("1.1.1"), answer, "map")
+        return serve_tile(req, layer, coord, self.max_age, _tile_error, tile)
 

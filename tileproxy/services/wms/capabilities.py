@@ -12,6 +12,7 @@ from ...extent import Extent, default_extent
 from ...layers import TileLayer, WMSLayer
 from ...srs import SRS, BBox, SRSError, default_bbox, get_srs
 from ..tms import TileServiceGrid
+from .access import ShownLayers
 from .featureinfo import info_mime_types
 from .inspire import INSPIRE_NAMESPACES, INSPIRE_SCHEMA, inspire_capabilities
 from .xml import XMLWriter, num
@@ -87,8 +88,10 @@ def srs_extents(conf: WMSConfig) -> dict[str, Extent | None]:
 
 class Capabilities:
     def __init__(self, conf: WMSConfig, root: WMSLayer, base_url: str, legend_size: LegendSize,
-                 tile_layers: list[TileLayer] | None = None, bbox_cache: dict | None = None):
+                 tile_layers: list[TileLayer] | None = None, bbox_cache: dict | None = None,
+                 shown: ShownLayers | None = None):
         self.conf = conf
+        self.shown = shown  # the layers the authorize callback lets the document list (None: all)
         self.root = root
         self.base = base_url.rstrip("/") + "/service?"
         self.legend_size = legend_size
@@ -195,8 +198,18 @@ class Capabilities:
         w.close("DCPType")
         w.close(name)
 
+    def _children(self, layer: WMSLayer) -> list[WMSLayer]:
+        return layer.layers if self.shown is None else self.shown.children(layer)
+
+    def _queryable(self, layer: WMSLayer) -> bool:
+        return layer.queryable if self.shown is None else self.shown.queryable(layer)
+
     def _boxes(self, layer: WMSLayer) -> tuple[BBox, list[tuple[str, BBox]]]:
-        """The layer's lon/lat bbox and its bboxes per SRS (x/y order), computed once."""
+        """The layer's lon/lat bbox and its bboxes per SRS (x/y order), computed once
+        (those narrowed by the authorize callback's limits for each document)."""
+        limited = self.shown.extent(layer) if self.shown is not None else None
+        if limited is not None:
+            return self._llbbox(limited), self._srs_bboxes(limited)
         key = id(layer)
         if key not in self.bbox_cache:
             self.bbox_cache[key] = (self._llbbox(layer.map_extent), self._srs_bboxes(layer.map_extent))
@@ -303,7 +316,7 @@ class Capabilities:
 
     def _layer_head(self, w: XMLWriter, layer: WMSLayer, root: bool, version: str) -> None:
         """Layer up to its SRS/CRS list: the part every version after 1.0.0 shares."""
-        w.open("Layer", queryable="1" if layer.queryable else None)
+        w.open("Layer", queryable="1" if self._queryable(layer) else None)
         if layer.name:
             w.leaf("Name", layer.name)
         w.leaf("Title", layer.title)
@@ -329,7 +342,7 @@ class Capabilities:
         self._dimensions(w, layer, with_extent=True)
         self._layer_links(w, layer, version)
         self._scale_hint(w, layer)
-        for child in layer.layers:
+        for child in self._children(layer):
             self._layer_11x(w, child, version)
         w.close("Layer")
 
@@ -469,7 +482,7 @@ class Capabilities:
             w.leaf("MinScaleDenominator", num(limits.max_res / PIXEL_SIZE))
         if limits is not None and limits.min_res is not None:
             w.leaf("MaxScaleDenominator", num(limits.min_res / PIXEL_SIZE))
-        for child in layer.layers:
+        for child in self._children(layer):
             self._layer_130(w, child)
         w.close("Layer")
 
@@ -528,7 +541,7 @@ class Capabilities:
         w.close(name)
 
     def _layer_100(self, w: XMLWriter, layer: WMSLayer) -> None:
-        w.open("Layer", queryable="1" if layer.queryable else None)
+        w.open("Layer", queryable="1" if self._queryable(layer) else None)
         if layer.name:
             w.leaf("Name", layer.name)
         w.leaf("Title", layer.title)
@@ -542,6 +555,6 @@ class Capabilities:
             w.leaf("StyleURL", self._legend_url(layer, "1.1.1"))
             w.close("Style")
         self._scale_hint(w, layer)
-        for child in layer.layers:
+        for child in self._children(layer):
             self._layer_100(w, child)
         w.close("Layer")

@@ -14,8 +14,10 @@ from ...config.model import WMSConfig
 from ...http import Response
 from ...layers import WMSLayer
 from ...sources.featureinfo import FeatureInfoQuery
+from ..access import AUTHORIZE
 from ..client_input import echo
 from ..featureinfo import XSLTransform, collect, combine, info_kind, mime_of_kind, with_charset
+from .access import featureinfo_limits
 from .exceptions import WMSError
 from .request import (
     check_styles,
@@ -79,12 +81,14 @@ def parse_query(args: dict[str, str], version: str, conf: WMSConfig) -> FeatureI
     return FeatureInfoQuery(bbox, size, srs, (col, row), info_format, count, args.get("format") or None)
 
 
-def feature_info(args: dict[str, str], version: str, conf: WMSConfig, layers: dict[str, WMSLayer]) -> Response:
+def feature_info(args: dict[str, str], version: str, conf: WMSConfig, layers: dict[str, WMSLayer],
+                 environ: dict | None = None) -> Response:
     query = parse_query(args, version, conf)
-    for name in layer_names(args, "layers", conf.max_layers):
+    requested = layer_names(args, "layers", conf.max_layers)
+    for name in requested:
         if name not in layers:
             raise WMSError(f"unknown layer: {echo(name)}", "LayerNotDefined", "layers")
-    sources: list = []
+    owners: dict[int, tuple[str, list]] = {}  # the layers that answer: name and sources
     for name in layer_names(args, "query_layers", conf.max_layers):
         layer = layers.get(name)
         if layer is None:
@@ -93,7 +97,15 @@ def feature_info(args: dict[str, str], version: str, conf: WMSConfig, layers: di
             # MapProxy names no code; LayerNotQueryable is one of WMS 1.3.0's codes
             raise WMSError(f"layer {echo(name)} is not queryable",
                            "LayerNotQueryable" if version == "1.3.0" else None, "query_layers")
-        sources += [s for s in layer.info_layers() if s not in sources]
+        for owner, owner_sources in layer.info_owners():
+            owners[id(owner)] = (owner.name or "", owner_sources)
+    answering = list(owners.values())
+    if environ is not None and AUTHORIZE in environ:
+        answering = featureinfo_limits(environ, version, answering, requested, query.coord,
+                                       (query.srs.code, query.bbox))
+    sources: list = []
+    for _, owner_sources in answering:
+        sources += [s for s in owner_sources if s not in sources]
     docs = collect(sources, query)
     if not docs:
         return Response(b"", content_type=with_charset(query.info_format) if query.info_format else "text/plain")

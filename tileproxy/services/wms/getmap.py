@@ -20,13 +20,14 @@ from ...layers import WMSLayer
 from ...maps import (
     CacheMapLayer,
     MapLayer,
-    TooManyTiles,
     combine_adjacent,
 )
 from ...sources.base import MapQuery, SourceDataError, SourceError
 from ...srs import BBox, SRSError, get_srs
 from ...tilecache.outcomes import TileError
+from ...tiled_map import TooManyTiles
 from ..client_input import echo
+from .access import MapAccess
 from .exceptions import WMSError
 from .request import MapParams
 
@@ -62,7 +63,9 @@ def dimension_values(args: dict[str, str], layers: list[WMSLayer]) -> tuple[tupl
 
 
 def render_map(params: MapParams, layers: list[WMSLayer], conf: WMSConfig,
-               dimensions: tuple[tuple[str, str], ...] = (), args: dict[str, str] | None = None) -> Response:
+               dimensions: tuple[tuple[str, str], ...] = (), args: dict[str, str] | None = None,
+               access: MapAccess | None = None) -> Response:
+    """The map; ``access`` applies the authorize and decorate_img callbacks."""
     full = params
     offset = None  # where the part inside the bbox_srs limit goes in the full map
     outside = False
@@ -81,7 +84,7 @@ def render_map(params: MapParams, layers: list[WMSLayer], conf: WMSConfig,
     def within(limits: ResRange | None) -> bool:
         return limits is None or limits.contains(params.bbox, params.size, params.srs)
 
-    jobs: list[MapLayer] = []
+    drawing: list[tuple[WMSLayer, MapLayer]] = []
     drawn: set[tuple[int, int]] = set()  # a layer in a group and named itself is drawn once, where first met
     for layer in layers:
         if not within(layer.res_range):
@@ -95,7 +98,8 @@ def render_map(params: MapParams, layers: list[WMSLayer], conf: WMSConfig,
             # outside what a cache's sources draw, the cache draws nothing (as in MapProxy)
             if isinstance(map_layer, CacheMapLayer) and not within(map_layer.res_range()):
                 continue
-            jobs.append(map_layer)
+            drawing.append((owner, map_layer))
+    jobs = access.restrict(drawing, params) if access is not None else [m for _, m in drawing]
     if outside:
         jobs = []  # the map lies outside the bbox_srs limit
     jobs = combine_adjacent(jobs, query)  # neighbouring layers of one WMS server: one request
@@ -105,11 +109,15 @@ def render_map(params: MapParams, layers: list[WMSLayer], conf: WMSConfig,
             raise WMSError(errors[0])
         raise WMSError("Could not get any sources:\n" + "\n".join(errors))
     cacheable = not errors and all(result.cacheable for _, result in rendered)
-    if len(rendered) == 1 and not errors and offset is None and not conf.attribution:
+    if len(rendered) == 1 and not errors and offset is None and not conf.attribution and (
+            access is None or not access.changes_image):
         passthrough = _passthrough(rendered[0][1], params, rendered[0][0])
         if passthrough is not None:
             return _uncached(passthrough) if not cacheable else passthrough
     img = _compose(rendered, params)
+    drawn_part = params  # the map as drawn (within the bbox_srs limit): what the callbacks are told
+    if access is not None:
+        img = access.clipped(img, params)
     if offset is not None:
         img = placed(img, full.size, offset, (*full.bgcolor, 0 if full.transparent else 255))
         params = full
@@ -117,6 +125,8 @@ def render_map(params: MapParams, layers: list[WMSLayer], conf: WMSConfig,
         img = _error_lines(img, errors)
     if conf.attribution:
         img = draw_text_line(img, conf.attribution)
+    if access is not None:
+        img = access.decorated(img, drawn_part)
     if not params.transparent and img.mode not in ("RGB", "L"):
         img = img.convert("RGB")  # (a grey map stays grey, as MapProxy sends it)
     if params.is_geotiff:
@@ -179,7 +189,7 @@ def _render_all(jobs: list[MapLayer], query: MapQuery,
             log.warning("GetMap: %s", ex)
             raise WMSError("Could not transform BBOX: Invalid result.") from None
         except TooManyTiles as ex:
-            raise WMSError(f"Request too large or invalid BBOX. ({ex})") from None
+            raise WMSError(f"Request too large or invalid BBOX. ({ex.reason})") from None
         except (SourceDataError, ImageDataError) as ex:
             log.warning("GetMap: %s", ex)
             return _data_error(job, str(ex))

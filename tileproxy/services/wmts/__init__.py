@@ -10,7 +10,9 @@ from ...config.model import WMTSConfig
 from ...grid import TileCoord
 from ...http import Request, Response
 from ...layers import TileLayer
+from ..access import authorize
 from ..client_input import bounded_ints, echo
+from ..tile_access import tile_access
 from ..tile_response import TileAddress, serve_tile
 from .capabilities import CapabilitiesContext, capabilities
 from .errors import WMTSError, ows_exception, tile_error
@@ -106,12 +108,18 @@ class WMTSService:
             mime = self._info_mime(args["infoformat"])
             coord = self._coord(set_name, args["tilematrix"], args["tilecol"], args["tilerow"])
             layer.dimension_values(dims)
-            return feature_info(layer, set_name, coord, args["i"], args["j"], mime, args.get("feature_count"))
+            return feature_info(layer, set_name, coord, args["i"], args["j"], mime, args.get("feature_count"),
+                                req.environ)
         if not layer.accepts_format(args["format"]):
             raise self._format_error(layer, args["format"])
         coord = self._coord(set_name, args["tilematrix"], args["tilecol"], args["tilerow"])
         tile_layer = layer.tile_layer(set_name, dims)
-        return serve_tile(req, tile_layer, coord, self.max_age, tile_error)
+        return self._serve(req, tile_layer, coord)
+
+    def _serve(self, req: Request, layer: TileLayer, coord: TileCoord) -> Response:
+        """A tile, as the authorize and decorate_img callbacks allow."""
+        access = tile_access(req.environ, "wmts", layer, coord, tile_error)
+        return serve_tile(req, layer, coord, self.max_age, tile_error, access)
 
     # -- RESTful -------------------------------------------------------------
 
@@ -123,10 +131,10 @@ class WMTSService:
         try:
             tile = self.resolve(subpath)
             if tile is not None:
-                return serve_tile(req, *tile, self.max_age, tile_error)
+                return self._serve(req, *tile)
             info = self.fi_template.match(subpath)
             if info is not None:
-                return self._rest_info(*info)
+                return self._rest_info(*info, req.environ)
         except WMTSError as ex:
             return ex.response()
         return ows_exception("the URL matches neither the RESTful tile template nor the feature info template",
@@ -164,7 +172,7 @@ class WMTSService:
             name = next(iter(self.wmts_layers))
         return self._layer(name or "", set_name)
 
-    def _rest_info(self, fields: tuple[str | None, ...], dims: dict[str, str]) -> Response:
+    def _rest_info(self, fields: tuple[str | None, ...], dims: dict[str, str], environ: dict) -> Response:
         name, set_name, matrix, col, row, i, j, suffix = fields
         layer, set_name = self._rest_layer(name, set_name, dims)
         if suffix is None:
@@ -172,7 +180,7 @@ class WMTSService:
         mime = self._info_mime(suffix)
         coord = self._coord(set_name, matrix, col, row)
         layer.dimension_values(dims)
-        return feature_info(layer, set_name, coord, i, j, mime)
+        return feature_info(layer, set_name, coord, i, j, mime, environ=environ)
 
     # -- shared --------------------------------------------------------------
 
@@ -223,9 +231,17 @@ class WMTSService:
             ctx = CapabilitiesContext(f"{base}/wmts", base, True, self.tile_template, self.fi_template)
         else:
             ctx = CapabilitiesContext(base + (req.path.rstrip("/") or "/service"), base, False)
-        doc = capabilities(self.conf, list(self.wmts_layers.values()), list(self.matrix_sets.values()), ctx,
+        doc = capabilities(self.conf, self._listed(req.environ), list(self.matrix_sets.values()), ctx,
                            self.tile_template.dimension_key)
         return Response(doc, content_type="application/xml")
+
+    def _listed(self, environ: dict) -> list[WMTSLayer]:
+        """The layers the authorize callback lets the capabilities list (``tile`` right)."""
+        layers = list(self.wmts_layers.values())
+        answer = authorize(environ, "wmts", list(self.wmts_layers), tile_error, None)
+        if answer is None or answer.full:
+            return layers
+        return [layer for layer in layers if answer.allows(layer.name, "tile")]
 
     def tile_url_template(self, base: str, layer: TileLayer) -> str:
         """The RESTful URL of ``layer``'s tiles with ``{TileMatrix}``, ``{TileCol}`` and
