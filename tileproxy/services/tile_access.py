@@ -13,12 +13,13 @@ from typing import TYPE_CHECKING, Any
 
 from ..grid import TileCoord
 from ..http import HTTPError, Response, no_cache
-from ..image.codec import decode, encode
+from ..image.codec import encode
 from ..image.formats import ImageFormat, ImageOptions
 from ..layers import TileLayer
 from ..sources.limits import clip_to
 from ..stores.base import Tile
 from ..tilecache.outcomes import TileOutcome
+from ..tilecache.unstored import tile_image
 from .access import AUTHORIZE, Answer, ErrorFactory, ask, authorize
 from .decorate import DECORATE, decorate
 from .tile_response import transparent_png
@@ -68,7 +69,7 @@ class TileAccess:
             if clip:  # no pixels to clip: the tile is not shown
                 raise HTTPError(self.error("forbidden", 403))
             return outcome
-        img = decode(tile.data or b"")
+        img = tile_image(tile).image  # an unstored tile: the source's own pixels
         opts = self.layer.manager.image_opts
         if self.decorator is not None:
             img = decorate(self.decorator, img, opts, self.service, [self.layer.name], self.environ,

@@ -15,6 +15,7 @@ from ..image.placement import contains, intersection, overlaps, part_within, pla
 from ..image.result import ImageResult
 from ..image.transform import blank_image
 from ..srs import SRS, BBox, SRSError
+from ..tilecache.unstored import UnstoredTile, tile_image
 from ..tiled_map import draw_from_tiles
 from .base import MapQuery, Source, SourceError, TiledSource
 
@@ -119,10 +120,10 @@ def _tile_image(outcome: TileOutcome, manager: TileManager) -> ImageResult | Non
     them) and pass through undecoded; an error tile of that cache is not kept by
     whoever draws with it either. None when the cache has nothing there."""
     tile = outcome.tile
-    if outcome.empty or not tile.data:
+    if outcome.empty or (not isinstance(tile, UnstoredTile) and not tile.data):
         return None
-    mime = tile.mime or (manager.format.mime if manager.format.mime != "mixed" else None)
-    return ImageResult(data=tile.data, mime=mime, cacheable=outcome.cacheable)
+    mime = manager.format.mime if manager.format.mime != "mixed" else None
+    return tile_image(tile, mime, outcome.cacheable)
 
 
 def _bounds(manager: TileManager, target: TileGrid | None) -> Extent | None:

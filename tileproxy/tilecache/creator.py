@@ -42,6 +42,7 @@ from .outcomes import (
     stood_in,
     unstored_tiles,
 )
+from .unstored import UnstoredTile
 
 log = logging.getLogger("tileproxy.tiles")  # (the name docs/deployment.md gives)
 
@@ -288,6 +289,8 @@ class TileCreator:
     def _tile_from(self, coord: TileCoord, result: ImageResult, now: float, opts: ImageOptions | None = None) -> Tile:
         if self.watermark is not None:
             result = ImageResult(image=self.watermark.apply(result.image, coord[0], coord[1]))
+        if self.opts.disable_storage:
+            return UnstoredTile(coord, result, opts or self.image_opts, now)
         data, mime = result.encoded(opts or self.image_opts)
         tile = Tile(coord, data=data, timestamp=now, mime=mime)
         if self.opts.link_single_color_images and self.format.is_image:
