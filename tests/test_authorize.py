@@ -8,7 +8,16 @@ from __future__ import annotations
 
 import pytest
 from lxml import etree
-from support.authorize import CONFIG, MAP, MERC, NW_BBOX, NW_TILE, WEST_HALF_4326, Callbacks
+from support.authorize import (
+    CONFIG,
+    MAP,
+    MERC,
+    NW_BBOX,
+    NW_TILE,
+    WEST_HALF_4326,
+    Callbacks,
+    partial,
+)
 from support.source_server import COLORS
 from support.wsgi import call
 
@@ -25,10 +34,6 @@ def guarded(app, answer) -> Callbacks:
 def nw_color(app) -> tuple[int, int, int]:
     """The colour of the north-west tile as the source draws it (one colour per tile)."""
     return call(app, NW_TILE).image.convert("RGB").getpixel((10, 10))
-
-
-def partial(layers: dict, **extra) -> dict:
-    return {"authorized": "partial", "layers": layers, **extra}
 
 
 def xml(body: bytes) -> etree._Element:

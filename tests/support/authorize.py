@@ -40,6 +40,11 @@ NW_BBOX = (-MERC, 0.0, 0.0, MERC)
 WEST_HALF_4326 = {"srs": "EPSG:4326", "geometry": [-180, -85, -90, 85]}
 
 
+def partial(layers: dict, **extra) -> dict:
+    """An authorize answer that grants ``layers`` (name -> what of it) only."""
+    return {"authorized": "partial", "layers": layers, **extra}
+
+
 class Callbacks:
     """A WSGI middleware that puts ``authorize`` into every request's environ and
     keeps the questions asked."""
