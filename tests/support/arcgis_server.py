@@ -15,6 +15,7 @@ from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qsl, urlsplit
 
 from PIL import Image
+
 from support.http_stub import StubServer, send
 from support.source_server import encode, render_map, tile_color
 

@@ -13,7 +13,6 @@ from pathlib import Path
 
 from support.configs import dump
 from support.wsgi import call
-
 from tileproxy.wsgi import TileProxyApp, make_wsgi_app
 
 ROOT = Path(__file__).resolve().parents[2]

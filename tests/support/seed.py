@@ -8,7 +8,6 @@ from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 from support.configs import CACHE_DATA, OSM, wms_cache_config, write_config
-
 from tileproxy.cli.seed import main as seed_main
 from tileproxy.config.build import load_proxy_config
 from tileproxy.grid import TileCoord

@@ -6,6 +6,7 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 from PIL import Image
+
 from support.configs import wms_source
 from support.source_server import expected_color
 
