@@ -267,3 +267,19 @@ def test_a_limited_collection_is_drawn_inside_its_limit_only(app, source):
     img = answer.image.convert("RGBA")
     assert img.getpixel((5, 5))[3] == 255  # west of the limit: drawn
     assert img.getpixel((35, 5))[3] == 0  # east: left out
+
+
+def test_a_cached_collection_serves_its_stored_tiles_as_stored(app, source):
+    url = "/ogcapi/collections/cached/map/tiles/WebMercatorQuad/2/1/2.png"
+    first = call(app, url)
+    again = call(app, url)
+    assert first.status == again.status == 200
+    assert "hit" in again.headers["Cache-Status"]
+    assert again.body == call(app, "/wmts/cached/GLOBAL_WEBMERCATOR/2/2/1.png").body  # the same bytes
+    assert "Content-Bbox" in again.headers and again.headers["Content-Crs"] == f"<{MERC}>"
+    assert call(app, url, headers={"If-None-Match": again.headers["ETag"]}).status == 304
+    # anything more than the stored tile (a colour, another size, a collection drawn
+    # from a source) is drawn as a map
+    drawn = call(app, url + "?bgcolor=red&transparent=false")
+    assert drawn.status == 200 and "Cache-Status" not in drawn.headers
+    assert "Cache-Status" not in call(app, "/ogcapi/collections/checker/map/tiles/WebMercatorQuad/2/1/2.png").headers

@@ -49,7 +49,7 @@ class TileProxyApp:
             self.wms = WMSService(services.wms, root, self.tile_layers, config.globals.base_dir, max_age)
         if services.ogcapi is not None:
             ogcapi_root = self.wms.root if self.wms else build_wms_layers(config)
-            self.ogcapi = OGCAPIService(services.ogcapi, ogcapi_root, config.grids)
+            self.ogcapi = OGCAPIService(services.ogcapi, ogcapi_root, config.grids, self.tile_layers, max_age)
         self.demo = (DemoService(config, self.tile_layers, self.tms, self.wmts, self.wms, dispatch=self.handle,
                                  ogcapi=self.ogcapi)
                      if services.demo else None)
