@@ -51,34 +51,29 @@ class MapArea:
     srs: SRS
 
 
-def _positive_int(args: dict[str, str], name: str) -> int | None:
-    value = args.get(name)
-    if not value:
-        return None
-    try:
-        number = int(value)
-    except ValueError:
-        raise invalid(f"{name} is not an integer") from None
-    if number <= 0:
-        raise invalid(f"{name} must be strictly positive")
-    return number
-
-
-def width_height(args: dict[str, str]) -> tuple[int | None, int | None]:
-    return _positive_int(args, "width"), _positive_int(args, "height")
-
-
-def _positive_float(args: dict[str, str], name: str, default: float | None = None) -> float | None:
+def _positive(args: dict[str, str], name: str, kind: type, not_a_number: str, not_positive: str,
+              default: float | None = None):
+    """Parameter ``name`` as a finite number above zero of ``kind``; ``default`` when absent."""
     value = args.get(name)
     if not value:
         return default
     try:
-        number = float(value)
+        number = kind(value)
     except ValueError:
-        number = math.nan
+        raise invalid(not_a_number) from None
     if not number > 0 or math.isinf(number):
-        raise invalid(f"{name} must be a strictly positive numeric value")
+        raise invalid(not_positive)
     return number
+
+
+def width_height(args: dict[str, str]) -> tuple[int | None, int | None]:
+    return tuple(_positive(args, side, int, f"{side} is not an integer",  # type: ignore[return-value]
+                           f"{side} must be strictly positive") for side in ("width", "height"))
+
+
+def _positive_float(args: dict[str, str], name: str, default: float | None = None) -> float | None:
+    message = f"{name} must be a strictly positive numeric value"
+    return _positive(args, name, float, message, message, default)
 
 
 def display_res(args: dict[str, str]) -> float:
