@@ -5,10 +5,12 @@ pixels are the source's at the right places."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -39,12 +41,14 @@ def server(tmp_path_factory, _source_server) -> Iterator[str]:
     srv.stop()
 
 
-def _run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(args, capture_output=True, text=True, timeout=120)
+def _run(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    """A GDAL command in ``cwd``, without GDAL's tile cache (which it would keep there)."""
+    return subprocess.run([args[0], "-oo", "CACHE=NO", *args[1:]], capture_output=True, text=True, timeout=120,
+                          cwd=cwd, env={**os.environ, "GDAL_DEFAULT_WMS_CACHE_PATH": str(cwd / "gdalwmscache")})
 
 
-def test_gdalinfo_opens_a_collection_as_a_map(server):
-    done = _run("gdalinfo", "-json", "-oo", "API=MAP", f"OGCAPI:{server}/ogcapi/collections/checker")
+def test_gdalinfo_opens_a_collection_as_a_map(server, tmp_path):
+    done = _run("gdalinfo", "-json", "-oo", "API=MAP", f"OGCAPI:{server}/ogcapi/collections/checker", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     info = json.loads(done.stdout)
     assert info["driverShortName"] == "OGCAPI"
@@ -57,7 +61,7 @@ def test_gdal_translate_reads_the_source_pixels(server, tmp_path):
     out = tmp_path / "window.png"
     # 20 degrees square east of Greenwich, north of the equator, at 64 x 64 pixels
     done = _run("gdal_translate", "-q", "-of", "PNG", "-oo", "API=MAP", "-projwin", "0", "20", "20", "0",
-                "-outsize", "64", "64", f"OGCAPI:{server}/ogcapi/collections/checker", str(out))
+                "-outsize", "64", "64", f"OGCAPI:{server}/ogcapi/collections/checker", str(out), cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     img = Image.open(out).convert("RGB")
     assert img.size == (64, 64)
@@ -85,6 +89,6 @@ def test_gdal_reads_map_tiles_too(server, tmp_path):
     out = tmp_path / "tiles.png"
     done = _run("gdal_translate", "-q", "-of", "PNG", "-oo", "API=TILES", "-oo", "TILEMATRIXSET=WebMercatorQuad",
                 "-projwin", "0", "20", "20", "0", "-projwin_srs", "EPSG:4326", "-outsize", "64", "64",
-                f"OGCAPI:{server}/ogcapi/collections/checker", str(out))
+                f"OGCAPI:{server}/ogcapi/collections/checker", str(out), cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert len(Image.open(out).convert("RGB").getcolors()) >= 2

@@ -5,6 +5,7 @@ and, for collections and tilesets, a map."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..demo_html import h, read_static, script_json
@@ -37,8 +38,8 @@ def _head_links(links: list[dict]) -> str:
     return "\n".join(out)
 
 
-def frame(ctx: Context, title: str, body: str, links: list[dict] | None = None, crumbs: list[tuple[str, str]] = (),
-          script: str = "") -> str:
+def frame(ctx: Context, title: str, body: str, links: list[dict] | None = None,
+          crumbs: Sequence[tuple[str, str]] = (), script: str = "") -> str:
     """A page: head links, a breadcrumb trail (label, path below /ogcapi), ``body``."""
     trail = [f'<a href="{h(ctx.href("?f=html"))}">OGC API</a>']
     trail += [f'<a href="{h(ctx.href(path + "?f=html"))}">{h(label)}</a>' for label, path in crumbs]
