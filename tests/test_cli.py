@@ -10,9 +10,11 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 from support.configs import debug_layers_config, dump, write_config
 from support.wsgi import call, fetch, free_port, wait_for_server
 
+from tileproxy.auth.secrets import hash_api_key
 from tileproxy.wsgi import ReloadingApp
 
 
@@ -64,6 +66,31 @@ def test_serve_command_serves_and_reloads(tmp_path: Path) -> None:
         cfg.write_text(dump(debug_layers_config("one", "two")))
         os.utime(cfg, (time.time() + 5, time.time() + 5))
         assert b"/two/" in fetch(base + "/tms/1.0.0/").body
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_serve_command_puts_an_access_policy_in_front(tmp_path: Path) -> None:
+    cfg = tmp_path / "mapproxy.yaml"
+    cfg.write_text(dump(debug_layers_config("one", "two")))
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(yaml.safe_dump({"users": {"ann": {
+        "api_keys": [hash_api_key("ann-key")],
+        "allow": [{"services": ["tms"], "layers": ["one"]}]}}}))
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tileproxy.cli.main", "serve", str(cfg), "-b", f"127.0.0.1:{port}",
+         "--no-reload", "--policy", str(policy)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_for_server(base, proc)
+        key = {"X-API-Key": "ann-key"}
+        assert fetch(base + "/tms/1.0.0/one/EPSG3857/0/0/0.png").status == 401
+        assert fetch(base + "/tms/1.0.0/one/EPSG3857/0/0/0.png", headers=key).status == 200
+        assert fetch(base + "/tms/1.0.0/two/EPSG3857/0/0/0.png", headers=key).status == 403
     finally:
         proc.terminate()
         proc.wait(timeout=10)

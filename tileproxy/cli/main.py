@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 
 from .. import __version__
@@ -21,6 +22,12 @@ def _serve(args: argparse.Namespace) -> int:
         from ..wsgi import ReloadingApp
 
         app = ReloadingApp(args.config, check_interval=args.reload_interval)
+    policy = args.policy or os.environ.get("TILEPROXY_AUTH_POLICY", "").strip()
+    if policy:
+        from ..auth import PolicyMiddleware
+
+        app = PolicyMiddleware(app, policy)
+        print(f"access policy {policy} in force", file=sys.stderr)
 
     class ThreadingServer(ThreadingMixIn, WSGIServer):
         daemon_threads = True
@@ -75,6 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--no-reload", action="store_true", help="do not watch the configuration files")
     serve.add_argument("--reload-interval", type=float, default=1.0, metavar="SECONDS",
                        help="how often to check the configuration files for changes (default 1)")
+    serve.add_argument("--policy", metavar="POLICY_YAML",
+                       help="serve behind an access policy (docs/security.md; default: $TILEPROXY_AUTH_POLICY)")
     serve.set_defaults(func=_serve)
     check = sub.add_parser("check", help="load a configuration, report errors and warnings, and whether "
                            "each cache's directory can be written (as the user running check) and has space")
