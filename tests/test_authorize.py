@@ -7,85 +7,19 @@ user may see."""
 from __future__ import annotations
 
 import pytest
-from conftest import call
 from lxml import etree
-from source_server import COLORS
-from yaml_snippets import cache, tile_source
-
-MERC = 20037508.342789244
-
-CONFIG = """
-globals:
-  cache:
-    base_dir: ./cache_data
-    meta_size: [1, 1]
-    meta_buffer: 0
-  image:
-    paletted: false
-services:
-  tms:
-  kml:
-  demo:
-  wmts:
-    featureinfo_formats:
-      - mimetype: text/plain
-        suffix: txt
-  wms:
-    srs: ['EPSG:3857', 'EPSG:4326']
-    md: {title: Maps}
-layers:
-  - name: open
-    title: Open tiles
-    sources: [open_cache]
-  - name: secret
-    title: Secret tiles
-    sources: [secret_cache]
-  - name: maps
-    title: Maps group
-    layers:
-      - name: map_a
-        title: Map A
-        sources: [wms_a]
-      - name: map_b
-        title: Map B
-        sources: [wms_b]
-caches:
-""" + cache("open_cache", "tiles", meta_size=None) + cache("secret_cache", "tiles", meta_size=None) + """sources:
-""" + tile_source("tiles", "{source}/tiles/%(tms_path)s.png") + """  wms_a:
-    type: wms
-    wms_opts: {featureinfo: true}
-    req: {url: '{source}/wms', layers: a}
-  wms_b:
-    type: wms
-    wms_opts: {featureinfo: true}
-    req: {url: '{source}/wms', layers: b}
-"""
-
-# the north-west quarter of the world: WMTS level 1, column 0, row 0
-NW_TILE = "/wmts/open/GLOBAL_WEBMERCATOR/1/0/0.png"
-NW_BBOX = (-MERC, 0.0, 0.0, MERC)
-WEST_HALF_4326 = {"srs": "EPSG:4326", "geometry": [-180, -85, -90, 85]}
-
-
-class Callbacks:
-    """A WSGI middleware that puts ``authorize`` into every request's environ and
-    keeps the questions asked."""
-
-    def __init__(self, app, answer):
-        self.app = app
-        self.answer = answer
-        self.asked: list[tuple[str, list, dict]] = []
-
-    def authorize(self, service, layers, environ=None, **kw):
-        self.asked.append((service, list(layers), kw))
-        return self.answer(service, layers) if callable(self.answer) else self.answer
-
-    def callbacks(self) -> dict:
-        return {"mapproxy.authorize": self.authorize}
-
-    def __call__(self, environ, start_response):
-        environ.update(self.callbacks())
-        return self.app(environ, start_response)
+from support.authorize import (
+    CONFIG,
+    MAP,
+    MERC,
+    NW_BBOX,
+    NW_TILE,
+    WEST_HALF_4326,
+    Callbacks,
+    partial,
+)
+from support.source_server import COLORS
+from support.wsgi import call
 
 
 @pytest.fixture
@@ -100,10 +34,6 @@ def guarded(app, answer) -> Callbacks:
 def nw_color(app) -> tuple[int, int, int]:
     """The colour of the north-west tile as the source draws it (one colour per tile)."""
     return call(app, NW_TILE).image.convert("RGB").getpixel((10, 10))
-
-
-def partial(layers: dict, **extra) -> dict:
-    return {"authorized": "partial", "layers": layers, **extra}
 
 
 def xml(body: bytes) -> etree._Element:
@@ -220,9 +150,6 @@ def test_kml_tiles_are_asked_about_with_their_bbox(app):
 
 
 # -- WMS GetMap ----------------------------------------------------------------
-
-MAP = ("/service?SERVICE=WMS&REQUEST=GetMap&VERSION=1.1.1&STYLES=&SRS=EPSG:3857"
-       "&BBOX=0,0,4000000,2000000&WIDTH=200&HEIGHT=100&FORMAT=image/png&LAYERS=")
 
 
 def test_getmap_is_asked_about_the_layers_that_draw(app):

@@ -6,46 +6,29 @@ from __future__ import annotations
 import time
 
 import pytest
-from conftest import call
 from lxml import etree
+from support.configs import cache, layer, wms_source
+from support.wsgi import call
 
 OWS = "{http://www.opengis.net/ows/1.1}"
 
-CONFIG = """
-services:
-  tms:
-  wmts:
-layers:
-  - name: map
-    title: Map
-    sources: [map_cache]
-  - name: tiles
-    title: Tiles
-    sources: [tile_cache]
-caches:
-  map_cache:
-    grids: [GLOBAL_WEBMERCATOR]
-    sources: [wms]
-    meta_size: [2, 2]
-    meta_buffer: 0
-  tile_cache:
-    grids: [GLOBAL_WEBMERCATOR]
-    sources: [tile_server]
-sources:
-  wms:
-    type: wms
-    req: {url: "{source}/wms", layers: base}
-  tile_server:
-    type: tile
-    grid: GLOBAL_WEBMERCATOR
-    url: "{source}/tiles/%(z)s/%(x)s/%(y)s.png"
-globals:
-  http:
-    # short, so the hang cases stay quick; long enough for a busy CI machine
-    client_timeout: 1.5
-  cache:
-    base_dir: ./cache_data
-"""
+CONFIG = {
+    "services": {"tms": None, "wmts": None},
+    "layers": [layer("map", "Map", "map_cache"), layer("tiles", "Tiles", "tile_cache")],
+    "caches": {
+        "map_cache": cache("wms", meta_size=(2, 2)),
+        "tile_cache": cache("tile_server", meta_size=None),
+    },
+    "sources": {
+        "wms": wms_source(),
+        "tile_server": {
+            "type": "tile",
+            "grid": "GLOBAL_WEBMERCATOR",
+            "url": "{source}/tiles/%(z)s/%(x)s/%(y)s.png",
+        },
+    },
+    "globals": {"http": {"client_timeout": 1.5}, "cache": {"base_dir": "./cache_data"}},
+}
 
 
 @pytest.fixture

@@ -2,48 +2,50 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
-from conftest import call
-from source_server import COLORS, expected_color
-from yaml_snippets import NO_PALETTE, TMS, wms_source
+from support.configs import cache, layer, wms_source
+from support.source_server import COLORS, expected_color
+from support.wsgi import call
 
 from tileproxy.config.errors import ConfigError
 from tileproxy.grid import predefined_grid
 
 GRID = predefined_grid("GLOBAL_WEBMERCATOR")
 
-CONFIG = TMS + "  wms:\n" + NO_PALETTE + """layers:
-  - name: swapped
-    title: Red and blue swapped
-    sources: [swapped]
-  - name: grey
-    title: Grey
-    sources: [grey]
-caches:
-  swapped:
-    grids: [GLOBAL_WEBMERCATOR]
-    meta_size: [2, 2]
-    meta_buffer: 0
-    sources:
-      r: [{source: wms, band: 2}]
-      g: [{source: wms, band: 1}]
-      b: [{source: wms, band: 0}]
-  grey:
-    grids: [GLOBAL_WEBMERCATOR]
-    meta_size: [1, 1]
-    meta_buffer: 0
-    image:
-      mode: L
-    sources:
-      l:
-        - {source: wms, band: 0, factor: 0.25}
-        - {source: merc, band: 2, factor: 0.25}
-        - {source: wms, band: 1, factor: 10}
-  merc:
-    grids: [GLOBAL_WEBMERCATOR]
-    sources: [wms]
-sources:
-""" + wms_source()
+CONFIG = {
+    "services": {"tms": None, "wms": None},
+    "globals": {"image": {"paletted": False}},
+    "layers": [layer("swapped", "Red and blue swapped", "swapped"), layer("grey", "Grey", "grey")],
+    "caches": {
+        "swapped": {
+            "grids": ["GLOBAL_WEBMERCATOR"],
+            "meta_size": [2, 2],
+            "meta_buffer": 0,
+            "sources": {
+                "r": [{"source": "wms", "band": 2}],
+                "g": [{"source": "wms", "band": 1}],
+                "b": [{"source": "wms", "band": 0}],
+            },
+        },
+        "grey": {
+            "grids": ["GLOBAL_WEBMERCATOR"],
+            "meta_size": [1, 1],
+            "meta_buffer": 0,
+            "image": {"mode": "L"},
+            "sources": {
+                "l": [
+                    {"source": "wms", "band": 0, "factor": 0.25},
+                    {"source": "merc", "band": 2, "factor": 0.25},
+                    {"source": "wms", "band": 1, "factor": 10},
+                ],
+            },
+        },
+        "merc": cache("wms", meta_size=None),
+    },
+    "sources": {"wms": wms_source()},
+}
 
 
 def _centre_colour(coord):
@@ -75,14 +77,21 @@ def test_greyscale_sums_weighted_bands_and_clips(make_app, source) -> None:
     assert {c[1] for c in COLORS} == {30}
 
 
+def _without_green() -> dict:
+    """CONFIG whose grey cache leaves out the green band (factor 0)."""
+    config = copy.deepcopy(CONFIG)
+    config["caches"]["grey"]["sources"]["l"][2]["factor"] = 0
+    return config
+
+
 def test_greyscale_without_clipping(make_app) -> None:
-    app = make_app(CONFIG.replace("{source: wms, band: 1, factor: 10}", "{source: wms, band: 1, factor: 0}"))
+    app = make_app(_without_green())
     img = call(app, "/tiles/grey/EPSG3857/3/2/2.png?origin=nw").image
     assert img.getpixel((128, 128)) == round(0.25 * 200 + 0.25 * 30)
 
 
 def test_greyscale_maps_stay_grey_in_png(make_app) -> None:
-    app = make_app(CONFIG.replace("{source: wms, band: 1, factor: 10}", "{source: wms, band: 1, factor: 0}"))
+    app = make_app(_without_green())
     url = ("/service?SERVICE=WMS&REQUEST=GetMap&VERSION=1.1.1&LAYERS=grey&STYLES=&SRS=EPSG:4326"
            "&BBOX=5,5,8,8&WIDTH=60&HEIGHT=60&FORMAT={fmt}")
     png = call(app, url.format(fmt="image/png")).image
@@ -92,13 +101,18 @@ def test_greyscale_maps_stay_grey_in_png(make_app) -> None:
     assert jpeg.mode == "RGB"
 
 
-@pytest.mark.parametrize(("old", "new", "message"), [
-    ("r: [{source: wms, band: 2}]", "x: [{source: wms, band: 2}]", "caches.swapped.sources: unknown band 'x'"),
-    ("r: [{source: wms, band: 2}]", "r: [{source: wms, band: 7}]", r"caches.swapped.sources.r\[0\].band: expected a band number 0-3"),
-    ("r: [{source: wms, band: 2}]", "r: [{source: nope, band: 2}]", r"caches.swapped.sources.r\[0\].source: unknown source or cache 'nope'"),
-    ("r: [{source: wms, band: 2}]", "r: [{band: 2}]", r"caches.swapped.sources.r\[0\]: expected a mapping with source and band"),
-    ("r: [{source: wms, band: 2}]", "l: [{source: wms, band: 2}]", "caches.swapped.sources: combine l with a only"),
+@pytest.mark.parametrize(("red", "message"), [
+    ({"x": [{"source": "wms", "band": 2}]}, "caches.swapped.sources: unknown band 'x'"),
+    ({"r": [{"source": "wms", "band": 7}]}, r"caches.swapped.sources.r\[0\].band: expected a band number 0-3"),
+    ({"r": [{"source": "nope", "band": 2}]}, r"caches.swapped.sources.r\[0\].source: unknown source or cache 'nope'"),
+    ({"r": [{"band": 2}]}, r"caches.swapped.sources.r\[0\]: expected a mapping with source and band"),
+    ({"l": [{"source": "wms", "band": 2}]}, "caches.swapped.sources: combine l with a only"),
 ])
-def test_band_merge_errors(make_app, old, new, message) -> None:
+def test_band_merge_errors(make_app, red, message) -> None:
+    """The swapped cache's red band ``r`` replaced by ``red``."""
+    config = copy.deepcopy(CONFIG)
+    bands = config["caches"]["swapped"]["sources"]
+    del bands["r"]
+    config["caches"]["swapped"]["sources"] = {**red, **bands}
     with pytest.raises(ConfigError, match=message):
-        make_app(CONFIG.replace(old, new))
+        make_app(config)

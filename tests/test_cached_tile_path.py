@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-from yaml_snippets import TMS, cache_config, tile_source
+from support.configs import cache_config, tile_source, write_config
+from support.wsgi import Answer, call, environ
 
 from tileproxy.http import Response, cache_headers, expires_header, http_date
 from tileproxy.stores.base import Tile
@@ -106,51 +107,42 @@ def app(tmp_path: Path):
     for z, x, y in [(0, 0, 0), (1, 0, 0), (1, 1, 0), (1, 0, 1), (1, 1, 1)]:
         (src / str(z) / str(x)).mkdir(parents=True, exist_ok=True)
         (src / str(z) / str(x) / f"{y}.png").write_bytes(_png((z * 50, x * 100, y * 100)))
-    conf = tmp_path / "mapproxy.yaml"
-    conf.write_text(cache_config(
-        tile_source("s", f"file://{src}/%(z)s/%(x)s/%(y)s.png"), source_name="s", layer_name="t", title="T",
-        meta_size=None, head=TMS + "  wmts:\n", tail=f"globals:\n  cache:\n    base_dir: {tmp_path / 'cache'}\n"))
-    return make_wsgi_app(conf)
+    return _file_tiles_app(tmp_path)
 
 
-def call(app, path: str, **headers: str) -> tuple[str, dict[str, str], bytes]:
-    environ = {
-        "REQUEST_METHOD": "GET", "PATH_INFO": path, "QUERY_STRING": "", "SERVER_NAME": "localhost",
-        "SERVER_PORT": "80", "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(),
-    }
-    environ.update({"HTTP_" + k.upper(): v for k, v in headers.items()})
-    out = {}
-
-    def start_response(status, response_headers, exc_info=None):
-        out["status"], out["headers"] = status, dict(response_headers)
-
-    body = b"".join(app(environ, start_response))
-    return out["status"], out["headers"], body
+def _file_tiles_app(tmp_path: Path, layer_name: str = "t", title: str = "T", grid: str = "GLOBAL_WEBMERCATOR",
+                    services: dict | None = None, **cache_options: object):
+    """Layer ``layer_name`` over a cache (``cache_options``: more keys of it) of the
+    tiles under ``tmp_path/src``; TMS and WMTS unless ``services`` says otherwise."""
+    config = cache_config(
+        {"s": tile_source(f"file://{tmp_path}/src/%(z)s/%(x)s/%(y)s.png", grid=grid)}, source_name="s",
+        layer_name=layer_name, title=title, grid=grid, meta_size=None, cache_options=cache_options,
+        services={"tms": None, "wmts": None} if services is None else services,
+        globals={"cache": {"base_dir": str(tmp_path / "cache")}})
+    return make_wsgi_app(write_config(tmp_path / "mapproxy.yaml", config))
 
 
 def test_cached_tile_is_served_as_stored_with_validators(app, tmp_path):
-    status, headers, body = call(app, "/wmts/t/GLOBAL_WEBMERCATOR/1/1/0.png")
-    assert status.startswith("200") and headers["Content-Type"] == "image/png"
+    wmts = call(app, "/wmts/t/GLOBAL_WEBMERCATOR/1/1/0.png")
+    assert wmts.status == 200 and wmts.headers["Content-Type"] == "image/png"
     stored = list((tmp_path / "cache").rglob("*.png"))
-    assert len(stored) == 1 and stored[0].read_bytes() == body
-    assert body == (tmp_path / "src" / "1" / "1" / "0.png").read_bytes()  # never re-encoded
+    assert len(stored) == 1 and stored[0].read_bytes() == wmts.body
+    assert wmts.body == (tmp_path / "src" / "1" / "1" / "0.png").read_bytes()  # never re-encoded
     mtime = stored[0].stat().st_mtime
-    assert headers["Last-Modified"] == formatdate(mtime, usegmt=True)
+    assert wmts.headers["Last-Modified"] == formatdate(mtime, usegmt=True)
     # the same tile over TMS (rows from the south, one level down)
-    status, headers2, body2 = call(app, "/tms/1.0.0/t/EPSG3857/0/1/1.png")
-    assert status.startswith("200") and body2 == body and headers2["ETag"] == headers["ETag"]
+    tms = call(app, "/tms/1.0.0/t/EPSG3857/0/1/1.png")
+    assert tms.status == 200 and tms.body == wmts.body and tms.headers["ETag"] == wmts.headers["ETag"]
 
 
 def test_conditional_requests_get_304(app):
-    _, headers, _ = call(app, "/wmts/t/GLOBAL_WEBMERCATOR/0/0/0.png")
-    status, h, body = call(app, "/wmts/t/GLOBAL_WEBMERCATOR/0/0/0.png", if_none_match=headers["ETag"])
-    assert status.startswith("304") and body == b"" and h["ETag"] == headers["ETag"]
-    status, _, _ = call(app, "/wmts/t/GLOBAL_WEBMERCATOR/0/0/0.png", if_none_match='"other"')
-    assert status.startswith("200")
-    status, _, _ = call(app, "/wmts/t/GLOBAL_WEBMERCATOR/0/0/0.png", if_modified_since=headers["Last-Modified"])
-    assert status.startswith("304")
-    status, _, _ = call(app, "/wmts/t/GLOBAL_WEBMERCATOR/0/0/0.png", if_modified_since="Sat, 01 Jan 2000 00:00:00 GMT")
-    assert status.startswith("200")
+    tile = "/wmts/t/GLOBAL_WEBMERCATOR/0/0/0.png"
+    headers = call(app, tile).headers
+    same = call(app, tile, headers={"If-None-Match": headers["ETag"]})
+    assert same.status == 304 and same.body == b"" and same.headers["ETag"] == headers["ETag"]
+    assert call(app, tile, headers={"If-None-Match": '"other"'}).status == 200
+    assert call(app, tile, headers={"If-Modified-Since": headers["Last-Modified"]}).status == 304
+    assert call(app, tile, headers={"If-Modified-Since": "Sat, 01 Jan 2000 00:00:00 GMT"}).status == 200
 
 
 @pytest.mark.parametrize("path", [
@@ -161,15 +153,14 @@ def test_conditional_requests_get_304(app):
     "/tms/1.0.0/t/EPSG3857/0/0/0.png\x00",
 ])
 def test_dot_segments_and_odd_characters_are_refused(app, path):
-    status, _, body = call(app, path)
-    assert status.startswith("404") and body == b"invalid path\n"
+    answer = call(app, path)
+    assert answer.status == 404 and answer.body == b"invalid path\n"
 
 
 def test_dots_inside_names_are_fine(app):
-    status, _, _ = call(app, "/wmts/t/GLOBAL_WEBMERCATOR/0/0/0.png")
-    assert status.startswith("200")
-    status, _, body = call(app, "/wmts/t.x/GLOBAL_WEBMERCATOR/0/0/0.png")
-    assert status.startswith("4") and body != b"invalid path\n"
+    assert call(app, "/wmts/t/GLOBAL_WEBMERCATOR/0/0/0.png").status == 200
+    dotted = call(app, "/wmts/t.x/GLOBAL_WEBMERCATOR/0/0/0.png")
+    assert 400 <= dotted.status < 500 and dotted.body != b"invalid path\n"
 
 
 def test_file_store_store_reports_the_time_load_will_see(tmp_path):
@@ -184,18 +175,12 @@ def test_file_store_store_reports_the_time_load_will_see(tmp_path):
 # -- the fast path for stored tiles (services/fast_tiles.py) --------------------------
 
 
-def _without_fast_path(app, path: str, **headers: str) -> tuple[str, dict[str, str], bytes]:
+def _without_fast_path(app, path: str, headers: dict[str, str] | None = None) -> Answer:
     fast, app.fast = app.fast, None
     try:
-        return call(app, path, **headers)
+        return call(app, path, headers=headers)
     finally:
         app.fast = fast
-
-
-def _environ(path: str, method: str = "GET", **headers: str) -> dict:
-    environ = {"REQUEST_METHOD": method, "PATH_INFO": path, "QUERY_STRING": ""}
-    environ.update({"HTTP_" + k.upper(): v for k, v in headers.items()})
-    return environ
 
 
 # four different tiles (TMS rows count from the south, one level down)
@@ -205,25 +190,25 @@ STORED = ["/wmts/t/GLOBAL_WEBMERCATOR/1/1/0.png", "/wmts/t/GLOBAL_WEBMERCATOR/0/
 
 def test_fast_path_answers_stored_tiles_exactly_as_the_general_path(app):
     for path in STORED:
-        assert app.fast.answer(_environ(path)) is None  # not stored yet: the general path creates it
+        assert app.fast.answer(environ(path)) is None  # not stored yet: the general path creates it
         call(app, path)
     for path in STORED:
-        assert app.fast.answer(_environ(path)) is not None, path
+        assert app.fast.answer(environ(path)) is not None, path
         fast = call(app, path)
         general = _without_fast_path(app, path)
-        assert fast[0] == general[0] == "200 OK" and fast[2] == general[2]
+        assert fast.status_line == general.status_line == "200 OK" and fast.body == general.body
         # the same headers in the same order; Expires may cross a second between the calls
-        fast_h, general_h = dict(fast[1]), dict(general[1])
+        fast_h, general_h = dict(fast.headers), dict(general.headers)
         assert list(fast_h) == list(general_h)
         expires = [parsedate_to_datetime(h.pop("Expires")).timestamp() for h in (fast_h, general_h)]
         assert abs(expires[0] - expires[1]) <= 1 and fast_h == general_h
-        assert fast_h["Cache-Status"] == "tileproxy; hit" and fast_h["Content-Length"] == str(len(fast[2]))
+        assert fast_h["Cache-Status"] == "tileproxy; hit" and fast_h["Content-Length"] == str(len(fast.body))
 
 
 @pytest.mark.parametrize("path, method, headers", [
     ("/wmts/t/GLOBAL_WEBMERCATOR/0/0/0.png", "HEAD", {}),
-    ("/wmts/t/GLOBAL_WEBMERCATOR/0/0/0.png", "GET", {"if_none_match": '"x"'}),
-    ("/wmts/t/GLOBAL_WEBMERCATOR/0/0/0.png", "GET", {"if_modified_since": "Sat, 01 Jan 2000 00:00:00 GMT"}),
+    ("/wmts/t/GLOBAL_WEBMERCATOR/0/0/0.png", "GET", {"If-None-Match": '"x"'}),
+    ("/wmts/t/GLOBAL_WEBMERCATOR/0/0/0.png", "GET", {"If-Modified-Since": "Sat, 01 Jan 2000 00:00:00 GMT"}),
     ("/wmts/t/GLOBAL_WEBMERCATOR/0/0/0.jpeg", "GET", {}),  # another format
     ("/wmts/t/GLOBAL_WEBMERCATOR/0/0/0", "GET", {}),  # no extension
     ("/wmts/t/GLOBAL_WEBMERCATOR/0/0/+0.png", "GET", {}),  # int() would take it, the URL form does not
@@ -238,25 +223,19 @@ def test_fast_path_answers_stored_tiles_exactly_as_the_general_path(app):
 ])
 def test_fast_path_leaves_everything_else_to_the_general_path(app, path, method, headers):
     call(app, "/wmts/t/GLOBAL_WEBMERCATOR/0/0/0.png")  # stored
-    assert app.fast.answer(_environ("/wmts/t/GLOBAL_WEBMERCATOR/0/0/0.png")) is not None
-    assert app.fast.answer(_environ(path, method, **headers)) is None
+    assert app.fast.answer(environ("/wmts/t/GLOBAL_WEBMERCATOR/0/0/0.png")) is not None
+    assert app.fast.answer(environ(path, method, headers)) is None
 
 
 def test_fast_path_stays_out_of_caches_with_refresh_before(tmp_path):
     src = tmp_path / "src" / "0" / "0"
     src.mkdir(parents=True)
     (src / "0.png").write_bytes(_png((1, 2, 3)))
-    conf = tmp_path / "mapproxy.yaml"
-    conf.write_text(cache_config(
-        tile_source("s", f"file://{tmp_path}/src/%(z)s/%(x)s/%(y)s.png"), source_name="s", layer_name="t",
-        meta_size=None, cache_yaml="    refresh_before: {hours: 1}", head=TMS + "  wmts:\n",
-        tail=f"globals:\n  cache:\n    base_dir: {tmp_path / 'cache'}\n"))
-    app = make_wsgi_app(conf)
-    status, headers, _ = call(app, "/wmts/t/GLOBAL_WEBMERCATOR/0/0/0.png")
-    assert status == "200 OK"
-    assert app.fast.answer(_environ("/wmts/t/GLOBAL_WEBMERCATOR/0/0/0.png")) is None
-    status, headers, _ = call(app, "/wmts/t/GLOBAL_WEBMERCATOR/0/0/0.png")
-    assert status == "200 OK" and "ttl=" in headers["Cache-Status"]  # the rule's remaining freshness
+    app = _file_tiles_app(tmp_path, title="L", refresh_before={"hours": 1})
+    assert call(app, "/wmts/t/GLOBAL_WEBMERCATOR/0/0/0.png").status_line == "200 OK"
+    assert app.fast.answer(environ("/wmts/t/GLOBAL_WEBMERCATOR/0/0/0.png")) is None
+    again = call(app, "/wmts/t/GLOBAL_WEBMERCATOR/0/0/0.png")
+    assert again.status_line == "200 OK" and "ttl=" in again.headers["Cache-Status"]  # the rule's remaining freshness
 
 
 def test_fast_path_takes_every_spelling_of_a_tms_layer(tmp_path: Path):
@@ -265,19 +244,14 @@ def test_fast_path_takes_every_spelling_of_a_tms_layer(tmp_path: Path):
     src = tmp_path / "src"
     (src / "1" / "0").mkdir(parents=True)
     (src / "1" / "0" / "0.png").write_bytes(_png((10, 20, 30)))
-    conf = tmp_path / "mapproxy.yaml"
-    conf.write_text(cache_config(
-        tile_source("s", f"file://{src}/%(z)s/%(x)s/%(y)s.png", grid="GLOBAL_MERCATOR"), source_name="s",
-        layer_name="my_map", title="T", grid="GLOBAL_MERCATOR", meta_size=None,
-        tail=f"globals:\n  cache:\n    base_dir: {tmp_path / 'cache'}\n"))
-    app = make_wsgi_app(conf)
+    app = _file_tiles_app(tmp_path, "my_map", grid="GLOBAL_MERCATOR", services={"tms": None})
     spellings = ["/tms/1.0.0/my_map/0/0/0.png", "/tms/1.0.0/my_map/EPSG900913/0/0/0.png",
                  "/tms/1.0.0/my_map_EPSG900913/0/0/0.png", "/tms/1.0.0/my/map_EPSG900913/0/0/0.png"]
     first = call(app, spellings[0])
-    assert first[0] == "200 OK"
+    assert first.status_line == "200 OK"
     for path in spellings:
-        assert app.fast.answer(_environ(path)) is not None, path
-        assert call(app, path)[2] == _without_fast_path(app, path)[2] == first[2]
+        assert app.fast.answer(environ(path)) is not None, path
+        assert call(app, path).body == _without_fast_path(app, path).body == first.body
 
 
 def test_a_path_with_the_proxys_prefix_still_in_it_answers_as_the_general_path(tmp_path: Path):
@@ -286,14 +260,10 @@ def test_a_path_with_the_proxys_prefix_still_in_it_answers_as_the_general_path(t
     src = tmp_path / "src"
     (src / "1" / "0").mkdir(parents=True)
     (src / "1" / "0" / "0.png").write_bytes(_png((10, 20, 30)))
-    conf = tmp_path / "mapproxy.yaml"
-    conf.write_text(cache_config(
-        tile_source("s", f"file://{src}/%(z)s/%(x)s/%(y)s.png", grid="GLOBAL_MERCATOR"), source_name="s",
-        layer_name="m", title="T", grid="GLOBAL_MERCATOR", meta_size=None,
-        tail=f"globals:\n  cache:\n    base_dir: {tmp_path / 'cache'}\n"))
-    app = make_wsgi_app(conf)
-    assert call(app, "/tms/1.0.0/m/0/0/0.png")[0] == "200 OK"  # now stored
+    app = _file_tiles_app(tmp_path, "m", grid="GLOBAL_MERCATOR", services={"tms": None})
+    assert call(app, "/tms/1.0.0/m/0/0/0.png").status_line == "200 OK"  # now stored
     for prefix, path in (("/tms", "/tms/1.0.0/m/0/0/0.png"), ("/proxy", "/proxy/tms/1.0.0/m/0/0/0.png")):
-        general = _without_fast_path(app, path, x_script_name=prefix)
-        assert call(app, path, x_script_name=prefix)[0] == general[0], prefix
-    assert _without_fast_path(app, "/proxy/tms/1.0.0/m/0/0/0.png", x_script_name="/proxy")[0] == "200 OK"
+        general = _without_fast_path(app, path, {"X-Script-Name": prefix})
+        assert call(app, path, headers={"X-Script-Name": prefix}).status_line == general.status_line, prefix
+    proxied = _without_fast_path(app, "/proxy/tms/1.0.0/m/0/0/0.png", {"X-Script-Name": "/proxy"})
+    assert proxied.status_line == "200 OK"

@@ -9,12 +9,16 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from yaml_snippets import OSM, wms_cache_config
+from support.configs import OSM, put, tile_source, wms_cache_config, write_config
 
 from tileproxy.config.build import load_proxy_config
 from tileproxy.config.errors import ConfigError
 
-MINIMAL = wms_cache_config(**OSM, head="services:\n  tms:\n  wmts:\n", meta_size=None, url="http://127.0.0.1:1/wms")
+
+def minimal() -> dict:
+    """One layer -> cache -> WMS source chain, served over TMS and WMTS."""
+    return wms_cache_config(**OSM, services={"tms": None, "wmts": None}, meta_size=None,
+                            url="http://127.0.0.1:1/wms")
 
 
 def write(path: Path, text: str) -> Path:
@@ -30,8 +34,16 @@ def error_of(path: Path) -> str:
 
 
 def test_all_sections_are_read(tmp_path) -> None:
-    conf = load_proxy_config(write(tmp_path / "mapproxy.yaml", "parts:\n  meta: &meta [2, 3]\n" + MINIMAL.replace(
-        "    sources: [osm_wms]\n", "    sources: [osm_wms]\n    meta_size: *meta\n") + """
+    # YAML anchors and aliases are what this reads too: the whole file is text
+    conf = load_proxy_config(write(tmp_path / "mapproxy.yaml", """
+parts:
+  meta: &meta [2, 3]
+services: {tms: , wmts: }
+layers: [{name: osm, title: OSM, sources: [osm_cache]}]
+caches:
+  osm_cache: {grids: [GLOBAL_WEBMERCATOR], sources: [osm_wms], meta_size: *meta}
+sources:
+  osm_wms: {type: wms, req: {url: "http://127.0.0.1:1/wms", layers: base}}
 globals:
   cache:
     base_dir: ./tiles
@@ -100,20 +112,21 @@ def test_errors_and_warnings_in_base_files_name_that_file(tmp_path, caplog) -> N
         caches:
           osm_cache: {grids: [nogrid], sources: [osm_wms]}
     """)
-    main = write(tmp_path / "mapproxy.yaml", "base: parts/caches.yaml\n" + MINIMAL.split("caches:")[0]
-                 + "sources:" + MINIMAL.split("sources:")[-1])
+    config = {"base": "parts/caches.yaml", **minimal()}
+    del config["caches"]
+    main = write_config(tmp_path / "mapproxy.yaml", config)
     assert error_of(main) == f"{caches}: caches.osm_cache.grids[0]: unknown grid 'nogrid'"
-    caches.write_text("caches:\n  osm_cache: {grids: [GLOBAL_WEBMERCATOR], sources: [osm_wms], colour: red}\n")
+    write_config(caches, {"caches": {"osm_cache": {"grids": ["GLOBAL_WEBMERCATOR"], "sources": ["osm_wms"], "colour": "red"}}})
     with caplog.at_level("WARNING", logger="tileproxy.config"):
         load_proxy_config(main)
     assert f"{caches}: caches.osm_cache.colour: unknown key, ignored" in caplog.text
     # an error in the including file still names that file
-    main.write_text(main.read_text().replace("layers: base", "layers: base\n    wms_opts: {version: 9}"))
+    write_config(main, put(config, "sources.osm_wms.wms_opts", {"version": 9}))
     assert error_of(main).startswith(f"{main}: sources.osm_wms.wms_opts.version")
 
 
 def test_base_file_missing_names_it(tmp_path) -> None:
-    main = write(tmp_path / "mapproxy.yaml", "base: nothere.yaml\n" + MINIMAL)
+    main = write_config(tmp_path / "mapproxy.yaml", {"base": "nothere.yaml", **minimal()})
     message = error_of(main)
     assert "nothere.yaml" in message and "cannot read" in message
 
@@ -122,9 +135,9 @@ def test_env_vars_expanded_and_unset_kept(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("TP_WMS_HOST", "127.0.0.1:9")
     monkeypatch.setenv("TP_LAYER", "roads")
     monkeypatch.delenv("TP_UNSET_VAR", raising=False)
-    text = MINIMAL.replace("http://127.0.0.1:1/wms", "http://${TP_WMS_HOST}/wms?x=$TP_UNSET_VAR")
-    text = text.replace("layers: base", "layers: $TP_LAYER")
-    conf = load_proxy_config(write(tmp_path / "mapproxy.yaml", text))
+    config = put(minimal(), "sources.osm_wms.req", {"url": "http://${TP_WMS_HOST}/wms?x=$TP_UNSET_VAR",
+                                                     "layers": "$TP_LAYER"})
+    conf = load_proxy_config(write_config(tmp_path / "mapproxy.yaml", config))
     source = conf.sources["osm_wms"]
     assert source.url == "http://127.0.0.1:9/wms?x=$TP_UNSET_VAR"
     assert source.params["layers"] == "roads"
@@ -133,18 +146,18 @@ def test_env_vars_expanded_and_unset_kept(tmp_path, monkeypatch) -> None:
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
-        (("grids: [GLOBAL_WEBMERCATOR]", "grids: [foo]"), "caches.osm_cache.grids[0]: unknown grid 'foo'"),
-        (("sources: [osm_wms]", "sources: [nosuch]"), "caches.osm_cache.sources[0]: unknown source or cache 'nosuch'"),
-        (("sources: [osm_cache]", "sources: [nocache]"), "layers[0].sources[0]: unknown source or cache 'nocache'"),
-        (("grids: [GLOBAL_WEBMERCATOR]", "grids: GLOBAL_WEBMERCATOR"), "caches.osm_cache.grids: expected a list of a string"),
-        (("type: wms", "type: wmz"), "sources.osm_wms.type: unknown type 'wmz'"),
-        (("layers: base", "layers: base\n    transparent: [1]"), "sources.osm_wms.transparent: expected true or false"),
-        (("  tms:\n", "  tms:\n    use_grid_names: maybe\n"), "services.tms.use_grid_names: expected true or false"),
-        (("title: OSM", "title: OSM\n    min_res: lots"), "layers[0].min_res: expected a number"),
+        (("caches.osm_cache.grids", ["foo"]), "caches.osm_cache.grids[0]: unknown grid 'foo'"),
+        (("caches.osm_cache.sources", ["nosuch"]), "caches.osm_cache.sources[0]: unknown source or cache 'nosuch'"),
+        (("layers.0.sources", ["nocache"]), "layers[0].sources[0]: unknown source or cache 'nocache'"),
+        (("caches.osm_cache.grids", "GLOBAL_WEBMERCATOR"), "caches.osm_cache.grids: expected a list of a string"),
+        (("sources.osm_wms.type", "wmz"), "sources.osm_wms.type: unknown type 'wmz'"),
+        (("sources.osm_wms.transparent", [1]), "sources.osm_wms.transparent: expected true or false"),
+        (("services.tms", {"use_grid_names": "maybe"}), "services.tms.use_grid_names: expected true or false"),
+        (("layers.0.min_res", "lots"), "layers[0].min_res: expected a number"),
     ],
 )
 def test_errors_name_file_and_key_path(tmp_path, change, expected) -> None:
-    path = write(tmp_path / "mapproxy.yaml", MINIMAL.replace(*change))
+    path = write_config(tmp_path / "mapproxy.yaml", put(minimal(), *change))
     message = error_of(path)
     assert message.startswith(str(path) + ": ")
     assert expected in message
@@ -152,23 +165,19 @@ def test_errors_name_file_and_key_path(tmp_path, change, expected) -> None:
 
 def test_grid_errors_name_the_grid(tmp_path) -> None:
     # grids a cache uses; unused ones only warn (test_config_lenient.py)
-    uses = MINIMAL.replace("grids: [GLOBAL_WEBMERCATOR]", "grids: [utm]")
-    path = write(tmp_path / "mapproxy.yaml", uses + """
-grids:
-  utm:
-    srs: EPSG:25832
-""")
+    uses = put(minimal(), "caches.osm_cache.grids", ["utm"])
+    path = write_config(tmp_path / "mapproxy.yaml", {**uses, "grids": {"utm": {"srs": "EPSG:25832"}}})
     assert "grids.utm: a bbox is required" in error_of(path)
-    path.write_text(uses + "grids:\n  utm:\n    srs: EPSG:999999\n    bbox: [0, 0, 1, 1]\n")
+    write_config(path, {**uses, "grids": {"utm": {"srs": "EPSG:999999", "bbox": [0, 0, 1, 1]}}})
     assert "grids.utm: unknown SRS 'EPSG:999999'" in error_of(path)
-    path.write_text(uses + "grids:\n  utm:\n    base: nogrid\n")
+    write_config(path, {**uses, "grids": {"utm": {"base": "nogrid"}}})
     assert "grids.utm.base: unknown base grid 'nogrid'" in error_of(path)
 
 
 def test_unknown_keys_warn_with_path(tmp_path, caplog) -> None:
-    text = MINIMAL.replace("    sources: [osm_wms]", "    sources: [osm_wms]\n    colour: red")
-    text = text.replace("      layers: base", "      layers: base\n    wms_opts: {version: '1.1.1', bogus: 1}")
-    path = write(tmp_path / "mapproxy.yaml", text + "globals:\n  nonsense: 1\n")
+    config = put(minimal(), "caches.osm_cache.colour", "red")
+    put(config, "sources.osm_wms.wms_opts", {"version": "1.1.1", "bogus": 1})
+    path = write_config(tmp_path / "mapproxy.yaml", {**config, "globals": {"nonsense": 1}})
     with caplog.at_level("WARNING", logger="tileproxy.config"):
         conf = load_proxy_config(path)
     assert set(conf.warnings) == {
@@ -195,7 +204,7 @@ def test_broken_files(tmp_path, text, expected) -> None:
 
 
 def test_check_command_reports_without_traceback(tmp_path) -> None:
-    path = write(tmp_path / "mapproxy.yaml", MINIMAL.replace("grids: [GLOBAL_WEBMERCATOR]", "grids: [foo]"))
+    path = write_config(tmp_path / "mapproxy.yaml", put(minimal(), "caches.osm_cache.grids", ["foo"]))
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     proc = subprocess.run([sys.executable, "-m", "tileproxy.cli.main", "check", str(path)],
                           capture_output=True, text=True, env=env, timeout=60)
@@ -206,71 +215,74 @@ def test_check_command_reports_without_traceback(tmp_path) -> None:
 
 
 GRID_ERRORS = [
-    ("tile_size: [256]", "grids.g: tile_size must be two positive whole numbers"),
-    ("tile_size: [0, 0]", "grids.g: tile_size must be two positive whole numbers"),
-    ("res: [0]", "grids.g: res must be positive resolutions"),
-    ("res: [1000, 1000]", "grids.g: res lists a resolution twice"),
-    ("num_levels: 0", "grids.g: num_levels must be from 1 to 100"),
-    ("num_levels: 100000", "grids.g: num_levels must be from 1 to 100"),
-    ("min_res: -5", "grids.g: min_res must be a positive number"),
-    ("max_res: -1", "grids.g: max_res must be a positive number"),
-    ("min_res: 1.0e-300", "grids.g: resolution"),
-    ("res_factor: abc", "grids.g: res_factor must be a number or sqrt2"),
-    ("stretch_factor: 0", "grids.g: stretch_factor must be positive"),
-    ("threshold_res: [0]", "grids.g: threshold_res must be positive"),
+    ({"tile_size": [256]}, "grids.g: tile_size must be two positive whole numbers"),
+    ({"tile_size": [0, 0]}, "grids.g: tile_size must be two positive whole numbers"),
+    ({"res": [0]}, "grids.g: res must be positive resolutions"),
+    ({"res": [1000, 1000]}, "grids.g: res lists a resolution twice"),
+    ({"num_levels": 0}, "grids.g: num_levels must be from 1 to 100"),
+    ({"num_levels": 100000}, "grids.g: num_levels must be from 1 to 100"),
+    ({"min_res": -5}, "grids.g: min_res must be a positive number"),
+    ({"max_res": -1}, "grids.g: max_res must be a positive number"),
+    ({"min_res": 1e-300}, "grids.g: resolution"),
+    ({"res_factor": "abc"}, "grids.g: res_factor must be a number or sqrt2"),
+    ({"stretch_factor": 0}, "grids.g: stretch_factor must be positive"),
+    ({"threshold_res": [0]}, "grids.g: threshold_res must be positive"),
 ]
 CACHE_ERRORS = [
-    ("format: 'image/'", "caches.osm_cache.format: unknown image format"),
-    ("image: {mode: X}", "caches.osm_cache.image.mode: unknown image mode 'X'"),
-    ("image: {colors: -1}", "caches.osm_cache.image.colors: expected 0 to 256 colours"),
-    ("image: {encoding_options: {jpeg_quality: 500}}", "caches.osm_cache.image.encoding_options.jpeg_quality"),
-    ("image: {resampling_method: bicubik}",
+    ({"format": "image/"}, "caches.osm_cache.format: unknown image format"),
+    ({"image": {"mode": "X"}}, "caches.osm_cache.image.mode: unknown image mode 'X'"),
+    ({"image": {"colors": -1}}, "caches.osm_cache.image.colors: expected 0 to 256 colours"),
+    ({"image": {"encoding_options": {"jpeg_quality": 500}}}, "caches.osm_cache.image.encoding_options.jpeg_quality"),
+    ({"image": {"resampling_method": "bicubik"}},
      "caches.osm_cache.image.resampling_method: unknown resampling method 'bicubik' (known: nearest, bilinear, bicubic)"),
 ]
 SOURCE_ERRORS = [
-    ("concurrent_requests: -1", "sources.osm_wms.concurrent_requests: expected 0 (no limit) or more"),
-    ("http: {client_timeout: 0}", "sources.osm_wms.http.client_timeout: expected a positive number"),
-    ("image: {resampling_method: cubic}", "sources.osm_wms.image.resampling_method: unknown resampling method 'cubic'"),
+    ({"concurrent_requests": -1}, "sources.osm_wms.concurrent_requests: expected 0 (no limit) or more"),
+    ({"http": {"client_timeout": 0}}, "sources.osm_wms.http.client_timeout: expected a positive number"),
+    ({"image": {"resampling_method": "cubic"}}, "sources.osm_wms.image.resampling_method: unknown resampling method 'cubic'"),
 ]
 
 
 @pytest.mark.parametrize(("option", "expected"), GRID_ERRORS + CACHE_ERRORS + SOURCE_ERRORS)
 def test_values_that_cannot_work_are_config_errors(tmp_path, option, expected) -> None:
     """Options that would crash, hang or fail every request later are refused at load."""
+    config = minimal()
     if expected.startswith("grids."):
-        text = MINIMAL.replace("grids: [GLOBAL_WEBMERCATOR]", "grids: [g]") + f"grids:\n  g:\n    {option}\n"
+        config["caches"]["osm_cache"]["grids"] = ["g"]
+        config["grids"] = {"g": option}
     elif expected.startswith("caches."):
-        text = MINIMAL.replace("    sources: [osm_wms]\n", f"    sources: [osm_wms]\n    {option}\n", 1)
+        config["caches"]["osm_cache"].update(option)
     else:
-        text = MINIMAL.replace("      layers: base\n", f"      layers: base\n    {option}\n")
-    assert expected in error_of(write(tmp_path / "mapproxy.yaml", text))
+        config["sources"]["osm_wms"].update(option)
+    assert expected in error_of(write_config(tmp_path / "mapproxy.yaml", config))
 
 
 @pytest.mark.parametrize(("image", "expected"), [
-    ("resampling_method: Bicubic", "globals.image.resampling_method: unknown resampling method 'Bicubic'"),
-    ("formats: {image/png: {resampling_method: linear}}",
+    ({"resampling_method": "Bicubic"}, "globals.image.resampling_method: unknown resampling method 'Bicubic'"),
+    ({"formats": {"image/png": {"resampling_method": "linear"}}},
      "globals.image.formats.image/png.resampling_method: unknown resampling method 'linear'"),
 ])
 def test_bad_global_resampling_method_is_a_config_error(tmp_path, image, expected) -> None:
     """Was: any unknown name silently became bicubic."""
-    assert expected in error_of(write(tmp_path / "mapproxy.yaml", MINIMAL + f"globals:\n  image:\n    {image}\n"))
+    config = {**minimal(), "globals": {"image": image}}
+    assert expected in error_of(write_config(tmp_path / "mapproxy.yaml", config))
 
 
 def test_resampling_method_is_taken_from_the_cache_else_globals(tmp_path) -> None:
-    text = MINIMAL + "globals:\n  image:\n    resampling_method: nearest\n"
-    assert load_proxy_config(write(tmp_path / "a.yaml", text)).caches["osm_cache"].managers[
+    config = {**minimal(), "globals": {"image": {"resampling_method": "nearest"}}}
+    assert load_proxy_config(write_config(tmp_path / "a.yaml", config)).caches["osm_cache"].managers[
         "GLOBAL_WEBMERCATOR"].image_opts.resampling == "nearest"
-    text = text.replace("    sources: [osm_wms]\n", "    sources: [osm_wms]\n    image: {resampling_method: bilinear}\n", 1)
-    assert load_proxy_config(write(tmp_path / "b.yaml", text)).caches["osm_cache"].managers[
+    put(config, "caches.osm_cache.image", {"resampling_method": "bilinear"})
+    assert load_proxy_config(write_config(tmp_path / "b.yaml", config)).caches["osm_cache"].managers[
         "GLOBAL_WEBMERCATOR"].image_opts.resampling == "bilinear"
 
 
 def test_source_urls_need_a_scheme(tmp_path) -> None:
-    path = write(tmp_path / "mapproxy.yaml", MINIMAL.replace("http://127.0.0.1:1/wms", "127.0.0.1/wms"))
+    path = write_config(tmp_path / "mapproxy.yaml", put(minimal(), "sources.osm_wms.req.url", "127.0.0.1/wms"))
     assert "sources.osm_wms.req.url: expected a URL starting with http:// or https://" in error_of(path)
-    path.write_text(MINIMAL.replace("sources: [osm_wms]", "sources: [osm_wms, tiles]")
-                    + "  tiles:\n    type: tile\n    grid: GLOBAL_WEBMERCATOR\n    url: 'ftp://x/%(z)s'\n")
+    config = put(minimal(), "caches.osm_cache.sources", ["osm_wms", "tiles"])
+    write_config(path, put(config, "sources.tiles", tile_source("ftp://x/%(z)s")))
     assert "sources.tiles.url: expected a URL starting with http:// or https:// or file://" in error_of(path)
-    path.write_text(MINIMAL.replace("http://127.0.0.1:1/wms", "htp://user:secret@127.0.0.1/wms"))
+    write_config(path, put(minimal(), "sources.osm_wms.req.url", "htp://user:secret@127.0.0.1/wms"))
     message = error_of(path)
     assert "sources.osm_wms.req.url" in message and "secret" not in message and "user" not in message

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import call
 from PIL import Image
+from support.wsgi import call
 
 from tileproxy.config import loader
 from tileproxy.config.build import load_proxy_config
@@ -412,7 +412,7 @@ MAPFILES = Path(__file__).parent / "data" / "mapserver"
 
 @pytest.mark.skipif(MAPSERV is None, reason="mapserv is not installed (apt-get install cgi-mapserver)")
 def test_a_mapserver_source_without_layers_gets_them_from_tagged_references(make_app, caplog) -> None:
-    from http_stub import pixel_at
+    from support.http_stub import pixel_at
 
     from tileproxy.grid import predefined_grid
 
@@ -530,7 +530,7 @@ def test_tagged_references_to_a_mapnik_source(make_app) -> None:
 
     if importlib.util.find_spec("mapnik") is None:
         pytest.skip("the Mapnik Python bindings are not installed (pip install mapnik)")
-    from http_stub import pixel_at
+    from support.http_stub import pixel_at
 
     from tileproxy.grid import predefined_grid
 

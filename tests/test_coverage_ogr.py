@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 import shapely
-from conftest import call
 from shapely.geometry import Point, box
+from support.configs import cache, layer, wms_source, write_config
+from support.wsgi import call
 
 from tileproxy.config.build import load_proxy_config
 from tileproxy.config.errors import ConfigError
@@ -96,25 +97,15 @@ def test_without_pyogrio_the_error_names_the_key_and_the_extra(tmp_path: Path, m
     assert coverage(tmp_path, {"datasource": "area.wkt", "srs": "EPSG:4326"}).geom.equals(STATES["middle"])
 
 
-MAPPROXY_YAML = """\
-services:
-  wms:
-    srs: ['EPSG:4326']
-layers:
-  - name: south
-    title: The south only
-    sources: [wms]
-sources:
-  wms:
-    type: wms
-    req:
-      url: {source}/wms
-      layers: base
-    coverage:
-      datasource: states.gpkg
-      where: "name = 'south'"
-      srs: 'EPSG:4326'
-"""
+MAPPROXY_YAML = {
+    "services": {"wms": {"srs": ["EPSG:4326"]}},
+    "layers": [layer("south", "The south only", "wms")],
+    "sources": {
+        "wms": wms_source(
+            coverage={"datasource": "states.gpkg", "where": "name = 'south'", "srs": "EPSG:4326"},
+        ),
+    },
+}
 
 
 def test_a_source_coverage_from_geopackage_features(make_app, source, tmp_path: Path) -> None:
@@ -130,13 +121,14 @@ def test_a_source_coverage_from_geopackage_features(make_app, source, tmp_path: 
 
 def test_seed_coverages_from_a_shapefile(tmp_path: Path, caplog) -> None:
     write_features(tmp_path / "states.shp", "ESRI Shapefile", STATES)
-    proxy_path = tmp_path / "mapproxy.yaml"
-    proxy_path.write_text("caches:\n  c:\n    grids: [GLOBAL_WEBMERCATOR]\n    sources: [wms]\n"
-                          "sources:\n  wms:\n    type: wms\n    req: {url: 'http://127.0.0.1:1/wms', layers: base}\n")
-    seed = tmp_path / "seed.yaml"
-    seed.write_text("seeds:\n  s:\n    caches: [c]\n    levels: [6]\n    coverages: [south]\n"
-                    "coverages:\n  south:\n    datasource: states.shp\n    where: \"name = 'south'\"\n"
-                    "    srs: 'EPSG:4326'\n")
+    proxy_path = write_config(tmp_path / "mapproxy.yaml", {
+        "caches": {"c": cache("wms", meta_size=None)},
+        "sources": {"wms": wms_source("http://127.0.0.1:1/wms")},
+    })
+    seed = write_config(tmp_path / "seed.yaml", {
+        "seeds": {"s": {"caches": ["c"], "levels": [6], "coverages": ["south"]}},
+        "coverages": {"south": {"datasource": "states.shp", "where": "name = 'south'", "srs": "EPSG:4326"}},
+    })
     with caplog.at_level(logging.WARNING):
         task = load_seed_config(seed, load_proxy_config(proxy_path), 0.0).seeds[0]
     lon_lat = task.area.transform_to(get_srs("EPSG:4326"))
@@ -145,6 +137,6 @@ def test_seed_coverages_from_a_shapefile(tmp_path: Path, caplog) -> None:
 
 def test_a_datasource_that_is_no_file_and_no_connection(tmp_path: Path) -> None:
     path = tmp_path / "mapproxy.yaml"
-    path.write_text(MAPPROXY_YAML.replace("{source}", "http://127.0.0.1:1"))
+    write_config(path, MAPPROXY_YAML, "http://127.0.0.1:1")
     with pytest.raises(ConfigError, match=r"sources\.wms\.coverage\.datasource: file not found"):
         load_proxy_config(path)

@@ -6,9 +6,9 @@ through the real WSGI app over a real local source server."""
 from __future__ import annotations
 
 import pytest
-from conftest import call
 from PIL import Image
-from test_authorize import CONFIG, MAP, MERC, NW_BBOX, NW_TILE, Callbacks
+from support.authorize import CONFIG, MAP, MERC, NW_BBOX, NW_TILE, Callbacks
+from support.wsgi import call
 
 from tileproxy.services.decorate import CallbackImage
 

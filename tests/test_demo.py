@@ -11,137 +11,60 @@ import re
 import shutil
 import subprocess
 import xml.etree.ElementTree as ET
-from html.parser import HTMLParser
 from pathlib import Path
-from urllib.parse import urlencode, urljoin, urlsplit
+from urllib.parse import urlencode, urljoin
 
 import pytest
 from PIL import Image
+from support.demo import (
+    EVIL,
+    NODE,
+    ROOT,
+    get,
+    make_app,
+    parse,
+    run_viewer,
+    tile_url,
+    viewer_config,
+)
 
 from tileproxy.services.tms import TileServiceGrid
 from tileproxy.wsgi import TileProxyApp, make_wsgi_app
 
-ROOT = Path(__file__).resolve().parent.parent
-VIEWER_JS = ROOT / "tileproxy" / "services" / "static" / "viewer.js"
-EVIL = "</script><script>alert('x')</script> & <b onclick=\"y\">"
 
-CONFIG = """
-services:
-  demo:
-  tms:
-  wmts:
-layers:
-  - name: debug
-    title: Debug tiles
-    sources: [multi]
-  - name: local
-    title: Local grid
-    sources: [local_cache]
-  - name: evil
-    title: "{evil}"
-    sources: [evil_cache]
-caches:
-  multi:
-    grids: [GLOBAL_WEBMERCATOR, GLOBAL_GEODETIC, GLOBAL_MERCATOR]
-    sources: [dbg]
-    meta_size: [1, 1]
-    meta_buffer: 0
-  local_cache:
-    grids: [utm_nw, utm_sqrt2, utm_sw]
-    sources: [dbg]
-    meta_size: [1, 1]
-    meta_buffer: 0
-  evil_cache:
-    grids: [GLOBAL_WEBMERCATOR]
-    sources: [dbg]
-    meta_size: [1, 1]
-    meta_buffer: 0
-grids:
-  utm_nw:
-    srs: EPSG:25832
-    bbox: [280000, 5200000, 920000, 6100000]
-    origin: nw
-    res: [4000, 2000, 1000, 500]
-  # another SRS: grids of one SRS in one cache share a directory (as in MapProxy)
-  utm_sqrt2:
-    srs: EPSG:31467
-    bbox: [3280000, 5200000, 3920000, 6100000]
-    tile_size: [256, 128]
-    res_factor: sqrt2
-    num_levels: 7
-  # rows grow up from the bbox bottom; the top row reaches past the bbox
-  utm_sw:
-    srs: EPSG:25833
-    bbox: [280000, 5200000, 920000, 6000000]
-    origin: sw
-    res: [4000, 2000, 1000, 500]
-sources:
-  dbg:
-    type: debug
-globals:
-  cache:
-    base_dir: {cache}
-"""
-
-
-def make_app(tmp_path: Path, config: str = CONFIG, **fields: str) -> TileProxyApp:
-    """The app of ``config`` (a format string: ``{evil}``, ``{cache}`` and ``fields``) in ``tmp_path``."""
-    tmp_path.mkdir(exist_ok=True)
-    path = tmp_path / "mapproxy.yaml"
-    path.write_text(config.format(evil=EVIL.replace('"', '\\"'), cache=json.dumps(str(tmp_path / "cache")), **fields))
-    app = make_wsgi_app(path)
-    assert isinstance(app, TileProxyApp)
-    return app
+def config(services: tuple[str, ...] = ("demo", "tms", "wmts"), wmts: dict | None = None) -> dict:
+    """Debug tiles in three global grids and three local ones, and a layer with an
+    evil title; ``wmts`` holds options of the WMTS service."""
+    one_by_one = {"sources": ["dbg"], "meta_size": [1, 1], "meta_buffer": 0}
+    return {
+        "services": {name: wmts if name == "wmts" else None for name in services},
+        "layers": [
+            {"name": "debug", "title": "Debug tiles", "sources": ["multi"]},
+            {"name": "local", "title": "Local grid", "sources": ["local_cache"]},
+            {"name": "evil", "title": EVIL, "sources": ["evil_cache"]},
+        ],
+        "caches": {
+            "multi": {"grids": ["GLOBAL_WEBMERCATOR", "GLOBAL_GEODETIC", "GLOBAL_MERCATOR"], **one_by_one},
+            "local_cache": {"grids": ["utm_nw", "utm_sqrt2", "utm_sw"], **one_by_one},
+            "evil_cache": {"grids": ["GLOBAL_WEBMERCATOR"], **one_by_one},
+        },
+        "grids": {
+            "utm_nw": {"srs": "EPSG:25832", "bbox": [280000, 5200000, 920000, 6100000], "origin": "nw",
+                       "res": [4000, 2000, 1000, 500]},
+            # another SRS: grids of one SRS in one cache share a directory (as in MapProxy)
+            "utm_sqrt2": {"srs": "EPSG:31467", "bbox": [3280000, 5200000, 3920000, 6100000],
+                          "tile_size": [256, 128], "res_factor": "sqrt2", "num_levels": 7},
+            # rows grow up from the bbox bottom; the top row reaches past the bbox
+            "utm_sw": {"srs": "EPSG:25833", "bbox": [280000, 5200000, 920000, 6000000], "origin": "sw",
+                       "res": [4000, 2000, 1000, 500]},
+        },
+        "sources": {"dbg": {"type": "debug"}},
+    }
 
 
 @pytest.fixture
 def app(tmp_path: Path) -> TileProxyApp:
-    return make_app(tmp_path)
-
-
-def get(app, url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
-    """GET ``url`` (a path, or an absolute URL whose host part is dropped) from the WSGI app."""
-    parts = urlsplit(url)
-    environ = {"REQUEST_METHOD": "GET", "PATH_INFO": parts.path, "QUERY_STRING": parts.query,
-               "SERVER_NAME": "localhost", "SERVER_PORT": "80", "wsgi.url_scheme": "http"}
-    for key, value in (headers or {}).items():
-        environ["HTTP_" + key.upper().replace("-", "_")] = value
-    out: dict = {}
-
-    def start_response(status: str, hdrs: list[tuple[str, str]]) -> None:
-        out["status"] = int(status.split()[0])
-        out["headers"] = {k.lower(): v for k, v in hdrs}
-
-    body = b"".join(app(environ, start_response))
-    return out["status"], out["headers"], body
-
-
-class LinkParser(HTMLParser):
-    """Collects href/src attribute values and inline script contents."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.urls: list[str] = []
-        self.scripts: dict[str, str] = {}
-        self._script_id: str | None = None
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        a = dict(attrs)
-        self.urls += [v for k, v in attrs if k in ("href", "src") and v]
-        self._script_id = a.get("id") if tag == "script" else None
-
-    def handle_data(self, data: str) -> None:
-        if self._script_id:
-            self.scripts[self._script_id] = self.scripts.get(self._script_id, "") + data
-
-    def handle_endtag(self, tag: str) -> None:
-        self._script_id = None
-
-
-def parse(body: bytes) -> LinkParser:
-    parser = LinkParser()
-    parser.feed(body.decode("utf-8"))
-    return parser
+    return make_app(tmp_path, config())
 
 
 def map_pages(app: TileProxyApp, headers: dict[str, str] | None = None,
@@ -157,13 +80,6 @@ def map_pages(app: TileProxyApp, headers: dict[str, str] | None = None,
 def resolved_urls(app: TileProxyApp, page: str, headers: dict[str, str] | None = None) -> list[str]:
     """The href/src URLs of ``page`` (an absolute URL), resolved against it."""
     return [urljoin(page, u) for u in parse(get(app, page, headers)[2]).urls]
-
-
-def viewer_config(app: TileProxyApp, url: str, headers: dict[str, str] | None = None) -> dict:
-    status, headers_out, body = get(app, url, headers)
-    assert status == 200, body
-    assert headers_out["content-type"].startswith("text/html")
-    return json.loads(parse(body).scripts["viewer-config"])
 
 
 def layer_for(app: TileProxyApp, conf: dict):
@@ -307,18 +223,6 @@ def sample_tiles(conf: dict) -> list[tuple[dict, int, int]]:
     return out
 
 
-def tile_url(conf: dict, m: dict, col: int, row: int) -> str:
-    """The URL viewer.js builds for a tile (``row`` counted from the top)."""
-    if "{bbox}" in conf["url"]:  # WMS: GetMap for the tile's bbox
-        w, h = conf["tileSize"][0] * m["res"], conf["tileSize"][1] * m["res"]
-        bbox = [m["left"] + col * w, m["top"] - (row + 1) * h, m["left"] + (col + 1) * w, m["top"] - row * h]
-        if conf.get("bboxYX"):
-            bbox = [bbox[1], bbox[0], bbox[3], bbox[2]]
-        return conf["url"].replace("{bbox}", ",".join(repr(v) for v in bbox))
-    y = m["height"] - 1 - row if conf["yAxis"] == "up" else row
-    return conf["url"].replace("{z}", m["id"]).replace("{x}", str(col)).replace("{y}", str(y))
-
-
 def test_every_tile_url_pattern_serves_the_tile_at_its_place(app: TileProxyApp) -> None:
     checked = 0
     for page in map_pages(app):
@@ -445,19 +349,19 @@ def test_urls_honour_the_public_base_url(app: TileProxyApp) -> None:
 
 
 def test_tms_only_and_no_tile_service(tmp_path: Path) -> None:
-    tms_only = make_app(tmp_path, CONFIG.replace("  wmts:\n", ""))
+    tms_only = make_app(tmp_path, config(("demo", "tms")))
     pages = map_pages(tms_only)
     assert pages and all("tms_layer=" in u for u in pages)
     assert get(tms_only, "/demo/?wmts_layer=debug")[0] == 404
     assert get(tms_only, "/demo/?wmts_capabilities")[0] == 404
-    neither = make_app(tmp_path, CONFIG.replace("  wmts:\n", "").replace("  tms:\n", ""))
+    neither = make_app(tmp_path, config(("demo",)))
     body = get(neither, "/demo/")[2].decode()
     assert body.count("not enabled") == 4 and "_layer=" not in body
     assert get(neither, "/demo/?tms_layer=debug")[0] == 404
 
 
 def test_wmts_kvp_only_views_use_gettile(tmp_path: Path) -> None:
-    app = make_app(tmp_path, CONFIG.replace("  wmts:\n", "  wmts:\n    restful: false\n"))
+    app = make_app(tmp_path, config(wmts={"restful": False}))
     views = [u for u in map_pages(app) if "wmts_layer=" in u]
     assert len(views) == 4
     for page in views:
@@ -491,16 +395,6 @@ def test_quickstart_example_shows_its_layers(tmp_path: Path) -> None:
 
 
 # -- the viewer's tile maths, run by node -------------------------------------------
-
-NODE = shutil.which("node")
-
-
-def run_viewer(expr: str) -> object:
-    """Evaluate ``expr`` with the viewer's functions in scope (``v``) and return it as JSON."""
-    script = f"const v = require({json.dumps(str(VIEWER_JS))}); process.stdout.write(JSON.stringify({expr}));"
-    out = subprocess.run([NODE, "-e", script], capture_output=True, text=True, timeout=30, check=True)
-    return json.loads(out.stdout)
-
 
 @pytest.mark.skipif(NODE is None, reason="node is not installed: the viewer's tile maths is not run")
 @pytest.mark.parametrize("service, grid_name, size, level, center", [
@@ -566,8 +460,7 @@ def test_viewer_initial_level_fits_the_grid(app: TileProxyApp) -> None:
 
 def test_wmts_view_follows_a_custom_restful_template(tmp_path: Path) -> None:
     template = "/myrest/{TileMatrixSet}/{Layer}/{TileMatrix}/{TileRow}/{TileCol}.{Format}"
-    escaped = template.replace("{", "{{").replace("}", "}}")  # CONFIG is a format string
-    app = make_app(tmp_path, CONFIG.replace("  wmts:\n", f"  wmts:\n    restful_template: '{escaped}'\n"))
+    app = make_app(tmp_path, config(wmts={"restful_template": template}))
     conf = viewer_config(app, "/demo/?wmts_layer=local&grid=utm_nw")
     assert conf["url"] == "http://localhost/wmts/myrest/utm_nw/local/{z}/{y}/{x}.png"
     m = conf["matrices"][3]

@@ -11,58 +11,43 @@ from urllib.parse import parse_qs, urljoin, urlsplit
 
 import pytest
 from PIL import Image
-from test_demo import NODE, get, parse, run_viewer, tile_url, viewer_config
-from test_demo import make_app as make_demo_app
+from support.demo import EVIL, NODE, get, make_app, parse, run_viewer, tile_url, viewer_config
 
 from tileproxy.wsgi import TileProxyApp
 
 SRS = ["EPSG:3857", "EPSG:4326", "EPSG:25832", "CRS:84", "EPSG:900913"]
 
-CONFIG = """
-services:
-  demo:
-  tms:
-  wms:
-    srs: {srs}
-{wms_extra}
-layers:
-  - name: group
-    title: A group
-    layers:
-      - name: cached
-        title: Cached in web mercator
-        sources: [cache]
-      - name: direct
-        title: "{evil}"
-        sources: [dbg]
-  - title: A group without a name
-    layers:
-      - name: nested
-        title: Nested direct layer
-        sources: [dbg]
-caches:
-  cache:
-    grids: [GLOBAL_WEBMERCATOR]
-    sources: [dbg]
-    meta_size: [1, 1]
-    meta_buffer: 0
-sources:
-  dbg:
-    type: debug
-globals:
-  cache:
-    base_dir: {cache}
-"""
+
+
+def config(srs: list[str] | None = SRS, **wms: object) -> dict:
+    """Debug layers, named and not, nested in groups; a WMS in ``srs`` with the
+    options ``wms`` (``srs=None``: no WMS)."""
+    services: dict = {"demo": None, "tms": None}
+    if srs is not None:
+        services["wms"] = {"srs": srs, **wms}
+    return {
+        "services": services,
+        "layers": [
+            {"name": "group", "title": "A group", "layers": [
+                {"name": "cached", "title": "Cached in web mercator", "sources": ["cache"]},
+                {"name": "direct", "title": EVIL, "sources": ["dbg"]},
+            ]},
+            {"title": "A group without a name", "layers": [
+                {"name": "nested", "title": "Nested direct layer", "sources": ["dbg"]},
+            ]},
+        ],
+        "caches": {"cache": {"grids": ["GLOBAL_WEBMERCATOR"], "sources": ["dbg"], "meta_size": [1, 1],
+                             "meta_buffer": 0}},
+        "sources": {"dbg": {"type": "debug"}},
+    }
+
+
 NAMED = ["group", "cached", "direct", "nested"]
-
-
-def make_app(tmp_path: Path, srs: list[str] = SRS, wms_extra: str = "") -> TileProxyApp:
-    return make_demo_app(tmp_path, CONFIG, srs=json.dumps(srs), wms_extra=wms_extra)
 
 
 @pytest.fixture
 def app(tmp_path: Path) -> TileProxyApp:
-    return make_app(tmp_path)
+    return make_app(tmp_path, config())
 
 
 def wms_pages(app: TileProxyApp) -> list[str]:
@@ -172,7 +157,7 @@ def test_wms_capabilities_viewer(app: TileProxyApp) -> None:
 
 
 def test_without_wms_there_are_no_wms_views(tmp_path: Path) -> None:
-    app = make_demo_app(tmp_path, CONFIG.replace("  wms:\n    srs: {srs}\n", ""), wms_extra="")
+    app = make_app(tmp_path, config(srs=None))
     assert wms_pages(app) == []
     assert get(app, "/demo/?wms_layer=cached")[0] == 404
     # the OWS exception of the capabilities link itself
@@ -183,8 +168,8 @@ def test_without_wms_there_are_no_wms_views(tmp_path: Path) -> None:
 
 def test_wms_130_only_sends_the_bbox_in_axis_order(tmp_path: Path) -> None:
     """Without 1.1.1 the viewer asks 1.3.0, whose EPSG:4326 BBOX is lat/lon."""
-    app = make_app(tmp_path, ["EPSG:4326", "EPSG:3857"], "    versions: ['1.3.0']")
-    default = make_app(tmp_path / "default", ["EPSG:4326"])
+    app = make_app(tmp_path, config(["EPSG:4326", "EPSG:3857"], versions=["1.3.0"]))
+    default = make_app(tmp_path / "default", config(["EPSG:4326"]))
     conf = viewer_config(app, "/demo/?wms_layer=direct&srs=EPSG:4326")
     assert conf["bboxYX"] and "CRS=EPSG%3A4326" in conf["url"] and "VERSION=1.3.0" in conf["url"]
     assert not viewer_config(app, "/demo/?wms_layer=direct&srs=EPSG:3857")["bboxYX"]

@@ -9,43 +9,22 @@ from __future__ import annotations
 import io
 
 import pytest
-from conftest import call
-from http_stub import StubServer, send
 from PIL import Image
-from test_authorize import Callbacks, partial
+from support.authorize import WEST_HALF_4326, Callbacks, partial
+from support.configs import cache, fill, layer, tile_source
+from support.http_stub import StubServer, send
+from support.wsgi import call
 
 PINK = (250, 10, 120)  # a colour a JPEG round trip does not keep exactly
-WEST_HALF_4326 = {"srs": "EPSG:4326", "geometry": [-180, -85, -90, 85]}
 NW_TILE = "/wmts/l/GLOBAL_WEBMERCATOR/1/0/0.jpeg"  # the north-west quarter of the world
 
-CONFIG = """
-globals:
-  cache:
-    base_dir: ./cache_data
-services:
-  tms:
-  wmts:
-  wms:
-    srs: ['EPSG:3857']
-    md: {title: Maps}
-layers:
-  - name: l
-    title: Unstored
-    sources: [c]
-caches:
-  c:
-    grids: [GLOBAL_WEBMERCATOR]
-    sources: [tiles]
-    format: image/jpeg
-    disable_storage: true
-    meta_size: [1, 1]
-    meta_buffer: 0
-sources:
-  tiles:
-    type: tile
-    grid: GLOBAL_WEBMERCATOR
-    url: {tiles}/%(tms_path)s.png
-"""
+CONFIG = {
+    "globals": {"cache": {"base_dir": "./cache_data"}},
+    "services": {"tms": None, "wmts": None, "wms": {"srs": ["EPSG:3857"], "md": {"title": "Maps"}}},
+    "layers": [layer("l", "Unstored", "c")],
+    "caches": {"c": cache("tiles", format="image/jpeg", disable_storage=True)},
+    "sources": {"tiles": tile_source("{tiles}/%(tms_path)s.png")},
+}
 
 
 def png(color: tuple[int, int, int]) -> bytes:
@@ -72,7 +51,7 @@ def tiles():
 
 @pytest.fixture
 def app(make_app, tiles):
-    return make_app(CONFIG.replace("{tiles}", tiles.url))
+    return make_app(fill(CONFIG, tiles=tiles.url))
 
 
 def test_a_jpeg_round_trip_would_change_the_colour() -> None:

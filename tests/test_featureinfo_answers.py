@@ -6,46 +6,47 @@ from __future__ import annotations
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import pytest
-from conftest import call
-from http_stub import StubServer, send
+from support.configs import cache, fill, layer, merge, write_config
+from support.http_stub import StubServer, send
+from support.wsgi import call
 
 from tileproxy.config.build import load_proxy_config
 from tileproxy.layers import build_tile_layers
 from tileproxy.services.featureinfo import tile_feature_info
 from tileproxy.sources.featureinfo import FeatureInfoQuery
 
-CONFIG = """
-services:
-  wms:
-    srs: [EPSG:4326, EPSG:3857]
-layers:
-  - name: plain
-    title: answers as the server labels them
-    sources: [src_plain]
-  - name: declared
-    title: answers read as featureinfo_format
-    sources: [src_declared]
-  - name: both
-    title: two sources
-    sources: [src_plain, src_declared]
-  - name: limited
-    title: covers the western hemisphere only
-    sources: [src_limited]
-sources:
-  src_plain:
-    type: wms
-    wms_opts: {featureinfo: true}
-    req: {url: "{url}/wms", layers: "a,b"}
-  src_declared:
-    type: wms
-    wms_opts: {featureinfo: true, featureinfo_format: text/xml, query_layers: b, version: '1.3.0'}
-    req: {url: "{url}/wms", layers: "b,c"}
-  src_limited:
-    type: wms
-    wms_opts: {featureinfo: true}
-    coverage: {bbox: [-180, -90, 0, 90], srs: 'EPSG:4326'}
-    req: {url: "{url}/wms", layers: west}
-"""
+CONFIG = {
+    "services": {"wms": {"srs": ["EPSG:4326", "EPSG:3857"]}},
+    "layers": [
+        layer("plain", "answers as the server labels them", "src_plain"),
+        layer("declared", "answers read as featureinfo_format", "src_declared"),
+        layer("both", "two sources", "src_plain", "src_declared"),
+        layer("limited", "covers the western hemisphere only", "src_limited"),
+    ],
+    "sources": {
+        "src_plain": {
+            "type": "wms",
+            "wms_opts": {"featureinfo": True},
+            "req": {"url": "{url}/wms", "layers": "a,b"},
+        },
+        "src_declared": {
+            "type": "wms",
+            "wms_opts": {
+                "featureinfo": True,
+                "featureinfo_format": "text/xml",
+                "query_layers": "b",
+                "version": "1.3.0",
+            },
+            "req": {"url": "{url}/wms", "layers": "b,c"},
+        },
+        "src_limited": {
+            "type": "wms",
+            "wms_opts": {"featureinfo": True},
+            "coverage": {"bbox": [-180, -90, 0, 90], "srs": "EPSG:4326"},
+            "req": {"url": "{url}/wms", "layers": "west"},
+        },
+    },
+}
 
 
 class InfoServer:
@@ -74,7 +75,7 @@ def info():
 
 @pytest.fixture
 def app(make_app, info):
-    return make_app(CONFIG.replace("{url}", info.url))
+    return make_app(fill(CONFIG, url=info.url))
 
 
 def fi(layer: str, version: str = "1.1.1", **extra: str) -> str:
@@ -148,8 +149,9 @@ def test_point_outside_a_source_coverage_asks_nothing(app, info) -> None:
 
 
 def test_not_queryable_and_unknown_layers(make_app, info) -> None:
-    app = make_app(CONFIG.replace("{url}", info.url).replace("wms_opts: {featureinfo: true}\n    coverage",
-                                                             "coverage"))
+    config = fill(CONFIG, url=info.url)
+    del config["sources"]["src_limited"]["wms_opts"]
+    app = make_app(config)
     answer = call(app, fi("limited"))
     assert "layer limited is not queryable" in answer.text and "code=" not in answer.text
     answer = call(app, fi("limited", version="1.3.0"))
@@ -159,36 +161,35 @@ def test_not_queryable_and_unknown_layers(make_app, info) -> None:
     assert "missing parameters ['query_layers', 'x']" in missing.text
 
 
-TILE_CONFIG = """
-layers:
-  - name: cached
-    title: a cache of a queryable source
-    sources: [outer]
-  - name: with_info_only
-    title: a cache of a plain source and a feature-info-only source
-    sources: [plain_cache, info_only]
-caches:
-  inner: {grids: [GLOBAL_WEBMERCATOR], sources: [src_plain]}
-  outer: {grids: [GLOBAL_WEBMERCATOR], sources: [inner]}
-  plain_cache: {grids: [GLOBAL_WEBMERCATOR], sources: [src_map]}
-sources:
-  src_plain:
-    type: wms
-    wms_opts: {featureinfo: true}
-    req: {url: "{url}/wms", layers: "a,b"}
-  src_map:
-    type: wms
-    req: {url: "{url}/wms", layers: "m"}
-  info_only:
-    type: wms
-    wms_opts: {featureinfo: true, map: false}
-    req: {url: "{url}/wms", layers: "i"}
-"""
+TILE_CONFIG = {
+    "layers": [
+        layer("cached", "a cache of a queryable source", "outer"),
+        layer("with_info_only", "a cache of a plain source and a feature-info-only source", "plain_cache", "info_only"),
+    ],
+    "caches": {
+        "inner": cache("src_plain", meta_size=None),
+        "outer": cache("inner", meta_size=None),
+        "plain_cache": cache("src_map", meta_size=None),
+    },
+    "sources": {
+        "src_plain": {
+            "type": "wms",
+            "wms_opts": {"featureinfo": True},
+            "req": {"url": "{url}/wms", "layers": "a,b"},
+        },
+        "src_map": {"type": "wms", "req": {"url": "{url}/wms", "layers": "m"}},
+        "info_only": {
+            "type": "wms",
+            "wms_opts": {"featureinfo": True, "map": False},
+            "req": {"url": "{url}/wms", "layers": "i"},
+        },
+    },
+}
 
 
 def test_tile_layers_know_their_feature_info_sources(tmp_path, info) -> None:
     path = tmp_path / "mapproxy.yaml"
-    path.write_text(TILE_CONFIG.replace("{url}", info.url))
+    write_config(path, fill(TILE_CONFIG, url=info.url))
     layers = {t.name: t for t in build_tile_layers(load_proxy_config(str(path)))}
     assert [s.name for s in layers["cached"].info_sources] == ["src_plain"]  # through the cache of a cache
     assert [s.name for s in layers["with_info_only"].info_sources] == ["info_only"]
@@ -204,7 +205,7 @@ def test_tile_layers_know_their_feature_info_sources(tmp_path, info) -> None:
 
 def test_a_broken_stylesheet_leaves_the_answer_as_it_came(make_app, info, tmp_path) -> None:
     (tmp_path / "broken.xsl").write_text("this is not a stylesheet")
-    config = CONFIG.replace("{url}", info.url).replace("  wms:\n", "  wms:\n    featureinfo_xslt: {xml: broken.xsl}\n", 1)
+    config = merge(fill(CONFIG, url=info.url), {"services": {"wms": {"featureinfo_xslt": {"xml": "broken.xsl"}}}})
     app = make_app(config)
     info.answers["a,b"] = (b"<features><f/></features>", "text/xml")
     answer = call(app, fi("plain", info_format="application/vnd.ogc.gml"))

@@ -7,19 +7,22 @@ import io
 import os
 
 import pytest
-from conftest import call
 from PIL import Image
-from source_server import COLORS
-from yaml_snippets import CACHE_DATA, wms_cache_config
+from support.configs import CACHE_DATA, layer, wms_cache_config
+from support.source_server import COLORS
+from support.wsgi import call
 
 from tileproxy.grid import predefined_grid
 from tileproxy.stores.layouts import level_dir, tile_path
 
 
-def config(cache_yaml: str = "", grid: str = "GLOBAL_WEBMERCATOR", globals_yaml: str = "",
-           meta: str = "    meta_size: [1, 1]\n    meta_buffer: 0\n", fmt: str = "") -> str:
+def config(grid: str = "GLOBAL_WEBMERCATOR", meta_size: tuple[int, int] = (1, 1), meta_buffer: int = 0,
+           cache_globals: dict | None = None, **cache_options: object) -> dict:
+    """Layer ``map`` over ``map_cache`` (``cache_options``: more keys of it) over the
+    WMS ``map_wms``; ``cache_globals`` are more keys of globals.cache."""
     return wms_cache_config(layer_name="map", title="Map", cache_name="map_cache", source_name="map_wms", grid=grid,
-                            meta_size=None, cache_yaml=meta + fmt + cache_yaml, tail=CACHE_DATA + globals_yaml)
+                            meta_size=meta_size, meta_buffer=meta_buffer, cache_options=cache_options,
+                            globals={"cache": {**CACHE_DATA["cache"], **(cache_globals or {})}})
 
 
 def files_under(root) -> list[str]:
@@ -44,7 +47,7 @@ LAYOUT_PATHS = {  # tile x=5, y=2, z=3 as stored (grid origin, no flipping)
 
 @pytest.mark.parametrize("layout", sorted(LAYOUT_PATHS))
 def test_layout_paths_of_created_tiles(make_app, source, tmp_path, layout) -> None:
-    app = make_app(config(f"    cache:\n      directory_layout: {layout}\n"))
+    app = make_app(config(cache={"directory_layout": layout}))
     answer = call(app, "/tiles/map/EPSG3857/3/5/2.png?origin=nw")
     assert answer.status == 200
     root = tmp_path / "cache_data" / "map_cache_EPSG3857"
@@ -84,7 +87,7 @@ def test_existing_mapproxy_cache_is_served_unchanged(make_app, source, tmp_path,
         tiles[coord] = png_bytes((i * 80, 100, 50))
         path.write_bytes(tiles[coord])
     before = {p: os.stat(root / p).st_mtime_ns for p in files_under(root)}
-    app = make_app(config(f"    cache:\n      directory_layout: {layout}\n", grid="GLOBAL_MERCATOR"))
+    app = make_app(config(grid="GLOBAL_MERCATOR", cache={"directory_layout": layout}))
     for (x, y, z), data in tiles.items():
         # /tiles with sw rows addresses the stored coordinates directly
         answer = call(app, f"/tiles/map/EPSG900913/{z}/{x}/{y}.png")
@@ -96,27 +99,17 @@ def test_existing_mapproxy_cache_is_served_unchanged(make_app, source, tmp_path,
 
 
 def test_cache_dir_base_dir_use_grid_names_and_directory(make_app, source, tmp_path) -> None:
-    text = config(globals_yaml="    meta_size: [1, 1]\n    meta_buffer: 0", grid="GLOBAL_WEBMERCATOR").replace("    base_dir: ./cache_data", "    base_dir: ./base")
-    text = text.replace("  map_cache:\n", """  by_cache_dir:
-    grids: [GLOBAL_WEBMERCATOR]
-    sources: [map_wms]
-    cache_dir: ./elsewhere
-  by_grid_name:
-    grids: [GLOBAL_WEBMERCATOR, GLOBAL_GEODETIC]
-    sources: [map_wms]
-    cache:
-      use_grid_names: true
-  by_directory:
-    grids: [GLOBAL_WEBMERCATOR]
-    sources: [map_wms]
-    cache:
-      directory: ./exact/place
-      directory_layout: tms
-  map_cache:
-""")
-    text = text.replace("    sources: [map_cache]\n", "    sources: [map_cache]\n" + "".join(
-        f"  - {{name: {n}, title: {n}, sources: [{n}]}}\n" for n in ("by_cache_dir", "by_grid_name", "by_directory")))
-    app = make_app(text)
+    conf = config(cache_globals={"base_dir": "./base", "meta_size": [1, 1], "meta_buffer": 0})
+    conf["caches"] = {
+        "by_cache_dir": {"grids": ["GLOBAL_WEBMERCATOR"], "sources": ["map_wms"], "cache_dir": "./elsewhere"},
+        "by_grid_name": {"grids": ["GLOBAL_WEBMERCATOR", "GLOBAL_GEODETIC"], "sources": ["map_wms"],
+                         "cache": {"use_grid_names": True}},
+        "by_directory": {"grids": ["GLOBAL_WEBMERCATOR"], "sources": ["map_wms"],
+                         "cache": {"directory": "./exact/place", "directory_layout": "tms"}},
+        **conf["caches"],
+    }
+    conf["layers"] += [layer(n, n, n) for n in ("by_cache_dir", "by_grid_name", "by_directory")]
+    app = make_app(conf)
     for name in ("map", "by_cache_dir", "by_grid_name", "by_directory"):
         assert call(app, f"/tiles/{name}/EPSG3857/1/0/0.png?origin=nw").status == 200
     assert call(app, "/tiles/by_grid_name/EPSG4326/1/0/0.png").status == 200
@@ -130,7 +123,7 @@ def test_cache_dir_base_dir_use_grid_names_and_directory(make_app, source, tmp_p
 
 
 def test_meta_tile_is_one_request_with_buffer(make_app, source, tmp_path) -> None:
-    app = make_app(config(meta="    meta_size: [2, 2]\n    meta_buffer: 10\n"))
+    app = make_app(config(meta_size=(2, 2), meta_buffer=10))
     grid = predefined_grid("GLOBAL_WEBMERCATOR")
     for x, y in ((2, 2), (3, 2), (2, 3), (3, 3)):
         assert call(app, f"/tiles/map/EPSG3857/3/{x}/{y}.png?origin=nw").status == 200
@@ -146,8 +139,7 @@ def test_meta_tile_is_one_request_with_buffer(make_app, source, tmp_path) -> Non
 
 @pytest.mark.parametrize(("minimize", "requests"), [(True, 1), (False, 2)])
 def test_minimize_meta_requests(make_app, source, minimize, requests) -> None:
-    app = make_app(config(f"    minimize_meta_requests: {str(minimize).lower()}\n",
-                          meta="    meta_size: [2, 2]\n    meta_buffer: 0\n"))
+    app = make_app(config(meta_size=(2, 2), minimize_meta_requests=minimize))
     manager = app.config.caches["map_cache"].managers["GLOBAL_WEBMERCATOR"]
     tiles = manager.load_tiles([(1, 2, 3), (2, 2, 3)])  # neighbours in two meta tiles
     assert all(t.data for t in tiles)
@@ -157,7 +149,7 @@ def test_minimize_meta_requests(make_app, source, minimize, requests) -> None:
 
 
 def test_jpeg_cache_from_png_source(make_app, source, tmp_path) -> None:
-    app = make_app(config(fmt="    format: image/jpeg\n    request_format: image/png\n"))
+    app = make_app(config(format="image/jpeg", request_format="image/png"))
     answer = call(app, "/tiles/map/EPSG3857/2/1/1.jpeg?origin=nw")
     assert answer.status == 200 and answer.content_type == "image/jpeg"
     assert answer.body[:3] == b"\xff\xd8\xff"
@@ -169,14 +161,13 @@ def test_jpeg_cache_from_png_source(make_app, source, tmp_path) -> None:
 def test_image_options_mode_colors_transparent(make_app, source) -> None:
     # tiles cut from meta tiles are encoded with the cache's image options
     # (a single-tile source answer in the cache format is stored as it came)
-    meta = "    meta_size: [2, 2]\n    meta_buffer: 0\n"
-    app = make_app(config(fmt="    image:\n      mode: P\n      colors: 4\n", meta=meta))
+    app = make_app(config(meta_size=(2, 2), image={"mode": "P", "colors": 4}))
     img = call(app, "/tiles/map/EPSG3857/3/2/2.png?origin=nw").image
     assert img.mode == "P" and len(img.getcolors()) <= 4
-    app = make_app(config(fmt="    image:\n      mode: RGBA\n      transparent: true\n", meta=meta))
+    app = make_app(config(meta_size=(2, 2), image={"mode": "RGBA", "transparent": True}))
     img = call(app, "/tiles/map/EPSG3857/3/4/4.png?origin=nw").image
     assert img.mode == "RGBA"
-    app = make_app(config(fmt="    image:\n      mode: RGB\n      colors: 0\n", meta=meta))
+    app = make_app(config(meta_size=(2, 2), image={"mode": "RGB", "colors": 0}))
     img = call(app, "/tiles/map/EPSG3857/3/6/6.png?origin=nw").image
     assert img.mode == "RGB"
 
@@ -184,8 +175,9 @@ def test_image_options_mode_colors_transparent(make_app, source) -> None:
 def test_jpeg_quality_shows_in_file_size(make_app, source) -> None:
     sizes = {}
     for quality in (10, 95):
-        app = make_app(config(fmt=f"    format: image/jpeg\n    request_format: image/png\n    image:\n      encoding_options:\n        jpeg_quality: {quality}\n",
-                              globals_yaml=f"    lock_dir: ./locks{quality}").replace("./cache_data", f"./cache_{quality}"))
+        app = make_app(config(format="image/jpeg", request_format="image/png",
+                              image={"encoding_options": {"jpeg_quality": quality}},
+                              cache_globals={"base_dir": f"./cache_{quality}", "lock_dir": f"./locks{quality}"}))
         # a tile with a cell corner in it (the checkerboard is 1000 km)
         answer = call(app, "/tiles/map/EPSG3857/4/7/7.jpeg?origin=nw")
         assert answer.status == 200
@@ -194,7 +186,7 @@ def test_jpeg_quality_shows_in_file_size(make_app, source) -> None:
 
 
 def test_disable_storage_writes_nothing_and_asks_each_time(make_app, source, tmp_path) -> None:
-    app = make_app(config("    disable_storage: true\n"))
+    app = make_app(config(disable_storage=True))
     for _ in range(3):
         answer = call(app, "/tiles/map/EPSG3857/2/1/1.png?origin=nw")
         assert answer.status == 200
@@ -203,7 +195,7 @@ def test_disable_storage_writes_nothing_and_asks_each_time(make_app, source, tmp
 
 
 def test_link_single_color_images(make_app, source, tmp_path) -> None:
-    app = make_app(config("    link_single_color_images: true\n", meta="    meta_size: [2, 1]\n    meta_buffer: 0\n"))
+    app = make_app(config(meta_size=(2, 1), link_single_color_images=True))
     # z=7 tiles are 313 km wide: tiles 64, 65 in row 20 lie inside one 1000 km cell
     grid = predefined_grid("GLOBAL_WEBMERCATOR")
     for x in (64, 65):
@@ -212,7 +204,7 @@ def test_link_single_color_images(make_app, source, tmp_path) -> None:
         assert len(answer.image.convert("RGB").getcolors()) == 1
     root = tmp_path / "cache_data" / "map_cache_EPSG3857"
     bbox = grid.tile_bbox((64, 20, 7))
-    from source_server import expected_color
+    from support.source_server import expected_color
 
     color = expected_color((bbox[0] + bbox[2]) / 2, (bbox[1] + bbox[3]) / 2)
     assert color in COLORS

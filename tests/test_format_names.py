@@ -5,30 +5,16 @@ from __future__ import annotations
 
 from urllib.parse import parse_qsl, urlsplit
 
-from conftest import call
+from support.configs import cache, layer, wms_source
+from support.wsgi import call
 
-CONFIG = """
-services:
-  tms:
-layers:
-  - name: odd
-    title: Odd format name
-    sources: [odd_cache]
-caches:
-  odd_cache:
-    grids: [GLOBAL_WEBMERCATOR]
-    format: png8a
-    meta_size: [1, 1]
-    meta_buffer: 0
-    sources: [src]
-sources:
-  src:
-    type: wms
-    req: {url: "{source}/wms", layers: base}
-globals:
-  cache:
-    base_dir: ./cache_data
-"""
+CONFIG = {
+    "services": {"tms": None},
+    "layers": [layer("odd", "Odd format name", "odd_cache")],
+    "caches": {"odd_cache": cache("src", format="png8a")},
+    "sources": {"src": wms_source()},
+    "globals": {"cache": {"base_dir": "./cache_data"}},
+}
 
 
 def test_png8a_cache_is_a_png_cache(make_app, source, tmp_path) -> None:

@@ -6,10 +6,11 @@ from __future__ import annotations
 import os
 import re
 import time
+from datetime import datetime
 
 import pytest
-from conftest import call
-from freshness_helpers import HOUR, META, age, config, manager, read, tile_path, url, wait_for
+from support.freshness import HOUR, META, age, config, manager, read, tile_path, url, wait_for
+from support.wsgi import call, fetch
 
 RED = (255, 0, 0)
 
@@ -114,7 +115,6 @@ def test_hanging_source_never_holds_requests_past_the_timeouts(make_app, source,
     """Five clients want one stale tile while the source hangs: one source request,
     every client gets the stale tile within about client_timeout + lock timeout."""
     import concurrent.futures
-    import urllib.request
 
     app = make_app(config((2, 2), timeout=0.5))
     call(make_app(config((2, 2)), name="seed.yaml"), url(META[0]))  # same cache, patient timeout
@@ -125,8 +125,8 @@ def test_hanging_source_never_holds_requests_past_the_timeouts(make_app, source,
     base = serve(app)
 
     def get(_):
-        with urllib.request.urlopen(base + url(META[0]), timeout=10) as resp:
-            return resp.status, resp.read(), resp.headers["Cache-Status"]
+        answer = fetch(base + url(META[0]), timeout=10)
+        return answer.status, answer.body, answer.headers["Cache-Status"]
 
     start = time.monotonic()
     with concurrent.futures.ThreadPoolExecutor(5) as pool:
@@ -194,14 +194,13 @@ def test_background_refresh_failure_leaves_the_stale_tile(make_app, source) -> N
 
 
 def test_refresh_before_time(make_app, source) -> None:
-    yaml_text = config(refresh_before={"time": "2021-01-01T00:00:00"})
-    app = make_app(yaml_text)
+    app = make_app(config(refresh_before={"time": "2021-01-01T00:00:00"}))
     call(app, url(META[0]))
     age(app, META[:1], time.time() - 1577836800)  # written 2020-01-01: before the time
     assert call(app, url(META[0])).headers["Cache-Status"].startswith("tileproxy; fwd=stale; stored")
     assert call(app, url(META[0])).headers["Cache-Status"] == "tileproxy; hit"
     # an unquoted ISO time (YAML reads it as a datetime) works the same
-    app2 = make_app(yaml_text.replace("'2021-01-01T00:00:00'", "2021-01-01T00:00:00"), name="unquoted.yaml")
+    app2 = make_app(config(refresh_before={"time": datetime(2021, 1, 1)}), name="unquoted.yaml")
     assert manager(app2).refresh_before.time == manager(app).refresh_before.time
 
 
@@ -249,12 +248,10 @@ def test_background_refreshes_are_not_repeated_across_processes(make_app, source
 
 
 def test_tile_source_404_answered_with_a_cached_transparent_tile(make_app, source) -> None:
-    import yaml
-
-    conf = yaml.safe_load(config(refresh_before=False))
+    conf = config(refresh_before=False)
     conf["sources"]["wms"] = {"type": "tile", "url": "{source}/tiles/%(z)s/%(x)s/%(y)s.png", "grid": "GLOBAL_WEBMERCATOR",
                               "on_error": {404: {"response": "transparent", "cache": True}}}
-    app = make_app(yaml.safe_dump(conf))
+    app = make_app(conf)
     source.reset("notfound")
     answer = call(app, url(META[0]))
     assert answer.status == 200 and answer.image.convert("RGBA").getpixel((0, 0))[3] == 0

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import io
 import threading
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from conftest import call
-from freshness_helpers import META, age, config, manager, read, tile_path, url, wait_for
 from PIL import Image
+from support.freshness import META, age, config, manager, read, tile_path, url, wait_for
+from support.wsgi import call, fetch
 
 CLIENTS = 50
 
@@ -22,8 +21,8 @@ def _hammer(base: str, coords) -> list[tuple[int, bytes, str]]:
 
     def get(i: int) -> tuple[int, bytes, str]:
         barrier.wait()
-        with urllib.request.urlopen(base + url(coords[i % len(coords)]), timeout=30) as resp:
-            return resp.status, resp.read(), resp.headers["Cache-Status"]
+        answer = fetch(base + url(coords[i % len(coords)]), timeout=30)
+        return answer.status, answer.body, answer.headers["Cache-Status"]
 
     with ThreadPoolExecutor(CLIENTS) as pool:
         return list(pool.map(get, range(CLIENTS)))

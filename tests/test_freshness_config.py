@@ -8,9 +8,9 @@ import threading
 import time
 
 import pytest
-from conftest import call
-from freshness_helpers import META, config, manager, url, wait_for
-from seed_helpers import write_configs
+from support.freshness import META, config, manager, url, wait_for
+from support.seed import write_configs
+from support.wsgi import call
 
 from tileproxy.config.build import load_proxy_config
 from tileproxy.config.colors import parse_color
@@ -38,8 +38,9 @@ def test_bad_on_error_names_the_key(make_app, on_error, path, message) -> None:
 
 
 def test_on_error_only_on_sources_that_support_it(make_app, caplog) -> None:
-    text = config().replace("sources:\n  wms:", "sources:\n  dbg:\n    type: debug\n    on_error:\n      other:\n        response: transparent\n  wms:")
-    text = text.replace("    sources:\n    - wms\n", "    sources:\n    - wms\n    - dbg\n", 1)
+    text = config()
+    text["sources"] = {"dbg": {"type": "debug", "on_error": {"other": {"response": "transparent"}}}, **text["sources"]}
+    text["caches"]["c"]["sources"].append("dbg")
     # MapProxy ignores on_error on other source types (an unknown key there): a warning
     with caplog.at_level("WARNING", logger="tileproxy.config"):
         make_app(text)
@@ -108,19 +109,14 @@ def test_refresh_before_forms(tmp_path) -> None:
 
 
 @pytest.mark.parametrize(("cache_rule", "task_rule", "age"), [
-    ("refresh_before: {hours: 1}", "refresh_before: {days: 1}", 86400),  # the task's own wins
-    ("refresh_before: {hours: 1}", "", 3600),  # else the cache's: serving would refresh those at once
-    ("", "refresh_before: {hours: 2}", 7200),
-    ("", "", None),  # neither: only missing tiles are created
+    ({"refresh_before": {"hours": 1}}, {"refresh_before": {"days": 1}}, 86400),  # the task's own wins
+    ({"refresh_before": {"hours": 1}}, {}, 3600),  # else the cache's: serving would refresh those at once
+    ({}, {"refresh_before": {"hours": 2}}, 7200),
+    ({}, {}, None),  # neither: only missing tiles are created
 ])
 def test_seed_task_refreshes_by_its_own_rule_else_the_caches(tmp_path, cache_rule, task_rule, age) -> None:
-    proxy, seed = write_configs(tmp_path, "http://127.0.0.1:9", f"""
-        seeds:
-          world:
-            caches: [osm_cache]
-            levels: {{to: 3}}
-            {task_rule}
-        """, extra=cache_rule)
+    seeds = {"world": {"caches": ["osm_cache"], "levels": {"to": 3}, **task_rule}}
+    proxy, seed = write_configs(tmp_path, "http://127.0.0.1:9", {"seeds": seeds}, cache_options=cache_rule)
     start = time.time()
     task = load_seed_config(seed, load_proxy_config(proxy), start).seeds[0]
     assert task.refresh_before == (None if age is None else start - age)

@@ -7,8 +7,8 @@ import os
 import re
 
 import pytest
-from conftest import call
-from freshness_helpers import META, age, config, read, url, wait_for
+from support.freshness import META, age, config, read, url, wait_for
+from support.wsgi import call
 
 # source mode -> the upstream status tileproxy sees (None: timeout or not an image)
 MODES = {"error": 500, "notfound": 404, "html": None, "truncated": None, "hang": None}

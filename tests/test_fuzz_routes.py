@@ -22,130 +22,99 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-from conftest import Answer, call
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lxml import etree
+from support.configs import cache, layer, wms_source, write_config
+from support.wms import DIMENSIONS
+from support.wsgi import Answer, call
 
 EXAMPLES = int(os.environ.get("TILEPROXY_FUZZ_EXAMPLES", "150"))
 FUZZ = settings(max_examples=EXAMPLES, derandomize=not os.environ.get("TILEPROXY_FUZZ_RANDOM"), deadline=None, database=None,
                 suppress_health_check=list(HealthCheck))
 
-CONFIG = """
-services:
-  demo:
-  kml:
-  tms:
-  wmts:
-    kvp: true
-    restful: true
-  wms:
-    srs: ['EPSG:3857', 'EPSG:4326', 'EPSG:900913', 'EPSG:25832', 'CRS:84']
-    versions: ['1.0.0', '1.1.0', '1.1.1', '1.3.0']
-    featureinfo_types: [text, html, xml, json]
-    md:
-      title: Fuzz
-layers:
-  - title: Root group without name
-    layers:
-      - name: map
-        title: Map from WMS
-        sources: [map_cache]
-        legendurl: "{source}/wms?REQUEST=GetLegendGraphic&LAYER=map"
-      - name: tiles
-        title: Tiles in MBTiles
-        sources: [tile_cache]
-      - name: shared
-        title: Same cache as map
-        sources: [map_cache]
-      - name: dup
-        title: First dup
-        sources: [debug_cache]
-      - name: dup
-        title: Second dup
-        sources: [map_cache]
-      - name: direct
-        title: Uncached WMS
-        sources: [wms]
-      - name: down
-        title: Source down
-        sources: [down_cache]
-      - name: onerr
-        title: on_error tiles
-        sources: [onerr_cache]
-      - name: "straße"
-        title: "Ünïcødé <&> title"
-        sources: [debug_cache]
-      - name: timed
-        title: With dimensions
-        sources: [timed_wms]
-        dimensions:
-          time:
-            values: ["2020-01-01/2020-01-03/P1D"]
-            default: "2020-01-03"
-          elevation:
-            values: [0, 500]
-      - name: grp
-        title: Group
-        layers:
-          - name: g1
-            title: G1
-            sources: [debug_cache]
-          - title: nameless
-            sources: [debug_cache]
-caches:
-  map_cache:
-    grids: [GLOBAL_WEBMERCATOR, GLOBAL_GEODETIC]
-    sources: [wms]
-    meta_size: [2, 2]
-    meta_buffer: 0
-  tile_cache:
-    grids: [GLOBAL_WEBMERCATOR]
-    sources: [tile_server]
-    cache:
-      type: mbtiles
-      filename: tiles.mbtiles
-  debug_cache:
-    grids: [GLOBAL_WEBMERCATOR]
-    sources: [dbg]
-    format: image/jpeg
-  down_cache:
-    grids: [GLOBAL_WEBMERCATOR]
-    sources: [down]
-  onerr_cache:
-    grids: [GLOBAL_WEBMERCATOR]
-    sources: [down_onerr]
-sources:
-  wms:
-    type: wms
-    req: {url: "{source}/wms", layers: base}
-    wms_opts: {featureinfo: true, legendgraphic: true}
-  tile_server:
-    type: tile
-    grid: GLOBAL_WEBMERCATOR
-    url: "{source}/tiles/%(z)s/%(x)s/%(y)s.png"
-  timed_wms:
-    type: wms
-    forward_req_params: [time, elevation]
-    req: {url: "{source}/wms", layers: base}
-  dbg:
-    type: debug
-  down:
-    type: wms
-    req: {url: "http://127.0.0.1:9/wms", layers: x}
-    wms_opts: {featureinfo: true}
-  down_onerr:
-    type: tile
-    grid: GLOBAL_WEBMERCATOR
-    url: "http://127.0.0.1:9/%(z)s/%(x)s/%(y)s.png"
-    on_error:
-      other: {response: transparent, cache: false}
-globals:
-  http:
-    client_timeout: 0.5
-  cache:
-    base_dir: ./cache_data
-"""
+CONFIG = {
+    "services": {
+        "demo": None,
+        "kml": None,
+        "tms": None,
+        "wmts": {"kvp": True, "restful": True},
+        "wms": {
+            "srs": ["EPSG:3857", "EPSG:4326", "EPSG:900913", "EPSG:25832", "CRS:84"],
+            "versions": ["1.0.0", "1.1.0", "1.1.1", "1.3.0"],
+            "featureinfo_types": ["text", "html", "xml", "json"],
+            "md": {"title": "Fuzz"},
+        },
+    },
+    "layers": [
+        {
+            "title": "Root group without name",
+            "layers": [
+                {
+                    "name": "map",
+                    "title": "Map from WMS",
+                    "sources": ["map_cache"],
+                    "legendurl": "{source}/wms?REQUEST=GetLegendGraphic&LAYER=map",
+                },
+                {"name": "tiles", "title": "Tiles in MBTiles", "sources": ["tile_cache"]},
+                {"name": "shared", "title": "Same cache as map", "sources": ["map_cache"]},
+                {"name": "dup", "title": "First dup", "sources": ["debug_cache"]},
+                {"name": "dup", "title": "Second dup", "sources": ["map_cache"]},
+                {"name": "direct", "title": "Uncached WMS", "sources": ["wms"]},
+                {"name": "down", "title": "Source down", "sources": ["down_cache"]},
+                {"name": "onerr", "title": "on_error tiles", "sources": ["onerr_cache"]},
+                {"name": "straße", "title": "Ünïcødé <&> title", "sources": ["debug_cache"]},
+                {**layer("timed", "With dimensions", "timed_wms"), "dimensions": DIMENSIONS},
+                {
+                    "name": "grp",
+                    "title": "Group",
+                    "layers": [
+                        {"name": "g1", "title": "G1", "sources": ["debug_cache"]},
+                        {"title": "nameless", "sources": ["debug_cache"]},
+                    ],
+                },
+            ],
+        },
+    ],
+    "caches": {
+        "map_cache": {
+            "grids": ["GLOBAL_WEBMERCATOR", "GLOBAL_GEODETIC"],
+            "sources": ["wms"],
+            "meta_size": [2, 2],
+            "meta_buffer": 0,
+        },
+        "tile_cache": cache(
+            "tile_server",
+            meta_size=None,
+            cache={"type": "mbtiles", "filename": "tiles.mbtiles"},
+        ),
+        "debug_cache": cache("dbg", meta_size=None, format="image/jpeg"),
+        "down_cache": cache("down", meta_size=None),
+        "onerr_cache": cache("down_onerr", meta_size=None),
+    },
+    "sources": {
+        "wms": wms_source(wms_opts={"featureinfo": True, "legendgraphic": True}),
+        "tile_server": {
+            "type": "tile",
+            "grid": "GLOBAL_WEBMERCATOR",
+            "url": "{source}/tiles/%(z)s/%(x)s/%(y)s.png",
+        },
+        "timed_wms": wms_source(forward_req_params=["time", "elevation"]),
+        "dbg": {"type": "debug"},
+        "down": {
+            "type": "wms",
+            "req": {"url": "http://127.0.0.1:9/wms", "layers": "x"},
+            "wms_opts": {"featureinfo": True},
+        },
+        "down_onerr": {
+            "type": "tile",
+            "grid": "GLOBAL_WEBMERCATOR",
+            "url": "http://127.0.0.1:9/%(z)s/%(x)s/%(y)s.png",
+            "on_error": {"other": {"response": "transparent", "cache": False}},
+        },
+    },
+    "globals": {"http": {"client_timeout": 0.5}, "cache": {"base_dir": "./cache_data"}},
+}
 
 # a tag no answer may carry unescaped in markup, wherever the request puts it
 MARKUP = "<fz a='1'>\"&"
@@ -363,7 +332,7 @@ def fuzz_app(tmp_path_factory, _source_server):
     from tileproxy.wsgi import make_wsgi_app
 
     root = tmp_path_factory.mktemp("fuzz")
-    (root / "mapproxy.yaml").write_text(CONFIG.replace("{source}", _source_server.url))
+    write_config(root / "mapproxy.yaml", CONFIG, _source_server.url)
     _source_server.reset()
     return make_wsgi_app(root / "mapproxy.yaml"), root
 
@@ -541,7 +510,7 @@ def _good_request(port: int) -> bytes:
 
 def test_gunicorn_survives_malformed_requests(tmp_path, _source_server) -> None:
     pytest.importorskip("gunicorn", reason="gunicorn is a test dependency (pip install -e '.[test]')")
-    (tmp_path / "mapproxy.yaml").write_text(CONFIG.replace("{source}", _source_server.url))
+    write_config(tmp_path / "mapproxy.yaml", CONFIG, _source_server.url)
     _source_server.reset()
     port = _free_port()
     env = dict(os.environ, TILEPROXY_CONFIG=str(tmp_path / "mapproxy.yaml"), TILEPROXY_LOG_LEVEL="ERROR",

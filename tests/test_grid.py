@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import math
-import textwrap
 
 import pytest
+from support.configs import layer, write_config
 
 from tileproxy.config.build import load_proxy_config
 from tileproxy.config.errors import ConfigError
@@ -15,10 +15,8 @@ from tileproxy.srs import MERCATOR_EXTENT, get_srs
 MERC_RES0 = 156543.03392804097
 
 
-def grids_from(tmp_path, grids_yaml: str) -> dict:
-    path = tmp_path / "mapproxy.yaml"
-    path.write_text("grids:\n" + textwrap.indent(textwrap.dedent(grids_yaml), "  "))
-    return load_proxy_config(path).grids
+def grids_from(tmp_path, grids: dict) -> dict:
+    return load_proxy_config(write_config(tmp_path / "mapproxy.yaml", {"grids": grids})).grids
 
 
 @pytest.mark.parametrize("name", ["GLOBAL_MERCATOR", "GLOBAL_WEBMERCATOR"])
@@ -56,46 +54,33 @@ def test_tile_bbox_by_origin() -> None:
 
 
 def test_user_grid_options(tmp_path) -> None:
-    grids = grids_from(tmp_path, """
-        res_list:
-          srs: EPSG:25832
-          bbox: [200000, 5000000, 1000000, 6000000]
-          res: [1000, 250, 500]
-          origin: ul
-          tile_size: [512, 256]
-        factor:
-          srs: EPSG:3857
-          res_factor: 3
-          num_levels: 4
-          origin: ll
-        sqrt2:
-          srs: EPSG:3857
-          res_factor: sqrt2
-        minmax:
-          srs: EPSG:3857
-          min_res: 10000
-          max_res: 10
-        minmax_exact:
-          srs: EPSG:3857
-          min_res: 1000
-          max_res: 250
-        minmax_levels:
-          srs: EPSG:3857
-          min_res: 10000
-          max_res: 10
-          num_levels: 4
-        bbox_in_wgs84:
-          srs: EPSG:3857
-          bbox: [5, 45, 15, 55]
-          bbox_srs: EPSG:4326
-          origin: nw
-        derived:
-          base: factor
-          num_levels: 2
-          stretch_factor: 1.3
-          max_shrink_factor: 2.5
-          threshold_res: [100000]
-    """)
+    grids = grids_from(tmp_path, {
+        "res_list": {
+            "srs": "EPSG:25832",
+            "bbox": [200000, 5000000, 1000000, 6000000],
+            "res": [1000, 250, 500],
+            "origin": "ul",
+            "tile_size": [512, 256],
+        },
+        "factor": {"srs": "EPSG:3857", "res_factor": 3, "num_levels": 4, "origin": "ll"},
+        "sqrt2": {"srs": "EPSG:3857", "res_factor": "sqrt2"},
+        "minmax": {"srs": "EPSG:3857", "min_res": 10000, "max_res": 10},
+        "minmax_exact": {"srs": "EPSG:3857", "min_res": 1000, "max_res": 250},
+        "minmax_levels": {"srs": "EPSG:3857", "min_res": 10000, "max_res": 10, "num_levels": 4},
+        "bbox_in_wgs84": {
+            "srs": "EPSG:3857",
+            "bbox": [5, 45, 15, 55],
+            "bbox_srs": "EPSG:4326",
+            "origin": "nw",
+        },
+        "derived": {
+            "base": "factor",
+            "num_levels": 2,
+            "stretch_factor": 1.3,
+            "max_shrink_factor": 2.5,
+            "threshold_res": [100000],
+        },
+    })
     g = grids["res_list"]
     assert g.resolutions == [1000.0, 500.0, 250.0]
     assert g.origin == "nw" and g.tile_size == (512, 256)
@@ -135,29 +120,25 @@ def test_user_grid_options(tmp_path) -> None:
 
 
 def test_grid_based_on_predefined_grid(tmp_path) -> None:
-    g = grids_from(tmp_path, """
-        webmerc_small:
-          base: GLOBAL_WEBMERCATOR
-          num_levels: 3
-    """)["webmerc_small"]
+    g = grids_from(tmp_path, {"webmerc_small": {"base": "GLOBAL_WEBMERCATOR", "num_levels": 3}})["webmerc_small"]
     assert g.levels == 3 and g.origin == "nw" and g.resolution(0) == pytest.approx(MERC_RES0)
 
 
 def test_grid_option_errors(tmp_path) -> None:
     path = tmp_path / "mapproxy.yaml"
-    for body, expected in [
-        ("g: {srs: 'EPSG:3857', origin: middle}", "grids.g: unknown origin 'middle'"),
-        ("g: {srs: 'EPSG:3857', res_factor: 1}", "grids.g: res_factor must be greater than 1"),
-        ("g: {srs: 'EPSG:3857', bbox: [1, 1, 0, 0]}", "grids.g: bbox [1.0, 1.0, 0.0, 0.0] is empty"),
-        ("g: {srs: 'EPSG:3857', bbox: [1, 2, 3]}", "grids.g.bbox: expected four numbers"),
-        ("g: {base: b}\n  b: {base: g}", "grids inherit from each other in a loop"),
+    for grids, expected in [
+        ({"g": {"srs": "EPSG:3857", "origin": "middle"}}, "grids.g: unknown origin 'middle'"),
+        ({"g": {"srs": "EPSG:3857", "res_factor": 1}}, "grids.g: res_factor must be greater than 1"),
+        ({"g": {"srs": "EPSG:3857", "bbox": [1, 1, 0, 0]}}, "grids.g: bbox [1.0, 1.0, 0.0, 0.0] is empty"),
+        ({"g": {"srs": "EPSG:3857", "bbox": [1, 2, 3]}}, "grids.g.bbox: expected four numbers"),
+        ({"g": {"base": "b"}, "b": {"base": "g"}}, "grids inherit from each other in a loop"),
     ]:
         # a layer's cache uses the grid: errors in grids nobody uses only warn
-        path.write_text("layers:\n  - {name: l, title: L, sources: [c]}\n"
-                        "caches:\n  c:\n    grids: [g]\n    sources: []\ngrids:\n  " + body + "\n")
+        write_config(path, {"layers": [layer("l", "L", "c")], "caches": {"c": {"grids": ["g"], "sources": []}},
+                            "grids": grids})
         with pytest.raises(ConfigError) as info:
             load_proxy_config(path)
-        assert expected in str(info.value), body
+        assert expected in str(info.value), grids
 
 
 def test_closest_level_as_mapproxy_documents_it() -> None:

@@ -8,23 +8,24 @@ import time
 from email.utils import formatdate, parsedate_to_datetime
 
 import pytest
-import requests
-from conftest import call
-from yaml_snippets import CACHE_DATA, TMS, wms_cache_config
+from support.configs import CACHE_DATA, wms_cache_config
+from support.wsgi import call, fetch
 
-CONFIG = wms_cache_config(layer_name="map", title="Map", cache_name="map_cache", head=TMS + "  wmts:\n",
-                          tail=CACHE_DATA + "{globals_extra}")
+
+def config(**globals_options: object) -> dict:
+    return wms_cache_config(layer_name="map", title="Map", cache_name="map_cache", services={"tms": None, "wmts": None},
+                            globals={**CACHE_DATA, **globals_options})
 
 TILE = "/wmts/map/GLOBAL_WEBMERCATOR/1/0/0.png"
 TILE_FILE = "cache_data/map_cache_EPSG3857/01/000/000/000/000/000/000.png"
 
 
-def app_with(make_app, globals_extra: str = ""):
-    return make_app(CONFIG.replace("{globals_extra}", globals_extra))
+def app_with(make_app, **globals_options: object):
+    return make_app(config(**globals_options))
 
 
 def test_tile_headers(make_app, source, tmp_path) -> None:
-    app = app_with(make_app, "  tiles:\n    expires_hours: 2")
+    app = app_with(make_app, tiles={"expires_hours": 2})
     first = call(app, TILE)
     assert first.status == 200
     assert first.content_type == "image/png"
@@ -66,18 +67,18 @@ def test_conditional_requests_get_304(make_app, source) -> None:
 def test_head_has_headers_and_no_body(make_app, source, serve) -> None:
     app = app_with(make_app)
     base = serve(app)
-    get = requests.get(base + TILE, timeout=10)
-    head = requests.head(base + TILE, timeout=10)
-    assert head.status_code == 200 and head.content == b""
+    get = fetch(base + TILE, timeout=10)
+    head = fetch(base + TILE, method="HEAD", timeout=10)
+    assert head.status == 200 and head.body == b""
     for name in ("Content-Type", "Content-Length", "ETag", "Last-Modified", "Cache-Control", "Access-Control-Allow-Origin"):
         assert head.headers[name] == get.headers[name], name
-    assert head.headers["Content-Length"] == str(len(get.content))
-    caps = requests.head(base + "/wmts/1.0.0/WMTSCapabilities.xml", timeout=10)
-    assert caps.status_code == 200 and caps.content == b"" and int(caps.headers["Content-Length"]) > 1000
+    assert head.headers["Content-Length"] == str(len(get.body))
+    caps = fetch(base + "/wmts/1.0.0/WMTSCapabilities.xml", method="HEAD", timeout=10)
+    assert caps.status == 200 and caps.body == b"" and int(caps.headers["Content-Length"]) > 1000
 
 
 def test_expires_hours_zero_means_no_caching(make_app, source) -> None:
-    app = app_with(make_app, "  tiles:\n    expires_hours: 0")
+    app = app_with(make_app, tiles={"expires_hours": 0})
     answer = call(app, TILE)
     assert answer.headers["Cache-Control"] == "no-cache, no-store"
     assert answer.headers["Expires"] == "-1"
@@ -85,11 +86,11 @@ def test_expires_hours_zero_means_no_caching(make_app, source) -> None:
 
 @pytest.mark.parametrize(
     ("setting", "expected"),
-    [("", "*"), ("  http:\n    access_control_allow_origin: https://maps.example", "https://maps.example"),
-     ("  http:\n    access_control_allow_origin: ''", None)],
+    [({}, "*"), ({"http": {"access_control_allow_origin": "https://maps.example"}}, "https://maps.example"),
+     ({"http": {"access_control_allow_origin": ""}}, None)],
 )
 def test_cors_header(make_app, source, setting, expected) -> None:
-    app = app_with(make_app, setting)
+    app = app_with(make_app, **setting)
     for url in (TILE, "/wmts/1.0.0/WMTSCapabilities.xml", "/tms/1.0.0/", "/tms/1.0.0/nolayer/EPSG3857/0/0/0.png"):
         answer = call(app, url)
         assert answer.headers.get("Access-Control-Allow-Origin") == expected, url

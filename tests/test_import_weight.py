@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from yaml_snippets import TMS, cache_config, tile_source
+from support.configs import cache_config, tile_source, write_config
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -26,19 +26,18 @@ def _loaded_after_app(conf: Path) -> str:
     return proc.stdout.strip().splitlines()[-1]
 
 
-def _config(tmp_path: Path, cache_extra: str) -> Path:
-    conf = tmp_path / "mapproxy.yaml"
-    conf.write_text(cache_config(
-        tile_source("s", "http://127.0.0.1:9/%(z)s/%(x)s/%(y)s.png"), source_name="s", layer_name="t", title="T",
-        meta_size=None, head=TMS + "  wmts:\n", cache_yaml="    cache:\n      type: file" + cache_extra,
-        tail=f"globals:\n  cache:\n    base_dir: {tmp_path / 'cache'}\n"))
-    return conf
+def _config(tmp_path: Path, **file_cache: object) -> Path:
+    """A file cache (``file_cache``: more keys of its ``cache:``) over a tile source."""
+    return write_config(tmp_path / "mapproxy.yaml", cache_config(
+        {"s": tile_source("http://127.0.0.1:9/%(z)s/%(x)s/%(y)s.png")}, source_name="s", layer_name="t", title="T",
+        meta_size=None, services={"tms": None, "wmts": None}, cache_options={"cache": {"type": "file", **file_cache}},
+        globals={"cache": {"base_dir": str(tmp_path / "cache")}}))
 
 
 def test_no_coverage_no_shapely(tmp_path):
-    assert _loaded_after_app(_config(tmp_path, "")) == "[]"
+    assert _loaded_after_app(_config(tmp_path)) == "[]"
 
 
 def test_a_cache_coverage_still_loads_it(tmp_path):
-    extra = "\n      coverage:\n        bbox: [5, 45, 15, 55]\n        srs: 'EPSG:4326'"
-    assert "shapely" in _loaded_after_app(_config(tmp_path, extra))
+    coverage = {"bbox": [5, 45, 15, 55], "srs": "EPSG:4326"}
+    assert "shapely" in _loaded_after_app(_config(tmp_path, coverage=coverage))

@@ -6,44 +6,27 @@ import hashlib
 import xml.etree.ElementTree as ET
 
 import pytest
-from conftest import call
-from yaml_snippets import wms_source
+from support.configs import cache, layer, merge, wms_source
+from support.wsgi import call
 
 from tileproxy.config.model import KMLConfig
 
 NS = {"k": "http://www.opengis.net/kml/2.2"}
 
-CONFIG = """
-services:
-  tms:
-  kml:
-    use_grid_names: {use_grid_names}
-layers:
-  - name: osm
-    title: OSM
-    sources: [osm_cache]
-  - name: geo
-    title: Geodetic
-    sources: [geo_cache]
-caches:
-  osm_cache:
-    grids: [GLOBAL_WEBMERCATOR]
-    sources: [wms]
-    meta_size: [1, 1]
-    meta_buffer: 0
-  geo_cache:
-    grids: [GLOBAL_GEODETIC]
-    format: image/jpeg
-    sources: [wms]
-    meta_size: [1, 1]
-    meta_buffer: 0
-sources:
-""" + wms_source()
+CONFIG = {
+    "services": {"tms": None, "kml": {"use_grid_names": False}},
+    "layers": [layer("osm", "OSM", "osm_cache"), layer("geo", "Geodetic", "geo_cache")],
+    "caches": {
+        "osm_cache": cache("wms"),
+        "geo_cache": cache("wms", grid="GLOBAL_GEODETIC", format="image/jpeg"),
+    },
+    "sources": {"wms": wms_source()},
+}
 
 
 @pytest.fixture
 def app(make_app):
-    return make_app(CONFIG.replace("{use_grid_names}", "false"))
+    return make_app(CONFIG)
 
 
 def _doc(app, url):
@@ -114,7 +97,7 @@ def test_geodetic_grid_is_clipped_to_the_world(app) -> None:
 
 
 def test_use_grid_names(make_app) -> None:
-    app = make_app(CONFIG.replace("{use_grid_names}", "true"))
+    app = make_app(merge(CONFIG, {"services": {"kml": {"use_grid_names": True}}}))
     assert app.config.services.kml == KMLConfig(use_grid_names=True)  # typed, like the other services
     doc = _doc(app, "/kml/osm/GLOBAL_WEBMERCATOR").find("k:Document", NS)
     href = doc.find("k:NetworkLink/k:Link/k:href", NS).text
@@ -137,7 +120,7 @@ def test_bad_requests(app, url, status) -> None:
 
 
 def test_no_kml_route_without_the_service(make_app) -> None:
-    app = make_app(CONFIG.replace("  kml:\n    use_grid_names: {use_grid_names}\n", ""))
+    app = make_app({**CONFIG, "services": {"tms": None}})
     assert call(app, "/kml/osm/EPSG3857").status == 404
 
 

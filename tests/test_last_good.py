@@ -14,7 +14,8 @@ import time
 from pathlib import Path
 
 import pytest
-from test_cli import CONFIG, _free_port, _get, _layers, _wait_for
+from support.configs import debug_layers_config, dump, write_config
+from support.wsgi import call, fetch, free_port, wait_for_server
 
 from tileproxy import last_good, make_wsgi_app
 from tileproxy.config.errors import ConfigError
@@ -29,14 +30,6 @@ def _state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path / "state"
 
 
-def _call(app, path: str) -> tuple[int, bytes]:
-    env = {"REQUEST_METHOD": "GET", "PATH_INFO": path, "QUERY_STRING": "", "SERVER_NAME": "t",
-           "SERVER_PORT": "80", "wsgi.url_scheme": "http"}
-    status = []
-    body = b"".join(app(env, lambda s, h: status.append(s)))
-    return int(status[0].split()[0]), body
-
-
 def _edit(path: Path, text: str, ahead: float = 5) -> None:
     """Write ``text`` with a later mtime, as a later edit has."""
     path.write_text(text)
@@ -46,7 +39,7 @@ def _edit(path: Path, text: str, ahead: float = 5) -> None:
 
 def test_a_process_started_after_a_bad_edit_serves_the_last_good_config(tmp_path, caplog):
     cfg = tmp_path / "mapproxy.yaml"
-    cfg.write_text(CONFIG.format(layers=_layers("one")))
+    cfg.write_text(dump(debug_layers_config("one")))
     make_wsgi_app(cfg, last_good=True)
     kept = last_good.snapshot_locations(cfg)[0]
     assert kept.is_file() and kept.stat().st_mode & 0o077 == 0  # may hold source passwords
@@ -56,7 +49,7 @@ def test_a_process_started_after_a_bad_edit_serves_the_last_good_config(tmp_path
         make_wsgi_app(cfg)  # without last_good, as before
     with caplog.at_level(logging.ERROR, "tileproxy"):
         app = make_wsgi_app(cfg, last_good=True)
-    assert _call(app, "/tms/1.0.0/one/EPSG3857/0/0/0.png")[0] == 200
+    assert call(app, "/tms/1.0.0/one/EPSG3857/0/0/0.png").status == 200
     said = " ".join(r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR)
     assert "serving the last good configuration" in said and "mapproxy.yaml" in said and "invalid YAML" in said
     # the broken file does not replace the snapshot
@@ -67,15 +60,15 @@ def test_the_snapshot_keeps_base_files_and_relative_paths(tmp_path):
     conf_dir = tmp_path / "conf"
     conf_dir.mkdir()
     base = conf_dir / "base.yaml"
-    base.write_text("globals:\n  tiles:\n    expires_hours: 3\n")
+    write_config(base, {"globals": {"tiles": {"expires_hours": 3}}})
     cfg = conf_dir / "mapproxy.yaml"
-    cfg.write_text("base: base.yaml\n" + CONFIG.format(layers=_layers("one")))
+    cfg.write_text(dump({"base": "base.yaml", **debug_layers_config("one")}))
     make_wsgi_app(cfg, last_good=True)
 
     _edit(base, "globals: {tiles: [\n")
     app = make_wsgi_app(cfg, last_good=True)
     assert app._app.config.globals.expires_hours == 3
-    assert _call(app, "/tms/1.0.0/one/EPSG3857/0/0/0.png")[0] == 200
+    assert call(app, "/tms/1.0.0/one/EPSG3857/0/0/0.png").status == 200
     # ./cache is still the configuration's directory, not where the snapshot is
     assert (conf_dir / "cache" / "dbg_EPSG3857").is_dir()
 
@@ -90,7 +83,7 @@ def test_without_a_snapshot_a_bad_config_still_fails(tmp_path, caplog):
 
 def test_a_snapshot_others_can_write_is_not_trusted(tmp_path):
     cfg = tmp_path / "mapproxy.yaml"
-    cfg.write_text(CONFIG.format(layers=_layers("one")))
+    cfg.write_text(dump(debug_layers_config("one")))
     make_wsgi_app(cfg, last_good=True)
     kept = last_good.snapshot_locations(cfg)[0]
     kept.chmod(0o666)
@@ -101,20 +94,20 @@ def test_a_snapshot_others_can_write_is_not_trusted(tmp_path):
 
 def test_a_reload_with_a_bad_file_keeps_the_running_config(tmp_path, caplog):
     cfg = tmp_path / "mapproxy.yaml"
-    cfg.write_text(CONFIG.format(layers=_layers("one")))
+    cfg.write_text(dump(debug_layers_config("one")))
     app = ReloadingApp(cfg, check_interval=0, last_good=True)
-    _edit(cfg, CONFIG.format(layers=_layers("one")).replace("type: debug", "type: nonsense"))
+    _edit(cfg, dump(debug_layers_config("one", source_type="nonsense")))
     with caplog.at_level(logging.ERROR, "tileproxy"):
-        assert _call(app, "/tms/1.0.0/one/EPSG3857/0/0/0.png")[0] == 200
+        assert call(app, "/tms/1.0.0/one/EPSG3857/0/0/0.png").status == 200
     assert any("not reloaded, still serving" in r.getMessage() for r in caplog.records)
-    _edit(cfg, CONFIG.format(layers=_layers("one", "two")), ahead=10)
-    assert _call(app, "/tms/1.0.0/two/EPSG3857/0/0/0.png")[0] == 200
+    _edit(cfg, dump(debug_layers_config("one", "two")), ahead=10)
+    assert call(app, "/tms/1.0.0/two/EPSG3857/0/0/0.png").status == 200
     # the good reload is the new snapshot
     assert b"two" in last_good.load_snapshot(cfg).files[cfg.resolve()]
 
 
 def _serve_in_child(app, out) -> None:
-    out.put(_call(app, "/tms/1.0.0/")[1])
+    out.put(call(app, "/tms/1.0.0/").body)
 
 
 @pytest.mark.skipif(not hasattr(os, "register_at_fork"), reason="fork only")
@@ -122,7 +115,7 @@ def test_a_forked_worker_reads_the_file_as_it_is_now(tmp_path):
     """As gunicorn --preload: the master loaded the app before an edit; a worker
     forked afterwards serves the edited file, or keeps the master's on a bad one."""
     cfg = tmp_path / "mapproxy.yaml"
-    cfg.write_text(CONFIG.format(layers=_layers("one")))
+    cfg.write_text(dump(debug_layers_config("one")))
     app = make_wsgi_app(cfg, last_good=True)
     ctx = multiprocessing.get_context("fork")
 
@@ -134,8 +127,8 @@ def test_a_forked_worker_reads_the_file_as_it_is_now(tmp_path):
         p.join(timeout=30)
         return body
 
-    _edit(cfg, CONFIG.format(layers=_layers("one", "two")))
-    assert _call(app, "/tms/1.0.0/")[1].count(b"/two/") == 0  # no reloading in the master itself
+    _edit(cfg, dump(debug_layers_config("one", "two")))
+    assert call(app, "/tms/1.0.0/").body.count(b"/two/") == 0  # no reloading in the master itself
     assert b"/two/" in in_child()
     _edit(cfg, "layers: [\n", ahead=10)
     body = in_child()
@@ -174,8 +167,8 @@ def _until(what, timeout: float = 30.0, step: float = 0.05):
 def test_gunicorn_survives_a_bad_edit_worker_kill_and_hup(tmp_path, mode):
     pytest.importorskip("gunicorn", reason="gunicorn is a test dependency (pip install -e '.[test]')")
     cfg = tmp_path / "mapproxy.yaml"
-    cfg.write_text(CONFIG.format(layers=_layers("one")))
-    port = _free_port()
+    cfg.write_text(dump(debug_layers_config("one")))
+    port = free_port()
     env = dict(os.environ, TILEPROXY_CONFIG=str(cfg), TILEPROXY_RELOAD="1" if mode == "reload" else "0")
     args = [sys.executable, "-m", "gunicorn", "-w", "2", "-b", f"127.0.0.1:{port}", "--graceful-timeout", "5"]
     if mode == "preload":
@@ -187,28 +180,28 @@ def test_gunicorn_survives_a_bad_edit_worker_kill_and_hup(tmp_path, mode):
     base = f"http://127.0.0.1:{port}"
     one = base + "/tms/1.0.0/one/EPSG3857/1/1/1.png"
     try:
-        _wait_for(base, proc)
-        assert _get(one)[0] == 200
+        wait_for_server(base, proc)
+        assert fetch(one).status == 200
         first = _until(lambda: w if len(w := _workers(proc.pid)) == 2 else None)
 
         _edit(cfg, "layers: [\n  - name: broken\n")
         os.kill(min(first), signal.SIGKILL)
         _until(lambda: len(_workers(proc.pid) - first) == 1 and len(_workers(proc.pid)) == 2)
-        assert [_get(one)[0] for _ in range(20)] == [200] * 20
+        assert [fetch(one).status for _ in range(20)] == [200] * 20
 
         before_hup = _workers(proc.pid)
         proc.send_signal(signal.SIGHUP)
         _until(lambda: len(w := _workers(proc.pid)) == 2 and not w & before_hup)
-        assert [_get(one)[0] for _ in range(20)] == [200] * 20
+        assert [fetch(one).status for _ in range(20)] == [200] * 20
         assert proc.poll() is None
-        assert _get(base + "/tms/1.0.0/broken/EPSG3857/1/1/1.png")[0] == 404
+        assert fetch(base + "/tms/1.0.0/broken/EPSG3857/1/1/1.png").status == 404
 
-        _edit(cfg, CONFIG.format(layers=_layers("one", "two")), ahead=10)
+        _edit(cfg, dump(debug_layers_config("one", "two")), ahead=10)
         before_fix = _workers(proc.pid)
         proc.send_signal(signal.SIGHUP)
         _until(lambda: len(w := _workers(proc.pid)) == 2 and not w & before_fix)
         two = base + "/tms/1.0.0/two/EPSG3857/1/1/1.png"
-        assert [_get(two)[0] for _ in range(10)] == [200] * 10
+        assert [fetch(two).status for _ in range(10)] == [200] * 10
     finally:
         proc.terminate()
         proc.wait(timeout=20)
@@ -220,18 +213,18 @@ def test_gunicorn_survives_a_bad_edit_worker_kill_and_hup(tmp_path, mode):
 
 def test_the_snapshot_goes_where_tileproxy_last_good_says(tmp_path, monkeypatch):
     cfg = tmp_path / "mapproxy.yaml"
-    cfg.write_text(CONFIG.format(layers=_layers("one")))
+    cfg.write_text(dump(debug_layers_config("one")))
     kept = tmp_path / "kept" / "last-good"
     monkeypatch.setenv("TILEPROXY_LAST_GOOD", str(kept))
     make_wsgi_app(cfg, last_good=True)
     assert kept.is_file() and not (tmp_path / "state").exists()
     _edit(cfg, "layers: [\n")
-    assert _call(make_wsgi_app(cfg, last_good=True), "/tms/1.0.0/one/EPSG3857/0/0/0.png")[0] == 200
+    assert call(make_wsgi_app(cfg, last_good=True), "/tms/1.0.0/one/EPSG3857/0/0/0.png").status == 200
 
 
 def test_deploy_entry_point_can_turn_the_fallback_off(tmp_path):
     cfg = tmp_path / "mapproxy.yaml"
-    cfg.write_text(CONFIG.format(layers=_layers("one")))
+    cfg.write_text(dump(debug_layers_config("one")))
     env = dict(os.environ, TILEPROXY_CONFIG=str(cfg), XDG_STATE_HOME=str(tmp_path / "state"))
     load = [sys.executable, "-c", "import tileproxy.deploy"]
     assert subprocess.run(load, env=env, capture_output=True, timeout=60).returncode == 0

@@ -10,17 +10,18 @@ import sys
 import threading
 import time
 
-import requests
-from conftest import call
-from yaml_snippets import wms_cache_config
+from support.configs import wms_cache_config
+from support.wsgi import call, fetch
 
 
-def config(timeout: float = 10, cache_extra: str = "", globals_extra: str = "") -> str:
+def config(timeout: float = 10, cache_options: dict | None = None, cache_globals: dict | None = None) -> dict:
+    """Layer ``map`` over ``map_cache`` (2x2 meta tiles) over the WMS ``map_wms``,
+    two requests at a time; ``cache_globals`` are more keys of globals.cache."""
     return wms_cache_config(
-        layer_name="map", title="Map", cache_name="map_cache", source_name="map_wms", meta_size="[2, 2]",
-        cache_yaml=cache_extra, source_yaml="    concurrent_requests: 2",
-        tail=f"globals:\n  http:\n    client_timeout: {timeout}\n  cache:\n    base_dir: ./cache_data\n"
-             f"    lock_dir: ./source_locks\n{globals_extra}",
+        layer_name="map", title="Map", cache_name="map_cache", source_name="map_wms", meta_size=(2, 2),
+        cache_options=cache_options, source_options={"concurrent_requests": 2},
+        globals={"http": {"client_timeout": timeout},
+                 "cache": {"base_dir": "./cache_data", "lock_dir": "./source_locks", **(cache_globals or {})}},
     )
 
 
@@ -28,12 +29,12 @@ def get_all(urls: list[str]) -> list[int]:
     statuses: list[int] = []
     lock = threading.Lock()
 
-    def fetch(url: str) -> None:
-        status = requests.get(url, timeout=30).status_code
+    def get(url: str) -> None:
+        status = fetch(url, timeout=30).status
         with lock:
             statuses.append(status)
 
-    threads = [threading.Thread(target=fetch, args=(u,)) for u in urls]
+    threads = [threading.Thread(target=get, args=(u,)) for u in urls]
     for t in threads:
         t.start()
     for t in threads:
@@ -53,7 +54,7 @@ def test_concurrent_requests_for_one_meta_tile_make_one_source_request(make_app,
 
 
 def test_lock_files_in_tile_lock_dir(make_app, source, tmp_path) -> None:
-    app = make_app(config(cache_extra="    cache:\n      tile_lock_dir: ./my_tile_locks"))
+    app = make_app(config(cache_options={"cache": {"tile_lock_dir": "./my_tile_locks"}}))
     manager = app.config.caches["map_cache"].managers["GLOBAL_WEBMERCATOR"]
     source.reset("hang")
     done = threading.Event()
@@ -88,7 +89,7 @@ def test_default_tile_lock_dir_is_under_the_cache_base_dir(make_app, source, tmp
     app = make_app(config())
     manager = app.config.caches["map_cache"].managers["GLOBAL_WEBMERCATOR"]
     assert os.path.dirname(manager.creator.lock_path((0, 0, 1))) == str(tmp_path / "cache_data" / "tile_locks")
-    text = config(globals_extra="    tile_lock_dir: ./global_tile_locks")
+    text = config(cache_globals={"tile_lock_dir": "./global_tile_locks"})
     manager = make_app(text).config.caches["map_cache"].managers["GLOBAL_WEBMERCATOR"]
     assert os.path.dirname(manager.creator.lock_path((0, 0, 1))) == str(tmp_path / "global_tile_locks")
 

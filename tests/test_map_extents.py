@@ -7,52 +7,35 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import call
-from source_server import COLORS
-from wms_helpers import getmap
+from support.configs import cache, layer, wms_source
+from support.source_server import COLORS
+from support.wms import getmap
+from support.wsgi import call
 
-CONFIG = """
-services:
-  tms:
-  wms:
-    srs: [EPSG:4326, EPSG:3857]
-    bbox_srs:
-      - bbox: [0.0, 0.0, 1000000.0, 2000000.0]
-        srs: EPSG:3857
-layers:
-  - {name: covered, title: Covered cache, sources: [covered_cache]}
-  - {name: direct, title: Direct, sources: [plain]}
-  - {name: offline, title: Seed only, sources: [offline_cache]}
-caches:
-  covered_cache:
-    grids: [GLOBAL_GEODETIC]
-    sources: [covered]
-    meta_size: [1, 1]
-    meta_buffer: 0
-  offline_cache:
-    grids: [GLOBAL_WEBMERCATOR]
-    format: image/jpeg
-    sources: [offline]
-sources:
-  covered:
-    type: wms
-    coverage:
-      bbox: [10, 15, 30, 31]
-      srs: EPSG:4326
-    req: {url: "{source}/wms", layers: c}
-  plain:
-    type: wms
-    req: {url: "{source}/wms", layers: p}
-  offline:
-    type: wms
-    seed_only: true
-    req: {url: "{source}/wms", layers: o}
-globals:
-  cache:
-    base_dir: ./cache_data
-  image:
-    paletted: false
-"""
+CONFIG = {
+    "services": {
+        "tms": None,
+        "wms": {
+            "srs": ["EPSG:4326", "EPSG:3857"],
+            "bbox_srs": [{"bbox": [0.0, 0.0, 1000000.0, 2000000.0], "srs": "EPSG:3857"}],
+        },
+    },
+    "layers": [
+        layer("covered", "Covered cache", "covered_cache"),
+        layer("direct", "Direct", "plain"),
+        layer("offline", "Seed only", "offline_cache"),
+    ],
+    "caches": {
+        "covered_cache": cache("covered", grid="GLOBAL_GEODETIC"),
+        "offline_cache": cache("offline", meta_size=None, format="image/jpeg"),
+    },
+    "sources": {
+        "covered": wms_source(layers="c", coverage={"bbox": [10, 15, 30, 31], "srs": "EPSG:4326"}),
+        "plain": wms_source(layers="p"),
+        "offline": wms_source(layers="o", seed_only=True),
+    },
+    "globals": {"cache": {"base_dir": "./cache_data"}, "image": {"paletted": False}},
+}
 
 
 def test_source_is_asked_for_the_covered_part_of_a_tile(make_app, source) -> None:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from conftest import call
-from source_server import expected_color
-from yaml_snippets import CACHE_DATA, OSM, wms_cache_config
+from support.configs import CACHE_DATA, OSM, wms_cache_config
+from support.source_server import expected_color
+from support.wsgi import call
 
 from tileproxy.grid import predefined_grid
 
-CONFIG = wms_cache_config(**OSM, meta_size="[2, 2]", meta_buffer=10, tail=CACHE_DATA)
+CONFIG = wms_cache_config(**OSM, meta_size=(2, 2), meta_buffer=10, globals=CACHE_DATA)
 
 
 def test_meta_tile_is_one_source_request_and_pixels_land_in_place(make_app, source, tmp_path) -> None:

@@ -18,9 +18,9 @@ from urllib.parse import parse_qsl
 
 import jwt
 import pytest
-from conftest import call
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from support.wsgi import call
 
 from tileproxy.auth import PolicyMiddleware
 from tileproxy.auth.secrets import PasswordHash, hash_api_key, hash_password

@@ -14,14 +14,14 @@ import subprocess
 import sys
 import textwrap
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import jwt
 import pytest
 from PIL import Image
+from support.configs import cache, layer, wms_source, write_config
+from support.wsgi import fetch
 
 from tileproxy.auth.secrets import hash_api_key, hash_password
 
@@ -32,24 +32,14 @@ HALF = 20037508.342789244  # half the web mercator world
 SECRET = "live-test-hs256-secret-of-32-bytes!"
 ALICE_KEY = "alice-live-key"
 
-CONFIG = """
-services:
-  wms: {{srs: ['EPSG:3857'], image_formats: [image/png]}}
-  tms:
-  wmts:
-layers:
-  - {{name: osm, title: OSM, sources: [osm_cache]}}
-  - {{name: roads, title: Roads, sources: [roads_cache]}}
-  - {{name: secret, title: Secret, sources: [secret_cache]}}
-caches:
-  osm_cache: {{grids: [GLOBAL_WEBMERCATOR], sources: [src], meta_size: [1, 1], meta_buffer: 0}}
-  roads_cache: {{grids: [GLOBAL_WEBMERCATOR], sources: [src], meta_size: [1, 1], meta_buffer: 0}}
-  secret_cache: {{grids: [GLOBAL_WEBMERCATOR], sources: [src], meta_size: [1, 1], meta_buffer: 0}}
-sources:
-  src: {{type: wms, req: {{url: '{source}/wms', layers: base}}}}
-globals:
-  cache: {{base_dir: ./cache}}
-"""
+CONFIG = {
+    "services": {"wms": {"srs": ["EPSG:3857"], "image_formats": ["image/png"]}, "tms": None, "wmts": None},
+    "layers": [layer("osm", "OSM", "osm_cache"), layer("roads", "Roads", "roads_cache"),
+               layer("secret", "Secret", "secret_cache")],
+    "caches": {"osm_cache": cache("src"), "roads_cache": cache("src"), "secret_cache": cache("src")},
+    "sources": {"src": wms_source()},
+    "globals": {"cache": {"base_dir": "./cache"}},
+}
 
 POLICY = f"""
 realm: live
@@ -94,18 +84,14 @@ class Gunicorn:
 
 
 def get(base: str, path: str, headers: dict[str, str] | None = None) -> tuple[int, dict, bytes]:
-    request = urllib.request.Request(base + path, headers=headers or {})
-    try:
-        with urllib.request.urlopen(request, timeout=30) as resp:
-            return resp.status, resp.headers, resp.read()
-    except urllib.error.HTTPError as ex:
-        return ex.code, ex.headers, ex.read()
+    answer = fetch(base + path, headers=headers)
+    return answer.status, answer.headers, answer.body
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, _source_server) -> Iterator[str]:
     directory = tmp_path_factory.mktemp("live")
-    (directory / "mapproxy.yaml").write_text(CONFIG.format(source=_source_server.url))
+    write_config(directory / "mapproxy.yaml", CONFIG, _source_server.url)
     (directory / "policy.yaml").write_text(POLICY)
     (directory / "hs.key").write_text(SECRET)
     srv = Gunicorn(directory, {"TILEPROXY_CONFIG": str(directory / "mapproxy.yaml"),
@@ -179,9 +165,9 @@ def test_outside_the_area_is_403_and_across_its_edge_clipped(server) -> None:
 @pytest.mark.parametrize("path", ["/tms/1.0.0/", wmts_tile("osm", 0, 0, 0),
                                   "/service?SERVICE=WMS&REQUEST=GetCapabilities"])
 def test_missing_or_bad_credentials_get_401_with_a_challenge(server, headers, path) -> None:
-    status, answer_headers, _ = get(server, path, headers)
-    assert status == 401
-    challenges = answer_headers.get_all("WWW-Authenticate")
+    answer = fetch(server + path, headers=headers)
+    assert answer.status == 401
+    challenges = [value for name, value in answer.header_list if name.lower() == "www-authenticate"]
     assert any(c.startswith('Basic realm="live"') for c in challenges)
     assert any(c.startswith('Bearer realm="live"') for c in challenges)
 
@@ -204,7 +190,7 @@ def test_a_tile_of_a_forbidden_layer_is_never_sent(server, _source_server) -> No
 
 
 def test_a_broken_policy_stops_the_server_at_start(tmp_path, _source_server) -> None:
-    (tmp_path / "mapproxy.yaml").write_text(CONFIG.format(source=_source_server.url))
+    write_config(tmp_path / "mapproxy.yaml", CONFIG, _source_server.url)
     (tmp_path / "policy.yaml").write_text(textwrap.dedent("""
         users:
           alice:

@@ -8,58 +8,37 @@ import hashlib
 import io
 import json
 import socket
-import threading
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
-from conftest import call
 from PIL import Image
-from source_server import SourceServer
+from support.configs import cache, fill, layer, wms_source
+from support.http_stub import StubServer, send
+from support.source_server import SourceServer
+from support.wsgi import call
 
 from tileproxy.stores.base import Tile
 from tileproxy.wsgi import TileProxyApp
 
-CONFIG = """
-globals:
-  renderd:
-    address: {renderd}
-  cache:
-    meta_size: [1, 1]
-    meta_buffer: 0
-services:
-  tms:
-  wms:
-    srs: ['EPSG:3857']
-layers:
-  - name: tiles
-    title: Tiles
-    sources: [tiles_cache]
-  - name: meta
-    title: Meta tiles
-    sources: [meta_cache]
-  - name: unstored
-    title: Not stored
-    sources: [unstored_cache]
-caches:
-  tiles_cache:
-    grids: [GLOBAL_WEBMERCATOR]
-    sources: [wms]
-  meta_cache:
-    grids: [GLOBAL_MERCATOR]
-    sources: [wms]
-    meta_size: [2, 2]
-  unstored_cache:
-    grids: [GLOBAL_WEBMERCATOR]
-    sources: [wms]
-    disable_storage: true
-sources:
-  wms:
-    type: wms
-    req:
-      url: {source}/wms
-      layers: base
-"""
+CONFIG = {
+    "globals": {
+        "renderd": {"address": "{renderd}"},
+        "cache": {"meta_size": [1, 1], "meta_buffer": 0},
+    },
+    "services": {"tms": None, "wms": {"srs": ["EPSG:3857"]}},
+    "layers": [
+        layer("tiles", "Tiles", "tiles_cache"),
+        layer("meta", "Meta tiles", "meta_cache"),
+        layer("unstored", "Not stored", "unstored_cache"),
+    ],
+    "caches": {
+        "tiles_cache": cache("wms", meta_size=None),
+        "meta_cache": {"grids": ["GLOBAL_MERCATOR"], "sources": ["wms"], "meta_size": [2, 2]},
+        "unstored_cache": cache("wms", meta_size=None, disable_storage=True),
+    },
+    "sources": {"wms": wms_source()},
+}
 
 RED = (250, 0, 0)
 
@@ -78,32 +57,17 @@ class FakeRenderd:
         self.tasks: list[dict] = []
         self.answer: Callable[[dict], tuple[int, bytes]] = lambda task: (200, b'{"status": "ok"}')
         self.render: Callable[[dict], None] = lambda task: None
-        server = self
+        self._stub = StubServer(on_post=self._handle)
+        self.url = self._stub.url
+        self.close = self._stub.close
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: object) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                task = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                server.tasks.append(task)
-                status, body = server.answer(task)
-                if status == 200 and b'"ok"' in body:
-                    server.render(task)
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+    def _handle(self, h: BaseHTTPRequestHandler) -> None:
+        task = json.loads(h.rfile.read(int(h.headers["Content-Length"])))
+        self.tasks.append(task)
+        status, body = self.answer(task)
+        if status == 200 and b'"ok"' in body:
+            self.render(task)
+        send(h, status, body, "application/json")
 
 
 @pytest.fixture
@@ -115,7 +79,7 @@ def renderd() -> Iterator[FakeRenderd]:
 
 @pytest.fixture
 def app(make_app, renderd: FakeRenderd) -> TileProxyApp:
-    app = make_app(CONFIG.replace("{renderd}", renderd.url))
+    app = make_app(fill(CONFIG, renderd=renderd.url))
 
     def store_main_tile(task: dict) -> None:
         """What a renderd shares with the proxy: the cache. It stores the tile it was asked for."""
@@ -186,7 +150,7 @@ def test_unreachable_renderd(make_app, source: SourceServer) -> None:
     with socket.socket() as sock:  # a port nobody listens on
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    app = make_app(CONFIG.replace("{renderd}", f"http://127.0.0.1:{port}"))
+    app = make_app(fill(CONFIG, renderd=f"http://127.0.0.1:{port}"))
     resp = call(app, "/tiles/tiles/EPSG3857/2/1/1.png")
     assert resp.status == 500
     assert resp.text.startswith("Error while communicating with renderd: ")

@@ -5,8 +5,8 @@ at the equator."""
 
 from __future__ import annotations
 
-from conftest import call
-from wms_helpers import getmap, wms_config
+from support.wms import getmap, wms_config
+from support.wsgi import call
 
 from tileproxy.grid import METERS_PER_DEGREE, ResRange
 from tileproxy.srs import get_srs

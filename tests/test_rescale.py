@@ -4,18 +4,17 @@ from other levels when the source cannot deliver them."""
 from __future__ import annotations
 
 import pytest
-from conftest import call
-from source_server import expected_color
-from yaml_snippets import NO_PALETTE, TMS, nested, wms_cache_config
+from support.configs import NO_PALETTE, wms_cache_config
+from support.source_server import expected_color
+from support.wsgi import call
 
 from tileproxy.config.errors import ConfigError
 from tileproxy.grid import predefined_grid
 
 GRID = predefined_grid("GLOBAL_WEBMERCATOR")
 
-def _app(make_app, cache_options: str, source_options: str):
-    return make_app(wms_cache_config(head=TMS + NO_PALETTE, cache_yaml=nested(cache_options),
-                                     source_yaml=nested(source_options)))
+def _app(make_app, cache_options: dict, source_options: dict):
+    return make_app(wms_cache_config(globals=NO_PALETTE, cache_options=cache_options, source_options=source_options))
 
 
 def _tile(app, z, x, y):
@@ -43,7 +42,7 @@ def _check_pixels(img, coord, margin: int) -> int:
 def test_upscale_from_coarser_levels(make_app, source, tmp_path, cache_rescaled) -> None:
     res3 = GRID.resolutions[3]
     # the source draws down to level 2 (max_res between levels 2 and 3)
-    app = _app(make_app, f"upscale_tiles: 2\ncache_rescaled_tiles: {str(cache_rescaled).lower()}", f"max_res: {res3 * 1.5!r}")
+    app = _app(make_app, {"upscale_tiles": 2, "cache_rescaled_tiles": cache_rescaled}, {"max_res": res3 * 1.5})
     coord = (9, 6, 4)
     img = _tile(app, coord[2], coord[0], coord[1])
     assert _check_pixels(img, coord, margin=20) > 50
@@ -54,7 +53,7 @@ def test_upscale_from_coarser_levels(make_app, source, tmp_path, cache_rescaled)
 
 def test_downscale_from_finer_level(make_app, source) -> None:
     res3 = GRID.resolutions[3]
-    app = _app(make_app, "downscale_tiles: 1", f"min_res: {res3!r}")
+    app = _app(make_app, {"downscale_tiles": 1}, {"min_res": res3})
     coord = (1, 1, 2)
     img = _tile(app, coord[2], coord[0], coord[1])
     assert _check_pixels(img, coord, margin=3) > 100
@@ -63,7 +62,7 @@ def test_downscale_from_finer_level(make_app, source) -> None:
 
 def test_rescaling_stops_after_n_levels(make_app, source) -> None:
     res3 = GRID.resolutions[3]
-    app = _app(make_app, "upscale_tiles: 1", f"max_res: {res3!r}")
+    app = _app(make_app, {"upscale_tiles": 1}, {"max_res": res3})
     img = _tile(app, 5, 10, 10)  # level 4 does not deliver either, and is as far as it goes
     assert img.getchannel("A").getextrema() == (0, 0)
     assert source.count("wms") == 0
@@ -71,6 +70,6 @@ def test_rescaling_stops_after_n_levels(make_app, source) -> None:
 
 def test_rescale_option_errors(make_app) -> None:
     with pytest.raises(ConfigError, match="caches.c: use either upscale_tiles or downscale_tiles"):
-        _app(make_app, "upscale_tiles: 1\ndownscale_tiles: 1", "")
+        _app(make_app, {"upscale_tiles": 1, "downscale_tiles": 1}, {})
     with pytest.raises(ConfigError, match="caches.c.upscale_tiles: must be zero or positive"):
-        _app(make_app, "upscale_tiles: -1", "")
+        _app(make_app, {"upscale_tiles": -1}, {})

@@ -8,16 +8,12 @@ import os
 import time
 from pathlib import Path
 
-from seed_helpers import cached, manager, metas_of, run_seed, write_configs
+from support.configs import merge
+from support.seed import cached, manager, metas_of, run_seed, write_configs
 
 E = 20037508.342789244
 
-SEED_ALL = """
-seeds:
-  world:
-    caches: [osm_cache]
-    levels: {to: 3}
-"""
+SEED_ALL = {"seeds": {"world": {"caches": ["osm_cache"], "levels": {"to": 3}}}}
 
 
 def _tiles_in(bbox: tuple[float, float, float, float], z: int, meta: int) -> set[tuple[int, int, int]]:
@@ -48,17 +44,10 @@ def test_seeds_whole_pyramid_with_one_request_per_meta_tile(tmp_path: Path, sour
 
 def test_seed_stays_inside_the_coverage(tmp_path: Path, source) -> None:
     bbox = (1_000_000.0, 5_000_000.0, 3_500_000.0, 6_200_000.0)
-    write_configs(tmp_path, source.url, f"""
-        seeds:
-          area:
-            caches: [osm_cache]
-            levels: [2, 4, 6]
-            coverages: [box]
-        coverages:
-          box:
-            bbox: {list(bbox)}
-            srs: 'EPSG:3857'
-        """)
+    write_configs(tmp_path, source.url, {
+        "seeds": {"area": {"caches": ["osm_cache"], "levels": [2, 4, 6], "coverages": ["box"]}},
+        "coverages": {"box": {"bbox": list(bbox), "srs": "EPSG:3857"}},
+    })
     status, _, err = run_seed(tmp_path, "-s", str(tmp_path / "seed.yaml"))
     assert status == 0, err
     expected = _tiles_in(bbox, 2, 2) | _tiles_in(bbox, 4, 2) | _tiles_in(bbox, 6, 2)
@@ -67,24 +56,17 @@ def test_seed_stays_inside_the_coverage(tmp_path: Path, source) -> None:
 
 
 def test_coverage_in_another_srs(tmp_path: Path, source) -> None:
-    write_configs(tmp_path, source.url, """
-        seeds:
-          area:
-            caches: [osm_cache]
-            levels: [5]
-            coverages: [de]
-        coverages:
-          de:
-            bbox: "6,47,15,55"
-            srs: 'EPSG:4326'
-        """)
+    write_configs(tmp_path, source.url, {
+        "seeds": {"area": {"caches": ["osm_cache"], "levels": [5], "coverages": ["de"]}},
+        "coverages": {"de": {"bbox": "6,47,15,55", "srs": "EPSG:4326"}},
+    })
     assert run_seed(tmp_path, "-s", str(tmp_path / "seed.yaml"))[0] == 0
     # 6..15 E and 47..55 N at level 5 (tiles 11.25 degrees wide): x 16-17, y 10-11
     assert {(x, y) for x, y, _ in cached(tmp_path)} == {(16, 10), (17, 10), (16, 11), (17, 11)}
 
 
 def test_refresh_before_recreates_only_old_tiles(tmp_path: Path, source) -> None:
-    write_configs(tmp_path, source.url, SEED_ALL + "    refresh_before: {hours: 1}\n")
+    write_configs(tmp_path, source.url, merge(SEED_ALL, {"seeds": {"world": {"refresh_before": {"hours": 1}}}}))
     assert run_seed(tmp_path, "-s", str(tmp_path / "seed.yaml"))[0] == 0
     store = manager(tmp_path).store
     old = time.time() - 7200
@@ -127,15 +109,10 @@ def test_quiet_prints_only_the_task_summary(tmp_path: Path, source) -> None:
 
 
 def test_summary_and_task_selection(tmp_path: Path, source) -> None:
-    write_configs(tmp_path, source.url, SEED_ALL + """
-  other:
-    caches: [osm_cache]
-    levels: [1]
-cleanups:
-  old:
-    caches: [osm_cache]
-    remove_before: {days: 3}
-""")
+    write_configs(tmp_path, source.url, merge(SEED_ALL, {
+        "seeds": {"other": {"caches": ["osm_cache"], "levels": [1]}},
+        "cleanups": {"old": {"caches": ["osm_cache"], "remove_before": {"days": 3}}},
+    }))
     status, out, _ = run_seed(tmp_path, "-s", str(tmp_path / "seed.yaml"), "--summary")
     assert status == 0 and "seed task 'world'" in out and "cleanup task 'old'" in out
     status, out, _ = run_seed(tmp_path, "-s", str(tmp_path / "seed.yaml"), "--summary", "--seed", "other")
@@ -157,28 +134,22 @@ def test_polygon_coverages_from_files_inline_and_combined(tmp_path: Path, source
     (tmp_path / "east.geojson").write_text(json.dumps({"type": "FeatureCollection", "features": [
         {"type": "Feature", "properties": {}, "geometry": {"type": "Polygon", "coordinates": [
             [[10100000, 0], [20000000, 0], [20000000, 10000000], [10100000, 10000000], [10100000, 0]]]}}]}))
-    write_configs(tmp_path, source.url, """
-        seeds:
-          parts:
-            caches: [osm_cache]
-            levels: [3]
-            coverages: [sides, holed]
-        coverages:
-          west:
-            datasource: west.wkt
-            srs: 'EPSG:3857'
-          sides:
-            union:
-              - west
-              - datasource: east.geojson
-                srs: 'EPSG:3857'
-          holed:
-            difference:
-              - bbox: [-5000000, -15000000, 5000000, -5100000]
-                srs: 'EPSG:3857'
-              - geometry: 'POLYGON((-5000000 -15000000, 0 -15000000, 0 -5100000, -5000000 -5100000, -5000000 -15000000))'
-                srs: 'EPSG:3857'
-        """)
+    write_configs(tmp_path, source.url, {
+        "seeds": {"parts": {"caches": ["osm_cache"], "levels": [3], "coverages": ["sides", "holed"]}},
+        "coverages": {
+            "west": {"datasource": "west.wkt", "srs": "EPSG:3857"},
+            "sides": {"union": ["west", {"datasource": "east.geojson", "srs": "EPSG:3857"}]},
+            "holed": {
+                "difference": [
+                    {"bbox": [-5000000, -15000000, 5000000, -5100000], "srs": "EPSG:3857"},
+                    {
+                        "geometry": "POLYGON((-5000000 -15000000, 0 -15000000, 0 -5100000, -5000000 -5100000, -5000000 -15000000))",
+                        "srs": "EPSG:3857",
+                    },
+                ],
+            },
+        },
+    })
     (tmp_path / "seed.yaml").rename(tmp_path / "seeds" / "seed.yaml")
     status, _, err = run_seed(tmp_path, "-s", str(tmp_path / "seeds" / "seed.yaml"))
     assert status == 0, err
@@ -190,7 +161,7 @@ def test_polygon_coverages_from_files_inline_and_combined(tmp_path: Path, source
 
 def test_cache_refresh_before_applies_when_the_task_has_none(tmp_path: Path, source) -> None:
     """As docs/freshness.md says: a seed run leaves no tile that serving would refresh."""
-    write_configs(tmp_path, source.url, SEED_ALL, extra="refresh_before: {hours: 1}")
+    write_configs(tmp_path, source.url, SEED_ALL, cache_options={"refresh_before": {"hours": 1}})
     assert run_seed(tmp_path, "-s", str(tmp_path / "seed.yaml"))[0] == 0
     store = manager(tmp_path).store
     old = time.time() - 7200

@@ -7,39 +7,32 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-from seed_helpers import cached, manager, metas_of, run_seed, write_configs
-from source_server import tile_color
+from support.configs import CACHE_DATA, cache, tile_source, write_config
+from support.seed import cached, manager, metas_of, run_seed, write_configs
+from support.source_server import tile_color
 
 BACKENDS = {
-    "file_tms": "cache: {type: file, directory_layout: tms}",
-    "file_quadkey": "cache: {type: file, directory_layout: quadkey}",
-    "mbtiles": "cache: {type: mbtiles, filename: ./osm.mbtiles}",
-    "sqlite": "cache: {type: sqlite, directory: ./sqlite_levels}",
-    "geopackage": "cache: {type: geopackage, filename: ./osm.gpkg}",
-    "compact_v2": "cache: {type: compact, version: 2, directory: ./compact}",
+    "file_tms": {"type": "file", "directory_layout": "tms"},
+    "file_quadkey": {"type": "file", "directory_layout": "quadkey"},
+    "mbtiles": {"type": "mbtiles", "filename": "./osm.mbtiles"},
+    "sqlite": {"type": "sqlite", "directory": "./sqlite_levels"},
+    "geopackage": {"type": "geopackage", "filename": "./osm.gpkg"},
+    "compact_v2": {"type": "compact", "version": 2, "directory": "./compact"},
 }
 
-SEED = """
-seeds:
-  world:
-    caches: [osm_cache]
-    levels: {to: 2}
-  refresh:
-    caches: [osm_cache]
-    levels: {to: 2}
-    refresh_before: {seconds: 0}
-cleanups:
-  deep:
-    caches: [osm_cache]
-    levels: [2]
-    remove_all: true
-"""
+SEED = {
+    "seeds": {
+        "world": {"caches": ["osm_cache"], "levels": {"to": 2}},
+        "refresh": {"caches": ["osm_cache"], "levels": {"to": 2}, "refresh_before": {"seconds": 0}},
+    },
+    "cleanups": {"deep": {"caches": ["osm_cache"], "levels": [2], "remove_all": True}},
+}
 ALL = {(x, y, z) for z in range(3) for x in range(2**z) for y in range(2**z)}
 
 
 @pytest.mark.parametrize("backend", sorted(BACKENDS))
 def test_seed_refresh_and_cleanup_on_every_backend(tmp_path: Path, source, backend: str) -> None:
-    write_configs(tmp_path, source.url, SEED, extra=BACKENDS[backend])
+    write_configs(tmp_path, source.url, SEED, cache_options={"cache": BACKENDS[backend]})
     seed = str(tmp_path / "seed.yaml")
     assert run_seed(tmp_path, "-s", seed, "--seed", "world")[0] == 0
     assert cached(tmp_path, range(3)) == ALL
@@ -61,26 +54,12 @@ def test_seed_refresh_and_cleanup_on_every_backend(tmp_path: Path, source, backe
 def test_seed_from_a_tile_source_and_a_cache_behind_a_cache(tmp_path: Path, source) -> None:
     """Tiled sources take no meta tiles: one request per tile, passed through as is;
     a cache whose source is another cache fills both."""
-    (tmp_path / "mapproxy.yaml").write_text(f"""
-caches:
-  tiles_cache:
-    grids: [GLOBAL_WEBMERCATOR]
-    sources: [tiles]
-  second:
-    grids: [GLOBAL_WEBMERCATOR]
-    sources: [tiles_cache]
-    meta_size: [2, 2]
-    meta_buffer: 0
-sources:
-  tiles:
-    type: tile
-    grid: GLOBAL_WEBMERCATOR
-    url: {source.url}/tiles/%(z)s/%(x)s/%(y)s.png
-globals:
-  cache:
-    base_dir: ./cache_data
-""")
-    (tmp_path / "seed.yaml").write_text("seeds:\n  s:\n    caches: [second]\n    levels: {to: 2}\n")
+    write_config(tmp_path / "mapproxy.yaml", {
+        "caches": {"tiles_cache": cache("tiles", meta_size=None), "second": cache("tiles_cache", meta_size=(2, 2))},
+        "sources": {"tiles": tile_source(f"{source.url}/tiles/%(z)s/%(x)s/%(y)s.png")},
+        "globals": CACHE_DATA,
+    })
+    write_config(tmp_path / "seed.yaml", {"seeds": {"s": {"caches": ["second"], "levels": {"to": 2}}}})
     status, _, err = run_seed(tmp_path, "-s", str(tmp_path / "seed.yaml"))
     assert status == 0, err
     assert cached(tmp_path, range(3), cache="second") == ALL

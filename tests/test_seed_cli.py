@@ -10,19 +10,16 @@ import sys
 import time
 from pathlib import Path
 
-from seed_helpers import cached, manager, run_seed, write_configs
+from support.seed import cached, manager, run_seed, write_configs
 
 from tileproxy.tilecache.locks import FileLock
 
-TWO_TASKS = """
-seeds:
-  first:
-    caches: [osm_cache]
-    levels: [1]
-  second:
-    caches: [osm_cache]
-    levels: [2]
-"""
+TWO_TASKS = {
+    "seeds": {
+        "first": {"caches": ["osm_cache"], "levels": [1]},
+        "second": {"caches": ["osm_cache"], "levels": [2]},
+    },
+}
 
 
 def test_duration_stops_and_continue_finishes(tmp_path: Path, source) -> None:
@@ -101,7 +98,7 @@ def test_cache_lock_waits_for_another_seed(tmp_path: Path, source) -> None:
 
 
 def test_shards_split_one_plan_without_overlap(tmp_path: Path, source) -> None:
-    write_configs(tmp_path, source.url, "seeds:\n  s:\n    caches: [osm_cache]\n    levels: {to: 4}\n")
+    write_configs(tmp_path, source.url, {"seeds": {"s": {"caches": ["osm_cache"], "levels": {"to": 4}}}})
     seed = str(tmp_path / "seed.yaml")
     counts = []
     for shard in ("0/3", "1/3", "2/3"):

@@ -7,22 +7,22 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-from conftest import call
 from PIL import Image
-from seed_helpers import cached, run_seed
-from yaml_snippets import CACHE_DATA, OSM, wms_cache_config
+from support.configs import CACHE_DATA, OSM, wms_cache_config, write_config
+from support.seed import cached, run_seed
+from support.wsgi import call
 
 # TMS leaves out level 0 of GLOBAL_MERCATOR (as MapProxy): TMS level 0 is grid level 1
 TILE = "/tms/1.0.0/osm/EPSG900913/0/0/0.jpeg"
 
 
-def config(source_yaml: str) -> str:
-    return wms_cache_config(**OSM, head="services:\n  tms:\n  wms:\n    srs: ['EPSG:4326']\n", grid="GLOBAL_MERCATOR",
-                            cache_yaml="    format: image/jpeg\n", source_yaml=source_yaml, tail=CACHE_DATA)
+def config(**source_options: object) -> dict:
+    return wms_cache_config(**OSM, services={"tms": None, "wms": {"srs": ["EPSG:4326"]}}, grid="GLOBAL_MERCATOR",
+                            cache_options={"format": "image/jpeg"}, source_options=source_options, globals=CACHE_DATA)
 
 
 def test_a_seed_only_source_is_seeded_not_served(make_app, tmp_path: Path, source) -> None:
-    app = make_app(config("    seed_only: true\n"))
+    app = make_app(config(seed_only=True))
     answer = call(app, TILE)
     assert answer.status == 200 and answer.content_type == "image/png"
     img = Image.open(io.BytesIO(answer.body))
@@ -33,7 +33,7 @@ def test_a_seed_only_source_is_seeded_not_served(make_app, tmp_path: Path, sourc
     assert Image.open(io.BytesIO(getmap.body)).convert("RGBA").getcolors() == [(50 * 50, (255, 255, 255, 0))]
     assert cached(tmp_path, grid="GLOBAL_MERCATOR") == set()
     # the seed run asks the source and stores what serving left out
-    (tmp_path / "seed.yaml").write_text("seeds:\n  s:\n    caches: [osm_cache]\n    levels: [1]\n")
+    write_config(tmp_path / "seed.yaml", {"seeds": {"s": {"caches": ["osm_cache"], "levels": [1]}}})
     status, _, err = run_seed(tmp_path, "-s", str(tmp_path / "seed.yaml"))
     assert status == 0, err
     assert cached(tmp_path, grid="GLOBAL_MERCATOR") == {(x, y, 1) for x in range(2) for y in range(2)}
@@ -42,7 +42,7 @@ def test_a_seed_only_source_is_seeded_not_served(make_app, tmp_path: Path, sourc
 
 
 def test_tiles_outside_a_source_coverage_are_not_stored(make_app, tmp_path: Path, source) -> None:
-    app = make_app(config("    coverage:\n      bbox: [0, 0, 90, 80]\n      srs: 'EPSG:4326'\n"))
+    app = make_app(config(coverage={"bbox": [0, 0, 90, 80], "srs": "EPSG:4326"}))
     outside = call(app, "/tms/1.0.0/osm/EPSG900913/1/0/3.jpeg")  # grid level 2, far north-west
     assert outside.content_type == "image/png" and source.count("wms") == 0
     inside = call(app, "/tms/1.0.0/osm/EPSG900913/1/2/2.jpeg")  # 0 to 10 000 km east and north

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from seed_reference_cases import CASES
+from support.seed_reference_cases import CASES
 
 from tileproxy.config.build import load_proxy_config
 from tileproxy.seed.config import load_seed_config

@@ -4,6 +4,7 @@ listed and retried, backoff and rate limits, resume with --continue, and
 
 from __future__ import annotations
 
+import copy
 import os
 import signal
 import subprocess
@@ -14,20 +15,15 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-from seed_helpers import cached, manager, metas_of, run_seed, write_configs
+from support.configs import merge, put, write_config
+from support.seed import cached, manager, metas_of, run_seed, write_configs
 
 from tileproxy.seed.resume import ResumeState
 from tileproxy.seed.retry import FailureBudget, RateLimiter, RetryPolicy, TooManyFailures
 from tileproxy.sources.base import SourceError
 from tileproxy.stores.base import Tile
 
-REFRESH = """
-seeds:
-  world:
-    caches: [osm_cache]
-    levels: {to: 2}
-    refresh_before: {hours: 1}
-"""
+REFRESH = {"seeds": {"world": {"caches": ["osm_cache"], "levels": {"to": 2}, "refresh_before": {"hours": 1}}}}
 
 
 def _age(store, coords, seconds: float = 7200) -> float:  # noqa: ANN001
@@ -73,7 +69,7 @@ def test_missing_tiles_stay_missing_when_the_source_fails(tmp_path: Path, source
 
 
 def test_run_stops_when_the_failure_budget_is_spent(tmp_path: Path, source) -> None:
-    write_configs(tmp_path, source.url, REFRESH.replace("to: 2", "to: 4"))
+    write_configs(tmp_path, source.url, merge(REFRESH, {"seeds": {"world": {"levels": {"to": 4}}}}))
     source.reset("error")
     status, _, err = run_seed(tmp_path, "-s", str(tmp_path / "seed.yaml"), "--max-retries", "0",
                               "--max-failures", "3", "-c", "1")
@@ -130,12 +126,7 @@ def test_rate_limit_option_slows_the_run(tmp_path: Path, source) -> None:
     assert source.count("wms") == 6
 
 
-SEED_DEEP = """
-seeds:
-  world:
-    caches: [osm_cache]
-    levels: {to: 3}
-"""
+SEED_DEEP = {"seeds": {"world": {"caches": ["osm_cache"], "levels": {"to": 3}}}}
 ALL_DEEP = {(x, y, z) for z in range(4) for x in range(2**z) for y in range(2**z)}
 
 
@@ -198,12 +189,7 @@ def test_killed_run_leaves_whole_tiles_and_continues(tmp_path: Path, source, sig
     assert source.count("wms") == len(metas_of(ALL_DEEP, 2) - whole)
 
 
-REFRESH_ALL_LEVELS = """
-seeds:
-  refresh:
-    caches: [osm_cache]
-    refresh_before: {hours: 1}
-"""
+REFRESH_ALL_LEVELS = {"seeds": {"refresh": {"caches": ["osm_cache"], "refresh_before": {"hours": 1}}}}
 
 
 def _sparse(groups: int) -> set:
@@ -262,7 +248,7 @@ def test_continue_after_seed_yaml_changed_starts_the_task_over(tmp_path: Path, s
     seed, prog = str(tmp_path / "seed.yaml"), str(tmp_path / "progress")
     run_seed(tmp_path, "-s", seed, "--progress-file", prog, "-c", "1", "--stop-after-tiles", "40")
     assert ResumeState.load(prog, 0).tasks
-    (tmp_path / "seed.yaml").write_text(SEED_DEEP.replace("{to: 3}", "[3, 4]"))
+    write_config(tmp_path / "seed.yaml", put(copy.deepcopy(SEED_DEEP), "seeds.world.levels", [3, 4]))
     status, _, err = run_seed(tmp_path, "-s", seed, "--continue", "--progress-file", prog)
     assert status == 0, err
     assert "changed since the interrupted run" in caplog.text
@@ -293,17 +279,8 @@ def test_worker_processes_seed_resume_and_keep_stale_tiles(tmp_path: Path, sourc
 def test_on_error_answers_with_cache_true_are_seeded_others_fail(tmp_path: Path, source) -> None:
     """A source's on_error answer with ``cache: true`` is stored as serving stores it
     (MapProxy's way to seed sparse sources); without it the tiles fail and stay missing."""
-    proxy_extra = "\n".join([
-        "    on_error:",
-        "      500:",
-        "        response: '#ff0000'",
-        "        cache: true",
-        "      other:",
-        "        response: transparent",
-    ])
-    write_configs(tmp_path, source.url, REFRESH)
-    text = (tmp_path / "mapproxy.yaml").read_text().replace("      layers: base\n", "      layers: base\n" + proxy_extra + "\n")
-    (tmp_path / "mapproxy.yaml").write_text(text)
+    on_error = {500: {"response": "#ff0000", "cache": True}, "other": {"response": "transparent"}}
+    write_configs(tmp_path, source.url, REFRESH, source_options={"on_error": on_error})
     source.reset("error")
     status, _, err = run_seed(tmp_path, "-s", str(tmp_path / "seed.yaml"), "--max-retries", "0")
     assert status == 0, err

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
-import textwrap
 from collections.abc import Iterator
 
 import pytest
-from arcgis_server import ArcGISServer
-from conftest import call
-from source_server import expected_color, tile_color
+from support.arcgis_server import ArcGISServer
+from support.configs import cache, fill, layer, merge, write_config
+from support.source_server import expected_color, tile_color
+from support.wsgi import call
 
 from tileproxy.config.build import load_proxy_config
 from tileproxy.grid import predefined_grid
@@ -19,62 +19,52 @@ from tileproxy.sources.wms import FeatureInfoQuery
 from tileproxy.srs import get_srs
 from tileproxy.wsgi import make_wsgi_app
 
-CONFIG = """
-services:
-  tms:
-layers:
-  - name: world
-    title: World
-    sources: [world_cache]
-  - name: imagery
-    title: Imagery
-    sources: [imagery_cache]
-  - name: cached
-    title: ArcGIS cache tiles
-    sources: [tiles_cache]
-caches:
-  world_cache:
-    grids: [GLOBAL_WEBMERCATOR]
-    sources: [world]
-    meta_size: [1, 1]
-    meta_buffer: 0
-  imagery_cache:
-    grids: [GLOBAL_WEBMERCATOR]
-    sources: [imagery]
-    format: image/jpeg
-    meta_size: [2, 2]
-  tiles_cache:
-    grids: [GLOBAL_WEBMERCATOR]
-    sources: [arcgis_tiles]
-sources:
-  world:
-    type: arcgis
-    req:
-      url: {arcgis}/arcgis/rest/services/World/MapServer/
-      layers: show:0,1
-      transparent: true
-      dpi: 120
-      time: 1199145600000
-      gdbVersion: SDE.DEFAULT
-    http:
-      headers:
-        X-Api-Key: secret-key
-      client_timeout: 5
-    opts:
-      featureinfo: true
-      featureinfo_tolerance: 8
-      featureinfo_return_geometries: true
-  imagery:
-    type: arcgis
-    req:
-      url: {arcgis}/arcgis/rest/services/Imagery/ImageServer
-      layers: ignored
-      interpolation: RSP_CubicConvolution
-  arcgis_tiles:
-    type: tile
-    grid: GLOBAL_WEBMERCATOR
-    url: {arcgis}/cache/%(arcgiscache_path)s.png
-"""
+CONFIG = {
+    "services": {"tms": None},
+    "layers": [
+        layer("world", "World", "world_cache"),
+        layer("imagery", "Imagery", "imagery_cache"),
+        layer("cached", "ArcGIS cache tiles", "tiles_cache"),
+    ],
+    "caches": {
+        "world_cache": cache("world"),
+        "imagery_cache": {
+            "grids": ["GLOBAL_WEBMERCATOR"],
+            "sources": ["imagery"],
+            "format": "image/jpeg",
+            "meta_size": [2, 2],
+        },
+        "tiles_cache": cache("arcgis_tiles", meta_size=None),
+    },
+    "sources": {
+        "world": {
+            "type": "arcgis",
+            "req": {
+                "url": "{arcgis}/arcgis/rest/services/World/MapServer/",
+                "layers": "show:0,1",
+                "transparent": True,
+                "dpi": 120,
+                "time": 1199145600000,
+                "gdbVersion": "SDE.DEFAULT",
+            },
+            "http": {"headers": {"X-Api-Key": "secret-key"}, "client_timeout": 5},
+            "opts": {"featureinfo": True, "featureinfo_tolerance": 8, "featureinfo_return_geometries": True},
+        },
+        "imagery": {
+            "type": "arcgis",
+            "req": {
+                "url": "{arcgis}/arcgis/rest/services/Imagery/ImageServer",
+                "layers": "ignored",
+                "interpolation": "RSP_CubicConvolution",
+            },
+        },
+        "arcgis_tiles": {
+            "type": "tile",
+            "grid": "GLOBAL_WEBMERCATOR",
+            "url": "{arcgis}/cache/%(arcgiscache_path)s.png",
+        },
+    },
+}
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +83,7 @@ def arcgis(_arcgis: ArcGISServer) -> ArcGISServer:
 @pytest.fixture
 def config_path(tmp_path, arcgis):
     path = tmp_path / "mapproxy.yaml"
-    path.write_text(textwrap.dedent(CONFIG).replace("{arcgis}", arcgis.url))
+    write_config(path, fill(CONFIG, arcgis=arcgis.url))
     return path
 
 
@@ -193,11 +183,8 @@ def test_arcgis_cache_path_tile_source(config_path, arcgis) -> None:
 
 
 def test_wms_getfeatureinfo_goes_to_identify(tmp_path, arcgis) -> None:
-    text = textwrap.dedent(CONFIG).replace("{arcgis}", arcgis.url).replace(
-        "services:\n  tms:\n", "services:\n  tms:\n  wms:\n    featureinfo_types: [json, html]\n"
-    )
-    path = tmp_path / "mapproxy.yaml"
-    path.write_text(text)
+    config = merge(fill(CONFIG, arcgis=arcgis.url), {"services": {"wms": {"featureinfo_types": ["json", "html"]}}})
+    path = write_config(tmp_path / "mapproxy.yaml", config)
     app = make_wsgi_app(path)
     caps = call(app, "/service?SERVICE=WMS&REQUEST=GetCapabilities&VERSION=1.1.1").text
     assert '<Layer queryable="1"' in caps
@@ -214,12 +201,9 @@ def test_wms_getfeatureinfo_goes_to_identify(tmp_path, arcgis) -> None:
 
 
 def test_json_error_answered_by_on_error_tile(tmp_path, arcgis) -> None:
-    text = textwrap.dedent(CONFIG).replace("{arcgis}", arcgis.url).replace(
-        "    opts:\n      featureinfo: true\n",
-        "    on_error:\n      other:\n        response: '#00ff00'\n        cache: false\n    opts:\n      featureinfo: true\n",
-    )
-    path = tmp_path / "mapproxy.yaml"
-    path.write_text(text)
+    config = fill(CONFIG, arcgis=arcgis.url)
+    config["sources"]["world"]["on_error"] = {"other": {"response": "#00ff00", "cache": False}}
+    path = write_config(tmp_path / "mapproxy.yaml", config)
     app = make_wsgi_app(path)
     arcgis.reset("jsonerror")
     answer = call(app, "/tiles/world/EPSG3857/1/0/0.png?origin=nw")

@@ -4,9 +4,9 @@ between grids, tile_sources, use_direct_from_level/res."""
 from __future__ import annotations
 
 import pytest
-from conftest import call
-from source_server import CELL, COLORS, expected_color
-from yaml_snippets import wms_cache_config, wms_source
+from support.configs import cache, layer, wms_cache_config, wms_source
+from support.source_server import CELL, COLORS, expected_color
+from support.wsgi import call
 
 from tileproxy.config.errors import ConfigError
 from tileproxy.grid import predefined_grid
@@ -15,40 +15,25 @@ from tileproxy.sources.base import MapQuery
 from tileproxy.sources.cache import cache_map_source
 from tileproxy.srs import get_srs
 
-CONFIG = """
-services:
-  tms:
-  wmts:
-layers:
-  - name: merc
-    title: Mercator
-    sources: [merc_cache]
-  - name: geo
-    title: Geodetic from the mercator cache
-    sources: [geo_cache]
-  - name: copy
-    title: Same grid copy
-    sources: [copy_cache]
-  - name: both
-    title: Direct source, two tile sets
-    sources: [wms]
-    tile_sources: [merc_cache, geo_cache]
-caches:
-  merc_cache:
-    grids: [GLOBAL_WEBMERCATOR]
-    sources: [wms]
-    meta_size: [2, 2]
-    meta_buffer: 0
-  geo_cache:
-    grids: [GLOBAL_GEODETIC]
-    sources: [merc_cache]
-    meta_size: [2, 2]
-    meta_buffer: 0
-  copy_cache:
-    grids: [GLOBAL_WEBMERCATOR]
-    sources: [merc_cache]
-sources:
-""" + wms_source()
+CONFIG = {
+    "services": {"tms": None, "wmts": None},
+    "layers": [
+        layer("merc", "Mercator", "merc_cache"), layer("geo", "Geodetic from the mercator cache", "geo_cache"),
+        layer("copy", "Same grid copy", "copy_cache"),
+        {
+            "name": "both",
+            "title": "Direct source, two tile sets",
+            "sources": ["wms"],
+            "tile_sources": ["merc_cache", "geo_cache"],
+        },
+    ],
+    "caches": {
+        "merc_cache": cache("wms", meta_size=(2, 2)),
+        "geo_cache": cache("merc_cache", grid="GLOBAL_GEODETIC", meta_size=(2, 2)),
+        "copy_cache": cache("merc_cache", meta_size=None),
+    },
+    "sources": {"wms": wms_source()},
+}
 
 
 def _nearest(pixel) -> tuple[int, int, int]:
@@ -120,7 +105,14 @@ def test_tile_sources_publish_several_tile_sets(make_app) -> None:
     assert call(app, "/tms/1.0.0/both/EPSG4326/1/1/0.png").status == 200
 
 
-DIRECT = wms_cache_config(head="", cache_yaml="    {option}") + wms_source("wms2", layers="other")
+def direct(services: dict | None = None, **cache_options: object) -> dict:
+    """Layer ``l`` over cache ``c`` (``cache_options``: more keys of it) over the WMS
+    ``wms``, next to a second WMS ``wms2``; no services unless ``services``."""
+    config = wms_cache_config(services=services or {}, cache_options=cache_options)
+    if services is None:
+        del config["services"]
+    config["sources"]["wms2"] = wms_source(layers="other")
+    return config
 
 
 def _query(level: int, srs: str = "EPSG:3857") -> MapQuery:
@@ -131,9 +123,9 @@ def _query(level: int, srs: str = "EPSG:3857") -> MapQuery:
     return MapQuery(bbox, (256, 256), get_srs(srs), ImageFormat("image/png"))
 
 
-@pytest.mark.parametrize("option", ["use_direct_from_level: 3", "use_direct_from_res: 20000"])
+@pytest.mark.parametrize("option", [{"use_direct_from_level": 3}, {"use_direct_from_res": 20000}])
 def test_use_direct_from_level_sends_fine_maps_to_the_source(make_app, source, tmp_path, option) -> None:
-    app = make_app(DIRECT.replace("{option}", option))
+    app = make_app(direct(**option))
     mapper = cache_map_source(app.config.caches["c"])
     mapper.get_map(_query(2))
     mapper.get_map(_query(2))
@@ -147,16 +139,17 @@ def test_use_direct_from_level_sends_fine_maps_to_the_source(make_app, source, t
 
 def test_use_direct_from_errors(make_app) -> None:
     with pytest.raises(ConfigError, match="caches.c: use either"):
-        make_app(DIRECT.replace("{option}", "use_direct_from_level: 3\n    use_direct_from_res: 10"))
+        make_app(direct(use_direct_from_level=3, use_direct_from_res=10))
     with pytest.raises(ConfigError, match="caches.c.use_direct_from_level: needs a cache with exactly one source"):
-        make_app(DIRECT.replace("{option}", "use_direct_from_level: 3").replace("sources: [wms]", "sources: [wms, wms2]"))
+        config = direct(use_direct_from_level=3)
+        config["caches"]["c"]["sources"] = ["wms", "wms2"]
+        make_app(config)
     with pytest.raises(ConfigError, match="use_direct_from_level: level 40 is not in the grid"):
-        make_app(DIRECT.replace("{option}", "use_direct_from_level: 40"))
+        make_app(direct(use_direct_from_level=40))
 
 
 def test_wms_getmap_below_direct_level_goes_to_the_source(make_app, source, tmp_path) -> None:
-    text = DIRECT.replace("{option}", "use_direct_from_level: 3").replace("layers:\n", "services:\n  wms:\nlayers:\n", 1)
-    app = make_app(text)
+    app = make_app(direct({"wms": None}, use_direct_from_level=3))
     grid = predefined_grid("GLOBAL_WEBMERCATOR")
 
     def getmap(level: int) -> None:
@@ -174,42 +167,23 @@ def test_wms_getmap_below_direct_level_goes_to_the_source(make_app, source, tmp_
     assert sorted({p.relative_to(tmp_path / "cache_data").parts[1] for p in (tmp_path / "cache_data").rglob("*.png")}) == ["02"]
 
 
-UTM_CONFIG = """
-services:
-  tms:
-layers:
-  - {name: utm, title: UTM from mercator tiles, sources: [utm_cache]}
-  - {name: copy, title: Copy, sources: [copy_cache]}
-caches:
-  utm_cache:
-    grids: [utm32n]
-    meta_size: [2, 2]
-    meta_buffer: 0
-    sources: [merc_cache]
-  merc_cache:
-    grids: [GLOBAL_WEBMERCATOR]
-    disable_storage: true
-    sources: [tiles]
-  copy_cache:
-    grids: [GLOBAL_WEBMERCATOR]
-    sources: [stored_cache]
-  stored_cache:
-    grids: [GLOBAL_WEBMERCATOR]
-    sources: [tiles]
-sources:
-  tiles:
-    type: tile
-    grid: GLOBAL_WEBMERCATOR
-    url: '{source}/tiles/%(z)s/%(x)s/%(y)s.png'
-grids:
-  utm32n:
-    srs: EPSG:25832
-    bbox: [4, 46, 16, 56]
-    bbox_srs: EPSG:4326
-    min_res: 5700
-globals:
-  cache: {base_dir: ./cache_data}
-"""
+UTM_CONFIG = {
+    "services": {"tms": None},
+    "layers": [layer("utm", "UTM from mercator tiles", "utm_cache"), layer("copy", "Copy", "copy_cache")],
+    "caches": {
+        "utm_cache": cache("merc_cache", grid="utm32n", meta_size=(2, 2)),
+        "merc_cache": cache("tiles", meta_size=None, disable_storage=True),
+        "copy_cache": cache("stored_cache", meta_size=None),
+        "stored_cache": cache("tiles", meta_size=None),
+    },
+    "sources": {
+        "tiles": {"type": "tile", "grid": "GLOBAL_WEBMERCATOR", "url": "{source}/tiles/%(z)s/%(x)s/%(y)s.png"},
+    },
+    "grids": {
+        "utm32n": {"srs": "EPSG:25832", "bbox": [4, 46, 16, 56], "bbox_srs": "EPSG:4326", "min_res": 5700},
+    },
+    "globals": {"cache": {"base_dir": "./cache_data"}},
+}
 
 
 def test_cache_source_draws_only_within_the_grid_it_fills(make_app, source) -> None:

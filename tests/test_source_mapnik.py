@@ -10,9 +10,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from conftest import call
-from http_stub import pixel_at
-from yaml_snippets import NO_PALETTE, TMS, cache, layer
+from support.configs import NO_PALETTE, cache, layer, merge
+from support.http_stub import pixel_at
+from support.wsgi import call
 
 from tileproxy.config.errors import ConfigError
 from tileproxy.grid import predefined_grid
@@ -23,28 +23,23 @@ from tileproxy.srs import get_srs
 DATA = Path(__file__).parent / "data" / "mapnik"
 GRID = predefined_grid("GLOBAL_WEBMERCATOR")
 
-CONFIG = (
-    TMS + NO_PALETTE + "layers:\n"
-    + layer("squares", "Squares", "squares_cache") + layer("blue", "Blue", "blue_cache")
-    + layer("geo", "Geodetic", "geo_cache") + layer("broken", "Broken", "broken_cache")
-    + "caches:\n" + cache("squares_cache", "squares", meta_size="[2, 2]", meta_buffer=16) + cache("blue_cache", "blue")
-    + cache("geo_cache", "squares", grid="GLOBAL_GEODETIC") + cache("broken_cache", "broken", meta_size=None)
-    + """sources:
-  squares:
-    type: mapnik
-    mapfile: {data}/squares.xml
-    transparent: true
-    scale_factor: 1.0
-  blue:
-    type: mapnik
-    mapfile: {data}/squares.xml
-    layers: [blue]
-    multithreaded: true
-  broken:
-    type: mapnik
-    mapfile: {data}/broken.xml
-"""
-)
+CONFIG = {
+    "services": {"tms": None},
+    "globals": NO_PALETTE,
+    "layers": [layer("squares", "Squares", "squares_cache"), layer("blue", "Blue", "blue_cache"),
+               layer("geo", "Geodetic", "geo_cache"), layer("broken", "Broken", "broken_cache")],
+    "caches": {
+        "squares_cache": cache("squares", meta_size=(2, 2), meta_buffer=16),
+        "blue_cache": cache("blue"),
+        "geo_cache": cache("squares", grid="GLOBAL_GEODETIC"),
+        "broken_cache": cache("broken", meta_size=None),
+    },
+    "sources": {
+        "squares": {"type": "mapnik", "mapfile": f"{DATA}/squares.xml", "transparent": True, "scale_factor": 1.0},
+        "blue": {"type": "mapnik", "mapfile": f"{DATA}/squares.xml", "layers": ["blue"], "multithreaded": True},
+        "broken": {"type": "mapnik", "mapfile": f"{DATA}/broken.xml"},
+    },
+}
 
 
 def _need_mapnik() -> None:
@@ -56,7 +51,7 @@ def _need_mapnik() -> None:
 @pytest.fixture
 def app(make_app):
     _need_mapnik()
-    return make_app(CONFIG.replace("{data}", str(DATA)))
+    return make_app(CONFIG)
 
 
 
@@ -103,13 +98,13 @@ def test_broken_xml_is_an_error_for_that_layer_only(app, caplog) -> None:
 def test_missing_mapfile_is_a_config_error(make_app) -> None:
     _need_mapnik()
     with pytest.raises(ConfigError, match=r"sources.squares.mapfile: Mapnik XML .*/nope.xml does not exist"):
-        make_app(CONFIG.replace("{data}/squares.xml\n    transparent", "{data}/nope.xml\n    transparent").replace("{data}", str(DATA)))
+        make_app(merge(CONFIG, {"sources": {"squares": {"mapfile": f"{DATA}/nope.xml"}}}))
 
 
 def test_missing_bindings_are_a_clear_config_error(make_app, monkeypatch) -> None:
     monkeypatch.setitem(sys.modules, "mapnik", None)  # import mapnik now raises ImportError
     with pytest.raises(ConfigError, match=r"sources.squares: the Mapnik Python bindings are not installed.*pip install mapnik"):
-        make_app(CONFIG.replace("{data}", str(DATA)))
+        make_app(CONFIG)
 
 
 def test_importing_the_bindings_leaves_proj_settings_alone(app) -> None:

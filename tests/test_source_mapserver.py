@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 import shutil
 import stat
 from pathlib import Path
 
 import pytest
-from conftest import call
-from http_stub import pixel_at
-from yaml_snippets import NO_PALETTE, TMS, cache, layer
+from support.configs import NO_PALETTE, cache, layer, merge
+from support.http_stub import pixel_at
+from support.wsgi import call
 
 from tileproxy.config.errors import ConfigError
 from tileproxy.grid import predefined_grid
@@ -21,33 +22,27 @@ pytestmark = pytest.mark.skipif(MAPSERV is None, reason="mapserv is not installe
 DATA = Path(__file__).parent / "data" / "mapserver"
 GRID = predefined_grid("GLOBAL_WEBMERCATOR")
 
-CONFIG = (
-    TMS + NO_PALETTE + "layers:\n"
-    + layer("squares", "Squares", "squares_cache") + layer("blue", "Blue only", "blue_cache")
-    + layer("broken", "Broken mapfile", "broken_cache")
-    + "caches:\n" + cache("squares_cache", "squares", meta_size="[2, 2]", meta_buffer=20)
-    + cache("blue_cache", "'squares:blue'") + cache("broken_cache", "broken")
-    + """sources:
-  squares:
-    type: mapserver
-    req:
-      map: squares.map
-      layers: red,blue
-      transparent: true
-    mapserver:
-      working_dir: {data}
-  broken:
-    type: mapserver
-    req:
-      map: {data}/broken.map
-      layers: x
-"""
-)
+CONFIG = {
+    "services": {"tms": None},
+    "globals": NO_PALETTE,
+    "layers": [layer("squares", "Squares", "squares_cache"), layer("blue", "Blue only", "blue_cache"),
+               layer("broken", "Broken mapfile", "broken_cache")],
+    "caches": {
+        "squares_cache": cache("squares", meta_size=(2, 2), meta_buffer=20),
+        "blue_cache": cache("squares:blue"),
+        "broken_cache": cache("broken"),
+    },
+    "sources": {
+        "squares": {"type": "mapserver", "req": {"map": "squares.map", "layers": "red,blue", "transparent": True},
+                    "mapserver": {"working_dir": str(DATA)}},
+        "broken": {"type": "mapserver", "req": {"map": f"{DATA}/broken.map", "layers": "x"}},
+    },
+}
 
 
 @pytest.fixture
 def app(make_app):
-    return make_app(CONFIG.replace("{data}", str(DATA)))
+    return make_app(CONFIG)
 
 
 
@@ -83,9 +78,7 @@ def test_crashing_binary_is_a_source_error_with_stderr_logged(make_app, tmp_path
     fake = tmp_path / "mapserv-crash"
     fake.write_text("#!/bin/sh\necho 'msDrawMap(): out of cheese' >&2\nkill -SEGV $$\n")
     fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
-    text = CONFIG.replace("{data}", str(DATA)) + f"\nglobals:\n  mapserver:\n    binary: {fake}\n"
-    text = text.replace("globals:\n  image:\n    paletted: false\n", "", 1)
-    app = make_app(text)
+    app = make_app({**CONFIG, "globals": {"mapserver": {"binary": str(fake)}}})
     with caplog.at_level(logging.WARNING):
         answer = call(app, "/tiles/squares/EPSG3857/1/0/0.png?origin=nw")
     assert answer.status == 500
@@ -94,29 +87,27 @@ def test_crashing_binary_is_a_source_error_with_stderr_logged(make_app, tmp_path
 
 
 def test_missing_binary_is_a_config_error(make_app, tmp_path) -> None:
-    text = CONFIG.replace("{data}", str(DATA)).replace(
-        "    mapserver:\n      working_dir:", f"    mapserver:\n      binary: {tmp_path}/nope/mapserv\n      working_dir:"
-    )
+    config = merge(CONFIG, {"sources": {"squares": {"mapserver": {"binary": f"{tmp_path}/nope/mapserv"}}}})
     with pytest.raises(ConfigError, match=r"sources.squares.mapserver.binary: mapserv binary .*/nope/mapserv does not exist"):
-        make_app(text)
+        make_app(config)
 
 
 def test_no_binary_on_path_is_a_config_error(make_app, monkeypatch) -> None:
     monkeypatch.setenv("PATH", "/nonexistent")
     monkeypatch.setattr("tileproxy.sources.mapserver.CGI_BIN_DIRS", ("/nonexistent-cgi-bin",))
     with pytest.raises(ConfigError, match="no mapserv binary on PATH"):
-        make_app(CONFIG.replace("{data}", str(DATA)))
+        make_app(CONFIG)
 
 
 def test_missing_map_key(make_app) -> None:
-    text = CONFIG.replace("{data}", str(DATA)).replace("      map: squares.map\n", "")
+    config = copy.deepcopy(CONFIG)
+    del config["sources"]["squares"]["req"]["map"]
     with pytest.raises(ConfigError, match=r"sources.squares.req: missing required key 'map'"):
-        make_app(text)
+        make_app(config)
 
 
 def test_broken_mapfile_in_wms_is_an_ogc_exception(make_app) -> None:
-    text = CONFIG.replace("{data}", str(DATA)).replace("services:\n  tms:\n", "services:\n  tms:\n  wms:\n    on_source_errors: raise\n")
-    app = make_app(text)
+    app = make_app(merge(CONFIG, {"services": {"wms": {"on_source_errors": "raise"}}}))
     answer = call(app, "/service?SERVICE=WMS&REQUEST=GetMap&VERSION=1.1.1&LAYERS=broken&STYLES=&SRS=EPSG:3857"
                        "&BBOX=0,0,1000000,1000000&WIDTH=64&HEIGHT=64&FORMAT=image/png")
     assert answer.status == 500 and not answer.body.startswith(b"internal error")  # an OGC exception, as MapProxy answers it
@@ -127,9 +118,8 @@ def test_broken_mapfile_in_wms_is_an_ogc_exception(make_app) -> None:
 
 
 def test_feature_info_and_legends_come_from_mapserv(make_app) -> None:
-    config = CONFIG.replace("services:\n  tms:\n", "services:\n  tms:\n  wms:\n    srs: ['EPSG:3857']\n").replace(
-        "    req:\n      map: squares.map", "    wms_opts: {featureinfo: true, legendgraphic: true}\n    req:\n      map: squares.map")
-    app = make_app(config.replace("{data}", str(DATA)))
+    app = make_app(merge(CONFIG, {"services": {"wms": {"srs": ["EPSG:3857"]}},
+                                  "sources": {"squares": {"wms_opts": {"featureinfo": True, "legendgraphic": True}}}}))
     answer = call(app, "/service?SERVICE=WMS&VERSION=1.1.1&REQUEST=GetFeatureInfo&LAYERS=squares&QUERY_LAYERS=squares"
                        "&SRS=EPSG:3857&BBOX=0,0,10000000,10000000&WIDTH=100&HEIGHT=100&X=20&Y=80&INFO_FORMAT=text/plain")
     assert answer.status == 200 and answer.content_type == "text/plain; charset=utf-8"

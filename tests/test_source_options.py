@@ -4,22 +4,25 @@ transparent_color, opacity."""
 from __future__ import annotations
 
 import pytest
-from conftest import call
-from source_server import COLORS, expected_color
-from yaml_snippets import NO_PALETTE, wms_cache_config
+from support.configs import CACHE_DATA, NO_PALETTE, cache, layer, wms_cache_config
+from support.source_server import COLORS, expected_color
+from support.wsgi import call
 
 from tileproxy.config.errors import ConfigError
 from tileproxy.grid import predefined_grid
 from tileproxy.sources.limits import set_seeding
 
-BASE = wms_cache_config(head="services:\n  tiles_only:\n" + NO_PALETTE, source_yaml="    {options}")
-
 GRID = predefined_grid("GLOBAL_WEBMERCATOR")
 
 
-def _app(make_app, options: str):
-    text = BASE.replace("{options}", options.replace("\n", "\n    ")).replace("  tiles_only:", "  tms:")
-    return make_app(text)
+def _config(services: dict | None = None, **source_options: object) -> dict:
+    """Layer ``l`` over cache ``c`` over the WMS ``wms`` (``source_options``: more keys
+    of it), without palettes."""
+    return wms_cache_config(services=services, globals=NO_PALETTE, source_options=source_options)
+
+
+def _app(make_app, **source_options: object):
+    return make_app(_config(**source_options))
 
 
 def _tile(app, z: int, x: int, y: int):
@@ -37,7 +40,7 @@ def test_resolution_limits(make_app, source) -> None:
     # min_res at a level's resolution draws that level; max_res between levels 3 and 4
     # (a max_res at a level's own resolution draws it too, as in MapProxy, but only
     # just: the tile's computed resolution decides)
-    app = _app(make_app, f"min_res: {res[2]!r}\nmax_res: {res[4] * 1.5!r}")
+    app = _app(make_app, min_res=res[2], max_res=res[4] * 1.5)
     assert _is_blank(_tile(app, 1, 0, 0))
     assert source.count("wms") == 0
     assert not _is_blank(_tile(app, 2, 0, 0))
@@ -49,21 +52,19 @@ def test_resolution_limits(make_app, source) -> None:
 
 def test_scale_limits(make_app, source) -> None:
     # level 3 of web mercator is at scale 1:69885283 (0.28 mm pixels); max_scale is the coarse end
-    app = _app(make_app, "max_scale: 100000000\nmin_scale: 50000000")
+    app = _app(make_app, max_scale=100000000, min_scale=50000000)
     assert _is_blank(_tile(app, 2, 0, 0))
     assert not _is_blank(_tile(app, 3, 0, 0))
     assert _is_blank(_tile(app, 4, 0, 0))
 
 
-COVERAGE = """coverage:
-  bbox: [0, 0, 5000000, 5000000]
-  srs: EPSG:3857
-  clip: {clip}"""
+def coverage(clip: bool) -> dict:
+    return {"bbox": [0, 0, 5000000, 5000000], "srs": "EPSG:3857", "clip": clip}
 
 
 @pytest.mark.parametrize("clip", [True, False])
 def test_coverage_limits_requests_and_clips(make_app, source, clip) -> None:
-    app = _app(make_app, COVERAGE.replace("{clip}", str(clip).lower()))
+    app = _app(make_app, coverage=coverage(clip))
     # level 2 tile (2, 1) covers x 0..10018754, y 0..10018754: a quarter lies inside
     img = _tile(app, 2, 2, 1)
     assert source.count("wms") == 1
@@ -83,7 +84,7 @@ def test_coverage_limits_requests_and_clips(make_app, source, clip) -> None:
 
 
 def test_seed_only_sources_answer_only_while_seeding(make_app, source) -> None:
-    app = _app(make_app, "seed_only: true")
+    app = _app(make_app, seed_only=True)
     assert _is_blank(_tile(app, 2, 0, 0))
     assert source.count("wms") == 0
     set_seeding(True)
@@ -95,12 +96,12 @@ def test_seed_only_sources_answer_only_while_seeding(make_app, source) -> None:
 
 
 @pytest.mark.parametrize(("color", "tolerance", "transparent"), [
-    ("'#c81e1e'", 0, True),
-    ("[205, 25, 30]", 5, True),
-    ("[205, 25, 30]", 2, False),
+    ("#c81e1e", 0, True),
+    ([205, 25, 30], 5, True),
+    ([205, 25, 30], 2, False),
 ])
 def test_transparent_color(make_app, source, color, tolerance, transparent) -> None:
-    app = _app(make_app, f"image:\n  transparent_color: {color}\n  transparent_color_tolerance: {tolerance}")
+    app = _app(make_app, image={"transparent_color": color, "transparent_color_tolerance": tolerance})
     img = _tile(app, 3, 3, 3)
     bbox = GRID.tile_bbox((3, 3, 3))
     seen = set()
@@ -118,46 +119,38 @@ def test_transparent_color(make_app, source, color, tolerance, transparent) -> N
 
 
 def test_opacity(make_app) -> None:
-    app = _app(make_app, "image:\n  opacity: 0.4")
+    app = _app(make_app, image={"opacity": 0.4})
     img = _tile(app, 2, 1, 1)
     assert img.getchannel("A").getextrema() == (102, 102)
 
 
 @pytest.mark.parametrize(("options", "message"), [
-    ("image:\n  transparent_color: '#12'", "sources.wms.image.transparent_color: expected a colour"),
-    ("image:\n  opacity: 1.5", "sources.wms.image.opacity: expected a number from 0 to 1"),
-    ("coverage:\n  srs: EPSG:4326", "sources.wms.coverage"),
+    ({"image": {"transparent_color": "#12"}}, "sources.wms.image.transparent_color: expected a colour"),
+    ({"image": {"opacity": 1.5}}, "sources.wms.image.opacity: expected a number from 0 to 1"),
+    ({"coverage": {"srs": "EPSG:4326"}}, "sources.wms.coverage"),
 ])
 def test_option_errors_name_the_key(make_app, options, message) -> None:
     with pytest.raises(ConfigError, match=message):
-        _app(make_app, options)
+        _app(make_app, **options)
 
 
-TILE_COVERAGE = """
-services:
-  tms:
-layers:
-  - name: t
-    title: T
-    sources: [tc]
-caches:
-  tc:
-    grids: [GLOBAL_WEBMERCATOR]
-    sources: [tiles]
-sources:
-  tiles:
-    type: tile
-    grid: GLOBAL_WEBMERCATOR
-    url: {source}/tiles/%(z)s/%(x)s/%(y)s.png
-    coverage:
-      bbox: [0, 0, 5000000, 5000000]
-      srs: EPSG:3857
-      clip: true
-"""
+TILE_COVERAGE = {
+    "services": {"tms": None},
+    "layers": [layer("t", "T", "tc")],
+    "caches": {"tc": cache("tiles", meta_size=None)},
+    "sources": {
+        "tiles": {
+            "type": "tile",
+            "grid": "GLOBAL_WEBMERCATOR",
+            "url": "{source}/tiles/%(z)s/%(x)s/%(y)s.png",
+            "coverage": {"bbox": [0, 0, 5000000, 5000000], "srs": "EPSG:3857", "clip": True},
+        },
+    },
+}
 
 
 def test_tile_source_passthrough_is_clipped_to_its_coverage(make_app, source) -> None:
-    from source_server import tile_color
+    from support.source_server import tile_color
 
     app = make_app(TILE_COVERAGE)
     img = call(app, "/tiles/t/EPSG3857/2/2/1.png?origin=nw").image.convert("RGBA")
@@ -210,28 +203,27 @@ def test_concurrent_requests_cap_local_renderers(tmp_path) -> None:
 def test_limited_sources_keep_their_type_and_tags(make_app) -> None:
     from tileproxy.sources.wms import WMSSource
 
-    app = _app(make_app, "min_res: 100000")
+    app = _app(make_app, min_res=100000)
     source = app.config.sources["wms"]
     assert isinstance(source, WMSSource) and source.limits.min_res == 100000
     assert source.params["layers"] == "base"
 
 
 def test_source_coverage_is_the_wms_layer_extent(make_app) -> None:
-    text = BASE.replace("{options}", "coverage:\n      bbox: [5, 45, 15, 55]\n      srs: EPSG:4326").replace(
-        "  tiles_only:", "  wms:"
-    ).replace("sources: [c]", "sources: [wms]")
-    app = make_app(text)
+    config = _config({"wms": None}, coverage={"bbox": [5, 45, 15, 55], "srs": "EPSG:4326"})
+    config["layers"][0]["sources"] = ["wms"]
+    app = make_app(config)
     caps = call(app, "/service?SERVICE=WMS&REQUEST=GetCapabilities&VERSION=1.1.1").text
     assert '<LatLonBoundingBox minx="5" miny="45" maxx="15" maxy="55"' in caps.replace(".0\"", "\"")
 
 
 def test_seed_only_source_is_asked_by_tileproxy_seed(tmp_path, source) -> None:
-    from seed_helpers import cached, run_seed, write_configs
+    from support.seed import cached, run_seed, write_configs
 
     from tileproxy.sources.limits import is_seeding
 
-    proxy, _ = write_configs(tmp_path, source.url, "seeds:\n  s:\n    caches: [osm_cache]\n    levels:\n      to: 1\n")
-    proxy.write_text(proxy.read_text().replace("      layers: base\n", "      layers: base\n    seed_only: true\n"))
+    seeds = {"s": {"caches": ["osm_cache"], "levels": {"to": 1}}}
+    write_configs(tmp_path, source.url, {"seeds": seeds}, source_options={"seed_only": True})
     status, _, err = run_seed(tmp_path, "-s", str(tmp_path / "seed.yaml"))
     assert status == 0, err
     assert source.count("wms") > 0
@@ -242,8 +234,8 @@ def test_seed_only_source_is_asked_by_tileproxy_seed(tmp_path, source) -> None:
 def test_on_error_tile_is_a_plain_colour_without_palette(make_app, source) -> None:
     # globals.image.paletted is on (the default), but the error colour standing in
     # for the only source is encoded without a palette (as MapProxy encodes it)
-    text = wms_cache_config(head="services:\n  tms:\n", source_yaml="    on_error:\n      500:\n        response: transparent")
-    app = make_app(text + "globals:\n  cache:\n    base_dir: ./cache_data\n")
+    app = make_app(wms_cache_config(source_options={"on_error": {500: {"response": "transparent"}}},
+                                    globals=CACHE_DATA))
     source.reset("error")
     img = call(app, "/tiles/l/EPSG3857/1/1/0.png").image
     assert img.mode == "RGBA" and img.getchannel("A").getextrema() == (0, 0)
@@ -260,8 +252,7 @@ def test_sources_get_their_limits_and_error_answers_when_built(make_app, source)
     from tileproxy.sources.wms import WMSSource
     from tileproxy.srs import get_srs
 
-    options = COVERAGE.replace("{clip}", "true") + "\non_error:\n  500:\n    response: '#ff0000'"
-    built = _app(make_app, options).config.sources["wms"]
+    built = _app(make_app, coverage=coverage(True), on_error={500: {"response": "#ff0000"}}).config.sources["wms"]
     assert type(built) is WMSSource
     assert built.limits.coverage is not None and built.limits.coverage.clip
     assert built.transparent  # clipping leaves transparent pixels
@@ -273,6 +264,6 @@ def test_sources_get_their_limits_and_error_answers_when_built(make_app, source)
     assert _is_blank(built.get_map(far).image.convert("RGBA"))
     assert source.count("wms") == 0  # outside the coverage nothing is asked for
 
-    plain = _app(make_app, "").config.sources["wms"]
+    plain = _app(make_app).config.sources["wms"]
     assert type(plain) is WMSSource and plain.limits == NO_LIMITS and plain.on_error is None
     assert plain.stand_in(SourceError("down", status=500), (4, 4)) is None

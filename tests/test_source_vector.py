@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import gzip
-import textwrap
 from collections.abc import Iterator
 
 import pytest
-from conftest import call
-from http_stub import StubServer, send
+from support.configs import cache, fill, layer, write_config
+from support.http_stub import StubServer, send
+from support.wsgi import call
 
 from tileproxy.wsgi import make_wsgi_app
 
@@ -36,48 +36,33 @@ def vector_server() -> Iterator[VectorServer]:
     server.close()
 
 
-CONFIG = """
-services:
-  tms:
-  wmts:
-  wms:
-layers:
-  - name: base
-    title: An image layer beside them
-    sources: [wms]
-  - name: vt
-    title: Vector tiles
-    sources: [vt_cache]
-  - name: vt_geodetic
-    title: Vector tiles in another grid
-    sources: [vt_geodetic_cache]
-caches:
-  vt_cache:
-    grids: [GLOBAL_WEBMERCATOR]
-    format: application/vnd.mapbox-vector-tile
-    sources: [vt_source]
-  vt_geodetic_cache:
-    grids: [GLOBAL_GEODETIC]
-    format: mvt
-    sources: [vt_source]
-sources:
-  wms:
-    type: wms
-    req:
-      url: {vector}/wms
-      layers: base
-  vt_source:
-    type: tile
-    grid: GLOBAL_WEBMERCATOR
-    url: {vector}/data/%(z)s/%(x)s/%(y)s.pbf
-"""
+CONFIG = {
+    "services": {"tms": None, "wmts": None, "wms": None},
+    "layers": [
+        layer("base", "An image layer beside them", "wms"),
+        layer("vt", "Vector tiles", "vt_cache"),
+        layer("vt_geodetic", "Vector tiles in another grid", "vt_geodetic_cache"),
+    ],
+    "caches": {
+        "vt_cache": cache("vt_source", meta_size=None, format="application/vnd.mapbox-vector-tile"),
+        "vt_geodetic_cache": cache("vt_source", grid="GLOBAL_GEODETIC", meta_size=None, format="mvt"),
+    },
+    "sources": {
+        "wms": {"type": "wms", "req": {"url": "{vector}/wms", "layers": "base"}},
+        "vt_source": {
+            "type": "tile",
+            "grid": "GLOBAL_WEBMERCATOR",
+            "url": "{vector}/data/%(z)s/%(x)s/%(y)s.pbf",
+        },
+    },
+}
 
 
 @pytest.fixture
 def app(tmp_path, vector_server):
     vector_server.paths.clear()
     path = tmp_path / "mapproxy.yaml"
-    path.write_text(textwrap.dedent(CONFIG).replace("{vector}", vector_server.url))
+    write_config(path, fill(CONFIG, vector=vector_server.url))
     return make_wsgi_app(path)
 
 

@@ -11,20 +11,28 @@ import time
 from pathlib import Path
 
 import pytest
-import requests
-from conftest import call
 from PIL import Image
-from source_server import expected_color, tile_color
-from yaml_snippets import CACHE_DATA, cache_config, lines, tile_source, wms_cache_config
+from support.configs import (
+    CACHE_DATA,
+    cache_config,
+    tile_source,
+    wms_cache_config,
+    wms_source,
+    write_config,
+)
+from support.source_server import expected_color, tile_color
+from support.wsgi import call, fetch
 
 from tileproxy.grid import predefined_grid
 from tileproxy.srs import get_srs
 
 
-def wms_config(source_yaml: str = "", cache_yaml: str = "", grid: str = "GLOBAL_WEBMERCATOR",
-               globals_yaml: str = "", url: str = "{source}/wms") -> str:
+def wms_config(source: dict | None = None, grid: str = "GLOBAL_WEBMERCATOR", url: str = "{source}/wms",
+               **globals_options: object) -> dict:
+    """Layer ``map`` over cache ``map_cache`` over the WMS ``map_source`` (``source``:
+    more keys of it); ``globals_options`` are more keys of globals."""
     return wms_cache_config(layer_name="map", title="Map", cache_name="map_cache", source_name="map_source", url=url,
-                            grid=grid, cache_yaml=cache_yaml, source_yaml=source_yaml, tail=CACHE_DATA + globals_yaml)
+                            grid=grid, source_options=source, globals={**CACHE_DATA, **globals_options})
 
 
 def tile_url(grid_id: str, z: int, x: int, y: int, ext: str = "png", origin: str = "nw") -> str:
@@ -37,7 +45,7 @@ def tile_url(grid_id: str, z: int, x: int, y: int, ext: str = "png", origin: str
 
 @pytest.mark.parametrize("version", ["1.1.0", "1.1.1"])
 def test_wms_1_1_getmap_parameters(make_app, source, version) -> None:
-    app = make_app(wms_config(f"    wms_opts: {{version: '{version}'}}"))
+    app = make_app(wms_config({"wms_opts": {"version": version}}))
     answer = call(app, tile_url("EPSG3857", 1, 0, 0))
     assert answer.status == 200, answer.body
     params = source.params()
@@ -51,7 +59,7 @@ def test_wms_1_1_getmap_parameters(make_app, source, version) -> None:
 
 
 def test_wms_1_0_0_uses_wmtver_and_map_request(make_app, source) -> None:
-    app = make_app(wms_config("    wms_opts: {version: '1.0.0'}"))
+    app = make_app(wms_config({"wms_opts": {"version": "1.0.0"}}))
     assert call(app, tile_url("EPSG3857", 1, 0, 0)).status == 200
     params = source.params()
     assert params == {
@@ -67,7 +75,7 @@ def test_wms_1_0_0_uses_wmtver_and_map_request(make_app, source) -> None:
     [("GLOBAL_GEODETIC", (0, 0, 1), "EPSG:4326", True), ("GLOBAL_WEBMERCATOR", (0, 0, 1), "EPSG:3857", False)],
 )
 def test_wms_1_3_0_crs_and_axis_order(make_app, source, grid, coord, crs, swapped) -> None:
-    app = make_app(wms_config("    wms_opts: {version: '1.3.0'}", grid=grid))
+    app = make_app(wms_config({"wms_opts": {"version": "1.3.0"}}, grid=grid))
     x, y, z = coord
     answer = call(app, tile_url(get_srs(crs).epsg_token, z, x, y, origin=predefined_grid(grid).origin))
     assert answer.status == 200, answer.body
@@ -85,15 +93,10 @@ def test_wms_1_3_0_crs_and_axis_order(make_app, source, grid, coord, crs, swappe
 
 
 def test_wms_1_3_0_axis_order_of_a_projected_north_east_crs(make_app, source) -> None:
-    grid_yaml = """
-grids:
-  gk4:
-    srs: EPSG:31468
-    bbox: [4400000, 5300000, 4600000, 5500000]
-    origin: nw
-    num_levels: 3
-"""
-    app = make_app(wms_config("    wms_opts: {version: '1.3.0'}", grid="gk4") + grid_yaml)
+    config = wms_config({"wms_opts": {"version": "1.3.0"}}, grid="gk4")
+    config["grids"] = {"gk4": {"srs": "EPSG:31468", "bbox": [4400000, 5300000, 4600000, 5500000], "origin": "nw",
+                               "num_levels": 3}}
+    app = make_app(config)
     assert call(app, "/tiles/map/EPSG31468/0/0/0.png?origin=nw").status == 200
     params = source.params()
     assert params["CRS"] == "EPSG:31468"
@@ -103,8 +106,9 @@ grids:
 
 
 def test_req_extra_params_and_transparent(make_app, source) -> None:
-    source_yaml = "      styles: fancy\n      map: /srv/world.map\n      dpi: 96\n      transparent: true"
-    app = make_app(wms_config().replace("      layers: base\n", "      layers: [base, roads]\n" + source_yaml + "\n"))
+    req = {"url": "{source}/wms", "layers": ["base", "roads"], "styles": "fancy", "map": "/srv/world.map", "dpi": 96,
+           "transparent": True}
+    app = make_app(wms_config({"req": req}))
     answer = call(app, tile_url("EPSG3857", 1, 1, 1))
     assert answer.status == 200
     params = source.params()
@@ -137,7 +141,7 @@ def near(got: tuple, want: tuple, tolerance: int = 32) -> bool:
 
 
 def test_supported_srs_reprojects_pixels_into_place(make_app, source) -> None:
-    app = make_app(wms_config("    supported_srs: ['EPSG:4326']"))
+    app = make_app(wms_config({"supported_srs": ["EPSG:4326"]}))
     grid = predefined_grid("GLOBAL_WEBMERCATOR")
     for coord in ((4, 2, 3), (2, 5, 3)):  # north and south of the equator
         x, y, z = coord
@@ -153,7 +157,7 @@ def test_supported_srs_reprojects_pixels_into_place(make_app, source) -> None:
 
 
 def test_supported_formats_asks_for_a_supported_one(make_app, source, tmp_path) -> None:
-    app = make_app(wms_config("    supported_formats: ['image/jpeg']"))
+    app = make_app(wms_config({"supported_formats": ["image/jpeg"]}))
     answer = call(app, tile_url("EPSG3857", 1, 0, 0))
     assert answer.status == 200
     assert source.params()["FORMAT"] == "image/jpeg"
@@ -166,7 +170,7 @@ def test_supported_formats_asks_for_a_supported_one(make_app, source, tmp_path) 
 
 
 def test_client_timeout_answers_504_quickly_and_caches_nothing(make_app, source, tmp_path) -> None:
-    app = make_app(wms_config(globals_yaml="  http:\n    client_timeout: 0.5"))
+    app = make_app(wms_config(http={"client_timeout": 0.5}))
     source.reset("hang")
     start = time.monotonic()
     answer = call(app, tile_url("EPSG3857", 1, 0, 0))
@@ -178,7 +182,7 @@ def test_client_timeout_answers_504_quickly_and_caches_nothing(make_app, source,
 
 
 def test_per_source_client_timeout(make_app, source) -> None:
-    app = make_app(wms_config("    http:\n      client_timeout: 0.3"))
+    app = make_app(wms_config({"http": {"client_timeout": 0.3}}))
     source.reset("hang")
     start = time.monotonic()
     assert call(app, tile_url("EPSG3857", 1, 0, 0)).status == 504
@@ -186,7 +190,7 @@ def test_per_source_client_timeout(make_app, source) -> None:
 
 
 def test_headers_are_sent(make_app, source) -> None:
-    app = make_app(wms_config("    http:\n      headers:\n        X-Api-Key: secret123\n        Referer: https://maps.example"))
+    app = make_app(wms_config({"http": {"headers": {"X-Api-Key": "secret123", "Referer": "https://maps.example"}}}))
     assert call(app, tile_url("EPSG3857", 1, 0, 0)).status == 200
     headers = source.log[-1]["headers"]
     assert headers["X-Api-Key"] == "secret123"
@@ -196,7 +200,7 @@ def test_headers_are_sent(make_app, source) -> None:
 
 def test_basic_auth_from_url_and_credentials_stay_secret(make_app, source, caplog) -> None:
     url = "http://mapuser:p%40ss-w0rd@" + source.url.removeprefix("http://") + "/wms"
-    app = make_app(wms_config("    http:\n      hide_error_details: false", url=url))
+    app = make_app(wms_config({"http": {"hide_error_details": False}}, url=url))
     with caplog.at_level(logging.DEBUG):
         assert call(app, tile_url("EPSG3857", 1, 0, 0)).status == 200
         auth = source.log[-1]["headers"]["Authorization"]
@@ -214,9 +218,10 @@ def test_basic_auth_from_url_and_credentials_stay_secret(make_app, source, caplo
 def test_ssl_options_are_accepted(make_app, tmp_path) -> None:
     ca = tmp_path / "ca.pem"
     ca.write_text("not used in this test\n")
-    app = make_app(wms_config("    http:\n      ssl_ca_certs: ./ca.pem", url="https://127.0.0.1:1/wms")
-                   .replace("  map_source:", "  insecure:\n    type: wms\n    req: {url: 'https://127.0.0.1:1/wms', layers: a}\n"
-                            "    http: {ssl_no_cert_checks: true}\n  map_source:"))
+    config = wms_config({"http": {"ssl_ca_certs": "./ca.pem"}}, url="https://127.0.0.1:1/wms")
+    insecure = wms_source("https://127.0.0.1:1/wms", "a", http={"ssl_no_cert_checks": True})
+    config["sources"] = {"insecure": insecure, **config["sources"]}
+    app = make_app(config)
     assert app.config.sources["map_source"].client.session.verify == str(ca)
     assert app.config.sources["insecure"].client.session.verify is False
 
@@ -231,7 +236,7 @@ def test_one_session_per_source_reuses_connections(make_app, source) -> None:
 
 def fetch_parallel(base: str, paths: list[str]) -> list[int]:
     statuses: list[int] = []
-    threads = [threading.Thread(target=lambda p=p: statuses.append(requests.get(base + p, timeout=20).status_code))
+    threads = [threading.Thread(target=lambda p=p: statuses.append(fetch(base + p, timeout=20).status))
                for p in paths]
     for t in threads:
         t.start()
@@ -242,8 +247,7 @@ def fetch_parallel(base: str, paths: list[str]) -> list[int]:
 
 @pytest.mark.parametrize(("limit", "expect_max"), [(1, 1), (2, 2), (0, 4)])
 def test_concurrent_requests_caps_parallel_source_requests(make_app, source, serve, limit, expect_max) -> None:
-    extra = f"    concurrent_requests: {limit}" if limit else ""
-    app = make_app(wms_config(extra, globals_yaml="  http:\n    client_timeout: 10"))
+    app = make_app(wms_config({"concurrent_requests": limit} if limit else {}, http={"client_timeout": 10}))
     base = serve(app)
     source.delay = 0.3
     paths = [tile_url("EPSG3857", 2, x, 0) for x in range(4)]
@@ -256,14 +260,17 @@ def test_concurrent_requests_caps_parallel_source_requests(make_app, source, ser
 
 
 def tile_config(url: str, source_grid: str = "GLOBAL_WEBMERCATOR", cache_grid: str = "GLOBAL_WEBMERCATOR",
-                extra: str = "", cache_extra: str = "") -> str:
-    return cache_config(tile_source("tiles", url, source_grid) + lines(extra), source_name="tiles", layer_name="map", title="Map", cache_name="map_cache",
-                        grid=cache_grid, meta_size=None, cache_yaml=cache_extra, tail=CACHE_DATA)
+                **cache_options: object) -> dict:
+    """Layer ``map`` over cache ``map_cache`` (``cache_options``: more keys of it) over
+    the tile source ``tiles`` at ``url``."""
+    return cache_config({"tiles": tile_source(url, source_grid)}, source_name="tiles", layer_name="map", title="Map",
+                        cache_name="map_cache", grid=cache_grid, meta_size=None, cache_options=cache_options,
+                        globals=CACHE_DATA)
 
 
 def test_tile_url_template_keys(make_app, source) -> None:
-    url = ("'{source}/tiles/%(z)s/%(x)s/%(y)s.png?q=%(quadkey)s&tms=%(tms_path)s&tc=%(tc_path)s"
-           "&bbox=%(bbox)s&fmt=%(format)s&pct=100%%'")
+    url = ("{source}/tiles/%(z)s/%(x)s/%(y)s.png?q=%(quadkey)s&tms=%(tms_path)s&tc=%(tc_path)s"
+           "&bbox=%(bbox)s&fmt=%(format)s&pct=100%%")
     app = make_app(tile_config(url))
     answer = call(app, "/tiles/map/EPSG3857/3/5/2.png?origin=nw")
     assert answer.status == 200, answer.body
@@ -278,10 +285,10 @@ def test_tile_url_template_keys(make_app, source) -> None:
 
 
 def test_tile_pass_through_is_byte_equal(make_app, source, tmp_path) -> None:
-    app = make_app(tile_config("'{source}/tiles/%(z)s/%(x)s/%(y)s.png'"))
+    app = make_app(tile_config("{source}/tiles/%(z)s/%(x)s/%(y)s.png"))
     answer = call(app, "/tiles/map/EPSG3857/4/9/3.png?origin=nw")
     assert answer.status == 200
-    sent = requests.get(f"{source.url}/tiles/4/9/3.png", timeout=5).content
+    sent = fetch(f"{source.url}/tiles/4/9/3.png", timeout=5).body
     assert answer.body == sent
     stored = tmp_path / "cache_data/map_cache_EPSG3857/04/000/000/009/000/000/003.png"
     assert stored.read_bytes() == sent
@@ -291,8 +298,9 @@ def test_tile_pass_through_is_byte_equal(make_app, source, tmp_path) -> None:
 
 
 def test_bulk_meta_tiles_fetch_every_tile_of_the_meta_tile(make_app, source, tmp_path) -> None:
-    app = make_app(tile_config("'{source}/tiles/%(z)s/%(x)s/%(y)s.png'",
-                               cache_extra="    meta_size: [2, 2]\n    bulk_meta_tiles: true"))
+    config = tile_config("{source}/tiles/%(z)s/%(x)s/%(y)s.png", bulk_meta_tiles=True)
+    config["caches"]["map_cache"]["meta_size"] = [2, 2]
+    app = make_app(config)
     answer = call(app, "/tiles/map/EPSG3857/4/9/3.png?origin=nw")
     assert answer.status == 200
     assert sorted(source.requests) == ["/tiles/4/8/2.png", "/tiles/4/8/3.png", "/tiles/4/9/2.png", "/tiles/4/9/3.png"]
@@ -305,7 +313,7 @@ def test_bulk_meta_tiles_fetch_every_tile_of_the_meta_tile(make_app, source, tmp
 
 def test_tile_source_with_other_origin(make_app, source) -> None:
     # source tiles counted from the south, cache tiles from the north
-    app = make_app(tile_config("'{source}/tiles/%(z)s/%(x)s/%(y)s.png'", source_grid="GLOBAL_MERCATOR"))
+    app = make_app(tile_config("{source}/tiles/%(z)s/%(x)s/%(y)s.png", source_grid="GLOBAL_MERCATOR"))
     answer = call(app, "/tiles/map/EPSG3857/3/2/1.png?origin=nw")
     assert answer.status == 200
     assert source.log[-1]["path"] == "/tiles/3/2/6.png"
@@ -314,7 +322,7 @@ def test_tile_source_with_other_origin(make_app, source) -> None:
 
 def test_tile_source_tms_profile_grid_into_geodetic_cache_stitches(make_app, source) -> None:
     # a cache in another SRS than the tile source: tiles are stitched and reprojected
-    app = make_app(tile_config("'{source}/tiles/%(z)s/%(x)s/%(y)s.png'", cache_grid="GLOBAL_GEODETIC"))
+    app = make_app(tile_config("{source}/tiles/%(z)s/%(x)s/%(y)s.png", cache_grid="GLOBAL_GEODETIC"))
     answer = call(app, "/tiles/map/EPSG4326/2/1/1.png")
     assert answer.status == 200
     assert source.count("tile") >= 1
@@ -331,7 +339,7 @@ def test_tile_source_file_url(make_app, source, tmp_path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(buf.getvalue())
         data[(x, y)] = buf.getvalue()
-    app = make_app(tile_config(f"'file://{tiles}/%(z)s/%(x)s/%(y)s.png'"))
+    app = make_app(tile_config(f"file://{tiles}/%(z)s/%(x)s/%(y)s.png"))
     assert call(app, "/tiles/map/EPSG3857/1/0/0.png?origin=nw").body == data[(0, 0)]
     assert call(app, "/tiles/map/EPSG3857/1/1/0.png?origin=nw").body == data[(1, 0)]
     missing = call(app, "/tiles/map/EPSG3857/1/1/1.png?origin=nw")
@@ -344,13 +352,13 @@ def test_tile_source_errors_are_config_errors(tmp_path) -> None:
     from tileproxy.config.errors import ConfigError
 
     path = Path(tmp_path / "mapproxy.yaml")
-    path.write_text(tile_config("'http://x/%(zoom)s.png'"))
+    write_config(path, tile_config("http://x/%(zoom)s.png"))
     with pytest.raises(ConfigError, match=r"sources\.tiles\.url: unknown template key %\(zoom\)s"):
         load_proxy_config(path)
 
 
 def test_geographic_cache_over_a_mercator_only_source(make_app, source) -> None:
-    app = make_app(wms_config("    supported_srs: ['EPSG:900913']", grid="GLOBAL_GEODETIC"))
+    app = make_app(wms_config({"supported_srs": ["EPSG:900913"]}, grid="GLOBAL_GEODETIC"))
     grid = predefined_grid("GLOBAL_GEODETIC")
     coord = (4, 2, 3)  # lon 0..45, lat 0..45
     answer = call(app, tile_url("EPSG4326", 3, 4, 2, origin="sw"))
@@ -364,15 +372,17 @@ def test_geographic_cache_over_a_mercator_only_source(make_app, source) -> None:
 
 
 def test_tagged_source_layers(make_app, source, tmp_path) -> None:
-    text = wms_config().replace("      layers: base\n", "      layers: base,roads,rivers\n")
-    app = make_app(text.replace("sources: [map_source]", "sources: ['map_source:roads,rivers']"))
+    config = wms_config({"req": {"url": "{source}/wms", "layers": "base,roads,rivers"}})
+    config["caches"]["map_cache"]["sources"] = ["map_source:roads,rivers"]
+    app = make_app(config)
     assert call(app, tile_url("EPSG3857", 1, 0, 0)).status == 200
     assert source.params()["LAYERS"] == "roads,rivers"
     from tileproxy.config.build import load_proxy_config
     from tileproxy.config.errors import ConfigError
 
     path = tmp_path / "bad.yaml"
-    path.write_text(text.replace("sources: [map_source]", "sources: ['map_source:lakes']").replace("{source}", source.url))
+    config["caches"]["map_cache"]["sources"] = ["map_source:lakes"]
+    write_config(path, config, source.url)
     with pytest.raises(ConfigError, match=r"caches\.map_cache\.sources\[0\]: layers lakes are not in the source's req.layers"):
         load_proxy_config(path)
 
@@ -384,7 +394,7 @@ def https_source(tmp_path_factory):
     import ssl
     import subprocess
 
-    from source_server import SourceServer
+    from support.source_server import SourceServer
 
     if shutil.which("openssl") is None:
         pytest.skip("openssl is not installed")
@@ -401,15 +411,16 @@ def https_source(tmp_path_factory):
 
 
 @pytest.mark.filterwarnings("ignore:Unverified HTTPS request")  # what ssl_no_cert_checks asks for
-@pytest.mark.parametrize(("http_yaml", "status"), [
-    ("", 500),  # the self-signed certificate is not trusted
-    ("    http:\n      ssl_no_cert_checks: true", 200),
-    ("    http:\n      ssl_ca_certs: {cert}", 200),
+@pytest.mark.parametrize(("http", "status"), [
+    ({}, 500),  # the self-signed certificate is not trusted
+    ({"ssl_no_cert_checks": True}, 200),
+    ({"ssl_ca_certs": "{cert}"}, 200),
 ])
-def test_https_source_certificate_options(make_app, https_source, http_yaml, status) -> None:
+def test_https_source_certificate_options(make_app, https_source, http, status) -> None:
     server, cert = https_source
     server.reset()
-    app = make_app(wms_config(http_yaml.replace("{cert}", str(cert)), url=server.url + "/wms"))
+    http = {key: str(cert) if value == "{cert}" else value for key, value in http.items()}
+    app = make_app(wms_config({"http": http} if http else {}, url=server.url + "/wms"))
     answer = call(app, tile_url("EPSG3857", 1, 0, 0))
     assert answer.status == status, answer.body
     if status == 500:
@@ -427,7 +438,7 @@ def test_wms_answer_of_the_wrong_size_is_not_cached(make_app, source, tmp_path) 
 
 
 def test_polar_tiles_from_a_mercator_source_ask_only_for_the_mercator_world(make_app, source) -> None:
-    app = make_app(wms_config("    supported_srs: ['EPSG:3857']", grid="GLOBAL_GEODETIC"))
+    app = make_app(wms_config({"supported_srs": ["EPSG:3857"]}, grid="GLOBAL_GEODETIC"))
     grid = predefined_grid("GLOBAL_GEODETIC")
     answer = call(app, tile_url("EPSG4326", 3, 0, 3, origin="sw"))  # lon -180..-135, lat 45..90
     assert answer.status == 200
@@ -452,7 +463,7 @@ def test_polar_tiles_from_a_mercator_source_ask_only_for_the_mercator_world(make
 def test_tile_source_reprojected_at_the_finer_resolution(make_app, source) -> None:
     import math
 
-    app = make_app(tile_config("'{source}/tiles/%(z)s/%(x)s/%(y)s.png'", cache_grid="GLOBAL_GEODETIC"))
+    app = make_app(tile_config("{source}/tiles/%(z)s/%(x)s/%(y)s.png", cache_grid="GLOBAL_GEODETIC"))
     answer = call(app, "/tiles/map/EPSG4326/3/0/3.png")  # lon -180..-135, lat 45..90
     assert answer.status == 200
     # 45 degrees over 256 px is about 19.6 km a pixel: mercator level 3, not level 0
@@ -476,8 +487,8 @@ def test_tile_source_reprojected_at_the_finer_resolution(make_app, source) -> No
 
 def test_sld_file_and_sld_body_requests(make_app, source, tmp_path) -> None:
     (tmp_path / "style.sld").write_text("<sld>red</sld>")
-    sld_file = "      sld: file://style.sld"
-    app = make_app(wms_config().replace("      layers: base\n", f"      layers: base\n{sld_file}\n"))
+    sld_req = {"url": "{source}/wms", "layers": "base", "sld": "file://style.sld"}
+    app = make_app(wms_config({"req": sld_req}))
     assert call(app, tile_url("EPSG3857", 1, 0, 0)).status == 200
     # the file's content goes along as SLD_BODY, and such requests are POSTed
     assert source.log[-1]["method"] == "POST"
@@ -488,7 +499,7 @@ def test_sld_file_and_sld_body_requests(make_app, source, tmp_path) -> None:
 
     # http.method: GET keeps them in the URL
     source.reset()
-    app = make_app(wms_config("    http: {method: GET}").replace("      layers: base\n", f"      layers: base\n{sld_file}\n"))
+    app = make_app(wms_config({"req": sld_req, "http": {"method": "GET"}}))
     assert call(app, tile_url("EPSG3857", 1, 0, 1)).status == 200
     assert source.log[-1]["method"] == "GET" and source.params()["SLD_BODY"] == "<sld>red</sld>"
 
@@ -497,4 +508,4 @@ def test_missing_sld_file_is_named(make_app) -> None:
     from tileproxy.config.errors import ConfigError
 
     with pytest.raises(ConfigError, match=r"sources\.map_source\.req\.sld: cannot read the SLD file"):
-        make_app(wms_config().replace("      layers: base\n", "      layers: base\n      sld: file://missing.sld\n"))
+        make_app(wms_config({"req": {"url": "{source}/wms", "layers": "base", "sld": "file://missing.sld"}}))

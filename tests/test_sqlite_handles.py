@@ -11,8 +11,8 @@ import threading
 from pathlib import Path
 
 import pytest
-from webob import Request
-from yaml_snippets import debug_cache_config
+from support.configs import write_debug_config
+from support.wsgi import call
 
 from tileproxy import make_wsgi_app
 from tileproxy.stores.sqlite_pool import DEFAULT_SIZE, ConnectionPool, PoolTimeout
@@ -59,7 +59,7 @@ def run_threads(app, rounds: int, threads: int, per_thread: int, seed: int) -> l
         work = [_urls(rnd, per_thread) for _ in range(threads)]
 
         def client(urls: list[str]) -> None:
-            got = [Request.blank(u).get_response(app).status_int for u in urls]
+            got = [call(app, u).status for u in urls]
             statuses.extend(got)
 
         pool = [threading.Thread(target=client, args=(w,)) for w in work]
@@ -72,8 +72,7 @@ def run_threads(app, rounds: int, threads: int, per_thread: int, seed: int) -> l
 
 @pytest.mark.parametrize("backend", list(BACKENDS))
 def test_handles_stay_flat_under_short_lived_threads(tmp_path, backend):
-    (tmp_path / "mapproxy.yaml").write_text(
-        debug_cache_config(BACKENDS[backend]))
+    write_debug_config(tmp_path, BACKENDS[backend])
     app = make_wsgi_app(tmp_path / "mapproxy.yaml")
     cache = tmp_path / "cache"
     # warm up: every level file exists and the pool has been as busy as it gets

@@ -19,10 +19,9 @@ import threading
 from pathlib import Path
 
 import pytest
-from seed_helpers import run_seed, write_configs
-from test_cli import _free_port, _get, _wait_for
-from webob import Request
-from yaml_snippets import debug_cache_config
+from support.configs import write_debug_config
+from support.seed import run_seed, write_configs
+from support.wsgi import call, fetch, free_port, wait_for_server
 
 from tileproxy import make_wsgi_app
 from tileproxy.cli.main import main as tileproxy_main
@@ -36,16 +35,10 @@ GETMAP = ("/service?SERVICE=WMS&REQUEST=GetMap&VERSION=1.1.1&LAYERS=c&STYLES=&SR
           "&BBOX=-20037508.34,0,0,20037508.34&WIDTH=256&HEIGHT=256&FORMAT=image/png")
 
 
-def write_config(tmp_path: Path, backend: str = "type: file", base_dir: str = "./cache") -> Path:
-    path = tmp_path / "mapproxy.yaml"
-    path.write_text(debug_cache_config(backend, base_dir))
-    return path
-
-
 def statuses(app) -> list[int]:
-    answers = [Request.blank(u).get_response(app) for u in [*TILES, GETMAP]]
-    assert all(a.body[:4] == b"\x89PNG" for a in answers if a.status_int == 200)
-    return [a.status_int for a in answers]
+    answers = [call(app, u) for u in [*TILES, GETMAP]]
+    assert all(a.body[:4] == b"\x89PNG" for a in answers if a.status == 200)
+    return [a.status for a in answers]
 
 
 def blocked_base_dir(tmp_path: Path) -> str:
@@ -56,7 +49,7 @@ def blocked_base_dir(tmp_path: Path) -> str:
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_a_cache_under_a_regular_file_still_serves(tmp_path, backend, caplog):
-    app = make_wsgi_app(write_config(tmp_path, backend, blocked_base_dir(tmp_path)))
+    app = make_wsgi_app(write_debug_config(tmp_path, backend, blocked_base_dir(tmp_path)))
     with caplog.at_level(logging.WARNING, "tileproxy"):
         assert statuses(app) == [200] * (len(TILES) + 1)
     said = [r.getMessage() for r in caplog.records]
@@ -88,7 +81,7 @@ def _serve_with_file_size_limit(config: str, limit: int, out) -> None:
 def test_a_full_disk_still_serves(tmp_path, backend):
     ctx = multiprocessing.get_context("fork")
     out = ctx.Queue()
-    child = ctx.Process(target=_serve_with_file_size_limit, args=(str(write_config(tmp_path, backend)), 1024, out))
+    child = ctx.Process(target=_serve_with_file_size_limit, args=(str(write_debug_config(tmp_path, backend)), 1024, out))
     child.start()
     got, said = out.get(timeout=120)
     child.join(timeout=30)
@@ -100,7 +93,7 @@ def test_a_full_disk_still_serves(tmp_path, backend):
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only directories")
 def test_a_read_only_cache_directory_still_serves(tmp_path, caplog):
     (tmp_path / "cache").mkdir(mode=0o555)
-    app = make_wsgi_app(write_config(tmp_path))
+    app = make_wsgi_app(write_debug_config(tmp_path))
     try:
         with caplog.at_level(logging.WARNING, "tileproxy"):
             assert statuses(app) == [200] * (len(TILES) + 1)
@@ -138,7 +131,7 @@ def test_a_read_only_or_full_file_system_still_serves(tmp_path, mount, error):
 
     disk = tmp_path / "disk"
     disk.mkdir()
-    config = write_config(tmp_path, "type: file", str(disk / "cache"))
+    config = write_debug_config(tmp_path, "type: file", str(disk / "cache"))
     script = tmp_path / "serve.py"
     script.write_text(_IN_NAMESPACE)
     proc = subprocess.run(
@@ -199,7 +192,7 @@ def test_a_semaphore_without_lock_files_still_bounds(tmp_path):
 
 
 def test_check_names_a_cache_directory_under_a_file(tmp_path, capsys):
-    cfg = write_config(tmp_path, "type: mbtiles", blocked_base_dir(tmp_path))
+    cfg = write_debug_config(tmp_path, "type: mbtiles", blocked_base_dir(tmp_path))
     assert tileproxy_main(["check", str(cfg)]) == 1
     err = capsys.readouterr().err
     assert f"problem: cache c (GLOBAL_WEBMERCATOR): {tmp_path}/blocker/cache: cannot be created: " \
@@ -208,7 +201,7 @@ def test_check_names_a_cache_directory_under_a_file(tmp_path, capsys):
 
 
 def test_check_reports_writable_directories_and_free_space(tmp_path, capsys, monkeypatch):
-    cfg = write_config(tmp_path, "type: file")
+    cfg = write_debug_config(tmp_path, "type: file")
     assert tileproxy_main(["check", str(cfg)]) == 0
     out = capsys.readouterr().out
     assert f"cache c (GLOBAL_WEBMERCATOR): {tmp_path}/cache/c_EPSG3857: writable by" in out and " free" in out
@@ -222,7 +215,7 @@ def test_check_reports_writable_directories_and_free_space(tmp_path, capsys, mon
 
 def test_check_finds_a_file_size_limit_or_read_only_directory(tmp_path):
     """The probe writes a real file, so a limit that refuses any write shows up."""
-    cfg = write_config(tmp_path, "type: file")
+    cfg = write_debug_config(tmp_path, "type: file")
     proc = subprocess.run([sys.executable, "-m", "tileproxy.cli.main", "check", str(cfg)], capture_output=True,
                           text=True, timeout=60, preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0)))
     assert proc.returncode == 1, proc.stderr
@@ -231,20 +224,12 @@ def test_check_finds_a_file_size_limit_or_read_only_directory(tmp_path):
 
 # -- seeding --------------------------------------------------------------------------
 
-SEED = """
-seeds:
-  all:
-    caches: [osm_cache]
-    levels:
-      to: 5
-"""
+SEED = {"seeds": {"all": {"caches": ["osm_cache"], "levels": {"to": 5}}}}
 
 
 def test_the_seeder_stops_when_the_cache_cannot_write(tmp_path, source):
-    write_configs(tmp_path, source.url, SEED)
-    proxy = tmp_path / "mapproxy.yaml"
+    write_configs(tmp_path, source.url, SEED, base_dir="./blocker/cache_data")
     (tmp_path / "blocker").write_text("")
-    proxy.write_text(proxy.read_text().replace("base_dir: ./cache_data", "base_dir: ./blocker/cache_data"))
     status, _, err = run_seed(tmp_path, "-s", str(tmp_path / "seed.yaml"), "-c", "1")
     assert status == 4, err
     assert "error: cache 'osm_cache' cannot store tiles: cannot write" in err and "Not a directory" in err
@@ -274,7 +259,7 @@ def _gunicorn(tmp_path: Path, config: Path, file_size_limit: int | None) -> tupl
     """Start gunicorn (2 sync workers) on ``config``, ask for every tile and a GetMap;
     returns the statuses and what gunicorn logged."""
     pytest.importorskip("gunicorn", reason="gunicorn is a test dependency (pip install -e '.[test]')")
-    port = _free_port()
+    port = free_port()
 
     def limit() -> None:
         if file_size_limit is not None:
@@ -289,8 +274,8 @@ def _gunicorn(tmp_path: Path, config: Path, file_size_limit: int | None) -> tupl
     drain.start()
     base = f"http://127.0.0.1:{port}"
     try:
-        _wait_for(base, proc)
-        got = [_get(base + u)[0] for u in [*TILES, GETMAP]]
+        wait_for_server(base, proc)
+        got = [fetch(base + u).status for u in [*TILES, GETMAP]]
     finally:
         proc.terminate()
         proc.wait(timeout=20)
@@ -299,36 +284,27 @@ def _gunicorn(tmp_path: Path, config: Path, file_size_limit: int | None) -> tupl
 
 
 def test_gunicorn_serves_from_a_cache_on_a_full_disk(tmp_path):
-    got, logged = _gunicorn(tmp_path, write_config(tmp_path), 200)
+    got, logged = _gunicorn(tmp_path, write_debug_config(tmp_path), 200)
     assert got == [200] * (len(TILES) + 1), logged
     assert "tiles not stored" in logged and "File too large" in logged
     assert "Traceback" not in logged
 
 
 def test_gunicorn_serves_from_a_cache_under_a_regular_file(tmp_path):
-    got, logged = _gunicorn(tmp_path, write_config(tmp_path, "type: mbtiles", blocked_base_dir(tmp_path)), None)
+    got, logged = _gunicorn(tmp_path, write_debug_config(tmp_path, "type: mbtiles", blocked_base_dir(tmp_path)), None)
     assert got == [200] * (len(TILES) + 1), logged
     assert "tiles not stored" in logged and "locking within this process only" in logged
     assert "Traceback" not in logged
 
 
-CLEANUP = """
-seeds:
-  all:
-    caches: [osm_cache]
-    levels:
-      to: 2
-cleanups:
-  clean:
-    caches: [osm_cache]
-    remove_all: true
-    levels:
-      to: 2
-"""
+CLEANUP = {
+    "seeds": {"all": {"caches": ["osm_cache"], "levels": {"to": 2}}},
+    "cleanups": {"clean": {"caches": ["osm_cache"], "remove_all": True, "levels": {"to": 2}}},
+}
 
 
 def test_cleanup_stops_when_the_cache_cannot_write(tmp_path, source):
-    write_configs(tmp_path, source.url, CLEANUP, extra="cache:\n      type: mbtiles")
+    write_configs(tmp_path, source.url, CLEANUP, cache_options={"cache": {"type": "mbtiles"}})
     status, _, err = run_seed(tmp_path, "-s", str(tmp_path / "seed.yaml"), "--seed", "all")
     assert status == 0, err
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(Path(__file__).parents[1]),

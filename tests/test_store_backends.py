@@ -11,7 +11,7 @@ import time
 import zlib
 
 import pytest
-from store_helpers import BACKENDS, make_store, tile_png
+from support.stores import BACKENDS, make_store, tile_png
 
 from tileproxy.coverage import bbox_coverage
 from tileproxy.grid import predefined_grid

@@ -6,8 +6,7 @@ import os
 import sqlite3
 
 import pytest
-from store_helpers import tile_png
-from test_store_wsgi import write_config
+from support.stores import store_config, tile_png
 
 from tileproxy.cli.main import main
 from tileproxy.config.build import load_proxy_config
@@ -24,7 +23,7 @@ WEBMERC = predefined_grid("GLOBAL_WEBMERCATOR")
 
 @pytest.fixture
 def config(tmp_path):
-    path = write_config(tmp_path, "type: mbtiles")
+    path = store_config(tmp_path, "type: mbtiles")
     store = load_proxy_config(path).caches["c"].managers["GLOBAL_WEBMERCATOR"].store
     store.store_many([Tile(c, data=tile_png(c, 256)) for c in CACHED])  # real tile size
     return path
@@ -115,7 +114,7 @@ def test_export_errors(argv, message, config, tmp_path, capsys):
 
 
 def _compact_config(tmp_path, version: int) -> tuple[str, CompactStore]:
-    path = write_config(tmp_path, f"type: compact\nversion: {version}")
+    path = store_config(tmp_path, f"type: compact\nversion: {version}")
     store = load_proxy_config(path).caches["c"].managers["GLOBAL_WEBMERCATOR"].store
     return path, store
 

@@ -9,7 +9,7 @@ import random
 import sqlite3
 
 import pytest
-from store_helpers import make_store, tile_png
+from support.stores import make_store, store_config, tile_png
 
 from tileproxy.stores.base import Tile
 
@@ -73,7 +73,7 @@ def test_processes_write_and_read_at_once(kind, start, tmp_path):
 
 def _serve_requests(config: str, seed: int, out) -> None:
     try:
-        from webob import Request
+        from support.wsgi import call
 
         from tileproxy import make_wsgi_app
 
@@ -81,7 +81,7 @@ def _serve_requests(config: str, seed: int, out) -> None:
         rnd = random.Random(seed)
         urls = [f"/tiles/c/GLOBAL_WEBMERCATOR/4/{x}/{y}.png?origin=nw" for x in range(8) for y in range(4)]
         rnd.shuffle(urls)
-        statuses = [Request.blank(u).get_response(app).status_int for u in urls]
+        statuses = [call(app, u).status for u in urls]
         out.put((seed, statuses, None))
     except Exception as ex:  # reported to the parent
         out.put((seed, [], f"{type(ex).__name__}: {ex}"))
@@ -91,11 +91,9 @@ def _serve_requests(config: str, seed: int, out) -> None:
 def test_app_workers_fill_one_cache(backend, tmp_path):
     """Four app processes (as gunicorn workers) ask for the same tiles at once: every
     answer is 200 and the cache ends up with each tile once, as the source drew it."""
-    from test_store_wsgi import write_config
-
     from tileproxy.config.build import load_proxy_config
 
-    config = write_config(tmp_path, backend)
+    config = store_config(tmp_path, backend)
     ctx = multiprocessing.get_context("fork")
     out = ctx.Queue()
     procs = [ctx.Process(target=_serve_requests, args=(config, i, out)) for i in range(WORKERS)]

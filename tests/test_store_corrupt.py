@@ -8,8 +8,8 @@ import sqlite3
 import struct
 
 import pytest
-from store_helpers import make_store, tile_png
-from test_store_wsgi import get, write_config
+from support.stores import make_store, store_config, tile_png
+from support.wsgi import call
 
 from tileproxy import make_wsgi_app
 from tileproxy.image.codec import check_image_bytes
@@ -58,24 +58,24 @@ def test_truncated_mbtiles_reads_as_misses_and_refuses_writes(tmp_path):
 def test_truncated_mbtiles_through_the_app(tmp_path, caplog):
     os.makedirs(tmp_path / "cache")
     damaged = _truncated_mbtiles(tmp_path / "cache")
-    app = make_wsgi_app(write_config(tmp_path, "type: mbtiles"))
-    resp = get(app, "/tiles/c/GLOBAL_WEBMERCATOR/3/1/2.png?origin=nw")
-    assert resp.status_int == 200
+    app = make_wsgi_app(store_config(tmp_path, "type: mbtiles"))
+    resp = call(app, "/tiles/c/GLOBAL_WEBMERCATOR/3/1/2.png?origin=nw")
+    assert resp.status == 200
     check_image_bytes(resp.body)
     assert (tmp_path / "cache" / "c.mbtiles").read_bytes() == damaged
     assert any("not stored" in r.getMessage() and "c.mbtiles" in r.getMessage() for r in caplog.records)
 
 
 def test_blob_that_is_not_an_image_is_fetched_again_through_the_app(tmp_path):
-    app = make_wsgi_app(write_config(tmp_path, "type: mbtiles"))
+    app = make_wsgi_app(store_config(tmp_path, "type: mbtiles"))
     url = "/tiles/c/GLOBAL_WEBMERCATOR/2/1/1.png?origin=nw"
-    good = get(app, url).body
+    good = call(app, url).body
     conn = sqlite3.connect(tmp_path / "cache" / "c.mbtiles")
     conn.execute("UPDATE tiles SET tile_data = ? WHERE zoom_level=2 AND tile_column=1 AND tile_row=1", (b"<html>error</html>",))
     conn.commit()
     conn.close()
-    again = get(app, url)
-    assert again.status_int == 200 and again.body == good
+    again = call(app, url)
+    assert again.status == 200 and again.body == good
     row = sqlite3.connect(tmp_path / "cache" / "c.mbtiles").execute(
         "SELECT tile_data FROM tiles WHERE zoom_level=2 AND tile_column=1 AND tile_row=1").fetchone()
     assert row[0] == good  # repaired

@@ -9,7 +9,7 @@ import sqlite3
 import struct
 
 import pytest
-from store_helpers import gdalinfo, make_store, tile_png
+from support.stores import gdalinfo, make_store, tile_png
 
 from tileproxy.grid import predefined_grid
 from tileproxy.stores.base import Tile

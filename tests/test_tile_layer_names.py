@@ -4,60 +4,38 @@ publish: the rules MapProxy's URLs depend on."""
 from __future__ import annotations
 
 import pytest
-from conftest import call
 from lxml import etree
-from yaml_snippets import CACHE_DATA, wms_source
+from support.configs import cache, layer, wms_source
+from support.wsgi import call
 
-CONFIG = """
-services:
-  tms:
-  kml:
-layers:
-  - name: both
-    title: Both
-    sources: [both_cache]
-  - name: web
-    title: Web only
-    sources: [web_cache]
-  - name: twice
-    title: Two grids in one SRS
-    sources: [utm_cache]
-  - name: none
-    title: No tiles
-    tile_sources: []
-    sources: [web_cache]
-  - name: with_info
-    title: Cache and a feature info source
-    sources: [web_cache, info]
-  - name: with_wms
-    title: Cache and a WMS
-    sources: [web_cache, wms]
-  - name: group
-    title: Group
-    sources: [web_cache]
-    layers:
-      - name: child
-        title: Child
-        sources: [web_cache]
-caches:
-  both_cache: {grids: [GLOBAL_GEODETIC, GLOBAL_MERCATOR], sources: [wms]}
-  web_cache: {grids: [GLOBAL_WEBMERCATOR], sources: [wms]}
-  utm_cache: {grids: [utm_coarse, utm_fine], sources: [wms], format: image/jpeg}
-grids:
-  utm_coarse:
-    srs: EPSG:25832
-    bbox: [280000, 5200000, 920000, 6100000]
-    res: [4000, 2000]
-  utm_fine:
-    srs: EPSG:25832
-    bbox: [280000, 5200000, 920000, 6100000]
-    res: [1000, 500, 250]
-sources:
-""" + wms_source() + """  info:
-    type: wms
-    wms_opts: {map: false, featureinfo: true}
-    req: {url: "{source}/wms", layers: base}
-""" + CACHE_DATA + "    meta_size: [1, 1]\n    meta_buffer: 0\n"
+CONFIG = {
+    "services": {"tms": None, "kml": None},
+    "layers": [
+        layer("both", "Both", "both_cache"),
+        layer("web", "Web only", "web_cache"),
+        layer("twice", "Two grids in one SRS", "utm_cache"),
+        {"name": "none", "title": "No tiles", "tile_sources": [], "sources": ["web_cache"]},
+        layer("with_info", "Cache and a feature info source", "web_cache", "info"),
+        layer("with_wms", "Cache and a WMS", "web_cache", "wms"),
+        {
+            "name": "group",
+            "title": "Group",
+            "sources": ["web_cache"],
+            "layers": [{"name": "child", "title": "Child", "sources": ["web_cache"]}],
+        },
+    ],
+    "caches": {
+        "both_cache": {"grids": ["GLOBAL_GEODETIC", "GLOBAL_MERCATOR"], "sources": ["wms"]},
+        "web_cache": cache("wms", meta_size=None),
+        "utm_cache": {"grids": ["utm_coarse", "utm_fine"], "sources": ["wms"], "format": "image/jpeg"},
+    },
+    "grids": {
+        "utm_coarse": {"srs": "EPSG:25832", "bbox": [280000, 5200000, 920000, 6100000], "res": [4000, 2000]},
+        "utm_fine": {"srs": "EPSG:25832", "bbox": [280000, 5200000, 920000, 6100000], "res": [1000, 500, 250]},
+    },
+    "sources": {"wms": wms_source(), "info": wms_source(wms_opts={"map": False, "featureinfo": True})},
+    "globals": {"cache": {"base_dir": "./cache_data", "meta_size": [1, 1], "meta_buffer": 0}},
+}
 
 
 @pytest.fixture
@@ -119,30 +97,31 @@ def test_tile_map_documents_for_layers_without_grid_part(app) -> None:
     assert call(app, "/tms/1.0.0/nope").status == 404
 
 
-HAND_MADE = """
-services:
-  tms:
-layers:
-  - name: near
-    title: Near the world
-    sources: [near_cache]
-  - name: exact
-    title: Exactly the world
-    sources: [exact_cache]
-caches:
-  near_cache: {grids: [near], sources: [wms]}
-  exact_cache: {grids: [exact], sources: [wms]}
-grids:
-  near:
-    srs: EPSG:3857
-    bbox: [-20037508.34, -20037508.34, 20037508.34, 20037508.34]
-    res: [156543.03392804097, 78271.51696402048, 39135.75848201024]
-  exact:
-    srs: EPSG:3857
-    bbox: [-20037508.342789244, -20037508.342789244, 20037508.342789244, 20037508.342789244]
-    res: [156543.03392804097, 78271.51696402048, 39135.75848201024]
-sources:
-""" + wms_source() + CACHE_DATA + "    meta_size: [1, 1]\n    meta_buffer: 0\n"
+HAND_MADE = {
+    "services": {"tms": None},
+    "layers": [
+        layer("near", "Near the world", "near_cache"),
+        layer("exact", "Exactly the world", "exact_cache"),
+    ],
+    "caches": {
+        "near_cache": cache("wms", grid="near", meta_size=None),
+        "exact_cache": cache("wms", grid="exact", meta_size=None),
+    },
+    "grids": {
+        "near": {
+            "srs": "EPSG:3857",
+            "bbox": [-20037508.34, -20037508.34, 20037508.34, 20037508.34],
+            "res": [156543.03392804097, 78271.51696402048, 39135.75848201024],
+        },
+        "exact": {
+            "srs": "EPSG:3857",
+            "bbox": [-20037508.342789244, -20037508.342789244, 20037508.342789244, 20037508.342789244],
+            "res": [156543.03392804097, 78271.51696402048, 39135.75848201024],
+        },
+    },
+    "sources": {"wms": wms_source()},
+    "globals": {"cache": {"base_dir": "./cache_data", "meta_size": [1, 1], "meta_buffer": 0}},
+}
 
 
 def test_only_the_exact_world_bbox_makes_a_global_profile(make_app, source) -> None:

@@ -7,44 +7,26 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-from conftest import call
 from PIL import Image
+from support.configs import NO_PALETTE, cache, layer, wms_source
+from support.wsgi import call
 
-CONFIG = """
-services:
-  tms:
-  wms:
-layers:
-  - name: offline
-    title: Seed only
-    sources: [offline_cache]
-  - name: covered
-    title: Source coverage
-    sources: [covered_cache]
-caches:
-  offline_cache:
-    grids: [GLOBAL_MERCATOR]
-    format: image/jpeg
-    sources: [offline]
-  covered_cache:
-    grids: [GLOBAL_MERCATOR]
-    format: image/jpeg
-    meta_size: [1, 1]
-    meta_buffer: 0
-    sources: [covered]
-sources:
-  offline:
-    type: wms
-    seed_only: true
-    req: {url: "{source}/wms", layers: base}
-  covered:
-    type: wms
-    coverage: {bbox: [5, 45, 15, 55], srs: "EPSG:4326"}
-    req: {url: "{source}/wms", layers: base}
-globals:
-  cache:
-    base_dir: ./cache_data
-"""
+CONFIG = {
+    "services": {"tms": None, "wms": None},
+    "layers": [
+        layer("offline", "Seed only", "offline_cache"),
+        layer("covered", "Source coverage", "covered_cache"),
+    ],
+    "caches": {
+        "offline_cache": cache("offline", grid="GLOBAL_MERCATOR", meta_size=None, format="image/jpeg"),
+        "covered_cache": cache("covered", grid="GLOBAL_MERCATOR", format="image/jpeg"),
+    },
+    "sources": {
+        "offline": wms_source(seed_only=True),
+        "covered": wms_source(coverage={"bbox": [5, 45, 15, 55], "srs": "EPSG:4326"}),
+    },
+    "globals": {"cache": {"base_dir": "./cache_data"}},
+}
 
 
 def stored_files(tmp_path: Path) -> list[Path]:
@@ -84,7 +66,7 @@ def test_tile_outside_the_source_coverage(make_app, source, tmp_path) -> None:
 
 
 def test_wms_map_over_tiles_no_source_draws_is_transparent_white(make_app, source) -> None:
-    app = make_app(CONFIG.replace("globals:\n", "globals:\n  image: {paletted: false}\n"))
+    app = make_app({**CONFIG, "globals": {**NO_PALETTE, **CONFIG["globals"]}})
     answer = call(app, "/service?SERVICE=WMS&VERSION=1.1.1&REQUEST=GetMap&LAYERS=offline&STYLES="
                        "&SRS=EPSG:4326&BBOX=10,10,20,20&WIDTH=200&HEIGHT=200&FORMAT=image/png&TRANSPARENT=true")
     assert answer.status == 200 and answer.content_type == "image/png"

@@ -8,7 +8,7 @@ from email.utils import parsedate_to_datetime
 
 import pytest
 import yaml
-from conftest import call
+from support.wsgi import call, environ
 
 from tileproxy.http import VARY
 from tileproxy.services.client_input import bounded_int, bounded_ints
@@ -199,10 +199,6 @@ def _without_fast_path(app, path: str):
         app.fast = fast
 
 
-def _environ(path: str) -> dict:
-    return {"REQUEST_METHOD": "GET", "PATH_INFO": path, "QUERY_STRING": ""}
-
-
 @pytest.mark.parametrize("path", [
     "/tms/osm/EPSG3857/0/0/0.png",  # TMS without the version
     "/tms/1.0.0/osm/EPSG3857/0/0/0.png/ignored",
@@ -213,9 +209,9 @@ def _environ(path: str) -> dict:
     "/wmts/weather/GLOBAL_WEBMERCATOR/1/0/1.png",  # the tiles of the dimensions' defaults
 ])
 def test_fast_path_answers_as_the_general_path(app, path):
-    assert app.fast.answer(_environ(path)) is None  # not stored yet
+    assert app.fast.answer(environ(path)) is None  # not stored yet
     first = call(app, path)
-    assert first.status == 200 and app.fast.answer(_environ(path)) is not None
+    assert first.status == 200 and app.fast.answer(environ(path)) is not None
     fast, general = call(app, path), _without_fast_path(app, path)
     assert fast.body == general.body == first.body
     assert [h for h, _ in fast.header_list] == [h for h, _ in general.header_list]

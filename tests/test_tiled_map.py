@@ -6,9 +6,10 @@ does, from the global ``cache`` settings or the cache's own key."""
 from __future__ import annotations
 
 import pytest
-from conftest import call
-from source_server import tile_color
-from wms_helpers import getmap
+from support.configs import CACHE_DATA, NO_PALETTE, cache, layer, tile_source
+from support.source_server import tile_color
+from support.wms import getmap
+from support.wsgi import call
 
 from tileproxy.grid import predefined_grid
 from tileproxy.image.formats import ImageFormat
@@ -22,41 +23,19 @@ LEVEL = 5
 SPAN = 256 * GRID.resolutions[LEVEL]  # a level-5 tile's edge in metres
 
 
-def _config(global_limit: int | None = None, cache_limit: int | None = None) -> str:
-    text = """services:
-  wms:
-    srs: [EPSG:3857, EPSG:4326]
-    image_formats: [image/png]
-layers:
-  - name: direct
-    title: The tile source, uncached
-    sources: [tiles]
-  - name: cached
-    title: The cache of the tile source
-    sources: [c]
-caches:
-  c:
-    grids: [GLOBAL_WEBMERCATOR]
-    sources: [tiles]
-    meta_size: [1, 1]
-    meta_buffer: 0
-"""
-    if cache_limit is not None:
-        text += f"    max_tile_limit: {cache_limit}\n"
-    text += """sources:
-  tiles:
-    type: tile
-    grid: GLOBAL_WEBMERCATOR
-    url: {source}/tiles/%(z)s/%(x)s/%(y)s.png
-globals:
-  image:
-    paletted: false
-  cache:
-    base_dir: ./cache_data
-"""
-    if global_limit is not None:
-        text += f"    max_tile_limit: {global_limit}\n"
-    return text
+def _config(global_limit: int | None = None, cache_limit: int | None = None) -> dict:
+    """A WMS layer straight over a tile source and one over its cache; ``max_tile_limit``
+    set in globals.cache (``global_limit``) and in the cache (``cache_limit``)."""
+    limit = {} if cache_limit is None else {"max_tile_limit": cache_limit}
+    cache_globals = {} if global_limit is None else {"max_tile_limit": global_limit}
+    return {
+        "services": {"wms": {"srs": ["EPSG:3857", "EPSG:4326"], "image_formats": ["image/png"]}},
+        "layers": [layer("direct", "The tile source, uncached", "tiles"),
+                   layer("cached", "The cache of the tile source", "c")],
+        "caches": {"c": cache("tiles", **limit)},
+        "sources": {"tiles": tile_source("{source}/tiles/%(z)s/%(x)s/%(y)s.png")},
+        "globals": {**NO_PALETTE, "cache": {**CACHE_DATA["cache"], **cache_globals}},
+    }
 
 
 def _five_by_five() -> tuple[float, float, float, float]:
@@ -82,10 +61,10 @@ MAPS = [
 def test_tile_source_cache_layer_and_cache_source_draw_the_same_map(make_app, srs, bbox) -> None:
     app = make_app(_config())
     images = {}
-    for layer in ("direct", "cached"):
-        answer = _wms(app, layer, bbox, srs)
+    for name in ("direct", "cached"):
+        answer = _wms(app, name, bbox, srs)
         assert answer.status == 200 and answer.headers["Content-Type"] == "image/png", answer.body[:300]
-        images[layer] = answer.image.convert("RGB")
+        images[name] = answer.image.convert("RGB")
     query = MapQuery(bbox, (300, 200), get_srs(srs), ImageFormat("image/png"))
     images["cache source"] = cache_map_source(app.config.caches["c"]).get_map(query).image.convert("RGB")
     assert images["direct"].tobytes() == images["cached"].tobytes() == images["cache source"].tobytes()

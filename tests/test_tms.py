@@ -3,54 +3,35 @@
 from __future__ import annotations
 
 import pytest
-from conftest import call
 from lxml import etree
-from yaml_snippets import CACHE_DATA, wms_source
+from support.configs import cache, layer, merge, wms_source
+from support.wsgi import call
 
 from tileproxy.grid import predefined_grid
 
-CONFIG = """
-services:
-  tms:
-{tms_extra}
-layers:
-  - name: merc
-    title: Mercator
-    sources: [merc_cache]
-  - name: geo
-    title: Geodetic
-    sources: [geo_cache]
-  - name: utm
-    title: UTM
-    sources: [utm_cache]
-  - name: web
-    title: Web
-    sources: [web_cache]
-  - name: fine
-    title: Fine
-    sources: [sqrt2_cache]
-caches:
-  merc_cache: {grids: [GLOBAL_MERCATOR], sources: [wms]}
-  geo_cache: {grids: [GLOBAL_GEODETIC], sources: [wms]}
-  utm_cache: {grids: [utm32], sources: [wms], format: image/jpeg}
-  web_cache: {grids: [GLOBAL_WEBMERCATOR], sources: [wms]}
-  sqrt2_cache: {grids: [sqrt2], sources: [wms]}
-grids:
-  utm32:
-    srs: EPSG:25832
-    bbox: [280000, 5200000, 920000, 6100000]
-    res: [1000, 500, 250]
-  sqrt2:
-    base: GLOBAL_WEBMERCATOR
-    res_factor: sqrt2
-    num_levels: 7
-sources:
-""" + wms_source() + CACHE_DATA + "    meta_size: [1, 1]\n    meta_buffer: 0\n"
+CONFIG = {
+    "services": {"tms": None},
+    "layers": [layer("merc", "Mercator", "merc_cache"), layer("geo", "Geodetic", "geo_cache"),
+               layer("utm", "UTM", "utm_cache"), layer("web", "Web", "web_cache"), layer("fine", "Fine", "sqrt2_cache")],
+    "caches": {
+        "merc_cache": cache("wms", grid="GLOBAL_MERCATOR", meta_size=None),
+        "geo_cache": cache("wms", grid="GLOBAL_GEODETIC", meta_size=None),
+        "utm_cache": cache("wms", grid="utm32", meta_size=None, format="image/jpeg"),
+        "web_cache": cache("wms", meta_size=None),
+        "sqrt2_cache": cache("wms", grid="sqrt2", meta_size=None),
+    },
+    "grids": {
+        "utm32": {"srs": "EPSG:25832", "bbox": [280000, 5200000, 920000, 6100000], "res": [1000, 500, 250]},
+        "sqrt2": {"base": "GLOBAL_WEBMERCATOR", "res_factor": "sqrt2", "num_levels": 7},
+    },
+    "sources": {"wms": wms_source()},
+    "globals": {"cache": {"base_dir": "./cache_data", "meta_size": [1, 1], "meta_buffer": 0}},
+}
 
 
 @pytest.fixture
 def app(make_app):
-    return make_app(CONFIG.replace("{tms_extra}", ""))
+    return make_app(CONFIG)
 
 
 def xml(answer) -> etree._Element:
@@ -133,7 +114,7 @@ def test_local_grid_has_no_level_shift(app, source) -> None:
 
 
 def test_layer_underscore_grid_form_and_grid_names(make_app, source) -> None:
-    app = make_app(CONFIG.replace("{tms_extra}", "    use_grid_names: true"))
+    app = make_app(merge(CONFIG, {"services": {"tms": {"use_grid_names": True}}}))
     assert call(app, "/tms/1.0.0/merc/GLOBAL_MERCATOR/0/0/0.png").status == 200
     # with grid names, layer and grid are two path segments, both required
     for path in ("/tms/1.0.0/merc_GLOBAL_MERCATOR/0/0/0.png", "/tms/1.0.0/merc/0/0/0.png"):
@@ -142,7 +123,7 @@ def test_layer_underscore_grid_form_and_grid_names(make_app, source) -> None:
     caps = xml(call(app, "/tms/1.0.0/"))
     hrefs = {m.get("href") for m in caps.iter("TileMap")}
     assert "http://localhost/tms/1.0.0/utm/utm32" in hrefs
-    plain = make_app(CONFIG.replace("{tms_extra}", ""))
+    plain = make_app(CONFIG)
     assert call(plain, "/tms/1.0.0/merc_EPSG900913/0/0/0.png").status == 200
 
 
@@ -163,7 +144,7 @@ def test_tiles_service_origin(app, source) -> None:
 
 
 def test_tms_origin_option_changes_the_tiles_default(make_app, source) -> None:
-    app = make_app(CONFIG.replace("{tms_extra}", "    origin: nw"))
+    app = make_app(merge(CONFIG, {"services": {"tms": {"origin": "nw"}}}))
     nw = call(app, "/tiles/web/EPSG3857/2/1/0.png")
     assert nw.status == 200
     assert source_bbox(source) == pytest.approx(predefined_grid("GLOBAL_WEBMERCATOR").tile_bbox((1, 0, 2)))
@@ -171,33 +152,27 @@ def test_tms_origin_option_changes_the_tiles_default(make_app, source) -> None:
     assert call(app, "/tms/1.0.0/web/EPSG3857/1/1/3.png").body == nw.body
 
 
-EXTENTS = """
-services:
-  tms:
-layers:
-  - name: covered
-    title: Cache coverage
-    sources: [covered_cache]
-  - name: from_source
-    title: Source coverage
-    sources: [source_cache]
-  - name: two_sources
-    title: Two source coverages
-    sources: [two_cache]
-  - name: world
-    title: No coverage
-    sources: [world_cache]
-caches:
-  covered_cache:
-    grids: [GLOBAL_GEODETIC]
-    sources: [wms]
-    cache: {type: file, coverage: {bbox: [5, 50, 10, 55], srs: "EPSG:4326"}}
-  source_cache: {grids: [GLOBAL_WEBMERCATOR], sources: [west]}
-  two_cache: {grids: [GLOBAL_GEODETIC], sources: [west, east]}
-  world_cache: {grids: [GLOBAL_WEBMERCATOR], sources: [wms]}
-sources:
-""" + wms_source() + wms_source("west") + "    coverage: {bbox: [-10, 40, 0, 50], srs: 'EPSG:4326'}\n" \
-    + wms_source("east") + "    coverage: {bbox: [20, 30, 30, 45.5], srs: 'EPSG:4326'}\n"
+EXTENTS = {
+    "services": {"tms": None},
+    "layers": [layer("covered", "Cache coverage", "covered_cache"), layer("from_source", "Source coverage", "source_cache"),
+               layer("two_sources", "Two source coverages", "two_cache"), layer("world", "No coverage", "world_cache")],
+    "caches": {
+        "covered_cache": cache(
+            "wms",
+            grid="GLOBAL_GEODETIC",
+            meta_size=None,
+            cache={"type": "file", "coverage": {"bbox": [5, 50, 10, 55], "srs": "EPSG:4326"}},
+        ),
+        "source_cache": cache("west", meta_size=None),
+        "two_cache": cache("west", "east", grid="GLOBAL_GEODETIC", meta_size=None),
+        "world_cache": cache("wms", meta_size=None),
+    },
+    "sources": {
+        "wms": wms_source(),
+        "west": wms_source(coverage={"bbox": [-10, 40, 0, 50], "srs": "EPSG:4326"}),
+        "east": wms_source(coverage={"bbox": [20, 30, 30, 45.5], "srs": "EPSG:4326"}),
+    },
+}
 
 
 def _bbox_and_origin(app, path: str) -> tuple[list[str], list[str]]:

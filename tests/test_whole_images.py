@@ -13,13 +13,14 @@ import zlib
 from pathlib import Path
 
 import pytest
-from conftest import call
-from freshness_helpers import META, age, read, tile_path
-from freshness_helpers import config as freshness_config
-from freshness_helpers import url as tms_url
 from PIL import Image
-from seed_helpers import cached, run_seed, write_configs
-from source_server import damaged_png
+from support.configs import cache, layer, wms_source
+from support.freshness import META, age, read, tile_path
+from support.freshness import config as freshness_config
+from support.freshness import url as tms_url
+from support.seed import cached, run_seed, write_configs
+from support.source_server import damaged_png
+from support.wsgi import call
 
 from tileproxy.image.errors import ImageDataError
 from tileproxy.image.result import whole_image
@@ -228,38 +229,34 @@ def test_an_image_far_larger_than_asked_for_is_refused_before_it_is_inflated() -
 
 # -- serving -------------------------------------------------------------------
 
-CONFIG = """
-services:
-  tms:
-  wmts:
-  wms:
-    srs: ['EPSG:3857']
-    image_formats: [image/png, image/jpeg]
-layers:
-  - {name: map, title: Map, sources: [map_cache]}
-  - {name: meta, title: Meta, sources: [meta_cache]}
-  - {name: jpeg, title: JPEG, sources: [jpeg_cache]}
-  - {name: tiles, title: Tiles, sources: [tile_cache]}
-  - {name: jpegtiles, title: JPEG tiles, sources: [jpeg_tile_cache]}
-  - {name: direct, title: Direct, sources: [wms]}
-caches:
-  map_cache: {grids: [GLOBAL_WEBMERCATOR], sources: [wms], meta_size: [1, 1], meta_buffer: 0}
-  meta_cache: {grids: [GLOBAL_WEBMERCATOR], sources: [wms], meta_size: [2, 2], meta_buffer: 10}
-  jpeg_cache: {grids: [GLOBAL_WEBMERCATOR], sources: [wms], meta_size: [1, 1], meta_buffer: 0, format: image/jpeg}
-  tile_cache: {grids: [GLOBAL_WEBMERCATOR], sources: [tile_server]}
-  jpeg_tile_cache: {grids: [GLOBAL_WEBMERCATOR], sources: [tile_server], format: image/jpeg}
-sources:
-  wms:
-    type: wms
-    req: {url: "{source}/wms", layers: base}
-  tile_server:
-    type: tile
-    grid: GLOBAL_WEBMERCATOR
-    url: "{source}/tiles/%(z)s/%(x)s/%(y)s.%(format)s"
-globals:
-  cache:
-    base_dir: ./cache_data
-"""
+CONFIG = {
+    "services": {
+        "tms": None,
+        "wmts": None,
+        "wms": {"srs": ["EPSG:3857"], "image_formats": ["image/png", "image/jpeg"]},
+    },
+    "layers": [
+        layer("map", "Map", "map_cache"), layer("meta", "Meta", "meta_cache"), layer("jpeg", "JPEG", "jpeg_cache"),
+        layer("tiles", "Tiles", "tile_cache"), layer("jpegtiles", "JPEG tiles", "jpeg_tile_cache"),
+        layer("direct", "Direct", "wms"),
+    ],
+    "caches": {
+        "map_cache": cache("wms"),
+        "meta_cache": cache("wms", meta_size=(2, 2), meta_buffer=10),
+        "jpeg_cache": cache("wms", format="image/jpeg"),
+        "tile_cache": cache("tile_server", meta_size=None),
+        "jpeg_tile_cache": cache("tile_server", meta_size=None, format="image/jpeg"),
+    },
+    "sources": {
+        "wms": wms_source(),
+        "tile_server": {
+            "type": "tile",
+            "grid": "GLOBAL_WEBMERCATOR",
+            "url": "{source}/tiles/%(z)s/%(x)s/%(y)s.%(format)s",
+        },
+    },
+    "globals": {"cache": {"base_dir": "./cache_data"}},
+}
 
 
 @pytest.fixture
@@ -379,12 +376,7 @@ def test_on_error_answers_a_bad_image_like_any_source_error(make_app, source) ->
 
 # -- seeding -------------------------------------------------------------------
 
-SEED = """
-seeds:
-  world:
-    caches: [osm_cache]
-    levels: {to: 2}
-"""
+SEED = {"seeds": {"world": {"caches": ["osm_cache"], "levels": {"to": 2}}}}
 
 
 @pytest.mark.parametrize("mode", ["damaged", "shortstream", "wrongsize"])

@@ -6,55 +6,45 @@ from __future__ import annotations
 import math
 import shutil
 import subprocess
+from datetime import date
 from pathlib import Path
 
 import pytest
-from conftest import call
 from lxml import etree
 from PIL import Image
-from wms_helpers import check_checkerboard, wms_config
+from support.configs import wms_source
+from support.wms import check_checkerboard, wms_config
+from support.wsgi import call
 
 from tileproxy.services.wms.request import negotiate_version
 
 SCHEMAS = Path(__file__).parent / "schemas"
 NS = {"wms": "http://www.opengis.net/wms", "xlink": "http://www.w3.org/1999/xlink"}
 
-INFO_SOURCE = """sources:
-  info_wms:
-    type: wms
-    wms_opts:
-      featureinfo: true
-      legendgraphic: true
-    req:
-      url: {source}/wms
-      layers: a,bb
-"""
-INFO_LAYER = """layers:
-  - name: info
-    title: Queryable with legend
-    sources: [info_wms]
-    md:
-      abstract: A layer with feature info
-      attribution:
-        title: Test data
-        url: http://example.org/data
-        logo: {url: "http://example.org/logo.png", width: 40, height: 20}
-      identifier:
-        - {url: "http://example.org/authority", name: example, value: "id-17"}
-      metadata:
-        - {url: "http://example.org/md.xml", type: ISO19115:2003, format: text/xml}
-      data:
-        - {url: "http://example.org/data.zip", format: application/zip}
-      feature_list:
-        - {url: "http://example.org/features.csv", format: text/csv}
-      keyword_list:
-        - keywords: [info]
-"""
+INFO_SOURCE = wms_source(layers="a,bb", wms_opts={"featureinfo": True, "legendgraphic": True})
+INFO_LAYER = {
+    "name": "info",
+    "title": "Queryable with legend",
+    "sources": ["info_wms"],
+    "md": {
+        "abstract": "A layer with feature info",
+        "attribution": {"title": "Test data", "url": "http://example.org/data",
+                        "logo": {"url": "http://example.org/logo.png", "width": 40, "height": 20}},
+        "identifier": [{"url": "http://example.org/authority", "name": "example", "value": "id-17"}],
+        "metadata": [{"url": "http://example.org/md.xml", "type": "ISO19115:2003", "format": "text/xml"}],
+        "data": [{"url": "http://example.org/data.zip", "format": "application/zip"}],
+        "feature_list": [{"url": "http://example.org/features.csv", "format": "text/csv"}],
+        "keyword_list": [{"keywords": ["info"]}],
+    },
+}
 
 
-def config(extra_services: str = "") -> str:
-    text = wms_config(extra_services).replace("sources:\n", INFO_SOURCE, 1).replace("layers:\n", INFO_LAYER, 1)
-    return text
+def config(**wms_options: object) -> dict:
+    """``wms_config`` with the queryable layer ``info`` (and its source) first."""
+    conf = wms_config(**wms_options)
+    conf["layers"].insert(0, INFO_LAYER)
+    conf["sources"] = {"info_wms": INFO_SOURCE, **conf["sources"]}
+    return conf
 
 
 @pytest.fixture
@@ -180,7 +170,7 @@ def test_version_negotiation(app, requested, expected) -> None:
 
 
 def test_configured_versions_limit_negotiation(make_app) -> None:
-    app = make_app(config().replace("  wms:\n", "  wms:\n    versions: ['1.1.1']\n", 1))
+    app = make_app(config(versions=["1.1.1"]))
     for requested in ("1.0.0", "1.3.0"):
         assert b'version="1.1.1"' in call(app, f"/service?SERVICE=WMS&REQUEST=GetCapabilities&VERSION={requested}").body
     assert negotiate_version("1.2.0", ["1.0.0", "1.3.0"]) == "1.0.0"
@@ -248,12 +238,11 @@ INSPIRE_NS = {"wms": "http://www.opengis.net/wms", "ic": "http://inspire.ec.euro
 
 
 def test_inspire_linked_metadata(make_app) -> None:
-    app = make_app(config().replace("  wms:\n", """  wms:
-    inspire_md:
-      type: linked
-      languages: {default: ger}
-      metadata_url: {url: "http://example.org/csw?id=1&x=2", media_type: application/vnd.iso.19139+xml}
-""", 1))
+    app = make_app(config(inspire_md={
+        "type": "linked",
+        "languages": {"default": "ger"},
+        "metadata_url": {"url": "http://example.org/csw?id=1&x=2", "media_type": "application/vnd.iso.19139+xml"},
+    }))
     doc = caps(app, "1.3.0")
     ext = doc.find("wms:Capability/iv:ExtendedCapabilities", INSPIRE_NS)
     assert ext is not None and ext.getprevious().tag == "{http://www.opengis.net/wms}Exception"
@@ -266,23 +255,18 @@ def test_inspire_linked_metadata(make_app) -> None:
 
 
 def test_inspire_embedded_metadata(make_app) -> None:
-    app = make_app(config().replace("  wms:\n", """  wms:
-    inspire_md:
-      type: embedded
-      languages: {default: eng}
-      resource_locators: [{url: "http://example.org/md", media_type: text/html}]
-      temporal_reference: {date_of_creation: 2015-05-01}
-      metadata_points_of_contact: [{organisation_name: Example, email: md@example.org}]
-      conformities:
-        - title: Regulation
-          date_of_publication: 2010-12-08
-          uris: ["http://example.org/reg"]
-          degree: notEvaluated
-      mandatory_keywords: [infoMapAccessService]
-      keywords:
-        - {title: GEMET, date_of_publication: 2008-06-01, keyword_value: Orthoimagery}
-      metadata_date: 2015-07-23
-""", 1))
+    app = make_app(config(inspire_md={
+        "type": "embedded",
+        "languages": {"default": "eng"},
+        "resource_locators": [{"url": "http://example.org/md", "media_type": "text/html"}],
+        "temporal_reference": {"date_of_creation": date(2015, 5, 1)},
+        "metadata_points_of_contact": [{"organisation_name": "Example", "email": "md@example.org"}],
+        "conformities": [{"title": "Regulation", "date_of_publication": date(2010, 12, 8),
+                          "uris": ["http://example.org/reg"], "degree": "notEvaluated"}],
+        "mandatory_keywords": ["infoMapAccessService"],
+        "keywords": [{"title": "GEMET", "date_of_publication": date(2008, 6, 1), "keyword_value": "Orthoimagery"}],
+        "metadata_date": date(2015, 7, 23),
+    }))
     ext = caps(app, "1.3.0").find("wms:Capability/iv:ExtendedCapabilities", INSPIRE_NS)
     tags = [etree.QName(e).localname for e in ext]
     assert tags == ["ResourceLocator", "ResourceType", "TemporalReference", "Conformity", "MetadataPointOfContact",

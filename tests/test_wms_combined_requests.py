@@ -4,44 +4,35 @@ and per-layer opacity and transparent colours are applied as MapProxy does."""
 
 from __future__ import annotations
 
-from conftest import call
-from source_server import COLORS
-from wms_helpers import getmap
+from support.configs import layer, wms_source
+from support.source_server import COLORS
+from support.wms import getmap
+from support.wsgi import call
 
-CONFIG = """
-services:
-  wms:
-    srs: [EPSG:3857]
-layers:
-  - {name: a, title: A, sources: [src_a]}
-  - {name: b, title: B, sources: [src_b]}
-  - {name: other, title: Other server, sources: [src_other]}
-  - {name: vendor, title: Forwards VENDOR, sources: [src_vendor]}
-  - {name: faded, title: Half opaque, sources: [src_faded]}
-  - {name: keyed, title: Red is transparent, sources: [src_keyed]}
-sources:
-  src_a:
-    type: wms
-    req: {url: "{source}/wms", layers: a1, transparent: true}
-  src_b:
-    type: wms
-    req: {url: "{source}/wms", layers: "b1,b2", transparent: true}
-  src_other:
-    type: wms
-    req: {url: "{source}/wms_other", layers: o1, transparent: true}
-  src_vendor:
-    type: wms
-    forward_req_params: [vendor]
-    req: {url: "{source}/wms", layers: v1, transparent: true}
-  src_faded:
-    type: wms
-    image: {opacity: 0.5}
-    req: {url: "{source}/wms", layers: f1}
-  src_keyed:
-    type: wms
-    image: {transparent_color: [200, 30, 30], transparent_color_tolerance: 0}
-    req: {url: "{source}/wms", layers: k1, transparent: true}
-"""
+CONFIG = {
+    "services": {"wms": {"srs": ["EPSG:3857"]}},
+    "layers": [
+        layer("a", "A", "src_a"), layer("b", "B", "src_b"), layer("other", "Other server", "src_other"),
+        layer("vendor", "Forwards VENDOR", "src_vendor"), layer("faded", "Half opaque", "src_faded"),
+        layer("keyed", "Red is transparent", "src_keyed"),
+    ],
+    "sources": {
+        "src_a": {"type": "wms", "req": {"url": "{source}/wms", "layers": "a1", "transparent": True}},
+        "src_b": {"type": "wms", "req": {"url": "{source}/wms", "layers": "b1,b2", "transparent": True}},
+        "src_other": {"type": "wms", "req": {"url": "{source}/wms_other", "layers": "o1", "transparent": True}},
+        "src_vendor": {
+            "type": "wms",
+            "forward_req_params": ["vendor"],
+            "req": {"url": "{source}/wms", "layers": "v1", "transparent": True},
+        },
+        "src_faded": wms_source(layers="f1", image={"opacity": 0.5}),
+        "src_keyed": {
+            "type": "wms",
+            "image": {"transparent_color": [200, 30, 30], "transparent_color_tolerance": 0},
+            "req": {"url": "{source}/wms", "layers": "k1", "transparent": True},
+        },
+    },
+}
 
 BBOX = "0,0,1000000,1000000"
 

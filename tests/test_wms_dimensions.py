@@ -3,37 +3,27 @@ to sources that list them in forward_req_params."""
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
-from conftest import call
 from lxml import etree
-from wms_helpers import getmap
+from support.configs import cache, layer, merge, put, wms_source
+from support.wms import DIMENSIONS, getmap
+from support.wsgi import call
 
 from tileproxy.config.dimensions import dimension_values, expand_interval
 
 SCHEMAS = Path(__file__).parent / "schemas"
 
-CONFIG = """
-services:
-  wms:
-layers:
-  - name: timed
-    title: With time and elevation
-    sources: [timed_wms]
-    dimensions:
-      time:
-        values: ["2020-01-01/2020-01-03/P1D"]
-        default: "2020-01-03"
-      elevation:
-        values: [0, 500]
-sources:
-  timed_wms:
-    type: wms
-    forward_req_params: [time, elevation]
-    req: {url: "{source}/wms", layers: base}
-"""
+CONFIG = {
+    "services": {"wms": None},
+    "layers": [
+        {**layer("timed", "With time and elevation", "timed_wms"), "dimensions": DIMENSIONS},
+    ],
+    "sources": {"timed_wms": wms_source(forward_req_params=["time", "elevation"])},
+}
 
 
 @pytest.fixture
@@ -105,41 +95,31 @@ def test_bad_dimension_config_names_the_key(make_app) -> None:
     from tileproxy.config.errors import ConfigError
 
     with pytest.raises(ConfigError, match=r"layers\[0\]\.dimensions\.time"):
-        make_app(CONFIG.replace('values: ["2020-01-01/2020-01-03/P1D"]', 'values: ["2020-01-01/2020-01-03/PXD"]'))
+        make_app(put(copy.deepcopy(CONFIG), "layers.0.dimensions.time.values", ["2020-01-01/2020-01-03/PXD"]))
 
 
-CACHED = """
-services:
-  wms:
-layers:
-  - name: timed
-    title: Cached with time
-    sources: [timed_cache]
-    dimensions:
-      time:
-        values: ["2020-01-01T00:00:00Z/2020-01-01T02:00:00Z/PT1H"]
-        default: "2020-01-01T02:00:00Z"
-caches:
-  timed_cache:
-    grids: [GLOBAL_WEBMERCATOR]
-    meta_size: [1, 1]
-    meta_buffer: 0
-    sources: [timed_wms]
-    {cache}
-sources:
-  timed_wms:
-    type: wms
-    forward_req_params: [time]
-    req: {url: "{source}/wms", layers: base}
-globals:
-  cache:
-    base_dir: ./cache_data
-"""
+CACHED = {
+    "services": {"wms": None},
+    "layers": [
+        {
+            **layer("timed", "Cached with time", "timed_cache"),
+            "dimensions": {
+                "time": {
+                    "values": ["2020-01-01T00:00:00Z/2020-01-01T02:00:00Z/PT1H"],
+                    "default": "2020-01-01T02:00:00Z",
+                },
+            },
+        },
+    ],
+    "caches": {"timed_cache": cache("timed_wms")},
+    "sources": {"timed_wms": wms_source(forward_req_params=["time"])},
+    "globals": {"cache": {"base_dir": "./cache_data"}},
+}
 TILE_BBOX = "0.0,0.0,20037508.342789244,20037508.342789244"  # tile (1, 0, 1)
 
 
 def test_cache_keeps_tiles_per_dimension_value(make_app, source, tmp_path) -> None:
-    app = make_app(CACHED.replace("{cache}", ""))
+    app = make_app(CACHED)
     for time in ("2020-01-01T01:00:00Z", "2020-01-01T02:00:00Z", None):
         extra = {"time": time} if time else {}
         answer = call(app, getmap("timed", TILE_BBOX, "EPSG:3857", size=(256, 256), **extra))
@@ -159,7 +139,7 @@ def test_cache_keeps_tiles_per_dimension_value(make_app, source, tmp_path) -> No
 
 
 def test_cache_that_cannot_keep_values_apart_ignores_them(make_app, source, tmp_path) -> None:
-    app = make_app(CACHED.replace("{cache}", "cache: {type: mbtiles, filename: timed.mbtiles}"))
+    app = make_app(merge(CACHED, {"caches": {"timed_cache": {"cache": {"type": "mbtiles", "filename": "timed.mbtiles"}}}}))
     assert any("cannot keep tiles of different dimension values apart" in w for w in app.config.warnings)
     for _ in range(2):
         answer = call(app, getmap("timed", TILE_BBOX, "EPSG:3857", size=(256, 256), time="2020-01-01T01:00:00Z"))

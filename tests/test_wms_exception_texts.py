@@ -4,16 +4,23 @@ monitoring written against MapProxy match on them."""
 from __future__ import annotations
 
 import pytest
-from conftest import call
 from lxml import etree
-from wms_helpers import getmap, wms_config
+from support.wms import getmap, wms_config
+from support.wsgi import call
 
 OGC = "{http://www.opengis.net/ogc}"
 
 
 @pytest.fixture
 def app(make_app):
-    return make_app(wms_config().replace("EPSG:25832, ", "EPSG:25832, EPSG:31468, ", 1))
+    return make_app(_with_gauss_krueger(wms_config()))
+
+
+def _with_gauss_krueger(config: dict) -> dict:
+    """``config`` whose WMS also offers EPSG:31468 (after EPSG:25832)."""
+    srs = config["services"]["wms"]["srs"]
+    srs.insert(srs.index("EPSG:25832") + 1, "EPSG:31468")
+    return config
 
 
 def exception_text(body: bytes) -> tuple[str, str | None]:
@@ -72,8 +79,9 @@ def test_the_first_fault_is_reported_in_mapproxys_order(app) -> None:
 
 
 def test_a_bbox_that_cannot_be_transformed(make_app, source) -> None:
-    config = wms_config().replace("EPSG:25832, ", "EPSG:25832, EPSG:31468, ", 1)
-    app = make_app(config.replace("    type: wms\n", "    type: wms\n    supported_srs: ['EPSG:3857']\n", 1))
+    config = _with_gauss_krueger(wms_config())
+    config["sources"]["cb_wms"]["supported_srs"] = ["EPSG:3857"]
+    app = make_app(config)
     # far west of the Gauss-Krueger zone: no point of it exists in web mercator
     bbox = "-20000855.0573254,2847125.18913603,-19329367.42767611,4239924.78564583"
     answer = call(app, getmap("direct", bbox, "EPSG:31468", size=(130, 62)))

@@ -7,9 +7,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import call
 from lxml import etree
-from wms_helpers import getmap, wms_config
+from support.wms import getmap, wms_config
+from support.wsgi import call
 
 SCHEMAS = Path(__file__).parent / "schemas"
 OGC = "{http://www.opengis.net/ogc}"
@@ -150,7 +150,7 @@ def test_strict_mode_requires_format_and_styles(make_app) -> None:
     lenient = make_app(wms_config(), "lenient.yaml")
     url = "/service?SERVICE=WMS&VERSION=1.1.1&REQUEST=GetMap&LAYERS=direct&SRS=EPSG:4326&BBOX=0,40,30,60&WIDTH=64&HEIGHT=64"
     assert call(lenient, url).content_type == "image/png"
-    strict = make_app(wms_config().replace("  wms:\n", "  wms:\n    strict: true\n", 1), "strict.yaml")
+    strict = make_app(wms_config(strict=True), "strict.yaml")
     answer = call(strict, url)
     assert b"MissingParameterValue" in answer.body
 

@@ -7,69 +7,41 @@ from __future__ import annotations
 import math
 
 import pytest
-from conftest import call
 from lxml import etree
+from support.configs import cache, layer, wms_source
+from support.wsgi import call
 
 NS = {"wms": "http://www.opengis.net/wms"}
 
-CONFIG = """
-services:
-  wms:
-    srs: [EPSG:4326, EPSG:3857, EPSG:25832, EPSG:31467]
-    bbox_srs:
-      - EPSG:4326
-      - EPSG:3857
-      - srs: EPSG:31467
-        bbox: [3200000, 5200000, 3700000, 6100000]
-    md: {title: Extents}
-layers:
-  - name: germany
-    title: Source with a coverage
-    sources: [de_wms]
-  - name: cached
-    title: Cache of a covered source
-    sources: [de_cache]
-  - name: group
-    title: Two areas
-    layers:
-      - name: west
-        title: West
-        sources: [west_wms]
-      - name: east
-        title: East
-        sources: [east_wms]
-  - name: world
-    title: No coverage anywhere
-    sources: [plain_wms]
-  - name: tiles_only
-    title: Published as tiles only
-    tile_sources: [de_cache]
-caches:
-  de_cache:
-    grids: [GLOBAL_WEBMERCATOR]
-    sources: [de_wms]
-sources:
-  de_wms:
-    type: wms
-    req: {url: "{source}/wms", layers: base}
-    min_res: 5000
-    max_res: 10
-    coverage: {bbox: [5, 47, 15, 55], srs: "EPSG:4326"}
-  west_wms:
-    type: wms
-    req: {url: "{source}/wms", layers: base}
-    coverage: {bbox: [300000, 5300000, 500000, 5500000], srs: "EPSG:25832"}
-  east_wms:
-    type: wms
-    req: {url: "{source}/wms", layers: base}
-    coverage: {bbox: [12.5, 50, 14.5, 51.5], srs: "EPSG:4326"}
-  plain_wms:
-    type: wms
-    req: {url: "{source}/wms", layers: base}
-globals:
-  cache:
-    base_dir: ./cache_data
-"""
+CONFIG = {
+    "services": {
+        "wms": {
+            "srs": ["EPSG:4326", "EPSG:3857", "EPSG:25832", "EPSG:31467"],
+            "bbox_srs": [
+                "EPSG:4326",
+                "EPSG:3857",
+                {"srs": "EPSG:31467", "bbox": [3200000, 5200000, 3700000, 6100000]},
+            ],
+            "md": {"title": "Extents"},
+        },
+    },
+    "layers": [
+        layer("germany", "Source with a coverage", "de_wms"),
+        layer("cached", "Cache of a covered source", "de_cache"),
+        {"name": "group", "title": "Two areas",
+         "layers": [layer("west", "West", "west_wms"), layer("east", "East", "east_wms")]},
+        layer("world", "No coverage anywhere", "plain_wms"),
+        {"name": "tiles_only", "title": "Published as tiles only", "tile_sources": ["de_cache"]},
+    ],
+    "caches": {"de_cache": cache("de_wms", meta_size=None)},
+    "sources": {
+        "de_wms": wms_source(min_res=5000, max_res=10, coverage={"bbox": [5, 47, 15, 55], "srs": "EPSG:4326"}),
+        "west_wms": wms_source(coverage={"bbox": [300000, 5300000, 500000, 5500000], "srs": "EPSG:25832"}),
+        "east_wms": wms_source(coverage={"bbox": [12.5, 50, 14.5, 51.5], "srs": "EPSG:4326"}),
+        "plain_wms": wms_source(),
+    },
+    "globals": {"cache": {"base_dir": "./cache_data"}},
+}
 
 
 @pytest.fixture

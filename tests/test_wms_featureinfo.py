@@ -7,43 +7,30 @@ import json
 from urllib.parse import urlencode
 
 import pytest
-from conftest import call
 from lxml import etree, html
-from source_server import COLORS, expected_color
+from support.configs import layer, merge, wms_source
+from support.source_server import COLORS, expected_color
+from support.wsgi import call
 
-CONFIG = """
-services:
-  wms:
-    srs: [EPSG:4326, EPSG:3857, EPSG:25832]
-    featureinfo_types: [text, html, xml, json]
-layers:
-  - name: both
-    title: Two queryable sources
-    sources: [info_a, info_b]
-  - name: projected
-    title: Source only in web mercator
-    sources: [info_merc]
-  - name: plain
-    title: Not queryable
-    sources: [info_plain]
-sources:
-  info_a:
-    type: wms
-    wms_opts: {featureinfo: true}
-    req: {url: "{source}/wms", layers: alpha}
-  info_b:
-    type: wms
-    wms_opts: {featureinfo: true, version: '1.3.0'}
-    req: {url: "{source}/wms", layers: beta}
-  info_merc:
-    type: wms
-    wms_opts: {featureinfo: true}
-    supported_srs: ['EPSG:3857']
-    req: {url: "{source}/wms", layers: merc}
-  info_plain:
-    type: wms
-    req: {url: "{source}/wms", layers: plain}
-"""
+CONFIG = {
+    "services": {
+        "wms": {
+            "srs": ["EPSG:4326", "EPSG:3857", "EPSG:25832"],
+            "featureinfo_types": ["text", "html", "xml", "json"],
+        },
+    },
+    "layers": [
+        layer("both", "Two queryable sources", "info_a", "info_b"),
+        layer("projected", "Source only in web mercator", "info_merc"),
+        layer("plain", "Not queryable", "info_plain"),
+    ],
+    "sources": {
+        "info_a": wms_source(layers="alpha", wms_opts={"featureinfo": True}),
+        "info_b": wms_source(layers="beta", wms_opts={"featureinfo": True, "version": "1.3.0"}),
+        "info_merc": wms_source(layers="merc", wms_opts={"featureinfo": True}, supported_srs=["EPSG:3857"]),
+        "info_plain": wms_source(layers="plain"),
+    },
+}
 
 
 @pytest.fixture
@@ -145,7 +132,7 @@ def test_featureinfo_xslt(make_app, tmp_path) -> None:
         '<xsl:template match="/"><count><xsl:value-of select="count(//feature)"/></count></xsl:template>'
         "</xsl:stylesheet>"
     )
-    app = make_app(CONFIG.replace("  wms:\n", f"  wms:\n    featureinfo_xslt:\n      xml: {xslt}\n", 1))
+    app = make_app(merge(CONFIG, {"services": {"wms": {"featureinfo_xslt": {"xml": str(xslt)}}}}))
     answer = call(app, fi_url("both", "application/vnd.ogc.gml"))
     assert etree.fromstring(answer.body).text == "2"
 
@@ -157,9 +144,8 @@ def test_source_featureinfo_xslt_rewrites_incoming_documents(make_app, tmp_path)
         '<xsl:template match="/features"><renamed><xsl:for-each select="feature">'
         '<item name="{@layer}"/></xsl:for-each></renamed></xsl:template></xsl:stylesheet>'
     )
-    config = CONFIG.replace("    wms_opts: {featureinfo: true}\n    req: {url: \"{source}/wms\", layers: alpha}",
-                            f"    wms_opts: {{featureinfo: true, featureinfo_xslt: '{xslt}', featureinfo_format: text/xml}}\n"
-                            "    req: {url: \"{source}/wms\", layers: alpha}", 1)
+    wms_opts = {"featureinfo": True, "featureinfo_xslt": str(xslt), "featureinfo_format": "text/xml"}
+    config = merge(CONFIG, {"sources": {"info_a": {"wms_opts": wms_opts}}})
     assert config != CONFIG
     app = make_app(config)
     answer = call(app, fi_url("both", "application/vnd.ogc.gml"))

@@ -8,9 +8,10 @@ import shutil
 import subprocess
 
 import pytest
-from conftest import call
 from PIL import Image
-from wms_helpers import check_checkerboard, getmap, wms_config
+from support.configs import merge, wms_source
+from support.wms import check_checkerboard, getmap, wms_config
+from support.wsgi import call, fetch
 
 from tileproxy.stores.base import Tile
 
@@ -156,15 +157,9 @@ def test_named_group_renders_its_children(app) -> None:
 
 
 def test_beyond_max_shrink_factor_is_blank(make_app) -> None:
-    config = wms_config().replace("    meta_buffer: 0\n", "    meta_buffer: 0\n    grids: [small]\n", 1)
-    config = config.replace("    grids: [GLOBAL_WEBMERCATOR]\n", "", 1)
-    config += """
-grids:
-  small:
-    base: GLOBAL_WEBMERCATOR
-    min_res: 1000
-    num_levels: 3
-"""
+    config = wms_config()
+    config["caches"]["cb_cache"]["grids"] = ["small"]
+    config["grids"] = {"small": {"base": "GLOBAL_WEBMERCATOR", "min_res": 1000, "num_levels": 3}}
     app = make_app(config)
     # 1000 m/px at level 0, max_shrink_factor 4: a request at ~78 km/px is blank
     answer = call(app, getmap("cached", "-20000000,-10000000,20000000,10000000", "EPSG:3857", transparent="true"))
@@ -176,8 +171,9 @@ grids:
 
 
 def test_layers_are_drawn_bottom_to_top(make_app) -> None:
-    config = wms_config().replace("sources:\n  cb_wms:", "sources:\n  overlay:\n    type: debug\n  cb_wms:", 1)
-    config = config.replace("  - name: direct\n", "  - name: debug\n    title: Debug\n    sources: [overlay]\n  - name: direct\n", 1)
+    config = wms_config()
+    config["sources"] = {"overlay": {"type": "debug"}, **config["sources"]}
+    config["layers"].insert(1, {"name": "debug", "title": "Debug", "sources": ["overlay"]})
     app = make_app(config)
     under = call(app, getmap("direct,debug", "0,40,30,60", "EPSG:4326", size=(256, 256)))
     over = call(app, getmap("debug,direct", "0,40,30,60", "EPSG:4326", size=(256, 256)))
@@ -187,16 +183,16 @@ def test_layers_are_drawn_bottom_to_top(make_app) -> None:
 
 
 def test_source_errors_notify_or_raise(make_app, source) -> None:
-    broken = "  broken:\n    type: wms\n    req:\n      url: http://127.0.0.1:9/wms\n      layers: nothing\n"
-    config = wms_config().replace("sources:\n  cb_wms:", "sources:\n" + broken + "  cb_wms:", 1)
-    config = config.replace("  - name: direct\n", "  - name: both\n    title: Both\n    sources: [cb_wms, broken]\n  - name: direct\n", 1)
+    config = wms_config()
+    config["sources"] = {"broken": wms_source("http://127.0.0.1:9/wms", "nothing"), **config["sources"]}
+    config["layers"].insert(1, {"name": "both", "title": "Both", "sources": ["cb_wms", "broken"]})
     notify = make_app(config, "notify.yaml")
     answer = call(notify, getmap("both", "0,40,30,60", "EPSG:4326", size=(256, 256)))
     assert answer.status == 200 and answer.content_type == "image/png"
     assert answer.headers["Cache-Control"] == "no-cache, no-store"  # not the full map
     img = answer.image.convert("RGB")
     assert img.getpixel((2, 2)) != img.getpixel((128, 250))  # error text drawn at the top left
-    raising = make_app(config.replace("  wms:\n", "  wms:\n    on_source_errors: raise\n", 1), "raise.yaml")
+    raising = make_app(merge(config, {"services": {"wms": {"on_source_errors": "raise"}}}), "raise.yaml")
     answer = call(raising, getmap("both", "0,40,30,60", "EPSG:4326", size=(256, 256)))
     assert answer.status == 500 and b"ServiceException>No response from URL" in answer.body
     source.reset("error")
@@ -206,7 +202,7 @@ def test_source_errors_notify_or_raise(make_app, source) -> None:
 
 
 def test_attribution_is_drawn(make_app) -> None:
-    app = make_app(wms_config().replace("  wms:\n", "  wms:\n    attribution:\n      text: '(c) Tests'\n", 1))
+    app = make_app(wms_config(attribution={"text": "(c) Tests"}))
     plain = make_app(wms_config(), "plain.yaml")
     url = getmap("direct", "0,4000000,4000000,8000000", "EPSG:3857", size=(256, 256))
     with_text = call(app, url).image.convert("RGB").crop((150, 230, 256, 256))
@@ -230,8 +226,7 @@ def test_wms_100_map_request(app) -> None:
 
 
 def test_explicit_bbox_srs_clips_getmap_and_capabilities(make_app) -> None:
-    config = wms_config().replace(
-        "  wms:\n", "  wms:\n    bbox_srs:\n      - srs: 'EPSG:3857'\n        bbox: [0, 4000000, 2000000, 6000000]\n      - EPSG:4326\n", 1)
+    config = wms_config(bbox_srs=[{"srs": "EPSG:3857", "bbox": [0, 4000000, 2000000, 6000000]}, "EPSG:4326"])
     app = make_app(config)
     # half of the request lies west of the configured bbox: transparent there
     answer = call(app, getmap("direct", "-2000000,4000000,2000000,6000000", "EPSG:3857", size=(400, 200), transparent="true"))
@@ -265,8 +260,9 @@ def test_aligned_request_is_cut_from_the_tiles_without_resampling(app) -> None:
 
 
 def test_group_sources_replace_its_children(make_app) -> None:
-    config = wms_config().replace("sources:\n  cb_wms:", "sources:\n  overlay:\n    type: debug\n  cb_wms:", 1)
-    config = config.replace("    title: A group\n", "    title: A group\n    sources: [overlay]\n", 1)
+    config = wms_config()
+    config["sources"] = {"overlay": {"type": "debug"}, **config["sources"]}
+    config["layers"][2]["sources"] = ["overlay"]  # the group
     app = make_app(config)
     answer = call(app, getmap("group", "0,4000000,200000,4200000", "EPSG:3857", size=(128, 128), transparent="true"))
     img = answer.image.convert("RGBA")
@@ -275,8 +271,9 @@ def test_group_sources_replace_its_children(make_app) -> None:
 
 
 def test_custom_image_format_options(make_app) -> None:
-    config = wms_config().replace("image_formats: [image/png,", "image_formats: [few_colors, image/png,", 1)
-    config = config.replace("globals:\n", "globals:\n  image:\n    formats:\n      few_colors:\n        format: image/png\n        colors: 4\n", 1)
+    config = wms_config()
+    config["services"]["wms"]["image_formats"].insert(0, "few_colors")
+    config["globals"] = {"image": {"formats": {"few_colors": {"format": "image/png", "colors": 4}}}, **config["globals"]}
     app = make_app(config)
     answer = call(app, getmap("direct", "0,40,30,60", "EPSG:4326", fmt="few_colors", size=(128, 128)))
     assert answer.status == 200 and answer.content_type == "image/png"
@@ -284,7 +281,8 @@ def test_custom_image_format_options(make_app) -> None:
 
 
 def test_on_error_of_a_direct_source_answers_with_its_colour(make_app, source) -> None:
-    config = wms_config().replace("      layers: base\n", "      layers: base\n    on_error:\n      500:\n        response: '#00ff00'\n", 1)
+    config = wms_config()
+    config["sources"]["cb_wms"]["on_error"] = {500: {"response": "#00ff00"}}
     app = make_app(config)
     source.reset("error")
     answer = call(app, getmap("direct", "0,40,30,60", "EPSG:4326", size=(64, 64)))
@@ -293,11 +291,11 @@ def test_on_error_of_a_direct_source_answers_with_its_colour(make_app, source) -
 
 
 def test_cache_coverage_and_cache_without_sources(make_app) -> None:
-    config = wms_config().replace(
-        "    meta_buffer: 0\n",
-        "    meta_buffer: 0\n    cache:\n      type: file\n      coverage:\n        bbox: [1000000, 4000000, 2000000, 6000000]\n        srs: 'EPSG:3857'\n", 1)
-    config = config.replace("caches:\n", "caches:\n  seeded_only:\n    grids: [GLOBAL_WEBMERCATOR]\n    sources: []\n", 1)
-    config = config.replace("  - name: direct\n", "  - name: seeded\n    title: No sources\n    sources: [seeded_only]\n  - name: direct\n", 1)
+    config = wms_config()
+    config["caches"]["cb_cache"]["cache"] = {
+        "type": "file", "coverage": {"bbox": [1000000, 4000000, 2000000, 6000000], "srs": "EPSG:3857"}}
+    config["caches"] = {"seeded_only": {"grids": ["GLOBAL_WEBMERCATOR"], "sources": []}, **config["caches"]}
+    config["layers"].insert(1, {"name": "seeded", "title": "No sources", "sources": ["seeded_only"]})
     app = make_app(config)
     # half inside the coverage: drawn there, transparent outside, no error
     answer = call(app, getmap("cached", "-2000000,4000000,2000000,6000000", "EPSG:3857", size=(400, 200), transparent="true"))
@@ -314,7 +312,7 @@ def test_cache_coverage_and_cache_without_sources(make_app) -> None:
 
 
 def test_cache_grid_is_chosen_by_the_request_srs(make_app, tmp_path) -> None:
-    app = make_app(wms_config().replace("    grids: [GLOBAL_WEBMERCATOR]\n", "    grids: [GLOBAL_GEODETIC, GLOBAL_WEBMERCATOR]\n", 1))
+    app = make_app(merge(wms_config(), {"caches": {"cb_cache": {"grids": ["GLOBAL_GEODETIC", "GLOBAL_WEBMERCATOR"]}}}))
     base = tmp_path / "cache_data"
 
     def grids_written() -> set[str]:
@@ -330,17 +328,15 @@ def test_cache_grid_is_chosen_by_the_request_srs(make_app, tmp_path) -> None:
 def test_concurrent_getmaps_over_http(app, make_app, serve, source) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
-    import requests
-
     base = serve(app)
     boxes = [f"{x},{y},{x + 10},{y + 10}" for x in (0, 10, 20) for y in (30, 40, 50)]
 
-    def fetch(i: int) -> tuple[int, str, bytes]:
-        resp = requests.get(base + getmap("cached", boxes[i % len(boxes)], "EPSG:4326", size=(256, 256)), timeout=60)
-        return resp.status_code, resp.headers["Content-Type"], resp.content
+    def get(i: int) -> tuple[int, str, bytes]:
+        answer = fetch(base + getmap("cached", boxes[i % len(boxes)], "EPSG:4326", size=(256, 256)), timeout=60)
+        return answer.status, answer.headers["Content-Type"], answer.body
 
     with ThreadPoolExecutor(8) as pool:
-        results = list(pool.map(fetch, range(32)))
+        results = list(pool.map(get, range(32)))
     assert all(status == 200 and ctype == "image/png" for status, ctype, _ in results)
     by_box: dict[int, set[bytes]] = {}
     for i, (_, _, body) in enumerate(results):
@@ -349,7 +345,8 @@ def test_concurrent_getmaps_over_http(app, make_app, serve, source) -> None:
     # each meta tile is requested from the source once, whatever the concurrency:
     # as many requests as one client asking for the same maps one after another
     concurrent = source.count("wms")
-    sequential_app = make_app(wms_config().replace("./cache_data", "./cache_sequential"), "sequential.yaml")
+    sequential_app = make_app(merge(wms_config(), {"globals": {"cache": {"base_dir": "./cache_sequential"}}}),
+                              "sequential.yaml")
     source.reset()
     for box in boxes:
         call(sequential_app, getmap("cached", box, "EPSG:4326", size=(256, 256)))

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 from urllib.parse import parse_qsl, urlsplit
 
-from conftest import call
-from wms_helpers import getmap, wms_config
+from support.configs import NO_PALETTE, merge, tile_source
+from support.wms import getmap, wms_config
+from support.wsgi import call
 
 
 def test_forward_req_params_take_any_request_parameter(make_app, source) -> None:
-    app = make_app(wms_config().replace("    type: wms\n", "    type: wms\n    forward_req_params: [time]\n", 1))
+    app = make_app(merge(wms_config(), {"sources": {"cb_wms": {"forward_req_params": ["time"]}}}))
     answer = call(app, getmap("direct", size=(32, 32), time="20041012", other="x"))
     assert answer.status == 200
     sent = dict(parse_qsl(urlsplit(source.requests[-1]).query))
@@ -35,7 +36,7 @@ def test_opaque_layer_stays_opaque_when_transparency_is_asked(make_app, source) 
 
 
 def test_request_inside_the_bbox_srs_limit_is_not_reencoded(make_app, source) -> None:
-    limited = wms_config().replace("    srs: [", "    bbox_srs:\n      - {srs: 'EPSG:4326', bbox: [-180, -70, 180, 90]}\n    srs: [", 1)
+    limited = wms_config(bbox_srs=[{"srs": "EPSG:4326", "bbox": [-180, -70, 180, 90]}])
     plain = call(make_app(wms_config(), "plain.yaml"), getmap("direct", size=(64, 64)))
     inside = call(make_app(limited, "limited.yaml"), getmap("direct", size=(64, 64)))
     assert inside.body == plain.body  # the source's image as it came
@@ -49,16 +50,11 @@ def test_request_inside_the_bbox_srs_limit_is_not_reencoded(make_app, source) ->
 
 
 def test_map_with_error_stand_in_is_not_kept_by_clients(make_app, source) -> None:
-    tiles = """  tiles:
-    type: tile
-    url: {source}/tiles/%(tms_path)s.png
-    grid: GLOBAL_WEBMERCATOR
-    on_error:
-      404: {response: '#ff0080', cache: false}
-"""
-    config = wms_config().replace("sources:\n  cb_wms:", "sources:\n" + tiles + "  cb_wms:", 1)
-    config = config.replace("    sources: [cb_wms]\n    meta_size", "    sources: [tiles]\n    meta_size", 1)
-    config = config.replace("globals:\n", "globals:\n  image:\n    paletted: false\n", 1)
+    tiles = tile_source("{source}/tiles/%(tms_path)s.png", on_error={404: {"response": "#ff0080", "cache": False}})
+    config = wms_config()
+    config["sources"] = {"tiles": tiles, **config["sources"]}
+    config["caches"]["cb_cache"]["sources"] = ["tiles"]
+    config["globals"] = {**NO_PALETTE, **config["globals"]}
     app = make_app(config)
     source.reset("notfound")
     answer = call(app, getmap("cached", "0,0,5000000,5000000", "EPSG:3857", size=(64, 64), transparent="true"))
@@ -72,8 +68,7 @@ def test_map_with_error_stand_in_is_not_kept_by_clients(make_app, source) -> Non
 
 
 def test_cache_draws_nothing_outside_its_sources_resolutions(make_app, source, tmp_path) -> None:
-    config = wms_config().replace("    type: wms\n", "    type: wms\n    min_res: 1000\n", 1)
-    app = make_app(config)
+    app = make_app(merge(wms_config(), {"sources": {"cb_wms": {"min_res": 1000}}}))
     coarse = call(app, getmap("cached", "0,0,5000000,5000000", "EPSG:3857", size=(64, 64), transparent="true"))
     assert coarse.image.convert("RGBA").getextrema()[3] == (0, 0)  # fully transparent
     assert not list(tmp_path.rglob("*.png"))  # no blank tiles were made for it
@@ -83,9 +78,9 @@ def test_cache_draws_nothing_outside_its_sources_resolutions(make_app, source, t
 
 def test_transparent_layer_keeps_its_alpha_channel(make_app, source) -> None:
     # JPEG tiles of a transparent source: opaque pixels, but the layer is transparent
-    config = wms_config().replace("    meta_size: [2, 2]", "    format: image/jpeg\n    meta_size: [2, 2]", 1)
-    config = config.replace("      layers: base\n", "      layers: base\n      transparent: true\n", 1)
-    config = config.replace("globals:\n", "globals:\n  image:\n    paletted: false\n", 1)
+    config = merge(wms_config(), {"caches": {"cb_cache": {"format": "image/jpeg"}},
+                                  "sources": {"cb_wms": {"req": {"transparent": True}}}})
+    config["globals"] = {**NO_PALETTE, **config["globals"]}
     app = make_app(config)
     answer = call(app, getmap("cached", "0,0,5000000,5000000", "EPSG:3857", size=(64, 64), transparent="true"))
     assert answer.image.mode == "RGBA"

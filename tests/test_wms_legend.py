@@ -7,60 +7,46 @@ import io
 import json
 
 import pytest
-from conftest import call
+import yaml
 from PIL import Image
-from source_server import legend_color
+from support.configs import fill, layer, wms_source, write_config
+from support.source_server import legend_color
+from support.wsgi import call
 
-CONFIG = """
-services:
-  wms:
-layers:
-  - name: two
-    title: Two source layers
-    sources: [legend_src]
-  - name: from_file
-    title: Legend from a file
-    sources: [plain]
-    legendurl: file://{legend_file}
-  - name: from_url
-    title: Legend from a URL
-    sources: [plain]
-    legendurl: "{source}/wms?SERVICE=WMS&REQUEST=GetLegendGraphic&LAYER=remote"
-  - name: group
-    title: Group of legends
-    layers:
-      - name: child_a
-        title: A
-        sources: [legend_a]
-      - name: child_b
-        title: B
-        sources: [plain]
-  - name: none
-    title: No legend
-    sources: [plain]
-sources:
-  legend_src:
-    type: wms
-    wms_opts: {legendgraphic: true}
-    req: {url: "{source}/wms", layers: "a,bb"}
-  legend_a:
-    type: wms
-    wms_opts: {legendgraphic: true}
-    req: {url: "{source}/wms", layers: "ccc"}
-  plain:
-    type: wms
-    req: {url: "{source}/wms", layers: base}
-globals:
-  cache:
-    base_dir: ./cache_data
-"""
+CONFIG = {
+    "services": {"wms": None},
+    "layers": [
+        layer("two", "Two source layers", "legend_src"),
+        {
+            "name": "from_file",
+            "title": "Legend from a file",
+            "sources": ["plain"],
+            "legendurl": "file://{legend_file}",
+        },
+        {
+            "name": "from_url",
+            "title": "Legend from a URL",
+            "sources": ["plain"],
+            "legendurl": "{source}/wms?SERVICE=WMS&REQUEST=GetLegendGraphic&LAYER=remote",
+        },
+        {"name": "group", "title": "Group of legends",
+         "layers": [layer("child_a", "A", "legend_a"), layer("child_b", "B", "plain")]},
+        layer("none", "No legend", "plain"),
+    ],
+    "sources": {
+        "legend_src": wms_source(layers="a,bb", wms_opts={"legendgraphic": True}),
+        "legend_a": wms_source(layers="ccc", wms_opts={"legendgraphic": True}),
+        "plain": wms_source(),
+    },
+    "globals": {"cache": {"base_dir": "./cache_data"}},
+}
 
 
 @pytest.fixture
 def app(make_app, tmp_path):
     legend = tmp_path / "legend.png"
     Image.new("RGB", (33, 7), (1, 2, 3)).save(legend)
-    return make_app(CONFIG.replace("{legend_file}", str(legend)))
+    return make_app(fill(CONFIG, legend_file=str(legend)))
 
 
 def legend(app, layer: str, version: str = "1.1.1", **extra: str):
@@ -145,9 +131,9 @@ def test_source_legends_are_cached_per_source(app, source, tmp_path) -> None:
     """A layer made of several sources finds each source's legend cached by another layer."""
     assert legend(app, "group").status == 200  # child_a's source: one request
     assert source.count("wms") == 1
-    config = (tmp_path / "mapproxy.yaml").read_text().replace(
-        "  - name: none\n", "  - name: both\n    title: both\n    sources: [legend_a, legend_src]\n  - name: none\n")
-    (tmp_path / "mapproxy.yaml").write_text(config)
+    config = yaml.safe_load((tmp_path / "mapproxy.yaml").read_text())  # as the app fixture wrote it
+    config["layers"].insert(-1, layer("both", "both", "legend_a", "legend_src"))
+    write_config(tmp_path / "mapproxy.yaml", config)
     from tileproxy.wsgi import make_wsgi_app
 
     again = make_wsgi_app(tmp_path / "mapproxy.yaml")

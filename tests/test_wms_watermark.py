@@ -5,41 +5,28 @@ from __future__ import annotations
 import io
 
 import pytest
-from conftest import call
 from PIL import Image
-from wms_helpers import getmap
+from support.configs import cache, layer, merge, wms_source
+from support.wms import getmap
+from support.wsgi import call
 
 from tileproxy.image.watermark import Watermark
 from tileproxy.stores.base import Tile
 
 WORLD = 20037508.342789244
 
-CONFIG = """
-services:
-  wms:
-layers:
-  - name: marked
-    title: Watermarked
-    sources: [marked_cache]
-caches:
-  marked_cache:
-    grids: [GLOBAL_WEBMERCATOR]
-    sources: [cb_wms]
-    meta_size: [1, 1]
-    meta_buffer: 0
-    watermark:
-      text: TILEPROXY
-      font_size: 24
-      opacity: 255
-      color: [0, 0, 0]
-      {spacing}
-sources:
-  cb_wms:
-    type: wms
-    req: {url: "{source}/wms", layers: base}
-globals:
-  cache: {base_dir: ./cache_data}
-"""
+CONFIG = {
+    "services": {"wms": None},
+    "layers": [layer("marked", "Watermarked", "marked_cache")],
+    "caches": {
+        "marked_cache": cache(
+            "cb_wms",
+            watermark={"text": "TILEPROXY", "font_size": 24, "opacity": 255, "color": [0, 0, 0]},
+        ),
+    },
+    "sources": {"cb_wms": wms_source()},
+    "globals": {"cache": {"base_dir": "./cache_data"}},
+}
 
 
 def tile_url(x: int, y: int, z: int) -> str:
@@ -54,8 +41,12 @@ def black_rows(img: Image.Image) -> set[int]:
     return {y for y in range(rgb.size[1]) for x in range(0, rgb.size[0], 2) if max(rgb.getpixel((x, y))) < 60}
 
 
+def _spaced(spacing: str) -> dict:
+    return merge(CONFIG, {"caches": {"marked_cache": {"watermark": {"spacing": spacing}}}})
+
+
 def test_watermark_is_stored_with_the_tile(make_app) -> None:
-    app = make_app(CONFIG.replace("{spacing}", ""))
+    app = make_app(CONFIG)
     manager = app.config.caches["marked_cache"].managers["GLOBAL_WEBMERCATOR"]
     even = call(app, tile_url(1, 2, 3))
     rows = black_rows(even.image)
@@ -76,7 +67,7 @@ def test_watermark_keeps_an_opaque_tile_opaque() -> None:
 
 
 def test_wide_spacing_marks_every_other_tile(make_app) -> None:
-    app = make_app(CONFIG.replace("{spacing}", "spacing: wide"))
+    app = make_app(_spaced("wide"))
     assert black_rows(call(app, tile_url(1, 2, 3)).image)  # x and y differ in parity
     assert not black_rows(call(app, tile_url(2, 2, 3)).image)
 
@@ -91,4 +82,4 @@ def test_bad_watermark_config_names_the_key(make_app) -> None:
     from tileproxy.config.errors import ConfigError
 
     with pytest.raises(ConfigError, match=r"caches\.marked_cache\.watermark\.spacing"):
-        make_app(CONFIG.replace("{spacing}", "spacing: narrow"))
+        make_app(_spaced("narrow"))

@@ -9,9 +9,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import call
 from lxml import etree
-from yaml_snippets import CACHE_DATA, wms_source
+from support.configs import cache, layer, merge, wms_source
+from support.wsgi import call
 
 from tileproxy.grid import predefined_grid
 
@@ -19,34 +19,30 @@ SCHEMAS = Path(__file__).parent / "schemas"
 NS = {"w": "http://www.opengis.net/wmts/1.0", "ows": "http://www.opengis.net/ows/1.1",
       "xlink": "http://www.w3.org/1999/xlink"}
 
-CONFIG = """
-services:
-  wmts:
-{wmts_extra}
-layers:
-  - name: web
-    title: Web map
-    md: {abstract: 'Tiles & more'}
-    sources: [web_cache]
-  - name: merc
-    title: Mercator
-    sources: [merc_cache]
-  - name: wgs
-    title: WGS84
-    sources: [wgs_cache]
-caches:
-  web_cache: {grids: [GLOBAL_WEBMERCATOR], sources: [wms]}
-  merc_cache: {grids: [GLOBAL_MERCATOR], sources: [wms], format: image/jpeg}
-  wgs_cache: {grids: [wgs_nw, GLOBAL_GEODETIC], sources: [wms]}
-grids:
-  wgs_nw:
-    srs: EPSG:4326
-    bbox: [-180, -90, 180, 90]
-    origin: nw
-    min_res: 0.703125
-    num_levels: 5
-sources:
-""" + wms_source() + CACHE_DATA + "    meta_size: [1, 1]\n    meta_buffer: 0\n"
+CONFIG = {
+    "services": {"wmts": None},
+    "layers": [
+        {"name": "web", "title": "Web map", "md": {"abstract": "Tiles & more"}, "sources": ["web_cache"]},
+        layer("merc", "Mercator", "merc_cache"),
+        layer("wgs", "WGS84", "wgs_cache"),
+    ],
+    "caches": {
+        "web_cache": cache("wms", meta_size=None),
+        "merc_cache": cache("wms", grid="GLOBAL_MERCATOR", meta_size=None, format="image/jpeg"),
+        "wgs_cache": {"grids": ["wgs_nw", "GLOBAL_GEODETIC"], "sources": ["wms"]},
+    },
+    "grids": {
+        "wgs_nw": {
+            "srs": "EPSG:4326",
+            "bbox": [-180, -90, 180, 90],
+            "origin": "nw",
+            "min_res": 0.703125,
+            "num_levels": 5,
+        },
+    },
+    "sources": {"wms": wms_source()},
+    "globals": {"cache": {"base_dir": "./cache_data", "meta_size": [1, 1], "meta_buffer": 0}},
+}
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +53,7 @@ def schema() -> etree.XMLSchema:
 
 @pytest.fixture
 def app(make_app):
-    return make_app(CONFIG.replace("{wmts_extra}", ""))
+    return make_app(CONFIG)
 
 
 def valid_xml(answer, schema: etree.XMLSchema) -> etree._Element:
@@ -147,8 +143,8 @@ def test_kvp_and_rest_tiles_address_rows_from_the_top(app, source) -> None:
 
 
 def test_custom_restful_template(make_app, source, schema) -> None:
-    template = "    restful_template: '/tiles/{Layer}/{Style}/{TileMatrixSet}/{TileMatrix}/{TileRow}/{TileCol}.{Format}'"
-    app = make_app(CONFIG.replace("{wmts_extra}", template))
+    template = "/tiles/{Layer}/{Style}/{TileMatrixSet}/{TileMatrix}/{TileRow}/{TileCol}.{Format}"
+    app = make_app(merge(CONFIG, {"services": {"wmts": {"restful_template": template}}}))
     doc = valid_xml(call(app, "/wmts/1.0.0/WMTSCapabilities.xml"), schema)
     url = doc.find("w:Contents/w:Layer/w:ResourceURL", NS).get("template")
     # {Style} stays for the client to fill, as in MapProxy
@@ -160,7 +156,7 @@ def test_custom_restful_template(make_app, source, schema) -> None:
 
 
 def test_kvp_disabled_and_rest_disabled(make_app) -> None:
-    app = make_app(CONFIG.replace("{wmts_extra}", "    kvp: false\n    restful: false"))
+    app = make_app(merge(CONFIG, {"services": {"wmts": {"kvp": False, "restful": False}}}))
     kvp = call(app, "/service?SERVICE=WMTS&REQUEST=GetCapabilities")
     assert 400 <= kvp.status < 600 and kvp.status != 500 and b"ExceptionReport" in kvp.body
     assert call(app, "/wmts/1.0.0/WMTSCapabilities.xml").status == 404

@@ -5,72 +5,65 @@ grid names as TileMatrixSet identifiers, and which layers are published."""
 from __future__ import annotations
 
 import pytest
-from conftest import call
 from lxml import etree
-from yaml_snippets import CACHE_DATA
+from support.configs import cache, layer, wms_source
+from support.wsgi import call
 
 NS = {"w": "http://www.opengis.net/wmts/1.0", "ows": "http://www.opengis.net/ows/1.1",
       "xlink": "http://www.w3.org/1999/xlink"}
 HREF = "{http://www.w3.org/1999/xlink}href"
 
-CONFIG = """
-services:
-  wms:
-    versions: ['1.1.1', '1.3.0']
-    md:
-      title: Our maps
-      abstract: Maps of the city
-      keyword_list:
-        - keywords: [wms]
-      contact: {person: Ann, organization: City}
-  wmts:
-    md:
-      keyword_list:
-        - keywords: [tiles, city]
-layers:
-  - name: parks
-    title: Parks
-    legendurl: http://example.org/parks.png
-    sources: [parks_cache]
-  - name: roads
-    title: Roads
-    wmts_kvp_legendurl: '{base_url}/legends/{layer_name}.png?a=1&amp;b=2'
-    wmts_rest_legendurl: 'http://example.org/legend?layer={layer_name}'
-    sources: [roads_cache]
-  - name: water
-    title: Water
-    sources: [water_cache]
-  - name: wms_only
-    title: No tiles
-    tile_sources: []
-    sources: [parks_cache]
-caches:
-  parks_cache:
-    grids: [city]
-    format: png8a
-    sources: [wms]
-    cache:
-      type: file
-      coverage: {bbox: [10, 50, 12, 52], srs: 'EPSG:4326'}
-  roads_cache:
-    grids: [GLOBAL_WEBMERCATOR]
-    sources: [roads_wms]
-  water_cache:
-    grids: [GLOBAL_WEBMERCATOR]
-    sources: [wms]
-grids:
-  city:
-    name: CityGrid
-    base: GLOBAL_WEBMERCATOR
-sources:
-  wms:
-    type: wms
-    req: {url: "{source}/wms", layers: base}
-  roads_wms:
-    type: wms
-    coverage: {bbox: [5.5, 47.25, 15.0, 55.0], srs: 'EPSG:4326'}
-    req: {url: "{source}/wms", layers: roads}
-""" + CACHE_DATA
+CONFIG = {
+    "services": {
+        "wms": {
+            "versions": ["1.1.1", "1.3.0"],
+            "md": {
+                "title": "Our maps",
+                "abstract": "Maps of the city",
+                "keyword_list": [{"keywords": ["wms"]}],
+                "contact": {"person": "Ann", "organization": "City"},
+            },
+        },
+        "wmts": {"md": {"keyword_list": [{"keywords": ["tiles", "city"]}]}},
+    },
+    "layers": [
+        {
+            "name": "parks",
+            "title": "Parks",
+            "legendurl": "http://example.org/parks.png",
+            "sources": ["parks_cache"],
+        },
+        {
+            "name": "roads",
+            "title": "Roads",
+            "wmts_kvp_legendurl": "{base_url}/legends/{layer_name}.png?a=1&amp;b=2",
+            "wmts_rest_legendurl": "http://example.org/legend?layer={layer_name}",
+            "sources": ["roads_cache"],
+        },
+        layer("water", "Water", "water_cache"),
+        {"name": "wms_only", "title": "No tiles", "tile_sources": [], "sources": ["parks_cache"]},
+    ],
+    "caches": {
+        "parks_cache": cache(
+            "wms",
+            grid="city",
+            meta_size=None,
+            format="png8a",
+            cache={"type": "file", "coverage": {"bbox": [10, 50, 12, 52], "srs": "EPSG:4326"}},
+        ),
+        "roads_cache": cache("roads_wms", meta_size=None),
+        "water_cache": cache("wms", meta_size=None),
+    },
+    "grids": {"city": {"name": "CityGrid", "base": "GLOBAL_WEBMERCATOR"}},
+    "sources": {
+        "wms": wms_source(),
+        "roads_wms": wms_source(
+            layers="roads",
+            coverage={"bbox": [5.5, 47.25, 15.0, 55.0], "srs": "EPSG:4326"},
+        ),
+    },
+    "globals": {"cache": {"base_dir": "./cache_data"}},
+}
 
 
 @pytest.fixture

@@ -5,65 +5,47 @@ apart in file caches (MapProxy's ``<name>-<value>`` directories)."""
 from __future__ import annotations
 
 import pytest
-from conftest import call
 from lxml import etree
+from support.configs import cache, layer, wms_source
+from support.wsgi import call
 
 NS = {"w": "http://www.opengis.net/wmts/1.0", "ows": "http://www.opengis.net/ows/1.1"}
 
-CONFIG = """
-services:
-  wmts:
-    restful_template: '/{Layer}/{TileMatrixSet}/{Time}/{Elevation}/{TileMatrix}/{TileCol}/{TileRow}.{Format}'
-globals:
-  cache:
-    base_dir: ./cache_data
-layers:
-  - name: weather
-    title: Weather
-    sources: [weather_cache]
-    dimensions:
-      Time:
-        values: ["2024-01-01T00:00:00Z", "2024-01-02T00:00:00Z"]
-      elevation:
-        values: [0, 500, 1000]
-        default: 500
-  - name: stored
-    title: Weather, cached
-    sources: [stored_cache]
-    dimensions:
-      time:
-        values: ["2024-01-01", "2024-01-02"]
-  - name: plain
-    title: No dimensions
-    sources: [plain_cache]
-caches:
-  weather_cache:
-    grids: [GLOBAL_WEBMERCATOR]
-    disable_storage: true
-    meta_size: [1, 1]
-    meta_buffer: 0
-    sources: [weather_wms]
-  stored_cache:
-    grids: [GLOBAL_WEBMERCATOR]
-    meta_size: [1, 1]
-    meta_buffer: 0
-    sources: [weather_wms]
-  plain_cache:
-    grids: [GLOBAL_WEBMERCATOR]
-    disable_storage: true
-    meta_size: [1, 1]
-    meta_buffer: 0
-    sources: [plain_wms]
-sources:
-  weather_wms:
-    type: wms
-    forward_req_params: [time, elevation]
-    req: {url: "{source}/wms", layers: weather}
-  plain_wms:
-    type: wms
-    forward_req_params: [time, elevation]
-    req: {url: "{source}/wms", layers: plain}
-"""
+CONFIG = {
+    "services": {
+        "wmts": {
+            "restful_template": "/{Layer}/{TileMatrixSet}/{Time}/{Elevation}/{TileMatrix}/{TileCol}/{TileRow}.{Format}",
+        },
+    },
+    "globals": {"cache": {"base_dir": "./cache_data"}},
+    "layers": [
+        {
+            "name": "weather",
+            "title": "Weather",
+            "sources": ["weather_cache"],
+            "dimensions": {
+                "Time": {"values": ["2024-01-01T00:00:00Z", "2024-01-02T00:00:00Z"]},
+                "elevation": {"values": [0, 500, 1000], "default": 500},
+            },
+        },
+        {
+            "name": "stored",
+            "title": "Weather, cached",
+            "sources": ["stored_cache"],
+            "dimensions": {"time": {"values": ["2024-01-01", "2024-01-02"]}},
+        },
+        layer("plain", "No dimensions", "plain_cache"),
+    ],
+    "caches": {
+        "weather_cache": cache("weather_wms", disable_storage=True),
+        "stored_cache": cache("weather_wms"),
+        "plain_cache": cache("plain_wms", disable_storage=True),
+    },
+    "sources": {
+        "weather_wms": wms_source(layers="weather", forward_req_params=["time", "elevation"]),
+        "plain_wms": wms_source(layers="plain", forward_req_params=["time", "elevation"]),
+    },
+}
 
 KVP = ("/service?SERVICE=WMTS&REQUEST=GetTile&VERSION=1.0.0&STYLE=default&TILEMATRIXSET=GLOBAL_WEBMERCATOR"
        "&TILEMATRIX=01&TILEROW=0&TILECOL=0&FORMAT=image/png")

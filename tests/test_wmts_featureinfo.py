@@ -6,50 +6,40 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import call
 from lxml import etree
-from yaml_snippets import CACHE_DATA
+from support.configs import cache, layer, wms_source
+from support.wsgi import call
 
 from tileproxy.grid import predefined_grid
 
 NS = {"w": "http://www.opengis.net/wmts/1.0", "ows": "http://www.opengis.net/ows/1.1"}
 
-CONFIG = """
-services:
-  wmts:
-    featureinfo_formats:
-      - {mimetype: application/json, suffix: geojson}
-      - {mimetype: "application/gml+xml; version=3.1", suffix: gml}
-    restful_featureinfo_template: '/info/{Layer}/{TileMatrixSet}/{TileMatrix}/{TileCol}/{TileRow}/{I}/{J}.{InfoFormat}'
-layers:
-  - name: roads
-    title: Roads
-    sources: [roads_cache, borders]
-  - name: plain
-    title: Not queryable
-    sources: [plain_cache]
-caches:
-  roads_cache:
-    grids: [GLOBAL_WEBMERCATOR]
-    sources: [roads]
-  plain_cache:
-    grids: [GLOBAL_WEBMERCATOR]
-    sources: [plain]
-sources:
-  roads:
-    type: wms
-    wms_opts: {featureinfo: true}
-    req: {url: "{source}/wms", layers: roads}
-  borders:
-    # feature info only (map: false), for the western hemisphere only
-    type: wms
-    wms_opts: {featureinfo: true, map: false}
-    coverage: {bbox: [-180, -85, 0, 85], srs: "EPSG:4326"}
-    req: {url: "{source}/wms", layers: borders}
-  plain:
-    type: wms
-    req: {url: "{source}/wms", layers: plain}
-""" + CACHE_DATA
+CONFIG = {
+    "services": {
+        "wmts": {
+            "featureinfo_formats": [
+                {"mimetype": "application/json", "suffix": "geojson"},
+                {"mimetype": "application/gml+xml; version=3.1", "suffix": "gml"},
+            ],
+            "restful_featureinfo_template": "/info/{Layer}/{TileMatrixSet}/{TileMatrix}/{TileCol}/{TileRow}/{I}/{J}.{InfoFormat}",
+        },
+    },
+    "layers": [
+        layer("roads", "Roads", "roads_cache", "borders"),
+        layer("plain", "Not queryable", "plain_cache"),
+    ],
+    "caches": {"roads_cache": cache("roads", meta_size=None), "plain_cache": cache("plain", meta_size=None)},
+    "sources": {
+        "roads": wms_source(layers="roads", wms_opts={"featureinfo": True}),
+        "borders": wms_source(
+            layers="borders",
+            wms_opts={"featureinfo": True, "map": False},
+            coverage={"bbox": [-180, -85, 0, 85], "srs": "EPSG:4326"},
+        ),
+        "plain": wms_source(layers="plain"),
+    },
+    "globals": {"cache": {"base_dir": "./cache_data"}},
+}
 
 KVP = ("/service?SERVICE=WMTS&REQUEST=GetFeatureInfo&VERSION=1.0.0&LAYER=roads&STYLE=default"
        "&TILEMATRIXSET=GLOBAL_WEBMERCATOR&FORMAT=image/png&TILEMATRIX=01&TILEROW=0&TILECOL={col}"

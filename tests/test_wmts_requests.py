@@ -4,31 +4,25 @@ leading zeros, exception codes and HTTP statuses of bad requests and failing sou
 from __future__ import annotations
 
 import pytest
-from conftest import call
 from lxml import etree
-from yaml_snippets import CACHE_DATA, wms_source
+from support.configs import cache, layer, wms_source
+from support.wsgi import call
 
 from tileproxy.grid import predefined_grid
 
 OWS = "{http://www.opengis.net/ows/1.1}"
 
-CONFIG = """
-services:
-  wmts:
-    restful_template: '/rest/{Layer}/{TileMatrixSet}/{TileMatrix}/{TileCol}/{TileRow}.{Format}'
-layers:
-  - name: map
-    title: Map
-    sources: [map_cache]
-caches:
-  map_cache:
-    grids: [GLOBAL_MERCATOR]
-    format: image/jpeg
-    sources: [wms]
-    meta_size: [1, 1]
-    meta_buffer: 0
-sources:
-""" + wms_source() + CACHE_DATA
+CONFIG = {
+    "services": {
+        "wmts": {
+            "restful_template": "/rest/{Layer}/{TileMatrixSet}/{TileMatrix}/{TileCol}/{TileRow}.{Format}",
+        },
+    },
+    "layers": [layer("map", "Map", "map_cache")],
+    "caches": {"map_cache": cache("wms", grid="GLOBAL_MERCATOR", format="image/jpeg")},
+    "sources": {"wms": wms_source()},
+    "globals": {"cache": {"base_dir": "./cache_data"}},
+}
 
 KVP = ("/service?SERVICE=WMTS&REQUEST=GetTile&VERSION=1.0.0&LAYER=map&STYLE=default"
        "&TILEMATRIXSET=GLOBAL_MERCATOR&FORMAT=image/jpeg")

@@ -1,8 +1,8 @@
 """Record the tiles MapProxy's seeder walks for the cases of seed_reference_cases.py
-into data/seed_reference.json, for test_seed_reference.py. Needs MapProxy 7.0 (not a
+into tests/data/seed_reference.json, for test_seed_reference.py. Needs MapProxy 7.0 (not a
 dependency of tileproxy; the conformance kit's venv has it):
 
-    <venv>/bin/python tests/mapproxy_seed_reference.py
+    <venv>/bin/python tests/support/mapproxy_seed_reference.py
 
 For each seed task the walk runs as ``mapproxy-seed`` runs it (meta tiles, all
 tiles refreshed), with a worker pool that only collects the tiles of each meta
@@ -85,7 +85,7 @@ def main() -> None:
     cases = {name: json.loads(subprocess.run([sys.executable, __file__, name], check=True, capture_output=True,
                                              text=True).stdout) for name in CASES}
     out = {"mapproxy": mapproxy.version.version, "cases": cases}
-    (HERE / "data" / "seed_reference.json").write_text(json.dumps(out, separators=(",", ":")) + "\n")
+    (HERE.parent / "data" / "seed_reference.json").write_text(json.dumps(out, separators=(",", ":")) + "\n")
 
 
 if __name__ == "__main__":

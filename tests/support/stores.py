@@ -7,10 +7,12 @@ import io
 import os
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 from PIL import Image
 
+from support.configs import write_debug_config
 from tileproxy.grid import predefined_grid
 from tileproxy.stores.base import TileStore
 from tileproxy.stores.compact import CompactStore
@@ -47,6 +49,17 @@ def make_store(kind: str, base: str, readonly: bool = False, grid=None) -> TileS
     if kind == "compact-v2":
         return CompactStore(os.path.join(base, "c", "GLOBAL_WEBMERCATOR"), version=2, readonly=readonly)
     raise ValueError(kind)
+
+
+def store_config(tmp_path: Path, backend: str, grid: str = "GLOBAL_WEBMERCATOR", sources: tuple[str, ...] = ("dbg",),
+                 wms_url: str = "http://127.0.0.1:9") -> str:
+    """mapproxy.yaml in ``tmp_path``: layer ``c`` over a 2x2-meta-tile cache of
+    ``sources`` (``dbg``, a debug source, or ``wms``, the WMS at ``wms_url``, where meta
+    tiles matter: debug sources are drawn tile by tile, as in MapProxy), stored as
+    ``backend`` (the YAML of its ``cache:`` block) under ./cache, served over TMS with
+    grid names; returns its path."""
+    return str(write_debug_config(tmp_path, backend, grid=grid, sources=sources, meta_size=(2, 2), wms=False,
+                                  wms_url=wms_url))
 
 
 def gdalinfo(path: str) -> str:

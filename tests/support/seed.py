@@ -4,26 +4,26 @@ command in-process, and the tiles a cache holds."""
 from __future__ import annotations
 
 import io
-import textwrap
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
-from yaml_snippets import CACHE_DATA, OSM, wms_cache_config
-
+from support.configs import CACHE_DATA, OSM, wms_cache_config, write_config
 from tileproxy.cli.seed import main as seed_main
 from tileproxy.config.build import load_proxy_config
 from tileproxy.grid import TileCoord
 
 
-def write_configs(tmp_path: Path, source_url: str, seed_yaml: str, grid: str = "GLOBAL_WEBMERCATOR",
-                  meta: int = 2, extra: str = "", grids_section: str = "") -> tuple[Path, Path]:
-    proxy = tmp_path / "mapproxy.yaml"
-    proxy.write_text(wms_cache_config(**OSM, grid=grid, meta_size=f"[{meta}, {meta}]", cache_yaml="    " + extra,
-                                      url=f"{source_url}/wms", tail=CACHE_DATA + "  http:\n    client_timeout: 5\n")
-                     + grids_section)
-    seed = tmp_path / "seed.yaml"
-    seed.write_text(textwrap.dedent(seed_yaml))
-    return proxy, seed
+def write_configs(tmp_path: Path, source_url: str, seed: dict | str, grid: str = "GLOBAL_WEBMERCATOR",
+                  meta: int = 2, cache_options: dict | None = None, source_options: dict | None = None,
+                  base_dir: str = CACHE_DATA["cache"]["base_dir"]) -> tuple[Path, Path]:
+    """mapproxy.yaml (the osm chain over the WMS at ``source_url``, caches in
+    ``base_dir``) and seed.yaml (``seed``: a dict, or YAML text) in ``tmp_path``."""
+    proxy = write_config(tmp_path / "mapproxy.yaml", wms_cache_config(
+        **OSM, grid=grid, meta_size=(meta, meta), cache_options=cache_options, url=f"{source_url}/wms",
+        source_options=source_options,
+        globals={"cache": {"base_dir": base_dir}, "http": {"client_timeout": 5}}))
+    seed_path = write_config(tmp_path / "seed.yaml", seed)
+    return proxy, seed_path
 
 
 def run_seed(tmp_path: Path, *args: str) -> tuple[int, str, str]:

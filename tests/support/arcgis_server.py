@@ -14,9 +14,10 @@ import threading
 from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qsl, urlsplit
 
-from http_stub import StubServer, send
 from PIL import Image
-from source_server import encode, render_map, tile_color
+
+from support.http_stub import StubServer, send
+from support.source_server import encode, render_map, tile_color
 
 
 class ArcGISServer:

@@ -20,9 +20,9 @@ from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
-from http_stub import send
 from PIL import Image, ImageDraw
 
+from support.http_stub import send
 from tileproxy.srs import get_srs
 
 CELL = 1_000_000.0  # checkerboard cell edge in EPSG:3857 metres

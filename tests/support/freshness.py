@@ -6,8 +6,6 @@ from __future__ import annotations
 import os
 import time
 
-import yaml
-
 from tileproxy.wsgi import TileProxyApp
 
 # a 2x2 meta tile at level 3 of GLOBAL_WEBMERCATOR (internal coords, rows from the north)
@@ -16,8 +14,8 @@ HOUR = 3600.0
 
 
 def config(meta_size=(1, 1), on_error=None, refresh_mode="foreground", timeout=5.0, refresh_before=None,
-           cache_opts=None, layer_source="c", more_caches=None) -> str:
-    """mapproxy.yaml text: layer ``osm`` from cache ``c`` (refresh_before: hours: 1 unless
+           cache_opts=None, layer_source="c", more_caches=None) -> dict:
+    """mapproxy.yaml: layer ``osm`` from cache ``c`` (refresh_before: hours: 1 unless
     ``refresh_before`` says otherwise; False: none) over the test WMS source ``wms``."""
     conf = {
         "services": {"tms": None},
@@ -41,7 +39,7 @@ def config(meta_size=(1, 1), on_error=None, refresh_mode="foreground", timeout=5
         del conf["caches"]["c"]["refresh_before"]
     if on_error is not None:
         conf["sources"]["wms"]["on_error"] = on_error
-    return yaml.safe_dump(conf, sort_keys=False)
+    return conf
 
 
 def url(coord: tuple[int, int, int]) -> str:

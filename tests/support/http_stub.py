@@ -1,4 +1,4 @@
-"""A tiny threaded HTTP server on 127.0.0.1 that hands every GET to a function."""
+"""A tiny threaded HTTP server on 127.0.0.1 that hands every GET (and POST) to a function."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from PIL import Image
 
 
 class StubServer:
-    def __init__(self, on_get: Callable[[BaseHTTPRequestHandler], None]):
+    def __init__(self, on_get: Callable[[BaseHTTPRequestHandler], None] | None = None,
+                 on_post: Callable[[BaseHTTPRequestHandler], None] | None = None):
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
@@ -18,7 +19,10 @@ class StubServer:
                 pass
 
             def do_GET(self) -> None:
-                on_get(self)
+                (on_get or _not_allowed)(self)
+
+            def do_POST(self) -> None:
+                (on_post or _not_allowed)(self)
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
@@ -28,6 +32,10 @@ class StubServer:
     def close(self) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+def _not_allowed(h: BaseHTTPRequestHandler) -> None:
+    send(h, 405, b"method not allowed", "text/plain")
 
 
 def send(h: BaseHTTPRequestHandler, status: int, body: bytes, ctype: str) -> None:
