@@ -11,6 +11,7 @@ from ..sources.arcgis import ArcGISSource
 from ..sources.base import Source
 from ..sources.debug import DebugSource
 from ..sources.mapserver import MapServerSource, find_mapserv
+from ..sources.ogcapi_links import OGCAPIServer
 from ..sources.ogcapi_maps import OGCAPIMapsSource
 from ..sources.ogcapi_tiles import OGCAPITilesSource
 from ..sources.tile import TileSource, check_template
@@ -165,39 +166,30 @@ def _tile(ctx: BuildContext, name: str, conf: dict, path: str, shared: Shared) -
     )
 
 
-def _landing_page(conf: dict, path: str) -> tuple[str, str | None]:
-    """``landingpage_url`` and ``collection`` of an OGC API source."""
+def _ogcapi_server(ctx: BuildContext, conf: dict, path: str) -> OGCAPIServer:
+    """The server of an OGC API source: ``landingpage_url`` and ``collection``."""
     url = conf.get("landingpage_url")
     if not url:
         raise ConfigError("missing required key 'landingpage_url'", path)
     collection = conf.get("collection")
-    return str(url), str(collection) if collection not in (None, "") else None
+    return OGCAPIServer(http_client(ctx, conf, str(url), path), str(url),
+                        str(collection) if collection not in (None, "") else None)
 
 
 def _ogcapitiles(ctx: BuildContext, name: str, conf: dict, path: str, shared: Shared) -> OGCAPITilesSource:
-    url, collection = _landing_page(conf, path)
     matrix_set = conf.get("tile_matrix_set_id")
-    return OGCAPITilesSource(
-        name,
-        url,
-        http_client(ctx, conf, url, path),
-        collection=collection,
-        tile_matrix_set_id=str(matrix_set) if matrix_set else None,
-        transparent=bool(conf.get("transparent", False)),
-        **shared(),
-    )
+    return OGCAPITilesSource(name, _ogcapi_server(ctx, conf, path),
+                             tile_matrix_set_id=str(matrix_set) if matrix_set else None,
+                             transparent=bool(conf.get("transparent", False)), **shared())
 
 
 def _ogcapimaps(ctx: BuildContext, name: str, conf: dict, path: str, shared: Shared) -> OGCAPIMapsSource:
-    url, collection = _landing_page(conf, path)
-    supported_srs, _ = supported(ctx, conf, path)
+    server = _ogcapi_server(ctx, conf, path)
     bgcolor = conf.get("bgcolor")
     return OGCAPIMapsSource(
         name,
-        url,
-        http_client(ctx, conf, url, path),
-        collection=collection,
-        supported_srs=supported_srs,
+        server,
+        supported_srs=supported(ctx, conf, path)[0],
         transparent=bool(conf.get("transparent", False)),
         bgcolor=parse_color(bgcolor, join_path(path, "bgcolor")) if bgcolor is not None else None,
         resampling=resampling(ctx, conf.get("image") or {}, join_path(path, "image")),

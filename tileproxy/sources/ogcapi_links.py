@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 from urllib.parse import urljoin
 
@@ -71,15 +72,18 @@ def crs_srs(uri: str) -> SRS:
     return get_srs(crs_code(uri))
 
 
+@dataclass(frozen=True)
 class OGCAPIServer:
     """The server of a source: its landing page (or a collection of it) and the
-    JSON documents its links lead to."""
+    JSON documents its links lead to. ``label`` names the source in errors."""
 
-    def __init__(self, client: HTTPClient, landingpage_url: str, collection: str | None, label: str):
-        self.client = client
-        self.landingpage_url = landingpage_url.rstrip("/")
-        self.collection = collection
-        self.label = label  # "OGC API Tiles source 'name'" in errors
+    client: HTTPClient
+    landingpage_url: str
+    collection: str | None = None
+    label: str = "OGC API source"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "landingpage_url", self.landingpage_url.rstrip("/"))
 
     @property
     def start_url(self) -> str:

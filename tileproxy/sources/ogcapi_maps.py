@@ -9,7 +9,7 @@ server names."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from urllib.parse import urlencode
 
 from ..image.codec import ImageDataError, check_image_bytes
@@ -17,7 +17,6 @@ from ..image.formats import ImageFormat, parse_format
 from ..image.result import ImageResult
 from ..srs import SRS, SRSError, get_srs
 from .base import MapQuery, Source, SourceDataError, SourceError
-from .http import HTTPClient
 from .limits import NO_LIMITS, SourceLimits
 from .ogcapi_links import CRS84_URL, OGC_REL, OGCAPIServer, Once, crs_srs, crs_uri, find_link
 from .on_error import Color, ErrorPolicy
@@ -56,22 +55,12 @@ class OGCAPIMapsSource(WMSSource):
 
     kind = "OGC API Maps"
 
-    def __init__(
-        self,
-        name: str,
-        landingpage_url: str,
-        client: HTTPClient,
-        collection: str | None = None,
-        supported_srs: list[SRS] | None = None,
-        transparent: bool = False,
-        bgcolor: Color | None = None,
-        resampling: str = "bicubic",
-        limits: SourceLimits = NO_LIMITS,
-        on_error: ErrorPolicy | None = None,
-    ):
-        super().__init__(name, landingpage_url, {}, client, transparent=transparent, supported_srs=supported_srs,
-                         resampling=resampling, limits=limits, on_error=on_error)
-        self.server = OGCAPIServer(client, landingpage_url, collection, self.label)
+    def __init__(self, name: str, server: OGCAPIServer, *, supported_srs: list[SRS] | None = None,
+                 transparent: bool = False, bgcolor: Color | None = None, resampling: str = "bicubic",
+                 limits: SourceLimits = NO_LIMITS, on_error: ErrorPolicy | None = None):
+        super().__init__(name, server.landingpage_url, {}, server.client, transparent=transparent,
+                         supported_srs=supported_srs, resampling=resampling, limits=limits, on_error=on_error)
+        self.server = replace(server, label=self.label)
         self.configured_srs = list(supported_srs or [])
         self.bgcolor = bgcolor
         self._links = Once(self._find_links)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ..grid import GridError, TileCoord, TileGrid
@@ -18,7 +18,6 @@ from ..image.result import ImageResult
 from ..image.transform import blank_image
 from ..srs import SRS, SRSError
 from .base import MapQuery, Source, SourceError, source_image
-from .http import HTTPClient
 from .limits import NO_LIMITS, SourceLimits
 from .ogcapi_links import OGC_REL, OGCAPIServer, Once, crs_srs, find_link
 from .on_error import ErrorPolicy
@@ -109,9 +108,8 @@ class OGCAPITilesSource(Source):
     def __init__(
         self,
         name: str,
-        landingpage_url: str,
-        client: HTTPClient,
-        collection: str | None = None,
+        server: OGCAPIServer,
+        *,
         tile_matrix_set_id: str | None = None,
         transparent: bool = False,
         limits: SourceLimits = NO_LIMITS,
@@ -119,7 +117,7 @@ class OGCAPITilesSource(Source):
     ):
         super().__init__(name, transparent, limits, on_error)
         self.label = f"OGC API Tiles source '{name}'"
-        self.server = OGCAPIServer(client, landingpage_url, collection, self.label)
+        self.server = replace(server, label=self.label)
         self.tile_matrix_set_id = tile_matrix_set_id
         self._tilesets = Once(self._find_tilesets)
         self._chosen: dict[tuple[SRS, str], TileSet] = {}
