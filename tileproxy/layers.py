@@ -202,6 +202,7 @@ class WMSLayer:
     res_range: ResRange | None = None  # the resolutions it draws (its own min_res/max_res, or its sources')
     legendurl: str | None = None
     dimensions: dict[str, Dimension] = field(default_factory=dict)
+    nominal_scale: float | None = None  # OGC API Maps: the layer's scale, a group's largest
 
     def renders(self) -> list[tuple[WMSLayer, MapLayer]]:
         """(owning layer, map layer) pairs, bottom to top."""
@@ -306,6 +307,7 @@ def build_wms_layers(config: ProxyConfig) -> WMSLayer:
             res_range=_layer_res_range(conf, map_layers, children),
             legendurl=conf.legendurl,
             dimensions=dict(conf.dimensions),
+            nominal_scale=conf.nominal_scale or max((c.nominal_scale or 0 for c in children), default=None) or None,
         )
 
     tops = [top for top in (build(c) for c in config.layers if not vector_only(c)) if top is not None]

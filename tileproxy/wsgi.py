@@ -20,6 +20,7 @@ from .services.client_input import echo
 from .services.demo import DemoService
 from .services.fast_tiles import FastTiles
 from .services.kml import KMLService
+from .services.ogcapi import OGCAPIService
 from .services.tms import TMSService
 from .services.wms import WMSService
 from .services.wmts import WMTSService, ows_exception
@@ -42,6 +43,7 @@ class TileProxyApp:
         self.tms = TMSService(self.tile_layers, services.tms, max_age) if services.tms else None
         self.wmts = WMTSService(self.tile_layers, services.wmts, max_age) if services.wmts else None
         self.wms = None
+        self.ogcapi: OGCAPIService | None = None
         if services.wms:
             root = build_wms_layers(config)
             self.wms = WMSService(services.wms, root, self.tile_layers, config.globals.base_dir, max_age)
@@ -62,6 +64,10 @@ class TileProxyApp:
             self.routes["wmts"] = self.wmts_rest
         if self.demo:
             self.routes["demo"] = self.demo.handle
+        if services.ogcapi is not None:
+            ogcapi_root = self.wms.root if self.wms else build_wms_layers(config)
+            self.ogcapi = OGCAPIService(services.ogcapi, ogcapi_root, config.grids)
+            self.routes["ogcapi"] = self.ogcapi.handle
         if services.kml is not None:
             kml = KMLService(self.tile_layers, services.kml.use_grid_names, max_age)
             self.routes["kml"] = kml.handle
@@ -118,6 +124,8 @@ class TileProxyApp:
             links.append('<li><a href="tms/1.0.0/">TMS capabilities</a></li>')
         if self.wmts:
             links.append('<li><a href="wmts/1.0.0/WMTSCapabilities.xml">WMTS capabilities</a></li>')
+        if self.ogcapi:
+            links.append('<li><a href="ogcapi?f=html">OGC API</a></li>')
         body = (
             "<!DOCTYPE html><html><head><meta charset='utf-8'><title>tileproxy</title></head>"
             "<body><h1>tileproxy</h1><ul>" + "".join(links) + "</ul></body></html>"

@@ -16,7 +16,7 @@ from .layers import build_layers
 from .loader import FileReader, load_config_files, origin_of
 from .model import ProxyConfig
 from .schema import validate
-from .services import build_services
+from .services import build_services, check_dataset_layers
 from .sources import source
 from .spec import MAPPROXY_YAML
 
@@ -63,6 +63,8 @@ def build_proxy_config(raw: dict, conf_dir: Path, files: list[Path]) -> ProxyCon
                 where = f"{ex.path}: " if ex.path else ""
                 ctx.warn(join_path(section, name), f"used by no layer and left out: {where}{ex.message}")
                 skipped[join_path(section, name)] = str(ex)
+    services = build_services(ctx)
+    check_dataset_layers(services, layers)
     return ProxyConfig(
         files=files,
         warnings=ctx.warnings,
@@ -71,7 +73,7 @@ def build_proxy_config(raw: dict, conf_dir: Path, files: list[Path]) -> ProxyCon
         sources=_in_order(ctx.sources, ctx.section("sources")),
         caches=_in_order(ctx.caches, ctx.section("caches")),
         layers=layers,
-        services=build_services(ctx),
+        services=services,
         skipped=skipped,
     )
 

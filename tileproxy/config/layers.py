@@ -56,6 +56,7 @@ def _layer(ctx: BuildContext, conf: dict, path: str) -> LayerConfig:
         dimensions=_dimensions(conf.get("dimensions"), join_path(path, "dimensions")),
         wmts_kvp_legendurl=conf.get("wmts_kvp_legendurl"),
         wmts_rest_legendurl=conf.get("wmts_rest_legendurl"),
+        nominal_scale=_nominal_scale(conf),
     )
 
 
@@ -75,3 +76,12 @@ def _dimensions(conf: Any, path: str) -> dict[str, Dimension]:
         result[str(name).lower()] = Dimension(str(name).lower(), values, default)
     return result
 
+
+
+def _nominal_scale(conf: dict) -> float | None:
+    """``nominal_scale``, else ``nominal_res`` as an OGC scale (0.28 mm pixels)."""
+    if conf.get("nominal_scale"):
+        return float(conf["nominal_scale"])
+    if conf.get("nominal_res"):
+        return float(conf["nominal_res"]) / 0.00028
+    return None

@@ -53,6 +53,7 @@ class LayerConfig:
     dimensions: dict[str, Dimension] = field(default_factory=dict)
     wmts_kvp_legendurl: str | None = None  # LegendURL templates ({base_url}, {layer_name})
     wmts_rest_legendurl: str | None = None
+    nominal_scale: float | None = None  # OGC API Maps: the scale of a map without one asked for
 
 
 @dataclass
@@ -143,12 +144,29 @@ class WMSConfig:
 
 
 @dataclass
+class OGCAPIConfig:
+    """``services.ogcapi``: OGC API Maps and Tiles at /ogcapi."""
+
+    enable_tiles: bool = True
+    enable_maps: bool = True
+    map_srs: list[str] = field(default_factory=lambda: ["EPSG:4326", "EPSG:3857"])
+    attribution: str | None = None
+    md: dict[str, Any] = field(default_factory=dict)
+    default_dataset_layers: list[str] | None = None
+    on_source_errors: str = "notify"  # or "raise"
+    max_output_pixels: int | None = 4000 * 4000
+    image_formats: dict[str, ImageOptions] = field(default_factory=dict)  # mime type -> options
+    concurrent_layer_renderer: int = 1
+
+
+@dataclass
 class ServicesConfig:
     tms: TMSConfig | None = None
     wmts: WMTSConfig | None = None
     demo: bool = False
     wms: WMSConfig | None = None
     kml: KMLConfig | None = None
+    ogcapi: OGCAPIConfig | None = None
 
 
 @dataclass

@@ -17,6 +17,7 @@ from .model import (
     SUPPORTED_WMS_VERSIONS,
     BBoxSRS,
     KMLConfig,
+    OGCAPIConfig,
     ServiceMetadata,
     ServicesConfig,
     TMSConfig,
@@ -48,6 +49,39 @@ def build_services(ctx: BuildContext) -> ServicesConfig:
         result.wms = _wms_config(ctx, raw.get("wms") or {})
     if "kml" in raw:
         result.kml = KMLConfig(use_grid_names=bool((raw.get("kml") or {}).get("use_grid_names", False)))
+    if "ogcapi" in raw:
+        result.ogcapi = _ogcapi_config(ctx, raw.get("ogcapi") or {})
+    return result
+
+
+def _ogcapi_config(ctx: BuildContext, conf: dict) -> OGCAPIConfig:
+    path = "services.ogcapi"
+    result = OGCAPIConfig(
+        enable_tiles=bool(conf.get("enable_tiles", True)),
+        enable_maps=bool(conf.get("enable_maps", True)),
+        attribution=(conf.get("attribution") or {}).get("text"),
+        md=dict(conf.get("md") or {}),
+        concurrent_layer_renderer=int(conf.get("concurrent_layer_renderer", 1) or 1),
+    )
+    if conf.get("map_srs"):
+        result.map_srs = []
+        for i, code in enumerate(conf["map_srs"]):
+            try:
+                result.map_srs.append(get_srs(str(code)).code)
+            except SRSError as ex:
+                raise ConfigError(str(ex), join_path(join_path(path, "map_srs"), i)) from None
+    if conf.get("default_dataset_layers") is not None:
+        result.default_dataset_layers = [str(name) for name in conf["default_dataset_layers"]]
+    errors = str(conf.get("on_source_errors", "notify"))
+    if errors not in ("notify", "raise"):
+        raise ConfigError("expected notify or raise", join_path(path, "on_source_errors"))
+    result.on_source_errors = errors
+    mop = conf.get("max_output_pixels")
+    if mop is not None:
+        result.max_output_pixels = int(mop[0] * mop[1]) if isinstance(mop, list) else int(mop)
+    for i, name in enumerate(conf.get("image_formats") or ["image/png", "image/jpeg"]):
+        opts = image_options(ctx, str(name), {}, join_path(join_path(path, "image_formats"), i))
+        result.image_formats[opts.format.mime] = opts
     return result
 
 
@@ -148,3 +182,22 @@ def _wms_config(ctx: BuildContext, wms: dict) -> WMSConfig:
             raise ConfigError(f"expected at least 1, got {max_layers}", join_path(path, "max_layers"))
         conf.max_layers = int(max_layers)
     return conf
+
+
+def check_dataset_layers(services: ServicesConfig, layers: list) -> None:
+    """``services.ogcapi.default_dataset_layers`` must name layers."""
+    names = services.ogcapi.default_dataset_layers if services.ogcapi else None
+    if not names:
+        return
+    known: set[str] = set()
+
+    def walk(confs: list) -> None:
+        for conf in confs:
+            if conf.name:
+                known.add(conf.name)
+            walk(conf.layers)
+
+    walk(layers)
+    for i, name in enumerate(names):
+        if name not in known:
+            raise ConfigError(f"unknown layer '{name}'", f"services.ogcapi.default_dataset_layers[{i}]")

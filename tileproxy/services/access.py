@@ -6,7 +6,8 @@ The callable is called as MapProxy calls it: ``authorize(service, layers,
 environ=environ, query_extent=(srs code, bbox))`` (``query_extent`` left out
 where MapProxy leaves it out). Services are named as in MapProxy (``wms.map``,
 ``wms.featureinfo``, ``wms.capabilities``, ``tms``, ``kml``, ``wmts``,
-``wmts.featureinfo``, ``demo``; tileproxy adds ``wms.legendgraphic``). The answer
+``wmts.featureinfo``, ``demo``; tileproxy adds ``wms.legendgraphic`` and
+``ogcapi.map`` for OGC API maps and map tiles, which MapProxy does not ask about). The answer
 is a dict whose ``authorized`` is:
 
 - ``full``: everything asked for;

@@ -73,11 +73,13 @@ class LimitedMapLayer(MapLayer):
 
 
 class MapAccess:
-    """The callbacks of one GetMap request."""
+    """The callbacks of one GetMap request (or of another service's map: ``service``
+    names it to the callbacks, ``error`` words its denials)."""
 
-    def __init__(self, environ: dict, version: str):
+    def __init__(self, environ: dict, version: str, service: str = "wms.map", error: ErrorFactory | None = None):
         self.environ = environ
-        self.error = wms_error(version)
+        self.service = service
+        self.error = error or wms_error(version)
         self.decorator: Callable | None = environ.get(DECORATE)
         self.names: list[str] = []  # the layers that draw, as the decorate_img callback gets them
         self.limit: Coverage | None = None  # the whole map's limit
@@ -85,7 +87,7 @@ class MapAccess:
     def ask(self, names: list[str], params: MapParams) -> Answer | None:
         """The authorize callback's answer for ``wms.map`` (None without a callback);
         raises HTTPError for a denial."""
-        return authorize(self.environ, "wms.map", names, self.error, (params.srs.code, params.bbox))
+        return authorize(self.environ, self.service, names, self.error, (params.srs.code, params.bbox))
 
     def restrict(self, drawn: list[tuple[WMSLayer, MapLayer]], params: MapParams) -> list[MapLayer]:
         """The map layers the request may draw (limited ones wrapped); raises HTTPError
@@ -122,11 +124,11 @@ class MapAccess:
         return base
 
     def decorated(self, img: Image.Image, params: MapParams) -> Image.Image:
-        """The map as the decorate_img callback makes it (``wms.map``)."""
+        """The map as the decorate_img callback makes it."""
         if self.decorator is None:
             return img
         opts = replace(params.opts, transparent=params.transparent)
-        return decorate(self.decorator, img, opts, "wms.map", self.names, self.environ,
+        return decorate(self.decorator, img, opts, self.service, self.names, self.environ,
                         (params.srs.code, params.bbox))
 
 

@@ -1,0 +1,94 @@
+"""OGC API Maps and Tiles (Part 1 Core) at /ogcapi, as MapProxy 7 serves it.
+
+Every named layer is a collection with a map (``/collections/{id}/map``) and map
+tiles in every tile matrix set (``/collections/{id}/map/tiles/{tms}/{z}/{row}/{col}``);
+``default_dataset_layers`` make the dataset's map and tiles (``/map``,
+``/map/tiles``). Documents come as JSON or HTML (``f``, ``Accept``), errors as
+OGC API exception documents. Maps and tiles are drawn by the WMS GetMap code;
+the authorize callback is asked about ``ogcapi.map`` (see services/access.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ...http import HTTPError, Request, Response
+from . import pages, rendering
+from .answers import error_answer
+from .context import Context
+from .errors import OGCAPIError, not_found
+from .state import OGCAPIState
+
+MAP_NAMES = ("map", "map.png", "map.jpg", "map.jpeg")
+
+
+class OGCAPIService(OGCAPIState):
+    """The routes below /ogcapi."""
+
+    # -- routing ---------------------------------------------------------------
+
+    def handle(self, req: Request, parts: list[str]) -> Response:
+        ctx = Context(req)
+        try:
+            handler = self._route([p for p in parts if p])
+            if handler is None:
+                raise not_found("Resource not found")
+            return handler(ctx)
+        except OGCAPIError as err:
+            return error_answer(ctx, err)
+        except HTTPError as ex:
+            return ex.response
+
+    def _route(self, p: list[str]) -> Callable[[Context], Response] | None:
+        """The handler of the path's segments below /ogcapi (None: no such resource)."""
+        maps, tiles = self.conf.enable_maps, self.conf.enable_tiles
+        n = len(p)
+        if n == 0:
+            return lambda ctx: pages.landing(self, ctx)
+        head = p[0]
+        if n == 2 and head == "static":
+            return lambda ctx: _static(p[1])
+        if n == 1 and head == "conformance":
+            return lambda ctx: pages.conformance(self, ctx)
+        if n == 1 and head == "api":
+            return lambda ctx: pages.api(self, ctx)
+        if head == "collections":
+            if n == 1:
+                return lambda ctx: pages.collections(self, ctx)
+            coll = p[1]
+            if n == 2:
+                return lambda ctx: pages.collection(self, ctx, coll)
+            if maps and n == 3 and p[2] in MAP_NAMES:
+                return lambda ctx: rendering.get_map(self, ctx, coll, p[2])
+            rest = p[2:]
+        else:
+            coll = None
+            if maps and n == 1 and head in MAP_NAMES:
+                return lambda ctx: rendering.get_map(self, ctx, None, head)
+            if tiles and head == "tileMatrixSets" and n <= 2:
+                if n == 1:
+                    return lambda ctx: pages.matrix_sets(self, ctx)
+                return lambda ctx: pages.matrix_set(self, ctx, p[1])
+            rest = p
+        if not tiles or rest[:2] != ["map", "tiles"]:
+            return None
+        if len(rest) == 2:
+            return lambda ctx: pages.tilesets(self, ctx, coll)
+        if len(rest) == 3:
+            return lambda ctx: pages.tileset(self, ctx, coll, rest[2])
+        if len(rest) == 6:
+            return lambda ctx: rendering.get_tile(self, ctx, coll, *rest[2:])
+        return None
+
+
+def _static(name: str) -> Response:
+    """The demo's stylesheet and map viewer, which the HTML pages use."""
+    from ..demo_html import STATIC_TYPES
+    from .html import static_asset
+
+    data = static_asset(name)
+    if data is None:
+        return Response("not found\n", 404)
+    return Response(data, content_type=STATIC_TYPES[name[name.rfind("."):]],
+                    headers=[("Cache-Control", "max-age=3600")])
+
