@@ -251,3 +251,17 @@ def test_geojson_text_and_feature_collections(tmp_path) -> None:
     p = build("users:\n  u:\n    limited_to: {datasource: area.geojson}\n    allow: [{services: [tms], layers: [x]}]\n",
               tmp_path)
     assert p.users["u"].area.answer["geometry"].equals(shapely.from_wkt("POLYGON((0 0, 1 0, 1 1, 0 0))"))
+
+
+def test_ogcapi_grants_cover_its_maps_and_tiles() -> None:
+    p = build("""
+users:
+  carol:
+    allow:
+      - services: [ogcapi]
+        layers: [osm]
+""")
+    assert answer(p, "carol", "ogcapi.map", ["osm"]) == {"authorized": "full"}
+    assert answer(p, "carol", "ogcapi.map", ["osm", "roads"]) == {"authorized": "partial", "layers": {"osm": {"map": True}}}
+    assert answer(p, "carol", "wms.map", ["osm"]) == {"authorized": "none"}
+    assert answer(build(GRANTS), "bob", "ogcapi.map", ["roads"]) == {"authorized": "full"}  # '*' covers it

@@ -8,26 +8,22 @@ from __future__ import annotations
 
 import base64
 import io
-import os
 import re
-import subprocess
-import sys
 import textwrap
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import jwt
 import pytest
 from PIL import Image
 from support.configs import cache, layer, wms_source, write_config
+from support.gunicorn import Gunicorn
 from support.wsgi import fetch
 
 from tileproxy.auth.secrets import hash_api_key, hash_password
 
 pytest.importorskip("gunicorn", reason="gunicorn is a test dependency (pip install -e '.[test]')")
 
-ROOT = Path(__file__).resolve().parent.parent
 HALF = 20037508.342789244  # half the web mercator world
 SECRET = "live-test-hs256-secret-of-32-bytes!"
 ALICE_KEY = "alice-live-key"
@@ -58,29 +54,6 @@ users:
       - {{services: [wms, tms, wmts], layers: [osm, secret]}}
 jwt: {{key_file: hs.key, algorithms: [HS256]}}
 """
-
-
-class Gunicorn:
-    """tileproxy.deploy under gunicorn on a port the kernel picks (read from its log)."""
-
-    def __init__(self, directory: Path, env: dict[str, str]):
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-w", "2", "-b", "127.0.0.1:0", "tileproxy.deploy:application"],
-            env={**os.environ, "PYTHONPATH": str(ROOT), **env}, cwd=directory,
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        self.log: list[str] = []
-        self.base = ""
-        for line in self.proc.stderr:  # type: ignore[union-attr]
-            self.log.append(line)
-            found = re.search(r"Listening at: (http://\S+)", line)
-            if found:
-                self.base = found.group(1)
-                break
-
-    def stop(self) -> str:
-        self.proc.terminate()
-        rest = self.proc.communicate(timeout=30)[1]
-        return "".join(self.log) + (rest or "")
 
 
 def get(base: str, path: str, headers: dict[str, str] | None = None) -> tuple[int, dict, bytes]:

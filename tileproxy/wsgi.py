@@ -47,7 +47,11 @@ class TileProxyApp:
         if services.wms:
             root = build_wms_layers(config)
             self.wms = WMSService(services.wms, root, self.tile_layers, config.globals.base_dir, max_age)
-        self.demo = (DemoService(config, self.tile_layers, self.tms, self.wmts, self.wms, dispatch=self.handle)
+        if services.ogcapi is not None:
+            ogcapi_root = self.wms.root if self.wms else build_wms_layers(config)
+            self.ogcapi = OGCAPIService(services.ogcapi, ogcapi_root, config.grids, self.tile_layers, max_age)
+        self.demo = (DemoService(config, self.tile_layers, self.tms, self.wmts, self.wms, dispatch=self.handle,
+                                 ogcapi=self.ogcapi)
                      if services.demo else None)
         self.cors = config.globals.access_control_allow_origin
         self.fast = FastTiles(self.tms, self.wmts)
@@ -64,9 +68,7 @@ class TileProxyApp:
             self.routes["wmts"] = self.wmts_rest
         if self.demo:
             self.routes["demo"] = self.demo.handle
-        if services.ogcapi is not None:
-            ogcapi_root = self.wms.root if self.wms else build_wms_layers(config)
-            self.ogcapi = OGCAPIService(services.ogcapi, ogcapi_root, config.grids)
+        if self.ogcapi:
             self.routes["ogcapi"] = self.ogcapi.handle
         if services.kml is not None:
             kml = KMLService(self.tile_layers, services.kml.use_grid_names, max_age)

@@ -42,6 +42,7 @@ FEATURES: dict[str, str | None] = {
     "kml": "tile",
     "wmts": "tile",
     "wmts.featureinfo": "featureinfo",
+    "ogcapi.map": "map",  # tileproxy's own: OGC API maps and map tiles
     "demo": None,
 }
 # a name without a dot stands for its sub-services too: wms is every wms.*
@@ -49,6 +50,7 @@ GROUPS = {
     "*": tuple(FEATURES),
     "wms": tuple(s for s in FEATURES if s.startswith("wms.")),
     "wmts": ("wmts", "wmts.featureinfo"),
+    "ogcapi": ("ogcapi.map",),
 }
 # the rights a WMS capabilities document shows, besides map (a layer is listed with map)
 CAPABILITY_EXTRAS = {"featureinfo": "wms.featureinfo", "legendgraphic": "wms.legendgraphic"}

@@ -6,6 +6,8 @@ documents. URLs and query parameters are MapProxy's:
 - ``/demo/?tms_layer=<name>&format=<ext>&srs=<srs>``    map view over TMS tiles
   (the layer's first grid in that SRS; ``grid=<grid>`` picks a grid by name)
 - ``/demo/?wms_layer=<name>&srs=<srs>&format=<mime>``   map view over WMS GetMap (tiled, 256 px)
+- ``/demo/?ogcapi_layer=<name>&tms=<id>``                map view over OGC API map tiles of a tile
+  matrix set; without ``tms``, over OGC API maps (256 px each)
 - ``/demo/?wms_capabilities``, ``?wmsc_capabilities``, ``?wmts_capabilities_kvp``,
   ``?wmts_capabilities``, ``?tms_capabilities[&layer=<name>&srs=<tms grid id>]``:
   a capabilities document shown as text; ``&type=external`` shows it with the
@@ -50,6 +52,8 @@ from .demo_html import (
 from .demo_index import IndexPage
 from .demo_view import grid_view
 from .demo_wms import bbox_is_yx, getmap_template, viewable_format, wms_format, wms_view_grid
+from .ogcapi import OGCAPIService
+from .ogcapi.views import map_view, tile_view
 from .tms import TileServiceGrid, TMSService
 from .wms import WMSService
 from .wms.capabilities import extent_in
@@ -84,8 +88,9 @@ def mark_current(current: bool) -> str:
 class DemoService:
     def __init__(self, config: ProxyConfig, tile_layers: list[TileLayer],
                  tms: TMSService | None, wmts: WMTSService | None, wms: WMSService | None = None,
-                 dispatch: Dispatch | None = None):
+                 dispatch: Dispatch | None = None, ogcapi: OGCAPIService | None = None):
         self.config = config
+        self.ogcapi = ogcapi
         self.tile_layers = tile_layers
         self.tms = tms
         self.wmts = wmts
@@ -119,6 +124,8 @@ class DemoService:
             return self.map_page(req, args["tms_layer"], "tms")
         if "wmts_layer" in args:
             return self.map_page(req, args["wmts_layer"], "wmts")
+        if "ogcapi_layer" in args:
+            return self.ogcapi_map_page(req, args["ogcapi_layer"])
         for key in CAPABILITIES:
             if key in args:
                 return self.capabilities(req, key)
@@ -335,6 +342,45 @@ class DemoService:
         info = f"{h(layer.title)} · {h(srs)} · {h(fmt)} · WMS"
         body, script = self.map_body(layer, info, "", links, conf)
         return self.page(layer.title or layer.name, body, script=script)
+
+    def ogcapi_tilesets(self, layer: WMSLayer) -> list[str]:
+        """The tile matrix sets the OGC API offers map tiles of ``layer`` in."""
+        if self.ogcapi is None or not self.ogcapi.conf.enable_tiles:
+            return []
+        earth = layer.map_extent.srs.code.startswith("EPSG:")
+        return [tms_id for tms_id, (grid, _) in self.ogcapi.matrix_sets.items()
+                if grid.srs.code.startswith("EPSG:") == earth]
+
+    def ogcapi_links(self, layer: WMSLayer, but: str | None = None) -> str:
+        """Map views of a collection: over OGC API Maps, and over its map tiles per tile matrix set."""
+        assert self.ogcapi is not None and layer.name
+        links = []
+        if self.ogcapi.conf.enable_maps and but != "" and map_view(self.ogcapi, "", layer) is not None:
+            links.append(link(demo_link(("ogcapi_layer", layer.name)), "Maps"))
+        links += [link(demo_link(("ogcapi_layer", layer.name), ("tms", tms_id)), h(tms_id))
+                  for tms_id in self.ogcapi_tilesets(layer) if tms_id != but]
+        return " ".join(links) or '<span class="muted">nothing the viewer can show</span>'
+
+    def ogcapi_map_page(self, req: Request, name: str) -> Response:
+        layer = self.ogcapi.layers.get(name) if self.ogcapi else None
+        tms_id = req.args.get("tms")
+        base = req.script_url + "/ogcapi"
+        conf = None
+        if layer is not None and self.ogcapi is not None:
+            if tms_id is None:
+                conf = map_view(self.ogcapi, base, layer) if self.ogcapi.conf.enable_maps else None
+            elif tms_id in self.ogcapi_tilesets(layer):
+                conf = tile_view(self.ogcapi, base, name, tms_id)
+        if conf is None or layer is None:
+            return self.not_found(f"No OGC API view of <code>{h(echo(name))}</code> there.")
+        conf = {"layer": name, "title": layer.title, "grid": tms_id, **conf}
+        collection = f"../ogcapi/collections/{seg(name)}?f=html"
+        links = [f'{link(collection, "OGC API collection")} ({link("../ogcapi?f=html", "service")})',
+                 "other views: " + self.ogcapi_links(layer, but=tms_id or "")]
+        how = f"OGC API Tiles · {h(tms_id)}" if tms_id else "OGC API Maps"
+        info = f"{h(layer.title)} · {h(conf['srs'])} · {how}"
+        body, script = self.map_body(layer, info, "", links, conf)
+        return self.page(layer.title or name, body, script=script)
 
     # -- capabilities --------------------------------------------------------
 

@@ -76,6 +76,8 @@ class IndexPage:
             "<h2>WMTS</h2>" + (self.wmts() if d.wmts else UNAVAILABLE),
             "<h2>TMS</h2>" + (self.tms() if d.tms else UNAVAILABLE),
         ]
+        if d.ogcapi:
+            sections.append("<h2>OGC API</h2>" + self.ogcapi())
         return '<main class="index">' + "".join(sections) + "</main>"
 
     # -- WMS ---------------------------------------------------------------
@@ -139,3 +141,17 @@ class IndexPage:
 
         rows = layer_rows(by_name(d.tile_layers), cells)
         return caps + table(["Layer", "Title", "Grid", "Coordinate-System", "Image-Format", "Layer Capabilities"], rows)
+
+    # -- OGC API ----------------------------------------------------------------
+
+    def ogcapi(self) -> str:
+        """The OGC API landing page, and per collection its map views."""
+        d = self.demo
+        start = (f'<div class="capabilities"><span>Landing page</span> {link("../ogcapi?f=html", "HTML")} · '
+                 f'{link("../ogcapi?f=json", "JSON")} · {link("../ogcapi/api?f=html", "API")}</div>')
+        layers = sorted(d.ogcapi.layers.values(), key=lambda lyr: lyr.name)
+        rows = "".join(f'<tr><td>{h(layer.name)}</td><td class="title">{h(layer.title)}</td>'
+                       f'<td class="links">{d.ogcapi_links(layer)}</td></tr>' for layer in layers)
+        if not rows:
+            return start + '<p class="muted">No collections.</p>'
+        return start + table(["Collection", "Title", "Maps and map tiles"], rows)

@@ -8,10 +8,11 @@ from ...http import Response
 from ...layers import WMSLayer
 from ..access import AUTHORIZE
 from ..decorate import DECORATE
+from ..tile_response import serve_tile
 from ..wms.access import MapAccess
 from .answers import error_answer
 from .context import Context
-from .drawing import draw, image_options
+from .drawing import content_headers, draw, image_options
 from .errors import OGCAPIError, invalid
 from .images import canvas, image_format
 from .mapparams import (
@@ -50,9 +51,9 @@ def _layers(service: OGCAPIState, ctx: Context, coll_id: str | None) -> tuple[WM
 
 
 def _access(service: OGCAPIState, ctx: Context) -> MapAccess | None:
-    environ = ctx.req.environ
-    if AUTHORIZE not in environ and DECORATE not in environ:
+    if not _callbacks(ctx):
         return None
+    environ = ctx.req.environ
 
     def error(message: str, status: int) -> Response:
         kind = "Unauthorized" if status == 401 else "Forbidden"
@@ -143,7 +144,24 @@ def get_tile(service: OGCAPIState, ctx: Context, coll_id: str | None, tms_id: st
     row = _index(row_text, rows, "row number")
     col = _index(col_text.split(".", 1)[0], cols, "col number")
     area = MapArea(grid.tile_bbox((col, row, z)), size, grid.srs)
+    stored = service.stored.get((coll_id, tms_id)) if coll_id else None
+    if stored is not None and size == tuple(grid.tile_size) and set(args) <= {"f"} \
+            and stored.format.mime == mime and not _callbacks(ctx):
+        ctx.html = False
+        resp = serve_tile(ctx.req, stored, (col, row, z), service.max_age,
+                          lambda message, status: error_answer(ctx, OGCAPIError(_KINDS.get(status, "InternalError"),
+                                                                                message, status)))
+        resp.headers += content_headers(area)
+        return resp
     return _draw(service, ctx, layer, names, area, mime)
+
+
+_KINDS = {400: "Invalid Parameter", 404: "Not Found", 504: "Gateway Timeout"}
+
+
+def _callbacks(ctx: Context) -> bool:
+    environ = ctx.req.environ
+    return AUTHORIZE in environ or DECORATE in environ
 
 
 def _index(text: str, count: int, what: str) -> int:

@@ -4,22 +4,26 @@ from __future__ import annotations
 
 from ...config.model import OGCAPIConfig, WMSConfig
 from ...grid import TileGrid
-from ...layers import WMSLayer
+from ...layers import TileLayer, WMSLayer
 from ...srs import get_srs
 from .errors import collection_not_found, matrix_set_not_found, not_found
 from .mapparams import SizeLimits
 from .matrixsets import matrix_sets
+from .stored import stored_tile_layers
 
 
 class OGCAPIState:
     """What the pages and maps of the service read: the collections, map CRS,
     tile matrix sets and limits, built once from the configuration."""
 
-    def __init__(self, conf: OGCAPIConfig, root: WMSLayer, grids: dict[str, TileGrid]):
+    def __init__(self, conf: OGCAPIConfig, root: WMSLayer, grids: dict[str, TileGrid],
+                 tile_layers: list[TileLayer] | None = None, max_age: int = 3600):
         self.conf = conf
         self.layers = {lyr.name: lyr for lyr in root.walk() if lyr.name}
         self.map_srs = [get_srs(code) for code in conf.map_srs]
         self.matrix_sets = matrix_sets(grids)
+        self.stored = stored_tile_layers(self.layers, self.matrix_sets, tile_layers or [])
+        self.max_age = max_age  # seconds clients may keep a stored tile
         self.limits = SizeLimits(conf.max_output_pixels)
         self.render_conf = WMSConfig(on_source_errors=conf.on_source_errors, attribution=conf.attribution,
                                      concurrent_layer_renderer=conf.concurrent_layer_renderer)
