@@ -44,7 +44,8 @@ def test_on_error_only_on_sources_that_support_it(make_app, caplog) -> None:
     # MapProxy ignores on_error on other source types (an unknown key there): a warning
     with caplog.at_level("WARNING", logger="tileproxy.config"):
         make_app(text)
-    assert "sources.dbg.on_error: ignored: on_error is read for wms, mapserver, tile, arcgis sources only" in caplog.text
+    assert ("sources.dbg.on_error: ignored: on_error is read for wms, mapserver, tile, arcgis, ogcapitiles, "
+            "ogcapimaps sources only") in caplog.text
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from functools import lru_cache
 
 from pyproj import CRS, Transformer
-from pyproj.exceptions import CRSError
+from pyproj.exceptions import CRSError, ProjError
 
 BBox = tuple[float, float, float, float]
 
@@ -71,7 +71,10 @@ class SRS:
     def transform_to(self, other: SRS, points: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
         if self == other:
             return list(points)
-        tr = _transformer(self, other)
+        try:
+            tr = _transformer(self, other)
+        except ProjError as ex:  # e.g. from the Moon to the Earth
+            raise SRSError(f"no transformation from {self.code} to {other.code}: {ex}") from None
         xs, ys = tr.transform([p[0] for p in points], [p[1] for p in points])
         return list(zip(xs, ys))
 

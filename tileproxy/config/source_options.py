@@ -48,8 +48,9 @@ def http_client(ctx: BuildContext, conf: dict, url: str, path: str,
     scheme = url.partition("://")[0].lower() if "://" in url else ""
     if scheme not in schemes:
         shown = url.rpartition("@")[2] if "@" in url.partition("?")[0] else url  # no credentials in messages
+        key = next((k for k in ("url", "landingpage_url") if k in conf), "req.url")
         raise ConfigError(f"expected a URL starting with {' or '.join(s + '://' for s in schemes)}, got {shown!r}",
-                          join_path(path, "url") if "url" in conf else join_path(join_path(path, "req"), "url"))
+                          join_path(path, key))
     concurrent = concurrent_requests(ctx, conf)
     if concurrent < 0:
         where = join_path(path, "concurrent_requests") if "concurrent_requests" in conf else "globals.http.concurrent_requests"

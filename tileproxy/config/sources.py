@@ -11,8 +11,12 @@ from ..sources.arcgis import ArcGISSource
 from ..sources.base import Source
 from ..sources.debug import DebugSource
 from ..sources.mapserver import MapServerSource, find_mapserv
+from ..sources.ogcapi_links import OGCAPIServer
+from ..sources.ogcapi_maps import OGCAPIMapsSource
+from ..sources.ogcapi_tiles import OGCAPITilesSource
 from ..sources.tile import TileSource, check_template
 from ..sources.wms import WMSSource
+from .colors import parse_color
 from .context import BuildContext
 from .errors import ConfigError, join_path
 from .grids import grid
@@ -30,7 +34,7 @@ from .source_options import (
 )
 
 # MapServer sources are WMS sources to MapProxy: their on_error counts too
-ON_ERROR_SOURCE_TYPES = ("wms", "mapserver", "tile", "arcgis")
+ON_ERROR_SOURCE_TYPES = ("wms", "mapserver", "tile", "arcgis", "ogcapitiles", "ogcapimaps")
 
 # the constructor arguments every source takes (limits, on_error): called by a
 # builder after it has read the source's own keys, so that errors come in that order
@@ -162,6 +166,37 @@ def _tile(ctx: BuildContext, name: str, conf: dict, path: str, shared: Shared) -
     )
 
 
+def _ogcapi_server(ctx: BuildContext, conf: dict, path: str) -> OGCAPIServer:
+    """The server of an OGC API source: ``landingpage_url`` and ``collection``."""
+    url = conf.get("landingpage_url")
+    if not url:
+        raise ConfigError("missing required key 'landingpage_url'", path)
+    collection = conf.get("collection")
+    return OGCAPIServer(http_client(ctx, conf, str(url), path), str(url),
+                        str(collection) if collection not in (None, "") else None)
+
+
+def _ogcapitiles(ctx: BuildContext, name: str, conf: dict, path: str, shared: Shared) -> OGCAPITilesSource:
+    matrix_set = conf.get("tile_matrix_set_id")
+    return OGCAPITilesSource(name, _ogcapi_server(ctx, conf, path),
+                             tile_matrix_set_id=str(matrix_set) if matrix_set else None,
+                             transparent=bool(conf.get("transparent", False)), **shared())
+
+
+def _ogcapimaps(ctx: BuildContext, name: str, conf: dict, path: str, shared: Shared) -> OGCAPIMapsSource:
+    server = _ogcapi_server(ctx, conf, path)
+    bgcolor = conf.get("bgcolor")
+    return OGCAPIMapsSource(
+        name,
+        server,
+        supported_srs=supported(ctx, conf, path)[0],
+        transparent=bool(conf.get("transparent", False)),
+        bgcolor=parse_color(bgcolor, join_path(path, "bgcolor")) if bgcolor is not None else None,
+        resampling=resampling(ctx, conf.get("image") or {}, join_path(path, "image")),
+        **shared(),
+    )
+
+
 def _mapnik(ctx: BuildContext, name: str, conf: dict, path: str, shared: Shared) -> Source:
     from ..sources.mapnik import MapnikMissing, MapnikSource  # mapnik itself is optional
 
@@ -201,4 +236,6 @@ SOURCE_BUILDERS: dict[str, SourceBuilder] = {
     "tile": _tile,
     "mapnik": _mapnik,
     "debug": _debug,
+    "ogcapitiles": _ogcapitiles,
+    "ogcapimaps": _ogcapimaps,
 }

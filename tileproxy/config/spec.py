@@ -160,7 +160,7 @@ sources = Mapping(
             ),
             "ogcapitiles": _source(landingpage_url=STR, collection=STR, tile_matrix_set_id=STR),
             "ogcapimaps": _source(
-                landingpage_url=STR, collection=STR, supported_srs=ListOf(STR_OR_NUMBER), bgcolor=STR
+                landingpage_url=STR, collection=STR, supported_srs=ListOf(STR_OR_NUMBER), bgcolor=COLOR
             ),
         },
     )

@@ -96,32 +96,36 @@ class HTTPClient:
             name = hashlib.md5(netloc).hexdigest()
             self.semaphore = Semaphore(lock_dir, name, concurrent_requests, timeout=opts.client_timeout)
 
-    def get(self, url: str, auth: tuple[str, str] | None = None) -> SourceAnswer:
-        """GET ``url``; raises SourceError for transport errors and HTTP errors."""
-        return self._held(url, auth, None)
+    def get(self, url: str, auth: tuple[str, str] | None = None,
+            headers: Mapping[str, str] | None = None) -> SourceAnswer:
+        """GET ``url`` (with extra request ``headers``); raises SourceError for
+        transport errors and HTTP errors."""
+        return self._held(url, auth, None, headers)
 
     def post(self, url: str, form: bytes, auth: tuple[str, str] | None = None) -> SourceAnswer:
         """POST the url-encoded ``form`` to ``url``; errors as for ``get``."""
-        return self._held(url, auth, form)
+        return self._held(url, auth, form, _FORM)
 
-    def _held(self, url: str, auth: tuple[str, str] | None, form: bytes | None) -> SourceAnswer:
+    def _held(self, url: str, auth: tuple[str, str] | None, form: bytes | None,
+              headers: Mapping[str, str] | None) -> SourceAnswer:
         if self.semaphore is None:
-            return self._send(url, auth, form)
+            return self._send(url, auth, form, headers)
         try:
             with self.semaphore.hold():
-                return self._send(url, auth, form)
+                return self._send(url, auth, form, headers)
         except LockTimeout as ex:
             raise SourceTimeout(str(ex)) from None
 
-    def _send(self, url: str, auth: tuple[str, str] | None, form: bytes | None) -> SourceAnswer:
+    def _send(self, url: str, auth: tuple[str, str] | None, form: bytes | None,
+              headers: Mapping[str, str] | None) -> SourceAnswer:
         start = time.monotonic()
         try:
             if form is None:
                 resp = self.session.get(url, timeout=self.opts.client_timeout, auth=auth, verify=self.verify,
-                                        stream=True)
+                                        stream=True, headers=headers)
             else:
                 resp = self.session.post(url, data=form, timeout=self.opts.client_timeout, auth=auth,
-                                         verify=self.verify, stream=True, headers=_FORM)
+                                         verify=self.verify, stream=True, headers=headers)
             # the body in one read of the urllib3 response: requests' own reading goes in
             # 10 kB steps, about 1 ms of Python per MB (a meta tile is often several hundred kB)
             body = resp.raw.read(decode_content=True)

@@ -14,6 +14,11 @@ def num(value: float) -> str:
     return repr(float(value))
 
 
+# empty elements MapProxy's capabilities write as ``<BoundingBox ... />``: clients
+# (and scripts) that look for the text find them the same way
+_SPACED_EMPTY = frozenset({"BoundingBox", "LatLonBoundingBox"})
+
+
 class XMLWriter:
     def __init__(self) -> None:
         self.lines: list[str] = []
@@ -38,7 +43,7 @@ class XMLWriter:
         a = self._attrs(_names(attrs))
         pad = "  " * self.depth
         if text is None:
-            self.lines.append(f"{pad}<{tag}{a}/>")
+            self.lines.append(f"{pad}<{tag}{a}{' />' if tag in _SPACED_EMPTY else '/>'}")
         else:
             self.lines.append(f"{pad}<{tag}{a}>{escape(str(text))}</{tag}>")
 
