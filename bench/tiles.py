@@ -3,7 +3,7 @@
 
 Writes one mapproxy.yaml (a cache of a local tile source on GLOBAL_WEBMERCATOR),
 seeds levels 0..N through each app, then serves the cached tiles under gunicorn
-and drives each server with wrk over TMS and WMTS REST URLs. Prints req/s,
+and drives each server with wrk over TMS, WMTS REST and OGC API Tiles URLs. Prints req/s,
 latency, memory and the tileproxy/MapProxy ratio. See bench/README.md.
 
     bash bench/setup.sh              # once: MapProxy venv, gunicorn, wrk
@@ -75,7 +75,8 @@ def write_config(path: Path, source_url: str, backend: str) -> str:
     import yaml
 
     conf = {
-        "services": {"demo": None, "tms": {"use_grid_names": False}, "wmts": {"restful": True, "kvp": True}},
+        "services": {"demo": None, "tms": {"use_grid_names": False}, "wmts": {"restful": True, "kvp": True},
+                     "ogcapi": {"enable_tiles": True, "enable_maps": True}},
         "layers": [{"name": LAYER, "title": "Benchmark layer", "sources": ["bench_cache"]}],
         "caches": {
             "bench_cache": {
@@ -112,7 +113,15 @@ def tms_path(t: Tile) -> str | None:
     return f"/tms/1.0.0/{LAYER}/{TMS_GRID_ID}/{z - 1}/{x}/{2**z - 1 - y}.png"
 
 
-PROTOCOLS = {"tms": tms_path, "wmts": wmts_path}
+def ogcapi_path(t: Tile) -> str:
+    """OGC API Tiles: the collection's map tiles in WebMercatorQuad (GLOBAL_WEBMERCATOR's
+    registered id in both servers), rows from the top."""
+    z, x, y = t
+    return f"/ogcapi/collections/{LAYER}/map/tiles/WebMercatorQuad/{z}/{y}/{x}"
+
+
+PROTOCOLS = {"tms": tms_path, "wmts": wmts_path, "ogcapi": ogcapi_path}
+BYTE_PROTOCOLS = ("tms", "wmts")  # the stored bytes; MapProxy draws OGC API map tiles anew (same pixels)
 
 
 @dataclass
@@ -207,10 +216,21 @@ def seed(base: str, tiles: list[Tile], concurrency: int, headers: dict[str, str]
         return [r for r in pool.map(one, tiles) if r]
 
 
+def same_pixels(a: bytes, b: bytes) -> bool:
+    from io import BytesIO
+
+    from PIL import Image
+
+    img_a, img_b = (Image.open(BytesIO(x)).convert("RGBA") for x in (a, b))
+    return img_a.size == img_b.size and img_a.tobytes() == img_b.tobytes()
+
+
 def check_sample(base: str, sample: list[Tile], run: ServerRun, headers: dict[str, str]) -> None:
-    """Each sample tile answers 200 with a PNG, the same bytes over TMS and WMTS."""
+    """Each sample tile answers 200 with a PNG: the same bytes over TMS and WMTS, the
+    same pixels over OGC API (MapProxy re-encodes its map tiles; tileproxy sends the
+    stored bytes, checked too)."""
     for t in sample:
-        bodies = []
+        bodies: dict[str, bytes] = {}
         for proto, to_path in PROTOCOLS.items():
             path = to_path(t)
             if path is None:
@@ -218,11 +238,18 @@ def check_sample(base: str, sample: list[Tile], run: ServerRun, headers: dict[st
             status, ctype, body = fetch(base + path, headers=headers)
             if status != 200 or ctype.split(";")[0] != "image/png" or not is_png(body):
                 run.sample_failures.append(f"{proto} {path}: {status} {ctype} {body[:80]!r}")
-            bodies.append(body)
-        if len(set(bodies)) > 1:
+                continue
+            bodies[proto] = body
+        stored = {bodies[p] for p in BYTE_PROTOCOLS if p in bodies}
+        if len(stored) > 1:
             run.sample_failures.append(f"tile {t}: TMS and WMTS answer different bytes")
-        if bodies:
-            run.sample_digests["/".join(map(str, t))] = hashlib.sha256(bodies[-1]).hexdigest()
+        if "ogcapi" in bodies and "wmts" in bodies:
+            if run.name == "tileproxy" and bodies["ogcapi"] != bodies["wmts"]:
+                run.sample_failures.append(f"tile {t}: OGC API and WMTS answer different bytes")
+            elif not same_pixels(bodies["ogcapi"], bodies["wmts"]):
+                run.sample_failures.append(f"tile {t}: OGC API and WMTS answer different pixels")
+        if "wmts" in bodies:
+            run.sample_digests["/".join(map(str, t))] = hashlib.sha256(bodies["wmts"]).hexdigest()
 
 
 def seed_server(spec: ServerSpec, run: ServerRun, args, tiles: list[Tile], cache_dir: Path, logs: Path) -> None:
@@ -357,7 +384,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--worker-class", choices=["sync", "gthread"], default="sync",
                    help="gunicorn worker class (gthread keeps connections alive)")
     p.add_argument("--worker-threads", type=int, default=4, help="threads per worker with --worker-class gthread")
-    p.add_argument("--protocols", default="tms,wmts", help="comma-separated: tms, wmts")
+    p.add_argument("--protocols", default="tms,wmts,ogcapi", help="comma-separated: tms, wmts, ogcapi")
     p.add_argument("--shared-cores", action="store_true",
                    help="let wrk and the server share every core (default: wrk on the last core, the server on the others)")
     p.add_argument("--only", choices=["tileproxy", "mapproxy"], help="run one side only")

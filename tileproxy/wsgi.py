@@ -54,7 +54,7 @@ class TileProxyApp:
                                  ogcapi=self.ogcapi)
                      if services.demo else None)
         self.cors = config.globals.access_control_allow_origin
-        self.fast = FastTiles(self.tms, self.wmts)
+        self.fast = FastTiles(self.tms, self.wmts, self.ogcapi)
         self.routes: dict[str, Handler] = {
             "": self.welcome,
             "service": self.ows,

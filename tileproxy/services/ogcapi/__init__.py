@@ -12,11 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from ...grid import TileCoord, TileGrid
 from ...http import HTTPError, Request, Response
+from ...layers import TileLayer
 from . import pages, rendering
 from .answers import error_answer
 from .context import Context
 from .errors import OGCAPIError, not_found
+from .images import asked_format
 from .state import OGCAPIState
 
 MAP_NAMES = ("map", "map.png", "map.jpg", "map.jpeg")
@@ -24,6 +27,28 @@ MAP_NAMES = ("map", "map.png", "map.jpg", "map.jpeg")
 
 class OGCAPIService(OGCAPIState):
     """The routes below /ogcapi."""
+
+    def resolve(self, path: str, accept: str) -> tuple[TileLayer, TileCoord, TileGrid] | None:
+        """For the cached-tile fast path: the tile layer, grid coordinates and tile
+        matrix set of a collection's map tile URL (``path`` below /ogcapi, asked
+        without parameters, ``accept`` the Accept header) that is served as stored
+        (see ``stored``); None for any other URL. A URL that names no tile raises
+        OGCAPIError, as the general path answers it."""
+        p = path.split("/")
+        if len(p) != 9 or p[1] != "collections" or p[3:5] != ["map", "tiles"] or not self.conf.enable_tiles:
+            return None
+        stored = self.stored.get((p[2], p[5]))
+        if stored is None or "" in p[6:]:
+            return None
+        grid = self.matrix_sets[p[5]][0]
+        z = rendering.tile_index(p[6], grid.levels, "zoom level")
+        self.limits.check(*grid.tile_size)
+        cols, rows = grid.grid_sizes[z]
+        row = rendering.tile_index(p[7], rows, "row number")
+        col = rendering.tile_index(p[8].split(".", 1)[0], cols, "col number")
+        if asked_format(p[8], None, accept) != stored.format.mime:
+            return None
+        return stored, (col, row, z), grid
 
     # -- routing ---------------------------------------------------------------
 

@@ -20,22 +20,26 @@ _F_VALUES = {"png": PNG, "jpeg": JPEG}
 def image_format(ctx: Context, last_segment: str) -> str:
     """The mime type from the path's suffix (``map.png``, ``0.jpg``), else ``f``,
     else the Accept header; PNG by default. Anything else is 406."""
+    return asked_format(last_segment, ctx.args.get("f"), ctx.accept)
+
+
+def asked_format(last_segment: str, f: str | None, accept: str) -> str:
+    """``image_format`` of a path's last segment, ``f`` and the Accept header."""
     if "." in last_segment:
         suffix = last_segment.split(".", 1)[1]
         if suffix in _SUFFIXES:
             return _SUFFIXES[suffix]
         raise not_acceptable(suffix)
-    f = ctx.args.get("f")
     if f:
         if f in _F_VALUES:
             return _F_VALUES[f]
         raise not_acceptable(f)
-    if PNG in ctx.accept:
+    if PNG in accept:
         return PNG
-    if JPEG in ctx.accept:
+    if JPEG in accept:
         return JPEG
-    if ctx.accept and "*/*" not in ctx.accept and "image/*" not in ctx.accept:
-        raise not_acceptable(ctx.accept)
+    if accept and "*/*" not in accept and "image/*" not in accept:
+        raise not_acceptable(accept)
     return PNG
 
 

@@ -23,13 +23,13 @@ from .mapparams import (
     scale_to_res,
     width_height,
 )
+from .stored import ACCESS_SERVICE, served_as_stored
 
 if TYPE_CHECKING:
     from .state import OGCAPIState
 
 _MAP_ARGS = {"f", "crs", "bbox-crs", "bbox", "center-crs", "center", "subset", "subset-crs", "width", "height",
              "scale-denominator", "mm-per-pixel", "bgcolor", "transparent"}
-ACCESS_SERVICE = "ogcapi.map"  # what the authorize and decorate_img callbacks are told
 
 
 def _layers(service: OGCAPIState, ctx: Context, coll_id: str | None) -> tuple[WMSLayer, list[str]]:
@@ -120,7 +120,7 @@ def get_tile(service: OGCAPIState, ctx: Context, coll_id: str | None, tms_id: st
     mime = image_format(ctx, col_text)
     args = ctx.args
     width, height = width_height(args)
-    z = _index(z_text, grid.levels, "zoom level")
+    z = tile_index(z_text, grid.levels, "zoom level")
     pixel_m = display_res(args)
     scale = args.get("scale-denominator")
     if scale and (width or height):
@@ -141,12 +141,12 @@ def get_tile(service: OGCAPIState, ctx: Context, coll_id: str | None, tms_id: st
     size = (max(1, size[0]), max(1, size[1]))
     service.limits.check(*size)
     cols, rows = grid.grid_sizes[z]
-    row = _index(row_text, rows, "row number")
-    col = _index(col_text.split(".", 1)[0], cols, "col number")
+    row = tile_index(row_text, rows, "row number")
+    col = tile_index(col_text.split(".", 1)[0], cols, "col number")
     area = MapArea(grid.tile_bbox((col, row, z)), size, grid.srs)
     stored = service.stored.get((coll_id, tms_id)) if coll_id else None
     if stored is not None and size == tuple(grid.tile_size) and set(args) <= {"f"} \
-            and stored.format.mime == mime and not _callbacks(ctx):
+            and stored.format.mime == mime and served_as_stored(ctx.req.environ, coll_id, grid, (col, row, z)):
         ctx.html = False
         resp = serve_tile(ctx.req, stored, (col, row, z), service.max_age,
                           lambda message, status: error_answer(ctx, OGCAPIError(_KINDS.get(status, "InternalError"),
@@ -164,7 +164,7 @@ def _callbacks(ctx: Context) -> bool:
     return AUTHORIZE in environ or DECORATE in environ
 
 
-def _index(text: str, count: int, what: str) -> int:
+def tile_index(text: str, count: int, what: str) -> int:
     """A level, row or column number within ``range(count)``."""
     try:
         value = int(text)

@@ -1,13 +1,17 @@
 """Map tiles that are a cache's tiles as stored: a collection drawn from one cache
 alone, in a tile matrix set that is one of the cache's grids. Such a tile is served
 as the tile services serve it (the stored bytes, HTTP validators, Cache-Status),
-without drawing a map."""
+without drawing a map, and by the cached-tile fast path (``OGCAPIService.resolve``)."""
 
 from __future__ import annotations
 
-from ...grid import TileGrid, is_close
+from ...grid import TileCoord, TileGrid, is_close
 from ...layers import TileLayer, WMSLayer
 from ...maps import CacheMapLayer
+from ..access import AUTHORIZE, Answer, ask
+from ..decorate import DECORATE
+
+ACCESS_SERVICE = "ogcapi.map"  # what the authorize and decorate_img callbacks are told
 
 
 def same_grid(a: TileGrid, b: TileGrid) -> bool:
@@ -50,3 +54,25 @@ def stored_tile_layers(layers: dict[str, WMSLayer], matrix_sets: dict[str, tuple
                 if (name, tms_id) not in out and same_grid(grid, tile_layer.grid):
                     out[(name, tms_id)] = tile_layer
     return out
+
+
+def served_as_stored(environ: dict, coll_id: str, grid: TileGrid, coord: TileCoord) -> bool:
+    """May a stored map tile go out as stored, as far as the callbacks go? Not with a
+    decorate_img callback; with an authorize callback only when it grants the
+    collection's ``map`` right for ``ogcapi.map`` with no limit that cuts the tile.
+    Anything else (a denial, a cut, a failing callback) is drawn as a map, which asks
+    again (answered from the environ) and answers as maps do."""
+    if DECORATE in environ:
+        return False
+    callback = environ.get(AUTHORIZE)
+    if callback is None:
+        return True
+    bbox = grid.tile_bbox(coord)
+    try:
+        answer = ask(callback, environ, ACCESS_SERVICE, [coll_id], (grid.srs.code, bbox))
+        if not isinstance(answer, Answer) or not answer.allows(coll_id, "map"):
+            return False
+        limits = (answer.layer_limit(coll_id), answer.request_limit())
+        return all(limit is None or limit.contains(bbox, grid.srs) for limit in limits)
+    except Exception:
+        return False
