@@ -10,13 +10,12 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 from urllib.parse import urljoin
 
-from ..srs import SRS, SRSError, get_srs
+from ..crs_uri import uri_code
+from ..srs import SRS, get_srs
 from .errors import SourceError
 from .http import HTTPClient
 
 OGC_REL = "http://www.opengis.net/def/rel/ogc/1.0/"
-CRS_PREFIX = "http://www.opengis.net/def/crs/"
-CRS84_URL = CRS_PREFIX + "OGC/1.3/CRS84"
 _JSON = {"Accept": "application/json"}
 
 T = TypeVar("T")
@@ -41,30 +40,11 @@ def find_link(links: Any, rel: str, mime: str) -> str | None:
 
 
 def crs_code(uri: str) -> str:
-    """``http://www.opengis.net/def/crs/AUTH/VERSION/CODE`` as the code tileproxy
-    knows (``EPSG:3857``, ``IAU_2015:30100``); CRS84 is EPSG:4326 with its axes
-    east first, as OGC API servers mean it. Raises SRSError for other texts."""
-    if not isinstance(uri, str) or not uri.startswith(CRS_PREFIX):
-        raise SRSError(f"not an OGC CRS URI: {uri!r}")
-    parts = uri[len(CRS_PREFIX):].strip("/").split("/")
-    if len(parts) != 3:
-        raise SRSError(f"not an OGC CRS URI: {uri!r}")
-    auth, version, code = parts
-    if (auth, code) in (("OGC", "CRS84"), ("OGC", "84")):
-        return "EPSG:4326"
-    if auth == "IAU":
-        return f"IAU_{version}:{code}"
-    return f"{auth}:{code}"
-
-
-def crs_uri(srs: SRS) -> str:
-    """The OGC CRS URI of ``srs`` (EPSG codes at version 0)."""
-    auth, _, code = srs.code.partition(":")
-    if auth == "OGC":
-        return CRS_PREFIX + ("OGC/1.3/CRS84" if code in ("84", "CRS84") else f"OGC/1.3/{code}")
-    if auth.startswith("IAU_"):
-        return f"{CRS_PREFIX}IAU/{auth[4:]}/{code}"
-    return f"{CRS_PREFIX}{auth}/0/{code}"
+    """An OGC CRS URI as the code tileproxy knows (``EPSG:3857``, ``IAU_2015:30100``,
+    see ``crs_uri.uri_code``); CRS84 is EPSG:4326 with its axes east first, as OGC API
+    servers mean it. Raises SRSError for other texts."""
+    code = uri_code(uri, strict=False)
+    return "EPSG:4326" if code in ("OGC:CRS84", "OGC:84") else code
 
 
 def crs_srs(uri: str) -> SRS:

@@ -12,13 +12,14 @@ import logging
 from dataclasses import dataclass, replace
 from urllib.parse import urlencode
 
+from ..crs_uri import CRS84_URL, crs_uri
 from ..image.codec import ImageDataError, check_image_bytes
 from ..image.formats import ImageFormat, parse_format
 from ..image.result import ImageResult
 from ..srs import SRS, SRSError, get_srs
 from .base import MapQuery, Source, SourceDataError, SourceError
 from .limits import NO_LIMITS, SourceLimits
-from .ogcapi_links import CRS84_URL, OGC_REL, OGCAPIServer, Once, crs_srs, crs_uri, find_link
+from .ogcapi_links import OGC_REL, OGCAPIServer, Once, crs_srs, find_link
 from .on_error import Color, ErrorPolicy
 from .wms import WMSSource
 

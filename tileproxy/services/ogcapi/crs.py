@@ -3,34 +3,18 @@ and ``[AUTH:CODE]`` CURIEs."""
 
 from __future__ import annotations
 
-from ...srs import SRS, SRSError, get_srs
+from ...crs_uri import crs_uri as ogc_url
+from ...crs_uri import uri_code
+from ...srs import SRS, get_srs
 
-_PREFIX = "http://www.opengis.net/def/crs/"
-
-
-def ogc_url(srs: SRS) -> str:
-    """``EPSG:3857`` -> ``.../EPSG/0/3857``, ``OGC:CRS84`` -> ``.../OGC/1.3/CRS84``,
-    ``IAU_2015:30100`` -> ``.../IAU/2015/30100``."""
-    auth, _, code = srs.code.partition(":")
-    version = "0"
-    if auth == "OGC":
-        version, code = "1.3", "CRS84" if code == "84" else code
-    elif auth.startswith("IAU_"):
-        auth, version = "IAU", auth[4:]
-    return f"{_PREFIX}{auth}/{version}/{code}"
+__all__ = ["ogc_url", "parse_crs", "is_earth", "geographic", "public_srs"]
 
 
 def parse_crs(text: str) -> SRS:
     """A CRS given as an OGC URL, a safe CURIE ``[EPSG:4326]`` or ``EPSG:4326``;
     raises SRSError (a ValueError) for anything else."""
     if text.startswith("http"):
-        if not text.startswith(_PREFIX):
-            raise SRSError(f"{text} is not an OGC CRS URL")
-        parts = text[len(_PREFIX):].split("/")
-        if len(parts) != 3:
-            raise SRSError(f"{text} is not an OGC CRS URL")
-        auth, version, code = parts
-        text = f"IAU_{version}:{code}" if auth == "IAU" else f"{auth}:{code}"
+        text = uri_code(text)
     elif text.startswith("[") and text.endswith("]"):
         text = text[1:-1]
     return get_srs(text)
