@@ -24,9 +24,8 @@ from ..tilecache.cache_status import HIT
 from .access import AUTHORIZE
 from .decorate import DECORATE
 from .ogcapi import OGCAPIService
-from .ogcapi.drawing import content_headers
+from .ogcapi.drawing import bbox_headers
 from .ogcapi.errors import OGCAPIError
-from .ogcapi.mapparams import MapArea
 from .ogcapi.stored import served_as_stored as ogcapi_served_as_stored
 from .tile_access import served_as_stored
 from .tile_response import TileRequestError, tile_headers
@@ -108,5 +107,4 @@ class FastTiles:
         tile = layer.manager.stored_hit(coord)
         if tile is None or not tile.data:
             return None
-        area = MapArea(grid.tile_bbox(coord), grid.tile_size, grid.srs)
-        return tile_headers(layer, tile, service.max_age, _HIT) + content_headers(area), tile.data
+        return tile_headers(layer, tile, service.max_age, _HIT) + bbox_headers(grid.srs, grid.tile_bbox(coord)), tile.data

@@ -4,6 +4,7 @@ drawn inside the collection's extent and placed on the background colour."""
 from __future__ import annotations
 
 from dataclasses import replace
+from functools import lru_cache
 
 from PIL import Image
 
@@ -13,11 +14,12 @@ from ...image.codec import ImageDataError, decode, encode
 from ...image.formats import ImageFormat, ImageOptions
 from ...image.placement import contains, intersection, part_within, placed
 from ...layers import WMSLayer
-from ...srs import SRSError
+from ...srs import SRS, SRSError
 from ..wms.access import MapAccess
 from ..wms.exceptions import WMSError
 from ..wms.getmap import render_map
 from ..wms.request import MapParams as WMSMapParams
+from .crs import ogc_url
 from .errors import OGCAPIError, server_error
 from .mapparams import MapArea, _reprojected
 
@@ -30,16 +32,24 @@ def image_options(formats: dict[str, ImageOptions], mime: str) -> ImageOptions:
 
 def content_headers(area: MapArea) -> list[tuple[str, str]]:
     """``Content-Crs`` (but for EPSG:4326) and ``Content-Bbox`` in the CRS's axis order."""
-    from .crs import ogc_url
+    return bbox_headers(area.srs, area.bbox)
 
-    headers = []
-    srs, b = area.srs, area.bbox
-    if srs.code != "EPSG:4326":
-        headers.append(("Content-Crs", f"<{ogc_url(srs)}>"))
-        if srs.is_axis_order_ne:
-            b = (b[1], b[0], b[3], b[2])
-    headers.append(("Content-Bbox", ",".join(f"{v:.17g}" for v in b)))
-    return headers
+
+def bbox_headers(srs: SRS, b: tuple[float, float, float, float]) -> list[tuple[str, str]]:
+    """``content_headers`` of a map of ``b`` in ``srs``."""
+    crs_headers, north_first = _crs_headers(srs)
+    if north_first:
+        b = (b[1], b[0], b[3], b[2])
+    return [*crs_headers, ("Content-Bbox", ",".join(f"{v:.17g}" for v in b))]
+
+
+@lru_cache(maxsize=64)
+def _crs_headers(srs: SRS) -> tuple[list[tuple[str, str]], bool]:
+    """The Content-Crs header of maps in ``srs`` (none for EPSG:4326, whose bbox is
+    lon/lat) and whether their bbox is written north first. Every map tile asks."""
+    if srs.code == "EPSG:4326":
+        return [], False
+    return [("Content-Crs", f"<{ogc_url(srs)}>")], srs.is_axis_order_ne
 
 
 def draw(layer: WMSLayer, names: list[str], area: MapArea, opts: ImageOptions, background: RGBA,
