@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 from support.configs import cache_config, tile_source, write_config
-from support.wsgi import Answer, call, environ
+from support.fast_path import general_answer
+from support.wsgi import call, environ
 
 from tileproxy.http import Response, cache_headers, expires_header, http_date
 from tileproxy.stores.base import Tile
@@ -175,14 +176,6 @@ def test_file_store_store_reports_the_time_load_will_see(tmp_path):
 # -- the fast path for stored tiles (services/fast_tiles.py) --------------------------
 
 
-def _without_fast_path(app, path: str, headers: dict[str, str] | None = None) -> Answer:
-    fast, app.fast = app.fast, None
-    try:
-        return call(app, path, headers=headers)
-    finally:
-        app.fast = fast
-
-
 # four different tiles (TMS rows count from the south, one level down)
 STORED = ["/wmts/t/GLOBAL_WEBMERCATOR/1/1/0.png", "/wmts/t/GLOBAL_WEBMERCATOR/0/0/0.png",
           "/tms/1.0.0/t/EPSG3857/0/0/0.png", "/tms/1.0.0/t_EPSG3857/0/1/0.png"]
@@ -195,7 +188,7 @@ def test_fast_path_answers_stored_tiles_exactly_as_the_general_path(app):
     for path in STORED:
         assert app.fast.answer(environ(path)) is not None, path
         fast = call(app, path)
-        general = _without_fast_path(app, path)
+        general = general_answer(app, path)
         assert fast.status_line == general.status_line == "200 OK" and fast.body == general.body
         # the same headers in the same order; Expires may cross a second between the calls
         fast_h, general_h = dict(fast.headers), dict(general.headers)
@@ -251,7 +244,7 @@ def test_fast_path_takes_every_spelling_of_a_tms_layer(tmp_path: Path):
     assert first.status_line == "200 OK"
     for path in spellings:
         assert app.fast.answer(environ(path)) is not None, path
-        assert call(app, path).body == _without_fast_path(app, path).body == first.body
+        assert call(app, path).body == general_answer(app, path).body == first.body
 
 
 def test_a_path_with_the_proxys_prefix_still_in_it_answers_as_the_general_path(tmp_path: Path):
@@ -263,7 +256,7 @@ def test_a_path_with_the_proxys_prefix_still_in_it_answers_as_the_general_path(t
     app = _file_tiles_app(tmp_path, "m", grid="GLOBAL_MERCATOR", services={"tms": None})
     assert call(app, "/tms/1.0.0/m/0/0/0.png").status_line == "200 OK"  # now stored
     for prefix, path in (("/tms", "/tms/1.0.0/m/0/0/0.png"), ("/proxy", "/proxy/tms/1.0.0/m/0/0/0.png")):
-        general = _without_fast_path(app, path, {"X-Script-Name": prefix})
+        general = general_answer(app, path, {"X-Script-Name": prefix})
         assert call(app, path, headers={"X-Script-Name": prefix}).status_line == general.status_line, prefix
-    proxied = _without_fast_path(app, "/proxy/tms/1.0.0/m/0/0/0.png", {"X-Script-Name": "/proxy"})
+    proxied = general_answer(app, "/proxy/tms/1.0.0/m/0/0/0.png", {"X-Script-Name": "/proxy"})
     assert proxied.status_line == "200 OK"
