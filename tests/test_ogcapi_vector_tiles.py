@@ -11,7 +11,7 @@ import pytest
 from support.authorize import Callbacks, partial
 from support.configs import cache, fill, layer, write_config
 from support.http_stub import StubServer, send
-from support.ogcapi import validate
+from support.ogcapi import validate, validate_openapi
 from support.wsgi import call
 
 from tileproxy.wsgi import make_wsgi_app
@@ -197,3 +197,16 @@ def test_the_authorize_callback_refuses_a_forbidden_layers_tiles(app, vector_ser
     assert call(guarded, "/ogcapi/collections/east/tiles/WebMercatorQuad/1/0/1").status == 200
     assert call(guarded, "/ogcapi/collections/east/tiles/WebMercatorQuad/0/0/0").status == 403
     assert call(guarded, "/ogcapi/collections/east/tiles/WebMercatorQuad/2/2/2").status == 403
+
+
+def test_the_api_document_describes_the_vector_tiles(app) -> None:
+    doc = _json_api(app)
+    validate_openapi(doc)
+    tile = doc["paths"]["/collections/{collectionId}/tiles/{tileMatrixSetId}/{tileMatrix}/{tileRow}/{tileCol}"]
+    assert tile["get"]["responses"]["200"]["$ref"].endswith("#/components/responses/VectorTile")
+
+
+def _json_api(app) -> dict:
+    answer = call(app, "/ogcapi/api?f=json")
+    assert answer.status == 200, answer.text
+    return json.loads(answer.body)

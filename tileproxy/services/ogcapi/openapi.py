@@ -105,6 +105,19 @@ def _paths(service: OGCAPIState) -> dict[str, Any]:
         paths[base + "/{tileMatrixSetId}/{tileMatrix}/{tileRow}/{tileCol}"] = _operation(
             "Retrieve a map tile from the specified collection", "CollectionMapTile", "getCollectionMapTile",
             _tile_parameters(coll, maps), TILES, _answers("MapTile", 400, 404, 500, empty="EmptyTile"))
+    if service.vector:
+        base = "/collections/{collectionId}/tiles"
+        paths[base] = _operation(
+            "Retrieve a list of all vector tilesets for specified collection", "CollectionVectorTileSets",
+            "listCollectionVectorTileSets", [coll, f], TILES, _answers("TileSetsList", 400, 404, 500))
+        paths[base + "/{tileMatrixSetId}"] = _operation(
+            "Retrieve a vector tileset's metadata for the specified collection and tile matrix set",
+            "CollectionVectorTileSet", "describeCollectionVectorTileSet", [coll, tms, f], TILES,
+            _answers("TileSet", 400, 404, 500))
+        paths[base + "/{tileMatrixSetId}/{tileMatrix}/{tileRow}/{tileCol}"] = _operation(
+            "Retrieve a vector tile from the specified collection", "CollectionVectorTile",
+            "getCollectionVectorTile", [coll, tms, _tiles("tileMatrix"), _tiles("tileRow"), _tiles("tileCol")],
+            TILES, _answers("VectorTile", 400, 404, 500, empty="EmptyTile"))
     if maps and dataset:
         paths["/map"] = _operation(
             "Retrieve the default map for the whole dataset.", "Map", "getDatasetMap",

@@ -10,7 +10,7 @@ from .errors import collection_not_found, matrix_set_not_found, not_found
 from .mapparams import SizeLimits
 from .matrixsets import matrix_sets
 from .stored import stored_tile_layers
-from .vector_tiles import vector_tile_layers
+from .vector_sets import vector_tile_layers
 
 
 class OGCAPIState:

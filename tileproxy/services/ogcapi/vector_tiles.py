@@ -13,7 +13,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ...extent import Extent
-from ...grid import TileGrid
 from ...http import Response
 from ...layers import TileLayer
 from ...srs import SRS, SRSError, get_srs
@@ -26,7 +25,6 @@ from .context import HTML, JSON, Context, HtmlPage
 from .crs import geographic, is_earth, ogc_url, public_srs
 from .errors import OGCAPIError, collection_not_found, invalid, not_found
 from .landing import OGC_REL
-from .stored import same_grid
 
 if TYPE_CHECKING:
     from .state import OGCAPIState
@@ -37,20 +35,6 @@ CONFORMANCE = "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/mvt"
 _TILES = "/{tileMatrix}/{tileRow}/{tileCol}"
 _KINDS = {400: "Invalid Parameter", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
           503: "Service Unavailable", 504: "Gateway Timeout"}
-
-
-def vector_tile_layers(matrix_sets: dict[str, tuple[TileGrid, object]],
-                       tile_layers: list[TileLayer]) -> dict[str, dict[str, TileLayer]]:
-    """collection id -> tile matrix set id -> the tile layer of vector tiles served as it."""
-    out: dict[str, dict[str, TileLayer]] = {}
-    for layer in tile_layers:
-        conf = layer.conf
-        if layer.format.is_image or (conf and conf.tile_sources is not None):
-            continue
-        for tms_id, (grid, _) in matrix_sets.items():
-            if same_grid(grid, layer.grid):
-                out.setdefault(layer.name, {}).setdefault(tms_id, layer)
-    return out
 
 
 def _tileset_layer(service: OGCAPIState, coll_id: str, tms_id: str | None = None) -> TileLayer:
