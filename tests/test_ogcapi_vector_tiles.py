@@ -3,47 +3,23 @@ tileset at /ogcapi/collections/{id}/tiles, its tiles the source's bytes."""
 
 from __future__ import annotations
 
-import gzip
 import json
 from collections.abc import Iterator
 
 import pytest
 from support.authorize import Callbacks, partial
-from support.configs import cache, fill, layer, write_config
-from support.http_stub import StubServer, send
+from support.configs import cache, fill, layer
 from support.ogcapi import validate, validate_openapi
+from support.vector_server import VectorServer, payload
 from support.wsgi import call
-
-from tileproxy.wsgi import make_wsgi_app
 
 MVT = "application/vnd.mapbox-vector-tile"
 MERC = 20037508.342789244
 
 
-def payload(z: int, x: int, y: int) -> bytes:
-    """A stand-in vector tile: protobuf-looking bytes, gzip-compressed as many servers keep them."""
-    return gzip.compress(b"\x1a\x20\x78\x02\x0a\x05roads" + f"{z}/{x}/{y}".encode(), mtime=0)
-
-
-class VectorServer(StubServer):
-    """Answers /data/{z}/{x}/{y}.pbf with a vector tile, and level 5 with nothing."""
-
-    def __init__(self) -> None:
-        self.paths: list[str] = []
-        super().__init__(self._answer)
-
-    def _answer(self, h) -> None:
-        self.paths.append(h.path)
-        z, x, last = h.path.split("/")[-3:]
-        if z == "5":
-            send(h, 200, b"", "application/x-protobuf")
-            return
-        send(h, 200, payload(int(z), int(x), int(last.partition(".")[0])), "application/x-protobuf")
-
-
 @pytest.fixture(scope="module")
 def vector_server() -> Iterator[VectorServer]:
-    server = VectorServer()
+    server = VectorServer(empty_levels=(5,))  # level 5: the source has nothing
     yield server
     server.close()
 
@@ -71,11 +47,9 @@ CONFIG = {
 
 
 @pytest.fixture
-def app(tmp_path, vector_server):
+def app(make_app, vector_server):
     vector_server.paths.clear()
-    path = tmp_path / "mapproxy.yaml"
-    write_config(path, fill(CONFIG, vector=vector_server.url))
-    return make_wsgi_app(path)
+    return make_app(fill(CONFIG, vector=vector_server.url))
 
 
 def _json(app, url: str) -> dict:
@@ -150,18 +124,16 @@ def test_a_tile_the_source_leaves_empty_is_204_and_outside_the_data_404(app) -> 
     assert call(app, "/ogcapi/collections/east/tiles/WebMercatorQuad/2/1/2").status == 200
 
 
-@pytest.mark.parametrize(("url", "status"), [
-    ("/ogcapi/collections/roads/tiles/WebMercatorQuad/2/1/x", 400),
-    ("/ogcapi/collections/roads/tiles/WebMercatorQuad/-1/0/0", 404),
-    ("/ogcapi/collections/roads/tiles/WebMercatorQuad/2/4/0", 404),
-    ("/ogcapi/collections/roads/tiles/WebMercatorQuad/2/0/4", 404),
-    ("/ogcapi/collections/roads/tiles/WebMercatorQuad/40/0/0", 404),
-    ("/ogcapi/collections/roads/tiles/WorldCRS84Quad/0/0/0", 404),
-    ("/ogcapi/collections/roads/tiles/Nowhere", 404),
-    ("/ogcapi/collections/roads/tiles/WebMercatorQuad/2/1/1.png", 406),
-    ("/ogcapi/collections/nowhere/tiles", 404),
-    ("/ogcapi/collections/roads/tiles/WebMercatorQuad/2/1/1?bbox=1", 400),
-])
+ROADS = "/ogcapi/collections/roads/tiles"
+BAD_TILES = {  # path below ROADS -> status
+    "/WebMercatorQuad/2/1/x": 400, "/WebMercatorQuad/-1/0/0": 404, "/WebMercatorQuad/2/4/0": 404,
+    "/WebMercatorQuad/2/0/4": 404, "/WebMercatorQuad/40/0/0": 404, "/WorldCRS84Quad/0/0/0": 404, "/Nowhere": 404,
+    "/WebMercatorQuad/2/1/1.png": 406, "/WebMercatorQuad/2/1/1?bbox=1": 400,
+}
+
+
+@pytest.mark.parametrize(("url", "status"), [*((ROADS + tail, status) for tail, status in BAD_TILES.items()),
+                                             ("/ogcapi/collections/nowhere/tiles", 404)])
 def test_bad_tile_requests_get_exception_documents(app, url, status) -> None:
     answer = call(app, url)
     assert answer.status == status, answer.text
