@@ -2,31 +2,14 @@
 
 from __future__ import annotations
 
-import gzip
 from collections.abc import Iterator
 
 import pytest
 from support.configs import cache, fill, layer, write_config
-from support.http_stub import StubServer, send
+from support.vector_server import VectorServer, payload
 from support.wsgi import call
 
 from tileproxy.wsgi import make_wsgi_app
-
-
-def payload(z: int, x: int, y: int) -> bytes:
-    """A stand-in vector tile: protobuf-looking bytes, gzip-compressed as many servers store them."""
-    return gzip.compress(b"\x1a\x20\x78\x02\x0a\x05water" + f"{z}/{x}/{y}".encode(), mtime=0)
-
-
-class VectorServer(StubServer):
-    def __init__(self) -> None:
-        self.paths: list[str] = []
-        super().__init__(self._answer)
-
-    def _answer(self, h) -> None:
-        self.paths.append(h.path)
-        z, x, last = h.path.split("/")[-3:]
-        send(h, 200, payload(int(z), int(x), int(last.partition(".")[0])), "application/x-protobuf")
 
 
 @pytest.fixture(scope="module")

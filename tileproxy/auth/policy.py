@@ -43,6 +43,7 @@ FEATURES: dict[str, str | None] = {
     "wmts": "tile",
     "wmts.featureinfo": "featureinfo",
     "ogcapi.map": "map",  # tileproxy's own: OGC API maps and map tiles
+    "ogcapi.tiles": "tile",  # tileproxy's own: OGC API vector tiles
     "demo": None,
 }
 # a name without a dot stands for its sub-services too: wms is every wms.*
@@ -50,7 +51,7 @@ GROUPS = {
     "*": tuple(FEATURES),
     "wms": tuple(s for s in FEATURES if s.startswith("wms.")),
     "wmts": ("wmts", "wmts.featureinfo"),
-    "ogcapi": ("ogcapi.map",),
+    "ogcapi": ("ogcapi.map", "ogcapi.tiles"),
 }
 # the rights a WMS capabilities document shows, besides map (a layer is listed with map)
 CAPABILITY_EXTRAS = {"featureinfo": "wms.featureinfo", "legendgraphic": "wms.legendgraphic"}

@@ -7,7 +7,8 @@ environ=environ, query_extent=(srs code, bbox))`` (``query_extent`` left out
 where MapProxy leaves it out). Services are named as in MapProxy (``wms.map``,
 ``wms.featureinfo``, ``wms.capabilities``, ``tms``, ``kml``, ``wmts``,
 ``wmts.featureinfo``, ``demo``; tileproxy adds ``wms.legendgraphic`` and
-``ogcapi.map`` for OGC API maps and map tiles, which MapProxy does not ask about). The answer
+``ogcapi.map`` for OGC API maps and map tiles and ``ogcapi.tiles`` for its vector tiles,
+which MapProxy does not ask about). The answer
 is a dict whose ``authorized`` is:
 
 - ``full``: everything asked for;

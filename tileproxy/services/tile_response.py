@@ -69,10 +69,11 @@ def transparent_png(size: tuple[int, int]) -> bytes:
 
 
 def serve_tile(req: Request, layer: TileLayer, coord: TileCoord, max_age: int, error: ErrorFactory,
-               access: TileAccess | None = None) -> Response:
+               access: TileAccess | None = None, empty: Callable[[], Response] | None = None) -> Response:
     """The tile at ``coord`` (internal grid coordinates) with HTTP cache headers and
     Cache-Status; errors are answered through ``error(message, status)``. ``access``
-    limits and decorates the tile for the request (see ``tile_access``)."""
+    limits and decorates the tile for the request (see ``tile_access``); ``empty``
+    answers for a tile no source has (else a transparent PNG)."""
     if access is not None:
         outside = access.outside()
         if outside is not None:
@@ -93,6 +94,8 @@ def serve_tile(req: Request, layer: TileLayer, coord: TileCoord, max_age: int, e
         resp.set("Cache-Status", CacheStatus(fwd="miss", fwd_status=ex.status, detail="source-error").header())
         no_cache(resp.headers)  # the next request may succeed: no proxy keeps the error
         return resp
+    if outcome.empty and empty is not None:
+        return empty()
     if access is not None and not outcome.empty:
         outcome = access.applied(outcome)
     return tile_response(req, layer, outcome, max_age)

@@ -86,6 +86,8 @@ class OGCAPIService(OGCAPIState):
             if maps and n == 3 and p[2] in MAP_NAMES:
                 return lambda ctx: rendering.get_map(self, ctx, coll, p[2])
             rest = p[2:]
+            if tiles and rest[0] == "tiles":
+                return self._vector_route(coll, rest[1:])
         else:
             coll = None
             if maps and n == 1 and head in MAP_NAMES:
@@ -103,6 +105,18 @@ class OGCAPIService(OGCAPIState):
             return lambda ctx: pages.tileset(self, ctx, coll, rest[2])
         if len(rest) == 6:
             return lambda ctx: rendering.get_tile(self, ctx, coll, *rest[2:])
+        return None
+
+    def _vector_route(self, coll: str, p: list[str]) -> Callable[[Context], Response] | None:
+        """/collections/{id}/tiles[/{tms}[/{z}/{row}/{col}]]: vector tilesets."""
+        from . import vector_tiles
+
+        if not p:
+            return lambda ctx: vector_tiles.tilesets(self, ctx, coll)
+        if len(p) == 1:
+            return lambda ctx: vector_tiles.tileset(self, ctx, coll, p[0])
+        if len(p) == 4:
+            return lambda ctx: vector_tiles.get_tile(self, ctx, coll, *p)
         return None
 
 

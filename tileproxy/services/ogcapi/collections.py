@@ -9,6 +9,8 @@ from ...srs import get_srs
 from .context import HTML, JPEG, JSON, PNG, Context
 from .crs import geographic, is_earth, ogc_url
 from .landing import COLLECTIONS_TITLE, OGC_REL
+from .vector_tiles import collection_links
+from .vector_tiles import describe as describe_vector
 
 if TYPE_CHECKING:
     from .state import OGCAPIState
@@ -66,6 +68,8 @@ def describe(service: OGCAPIState, ctx: Context, layer: WMSLayer) -> dict[str, A
              "href": ctx.href(f"{base}/map/tiles?f={f}")}
             for kind, label, f in ((JSON, "JSON", "json"), (HTML, "HTML", "html"))
         ]
+    if name in service.vector:
+        col["links"] += collection_links(ctx, name)
     res = layer.res_range
     if res is not None and res.max_res:
         col["minCellSize"] = res.max_res
@@ -77,7 +81,9 @@ def describe(service: OGCAPIState, ctx: Context, layer: WMSLayer) -> dict[str, A
 
 
 def collections_doc(service: OGCAPIState, ctx: Context) -> dict:
+    vector_only = [next(iter(sets.values())) for name, sets in service.vector.items() if name not in service.layers]
     return {
-        "collections": [describe(service, ctx, layer) for layer in service.layers.values()],
+        "collections": [describe(service, ctx, layer) for layer in service.layers.values()]
+        + [describe_vector(ctx, layer) for layer in vector_only],
         "links": ctx.pair(f"The JSON {COLLECTIONS_TITLE}", f"The HTML {COLLECTIONS_TITLE}", "/collections"),
     }

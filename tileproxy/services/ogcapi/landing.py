@@ -66,4 +66,6 @@ def conformance_classes(service: OGCAPIState) -> list[str]:
         classes += [f"{_SPEC}ogcapi-tiles-1/1.0/conf/{c}" for c in tiles]
         if conf.default_dataset_layers:
             classes.append(f"{_SPEC}ogcapi-tiles-1/1.0/conf/dataset-tilesets")
+        if service.vector:
+            classes.append(f"{_SPEC}ogcapi-tiles-1/1.0/conf/mvt")
     return classes

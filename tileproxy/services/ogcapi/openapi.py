@@ -73,6 +73,22 @@ def _tile_parameters(first: dict, maps: bool) -> list[dict]:
     return params
 
 
+def _vector_paths(coll: dict, tms: dict, f: dict) -> dict[str, Any]:
+    """The vector tilesets of collections (vector_tiles.py)."""
+    base = "/collections/{collectionId}/tiles"
+    tile = [coll, tms, _tiles("tileMatrix"), _tiles("tileRow"), _tiles("tileCol")]
+    documents = (("", "Retrieve a list of all vector tilesets for specified collection", "CollectionVectorTileSets",
+                  "listCollectionVectorTileSets", [coll, f], _answers("TileSetsList", 400, 404, 500)),
+                 ("/{tileMatrixSetId}", "Retrieve a vector tileset's metadata for the specified collection and tile "
+                  "matrix set", "CollectionVectorTileSet", "describeCollectionVectorTileSet", [coll, tms, f],
+                  _answers("TileSet", 400, 404, 500)),
+                 ("/{tileMatrixSetId}/{tileMatrix}/{tileRow}/{tileCol}", "Retrieve a vector tile from the specified "
+                  "collection", "CollectionVectorTile", "getCollectionVectorTile", tile,
+                  _answers("VectorTile", 400, 404, 500, empty="EmptyTile")))
+    return {base + tail: _operation(summary, description, op_id, params, TILES, answers)
+            for tail, summary, description, op_id, params, answers in documents}
+
+
 def _paths(service: OGCAPIState) -> dict[str, Any]:
     conf = service.conf
     maps, tiles, dataset = conf.enable_maps, conf.enable_tiles, conf.default_dataset_layers is not None
@@ -105,6 +121,8 @@ def _paths(service: OGCAPIState) -> dict[str, Any]:
         paths[base + "/{tileMatrixSetId}/{tileMatrix}/{tileRow}/{tileCol}"] = _operation(
             "Retrieve a map tile from the specified collection", "CollectionMapTile", "getCollectionMapTile",
             _tile_parameters(coll, maps), TILES, _answers("MapTile", 400, 404, 500, empty="EmptyTile"))
+    if service.vector:
+        paths.update(_vector_paths(coll, tms, f))
     if maps and dataset:
         paths["/map"] = _operation(
             "Retrieve the default map for the whole dataset.", "Map", "getDatasetMap",

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ...http import Response
-from . import html
+from . import html, vector_tiles
 from .answers import answer
 from .collections import collections_doc, describe
 from .context import Context
@@ -50,6 +50,9 @@ def collections(service: OGCAPIState, ctx: Context) -> Response:
 
 def collection(service: OGCAPIState, ctx: Context, coll_id: str) -> Response:
     ctx.check()
+    if coll_id not in service.layers and coll_id in service.vector:
+        tile_layer = next(iter(service.vector[coll_id].values()))
+        return answer(ctx, vector_tiles.describe(ctx, tile_layer), vector_tiles.collection_page)
     layer = service.layer_of(coll_id)
     return answer(ctx, describe(service, ctx, layer), html.collection_page(service, layer))
 

@@ -10,6 +10,7 @@ from .errors import collection_not_found, matrix_set_not_found, not_found
 from .mapparams import SizeLimits
 from .matrixsets import matrix_sets
 from .stored import stored_tile_layers
+from .vector_sets import vector_tile_layers
 
 
 class OGCAPIState:
@@ -23,6 +24,7 @@ class OGCAPIState:
         self.map_srs = [get_srs(code) for code in conf.map_srs]
         self.matrix_sets = matrix_sets(grids)
         self.stored = stored_tile_layers(self.layers, self.matrix_sets, tile_layers or [])
+        self.vector = vector_tile_layers(self.matrix_sets, tile_layers or []) if conf.enable_tiles else {}
         self.max_age = max_age  # seconds clients may keep a stored tile
         self.limits = SizeLimits(conf.max_output_pixels)
         self.render_conf = WMSConfig(on_source_errors=conf.on_source_errors, attribution=conf.attribution,
