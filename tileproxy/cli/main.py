@@ -93,6 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     export.add_parser(sub)
     defrag.add_parser(sub)
+    from . import util_tools  # mapproxy-util's grids, scales, wms-capabilities, create
+
+    util_tools.add_parsers(sub)
     return parser
 
 

@@ -1,0 +1,111 @@
+"""``tileproxy grids``: the grids of a configuration with their levels, as ``mapproxy-util grids`` prints them."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from typing import Any
+
+from ..grid import TileGrid
+
+# how MapProxy lists its built-in grids' own options
+_BUILTIN_CONFS: dict[str, dict[str, Any]] = {
+    "GLOBAL_GEODETIC": {"srs": "EPSG:4326", "origin": "sw"},
+    "GLOBAL_MERCATOR": {"srs": "EPSG:900913", "origin": "sw"},
+    "GLOBAL_WEBMERCATOR": {"srs": "EPSG:3857", "origin": "nw"},
+}
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("grids", help="show the configured grids, their resolutions and tile counts")
+    p.add_argument("config", nargs="?", help="path of the mapproxy.yaml")
+    p.add_argument("-f", "--mapproxy-conf", dest="mapproxy_conf", help="path of the mapproxy.yaml")
+    p.add_argument("-g", "--grid", dest="grid_name", help="show only this grid (name in any case)")
+    p.add_argument("--all", dest="show_all", action="store_true", help="also grids no cache uses")
+    p.add_argument("-l", "--list", dest="list_grids", action="store_true", help="only the grid names")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..config.build import load_proxy_config
+    from ..config.loader import load_config_files
+
+    path = args.mapproxy_conf or args.config
+    if not path:
+        print("error: give the mapproxy.yaml (as argument or with -f)", file=sys.stderr)
+        return 1
+    raw, _ = load_config_files(path)
+    config = load_proxy_config(path)
+    confs = _grid_confs(raw)
+    if args.show_all or args.grid_name:
+        names = set(confs) | set(_BUILTIN_CONFS)
+    else:
+        names = {g for cache in config.caches.values() for g in cache.grids}
+    if args.grid_name:
+        by_lower = {n.lower(): n for n in names}
+        if args.grid_name.lower() not in by_lower:
+            print(f"grid not found: {args.grid_name.lower()}")
+            return 1
+        names = {by_lower[args.grid_name.lower()]}
+    grids = {name: _built(config, raw, name) for name in names}
+    if args.list_grids:
+        print("\n".join(sorted(names)))
+        return 0
+    print("\n\n".join(grid_report(name, confs.get(name, _BUILTIN_CONFS.get(name, {})), grids[name])
+                      for name in sorted(names)))
+    return 0
+
+
+def _grid_confs(raw: dict) -> dict[str, dict]:
+    return {name: dict(conf or {}) for name, conf in (raw.get("grids") or {}).items()}
+
+
+def _built(config: Any, raw: dict, name: str) -> TileGrid:
+    if name in config.grids:
+        return config.grids[name]
+    from ..config.context import BuildContext
+    from ..config.grids import grid
+
+    return grid(BuildContext(raw, config.files[0].parent if config.files else "."), name, f"grids.{name}")
+
+
+def grid_report(name: str, conf: dict[str, Any], grid: TileGrid) -> str:
+    """One grid: its options (``key*`` for values it gets by default) and one line per level."""
+    shown = dict(conf)
+    shown.pop("name", None)
+    if "tile_size" not in shown:
+        shown["tile_size*"] = list(grid.tile_size)
+    if "bbox" not in shown:
+        shown["bbox*"] = list(grid.bbox)
+    if "origin" not in shown:
+        shown["origin*"] = "ll" if grid.origin == "sw" else "ul"
+    lines = [f"{name}:", "    Configuration:"]
+    lines += [f"        {key}: {_py_repr(shown[key])}" for key in sorted(shown)]
+    lines.append("    Levels: Resolutions, # x * y = total tiles")
+    res_texts = [repr(r) for r in _as_written(conf, grid.resolutions)]
+    width = max(len(t) for t in res_texts)
+    for level, (text, (nx, ny)) in enumerate(zip(res_texts, grid.grid_sizes)):
+        pad = " " * (width - len(text) + 1)
+        lines.append(f"        {level:02d}:  {text},{pad}# {nx:6d} * {ny:<6d} = {_count(nx * ny):>10}")
+    return "\n".join(lines)
+
+
+def _py_repr(value: Any) -> str:
+    return repr(list(value) if isinstance(value, tuple) else value)
+
+
+def _as_written(conf: dict[str, Any], resolutions: list[float]) -> list[float]:
+    """The resolutions, with the numbers the configuration wrote (ints stay ints)."""
+    written = list(resolutions)
+    if isinstance(conf.get("res"), list) and len(conf["res"]) == len(written):
+        return list(conf["res"])
+    if conf.get("min_res") is not None and not conf.get("res") and math.isclose(conf["min_res"], written[0]):
+        written[0] = conf["min_res"]
+    return written
+
+
+def _count(n: float) -> str:
+    if n > 10**6:
+        return f"{n / 10**6:7.2f}M"
+    return str(int(n))
