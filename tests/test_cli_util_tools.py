@@ -11,6 +11,7 @@ import shlex
 from pathlib import Path
 
 import pytest
+from support.wsgi import call
 
 from tileproxy.cli.main import main
 
@@ -52,3 +53,64 @@ def test_scales_eval_refuses_code(capsys: pytest.CaptureFixture[str]) -> None:
     code, out = run_tool(["scales", "--eval", "__import__('os')"])
     assert (code, out) == (2, "")
     assert "not arithmetic" in capsys.readouterr().err
+
+
+def test_create_base_config_writes_loadable_configs(tmp_path: Path) -> None:
+    from tileproxy.config.build import load_proxy_config
+    from tileproxy.seed.config import load_seed_config
+
+    code, out = run_tool(["create", "-t", "base-config", "conf"], cwd=tmp_path)
+    names = ["mapproxy.yaml", "seed.yaml", "full_example.yaml", "full_seed_example.yaml"]
+    # the lines mapproxy-util 7.0 prints for the same command
+    assert (code, out) == (0, "".join(f"writing conf/{name}\n" for name in names))
+    for main_name, seed_name in (("mapproxy.yaml", "seed.yaml"), ("full_example.yaml", "full_seed_example.yaml")):
+        proxy = load_proxy_config(tmp_path / "conf" / main_name)
+        assert proxy.warnings == []
+        seeds = load_seed_config(tmp_path / "conf" / seed_name, proxy, start=0.0)
+        assert seeds is not None
+    code, _ = run_tool(["create", "-t", "base-config", "conf"], cwd=tmp_path)
+    assert code == 1  # existing files need --force
+
+
+def test_create_wsgi_app_builds_the_app(tmp_path: Path) -> None:
+    import importlib.util
+
+    run_tool(["create", "-t", "base-config", "conf"], cwd=tmp_path)
+    code, out = run_tool(["create", "-t", "wsgi-app", "-f", "conf/mapproxy.yaml", "app"], cwd=tmp_path)
+    assert (code, out) == (0, "writing MapProxy app to app.py\n")
+    spec = importlib.util.spec_from_file_location("created_app", tmp_path / "app.py")
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    answer = call(module.application, "/service?SERVICE=WMS&REQUEST=GetCapabilities")
+    assert answer.status == 200
+    assert b"<Name>osm</Name>" in answer.body
+
+
+def test_create_log_ini_is_a_logging_config(tmp_path: Path) -> None:
+    import logging
+    import logging.config
+
+    code, out = run_tool(["create", "-t", "log-ini", "log.ini"], cwd=tmp_path)
+    assert (code, out) == (0, "")
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    try:
+        logging.config.fileConfig(tmp_path / "log.ini", {"here": str(tmp_path)}, disable_existing_loggers=False)
+        logging.getLogger("tileproxy.source.request").info("GET http://source/ 200")
+        for handler in logging.getLogger("tileproxy.source.request").handlers:
+            handler.flush()
+        assert "GET http://source/ 200" in (tmp_path / "source-requests.log").read_text()
+    finally:
+        for handler in root.handlers + logging.getLogger("tileproxy.source.request").handlers:
+            handler.close()
+        logging.getLogger("tileproxy.source.request").handlers.clear()
+        logging.getLogger("tileproxy.source.request").propagate = True
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
+
+
+def test_create_lists_its_templates() -> None:
+    code, out = run_tool(["create", "-l"])
+    assert code == 1
+    assert out.splitlines()[0] == "Available templates:"
+    assert [line.strip() for line in out.splitlines()[1:]] == ["base-config", "wsgi-app", "seed-config", "log-ini"]

@@ -6,7 +6,8 @@ import argparse
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
-    from . import grids_tool, scales_tool
+    from . import create_tool, grids_tool, scales_tool
 
     grids_tool.add_parser(sub)
     scales_tool.add_parser(sub)
+    create_tool.add_parser(sub)
