@@ -3,14 +3,19 @@
     python3 bench/record_mapproxy_util.py [path/to/mapproxy-util]
 
 Runs each case of tests/data/mapproxy_util/cases.txt in that directory and writes <name>.out.
+"{wms}" in a case is the URL of a local HTTP server serving that directory (the recorded
+capabilities documents).
 Normalisation: lines MapProxy's logging prints to stdout ("[2026-... WARNING ...") are dropped.
 """
 
 from __future__ import annotations
 
+import functools
 import shlex
 import subprocess
 import sys
+import threading
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "data" / "mapproxy_util"
@@ -32,7 +37,12 @@ def without_log_lines(text: str) -> str:
 
 def main() -> None:
     tool = sys.argv[1] if len(sys.argv) > 1 else str(DEFAULT_TOOL)
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(DATA))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    wms = f"http://127.0.0.1:{server.server_address[1]}"
     for name, args in cases():
+        args = [a.replace("{wms}", wms) for a in args]
         out = subprocess.run([tool, *args], cwd=DATA, capture_output=True, text=True).stdout
         (DATA / f"{name}.out").write_text(without_log_lines(out))
         print(f"recorded {name}")

@@ -11,6 +11,7 @@ import shlex
 from pathlib import Path
 
 import pytest
+from support.http_stub import StubServer, send
 from support.wsgi import call
 
 from tileproxy.cli.main import main
@@ -36,9 +37,20 @@ def run_tool(args: list[str], cwd: Path = DATA) -> tuple[int, str]:
     return code, out.getvalue()
 
 
+@pytest.fixture(scope="module")
+def wms_url():
+    """A WMS answering GetCapabilities with the recorded documents of DATA."""
+    def on_get(h) -> None:
+        name = h.path.split("?", 1)[0].strip("/")
+        send(h, 200, (DATA / name).read_bytes(), "application/vnd.ogc.wms_xml")
+    server = StubServer(on_get)
+    yield server.url
+    server.close()
+
+
 @pytest.mark.parametrize(("name", "args"), _cases(), ids=[c[0] for c in _cases()])
-def test_output_equals_mapproxy_util(name: str, args: str) -> None:
-    code, out = run_tool(shlex.split(args))
+def test_output_equals_mapproxy_util(name: str, args: str, wms_url: str) -> None:
+    code, out = run_tool([a.replace("{wms}", wms_url) for a in shlex.split(args)])
     assert code == 0
     assert out == (DATA / f"{name}.out").read_text()
 
@@ -114,3 +126,9 @@ def test_create_lists_its_templates() -> None:
     assert code == 1
     assert out.splitlines()[0] == "Available templates:"
     assert [line.strip() for line in out.splitlines()[1:]] == ["base-config", "wsgi-app", "seed-config", "log-ini"]
+
+
+def test_wms_capabilities_rejects_other_documents(wms_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out = run_tool(["wms-capabilities", f"{wms_url}/grids.yaml"])
+    assert (code, out) == (1, "")
+    assert "Could not parse the document" in capsys.readouterr().err
