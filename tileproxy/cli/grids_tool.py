@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
 from typing import Any
 
 from ..grid import TileGrid
@@ -30,10 +29,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..config.build import load_proxy_config
     from ..config.loader import load_config_files
+    from .util_tools import given
 
-    path = args.mapproxy_conf or args.config
-    if not path:
-        print("error: give the mapproxy.yaml (as argument or with -f)", file=sys.stderr)
+    path = given(args.mapproxy_conf or args.config, "the mapproxy.yaml (as argument or with -f)")
+    if path is None:
         return 1
     raw, _ = load_config_files(path)
     config = load_proxy_config(path)

@@ -25,9 +25,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import requests
 
-    url = args.capabilities_url or args.url
-    if not url:
-        print("error: give the WMS URL", file=sys.stderr)
+    from .util_tools import given
+
+    url = given(args.capabilities_url or args.url, "the WMS URL")
+    if url is None:
         return 2
     try:
         answer = requests.get(capabilities_url(url, args.wms_version), timeout=60)
