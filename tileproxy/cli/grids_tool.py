@@ -29,7 +29,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..config.build import load_proxy_config
     from ..config.loader import load_config_files
-    from .util_tools import given
+    from .missing import given
 
     path = given(args.mapproxy_conf or args.config, "the mapproxy.yaml (as argument or with -f)")
     if path is None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -13,10 +12,3 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     scales_tool.add_parser(sub)
     create_tool.add_parser(sub)
     wms_capabilities_tool.add_parser(sub)
-
-
-def given(value: str | None, what: str) -> str | None:
-    """``value``, or None after telling that ``what`` is missing."""
-    if not value:
-        print(f"error: give {what}", file=sys.stderr)
-    return value or None

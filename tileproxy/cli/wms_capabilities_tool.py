@@ -25,7 +25,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import requests
 
-    from .util_tools import given
+    from .missing import given
 
     url = given(args.capabilities_url or args.url, "the WMS URL")
     if url is None:
