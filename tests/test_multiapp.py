@@ -102,6 +102,9 @@ def test_changed_config_is_reloaded(tmp_path: Path, source: SourceServer) -> Non
     touch_later(tmp_path / "alpha.yaml", 5)
     tms = call(app, "/alpha/tms/1.0.0/").text
     assert "renamed" in tms and "a_layer" not in tms
+    (tmp_path / "alpha.yaml").unlink()
+    assert call(app, "/alpha/tms/1.0.0/").status == 404
+    assert "alpha" not in app.loaded()
 
 
 def test_loaded_apps_are_bounded_least_recently_used_first(tmp_path: Path, source: SourceServer) -> None:

@@ -69,7 +69,11 @@ class MultiApp:
         name, slash, rest = req.path[1:].partition("/")
         if not name and not rest:
             return _send(self.index(req), environ, start_response)
-        if not _NAME.match(name) or not self._config_file(name).is_file():
+        if not _NAME.match(name):
+            return _send(Response("not found\n", 404), environ, start_response)
+        if not self._config_file(name).is_file():
+            with self._lock:
+                self._apps.pop(name, None)  # a removed project is unloaded
             return _send(Response("not found\n", 404), environ, start_response)
         if not slash:  # '/name': the app's relative links need '/name/'
             query = environ.get("QUERY_STRING", "")
