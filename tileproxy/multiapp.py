@@ -66,7 +66,7 @@ class MultiApp:
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         req = Request(environ)  # the path without an X-Script-Name prefix
-        name, slash, rest = req.path[1:].partition("/")
+        name, _, rest = req.path[1:].partition("/")
         if not name and not rest:
             return _send(self.index(req), environ, start_response)
         if not _NAME.match(name):
@@ -75,11 +75,7 @@ class MultiApp:
             with self._lock:
                 self._apps.pop(name, None)  # a removed project is unloaded
             return _send(Response("not found\n", 404), environ, start_response)
-        if not slash:  # '/name': the app's relative links need '/name/'
-            query = environ.get("QUERY_STRING", "")
-            location = f"{req.script_url}/{name}/" + (f"?{query}" if query else "")
-            return _send(Response("", 301, headers=[("Location", location)]), environ, start_response)
-        inner = dict(environ)
+        inner = dict(environ)  # '/name' is the app's root too, as in MapProxy
         inner["PATH_INFO"] = "/" + rest
         inner["SCRIPT_NAME"] = environ.get("SCRIPT_NAME", "").rstrip("/") + "/" + name
         script = environ.get("HTTP_X_SCRIPT_NAME")
