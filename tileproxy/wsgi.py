@@ -3,6 +3,7 @@ CORS, HEAD, and reloading when the configuration changes."""
 
 from __future__ import annotations
 
+import html
 import logging
 import math
 import os
@@ -118,16 +119,18 @@ class TileProxyApp:
         if parts and parts != [""]:
             return Response("not found\n", 404)
         links = []
+        # absolute: the page is also the answer to '/<name>' of a MultiMapProxy (multiapp.py)
+        base = html.escape(req.script_url) + "/"
         if self.demo:
-            links.append('<li><a href="demo/">Demo</a></li>')
+            links.append(f'<li><a href="{base}demo/">Demo</a></li>')
         if self.wms:
-            links.append('<li><a href="service?REQUEST=GetCapabilities&amp;SERVICE=WMS">WMS capabilities</a></li>')
+            links.append(f'<li><a href="{base}service?REQUEST=GetCapabilities&amp;SERVICE=WMS">WMS capabilities</a></li>')
         if self.tms:
-            links.append('<li><a href="tms/1.0.0/">TMS capabilities</a></li>')
+            links.append(f'<li><a href="{base}tms/1.0.0/">TMS capabilities</a></li>')
         if self.wmts:
-            links.append('<li><a href="wmts/1.0.0/WMTSCapabilities.xml">WMTS capabilities</a></li>')
+            links.append(f'<li><a href="{base}wmts/1.0.0/WMTSCapabilities.xml">WMTS capabilities</a></li>')
         if self.ogcapi:
-            links.append('<li><a href="ogcapi?f=html">OGC API</a></li>')
+            links.append(f'<li><a href="{base}ogcapi?f=html">OGC API</a></li>')
         body = (
             "<!DOCTYPE html><html><head><meta charset='utf-8'><title>tileproxy</title></head>"
             "<body><h1>tileproxy</h1><ul>" + "".join(links) + "</ul></body></html>"

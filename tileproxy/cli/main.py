@@ -11,9 +11,6 @@ from .. import __version__
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from socketserver import ThreadingMixIn
-    from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
-
     from ..wsgi import make_wsgi_app
 
     if args.no_reload:
@@ -29,21 +26,11 @@ def _serve(args: argparse.Namespace) -> int:
         app = PolicyMiddleware(app, policy)
         print(f"access policy {policy} in force", file=sys.stderr)
 
-    class ThreadingServer(ThreadingMixIn, WSGIServer):
-        daemon_threads = True
-
-    class QuietHandler(WSGIRequestHandler):
-        def log_message(self, format: str, *a: object) -> None:
-            logging.getLogger("tileproxy.access").info("%s %s", self.address_string(), format % a)
+    from .devserver import run
 
     host, _, port = args.bind.rpartition(":")
-    server = make_server(host or "127.0.0.1", int(port), app, ThreadingServer, QuietHandler)
     print(f"serving {args.config} on http://{host or '127.0.0.1'}:{port}/ (demo: /demo/)", file=sys.stderr)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    return 0
+    return run(app, args.bind)
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -93,8 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     export.add_parser(sub)
     defrag.add_parser(sub)
-    from . import util_tools  # mapproxy-util's grids, scales, wms-capabilities, create
+    from . import serve_multiapp, util_tools  # util_tools: mapproxy-util's grids, scales, wms-capabilities, create
 
+    serve_multiapp.add_parser(sub)
     util_tools.add_parsers(sub)
     return parser
 
