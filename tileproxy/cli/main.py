@@ -34,7 +34,9 @@ def _serve(args: argparse.Namespace) -> int:
 
     class QuietHandler(WSGIRequestHandler):
         def log_message(self, format: str, *a: object) -> None:
-            logging.getLogger("tileproxy.access").info("%s %s", self.address_string(), format % a)
+            probe = self.path in ("/healthz", "/readyz")  # load balancers ask every few seconds
+            logging.getLogger("tileproxy.access").log(logging.DEBUG if probe else logging.INFO, "%s %s",
+                                                      self.address_string(), format % a)
 
     host, _, port = args.bind.rpartition(":")
     server = make_server(host or "127.0.0.1", int(port), app, ThreadingServer, QuietHandler)
