@@ -47,8 +47,23 @@ class Recorder:
         self.tiles_stored = Counter("tileproxy_tiles_stored", "Tiles written to a cache", ["cache"])
         self.bytes_stored = Counter("tileproxy_stored_bytes", "Bytes of tiles written to a cache", ["cache"])
 
+        # the children of the two counters every cached tile touches, by label values:
+        # a dict lookup instead of prometheus_client's labels() on the hot path
+        self._request_children: dict[tuple[str, str, int], object] = {}
+        self._hit_children: dict[str, object] = {}
+
     def request(self, service: str, layer: str, status: int) -> None:
-        self.requests.labels(service, layer, str(status)).inc()
+        key = (service, layer, status)
+        child = self._request_children.get(key)
+        if child is None:
+            child = self._request_children.setdefault(key, self.requests.labels(service, layer, str(status)))
+        child.inc()  # type: ignore[attr-defined]
+
+    def hit(self, cache: str) -> None:
+        child = self._hit_children.get(cache)
+        if child is None:
+            child = self._hit_children.setdefault(cache, self.cache_tiles.labels(cache, "hit"))
+        child.inc()  # type: ignore[attr-defined]
 
     def lookups(self, cache: str, hits: int = 0, misses: int = 0, stale: int = 0) -> None:
         for result, n in (("hit", hits), ("miss", misses), ("stale_served", stale)):

@@ -119,7 +119,7 @@ class TileManager:
         if not self.store.load(tile):
             return None
         if metrics.active is not None:
-            metrics.active.lookups(self.name, hits=1)
+            metrics.active.hit(self.name)
         return tile
 
     def fetch_tiles(self, coords: Sequence[TileCoord]) -> list[TileOutcome]:
