@@ -3,7 +3,9 @@ CORS, HEAD, and reloading when the configuration changes."""
 
 from __future__ import annotations
 
+import hmac
 import html
+import json
 import logging
 import math
 import os
@@ -13,6 +15,7 @@ import weakref
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from . import metrics
 from .config.build import load_proxy_config
 from .config.model import ProxyConfig
 from .http import HTTPError, Request, Response, status_line, unsafe_segment
@@ -74,17 +77,41 @@ class TileProxyApp:
         if services.kml is not None:
             kml = KMLService(self.tile_layers, services.kml.use_grid_names, max_age)
             self.routes["kml"] = kml.handle
+        self.routes["healthz"] = self.healthz
+        self.routes["readyz"] = self.readyz
+        self.recorder: metrics.Recorder | None = None
+        if services.metrics is not None:
+            self.recorder = metrics.enable()
+            self.layer_names = metrics.LayerNames(self._layer_names())
+            self.routes[services.metrics.path.split("/")[1]] = self.metrics
+
+    def _layer_names(self) -> dict[str, str]:
+        """Every name a URL may give a layer (TMS adds the grid) -> the layer's name."""
+        names: dict[str, str] = {}
+        todo = list(self.config.layers)
+        while todo:
+            layer = todo.pop()
+            todo.extend(layer.layers)
+            if layer.name:
+                names[layer.name] = layer.name
+        for tl in self.tile_layers:
+            names.setdefault(f"{tl.name}_{tl.grid_name}", tl.name)
+        return names
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         fast = self.fast.answer(environ) if self.fast else None
         if fast is not None:
             headers, body = fast
-            status, send = "200 OK", True
+            status, send, code = "200 OK", True, 200
         else:
             req = Request(environ)
             resp = self.handle(req)
-            headers, body, status = resp.headers, resp.body, status_line(resp.status)
+            headers, body, status, code = resp.headers, resp.body, status_line(resp.status), resp.status
             send = req.method != "HEAD" and resp.status != 304
+        if self.recorder is not None:
+            service, layer = self.layer_names.service_and_layer(environ.get("PATH_INFO", ""),
+                                                                environ.get("QUERY_STRING", ""))
+            self.recorder.request(service, layer, code)
         if self.cors:
             headers.append(("Access-Control-Allow-Origin", self.cors))
         headers.append(NOSNIFF)
@@ -136,6 +163,41 @@ class TileProxyApp:
             "<body><h1>tileproxy</h1><ul>" + "".join(links) + "</ul></body></html>"
         )
         return Response(body, content_type="text/html; charset=utf-8")
+
+    def healthz(self, req: Request, parts: list[str]) -> Response:
+        """200 while the process answers (load balancers' liveness probe)."""
+        if parts:
+            return Response("not found\n", 404)
+        return Response("ok\n", headers=[("Cache-Control", "no-store")])
+
+    def readyz(self, req: Request, parts: list[str]) -> Response:
+        """200 when the configuration is loaded and every cache can write its tiles and
+        locks, else 503 with the reasons as JSON."""
+        if parts:
+            return Response("not found\n", 404)
+        from .storage_check import check_storage
+
+        # not writable: no free space figure; a disk that is only nearly full still serves
+        problems = [f"{r.what}: {r.path}: {r.problem}" for r in check_storage(self.config)
+                    if r.problem and r.free is None]
+        body = json.dumps({"ready": not problems, "problems": problems}) + "\n"
+        return Response(body, 503 if problems else 200, content_type="application/json",
+                        headers=[("Cache-Control", "no-store")])
+
+    def metrics(self, req: Request, parts: list[str]) -> Response:
+        """The Prometheus metrics, at the configured path, with its token if one is set."""
+        conf = self.config.services.metrics
+        assert conf is not None
+        if req.path.rstrip("/") != conf.path.rstrip("/"):
+            return Response("not found\n", 404)
+        if conf.token:
+            given = req.environ.get("HTTP_AUTHORIZATION", "")
+            if not given:
+                return Response("token required\n", 401, headers=[("WWW-Authenticate", "Bearer")])
+            if not hmac.compare_digest(given.encode(), f"Bearer {conf.token}".encode()):
+                return Response("wrong token\n", 403)
+        body, content_type = metrics.exposition()
+        return Response(body, content_type=content_type, headers=[("Cache-Control", "no-store")])
 
     def ows(self, req: Request, parts: list[str]) -> Response:
         if parts and parts != [""]:

@@ -15,9 +15,9 @@ ROOT = Path(__file__).resolve().parent.parent.parent  # the project, put on the 
 class Gunicorn:
     """tileproxy.deploy under gunicorn on a port the kernel picks (read from its log)."""
 
-    def __init__(self, directory: Path, env: dict[str, str]):
+    def __init__(self, directory: Path, env: dict[str, str], workers: int = 2):
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-w", "2", "-b", "127.0.0.1:0", "tileproxy.deploy:application"],
+            [sys.executable, "-m", "gunicorn", "-w", str(workers), "-b", "127.0.0.1:0", "tileproxy.deploy:application"],
             env={**os.environ, "PYTHONPATH": str(ROOT), **env}, cwd=directory,
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         self.log: list[str] = []

@@ -14,7 +14,9 @@ class _ThreadingServer(ThreadingMixIn, WSGIServer):
 
 class _LoggingHandler(WSGIRequestHandler):
     def log_message(self, format: str, *a: object) -> None:
-        logging.getLogger("tileproxy.access").info("%s %s", self.address_string(), format % a)
+        probe = self.path in ("/healthz", "/readyz")  # load balancers ask every few seconds
+        logging.getLogger("tileproxy.access").log(logging.DEBUG if probe else logging.INFO, "%s %s",
+                                                  self.address_string(), format % a)
 
 
 def run(app: Callable, bind: str) -> int:

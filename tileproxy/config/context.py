@@ -24,6 +24,7 @@ class BuildContext:
         self.g_grid: dict[str, Any] = g.get("grid") or {}
         self.g_mapserver: dict[str, Any] = g.get("mapserver") or {}
         self.renderd_address: str | None = (g.get("renderd") or {}).get("address") or None
+        self.g_metrics: Any = g.get("metrics")
         g_tiles = g.get("tiles") or {}
         self.globals = GlobalsConfig(
             base_dir=self.abspath(self.g_cache.get("base_dir", "./cache_data")),

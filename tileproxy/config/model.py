@@ -160,6 +160,14 @@ class OGCAPIConfig:
 
 
 @dataclass
+class MetricsConfig:
+    """``/metrics`` (tileproxy's own, from globals.metrics or services.metrics)."""
+
+    path: str = "/metrics"
+    token: str | None = None  # when set, asked as "Authorization: Bearer <token>"
+
+
+@dataclass
 class ServicesConfig:
     tms: TMSConfig | None = None
     wmts: WMTSConfig | None = None
@@ -167,6 +175,7 @@ class ServicesConfig:
     wms: WMSConfig | None = None
     kml: KMLConfig | None = None
     ogcapi: OGCAPIConfig | None = None
+    metrics: MetricsConfig | None = None  # None: off
 
 
 @dataclass

@@ -17,6 +17,7 @@ from .model import (
     SUPPORTED_WMS_VERSIONS,
     BBoxSRS,
     KMLConfig,
+    MetricsConfig,
     OGCAPIConfig,
     ServiceMetadata,
     ServicesConfig,
@@ -51,7 +52,32 @@ def build_services(ctx: BuildContext) -> ServicesConfig:
         result.kml = KMLConfig(use_grid_names=bool((raw.get("kml") or {}).get("use_grid_names", False)))
     if "ogcapi" in raw:
         result.ogcapi = _ogcapi_config(ctx, raw.get("ogcapi") or {})
+    if "metrics" in raw:
+        result.metrics = _metrics_config(raw["metrics"], "services.metrics")
+    elif ctx.g_metrics is not None:
+        result.metrics = _metrics_config(ctx.g_metrics, "globals.metrics")
     return result
+
+
+# first path segments of MapProxy's services and of the health checks
+_TAKEN_PATHS = {"", "service", "ows", "wms", "tms", "tiles", "wmts", "kml", "demo", "ogcapi", "healthz", "readyz"}
+
+
+def _metrics_config(conf: Any, path: str) -> MetricsConfig | None:
+    """``metrics: true`` (or an empty ``metrics:`` under services), or a mapping with
+    ``enabled``, ``path`` and ``token``."""
+    if conf is None or conf is True:
+        return MetricsConfig()
+    if conf is False:
+        return None
+    if not isinstance(conf, dict) or not conf.get("enabled", True):
+        return None
+    url = str(conf.get("path") or "/metrics")
+    if not url.startswith("/") or url.rstrip("/") == "" or url.split("/")[1] in _TAKEN_PATHS:
+        raise ConfigError(f"'{url}' is not a free path: it must start with / and not with a service's "
+                          f"or a health check's path", join_path(path, "path"))
+    token = conf.get("token")
+    return MetricsConfig(path=url, token=str(token) if token else None)
 
 
 def _ogcapi_config(ctx: BuildContext, conf: dict) -> OGCAPIConfig:

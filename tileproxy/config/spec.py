@@ -274,6 +274,9 @@ layer.keys["layers"] = ListOf(layer)
 
 service_md = Mapping(values=ANY)
 
+# tileproxy's own: Prometheus metrics (docs/deployment.md); true, or where and with which token
+metrics = OneOf((BOOL, Mapping({"enabled": BOOL, "path": STR, "token": STR})))
+
 services = Mapping(
     {
         "demo": ANY,
@@ -308,6 +311,7 @@ services = Mapping(
             }
         ),
         "ogcapi": Mapping(values=ANY),
+        "metrics": metrics,
     }
 )
 
@@ -359,6 +363,7 @@ globals_ = Mapping(
         "mapserver": Mapping({"binary": STR, "working_dir": STR}),
         "background": Mapping({"url": STR}),
         "renderd": Mapping({"address": STR}),
+        "metrics": metrics,
     }
 )
 

@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import replace
 
+from .. import metrics
 from ..grid import MetaGrid, MetaTile, TileCoord, TileGrid
 from ..image.codec import ImageDataError, is_single_color
 from ..image.formats import ImageFormat, ImageOptions
@@ -118,11 +119,17 @@ class TileCreator:
         if self.opts.disable_storage:
             return self._build_unstored(meta)
         lock = FileLock(self.lock_path(meta.main_coord), timeout=self.opts.lock_timeout)
+        recorder = metrics.active
+        waited = time.monotonic() if recorder is not None else 0.0
         try:
             lock.acquire()
         except LockTimeout:
+            if recorder is not None:
+                recorder.lock_wait(self.name, time.monotonic() - waited, timed_out=True)
             log.warning("cache %s: timed out waiting for the lock of meta tile %s", self.name, meta.main_coord)
             return {c: lock_timed_out(c, job) for c in meta.coords}
+        if recorder is not None:
+            recorder.lock_wait(self.name, time.monotonic() - waited)
         try:
             return self._build_meta_locked(meta, job)
         finally:
@@ -223,6 +230,8 @@ class TileCreator:
         answer's ETag matches later hits); False when the store failed."""
         try:
             self.store.store_many(tiles)  # one transaction / one append for the meta tile
+            if metrics.active is not None:
+                metrics.active.stored(self.name, len(tiles), sum(len(t.data or b"") for t in tiles))
         except StoreError as ex:
             # the tiles are still served; the cache stays as it was
             log_throttled(log, logging.ERROR, f"not stored {self.lock_id}", "cache %s: tiles not stored: %s",
@@ -330,9 +339,18 @@ class TileCreator:
     def _from_source(self, source: Source, fetch: Callable[[], ImageResult], size: tuple[int, int],
                      decode: bool, gate: AbstractContextManager | None = None) -> tuple[ImageResult, Answered | None]:
         """The source's image, or its on_error stand-in; other errors propagate."""
+        recorder = metrics.active
         try:
             with gate or nullcontext():
-                result = fetch()
+                started = time.monotonic()
+                try:
+                    result = fetch()
+                except SourceError:
+                    if recorder is not None:
+                        recorder.source(source.name, time.monotonic() - started, failed=True)
+                    raise
+                if recorder is not None:
+                    recorder.source(source.name, time.monotonic() - started, failed=False)
             if decode or (self.format.mime != "mixed" and result.mime != self.format.mime):
                 result.image  # noqa: B018  (decode here, so bad data counts as this source's error)
             return result, None

@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Sequence
 
+from .. import metrics
 from ..grid import MetaGrid, TileCoord, TileGrid
 from ..image.formats import ImageFormat, ImageOptions
 from ..image.watermark import Watermark
@@ -115,7 +116,11 @@ class TileManager:
         if not self.plain_hits or not self.grid.is_valid(coord):
             return None
         tile = Tile(coord)
-        return tile if self.store.load(tile) else None
+        if not self.store.load(tile):
+            return None
+        if metrics.active is not None:
+            metrics.active.hit(self.name)
+        return tile
 
     def fetch_tiles(self, coords: Sequence[TileCoord]) -> list[TileOutcome]:
         """Like ``load_tiles``, with each tile's Cache-Status and cacheability."""
@@ -137,6 +142,9 @@ class TileManager:
                 job.stale[coord] = tile
             else:
                 outcomes[coord] = TileOutcome(tile, HIT)
+        recorder = metrics.active
+        if recorder is not None:
+            recorder.lookups(self.name, hits=len(outcomes), misses=len(missing))
         if missing and self.opts.rescale_tiles:
             for coord in [c for c in missing if not self._sources_deliver(c)]:
                 outcomes[coord] = TileOutcome(self._rescaled(coord), RESCALED)
@@ -148,6 +156,8 @@ class TileManager:
                 outcomes.update({c: TileOutcome(t, HIT_STALE, stale=True) for c, t in job.stale.items()})
             else:
                 todo = missing + [c for c in job.stale if not self._deferred(c, missing, job, outcomes)]
+                if recorder is not None:
+                    recorder.refreshed(self.name, "blocking", len(todo) - len(missing))
                 if todo:
                     outcomes.update(self.creator.create(todo, job))
         result = []
@@ -156,6 +166,8 @@ class TileManager:
             if outcome.error is not None:
                 raise outcome.error
             result.append(outcome)
+        if recorder is not None:
+            recorder.lookups(self.name, stale=sum(1 for o in result if o.stale))
         if rule is not None and rule.max_age is not None:
             for outcome in result:
                 ts = outcome.tile.timestamp
@@ -184,6 +196,8 @@ class TileManager:
         outcomes[coord] = TileOutcome(job.stale[coord], HIT_STALE, stale=True)
         meta = self.meta_grid.meta_tile(coord)
         self.refresh_pool.submit((self.lock_id, meta.main_coord), lambda: self.creator.build_meta(meta, job))
+        if metrics.active is not None:
+            metrics.active.refreshed(self.name, "background")
         return True
 
     @property
