@@ -80,7 +80,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     export.add_parser(sub)
     defrag.add_parser(sub)
-    from . import serve_multiapp, util_tools  # util_tools: mapproxy-util's grids, scales, wms-capabilities, create
+    from . import (  # util_tools: mapproxy-util's grids, scales, wms-capabilities, create
+        serve_multiapp,
+        util_tools,
+    )
 
     serve_multiapp.add_parser(sub)
     util_tools.add_parsers(sub)
