@@ -142,3 +142,28 @@ def test_gunicorn_serves_config_from_environment(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_gunicorn_serves_a_directory_of_configs_from_environment(tmp_path: Path) -> None:
+    pytest.importorskip("gunicorn", reason="gunicorn is a test dependency (pip install -e '.[test]')")
+    for name, layer in (("alpha", "one"), ("beta", "two")):
+        (tmp_path / f"{name}.yaml").write_text(dump(debug_layers_config(layer)))
+    port = free_port()
+    env = dict(os.environ, TILEPROXY_CONFIG_DIR=str(tmp_path))
+    env.pop("TILEPROXY_CONFIG", None)
+    env.pop("MAPPROXY_CONFIG", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-w", "2", "-b", f"127.0.0.1:{port}", "tileproxy.deploy:application"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_for_server(base, proc)
+        assert fetch(base + "/alpha/tms/1.0.0/one/EPSG3857/0/0/0.png").status == 200
+        assert fetch(base + "/beta/tms/1.0.0/two/EPSG3857/0/0/0.png").status == 200
+        assert fetch(base + "/alpha/tms/1.0.0/two/EPSG3857/0/0/0.png").status == 404
+        assert b"/beta/" in fetch(base + "/beta/tms/1.0.0/").body
+        assert b"alpha" not in fetch(base + "/").body  # no listing unless TILEPROXY_ALLOW_LISTING
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

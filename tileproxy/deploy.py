@@ -7,6 +7,10 @@ configuration that loads is kept as the last good one; a worker started while
 the file is broken serves it and logs the error (``TILEPROXY_LAST_GOOD=off``
 fails instead; a path there names the file to keep it in).
 
+With TILEPROXY_CONFIG_DIR=/path/to/dir instead, every ``*.yaml`` of that directory
+is served under ``/<name>/`` (MapProxy's MultiMapProxy); TILEPROXY_ALLOW_LISTING=1
+lists them at ``/``.
+
 Set TILEPROXY_AUTH_POLICY=/path/to/policy.yaml to put tileproxy.auth.PolicyMiddleware
 in front (docs/security.md); a policy with errors stops the worker at start.
 """
@@ -16,11 +20,13 @@ from __future__ import annotations
 import logging
 import os
 
-from . import make_wsgi_app
+from . import make_multi_wsgi_app, make_wsgi_app
 
 _path = os.environ.get("TILEPROXY_CONFIG") or os.environ.get("MAPPROXY_CONFIG")
-if not _path:
-    raise RuntimeError("set TILEPROXY_CONFIG to the path of your mapproxy.yaml")
+_dir = os.environ.get("TILEPROXY_CONFIG_DIR", "").strip()
+if not _path and not _dir:
+    raise RuntimeError("set TILEPROXY_CONFIG to the path of your mapproxy.yaml "
+                       "(or TILEPROXY_CONFIG_DIR to a directory of them)")
 if not logging.getLogger().handlers:
     logging.basicConfig(level=os.environ.get("TILEPROXY_LOG_LEVEL", "INFO"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -30,11 +36,14 @@ def _on(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() not in ("", "0", "off", "no", "false")
 
 
-application = make_wsgi_app(
-    _path,
-    reloader=_on("TILEPROXY_RELOAD"),
-    last_good=os.environ.get("TILEPROXY_LAST_GOOD", "").strip().lower() not in ("0", "off", "no", "false"),
-)
+if _path:
+    application = make_wsgi_app(
+        _path,
+        reloader=_on("TILEPROXY_RELOAD"),
+        last_good=os.environ.get("TILEPROXY_LAST_GOOD", "").strip().lower() not in ("0", "off", "no", "false"),
+    )
+else:  # MultiMapProxy: every *.yaml of the directory under /<name>/, each reloaded when it changes
+    application = make_multi_wsgi_app(_dir, allow_listing=_on("TILEPROXY_ALLOW_LISTING"))
 
 _policy = os.environ.get("TILEPROXY_AUTH_POLICY", "").strip()
 if _policy:
