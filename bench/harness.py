@@ -212,6 +212,26 @@ def policy_spec(config: Path, workers: int, layer: str) -> ServerSpec:
     return spec
 
 
+def metrics_spec(config: Path, workers: int) -> ServerSpec:
+    """tileproxy with Prometheus metrics on (``globals.metrics: true``), its workers
+    adding up through prometheus_client's multiprocess directory."""
+    import shutil
+
+    import yaml
+
+    data = yaml.safe_load(config.read_text())
+    data.setdefault("globals", {})["metrics"] = True
+    metrics_config = config.with_name("mapproxy-metrics.yaml")
+    metrics_config.write_text(yaml.safe_dump(data))
+    multiproc = config.parent / "prometheus-multiproc"
+    shutil.rmtree(multiproc, ignore_errors=True)
+    multiproc.mkdir()
+    spec = tileproxy_spec(metrics_config, workers)
+    spec.name = "tp+metrics"
+    spec.env["PROMETHEUS_MULTIPROC_DIR"] = str(multiproc)
+    return spec
+
+
 def baseline_spec(tile: Path, workers: int) -> ServerSpec:
     """A WSGI app that answers every request with the bytes of ``tile``: the ceiling
     that gunicorn, the load tool and the kernel leave on this machine."""

@@ -46,6 +46,7 @@ from harness import (  # noqa: E402
     is_png,
     mapproxy_spec,
     memory_kb,
+    metrics_spec,
     policy_spec,
     prerender_source_tiles,
     run_wrk,
@@ -175,16 +176,16 @@ def throughput_rows(key: str, label: str, runs: list[ServerRun], tp: ServerRun, 
     return out
 
 
-def policy_rows(key: str, policy: ServerRun | None, tp: ServerRun, width: int = 8) -> list[str]:
-    """With --policy: the req/s and CPU of tileproxy behind PolicyMiddleware against tileproxy alone."""
-    if policy is None or policy.skipped:
+def variant_rows(key: str, variant: ServerRun | None, tp: ServerRun, label: str, width: int = 8) -> list[str]:
+    """With --policy or --metrics: the req/s and CPU of that tileproxy variant against tileproxy alone."""
+    if variant is None or variant.skipped:
         return []
-    a, b = policy.median(key), tp.median(key)
-    if not (a and b and b.rps):
+    a, b = variant.median(key), tp.median(key)
+    if a is None or b is None or not b.rps:
         return []
-    cpu_a, cpu_b = policy.cpu_us(key), tp.cpu_us(key)
-    return [f"{key.upper():<{width}} {'policy':<10} {a.rps / b.rps:>8.2f}x {'':>13} {'':>8} {'':>8} "
-            f"{cpu_b / cpu_a if cpu_a else 0:>9.2f}x   (req/s: tp+policy / tileproxy; CPU: tileproxy / tp+policy)"]
+    cpu_a, cpu_b = variant.cpu_us(key), tp.cpu_us(key)
+    return [f"{key.upper():<{width}} {label:<10} {a.rps / b.rps:>8.2f}x {'':>13} {'':>8} {'':>8} "
+            f"{cpu_b / cpu_a if cpu_a else 0:>9.2f}x   (req/s: {variant.name} / tileproxy; CPU: tileproxy / {variant.name})"]
 
 
 def table_header(first: str, width: int = 8) -> str:
@@ -330,7 +331,8 @@ def workers_text(args) -> str:
 
 def report(args, runs: dict[str, ServerRun], n_tiles: int) -> str:
     tp, mp = runs["tileproxy"], runs["MapProxy"]
-    shown = [r for r in runs.values() if (r.name != "baseline" or args.baseline) and (r.name != "tp+policy" or args.policy)]
+    shown = [r for r in runs.values() if (r.name != "baseline" or args.baseline)
+             and (r.name != "tp+policy" or args.policy) and (r.name != "tp+metrics" or args.metrics)]
     out = [
         f"backend: {args.backend}   tiles: {n_tiles} (levels 0-{args.max_level})   "
         f"gunicorn: {args.workers} {workers_text(args)}   wrk: {args.threads} threads, {args.connections} connections, "
@@ -344,7 +346,8 @@ def report(args, runs: dict[str, ServerRun], n_tiles: int) -> str:
     out.append(table_header("protocol"))
     for proto in args.protocols:
         out += throughput_rows(proto, proto.upper(), shown, tp, mp)
-        out += policy_rows(proto, runs.get("tp+policy"), tp)
+        out += variant_rows(proto, runs.get("tp+policy"), tp, "policy")
+        out += variant_rows(proto, runs.get("tp+metrics"), tp, "metrics")
     out.append("")
     out += memory_rows(tp, mp, "   (gunicorn master + workers; idle: after the sample check)")
     out.append("")
@@ -393,6 +396,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--policy", action="store_true",
                    help="also measure tileproxy behind tileproxy.auth.PolicyMiddleware (one API key, 10 layers), "
                         "serving tileproxy's cache")
+    p.add_argument("--metrics", action="store_true",
+                   help="also measure tileproxy with Prometheus metrics on (globals.metrics), serving tileproxy's cache")
     p.add_argument("--sample", type=int, default=50, help="tiles checked before the measured runs")
     p.add_argument("--seed-concurrency", type=int, default=4)
     p.add_argument("--no-seed", action="store_true", help="reuse the caches of an earlier run")
@@ -424,7 +429,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"rendered {rendered} source tiles into {source_dir}", flush=True)
 
     load_start = os.getloadavg()[0]
-    runs = {name: ServerRun(name) for name in ("tileproxy", "MapProxy", "baseline", "tp+policy")}
+    runs = {name: ServerRun(name) for name in ("tileproxy", "MapProxy", "baseline", "tp+policy", "tp+metrics")}
     specs: dict[str, tuple[ServerSpec, Path | None]] = {}
     with TileSourceServer(source_dir) as source:
         master = work / "mapproxy.yaml"
@@ -461,6 +466,12 @@ def main(argv: list[str] | None = None) -> int:
             specs["tp+policy"] = (with_workers(policy_spec(config, args.workers, LAYER), args), tp_cache)
         else:
             runs["tp+policy"].skipped = "not selected (--policy)" if not args.policy else "tileproxy not measured"
+        if args.metrics and "tileproxy" in specs:
+            tp_spec, tp_cache = specs["tileproxy"]
+            config = Path(tp_spec.env["TILEPROXY_CONFIG"])
+            specs["tp+metrics"] = (with_workers(metrics_spec(config, args.workers), args), tp_cache)
+        else:
+            runs["tp+metrics"].skipped = "not selected (--metrics)" if not args.metrics else "tileproxy not measured"
         if args.baseline:
             # one tile of about the mean size, so bytes per request match the real runs
             files = [(f.stat().st_size, f) for f in source_dir.glob("*/*/*.png")]
