@@ -4,13 +4,15 @@ or are marked stale so that refresh_before fetches them again; on every backend.
 from __future__ import annotations
 
 import io
+import json
 import time
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import pytest
+import yaml
 from support.configs import cache, layer, wms_source, write_config
-from support.wsgi import call
+from support.wsgi import call, environ
 
 from tileproxy.cli.main import main
 from tileproxy.config.build import load_proxy_config
@@ -176,3 +178,92 @@ def test_bad_requests_change_nothing(tmp_path: Path, source, args: list[str], me
     status, _, err = _run(config, *args)
     assert status == 2 and message in err
     assert _cached(config, "a") == ALL
+
+
+# -- POST /admin/invalidate -------------------------------------------------------
+
+TOKEN = "s3cret-admin"
+
+
+def _post(app, body: object, token: str | None = TOKEN, path: str = "/admin/invalidate",
+          method: str = "POST") -> tuple[int, dict]:
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    env = environ(path, method, {"Authorization": f"Bearer {token}"} if token else None)
+    env["wsgi.input"] = io.BytesIO(raw)
+    env["CONTENT_LENGTH"] = str(len(raw))
+    got: list = []
+    out = b"".join(app(env, lambda status, headers, exc_info=None: got.append(status)))
+    return int(got[0].split()[0]), json.loads(out) if out.startswith(b"{") else {}
+
+
+def _admin_app(tmp_path: Path, source_url: str, kind: str = "file", **cache_options: object):  # noqa: ANN202
+    config = _config(tmp_path, source_url, kind, **cache_options)
+    doc = yaml.safe_load(config.read_text())
+    doc["globals"]["admin"] = {"token": TOKEN}
+    write_config(config, doc)
+    return config, make_wsgi_app(str(config))
+
+
+@pytest.mark.parametrize("kind", sorted(BACKENDS))
+def test_admin_invalidate_removes_only_matching_tiles(tmp_path: Path, source, kind: str) -> None:
+    config, app = _admin_app(tmp_path, source.url, kind)
+    _fill(config, "a", ALL)
+    _fill(config, "b", ALL)
+    status, doc = _post(app, {"layer": "la", "bbox": [-HALF, 0, 0, HALF], "srs": "EPSG:3857", "levels": "2..3"})
+    assert status == 200, doc
+    assert doc == {"results": [{"cache": "a", "grid": GRID, "mode": "remove", "tiles": 20}]}
+    assert _cached(config, "a") == ALL - _north_west({2, 3})
+    assert _cached(config, "b") == ALL
+
+
+def test_admin_stale_makes_the_next_request_fetch_again(tmp_path: Path, source) -> None:
+    config, app = _admin_app(tmp_path, source.url, "file", refresh_before={"days": 7})
+    url = f"/tms/1.0.0/la/{GRID}/2/1/3.png"
+    assert call(app, url).status == 200 and call(app, url).status == 200
+    assert source.count("wms") == 1
+    # the south-west quarter, where tile (1, 4, 3) lies
+    geometry = {"type": "Polygon", "coordinates": [[[-180, -85], [0, -85], [0, 0], [-180, 0], [-180, -85]]]}
+    status, doc = _post(app, {"cache": "a", "coverage": geometry, "mode": "stale"})
+    assert status == 200 and doc["results"][0]["mode"] == "stale" and doc["results"][0]["tiles"] == 1
+    assert call(app, url).status == 200
+    assert source.count("wms") == 2
+
+
+def test_admin_api_is_off_without_a_token(tmp_path: Path, source) -> None:
+    config = _config(tmp_path, source.url, "file")
+    _fill(config, "a", ALL)
+    app = make_wsgi_app(str(config))
+    assert _post(app, {"cache": "a"})[0] == 404
+    assert _cached(config, "a") == ALL
+
+
+@pytest.mark.parametrize(("token", "body", "method", "status", "message"), [
+    (None, {"cache": "a"}, "POST", 401, "token required"),
+    ("wrong", {"cache": "a"}, "POST", 403, "wrong token"),
+    (TOKEN, {"cache": "a"}, "GET", 405, "use POST"),
+    (TOKEN, b"{not json", "POST", 400, "not JSON"),
+    (TOKEN, {"cache": "a", "colour": 1}, "POST", 400, "unknown fields colour"),
+    (TOKEN, {"cache": "nope"}, "POST", 400, "unknown cache 'nope'"),
+    (TOKEN, {"cache": "a", "bbox": [1, 2, 3]}, "POST", 400, "bbox: expected four numbers"),
+    (TOKEN, {"cache": "a", "levels": True}, "POST", 400, "levels: unexpected bool"),
+    (TOKEN, {"cache": "a", "mode": "burn"}, "POST", 400, "mode: expected one of"),
+    (TOKEN, {"cache": "a", "coverage": "POLYGON((0 0"}, "POST", 400, "coverage"),
+])
+def test_admin_refuses_bad_requests_with_json_errors(tmp_path: Path, source, token: str | None, body: object,
+                                                     method: str, status: int, message: str) -> None:
+    config, app = _admin_app(tmp_path, source.url)
+    _fill(config, "a", ALL)
+    got, doc = _post(app, body, token, method=method)
+    assert got == status and message in doc["error"]
+    assert _cached(config, "a") == ALL
+
+
+def test_admin_section_without_token_is_a_config_error(tmp_path: Path, source) -> None:
+    from tileproxy.config.errors import ConfigError
+
+    config = _config(tmp_path, source.url, "file")
+    doc = yaml.safe_load(config.read_text())
+    doc["globals"]["admin"] = {"token": ""}
+    write_config(config, doc)
+    with pytest.raises(ConfigError, match="globals.admin.token"):
+        load_proxy_config(config)
