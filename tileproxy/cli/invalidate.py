@@ -28,27 +28,20 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..config.build import load_proxy_config
-    from ..seed.invalidate import (
-        InvalidateError,
-        find_targets,
-        invalidate,
-        parse_before,
-        parse_levels,
-        request_coverage,
-    )
+    from ..seed import invalidate as inv
 
     config = load_proxy_config(args.config)  # ConfigError: answered by cli.main
     try:
-        targets = find_targets(config, args.layer, args.cache, args.grid)
-        coverage = request_coverage(args.bbox, args.srs, args.coverage_file, os.getcwd())
-        before = parse_before(args.before, time.time())
-        jobs = [(t, parse_levels(args.levels, t.manager.grid.levels - 1)) for t in targets]
+        targets = inv.find_targets(config, args.layer, args.cache, args.grid)
+        coverage = inv.request_coverage(args.bbox, args.srs, args.coverage_file, os.getcwd())
+        before = inv.parse_before(args.before, time.time())
+        jobs = [(t, inv.parse_levels(args.levels, t.manager.grid.levels - 1)) for t in targets]
         for target, levels in jobs:
-            result = invalidate(target, levels, coverage, before, args.mode)
+            result = inv.invalidate(target, levels, coverage, before, args.mode)
             done = "removed" if result.mode == "remove" else "marked stale"
             note = f" ({result.note})" if result.note else ""
             print(f"{result.cache} ({result.grid}): {result.matched} tiles {done}{note}")
-    except InvalidateError as ex:
+    except inv.InvalidateError as ex:
         print(f"error: {ex}", file=sys.stderr)
         return 2
     return 0
