@@ -77,6 +77,11 @@ class TileProxyApp:
         if services.kml is not None:
             kml = KMLService(self.tile_layers, services.kml.use_grid_names, max_age)
             self.routes["kml"] = kml.handle
+        self.admin = None
+        if config.globals.admin_token:
+            from .services.admin import AdminAPI
+
+            self.admin = AdminAPI(config, config.globals.admin_token)
         self.routes["healthz"] = self.healthz
         self.routes["readyz"] = self.readyz
         self.recorder: metrics.Recorder | None = None
@@ -120,6 +125,10 @@ class TileProxyApp:
         return [body] if send else [b""]
 
     def handle(self, req: Request) -> Response:
+        if req.path.startswith("/admin/"):  # POST /admin/invalidate, when globals.admin is set
+            if self.admin is None:
+                return Response("not found\n", 404)
+            return self.admin.handle(req, req.path.split("/")[2:])
         if req.method not in ("GET", "HEAD"):
             if req.method == "OPTIONS":
                 return Response(b"", 204, content_type=None, headers=[("Allow", "GET, HEAD, OPTIONS")])

@@ -81,11 +81,13 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_parser(sub)
     defrag.add_parser(sub)
     from . import (  # util_tools: mapproxy-util's grids, scales, wms-capabilities, create
+        invalidate,
         serve_multiapp,
         util_tools,
     )
 
     serve_multiapp.add_parser(sub)
+    invalidate.add_parser(sub)
     util_tools.add_parsers(sub)
     return parser
 

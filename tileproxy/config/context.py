@@ -8,6 +8,7 @@ from typing import Any
 
 from ..grid import TileGrid
 from ..sources.base import Source
+from .errors import ConfigError
 from .model import CacheConfig, GlobalsConfig
 
 
@@ -32,6 +33,7 @@ class BuildContext:
             expires_hours=float(g_tiles.get("expires_hours", 72)),
             access_control_allow_origin=str(self.g_http.get("access_control_allow_origin", "*")),
             max_tile_limit=int(self.g_cache.get("max_tile_limit", 500)),
+            admin_token=_admin_token(g.get("admin")),
         )
         self.grids: dict[str, TileGrid] = {}
         self.sources: dict[str, Source] = {}
@@ -57,3 +59,14 @@ class BuildContext:
     def client_timeout(self) -> float:
         """``globals.http.client_timeout``: also how long local renderers and locks wait."""
         return float(self.g_http.get("client_timeout", 60))
+
+
+def _admin_token(conf: Any) -> str | None:
+    """``globals.admin.token``; an ``admin`` section without one is an error (the API
+    stays off rather than open)."""
+    if conf is None:
+        return None
+    token = conf.get("token") if isinstance(conf, dict) else None
+    if not token or not str(token).strip():
+        raise ConfigError("the admin API needs a token (or remove globals.admin)", "globals.admin.token")
+    return str(token).strip()

@@ -22,6 +22,7 @@ class GlobalsConfig:
     expires_hours: float = 72.0
     access_control_allow_origin: str = "*"
     max_tile_limit: int = 500  # the most tiles one map drawn from tiles may need (cache.max_tile_limit)
+    admin_token: str | None = None  # globals.admin.token: POST /admin/invalidate is on (Bearer token)
 
 
 @dataclass

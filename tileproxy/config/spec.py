@@ -364,6 +364,8 @@ globals_ = Mapping(
         "background": Mapping({"url": STR}),
         "renderd": Mapping({"address": STR}),
         "metrics": metrics,
+        # tileproxy's own: POST /admin/invalidate, off unless a token is set (docs/seeding.md)
+        "admin": Mapping({"token": STR}),
     }
 )
 

@@ -119,6 +119,11 @@ class TileStore:
         for coord in coords:
             self.remove(coord)
 
+    def backdate_many(self, coords: Iterable[TileCoord], when: float) -> bool:
+        """Set the stored time of the cached ``coords`` to ``when`` (so that
+        refresh_before finds them stale); False when the store keeps no tile times."""
+        return False
+
 
 def file_dir(filename: str) -> str:
     """The directory a single-file store (MBTiles, GeoPackage) writes into."""

@@ -67,3 +67,6 @@ class CoveredStore(TileStore):
 
     def remove_many(self, coords: Iterable[TileCoord]) -> None:
         self._inner.remove_many(coords)
+
+    def backdate_many(self, coords: Iterable[TileCoord], when: float) -> bool:
+        return self._inner.backdate_many(coords, when)

@@ -6,7 +6,7 @@ import itertools
 import logging
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from ..grid import TileCoord
 from .base import Tile, TileStore, warn_throttled, write_error
@@ -207,6 +207,18 @@ class FileStore(TileStore):
             pass
         except OSError as ex:
             raise write_error(path, ex) from None
+
+    def backdate_many(self, coords: Iterable[TileCoord], when: float) -> bool:
+        follow = self.link_single_color != "symlink"  # a link's own time, not the shared target's
+        for coord in coords:
+            path = self.path(coord)
+            try:
+                os.utime(path, (when, when), follow_symlinks=follow)
+            except (FileNotFoundError, NotADirectoryError):
+                pass
+            except OSError as ex:
+                raise write_error(path, ex) from None
+        return True
 
     def iter_coords(self, level: int) -> Iterator[TileCoord]:
         """Walk the directories of ``level`` (the whole cache for layouts without

@@ -117,6 +117,22 @@ class SQLiteTileStore(TileStore):
                     [(z, x, y) for x, y, _ in level],
                 )
 
+    def backdate_many(self, coords: Iterable[TileCoord], when: float) -> bool:
+        if not self.ts_column:
+            return False
+        stamp = local_time_text(when)
+        by_level: dict[int, list[TileCoord]] = {}
+        for c in coords:
+            by_level.setdefault(c[2], []).append(c)
+        for z, level in by_level.items():
+            db = self.db(z)
+            if os.path.exists(db.path):
+                with db.write() as conn:
+                    conn.executemany(f'UPDATE "{self.table}" SET {self.ts_column}=? '
+                                     'WHERE zoom_level=? AND tile_column=? AND tile_row=?',
+                                     [(stamp, z, x, y) for x, y, _ in level])
+        return True
+
     def remove_level(self, z: int) -> bool:
         db = self.db(z)
         if os.path.exists(db.path):
