@@ -7,6 +7,8 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -122,12 +124,14 @@ def test_seed_command_runs_as_module_and_names_bad_files(tmp_path: Path) -> None
     assert len(list((tmp_path / "cache").rglob("*.png"))) == 5
 
 
-def test_gunicorn_serves_config_from_environment(tmp_path: Path) -> None:
+@contextmanager
+def deploy_under_gunicorn(tmp_path: Path, **env_vars: str) -> Iterator[str]:
+    """tileproxy.deploy under a real gunicorn (2 workers) with these environment
+    variables (and no other config variable); yields its base URL."""
     pytest.importorskip("gunicorn", reason="gunicorn is a test dependency (pip install -e '.[test]')")
-    cfg = tmp_path / "mapproxy.yaml"
-    cfg.write_text(dump(debug_layers_config("one")))
     port = free_port()
-    env = dict(os.environ, TILEPROXY_CONFIG=str(cfg))
+    env = {k: v for k, v in os.environ.items() if k not in ("TILEPROXY_CONFIG", "MAPPROXY_CONFIG")}
+    env.update(env_vars)
     proc = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "-w", "2", "-b", f"127.0.0.1:{port}", "tileproxy.deploy:application"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path,
@@ -135,35 +139,28 @@ def test_gunicorn_serves_config_from_environment(tmp_path: Path) -> None:
     try:
         base = f"http://127.0.0.1:{port}"
         wait_for_server(base, proc)
-        assert fetch(base + "/wmts/1.0.0/WMTSCapabilities.xml").status == 404  # wmts is not configured
-        tile = fetch(base + "/tms/1.0.0/one/EPSG3857/1/1/1.png")
-        assert tile.status == 200 and tile.body[:4] == b"\x89PNG"
-        assert "ETag" in tile.headers and tile.headers["Cache-Control"].startswith("public, max-age=259200")
+        yield base
     finally:
         proc.terminate()
         proc.wait(timeout=10)
 
 
+def test_gunicorn_serves_config_from_environment(tmp_path: Path) -> None:
+    cfg = tmp_path / "mapproxy.yaml"
+    cfg.write_text(dump(debug_layers_config("one")))
+    with deploy_under_gunicorn(tmp_path, TILEPROXY_CONFIG=str(cfg)) as base:
+        assert fetch(base + "/wmts/1.0.0/WMTSCapabilities.xml").status == 404  # wmts is not configured
+        tile = fetch(base + "/tms/1.0.0/one/EPSG3857/1/1/1.png")
+        assert tile.status == 200 and tile.body[:4] == b"\x89PNG"
+        assert "ETag" in tile.headers and tile.headers["Cache-Control"].startswith("public, max-age=259200")
+
+
 def test_gunicorn_serves_a_directory_of_configs_from_environment(tmp_path: Path) -> None:
-    pytest.importorskip("gunicorn", reason="gunicorn is a test dependency (pip install -e '.[test]')")
     for name, layer in (("alpha", "one"), ("beta", "two")):
         (tmp_path / f"{name}.yaml").write_text(dump(debug_layers_config(layer)))
-    port = free_port()
-    env = dict(os.environ, TILEPROXY_CONFIG_DIR=str(tmp_path))
-    env.pop("TILEPROXY_CONFIG", None)
-    env.pop("MAPPROXY_CONFIG", None)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-w", "2", "-b", f"127.0.0.1:{port}", "tileproxy.deploy:application"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path,
-    )
-    try:
-        base = f"http://127.0.0.1:{port}"
-        wait_for_server(base, proc)
+    with deploy_under_gunicorn(tmp_path, TILEPROXY_CONFIG_DIR=str(tmp_path)) as base:
         assert fetch(base + "/alpha/tms/1.0.0/one/EPSG3857/0/0/0.png").status == 200
         assert fetch(base + "/beta/tms/1.0.0/two/EPSG3857/0/0/0.png").status == 200
         assert fetch(base + "/alpha/tms/1.0.0/two/EPSG3857/0/0/0.png").status == 404
         assert b"/beta/" in fetch(base + "/beta/tms/1.0.0/").body
         assert b"alpha" not in fetch(base + "/").body  # no listing unless TILEPROXY_ALLOW_LISTING
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
