@@ -139,6 +139,21 @@ def _read(result: Any, service: str) -> Answer | str | None:
     return None
 
 
+def granted_whole(callback: Callable, environ: dict, service: str, name: str, right: str, srs: Any,
+                  bbox: BBox, limits: Callable[[Answer], tuple[Coverage | None, ...]]) -> bool:
+    """For stored tiles sent as they are: does the callback grant ``right`` on ``name``
+    with none of ``limits(answer)`` cutting ``bbox`` (in ``srs``)? Anything but a plain
+    yes (a denial, a cut, a failing callback) is False: the general path asks again
+    (answered from the environ) and answers as its service does."""
+    try:
+        answer = ask(callback, environ, service, [name], (srs.code, bbox))
+        if not isinstance(answer, Answer) or not answer.allows(name, right):
+            return False
+        return all(limit is None or limit.contains(bbox, srs) for limit in limits(answer))
+    except Exception:
+        return False
+
+
 def limit_coverage(spec: Any) -> Coverage:
     """A ``limited_to`` entry (``geometry``: a bbox list, WKT polygons one per line, or a
     Shapely geometry; ``srs``) as a coverage. A malformed one is the middleware's

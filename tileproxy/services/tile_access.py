@@ -20,7 +20,7 @@ from ..sources.limits import clip_to
 from ..stores.base import Tile
 from ..tilecache.outcomes import TileOutcome
 from ..tilecache.unstored import tile_image
-from .access import AUTHORIZE, Answer, ErrorFactory, ask, authorize
+from .access import AUTHORIZE, Answer, ErrorFactory, authorize, granted_whole
 from .decorate import DECORATE, decorate
 from .tile_response import transparent_png
 
@@ -99,15 +99,7 @@ def tile_access(environ: dict, service: str, layer: TileLayer, coord: TileCoord,
 
 
 def served_as_stored(callback: Any, environ: dict, service: str, layer: TileLayer, coord: TileCoord) -> bool:
-    """For the cached-tile fast path: may the tile go out as it is stored? Anything
-    but a plain yes (a denial, a limit that cuts the tile, a failing callback) is
-    left to the general path, which asks again (answered from the environ) and
-    answers as the service does."""
-    try:
-        answer = ask(callback, environ, service, [layer.name], query_extent(layer, coord))
-        if not isinstance(answer, Answer) or not answer.allows(layer.name, "tile"):
-            return False
-        limit = answer.tile_limit(layer.name)
-        return limit is None or limit.contains(layer.grid.tile_bbox(coord), layer.grid.srs)
-    except Exception:
-        return False
+    """For the cached-tile fast path: may the tile go out as it is stored (see
+    ``access.granted_whole``)?"""
+    return granted_whole(callback, environ, service, layer.name, "tile", layer.grid.srs,
+                         layer.grid.tile_bbox(coord), lambda answer: (answer.tile_limit(layer.name),))

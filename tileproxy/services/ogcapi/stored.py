@@ -8,7 +8,7 @@ from __future__ import annotations
 from ...grid import TileCoord, TileGrid, is_close
 from ...layers import TileLayer, WMSLayer
 from ...maps import CacheMapLayer
-from ..access import AUTHORIZE, Answer, ask
+from ..access import AUTHORIZE, granted_whole
 from ..decorate import DECORATE
 
 ACCESS_SERVICE = "ogcapi.map"  # what the authorize and decorate_img callbacks are told
@@ -67,12 +67,5 @@ def served_as_stored(environ: dict, coll_id: str, grid: TileGrid, coord: TileCoo
     callback = environ.get(AUTHORIZE)
     if callback is None:
         return True
-    bbox = grid.tile_bbox(coord)
-    try:
-        answer = ask(callback, environ, ACCESS_SERVICE, [coll_id], (grid.srs.code, bbox))
-        if not isinstance(answer, Answer) or not answer.allows(coll_id, "map"):
-            return False
-        limits = (answer.layer_limit(coll_id), answer.request_limit())
-        return all(limit is None or limit.contains(bbox, grid.srs) for limit in limits)
-    except Exception:
-        return False
+    return granted_whole(callback, environ, ACCESS_SERVICE, coll_id, "map", grid.srs, grid.tile_bbox(coord),
+                         lambda answer: (answer.layer_limit(coll_id), answer.request_limit()))
