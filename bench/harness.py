@@ -1,5 +1,6 @@
-"""Reusable parts of the benchmarks: a local tile source, gunicorn processes for
-tileproxy and MapProxy, memory sampling, wrk runs and cache fingerprints.
+"""Reusable parts of the benchmarks: a local tile source, gunicorn or granian processes
+for tileproxy and MapProxy, nginx serving files, memory sampling, wrk runs and cache
+fingerprints.
 
 Only the Python standard library and Pillow are used here, so the driver runs
 under the same python3 as tileproxy.
@@ -153,12 +154,16 @@ class TileSourceServer(LocalHTTPServer):
         return file.read_bytes()
 
 
-# -- servers under gunicorn --------------------------------------------------------
+# -- servers under gunicorn or granian -------------------------------------------------
+
+# granian's settings for both apps: those of ``tileproxy serve`` (tileproxy/cli/production.py)
+GRANIAN_THREADS = 4
+GRANIAN_RUNTIME_MODE = "st"
 
 
 @dataclass
 class ServerSpec:
-    """How to start one app under gunicorn."""
+    """How to start one app under gunicorn or granian."""
 
     name: str
     python: str
@@ -170,6 +175,10 @@ class ServerSpec:
     threads: int = 1  # per worker, for worker_class gthread
     cpus: tuple[int, ...] | None = None  # cores the master and its workers may run on (None: any)
     headers: dict[str, str] = field(default_factory=dict)  # what every client request carries (an API key)
+    server: str = "gunicorn"  # or "granian"
+    blocking_threads: int = GRANIAN_THREADS  # granian: Python threads per worker
+    backpressure: int | None = None  # granian: requests per worker at once (None: blocking_threads)
+    runtime_mode: str = GRANIAN_RUNTIME_MODE  # granian: st or mt
 
 
 def tileproxy_spec(config: Path, workers: int) -> ServerSpec:
@@ -243,8 +252,31 @@ class ServerError(RuntimeError):
     pass
 
 
+def server_command(spec: ServerSpec, port: int) -> list[str]:
+    """The command line that serves ``spec`` on 127.0.0.1:``port``."""
+    if spec.server == "granian":
+        return [spec.python, "-m", "granian", "--interface", "wsgi", "--no-ws", "--workers", str(spec.workers),
+                "--blocking-threads", str(spec.blocking_threads),
+                "--backpressure", str(spec.backpressure or spec.blocking_threads),
+                "--runtime-mode", spec.runtime_mode, "--host", "127.0.0.1", "--port", str(port),
+                "--working-dir", spec.chdir, "--log-level", "warning", spec.app]
+    return [spec.python, "-m", "gunicorn", "-w", str(spec.workers), "-k", spec.worker_class,
+            "--threads", str(spec.threads), "-b", f"127.0.0.1:{port}", "--chdir", spec.chdir,
+            "--timeout", "120", spec.app]
+
+
+def server_text(spec: ServerSpec) -> str:
+    """The server and its worker settings, for reports."""
+    if spec.server == "granian":
+        return (f"granian: {spec.workers} workers x {spec.blocking_threads} threads, backpressure "
+                f"{spec.backpressure or spec.blocking_threads}, runtime {spec.runtime_mode}, keep-alive")
+    if spec.worker_class == "gthread":
+        return f"gunicorn: {spec.workers} gthread workers x {spec.threads} threads, keep-alive"
+    return f"gunicorn: {spec.workers} {spec.worker_class} workers (a connection per request)"
+
+
 class GunicornServer:
-    """One gunicorn (sync workers) serving ``spec`` on a free port of 127.0.0.1."""
+    """One gunicorn or granian (``spec.server``) serving ``spec`` on a free port of 127.0.0.1."""
 
     def __init__(self, spec: ServerSpec, log_path: Path):
         self.spec = spec
@@ -256,9 +288,7 @@ class GunicornServer:
     def start(self, timeout: float = 60.0) -> None:
         env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "TILEPROXY_CONFIG", "MAPPROXY_CONFIG")}
         env.update(self.spec.env)
-        cmd = [self.spec.python, "-m", "gunicorn", "-w", str(self.spec.workers), "-k", self.spec.worker_class,
-               "--threads", str(self.spec.threads), "-b", f"127.0.0.1:{self.port}", "--chdir", self.spec.chdir,
-               "--timeout", "120", self.spec.app]
+        cmd = server_command(self.spec, self.port)
         self._log = open(self.log_path, "wb")
         cpus = self.spec.cpus
         self.proc = subprocess.Popen(cmd, env=env, stdout=self._log, stderr=subprocess.STDOUT,
@@ -297,6 +327,80 @@ class GunicornServer:
             self._log.close()
 
     def __enter__(self) -> GunicornServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+AppServer = GunicornServer
+
+
+class NginxServer:
+    """nginx serving the files under ``root`` on a free port of 127.0.0.1, with keep-alive,
+    sendfile and no access log, ``workers`` worker processes on ``cpus``: the static ceiling."""
+
+    def __init__(self, root: Path, work: Path, workers: int, cpus: tuple[int, ...] | None):
+        self.root, self.work, self.workers, self.cpus = root, work, workers, cpus
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen | None = None
+
+    def config(self) -> str:
+        user = "user root;\n" if os.geteuid() == 0 else ""  # the files belong to whoever seeded them
+        tmp = self.work / "tmp"
+        return (
+            f"# written by bench/: nginx serving tile files\n{user}worker_processes {self.workers};\n"
+            f"pid {self.work / 'nginx.pid'};\nerror_log {self.work / 'error.log'} warn;\n"
+            "events { worker_connections 1024; }\n"
+            "http {\n  access_log off;\n  sendfile on;\n  tcp_nopush on;\n  keepalive_requests 1000000;\n"
+            "  default_type image/png;\n"
+            f"  client_body_temp_path {tmp}/body;\n  proxy_temp_path {tmp}/proxy;\n"
+            f"  fastcgi_temp_path {tmp}/fastcgi;\n  uwsgi_temp_path {tmp}/uwsgi;\n  scgi_temp_path {tmp}/scgi;\n"
+            f"  server {{\n    listen 127.0.0.1:{self.port};\n    root {self.root};\n  }}\n}}\n")
+
+    def start(self, timeout: float = 20.0) -> None:
+        import shutil
+
+        nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+        (self.work / "tmp").mkdir(parents=True, exist_ok=True)
+        conf = self.work / "nginx.conf"
+        conf.write_text(self.config())
+        cpus = self.cpus
+        self._log = open(self.work / "nginx.out", "wb")
+        self.proc = subprocess.Popen([nginx, "-p", str(self.work), "-c", str(conf), "-g", "daemon off;"],
+                                     stdout=self._log, stderr=subprocess.STDOUT,
+                                     preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise ServerError(f"nginx did not start: {(self.work / 'nginx.out').read_text(errors='replace')}"
+                                  f"{(self.work / 'error.log').read_text(errors='replace') if (self.work / 'error.log').exists() else ''}")
+            if len(process_tree(self.proc.pid)) > self.workers:
+                try:
+                    urllib.request.urlopen(self.base + "/", timeout=5).read()
+                    return
+                except urllib.error.HTTPError:
+                    return
+                except OSError:
+                    pass
+            time.sleep(0.05)
+        self.stop()
+        raise ServerError(f"nginx did not answer within {timeout:.0f} s")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if getattr(self, "_log", None):
+            self._log.close()
+
+    def __enter__(self) -> NginxServer:
         self.start()
         return self
 

@@ -55,7 +55,8 @@ def test_serve_command_serves_and_reloads(tmp_path: Path) -> None:
     cfg.write_text(dump(debug_layers_config("one")))
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tileproxy.cli.main", "serve", str(cfg), "-b", f"127.0.0.1:{port}", "--reload-interval", "0"],
+        [sys.executable, "-m", "tileproxy.cli.main", "serve", "--dev", str(cfg), "-b", f"127.0.0.1:{port}",
+         "--reload-interval", "0"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )
     try:
@@ -82,7 +83,7 @@ def test_serve_command_puts_an_access_policy_in_front(tmp_path: Path) -> None:
         "allow": [{"services": ["tms"], "layers": ["one"]}]}}}))
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tileproxy.cli.main", "serve", str(cfg), "-b", f"127.0.0.1:{port}",
+        [sys.executable, "-m", "tileproxy.cli.main", "serve", "--dev", str(cfg), "-b", f"127.0.0.1:{port}",
          "--no-reload", "--policy", str(policy)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )

@@ -11,6 +11,34 @@ from .. import __version__
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from . import production
+
+    policy = args.policy or os.environ.get("TILEPROXY_AUTH_POLICY", "").strip()
+    production_asked = args.workers is not None or args.threads is not None or args.backpressure is not None
+    if not args.dev and not production.granian_installed():
+        if production_asked:
+            print("error: --workers, --threads and --backpressure need granian, the production server: "
+                  "pip install 'tileproxy[serve]' (or serve with --dev)", file=sys.stderr)
+            return 2
+        print("note: granian is not installed (pip install 'tileproxy[serve]'), so this is the development "
+              "server (threads, reloads on configuration changes; not for production)", file=sys.stderr)
+        args.dev = True
+    if args.dev:
+        return _serve_dev(args, policy)
+    from ..auth import load_policy
+    from ..config.build import load_proxy_config
+
+    load_proxy_config(args.config)  # a broken file stops here, naming the file and key path
+    if policy:
+        load_policy(policy)
+        print(f"access policy {policy} in force", file=sys.stderr)
+    return production.run_granian(
+        args.config, args.bind, workers=args.workers or production.default_workers(),
+        threads=args.threads or production.THREADS, backpressure=args.backpressure, policy=policy or None,
+        reload=args.reload, access_log=args.access_log)
+
+
+def _serve_dev(args: argparse.Namespace, policy: str) -> int:
     from ..wsgi import make_wsgi_app
 
     if args.no_reload:
@@ -19,7 +47,6 @@ def _serve(args: argparse.Namespace) -> int:
         from ..wsgi import ReloadingApp
 
         app = ReloadingApp(args.config, check_interval=args.reload_interval)
-    policy = args.policy or os.environ.get("TILEPROXY_AUTH_POLICY", "").strip()
     if policy:
         from ..auth import PolicyMiddleware
 
@@ -29,7 +56,8 @@ def _serve(args: argparse.Namespace) -> int:
     from .devserver import run
 
     host, _, port = args.bind.rpartition(":")
-    print(f"serving {args.config} on http://{host or '127.0.0.1'}:{port}/ (demo: /demo/)", file=sys.stderr)
+    print(f"serving {args.config} on http://{host or '127.0.0.1'}:{port}/ (development server; demo: /demo/)",
+          file=sys.stderr)
     return run(app, args.bind)
 
 
@@ -63,12 +91,27 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"tileproxy {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
-    serve = sub.add_parser("serve", help="development server that reloads when the configuration changes")
+    serve = sub.add_parser("serve", help="serve a configuration: granian in production (pip install "
+                           "'tileproxy[serve]'), --dev for the reloading development server")
     serve.add_argument("config", help="path of the mapproxy.yaml")
     serve.add_argument("-b", "--bind", default="127.0.0.1:8080", help="host:port (default 127.0.0.1:8080)")
-    serve.add_argument("--no-reload", action="store_true", help="do not watch the configuration files")
+    serve.add_argument("--dev", action="store_true",
+                       help="the development server: threads, reloads when the configuration changes")
+    serve.add_argument("--workers", type=int, metavar="N",
+                       help="granian worker processes (default: one per core)")
+    serve.add_argument("--threads", type=int, metavar="N",
+                       help="Python threads per granian worker (default 4; more when sources are slow)")
+    serve.add_argument("--backpressure", type=int, metavar="N",
+                       help="requests one granian worker works on at once (default: --threads); "
+                            "more wait in granian")
+    serve.add_argument("--reload", action="store_true",
+                       help="granian: rebuild the app when the configuration changes (TILEPROXY_RELOAD=1); "
+                            "the development server always does unless --no-reload")
+    serve.add_argument("--access-log", action="store_true", help="granian: log every request")
+    serve.add_argument("--no-reload", action="store_true",
+                       help="development server: do not watch the configuration files")
     serve.add_argument("--reload-interval", type=float, default=1.0, metavar="SECONDS",
-                       help="how often to check the configuration files for changes (default 1)")
+                       help="development server: how often to check the configuration files (default 1)")
     serve.add_argument("--policy", metavar="POLICY_YAML",
                        help="serve behind an access policy (docs/security.md; default: $TILEPROXY_AUTH_POLICY)")
     serve.set_defaults(func=_serve)
