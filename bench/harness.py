@@ -94,11 +94,14 @@ class LocalHTTPServer:
 
             def do_GET(self) -> None:  # noqa: N802
                 status, ctype, body = outer.answer(self.path)
-                self.send_response(status)
-                self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", ctype)
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                except (BrokenPipeError, ConnectionResetError):  # the client left (a server stopped)
+                    self.close_connection = True
 
             def log_message(self, *args) -> None:
                 pass
@@ -129,6 +132,7 @@ class TileSourceServer(LocalHTTPServer):
         super().__init__()
         self.directory = directory
         self.requests = 0
+        self.delay = 0.0  # seconds each answer waits, as a slow source would
         self._lock = threading.Lock()
         self.url_template = f"http://127.0.0.1:{self.port}/tiles/%(z)s/%(x)s/%(y)s.png"
 
@@ -148,6 +152,8 @@ class TileSourceServer(LocalHTTPServer):
             return None
         with self._lock:
             self.requests += 1
+        if self.delay:
+            time.sleep(self.delay)
         file = self.directory / f"{z}/{x}/{y}.png"
         if not file.exists():
             _render_to((str(file), z, x, y))
@@ -157,7 +163,7 @@ class TileSourceServer(LocalHTTPServer):
 # -- servers under gunicorn or granian -------------------------------------------------
 
 # granian's settings for both apps: those of ``tileproxy serve`` (tileproxy/cli/production.py)
-GRANIAN_THREADS = 4
+GRANIAN_THREADS = 16
 GRANIAN_RUNTIME_MODE = "st"
 
 
@@ -177,7 +183,7 @@ class ServerSpec:
     headers: dict[str, str] = field(default_factory=dict)  # what every client request carries (an API key)
     server: str = "gunicorn"  # or "granian"
     blocking_threads: int = GRANIAN_THREADS  # granian: Python threads per worker
-    backpressure: int | None = None  # granian: requests per worker at once (None: blocking_threads)
+    backpressure: int | None = None  # granian: requests per worker at once (None: granian's default)
     runtime_mode: str = GRANIAN_RUNTIME_MODE  # granian: st or mt
 
 
@@ -257,7 +263,7 @@ def server_command(spec: ServerSpec, port: int) -> list[str]:
     if spec.server == "granian":
         return [spec.python, "-m", "granian", "--interface", "wsgi", "--no-ws", "--workers", str(spec.workers),
                 "--blocking-threads", str(spec.blocking_threads),
-                "--backpressure", str(spec.backpressure or spec.blocking_threads),
+                *(["--backpressure", str(spec.backpressure)] if spec.backpressure else []),
                 "--runtime-mode", spec.runtime_mode, "--host", "127.0.0.1", "--port", str(port),
                 "--working-dir", spec.chdir, "--log-level", "warning", spec.app]
     return [spec.python, "-m", "gunicorn", "-w", str(spec.workers), "-k", spec.worker_class,
@@ -269,7 +275,7 @@ def server_text(spec: ServerSpec) -> str:
     """The server and its worker settings, for reports."""
     if spec.server == "granian":
         return (f"granian: {spec.workers} workers x {spec.blocking_threads} threads, backpressure "
-                f"{spec.backpressure or spec.blocking_threads}, runtime {spec.runtime_mode}, keep-alive")
+                f"{spec.backpressure or 'default'}, runtime {spec.runtime_mode}, keep-alive")
     if spec.worker_class == "gthread":
         return f"gunicorn: {spec.workers} gthread workers x {spec.threads} threads, keep-alive"
     return f"gunicorn: {spec.workers} {spec.worker_class} workers (a connection per request)"

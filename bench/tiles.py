@@ -439,7 +439,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--worker-threads", type=int, default=4, help="threads per worker with --worker-class gthread")
     p.add_argument("--granian-threads", type=int, default=GRANIAN_THREADS,
                    help=f"granian blocking threads per worker (default {GRANIAN_THREADS}, as tileproxy serve)")
-    p.add_argument("--backpressure", type=int, help="granian backpressure per worker (default: its threads)")
+    p.add_argument("--backpressure", type=int, help="granian backpressure per worker (default: granian's)")
     p.add_argument("--runtime-mode", choices=["st", "mt"], default=GRANIAN_RUNTIME_MODE,
                    help=f"granian runtime mode (default {GRANIAN_RUNTIME_MODE}, as tileproxy serve)")
     p.add_argument("--protocols", default="tms,wmts,ogcapi", help="comma-separated: tms, wmts, ogcapi")

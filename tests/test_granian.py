@@ -1,5 +1,5 @@
 """tileproxy under a real granian, as ``tileproxy serve`` runs it (2 worker processes x
-4 threads): one source request per meta tile however many clients ask, in
+16 threads): one source request per meta tile however many clients ask, in
 parallel across workers and threads; background refresh; SQLite stores written by
 both workers at once; keep-alive; reloads, bad edits, a killed worker and HUP; an
 access policy; a cache that cannot write."""

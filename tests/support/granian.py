@@ -5,6 +5,7 @@ logs no port, so the port is read from the listening sockets of its processes.""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -131,11 +132,16 @@ class Granian:
     def stop(self) -> str:
         """Stop the server; returns everything it logged."""
         if self.proc.poll() is None:
+            tree = process_tree(self.proc.pid)
             self.proc.terminate()
             try:
                 self.proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
+                for pid in tree:
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
                 self.proc.wait()
         self._drain.join(timeout=10)
         return self.log
@@ -147,14 +153,15 @@ class Granian:
         print(self.stop())  # shown when the test fails
 
 
-def serve_command(config: Path, *extra: str, workers: int = 2, threads: int = 4) -> list[str]:
-    """``tileproxy serve CONFIG`` (granian) on port 0, for :class:`Granian`."""
+def serve_command(config: Path, *extra: str, workers: int = 2) -> list[str]:
+    """``tileproxy serve CONFIG`` (granian, its own thread settings) on port 0, for :class:`Granian`."""
     return ["tileproxy.cli.main", "serve", str(config), "-b", "127.0.0.1:0", "--workers", str(workers),
-            "--threads", str(threads), *extra]
+            "--graceful-timeout", "3", *extra]
 
 
-def deploy_command(workers: int = 2, threads: int = 4) -> list[str]:
+def deploy_command(workers: int = 2, threads: int = 16) -> list[str]:
     """granian itself on ``tileproxy.deploy:application`` (set TILEPROXY_CONFIG), port 0."""
     return ["granian", "--interface", "wsgi", "--no-ws", "--workers", str(workers), "--blocking-threads",
-            str(threads), "--backpressure", str(threads), "--host", "127.0.0.1", "--port", "0",
-            "--respawn-failed-workers", "--respawn-interval", "0.2", "tileproxy.deploy:application"]
+            str(threads), "--runtime-mode", "st", "--host", "127.0.0.1", "--port", "0",
+            "--respawn-failed-workers", "--respawn-interval", "0.2", "--workers-kill-timeout", "3",
+            "tileproxy.deploy:application"]

@@ -35,7 +35,7 @@ def _serve(args: argparse.Namespace) -> int:
     return production.run_granian(
         args.config, args.bind, workers=args.workers or production.default_workers(),
         threads=args.threads or production.THREADS, backpressure=args.backpressure, policy=policy or None,
-        reload=args.reload, access_log=args.access_log)
+        reload=args.reload, access_log=args.access_log, graceful_timeout=args.graceful_timeout)
 
 
 def _serve_dev(args: argparse.Namespace, policy: str) -> int:
@@ -100,14 +100,16 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, metavar="N",
                        help="granian worker processes (default: one per core)")
     serve.add_argument("--threads", type=int, metavar="N",
-                       help="Python threads per granian worker (default 4; more when sources are slow)")
+                       help="Python threads per granian worker (default 16)")
     serve.add_argument("--backpressure", type=int, metavar="N",
-                       help="requests one granian worker works on at once (default: --threads); "
-                            "more wait in granian")
+                       help="requests one granian worker takes at once, running or waiting for a thread "
+                            "(default granian's: 1024 / workers)")
     serve.add_argument("--reload", action="store_true",
                        help="granian: rebuild the app when the configuration changes (TILEPROXY_RELOAD=1); "
                             "the development server always does unless --no-reload")
     serve.add_argument("--access-log", action="store_true", help="granian: log every request")
+    serve.add_argument("--graceful-timeout", type=int, default=30, metavar="SECONDS",
+                       help="granian: kill a worker still busy this long after a stop or HUP (default 30)")
     serve.add_argument("--no-reload", action="store_true",
                        help="development server: do not watch the configuration files")
     serve.add_argument("--reload-interval", type=float, default=1.0, metavar="SECONDS",

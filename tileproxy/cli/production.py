@@ -1,10 +1,12 @@
 """``tileproxy serve`` in production: tileproxy.deploy under granian (Rust HTTP, WSGI).
 
 The settings below were chosen by measurement with wrk on cached tiles and on a
-slow source (docs/deployment.md, "Choosing granian's settings"): one worker per
-core, a few blocking threads per worker so that a slow source does not hold a
-worker, backpressure equal to the threads (requests beyond wait in Rust, not in
-Python), and granian's single-threaded runtime.
+slow source (bench/granian_settings.py; docs/deployment.md, "Choosing granian's
+settings"): one worker per core; 16 Python threads per worker, enough for slow
+sources, while 64 and more (granian's default for WSGI is backpressure / 2) cost
+cached tiles CPU in GIL contention; granian's default backpressure (1024 / workers),
+as one below the connections a worker holds cuts the rate of cached tiles by up to
+3x; and the single-threaded runtime.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import os
 import sys
 
-THREADS = 4  # blocking (Python) threads per worker
+THREADS = 16  # blocking (Python) threads per worker
 RUNTIME_MODE = "st"
 
 
@@ -38,12 +40,14 @@ def split_bind(bind: str) -> tuple[str, int]:
 
 
 def run_granian(config: str, bind: str, workers: int, threads: int, backpressure: int | None,
-                policy: str | None, reload: bool, access_log: bool = False) -> int:
+                policy: str | None, reload: bool, access_log: bool = False, graceful_timeout: int = 30) -> int:
     """Serve ``config`` through tileproxy.deploy under granian until interrupted.
 
     The configuration reaches the workers as tileproxy.deploy's environment
     variables, so each worker builds its app (and its locks, connections and
-    threads) after it started, as under gunicorn."""
+    threads) after it started, as under gunicorn. A worker still busy (or holding a
+    client's idle connection) ``graceful_timeout`` seconds after a stop or HUP is killed,
+    as gunicorn's --graceful-timeout does; granian alone would wait for ever."""
     from granian.constants import Interfaces, RuntimeModes
     from granian.server import Server
 
@@ -61,10 +65,11 @@ def run_granian(config: str, bind: str, workers: int, threads: int, backpressure
         interface=Interfaces.WSGI,
         workers=workers,
         blocking_threads=threads,
-        backpressure=backpressure or threads,
+        backpressure=backpressure,
         runtime_mode=RuntimeModes(RUNTIME_MODE),
         websockets=False,
         respawn_failed_workers=True,
+        workers_kill_timeout=graceful_timeout,
         log_access=access_log,
     )
     print(f"serving {config} with granian: {workers} worker(s) x {threads} thread(s) on "
