@@ -11,6 +11,7 @@ as one below the connections a worker holds cuts the rate of cached tiles by up 
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 
@@ -72,6 +73,9 @@ def run_granian(config: str, bind: str, workers: int, threads: int, backpressure
         workers_kill_timeout=graceful_timeout,
         log_access=access_log,
     )
+    # granian warns about more threads than 2 x cores + 1; 16 was chosen by measurement
+    logging.getLogger("_granian").addFilter(
+        lambda record: "seems quite high compared to the number of CPU cores" not in record.getMessage())
     print(f"serving {config} with granian: {workers} worker(s) x {threads} thread(s) on "
           f"http://{host}:{port}/ (demo: /demo/)", file=sys.stderr, flush=True)
     server.serve()
