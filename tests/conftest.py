@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from support.configs import config_text
+from support.redis_server import RedisServer
 from support.source_server import SourceServer
 from support.wsgi import LiveServer
 
@@ -29,6 +30,23 @@ def source(_source_server: SourceServer) -> Iterator[SourceServer]:
     yield _source_server
     _source_server.release()
     _source_server.reset()
+
+
+@pytest.fixture(scope="session")
+def _redis_server() -> Iterator[RedisServer]:
+    try:
+        server = RedisServer()
+    except FileNotFoundError as ex:
+        pytest.skip(str(ex))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_server(_redis_server: RedisServer) -> RedisServer:
+    """A real redis-server (started once per session), emptied for each test."""
+    _redis_server.flush()
+    return _redis_server
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ from typing import Any
 from ..grid import TileGrid
 from ..sources.base import Source
 from .errors import ConfigError
+from .locks import lock_maker_factory
 from .model import CacheConfig, GlobalsConfig
 
 
@@ -35,6 +36,7 @@ class BuildContext:
             max_tile_limit=int(self.g_cache.get("max_tile_limit", 500)),
             admin_token=_admin_token(g.get("admin")),
         )
+        self.tile_locks = lock_maker_factory(self.g_cache.get("lock"))  # lock dir -> a cache's locks
         self.grids: dict[str, TileGrid] = {}
         self.sources: dict[str, Source] = {}
         self.caches: dict[str, CacheConfig] = {}

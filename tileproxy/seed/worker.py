@@ -18,7 +18,7 @@ from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPool
 from dataclasses import replace
 
 from ..grid import MetaTile, TileCoord
-from ..tilecache.locks import FileLock, Lock
+from ..tilecache.locks import Lock
 from .cleanup import run_cleanup
 from .config import Task
 from .meta import MetaResult, MetaWorker, SeedOptions, process_init, process_work
@@ -309,9 +309,11 @@ class Runner:
         if not self.options.use_cache_lock or self.options.dry_run:
             return None
         m = task.manager
-        lock = FileLock(os.path.join(m.lock_dir, f"seed-{m.lock_id}.lck"), timeout=24 * 3600)
+        # the cache's lock maker: file locks on this machine, or Redis locks for all nodes
+        lock = m.locks.lock(f"seed-{m.lock_id}", 24 * 3600)
+        path = getattr(lock, "path", None)
         self.progress.message(f"{_label(task)}: waiting for the seed lock of cache '{task.cache}'"
-                              if os.path.exists(lock.path) else f"{_label(task)}: locked cache '{task.cache}'")
+                              if path and os.path.exists(path) else f"{_label(task)}: locked cache '{task.cache}'")
         lock.acquire()
         return lock
 
