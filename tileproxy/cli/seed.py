@@ -121,7 +121,7 @@ def _setup_logging(args: argparse.Namespace) -> None:
 def _main(args: argparse.Namespace) -> int:
     from ..config.build import load_proxy_config
     from ..seed.progress import Progress
-    from ..seed.resume import DEFAULT_PROGRESS_FILE, ResumeState
+    from ..seed.resume import ResumeState
     from ..seed.timespec import parse_duration
 
     if args.concurrency < 1:
@@ -142,7 +142,7 @@ def _main(args: argparse.Namespace) -> int:
     progress = Progress(mode, dry_run=args.dry_run)
     start = time.time()
 
-    progress_path = args.progress_file or DEFAULT_PROGRESS_FILE
+    progress_path = args.progress_file or _default_progress_file(args.shard)
     resume = None
     if (args.continue_ or args.progress_file) and not args.dry_run and not args.summary:
         resume = ResumeState.load(progress_path, start) if args.continue_ else ResumeState(progress_path, start)
@@ -178,6 +178,16 @@ def _main(args: argparse.Namespace) -> int:
     return status
 
 
+def _default_progress_file(shard: str | None) -> str:
+    """``.tileproxy_seed_progress``; shards of one job in one directory keep apart ones."""
+    from ..seed.resume import DEFAULT_PROGRESS_FILE
+
+    if not shard or "/" not in shard:
+        return DEFAULT_PROGRESS_FILE
+    i, _, n = shard.partition("/")
+    return f"{DEFAULT_PROGRESS_FILE}.shard-{i.strip()}-of-{n.strip()}"
+
+
 def _raise_interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
@@ -205,7 +215,7 @@ def _options(args: argparse.Namespace, deadline: float | None):  # noqa: ANN202
         concurrency=args.concurrency, dry_run=args.dry_run, skip_uncached=args.skip_uncached,
         skip_geoms_for_last_levels=args.skip_geoms_for_last_levels, retry=retry, rate_limit=args.rate_limit,
         use_cache_lock=args.use_cache_lock, deadline=deadline,
-        stop_after_tiles=args.stop_after_tiles, shard=shard, processes=args.processes,
+        stop_after_tiles=args.stop_after_tiles, shard=shard, spread=shard[1] > 1, processes=args.processes,
         proxy_conf=str(Path(args.proxy_conf).resolve()),
     )
 

@@ -79,15 +79,15 @@ class Runner:
             # listing again is cheap, and tiles refreshed before an interruption are fresh now
             units, total = self._cached_units(task)
             return self._run(task, units, total, record_units=False)
-        plan = Plan(task.grid, task.manager.meta_grid, task.levels, task.area,
-                    self.options.skip_geoms_for_last_levels)
+        plan = plan_of(task, self.options)
         units = ((plan.estimate(u), lambda u=u: plan.metas(u)) for u in plan.units())
         return self._run(task, units, task_estimate(task))
 
     def _signature(self, task: Task) -> str:
         """What the unit numbering of a task depends on."""
         parts = [task.levels, task.manager.meta_grid.meta_size, task.grid.resolutions, task.grid.bbox,
-                 self.options.skip_uncached, self.options.skip_geoms_for_last_levels,
+                 self.options.skip_uncached, self.options.skip_geoms_for_last_levels, self.options.spread,
+                 self.options.shard,
                  task.area.geom.wkb_hex if task.area is not None else None]
         return hashlib.md5(repr(parts).encode()).hexdigest()
 
@@ -316,6 +316,12 @@ class Runner:
                               if path and os.path.exists(path) else f"{_label(task)}: locked cache '{task.cache}'")
         lock.acquire()
         return lock
+
+
+def plan_of(task: Task, options: SeedOptions) -> Plan:
+    """The pyramid walk of a seed task, as every shard and worker cuts it into units."""
+    return Plan(task.grid, task.manager.meta_grid, task.levels, task.area, options.skip_geoms_for_last_levels,
+                spread=options.spread)
 
 
 def _label(task: Task) -> str:
