@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from dataclasses import replace
+from itertools import islice
 
 from ..grid import MetaTile, TileCoord
 from ..tilecache.locks import Lock
@@ -105,12 +106,38 @@ class Runner:
         finally:
             self._forced = None
 
+    def seed_batch(self, task: Task, first: int, count: int, metas: list[TileCoord] | None = None) -> TaskStats:
+        """A batch of a job spread over machines: work units ``first`` to
+        ``first + count - 1`` of the task's spread plan, or, for --skip-uncached, the
+        meta tiles ``metas`` (main coords, numbered from ``first``)."""
+        if metas is not None:
+            meta_grid = task.manager.meta_grid
+            units: Iterator[UnitWork] | list[UnitWork] = [
+                (len(meta_grid.meta_tile(m).coords), lambda m=m: iter([meta_grid.meta_tile(m)])) for m in metas]
+        else:
+            plan = plan_of(task, self.options)
+            units = islice(((plan.estimate(u), lambda u=u: plan.metas(u)) for u in plan.units()), first, first + count)
+        return self._run(task, units, 0, first_index=first)
+
+    def cached_metas(self, task: Task) -> list[TileCoord]:
+        """The meta tiles (main coords) that hold cached tiles of the task, as --skip-uncached walks them."""
+        return [m for m, _ in self._cached_mains(task)]
+
     def _cached_units(self, task: Task) -> tuple[list[UnitWork], int]:
         """One unit per meta tile that holds cached tiles in the task's levels and area,
         straight from the store's own listing (no pyramid walk)."""
-        grid, meta_grid, store = task.grid, task.manager.meta_grid, task.manager.store
+        meta_grid = task.manager.meta_grid
         units: list[UnitWork] = []
         total = 0
+        for main, tiles in self._cached_mains(task):
+            units.append((tiles, lambda m=main: iter([meta_grid.meta_tile(m)])))
+            total += tiles
+        return units, total
+
+    def _cached_mains(self, task: Task) -> Iterator[tuple[TileCoord, int]]:
+        """(main coord, cached tiles) of the meta tiles with cached tiles in the task's
+        levels and area, level by level, in a stable order."""
+        grid, meta_grid, store = task.grid, task.manager.meta_grid, task.manager.store
         for level in task.levels:
             mains: dict[TileCoord, int] = {}
             for coord in store.iter_coords(level):
@@ -121,9 +148,7 @@ class Runner:
                 main = meta_grid.main_coord(coord)
                 mains[main] = mains.get(main, 0) + 1
             for main in sorted(mains):
-                units.append((mains[main], lambda m=main: iter([meta_grid.meta_tile(m)])))
-                total += mains[main]
-        return units, total
+                yield main, mains[main]
 
     def _seed_meta(self, task: Task, meta: MetaTile) -> tuple[int, bool]:
         """Work on one meta tile in this process; returns (tiles looked at, complete)."""
@@ -170,7 +195,7 @@ class Runner:
     # -- the run loop ---------------------------------------------------------
 
     def _run(self, task: Task, units: Iterator[UnitWork] | list[UnitWork], total: int,
-             record_units: bool = True) -> TaskStats:
+             record_units: bool = True, first_index: int = 0) -> TaskStats:
         self.progress.start_task(_label(task), total)
         lock = self._cache_lock(task)
         pool = self._executor()
@@ -178,7 +203,7 @@ class Runner:
         futures: set[Future] = set()
         try:
             shard, shards = self.options.shard
-            for index, (estimate, walk) in enumerate(units):
+            for index, (estimate, walk) in enumerate(units, first_index):
                 self._check_stop()
                 if index % shards != shard:
                     self.progress.skip(estimate)
@@ -285,6 +310,8 @@ class Runner:
             self.progress.skip(unit.estimate - unit.visited)
             if self.resume and unit.record:
                 self.resume.mark_unit(task.key, unit.index)
+        elif self.resume and unit.record:
+            self.resume.mark_incomplete(task.key, unit.index)
 
     def _halt(self, reason: str) -> None:
         if not self.stop.is_set():
