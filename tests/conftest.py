@@ -98,3 +98,14 @@ def azurite_server() -> Iterator[AzuriteServer]:
     """Azurite serving Azure Blob for the session: .connection_string, .new_container().
     Skips when azurite-blob is not installed."""
     yield from _started(servers.azurite_server)
+
+
+@pytest.fixture(params=["s3", "azureblob", "redis"])
+def remote_space(request: pytest.FixtureRequest):
+    """A fresh bucket (SeaweedFS), container (Azurite) or key prefix (redis) for each
+    remote cache backend: ``.conf`` is its ``cache:`` block, ``.store()`` its store."""
+    from support.remote_stores import RemoteSpace
+
+    server = request.getfixturevalue({"s3": "s3_server", "azureblob": "azurite_server",
+                                      "redis": "redis_server"}[request.param])
+    return RemoteSpace(request.param, server)
