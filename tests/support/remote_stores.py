@@ -60,4 +60,4 @@ class RemoteSpace:
         import redis
 
         client = redis.Redis(host=self.server.host, port=self.server.port)
-        return sorted(k.decode() for k in client.scan_iter(match=f"{self.conf['prefix']}*"))
+        return sorted(k.decode() for k in client.scan_iter(match=f"{self.conf.get('prefix', '')}*"))

@@ -198,8 +198,11 @@ def s3_server(directory: str | None = None) -> Iterator[S3Server]:
     names = ["master", "master.grpc", "volume", "volume.grpc", "filer", "filer.grpc", "s3", "s3.grpc"]
     ports = {n: free_port() for n in names}
     with _directory(directory, "seaweedfs-") as d:
+        # each bucket is a collection that grows its own volumes: one at a time, not 7
+        with open(os.path.join(d, "master.toml"), "w") as f:
+            f.write("[master.volume_growth]\ncopy_1 = 1\ncopy_2 = 2\ncopy_3 = 3\ncopy_other = 1\n")
         cmd = [exe, "server", f"-dir={d}", f"-ip={HOST}", f"-ip.bind={HOST}", "-master.peers=none",
-               "-master.telemetry=false", "-master.volumeSizeLimitMB=64", "-volume.max=16",
+               "-master.telemetry=false", "-master.volumeSizeLimitMB=64", "-volume.max=500",
                "-filer", "-s3", "-s3.port.iceberg=0", "-s3.port.lance=0"]
         cmd += [f"-{n.replace('.grpc', '.port.grpc') if n.endswith('.grpc') else n + '.port'}={p}" for n, p in ports.items()]
         url = f"http://{HOST}:{ports['s3']}"
