@@ -308,3 +308,26 @@ def test_serving_from_each_remote_cache(tmp_path: Path, source, remote_space: Re
     assert again.headers["ETag"] == first.headers["ETag"]
     assert source.count("wms") == 1
     assert len(remote_space.raw_keys()) == 4  # the meta tile's four tiles
+
+
+def test_redis_refresh_before_reads_the_age_from_the_expiry(tmp_path: Path, source, redis_server) -> None:
+    """A key written two hours ago (by its remaining expiry) is stale for ``hours: 1``:
+    served once more from the source, then fresh again."""
+    space = RemoteSpace("redis", redis_server, default_ttl=86400)
+    config = write_debug_config(tmp_path, space.conf, sources=("wms",), meta_size=(1, 1), wms=False,
+                                wms_url=source.url)
+    import yaml
+
+    doc = yaml.safe_load(Path(config).read_text())
+    doc["caches"]["c"]["refresh_before"] = {"hours": 1}
+    Path(config).write_text(yaml.safe_dump(doc))
+    app = make_wsgi_app(str(config))
+    url = "/tms/1.0.0/c/GLOBAL_WEBMERCATOR/1/0/0.png"
+    assert call(app, url).status == 200 and call(app, url).status == 200
+    assert source.count("wms") == 1
+    key = space.raw_keys()[0]
+    assert redis_server.command("PEXPIRE", key, str((86400 - 7200) * 1000)).strip() == b":1"
+    assert call(app, url).status == 200
+    assert source.count("wms") == 2
+    assert call(app, url).status == 200
+    assert source.count("wms") == 2
