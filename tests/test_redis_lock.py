@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 from support.configs import OSM, wms_cache_config, write_config
 from support.gunicorn import Gunicorn
-from support.redis_server import free_port
+from support.servers import free_port
 from support.source_server import render_map
 from support.wsgi import fetch
 

@@ -159,17 +159,15 @@ class TileCreator:
                 raise result.failure or SourceError("the source answered with an image that must not be cached")
             keep = [t for t in result.tiles if coords is None or t.coord in coords]
             if result.failure is not None and result.authorize_stale:
-                keep = [t for t in keep if not self.store.is_cached(t.coord)]
+                cached = self.store.cached_many([t.coord for t in keep])
+                keep = [t for t, hit in zip(keep, cached) if not hit]
             self.store.store_many(keep)
         return keep
 
     def _build_meta_locked(self, meta: MetaTile, job: Job) -> dict[TileCoord, TileOutcome]:
-        current: dict[TileCoord, Tile] = {}
         covered = [c for c in meta.coords if self.store.covers(c)]
-        for coord in covered:
-            tile = Tile(coord)
-            if self.store.load(tile):
-                current[coord] = tile
+        # one bulk load for the meta tile (one round trip, or parallel ones, on remote stores)
+        current: dict[TileCoord, Tile] = {t.coord: t for t in self.store.load_many([Tile(c) for c in covered])}
         if all(c in current and not is_older(current[c].timestamp, job.cutoff) for c in covered):
             # built by another request while we waited for the lock
             return {c: TileOutcome(t, forwarded(c in job.stale, collapsed=True)) for c, t in current.items()}

@@ -137,9 +137,9 @@ class TileManager:
         job = Job(started=now, cutoff=rule.cutoff(now) if rule else None)
         outcomes: dict[TileCoord, TileOutcome] = {}
         missing: list[TileCoord] = []
-        for coord in dict.fromkeys(coords):
-            tile = Tile(coord)
-            if self.opts.disable_storage or not self.store.load(tile):
+        for tile, found in self._lookup(coords):
+            coord = tile.coord
+            if not found:
                 missing.append(coord)
             elif is_older(tile.timestamp, job.cutoff):
                 job.stale[coord] = tile
@@ -177,6 +177,17 @@ class TileManager:
                 if outcome.cacheable and not outcome.stale and ts is not None:
                     outcome.status = outcome.status.with_ttl(int(rule.remaining(ts, now) or 0))
         return result
+
+    def _lookup(self, coords: Sequence[TileCoord]) -> list[tuple[Tile, bool]]:
+        """Each distinct coord's tile and whether the store had it: one bulk load for
+        several tiles (one round trip, or parallel ones, on remote stores)."""
+        tiles = [Tile(c) for c in dict.fromkeys(coords)]
+        if self.opts.disable_storage:
+            return [(t, False) for t in tiles]
+        if len(tiles) == 1:
+            return [(tiles[0], self.store.load(tiles[0]))]
+        found = {id(t) for t in self.store.load_many(tiles)}
+        return [(t, id(t) in found) for t in tiles]
 
     def is_cached(self, coord: TileCoord) -> bool:
         return self.store.is_cached(coord)
