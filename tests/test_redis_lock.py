@@ -1,5 +1,5 @@
 """Meta tile locks in Redis (globals.cache.lock type: redis): one source request
-per meta tile across nodes, locks of a dead node expire, renewal keeps a long
+per meta tile across nodes (three gunicorn nodes on one SeaweedFS bucket), locks of a dead node expire, renewal keeps a long
 build's lock, and a Redis that is away falls back to file locks."""
 
 from __future__ import annotations
@@ -29,11 +29,13 @@ pytest.importorskip("redis")
 from tileproxy.tilecache.redis_locks import RedisLockService  # noqa: E402 (needs redis-py)
 
 
-def write_node(directory: Path, source_url: str, lock: dict, lock_dir: str, timeout: float = 30) -> Path:
-    """mapproxy.yaml of one node: the osm cache (4x4 meta tiles) in ``directory``/cache_data,
-    its own lock directory (as on its own machine), ``lock`` as globals.cache.lock."""
+def write_node(directory: Path, source_url: str, lock: dict, lock_dir: str, timeout: float = 30,
+               backend: dict | None = None) -> Path:
+    """mapproxy.yaml of one node: the osm cache (4x4 meta tiles) in ``directory``/cache_data
+    (or the ``backend`` cache), its own lock directory (as on its own machine), ``lock`` as
+    globals.cache.lock."""
     return write_config(directory / f"mapproxy-{lock_dir}.yaml", wms_cache_config(
-        **OSM, meta_size=(4, 4), url=f"{source_url}/wms",
+        **OSM, meta_size=(4, 4), url=f"{source_url}/wms", cache_options={"cache": backend} if backend else None,
         globals={"http": {"client_timeout": timeout},
                  "cache": {"base_dir": "./cache_data", "tile_lock_dir": f"./{lock_dir}", "lock": lock}}))
 
@@ -131,11 +133,11 @@ def expected_tile(manager, coord: tuple[int, int, int]) -> bytes:  # noqa: ANN00
     return render_map(manager.grid.tile_bbox(coord), (256, 256), "EPSG:3857").tobytes()
 
 
-def start_nodes(tmp_path: Path, configs: list[Path]) -> list[Gunicorn]:
+def start_nodes(tmp_path: Path, configs: list[Path], env: dict[str, str] | None = None) -> list[Gunicorn]:
     nodes: list[Gunicorn] = []
     try:
         for conf in configs:
-            nodes.append(Gunicorn(tmp_path, {"TILEPROXY_CONFIG": str(conf)}, workers=2,
+            nodes.append(Gunicorn(tmp_path, {"TILEPROXY_CONFIG": str(conf), **(env or {})}, workers=2,
                                   args=("-k", "gthread", "--threads", "4")))
             assert nodes[-1].base, "".join(nodes[-1].log)
     except BaseException:
@@ -145,12 +147,16 @@ def start_nodes(tmp_path: Path, configs: list[Path]) -> list[Gunicorn]:
     return nodes
 
 
-def test_three_nodes_150_clients_one_meta_tile_one_source_request(tmp_path: Path, source, redis_server) -> None:
+def test_three_nodes_150_clients_one_meta_tile_one_source_request(tmp_path: Path, source, redis_server,
+                                                                   s3_server, monkeypatch) -> None:
     lock = {"type": "redis", "url": redis_server.url, "ttl": 10}
-    # one shared cache directory, but each node its own lock directory: only Redis is shared
-    configs = [write_node(tmp_path, source.url, lock, f"locks-{i}") for i in range(3)]
+    for name, value in s3_server.credentials_env().items():
+        monkeypatch.setenv(name, value)
+    backend = {"type": "s3", "bucket_name": s3_server.new_bucket(), "endpoint_url": s3_server.endpoint_url}
+    # one SeaweedFS bucket and one Redis lock; each node its own lock directory (as on its own machine)
+    configs = [write_node(tmp_path, source.url, lock, f"locks-{i}", backend=backend) for i in range(3)]
     manager = load_proxy_config(configs[0]).caches["osm_cache"].managers["GLOBAL_WEBMERCATOR"]
-    nodes = start_nodes(tmp_path, configs)
+    nodes = start_nodes(tmp_path, configs, s3_server.credentials_env())
     try:
         for node in nodes:  # every node answers (workers booted) before the burst
             assert fetch(f"{node.base}/tms/1.0.0/", timeout=60).status == 200
@@ -174,6 +180,7 @@ def test_three_nodes_150_clients_one_meta_tile_one_source_request(tmp_path: Path
     assert [status for _, status, _ in answers] == [200] * 150
     for coord, _, body in answers:
         assert Image.open(io.BytesIO(body)).convert("RGB").tobytes() == expected_tile(manager, coord), coord
+    assert all(manager.store.is_cached(c) for c in coords)  # and the bucket holds the meta tile's tiles
 
 
 def test_a_node_killed_while_holding_a_lock_delays_the_others_by_its_ttl(tmp_path: Path, source,
