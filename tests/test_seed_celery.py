@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 from support.configs import OSM, wms_cache_config, write_config
-from support.seed import run_seed
+from support.seed import cached, run_seed, write_configs
 
 from tileproxy.config.build import load_proxy_config
 
@@ -158,3 +158,46 @@ def test_status_of_an_unknown_job_and_bad_arguments(tmp_path: Path, source, redi
     assert status == 2 and "--shard does not go with --celery" in err
     status, _, err = run_seed(tmp_path, "-s", str(tmp_path / "seed.yaml"), "--status")
     assert status == 2 and "--status goes with --celery" in err
+
+
+def levels_job(directory: Path, source_url: str, levels: int, refresh: bool = False) -> None:
+    """The osm cache (256 px, 2x2 meta tiles), one seed task over levels 0..levels-1."""
+    task: dict = {"caches": ["osm_cache"], "levels": {"to": levels - 1}}
+    if refresh:
+        task["refresh_before"] = {"seconds": 0}
+    write_configs(directory, source_url, {"seeds": {"s": task}}, base_dir=str(directory / "cache_data"))
+
+
+def test_failures_budget_continue_and_skip_uncached_on_celery(tmp_path: Path, source, redis_server) -> None:
+    levels_job(tmp_path, source.url, 4)  # 22 meta tiles, 85 tiles
+    failed = tmp_path / "failed.txt"
+    no_retry = ("--max-retries", "0", "--retry-delay", "0")
+    workers = Workers(redis_server.url, 1, {})
+    try:
+        source.reset("error")
+        budget = run(seed_cmd(tmp_path, redis_server.url, *no_retry, "--max-failures", "2"))
+        assert budget.returncode == 3 and "more than 2 meta tiles failed" in budget.stderr, budget.stderr
+        assert source.count("wms") < 22
+
+        source.reset("error")
+        broken = run(seed_cmd(tmp_path, redis_server.url, *no_retry, "--max-failures", "-1",
+                              "--failed-tiles", str(failed)))
+        assert broken.returncode == 1, broken.stderr
+        assert source.count("wms") == 22 and len(failed.read_text().splitlines()) == 85
+        assert "osm_cache GLOBAL_WEBMERCATOR 0/0/0" in failed.read_text().splitlines()
+
+        source.reset()
+        resumed = run(seed_cmd(tmp_path, redis_server.url, "--continue", "--failed-tiles", str(failed)))
+        assert resumed.returncode == 0, resumed.stderr
+        assert source.count("wms") == 22 and len(cached(tmp_path)) == 85 and failed.read_text() == ""
+        source.reset()
+        again = run(seed_cmd(tmp_path, redis_server.url, "--continue"))
+        assert again.returncode == 0 and source.count("wms") == 0  # every unit finished before
+
+        levels_job(tmp_path, source.url, 5, refresh=True)  # level 4 is not cached
+        source.reset()
+        refreshed = run(seed_cmd(tmp_path, redis_server.url, "--skip-uncached"))
+        assert refreshed.returncode == 0, refreshed.stderr
+        assert source.count("wms") == 22 and len(cached(tmp_path)) == 85  # refreshed, none created
+    finally:
+        workers.stop()

@@ -57,3 +57,27 @@ def test_an_interrupted_shard_continues_on_its_own_progress_file(tmp_path: Path,
     # the shard is complete: a fresh run of it finds every tile cached
     assert run_seed(tmp_path, "-s", seed, "--shard", "1/3")[0] == 0
     assert source.count("wms") == 0 and first > 0
+
+
+def test_shards_write_their_failed_tiles_and_refresh_only_cached_tiles(tmp_path: Path, source) -> None:
+    levels = {"seeds": {"s": {"caches": ["osm_cache"], "levels": {"to": 3}}}}  # 22 meta tiles, 85 tiles
+    write_configs(tmp_path, source.url, levels)
+    seed = str(tmp_path / "seed.yaml")
+    source.reset("error")
+    for i in range(2):
+        status, _, _ = run_seed(tmp_path, "-s", seed, "--shard", f"{i}/2", "--max-retries", "0",
+                                "--failed-tiles", str(tmp_path / f"failed-{i}.txt"))
+        assert status == 1
+    lists = [set((tmp_path / f"failed-{i}.txt").read_text().splitlines()) for i in range(2)]
+    assert lists[0] and lists[1] and not lists[0] & lists[1] and len(lists[0] | lists[1]) == 85
+    source.reset()
+    assert run_seed(tmp_path, "-s", seed)[0] == 0
+    write_configs(tmp_path, source.url, {"seeds": {"s": {"caches": ["osm_cache"], "levels": {"to": 4},
+                                                         "refresh_before": {"seconds": 0}}}})
+    source.reset()
+    counts = []
+    for i in range(2):
+        assert run_seed(tmp_path, "-s", seed, "--shard", f"{i}/2", "--skip-uncached")[0] == 0
+        counts.append(source.count("wms") - sum(counts))
+    assert all(counts) and sum(counts) == 22  # each cached meta tile refreshed once, none created
+    assert len(cached(tmp_path)) == 85

@@ -63,11 +63,12 @@ class Job:
         pipe.execute()
 
     def continue_run(self, run: str) -> None:
-        """Go on with the finished units kept; what ended with failures runs again."""
+        """Go on with the finished units kept; what ended with failures runs again.
+        Counters and failed tiles start over: they tell about this run."""
         pipe = self.client.pipeline()
-        pipe.delete(self.key + ":ended")
+        pipe.delete(self.key + ":ended", self.key + ":failed_tiles")
         pipe.hdel(self.key, "stopped")
-        pipe.hset(self.key, mapping={"run": run, "units": 0, "ended": 0, "failed_metas": 0})
+        pipe.hset(self.key, mapping={"run": run, **dict.fromkeys(COUNTERS, 0)})
         pipe.execute()
 
     def add_units(self, count: int) -> None:
