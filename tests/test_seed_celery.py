@@ -201,3 +201,17 @@ def test_failures_budget_continue_and_skip_uncached_on_celery(tmp_path: Path, so
         assert source.count("wms") == 22 and len(cached(tmp_path)) == 85  # refreshed, none created
     finally:
         workers.stop()
+
+
+def test_a_worker_that_sees_other_files_stops_the_job_with_a_reason(tmp_path: Path, source, redis_server) -> None:
+    levels_job(tmp_path, source.url, 3)
+    queued = run(seed_cmd(tmp_path, redis_server.url, "--detach"))
+    assert queued.returncode == 0, queued.stderr
+    levels_job(tmp_path, source.url, 4)  # seed.yaml changed before any worker ran the job
+    workers = Workers(redis_server.url, 1, {})
+    try:
+        status = run(seed_cmd(tmp_path, redis_server.url, "--status"))
+    finally:
+        workers.stop()
+    assert status.returncode == 3 and "is not what the command enqueued" in status.stderr, status.stderr
+    assert source.count("wms") == 0

@@ -23,13 +23,18 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..grid import TileCoord
 from .jobs import Job, JobBudget, JobFailedTiles, JobProgress, JobResume
 from .meta import CannotStore, SeedOptions
 from .retry import RetryPolicy, TooManyFailures
+
+if TYPE_CHECKING:
+    from .config import Task
+    from .plan import Plan, Unit
 
 log = logging.getLogger("tileproxy.seed")
 
@@ -110,6 +115,22 @@ def _tasks(proxy_conf: str, seed_conf: str, start: float) -> dict:
     return tasks
 
 
+_PLANS: dict[tuple[str, str], tuple] = {}
+
+
+def _plan(task: Task, options: SeedOptions, signature: str) -> tuple[Plan, list[Unit]]:
+    """The task's plan and its units, walked once per worker process."""
+    from .worker import plan_of
+
+    key = (task.key, signature)
+    if key not in _PLANS:
+        plan = plan_of(task, options)
+        while len(_PLANS) >= 4:  # the plans of the last few tasks
+            _PLANS.pop(next(iter(_PLANS)))
+        _PLANS[key] = (plan, list(plan.units()))
+    return _PLANS[key]
+
+
 def batch_options(options: SeedOptions) -> dict:
     """What a batch message carries of the command's options."""
     retry = options.retry
@@ -144,11 +165,18 @@ def run_batch(message: dict) -> dict:
     options.failed_tiles = JobFailedTiles(job)  # type: ignore[assignment]
     runner = Runner(options, JobProgress(job), JobResume(job))  # type: ignore[arg-type]
     runner.budget = JobBudget(job, options.retry.max_failures)
+    if runner.signature(task) != message["plan"]:
+        job.stop(f"worker {socket.gethostname()} pid {os.getpid()}: task {task.key} of {message['seed_conf']} "
+                 "is not what the command enqueued (other files or tileproxy version on this machine?)")
+        return {"skipped": "another plan"}
     metas: list[TileCoord] | None = None
+    plan = plan_units = None
     if message.get("metas") is not None:
         metas = [(int(x), int(y), int(z)) for x, y, z in message["metas"]]
+    else:
+        plan, plan_units = _plan(task, options, message["plan"])
     try:
-        stats = runner.seed_batch(task, int(message["first"]), int(message["count"]), metas)
+        stats = runner.seed_batch(task, int(message["first"]), int(message["count"]), metas, plan, plan_units)
     except TooManyFailures as ex:
         return {"stopped": str(ex)}
     except CannotStore as ex:

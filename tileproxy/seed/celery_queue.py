@@ -92,8 +92,10 @@ def enqueue(ref: JobRef, tasks: list[Task], options: SeedOptions, start: float, 
     messages, units = [], 0
     for task in tasks:
         done = job.done_units(task.key) if cont else set()
+        plan = runner.signature(task)
         for first, count, metas, todo in _batches(runner, task, options, done):
-            messages.append({**base, "task": task.key, "first": first, "count": count, "metas": metas})
+            messages.append({**base, "task": task.key, "plan": plan, "first": first, "count": count,
+                             "metas": metas})
             units += todo
     job.add_units(units)  # all of them before the first batch can end
     app = make_app(ref.url)

@@ -23,7 +23,7 @@ from ..tilecache.locks import Lock
 from .cleanup import run_cleanup
 from .config import Task
 from .meta import MetaResult, MetaWorker, SeedOptions, process_init, process_work
-from .plan import Plan, task_estimate
+from .plan import Plan, Unit, task_estimate
 from .progress import Progress, TaskStats
 from .resume import ResumeState
 from .retry import FailureBudget, TooManyFailures
@@ -106,18 +106,27 @@ class Runner:
         finally:
             self._forced = None
 
-    def seed_batch(self, task: Task, first: int, count: int, metas: list[TileCoord] | None = None) -> TaskStats:
+    def seed_batch(self, task: Task, first: int, count: int, metas: list[TileCoord] | None = None,
+                   plan: Plan | None = None, plan_units: list[Unit] | None = None) -> TaskStats:
         """A batch of a job spread over machines: work units ``first`` to
-        ``first + count - 1`` of the task's spread plan, or, for --skip-uncached, the
-        meta tiles ``metas`` (main coords, numbered from ``first``)."""
+        ``first + count - 1`` of the task's spread plan (``plan_units``: its units,
+        when the caller keeps them), or, for --skip-uncached, the meta tiles ``metas``
+        (main coords, numbered from ``first``)."""
         if metas is not None:
             meta_grid = task.manager.meta_grid
             units: Iterator[UnitWork] | list[UnitWork] = [
                 (len(meta_grid.meta_tile(m).coords), lambda m=m: iter([meta_grid.meta_tile(m)])) for m in metas]
         else:
-            plan = plan_of(task, self.options)
-            units = islice(((plan.estimate(u), lambda u=u: plan.metas(u)) for u in plan.units()), first, first + count)
+            plan = plan or plan_of(task, self.options)
+            chosen = plan_units[first:first + count] if plan_units is not None else islice(plan.units(), first,
+                                                                                             first + count)
+            units = [(plan.estimate(u), lambda u=u: plan.metas(u)) for u in chosen]
         return self._run(task, units, 0, first_index=first)
+
+    def signature(self, task: Task) -> str:
+        """What the unit numbering of a task depends on: equal on every machine that
+        sees the same files."""
+        return self._signature(task)
 
     def cached_metas(self, task: Task) -> list[TileCoord]:
         """The meta tiles (main coords) that hold cached tiles of the task, as --skip-uncached walks them."""
