@@ -142,6 +142,7 @@ def main() -> int:
     p.add_argument("--setups", default="one,celery,shards")
     p.add_argument("--work", type=Path, default=BENCH_DIR / "work" / "seed_distributed")
     args = p.parse_args()
+    args.work = args.work.resolve()  # the shards run in their own directory
     if args.limit % args.machines:
         p.error("--limit must be a multiple of --machines")
     logs = args.work / "logs"

@@ -85,6 +85,11 @@ def test_a_lock_keeps_other_nodes_out_and_is_renewed_while_held(redis_server, tm
     started = time.monotonic()
     with node_b.lock("meta-1", 5):
         assert time.monotonic() - started < 0.5  # free at once after the release
+    # with no lock held, the renewal threads end (a replaced configuration leaves none)
+    deadline = time.monotonic() + 5
+    while any(t.name == "redis-lock-renewal" for t in threading.enumerate()) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not any(t.name == "redis-lock-renewal" for t in threading.enumerate())
 
 
 HOLDER = """

@@ -47,6 +47,7 @@ class RedisLockService:
         self._guard = threading.Lock()
         self._wake = threading.Event()
         self._pid = 0  # the process whose renewal thread runs (threads do not survive a fork)
+        self._renewing = False
         self._warned = -1e9
 
     def locks(self, lock_dir: str) -> RedisLocks:
@@ -57,10 +58,13 @@ class RedisLockService:
 
     def hold(self, lock: Any) -> None:
         with self._guard:
-            self._held.add(lock)
-            if self._pid != os.getpid():
+            if self._pid != os.getpid():  # a forked child: the parent's locks and thread are not ours
                 self._pid = os.getpid()
-                self._held = {lock}
+                self._held = set()
+                self._renewing = False
+            self._held.add(lock)
+            if not self._renewing:
+                self._renewing = True
                 threading.Thread(target=self._renew_loop, args=(self._pid,), name="redis-lock-renewal",
                                  daemon=True).start()
 
@@ -69,9 +73,15 @@ class RedisLockService:
             self._held.discard(lock)
 
     def _renew_loop(self, pid: int) -> None:
-        while self._pid == pid:
+        """Renews the held locks every ttl / 3; ends when none is held (the next
+        ``hold`` starts it again), so a configuration that was replaced leaves no thread."""
+        while True:
             self._wake.wait(self.ttl / 3)
             with self._guard:
+                if self._pid != pid or not self._held:
+                    if self._pid == pid:
+                        self._renewing = False
+                    return
                 held = list(self._held)
             for lock in held:
                 try:
