@@ -293,7 +293,8 @@ def _check_celery_args(args: argparse.Namespace) -> None:
         raise _UsageError(f"--celery {args.celery}: expected a Redis URL, redis://host:6379/0")
     for flag, given in (("--shard", args.shard), ("--duration", args.duration), ("--processes", args.processes),
                         ("--dry-run", args.dry_run), ("--retry-failed", args.retry_failed),
-                        ("--use-cache-lock", args.use_cache_lock), ("--interactive", args.interactive)):
+                        ("--use-cache-lock", args.use_cache_lock), ("--interactive", args.interactive),
+                        ("--progress-file", args.progress_file)):
         if given:
             raise _UsageError(f"{flag} does not go with --celery")
     try:
