@@ -92,7 +92,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"tileproxy-seed: error: {ex}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("interrupted; run again with --continue to finish", file=sys.stderr)
+        if args.celery:
+            print("interrupted; the job goes on on the workers: follow it with --status", file=sys.stderr)
+        else:
+            print("interrupted; run again with --continue to finish", file=sys.stderr)
         return 130
     except OSError as ex:
         print(f"error: {ex}", file=sys.stderr)

@@ -143,7 +143,6 @@ def run_batch(message: dict) -> dict:
     """Run one batch: ``message`` names the job, its run, the configuration files,
     the task and the units (``first``, ``count``) or meta tiles (``metas``)."""
     from ..sources.limits import set_seeding
-    from .worker import Runner
 
     set_seeding(True)  # seed_only sources answer in seeding runs
     job = Job(_redis(message["redis"]), message["job"])
@@ -151,6 +150,17 @@ def run_batch(message: dict) -> dict:
         return {"skipped": "from an earlier run of the job"}
     if job.stopped():
         return {"skipped": "the job stopped"}
+    try:
+        return _run_batch(job, message)
+    except Exception as ex:
+        # the batch's units would never end: stop the job, so that its followers learn why
+        job.stop(f"worker {socket.gethostname()} pid {os.getpid()}: {type(ex).__name__}: {ex}")
+        raise
+
+
+def _run_batch(job: Job, message: dict) -> dict:
+    from .worker import Runner
+
     task = _tasks(message["proxy_conf"], message["seed_conf"], float(message["start"])).get(message["task"])
     if task is None:
         job.stop(f"worker: no seed task {message['task']} in {message['seed_conf']}")
