@@ -5,12 +5,16 @@
 Runs each case of tests/data/mapproxy_util/cases.txt in that directory and writes <name>.out.
 "{wms}" in a case is the URL of a local HTTP server serving that directory (the recorded
 capabilities documents).
-Normalisation: lines MapProxy's logging prints to stdout ("[2026-... WARNING ...") are dropped.
+Normalisation: lines MapProxy's logging prints to stdout ("[2026-... WARNING ...") are dropped;
+in autoconfig's header, the time and the command line become "<time>" and "<command>", and
+the path of that directory (autoconfig's "base:") "{data}", the server's URL "{wms}"
+(tests/test_cli_util_tools.py normalises tileproxy's output the same way).
 """
 
 from __future__ import annotations
 
 import functools
+import re
 import shlex
 import subprocess
 import sys
@@ -35,6 +39,11 @@ def without_log_lines(text: str) -> str:
     return "".join(line for line in text.splitlines(keepends=True) if not line.startswith("[20"))
 
 
+def normalised(text: str, wms: str) -> str:
+    text = re.sub(r"^# Created on .* with:\n(#.*\n)*", "# Created on <time> with:\n# <command>\n", text, flags=re.M)
+    return text.replace(str(DATA), "{data}").replace(wms, "{wms}")
+
+
 def main() -> None:
     tool = sys.argv[1] if len(sys.argv) > 1 else str(DEFAULT_TOOL)
     handler = functools.partial(SimpleHTTPRequestHandler, directory=str(DATA))
@@ -44,7 +53,7 @@ def main() -> None:
     for name, args in cases():
         args = [a.replace("{wms}", wms) for a in args]
         out = subprocess.run([tool, *args], cwd=DATA, capture_output=True, text=True).stdout
-        (DATA / f"{name}.out").write_text(without_log_lines(out))
+        (DATA / f"{name}.out").write_text(normalised(without_log_lines(out), wms))
         print(f"recorded {name}")
 
 
