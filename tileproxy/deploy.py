@@ -11,6 +11,11 @@ With TILEPROXY_CONFIG_DIR=/path/to/dir instead, every ``*.yaml`` of that directo
 is served under ``/<name>/`` (MapProxy's MultiMapProxy); TILEPROXY_ALLOW_LISTING=1
 lists them at ``/``.
 
+Set TILEPROXY_LOG_CONFIG=/path/to/log.ini (or TILEPROXY_LOG_INI) to configure logging from
+that file (``tileproxy create -t log-ini``; ``%(here)s`` is its directory; .json/.yaml files
+are dictConfig); else INFO and above go to stderr (TILEPROXY_LOG_LEVEL changes the level).
+An access line per request goes to the ``tileproxy.access`` logger (docs/deployment.md).
+
 Set TILEPROXY_AUTH_POLICY=/path/to/policy.yaml to put tileproxy.auth.PolicyMiddleware
 in front (docs/security.md); a policy with errors stops the worker at start.
 """
@@ -27,7 +32,12 @@ _dir = os.environ.get("TILEPROXY_CONFIG_DIR", "").strip()
 if not _path and not _dir:
     raise RuntimeError("set TILEPROXY_CONFIG to the path of your mapproxy.yaml "
                        "(or TILEPROXY_CONFIG_DIR to a directory of them)")
-if not logging.getLogger().handlers:
+_log_config = (os.environ.get("TILEPROXY_LOG_CONFIG") or os.environ.get("TILEPROXY_LOG_INI") or "").strip()
+if _log_config:  # as MapProxy's config.py: fileConfig(log.ini) before the app is made
+    from .logconfig import apply_log_config
+
+    apply_log_config(_log_config)  # a file that does not work stops the worker at start
+elif not logging.getLogger().handlers:
     logging.basicConfig(level=os.environ.get("TILEPROXY_LOG_LEVEL", "INFO"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
