@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from collections.abc import Callable, Iterable
 from contextvars import ContextVar
@@ -24,6 +25,7 @@ from typing import Any, TypeVar
 from urllib.parse import parse_qsl, quote
 
 from .metrics import LayerNames
+from .tilecache.cache_status import HIT
 
 ACCESS = logging.getLogger("tileproxy.access")
 INFO = logging.INFO
@@ -33,6 +35,7 @@ FORMATS = ("text", "json")
 # query parameters whose values are secrets, lower case
 SECRET_PARAMS = frozenset({"token", "access_token", "auth", "authorization", "api_key", "apikey", "api-key",
                            "key", "password", "passwd", "pwd", "secret", "signature", "sig", "sessionid"})
+_HIT_HEADER = HIT.header()
 _SECRET_HINTS = ("token", "auth", "key", "pass", "pwd", "secret", "sig", "session")
 
 _source_times: ContextVar[list[float] | None] = ContextVar("tileproxy_source_times", default=None)
@@ -101,7 +104,7 @@ class AccessLog:
         service, layer = self.names.service_and_layer(path, query)
         shown_query = without_secrets(query)
         fields = {
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "time": _now_text(),
             "remote": environ.get("REMOTE_ADDR", "-"),
             "method": environ.get("REQUEST_METHOD", "-"),
             "path": environ.get("SCRIPT_NAME", "") + path + ("?" + shown_query if shown_query else ""),
@@ -113,7 +116,21 @@ class AccessLog:
             "cache": cache_result(headers),
             "source_ms": round(source_seconds * 1000, 2),
         }
-        ACCESS.log(level, "%s", _JSONLine(fields) if self.json else _TextLine(fields), extra={"access": fields})
+        # a record made here, not through ACCESS.log: no look up the stack for the caller
+        record = ACCESS.makeRecord(ACCESS.name, level, __file__, 0, "%s",
+                                   (_JSONLine(fields) if self.json else _TextLine(fields),), None,
+                                   extra={"access": fields})
+        ACCESS.handle(record)
+
+
+_clock: list[Any] = [0, ""]  # the second and its text, made once a second
+
+
+def _now_text() -> str:
+    now = int(time.time())
+    if now != _clock[0]:
+        _clock[:] = [now, time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(now))]
+    return _clock[1]
 
 
 def cache_result(headers: list[tuple[str, str]]) -> str:
@@ -121,16 +138,19 @@ def cache_result(headers: list[tuple[str, str]]) -> str:
     value = next((v for k, v in headers if k == "Cache-Status"), None)
     if value is None:
         return "-"
-    params = {p.strip().partition("=")[0]: p.strip().partition("=")[2] for p in value.split(";")[1:]}
-    if params.get("detail") in ("stale", "stale-if-error"):
-        return "stale"
-    if "hit" in params:
+    if value == _HIT_HEADER:
         return "hit"
-    return "bypass" if params.get("fwd") == "bypass" else "miss" if "fwd" in params else "-"
+    if "detail=stale" in value:  # stale, or stale-if-error
+        return "stale"
+    if "; hit" in value:
+        return "hit"
+    return "bypass" if "fwd=bypass" in value else "miss" if "fwd=" in value else "-"
 
 
 def without_secrets(query: str) -> str:
     """``query`` with the values of secret parameters replaced by ``***``."""
+    if not query:
+        return query
     lowered = query.lower()
     if not any(hint in lowered for hint in _SECRET_HINTS):
         return query
@@ -148,7 +168,11 @@ class _TextLine:
         self.fields = fields
 
     def __str__(self) -> str:
-        return " ".join(f"{k}={_text_value(v)}" for k, v in self.fields.items())
+        f = self.fields
+        return (f"time={f['time']} remote={f['remote']} method={_text(f['method'])} "
+                f"path={_text(f['path'])} status={f['status']} bytes={f['bytes']} "
+                f"duration_ms={f['duration_ms']} service={f['service']} layer={_text(f['layer'])} "
+                f"cache={f['cache']} source_ms={f['source_ms']}")
 
 
 class _JSONLine(_TextLine):
@@ -158,8 +182,10 @@ class _JSONLine(_TextLine):
         return json.dumps(self.fields, separators=(",", ":"))
 
 
-def _text_value(value: Any) -> str:
-    text = str(value)
-    if not text or any(c in text for c in ' "=\\') or not text.isprintable():
-        return json.dumps(text)
-    return text
+_NEEDS_QUOTES = re.compile(r'[\x00-\x20"\\\x7f-\xa0]|^$')
+
+
+def _text(value: str) -> str:
+    """``value``, in JSON quotes when it is empty or holds spaces, quotes, backslashes or
+    control characters (so that the line splits into its pairs at spaces)."""
+    return json.dumps(value) if _NEEDS_QUOTES.search(value) else value
