@@ -165,3 +165,15 @@ def test_deploy_module_applies_the_log_config_of_the_environment(tmp_path: Path,
     assert done.stdout.strip() == "200", done.stderr
     (line,) = (tmp_path / "access.log").read_text().splitlines()
     assert _fields(line)["path"] == TILE
+
+
+@pytest.mark.parametrize(("switch", "logged"), [("", False), ("1", True)])
+def test_deploy_without_a_log_config_logs_access_only_when_asked(tmp_path: Path, make_app, source,
+                                                                  switch: str, logged: bool) -> None:
+    make_app(_config())
+    script = f"from support.wsgi import call; import tileproxy.deploy as d; print(call(d.application, {TILE!r}).status)"
+    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'tests'}",
+           "TILEPROXY_CONFIG": str(tmp_path / "mapproxy.yaml"), "TILEPROXY_ACCESS_LOG": switch}
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip() == "200", done.stderr
+    assert ("tileproxy.access: time=" in done.stderr) is logged, done.stderr

@@ -40,7 +40,8 @@ class ExportError(Exception):
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("export", help="copy a cache (or part of it) to another backend or directory layout")
-    p.add_argument("-f", "--mapproxy-conf", dest="config", required=True, help="the mapproxy.yaml")
+    p.add_argument("config_arg", nargs="?", metavar="mapproxy_conf", help="the mapproxy.yaml (or use -f)")
+    p.add_argument("-f", "--mapproxy-conf", dest="config", help="the mapproxy.yaml")
     p.add_argument("--source", required=True, help="the cache (or source) to export")
     p.add_argument("--grid", required=True, help="grid name, or a grid spec such as \"srs='EPSG:3857' bbox=[...]\"")
     p.add_argument("--dest", required=True, help="file or directory to write")
@@ -201,7 +202,9 @@ def _run(args: argparse.Namespace) -> int:
     from ..tilecache.options import TileManagerOptions
     from ..tilecache.outcomes import TileError
 
-    config = load_proxy_config(args.config)
+    if not (args.config or args.config_arg):
+        raise ExportError("give the mapproxy.yaml (as argument or with -f)")
+    config = load_proxy_config(args.config or args.config_arg)
     grid_name, grid = resolve_grid(args.grid, config)
     levels = parse_levels(args.levels, grid)
     coverage = _coverage(args, grid)
