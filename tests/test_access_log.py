@@ -177,3 +177,34 @@ def test_deploy_without_a_log_config_logs_access_only_when_asked(tmp_path: Path,
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
     assert done.stdout.strip() == "200", done.stderr
     assert ("tileproxy.access: time=" in done.stderr) is logged, done.stderr
+
+
+def test_multimapproxy_lines_carry_the_project_in_the_path(tmp_path: Path, make_app, access_records, source) -> None:
+    from tileproxy import make_multi_wsgi_app
+
+    projects = tmp_path / "projects"
+    projects.mkdir()
+    make_app(_config(), name="projects/berlin.yaml")
+    app = make_multi_wsgi_app(projects)
+    assert call(app, "/berlin" + TILE).status == 200
+    (line,) = (_fields(r.getMessage()) for r in access_records)
+    assert (line["path"], line["layer"], line["cache"]) == ("/berlin" + TILE, "l", "miss")
+
+
+def test_source_time_of_worker_threads_counts_for_the_request(access_records) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tileproxy.access_log import AccessLog, add_source_time, carried
+    from tileproxy.metrics import LayerNames
+
+    def app(environ: dict, start_response) -> list[bytes]:  # fetches from "sources" in two threads
+        with ThreadPoolExecutor(2) as pool:
+            list(pool.map(carried(lambda s: add_source_time(s)), [0.25, 0.5]))
+        add_source_time(0.125)
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"abc"]
+
+    add_source_time(9.0)  # outside a logged request: counts nowhere
+    AccessLog(LayerNames({}), "json").logged(app, {"PATH_INFO": "/x", "REQUEST_METHOD": "GET"}, lambda s, h: None)
+    (line,) = (json.loads(r.getMessage()) for r in access_records)
+    assert (line["source_ms"], line["bytes"], line["status"]) == (875.0, 3, 200)
