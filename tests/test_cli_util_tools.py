@@ -51,8 +51,9 @@ def wms_url():
 
 def normalised(text: str, wms: str) -> str:
     """``text`` as bench/record_mapproxy_util.py keeps mapproxy-util's: autoconfig's time and
-    command line, the path of DATA and the WMS URL replaced by placeholders."""
+    command line, the path of DATA and the WMS URL replaced by placeholders, no time stamps."""
     text = re.sub(r"^# Created on .* with:\n(#.*\n)*", "# Created on <time> with:\n# <command>\n", text, flags=re.M)
+    text = re.sub(r"^\[20[^\]]*\] ", "", text, flags=re.M)  # defrag-compact-cache's time stamps
     return text.replace(str(DATA), "{data}").replace(wms, "{wms}")
 
 
