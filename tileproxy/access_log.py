@@ -91,7 +91,7 @@ class AccessLog:
             _source_times.reset(token)
         status, headers = answer if answer else ("500 Internal Server Error", [])
         nbytes = sum(len(part) for part in body) if isinstance(body, list) else -1
-        self._write(environ, status, headers, nbytes, time.perf_counter() - started, sum(times))
+        self._write(environ, status, headers, nbytes, time.perf_counter() - started, sum(times, 0.0))
         return body
 
     def _write(self, environ: dict, status: str, headers: list[tuple[str, str]], nbytes: int,
