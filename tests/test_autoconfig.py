@@ -84,3 +84,24 @@ def test_a_document_that_is_no_capabilities_is_named(tmp_path: Path, capsys: pyt
     assert tileproxy(["autoconfig", "--capabilities", str(doc)]) == 3
     err = capsys.readouterr().err
     assert "Not a capabilities document" in err and "login" in err
+
+
+def test_a_geopackage_config_serves_its_tiles(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import shutil
+    import sqlite3
+
+    gpkg = tmp_path / "tiles.gpkg"
+    shutil.copy(Path(__file__).parent / "data" / "mapproxy_util" / "autoconfig_tiles.gpkg", gpkg)
+    conf, seed = _autoconfig(tmp_path, "--geopackage", str(gpkg))
+    with sqlite3.connect(gpkg) as db:
+        stored = db.execute("SELECT tile_data FROM osm WHERE zoom_level = 1 AND tile_column = 1 "
+                            "AND tile_row = 1").fetchone()[0]
+    app = make_wsgi_app(conf)
+    # the TMS global-mercator profile starts at grid level 1, its rows count from the bottom
+    # (tms origin: nw is for /tiles), GeoPackage rows from the top
+    answer = call(app, "/tms/1.0.0/osm/osm_3857/0/1/0.png")
+    assert answer.status == 200
+    assert answer.body == stored
+    # its seed.yaml is mapproxy-util's, but caches without sources have nothing to seed from
+    assert tileproxy_seed(["-f", str(conf), "-s", str(seed), "--summary"]) == 2
+    assert "cache 'osm_cache' has no sources to seed from" in capsys.readouterr().err

@@ -140,3 +140,50 @@ def _merge_into(conf: dict[str, Any], matches: Any, value: Any) -> None:
     for key in list(conf):
         if matches(key):
             conf[key] = overwritten(conf[key], value) if isinstance(conf[key], dict) else copy.deepcopy(value)
+
+
+def geopackage_sections(path: str) -> dict[str, Any]:
+    """services, grids, caches and layers for the tile tables of a GeoPackage, as
+    mapproxy-util makes them: per table a grid ``<table>_<epsg>`` (the table's bbox and
+    tile size, resolutions of levels 0..18 with missing levels extrapolated from the
+    first two), a ``<table>_cache`` reading the file, and a layer."""
+    import os
+    import sqlite3
+
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+        tables = db.execute("SELECT table_name, min_x, min_y, max_x, max_y, srs_id FROM gpkg_contents "
+                            "WHERE data_type = 'tiles'").fetchall()
+        conf: dict[str, Any] = {
+            "services": {"demo": None, "tms": {"use_grid_names": True, "origin": "nw"},
+                         "kml": {"use_grid_names": True}, "wmts": None, "wms": None},
+            "grids": {}, "caches": {}, "layers": []}
+        for table, minx, miny, maxx, maxy, srs_id in tables:
+            matrix = db.execute("SELECT zoom_level, tile_width, tile_height, pixel_x_size, pixel_y_size "
+                                "FROM gpkg_tile_matrix WHERE table_name = ? ORDER BY zoom_level", (table,)).fetchall()
+            code = db.execute("SELECT organization_coordsys_id FROM gpkg_spatial_ref_sys WHERE srs_id = ?",
+                              (srs_id,)).fetchone()
+            if not matrix or not code or not code[0]:
+                continue
+            grid = f"{table}_{code[0]}"
+            conf["grids"][grid] = {"srs": f"EPSG:{code[0]}", "tile_size": [matrix[0][1], matrix[0][2]],
+                                   "bbox": [minx, miny, maxx, maxy], "res": _gpkg_resolutions(matrix),
+                                   "origin": "nw"}
+            conf["caches"][f"{table}_cache"] = {
+                "sources": [], "grids": [grid],
+                "cache": {"type": "geopackage", "filename": os.path.abspath(path), "table_name": table}}
+            conf["layers"].append({"name": table, "title": table, "sources": [f"{table}_cache"]})
+    return conf
+
+
+def _gpkg_resolutions(matrix: list[tuple]) -> list[float]:
+    """Resolutions of levels 0..18 from (zoom, tile width, tile height, x res, y res) rows."""
+    by_level = {row[0]: row for row in matrix}
+    first = matrix[0]
+    factor = 2.0
+    if len(matrix) > 1:
+        factor = (first[4] / matrix[1][4]) / (matrix[1][0] - first[0])
+    level0 = first[3] if first[0] == 0 else first[3] * (factor ** first[0])
+    res = [by_level[0][3] if 0 in by_level else level0]
+    for level in range(1, 19):
+        res.append(by_level[level][3] if level in by_level else level0 / (factor ** level))
+    return res

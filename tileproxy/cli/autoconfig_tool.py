@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
+import sqlite3
 import sys
 import textwrap
 from collections.abc import Iterator
@@ -16,12 +17,13 @@ from typing import IO, Any
 import yaml
 
 from . import autoconfig_build as build
+from .wms_capabilities_tool import Capabilities, parse_document
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("autoconfig", help="create a mapproxy.yaml and seed.yaml from a WMS's capabilities")
     p.add_argument("--capabilities", help="URL or filename of WMS 1.1.1/1.3.0 capabilities document")
-    p.add_argument("--geopackage", help="(mapproxy-util's; not supported by tileproxy)")
+    p.add_argument("--geopackage", help="filename of a GeoPackage: a config serving its tile tables")
     p.add_argument("--output", default="-", help="filename for created MapProxy config [default: -]")
     p.add_argument("--output-seed", help="filename for created seeding config")
     p.add_argument("--base", help="base config to include in created MapProxy config")
@@ -32,11 +34,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.geopackage:
-        print("ERROR: --geopackage is not supported by tileproxy autoconfig; use --capabilities", file=sys.stderr)
-        return 2
-    if not args.capabilities:
-        print("ERROR: --capabilities required", file=sys.stderr)
+    if bool(args.capabilities) == bool(args.geopackage):
+        print("ERROR: --capabilities required or --geopackage required", file=sys.stderr)
         return 2
     if not args.output and not args.output_seed:
         print("ERROR: --output and/or --output-seed required", file=sys.stderr)
@@ -46,51 +45,78 @@ def run(args: argparse.Namespace) -> int:
             if name and name != "-" and os.path.exists(name):
                 print(f"ERROR: {name} already exists, use --force to overwrite", file=sys.stderr)
                 return 2
-    try:
-        data = _read_capabilities(args.capabilities)
-    except OSError as ex:
-        print(f"ERROR: cannot read the capabilities {args.capabilities}: {ex}", file=sys.stderr)
-        return 3
-    from .wms_capabilities_tool import parse_document
-
-    try:
-        caps = parse_document(data)
-    except ValueError as ex:
-        print(ex, file=sys.stderr)
-        print(data[:1000].decode("utf-8", "replace") + (" ..." if len(data) > 1000 else ""), file=sys.stderr)
-        return 3
-    if not caps.root["url"]:
-        print("ERROR: the capabilities give no GetMap URL", file=sys.stderr)
-        return 3
+    made_from: Any
+    if args.geopackage:
+        if not os.path.isfile(args.geopackage):
+            print(f"ERROR: No file {args.geopackage} exists.")
+            return 2
+        try:
+            made_from = build.geopackage_sections(args.geopackage)
+        except sqlite3.Error as ex:
+            print(f"ERROR: {args.geopackage}: not a GeoPackage with tiles ({ex})", file=sys.stderr)
+            return 3
+    else:
+        made_from = _capabilities(args.capabilities)
+        if made_from is None:
+            return 3
     try:
         overwrite = _yaml_file(args.overwrite)
         overwrite_seed = _yaml_file(args.overwrite_seed)
-        conf, seed_conf = configs(caps, args.base, overwrite, overwrite_seed)
+        conf, seed_conf = configs(made_from, args.base, overwrite, overwrite_seed)
     except (OSError, yaml.YAMLError, ValueError) as ex:
         print(f"ERROR: {ex}", file=sys.stderr)
         return 2
     for name, content in ((args.output, conf), (args.output_seed, seed_conf)):
         if name:
             with _output(name) as out:
-                out.write(header(args.capabilities))
+                out.write(header(args.capabilities or args.geopackage))
                 yaml.dump(content, out, Dumper=MapProxyStyleDumper, default_flow_style=False, sort_keys=True)
     return 0
 
 
-def configs(caps: Any, base: str | None, overwrite: dict | None,
+def _capabilities(where: str) -> Capabilities | None:
+    """The parsed capabilities document at ``where`` (URL or file), or None after saying why not."""
+    try:
+        data = _read_capabilities(where)
+    except OSError as ex:
+        print(f"ERROR: cannot read the capabilities {where}: {ex}", file=sys.stderr)
+        return None
+    try:
+        caps = parse_document(data)
+    except ValueError as ex:
+        print(ex, file=sys.stderr)
+        print(data[:1000].decode("utf-8", "replace") + (" ..." if len(data) > 1000 else ""), file=sys.stderr)
+        return None
+    if not caps.root["url"]:
+        print("ERROR: the capabilities give no GetMap URL", file=sys.stderr)
+        return None
+    return caps
+
+
+def configs(made_from: Capabilities | dict, base: str | None, overwrite: dict | None,
             overwrite_seed: dict | None) -> tuple[dict, dict]:
-    """The mapproxy.yaml and seed.yaml dicts; each section is made after the overwrites of
-    the one it builds on are in (a source's overwritten supported_srs decides its caches)."""
+    """The mapproxy.yaml and seed.yaml dicts from capabilities (or the sections of a
+    GeoPackage); each section is made after the overwrites of the one it builds on are
+    in (a source's overwritten supported_srs decides its caches)."""
     over: dict = dict(overwrite or {})
     conf: dict[str, Any] = {}
     grid_by_srs: dict[str, str] = {}
     if base:
         conf["base"] = os.path.abspath(base)
         grid_by_srs = _grids_by_srs(base)
-    conf["services"] = build.overwritten({"wms": {"md": {"title": caps.title}}}, over.pop("service", {}))
-    conf["sources"] = build.overwritten(build.sources(caps), over.pop("sources", {}))
-    conf["caches"] = build.overwritten(build.caches(conf["sources"], grid_by_srs), over.pop("caches", {}))
-    conf["layers"] = build.overwritten(build.layers(caps, conf["caches"]), over.pop("layers", {}))
+    if isinstance(made_from, dict):  # a GeoPackage's: no sources
+        conf["services"] = build.overwritten(made_from["services"], over.pop("service", {}))
+        if "sources" in over:
+            conf["sources"] = build.overwritten({}, over.pop("sources"))
+        conf["caches"] = build.overwritten(made_from["caches"], over.pop("caches", {}))
+        conf["layers"] = build.overwritten(made_from["layers"], over.pop("layers", {}))
+        conf["grids"] = made_from["grids"]
+    else:
+        caps = made_from
+        conf["services"] = build.overwritten({"wms": {"md": {"title": caps.title}}}, over.pop("service", {}))
+        conf["sources"] = build.overwritten(build.sources(caps), over.pop("sources", {}))
+        conf["caches"] = build.overwritten(build.caches(conf["sources"], grid_by_srs), over.pop("caches", {}))
+        conf["layers"] = build.overwritten(build.layers(caps, conf["caches"]), over.pop("layers", {}))
     conf = build.overwritten(conf, over)
     seed_tasks, cleanups = build.seeds(conf["caches"])
     seed_conf = build.overwritten({"seeds": seed_tasks, "cleanups": cleanups}, overwrite_seed or {})
