@@ -208,3 +208,33 @@ def test_source_time_of_worker_threads_counts_for_the_request(access_records) ->
     AccessLog(LayerNames({}), "json").logged(app, {"PATH_INFO": "/x", "REQUEST_METHOD": "GET"}, lambda s, h: None)
     (line,) = (json.loads(r.getMessage()) for r in access_records)
     assert (line["source_ms"], line["bytes"], line["status"]) == (875.0, 3, 200)
+
+
+def test_log_config_files_yaml_and_errors(tmp_path: Path, make_app, source) -> None:
+    import yaml
+
+    from tileproxy.logconfig import apply_log_config
+
+    with pytest.raises(ValueError, match=r"logging configuration .*nope\.ini: no such file"):
+        apply_log_config(str(tmp_path / "nope.ini"))
+    conf = tmp_path / "logging.yaml"
+    conf.write_text(yaml.safe_dump({
+        "version": 1,
+        "formatters": {"line": {"format": "%(message)s"}},
+        "handlers": {"access": {"class": "logging.FileHandler", "filename": str(tmp_path / "a.log"),
+                                "formatter": "line"}},
+        "loggers": {"tileproxy.access": {"level": "INFO", "handlers": ["access"], "propagate": False}},
+    }))
+    saved = ACCESS.handlers[:], ACCESS.level, ACCESS.propagate
+    try:
+        apply_log_config(str(conf))
+        assert call(make_app(_config()), TILE).status == 200
+        for handler in ACCESS.handlers:
+            handler.flush()
+        assert _fields((tmp_path / "a.log").read_text().splitlines()[0])["path"] == TILE
+    finally:
+        for handler in ACCESS.handlers:
+            handler.close()
+        ACCESS.handlers[:] = saved[0]
+        ACCESS.setLevel(saved[1])
+        ACCESS.propagate = saved[2]
