@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import logging.config
 import os
 import signal
 import sys
@@ -110,17 +109,12 @@ class _UsageError(Exception):
 
 def _setup_logging(args: argparse.Namespace) -> None:
     if args.log_config:
-        path = args.log_config
-        try:
-            if path.endswith((".json", ".yaml", ".yml")):
-                import yaml
+        from ..logconfig import apply_log_config
 
-                with open(path, encoding="utf-8") as f:
-                    logging.config.dictConfig(yaml.safe_load(f))
-            else:
-                logging.config.fileConfig(path, disable_existing_loggers=False)
-        except (OSError, ValueError, KeyError, TypeError) as ex:
-            raise _UsageError(f"--log-config {path}: {ex}") from None
+        try:
+            apply_log_config(args.log_config)  # %(here)s in an ini: its directory
+        except ValueError as ex:
+            raise _UsageError(f"--log-config: {ex}") from None
         return
     level = logging.ERROR if args.quiet >= 2 else logging.WARNING
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S")

@@ -368,6 +368,8 @@ globals_ = Mapping(
         "metrics": metrics,
         # tileproxy's own: POST /admin/invalidate, off unless a token is set (docs/seeding.md)
         "admin": Mapping({"token": STR}),
+        # tileproxy's own: the access log lines as JSON (json) or key=value pairs (text)
+        "log_format": STR,
     }
 )
 

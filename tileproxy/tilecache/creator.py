@@ -16,6 +16,7 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import replace
 
 from .. import metrics
+from ..access_log import carried
 from ..grid import MetaGrid, MetaTile, TileCoord, TileGrid
 from ..image.codec import ImageDataError, is_single_color
 from ..image.formats import ImageFormat, ImageOptions
@@ -106,7 +107,7 @@ class TileCreator:
             return outcomes
         workers = min(self.opts.concurrent_tile_creators, len(metas))
         with ThreadPoolExecutor(workers) as pool:
-            for part in pool.map(lambda m: self.build_meta(m, job), metas):
+            for part in pool.map(carried(lambda m: self.build_meta(m, job)), metas):
                 outcomes.update(part)
         return outcomes
 
@@ -285,7 +286,7 @@ class TileCreator:
         if workers <= 1:
             return [fn(item) for item in items]
         with ThreadPoolExecutor(workers) as pool:
-            return list(pool.map(fn, items))
+            return list(pool.map(carried(fn), items))
 
     def _opts_for(self, answered: list[Answered]) -> ImageOptions:
         """How tiles are encoded: an on_error colour standing in for the only source
