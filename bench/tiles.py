@@ -43,6 +43,7 @@ from harness import (  # noqa: E402
     ServerError,
     ServerSpec,
     TileSourceServer,
+    access_log_spec,
     baseline_spec,
     cache_fingerprint,
     cores_text,
@@ -377,7 +378,8 @@ def report(args, runs: dict[tuple[str, str], ServerRun], n_tiles: int) -> str:
     for server in args.servers:
         tp, mp = runs[("tileproxy", server)], runs[("MapProxy", server)]
         shown = [r for (name, srv), r in runs.items() if srv == server and (name != "baseline" or args.baseline)
-                 and (name != "tp+policy" or args.policy) and (name != "tp+metrics" or args.metrics)]
+                 and (name != "tp+policy" or args.policy) and (name != "tp+metrics" or args.metrics)
+                 and (name != "tp+access" or args.access_log)]
         out.append("")
         out.append(f"== {server_text(with_workers(ServerSpec('', '', '', {}, '', args.workers), args, server))}")
         for run in shown:
@@ -388,6 +390,7 @@ def report(args, runs: dict[tuple[str, str], ServerRun], n_tiles: int) -> str:
             out += throughput_rows(proto, proto.upper(), shown, tp, mp)
             out += variant_rows(proto, runs.get(("tp+policy", server)), tp, "policy")
             out += variant_rows(proto, runs.get(("tp+metrics", server)), tp, "metrics")
+            out += variant_rows(proto, runs.get(("tp+access", server)), tp, "access log")
         if server == args.servers[0]:
             out += static_rows(args.protocols, tp, nginx)
         out.append("")
@@ -453,6 +456,9 @@ def main(argv: list[str] | None = None) -> int:
                         "serving tileproxy's cache")
     p.add_argument("--metrics", action="store_true",
                    help="also measure tileproxy with Prometheus metrics on (globals.metrics), serving tileproxy's cache")
+    p.add_argument("--access-log", action="store_true",
+                   help="also measure tileproxy with its access log on (the log.ini of tileproxy create -t log-ini, "
+                        "a line per request to access.log), serving tileproxy's cache")
     p.add_argument("--sample", type=int, default=50, help="tiles checked before the measured runs")
     p.add_argument("--seed-concurrency", type=int, default=4)
     p.add_argument("--no-seed", action="store_true", help="reuse the caches of an earlier run")
@@ -487,7 +493,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"rendered {rendered} source tiles into {source_dir}", flush=True)
 
     load_start = os.getloadavg()[0]
-    names = ("tileproxy", "MapProxy", "baseline", "tp+policy", "tp+metrics")
+    names = ("tileproxy", "MapProxy", "baseline", "tp+policy", "tp+metrics", "tp+access")
     runs = {(name, server): ServerRun(name, server) for server in args.servers for name in names}
     runs[("nginx", "static")] = ServerRun("nginx", "static")
     specs: dict[tuple[str, str], tuple[ServerSpec, Path | None]] = {}
@@ -534,6 +540,7 @@ def main(argv: list[str] | None = None) -> int:
             if ("tileproxy", server) not in specs:
                 skip("tp+policy", "tileproxy not measured")
                 skip("tp+metrics", "tileproxy not measured")
+                skip("tp+access", "tileproxy not measured")
                 continue
             if args.policy:
                 specs[("tp+policy", server)] = (
@@ -541,10 +548,15 @@ def main(argv: list[str] | None = None) -> int:
             if args.metrics:
                 specs[("tp+metrics", server)] = (
                     with_workers(metrics_spec(tp_config, args.workers), args, server), tp_cache)
+            if args.access_log:
+                specs[("tp+access", server)] = (
+                    with_workers(access_log_spec(tp_config, args.workers), args, server), tp_cache)
         if not args.policy:
             skip("tp+policy", "not selected (--policy)")
         if not args.metrics:
             skip("tp+metrics", "not selected (--metrics)")
+        if not args.access_log:
+            skip("tp+access", "not selected (--access-log)")
         if args.baseline:
             # one tile of about the mean size, so bytes per request match the real runs
             files = [(f.stat().st_size, f) for f in source_dir.glob("*/*/*.png")]

@@ -228,13 +228,15 @@ def test_serve_puts_an_access_policy_in_front(tmp_path) -> None:
         assert fetch(srv.base + "/tms/1.0.0/one/EPSG3857/0/0/0.png", headers=key).status == 200
         assert fetch(srv.base + "/tms/1.0.0/two/EPSG3857/0/0/0.png", headers=key).status == 403
     assert "access policy" in srv.log
+    assert "path=/tms/1.0.0/one" not in srv.log  # no access lines unless --access-log
 
 
 def test_a_cache_that_cannot_write_still_serves(tmp_path) -> None:
     write_debug_config(tmp_path, "type: mbtiles", "./blocker/cache")
     (tmp_path / "blocker").write_text("not a directory\n")
-    with Granian(serve_command(tmp_path / "mapproxy.yaml"), tmp_path) as srv:
+    with Granian(serve_command(tmp_path / "mapproxy.yaml", "--access-log"), tmp_path) as srv:
         answers = [fetch(srv.base + f"/tiles/c/GLOBAL_WEBMERCATOR/4/{x}/{y}.png?origin=nw")
                    for x in range(4) for y in range(3)]
     assert [a.status for a in answers] == [200] * 12 and all(_whole_png(a.body) for a in answers)
     assert "tiles not stored" in srv.log and "Traceback" not in srv.log
+    assert srv.log.count("path=/tiles/c/GLOBAL_WEBMERCATOR/4/") == 12  # --access-log: a line per request

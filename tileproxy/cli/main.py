@@ -13,8 +13,18 @@ from .. import __version__
 def _serve(args: argparse.Namespace) -> int:
     from . import production
 
+    if args.log_config:
+        from ..logconfig import apply_log_config
+
+        try:
+            apply_log_config(args.log_config)
+        except ValueError as ex:
+            print(f"error: {ex}", file=sys.stderr)
+            return 2
     policy = args.policy or os.environ.get("TILEPROXY_AUTH_POLICY", "").strip()
     production_asked = args.workers is not None or args.threads is not None or args.backpressure is not None
+    if args.command == "serve-develop":  # mapproxy-util's name: the development server
+        args.dev = True
     if not args.dev and not production.granian_installed():
         if production_asked:
             print("error: --workers, --threads and --backpressure need granian, the production server: "
@@ -35,7 +45,8 @@ def _serve(args: argparse.Namespace) -> int:
     return production.run_granian(
         args.config, args.bind, workers=args.workers or production.default_workers(),
         threads=args.threads or production.THREADS, backpressure=args.backpressure, policy=policy or None,
-        reload=args.reload, access_log=args.access_log, graceful_timeout=args.graceful_timeout)
+        reload=args.reload, access_log=args.access_log, graceful_timeout=args.graceful_timeout,
+        log_config=args.log_config)
 
 
 def _serve_dev(args: argparse.Namespace, policy: str) -> int:
@@ -91,8 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"tileproxy {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
-    serve = sub.add_parser("serve", help="serve a configuration: granian in production (pip install "
-                           "'tileproxy[serve]'), --dev for the reloading development server")
+    serve = sub.add_parser("serve", aliases=["serve-develop"],
+                           help="serve a configuration: granian in production (pip install "
+                           "'tileproxy[serve]'), --dev (or serve-develop) the reloading development server")
     serve.add_argument("config", help="path of the mapproxy.yaml")
     serve.add_argument("-b", "--bind", default="127.0.0.1:8080", help="host:port (default 127.0.0.1:8080)")
     serve.add_argument("--dev", action="store_true",
@@ -107,7 +119,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--reload", action="store_true",
                        help="granian: rebuild the app when the configuration changes (TILEPROXY_RELOAD=1); "
                             "the development server always does unless --no-reload")
-    serve.add_argument("--access-log", action="store_true", help="granian: log every request")
+    serve.add_argument("--access-log", action="store_true",
+                       help="granian: a line per request on tileproxy.access (the development server always "
+                            "logs them; with --log-config the file decides)")
     serve.add_argument("--graceful-timeout", type=int, default=30, metavar="SECONDS",
                        help="granian: kill a worker still busy this long after a stop or HUP (default 30)")
     serve.add_argument("--no-reload", action="store_true",
@@ -116,6 +130,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="development server: how often to check the configuration files (default 1)")
     serve.add_argument("--policy", metavar="POLICY_YAML",
                        help="serve behind an access policy (docs/security.md; default: $TILEPROXY_AUTH_POLICY)")
+    serve.add_argument("--log-config", metavar="FILE",
+                       help="logging configuration: an ini file as log.ini (tileproxy create -t log-ini), "
+                            "or .json/.yaml for dictConfig")
+    serve.add_argument("--debug", action="store_true", help="debug logging (as mapproxy-util's serve-develop)")
     serve.set_defaults(func=_serve)
     check = sub.add_parser("check", help="load a configuration, report errors and warnings, and whether "
                            "each cache's directory can be written (as the user running check) and has space")
@@ -139,8 +157,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    debug = args.verbose or getattr(args, "debug", False)
+    if not getattr(args, "log_config", None):  # else the file configures logging
+        logging.basicConfig(level=logging.DEBUG if debug else logging.INFO,
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from ..config.errors import ConfigError
 
     try:

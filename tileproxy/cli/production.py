@@ -41,7 +41,8 @@ def split_bind(bind: str) -> tuple[str, int]:
 
 
 def run_granian(config: str, bind: str, workers: int, threads: int, backpressure: int | None,
-                policy: str | None, reload: bool, access_log: bool = False, graceful_timeout: int = 30) -> int:
+                policy: str | None, reload: bool, access_log: bool = False, graceful_timeout: int = 30,
+                log_config: str | None = None) -> int:
     """Serve ``config`` through tileproxy.deploy under granian until interrupted.
 
     The configuration reaches the workers as tileproxy.deploy's environment
@@ -58,6 +59,11 @@ def run_granian(config: str, bind: str, workers: int, threads: int, backpressure
     os.environ["TILEPROXY_RELOAD"] = "1" if reload else "0"
     if policy:
         os.environ["TILEPROXY_AUTH_POLICY"] = os.path.abspath(policy)
+    if log_config:  # applied here already; workers started by spawn apply it again
+        os.environ["TILEPROXY_LOG_CONFIG"] = os.path.abspath(log_config)
+    else:  # the line per request on tileproxy.access costs CPU: only when asked for
+        os.environ["TILEPROXY_ACCESS_LOG"] = "1" if access_log else "0"
+        logging.getLogger("tileproxy.access").setLevel(logging.INFO if access_log else logging.WARNING)
     host, port = split_bind(bind)
     server = Server(
         "tileproxy.deploy:application",
@@ -71,7 +77,6 @@ def run_granian(config: str, bind: str, workers: int, threads: int, backpressure
         websockets=False,
         respawn_failed_workers=True,
         workers_kill_timeout=graceful_timeout,
-        log_access=access_log,
     )
     # granian warns about more threads than 2 x cores + 1; 16 was chosen by measurement
     logging.getLogger("_granian").addFilter(
