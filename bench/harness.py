@@ -256,9 +256,7 @@ class GunicornServer:
     def start(self, timeout: float = 60.0) -> None:
         env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "TILEPROXY_CONFIG", "MAPPROXY_CONFIG")}
         env.update(self.spec.env)
-        cmd = [self.spec.python, "-m", "gunicorn", "-w", str(self.spec.workers), "-k", self.spec.worker_class,
-               "--threads", str(self.spec.threads), "-b", f"127.0.0.1:{self.port}", "--chdir", self.spec.chdir,
-               "--timeout", "120", self.spec.app]
+        cmd = self.command()
         self._log = open(self.log_path, "wb")
         cpus = self.spec.cpus
         self.proc = subprocess.Popen(cmd, env=env, stdout=self._log, stderr=subprocess.STDOUT,
@@ -278,6 +276,11 @@ class GunicornServer:
             time.sleep(0.1)
         self.stop()
         raise ServerError(f"{self.spec.name} did not answer within {timeout:.0f} s:\n{self.log_tail()}")
+
+    def command(self) -> list[str]:
+        return [self.spec.python, "-m", "gunicorn", "-w", str(self.spec.workers), "-k", self.spec.worker_class,
+                "--threads", str(self.spec.threads), "-b", f"127.0.0.1:{self.port}", "--chdir", self.spec.chdir,
+                "--timeout", "120", self.spec.app]
 
     def log_tail(self, lines: int = 15) -> str:
         try:
@@ -302,6 +305,25 @@ class GunicornServer:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+class GranianServer(GunicornServer):
+    """The same app under granian (WSGI interface, its workers, keep-alive), from the
+    spec's Python environment (``pip install granian`` there)."""
+
+    def command(self) -> list[str]:
+        return [self.spec.python, "-m", "granian", "--interface", "wsgi", "--workers", str(self.spec.workers),
+                "--host", "127.0.0.1", "--port", str(self.port), "--working-dir", self.spec.chdir,
+                "--log-level", "warning", self.spec.app]
+
+
+def granian_missing(python: str) -> str | None:
+    """Why granian cannot run from ``python``, or None."""
+    proc = subprocess.run([python, "-c", "import granian"], capture_output=True, text=True)
+    return None if proc.returncode == 0 else f"granian is not installed for {python} (pip install granian)"
+
+
+SERVERS = {"gunicorn": GunicornServer, "granian": GranianServer}
 
 
 # -- memory --------------------------------------------------------------------------
