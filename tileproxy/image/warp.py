@@ -25,6 +25,7 @@ GRIDS = (64, 32)  # destination pixels between the points where the projection i
 GRID_TOLERANCE = 0.05  # source pixels the grid's interpolation may be off at the cell centres
 MAX_SHEAR = 0.2  # rows or columns tilted more than this (about 11 degrees) take the QUAD transform
 MAX_BANDS = 160  # per pass; more take the QUAD transform
+_SMOOTH = float(SMOOTH_TOLERANCE)
 _LIMIT = 1e9  # source pixel coordinates beyond this count as outside the projection's domain
 
 PixelMapper = Callable[[list[tuple[float, float]]], list[tuple[float, float]]]
@@ -160,7 +161,10 @@ def _linear_pieces(ts: list[int], values: list[float], a: int = 0, b: int = -1) 
     if b - a < 2:
         return [(a, b)]
     slope = (values[b] - values[a]) / (ts[b] - ts[a])
-    if all(abs(values[a] + (ts[k] - ts[a]) * slope - values[k]) <= SMOOTH_TOLERANCE for k in range(a + 1, b)):
+    # |values[a] + (ts[k] - ts[a]) * slope - values[k]| for the k between, as C-level maps
+    line = map(operator.add, repeat(values[a]), map(operator.mul, map(operator.sub, ts[a + 1:b], repeat(ts[a])),
+                                                     repeat(slope)))
+    if all(map(_SMOOTH.__ge__, map(abs, map(operator.sub, line, values[a + 1:b])))):
         return [(a, b)]
     mid = (a + b) // 2
     return _linear_pieces(ts, values, a, mid) + _linear_pieces(ts, values, mid, b)
@@ -246,9 +250,7 @@ class _Grid:
             y0, y1 = column[j], column[j + 1]
             t = (y - y0) / (y1 - y0)
             out.append(xs[j][i] + t * (xs[j + 1][i] - xs[j][i]))
-        if any(a >= b for a, b in zip(out, out[1:])):
-            return None
-        return out
+        return out if all(map(operator.lt, out, out[1:])) else None
 
     def y_at_column(self, u: float) -> list[float]:
         """Source y of destination column ``u`` at each grid row."""
