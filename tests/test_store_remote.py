@@ -331,3 +331,20 @@ def test_redis_refresh_before_reads_the_age_from_the_expiry(tmp_path: Path, sour
     assert source.count("wms") == 2
     assert call(app, url).status == 200
     assert source.count("wms") == 2
+
+
+@pytest.mark.parametrize("kind", ["s3", "azureblob"])
+def test_a_missing_bucket_or_container_still_serves_tiles(tmp_path: Path, source, kind: str,
+                                                           request: pytest.FixtureRequest) -> None:
+    """Nothing is contacted at start-up; each request is served from the source, and the
+    failed writes are logged, not answered with an error."""
+    server = request.getfixturevalue(SERVER_FIXTURE[kind])
+    space = RemoteSpace(kind, server)
+    space.conf["bucket_name" if kind == "s3" else "container_name"] = "no-such-place"
+    config = write_debug_config(tmp_path, space.conf, sources=("wms",), meta_size=(1, 1), wms=False,
+                                wms_url=source.url)
+    app = make_wsgi_app(str(config))
+    for _ in range(2):
+        answer = call(app, "/tms/1.0.0/c/GLOBAL_WEBMERCATOR/1/0/0.png")
+        assert answer.status == 200 and answer.body.startswith(b"\x89PNG")
+    assert source.count("wms") == 2  # nothing could be kept
