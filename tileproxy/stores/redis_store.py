@@ -66,6 +66,16 @@ class RedisStore(TileStore):
         # whole seconds: the tile's ETag (made of its time) must not move between requests
         return float(round(now - (self.ttl - pttl / 1000.0)))
 
+    def remote_location(self) -> str:
+        return f"{self.lock_id} (keys {self.prefix}-<z>-<x>-<y>)"
+
+    def probe(self) -> str | None:
+        try:
+            self.client.ping()
+        except self._errors as ex:
+            return f"cannot reach redis: {ex}"
+        return None
+
     # -- reading ----------------------------------------------------------------
 
     def load(self, tile: Tile) -> bool:
