@@ -40,6 +40,7 @@ class SeedOptions:
     stop_after_tiles: int | None = None  # stop once this many tiles were looked at (tests)
     stopped_early: bool = False  # set when a run ended before its tasks were done
     shard: tuple[int, int] = (0, 1)  # (i, n): this run takes the units whose index % n == i
+    spread: bool = False  # finer work units for many machines (shards, Celery): see plan.Plan
     processes: bool = False  # worker processes instead of threads
     proxy_conf: str | None = None  # what worker processes load
 

@@ -25,6 +25,7 @@ from ..stores.base import Tile, TileStore
 from .cache_status import HIT, HIT_STALE, RESCALED
 from .creator import TileCreator
 from .freshness import RefreshBefore, is_older
+from .locks import FileLocks, LockMaker
 from .options import TileManagerOptions
 from .outcomes import Job, TileError, TileOutcome
 from .refresh_pool import RefreshPool
@@ -48,6 +49,7 @@ class TileManager:
         watermark: Watermark | None = None,
         renderd: RenderdClient | None = None,
         query_params: tuple[tuple[str, str], ...] = (),
+        locks: LockMaker | None = None,
     ):
         self.name = name
         self.grid = grid
@@ -57,6 +59,7 @@ class TileManager:
         self.format = image_opts.format
         self.request_format = request_format
         self.lock_dir = lock_dir
+        self.locks: LockMaker = locks or FileLocks(lock_dir)  # meta tile and seed run locks
         self.lock_id = hashlib.md5(lock_id.encode()).hexdigest()
         self.opts = opts or TileManagerOptions()
         use_meta = bool(self.sources) and all(s.supports_meta_tiles for s in self.sources)
@@ -68,7 +71,7 @@ class TileManager:
         self.meta_grid = MetaGrid(grid, meta_size, meta_buffer)
         self.transparent = any(s.transparent for s in self.sources) or bool(image_opts.transparent)
         self.creator = TileCreator(name, grid, self.meta_grid, store, self.sources, image_opts, request_format,
-                                   self.opts, lock_dir, self.lock_id, bulk_meta_tiles, self.transparent,
+                                   self.opts, self.locks, self.lock_id, bulk_meta_tiles, self.transparent,
                                    watermark=watermark, renderd=renderd, query_params=query_params)
         self._pool: RefreshPool | None = None
         self._pool_lock = threading.Lock()
@@ -89,7 +92,7 @@ class TileManager:
         # no renderd: it knows no dimensions and fills the plain store
         return TileManager(self.name, self.grid, store, self.sources, self.image_opts, self.request_format,
                            self.lock_dir, f"{self.lock_id}{values!r}", self.opts, watermark=self.creator.watermark,
-                           query_params=values)
+                           query_params=values, locks=self.locks)
 
     @property
     def refresh_before(self) -> RefreshBefore | None:
