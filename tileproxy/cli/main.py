@@ -55,7 +55,9 @@ def _check(args: argparse.Namespace) -> int:
     failed = False
     user = getpass.getuser()
     for report in check_storage(config):
-        if report.problem is None:
+        if report.problem is None and report.remote:
+            print(f"{report.what}: {report.path}: answers")
+        elif report.problem is None:
             print(f"{report.what}: {report.path}: writable by {user}, {format_size(report.free or 0)} free")
         elif report.locks:
             print(f"warning: {report.what}: {report.path}: {report.problem} (each process then locks "

@@ -141,7 +141,8 @@ def _build_cache(ctx: BuildContext, name: str, conf: dict, path: str) -> CacheCo
         if refresh_before is not None and not store.supports_timestamps:
             raise ConfigError(
                 f"the '{backend.get('type', 'file')}' cache backend keeps no tile timestamps, so no tile could "
-                "ever be found fresh; remove refresh_before, use a backend with timestamps (file, sqlite) "
+                "ever be found fresh; remove refresh_before, use a backend with timestamps (file, sqlite, s3, "
+                "azureblob, redis with default_ttl > 0) "
                 "or, for mbtiles, set cache.timestamps: true",
                 join_path(path, "refresh_before"),
             )

@@ -73,6 +73,16 @@ class TileStore:
         None for stores without files."""
         return None
 
+    def remote_location(self) -> str | None:
+        """Where a store outside the file system keeps its tiles (``s3://bucket/prefix``);
+        None for file-based stores (``write_dir`` names theirs)."""
+        return None
+
+    def probe(self) -> str | None:
+        """For remote stores: what keeps the store from working (server unreachable, no
+        such bucket), or None when it answers. ``tileproxy check`` and /readyz ask."""
+        return None
+
     def covers(self, coord: TileCoord) -> bool:
         """False for tiles outside the cache coverage: they are neither stored nor served."""
         return True
