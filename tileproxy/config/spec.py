@@ -202,6 +202,9 @@ cache_backend = Mapping(
         "ttl": NUMBER,
         "version": NUMBER,
         "timestamps": BOOL,  # tileproxy: per-tile times in MBTiles
+        "max_size": STR_OR_NUMBER,  # tileproxy: docs/quota.md
+        "max_size_sweep_interval": STR_OR_NUMBER,
+        "protect_levels": OneOf((INT, ListOf(INT), Mapping({"from": INT, "to": INT}))),
         "coverage": coverage,
     },
     values=ANY,  # backends of later issues (s3, redis, ...) carry their own keys

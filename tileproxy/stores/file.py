@@ -121,8 +121,10 @@ class FileStore(TileStore):
         names = [f"{key}-{value}" for key, value in parts]
         if any(c in n for n in names for c in "/\\\x00"):
             return None
-        return FileStore(os.path.join(self.directory, *names), self.layout, self.ext, self.link_single_color,
-                         self.file_mode, self.dir_mode, self.readonly)
+        store = FileStore(os.path.join(self.directory, *names), self.layout, self.ext, self.link_single_color,
+                          self.file_mode, self.dir_mode, self.readonly)
+        store.quota = self.quota  # below this directory: the same size limit
+        return store
 
     def write_dir(self) -> str | None:
         return self.directory
@@ -144,6 +146,8 @@ class FileStore(TileStore):
             st = os.fstat(fd)
             tile.data = read_all(fd, st.st_size)
             tile.timestamp = st.st_mtime
+            if self.quota is not None:
+                self.quota.served_file(fd, st)
         finally:
             os.close(fd)
         if self.link_single_color == "symlink":
@@ -179,6 +183,8 @@ class FileStore(TileStore):
         stored = self.timestamp(tile.coord)
         if stored is not None:
             tile.timestamp = stored
+        if self.quota is not None:
+            self.quota.stored()
 
     def _store_linked(self, path: str, data: bytes, color: tuple) -> None:
         name = "".join(f"{c:02x}" for c in color) + "." + self.ext
