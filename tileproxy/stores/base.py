@@ -7,7 +7,7 @@ import logging
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..grid import TileCoord
 from ..image.codec import ImageDataError, check_image_bytes
@@ -53,9 +53,11 @@ class UseRecorder(Protocol):
     """What a file or compact store tells ``cache.max_size`` (stores/quota.py) of its
     tiles; a store without a size limit has none and pays one attribute check."""
 
+    touch_every: float  # seconds: a file tile's access time older than this is set anew when served
+
     def served_file(self, fd: int, st: os.stat_result) -> None: ...
-    def served_bundle(self, base: str, pos: int) -> None: ...
-    def stored_bundle(self, base: str, positions: list[int]) -> None: ...
+    def served_bundle(self, bundle: Any, coord: TileCoord) -> None: ...
+    def stored_bundle(self, bundle: Any, coords: list[TileCoord]) -> None: ...
     def stored(self) -> None: ...
 
 

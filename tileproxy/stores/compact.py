@@ -496,7 +496,7 @@ class CompactStore(TileStore):
         tile.data = data
         tile.timestamp = None
         if self.quota is not None:
-            self.quota.served_bundle(bundle.base, bundle.position(tile.coord))
+            self.quota.served_bundle(bundle, tile.coord)
         return True
 
     def is_cached(self, coord: TileCoord) -> bool:
@@ -530,7 +530,7 @@ class CompactStore(TileStore):
             except OSError as ex:
                 raise write_error(bundle.path, ex) from None
             if self.quota is not None:
-                self.quota.stored_bundle(bundle.base, [bundle.position(coord) for coord, _ in items])
+                self.quota.stored_bundle(bundle, [coord for coord, _ in items])
         if self.quota is not None:
             self.quota.stored()
 

@@ -6,6 +6,7 @@ import itertools
 import logging
 import os
 import shutil
+import time
 from collections.abc import Iterable, Iterator
 
 from ..grid import TileCoord
@@ -146,8 +147,9 @@ class FileStore(TileStore):
             st = os.fstat(fd)
             tile.data = read_all(fd, st.st_size)
             tile.timestamp = st.st_mtime
-            if self.quota is not None:
-                self.quota.served_file(fd, st)
+            quota = self.quota
+            if quota is not None and st.st_atime < time.time() - quota.touch_every:
+                quota.served_file(fd, st)  # cache.max_size: served now (stores/quota.py)
         finally:
             os.close(fd)
         if self.link_single_color == "symlink":

@@ -35,6 +35,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from ..grid import TileCoord
 from .base import warn_throttled
 from .compact import RECORDS, V1_DATA_START, V2_DATA_START, CompactStore, DamagedBundle, _Bundle
 from .file import FileStore
@@ -319,38 +320,38 @@ class Quota:
         self._asked = 0.0  # time.time() of the latest write that asked for a sweep
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
-        self._marks: dict[tuple[str, int], float] = {}  # compact tiles recorded as used, and when
+        self._marks: dict[tuple[str, TileCoord], float] = {}  # compact tiles recorded as used, and when
         self.last_result: SweepResult | None = None
         _ALL_QUOTAS.add(self)
 
     # --- what the stores tell
 
     def served_file(self, fd: int, st: os.stat_result) -> None:
-        """A tile file was read from ``fd``: record it as used, unless it was lately."""
-        if time.time() - st.st_atime < self.touch_every:
-            return
+        """A tile file whose access time is over ``touch_every`` old was read from ``fd``
+        (FileStore.load looks): record it as used now."""
         try:
             os.utime(fd, ns=(time.time_ns(), st.st_mtime_ns))
         except OSError as ex:  # another user's file: the kernel's access times must do
             warn_throttled(log, self.lock_path, "cache %s: cannot record when tiles are served: %s",
                            self.name, ex.strerror or ex)
 
-    def served_bundle(self, base: str, pos: int) -> None:
-        key = (base, pos)
+    def served_bundle(self, bundle: _Bundle, coord: TileCoord) -> None:
+        """A tile of a compact bundle was read: record it as used, unless this process
+        did within ``touch_every``."""
         now = time.time()
-        last = self._marks.get(key)
+        last = self._marks.get((bundle.base, coord))
         if last is not None and now - last < self.touch_every:
             return
-        self._record(base, [pos], now)
+        self._record(bundle.base, [coord], [bundle.position(coord)], now)
 
-    def stored_bundle(self, base: str, positions: list[int]) -> None:
-        self._record(base, positions, time.time())
+    def stored_bundle(self, bundle: _Bundle, coords: list[TileCoord]) -> None:
+        self._record(bundle.base, coords, [bundle.position(c) for c in coords], time.time())
 
-    def _record(self, base: str, positions: list[int], now: float) -> None:
+    def _record(self, base: str, coords: list[TileCoord], positions: list[int], now: float) -> None:
         if len(self._marks) >= _MARKS_LIMIT:
             self._marks.clear()
-        for pos in positions:
-            self._marks[(base, pos)] = now
+        for coord in coords:
+            self._marks[(base, coord)] = now
         try:
             write_last_used(base, positions, now)
         except OSError as ex:
