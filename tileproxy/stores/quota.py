@@ -375,8 +375,13 @@ class Quota:
             if self._thread is not None:
                 return  # the running sweep looks at _asked when it ends
             # not a daemon: a process that ends waits for its sweep
-            self._thread = threading.Thread(target=self._run, name=f"tileproxy-quota-{self.name}")
-            self._thread.start()
+            thread = threading.Thread(target=self._run, name=f"tileproxy-quota-{self.name}")
+            try:
+                thread.start()
+            except RuntimeError as ex:  # no thread to be had now: the next due write tries again
+                warn_throttled(log, self.lock_path, "cache %s: cannot start a size sweep: %s", self.name, ex)
+                return
+            self._thread = thread
 
     def _run(self) -> None:
         done = 0.0
