@@ -12,7 +12,7 @@ import subprocess
 import sys
 import threading
 import time
-from contextlib import redirect_stdout
+from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import pytest
@@ -24,6 +24,7 @@ from tileproxy.cli.main import main as tileproxy_main
 from tileproxy.config.build import load_proxy_config
 from tileproxy.config.errors import ConfigError
 from tileproxy.image.codec import check_image_bytes
+from tileproxy.storage_check import format_size
 from tileproxy.stores.base import Tile
 from tileproxy.stores.compact import CompactStore
 from tileproxy.stores.file import FileStore
@@ -373,3 +374,26 @@ def test_seeding_past_max_size_while_serving(tmp_path, backend, max_size):
     remaining = sum(len(list(manager.store.iter_coords(z))) for z in levels)
     assert remaining < sum(4 ** z for z in levels)  # tiles were removed
     assert _tree(tmp_path / "cache" / "other_EPSG3857") == other
+
+
+def test_quota_command_reports_use_and_sweeps(tmp_path):
+    path = _config(tmp_path, {"type": "file", "max_size": "1MB"})
+    cache = load_proxy_config(path).caches["c"]
+    store = cache.managers["GLOBAL_WEBMERCATOR"].store
+    store.quota = None  # filled past the limit without sweeps
+    _fill(store, range(0, 4), _noisy_png)  # 85 tiles of 12+ KiB
+    used = cache.quota.usage()
+    assert used > 1024 ** 2
+
+    def tileproxy(*args: str) -> tuple[int, str, str]:
+        out, err = io.StringIO(), io.StringIO()
+        with redirect_stdout(out), redirect_stderr(err):
+            status = tileproxy_main(["quota", "-f", str(path), *args])
+        return status, out.getvalue(), err.getvalue()
+
+    assert tileproxy() == (0, f"c: {format_size(used)} of 1.0 MiB ({100 * used / 1024 ** 2:.0f}%)\n", "")
+    status, swept, _ = tileproxy("--sweep")
+    assert status == 0 and swept.startswith(f"c: {format_size(used)} -> ") and "tiles removed" in swept
+    assert cache.quota.usage() <= 1024 ** 2
+    status, _, err = tileproxy("--caches", "other")
+    assert status == 2 and "other is a cache without max_size" in err

@@ -104,12 +104,14 @@ def build_parser() -> argparse.ArgumentParser:
     defrag.add_parser(sub)
     from . import (  # util_tools: mapproxy-util's grids, scales, wms-capabilities, create
         invalidate,
+        quota,
         serve_multiapp,
         util_tools,
     )
 
     serve_multiapp.add_parser(sub)
     invalidate.add_parser(sub)
+    quota.add_parser(sub)
     util_tools.add_parsers(sub)
     return parser
 
