@@ -397,3 +397,20 @@ def test_quota_command_reports_use_and_sweeps(tmp_path):
     assert cache.quota.usage() <= 1024 ** 2
     status, _, err = tileproxy("--caches", "other")
     assert status == 2 and "other is a cache without max_size" in err
+
+
+@pytest.mark.parametrize("link", ["symlink", "hardlink"])
+def test_single_colour_tiles_and_their_links_stay(tmp_path, link):
+    store = FileStore(str(tmp_path / "c"), link_single_color=link)
+    red = tile_png((0, 0, 0))
+    linked = [(x, y, 3) for x in range(4) for y in range(4)]
+    for coord in linked:
+        store.store(Tile(coord, red, single_color=(255, 0, 0)))
+    plain = _fill(store, range(2, 3), _noisy_png)
+    shared = tmp_path / "c" / "single_color_tiles" / "ff0000.png"
+    quota = Quota("c", 1, [area_of(store)], str(tmp_path / "q.lock"))
+    used = quota.usage()
+    assert used >= disk_use(os.stat(shared)) + sum(disk_use(os.stat(store.path(c))) for c in plain)
+    quota.sweep()
+    assert shared.exists() and all(os.path.lexists(store.path(c)) for c in linked)
+    assert not any(os.path.exists(store.path(c)) for c in plain)

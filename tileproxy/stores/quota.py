@@ -116,11 +116,11 @@ class FileArea:
             rel = rest
 
     def _files(self, protect: frozenset[int]) -> Iterator[tuple[str, os.stat_result, bool]]:
-        """(path, lstat, may be removed) of every file below the directory. Links to
-        single-colour tiles free nothing when removed and stay."""
-        stack = [(self.directory, "")]
+        """(path, lstat, may be removed) of every file below the directory. The
+        single-colour tiles and the links to them (which free nothing when removed) stay."""
+        stack = [(self.directory, "", True)]
         while stack:
-            directory, rel_dir = stack.pop()
+            directory, rel_dir, tiles = stack.pop()
             try:
                 entries = list(os.scandir(directory))
             except OSError:  # removed meanwhile (a cleanup), or unreadable
@@ -132,10 +132,9 @@ class FileArea:
                 except OSError:
                     continue
                 if stat.S_ISDIR(st.st_mode):
-                    if rel != "single_color_tiles":
-                        stack.append((entry.path, rel + "/"))
+                    stack.append((entry.path, rel + "/", tiles and rel != "single_color_tiles"))
                     continue
-                tile = (stat.S_ISREG(st.st_mode) and st.st_nlink == 1 and entry.name.endswith(self._suffix)
+                tile = (tiles and stat.S_ISREG(st.st_mode) and st.st_nlink == 1 and entry.name.endswith(self._suffix)
                         and not entry.name.startswith(".tmp-"))
                 if tile:
                     level = self._level(rel)
