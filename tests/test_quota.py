@@ -414,3 +414,13 @@ def test_single_colour_tiles_and_their_links_stay(tmp_path, link):
     quota.sweep()
     assert shared.exists() and all(os.path.lexists(store.path(c)) for c in linked)
     assert not any(os.path.exists(store.path(c)) for c in plain)
+
+
+def test_one_limit_over_all_grids_and_a_coverage(tmp_path):
+    config = debug_cache_config({"type": "file", "max_size": "1GB", "coverage": {"bbox": [0, 0, 10, 10], "srs": "EPSG:4326"}})
+    config["caches"]["c"]["grids"] = ["GLOBAL_WEBMERCATOR", "GLOBAL_GEODETIC"]
+    cache = load_proxy_config(write_config(tmp_path / "mapproxy.yaml", config)).caches["c"]
+    stores = [m.store for m in cache.managers.values()]
+    assert [area.directory for area in cache.quota.areas] == [s.inner.directory for s in stores]
+    assert len({area.directory for area in cache.quota.areas}) == 2
+    assert all(s.inner.quota is cache.quota for s in stores)
