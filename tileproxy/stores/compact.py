@@ -28,7 +28,15 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 
 from ..grid import TileCoord
-from .base import StoreError, Tile, TileStore, usable_tile_data, warn_throttled, write_error
+from .base import (
+    StoreError,
+    Tile,
+    TileStore,
+    UseRecorder,
+    usable_tile_data,
+    warn_throttled,
+    write_error,
+)
 from .file import write_atomic, write_temporary
 
 log = logging.getLogger("tileproxy.stores")
@@ -462,6 +470,7 @@ class CompactStore(TileStore):
         self.version = version
         self.check_images = check_images
         self.readonly = readonly
+        self.quota: UseRecorder | None = None  # on the instance: the fast path looks it up per tile
         self.lock_id = directory
         self._bundle_class = BundleV1 if version == 1 else BundleV2
         self._bundles: dict[str, _Bundle] = {}  # bundle objects hold only their paths

@@ -10,7 +10,7 @@ import time
 from collections.abc import Iterable, Iterator
 
 from ..grid import TileCoord
-from .base import Tile, TileStore, warn_throttled, write_error
+from .base import Tile, TileStore, UseRecorder, warn_throttled, write_error
 from .layouts import LAYOUTS, level_dir, parse_tile_path
 
 log = logging.getLogger("tileproxy.stores")
@@ -138,6 +138,7 @@ class FileStore(TileStore):
         self.file_mode = file_mode
         self.dir_mode = dir_mode
         self.readonly = readonly
+        self.quota: UseRecorder | None = None  # on the instance: the fast path looks it up per tile
         # the parts of a tile's path: directory, layouts.tile_path(...)
         self._prefix = os.path.join(directory, "")
         self._format = LAYOUTS[layout]
