@@ -307,9 +307,9 @@ def _tree(directory: Path) -> dict[str, tuple[int, int]]:
 
 @pytest.mark.parametrize(("backend", "max_size"), [
     ({"type": "file", "directory_layout": "tms"}, "1MB"),  # 341 tiles of 4 KiB on disk
-    # tiles of 3.4 KB, and each bundle (one per level here) keeps its 128 KiB index
+    # tiles of 3.4 KB, and each bundle (one per level here) keeps its index: 132 KiB on disk
     ({"type": "compact", "version": 2}, "1.2MB"),
-    ({"type": "compact", "version": 1}, "1.3MB"),  # 144 KiB per bundle
+    ({"type": "compact", "version": 1}, "1.3MB"),  # 150 KiB per bundle
 ], ids=["file", "compact-v2", "compact-v1"])
 def test_seeding_past_max_size_while_serving(tmp_path, backend, max_size):
     pytest.importorskip("gunicorn")
