@@ -232,6 +232,20 @@ def metrics_spec(config: Path, workers: int) -> ServerSpec:
     return spec
 
 
+def access_log_spec(config: Path, workers: int) -> ServerSpec:
+    """tileproxy with the access log on: the log.ini of ``tileproxy create -t log-ini``
+    (an access.log line per request, next to the config)."""
+    sys.path.insert(0, str(REPO_DIR))
+    from tileproxy.cli.create_templates import LOG_INI
+
+    log_ini = config.parent / "log.ini"
+    log_ini.write_text(LOG_INI)
+    spec = tileproxy_spec(config, workers)
+    spec.name = "tp+access"
+    spec.env["TILEPROXY_LOG_CONFIG"] = str(log_ini)
+    return spec
+
+
 def baseline_spec(tile: Path, workers: int) -> ServerSpec:
     """A WSGI app that answers every request with the bytes of ``tile``: the ceiling
     that gunicorn, the load tool and the kernel leave on this machine."""
