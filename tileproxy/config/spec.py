@@ -214,6 +214,9 @@ cache_backend = Mapping(
         "ttl": NUMBER,
         "version": NUMBER,
         "timestamps": BOOL,  # tileproxy: per-tile times in MBTiles
+        "max_size": STR_OR_NUMBER,  # tileproxy: docs/quota.md
+        "max_size_sweep_interval": STR_OR_NUMBER,
+        "protect_levels": OneOf((INT, ListOf(INT), Mapping({"from": INT, "to": INT}))),
         "coverage": coverage,
         # s3 (defaults in globals.cache.s3), azureblob (globals.cache.azureblob), redis
         **S3_KEYS,
