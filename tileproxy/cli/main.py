@@ -82,10 +82,15 @@ def _check(args: argparse.Namespace) -> int:
     for w in config.warnings:
         print(f"warning: {w}", file=sys.stderr)
     print(f"{args.config}: ok ({len(config.caches)} caches, {len(config.sources)} sources, {len(config.grids)} grids)")
+    for name, cache in config.caches.items():
+        if cache.quota is not None:
+            print(f"cache {name}: {_describe_quota(cache.quota, format_size)}")
     failed = False
     user = getpass.getuser()
     for report in check_storage(config):
-        if report.problem is None:
+        if report.problem is None and report.remote:
+            print(f"{report.what}: {report.path}: answers")
+        elif report.problem is None:
             print(f"{report.what}: {report.path}: writable by {user}, {format_size(report.free or 0)} free")
         elif report.locks:
             print(f"warning: {report.what}: {report.path}: {report.problem} (each process then locks "
@@ -95,6 +100,25 @@ def _check(args: argparse.Namespace) -> int:
             print(f"problem: {report.what}: {report.path}: {report.problem} (tiles are served, not stored)",
                   file=sys.stderr)
     return 1 if failed else 0
+
+
+def _describe_quota(quota, format_size) -> str:  # noqa: ANN001
+    levels = sorted(quota.protect)
+    protected = ", ".join(f"{a}-{b}" if a != b else str(a) for a, b in _runs(levels)) or "none"
+    return (f"max_size {format_size(quota.max_size)} ({quota.max_size} bytes) over "
+            f"{', '.join(area.directory for area in quota.areas)}; swept at most every "
+            f"{quota.sweep_interval:g} s; protected levels: {protected}")
+
+
+def _runs(levels: list[int]) -> list[tuple[int, int]]:
+    """Consecutive numbers as (first, last) pairs."""
+    runs: list[tuple[int, int]] = []
+    for level in levels:
+        if runs and runs[-1][1] == level - 1:
+            runs[-1] = (runs[-1][0], level)
+        else:
+            runs.append((level, level))
+    return runs
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -145,12 +169,14 @@ def build_parser() -> argparse.ArgumentParser:
     defrag.add_parser(sub)
     from . import (  # util_tools: mapproxy-util's grids, scales, wms-capabilities, create
         invalidate,
+        quota,
         serve_multiapp,
         util_tools,
     )
 
     serve_multiapp.add_parser(sub)
     invalidate.add_parser(sub)
+    quota.add_parser(sub)
     util_tools.add_parsers(sub)
     return parser
 

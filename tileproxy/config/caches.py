@@ -19,6 +19,7 @@ from .errors import ConfigError, join_path
 from .grids import grid, srs_as_written
 from .image_options import image_format, image_options, watermark
 from .model import CacheConfig
+from .quota import cache_quota
 from .refresh import parse_refresh_before
 from .sources import source as built_source
 from .stores import StoreContext, build_store
@@ -141,7 +142,8 @@ def _build_cache(ctx: BuildContext, name: str, conf: dict, path: str) -> CacheCo
         if refresh_before is not None and not store.supports_timestamps:
             raise ConfigError(
                 f"the '{backend.get('type', 'file')}' cache backend keeps no tile timestamps, so no tile could "
-                "ever be found fresh; remove refresh_before, use a backend with timestamps (file, sqlite) "
+                "ever be found fresh; remove refresh_before, use a backend with timestamps (file, sqlite, s3, "
+                "azureblob, redis with default_ttl > 0) "
                 "or, for mbtiles, set cache.timestamps: true",
                 join_path(path, "refresh_before"),
             )
@@ -162,9 +164,12 @@ def _build_cache(ctx: BuildContext, name: str, conf: dict, path: str) -> CacheCo
         for grid_name, (tile_grid, store, sources, lock_dir) in parts.items()
     }
     direct_res, direct_source = _direct_from(managers, conf, path)
+    first_lock_dir = next(iter(parts.values()))[3]
+    quota = cache_quota(ctx, name, backend, path, [p[1] for p in parts.values()], first_lock_dir,
+                        readonly=not conf.get("sources"), top_level=max(p[0].levels for p in parts.values()) - 1)
     return CacheConfig(name=name, format=image_opts.format, grids=list(grid_names), managers=managers,
                        direct_from_res=direct_res, direct_source=direct_source,
-                       max_tile_limit=int(conf.get("max_tile_limit", ctx.globals.max_tile_limit)))
+                       max_tile_limit=int(conf.get("max_tile_limit", ctx.globals.max_tile_limit)), quota=quota)
 
 
 def _link_single_color(ctx: BuildContext, conf: dict, path: str) -> str | bool:

@@ -12,6 +12,7 @@ from ..sources.base import Source
 from .dimensions import Dimension
 
 if TYPE_CHECKING:
+    from ..stores.quota import Quota
     from ..tilecache.manager import TileManager
 
 
@@ -36,6 +37,7 @@ class CacheConfig:
     direct_from_res: float | None = None
     direct_source: Source | None = None
     max_tile_limit: int = 500  # the most tiles one map drawn from the cache may need
+    quota: Quota | None = None  # cache.max_size (stores/quota.py)
 
 
 @dataclass

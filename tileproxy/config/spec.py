@@ -15,6 +15,7 @@ from .schema import (
     STR_OR_NUMBER,
     ListOf,
     Mapping,
+    Nullable,
     OneOf,
     Switch,
 )
@@ -187,6 +188,17 @@ grid = Mapping(
     }
 )
 
+S3_KEYS = {
+    "bucket_name": Nullable(STR),
+    "profile_name": Nullable(STR),
+    "region_name": Nullable(STR),
+    "endpoint_url": Nullable(STR),
+    "access_control_list": Nullable(STR),
+    "use_http_get": Nullable(BOOL),
+    "include_grid_name": Nullable(BOOL),
+}
+AZUREBLOB_KEYS = {"container_name": Nullable(STR), "connection_string": Nullable(STR)}
+
 cache_backend = Mapping(
     {
         "type": STR,
@@ -202,9 +214,25 @@ cache_backend = Mapping(
         "ttl": NUMBER,
         "version": NUMBER,
         "timestamps": BOOL,  # tileproxy: per-tile times in MBTiles
+        "max_size": STR_OR_NUMBER,  # tileproxy: docs/quota.md
+        "max_size_sweep_interval": STR_OR_NUMBER,
+        "protect_levels": OneOf((INT, ListOf(INT), Mapping({"from": INT, "to": INT}))),
         "coverage": coverage,
+        # s3 (defaults in globals.cache.s3), azureblob (globals.cache.azureblob), redis
+        **S3_KEYS,
+        **AZUREBLOB_KEYS,
+        "host": STR,
+        "port": NUMBER,
+        "db": NUMBER,
+        "prefix": STR,
+        "default_ttl": NUMBER,
+        "username": Nullable(STR),
+        "password": Nullable(STR),
+        "ssl_certfile": Nullable(STR),
+        "ssl_keyfile": Nullable(STR),
+        "ssl_ca_certs": Nullable(STR),
     },
-    values=ANY,  # backends of later issues (s3, redis, ...) carry their own keys
+    values=ANY,  # backends of later issues (couchdb, ...) carry their own keys
 )
 
 watermark = Mapping(
@@ -346,8 +374,8 @@ globals_ = Mapping(
                 "file_permissions": STR,
                 "sqlite_timeout": NUMBER,
                 "sqlite_wal": BOOL,
-                "s3": Mapping(values=ANY),
-                "azureblob": Mapping(values=ANY),
+                "s3": Mapping(S3_KEYS),
+                "azureblob": Mapping(AZUREBLOB_KEYS),
                 # tileproxy: meta tile locks in files (default) or in Redis, for several nodes
                 "lock": Mapping({"type": STR, "url": STR, "ttl": NUMBER, "timeout": NUMBER, "prefix": STR}),
             }

@@ -68,6 +68,20 @@ class AzureBlobStore(TileStore):
         log_throttled(log, logging.WARNING, self.lock_id, "azureblob container %s: cannot %s %s: %s",
                       self.container, what, key, ex)
 
+    def remote_location(self) -> str:
+        return f"azureblob://{self._account()}/{self.container}/{self.keys.prefix}"
+
+    def probe(self) -> str | None:
+        from azure.core.exceptions import AzureError, ResourceNotFoundError
+
+        try:
+            self.client.get_container_properties()
+        except ResourceNotFoundError:
+            return f"container {self.container} does not exist"
+        except AzureError as ex:
+            return f"container {self.container}: {str(ex).splitlines()[0]}"
+        return None
+
     # -- reading ----------------------------------------------------------------
 
     def load(self, tile: Tile) -> bool:

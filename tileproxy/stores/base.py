@@ -7,7 +7,7 @@ import logging
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..grid import TileCoord
 from ..image.codec import ImageDataError, check_image_bytes
@@ -49,6 +49,18 @@ def write_error(path: str, ex: OSError) -> StoreError:
     return kind(f"cannot write {path}: {ex.strerror or ex}")
 
 
+class UseRecorder(Protocol):
+    """What a file or compact store tells ``cache.max_size`` (stores/quota.py) of its
+    tiles; a store without a size limit has none and pays one attribute check."""
+
+    touch_every: float  # seconds: a file tile's access time older than this is set anew when served
+
+    def served_file(self, fd: int, st: os.stat_result) -> None: ...
+    def served_bundle(self, bundle: Any, coord: TileCoord) -> None: ...
+    def stored_bundle(self, bundle: Any, coords: list[TileCoord]) -> None: ...
+    def stored(self) -> None: ...
+
+
 class TileStore:
     """The store protocol: all that the tile manager, seeding, the services and the
     command line ask of a cache backend (DESIGN.md, "Store protocol").
@@ -62,6 +74,7 @@ class TileStore:
     lock_id: str = ""  # names the tile locks of this store (a path for file-based stores)
     can_list: bool = False  # True when iter_coords works
     coverage: Coverage | None = None  # cache.coverage as configured (in its own SRS); None: everywhere
+    quota: UseRecorder | None = None  # cache.max_size of file and compact stores
 
     @property
     def inner(self) -> TileStore:
@@ -71,6 +84,16 @@ class TileStore:
     def write_dir(self) -> str | None:
         """The directory the store writes its files into (``tileproxy check`` tries it);
         None for stores without files."""
+        return None
+
+    def remote_location(self) -> str | None:
+        """Where a store outside the file system keeps its tiles (``s3://bucket/prefix``);
+        None for file-based stores (``write_dir`` names theirs)."""
+        return None
+
+    def probe(self) -> str | None:
+        """For remote stores: what keeps the store from working (server unreachable, no
+        such bucket), or None when it answers. ``tileproxy check`` and /readyz ask."""
         return None
 
     def covers(self, coord: TileCoord) -> bool:

@@ -24,11 +24,19 @@ import os
 import struct
 import threading
 import weakref
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 
 from ..grid import TileCoord
-from .base import StoreError, Tile, TileStore, usable_tile_data, warn_throttled, write_error
+from .base import (
+    StoreError,
+    Tile,
+    TileStore,
+    UseRecorder,
+    usable_tile_data,
+    warn_throttled,
+    write_error,
+)
 from .file import write_atomic, write_temporary
 
 log = logging.getLogger("tileproxy.stores")
@@ -181,6 +189,11 @@ class _Bundle:
         self.path = base + ".bundle"
         self.open_files = open_files  # the store's: read descriptors kept between reads
 
+    @staticmethod
+    def position(coord: TileCoord) -> int:
+        """The tile's place in the bundle's index."""
+        raise NotImplementedError
+
     def read(self, coord: TileCoord) -> bytes | None:
         raise NotImplementedError
 
@@ -212,15 +225,23 @@ class _Bundle:
         return size, max(0, size - start - live)
 
     def defrag(self) -> tuple[int, int]:
-        """Rewrite the bundle with its current tiles only; returns (old size, new size).
+        """Rewrite the bundle with its current tiles only; returns (old size, new size)."""
+        return self.rewrite(lambda entries: set())
+
+    def rewrite(self, dropped: Callable[[list[tuple[int, int, int]]], set[int]]) -> tuple[int, int]:
+        """Rewrite the bundle with its current tiles but those at the index positions
+        ``dropped`` picks from the entries (see ``entries``); returns (old size, new size).
 
         Writers wait on the bundle lock meanwhile; readers see the old or the new file.
         (v1 readers are held off while its two files are swapped.)"""
         with locked_bundle(self.path) as fd, self._readers_excluded():
             old = os.fstat(fd).st_size
+            entries = self.entries()
+            drop = dropped(entries)
             tiles = []
-            for pos, offset, size in self.entries():
-                tiles.append((pos, _pread_exact(fd, size, offset)))
+            for pos, offset, size in entries:
+                if pos not in drop:
+                    tiles.append((pos, _pread_exact(fd, size, offset)))
             contents = self.packed(tiles)
             for path, content in contents.items():
                 write_atomic(path, content, 0o644)
@@ -449,6 +470,7 @@ class CompactStore(TileStore):
         self.version = version
         self.check_images = check_images
         self.readonly = readonly
+        self.quota: UseRecorder | None = None  # on the instance: the fast path looks it up per tile
         self.lock_id = directory
         self._bundle_class = BundleV1 if version == 1 else BundleV2
         self._bundles: dict[str, _Bundle] = {}  # bundle objects hold only their paths
@@ -482,6 +504,8 @@ class CompactStore(TileStore):
             return False
         tile.data = data
         tile.timestamp = None
+        if self.quota is not None:
+            self.quota.served_bundle(bundle, tile.coord)
         return True
 
     def is_cached(self, coord: TileCoord) -> bool:
@@ -514,6 +538,10 @@ class CompactStore(TileStore):
                 raise StoreError(f"{bundle.path} is damaged ({ex}); not writing to it") from None
             except OSError as ex:
                 raise write_error(bundle.path, ex) from None
+            if self.quota is not None:
+                self.quota.stored_bundle(bundle, [coord for coord, _ in items])
+        if self.quota is not None:
+            self.quota.stored()
 
     def remove(self, coord: TileCoord) -> None:
         self.remove_many([coord])

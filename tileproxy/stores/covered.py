@@ -29,6 +29,12 @@ class CoveredStore(TileStore):
     def write_dir(self) -> str | None:
         return self._inner.write_dir()
 
+    def remote_location(self) -> str | None:
+        return self._inner.remote_location()
+
+    def probe(self) -> str | None:
+        return self._inner.probe()
+
     def iter_coords(self, level: int) -> Iterator[TileCoord]:
         return self._inner.iter_coords(level)  # all of them, also those a later coverage left out
 

@@ -6,10 +6,11 @@ import itertools
 import logging
 import os
 import shutil
+import time
 from collections.abc import Iterable, Iterator
 
 from ..grid import TileCoord
-from .base import Tile, TileStore, warn_throttled, write_error
+from .base import Tile, TileStore, UseRecorder, warn_throttled, write_error
 from .layouts import LAYOUTS, level_dir, parse_tile_path
 
 log = logging.getLogger("tileproxy.stores")
@@ -137,6 +138,7 @@ class FileStore(TileStore):
         self.file_mode = file_mode
         self.dir_mode = dir_mode
         self.readonly = readonly
+        self.quota: UseRecorder | None = None  # on the instance: the fast path looks it up per tile
         # the parts of a tile's path: directory, layouts.tile_path(...)
         self._prefix = os.path.join(directory, "")
         self._format = LAYOUTS[layout]
@@ -152,8 +154,10 @@ class FileStore(TileStore):
         names = [f"{key}-{value}" for key, value in parts]
         if any(c in n for n in names for c in "/\\\x00"):
             return None
-        return FileStore(os.path.join(self.directory, *names), self.layout, self.ext, self.link_single_color,
-                         self.file_mode, self.dir_mode, self.readonly)
+        store = FileStore(os.path.join(self.directory, *names), self.layout, self.ext, self.link_single_color,
+                          self.file_mode, self.dir_mode, self.readonly)
+        store.quota = self.quota  # below this directory: the same size limit
+        return store
 
     def write_dir(self) -> str | None:
         return self.directory
@@ -175,6 +179,9 @@ class FileStore(TileStore):
             st = os.fstat(fd)
             tile.data = read_all(fd, st.st_size)
             tile.timestamp = st.st_mtime
+            quota = self.quota
+            if quota is not None and st.st_atime < time.time() - quota.touch_every:
+                quota.served_file(fd, st)  # cache.max_size: served now (stores/quota.py)
         finally:
             os.close(fd)
         if self.link_single_color == "symlink":
@@ -210,6 +217,8 @@ class FileStore(TileStore):
         stored = self.timestamp(tile.coord)
         if stored is not None:
             tile.timestamp = stored
+        if self.quota is not None:
+            self.quota.stored()
 
     def _store_linked(self, path: str, data: bytes, color: tuple) -> None:
         name = "".join(f"{c:02x}" for c in color) + "." + self.ext

@@ -66,10 +66,30 @@ class RedisStore(TileStore):
         # whole seconds: the tile's ETag (made of its time) must not move between requests
         return float(round(now - (self.ttl - pttl / 1000.0)))
 
+    def remote_location(self) -> str:
+        return f"{self.lock_id} (keys {self.prefix}-<z>-<x>-<y>)"
+
+    def probe(self) -> str | None:
+        try:
+            self.client.ping()
+        except self._errors as ex:
+            return f"cannot reach redis: {ex}"
+        return None
+
     # -- reading ----------------------------------------------------------------
 
     def load(self, tile: Tile) -> bool:
-        return bool(self.load_many([tile]))
+        if self.supports_timestamps:
+            return bool(self.load_many([tile]))
+        try:  # the serving hot path: one plain GET
+            data = self.client.get(self.key(tile.coord))
+        except self._errors as ex:
+            self._failed("read", ex)
+            return False
+        if data is None or not usable_tile_data(data, self.check_images):
+            return False
+        tile.data, tile.timestamp = data, None
+        return True
 
     def load_many(self, tiles: Iterable[Tile]) -> list[Tile]:
         tiles = list(tiles)

@@ -114,6 +114,25 @@ class S3Store(TileStore):
         response = getattr(ex, "response", None) or {}
         return str(response.get("Error", {}).get("Code", ""))
 
+    def remote_location(self) -> str:
+        return f"s3://{self.bucket}/{self.keys.prefix}" + (f" at {self.endpoint_url}" if self.endpoint_url else "")
+
+    def probe(self) -> str | None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+        except ClientError as ex:
+            code = self._code(ex)
+            if code in ("404", "NoSuchBucket", "NotFound"):
+                return f"bucket {self.bucket} does not exist"
+            if code in ("403", "AccessDenied"):
+                return f"access to bucket {self.bucket} denied: check the credentials"
+            return f"bucket {self.bucket}: {ex}"
+        except BotoCoreError as ex:
+            return f"cannot reach S3: {ex}"
+        return None
+
     # -- reading ----------------------------------------------------------------
 
     def load(self, tile: Tile) -> bool:
