@@ -260,3 +260,47 @@ def test_a_path_with_the_proxys_prefix_still_in_it_answers_as_the_general_path(t
         assert call(app, path, headers={"X-Script-Name": prefix}).status_line == general.status_line, prefix
     proxied = general_answer(app, "/proxy/tms/1.0.0/m/0/0/0.png", {"X-Script-Name": "/proxy"})
     assert proxied.status_line == "200 OK"
+
+
+@pytest.mark.parametrize("path", [
+    "/tms/1.0.0/t/EPSG3857/0/0/0.png/0/1/0.png",  # TMS reads up to the extension: tile 0/0/0
+    "/tms/1.0.0/t/EPSG3857/0/0/0.png.png",
+    "/tms/1.0.0/t/EPSG3857/0/0/0000000000.png",  # 10 digits: no TMS number
+    "/tms/1.0.0/t/EPSG3857/0/0/000000000.png",
+    "/tms/1.0.0/t/EPSG3857/-0/0/0.png",
+    "/wmts/t/GLOBAL_WEBMERCATOR/001/0/0000000000001.png",  # WMTS numbers of any length
+    "/wmts/t/GLOBAL_WEBMERCATOR/1/0/-0.png",
+    "/wmts/t/GLOBAL_WEBMERCATOR/1/0/0.PNG",
+    "/tms/t/EPSG3857/0/0/0.png",
+    "/tms/1.0.0/t/0/0/0.png",  # the layer name alone
+])
+def test_fast_path_routes_answer_odd_spellings_as_the_general_path(app, path):
+    """A route, learned once per layer part of a URL, serves every URL that differs
+    in the numbers only; other spellings are resolved (or refused) as before."""
+    for stored in STORED:
+        call(app, stored)
+    fast, general = call(app, path), general_answer(app, path)
+    assert (fast.status_line, fast.body) == (general.status_line, general.body), path
+    # and again once the routes of these URLs are known
+    assert call(app, path).body == general.body
+    assert call(app, "/tms/1.0.0/t/EPSG3857/0/0/0.png/0/1/0.png").body == call(app, "/tms/1.0.0/t/EPSG3857/0/0/0.png").body
+
+
+def test_fast_path_answers_without_cors_and_with_no_cache_as_the_general_path(tmp_path: Path):
+    """No access_control_allow_origin, expires_hours 0: the fast path's headers
+    are still the general path's."""
+    src = tmp_path / "src" / "0" / "0"
+    src.mkdir(parents=True)
+    (src / "0.png").write_bytes(_png((1, 2, 3)))
+    config = cache_config(
+        {"s": tile_source(f"file://{tmp_path}/src/%(z)s/%(x)s/%(y)s.png")}, source_name="s", layer_name="t",
+        meta_size=None, services={"tms": None, "wmts": None},
+        globals={"cache": {"base_dir": str(tmp_path / "cache")}, "http": {"access_control_allow_origin": ""},
+                 "tiles": {"expires_hours": 0}})
+    app = make_wsgi_app(write_config(tmp_path / "mapproxy.yaml", config))
+    path = "/wmts/t/GLOBAL_WEBMERCATOR/0/0/0.png"
+    call(app, path)
+    assert app.fast.answer(environ(path)) is not None
+    fast, general = call(app, path), general_answer(app, path)
+    assert fast.header_list == general.header_list and fast.body == general.body
+    assert "Access-Control-Allow-Origin" not in fast.headers and fast.headers["Cache-Control"] == "no-cache, no-store"

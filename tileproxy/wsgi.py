@@ -58,7 +58,8 @@ class TileProxyApp:
                                  ogcapi=self.ogcapi)
                      if services.demo else None)
         self.cors = config.globals.access_control_allow_origin
-        self.fast = FastTiles(self.tms, self.wmts, self.ogcapi)
+        self.app_headers = [("Access-Control-Allow-Origin", self.cors), NOSNIFF] if self.cors else [NOSNIFF]
+        self.fast = FastTiles(self.tms, self.wmts, self.ogcapi, self.app_headers)
         self.routes: dict[str, Handler] = {
             "": self.welcome,
             "service": self.ows,
@@ -105,24 +106,26 @@ class TileProxyApp:
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         fast = self.fast.answer(environ) if self.fast else None
-        if fast is not None:
-            headers, body = fast
-            status, send, code = "200 OK", True, 200
-        else:
-            req = Request(environ)
-            resp = self.handle(req)
-            headers, body, status, code = resp.headers, resp.body, status_line(resp.status), resp.status
-            send = req.method != "HEAD" and resp.status != 304
+        if fast is not None:  # complete: the app's headers and Content-Length are in it
+            if self.recorder is not None:
+                self._record(environ, 200)
+            start_response("200 OK", fast[0])
+            return [fast[1]]
+        req = Request(environ)
+        resp = self.handle(req)
         if self.recorder is not None:
-            service, layer = self.layer_names.service_and_layer(environ.get("PATH_INFO", ""),
-                                                                environ.get("QUERY_STRING", ""))
-            self.recorder.request(service, layer, code)
-        if self.cors:
-            headers.append(("Access-Control-Allow-Origin", self.cors))
-        headers.append(NOSNIFF)
-        headers.append(("Content-Length", str(len(body))))
-        start_response(status, headers)
-        return [body] if send else [b""]
+            self._record(environ, resp.status)
+        headers = resp.headers
+        headers += self.app_headers
+        headers.append(("Content-Length", str(len(resp.body))))
+        start_response(status_line(resp.status), headers)
+        return [resp.body] if req.method != "HEAD" and resp.status != 304 else [b""]
+
+    def _record(self, environ: dict, status: int) -> None:
+        assert self.recorder is not None
+        service, layer = self.layer_names.service_and_layer(environ.get("PATH_INFO", ""),
+                                                            environ.get("QUERY_STRING", ""))
+        self.recorder.request(service, layer, status)
 
     def handle(self, req: Request) -> Response:
         if req.path.startswith("/admin/"):  # POST /admin/invalidate, when globals.admin is set
