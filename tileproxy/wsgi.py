@@ -59,7 +59,8 @@ class TileProxyApp:
                      if services.demo else None)
         self.cors = config.globals.access_control_allow_origin
         self.app_headers = [("Access-Control-Allow-Origin", self.cors), NOSNIFF] if self.cors else [NOSNIFF]
-        self.fast = FastTiles(self.tms, self.wmts, self.ogcapi, self.app_headers)
+        fast = FastTiles(self.tms, self.wmts, self.ogcapi, self.app_headers)
+        self.fast: FastTiles | None = fast if fast else None
         self.routes: dict[str, Handler] = {
             "": self.welcome,
             "service": self.ows,
@@ -105,7 +106,7 @@ class TileProxyApp:
         return names
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
-        fast = self.fast.answer(environ) if self.fast else None
+        fast = self.fast.answer(environ) if self.fast is not None else None
         if fast is not None:  # complete: the app's headers and Content-Length are in it
             if self.recorder is not None:
                 self._record(environ, 200)
@@ -245,6 +246,9 @@ class ReloadingApp:
         self._app, self.serving = self._first_app()
         self._mtimes = self._current_mtimes()
         self._checked = time.monotonic()
+        # False while no check can be due: with an infinite interval, between the check
+        # after a fork and the next fork (no clock read per request then)
+        self._may_check = check_interval != math.inf
         _FORKABLE.add(self)
 
     def _load(self) -> TileProxyApp:
@@ -292,6 +296,7 @@ class ReloadingApp:
     def _forked(self) -> None:
         self._lock = threading.Lock()  # the parent's may have been held by a thread that is gone
         self._checked = -math.inf  # look at the files once, at the next request
+        self._may_check = True
 
     def _maybe_reload(self) -> None:
         now = time.monotonic()
@@ -299,6 +304,7 @@ class ReloadingApp:
             return
         with self._lock:
             self._checked = now
+            self._may_check = self.check_interval != math.inf
             current = self._current_mtimes()
             if current == self._mtimes:
                 return
@@ -314,7 +320,8 @@ class ReloadingApp:
             log.info("configuration reloaded from %s", self.path)
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
-        self._maybe_reload()
+        if self._may_check:
+            self._maybe_reload()
         return self._app(environ, start_response)
 
 

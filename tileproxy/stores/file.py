@@ -142,7 +142,9 @@ class FileStore(TileStore):
             return False
         try:  # a raw fd: no buffered file object on the cached-tile hot path
             st = os.fstat(fd)
-            tile.data = read_all(fd, st.st_size)
+            size = st.st_size
+            data = os.read(fd, size + 1)
+            tile.data = data if len(data) <= size else data + read_all(fd, 0)
             tile.timestamp = st.st_mtime
         finally:
             os.close(fd)
