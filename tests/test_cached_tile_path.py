@@ -304,3 +304,57 @@ def test_fast_path_answers_without_cors_and_with_no_cache_as_the_general_path(tm
     fast, general = call(app, path), general_answer(app, path)
     assert fast.header_list == general.header_list and fast.body == general.body
     assert "Access-Control-Allow-Origin" not in fast.headers and fast.headers["Cache-Control"] == "no-cache, no-store"
+
+
+# -- file cache tiles kept for URLs asked again (fast_tiles.KEPT_BYTES) -------------------
+
+
+def _stored_file(tmp_path: Path) -> Path:
+    files = [p for p in (tmp_path / "cache").rglob("*.png")]
+    assert len(files) == 1
+    return files[0]
+
+
+def test_a_kept_tile_follows_its_file(app, tmp_path):
+    """A tile answered once is kept for its URL; a new file (seeding writes by rename)
+    is answered at once with its own bytes and validators; a removed one goes back to
+    the general path, which fetches it again."""
+    url = "/wmts/t/GLOBAL_WEBMERCATOR/0/0/0.png"
+    first = call(app, url)
+    again = call(app, url)
+    assert again.status == 200 and again.header_list[:3] == first.header_list[:3] and again.body == first.body
+    file = _stored_file(tmp_path)
+    store = FileStore(str(file.parent.parent.parent.parent.parent.parent.parent), layout="tc")
+    new = _png((200, 10, 10))
+    store.store(Tile((0, 0, 0), data=new))
+    assert file.read_bytes() == new
+    os.utime(file, (1700000000.25, 1700000000.25))
+    changed = call(app, url)
+    assert changed.body == new and changed.headers["Last-Modified"] == http_date(1700000000.25)
+    assert changed.headers["ETag"] == hashlib.md5(f"{1700000000.25}{len(new)}".encode()).hexdigest()
+    general = general_answer(app, url)
+    assert general.body == new and general.headers["ETag"] == changed.headers["ETag"]
+    file.unlink()
+    assert app.fast.answer(environ(url)) is None
+    assert call(app, url).body == first.body  # fetched from the source again
+
+
+def test_a_kept_tile_still_asks_the_authorize_callback(app):
+    url = "/wmts/t/GLOBAL_WEBMERCATOR/0/0/0.png"
+    call(app, url)
+    assert app.fast.answer(environ(url)) is not None  # kept
+    env = environ(url)
+    env["mapproxy.authorize"] = lambda service, layers, environ, **kw: {"authorized": "none"}
+    assert app.fast.answer(env) is None
+
+
+def test_kept_tiles_stay_within_their_budget(app, monkeypatch):
+    from tileproxy.services import fast_tiles
+
+    monkeypatch.setattr(fast_tiles, "KEPT_BYTES", 1)  # room for nothing but the newest
+    for path in STORED:
+        call(app, path)
+        call(app, path)
+    assert len(app.fast._kept) <= 1
+    for path in STORED:  # still answered as stored, each read again
+        assert call(app, path).body == general_answer(app, path).body

@@ -25,9 +25,23 @@ asks it about ``ogcapi.map`` and the collection's ``map`` right, as its maps do.
 
 from __future__ import annotations
 
-from ..http import DOCUMENT_TYPES, VARY, expires_field, no_cache, public_max_age, timed_tile_fields
+import threading
+from typing import NamedTuple
+
+from .. import metrics
+from ..grid import TileCoord
+from ..http import (
+    DOCUMENT_TYPES,
+    VARY,
+    Field,
+    expires_field,
+    no_cache,
+    public_max_age,
+    timed_tile_fields,
+)
 from ..layers import TileLayer
 from ..stores.base import Tile
+from ..stores.file import FileSnapshot, FileStore, unchanged
 from ..tilecache.cache_status import HIT
 from .access import AUTHORIZE
 from .decorate import DECORATE
@@ -45,14 +59,18 @@ Headers = list[tuple[str, str]]
 
 _HIT = HIT.header()
 ROUTES_KEPT = 1024  # routes are the configuration's layers, grids and extensions: few
+# tile bytes one app (one worker process) keeps for URLs asked again, and the largest
+# tile it keeps: the tiles asked most stay, each checked against its file per request
+KEPT_BYTES = 8 << 20
+KEPT_TILE_MAX = 256 << 10
 
 
 class _Route:
     """The tile URLs of one layer, grid and extension: their tile layer, the grid
     coordinates of their numbers, and the constant parts of their answers."""
 
-    __slots__ = ("layer", "to_coord", "service", "manager", "max_age", "_type", "_cache_control", "_no_cache",
-                 "_after", "_app_headers", "_general")
+    __slots__ = ("layer", "to_coord", "service", "manager", "max_age", "snapshot", "_type", "_cache_control",
+                 "_no_cache", "_after", "_app_headers", "_general")
 
     def __init__(self, service: str, route: TileRoute, max_age: int, app_headers: Headers):
         self.layer: TileLayer = route[0]
@@ -71,6 +89,10 @@ class _Route:
         no_cache(self._no_cache)
         self._after = [("Cache-Status", _HIT), *app_headers]
         self._app_headers = app_headers
+        # a plain file cache serving its tiles as stored: read (and kept) here
+        store = self.manager.store
+        self.snapshot = (store.snapshot if type(store) is FileStore and self.manager.plain_hits and not self._general
+                         else None)
 
     def headers(self, tile: Tile, data: bytes) -> Headers:
         """The answer's headers for the stored ``tile``: ``tile_headers``' of a hit,
@@ -79,10 +101,24 @@ class _Route:
         if self._general or tile.mime is not None or type(timestamp) is not float:
             return [*tile_headers(self.layer, tile, self.max_age, _HIT), *self._app_headers,
                     ("Content-Length", str(len(data)))]
-        modified, etag, length = timed_tile_fields(timestamp, len(data))
+        return self.timed_headers(timed_tile_fields(timestamp, len(data)))
+
+    def timed_headers(self, fields: tuple[Field, Field, Field]) -> Headers:
+        """The headers of a tile with a time: its Last-Modified, ETag and Content-Length
+        ``fields`` and the route's own."""
+        modified, etag, length = fields
         if self._cache_control is None:
             return [*self._type, modified, etag, *self._no_cache, *self._after, length]
         return [*self._type, modified, etag, self._cache_control, expires_field(self.max_age), *self._after, length]
+
+
+class _Kept(NamedTuple):
+    """A file cache's tile as answered to one URL, for the next request of that URL."""
+
+    route: _Route
+    coord: TileCoord
+    file: FileSnapshot
+    fields: tuple[Field, Field, Field]
 
 
 class FastTiles:
@@ -97,6 +133,10 @@ class FastTiles:
         self.app_headers = app_headers or []
         # (URL without its numbers and extension, extension) -> route
         self._routes: dict[tuple[str, str], _Route] = {}
+        # URL -> its file cache tile, oldest first; changed only under the lock
+        self._kept: dict[str, _Kept] = {}
+        self._kept_bytes = 0
+        self._kept_lock = threading.Lock()
 
     def __bool__(self) -> bool:
         return self.tms is not None or self.wmts is not None or self.ogcapi is not None
@@ -116,6 +156,16 @@ class FastTiles:
             return None  # a path that still carries the proxy's prefix: the router strips it
         if DECORATE in environ:
             return None
+        kept = self._kept.get(path)
+        if kept is not None:
+            if AUTHORIZE in environ and not served_as_stored(environ[AUTHORIZE], environ, kept.route.service,
+                                                             kept.route.layer, kept.coord):
+                return None
+            if unchanged(kept.file.path, kept.file.identity):
+                if metrics.active is not None:
+                    metrics.active.hit(kept.route.manager.name)
+                return kept.route.timed_headers(kept.fields), kept.file.data
+            self._forget(path)
         parts = path.rsplit("/", 3)
         if len(parts) == 4:
             head, z, x, last = parts
@@ -124,7 +174,7 @@ class FastTiles:
                 route = self._routes.get((head, ext)) or self._learn(path, head, ext)
                 if route is not None:
                     coord = route.to_coord(int(z), int(x), int(y))
-                    return None if coord is None else self._stored(environ, route, coord)
+                    return None if coord is None else self._stored(environ, route, coord, path)
         if path.startswith("/ogcapi/") and self.ogcapi is not None:
             return self._ogcapi(environ, path[7:])
         return self._resolved(environ, path)
@@ -171,14 +221,43 @@ class FastTiles:
         route = self._routes[(head, ext)] = _Route(name, found, max_age, self.app_headers)
         return route
 
-    def _stored(self, environ: dict, route: _Route, coord: tuple[int, int, int]) -> tuple[Headers, bytes] | None:
+    def _stored(self, environ: dict, route: _Route, coord: TileCoord, url: str) -> tuple[Headers, bytes] | None:
         authorize = environ.get(AUTHORIZE)
         if authorize is not None and not served_as_stored(authorize, environ, route.service, route.layer, coord):
             return None
+        if route.snapshot is not None:  # a plain file cache (coord is in the grid: the route's)
+            file = route.snapshot(coord)
+            if file is None or not file.data:
+                return None
+            if metrics.active is not None:
+                metrics.active.hit(route.manager.name)
+            kept = _Kept(route, coord, file, timed_tile_fields(file.timestamp, len(file.data)))
+            self._keep(url, kept)
+            return route.timed_headers(kept.fields), file.data
         tile = route.manager.stored_hit(coord)
         if tile is None or not tile.data:
             return None
         return route.headers(tile, tile.data), tile.data
+
+    def _keep(self, url: str, kept: _Kept) -> None:
+        """Keep ``kept`` for ``url``, dropping the oldest kept tiles beyond KEPT_BYTES."""
+        size = len(kept.file.data)
+        if size > KEPT_TILE_MAX:
+            return
+        with self._kept_lock:
+            old = self._kept.pop(url, None)
+            if old is not None:
+                self._kept_bytes -= len(old.file.data)
+            self._kept[url] = kept
+            self._kept_bytes += size
+            while self._kept_bytes > KEPT_BYTES:
+                self._kept_bytes -= len(self._kept.pop(next(iter(self._kept))).file.data)
+
+    def _forget(self, url: str) -> None:
+        with self._kept_lock:
+            old = self._kept.pop(url, None)
+            if old is not None:
+                self._kept_bytes -= len(old.file.data)
 
     def _ogcapi(self, environ: dict, path: str) -> tuple[Headers, bytes] | None:
         """A collection's map tile asked without parameters, served as stored."""

@@ -7,6 +7,7 @@ import logging
 import os
 import shutil
 from collections.abc import Iterable, Iterator
+from typing import NamedTuple
 
 from ..grid import TileCoord
 from .base import Tile, TileStore, warn_throttled, write_error
@@ -84,6 +85,26 @@ def make_dirs(directory: str, mode: int | None = None) -> None:
         os.chmod(directory, mode)
 
 
+class FileSnapshot(NamedTuple):
+    """A tile file's bytes and time, and what tells whether the file at ``path`` is
+    still that file: inode, size and modification time (tiles are replaced by a rename,
+    which brings a new inode, never written in place)."""
+
+    path: str
+    data: bytes
+    timestamp: float
+    identity: tuple[int, int, int]
+
+
+def unchanged(path: str, identity: tuple[int, int, int]) -> bool:
+    """Is the file at ``path`` still the one a snapshot took?"""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return False
+    return (st.st_ino, st.st_size, st.st_mtime_ns) == identity
+
+
 class FileStore(TileStore):
     can_list = True
     def __init__(
@@ -154,6 +175,26 @@ class FileStore(TileStore):
             except (FileNotFoundError, NotADirectoryError):
                 return False
         return True
+
+    def snapshot(self, coord: TileCoord) -> FileSnapshot | None:
+        """The tile's file as it is now, for a reader that keeps its bytes (see
+        ``unchanged``); None when it is not stored or is a symlink to a shared tile
+        (``link_single_color: symlink``, whose time is the link's own)."""
+        if self.link_single_color == "symlink":
+            return None
+        path = self.path(coord)
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError:
+            return None
+        try:
+            st = os.fstat(fd)
+            data = read_all(fd, st.st_size)
+        finally:
+            os.close(fd)
+        if len(data) != st.st_size:  # written meanwhile: nothing to keep
+            return None
+        return FileSnapshot(path, data, st.st_mtime, (st.st_ino, st.st_size, st.st_mtime_ns))
 
     def timestamp(self, coord: TileCoord) -> float | None:
         stat = os.lstat if self.link_single_color == "symlink" else os.stat
