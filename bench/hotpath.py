@@ -274,18 +274,20 @@ def main() -> int:
     if cache_fingerprint(tiles) != before:
         raise SystemExit(f"files under {tiles} changed while serving")
     print()
-    print("| server | app | req/s (median) | CPU us/req (median) | req/s: tileproxy / app | CPU/req: app / tileproxy |")
+    print("| server | app | req/s (median) | CPU us/req: median (min) | req/s: tileproxy / app "
+          "| CPU/req: app / tileproxy |")
     print("|---|---|---|---|---|---|")
     for kind in servers:
         med = {}
         for app in apps:
             rs = [r.result for r in runs if r.app == app and r.server == kind]
             if rs:
-                med[app] = (statistics.median(r.rps for r in rs), statistics.median(r.cpu_us_per_request for r in rs))
+                med[app] = (statistics.median(r.rps for r in rs), statistics.median(r.cpu_us_per_request for r in rs),
+                            min(r.cpu_us_per_request for r in rs))
         tp = med.get("tileproxy")
-        for app, (rps, cpu) in med.items():
+        for app, (rps, cpu, low) in med.items():
             ratio = f"{tp[0] / rps:.2f}x | {cpu / tp[1]:.2f}x" if tp and app != "tileproxy" else "|"
-            print(f"| {kind} | {app} | {rps:,.0f} | {cpu:.1f} | {ratio} |")
+            print(f"| {kind} | {app} | {rps:,.0f} | {cpu:.1f} ({low:.1f}) | {ratio} |")
     return 0
 
 
