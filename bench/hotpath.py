@@ -15,6 +15,7 @@ Python at all). See bench/README.md.
     python3 bench/hotpath.py                          # granian and gunicorn, 3 rounds
     python3 bench/hotpath.py --servers granian --duration 10 --rounds 5
     python3 bench/hotpath.py --py-spy bench/work/hotpath/profile   # plus a profile per app
+    python3 bench/hotpath.py --callgrind --duration 20   # instructions per request instead of CPU time
 """
 
 from __future__ import annotations
@@ -191,6 +192,70 @@ def measure(server, args, urls: Path, load_cpus, headers=None, profile: Path | N
     return result
 
 
+SPAWNED_GRANIAN = """# written by bench/hotpath.py: granian whose workers are spawned (not forked), so that
+# valgrind --trace-children=yes gives each worker its own callgrind, reachable by callgrind_control
+import multiprocessing
+import sys
+
+from granian.cli import cli
+
+if __name__ == "__main__":
+    multiprocessing.set_start_method("spawn")
+    sys.exit(cli())
+"""
+
+
+def callgrind_per_request(spec: ServerSpec, urls: Path, seconds: float) -> tuple[int, int]:
+    """(requests, user-space instructions per request) of one granian worker under callgrind:
+    counted from zero after a warm-up, over ``seconds`` of wrk -c 4; steady on a busy machine."""
+    launcher = WORK / "spawned_granian.py"
+    launcher.write_text(SPAWNED_GRANIAN)
+    out = WORK / f"callgrind-{spec.name}"
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir()
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "TILEPROXY_CONFIG", "MAPPROXY_CONFIG")}
+    env.update(spec.env)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [spec.chdir, env.get("PYTHONPATH")]))
+    cmd = ["valgrind", "--tool=callgrind", "--trace-children=yes", f"--callgrind-out-file={out}/cg.%p",
+           spec.python, str(launcher), "--interface", "wsgi", "--workers", "1", "--blocking-threads", "1",
+           "--runtime-threads", "1", "--host", "127.0.0.1", "--port", str(port), "--working-dir", spec.chdir,
+           "--no-access-log", "--log-level", "warning", "--no-ws", spec.app]
+    base = f"http://127.0.0.1:{port}"
+    with open(out / "server.log", "wb") as log:
+        proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + 900
+            while fetch_quietly(base + "/" + urls.read_text().split()[0]) != 200:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise SystemExit(f"{spec.name} did not start under valgrind: see {out}/server.log")
+                time.sleep(2)
+            listing = subprocess.run(["callgrind_control"], capture_output=True, text=True).stdout
+            worker = next(int(line.split()[1].rstrip(":")) for line in listing.splitlines()
+                          if "spawn_main" in line and _under(int(line.split()[1].rstrip(":")), proc.pid))
+            run_wrk(base, urls, 5, 4, 1)
+            subprocess.run(["callgrind_control", "-z", str(worker)], capture_output=True, check=True)
+            result = run_wrk(base, urls, seconds, 4, 1)
+            subprocess.run(["callgrind_control", "-d", str(worker)], capture_output=True, check=True)
+        finally:
+            proc.terminate()
+            proc.wait(60)
+    dump = next(out.glob(f"cg.{worker}.*"))
+    total = next(int(line.split()[1]) for line in dump.read_text().splitlines() if line.startswith("summary:"))
+    return result.requests, total // max(1, result.requests)
+
+
+def fetch_quietly(url: str) -> int:
+    try:
+        return fetch(url, timeout=5)[0]
+    except OSError:
+        return 0
+
+
+def _under(pid: int, root: int) -> bool:
+    return pid in process_tree(root)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--servers", default="granian,gunicorn", help="granian, gunicorn or both (default)")
@@ -208,6 +273,9 @@ def main() -> int:
     ap.add_argument("--compare-tree", type=Path, metavar="DIR",
                     help="also serve tileproxy from another checkout (app 'tileproxy-other'), e.g. "
                          "`git worktree add /tmp/tp-main main`: before/after in one run")
+    ap.add_argument("--callgrind", action="store_true",
+                    help="instead: user-space instructions per request of one granian worker under callgrind "
+                         "(slow: minutes per app; steady where CPU time is not)")
     ap.add_argument("--py-spy", type=Path, metavar="DIR",
                     help="also record each app's first worker with py-spy --native (an extra, unmeasured round)")
     args = ap.parse_args()
@@ -249,6 +317,15 @@ def main() -> int:
         spec = specs[app]
         spec.worker_class = "sync"
         return GunicornServer(spec, log)
+
+    if args.callgrind:
+        print("| app | requests counted | instructions per request (granian worker, user space) |")
+        print("|---|---|---|")
+        for app in apps:
+            if app != STATIC:
+                n, per = callgrind_per_request(specs[app], urls, args.duration)
+                print(f"| {app} | {n} | {per:,} |", flush=True)
+        return 0
 
     runs: list[Run] = []
     for kind in servers:
