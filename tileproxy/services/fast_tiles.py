@@ -63,6 +63,7 @@ ROUTES_KEPT = 1024  # routes are the configuration's layers, grids and extension
 # tile it keeps: the tiles asked most stay, each checked against its file per request
 KEPT_BYTES = 8 << 20
 KEPT_TILE_MAX = 256 << 10
+KEPT_ENTRY_BYTES = 1024  # what an entry costs besides the tile bytes (URL, path, headers, tuples, dict slot)
 
 
 class _Route:
@@ -241,23 +242,23 @@ class FastTiles:
 
     def _keep(self, url: str, kept: _Kept) -> None:
         """Keep ``kept`` for ``url``, dropping the oldest kept tiles beyond KEPT_BYTES."""
-        size = len(kept.file.data)
+        size = len(kept.file.data) + KEPT_ENTRY_BYTES
         if size > KEPT_TILE_MAX:
             return
         with self._kept_lock:
             old = self._kept.pop(url, None)
             if old is not None:
-                self._kept_bytes -= len(old.file.data)
+                self._kept_bytes -= len(old.file.data) + KEPT_ENTRY_BYTES
             self._kept[url] = kept
             self._kept_bytes += size
             while self._kept_bytes > KEPT_BYTES:
-                self._kept_bytes -= len(self._kept.pop(next(iter(self._kept))).file.data)
+                self._kept_bytes -= len(self._kept.pop(next(iter(self._kept))).file.data) + KEPT_ENTRY_BYTES
 
     def _forget(self, url: str) -> None:
         with self._kept_lock:
             old = self._kept.pop(url, None)
             if old is not None:
-                self._kept_bytes -= len(old.file.data)
+                self._kept_bytes -= len(old.file.data) + KEPT_ENTRY_BYTES
 
     def _ogcapi(self, environ: dict, path: str) -> tuple[Headers, bytes] | None:
         """A collection's map tile asked without parameters, served as stored."""
