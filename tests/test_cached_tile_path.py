@@ -358,3 +358,15 @@ def test_kept_tiles_stay_within_their_budget(app, monkeypatch):
     assert len(app.fast._kept) <= 1
     for path in STORED:  # still answered as stored, each read again
         assert call(app, path).body == general_answer(app, path).body
+
+
+@pytest.mark.parametrize("timestamp", [1700000000.5, 1700000000.25, -1.5, 0.0, 1764920000.999999, 59.9999999])
+def test_kept_validators_are_the_computed_ones(timestamp):
+    """Last-Modified, ETag and Content-Length kept per (time, size), dates per second,
+    are what formatting them anew gives (MapProxy's md5 ETag, gmtime's rounding)."""
+    from tileproxy.http import tile_etag, timed_tile_fields
+
+    for size in (10, 11):
+        modified, etag, length = timed_tile_fields(timestamp, size)
+        assert modified == ("Last-Modified", http_date(timestamp))
+        assert etag == ("ETag", tile_etag(timestamp, b"x" * size)) and length == ("Content-Length", str(size))

@@ -6,6 +6,7 @@ fast path uses it on every request."""
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 import time
 import zlib
@@ -219,10 +220,24 @@ def timed_tile_fields(timestamp: float, size: int) -> tuple[Field, Field, Field]
     if fields is None:
         if len(_timed_fields) >= TIMED_FIELDS_KEPT:
             _timed_fields.clear()
-        fields = _timed_fields[key] = (("Last-Modified", http_date(timestamp)),
+        fields = _timed_fields[key] = (("Last-Modified", _second_date(timestamp)),
                                        ("ETag", hashlib.md5(f"{timestamp}{size}".encode()).hexdigest()),
                                        ("Content-Length", str(size)))
     return fields
+
+
+# Last-Modified dates by second: a seeded cache's tiles share their seconds by the thousand
+_second_dates: dict[int, str] = {}
+
+
+def _second_date(timestamp: float) -> str:
+    second = math.floor(timestamp)  # as gmtime rounds
+    date = _second_dates.get(second)
+    if date is None:
+        if len(_second_dates) >= TIMED_FIELDS_KEPT:
+            _second_dates.clear()
+        date = _second_dates[second] = http_date(second)
+    return date
 
 
 def validators(headers: list[tuple[str, str]], timestamp: float | None, data: bytes, etag: str | None = None) -> None:
