@@ -24,6 +24,7 @@ import argparse
 import os
 import random
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -279,6 +280,7 @@ def main() -> int:
     ap.add_argument("--py-spy", type=Path, metavar="DIR",
                     help="also record each app's first worker with py-spy --native (an extra, unmeasured round)")
     args = ap.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the servers on the way out
 
     tiles = args.tiles.resolve()
     zxys = tile_paths(tiles)
