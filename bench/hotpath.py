@@ -227,7 +227,7 @@ def callgrind_per_request(spec: ServerSpec, urls: Path, seconds: float) -> tuple
         proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
         try:
             deadline = time.monotonic() + 900
-            while fetch_quietly(base + "/" + urls.read_text().split()[0]) != 200:
+            while fetch_quietly(base + urls.read_text().split()[0]) != 200:
                 if proc.poll() is not None or time.monotonic() > deadline:
                     raise SystemExit(f"{spec.name} did not start under valgrind: see {out}/server.log")
                 time.sleep(2)
