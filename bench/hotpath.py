@@ -276,7 +276,7 @@ def main() -> int:
                          "`git worktree add /tmp/tp-main main`: before/after in one run")
     ap.add_argument("--callgrind", action="store_true",
                     help="instead: user-space instructions per request of one granian worker under callgrind "
-                         "(slow: minutes per app; steady where CPU time is not)")
+                         "(slow: minutes per app; includes granian's spin loops: compare similar request rates)")
     ap.add_argument("--py-spy", type=Path, metavar="DIR",
                     help="also record each app's first worker with py-spy --native (an extra, unmeasured round)")
     args = ap.parse_args()
