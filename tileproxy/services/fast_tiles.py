@@ -90,10 +90,11 @@ class _Route:
         no_cache(self._no_cache)
         self._after = [("Cache-Status", _HIT), *app_headers]
         self._app_headers = app_headers
-        # a plain file cache serving its tiles as stored: read (and kept) here
+        # a plain file cache serving its tiles as stored: read (and kept) here; not under
+        # cache.max_size, whose store records when each tile was served (stores/quota.py)
         store = self.manager.store
-        self.snapshot = (store.snapshot if type(store) is FileStore and self.manager.plain_hits and not self._general
-                         else None)
+        self.snapshot = (store.snapshot if type(store) is FileStore and store.quota is None
+                         and self.manager.plain_hits and not self._general else None)
 
     def headers(self, tile: Tile, data: bytes) -> Headers:
         """The answer's headers for the stored ``tile``: ``tile_headers``' of a hit,
