@@ -19,6 +19,7 @@ from .. import metrics
 from ..grid import MetaGrid, MetaTile, TileCoord, TileGrid
 from ..image.codec import ImageDataError, is_single_color
 from ..image.formats import ImageFormat, ImageOptions
+from ..image.meta_split import split_meta
 from ..image.result import ImageResult
 from ..image.transform import merge_images
 from ..image.watermark import Watermark
@@ -266,7 +267,11 @@ class TileCreator:
             result, answered = self._render(query, gate)
             image = _checked_size(result, meta.size).image
             opts = self._opts_for(answered)
-            tiles = [self._tile_from(coord, ImageResult(image=image.crop(box)), now, opts) for coord, box in meta.tiles]
+            boxes = [box for _, box in meta.tiles]
+            # watermarks are drawn on each tile's own pixels, which need cutting one by one
+            parts = (split_meta(image, boxes, opts) if self.watermark is None
+                     else [ImageResult(image=image.crop(box)) for box in boxes])
+            tiles = [self._tile_from(coord, part, now, opts) for (coord, _), part in zip(meta.tiles, parts)]
             cacheable = result.cacheable
         return Rendered(
             tiles,
