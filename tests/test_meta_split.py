@@ -1,5 +1,6 @@
-"""A meta tile's image cut into tiles: with few colours, one exact palette for all
-tiles, the same pixels as quantizing each tile; otherwise each tile on its own."""
+"""A meta tile's image cut into tiles: a tile of few colours gets the exact palette
+of its colours (the image's pixels, what the octree quantizer gives them too);
+other tiles are quantized by the encoder as before."""
 
 from __future__ import annotations
 
@@ -38,21 +39,29 @@ def same_pixels(a: Image.Image, b: Image.Image) -> bool:
     return a.size == b.size and ImageChops.difference(a.convert("RGB"), b.convert("RGB")).getbbox() is None
 
 
-def test_few_colours_share_one_exact_palette():
+def test_few_colours_get_their_exact_palette():
     img = flat_map()
     tiles = split_meta(img, BOXES, PNG)
     assert len(tiles) == len(BOXES)
-    palettes = set()
     for tile, box in zip(tiles, BOXES):
         assert tile.has_data and tile.mime == "image/png"  # encoded already
         data, mime = tile.encoded(PNG)
         assert (data, mime) == (tile.data, "image/png")
         out = Image.open(io.BytesIO(data))
         assert out.mode == "P"
-        palettes.add(bytes(out.getpalette()))
+        own = img.crop(box).getcolors()
+        assert len(out.getpalette()) == 3 * len(own)  # only the tile's own colours
         assert same_pixels(pixels(data), img.crop(box))  # no colour lost
-        assert same_pixels(pixels(data), pixels(encode(img.crop(box), PNG)[0]))  # as each tile alone
-    assert len(palettes) == 1
+        assert same_pixels(pixels(data), pixels(encode(img.crop(box), PNG)[0]))  # as the octree quantizer
+
+
+def test_tiles_of_many_and_few_colours():
+    rnd = random.Random(3)
+    img = flat_map()
+    img.paste(Image.frombytes("RGB", (32, 32), bytes(rnd.randrange(256) for _ in range(32 * 32 * 3))), BOXES[0][:2])
+    tiles = split_meta(img, BOXES, PNG)
+    assert [t.has_data for t in tiles] == [False, True, True, True]
+    assert tiles[0].encoded(PNG) == encode(img.crop(BOXES[0]), PNG)
 
 
 def test_many_colours_quantize_each_tile():
@@ -68,7 +77,8 @@ def test_many_colours_quantize_each_tile():
 def test_colours_a_palette_cache_would_merge_are_quantized_each():
     # (3,3,3) is nearer (4,0,0) than its own entry for Pillow's 6-bit palette cache
     img = Image.new("RGB", (80, 80), (3, 3, 3))
-    img.paste((4, 0, 0), (0, 0, 40, 80))
+    img.paste((4, 0, 0), (0, 0, 24, 80))  # every tile has both colours
+    img.paste((4, 0, 0), (56, 0, 80, 80))
     tiles = split_meta(img, BOXES, PNG)
     assert not any(t.has_data for t in tiles)
     for tile, box in zip(tiles, BOXES):
@@ -108,10 +118,9 @@ def test_rgba_and_paletted_sources_cut_plainly():
 
 def test_tiles_beyond_the_image_are_padded_as_before():
     img = flat_map()
-    boxes = [(40, 40, 104, 104), (0, 0, 64, 64)]
-    tiles = split_meta(img, boxes, PNG)
-    assert not any(t.has_data for t in tiles)
-    assert same_pixels(tiles[0].image, img.crop(boxes[0]))
+    boxes = [(40, 40, 104, 104), (-8, -8, 56, 56)]
+    for tile, box in zip(split_meta(img, boxes, PNG), boxes):
+        assert tile.has_data and same_pixels(pixels(tile.data), img.crop(box))
 
 
 def test_a_single_colour():

@@ -268,7 +268,7 @@ class TileCreator:
             image = _checked_size(result, meta.size).image
             opts = self._opts_for(answered)
             boxes = [box for _, box in meta.tiles]
-            # watermarks are drawn on each tile's own pixels, which need cutting one by one
+            # watermarks are drawn on the tiles' pixels before they are encoded
             parts = (split_meta(image, boxes, opts) if self.watermark is None
                      else [ImageResult(image=image.crop(box)) for box in boxes])
             tiles = [self._tile_from(coord, part, now, opts) for (coord, _), part in zip(meta.tiles, parts)]
