@@ -175,7 +175,8 @@ def invalidate(target: Target, levels: list[int], coverage: Coverage | None = No
 def _candidates(manager: TileManager, level: int, area: Coverage | None) -> Iterator[TileCoord]:
     store, grid = manager.store, manager.grid
     if store.can_list:
-        coords: Iterator[TileCoord] = store.iter_coords(level)
+        bbox = area.bbox if area is not None else grid.bbox
+        coords: Iterator[TileCoord] = store.iter_coords_within(level, grid.tile_range(bbox, level))
     else:
         plan = Plan(grid, manager.meta_grid, [level], area)
         coords = (c for u in plan.units() for m in plan.metas(u) for c in m.coords if store.is_cached(c))

@@ -81,6 +81,12 @@ class TileStore:
         """The coordinates of the tiles cached at ``level`` (stores with ``can_list``)."""
         raise NotImplementedError(f"{type(self).__name__} cannot list its tiles")
 
+    def iter_coords_within(self, level: int, tiles: tuple[int, int, int, int]) -> Iterator[TileCoord]:
+        """The cached tiles of ``level`` in the inclusive tile range x0, y0, x1, y1.
+        Stores whose keys order by place override it to skip what lies outside."""
+        x0, y0, x1, y1 = tiles
+        return (c for c in self.iter_coords(level) if x0 <= c[0] <= x1 and y0 <= c[1] <= y1)
+
     def remove_level(self, level: int) -> bool:
         """Remove every tile of ``level`` at once; False when the store cannot."""
         return False

@@ -551,10 +551,22 @@ class CompactStore(TileStore):
     def iter_coords(self, level: int) -> Iterator[TileCoord]:
         yield from self.coords([level])
 
-    def coords(self, levels: Iterable[int] | None = None) -> Iterator[TileCoord]:
+    def iter_coords_within(self, level: int, tiles: tuple[int, int, int, int]) -> Iterator[TileCoord]:
+        x0, y0, x1, y1 = tiles
+        for x, y, z in self.coords([level], tiles):
+            if x0 <= x <= x1 and y0 <= y <= y1:
+                yield (x, y, z)
+
+    def coords(self, levels: Iterable[int] | None = None,
+               tiles: tuple[int, int, int, int] | None = None) -> Iterator[TileCoord]:
+        """The stored tiles of ``levels``; only bundles that meet the tile range
+        ``tiles`` (x0, y0, x1, y1) are read when it is given."""
         for z, bundle in self.bundles(levels):
             name = os.path.basename(bundle.base)
             row0, col0 = int(name[1:5], 16), int(name[6:10], 16)
+            if tiles is not None and (col0 + BUNDLE_DIM <= tiles[0] or col0 > tiles[2]
+                                      or row0 + BUNDLE_DIM <= tiles[1] or row0 > tiles[3]):
+                continue
             try:
                 entries = bundle.entries()
             except (DamagedBundle, OSError) as ex:

@@ -32,6 +32,9 @@ class CoveredStore(TileStore):
     def iter_coords(self, level: int) -> Iterator[TileCoord]:
         return self._inner.iter_coords(level)  # all of them, also those a later coverage left out
 
+    def iter_coords_within(self, level: int, tiles: tuple[int, int, int, int]) -> Iterator[TileCoord]:
+        return self._inner.iter_coords_within(level, tiles)
+
     def remove_level(self, level: int) -> bool:
         return self._inner.remove_level(level)
 

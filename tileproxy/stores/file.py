@@ -18,6 +18,37 @@ _TMP_NUMBERS = itertools.count()
 _TMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
 
 
+# What the directory names below a level directory count, per layout: the axis (0: x,
+# 1: y), how many tiles one step of the name is worth, a prefix and the number base.
+DIR_STEPS: dict[str, tuple[tuple[int, int, str, int], ...]] = {
+    "tc": ((0, 1000000, "", 10), (0, 1000, "", 10), (0, 1, "", 10), (1, 1000000, "", 10), (1, 1000, "", 10)),
+    "mp": ((0, 10000, "", 10), (0, 1, "", 10), (1, 10000, "", 10)),
+    "tms": ((0, 1, "", 10),),
+    "arcgis": ((1, 1, "R", 16),),
+}
+
+
+def _name(entry: os.DirEntry) -> str:
+    return entry.name
+
+
+def _dir_start(name: str, step: tuple[int, int, str, int], start: tuple[int, int],
+               tiles: tuple | None) -> tuple[int, int] | None:
+    """The lowest x, y a directory ``name`` can hold (given its parents' ``start``);
+    None when none of its tiles can lie in ``tiles``, or the name counts nothing."""
+    axis, unit, prefix, base = step
+    if not name.startswith(prefix):
+        return None
+    try:
+        value = int(name[len(prefix):], base)
+    except ValueError:
+        return None
+    low = start[axis] + value * unit
+    if tiles is not None and (low + unit - 1 < tiles[axis] or low > tiles[axis + 2]):
+        return None
+    return (low, start[1]) if axis == 0 else (start[0], low)
+
+
 def write_temporary(directory: str, data: bytes, file_mode: int | None = None) -> str:
     """A new file in ``directory`` holding all of ``data`` (created exclusively, named
     by process and a counter): its path, for a rename or link into place. Mode 0o644
@@ -223,20 +254,43 @@ class FileStore(TileStore):
     def iter_coords(self, level: int) -> Iterator[TileCoord]:
         """Walk the directories of ``level`` (the whole cache for layouts without
         level directories) and yield the coordinates of the tile files found."""
+        return self.iter_coords_within(level, None)
+
+    def iter_coords_within(self, level: int, tiles: tuple[int, int, int, int] | None) -> Iterator[TileCoord]:
+        """As ``iter_coords``, but only directories that can hold tiles of the range
+        x0, y0, x1, y1 are entered (all of them for layouts without such directories)."""
         sub = level_dir(self.layout, level)
         top = os.path.join(self.directory, sub) if sub else self.directory
-        for root, dirs, files in os.walk(top):
-            if root == self.directory:
-                dirs[:] = [d for d in dirs if d != "single_color_tiles"]
-            dirs.sort()
-            rel_root = os.path.relpath(root, self.directory)
-            for name in sorted(files):
-                if name.startswith(".tmp-"):
+        steps = DIR_STEPS.get(self.layout, ()) if sub and tiles is not None else ()
+        for rel in self._tile_files(top, f"{sub}/" if sub else "", steps, tiles, (0, 0)):
+            coord = parse_tile_path(self.layout, rel, self.ext)
+            if coord is not None and coord[2] == level and (
+                    tiles is None or tiles[0] <= coord[0] <= tiles[2] and tiles[1] <= coord[1] <= tiles[3]):
+                yield coord
+
+    def _tile_files(self, path: str, rel: str, steps: tuple, tiles: tuple | None,
+                    start: tuple[int, int]) -> Iterator[str]:
+        """Relative paths (below the cache directory, ``/``-separated) of the files
+        under ``path``, directories in name order; temporary files left out. ``steps``
+        tell what the next directory names count (see DIR_STEPS): directories whose
+        tiles all lie outside ``tiles`` are skipped."""
+        try:
+            with os.scandir(path) as it:
+                entries = sorted(it, key=_name)
+        except (FileNotFoundError, NotADirectoryError):
+            return
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                if rel == "" and entry.name == "single_color_tiles":
                     continue
-                rel = name if rel_root == "." else f"{rel_root}/{name}".replace(os.sep, "/")
-                coord = parse_tile_path(self.layout, rel, self.ext)
-                if coord is not None and coord[2] == level:
-                    yield coord
+                below = start
+                if steps:
+                    below = _dir_start(entry.name, steps[0], start, tiles)
+                    if below is None:
+                        continue
+                yield from self._tile_files(entry.path, f"{rel}{entry.name}/", steps[1:], tiles, below)
+            elif not entry.name.startswith(".tmp-"):
+                yield rel + entry.name
 
     def remove_level(self, level: int) -> bool:
         sub = level_dir(self.layout, level)
