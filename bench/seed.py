@@ -160,6 +160,7 @@ class Run:
     cpu_s: float = 0.0
     peak_rss_kb: int = 0  # the process tree's RSS summed (sampled every 0.1 s)
     max_rss_kb: int = 0  # the largest single process (ru_maxrss of wait4)
+    startup_s: float = 0.0  # from the start to the source's first request
     source_requests: int = 0
     tiles_before: int = 0
     tiles_after: int = 0
@@ -182,6 +183,8 @@ def run_tool(tool: str, side: Path, task_args: list[str], args, source: WMSSourc
     proc.returncode = os.waitstatus_to_exitcode(status)
     run = Run("", 0, tool, wall, usage.ru_utime + usage.ru_stime, max(mem.peak_rss, usage.ru_maxrss),
               usage.ru_maxrss, source.requests, before, len(tile_set(side / "cache_data")), proc.returncode)
+    if source.first_request is not None:
+        run.startup_s = source.first_request - t0
     run.written = written_since(side / "cache_data", started)  # not in asdict: a set of paths
     run.refreshed = len(run.written)
     if proc.returncode:
@@ -263,6 +266,14 @@ def report(args, runs: list[Run], same: dict[tuple[str, float], str]) -> str:
                        f"{a.peak_rss_kb / b.peak_rss_kb if b.peak_rss_kb else 0:>12.2f}x "
                        f"{a.max_rss_kb / b.max_rss_kb if b.max_rss_kb else 0:>9.2f}x   "
                        "(wall, CPU: MapProxy / tileproxy; RSS: tileproxy / MapProxy)")
+        for tool in TOOLS if delay else ():
+            r = pair.get(tool)
+            if r is not None and r.source_requests:
+                # the source's floor: its requests, ``-c`` at a time, after the tool's start-up
+                floor = r.startup_s + r.source_requests * delay / 1000 / args.concurrency
+                out.append(f"{scenario:<9} {delay:>4.0f}ms {tool:<10} wall {r.wall_s:.2f} s = {r.wall_s / floor:.2f}x the "
+                           f"floor of {floor:.2f} s (start-up {r.startup_s:.2f} s + {r.source_requests} requests x "
+                           f"{delay:g} ms / {args.concurrency})")
     for r in runs:
         if r.returncode:
             out.append(f"{r.tool} {r.scenario} {r.delay_ms:g} ms failed:\n{r.tail}")
