@@ -181,8 +181,9 @@ def run_tool(tool: str, side: Path, task_args: list[str], args, source: WMSSourc
             _, status, usage = os.wait4(proc.pid, 0)
         wall = time.monotonic() - t0
     proc.returncode = os.waitstatus_to_exitcode(status)
-    run = Run("", 0, tool, wall, usage.ru_utime + usage.ru_stime, max(mem.peak_rss, usage.ru_maxrss),
-              usage.ru_maxrss, source.requests, before, len(tile_set(side / "cache_data")), proc.returncode)
+    run = Run("", 0, tool, wall, usage.ru_utime + usage.ru_stime, peak_rss_kb=max(mem.peak_rss, usage.ru_maxrss),
+              max_rss_kb=usage.ru_maxrss, source_requests=source.requests, tiles_before=before,
+              tiles_after=len(tile_set(side / "cache_data")), returncode=proc.returncode)
     if source.first_request is not None:
         run.startup_s = source.first_request - t0
     run.written = written_since(side / "cache_data", started)  # not in asdict: a set of paths
