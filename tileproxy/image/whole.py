@@ -30,11 +30,12 @@ _Inflater = getattr(_zlib, "_ZlibDecompressor", None) or _zlib.decompressobj
 
 _PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}  # colour type -> samples per pixel
 _PNG_DEPTHS = {0: (1, 2, 4, 8, 16), 2: (8, 16), 3: (1, 2, 4, 8), 4: (8, 16), 6: (8, 16)}
-# Rows up to this size are kept for a decode that follows (tiles: 197 kB at 256x256 RGB).
-# Larger images (a 4x4 meta tile's are 4.2 MB) are inflated a piece at a time and
-# again by the decode: that costs ~5 % of the decode, and each thread that works on
-# one would otherwise hold the rows beside the decoded image.
-ROWS_KEPT = 1 << 20
+# Rows up to this size are kept for a decode that follows (tiles: 197 kB at 256x256
+# RGB; a paletted 4x4 meta tile: 1.4 MB, which Pillow's zlib would inflate more
+# slowly). Larger images (an RGB 4x4 meta tile's are 4.2 MB) are inflated a piece at
+# a time and again by the decode (zlib-ng): that costs ~5 % of the decode, and each
+# thread that works on one would otherwise hold the rows beside the decoded image.
+ROWS_KEPT = 2 << 20
 _PIECE = 1 << 19
 _PLAIN_MODES = {2: "RGB", 6: "RGBA"}  # 8 bits per sample: rows a decode can take as they are
 _ADAM7 = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2))
