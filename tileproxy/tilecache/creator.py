@@ -268,9 +268,11 @@ class TileCreator:
             image = _checked_size(result, meta.size).image
             opts = self._opts_for(answered)
             boxes = [box for _, box in meta.tiles]
-            # watermarks are drawn on the tiles' pixels before they are encoded
-            parts = (split_meta(image, boxes, opts) if self.watermark is None
-                     else [ImageResult(image=image.crop(box)) for box in boxes])
+            # watermarks are drawn on the tiles' pixels before they are encoded, and
+            # single-colour links are named by the RGB(A) colour of the tile as cut
+            plain = self.watermark is not None or self.opts.link_single_color_images
+            parts = ([ImageResult(image=image.crop(box)) for box in boxes] if plain
+                     else split_meta(image, boxes, opts))
             tiles = [self._tile_from(coord, part, now, opts) for (coord, _), part in zip(meta.tiles, parts)]
             cacheable = result.cacheable
         return Rendered(
