@@ -232,6 +232,20 @@ def metrics_spec(config: Path, workers: int) -> ServerSpec:
     return spec
 
 
+def access_log_spec(config: Path, workers: int) -> ServerSpec:
+    """tileproxy with the access log on: the log.ini of ``tileproxy create -t log-ini``
+    (an access.log line per request, next to the config)."""
+    sys.path.insert(0, str(REPO_DIR))
+    from tileproxy.cli.create_templates import LOG_INI
+
+    log_ini = config.parent / "log.ini"
+    log_ini.write_text(LOG_INI)
+    spec = tileproxy_spec(config, workers)
+    spec.name = "tp+access"
+    spec.env["TILEPROXY_LOG_CONFIG"] = str(log_ini)
+    return spec
+
+
 def baseline_spec(tile: Path, workers: int) -> ServerSpec:
     """A WSGI app that answers every request with the bytes of ``tile``: the ceiling
     that gunicorn, the load tool and the kernel leave on this machine."""
@@ -256,9 +270,7 @@ class GunicornServer:
     def start(self, timeout: float = 60.0) -> None:
         env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "TILEPROXY_CONFIG", "MAPPROXY_CONFIG")}
         env.update(self.spec.env)
-        cmd = [self.spec.python, "-m", "gunicorn", "-w", str(self.spec.workers), "-k", self.spec.worker_class,
-               "--threads", str(self.spec.threads), "-b", f"127.0.0.1:{self.port}", "--chdir", self.spec.chdir,
-               "--timeout", "120", self.spec.app]
+        cmd = self.command()
         self._log = open(self.log_path, "wb")
         cpus = self.spec.cpus
         self.proc = subprocess.Popen(cmd, env=env, stdout=self._log, stderr=subprocess.STDOUT,
@@ -278,6 +290,11 @@ class GunicornServer:
             time.sleep(0.1)
         self.stop()
         raise ServerError(f"{self.spec.name} did not answer within {timeout:.0f} s:\n{self.log_tail()}")
+
+    def command(self) -> list[str]:
+        return [self.spec.python, "-m", "gunicorn", "-w", str(self.spec.workers), "-k", self.spec.worker_class,
+                "--threads", str(self.spec.threads), "-b", f"127.0.0.1:{self.port}", "--chdir", self.spec.chdir,
+                "--timeout", "120", self.spec.app]
 
     def log_tail(self, lines: int = 15) -> str:
         try:
@@ -302,6 +319,25 @@ class GunicornServer:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+class GranianServer(GunicornServer):
+    """The same app under granian (WSGI interface, its workers, keep-alive), from the
+    spec's Python environment (``pip install granian`` there)."""
+
+    def command(self) -> list[str]:
+        return [self.spec.python, "-m", "granian", "--interface", "wsgi", "--workers", str(self.spec.workers),
+                "--host", "127.0.0.1", "--port", str(self.port), "--working-dir", self.spec.chdir,
+                "--log-level", "warning", self.spec.app]
+
+
+def granian_missing(python: str) -> str | None:
+    """Why granian cannot run from ``python``, or None."""
+    proc = subprocess.run([python, "-c", "import granian"], capture_output=True, text=True)
+    return None if proc.returncode == 0 else f"granian is not installed for {python} (pip install granian)"
+
+
+SERVERS = {"gunicorn": GunicornServer, "granian": GranianServer}
 
 
 # -- memory --------------------------------------------------------------------------

@@ -5,12 +5,17 @@
 Runs each case of tests/data/mapproxy_util/cases.txt in that directory and writes <name>.out.
 "{wms}" in a case is the URL of a local HTTP server serving that directory (the recorded
 capabilities documents).
-Normalisation: lines MapProxy's logging prints to stdout ("[2026-... WARNING ...") are dropped.
+Normalisation: lines MapProxy's logging prints to stdout ("[2026-...] mapproxy.x - WARNING - ...")
+are dropped, and the time stamp of a tool's own logged lines ("[2026-...] message");
+in autoconfig's header, the time and the command line become "<time>" and "<command>", and
+the path of that directory (autoconfig's "base:") "{data}", the server's URL "{wms}"
+(tests/test_cli_util_tools.py normalises tileproxy's output the same way).
 """
 
 from __future__ import annotations
 
 import functools
+import re
 import shlex
 import subprocess
 import sys
@@ -31,8 +36,20 @@ def cases() -> list[tuple[str, list[str]]]:
     return result
 
 
+LOGGED = re.compile(r"^\[20[^\]]*\] ")  # "[2026-12-05 08:30:00,123] " of a logging line
+LOGGER_LINE = re.compile(r"^\[20[^\]]*\] \S+ - [A-Z]+ - ")  # "[...] mapproxy.config - WARNING - "
+
+
 def without_log_lines(text: str) -> str:
-    return "".join(line for line in text.splitlines(keepends=True) if not line.startswith("[20"))
+    """``text`` without MapProxy's warnings, and without the time stamps of the lines
+    that are a tool's output (defrag-compact-cache's: "[time] message")."""
+    lines = (line for line in text.splitlines(keepends=True) if not LOGGER_LINE.match(line))
+    return "".join(LOGGED.sub("", line) for line in lines)
+
+
+def normalised(text: str, wms: str) -> str:
+    text = re.sub(r"^# Created on .* with:\n(#.*\n)*", "# Created on <time> with:\n# <command>\n", text, flags=re.M)
+    return text.replace(str(DATA), "{data}").replace(wms, "{wms}")
 
 
 def main() -> None:
@@ -44,7 +61,7 @@ def main() -> None:
     for name, args in cases():
         args = [a.replace("{wms}", wms) for a in args]
         out = subprocess.run([tool, *args], cwd=DATA, capture_output=True, text=True).stdout
-        (DATA / f"{name}.out").write_text(without_log_lines(out))
+        (DATA / f"{name}.out").write_text(normalised(without_log_lines(out), wms))
         print(f"recorded {name}")
 
 

@@ -39,6 +39,7 @@ from harness import (  # noqa: E402
     ServerError,
     ServerSpec,
     TileSourceServer,
+    access_log_spec,
     baseline_spec,
     cache_fingerprint,
     cores_text,
@@ -332,7 +333,8 @@ def workers_text(args) -> str:
 def report(args, runs: dict[str, ServerRun], n_tiles: int) -> str:
     tp, mp = runs["tileproxy"], runs["MapProxy"]
     shown = [r for r in runs.values() if (r.name != "baseline" or args.baseline)
-             and (r.name != "tp+policy" or args.policy) and (r.name != "tp+metrics" or args.metrics)]
+             and (r.name != "tp+policy" or args.policy) and (r.name != "tp+metrics" or args.metrics)
+             and (r.name != "tp+access" or args.access_log)]
     out = [
         f"backend: {args.backend}   tiles: {n_tiles} (levels 0-{args.max_level})   "
         f"gunicorn: {args.workers} {workers_text(args)}   wrk: {args.threads} threads, {args.connections} connections, "
@@ -348,6 +350,7 @@ def report(args, runs: dict[str, ServerRun], n_tiles: int) -> str:
         out += throughput_rows(proto, proto.upper(), shown, tp, mp)
         out += variant_rows(proto, runs.get("tp+policy"), tp, "policy")
         out += variant_rows(proto, runs.get("tp+metrics"), tp, "metrics")
+        out += variant_rows(proto, runs.get("tp+access"), tp, "access log")
     out.append("")
     out += memory_rows(tp, mp, "   (gunicorn master + workers; idle: after the sample check)")
     out.append("")
@@ -398,6 +401,9 @@ def main(argv: list[str] | None = None) -> int:
                         "serving tileproxy's cache")
     p.add_argument("--metrics", action="store_true",
                    help="also measure tileproxy with Prometheus metrics on (globals.metrics), serving tileproxy's cache")
+    p.add_argument("--access-log", action="store_true",
+                   help="also measure tileproxy with its access log on (the log.ini of tileproxy create -t log-ini, "
+                        "a line per request to access.log), serving tileproxy's cache")
     p.add_argument("--sample", type=int, default=50, help="tiles checked before the measured runs")
     p.add_argument("--seed-concurrency", type=int, default=4)
     p.add_argument("--no-seed", action="store_true", help="reuse the caches of an earlier run")
@@ -429,7 +435,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"rendered {rendered} source tiles into {source_dir}", flush=True)
 
     load_start = os.getloadavg()[0]
-    runs = {name: ServerRun(name) for name in ("tileproxy", "MapProxy", "baseline", "tp+policy", "tp+metrics")}
+    runs = {name: ServerRun(name) for name in ("tileproxy", "MapProxy", "baseline", "tp+policy", "tp+metrics",
+                                               "tp+access")}
     specs: dict[str, tuple[ServerSpec, Path | None]] = {}
     with TileSourceServer(source_dir) as source:
         master = work / "mapproxy.yaml"
@@ -472,6 +479,13 @@ def main(argv: list[str] | None = None) -> int:
             specs["tp+metrics"] = (with_workers(metrics_spec(config, args.workers), args), tp_cache)
         else:
             runs["tp+metrics"].skipped = "not selected (--metrics)" if not args.metrics else "tileproxy not measured"
+        if args.access_log and "tileproxy" in specs:
+            tp_spec, tp_cache = specs["tileproxy"]
+            config = Path(tp_spec.env["TILEPROXY_CONFIG"])
+            specs["tp+access"] = (with_workers(access_log_spec(config, args.workers), args), tp_cache)
+        else:
+            runs["tp+access"].skipped = ("not selected (--access-log)" if not args.access_log
+                                         else "tileproxy not measured")
         if args.baseline:
             # one tile of about the mean size, so bytes per request match the real runs
             files = [(f.stat().st_size, f) for f in source_dir.glob("*/*/*.png")]

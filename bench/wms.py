@@ -2,13 +2,14 @@
 """WMS GetMap throughput of tileproxy and MapProxy 7 from a seeded cache, side by side.
 
 One mapproxy.yaml (the tiles.py cache of a local tile source on GLOBAL_WEBMERCATOR,
-file backend) with a WMS service offering EPSG:3857, EPSG:4326 and EPSG:25832.
-Each server seeds the same area (Germany, levels 0..10) through its own WMTS, then
-answers 512x512 GetMap requests at random-but-fixed bboxes of a few scales, in each
-SRS, under gunicorn driven by wrk. See bench/README.md.
+file backend) with a WMS service offering EPSG:3857, EPSG:4326 and EPSG:25832,
+PNG and JPEG. Each server seeds the same area (Germany, levels 0..10) through its
+own WMTS, then answers GetMap requests of several shapes (SRS, size, format,
+transparency, scale) at random-but-fixed bboxes, under gunicorn or granian driven
+by wrk. See bench/README.md.
 
     python3 bench/wms.py
-    python3 bench/wms.py --srs EPSG:4326 --duration 5
+    python3 bench/wms.py --shapes 4326-512-png,4326-512-jpeg --duration 5 --server granian
 """
 
 from __future__ import annotations
@@ -22,12 +23,14 @@ import shutil
 import statistics
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from harness import (  # noqa: E402
     BENCH_DIR,
+    SERVERS,
     GunicornServer,
     MemorySampler,
     ServerError,
@@ -35,7 +38,7 @@ from harness import (  # noqa: E402
     TileSourceServer,
     cache_fingerprint,
     fetch,
-    is_png,
+    granian_missing,
     mapproxy_spec,
     memory_kb,
     prerender_source_tiles,
@@ -58,8 +61,41 @@ SRS = ["EPSG:3857", "EPSG:4326", "EPSG:25832"]
 SEED_AREA = (4.0, 46.0, 14.0, 56.0)  # lon/lat, seeded at levels 0..SEED_LEVEL
 SEED_LEVEL = 10
 CENTERS = (8.0, 49.0, 10.0, 53.0)  # lon/lat range of map centres: inside UTM 32N (6..12 E) with the margins
-SCALE_LEVELS = (8, 9, 10)  # maps at 1.1-1.6 times these levels' resolutions
-SIZE = 512
+FORMATS = {"png": "image/png", "jpeg": "image/jpeg"}
+
+
+@dataclass(frozen=True)
+class Shape:
+    """One kind of GetMap request: maps at 1.1-1.6 (``spread``) times the resolution of
+    ``levels``, ``size`` pixels square, in ``srs`` and ``fmt``."""
+
+    name: str
+    srs: str
+    size: int = 512
+    fmt: str = "png"
+    transparent: bool = False
+    levels: tuple[int, ...] = (8, 9, 10)
+    spread: tuple[float, float] = (1.1, 1.6)
+
+
+SHAPES = [
+    Shape("3857-512-png", "EPSG:3857"),
+    Shape("4326-512-png", "EPSG:4326"),
+    Shape("25832-512-png", "EPSG:25832"),
+    Shape("3857-512-jpeg", "EPSG:3857", fmt="jpeg"),
+    Shape("4326-512-jpeg", "EPSG:4326", fmt="jpeg"),
+    Shape("25832-512-jpeg", "EPSG:25832", fmt="jpeg"),
+    Shape("4326-256-png", "EPSG:4326", size=256),
+    Shape("4326-1024-png", "EPSG:4326", size=1024, levels=(9, 10)),
+    Shape("25832-1024-jpeg", "EPSG:25832", size=1024, fmt="jpeg", levels=(9, 10)),
+    Shape("4326-512-png-transp", "EPSG:4326", transparent=True),
+    # Germany-wide maps (levels 6-7: the strongest bend of EPSG:4326 against the tiles)
+    Shape("4326-512-png-z7", "EPSG:4326", levels=(7,), spread=(1.0, 1.2)),
+    Shape("25832-512-png-z7", "EPSG:25832", levels=(7,), spread=(1.0, 1.2)),
+    # about the cache's own resolution (level 10, the last seeded)
+    Shape("4326-512-png-z10", "EPSG:4326", levels=(10,), spread=(1.0, 1.2)),
+]
+SHAPE_BY_NAME = {s.name: s for s in SHAPES}
 ORIGIN = 20037508.342789244
 RES0 = 2 * ORIGIN / 256
 
@@ -82,14 +118,14 @@ def seed_tiles() -> list[tuple[int, int, int]]:
     return out
 
 
-def map_bboxes(n: int, seed_value: int = 3) -> list[tuple[float, float, float, float]]:
-    """``n`` square EPSG:3857 bboxes of SIZE pixels, random but fixed."""
+def map_bboxes(n: int, shape: Shape, seed_value: int = 3) -> list[tuple[float, float, float, float]]:
+    """``n`` square EPSG:3857 bboxes of ``shape``, random but fixed."""
     rnd = random.Random(seed_value)
     out = []
     for _ in range(n):
         cx, cy = mercator(rnd.uniform(CENTERS[0], CENTERS[2]), rnd.uniform(CENTERS[1], CENTERS[3]))
-        res = RES0 / 2 ** rnd.choice(SCALE_LEVELS) * rnd.uniform(1.1, 1.6)
-        half = res * SIZE / 2
+        res = RES0 / 2 ** rnd.choice(shape.levels) * rnd.uniform(*shape.spread)
+        half = res * shape.size / 2
         out.append((cx - half, cy - half, cx + half, cy + half))
     return out
 
@@ -112,11 +148,12 @@ def to_srs(bbox: tuple[float, float, float, float], srs: str) -> tuple[float, fl
     return min(xs), min(ys), max(xs), max(ys)
 
 
-def getmap_path(bbox: tuple[float, float, float, float], srs: str) -> str:
+def getmap_path(bbox: tuple[float, float, float, float], shape: Shape) -> str:
     # WMS 1.1.1: x/y axis order in every SRS, so EPSG:4326 is lon,lat
-    b = ",".join(f"{v:.6f}" if srs == "EPSG:4326" else f"{v:.2f}" for v in bbox)
-    return (f"/service?SERVICE=WMS&VERSION=1.1.1&REQUEST=GetMap&LAYERS={LAYER}&STYLES=&SRS={srs}"
-            f"&BBOX={b}&WIDTH={SIZE}&HEIGHT={SIZE}&FORMAT=image/png")
+    b = ",".join(f"{v:.6f}" if shape.srs == "EPSG:4326" else f"{v:.2f}" for v in bbox)
+    return (f"/service?SERVICE=WMS&VERSION=1.1.1&REQUEST=GetMap&LAYERS={LAYER}&STYLES=&SRS={shape.srs}"
+            f"&BBOX={b}&WIDTH={shape.size}&HEIGHT={shape.size}&FORMAT={FORMATS[shape.fmt]}"
+            + ("&TRANSPARENT=TRUE" if shape.transparent else ""))
 
 
 def write_wms_config(path: Path, source_url: str) -> str:
@@ -124,28 +161,28 @@ def write_wms_config(path: Path, source_url: str) -> str:
 
     write_config(path, source_url, "file")
     conf = yaml.safe_load(path.read_text())
-    conf["services"]["wms"] = {"srs": list(SRS), "image_formats": ["image/png"],
+    conf["services"]["wms"] = {"srs": list(SRS), "image_formats": list(FORMATS.values()),
                                "md": {"title": "Benchmark WMS"}}
     text = "# written by bench/wms.py; read by tileproxy and by MapProxy\n" + yaml.safe_dump(conf, sort_keys=False)
     path.write_text(text)
     return text
 
 
-def check_maps(base: str, paths: list[str]) -> tuple[list[str], dict[str, bytes]]:
-    """Every path answers a PNG of SIZE x SIZE; returns failures and the bodies."""
+def check_maps(base: str, paths: list[str], shape: Shape) -> tuple[list[str], dict[str, bytes]]:
+    """Every path answers an image of the shape's format and size; returns failures and the bodies."""
     from PIL import Image
 
     failures, bodies = [], {}
     for path in paths:
         status, ctype, body = fetch(base + path)
         problem = None
-        if status != 200 or ctype.split(";")[0] != "image/png" or not is_png(body):
+        if status != 200 or ctype.split(";")[0] != FORMATS[shape.fmt]:
             problem = f"{status} {ctype} {body[:120]!r}"
         else:
             try:
                 img = Image.open(io.BytesIO(body))
                 img.load()
-                if img.size != (SIZE, SIZE):
+                if img.size != (shape.size, shape.size):
                     problem = f"size {img.size}"
             except Exception as ex:  # noqa: BLE001 - any decoding problem is a failure here
                 problem = f"not decodable: {ex}"
@@ -157,23 +194,23 @@ def check_maps(base: str, paths: list[str]) -> tuple[list[str], dict[str, bytes]
 
 
 def mean_difference(a: bytes, b: bytes) -> float:
-    """Mean absolute difference of two images' RGB pixels (0-255)."""
+    """Mean absolute difference of two images' RGBA pixels (0-255; opaque images have alpha 255)."""
     from PIL import Image, ImageChops, ImageStat
 
-    ia = Image.open(io.BytesIO(a)).convert("RGB")
-    ib = Image.open(io.BytesIO(b)).convert("RGB")
-    return sum(ImageStat.Stat(ImageChops.difference(ia, ib)).mean) / 3
+    ia = Image.open(io.BytesIO(a)).convert("RGBA")
+    ib = Image.open(io.BytesIO(b)).convert("RGBA")
+    return sum(ImageStat.Stat(ImageChops.difference(ia, ib)).mean) / 4
 
 
 def serve_round(spec: ServerSpec, run: ServerRun, args, url_files: dict[str, Path], checks: dict[str, list[str]],
                 source: TileSourceServer, cache_dir: Path, logs: Path, first: bool, bodies: dict) -> None:
-    with GunicornServer(spec, logs / f"{spec.name}-serve.log") as srv:
+    with SERVERS[args.server](spec, logs / f"{spec.name}-serve.log") as srv:
         pid = srv.proc.pid  # type: ignore[union-attr]
         if first:
             run.idle_kb = memory_kb(pid)
             before = source.requests
-            for paths in checks.values():
-                failures, got = check_maps(srv.base, paths)
+            for name, paths in checks.items():
+                failures, got = check_maps(srv.base, paths, SHAPE_BY_NAME[name])
                 run.sample_failures += failures
                 bodies.update(got)
             run.seed_failures += [f"check pass: {source.requests - before} tile(s) fetched from the source"
@@ -181,10 +218,10 @@ def serve_round(spec: ServerSpec, run: ServerRun, args, url_files: dict[str, Pat
         cache_before = cache_fingerprint(cache_dir)
         source_before = source.requests
         with MemorySampler(pid) as mem:
-            for srs, url_file in url_files.items():
-                print(f"[{spec.name}] {srs}: warm-up {args.warmup:g} s, measure {args.duration:g} s", flush=True)
+            for name, url_file in url_files.items():
+                print(f"[{spec.name}] {name}: warm-up {args.warmup:g} s, measure {args.duration:g} s", flush=True)
                 run_wrk(srv.base, url_file, args.warmup, args.connections, args.threads)
-                run.rounds.setdefault(srs, []).append(
+                run.rounds.setdefault(name, []).append(
                     run_wrk(srv.base, url_file, args.duration, args.connections, args.threads, pid))
         run.peak_rss_kb = max(run.peak_rss_kb, mem.peak_rss)
         run.peak_pss_kb = max(run.peak_pss_kb, mem.peak_pss)
@@ -194,16 +231,24 @@ def serve_round(spec: ServerSpec, run: ServerRun, args, url_files: dict[str, Pat
 
 def report(args, runs: dict[str, ServerRun], diffs: dict[str, float], n_maps: int) -> str:
     tp, mp = runs["tileproxy"], runs["MapProxy"]
-    out = [f"WMS GetMap {SIZE}x{SIZE} image/png from a file cache (GLOBAL_WEBMERCATOR, levels 0-{SEED_LEVEL} of "
-           f"lon/lat {SEED_AREA}), {n_maps} bboxes per SRS at 1.1-1.6x the resolution of levels {SCALE_LEVELS}; "
-           f"gunicorn {args.workers} sync workers; wrk {args.threads} threads, {args.connections} connections, "
-           f"{args.duration:g} s after {args.warmup:g} s warm-up, {args.rounds} round(s)", ""]
+    server = (f"gunicorn {args.workers} sync workers" if args.server == "gunicorn"
+              else f"granian {args.workers} workers (WSGI, keep-alive)")
+    out = [f"WMS GetMap from a file cache (GLOBAL_WEBMERCATOR, levels 0-{SEED_LEVEL} of lon/lat {SEED_AREA}), "
+           f"{n_maps} bboxes per shape; {server}; wrk {args.threads} threads, {args.connections} connections, "
+           f"{args.duration:g} s after {args.warmup:g} s warm-up, {args.rounds} round(s)", "",
+           "shapes (SRS-size-format[-transparent][-level]; maps at 1.1-1.6x the resolution of levels 8-10 unless named):"]
+    for name in args.shapes:
+        sh = SHAPE_BY_NAME[name]
+        out.append(f"  {name}: {sh.srs} {sh.size}x{sh.size} {FORMATS[sh.fmt]}{' transparent' if sh.transparent else ''}, "
+                   f"{sh.spread[0]:g}-{sh.spread[1]:g}x the resolution of level(s) {','.join(map(str, sh.levels))}")
+    out.append("")
     for run in (tp, mp):
         if run.skipped:
             out.append(f"{run.name}: skipped: {run.skipped}")
-    out.append(table_header("SRS", 11))
-    for srs in args.srs:
-        out += throughput_rows(srs, srs, [tp, mp], tp, mp, 11, rps_digits=1)
+    width = max(len(n) for n in args.shapes) + 1
+    out.append(table_header("shape", width))
+    for name in args.shapes:
+        out += throughput_rows(name, name, [tp, mp], tp, mp, width, rps_digits=1)
     out.append("")
     out += memory_rows(tp, mp)
     out.append("")
@@ -211,22 +256,24 @@ def report(args, runs: dict[str, ServerRun], diffs: dict[str, float], n_maps: in
         if run.skipped:
             continue
         out.append(f"{run.name}: seeded {run.seeded} tiles in {run.seed_seconds:.1f} s; checked maps: "
-                   + ("all PNG 512x512" if not run.sample_failures else f"{len(run.sample_failures)} FAILED")
+                   + ("all of their format and size" if not run.sample_failures else f"{len(run.sample_failures)} FAILED")
                    + f"; tiles fetched from the source while measuring: {run.tiles_created_while_serving}"
                    + "; cache changed while measuring: " + ("YES" if run.cache_changed_while_serving else "no"))
         for failure in (run.seed_failures + run.sample_failures + run.round_failures)[:5]:
             out.append(f"  {failure}")
     if diffs:
-        out.append("mean absolute RGB difference tileproxy vs MapProxy (0-255), checked maps: "
-                   + ", ".join(f"{srs} {d:.1f}" for srs, d in diffs.items()))
+        out.append("mean absolute RGBA difference tileproxy vs MapProxy (0-255), checked maps: "
+                   + ", ".join(f"{name} {d:.1f}" for name, d in diffs.items()))
     return "\n".join(out)
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--srs", default=",".join(SRS), help="comma-separated subset of " + ", ".join(SRS))
-    p.add_argument("--maps", type=int, default=200, help="bboxes per SRS (default 200)")
-    p.add_argument("--check", type=int, default=30, help="maps per SRS checked before measuring")
+    p.add_argument("--shapes", default=",".join(s.name for s in SHAPES),
+                   help="comma-separated subset of " + ", ".join(s.name for s in SHAPES))
+    p.add_argument("--server", choices=sorted(SERVERS), default="gunicorn")
+    p.add_argument("--maps", type=int, default=200, help="bboxes per shape (default 200)")
+    p.add_argument("--check", type=int, default=20, help="maps per shape checked before measuring")
     p.add_argument("--duration", type=float, default=10.0)
     p.add_argument("--warmup", type=float, default=3.0)
     p.add_argument("--rounds", type=int, default=3)
@@ -238,21 +285,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--only", choices=["tileproxy", "mapproxy"])
     p.add_argument("--work", type=Path, default=BENCH_DIR / "work")
     args = p.parse_args(argv)
-    args.srs = [s.strip() for s in args.srs.split(",") if s.strip()]
-    if any(s not in SRS for s in args.srs):
-        p.error(f"--srs: choose from {', '.join(SRS)}")
+    args.shapes = [s.strip() for s in args.shapes.split(",") if s.strip()]
+    if any(s not in SHAPE_BY_NAME for s in args.shapes):
+        p.error(f"--shapes: choose from {', '.join(SHAPE_BY_NAME)}")
 
     work = (args.work / "wms-file").resolve()
     logs = work / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     tiles = seed_tiles()
-    boxes = map_bboxes(args.maps)
     url_files, checks = {}, {}
-    for srs in args.srs:
-        paths = [getmap_path(to_srs(b, srs), srs) for b in boxes]
-        url_files[srs] = work / f"urls-{srs.replace(':', '')}.txt"
-        url_files[srs].write_text("\n".join(paths) + "\n")
-        checks[srs] = paths[: args.check]
+    for name in args.shapes:
+        shape = SHAPE_BY_NAME[name]
+        paths = [getmap_path(to_srs(b, shape.srs), shape) for b in map_bboxes(args.maps, shape)]
+        url_files[name] = work / f"urls-{name}.txt"
+        url_files[name].write_text("\n".join(paths) + "\n")
+        checks[name] = paths[: args.check]
     source_dir = args.work.resolve() / "source-tiles"
     rendered = prerender_source_tiles(source_dir, tiles)
     if rendered:
@@ -274,7 +321,8 @@ def main(argv: list[str] | None = None) -> int:
             side.mkdir(exist_ok=True)
             config = side / "mapproxy.yaml"
             config.write_text(text)
-            why = preflight(config)
+            why = preflight(config) or (granian_missing(make_spec(config, 1).python)
+                                        if args.server == "granian" else None)
             if why:
                 runs[name].skipped = why
                 continue
@@ -285,7 +333,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"[{name}] seeding {len(tiles)} tiles through WMTS ...", flush=True)
                 with GunicornServer(spec, logs / f"{name}-seed.log") as srv:
                     t0 = time.monotonic()
-                    runs[name].seed_failures = seed(srv.base, tiles, args.seed_concurrency)
+                    runs[name].seed_failures = seed(srv.base, tiles, args.seed_concurrency, {})
                     runs[name].seed_seconds = time.monotonic() - t0
                 runs[name].seeded = len(tiles) - len(runs[name].seed_failures)
         for i in range(args.rounds):
@@ -300,19 +348,19 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"[{name}] round {i + 1} failed: {ex}", flush=True)
 
     diffs = {}
-    for srs, paths in checks.items():
+    for name, paths in checks.items():
         pairs = [(bodies["tileproxy"][q], bodies["MapProxy"][q]) for q in paths
                  if q in bodies["tileproxy"] and q in bodies["MapProxy"]]
         if pairs:
-            diffs[srs] = statistics.mean(mean_difference(a, b) for a, b in pairs)
-    text = report(args, runs, diffs, len(boxes))
+            diffs[name] = statistics.mean(mean_difference(a, b) for a, b in pairs)
+    text = report(args, runs, diffs, args.maps)
     text += (f"\nmachine: {os.cpu_count()} cores; load average (1 min) {load_start:.1f} at start, "
              f"{os.getloadavg()[0]:.1f} at end")
     print()
     print(text)
     (work / "results.txt").write_text(text + "\n")
     (work / "results.json").write_text(json.dumps({
-        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "server": args.server,
         "runs": {n: {"rounds": {k: [{"rps": v.rps, "cpu_us_per_request": v.cpu_us_per_request,
                                      "latency_us": v.latency_us, "errors": v.errors} for v in rs]
                                 for k, rs in r.rounds.items()},

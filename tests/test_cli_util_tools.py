@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import re
 import shlex
 from pathlib import Path
 
@@ -48,11 +49,19 @@ def wms_url():
     server.close()
 
 
+def normalised(text: str, wms: str) -> str:
+    """``text`` as bench/record_mapproxy_util.py keeps mapproxy-util's: autoconfig's time and
+    command line, the path of DATA and the WMS URL replaced by placeholders, no time stamps."""
+    text = re.sub(r"^# Created on .* with:\n(#.*\n)*", "# Created on <time> with:\n# <command>\n", text, flags=re.M)
+    text = re.sub(r"^\[20[^\]]*\] ", "", text, flags=re.M)  # defrag-compact-cache's time stamps
+    return text.replace(str(DATA), "{data}").replace(wms, "{wms}")
+
+
 @pytest.mark.parametrize(("name", "args"), _cases(), ids=[c[0] for c in _cases()])
 def test_output_equals_mapproxy_util(name: str, args: str, wms_url: str) -> None:
     code, out = run_tool([a.replace("{wms}", wms_url) for a in shlex.split(args)])
     assert code == 0
-    assert out == (DATA / f"{name}.out").read_text()
+    assert normalised(out, wms_url) == (DATA / f"{name}.out").read_text()
 
 
 def test_unknown_grid_is_named() -> None:
@@ -132,3 +141,42 @@ def test_wms_capabilities_rejects_other_documents(wms_url: str, capsys: pytest.C
     code, out = run_tool(["wms-capabilities", f"{wms_url}/grids.yaml"])
     assert (code, out) == (1, "")
     assert "Could not parse the document" in capsys.readouterr().err
+
+
+def test_gridconf_names_the_sets_it_cannot_express(wms_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out = run_tool(["gridconf-from-ogcapitilematrixset", "--url", f"{wms_url}/ogcapi/index.json"])
+    assert code == 0 and "WebMercatorQuad:" in out
+    assert capsys.readouterr().err.splitlines() == [
+        f"Cannot handle {wms_url}/ogcapi/tileMatrixSets/Variable.json: "
+        "Tile matrix with variableMatrixWidths are not supported",
+        "Cannot find definition for None",
+    ]
+
+
+def test_gridconf_of_tileproxys_own_ogcapi_gives_back_its_grids(make_app, serve) -> None:
+    import yaml
+    from support.ogcapi import CONFIG
+
+    from tileproxy.grid import TileGrid
+
+    app = make_app(CONFIG)
+    code, out = run_tool(["gridconf-from-ogcapitilematrixset", serve(app) + "/ogcapi"])
+    assert code == 0
+    head, _, text = out.partition("\n\n")
+    assert head == "Configuration to add to mapproxy.yml:"
+    grids = yaml.safe_load(text)["grids"]
+    mercator = grids["WebMercatorQuad"]
+    served: TileGrid = app.config.grids["GLOBAL_WEBMERCATOR"]
+    assert (mercator["srs"], mercator["origin"], mercator["tile_size"]) == ("EPSG:3857", "ul", [256, 256])
+    assert mercator["res"] == pytest.approx(served.resolutions[:len(mercator["res"])])
+    assert mercator["bbox"] == pytest.approx(list(served.bbox))
+    crs84 = grids["WorldCRS84Quad"]
+    assert (crs84["srs"], crs84["bbox"], crs84["res"][0]) == ("EPSG:4326", [-180, -90, 180, 90], 0.703125)
+
+
+def test_grids_coverage_needs_its_seed_conf_and_a_known_name(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_tool(["grids", "-c", "germany", "grids.yaml"]) == (
+        1, "--coverage and --seed-conf can only be used together\n")
+    code, out = run_tool(["grids", "-s", "grids_seed.yaml", "-c", "nowhere", "grids.yaml"])
+    assert (code, out) == (1, "")
+    assert "no coverage nowhere in grids_seed.yaml (known: area, germany, utm_box)" in capsys.readouterr().err

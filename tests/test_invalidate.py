@@ -33,11 +33,15 @@ HALF = 20037508.342789244
 NORTH_WEST = f"{-HALF},0,0,{HALF}"
 
 
-def _backend(kind: str, name: str) -> dict:
+def _backend(kind: str | dict, name: str) -> dict:
+    """The cache block of a local backend for cache ``name``; a remote one's block (a
+    dict) with the cache name added to its key prefix."""
+    if isinstance(kind, dict):
+        return {k: f"{v}_{name}" if k in ("prefix", "directory") else v for k, v in kind.items()}
     return {k: v.format(name=name) if isinstance(v, str) else v for k, v in BACKENDS[kind].items()}
 
 
-def _config(tmp_path: Path, source_url: str, kind: str, **cache_options: object) -> Path:
+def _config(tmp_path: Path, source_url: str, kind: str | dict, **cache_options: object) -> Path:
     caches = {name: cache("src", cache=_backend(kind, name), **cache_options) for name in ("a", "b")}
     return write_config(tmp_path / "mapproxy.yaml", {
         "services": {"tms": {"use_grid_names": True}},
@@ -84,6 +88,14 @@ def _north_west(levels: set) -> set:
 
 @pytest.mark.parametrize("kind", sorted(BACKENDS))
 def test_only_tiles_in_area_and_levels_of_one_cache_go(tmp_path: Path, source, kind: str) -> None:
+    _only_tiles_in_area_and_levels_go(tmp_path, source, kind)
+
+
+def test_only_tiles_in_area_and_levels_go_on_remote_caches(tmp_path: Path, source, remote_space) -> None:
+    _only_tiles_in_area_and_levels_go(tmp_path, source, remote_space.conf)
+
+
+def _only_tiles_in_area_and_levels_go(tmp_path: Path, source, kind: str | dict) -> None:  # noqa: ANN001
     config = _config(tmp_path, source.url, kind)
     _fill(config, "a", ALL)
     _fill(config, "b", ALL)
@@ -99,6 +111,15 @@ def test_only_tiles_in_area_and_levels_of_one_cache_go(tmp_path: Path, source, k
 
 @pytest.mark.parametrize("kind", ["file", "sqlite"])
 def test_before_takes_only_older_tiles(tmp_path: Path, source, kind: str) -> None:
+    _before_takes_only_older_tiles(tmp_path, source, kind)
+
+
+@pytest.mark.parametrize("remote_space", ["s3", "azureblob"], indirect=True)  # redis: no time to set back
+def test_before_takes_only_older_tiles_on_object_stores(tmp_path: Path, source, remote_space) -> None:
+    _before_takes_only_older_tiles(tmp_path, source, remote_space.conf)
+
+
+def _before_takes_only_older_tiles(tmp_path: Path, source, kind: str | dict) -> None:  # noqa: ANN001
     config = _config(tmp_path, source.url, kind)
     _fill(config, "a", ALL)
     old = {(0, 0, 0), (1, 1, 1), (5, 2, 3)}
@@ -119,6 +140,15 @@ def test_before_on_a_cache_without_tile_times_is_refused(tmp_path: Path, source)
 
 @pytest.mark.parametrize("kind", ["file", "sqlite"])
 def test_stale_tiles_are_fetched_again_on_the_next_request(tmp_path: Path, source, kind: str) -> None:
+    _stale_tiles_are_fetched_again(tmp_path, source, kind)
+
+
+def test_stale_tiles_are_fetched_again_on_remote_caches(tmp_path: Path, source, remote_space) -> None:
+    """Object stores mark the tile stale; redis, which cannot set a time back, removes it."""
+    _stale_tiles_are_fetched_again(tmp_path, source, remote_space.conf, marks=remote_space.kind != "redis")
+
+
+def _stale_tiles_are_fetched_again(tmp_path: Path, source, kind: str | dict, marks: bool = True) -> None:  # noqa: ANN001
     config = _config(tmp_path, source.url, kind, refresh_before={"days": 7})
     app = make_wsgi_app(str(config))
     url = f"/tms/1.0.0/la/{GRID}/2/1/3.png"  # TMS level 2 is level 3 of this grid; y from the south
@@ -127,8 +157,12 @@ def test_stale_tiles_are_fetched_again_on_the_next_request(tmp_path: Path, sourc
     assert source.count("wms") == 1  # the second answer came from the cache
     status, out, err = _run(config, "--cache", "a", "--levels", "3", "--mode", "stale")
     assert status == 0, err
-    assert "1 tiles marked stale" in out
-    assert (1, 4, 3) in _cached(config, "a")  # still there, but stale
+    if marks:
+        assert "1 tiles marked stale" in out
+        assert (1, 4, 3) in _cached(config, "a")  # still there, but stale
+    else:
+        assert "1 tiles removed (the cache cannot set tile times back: tiles removed instead)" in out
+        assert (1, 4, 3) not in _cached(config, "a")
     assert call(app, url).status == 200
     assert source.count("wms") == 2
     assert call(app, url).status == 200

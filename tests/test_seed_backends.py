@@ -32,7 +32,16 @@ ALL = {(x, y, z) for z in range(3) for x in range(2**z) for y in range(2**z)}
 
 @pytest.mark.parametrize("backend", sorted(BACKENDS))
 def test_seed_refresh_and_cleanup_on_every_backend(tmp_path: Path, source, backend: str) -> None:
-    write_configs(tmp_path, source.url, SEED, cache_options={"cache": BACKENDS[backend]})
+    _seed_refresh_and_cleanup(tmp_path, source, BACKENDS[backend])
+
+
+def test_seed_refresh_and_cleanup_on_remote_backends(tmp_path: Path, source, remote_space) -> None:
+    """s3 (SeaweedFS), azureblob (Azurite), redis (redis-server)."""
+    _seed_refresh_and_cleanup(tmp_path, source, remote_space.conf)
+
+
+def _seed_refresh_and_cleanup(tmp_path: Path, source, backend: dict) -> None:  # noqa: ANN001
+    write_configs(tmp_path, source.url, SEED, cache_options={"cache": backend})
     seed = str(tmp_path / "seed.yaml")
     assert run_seed(tmp_path, "-s", seed, "--seed", "world")[0] == 0
     assert cached(tmp_path, range(3)) == ALL

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from . import metrics
+from .access_log import ACCESS, INFO, LOGGED, AccessLog
 from .config.build import load_proxy_config
 from .config.model import ProxyConfig
 from .http import HTTPError, Request, Response, status_line, unsafe_segment
@@ -84,10 +85,11 @@ class TileProxyApp:
             self.admin = AdminAPI(config, config.globals.admin_token)
         self.routes["healthz"] = self.healthz
         self.routes["readyz"] = self.readyz
+        self.layer_names = metrics.LayerNames(self._layer_names())
+        self.access = AccessLog(self.layer_names, config.globals.log_format)
         self.recorder: metrics.Recorder | None = None
         if services.metrics is not None:
             self.recorder = metrics.enable()
-            self.layer_names = metrics.LayerNames(self._layer_names())
             self.routes[services.metrics.path.split("/")[1]] = self.metrics
 
     def _layer_names(self) -> dict[str, str]:
@@ -104,6 +106,8 @@ class TileProxyApp:
         return names
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        if ACCESS.isEnabledFor(INFO) and LOGGED not in environ:  # this again, through the access log
+            return self.access.logged(self, environ, start_response)
         fast = self.fast.answer(environ) if self.fast else None
         if fast is not None:
             headers, body = fast

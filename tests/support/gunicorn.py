@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -15,9 +16,10 @@ ROOT = Path(__file__).resolve().parent.parent.parent  # the project, put on the 
 class Gunicorn:
     """tileproxy.deploy under gunicorn on a port the kernel picks (read from its log)."""
 
-    def __init__(self, directory: Path, env: dict[str, str], workers: int = 2):
+    def __init__(self, directory: Path, env: dict[str, str], workers: int = 2, args: tuple[str, ...] = ()):
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-w", str(workers), "-b", "127.0.0.1:0", "tileproxy.deploy:application"],
+            [sys.executable, "-m", "gunicorn", "-w", str(workers), "-b", "127.0.0.1:0", *args,
+             "tileproxy.deploy:application"],
             env={**os.environ, "PYTHONPATH": str(ROOT), **env}, cwd=directory,
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         self.log: list[str] = []
@@ -28,6 +30,21 @@ class Gunicorn:
             if found:
                 self.base = found.group(1)
                 break
+
+    def kill(self) -> None:
+        """SIGKILL the master and its workers at once, as when a node dies."""
+        pids = [self.proc.pid]
+        try:
+            children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text()
+            pids += [int(p) for p in children.split()]
+        except OSError:
+            pass
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.proc.wait(timeout=30)
 
     def stop(self) -> str:
         self.proc.terminate()

@@ -51,7 +51,7 @@ def make_store(kind: str, base: str, readonly: bool = False, grid=None) -> TileS
     raise ValueError(kind)
 
 
-def store_config(tmp_path: Path, backend: str, grid: str = "GLOBAL_WEBMERCATOR", sources: tuple[str, ...] = ("dbg",),
+def store_config(tmp_path: Path, backend: dict | str, grid: str = "GLOBAL_WEBMERCATOR", sources: tuple[str, ...] = ("dbg",),
                  wms_url: str = "http://127.0.0.1:9") -> str:
     """mapproxy.yaml in ``tmp_path``: layer ``c`` over a 2x2-meta-tile cache of
     ``sources`` (``dbg``, a debug source, or ``wms``, the WMS at ``wms_url``, where meta

@@ -15,15 +15,16 @@ application = make_wsgi_app(r"{mapproxy_conf}")
 
 LOG_INI = '''\
 # Python logging configuration (logging.config.fileConfig); %(here)s is this file's directory
-# when the WSGI module passes it, as the one from `tileproxy create -t wsgi-app` does.
+# (tileproxy serve --log-config, TILEPROXY_LOG_CONFIG of tileproxy.deploy), or the directory
+# a WSGI module passes, as the one from `tileproxy create -t wsgi-app` does.
 [loggers]
-keys=root,source_requests
+keys=root,source_requests,access
 
 [handlers]
-keys=tileproxy,source_requests
+keys=tileproxy,source_requests,access
 
 [formatters]
-keys=default,requests
+keys=default,requests,access
 
 [logger_root]
 level=INFO
@@ -36,6 +37,15 @@ qualname=tileproxy.source.request
 propagate=0
 handlers=source_requests
 
+# one line per request served (time, path, status, bytes, duration, layer, cache result,
+# source time); globals.log_format: json in the mapproxy.yaml makes them JSON.
+# level=WARNING turns it off; /healthz and /readyz are logged at DEBUG only
+[logger_access]
+level=INFO
+qualname=tileproxy.access
+propagate=0
+handlers=access
+
 [handler_tileproxy]
 class=FileHandler
 formatter=default
@@ -46,11 +56,19 @@ class=FileHandler
 formatter=requests
 args=(r"%(here)s/source-requests.log", "a")
 
+[handler_access]
+class=FileHandler
+formatter=access
+args=(r"%(here)s/access.log", "a")
+
 [formatter_default]
 format=%(asctime)s %(levelname)s %(name)s: %(message)s
 
 [formatter_requests]
 format=[%(asctime)s] %(message)s
+
+[formatter_access]
+format=%(message)s
 '''
 
 MAPPROXY_YAML = '''\

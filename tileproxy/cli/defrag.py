@@ -4,6 +4,7 @@ replaced tiles, as ``mapproxy-util defrag-compact-cache`` does."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 
@@ -36,6 +37,7 @@ def run(args: argparse.Namespace) -> int:
     from ..config.build import load_proxy_config
     from ..stores.compact import DamagedBundle
 
+    print(f"[{_now()}] reading: {os.path.abspath(args.config)}")  # as mapproxy-util logs it
     config = load_proxy_config(args.config)  # ConfigError: answered by cli.main
     names = [n.strip() for n in args.caches.split(",") if n.strip()] if args.caches else None
     if names:
@@ -49,7 +51,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     freed = 0
     for name, store in stores:
-        for _z, bundle in store.bundles():
+        bundles = [bundle for _z, bundle in store.bundles()]
+        for i, bundle in enumerate(bundles, 1):
             try:
                 size, unused = bundle.usage()
             except (DamagedBundle, OSError) as ex:
@@ -57,15 +60,24 @@ def run(args: argparse.Namespace) -> int:
                 continue
             pct = 100.0 * unused / size if size else 0.0
             wanted = pct >= args.min_percent and unused >= args.min_mb * 1024 * 1024
+            # mapproxy-util's line for each bundle, with its time stamp
+            print(f"[{_now()}] {name}: {i:3d}/{len(bundles)} ({bundle.path}) fragmentation is {pct:.1f}% "
+                  f"({int(unused / 1024)}kb) - {'defragmenting' if wanted else 'skipping'}", flush=True)
             if not wanted:
                 continue
             if args.dry_run:
-                print(f"{name}: {bundle.path}: would free {unused / 1048576:.1f} MB ({pct:.0f}%)")
                 freed += unused
                 continue
             old, new = bundle.defrag()
             freed += old - new
-            print(f"{name}: {bundle.path}: {old / 1048576:.1f} MB -> {new / 1048576:.1f} MB")
     verb = "would free" if args.dry_run else "freed"
-    print(f"{verb} {freed / 1048576:.1f} MB")
+    print(f"{verb} {freed / 1048576:.1f} MB", file=sys.stderr)
     return 0
+
+
+def _now() -> str:
+    """The time as Python's logging writes it (``2026-12-05 08:30:00,123``)."""
+    import time
+
+    now = time.time()
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(now)) + f",{int(now % 1 * 1000):03d}"

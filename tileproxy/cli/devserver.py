@@ -14,9 +14,8 @@ class _ThreadingServer(ThreadingMixIn, WSGIServer):
 
 class _LoggingHandler(WSGIRequestHandler):
     def log_message(self, format: str, *a: object) -> None:
-        probe = self.path in ("/healthz", "/readyz")  # load balancers ask every few seconds
-        logging.getLogger("tileproxy.access").log(logging.DEBUG if probe else logging.INFO, "%s %s",
-                                                  self.address_string(), format % a)
+        # the app logs each request on tileproxy.access (access_log.py); this is the server's view
+        logging.getLogger("tileproxy.devserver").debug("%s %s", self.address_string(), format % a)
 
 
 def run(app: Callable, bind: str) -> int:

@@ -40,7 +40,8 @@ class ExportError(Exception):
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("export", help="copy a cache (or part of it) to another backend or directory layout")
-    p.add_argument("-f", "--mapproxy-conf", dest="config", required=True, help="the mapproxy.yaml")
+    p.add_argument("config_arg", nargs="?", metavar="mapproxy_conf", help="the mapproxy.yaml (or use -f)")
+    p.add_argument("-f", "--mapproxy-conf", dest="config", help="the mapproxy.yaml")
     p.add_argument("--source", required=True, help="the cache (or source) to export")
     p.add_argument("--grid", required=True, help="grid name, or a grid spec such as \"srs='EPSG:3857' bbox=[...]\"")
     p.add_argument("--dest", required=True, help="file or directory to write")
@@ -129,9 +130,27 @@ def _coverage(args: argparse.Namespace, grid: TileGrid):
         raise ExportError("--where needs an OGR datasource, which tileproxy does not read; use a GeoJSON file")
     conf = {"datasource": args.coverage, "srs": args.srs or grid.srs.code}
     try:
-        return load_coverage(conf, os.getcwd(), "--coverage").transform_to(grid.srs)
+        return load_coverage(conf, os.getcwd(), "--coverage")
     except (CoverageError, SRSError) as ex:
         raise ExportError(f"--coverage: {ex}") from None
+
+
+def header(grid_name: str | None, grid: TileGrid, dest: str, levels: list[int], coverage) -> str:
+    """What mapproxy-util export prints first: the grid, the area in lon/lat and the levels
+    (the cache is called 'cache' there, whichever it is; a grid spec is a 'custom grid')."""
+    from ..srs import get_srs
+
+    wgs84 = get_srs("EPSG:4326")
+    if coverage is None:
+        area = grid.srs.transform_bbox_to(wgs84, grid.bbox)
+    elif coverage.made_from == "bbox":
+        area = coverage.srs.transform_bbox_to(wgs84, coverage.bbox)
+    else:
+        area = coverage.transform_to(wgs84).bbox
+    which = f"grid '{grid_name}'" if grid_name else "custom grid"
+    return (f"Exporting cache 'cache' to '{dest}' with {which} in {grid.srs.code}\n"
+            f"  Limited to: {', '.join(f'{v:.5f}' for v in area)} (EPSG:4326)\n"
+            f"  Levels: {levels}")
 
 
 def level_coords(grid: TileGrid, z: int, coverage) -> Iterator[TileCoord]:
@@ -201,10 +220,13 @@ def _run(args: argparse.Namespace) -> int:
     from ..tilecache.options import TileManagerOptions
     from ..tilecache.outcomes import TileError
 
-    config = load_proxy_config(args.config)
+    if not (args.config or args.config_arg):
+        raise ExportError("give the mapproxy.yaml (as argument or with -f)")
+    config = load_proxy_config(args.config or args.config_arg)
     grid_name, grid = resolve_grid(args.grid, config)
     levels = parse_levels(args.levels, grid)
-    coverage = _coverage(args, grid)
+    given_coverage = _coverage(args, grid)
+    coverage = given_coverage.transform_to(grid.srs) if given_coverage is not None else None
     src_manager, source = _source_manager(config, args.source, grid, args.fetch_missing_tiles)
     if src_manager is None:
         raise ExportError(f"--source: '{args.source}' is a source, not a cache; export a cache")
@@ -216,11 +238,13 @@ def _run(args: argparse.Namespace) -> int:
     ctx = StoreContext(cache_name=args.source, grid_name=grid_name, grid=grid, cache_dir=os.getcwd(),
                        conf_dir=os.getcwd(), path="--dest", ext=src_manager.format.ext,
                        check_images=src_manager.format.is_image)
+    print(header(None if "=" in args.grid else grid_name, grid, args.dest, levels, given_coverage))
     totals = {z: level_count(grid, z, coverage) for z in levels}
     if args.dry_run:
-        for z in levels:
-            print(f"level {z:2d}: {totals[z]} tiles")
-        print(f"would export {sum(totals.values())} tiles of '{args.source}' to {dest} ({args.type})")
+        if args.quiet < 2:
+            for z in levels:
+                print(f"level {z:2d}: {totals[z]} tiles")
+            print(f"would export {sum(totals.values())} tiles of '{args.source}' to {dest} ({args.type})")
         return 0
     try:
         store = build_store(backend, ctx)

@@ -13,6 +13,15 @@ from .. import __version__
 def _serve(args: argparse.Namespace) -> int:
     from ..wsgi import make_wsgi_app
 
+    if args.log_config:
+        from ..logconfig import apply_log_config
+
+        try:
+            apply_log_config(args.log_config)
+        except ValueError as ex:
+            print(f"error: {ex}", file=sys.stderr)
+            return 2
+
     if args.no_reload:
         app = make_wsgi_app(args.config)
     else:
@@ -63,7 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"tileproxy {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
-    serve = sub.add_parser("serve", help="development server that reloads when the configuration changes")
+    serve = sub.add_parser("serve", aliases=["serve-develop"],
+                           help="development server that reloads when the configuration changes")
     serve.add_argument("config", help="path of the mapproxy.yaml")
     serve.add_argument("-b", "--bind", default="127.0.0.1:8080", help="host:port (default 127.0.0.1:8080)")
     serve.add_argument("--no-reload", action="store_true", help="do not watch the configuration files")
@@ -71,6 +81,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="how often to check the configuration files for changes (default 1)")
     serve.add_argument("--policy", metavar="POLICY_YAML",
                        help="serve behind an access policy (docs/security.md; default: $TILEPROXY_AUTH_POLICY)")
+    serve.add_argument("--log-config", metavar="FILE",
+                       help="logging configuration: an ini file as log.ini (tileproxy create -t log-ini), "
+                            "or .json/.yaml for dictConfig")
+    serve.add_argument("--debug", action="store_true", help="debug logging (as mapproxy-util's serve-develop)")
     serve.set_defaults(func=_serve)
     check = sub.add_parser("check", help="load a configuration, report errors and warnings, and whether "
                            "each cache's directory can be written (as the user running check) and has space")
@@ -94,8 +108,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    debug = args.verbose or getattr(args, "debug", False)
+    if not getattr(args, "log_config", None):  # else the file configures logging
+        logging.basicConfig(level=logging.DEBUG if debug else logging.INFO,
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from ..config.errors import ConfigError
 
     try:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import logging.config
 import os
 import signal
 import sys
@@ -67,6 +66,11 @@ def build_parser() -> argparse.ArgumentParser:
                    "(from --failed-tiles); needs no seed.yaml")
     p.add_argument("--shard", metavar="I/N", help="take only work unit i of every n (0 <= i < n), to split "
                    "one plan over n runs or machines")
+    p.add_argument("--celery", metavar="URL", help="send the work to Celery workers through this Redis "
+                   "(redis://host:6379/0) and follow the job; workers: celery -A tileproxy.seed.celery -b URL worker")
+    p.add_argument("--status", action="store_true", help="with --celery: follow the job of these "
+                   "configurations and tasks (started before) until it ends")
+    p.add_argument("--detach", action="store_true", help="with --celery: enqueue and exit (follow with --status)")
     p.add_argument("--stop-after-tiles", type=int, help=argparse.SUPPRESS)
     return p
 
@@ -87,7 +91,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"tileproxy-seed: error: {ex}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("interrupted; run again with --continue to finish", file=sys.stderr)
+        if args.celery:
+            print("interrupted; the job goes on on the workers: follow it with --status", file=sys.stderr)
+        else:
+            print("interrupted; run again with --continue to finish", file=sys.stderr)
         return 130
     except OSError as ex:
         print(f"error: {ex}", file=sys.stderr)
@@ -102,17 +109,12 @@ class _UsageError(Exception):
 
 def _setup_logging(args: argparse.Namespace) -> None:
     if args.log_config:
-        path = args.log_config
-        try:
-            if path.endswith((".json", ".yaml", ".yml")):
-                import yaml
+        from ..logconfig import apply_log_config
 
-                with open(path, encoding="utf-8") as f:
-                    logging.config.dictConfig(yaml.safe_load(f))
-            else:
-                logging.config.fileConfig(path, disable_existing_loggers=False)
-        except (OSError, ValueError, KeyError, TypeError) as ex:
-            raise _UsageError(f"--log-config {path}: {ex}") from None
+        try:
+            apply_log_config(args.log_config)  # %(here)s in an ini: its directory
+        except ValueError as ex:
+            raise _UsageError(f"--log-config: {ex}") from None
         return
     level = logging.ERROR if args.quiet >= 2 else logging.WARNING
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S")
@@ -121,7 +123,7 @@ def _setup_logging(args: argparse.Namespace) -> None:
 def _main(args: argparse.Namespace) -> int:
     from ..config.build import load_proxy_config
     from ..seed.progress import Progress
-    from ..seed.resume import DEFAULT_PROGRESS_FILE, ResumeState
+    from ..seed.resume import ResumeState
     from ..seed.timespec import parse_duration
 
     if args.concurrency < 1:
@@ -142,9 +144,10 @@ def _main(args: argparse.Namespace) -> int:
     progress = Progress(mode, dry_run=args.dry_run)
     start = time.time()
 
-    progress_path = args.progress_file or DEFAULT_PROGRESS_FILE
+    _check_celery_args(args)
+    progress_path = args.progress_file or _default_progress_file(args.shard)
     resume = None
-    if (args.continue_ or args.progress_file) and not args.dry_run and not args.summary:
+    if (args.continue_ or args.progress_file) and not args.dry_run and not args.summary and not args.celery:
         resume = ResumeState.load(progress_path, start) if args.continue_ else ResumeState(progress_path, start)
         continuing = bool(resume.tasks)
         start = resume.start
@@ -178,6 +181,16 @@ def _main(args: argparse.Namespace) -> int:
     return status
 
 
+def _default_progress_file(shard: str | None) -> str:
+    """``.tileproxy_seed_progress``; shards of one job in one directory keep apart ones."""
+    from ..seed.resume import DEFAULT_PROGRESS_FILE
+
+    if not shard or "/" not in shard:
+        return DEFAULT_PROGRESS_FILE
+    i, _, n = shard.partition("/")
+    return f"{DEFAULT_PROGRESS_FILE}.shard-{i.strip()}-of-{n.strip()}"
+
+
 def _raise_interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
@@ -205,7 +218,7 @@ def _options(args: argparse.Namespace, deadline: float | None):  # noqa: ANN202
         concurrency=args.concurrency, dry_run=args.dry_run, skip_uncached=args.skip_uncached,
         skip_geoms_for_last_levels=args.skip_geoms_for_last_levels, retry=retry, rate_limit=args.rate_limit,
         use_cache_lock=args.use_cache_lock, deadline=deadline,
-        stop_after_tiles=args.stop_after_tiles, shard=shard, processes=args.processes,
+        stop_after_tiles=args.stop_after_tiles, shard=shard, spread=shard[1] > 1, processes=args.processes,
         proxy_conf=str(Path(args.proxy_conf).resolve()),
     )
 
@@ -238,16 +251,14 @@ def _run_tasks(args, proxy, options, progress, resume, start: float) -> int:  # 
         raise _UsageError("a seed configuration is needed: -s seed.yaml (or --retry-failed FILE)")
     proxy_dir = str(Path(args.proxy_conf).resolve().parent)
     conf = load_seed_config(seed_conf, proxy, start, proxy_dir=proxy_dir)
+    if args.celery and args.status:  # follow a running job: no new cycle
+        return _celery(args, conf_tasks(args, conf), options, progress, start, seed_conf)
     if args.touch_reseed_file and not args.summary:
         # a new cycle starts now; read again, as refresh_before/remove_before may use the file's mtime
         _start_cycle(args.reseed_file)
         args.touch_reseed_file = False
         conf = load_seed_config(seed_conf, proxy, start, proxy_dir=proxy_dir)
-    seeds, cleanups = conf.seeds, conf.cleanups
-    if args.seed or args.cleanup:
-        seeds = _select(args.seed, seeds, "seed") if args.seed else []
-        cleanups = _select(args.cleanup, cleanups, "cleanup") if args.cleanup else []
-    tasks = seeds + cleanups
+    tasks = conf_tasks(args, conf)
     if args.summary:
         for task in tasks:
             print(describe(task))
@@ -255,7 +266,73 @@ def _run_tasks(args, proxy, options, progress, resume, start: float) -> int:  # 
     if not tasks:
         progress.message("no tasks to run")
         return 0
+    if args.celery:
+        return _celery(args, tasks, options, progress, start, seed_conf)
     return _run(tasks, args, options, progress, resume)
+
+
+def conf_tasks(args: argparse.Namespace, conf) -> list:  # noqa: ANN001
+    """The seed and cleanup tasks the command line selects."""
+    seeds, cleanups = conf.seeds, conf.cleanups
+    if args.seed or args.cleanup:
+        seeds = _select(args.seed, seeds, "seed") if args.seed else []
+        cleanups = _select(args.cleanup, cleanups, "cleanup") if args.cleanup else []
+    return seeds + cleanups
+
+
+def _check_celery_args(args: argparse.Namespace) -> None:
+    if not args.celery:
+        for flag, given in (("--status", args.status), ("--detach", args.detach)):
+            if given:
+                raise _UsageError(f"{flag} goes with --celery URL")
+        return
+    if not args.celery.startswith(("redis://", "rediss://")):
+        raise _UsageError(f"--celery {args.celery}: expected a Redis URL, redis://host:6379/0")
+    for flag, given in (("--shard", args.shard), ("--duration", args.duration), ("--processes", args.processes),
+                        ("--dry-run", args.dry_run), ("--retry-failed", args.retry_failed),
+                        ("--use-cache-lock", args.use_cache_lock), ("--interactive", args.interactive),
+                        ("--progress-file", args.progress_file)):
+        if given:
+            raise _UsageError(f"{flag} does not go with --celery")
+    try:
+        import celery  # noqa: F401
+        import redis  # noqa: F401
+    except ImportError:
+        raise _UsageError("--celery needs Celery and redis-py: pip install 'tileproxy[celery]'") from None
+
+
+def _celery(args, tasks, options, progress, start: float, seed_conf: str) -> int:  # noqa: ANN001
+    """Enqueue the seed tasks as batches for Celery workers (unless --status) and follow the job."""
+    from dataclasses import replace
+
+    from ..seed.celery_queue import enqueue, follow, open_job
+
+    seeds = [t for t in tasks if t.kind == "seed"]
+    for task in tasks:
+        if task.kind != "seed":
+            progress.message(f"cleanup task '{task.name}' is not run on Celery: run it without --celery")
+    options = replace(options, spread=True)
+    mode = "silent" if args.quiet >= 2 else "quiet" if args.quiet else args.progress
+    try:
+        ref = open_job(args.celery, args.proxy_conf, seed_conf, seeds, options)
+        if not args.status:
+            if not seeds:
+                progress.message("no seed tasks to run")
+                return 0
+            batches, units = enqueue(ref, seeds, options, start, args.continue_)
+            progress.message(f"job {ref.job.id}: {units} work units in {batches} batches queued at {args.celery}")
+            if args.detach:
+                return 0
+        return follow(ref, mode, args.failed_tiles)
+    except LookupError as ex:
+        raise _UsageError(str(ex)) from None
+    except ImportError as ex:
+        raise _UsageError(f"--celery: {ex}") from None
+    except Exception as ex:
+        if type(ex).__module__.split(".")[0] in ("redis", "kombu", "celery"):
+            print(f"error: --celery {args.celery}: {ex}", file=sys.stderr)
+            return 1
+        raise
 
 
 def _retry_failed(args, proxy, options, progress) -> int:  # noqa: ANN001

@@ -8,7 +8,7 @@ import sys
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("serve-multiapp", help="development server for every *.yaml of a directory, "
+    p = sub.add_parser("serve-multiapp", aliases=["serve-multiapp-develop"], help="development server for every *.yaml of a directory, "
                        "each under /<name>/ (MultiMapProxy)")
     p.add_argument("config_dir", help="directory of the configurations")
     p.add_argument("-b", "--bind", default="127.0.0.1:8080", help="host:port (default 127.0.0.1:8080)")
@@ -17,6 +17,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="how many projects stay loaded (least recently used unloaded first; default 100)")
     p.add_argument("--reload-interval", type=float, default=1.0, metavar="SECONDS",
                    help="how often to check a project's files for changes (default 1)")
+    p.add_argument("--debug", action="store_true", help="debug logging (as mapproxy-util's serve-multiapp-develop)")
     p.set_defaults(func=_serve_multiapp)
 
 

@@ -6,6 +6,7 @@ import argparse
 import math
 import sys
 import xml.etree.ElementTree as ET
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -82,8 +83,33 @@ def _path(elem: ET.Element | None, *names: str) -> ET.Element | None:
     return elem
 
 
+@dataclass
+class Capabilities:
+    """What the tools read of a WMS capabilities document."""
+
+    version: str  # "1.1.1" or "1.3.0", by the document's root element
+    title: str | None  # Service/Title
+    root: dict[str, Any]  # the root layer with its sublayers (see _layer)
+
+    def named_layers(self) -> list[dict[str, Any]]:
+        """Every layer with a name, parents before their children."""
+        out: list[dict[str, Any]] = []
+        todo = [self.root]
+        while todo:
+            layer = todo.pop()
+            if layer["name"]:
+                out.append(layer)
+            todo.extend(reversed(layer["layers"]))
+        return out
+
+
 def parse_capabilities(data: bytes) -> dict[str, Any]:
     """The root layer of a WMS 1.1.1 or 1.3.0 capabilities document, with its sublayers."""
+    return parse_document(data).root
+
+
+def parse_document(data: bytes) -> Capabilities:
+    """A WMS 1.1.1 or 1.3.0 capabilities document; ValueError when it is none."""
     try:
         doc = ET.fromstring(data)
     except ET.ParseError as ex:
@@ -95,7 +121,10 @@ def parse_capabilities(data: bytes) -> dict[str, Any]:
     root = _path(doc, "Capability", "Layer")
     if root is None:
         raise ValueError("Not a capabilities document: no Capability/Layer")
-    return _layer(root, {}, url, wms130=_local(doc.tag) == "WMS_Capabilities")
+    wms130 = _local(doc.tag) == "WMS_Capabilities"
+    service = _child(doc, "Service")
+    title = _text(service, "Title") if service is not None else None
+    return Capabilities("1.3.0" if wms130 else "1.1.1", title, _layer(root, {}, url, wms130))
 
 
 def _layer(elem: ET.Element, parent: dict[str, Any], url: str | None, wms130: bool) -> dict[str, Any]:

@@ -157,7 +157,8 @@ def _build_cache(ctx: BuildContext, name: str, conf: dict, path: str) -> CacheCo
         renderd = RenderdClient(ctx.renderd_address, timeout=ctx.client_timeout)
     managers = {
         grid_name: TileManager(name, tile_grid, store, sources, image_opts, request_format, lock_dir=lock_dir,
-                               lock_id=store.lock_id, opts=opts, watermark=mark, renderd=renderd)
+                               lock_id=store.lock_id, opts=opts, watermark=mark, renderd=renderd,
+                               locks=ctx.tile_locks(lock_dir))
         for grid_name, (tile_grid, store, sources, lock_dir) in parts.items()
     }
     direct_res, direct_source = _direct_from(managers, conf, path)

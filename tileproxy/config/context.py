@@ -9,6 +9,7 @@ from typing import Any
 from ..grid import TileGrid
 from ..sources.base import Source
 from .errors import ConfigError
+from .locks import lock_maker_factory
 from .model import CacheConfig, GlobalsConfig
 
 
@@ -34,7 +35,9 @@ class BuildContext:
             access_control_allow_origin=str(self.g_http.get("access_control_allow_origin", "*")),
             max_tile_limit=int(self.g_cache.get("max_tile_limit", 500)),
             admin_token=_admin_token(g.get("admin")),
+            log_format=_log_format(g.get("log_format")),
         )
+        self.tile_locks = lock_maker_factory(self.g_cache.get("lock"))  # lock dir -> a cache's locks
         self.grids: dict[str, TileGrid] = {}
         self.sources: dict[str, Source] = {}
         self.caches: dict[str, CacheConfig] = {}
@@ -59,6 +62,15 @@ class BuildContext:
     def client_timeout(self) -> float:
         """``globals.http.client_timeout``: also how long local renderers and locks wait."""
         return float(self.g_http.get("client_timeout", 60))
+
+
+def _log_format(value: Any) -> str:
+    """``globals.log_format``: text (the default) or json."""
+    if value is None:
+        return "text"
+    if value not in ("text", "json"):
+        raise ConfigError(f"unknown log format {value!r} (text or json)", "globals.log_format")
+    return value
 
 
 def _admin_token(conf: Any) -> str | None:

@@ -23,6 +23,7 @@ class GlobalsConfig:
     access_control_allow_origin: str = "*"
     max_tile_limit: int = 500  # the most tiles one map drawn from tiles may need (cache.max_tile_limit)
     admin_token: str | None = None  # globals.admin.token: POST /admin/invalidate is on (Bearer token)
+    log_format: str = "text"  # globals.log_format: the access log lines as "text" (key=value) or "json"
 
 
 @dataclass

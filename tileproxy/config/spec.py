@@ -348,6 +348,8 @@ globals_ = Mapping(
                 "sqlite_wal": BOOL,
                 "s3": Mapping(values=ANY),
                 "azureblob": Mapping(values=ANY),
+                # tileproxy: meta tile locks in files (default) or in Redis, for several nodes
+                "lock": Mapping({"type": STR, "url": STR, "ttl": NUMBER, "timeout": NUMBER, "prefix": STR}),
             }
         ),
         "grid": Mapping({"tile_size": NUMBER_PAIR}),
@@ -366,6 +368,8 @@ globals_ = Mapping(
         "metrics": metrics,
         # tileproxy's own: POST /admin/invalidate, off unless a token is set (docs/seeding.md)
         "admin": Mapping({"token": STR}),
+        # tileproxy's own: the access log lines as JSON (json) or key=value pairs (text)
+        "log_format": STR,
     }
 )
 

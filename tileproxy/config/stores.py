@@ -5,6 +5,7 @@ line in ``BUILDERS``; the caches (config/caches.py) and ``tileproxy export``
 from __future__ import annotations
 
 import os
+import posixpath
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -163,12 +164,129 @@ def _compact(conf: dict, ctx: StoreContext) -> TileStore:
     return CompactStore(directory, version=int(version), check_images=ctx.check_images, readonly=ctx.readonly)
 
 
+# cache type -> (module whose import the backend needs, pip extra that installs it)
+EXTRAS = {"s3": ("boto3", "s3"), "azureblob": ("azure-storage-blob", "azure"), "redis": ("redis", "redis")}
+
+
+def _needs_client(kind: str, ctx: StoreContext, ex: ImportError) -> ConfigError:
+    package, extra = EXTRAS[kind]
+    return ConfigError(f"the {kind} cache needs the {package} package ({ex}); "
+                       f"install it with: pip install 'tileproxy[{extra}]'", ctx.key("type"))
+
+
+def _option(conf: dict, ctx: StoreContext, group: str, key: str) -> Any:
+    """A cache option, else its default under ``globals.cache.<group>`` (as MapProxy reads them)."""
+    value = conf.get(key)
+    if value is None:
+        value = (ctx.globals_cache.get(group) or {}).get(key)
+    return value
+
+
+def _object_layout(conf: dict, ctx: StoreContext) -> str:
+    from ..stores.layouts import LAYOUTS
+
+    layout = conf.get("directory_layout", "tms")
+    if layout not in LAYOUTS:
+        raise ConfigError(f"unknown directory_layout '{layout}' (known: {', '.join(LAYOUTS)})", ctx.key("directory_layout"))
+    return layout
+
+
+def _object_directory(conf: dict, ctx: StoreContext, include_grid_name: bool = False) -> str:
+    """The key prefix: ``directory`` (with the grid name below it when asked), else
+    ``<cache>/<grid>``."""
+    directory = conf.get("directory")
+    if directory is None:
+        return f"{ctx.cache_name}/{ctx.grid_dir_name}"
+    directory = str(directory)
+    return posixpath.join(directory, ctx.grid_dir_name) if include_grid_name else directory
+
+
+def _required(value: Any, what: str, ctx: StoreContext, key: str) -> str:
+    if value is None or value == "":
+        raise ConfigError(f"no {what} configured", ctx.key(key))
+    if not isinstance(value, str):
+        raise ConfigError(f"expected a string, got {value!r}", ctx.key(key))
+    return value
+
+
+def _s3(conf: dict, ctx: StoreContext) -> TileStore:
+    try:
+        from ..stores.s3 import S3Store
+    except ImportError as ex:
+        raise _needs_client("s3", ctx, ex) from None
+
+    bucket = _required(_option(conf, ctx, "s3", "bucket_name"), "bucket_name (nor globals.cache.s3.bucket_name)",
+                       ctx, "bucket_name")
+    include_grid = bool(_option(conf, ctx, "s3", "include_grid_name"))
+    try:
+        return S3Store(bucket, _object_directory(conf, ctx, include_grid), _object_layout(conf, ctx), ctx.ext,
+                       profile_name=_option(conf, ctx, "s3", "profile_name"),
+                       region_name=_option(conf, ctx, "s3", "region_name"),
+                       endpoint_url=_option(conf, ctx, "s3", "endpoint_url"),
+                       access_control_list=_option(conf, ctx, "s3", "access_control_list"),
+                       use_http_get=bool(_option(conf, ctx, "s3", "use_http_get")),
+                       check_images=ctx.check_images, readonly=ctx.readonly)
+    except ImportError as ex:
+        raise _needs_client("s3", ctx, ex) from None
+
+
+def _azureblob(conf: dict, ctx: StoreContext) -> TileStore:
+    try:
+        from ..stores.azureblob import AzureBlobStore
+    except ImportError as ex:
+        raise _needs_client("azureblob", ctx, ex) from None
+
+    container = _required(_option(conf, ctx, "azureblob", "container_name"),
+                          "container_name (nor globals.cache.azureblob.container_name)", ctx, "container_name")
+    # as in MapProxy, the environment wins over the configuration
+    connection = os.environ.get("AZURE_STORAGE_CONNECTION_STRING") or _option(conf, ctx, "azureblob", "connection_string")
+    connection = _required(connection, "connection_string (nor AZURE_STORAGE_CONNECTION_STRING)", ctx,
+                           "connection_string")
+    try:
+        return AzureBlobStore(container, connection, _object_directory(conf, ctx), _object_layout(conf, ctx),
+                              ctx.ext, check_images=ctx.check_images, readonly=ctx.readonly)
+    except ImportError as ex:
+        raise _needs_client("azureblob", ctx, ex) from None
+
+
+def _redis(conf: dict, ctx: StoreContext) -> TileStore:
+    try:
+        from ..stores.redis_store import RedisStore
+    except ImportError as ex:
+        raise _needs_client("redis", ctx, ex) from None
+
+    numbers = {}
+    for key, default in (("port", 6379), ("db", 0), ("default_ttl", 3600)):
+        value = conf.get(key, default)
+        if value is None:
+            value = default
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            raise ConfigError(f"expected a number >= 0, got {value!r}", ctx.key(key))
+        numbers[key] = value
+    certs = {k: conf.get(k) for k in ("ssl_certfile", "ssl_keyfile", "ssl_ca_certs")}
+    if any(certs.values()) and not (certs["ssl_certfile"] and certs["ssl_keyfile"]) and ctx.warn:
+        ctx.warn(ctx.key(), "TLS is used only with both ssl_certfile and ssl_keyfile (as in MapProxy); "
+                 "connecting without TLS")
+    certs = {k: ctx.abspath(v) if v else None for k, v in certs.items()}
+    try:
+        return RedisStore(str(conf.get("prefix") or f"{ctx.cache_name}_{ctx.grid_dir_name}"),
+                          host=str(conf.get("host") or "127.0.0.1"), port=int(numbers["port"]), db=int(numbers["db"]),
+                          ttl=float(numbers["default_ttl"]), username=conf.get("username"),
+                          password=conf.get("password"), check_images=ctx.check_images, readonly=ctx.readonly,
+                          **certs)
+    except ImportError as ex:
+        raise _needs_client("redis", ctx, ex) from None
+
+
 BUILDERS: dict[str, Builder] = {
     "file": _file,
     "mbtiles": _mbtiles,
     "sqlite": _sqlite,
     "geopackage": _geopackage,
     "compact": _compact,
+    "s3": _s3,
+    "azureblob": _azureblob,
+    "redis": _redis,
 }
 
 

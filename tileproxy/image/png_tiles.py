@@ -136,7 +136,12 @@ def png_mosaic(size: tuple[int, int], tile_size: tuple[int, int], offsets: Seque
     if len(modes) != 1 or (modes == {"RGB"} and not (full and len(plans) == len(datas))):
         return None
     mode = modes.pop()
-    mosaic = Image.new(mode, size, (255, 255, 255, 0) if mode == "RGBA" else 0)
+    if mode == "RGBA":
+        mosaic = Image.new(mode, size, (255, 255, 255, 0))
+    else:  # the tiles cover every pixel: only the rows left undecoded are painted (a 4 MB fill saved)
+        mosaic = Image.new(mode, size, None)
+        if last_row is not None and last_row < size[1]:
+            mosaic.paste(0, (0, max(0, last_row), size[0], size[1]))
     tw, th = tile_size
     plan_iter = iter(plans)
     try:

@@ -12,7 +12,10 @@ as fast as a bicubic QUAD transform, and it filters properly when shrinking."""
 from __future__ import annotations
 
 import math
+import operator
+from bisect import bisect_left
 from collections.abc import Callable
+from itertools import repeat
 
 from PIL import Image
 
@@ -22,6 +25,8 @@ GRIDS = (64, 32)  # destination pixels between the points where the projection i
 GRID_TOLERANCE = 0.05  # source pixels the grid's interpolation may be off at the cell centres
 MAX_SHEAR = 0.2  # rows or columns tilted more than this (about 11 degrees) take the QUAD transform
 MAX_BANDS = 160  # per pass; more take the QUAD transform
+_SMOOTH = float(SMOOTH_TOLERANCE)
+_LIMIT = 1e9  # source pixel coordinates beyond this count as outside the projection's domain
 
 PixelMapper = Callable[[list[tuple[float, float]]], list[tuple[float, float]]]
 _REACH = {Image.Resampling.NEAREST: 1, Image.Resampling.BILINEAR: 2, Image.Resampling.BICUBIC: 3}
@@ -156,7 +161,10 @@ def _linear_pieces(ts: list[int], values: list[float], a: int = 0, b: int = -1) 
     if b - a < 2:
         return [(a, b)]
     slope = (values[b] - values[a]) / (ts[b] - ts[a])
-    if all(abs(values[a] + (ts[k] - ts[a]) * slope - values[k]) <= SMOOTH_TOLERANCE for k in range(a + 1, b)):
+    # |values[a] + (ts[k] - ts[a]) * slope - values[k]| for the k between, as C-level maps
+    line = map(operator.add, repeat(values[a]), map(operator.mul, map(operator.sub, ts[a + 1:b], repeat(ts[a])),
+                                                     repeat(slope)))
+    if all(map(_SMOOTH.__ge__, map(abs, map(operator.sub, line, values[a + 1:b])))):
         return [(a, b)]
     mid = (a + b) // 2
     return _linear_pieces(ts, values, a, mid) + _linear_pieces(ts, values, mid, b)
@@ -169,6 +177,7 @@ class _Grid:
     def __init__(self, size: tuple[int, int], us: list[int], vs: list[int],
                  xs: list[list[float]], ys: list[list[float]]):
         self.size, self.us, self.vs, self.xs, self.ys = size, us, vs, xs, ys
+        self.columns = [list(c) for c in zip(*ys)]  # source y down each grid column
         self.min_x = min(min(row) for row in xs)
         self.max_x = max(max(row) for row in xs)
         self.min_y = min(min(row) for row in ys)
@@ -184,24 +193,30 @@ class _Grid:
         w, h = size
         us = sorted({*range(0, w, spacing), w})
         vs = sorted({*range(0, h, spacing), h})
-        centres = [((a + b) / 2, (c + d) / 2) for c, d in zip(vs, vs[1:]) for a, b in zip(us, us[1:])]
+        mid_us = [(a + b) / 2 for a, b in zip(us, us[1:])]
+        centres = [(u, (c + d) / 2) for c, d in zip(vs, vs[1:]) for u in mid_us]
         points = to_src([(u, v) for v in vs for u in us] + centres)
-        if not all(math.isfinite(c) and abs(c) < 1e9 for p in points for c in p):
+        # the checks run as C-level maps over flat lists: a grid has hundreds of points
+        flat_x, flat_y = [p[0] for p in points], [p[1] for p in points]
+        inside = _LIMIT.__gt__  # False for NaN and infinities too
+        if not (all(map(inside, map(abs, flat_x))) and all(map(inside, map(abs, flat_y)))):
             return None
-        n = len(us)
-        xs = [[p[0] for p in points[j * n:(j + 1) * n]] for j in range(len(vs))]
-        ys = [[p[1] for p in points[j * n:(j + 1) * n]] for j in range(len(vs))]
-        if any(a >= b for row in xs for a, b in zip(row, row[1:])):
+        n, m = len(us), len(vs)
+        xs = [flat_x[j * n:(j + 1) * n] for j in range(m)]
+        ys = [flat_y[j * n:(j + 1) * n] for j in range(m)]
+        if not all(all(map(operator.lt, row, row[1:])) for row in xs):
             return None
-        if any(ys[j][i] >= ys[j + 1][i] for j in range(len(vs) - 1) for i in range(n)):
+        if not all(all(map(operator.lt, a, b)) for a, b in zip(ys, ys[1:])):
             return None
-        k = len(us) * len(vs)
-        for c, (cx, cy) in enumerate(points[k:]):
-            i, j = c % (n - 1), c // (n - 1)
-            mx = (xs[j][i] + xs[j][i + 1] + xs[j + 1][i] + xs[j + 1][i + 1]) / 4
-            my = (ys[j][i] + ys[j][i + 1] + ys[j + 1][i] + ys[j + 1][i + 1]) / 4
-            if abs(mx - cx) > GRID_TOLERANCE or abs(my - cy) > GRID_TOLERANCE:
-                return False
+        k = n * m
+        for j in range(m - 1):
+            centre = slice(k + j * (n - 1), k + (j + 1) * (n - 1))
+            for rows, got in ((xs, flat_x[centre]), (ys, flat_y[centre])):
+                top, below = rows[j], rows[j + 1]
+                # the mean of each cell's corners, summed in the order ul, ur, ll, lr
+                sums = map(operator.add, map(operator.add, map(operator.add, top, top[1:]), below), below[1:])
+                if max(map(abs, map(operator.sub, map(operator.truediv, sums, repeat(4)), got))) > GRID_TOLERANCE:
+                    return False
         return cls(size, us, vs, xs, ys)
 
     def shears(self) -> tuple[float, float]:
@@ -229,16 +244,13 @@ class _Grid:
         (continued straight beyond its ends)."""
         out = []
         last = len(self.vs) - 1
-        for i in range(len(self.us)):
-            j = 0
-            while j < last - 1 and self.ys[j + 1][i] < y:
-                j += 1
-            y0, y1 = self.ys[j][i], self.ys[j + 1][i]
+        xs = self.xs
+        for i, column in enumerate(self.columns):
+            j = bisect_left(column, y, 1, last) - 1  # the grid row above the first one at or below y
+            y0, y1 = column[j], column[j + 1]
             t = (y - y0) / (y1 - y0)
-            out.append(self.xs[j][i] + t * (self.xs[j + 1][i] - self.xs[j][i]))
-        if any(a >= b for a, b in zip(out, out[1:])):
-            return None
-        return out
+            out.append(xs[j][i] + t * (xs[j + 1][i] - xs[j][i]))
+        return out if all(map(operator.lt, out, out[1:])) else None
 
     def y_at_column(self, u: float) -> list[float]:
         """Source y of destination column ``u`` at each grid row."""

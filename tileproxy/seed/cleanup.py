@@ -52,10 +52,10 @@ def _remove(task: Task, level: int, coords: list[TileCoord], progress: Progress,
         return
     store = task.manager.store
     if task.remove_all:
-        doomed = coords if store.can_list else [c for c in coords if store.is_cached(c)]
+        doomed = coords if store.can_list else [c for c, hit in zip(coords, store.cached_many(coords)) if hit]
     else:
         before = task.remove_before or 0.0
-        doomed = [c for c in coords if _older(store.timestamp(c), before)]
+        doomed = [c for c, ts in zip(coords, store.timestamps_many(coords)) if _older(ts, before)]
     if doomed and not dry_run:
         store.remove_many(doomed)
     progress.advance(level, task.grid.tiles_bbox([coords[0], coords[-1]]), len(coords), removed=len(doomed))

@@ -166,9 +166,9 @@ def invalidate(target: Target, levels: list[int], coverage: Coverage | None = No
         for coord in _candidates(manager, level, area):
             batch.append(coord)
             if len(batch) >= BATCH:
-                result.matched += _apply(store, batch, before, result.mode)
+                result.matched += _apply(store, batch, before, result)
                 batch = []
-        result.matched += _apply(store, batch, before, result.mode)
+        result.matched += _apply(store, batch, before, result)
     return result
 
 
@@ -179,7 +179,8 @@ def _candidates(manager: TileManager, level: int, area: Coverage | None) -> Iter
         coords: Iterator[TileCoord] = store.iter_coords_within(level, grid.tile_range(bbox, level))
     else:
         plan = Plan(grid, manager.meta_grid, [level], area)
-        coords = (c for u in plan.units() for m in plan.metas(u) for c in m.coords if store.is_cached(c))
+        coords = (c for u in plan.units() for m in plan.metas(u)
+                  for c, hit in zip(m.coords, store.cached_many(m.coords)) if hit)
     return (c for c in coords if area is None or area.intersects(_inset(grid.tile_bbox(c))))
 
 
@@ -190,14 +191,14 @@ def _inset(bbox: tuple[float, float, float, float]) -> tuple[float, float, float
     return bbox[0] + dx, bbox[1] + dy, bbox[2] - dx, bbox[3] - dy
 
 
-def _apply(store, coords: list[TileCoord], before: float | None, mode: str) -> int:  # noqa: ANN001
+def _apply(store, coords: list[TileCoord], before: float | None, result: InvalidateResult) -> int:  # noqa: ANN001
     if before is not None:
-        coords = [c for c in coords if (ts := store.timestamp(c)) is not None and ts < before]
+        coords = [c for c, ts in zip(coords, store.timestamps_many(coords)) if ts is not None and ts < before]
     if not coords:
         return 0
-    if mode == "stale":
-        store.backdate_many(coords, STALE_TIME)
-    else:
+    if result.mode == "stale" and not store.backdate_many(coords, STALE_TIME):
+        result.mode, result.note = "remove", "the cache cannot set tile times back: tiles removed instead"
+    if result.mode != "stale":
         store.remove_many(coords)
     return len(coords)
 

@@ -40,6 +40,7 @@ class SeedOptions:
     stop_after_tiles: int | None = None  # stop once this many tiles were looked at (tests)
     stopped_early: bool = False  # set when a run ended before its tasks were done
     shard: tuple[int, int] = (0, 1)  # (i, n): this run takes the units whose index % n == i
+    spread: bool = False  # finer work units for many machines (shards, Celery): see plan.Plan
     processes: bool = False  # worker processes instead of threads
     proxy_conf: str | None = None  # what worker processes load
 
@@ -135,13 +136,17 @@ class MetaWorker:
         keeps no timestamps)."""
         store = manager.store
         todo = []
-        for c in coords:
+        # one bulk look-up for the meta tile (one round trip on remote stores)
+        if store.supports_timestamps:
+            times = store.timestamps_many(coords)
+            hits = [ts is not None for ts in times]
+        else:
+            hits = store.cached_many(coords)
+            times = [None] * len(coords)
+        for c, cached, ts in zip(coords, hits, times):
             if store.supports_timestamps:
-                ts = store.timestamp(c)
-                cached = ts is not None
                 stale = cached and refresh_before is not None and ts < refresh_before  # type: ignore[operator]
             else:
-                cached = store.is_cached(c)
                 stale = cached and refresh_before is not None
             if stale or (not cached and not self.options.skip_uncached):
                 todo.append(c)

@@ -2,8 +2,10 @@
 
 A plan is cut into work units: meta-tile-aligned subtrees clipped to the area.
 Units come in a fixed order and each one always yields the same meta tiles, so a
-run can resume after its last finished unit, and a plan could be shared by
-several processes (unit ``i`` to worker ``i % n``) without changing the walk.
+run can resume after its last finished unit, and a plan is shared by several
+machines (``--shard i/n`` takes the units whose index % n == i; Celery workers take
+batches of unit indexes) without changing the walk. A spread plan roots its units
+deeper, so that a small area still has enough units for many machines.
 
 Inside a unit the walk goes depth-first: children are checked against the area
 before they are visited (whole subtrees outside are skipped), and a meta tile is
@@ -24,6 +26,9 @@ if TYPE_CHECKING:
 
 # a unit is rooted at the first level with at least this many meta tiles in the grid
 SPLIT_METAS = 64
+# spread plans (shards, Celery): ... with at least this many meta tiles in the area's box,
+# so that many machines find work in a small area too
+SPREAD_METAS = 1024
 
 
 @dataclass(frozen=True)
@@ -42,7 +47,7 @@ class Unit:
 
 class Plan:
     def __init__(self, grid: TileGrid, meta_grid: MetaGrid, levels: list[int], area: Coverage | None = None,
-                 skip_geoms_for_last_levels: int = 0):
+                 skip_geoms_for_last_levels: int = 0, spread: bool = False):
         self.grid = grid
         self.meta_grid = meta_grid
         self.levels = sorted(levels)
@@ -54,8 +59,13 @@ class Plan:
         msx, msy = meta_grid.meta_size
         self.split = self.last
         for level in range(self.first, self.last + 1):
-            w, h = grid.grid_sizes[level]
-            if -(-w // msx) * -(-h // msy) >= SPLIT_METAS:
+            if spread:
+                x0, y0, x1, y1 = grid.tile_range(area.bbox if area else grid.bbox, level)
+                metas = max(0, x1 // msx - x0 // msx + 1) * max(0, y1 // msy - y0 // msy + 1)
+            else:
+                w, h = grid.grid_sizes[level]
+                metas = -(-w // msx) * -(-h // msy)
+            if metas >= (SPREAD_METAS if spread else SPLIT_METAS):
                 self.split = level
                 break
         self._nested = self._levels_nest()

@@ -77,6 +77,9 @@ class ResumeState:
                 t["prefix"] += 1
         self.save(force=False)
 
+    def mark_incomplete(self, key: str, index: int) -> None:
+        """A unit ended with failures: it runs again on --continue."""
+
     def mark_finished(self, key: str) -> None:
         with self._lock:
             t = self._task(key)

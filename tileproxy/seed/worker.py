@@ -16,13 +16,14 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from dataclasses import replace
+from itertools import islice
 
 from ..grid import MetaTile, TileCoord
-from ..tilecache.locks import FileLock, Lock
+from ..tilecache.locks import Lock
 from .cleanup import run_cleanup
 from .config import Task
 from .meta import MetaResult, MetaWorker, SeedOptions, process_init, process_work
-from .plan import Plan, task_estimate
+from .plan import Plan, Unit, task_estimate
 from .progress import Progress, TaskStats
 from .resume import ResumeState
 from .retry import FailureBudget, TooManyFailures
@@ -79,15 +80,15 @@ class Runner:
             # listing again is cheap, and tiles refreshed before an interruption are fresh now
             units, total = self._cached_units(task)
             return self._run(task, units, total, record_units=False)
-        plan = Plan(task.grid, task.manager.meta_grid, task.levels, task.area,
-                    self.options.skip_geoms_for_last_levels)
+        plan = plan_of(task, self.options)
         units = ((plan.estimate(u), lambda u=u: plan.metas(u)) for u in plan.units())
         return self._run(task, units, task_estimate(task))
 
     def _signature(self, task: Task) -> str:
         """What the unit numbering of a task depends on."""
         parts = [task.levels, task.manager.meta_grid.meta_size, task.grid.resolutions, task.grid.bbox,
-                 self.options.skip_uncached, self.options.skip_geoms_for_last_levels,
+                 self.options.skip_uncached, self.options.skip_geoms_for_last_levels, self.options.spread,
+                 self.options.shard,
                  task.area.geom.wkb_hex if task.area is not None else None]
         return hashlib.md5(repr(parts).encode()).hexdigest()
 
@@ -105,12 +106,47 @@ class Runner:
         finally:
             self._forced = None
 
+    def seed_batch(self, task: Task, first: int, count: int, metas: list[TileCoord] | None = None,
+                   plan: Plan | None = None, plan_units: list[Unit] | None = None) -> TaskStats:
+        """A batch of a job spread over machines: work units ``first`` to
+        ``first + count - 1`` of the task's spread plan (``plan_units``: its units,
+        when the caller keeps them), or, for --skip-uncached, the meta tiles ``metas``
+        (main coords, numbered from ``first``)."""
+        if metas is not None:
+            meta_grid = task.manager.meta_grid
+            units: Iterator[UnitWork] | list[UnitWork] = [
+                (len(meta_grid.meta_tile(m).coords), lambda m=m: iter([meta_grid.meta_tile(m)])) for m in metas]
+        else:
+            plan = plan or plan_of(task, self.options)
+            chosen = plan_units[first:first + count] if plan_units is not None else islice(plan.units(), first,
+                                                                                             first + count)
+            units = [(plan.estimate(u), lambda u=u: plan.metas(u)) for u in chosen]
+        return self._run(task, units, 0, first_index=first)
+
+    def signature(self, task: Task) -> str:
+        """What the unit numbering of a task depends on: equal on every machine that
+        sees the same files."""
+        return self._signature(task)
+
+    def cached_metas(self, task: Task) -> list[TileCoord]:
+        """The meta tiles (main coords) that hold cached tiles of the task, as --skip-uncached walks them."""
+        return [m for m, _ in self._cached_mains(task)]
+
     def _cached_units(self, task: Task) -> tuple[list[UnitWork], int]:
         """One unit per meta tile that holds cached tiles in the task's levels and area,
         straight from the store's own listing (no pyramid walk)."""
-        grid, meta_grid, store = task.grid, task.manager.meta_grid, task.manager.store
+        meta_grid = task.manager.meta_grid
         units: list[UnitWork] = []
         total = 0
+        for main, tiles in self._cached_mains(task):
+            units.append((tiles, lambda m=main: iter([meta_grid.meta_tile(m)])))
+            total += tiles
+        return units, total
+
+    def _cached_mains(self, task: Task) -> Iterator[tuple[TileCoord, int]]:
+        """(main coord, cached tiles) of the meta tiles with cached tiles in the task's
+        levels and area, level by level, in a stable order."""
+        grid, meta_grid, store = task.grid, task.manager.meta_grid, task.manager.store
         for level in task.levels:
             mains: dict[TileCoord, int] = {}
             for coord in store.iter_coords(level):
@@ -121,9 +157,7 @@ class Runner:
                 main = meta_grid.main_coord(coord)
                 mains[main] = mains.get(main, 0) + 1
             for main in sorted(mains):
-                units.append((mains[main], lambda m=main: iter([meta_grid.meta_tile(m)])))
-                total += mains[main]
-        return units, total
+                yield main, mains[main]
 
     def _seed_meta(self, task: Task, meta: MetaTile) -> tuple[int, bool]:
         """Work on one meta tile in this process; returns (tiles looked at, complete)."""
@@ -170,7 +204,7 @@ class Runner:
     # -- the run loop ---------------------------------------------------------
 
     def _run(self, task: Task, units: Iterator[UnitWork] | list[UnitWork], total: int,
-             record_units: bool = True) -> TaskStats:
+             record_units: bool = True, first_index: int = 0) -> TaskStats:
         self.progress.start_task(_label(task), total)
         lock = self._cache_lock(task)
         pool = self._executor()
@@ -178,7 +212,7 @@ class Runner:
         futures: set[Future] = set()
         try:
             shard, shards = self.options.shard
-            for index, (estimate, walk) in enumerate(units):
+            for index, (estimate, walk) in enumerate(units, first_index):
                 self._check_stop()
                 if index % shards != shard:
                     self.progress.skip(estimate)
@@ -285,6 +319,8 @@ class Runner:
             self.progress.skip(unit.estimate - unit.visited)
             if self.resume and unit.record:
                 self.resume.mark_unit(task.key, unit.index)
+        elif self.resume and unit.record:
+            self.resume.mark_incomplete(task.key, unit.index)
 
     def _halt(self, reason: str) -> None:
         if not self.stop.is_set():
@@ -309,11 +345,19 @@ class Runner:
         if not self.options.use_cache_lock or self.options.dry_run:
             return None
         m = task.manager
-        lock = FileLock(os.path.join(m.lock_dir, f"seed-{m.lock_id}.lck"), timeout=24 * 3600)
+        # the cache's lock maker: file locks on this machine, or Redis locks for all nodes
+        lock = m.locks.lock(f"seed-{m.lock_id}", 24 * 3600)
+        path = getattr(lock, "path", None)
         self.progress.message(f"{_label(task)}: waiting for the seed lock of cache '{task.cache}'"
-                              if os.path.exists(lock.path) else f"{_label(task)}: locked cache '{task.cache}'")
+                              if path and os.path.exists(path) else f"{_label(task)}: locked cache '{task.cache}'")
         lock.acquire()
         return lock
+
+
+def plan_of(task: Task, options: SeedOptions) -> Plan:
+    """The pyramid walk of a seed task, as every shard and worker cuts it into units."""
+    return Plan(task.grid, task.manager.meta_grid, task.levels, task.area, options.skip_geoms_for_last_levels,
+                spread=options.spread)
 
 
 def _label(task: Task) -> str:

@@ -15,6 +15,7 @@ import urllib3
 from requests.adapters import HTTPAdapter
 
 from .. import __version__
+from ..access_log import add_source_time
 from ..tilecache.locks import LockTimeout, Semaphore, Slots
 from .base import SourceError, SourceTimeout
 
@@ -135,6 +136,7 @@ class HTTPClient:
         except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as ex:
             raise SourceError(self._message("No response from URL", url, type(ex).__name__)) from None
         finally:
+            add_source_time(time.monotonic() - start)  # the access log's source_ms
             if not self.opts.manage_cookies:
                 self.session.cookies.clear()
         log.info("%s %s %.1fkB %dms", resp.status_code, url, len(body) / 1024, (time.monotonic() - start) * 1000)

@@ -113,6 +113,14 @@ class TileStore:
         tile = Tile(coord)
         return tile.timestamp if self.load(tile) else None
 
+    def timestamps_many(self, coords: Iterable[TileCoord]) -> list[float | None]:
+        """``timestamp`` of each coord, in order (one round trip where the store can)."""
+        return [self.timestamp(c) for c in coords]
+
+    def cached_many(self, coords: Iterable[TileCoord]) -> list[bool]:
+        """``is_cached`` of each coord, in order (one round trip where the store can)."""
+        return [self.is_cached(c) for c in coords]
+
     def load_many(self, tiles: Iterable[Tile]) -> list[Tile]:
         """Load each tile; returns those that were found."""
         return [t for t in tiles if self.load(t)]

@@ -54,6 +54,18 @@ class CoveredStore(TileStore):
     def timestamp(self, coord: TileCoord) -> float | None:
         return self._inner.timestamp(coord) if self.covers(coord) else None
 
+    def timestamps_many(self, coords: Iterable[TileCoord]) -> list[float | None]:
+        coords = list(coords)
+        inside = [c for c in coords if self.covers(c)]
+        found = dict(zip(inside, self._inner.timestamps_many(inside)))
+        return [found.get(c) for c in coords]
+
+    def cached_many(self, coords: Iterable[TileCoord]) -> list[bool]:
+        coords = list(coords)
+        inside = [c for c in coords if self.covers(c)]
+        found = dict(zip(inside, self._inner.cached_many(inside)))
+        return [found.get(c, False) for c in coords]
+
     def load_many(self, tiles: Iterable[Tile]) -> list[Tile]:
         return self._inner.load_many([t for t in tiles if self.covers(t.coord)])
 

@@ -16,6 +16,7 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import replace
 
 from .. import metrics
+from ..access_log import carried
 from ..grid import MetaGrid, MetaTile, TileCoord, TileGrid
 from ..image.codec import ImageDataError, is_single_color
 from ..image.formats import ImageFormat, ImageOptions
@@ -28,7 +29,7 @@ from ..sources.base import MapQuery, Source, SourceDataError, SourceError, Tiled
 from ..stores.base import StoreError, Tile, TileStore, log_throttled
 from .cache_status import forwarded
 from .freshness import is_older
-from .locks import FileLock, LockTimeout
+from .locks import FileLocks, LockMaker, LockTimeout
 from .options import TileManagerOptions
 from .outcomes import (
     Answered,
@@ -62,7 +63,7 @@ class TileCreator:
         image_opts: ImageOptions,
         request_format: ImageFormat,
         opts: TileManagerOptions,
-        lock_dir: str,
+        locks: LockMaker | str,
         lock_id: str,
         bulk_meta_tiles: bool,
         transparent: bool,
@@ -79,7 +80,9 @@ class TileCreator:
         self.format = image_opts.format
         self.request_format = request_format
         self.opts = opts
-        self.lock_dir = lock_dir
+        # the meta tile locks (a lock directory: file locks there)
+        self.locks: LockMaker = FileLocks(locks) if isinstance(locks, str) else locks
+        self.lock_dir: str = getattr(self.locks, "lock_dir", "")
         self.lock_id = lock_id
         self.bulk_meta_tiles = bulk_meta_tiles  # tiled sources fill whole meta tiles, one request per tile
         self.transparent = transparent
@@ -105,13 +108,17 @@ class TileCreator:
             return outcomes
         workers = min(self.opts.concurrent_tile_creators, len(metas))
         with ThreadPoolExecutor(workers) as pool:
-            for part in pool.map(lambda m: self.build_meta(m, job), metas):
+            for part in pool.map(carried(lambda m: self.build_meta(m, job)), metas):
                 outcomes.update(part)
         return outcomes
 
-    def lock_path(self, coord: TileCoord) -> str:
+    def lock_name(self, coord: TileCoord) -> str:
         x, y, z = coord
-        return os.path.join(self.lock_dir, f"{self.lock_id}-{x}-{y}-{z}.lck")
+        return f"{self.lock_id}-{x}-{y}-{z}"
+
+    def lock_path(self, coord: TileCoord) -> str:
+        """The file of the meta tile's lock with file locks (and as Redis' fallback)."""
+        return os.path.join(self.lock_dir, f"{self.lock_name(coord)}.lck")
 
     def build_meta(self, meta: MetaTile, job: Job) -> dict[TileCoord, TileOutcome]:
         """Outcomes for every tile of ``meta``: built, refreshed, kept or failed."""
@@ -119,7 +126,7 @@ class TileCreator:
             return nothing_drawn(meta.coords, job)
         if self.opts.disable_storage:
             return self._build_unstored(meta)
-        lock = FileLock(self.lock_path(meta.main_coord), timeout=self.opts.lock_timeout)
+        lock = self.locks.lock(self.lock_name(meta.main_coord), self.opts.lock_timeout)
         recorder = metrics.active
         waited = time.monotonic() if recorder is not None else 0.0
         try:
@@ -148,23 +155,21 @@ class TileCreator:
         in flight with it."""
         if not self.sources:
             raise TileError(f"cache '{self.name}' has no sources to create tiles from", 404)
-        with FileLock(self.lock_path(meta.main_coord), timeout=self.opts.lock_timeout):
+        with self.locks.lock(self.lock_name(meta.main_coord), self.opts.lock_timeout):
             result = self._render_meta(meta, gate)
             if not result.cacheable:
                 raise result.failure or SourceError("the source answered with an image that must not be cached")
             keep = [t for t in result.tiles if coords is None or t.coord in coords]
             if result.failure is not None and result.authorize_stale:
-                keep = [t for t in keep if not self.store.is_cached(t.coord)]
+                cached = self.store.cached_many([t.coord for t in keep])
+                keep = [t for t, hit in zip(keep, cached) if not hit]
             self.store.store_many(keep)
         return keep
 
     def _build_meta_locked(self, meta: MetaTile, job: Job) -> dict[TileCoord, TileOutcome]:
-        current: dict[TileCoord, Tile] = {}
         covered = [c for c in meta.coords if self.store.covers(c)]
-        for coord in covered:
-            tile = Tile(coord)
-            if self.store.load(tile):
-                current[coord] = tile
+        # one bulk load for the meta tile (one round trip, or parallel ones, on remote stores)
+        current: dict[TileCoord, Tile] = {t.coord: t for t in self.store.load_many([Tile(c) for c in covered])}
         if all(c in current and not is_older(current[c].timestamp, job.cutoff) for c in covered):
             # built by another request while we waited for the lock
             return {c: TileOutcome(t, forwarded(c in job.stale, collapsed=True)) for c, t in current.items()}
@@ -288,7 +293,7 @@ class TileCreator:
         if workers <= 1:
             return [fn(item) for item in items]
         with ThreadPoolExecutor(workers) as pool:
-            return list(pool.map(fn, items))
+            return list(pool.map(carried(fn), items))
 
     def _opts_for(self, answered: list[Answered]) -> ImageOptions:
         """How tiles are encoded: an on_error colour standing in for the only source

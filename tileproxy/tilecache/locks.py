@@ -7,6 +7,9 @@ by many machines (Redis, say) can stand in for the file-based ones:
   ``acquire()``, ``release()``, or ``with lock:``. ``FileLock`` implements it.
 - ``Slots``: at most N holders (``concurrent_requests`` of a source):
   ``with slots.hold():``. ``Semaphore`` implements it.
+- ``LockMaker``: makes the named ``Lock`` of a meta tile or a seed run.
+  ``FileLocks`` makes file locks in one directory; ``redis_locks.RedisLocks``
+  (``globals.cache.lock.type: redis``) makes locks that every node sees.
 
 Waiting is bounded: both raise ``LockTimeout`` after their timeout, so no request
 hangs forever.
@@ -48,6 +51,12 @@ class Lock(Protocol):
     def __enter__(self) -> Lock: ...
 
     def __exit__(self, *exc: object) -> None: ...
+
+
+class LockMaker(Protocol):
+    """Makes the lock called ``name`` (unique per cache and meta tile), waiting up to ``timeout``."""
+
+    def lock(self, name: str, timeout: float) -> Lock: ...
 
 
 class Slots(Protocol):
@@ -173,6 +182,16 @@ class FileLock:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+class FileLocks:
+    """File locks in ``lock_dir``: ``<name>.lck``."""
+
+    def __init__(self, lock_dir: str):
+        self.lock_dir = lock_dir
+
+    def lock(self, name: str, timeout: float) -> FileLock:
+        return FileLock(os.path.join(self.lock_dir, f"{name}.lck"), timeout=timeout)
 
 
 class Semaphore:

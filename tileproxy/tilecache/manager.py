@@ -25,6 +25,7 @@ from ..stores.base import Tile, TileStore
 from .cache_status import HIT, HIT_STALE, RESCALED
 from .creator import TileCreator
 from .freshness import RefreshBefore, is_older
+from .locks import FileLocks, LockMaker
 from .options import TileManagerOptions
 from .outcomes import Job, TileError, TileOutcome
 from .refresh_pool import RefreshPool
@@ -48,6 +49,7 @@ class TileManager:
         watermark: Watermark | None = None,
         renderd: RenderdClient | None = None,
         query_params: tuple[tuple[str, str], ...] = (),
+        locks: LockMaker | None = None,
     ):
         self.name = name
         self.grid = grid
@@ -57,6 +59,7 @@ class TileManager:
         self.format = image_opts.format
         self.request_format = request_format
         self.lock_dir = lock_dir
+        self.locks: LockMaker = locks or FileLocks(lock_dir)  # meta tile and seed run locks
         self.lock_id = hashlib.md5(lock_id.encode()).hexdigest()
         self.opts = opts or TileManagerOptions()
         use_meta = bool(self.sources) and all(s.supports_meta_tiles for s in self.sources)
@@ -68,7 +71,7 @@ class TileManager:
         self.meta_grid = MetaGrid(grid, meta_size, meta_buffer)
         self.transparent = any(s.transparent for s in self.sources) or bool(image_opts.transparent)
         self.creator = TileCreator(name, grid, self.meta_grid, store, self.sources, image_opts, request_format,
-                                   self.opts, lock_dir, self.lock_id, bulk_meta_tiles, self.transparent,
+                                   self.opts, self.locks, self.lock_id, bulk_meta_tiles, self.transparent,
                                    watermark=watermark, renderd=renderd, query_params=query_params)
         self._pool: RefreshPool | None = None
         self._pool_lock = threading.Lock()
@@ -89,7 +92,7 @@ class TileManager:
         # no renderd: it knows no dimensions and fills the plain store
         return TileManager(self.name, self.grid, store, self.sources, self.image_opts, self.request_format,
                            self.lock_dir, f"{self.lock_id}{values!r}", self.opts, watermark=self.creator.watermark,
-                           query_params=values)
+                           query_params=values, locks=self.locks)
 
     @property
     def refresh_before(self) -> RefreshBefore | None:
@@ -134,9 +137,9 @@ class TileManager:
         job = Job(started=now, cutoff=rule.cutoff(now) if rule else None)
         outcomes: dict[TileCoord, TileOutcome] = {}
         missing: list[TileCoord] = []
-        for coord in dict.fromkeys(coords):
-            tile = Tile(coord)
-            if self.opts.disable_storage or not self.store.load(tile):
+        for tile, found in self._lookup(coords):
+            coord = tile.coord
+            if not found:
                 missing.append(coord)
             elif is_older(tile.timestamp, job.cutoff):
                 job.stale[coord] = tile
@@ -174,6 +177,17 @@ class TileManager:
                 if outcome.cacheable and not outcome.stale and ts is not None:
                     outcome.status = outcome.status.with_ttl(int(rule.remaining(ts, now) or 0))
         return result
+
+    def _lookup(self, coords: Sequence[TileCoord]) -> list[tuple[Tile, bool]]:
+        """Each distinct coord's tile and whether the store had it: one bulk load for
+        several tiles (one round trip, or parallel ones, on remote stores)."""
+        tiles = [Tile(c) for c in dict.fromkeys(coords)]
+        if self.opts.disable_storage:
+            return [(t, False) for t in tiles]
+        if len(tiles) == 1:
+            return [(tiles[0], self.store.load(tiles[0]))]
+        found = {id(t) for t in self.store.load_many(tiles)}
+        return [(t, id(t) in found) for t in tiles]
 
     def is_cached(self, coord: TileCoord) -> bool:
         return self.store.is_cached(coord)

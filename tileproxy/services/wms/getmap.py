@@ -9,6 +9,7 @@ from dataclasses import replace
 
 from PIL import Image, ImageDraw, TiffImagePlugin, TiffTags
 
+from ...access_log import carried
 from ...config.model import WMSConfig
 from ...grid import ResRange
 from ...http import Response, no_cache
@@ -200,7 +201,7 @@ def _render_all(jobs: list[MapLayer], query: MapQuery,
     workers = conf.concurrent_layer_renderer
     if workers > 1 and len(jobs) > 1:
         with ThreadPoolExecutor(min(workers, len(jobs))) as pool:
-            outcomes = list(pool.map(one, jobs))
+            outcomes = list(pool.map(carried(one), jobs))
     else:
         outcomes = [one(job) for job in jobs]
     rendered = [(job, o) for job, o in zip(jobs, outcomes) if isinstance(o, ImageResult)]
