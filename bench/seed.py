@@ -14,7 +14,7 @@ options. Scenarios:
            seeded bbox (``cleanup``) and without a coverage (``cleanup-levels``)
 
 Reports wall time, CPU time (the tool and all its processes), peak RSS (summed
-over the process tree), requests the source saw, and whether both tools left the
+over the process tree, and of the largest single process), requests the source saw, and whether both tools left the
 same tile files. See bench/README.md.
 
     python3 bench/seed.py
@@ -42,6 +42,8 @@ AREA = [5.0, 47.0, 15.0, 55.0]  # lon/lat of the full seed and the cleanup
 CITY = [6.9, 50.6, 7.3, 50.85]  # lon/lat of the refresh
 SPARSE_POINTS = [(7.03, 50.67), (7.08, 50.71), (7.11, 50.74), (7.15, 50.69), (7.17, 50.78), (7.05, 50.77)]
 POINT = 0.0005  # degrees: a point's bbox, so a few meta tiles per level
+BOX = [5.0, 47.0, 11.0, 52.0]  # lon/lat of the memory scenario: 6x5 degrees at levels 0..12
+BOX_LEVELS = 12
 REGION = [6.0, 49.5, 9.0, 52.0]  # lon/lat of the deep refresh: about 210 x 280 km
 DEEP_POINTS = 10  # seeded points in REGION, each one meta tile per level from DEEP_FROM
 DEEP_FROM = 14
@@ -89,7 +91,7 @@ def write_configs(directory: Path, source_url: str, max_level: int, cleanup_from
         "globals": {"cache": {"base_dir": "./cache_data", "lock_dir": "./cache_data/locks",
                               "tile_lock_dir": "./cache_data/tile_locks"}},
     }
-    coverages = {"area": {"bbox": AREA, "srs": "EPSG:4326"}, "city": {"bbox": CITY, "srs": "EPSG:4326"},
+    coverages = {"area": {"bbox": AREA, "srs": "EPSG:4326"}, "box": {"bbox": BOX, "srs": "EPSG:4326"}, "city": {"bbox": CITY, "srs": "EPSG:4326"},
                  "region": {"bbox": REGION, "srs": "EPSG:4326"}}
     for i, (x, y) in enumerate(deep_points()):
         coverages[f"deep{i}"] = {"bbox": [x, y, x + POINT, y + POINT], "srs": "EPSG:4326"}
@@ -99,6 +101,8 @@ def write_configs(directory: Path, source_url: str, max_level: int, cleanup_from
         "seeds": {
             "full": {"caches": ["bench_cache"], "grids": ["GLOBAL_WEBMERCATOR"], "coverages": ["area"],
                      "levels": {"to": max_level}},
+            "box": {"caches": ["bench_cache"], "grids": ["GLOBAL_WEBMERCATOR"], "coverages": ["box"],
+                    "levels": {"to": BOX_LEVELS}},
             "sparse": {"caches": ["bench_cache"], "grids": ["GLOBAL_WEBMERCATOR"],
                        "coverages": [f"point{i}" for i in range(len(SPARSE_POINTS))], "levels": {"to": 19}},
             "refresh": {"caches": ["bench_cache"], "grids": ["GLOBAL_WEBMERCATOR"], "coverages": ["city"],
@@ -124,11 +128,11 @@ def write_configs(directory: Path, source_url: str, max_level: int, cleanup_from
 
 
 def tool_command(tool: str, task_args: list[str], concurrency: int,
-                 tileproxy_extra: list[str] = ()) -> tuple[list[str], dict[str, str]]:
+                 tileproxy_extra: list[str] = (), tileproxy_src: Path = REPO_DIR) -> tuple[list[str], dict[str, str]]:
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "MAPPROXY_CONFIG")}
     common = ["-f", "mapproxy.yaml", "-s", "seed.yaml", "-c", str(concurrency), *task_args]
     if tool == "tileproxy":
-        env["PYTHONPATH"] = str(REPO_DIR)
+        env["PYTHONPATH"] = str(tileproxy_src)
         return [sys.executable, "-m", "tileproxy.cli.seed", *common, *tileproxy_extra], env
     return [str(MAPPROXY_VENV / "bin" / "mapproxy-seed"), *common], env
 
@@ -154,7 +158,9 @@ class Run:
     tool: str
     wall_s: float = 0.0
     cpu_s: float = 0.0
-    peak_rss_kb: int = 0
+    peak_rss_kb: int = 0  # the process tree's RSS summed (sampled every 0.1 s)
+    max_rss_kb: int = 0  # the largest single process (ru_maxrss of wait4)
+    startup_s: float = 0.0  # from the start to the source's first request
     source_requests: int = 0
     tiles_before: int = 0
     tiles_after: int = 0
@@ -164,7 +170,7 @@ class Run:
 
 
 def run_tool(tool: str, side: Path, task_args: list[str], args, source: WMSSourceServer, log: Path) -> Run:
-    cmd, env = tool_command(tool, task_args, args.concurrency, args.tileproxy_args.split())
+    cmd, env = tool_command(tool, task_args, args.concurrency, args.tileproxy_args.split(), args.tileproxy_src)
     source.reset()
     before = len(tile_set(side / "cache_data"))
     started = time.time()
@@ -175,8 +181,11 @@ def run_tool(tool: str, side: Path, task_args: list[str], args, source: WMSSourc
             _, status, usage = os.wait4(proc.pid, 0)
         wall = time.monotonic() - t0
     proc.returncode = os.waitstatus_to_exitcode(status)
-    run = Run("", 0, tool, wall, usage.ru_utime + usage.ru_stime, max(mem.peak_rss, usage.ru_maxrss),
-              source.requests, before, len(tile_set(side / "cache_data")), proc.returncode)
+    run = Run("", 0, tool, wall, usage.ru_utime + usage.ru_stime, peak_rss_kb=max(mem.peak_rss, usage.ru_maxrss),
+              max_rss_kb=usage.ru_maxrss, source_requests=source.requests, tiles_before=before,
+              tiles_after=len(tile_set(side / "cache_data")), returncode=proc.returncode)
+    if source.first_request is not None:
+        run.startup_s = source.first_request - t0
     run.written = written_since(side / "cache_data", started)  # not in asdict: a set of paths
     run.refreshed = len(run.written)
     if proc.returncode:
@@ -192,6 +201,7 @@ def prepare(side: Path, template: Path | None) -> None:
 
 SCENARIOS = {  # name: (task arguments, template cache or None)
     "full": (["--seed", "full"], None),
+    "memory": (["--seed", "box"], None),
     "refresh": (["--seed", "refresh", "--skip-uncached"], "sparse"),
     "refresh-deep": (["--seed", "refresh_deep", "--skip-uncached"], "deep_points"),
     "cleanup": (["--cleanup", "remove"], "full"),
@@ -231,25 +241,40 @@ def report(args, runs: list[Run], same: dict[tuple[str, float], str]) -> str:
            "of the full cache (cleanup: within the bbox; cleanup-levels: no coverage); source: "
            + (f"{args.prerendered} maps per size rendered once" if args.prerendered else "a new map per request")
            + (f"; tileproxy-seed {args.tileproxy_args}" if args.tileproxy_args else ""), "",
-           f"{'scenario':<9} {'delay':>6} {'tool':<10} {'wall s':>8} {'CPU s':>8} {'peak RSS MiB':>13} "
+           f"{'scenario':<9} {'delay':>6} {'tool':<10} {'wall s':>8} {'CPU s':>8} {'peak RSS MiB':>13} {'1 proc MiB':>10} "
            f"{'source req':>10} {'tiles before':>12} {'tiles after':>11} {'written':>8}  same tiles"]
-    by_key: dict[tuple[str, float], dict[str, Run]] = {}
+    rounds: dict[tuple[str, float], dict[str, list[Run]]] = {}
     for r in runs:
-        by_key.setdefault((r.scenario, r.delay_ms), {})[r.tool] = r
+        rounds.setdefault((r.scenario, r.delay_ms), {}).setdefault(r.tool, []).append(r)
+    by_key: dict[tuple[str, float], dict[str, Run]] = {}  # the round of median CPU per tool
+    for key, per_tool in rounds.items():
+        by_key[key] = {tool: sorted(rs, key=lambda r: r.cpu_s)[(len(rs) - 1) // 2] for tool, rs in per_tool.items()}
     for (scenario, delay), pair in by_key.items():
         for tool in TOOLS:
             r = pair.get(tool)
             if r is None:
                 continue
+            spread = sorted(x.cpu_s for x in rounds[(scenario, delay)][tool])
             failed = f"  FAILED (exit {r.returncode})" if r.returncode else ""
+            if len(spread) > 1:
+                failed += f"  (CPU of {len(spread)} rounds: {', '.join(f'{c:.2f}' for c in spread)})"
             out.append(f"{scenario:<9} {delay:>4.0f}ms {tool:<10} {r.wall_s:>8.2f} {r.cpu_s:>8.2f} "
-                       f"{r.peak_rss_kb / 1024:>13.0f} {r.source_requests:>10} {r.tiles_before:>12} {r.tiles_after:>11} {r.refreshed:>8}"
+                       f"{r.peak_rss_kb / 1024:>13.0f} {r.max_rss_kb / 1024:>10.0f} {r.source_requests:>10} {r.tiles_before:>12} {r.tiles_after:>11} {r.refreshed:>8}"
                        f"  {same.get((scenario, delay), '')}{failed}")
         a, b = pair.get("tileproxy"), pair.get("MapProxy")
         if a and b and a.wall_s and a.cpu_s:
             out.append(f"{scenario:<9} {delay:>4.0f}ms {'ratio':<10} {b.wall_s / a.wall_s:>7.2f}x {b.cpu_s / a.cpu_s:>7.2f}x "
-                       f"{a.peak_rss_kb / b.peak_rss_kb if b.peak_rss_kb else 0:>12.2f}x   "
+                       f"{a.peak_rss_kb / b.peak_rss_kb if b.peak_rss_kb else 0:>12.2f}x "
+                       f"{a.max_rss_kb / b.max_rss_kb if b.max_rss_kb else 0:>9.2f}x   "
                        "(wall, CPU: MapProxy / tileproxy; RSS: tileproxy / MapProxy)")
+        for tool in TOOLS if delay else ():
+            r = pair.get(tool)
+            if r is not None and r.source_requests:
+                # the source's floor: its requests, ``-c`` at a time, after the tool's start-up
+                floor = r.startup_s + r.source_requests * delay / 1000 / args.concurrency
+                out.append(f"{scenario:<9} {delay:>4.0f}ms {tool:<10} wall {r.wall_s:.2f} s = {r.wall_s / floor:.2f}x the "
+                           f"floor of {floor:.2f} s (start-up {r.startup_s:.2f} s + {r.source_requests} requests x "
+                           f"{delay:g} ms / {args.concurrency})")
     for r in runs:
         if r.returncode:
             out.append(f"{r.tool} {r.scenario} {r.delay_ms:g} ms failed:\n{r.tail}")
@@ -266,7 +291,11 @@ def main(argv: list[str] | None = None) -> int:
                    "the template cache is kept)")
     p.add_argument("--cleanup-from", type=int, default=9)
     p.add_argument("-c", "--concurrency", type=int, default=2)
+    p.add_argument("--rounds", type=int, default=1, help="runs per tool and scenario, taking turns; "
+                   "the report shows the run of median CPU time")
     p.add_argument("--tileproxy-args", default="", help="more tileproxy-seed options, e.g. --processes")
+    p.add_argument("--tileproxy-src", type=Path, default=REPO_DIR,
+                   help="the tileproxy tree to run (default: this one), e.g. another worktree for a before/after")
     p.add_argument("--fresh-templates", action="store_true", help="make the template caches again")
     p.add_argument("--only", choices=["tileproxy", "mapproxy"])
     p.add_argument("--work", type=Path, default=BENCH_DIR / "work")
@@ -284,6 +313,10 @@ def main(argv: list[str] | None = None) -> int:
         p.error("MapProxy is not installed: run bash bench/setup.sh (or --only tileproxy)")
 
     work = (args.work / "seed").resolve()
+    # tileproxy's bytecode, as an installed package has it (MapProxy's venv has its own):
+    # under PYTHONDONTWRITEBYTECODE every run would compile the worktree's modules again
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(args.tileproxy_src / "tileproxy")], check=True,
+                   stdout=subprocess.DEVNULL)
     (work / "logs").mkdir(parents=True, exist_ok=True)
     runs: list[Run] = []
     same: dict[tuple[str, float], str] = {}
@@ -304,19 +337,20 @@ def main(argv: list[str] | None = None) -> int:
                     continue  # no source requests: the delay changes nothing
                 source.delay = delay / 1000
                 sets = {}
-                order = tools if turn % 2 == 0 else list(reversed(tools))
-                turn += 1
-                for tool in order:
-                    side = work / tool.lower()
-                    prepare(side, templates.get(template) if template else None)
-                    print(f"-- {scenario}, delay {delay:g} ms: {tool}", flush=True)
-                    run = run_tool(tool, side, task_args, args, source,
-                                   work / "logs" / f"{scenario}-{delay:g}ms-{tool}.log")
-                    run.scenario, run.delay_ms = scenario, delay
-                    runs.append(run)
-                    sets[tool] = (tile_set(side / "cache_data"), run.written)
-                    print(f"   {run.wall_s:.1f} s wall, {run.cpu_s:.1f} s CPU, {run.source_requests} source requests, "
-                          f"{run.tiles_after} tiles, exit {run.returncode}", flush=True)
+                for _ in range(args.rounds):
+                    order = tools if turn % 2 == 0 else list(reversed(tools))
+                    turn += 1
+                    for tool in order:
+                        side = work / tool.lower()
+                        prepare(side, templates.get(template) if template else None)
+                        print(f"-- {scenario}, delay {delay:g} ms: {tool}", flush=True)
+                        run = run_tool(tool, side, task_args, args, source,
+                                       work / "logs" / f"{scenario}-{delay:g}ms-{tool}.log")
+                        run.scenario, run.delay_ms = scenario, delay
+                        runs.append(run)
+                        sets[tool] = (tile_set(side / "cache_data"), run.written)
+                        print(f"   {run.wall_s:.1f} s wall, {run.cpu_s:.1f} s CPU, {run.source_requests} source requests, "
+                              f"{run.tiles_after} tiles, exit {run.returncode}", flush=True)
                 if len(sets) == 2:
                     (a, wa), (b, wb) = sets["tileproxy"], sets["MapProxy"]
                     same[(scenario, delay)] = ("yes" if a == b else f"NO ({len(a - b)} only tileproxy, {len(b - a)} only MapProxy)") \

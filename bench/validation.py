@@ -37,7 +37,7 @@ AREA = [5.0, 47.0, 15.0, 55.0]  # lon/lat, as bench/seed.py's full seed
 
 # name: (what it is, cache options, source, source layer, cache format)
 SCENARIOS = {
-    "meta-png": ("4x4 meta tiles from a WMS, RGB PNG (decoded anyway: the check's rows are reused)",
+    "meta-png": ("4x4 meta tiles from a WMS, RGB PNG (decoded anyway; rows over 2 MB are inflated again)",
                  {"meta_size": [4, 4], "meta_buffer": 80}, "wms", "rgb", "image/png"),
     "meta-png8": ("4x4 meta tiles from a WMS, paletted PNG (decoded anyway: the check's rows are reused)",
                   {"meta_size": [4, 4], "meta_buffer": 80}, "wms", "png8", "image/png"),

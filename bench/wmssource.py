@@ -41,12 +41,14 @@ class WMSSourceServer(LocalHTTPServer):
         self.variants = variants
         self._rendered: dict[tuple[int, int, str], bytes] = {}
         self.requests = 0
+        self.first_request: float | None = None  # time.monotonic() of the first GetMap since reset
         self._lock = threading.Lock()
         self.url = f"http://127.0.0.1:{self.port}/wms"
 
     def reset(self) -> None:
         with self._lock:
             self.requests = 0
+            self.first_request = None
 
     def answer(self, path: str) -> tuple[int, str, bytes]:
         params = {k.upper(): v for k, v in parse_qsl(urlsplit(path).query)}
@@ -60,6 +62,8 @@ class WMSSourceServer(LocalHTTPServer):
             return 400, "text/plain", b"size out of range"
         with self._lock:
             self.requests += 1
+            if self.first_request is None:
+                self.first_request = time.monotonic()
         if self.delay:
             time.sleep(self.delay)
         key = params.get("BBOX", "")

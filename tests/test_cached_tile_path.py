@@ -260,3 +260,113 @@ def test_a_path_with_the_proxys_prefix_still_in_it_answers_as_the_general_path(t
         assert call(app, path, headers={"X-Script-Name": prefix}).status_line == general.status_line, prefix
     proxied = general_answer(app, "/proxy/tms/1.0.0/m/0/0/0.png", {"X-Script-Name": "/proxy"})
     assert proxied.status_line == "200 OK"
+
+
+@pytest.mark.parametrize("path", [
+    "/tms/1.0.0/t/EPSG3857/0/0/0.png/0/1/0.png",  # TMS reads up to the extension: tile 0/0/0
+    "/tms/1.0.0/t/EPSG3857/0/0/0.png.png",
+    "/tms/1.0.0/t/EPSG3857/0/0/0000000000.png",  # 10 digits: no TMS number
+    "/tms/1.0.0/t/EPSG3857/0/0/000000000.png",
+    "/tms/1.0.0/t/EPSG3857/-0/0/0.png",
+    "/wmts/t/GLOBAL_WEBMERCATOR/001/0/0000000000001.png",  # WMTS numbers of any length
+    "/wmts/t/GLOBAL_WEBMERCATOR/1/0/-0.png",
+    "/wmts/t/GLOBAL_WEBMERCATOR/1/0/0.PNG",
+    "/tms/t/EPSG3857/0/0/0.png",
+    "/tms/1.0.0/t/0/0/0.png",  # the layer name alone
+])
+def test_fast_path_routes_answer_odd_spellings_as_the_general_path(app, path):
+    """A route, learned once per layer part of a URL, serves every URL that differs
+    in the numbers only; other spellings are resolved (or refused) as before."""
+    for stored in STORED:
+        call(app, stored)
+    fast, general = call(app, path), general_answer(app, path)
+    assert (fast.status_line, fast.body) == (general.status_line, general.body), path
+    # and again once the routes of these URLs are known
+    assert call(app, path).body == general.body
+    assert call(app, "/tms/1.0.0/t/EPSG3857/0/0/0.png/0/1/0.png").body == call(app, "/tms/1.0.0/t/EPSG3857/0/0/0.png").body
+
+
+def test_fast_path_answers_without_cors_and_with_no_cache_as_the_general_path(tmp_path: Path):
+    """No access_control_allow_origin, expires_hours 0: the fast path's headers
+    are still the general path's."""
+    src = tmp_path / "src" / "0" / "0"
+    src.mkdir(parents=True)
+    (src / "0.png").write_bytes(_png((1, 2, 3)))
+    config = cache_config(
+        {"s": tile_source(f"file://{tmp_path}/src/%(z)s/%(x)s/%(y)s.png")}, source_name="s", layer_name="t",
+        meta_size=None, services={"tms": None, "wmts": None},
+        globals={"cache": {"base_dir": str(tmp_path / "cache")}, "http": {"access_control_allow_origin": ""},
+                 "tiles": {"expires_hours": 0}})
+    app = make_wsgi_app(write_config(tmp_path / "mapproxy.yaml", config))
+    path = "/wmts/t/GLOBAL_WEBMERCATOR/0/0/0.png"
+    call(app, path)
+    assert app.fast.answer(environ(path)) is not None
+    fast, general = call(app, path), general_answer(app, path)
+    assert fast.header_list == general.header_list and fast.body == general.body
+    assert "Access-Control-Allow-Origin" not in fast.headers and fast.headers["Cache-Control"] == "no-cache, no-store"
+
+
+# -- file cache tiles kept for URLs asked again (fast_tiles.KEPT_BYTES) -------------------
+
+
+def _stored_file(tmp_path: Path) -> Path:
+    files = [p for p in (tmp_path / "cache").rglob("*.png")]
+    assert len(files) == 1
+    return files[0]
+
+
+def test_a_kept_tile_follows_its_file(app, tmp_path):
+    """A tile answered once is kept for its URL; a new file (seeding writes by rename)
+    is answered at once with its own bytes and validators; a removed one goes back to
+    the general path, which fetches it again."""
+    url = "/wmts/t/GLOBAL_WEBMERCATOR/0/0/0.png"
+    first = call(app, url)
+    again = call(app, url)
+    assert again.status == 200 and again.header_list[:3] == first.header_list[:3] and again.body == first.body
+    file = _stored_file(tmp_path)
+    store = FileStore(str(file.parent.parent.parent.parent.parent.parent.parent), layout="tc")
+    new = _png((200, 10, 10))
+    store.store(Tile((0, 0, 0), data=new))
+    assert file.read_bytes() == new
+    os.utime(file, (1700000000.25, 1700000000.25))
+    changed = call(app, url)
+    assert changed.body == new and changed.headers["Last-Modified"] == http_date(1700000000.25)
+    assert changed.headers["ETag"] == hashlib.md5(f"{1700000000.25}{len(new)}".encode()).hexdigest()
+    general = general_answer(app, url)
+    assert general.body == new and general.headers["ETag"] == changed.headers["ETag"]
+    file.unlink()
+    assert app.fast.answer(environ(url)) is None
+    assert call(app, url).body == first.body  # fetched from the source again
+
+
+def test_a_kept_tile_still_asks_the_authorize_callback(app):
+    url = "/wmts/t/GLOBAL_WEBMERCATOR/0/0/0.png"
+    call(app, url)
+    assert app.fast.answer(environ(url)) is not None  # kept
+    env = environ(url)
+    env["mapproxy.authorize"] = lambda service, layers, environ, **kw: {"authorized": "none"}
+    assert app.fast.answer(env) is None
+
+
+def test_kept_tiles_stay_within_their_budget(app, monkeypatch):
+    from tileproxy.services import fast_tiles
+
+    monkeypatch.setattr(fast_tiles, "KEPT_BYTES", 1)  # room for nothing but the newest
+    for path in STORED:
+        call(app, path)
+        call(app, path)
+    assert len(app.fast._kept) <= 1
+    for path in STORED:  # still answered as stored, each read again
+        assert call(app, path).body == general_answer(app, path).body
+
+
+@pytest.mark.parametrize("timestamp", [1700000000.5, 1700000000.25, -1.5, 0.0, 1764920000.999999, 59.9999999])
+def test_kept_validators_are_the_computed_ones(timestamp):
+    """Last-Modified, ETag and Content-Length kept per (time, size), dates per second,
+    are what formatting them anew gives (MapProxy's md5 ETag, gmtime's rounding)."""
+    from tileproxy.http import tile_etag, timed_tile_fields
+
+    for size in (10, 11):
+        modified, etag, length = timed_tile_fields(timestamp, size)
+        assert modified == ("Last-Modified", http_date(timestamp))
+        assert etag == ("ETag", tile_etag(timestamp, b"x" * size)) and length == ("Content-Length", str(size))

@@ -74,7 +74,7 @@ def server(tmp_path_factory, _source_server) -> Iterator[str]:
     srv.stop()
 
 
-def token(sub: str = "carol", ttl: int = 600, secret: str = SECRET) -> str:
+def token(sub: str = "carol", ttl: int = 86400, secret: str = SECRET) -> str:
     return jwt.encode({"sub": sub, "exp": int(time.time()) + ttl}, secret, algorithm="HS256")
 
 

@@ -213,6 +213,29 @@ def test_serving_a_file_tile_records_its_use_once_an_hour(tmp_path):
     assert os.stat(path).st_ctime_ns == changed
 
 
+def test_tiles_served_by_the_app_record_their_use(tmp_path):
+    """Every request of a tile counts as its use, also when the same URL is asked again
+    (a worker keeps no copy of a tile of a cache with max_size)."""
+    from support.wsgi import call
+
+    from tileproxy.wsgi import make_wsgi_app
+
+    config = _config(tmp_path, {"type": "file", "max_size": "1GB"})
+    app = make_wsgi_app(str(config))
+    url = "/tms/1.0.0/c/GLOBAL_WEBMERCATOR/1/0/0.png"
+    assert call(app, url).status == 200  # drawn and stored
+    store = load_proxy_config(config).caches["c"].managers["GLOBAL_WEBMERCATOR"].store
+    (path,) = [store.path(c) for z in range(4) for c in store.iter_coords(z)]
+    written = time.time() - 2 * DAY
+    for _ in range(3):
+        # last served two hours ago: past the hour after which a use is recorded again, and
+        # within the day after which the kernel (relatime) would record a read itself
+        os.utime(path, (time.time() - 7200, written))
+        answer = call(app, url)
+        assert answer.status == 200 and answer.headers.get("Cache-Status", "").endswith("hit")
+        assert os.stat(path).st_atime > time.time() - 60
+
+
 # --- sweeps of compact caches
 
 

@@ -22,6 +22,7 @@ from support.seed import cached, run_seed, write_configs
 from support.source_server import damaged_png
 from support.wsgi import call
 
+from tileproxy.image import whole
 from tileproxy.image.errors import ImageDataError
 from tileproxy.image.result import whole_image
 from tileproxy.image.whole import ImageSizeError, check_whole
@@ -207,6 +208,27 @@ def test_damaged_and_cut_images_are_refused(name) -> None:
     data, mime, reason = BAD[name]
     with pytest.raises(ImageDataError, match=reason):
         check_whole(data, mime, (67, 45))
+
+
+@pytest.mark.parametrize("name", [n for n in BAD if n.startswith("png")])
+def test_large_pngs_inflated_piece_by_piece_are_refused_alike(name, monkeypatch) -> None:
+    # rows above ROWS_KEPT are not kept: the stream is inflated in pieces (of 2 rows here)
+    monkeypatch.setattr(whole, "ROWS_KEPT", 0)
+    monkeypatch.setattr(whole, "_PIECE", 2 * (1 + 67 * 3))
+    data, mime, reason = BAD[name]
+    with pytest.raises(ImageDataError, match=reason):
+        check_whole(data, mime, (67, 45))
+
+
+@pytest.mark.parametrize("name", ["png rgb", "png rgba", "png paletted", "png in many IDAT chunks"])
+def test_large_pngs_keep_no_rows_and_decode_as_pillow_reads_them(name, monkeypatch) -> None:
+    monkeypatch.setattr(whole, "ROWS_KEPT", 1000)
+    monkeypatch.setattr(whole, "_PIECE", 999)
+    data = GOOD[name][0]
+    assert check_whole(data, "image/png", (67, 45)).rows is None
+    img = whole_image(data, (67, 45)).image
+    expected = Image.open(io.BytesIO(data))
+    assert img.mode == expected.mode and img.tobytes() == expected.tobytes()
 
 
 @pytest.mark.parametrize("name", ["png rgb", "png paletted", "jpeg", "gif"])

@@ -6,6 +6,7 @@ fast path uses it on every request."""
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 import time
 import zlib
@@ -174,32 +175,78 @@ def http_date(timestamp: float) -> str:
             f"{two[hour]}:{two[minute]}:{two[second]} GMT")
 
 
-_expires: tuple[int, str] = (-1, "")
+_expires: tuple[int, tuple[str, str]] = (-1, ("Expires", ""))
+
+
+def expires_field(max_age: int) -> tuple[str, str]:
+    """``("Expires", http_date(now + max_age))``, formatted at most once a second."""
+    global _expires
+    when = int(time.time()) + max_age
+    if _expires[0] != when:
+        _expires = (when, ("Expires", http_date(when)))
+    return _expires[1]
 
 
 def expires_header(max_age: int) -> str:
     """``http_date(now + max_age)``, formatted at most once a second."""
-    global _expires
-    when = int(time.time()) + max_age
-    if _expires[0] != when:
-        _expires = (when, http_date(when))
-    return _expires[1]
+    return expires_field(max_age)[1]
 
 
 _last_cache_control: tuple[int, str] = (-1, "")
 
 
-def _public_max_age(max_age: int) -> str:
+def public_max_age(max_age: int) -> str:
+    """The Cache-Control value of a tile clients and proxies may keep ``max_age`` seconds."""
     global _last_cache_control
     if _last_cache_control[0] != max_age:
         _last_cache_control = (max_age, f"public, max-age={max_age}, s-maxage={max_age}")
     return _last_cache_control[1]
 
 
+Field = tuple[str, str]
+
+# (time, size) of a tile -> its Last-Modified, ETag and Content-Length fields: the md5
+# and the date cost more than the rest of a cached tile's answer, and a tile asked
+# again gets them from here. Cleared when full: tiles asked often come back at once.
+_timed_fields: dict[tuple[float, int], tuple[Field, Field, Field]] = {}
+TIMED_FIELDS_KEPT = 8192
+
+
+def timed_tile_fields(timestamp: float, size: int) -> tuple[Field, Field, Field]:
+    """The Last-Modified, ETag and Content-Length fields of a tile of ``size`` bytes
+    stored at ``timestamp`` (a float, as stores give it)."""
+    key = (timestamp, size)
+    fields = _timed_fields.get(key)
+    if fields is None:
+        if len(_timed_fields) >= TIMED_FIELDS_KEPT:
+            _timed_fields.clear()
+        fields = _timed_fields[key] = (("Last-Modified", _second_date(timestamp)),
+                                       ("ETag", hashlib.md5(f"{timestamp}{size}".encode()).hexdigest()),
+                                       ("Content-Length", str(size)))
+    return fields
+
+
+# Last-Modified dates by second: a seeded cache's tiles share their seconds by the thousand
+_second_dates: dict[int, str] = {}
+
+
+def _second_date(timestamp: float) -> str:
+    second = math.floor(timestamp)  # as gmtime rounds
+    date = _second_dates.get(second)
+    if date is None:
+        if len(_second_dates) >= TIMED_FIELDS_KEPT:
+            _second_dates.clear()
+        date = _second_dates[second] = http_date(second)
+    return date
+
+
 def validators(headers: list[tuple[str, str]], timestamp: float | None, data: bytes, etag: str | None = None) -> None:
     """Last-Modified (when the tile has a time) and ETag (``etag``, else the tile's).
     The ETag goes out bare, without quotes, as MapProxy sends it: clients echo it
     as they got it, and If-None-Match is matched with or without quotes."""
+    if etag is None and type(timestamp) is float:
+        headers += timed_tile_fields(timestamp, len(data))[:2]
+        return
     if timestamp is not None:
         headers.append(("Last-Modified", http_date(timestamp)))
     headers.append(("ETag", etag or tile_etag(timestamp, data)))
@@ -210,7 +257,7 @@ def cache_headers(headers: list[tuple[str, str]], timestamp: float | None, data:
     """Last-Modified, ETag and Cache-Control/Expires for a tile response."""
     validators(headers, timestamp, data, etag)
     if max_age > 0:
-        headers += (("Cache-Control", _public_max_age(max_age)), ("Expires", expires_header(max_age)))
+        headers += (("Cache-Control", public_max_age(max_age)), expires_field(max_age))
     else:
         no_cache(headers)
 

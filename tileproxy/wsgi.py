@@ -59,7 +59,9 @@ class TileProxyApp:
                                  ogcapi=self.ogcapi)
                      if services.demo else None)
         self.cors = config.globals.access_control_allow_origin
-        self.fast = FastTiles(self.tms, self.wmts, self.ogcapi)
+        self.app_headers = [("Access-Control-Allow-Origin", self.cors), NOSNIFF] if self.cors else [NOSNIFF]
+        fast = FastTiles(self.tms, self.wmts, self.ogcapi, self.app_headers)
+        self.fast: FastTiles | None = fast if fast else None
         self.routes: dict[str, Handler] = {
             "": self.welcome,
             "service": self.ows,
@@ -108,25 +110,27 @@ class TileProxyApp:
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         if ACCESS.isEnabledFor(INFO) and LOGGED not in environ:  # this again, through the access log
             return self.access.logged(self, environ, start_response)
-        fast = self.fast.answer(environ) if self.fast else None
-        if fast is not None:
-            headers, body = fast
-            status, send, code = "200 OK", True, 200
-        else:
-            req = Request(environ)
-            resp = self.handle(req)
-            headers, body, status, code = resp.headers, resp.body, status_line(resp.status), resp.status
-            send = req.method != "HEAD" and resp.status != 304
+        fast = self.fast.answer(environ) if self.fast is not None else None
+        if fast is not None:  # complete: the app's headers and Content-Length are in it
+            if self.recorder is not None:
+                self._record(environ, 200)
+            start_response("200 OK", fast[0])
+            return [fast[1]]
+        req = Request(environ)
+        resp = self.handle(req)
         if self.recorder is not None:
-            service, layer = self.layer_names.service_and_layer(environ.get("PATH_INFO", ""),
-                                                                environ.get("QUERY_STRING", ""))
-            self.recorder.request(service, layer, code)
-        if self.cors:
-            headers.append(("Access-Control-Allow-Origin", self.cors))
-        headers.append(NOSNIFF)
-        headers.append(("Content-Length", str(len(body))))
-        start_response(status, headers)
-        return [body] if send else [b""]
+            self._record(environ, resp.status)
+        headers = resp.headers
+        headers += self.app_headers
+        headers.append(("Content-Length", str(len(resp.body))))
+        start_response(status_line(resp.status), headers)
+        return [resp.body] if req.method != "HEAD" and resp.status != 304 else [b""]
+
+    def _record(self, environ: dict, status: int) -> None:
+        assert self.recorder is not None
+        service, layer = self.layer_names.service_and_layer(environ.get("PATH_INFO", ""),
+                                                            environ.get("QUERY_STRING", ""))
+        self.recorder.request(service, layer, status)
 
     def handle(self, req: Request) -> Response:
         if req.path.startswith("/admin/"):  # POST /admin/invalidate, when globals.admin is set
@@ -246,6 +250,9 @@ class ReloadingApp:
         self._app, self.serving = self._first_app()
         self._mtimes = self._current_mtimes()
         self._checked = time.monotonic()
+        # False while no check can be due: with an infinite interval, between the check
+        # after a fork and the next fork (no clock read per request then)
+        self._may_check = check_interval != math.inf
         _FORKABLE.add(self)
 
     def _load(self) -> TileProxyApp:
@@ -293,6 +300,7 @@ class ReloadingApp:
     def _forked(self) -> None:
         self._lock = threading.Lock()  # the parent's may have been held by a thread that is gone
         self._checked = -math.inf  # look at the files once, at the next request
+        self._may_check = True
 
     def _maybe_reload(self) -> None:
         now = time.monotonic()
@@ -300,6 +308,7 @@ class ReloadingApp:
             return
         with self._lock:
             self._checked = now
+            self._may_check = self.check_interval != math.inf
             current = self._current_mtimes()
             if current == self._mtimes:
                 return
@@ -315,7 +324,8 @@ class ReloadingApp:
             log.info("configuration reloaded from %s", self.path)
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
-        self._maybe_reload()
+        if self._may_check:
+            self._maybe_reload()
         return self._app(environ, start_response)
 
 

@@ -3,8 +3,9 @@ is stored or passed on, without building pixels where nothing else needs them.
 
 - PNG: IHDR first, every chunk's CRC, an IEND, and the IDAT stream inflated to its
   end (zlib checks its Adler-32) with exactly the bytes the header's size needs.
-  The inflated rows of a non-interlaced PNG are kept, so that a decode that
-  follows only unfilters them (``png_tiles.decode_rows``, ``decode_read_rows``).
+  The inflated rows of a non-interlaced PNG up to ``ROWS_KEPT`` are kept, so that
+  a decode that follows only unfilters them (``png_tiles.decode_rows``,
+  ``decode_read_rows``).
 - JPEG: the marker segments, a frame header (its size), each scan's data up to
   the marker after it, and the EOI marker.
 - Other formats (GIF, TIFF, WebP, ...): decoded by Pillow, the image kept.
@@ -29,6 +30,13 @@ _Inflater = getattr(_zlib, "_ZlibDecompressor", None) or _zlib.decompressobj
 
 _PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}  # colour type -> samples per pixel
 _PNG_DEPTHS = {0: (1, 2, 4, 8, 16), 2: (8, 16), 3: (1, 2, 4, 8), 4: (8, 16), 6: (8, 16)}
+# Rows up to this size are kept for a decode that follows (tiles: 197 kB at 256x256
+# RGB; a paletted 4x4 meta tile: 1.4 MB, which Pillow's zlib would inflate more
+# slowly). Larger images (an RGB 4x4 meta tile's are 4.2 MB) are inflated a piece at
+# a time and again by the decode (zlib-ng): that costs ~5 % of the decode, and each
+# thread that works on one would otherwise hold the rows beside the decoded image.
+ROWS_KEPT = 2 << 20
+_PIECE = 1 << 19
 _PLAIN_MODES = {2: "RGB", 6: "RGBA"}  # 8 bits per sample: rows a decode can take as they are
 _ADAM7 = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2))
 
@@ -126,20 +134,44 @@ def _png(data: bytes, size: tuple[int, int] | None, exact: bool) -> WholeImage:
     if not idat:
         raise ImageDataError("a damaged PNG image (no image data)")
     expected = _png_raw_size(width, height, depth * _PNG_CHANNELS[ctype], interlace)
+    stream = idat[0] if len(idat) == 1 else b"".join(idat)
+    if expected > ROWS_KEPT:
+        _inflate_to_end(stream, expected)
+        return WholeImage("image/png", (width, height))
     inflater = _Inflater()
     try:
         # one byte more than the rows need: an overlong stream shows, and memory stays bounded
-        rows = inflater.decompress(idat[0] if len(idat) == 1 else b"".join(idat), expected + 1)
+        rows = inflater.decompress(stream, expected + 1)
     except _zlib.error as ex:
         raise ImageDataError(f"a damaged PNG image (image data: {ex})") from None
-    if len(rows) > expected:
-        raise ImageDataError("a damaged PNG image (more image data than its size needs)")
-    if len(rows) < expected or not inflater.eof:
-        raise ImageDataError("a truncated PNG image (the image data ends early)")
+    _inflated(len(rows), expected, inflater.eof)
     if interlace:
         return WholeImage("image/png", (width, height))
     mode = _PLAIN_MODES.get(ctype) if depth == 8 and plain else None
     return WholeImage("image/png", (width, height), PngRows(rows, (width, height), mode))
+
+
+def _inflate_to_end(stream, expected: int) -> None:
+    """Inflate ``stream`` a piece at a time, keeping nothing: memory stays small."""
+    inflater = _zlib.decompressobj()
+    pending, total = stream, 0
+    try:
+        while total <= expected:
+            piece = inflater.decompress(pending, min(_PIECE, expected + 1 - total))
+            if not piece:
+                break
+            total += len(piece)
+            pending = inflater.unconsumed_tail
+    except _zlib.error as ex:
+        raise ImageDataError(f"a damaged PNG image (image data: {ex})") from None
+    _inflated(total, expected, inflater.eof)
+
+
+def _inflated(size: int, expected: int, eof: bool) -> None:
+    if size > expected:
+        raise ImageDataError("a damaged PNG image (more image data than its size needs)")
+    if size < expected or not eof:
+        raise ImageDataError("a truncated PNG image (the image data ends early)")
 
 
 def _png_raw_size(width: int, height: int, bits: int, interlace: int) -> int:

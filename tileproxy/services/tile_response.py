@@ -35,6 +35,11 @@ ErrorFactory = Callable[[str, int], Response]
 # what a tile URL resolves to: the tile layer and the tile in the grid's own coordinates
 TileAddress = tuple[TileLayer, TileCoord]
 
+# what every tile URL that differs from one only in its last three numbers (z, x, y in
+# the URL's order, 1-9 ASCII digits each) resolves to, for the cached-tile fast path:
+# the tile layer, and the grid coordinates of those numbers (None outside the grid)
+TileRoute = tuple[TileLayer, Callable[[int, int, int], "TileCoord | None"]]
+
 # URL extensions whose match with a layer's format the tile services work out in
 # advance (any other is checked as it comes)
 KNOWN_EXTENSIONS = ("png", "jpeg", "jpg", "gif", "tif", "tiff", "webp")

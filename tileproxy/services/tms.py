@@ -23,7 +23,14 @@ from ..layers import TileLayer, TileLayerNames
 from .access import authorize
 from .client_input import echo, short_message
 from .tile_access import tile_access
-from .tile_response import KNOWN_EXTENSIONS, ErrorFactory, TileAddress, TileRequestError, serve_tile
+from .tile_response import (
+    KNOWN_EXTENSIONS,
+    ErrorFactory,
+    TileAddress,
+    TileRequestError,
+    TileRoute,
+    serve_tile,
+)
 from .xmltext import xml_text
 
 # a bare layer name means this grid, else that one (MapProxy's order for TMS)
@@ -111,6 +118,10 @@ class _TileSet:
     def accepts(self, ext: str) -> bool:
         """Does the URL extension ``ext`` ask for the layer's format?"""
         return ext in self.exts or self.layer.format.matches_ext(ext)
+
+    def tms_coord(self, z: int, x: int, y: int) -> TileCoord | None:
+        """The grid's tile of TMS numbers in their URL order."""
+        return self.service_grid.internal_coord(x, y, z)
 
 
 def _tms_error(message: str, status: int) -> Response:
@@ -211,6 +222,16 @@ class TMSService:
         if flip and not grid.supports_access_with_origin(origin):
             raise TileRequestError(f"this grid cannot be accessed with origin {origin}", 400)
         return layer, coord
+
+    def route(self, path: str) -> TileRoute | None:
+        """``resolve`` of a /tms tile URL, for every URL that differs from ``path`` only
+        in the numbers z, x, y (see ``TileRoute``); None for /tiles (its origin
+        argument) and where the URL goes on after the extension."""
+        found = self.resolve(path)
+        match = TILE_PATH.match(path)
+        if found is None or match is None or match["service"] != "tms" or match.end() != len(path):
+            return None
+        return found[0], self._tile_sets[id(found[0])].tms_coord
 
     def root(self, req: Request) -> Response:
         base = request_url(req).rstrip("/")

@@ -8,6 +8,7 @@ import os
 import shutil
 import time
 from collections.abc import Iterable, Iterator
+from typing import NamedTuple
 
 from ..grid import TileCoord
 from .base import Tile, TileStore, UseRecorder, warn_throttled, write_error
@@ -116,6 +117,26 @@ def make_dirs(directory: str, mode: int | None = None) -> None:
         os.chmod(directory, mode)
 
 
+class FileSnapshot(NamedTuple):
+    """A tile file's bytes and time, and what tells whether the file at ``path`` is
+    still that file: inode, size and modification time (tiles are replaced by a rename,
+    which brings a new inode, never written in place)."""
+
+    path: str
+    data: bytes
+    timestamp: float
+    identity: tuple[int, int, int]
+
+
+def unchanged(path: str, identity: tuple[int, int, int]) -> bool:
+    """Is the file at ``path`` still the one a snapshot took?"""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return False
+    return (st.st_ino, st.st_size, st.st_mtime_ns) == identity
+
+
 class FileStore(TileStore):
     can_list = True
     def __init__(
@@ -177,7 +198,9 @@ class FileStore(TileStore):
             return False
         try:  # a raw fd: no buffered file object on the cached-tile hot path
             st = os.fstat(fd)
-            tile.data = read_all(fd, st.st_size)
+            size = st.st_size
+            data = os.read(fd, size + 1)
+            tile.data = data if len(data) <= size else data + read_all(fd, 0)
             tile.timestamp = st.st_mtime
             quota = self.quota
             if quota is not None and st.st_atime < time.time() - quota.touch_every:
@@ -190,6 +213,26 @@ class FileStore(TileStore):
             except (FileNotFoundError, NotADirectoryError):
                 return False
         return True
+
+    def snapshot(self, coord: TileCoord) -> FileSnapshot | None:
+        """The tile's file as it is now, for a reader that keeps its bytes (see
+        ``unchanged``); None when it is not stored or is a symlink to a shared tile
+        (``link_single_color: symlink``, whose time is the link's own)."""
+        if self.link_single_color == "symlink":
+            return None
+        path = self.path(coord)
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError:
+            return None
+        try:
+            st = os.fstat(fd)
+            data = read_all(fd, st.st_size)
+        finally:
+            os.close(fd)
+        if len(data) != st.st_size:  # written meanwhile: nothing to keep
+            return None
+        return FileSnapshot(path, data, st.st_mtime, (st.st_ino, st.st_size, st.st_mtime_ns))
 
     def timestamp(self, coord: TileCoord) -> float | None:
         stat = os.lstat if self.link_single_color == "symlink" else os.stat

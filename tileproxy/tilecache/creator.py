@@ -20,6 +20,7 @@ from ..access_log import carried
 from ..grid import MetaGrid, MetaTile, TileCoord, TileGrid
 from ..image.codec import ImageDataError, is_single_color
 from ..image.formats import ImageFormat, ImageOptions
+from ..image.meta_split import split_meta
 from ..image.result import ImageResult
 from ..image.transform import merge_images
 from ..image.watermark import Watermark
@@ -271,7 +272,13 @@ class TileCreator:
             result, answered = self._render(query, gate)
             image = _checked_size(result, meta.size).image
             opts = self._opts_for(answered)
-            tiles = [self._tile_from(coord, ImageResult(image=image.crop(box)), now, opts) for coord, box in meta.tiles]
+            boxes = [box for _, box in meta.tiles]
+            # watermarks are drawn on the tiles' pixels before they are encoded, and
+            # single-colour links are named by the RGB(A) colour of the tile as cut
+            plain = self.watermark is not None or self.opts.link_single_color_images
+            parts = ([ImageResult(image=image.crop(box)) for box in boxes] if plain
+                     else split_meta(image, boxes, opts))
+            tiles = [self._tile_from(coord, part, now, opts) for (coord, _), part in zip(meta.tiles, parts)]
             cacheable = result.cacheable
         return Rendered(
             tiles,

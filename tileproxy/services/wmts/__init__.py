@@ -13,7 +13,7 @@ from ...layers import TileLayer
 from ..access import authorize
 from ..client_input import bounded_ints, echo
 from ..tile_access import tile_access
-from ..tile_response import TileAddress, serve_tile
+from ..tile_response import TileAddress, TileRoute, serve_tile
 from .capabilities import CapabilitiesContext, capabilities
 from .errors import WMTSError, ows_exception, tile_error
 from .featureinfo import feature_info
@@ -68,6 +68,8 @@ class WMTSService:
         slashes = conf.restful_template.count("/") - CAPABILITIES_PATH.count("/")
         self._tiles_at_capabilities = slashes >= 0 and self.tile_template.match(
             CAPABILITIES_PATH + "/" * slashes) is not None
+        self._numbers_last = (conf.restful and not self.tile_template.dimensions
+                              and conf.restful_template.endswith("/{TileMatrix}/{TileCol}/{TileRow}.{Format}"))
 
     def serves(self, layer: TileLayer) -> bool:
         """Is ``layer`` a tile matrix set of a WMTS layer?"""
@@ -156,6 +158,16 @@ class WMTSService:
             raise self._format_error(layer, requested)
         coord = self._coord(set_name, matrix, col, row)
         return layer.tile_layer(set_name, dims), coord
+
+    def route(self, subpath: str) -> TileRoute | None:
+        """``resolve`` of a RESTful tile URL, for every URL that differs from it only in
+        the numbers TileMatrix, TileCol and TileRow (see ``TileRoute``): when the
+        template ends with them and the format and has no dimensions; else None."""
+        if not self._numbers_last or self.resolve(subpath) is None:
+            return None
+        (name, set_name, *_), _ = self.tile_template.match(subpath)
+        layer, set_name = self._rest_layer(name, set_name, {})
+        return layer.tile_layer(set_name, {}), self.matrix_sets[set_name].internal_coord
 
     def _rest_layer(self, name: str | None, set_name: str | None, dims: dict[str, str]) -> tuple[WMTSLayer, str]:
         layer, set_name = self._rest_sets.get((name, set_name)) or self._named_layer(name, set_name)
