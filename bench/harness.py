@@ -1,5 +1,6 @@
-"""Reusable parts of the benchmarks: a local tile source, gunicorn processes for
-tileproxy and MapProxy, memory sampling, wrk runs and cache fingerprints.
+"""Reusable parts of the benchmarks: a local tile source, gunicorn or granian processes
+for tileproxy and MapProxy, nginx serving files, memory sampling, wrk runs and cache
+fingerprints.
 
 Only the Python standard library and Pillow are used here, so the driver runs
 under the same python3 as tileproxy.
@@ -93,11 +94,14 @@ class LocalHTTPServer:
 
             def do_GET(self) -> None:  # noqa: N802
                 status, ctype, body = outer.answer(self.path)
-                self.send_response(status)
-                self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", ctype)
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                except (BrokenPipeError, ConnectionResetError):  # the client left (a server stopped)
+                    self.close_connection = True
 
             def log_message(self, *args) -> None:
                 pass
@@ -128,6 +132,7 @@ class TileSourceServer(LocalHTTPServer):
         super().__init__()
         self.directory = directory
         self.requests = 0
+        self.delay = 0.0  # seconds each answer waits, as a slow source would
         self._lock = threading.Lock()
         self.url_template = f"http://127.0.0.1:{self.port}/tiles/%(z)s/%(x)s/%(y)s.png"
 
@@ -147,18 +152,24 @@ class TileSourceServer(LocalHTTPServer):
             return None
         with self._lock:
             self.requests += 1
+        if self.delay:
+            time.sleep(self.delay)
         file = self.directory / f"{z}/{x}/{y}.png"
         if not file.exists():
             _render_to((str(file), z, x, y))
         return file.read_bytes()
 
 
-# -- servers under gunicorn --------------------------------------------------------
+# -- servers under gunicorn or granian -------------------------------------------------
+
+# granian's settings for both apps: those of ``tileproxy serve`` (tileproxy/cli/production.py)
+GRANIAN_THREADS = 16
+GRANIAN_RUNTIME_MODE = "st"
 
 
 @dataclass
 class ServerSpec:
-    """How to start one app under gunicorn."""
+    """How to start one app under gunicorn or granian."""
 
     name: str
     python: str
@@ -170,6 +181,10 @@ class ServerSpec:
     threads: int = 1  # per worker, for worker_class gthread
     cpus: tuple[int, ...] | None = None  # cores the master and its workers may run on (None: any)
     headers: dict[str, str] = field(default_factory=dict)  # what every client request carries (an API key)
+    server: str = "gunicorn"  # or "granian"
+    blocking_threads: int = GRANIAN_THREADS  # granian: Python threads per worker
+    backpressure: int | None = None  # granian: requests per worker at once (None: granian's default)
+    runtime_mode: str = GRANIAN_RUNTIME_MODE  # granian: st or mt
 
 
 def tileproxy_spec(config: Path, workers: int) -> ServerSpec:
@@ -257,8 +272,31 @@ class ServerError(RuntimeError):
     pass
 
 
+def server_command(spec: ServerSpec, port: int) -> list[str]:
+    """The command line that serves ``spec`` on 127.0.0.1:``port``."""
+    if spec.server == "granian":
+        return [spec.python, "-m", "granian", "--interface", "wsgi", "--no-ws", "--workers", str(spec.workers),
+                "--blocking-threads", str(spec.blocking_threads),
+                *(["--backpressure", str(spec.backpressure)] if spec.backpressure else []),
+                "--runtime-mode", spec.runtime_mode, "--host", "127.0.0.1", "--port", str(port),
+                "--working-dir", spec.chdir, "--log-level", "warning", spec.app]
+    return [spec.python, "-m", "gunicorn", "-w", str(spec.workers), "-k", spec.worker_class,
+            "--threads", str(spec.threads), "-b", f"127.0.0.1:{port}", "--chdir", spec.chdir,
+            "--timeout", "120", spec.app]
+
+
+def server_text(spec: ServerSpec) -> str:
+    """The server and its worker settings, for reports."""
+    if spec.server == "granian":
+        return (f"granian: {spec.workers} workers x {spec.blocking_threads} threads, backpressure "
+                f"{spec.backpressure or 'default'}, runtime {spec.runtime_mode}, keep-alive")
+    if spec.worker_class == "gthread":
+        return f"gunicorn: {spec.workers} gthread workers x {spec.threads} threads, keep-alive"
+    return f"gunicorn: {spec.workers} {spec.worker_class} workers (a connection per request)"
+
+
 class GunicornServer:
-    """One gunicorn (sync workers) serving ``spec`` on a free port of 127.0.0.1."""
+    """One gunicorn or granian (``spec.server``) serving ``spec`` on a free port of 127.0.0.1."""
 
     def __init__(self, spec: ServerSpec, log_path: Path):
         self.spec = spec
@@ -291,10 +329,8 @@ class GunicornServer:
         self.stop()
         raise ServerError(f"{self.spec.name} did not answer within {timeout:.0f} s:\n{self.log_tail()}")
 
-    def command(self) -> list[str]:
-        return [self.spec.python, "-m", "gunicorn", "-w", str(self.spec.workers), "-k", self.spec.worker_class,
-                "--threads", str(self.spec.threads), "-b", f"127.0.0.1:{self.port}", "--chdir", self.spec.chdir,
-                "--timeout", "120", self.spec.app]
+    def command(self) -> list[str]:  # gunicorn, or granian when the spec says so (server_command)
+        return server_command(self.spec, self.port)
 
     def log_tail(self, lines: int = 15) -> str:
         try:
@@ -325,10 +361,9 @@ class GranianServer(GunicornServer):
     """The same app under granian (WSGI interface, its workers, keep-alive), from the
     spec's Python environment (``pip install granian`` there)."""
 
-    def command(self) -> list[str]:
-        return [self.spec.python, "-m", "granian", "--interface", "wsgi", "--workers", str(self.spec.workers),
-                "--host", "127.0.0.1", "--port", str(self.port), "--working-dir", self.spec.chdir,
-                "--log-level", "warning", self.spec.app]
+    def command(self) -> list[str]:  # tileproxy serve's settings unless the spec says otherwise
+        self.spec.server = "granian"
+        return server_command(self.spec, self.port)
 
 
 def granian_missing(python: str) -> str | None:
@@ -338,6 +373,80 @@ def granian_missing(python: str) -> str | None:
 
 
 SERVERS = {"gunicorn": GunicornServer, "granian": GranianServer}
+AppServer = GunicornServer  # serves spec.server: gunicorn or granian
+
+
+
+
+class NginxServer:
+    """nginx serving the files under ``root`` on a free port of 127.0.0.1, with keep-alive,
+    sendfile and no access log, ``workers`` worker processes on ``cpus``: the static ceiling."""
+
+    def __init__(self, root: Path, work: Path, workers: int, cpus: tuple[int, ...] | None):
+        self.root, self.work, self.workers, self.cpus = root, work, workers, cpus
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen | None = None
+
+    def config(self) -> str:
+        user = "user root;\n" if os.geteuid() == 0 else ""  # the files belong to whoever seeded them
+        tmp = self.work / "tmp"
+        return (
+            f"# written by bench/: nginx serving tile files\n{user}worker_processes {self.workers};\n"
+            f"pid {self.work / 'nginx.pid'};\nerror_log {self.work / 'error.log'} warn;\n"
+            "events { worker_connections 1024; }\n"
+            "http {\n  access_log off;\n  sendfile on;\n  tcp_nopush on;\n  keepalive_requests 1000000;\n"
+            "  default_type image/png;\n"
+            f"  client_body_temp_path {tmp}/body;\n  proxy_temp_path {tmp}/proxy;\n"
+            f"  fastcgi_temp_path {tmp}/fastcgi;\n  uwsgi_temp_path {tmp}/uwsgi;\n  scgi_temp_path {tmp}/scgi;\n"
+            f"  server {{\n    listen 127.0.0.1:{self.port};\n    root {self.root};\n  }}\n}}\n")
+
+    def start(self, timeout: float = 20.0) -> None:
+        import shutil
+
+        nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+        (self.work / "tmp").mkdir(parents=True, exist_ok=True)
+        conf = self.work / "nginx.conf"
+        conf.write_text(self.config())
+        cpus = self.cpus
+        self._log = open(self.work / "nginx.out", "wb")
+        self.proc = subprocess.Popen([nginx, "-p", str(self.work), "-c", str(conf), "-g", "daemon off;"],
+                                     stdout=self._log, stderr=subprocess.STDOUT,
+                                     preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise ServerError(f"nginx did not start: {(self.work / 'nginx.out').read_text(errors='replace')}"
+                                  f"{(self.work / 'error.log').read_text(errors='replace') if (self.work / 'error.log').exists() else ''}")
+            if len(process_tree(self.proc.pid)) > self.workers:
+                try:
+                    urllib.request.urlopen(self.base + "/", timeout=5).read()
+                    return
+                except urllib.error.HTTPError:
+                    return
+                except OSError:
+                    pass
+            time.sleep(0.05)
+        self.stop()
+        raise ServerError(f"nginx did not answer within {timeout:.0f} s")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if getattr(self, "_log", None):
+            self._log.close()
+
+    def __enter__(self) -> NginxServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
 
 
 # -- memory --------------------------------------------------------------------------

@@ -2,13 +2,14 @@
 """Cached tile throughput of tileproxy and MapProxy 7, side by side.
 
 Writes one mapproxy.yaml (a cache of a local tile source on GLOBAL_WEBMERCATOR),
-seeds levels 0..N through each app, then serves the cached tiles under gunicorn
-and drives each server with wrk over TMS, WMTS REST and OGC API Tiles URLs. Prints req/s,
-latency, memory and the tileproxy/MapProxy ratio. See bench/README.md.
+seeds levels 0..N through each app, then serves the cached tiles under granian and
+gunicorn (both apps under each) and drives each server with wrk over TMS, WMTS REST and
+OGC API Tiles URLs; with a file cache, nginx serves the same tile files as the static
+ceiling. Prints req/s, latency, CPU per request, memory and the ratios. See bench/README.md.
 
-    bash bench/setup.sh              # once: MapProxy venv, gunicorn, wrk
-    python3 bench/tiles.py           # file cache, levels 0-6
-    python3 bench/tiles.py --backend mbtiles --duration 5
+    bash bench/setup.sh              # once: MapProxy venv, gunicorn, granian, nginx, wrk
+    python3 bench/tiles.py           # file cache, levels 0-6, granian and gunicorn, nginx
+    python3 bench/tiles.py --server granian --protocols wmts --backend mbtiles --duration 5
 """
 
 from __future__ import annotations
@@ -32,11 +33,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from harness import (  # noqa: E402
     BENCH_DIR,
+    GRANIAN_RUNTIME_MODE,
+    GRANIAN_THREADS,
     MAPPROXY_VENV,
     REPO_DIR,
-    GunicornServer,
+    AppServer,
     LoadResult,
     MemorySampler,
+    NginxServer,
     ServerError,
     ServerSpec,
     TileSourceServer,
@@ -52,6 +56,7 @@ from harness import (  # noqa: E402
     policy_spec,
     prerender_source_tiles,
     run_wrk,
+    server_text,
     split_cores,
     tileproxy_spec,
 )
@@ -175,6 +180,7 @@ BYTE_PROTOCOLS = ("tms", "wmts")  # the stored bytes; MapProxy draws OGC API map
 @dataclass
 class ServerRun:
     name: str
+    server: str = "gunicorn"  # granian, gunicorn, or static (nginx)
     skipped: str | None = None
     seed_seconds: float = 0.0
     seeded: int = 0
@@ -304,7 +310,7 @@ def seed_server(spec: ServerSpec, run: ServerRun, args, tiles: list[Tile], cache
     """A fresh cache, filled by requesting every tile through the app."""
     shutil.rmtree(cache_dir, ignore_errors=True)
     print(f"[{spec.name}] seeding {len(tiles)} tiles through the app ...", flush=True)
-    with GunicornServer(spec, logs / f"{spec.name}-seed.log") as srv:
+    with AppServer(spec, logs / f"{spec.name}-{spec.server}-seed.log") as srv:
         t0 = time.monotonic()
         run.seed_failures = seed(srv.base, tiles, args.seed_concurrency, spec.headers)
         run.seed_seconds = time.monotonic() - t0
@@ -317,7 +323,7 @@ def serve_round(spec: ServerSpec, run: ServerRun, args, sample: list[Tile], url_
     each protocol while sampling memory; record whether anything was created."""
     before = cache_fingerprint(cache_dir) if cache_dir else {}
     source_before = source.requests if source else 0
-    with GunicornServer(spec, logs / f"{spec.name}-serve.log") as srv:
+    with AppServer(spec, logs / f"{spec.name}-{spec.server}-serve.log") as srv:
         pid = srv.proc.pid  # type: ignore[union-attr]
         if first:
             if cache_dir:
@@ -359,47 +365,86 @@ def preflight_mapproxy() -> str | None:
     return None
 
 
-def with_workers(spec: ServerSpec, args) -> ServerSpec:
+def with_workers(spec: ServerSpec, args, server: str) -> ServerSpec:
+    spec.server = server
     spec.worker_class = args.worker_class
     spec.threads = args.worker_threads if args.worker_class == "gthread" else 1
+    spec.blocking_threads = args.granian_threads
+    spec.backpressure = args.backpressure
+    spec.runtime_mode = args.runtime_mode
     spec.cpus = args.server_cores
     return spec
+
+
+def nginx_round(run: ServerRun, args, cache_dir: Path, url_file: Path, work: Path, logs: Path) -> None:
+    """nginx serving tileproxy's tile files (the static ceiling): warm-up, then measure."""
+    with NginxServer(cache_dir, work / "nginx", args.workers, args.server_cores) as srv:
+        pid = srv.proc.pid  # type: ignore[union-attr]
+        if not run.idle_kb[0]:
+            run.idle_kb = memory_kb(pid)
+        print(f"[nginx] static: warm-up {args.warmup:g} s, measure {args.duration:g} s", flush=True)
+        with MemorySampler(pid) as mem:
+            run_wrk(srv.base, url_file, args.warmup, args.connections, args.threads, cpus=args.load_cores)
+            run.rounds.setdefault("static", []).append(
+                run_wrk(srv.base, url_file, args.duration, args.connections, args.threads, pid, args.load_cores))
+        run.peak_rss_kb = max(run.peak_rss_kb, mem.peak_rss)
+        run.peak_pss_kb = max(run.peak_pss_kb, mem.peak_pss)
+
+
+def static_rows(protocols: list[str], tp: ServerRun, nginx: ServerRun | None) -> list[str]:
+    """nginx's row, and tileproxy's req/s and CPU per request against it, protocol by protocol."""
+    if nginx is None or nginx.skipped or nginx.median("static") is None:
+        return []
+    out = throughput_rows("static", "STATIC", [nginx], nginx, nginx)[:1]
+    n = nginx.median("static")
+    for proto in protocols:
+        a = tp.median(proto)
+        if a and n and n.rps:
+            cpu_n, cpu_a = nginx.cpu_us("static"), tp.cpu_us(proto)
+            out.append(f"{proto.upper():<8} {'/ nginx':<10} {a.rps / n.rps:>8.2f}x {'':>13} {'':>8} {'':>8} "
+                       f"{cpu_n / cpu_a if cpu_a else 0:>9.2f}x   (req/s: tileproxy / nginx static; "
+                       "CPU: nginx / tileproxy)")
+    return out
 
 
 def mib(kb: int) -> str:
     return f"{kb / 1024:.0f}"
 
 
-def workers_text(args) -> str:
-    if args.worker_class == "gthread":
-        return f"gthread workers x {args.worker_threads} threads"
-    return "sync workers"
-
-
-def report(args, runs: dict[str, ServerRun], n_tiles: int) -> str:
-    tp, mp = runs["tileproxy"], runs["MapProxy"]
-    shown = [r for r in runs.values() if (r.name != "baseline" or args.baseline)
-             and (r.name != "tp+policy" or args.policy) and (r.name != "tp+metrics" or args.metrics)
-             and (r.name != "tp+access" or args.access_log)]
+def report(args, runs: dict[tuple[str, str], ServerRun], n_tiles: int) -> str:
     out = [
         f"backend: {args.backend}   tiles: {n_tiles} (levels 0-{args.max_level})   "
-        f"gunicorn: {args.workers} {workers_text(args)}   wrk: {args.threads} threads, {args.connections} connections, "
+        f"wrk: {args.threads} threads, {args.connections} connections, "
         f"{args.duration:g} s measured after {args.warmup:g} s warm-up, {args.rounds} round(s); "
         + cores_text(args.server_cores, args.load_cores),
     ]
-    for run in shown:
-        if run.skipped:
-            out.append(f"{run.name}: skipped: {run.skipped}")
+    nginx = runs.get(("nginx", "static"))
+    if nginx is not None and nginx.skipped:
+        out.append(f"nginx static: skipped: {nginx.skipped}")
+    for server in args.servers:
+        tp, mp = runs[("tileproxy", server)], runs[("MapProxy", server)]
+        shown = [r for (name, srv), r in runs.items() if srv == server and (name != "baseline" or args.baseline)
+                 and (name != "tp+policy" or args.policy) and (name != "tp+metrics" or args.metrics)
+                 and (name != "tp+access" or args.access_log)]
+        out.append("")
+        out.append(f"== {server_text(with_workers(ServerSpec('', '', '', {}, '', args.workers), args, server))}")
+        for run in shown:
+            if run.skipped:
+                out.append(f"{run.name}: skipped: {run.skipped}")
+        out.append(table_header("protocol"))
+        for proto in args.protocols:
+            out += throughput_rows(proto, proto.upper(), shown, tp, mp)
+            out += variant_rows(proto, runs.get(("tp+policy", server)), tp, "policy")
+            out += variant_rows(proto, runs.get(("tp+metrics", server)), tp, "metrics")
+            out += variant_rows(proto, runs.get(("tp+access", server)), tp, "access log")
+        if server == args.servers[0]:
+            out += static_rows(args.protocols, tp, nginx)
+        out.append("")
+        out += memory_rows(tp, mp, f"   ({server} master + workers; idle: after the sample check)")
+    if nginx is not None and not nginx.skipped:
+        out.append(f"{'nginx':<14} {mib(nginx.idle_kb[0]):>9} {mib(nginx.peak_rss_kb):>9} {mib(nginx.peak_pss_kb):>9}")
     out.append("")
-    out.append(table_header("protocol"))
-    for proto in args.protocols:
-        out += throughput_rows(proto, proto.upper(), shown, tp, mp)
-        out += variant_rows(proto, runs.get("tp+policy"), tp, "policy")
-        out += variant_rows(proto, runs.get("tp+metrics"), tp, "metrics")
-        out += variant_rows(proto, runs.get("tp+access"), tp, "access log")
-    out.append("")
-    out += memory_rows(tp, mp, "   (gunicorn master + workers; idle: after the sample check)")
-    out.append("")
+    tp, mp = runs[("tileproxy", args.servers[0])], runs[("MapProxy", args.servers[0])]
     for run in (tp, mp):
         if run.skipped:
             continue
@@ -432,10 +477,20 @@ def main(argv: list[str] | None = None) -> int:
                    help="servers take turns this many times; the median round is reported (default 3)")
     p.add_argument("--connections", type=int, default=8)
     p.add_argument("--threads", type=int, default=2, help="wrk threads")
-    p.add_argument("--workers", type=int, default=2, help="gunicorn workers, both servers")
+    p.add_argument("--server", default="granian,gunicorn",
+                   help="comma-separated WSGI servers that each serve both apps: granian, gunicorn "
+                        "(default both, granian first)")
+    p.add_argument("--no-nginx", action="store_true",
+                   help="leave out nginx serving the same tile files (file backend only)")
+    p.add_argument("--workers", type=int, default=2, help="worker processes, every server")
     p.add_argument("--worker-class", choices=["sync", "gthread"], default="sync",
                    help="gunicorn worker class (gthread keeps connections alive)")
     p.add_argument("--worker-threads", type=int, default=4, help="threads per worker with --worker-class gthread")
+    p.add_argument("--granian-threads", type=int, default=GRANIAN_THREADS,
+                   help=f"granian blocking threads per worker (default {GRANIAN_THREADS}, as tileproxy serve)")
+    p.add_argument("--backpressure", type=int, help="granian backpressure per worker (default: granian's)")
+    p.add_argument("--runtime-mode", choices=["st", "mt"], default=GRANIAN_RUNTIME_MODE,
+                   help=f"granian runtime mode (default {GRANIAN_RUNTIME_MODE}, as tileproxy serve)")
     p.add_argument("--protocols", default="tms,wmts,ogcapi", help="comma-separated: tms, wmts, ogcapi")
     p.add_argument("--shared-cores", action="store_true",
                    help="let wrk and the server share every core (default: wrk on the last core, the server on the others)")
@@ -459,6 +514,9 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [x for x in args.protocols if x not in PROTOCOLS]
     if unknown:
         p.error(f"unknown protocol(s): {', '.join(unknown)}")
+    args.servers = [x.strip().lower() for x in args.server.split(",") if x.strip()]
+    if not args.servers or any(x not in ("granian", "gunicorn") for x in args.servers):
+        p.error(f"--server takes granian and/or gunicorn, not {args.server!r}")
     args.server_cores, args.load_cores = split_cores(args.shared_cores)
     if shutil.which("wrk") is None:
         p.error("wrk is not installed: run bash bench/setup.sh")
@@ -481,9 +539,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"rendered {rendered} source tiles into {source_dir}", flush=True)
 
     load_start = os.getloadavg()[0]
-    runs = {name: ServerRun(name) for name in ("tileproxy", "MapProxy", "baseline", "tp+policy", "tp+metrics",
-                                               "tp+access")}
-    specs: dict[str, tuple[ServerSpec, Path | None]] = {}
+    names = ("tileproxy", "MapProxy", "baseline", "tp+policy", "tp+metrics", "tp+access")
+    runs = {(name, server): ServerRun(name, server) for server in args.servers for name in names}
+    runs[("nginx", "static")] = ServerRun("nginx", "static")
+    specs: dict[tuple[str, str], tuple[ServerSpec, Path | None]] = {}
+
+    def skip(name: str, why: str) -> None:
+        for server in args.servers:
+            runs[(name, server)].skipped = why
+
     with TileSourceServer(source_dir) as source, backend_servers(args.backend, work) as cache_block:
         master = work / "mapproxy.yaml"
         text = write_config(master, source.url_template, args.backend)
@@ -492,9 +556,10 @@ def main(argv: list[str] | None = None) -> int:
             "tileproxy": (tileproxy_spec, preflight_tileproxy),
             "MapProxy": (mapproxy_spec, lambda _config: preflight_mapproxy()),
         }
+        first = args.servers[0]
         for name, (make_spec, preflight) in sides.items():
             if args.only and args.only != name.lower():
-                runs[name].skipped = "not selected (--only)"
+                skip(name, "not selected (--only)")
                 continue
             side_dir = work / name.lower()
             config = side_dir / "mapproxy.yaml"
@@ -502,57 +567,83 @@ def main(argv: list[str] | None = None) -> int:
             config.write_text(side_config(text, cache_block(name)))  # the same bytes for both servers (local backends)
             why = preflight(config)
             if why:
-                runs[name].skipped = why
+                skip(name, why)
                 print(f"[{name}] skipped: {why}", flush=True)
                 continue
-            spec = with_workers(make_spec(config, args.workers), args)
             try:
-                if not args.no_seed:
-                    seed_server(spec, runs[name], args, tiles, side_dir / "cache_data", logs)
-                specs[name] = (spec, side_dir / "cache_data")
+                if not args.no_seed:  # once, under the first server
+                    seed_server(with_workers(make_spec(config, args.workers), args, first), runs[(name, first)],
+                                args, tiles, side_dir / "cache_data", logs)
+                for server in args.servers:
+                    specs[(name, server)] = (with_workers(make_spec(config, args.workers), args, server),
+                                             side_dir / "cache_data")
             except (ServerError, RuntimeError) as ex:
-                runs[name].skipped = f"failed: {ex}"
+                skip(name, f"failed: {ex}")
                 print(f"[{name}] failed: {ex}", flush=True)
-        if args.policy and "tileproxy" in specs:
-            tp_spec, tp_cache = specs["tileproxy"]
-            config = Path(tp_spec.env["TILEPROXY_CONFIG"])
-            specs["tp+policy"] = (with_workers(policy_spec(config, args.workers, LAYER), args), tp_cache)
-        else:
-            runs["tp+policy"].skipped = "not selected (--policy)" if not args.policy else "tileproxy not measured"
-        if args.metrics and "tileproxy" in specs:
-            tp_spec, tp_cache = specs["tileproxy"]
-            config = Path(tp_spec.env["TILEPROXY_CONFIG"])
-            specs["tp+metrics"] = (with_workers(metrics_spec(config, args.workers), args), tp_cache)
-        else:
-            runs["tp+metrics"].skipped = "not selected (--metrics)" if not args.metrics else "tileproxy not measured"
-        if args.access_log and "tileproxy" in specs:
-            tp_spec, tp_cache = specs["tileproxy"]
-            config = Path(tp_spec.env["TILEPROXY_CONFIG"])
-            specs["tp+access"] = (with_workers(access_log_spec(config, args.workers), args), tp_cache)
-        else:
-            runs["tp+access"].skipped = ("not selected (--access-log)" if not args.access_log
-                                         else "tileproxy not measured")
+        tp_config = work / "tileproxy" / "mapproxy.yaml"
+        tp_cache = work / "tileproxy" / "cache_data"
+        for server in args.servers:
+            if ("tileproxy", server) not in specs:
+                skip("tp+policy", "tileproxy not measured")
+                skip("tp+metrics", "tileproxy not measured")
+                skip("tp+access", "tileproxy not measured")
+                continue
+            if args.policy:
+                specs[("tp+policy", server)] = (
+                    with_workers(policy_spec(tp_config, args.workers, LAYER), args, server), tp_cache)
+            if args.metrics:
+                specs[("tp+metrics", server)] = (
+                    with_workers(metrics_spec(tp_config, args.workers), args, server), tp_cache)
+            if args.access_log:
+                specs[("tp+access", server)] = (
+                    with_workers(access_log_spec(tp_config, args.workers), args, server), tp_cache)
+        if not args.policy:
+            skip("tp+policy", "not selected (--policy)")
+        if not args.metrics:
+            skip("tp+metrics", "not selected (--metrics)")
+        if not args.access_log:
+            skip("tp+access", "not selected (--access-log)")
         if args.baseline:
             # one tile of about the mean size, so bytes per request match the real runs
             files = [(f.stat().st_size, f) for f in source_dir.glob("*/*/*.png")]
             mean = sum(size for size, _ in files) / len(files)
             typical = min(files, key=lambda sf: abs(sf[0] - mean))[1]
-            specs["baseline"] = (with_workers(baseline_spec(typical, args.workers), args), None)
+            for server in args.servers:
+                specs[("baseline", server)] = (with_workers(baseline_spec(typical, args.workers), args, server), None)
         else:
-            runs["baseline"].skipped = "not selected (--baseline)"
+            skip("baseline", "not selected (--baseline)")
+        nginx = runs[("nginx", "static")]
+        nginx_urls = work / "urls-static.txt"
+        if args.no_nginx:
+            nginx.skipped = "not selected (--no-nginx)"
+        elif args.backend != "file":
+            nginx.skipped = "serves files: with --backend file only"
+        elif shutil.which("nginx") is None and not Path("/usr/sbin/nginx").exists():
+            nginx.skipped = "nginx is not installed: run bash bench/setup.sh"
+        elif ("tileproxy", first) not in specs:
+            nginx.skipped = "tileproxy's cache not there"
+        else:  # tileproxy's tile files, in a random order as the apps' URLs
+            paths = ["/" + k for k in cache_fingerprint(tp_cache) if k.endswith(".png")]
+            rnd.shuffle(paths)
+            nginx_urls.write_text("\n".join(paths) + "\n")
 
+        turns = list(specs) + ([] if nginx.skipped else [("nginx", "static")])
         for i in range(args.rounds):
-            order = list(specs) if i % 2 == 0 else list(reversed(specs))  # take turns going first
-            for name in order:
-                if runs[name].skipped:
+            order = turns if i % 2 == 0 else list(reversed(turns))  # take turns going first
+            for key in order:
+                run = runs[key]
+                if run.skipped:
                     continue
-                spec, cache_dir = specs[name]
-                print(f"-- round {i + 1}/{args.rounds}: {name}", flush=True)
+                print(f"-- round {i + 1}/{args.rounds}: {key[0]} under {key[1]}", flush=True)
                 try:
-                    serve_round(spec, runs[name], args, sample, url_files, source, cache_dir, logs, first=i == 0)
+                    if key == ("nginx", "static"):
+                        nginx_round(run, args, tp_cache, nginx_urls, work, logs)
+                        continue
+                    spec, cache_dir = specs[key]
+                    serve_round(spec, run, args, sample, url_files, source, cache_dir, logs, first=i == 0)
                 except (ServerError, RuntimeError) as ex:
-                    runs[name].round_failures.append(f"round {i + 1}: {ex}")
-                    print(f"[{name}] round {i + 1} failed: {ex}", flush=True)
+                    run.round_failures.append(f"round {i + 1}: {ex}")
+                    print(f"[{key[0]} under {key[1]}] round {i + 1} failed: {ex}", flush=True)
 
     text = report(args, runs, len(tiles))
     load_end = os.getloadavg()[0]
@@ -564,7 +655,7 @@ def main(argv: list[str] | None = None) -> int:
         "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
         "runs": {
-            name: {
+            f"{name} under {server}": {
                 "skipped": r.skipped,
                 "seeded": r.seeded,
                 "seed_seconds": r.seed_seconds,
@@ -578,11 +669,11 @@ def main(argv: list[str] | None = None) -> int:
                 "tiles_created_while_serving": r.tiles_created_while_serving,
                 "cache_changed_while_serving": r.cache_changed_while_serving,
             }
-            for name, r in runs.items()
+            for (name, server), r in runs.items()
         },
     }
-    (work / f"results-{args.worker_class}.json").write_text(json.dumps(results, indent=2) + "\n")
-    (work / f"results-{args.worker_class}.txt").write_text(text + "\n")
+    (work / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    (work / "results.txt").write_text(text + "\n")
     bad = any(r.seed_failures or r.sample_failures or r.round_failures or r.tiles_created_while_serving
               or r.cache_changed_while_serving
               for r in runs.values() if not r.skipped)

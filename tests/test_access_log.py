@@ -132,7 +132,9 @@ def test_serve_with_the_created_log_ini_writes_access_lines_to_its_file(tmp_path
     make_app(_config())  # writes tmp_path/mapproxy.yaml
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-m", "tileproxy.cli.main", "serve", "--no-reload",
+    # under granian (its workers get the file through TILEPROXY_LOG_CONFIG); a worker slow to stop is
+    # killed after 3 s, not serve's 30
+    proc = subprocess.Popen([sys.executable, "-m", "tileproxy.cli.main", "serve", "--graceful-timeout", "3",
                              "--log-config", str(tmp_path / "log.ini"), "-b", f"127.0.0.1:{port}",
                              str(tmp_path / "mapproxy.yaml")], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT)

@@ -55,7 +55,8 @@ def test_serve_command_serves_and_reloads(tmp_path: Path) -> None:
     cfg.write_text(dump(debug_layers_config("one")))
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tileproxy.cli.main", "serve", str(cfg), "-b", f"127.0.0.1:{port}", "--reload-interval", "0"],
+        [sys.executable, "-m", "tileproxy.cli.main", "serve", "--dev", str(cfg), "-b", f"127.0.0.1:{port}",
+         "--reload-interval", "0"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )
     try:
@@ -82,7 +83,7 @@ def test_serve_command_puts_an_access_policy_in_front(tmp_path: Path) -> None:
         "allow": [{"services": ["tms"], "layers": ["one"]}]}}}))
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tileproxy.cli.main", "serve", str(cfg), "-b", f"127.0.0.1:{port}",
+        [sys.executable, "-m", "tileproxy.cli.main", "serve", "--dev", str(cfg), "-b", f"127.0.0.1:{port}",
          "--no-reload", "--policy", str(policy)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )
@@ -164,3 +165,26 @@ def test_gunicorn_serves_a_directory_of_configs_from_environment(tmp_path: Path)
         assert fetch(base + "/alpha/tms/1.0.0/two/EPSG3857/0/0/0.png").status == 404
         assert b"/beta/" in fetch(base + "/beta/tms/1.0.0/").body
         assert b"alpha" not in fetch(base + "/").body  # no listing unless TILEPROXY_ALLOW_LISTING
+
+
+WITHOUT_GRANIAN = ("import sys; sys.modules['granian'] = None  # as if not installed\n"
+                   "from tileproxy.cli.main import main; sys.exit(main(sys.argv[1:]))")
+
+
+def test_serve_without_granian_falls_back_to_the_development_server(tmp_path: Path) -> None:
+    cfg = tmp_path / "mapproxy.yaml"
+    cfg.write_text(dump(debug_layers_config("one")))
+    proc = subprocess.run([sys.executable, "-c", WITHOUT_GRANIAN, "serve", str(cfg), "--workers", "2"],
+                          capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 2 and "pip install 'tileproxy[serve]'" in proc.stderr
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-c", WITHOUT_GRANIAN, "serve", str(cfg), "-b", f"127.0.0.1:{port}"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_for_server(base, proc)
+        assert fetch(base + "/tms/1.0.0/one/EPSG3857/0/0/0.png").status == 200
+    finally:
+        proc.terminate()
+        err = proc.communicate(timeout=10)[1]
+    assert "granian is not installed" in err and "development server" in err

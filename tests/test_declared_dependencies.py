@@ -26,7 +26,7 @@ PACKAGE = ROOT / "tileproxy"
 TESTS = ROOT / "tests"
 
 # extras that install tools, not modules tileproxy imports
-TOOL_EXTRAS = {"test", "serve"}
+TOOL_EXTRAS = {"test", "gunicorn"}
 # modules imported by a computed name, with the module that imports them
 DYNAMIC_IMPORTS = {"mapnik": PACKAGE / "sources" / "mapnik.py"}
 # test files that are no tests: run by hand against MapProxy itself

@@ -11,7 +11,7 @@ from .. import __version__
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from ..wsgi import make_wsgi_app
+    from . import production
 
     if args.log_config:
         from ..logconfig import apply_log_config
@@ -21,6 +21,36 @@ def _serve(args: argparse.Namespace) -> int:
         except ValueError as ex:
             print(f"error: {ex}", file=sys.stderr)
             return 2
+    policy = args.policy or os.environ.get("TILEPROXY_AUTH_POLICY", "").strip()
+    production_asked = args.workers is not None or args.threads is not None or args.backpressure is not None
+    if args.command == "serve-develop":  # mapproxy-util's name: the development server
+        args.dev = True
+    if not args.dev and not production.granian_installed():
+        if production_asked:
+            print("error: --workers, --threads and --backpressure need granian, the production server: "
+                  "pip install 'tileproxy[serve]' (or serve with --dev)", file=sys.stderr)
+            return 2
+        print("note: granian is not installed (pip install 'tileproxy[serve]'), so this is the development "
+              "server (threads, reloads on configuration changes; not for production)", file=sys.stderr)
+        args.dev = True
+    if args.dev:
+        return _serve_dev(args, policy)
+    from ..auth import load_policy
+    from ..config.build import load_proxy_config
+
+    load_proxy_config(args.config)  # a broken file stops here, naming the file and key path
+    if policy:
+        load_policy(policy)
+        print(f"access policy {policy} in force", file=sys.stderr)
+    return production.run_granian(
+        args.config, args.bind, workers=args.workers or production.default_workers(),
+        threads=args.threads or production.THREADS, backpressure=args.backpressure, policy=policy or None,
+        reload=args.reload, access_log=args.access_log, graceful_timeout=args.graceful_timeout,
+        log_config=args.log_config)
+
+
+def _serve_dev(args: argparse.Namespace, policy: str) -> int:
+    from ..wsgi import make_wsgi_app
 
     if args.no_reload:
         app = make_wsgi_app(args.config)
@@ -28,7 +58,6 @@ def _serve(args: argparse.Namespace) -> int:
         from ..wsgi import ReloadingApp
 
         app = ReloadingApp(args.config, check_interval=args.reload_interval)
-    policy = args.policy or os.environ.get("TILEPROXY_AUTH_POLICY", "").strip()
     if policy:
         from ..auth import PolicyMiddleware
 
@@ -38,7 +67,8 @@ def _serve(args: argparse.Namespace) -> int:
     from .devserver import run
 
     host, _, port = args.bind.rpartition(":")
-    print(f"serving {args.config} on http://{host or '127.0.0.1'}:{port}/ (demo: /demo/)", file=sys.stderr)
+    print(f"serving {args.config} on http://{host or '127.0.0.1'}:{port}/ (development server; demo: /demo/)",
+          file=sys.stderr)
     return run(app, args.bind)
 
 
@@ -97,12 +127,31 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", aliases=["serve-develop"],
-                           help="development server that reloads when the configuration changes")
+                           help="serve a configuration: granian in production (pip install "
+                           "'tileproxy[serve]'), --dev (or serve-develop) the reloading development server")
     serve.add_argument("config", help="path of the mapproxy.yaml")
     serve.add_argument("-b", "--bind", default="127.0.0.1:8080", help="host:port (default 127.0.0.1:8080)")
-    serve.add_argument("--no-reload", action="store_true", help="do not watch the configuration files")
+    serve.add_argument("--dev", action="store_true",
+                       help="the development server: threads, reloads when the configuration changes")
+    serve.add_argument("--workers", type=int, metavar="N",
+                       help="granian worker processes (default: one per core)")
+    serve.add_argument("--threads", type=int, metavar="N",
+                       help="Python threads per granian worker (default 16)")
+    serve.add_argument("--backpressure", type=int, metavar="N",
+                       help="requests one granian worker takes at once, running or waiting for a thread "
+                            "(default granian's: 1024 / workers)")
+    serve.add_argument("--reload", action="store_true",
+                       help="granian: rebuild the app when the configuration changes (TILEPROXY_RELOAD=1); "
+                            "the development server always does unless --no-reload")
+    serve.add_argument("--access-log", action="store_true",
+                       help="granian: a line per request on tileproxy.access (the development server always "
+                            "logs them; with --log-config the file decides)")
+    serve.add_argument("--graceful-timeout", type=int, default=30, metavar="SECONDS",
+                       help="granian: kill a worker still busy this long after a stop or HUP (default 30)")
+    serve.add_argument("--no-reload", action="store_true",
+                       help="development server: do not watch the configuration files")
     serve.add_argument("--reload-interval", type=float, default=1.0, metavar="SECONDS",
-                       help="how often to check the configuration files for changes (default 1)")
+                       help="development server: how often to check the configuration files (default 1)")
     serve.add_argument("--policy", metavar="POLICY_YAML",
                        help="serve behind an access policy (docs/security.md; default: $TILEPROXY_AUTH_POLICY)")
     serve.add_argument("--log-config", metavar="FILE",
