@@ -40,13 +40,16 @@ def test_round_trip_bulk_forms_and_listing(remote_space: RemoteSpace) -> None:
     assert other.cached_many([(1, 2, 2), (7, 7, 3)]) == [True, False]
     assert sorted(other.iter_coords(2)) == [(1, 2, 2), (3, 3, 2)]
     assert sorted(other.iter_coords(8)) == [(127, 0, 8), (130, 140, 8)]
-    # one time per tile, the same whichever way it is asked, as the answer after storing
-    # had it: the ETag (made of it) must not change between requests
+    # one time per tile, the same whichever way it is asked: the ETag (made of it) must
+    # not change between requests. The answer right after storing has the server's
+    # time of its reply, which an S3 server may give a second after the object's own
+    # (its Last-Modified is when the upload began): at most one 200 instead of a 304.
     times = other.timestamps_many(COORDS + [(7, 7, 3)])
     assert times[-1] is None
     for tile, loaded, ts in zip(tiles, found, times):
         assert abs(ts - time.time()) < 30
-        assert loaded.timestamp == ts == tile.timestamp == other.timestamp(tile.coord)
+        assert loaded.timestamp == ts == other.timestamp(tile.coord)
+        assert ts <= tile.timestamp <= ts + 1
 
 
 def test_replace_remove_and_remove_level(remote_space: RemoteSpace) -> None:
