@@ -71,6 +71,34 @@ def test_metrics_count_requests_hits_misses_and_stored_tiles(tmp_path):
     assert grew("tileproxy_lock_wait_seconds_count", cache="dbg_cache") == 1
 
 
+def test_metrics_count_source_requests_of_uncached_layers(tmp_path):
+    """A WMS layer drawn by its source directly (no cache) makes source requests too,
+    and a source that fails counts as an error."""
+    from support.wsgi import free_port
+
+    config = _config(str(tmp_path / "cache"), True)
+    config["sources"]["down"] = {"type": "wms", "req": {"url": f"http://127.0.0.1:{free_port()}/wms", "layers": "x"},
+                                 "http": {"client_timeout": 2}}
+    config["layers"] += [{"name": "direct", "title": "Direct", "sources": ["dbg"]},
+                         {"name": "broken", "title": "Broken", "sources": ["down"]}]
+    app = make_wsgi_app(write_config(tmp_path / "mapproxy.yaml", config))
+    before = _samples(call(app, "/metrics").text)
+    getmap = ("/service?SERVICE=WMS&VERSION=1.1.1&REQUEST=GetMap&SRS=EPSG:3857&BBOX=0,0,1000000,1000000"
+              "&WIDTH=64&HEIGHT=64&FORMAT=image/png&STYLES=&LAYERS=")
+    assert call(app, getmap + "direct").status == 200
+    assert call(app, getmap + "broken").content_type.startswith("application/vnd.ogc.se_xml")
+    after = _samples(call(app, "/metrics").text)
+
+    def grew(name: str, **labels: str) -> float:
+        return _value(after, name, **labels) - _value(before, name, **labels)
+
+    assert grew("tileproxy_source_requests_total", source="dbg") == 1
+    assert grew("tileproxy_source_request_seconds_count", source="dbg") == 1
+    assert grew("tileproxy_source_errors_total", source="dbg") == 0
+    assert grew("tileproxy_source_requests_total", source="down") == 1
+    assert grew("tileproxy_source_errors_total", source="down") == 1
+
+
 def test_metrics_are_off_unless_configured(tmp_path):
     assert call(_app(tmp_path), "/metrics").status == 404
 

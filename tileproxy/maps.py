@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from . import metrics
 from .extent import Extent, default_extent
 from .grid import ResRange
 from .image.result import ImageResult
@@ -74,7 +75,8 @@ class SourceMapLayer(MapLayer):
             if not self.drawn.contains(query.bbox, query.size, query.srs):
                 return ImageResult(image=blank_image(query.size))
         try:
-            return fitted(self.source.get_map(query), query.size, self.source)
+            source = self.source
+            return fitted(metrics.drawn_by(source.name, lambda: source.get_map(query)), query.size, source)
         except SourceError as ex:
             answer = self.source.stand_in(ex, query.size)  # the source's on_error image
             if answer is None:

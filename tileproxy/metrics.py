@@ -16,7 +16,12 @@ from __future__ import annotations
 
 import os
 import threading
+import time
+from collections.abc import Callable
+from typing import TypeVar
 from urllib.parse import parse_qsl
+
+T = TypeVar("T")
 
 SERVICES = {"service": "wms", "ows": "wms", "wms": "wms", "tms": "tms", "tiles": "tiles", "wmts": "wmts",
             "kml": "kml", "demo": "demo", "ogcapi": "ogcapi"}
@@ -92,6 +97,23 @@ class Recorder:
 
 active: Recorder | None = None
 _enable_lock = threading.Lock()
+
+
+def drawn_by(source: str, draw: Callable[[], T]) -> T:
+    """``draw()``, a request to the configured source ``source`` made outside a cache
+    (a WMS layer of the source itself, a cache's direct source), counted and timed as
+    a source request when metrics are on; anything it raises counts as an error."""
+    recorder = active
+    if recorder is None:
+        return draw()
+    started = time.monotonic()
+    try:
+        result = draw()
+    except BaseException:
+        recorder.source(source, time.monotonic() - started, failed=True)
+        raise
+    recorder.source(source, time.monotonic() - started, failed=False)
+    return result
 
 
 def enable() -> Recorder:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from .. import metrics
 from ..extent import Extent, coverage_extent, merge_extents
 from ..grid import ResRange, TileCoord, TileGrid
 from ..image.formats import ImageFormat
@@ -182,8 +183,10 @@ class ResolutionConditional(Source):
         if query.srs != self.srs:
             bbox = query.srs.transform_bbox_to(self.srs, bbox)
         res = min((bbox[2] - bbox[0]) / query.size[0], (bbox[3] - bbox[1]) / query.size[1])
-        source = self.direct if res < self.res else self.cached
-        return source.get_map(query)
+        if res < self.res:  # the cache's own source, uncached
+            direct = self.direct
+            return metrics.drawn_by(direct.name, lambda: direct.get_map(query))
+        return self.cached.get_map(query)
 
 
 def cache_map_source(cache: CacheConfig, target_grid: TileGrid | None = None) -> Source:
