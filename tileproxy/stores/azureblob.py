@@ -13,8 +13,8 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from ..grid import TileCoord
-from .base import StoreError, Tile, TileStore, log_throttled, usable_tile_data
-from .remote import KeyLayout, Parallel, PerProcess, chunks, mime_type
+from .base import StoreError, Tile, log_throttled, usable_tile_data
+from .remote import KeyLayout, ObjectStore, Parallel, PerProcess, chunks, mime_type
 
 log = logging.getLogger("tileproxy.stores")
 
@@ -33,14 +33,14 @@ def _tile_time(last_modified: Any, metadata: dict | None) -> float | None:
     return float(stored) if stored is not None else None
 
 
-class AzureBlobStore(TileStore):
-    can_list = True
+class AzureBlobStore(ObjectStore):
 
     def __init__(self, container: str, connection_string: str, directory: str, layout: str = "tms",
                  ext: str = "png", *, check_images: bool = True, readonly: bool = False):
         from azure.storage.blob import ContainerClient  # noqa: F401  (fails at configuration time when missing)
 
         self.container = container
+        self.where = f"azure container {container}"
         self.connection_string = connection_string
         self.keys = KeyLayout(directory, layout, ext)
         self.check_images = check_images
@@ -102,11 +102,6 @@ class AzureBlobStore(TileStore):
         tile.timestamp = _tile_time(download.properties.last_modified, download.properties.metadata)
         return True
 
-    def load_many(self, tiles: Iterable[Tile]) -> list[Tile]:
-        tiles = list(tiles)
-        found = self._parallel.map(self.load, tiles)
-        return [t for t, ok in zip(tiles, found) if ok]
-
     def timestamp(self, coord: TileCoord) -> float | None:
         from azure.core.exceptions import AzureError, ResourceNotFoundError
 
@@ -120,14 +115,7 @@ class AzureBlobStore(TileStore):
             return None
         return _tile_time(props.last_modified, props.metadata)
 
-    def timestamps_many(self, coords: Iterable[TileCoord]) -> list[float | None]:
-        return self._parallel.map(self.timestamp, list(coords))
-
     # -- writing ----------------------------------------------------------------
-
-    def _writable(self) -> None:
-        if self.readonly:
-            raise StoreError(f"cache in azure container {self.container} is read-only (it has no sources)")
 
     def store(self, tile: Tile) -> None:
         self._writable()
@@ -145,17 +133,6 @@ class AzureBlobStore(TileStore):
         # the blob's own last_modified, as loads report it
         tile.timestamp = _tile_time(answer.get("last_modified"), None) or float(int(time.time()))
 
-    def store_many(self, tiles: Iterable[Tile]) -> None:
-        self._writable()
-        self._parallel.map(self.store, list(tiles))
-
-    def remove(self, coord: TileCoord) -> None:
-        self.remove_many([coord])
-
-    def remove_many(self, coords: Iterable[TileCoord]) -> None:
-        self._writable()
-        self._delete_keys(self.keys.key(c) for c in coords)
-
     def _delete_keys(self, keys: Iterable[str]) -> None:
         from azure.core.exceptions import AzureError
 
@@ -169,31 +146,17 @@ class AzureBlobStore(TileStore):
                     raise StoreError(f"cannot delete {key} from azure container {self.container}: "
                                      f"HTTP {answer.status_code}")
 
-    def backdate_many(self, coords: Iterable[TileCoord], when: float) -> bool:
-        self._writable()
+    def _mark(self, key: str, when: float) -> None:
         from azure.core.exceptions import AzureError, ResourceNotFoundError
 
-        def mark(coord: TileCoord) -> None:
-            key = self.keys.key(coord)
-            try:
-                self.client.get_blob_client(key).set_blob_metadata({TIME_META: repr(float(when))})
-            except ResourceNotFoundError:
-                pass
-            except AzureError as ex:
-                raise StoreError(f"cannot mark {key} stale in azure container {self.container}: {ex}") from None
-
-        self._parallel.map(mark, list(coords))
-        return True
+        try:
+            self.client.get_blob_client(key).set_blob_metadata({TIME_META: repr(float(when))})
+        except ResourceNotFoundError:
+            pass
+        except AzureError as ex:
+            raise StoreError(f"cannot mark {key} stale in azure container {self.container}: {ex}") from None
 
     # -- listing ----------------------------------------------------------------
 
-    def iter_coords(self, level: int) -> Iterator[TileCoord]:
-        for name in self.client.list_blob_names(name_starts_with=self.keys.level_prefix(level)):
-            coord = self.keys.coord(name, level)
-            if coord is not None:
-                yield coord
-
-    def remove_level(self, level: int) -> bool:
-        self._writable()
-        self._delete_keys(self.keys.key(c) for c in self.iter_coords(level))
-        return True
+    def _list_keys(self, prefix: str) -> Iterator[str]:
+        return iter(self.client.list_blob_names(name_starts_with=prefix))

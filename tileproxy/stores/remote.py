@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Generic, TypeVar
 
 from ..grid import TileCoord
+from .base import StoreError, Tile, TileStore
 from .layouts import LAYOUTS, level_dir, parse_tile_path
 
 T = TypeVar("T")
@@ -103,3 +104,65 @@ class Parallel:
         if len(items) <= 1:
             return [func(item) for item in items]
         return list(self._pool.get().map(func, items))
+
+
+class ObjectStore(TileStore):
+    """An object store's cache (S3, Azure Blob): one object per tile at ``keys``. The
+    bulk forms run the single ones ``_parallel``; a subclass gives ``load``,
+    ``timestamp``, ``store``, ``_delete_keys`` (in batches), ``_mark`` (a stale time
+    in the object's metadata), ``_list_keys`` and ``where`` (for messages)."""
+
+    can_list = True
+    keys: KeyLayout
+    where: str  # "s3 bucket NAME", "azure container NAME"
+    _parallel: Parallel
+
+    def load_many(self, tiles: Iterable[Tile]) -> list[Tile]:
+        tiles = list(tiles)
+        found = self._parallel.map(self.load, tiles)
+        return [t for t, ok in zip(tiles, found) if ok]
+
+    def timestamps_many(self, coords: Iterable[TileCoord]) -> list[float | None]:
+        return self._parallel.map(self.timestamp, list(coords))
+
+    def _writable(self) -> None:
+        if self.readonly:
+            raise StoreError(f"cache in {self.where} is read-only (it has no sources)")
+
+    def store_many(self, tiles: Iterable[Tile]) -> None:
+        self._writable()
+        self._parallel.map(self.store, list(tiles))
+
+    def remove(self, coord: TileCoord) -> None:
+        self.remove_many([coord])
+
+    def remove_many(self, coords: Iterable[TileCoord]) -> None:
+        self._writable()
+        self._delete_keys(self.keys.key(c) for c in coords)
+
+    def _delete_keys(self, keys: Iterable[str]) -> None:
+        raise NotImplementedError
+
+    def backdate_many(self, coords: Iterable[TileCoord], when: float) -> bool:
+        """Mark the tiles with an earlier time, in their metadata (neither service lets
+        a client set the stored time)."""
+        self._writable()
+        self._parallel.map(lambda coord: self._mark(self.keys.key(coord), when), list(coords))
+        return True
+
+    def _mark(self, key: str, when: float) -> None:
+        raise NotImplementedError
+
+    def _list_keys(self, prefix: str) -> Iterator[str]:
+        raise NotImplementedError
+
+    def iter_coords(self, level: int) -> Iterator[TileCoord]:
+        for key in self._list_keys(self.keys.level_prefix(level)):
+            coord = self.keys.coord(key, level)
+            if coord is not None:
+                yield coord
+
+    def remove_level(self, level: int) -> bool:
+        self._writable()
+        self._delete_keys(self.keys.key(c) for c in self.iter_coords(level))
+        return True

@@ -14,8 +14,8 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from ..grid import TileCoord
-from .base import StoreError, StoreUnwritable, Tile, TileStore, log_throttled, usable_tile_data
-from .remote import KeyLayout, Parallel, PerProcess, chunks, mime_type
+from .base import StoreError, StoreUnwritable, Tile, log_throttled, usable_tile_data
+from .remote import KeyLayout, ObjectStore, Parallel, PerProcess, chunks, mime_type
 
 log = logging.getLogger("tileproxy.stores")
 
@@ -49,8 +49,7 @@ def _tile_time(last_modified: Any, metadata: dict | None) -> float | None:
     return stored
 
 
-class S3Store(TileStore):
-    can_list = True
+class S3Store(ObjectStore):
 
     def __init__(self, bucket: str, directory: str, layout: str = "tms", ext: str = "png", *,
                  profile_name: str | None = None, region_name: str | None = None,
@@ -59,6 +58,7 @@ class S3Store(TileStore):
         import boto3  # noqa: F401  (fails here, at configuration time, when boto3 is missing)
 
         self.bucket = bucket
+        self.where = f"s3 bucket {bucket}"
         self.keys = KeyLayout(directory, layout, ext)
         self.profile_name = profile_name
         self.region_name = region_name
@@ -178,11 +178,6 @@ class S3Store(TileStore):
         tile.timestamp = _tile_time(response.headers.get("Last-Modified"), meta if meta[TIME_META] else None)
         return True
 
-    def load_many(self, tiles: Iterable[Tile]) -> list[Tile]:
-        tiles = list(tiles)
-        found = self._parallel.map(self.load, tiles)
-        return [t for t, ok in zip(tiles, found) if ok]
-
     def timestamp(self, coord: TileCoord) -> float | None:
         if self.use_http_get:
             tile = Tile(coord)
@@ -201,14 +196,7 @@ class S3Store(TileStore):
             return None
         return _tile_time(response.get("LastModified"), response.get("Metadata"))
 
-    def timestamps_many(self, coords: Iterable[TileCoord]) -> list[float | None]:
-        return self._parallel.map(self.timestamp, list(coords))
-
     # -- writing ----------------------------------------------------------------
-
-    def _writable(self) -> None:
-        if self.readonly:
-            raise StoreError(f"cache in s3 bucket {self.bucket} is read-only (it has no sources)")
 
     def store(self, tile: Tile) -> None:
         self._writable()
@@ -231,17 +219,6 @@ class S3Store(TileStore):
         date = response.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("date")
         tile.timestamp = _epoch(date) or float(int(time.time()))
 
-    def store_many(self, tiles: Iterable[Tile]) -> None:
-        self._writable()
-        self._parallel.map(self.store, list(tiles))
-
-    def remove(self, coord: TileCoord) -> None:
-        self.remove_many([coord])
-
-    def remove_many(self, coords: Iterable[TileCoord]) -> None:
-        self._writable()
-        self._delete_keys(self.keys.key(c) for c in coords)
-
     def _delete_keys(self, keys: Iterable[str]) -> None:
         from botocore.exceptions import BotoCoreError, ClientError
 
@@ -255,43 +232,26 @@ class S3Store(TileStore):
             if errors:
                 raise StoreError(f"cannot delete s3://{self.bucket}/{errors[0].get('Key')}: {errors[0].get('Message')}")
 
-    def backdate_many(self, coords: Iterable[TileCoord], when: float) -> bool:
-        """Mark the tiles with an earlier time: each object copied onto itself with the
-        time in its metadata (S3 cannot set LastModified)."""
-        self._writable()
+    def _mark(self, key: str, when: float) -> None:
+        """The object copied onto itself with the time in its metadata (S3 cannot set
+        LastModified)."""
         from botocore.exceptions import BotoCoreError, ClientError
 
-        def mark(coord: TileCoord) -> None:
-            key = self.keys.key(coord)
-            extra = {"ACL": self.access_control_list} if self.access_control_list else {}
-            try:
-                self.client.copy_object(Bucket=self.bucket, Key=key, CopySource={"Bucket": self.bucket, "Key": key},
-                                        Metadata={TIME_META: repr(float(when))}, MetadataDirective="REPLACE",
-                                        ContentType=self._content_type, **extra)
-            except ClientError as ex:
-                if self._code(ex) not in MISSING:
-                    raise StoreError(f"cannot mark s3://{self.bucket}/{key} stale: {ex}") from None
-            except BotoCoreError as ex:
+        extra = {"ACL": self.access_control_list} if self.access_control_list else {}
+        try:
+            self.client.copy_object(Bucket=self.bucket, Key=key, CopySource={"Bucket": self.bucket, "Key": key},
+                                    Metadata={TIME_META: repr(float(when))}, MetadataDirective="REPLACE",
+                                    ContentType=self._content_type, **extra)
+        except ClientError as ex:
+            if self._code(ex) not in MISSING:
                 raise StoreError(f"cannot mark s3://{self.bucket}/{key} stale: {ex}") from None
-
-        self._parallel.map(mark, list(coords))
-        return True
+        except BotoCoreError as ex:
+            raise StoreError(f"cannot mark s3://{self.bucket}/{key} stale: {ex}") from None
 
     # -- listing ----------------------------------------------------------------
 
-    def _list(self, prefix: str) -> Iterator[str]:
+    def _list_keys(self, prefix: str) -> Iterator[str]:
         paginator = self.client.get_paginator("list_objects_v2")
         for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
             for item in page.get("Contents", []):
                 yield item["Key"]
-
-    def iter_coords(self, level: int) -> Iterator[TileCoord]:
-        for key in self._list(self.keys.level_prefix(level)):
-            coord = self.keys.coord(key, level)
-            if coord is not None:
-                yield coord
-
-    def remove_level(self, level: int) -> bool:
-        self._writable()
-        self._delete_keys(self.keys.key(c) for c in self.iter_coords(level))
-        return True
