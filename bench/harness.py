@@ -19,6 +19,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -295,29 +296,25 @@ def server_text(spec: ServerSpec) -> str:
     return f"gunicorn: {spec.workers} {spec.worker_class} workers (a connection per request)"
 
 
-class GunicornServer:
-    """One gunicorn or granian (``spec.server``) serving ``spec`` on a free port of 127.0.0.1."""
+class ServedProcess:
+    """A server process on ``self.port`` (subclasses start it): launched pinned to
+    ``cpus``, ready once its master and ``workers`` workers run and ``/`` answers."""
 
-    def __init__(self, spec: ServerSpec, log_path: Path):
-        self.spec = spec
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.log_path = log_path
-        self.proc: subprocess.Popen | None = None
+    base: str
+    proc: subprocess.Popen | None = None
 
-    def start(self, timeout: float = 60.0) -> None:
-        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "TILEPROXY_CONFIG", "MAPPROXY_CONFIG")}
-        env.update(self.spec.env)
-        cmd = self.command()
-        self._log = open(self.log_path, "wb")
-        cpus = self.spec.cpus
+    def _launch(self, cmd: list[str], log_path: Path, cpus: tuple[int, ...] | None,
+                env: dict[str, str] | None = None) -> None:
+        self._log = open(log_path, "wb")
         self.proc = subprocess.Popen(cmd, env=env, stdout=self._log, stderr=subprocess.STDOUT,
                                      preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None)
+
+    def _wait_ready(self, workers: int, timeout: float, failed: Callable[[], str], name: str) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise ServerError(f"{self.spec.name} did not start:\n{self.log_tail()}")
-            if len(process_tree(self.proc.pid)) > self.spec.workers:  # master + all workers booted
+                raise ServerError(f"{name} did not start:\n{failed()}")
+            if len(process_tree(self.proc.pid)) > workers:  # master + all workers booted
                 try:
                     urllib.request.urlopen(self.base + "/", timeout=5).read()
                     return
@@ -325,18 +322,9 @@ class GunicornServer:
                     return
                 except OSError:
                     pass
-            time.sleep(0.1)
+            time.sleep(0.05)
         self.stop()
-        raise ServerError(f"{self.spec.name} did not answer within {timeout:.0f} s:\n{self.log_tail()}")
-
-    def command(self) -> list[str]:  # gunicorn, or granian when the spec says so (server_command)
-        return server_command(self.spec, self.port)
-
-    def log_tail(self, lines: int = 15) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
+        raise ServerError(f"{name} did not answer within {timeout:.0f} s:\n{failed()}")
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
@@ -349,12 +337,38 @@ class GunicornServer:
         if getattr(self, "_log", None):
             self._log.close()
 
-    def __enter__(self) -> GunicornServer:
+    def __enter__(self):  # noqa: ANN204
         self.start()
         return self
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+class GunicornServer(ServedProcess):
+    """One gunicorn or granian (``spec.server``) serving ``spec`` on a free port of 127.0.0.1."""
+
+    def __init__(self, spec: ServerSpec, log_path: Path):
+        self.spec = spec
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_path
+        self.proc: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 60.0) -> None:
+        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "TILEPROXY_CONFIG", "MAPPROXY_CONFIG")}
+        env.update(self.spec.env)
+        self._launch(self.command(), self.log_path, self.spec.cpus, env)
+        self._wait_ready(self.spec.workers, timeout, self.log_tail, self.spec.name)
+
+    def command(self) -> list[str]:  # gunicorn, or granian when the spec says so (server_command)
+        return server_command(self.spec, self.port)
+
+    def log_tail(self, lines: int = 15) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
 
 
 class GranianServer(GunicornServer):
@@ -376,9 +390,7 @@ SERVERS = {"gunicorn": GunicornServer, "granian": GranianServer}
 AppServer = GunicornServer  # serves spec.server: gunicorn or granian
 
 
-
-
-class NginxServer:
+class NginxServer(ServedProcess):
     """nginx serving the files under ``root`` on a free port of 127.0.0.1, with keep-alive,
     sendfile and no access log, ``workers`` worker processes on ``cpus``: the static ceiling."""
 
@@ -408,45 +420,14 @@ class NginxServer:
         (self.work / "tmp").mkdir(parents=True, exist_ok=True)
         conf = self.work / "nginx.conf"
         conf.write_text(self.config())
-        cpus = self.cpus
-        self._log = open(self.work / "nginx.out", "wb")
-        self.proc = subprocess.Popen([nginx, "-p", str(self.work), "-c", str(conf), "-g", "daemon off;"],
-                                     stdout=self._log, stderr=subprocess.STDOUT,
-                                     preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise ServerError(f"nginx did not start: {(self.work / 'nginx.out').read_text(errors='replace')}"
-                                  f"{(self.work / 'error.log').read_text(errors='replace') if (self.work / 'error.log').exists() else ''}")
-            if len(process_tree(self.proc.pid)) > self.workers:
-                try:
-                    urllib.request.urlopen(self.base + "/", timeout=5).read()
-                    return
-                except urllib.error.HTTPError:
-                    return
-                except OSError:
-                    pass
-            time.sleep(0.05)
-        self.stop()
-        raise ServerError(f"nginx did not answer within {timeout:.0f} s")
+        self._launch([nginx, "-p", str(self.work), "-c", str(conf), "-g", "daemon off;"], self.work / "nginx.out",
+                     self.cpus)
+        self._wait_ready(self.workers, timeout, self._output, "nginx")
 
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if getattr(self, "_log", None):
-            self._log.close()
-
-    def __enter__(self) -> NginxServer:
-        self.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
+    def _output(self) -> str:
+        errors = self.work / "error.log"
+        return (self.work / "nginx.out").read_text(errors="replace") + (
+            errors.read_text(errors="replace") if errors.exists() else "")
 
 
 # -- memory --------------------------------------------------------------------------

@@ -29,8 +29,6 @@ import statistics
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,7 +39,6 @@ from harness import (  # noqa: E402
     REPO_DIR,
     GunicornServer,
     LoadResult,
-    ServerError,
     ServerSpec,
     baseline_spec,
     cache_fingerprint,
@@ -101,19 +98,15 @@ def static_root(tiles: Path) -> Path:
     return root
 
 
-class GranianServer:
+class GranianServer(GunicornServer):
     """``spec``'s app under granian's WSGI interface on a free port of 127.0.0.1:
     ``workers`` processes, each one Rust runtime thread and ``blocking_threads``
     Python threads; keep-alive on."""
 
     def __init__(self, spec: ServerSpec, log_path: Path, blocking_threads: int, static: Path | None = None):
-        self.spec = spec
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.log_path = log_path
+        super().__init__(spec, log_path)
         self.blocking_threads = blocking_threads
         self.static = static
-        self.proc: subprocess.Popen | None = None
 
     def start(self, timeout: float = 60.0) -> None:
         env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "TILEPROXY_CONFIG", "MAPPROXY_CONFIG")}
@@ -126,34 +119,12 @@ class GranianServer:
         if self.static is not None:
             cmd += ["--static-path-route", "/wmts", "--static-path-mount", str(self.static / "wmts")]
         cmd.append(self.spec.app)
-        self._log = open(self.log_path, "wb")
-        cpus = self.spec.cpus
-        self.proc = subprocess.Popen(cmd, env=env, stdout=self._log, stderr=subprocess.STDOUT,
-                                     preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise ServerError(f"{self.spec.name} did not start:\n{self.log_tail()}")
-            if len(self.workers()) >= self.spec.workers:
-                try:
-                    urllib.request.urlopen(self.base + "/", timeout=5).read()
-                    return
-                except urllib.error.HTTPError:
-                    return
-                except OSError:
-                    pass
-            time.sleep(0.1)
-        self.stop()
-        raise ServerError(f"{self.spec.name} did not answer within {timeout:.0f} s:\n{self.log_tail()}")
+        self._launch(cmd, self.log_path, self.spec.cpus, env)
+        self._wait_ready(self.spec.workers, timeout, self.log_tail, self.spec.name)
 
     def workers(self) -> list[int]:
         assert self.proc is not None
         return process_tree(self.proc.pid)[1:]
-
-    log_tail = GunicornServer.log_tail
-    stop = GunicornServer.stop
-    __enter__ = GunicornServer.__enter__
-    __exit__ = GunicornServer.__exit__
 
 
 @dataclass
