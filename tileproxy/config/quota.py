@@ -17,28 +17,20 @@ if TYPE_CHECKING:
 
 QUOTA_KEYS = ("max_size", "max_size_sweep_interval", "protect_levels")
 
-_SIZE = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([a-z]*)\s*", re.IGNORECASE)
+_AMOUNT = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([a-z]*)\s*", re.IGNORECASE)
 # binary multiples, as du -h and nginx's max_size count: 1 KB = 1024 bytes
 _SIZE_UNITS = {"": 1, "b": 1, "byte": 1, "bytes": 1}
 for _i, _letter in enumerate("kmgt", start=1):
     for _suffix in ("", "b", "ib"):
         _SIZE_UNITS[_letter + _suffix] = 1024 ** _i
 
-_INTERVAL = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([a-z]*)\s*", re.IGNORECASE)
 _INTERVAL_UNITS = {"": 1, "s": 1, "sec": 1, "second": 1, "seconds": 1, "m": 60, "min": 60, "minute": 60,
                    "minutes": 60, "h": 3600, "hour": 3600, "hours": 3600}
 
 
 def parse_size(value: Any, path: str) -> int:
     """Bytes of ``20GB``, ``500 MB``, ``1.5TB``, ``64KiB``, ``1000 bytes`` or a number."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        size = float(value)
-    else:
-        found = _SIZE.fullmatch(value) if isinstance(value, str) else None
-        unit = found.group(2).lower() if found else ""
-        if found is None or unit not in _SIZE_UNITS:
-            raise ConfigError(f"expected a size such as 20GB, 500MB, 64KB, 1TB or a number of bytes, got {value!r}", path)
-        size = float(found.group(1)) * _SIZE_UNITS[unit]
+    size = _amount(value, path, _SIZE_UNITS, "a size such as 20GB, 500MB, 64KB, 1TB or a number of bytes")
     if size < 1:
         raise ConfigError(f"expected a size above zero, got {value!r}", path)
     return int(size)
@@ -46,17 +38,21 @@ def parse_size(value: Any, path: str) -> int:
 
 def parse_interval(value: Any, path: str) -> float:
     """Seconds of ``300``, ``30s``, ``5m``, ``5 min`` or ``1h``."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        seconds = float(value)
-    else:
-        found = _INTERVAL.fullmatch(value) if isinstance(value, str) else None
-        unit = found.group(2).lower() if found else ""
-        if found is None or unit not in _INTERVAL_UNITS:
-            raise ConfigError(f"expected seconds or a duration such as 30s, 5m or 1h, got {value!r}", path)
-        seconds = float(found.group(1)) * _INTERVAL_UNITS[unit]
+    seconds = _amount(value, path, _INTERVAL_UNITS, "seconds or a duration such as 30s, 5m or 1h")
     if seconds < 0:
         raise ConfigError(f"expected zero or more seconds, got {value!r}", path)
     return seconds
+
+
+def _amount(value: Any, path: str, units: dict[str, int], expected: str) -> float:
+    """A number, or a number and one of ``units`` (case-insensitive), times the unit."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    found = _AMOUNT.fullmatch(value) if isinstance(value, str) else None
+    unit = found.group(2).lower() if found else ""
+    if found is None or unit not in units:
+        raise ConfigError(f"expected {expected}, got {value!r}", path)
+    return float(found.group(1)) * units[unit]
 
 
 def _level(value: Any, path: str) -> int:
