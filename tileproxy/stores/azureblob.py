@@ -14,7 +14,7 @@ from typing import Any
 
 from ..grid import TileCoord
 from .base import StoreError, Tile, log_throttled, usable_tile_data
-from .remote import KeyLayout, ObjectStore, Parallel, PerProcess, chunks, mime_type
+from .remote import KeyLayout, ObjectStore, Parallel, PerProcess, chunks, marked_time, mime_type
 
 log = logging.getLogger("tileproxy.stores")
 
@@ -23,14 +23,8 @@ DELETE_BATCH = 256  # a blob batch holds at most 256 requests
 
 
 def _tile_time(last_modified: Any, metadata: dict | None) -> float | None:
-    stored = None if last_modified is None else calendar.timegm(last_modified.utctimetuple())
-    marked = (metadata or {}).get(TIME_META)
-    if marked is not None:
-        try:
-            return min(float(marked), stored) if stored is not None else float(marked)
-        except ValueError:
-            pass
-    return float(stored) if stored is not None else None
+    stored = None if last_modified is None else float(calendar.timegm(last_modified.utctimetuple()))
+    return marked_time(stored, (metadata or {}).get(TIME_META))
 
 
 class AzureBlobStore(ObjectStore):

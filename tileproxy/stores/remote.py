@@ -106,6 +106,17 @@ class Parallel:
         return list(self._pool.get().map(func, items))
 
 
+def marked_time(stored: float | None, marked: str | None) -> float | None:
+    """A tile's time: the object's own ``stored`` time, or the earlier time invalidation
+    ``marked`` in its metadata (neither service lets a client set the stored time)."""
+    if marked is not None:
+        try:
+            return min(float(marked), stored) if stored is not None else float(marked)
+        except ValueError:
+            pass
+    return stored
+
+
 class ObjectStore(TileStore):
     """An object store's cache (S3, Azure Blob): one object per tile at ``keys``. The
     bulk forms run the single ones ``_parallel``; a subclass gives ``load``,

@@ -15,7 +15,7 @@ from typing import Any
 
 from ..grid import TileCoord
 from .base import StoreError, StoreUnwritable, Tile, log_throttled, usable_tile_data
-from .remote import KeyLayout, ObjectStore, Parallel, PerProcess, chunks, mime_type
+from .remote import KeyLayout, ObjectStore, Parallel, PerProcess, chunks, marked_time, mime_type
 
 log = logging.getLogger("tileproxy.stores")
 
@@ -39,14 +39,7 @@ def _epoch(value: Any) -> float | None:
 
 
 def _tile_time(last_modified: Any, metadata: dict | None) -> float | None:
-    stored = _epoch(last_modified)
-    marked = (metadata or {}).get(TIME_META)
-    if marked is not None:
-        try:
-            return min(float(marked), stored) if stored is not None else float(marked)
-        except ValueError:
-            pass
-    return stored
+    return marked_time(_epoch(last_modified), (metadata or {}).get(TIME_META))
 
 
 class S3Store(ObjectStore):
